@@ -1,0 +1,50 @@
+//! Who is acting: the authenticated caller as the domain rules see it.
+
+use uuid::Uuid;
+
+/// The caller of an operation, derived from its API key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    /// May do everything.
+    Admin { key_id: String },
+    /// Acts for one agent only.
+    Agent { key_id: String, agent_id: Uuid },
+    /// May only read.
+    Viewer { key_id: String },
+    /// synthorg itself (start-up, cascades such as terminating an agent).
+    System,
+}
+
+impl Actor {
+    /// How the actor is recorded in histories and audit rows: `key:<id>` or `system`.
+    pub fn label(&self) -> String {
+        match self {
+            Actor::Admin { key_id } | Actor::Agent { key_id, .. } | Actor::Viewer { key_id } => {
+                format!("key:{key_id}")
+            }
+            Actor::System => "system".to_owned(),
+        }
+    }
+
+    pub fn is_admin(&self) -> bool {
+        matches!(self, Actor::Admin { .. } | Actor::System)
+    }
+
+    /// The agent an agent key is bound to.
+    pub fn agent_id(&self) -> Option<Uuid> {
+        match self {
+            Actor::Agent { agent_id, .. } => Some(*agent_id),
+            _ => None,
+        }
+    }
+
+    /// May this actor act on behalf of `agent`? Admins may act for anyone, an agent key only
+    /// for its own agent, a viewer for no one.
+    pub fn may_act_for(&self, agent: Uuid) -> bool {
+        match self {
+            Actor::Admin { .. } | Actor::System => true,
+            Actor::Agent { agent_id, .. } => *agent_id == agent,
+            Actor::Viewer { .. } => false,
+        }
+    }
+}

@@ -1,0 +1,441 @@
+//! Budget configuration, billing periods and budget status.
+//!
+//! A billing period starts at 00:00 UTC on `reset_day` of a month and ends where the next
+//! one starts. Daily figures are prorated by the length of the *current* period, so a
+//! 28-day February gets a larger daily share than a 31-day March.
+
+use serde::Serialize;
+use time::{Date, Duration, Month, OffsetDateTime, Time};
+use uuid::Uuid;
+
+use crate::{FieldError, Usd, string_enum};
+
+string_enum! {
+    /// How close spend is to the monthly budget.
+    pub enum AlertLevel {
+        Normal => "normal",
+        Warn => "warn",
+        Critical => "critical",
+        HardStop => "hard_stop",
+    }
+}
+
+/// Alert thresholds in percent of the monthly budget; strictly increasing.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertThresholds {
+    pub warn: f64,
+    pub critical: f64,
+    pub hard_stop: f64,
+}
+
+impl Default for AlertThresholds {
+    fn default() -> Self {
+        Self {
+            warn: 75.0,
+            critical: 90.0,
+            hard_stop: 100.0,
+        }
+    }
+}
+
+/// The budget an organization runs under.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BudgetConfig {
+    /// Monthly budget in USD; 0 disables enforcement and percentages.
+    pub total_monthly: Usd,
+    /// Largest spend one task may accumulate; 0 means no limit.
+    pub per_task_limit: Usd,
+    /// Largest spend one agent may accumulate per UTC day; 0 means no limit.
+    pub per_agent_daily_limit: Usd,
+    pub alerts: AlertThresholds,
+    /// Day of the month (1–28) on which a billing period starts, 00:00 UTC.
+    pub reset_day: u8,
+    /// Display currency; amounts are always USD.
+    pub currency: String,
+}
+
+impl Default for BudgetConfig {
+    fn default() -> Self {
+        Self {
+            total_monthly: Usd::ZERO,
+            per_task_limit: Usd::ZERO,
+            per_agent_daily_limit: Usd::ZERO,
+            alerts: AlertThresholds::default(),
+            reset_day: 1,
+            currency: "USD".to_owned(),
+        }
+    }
+}
+
+impl BudgetConfig {
+    /// Every problem with this configuration, with paths relative to the budget section.
+    pub fn validate(&self) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        for (field, amount) in [
+            ("total_monthly", self.total_monthly),
+            ("per_task_limit", self.per_task_limit),
+            ("per_agent_daily_limit", self.per_agent_daily_limit),
+        ] {
+            if amount.is_negative() {
+                errors.push(FieldError::new(field, "must not be negative"));
+            }
+        }
+        if !(1..=28).contains(&self.reset_day) {
+            errors.push(FieldError::new(
+                "reset_day",
+                format!("must be between 1 and 28, got {}", self.reset_day),
+            ));
+        }
+        let a = &self.alerts;
+        for (field, v) in [
+            ("alerts.warn", a.warn),
+            ("alerts.critical", a.critical),
+            ("alerts.hard_stop", a.hard_stop),
+        ] {
+            if !v.is_finite() || v <= 0.0 || v > 1000.0 {
+                errors.push(FieldError::new(
+                    field,
+                    "must be a percentage above 0 and at most 1000",
+                ));
+            }
+        }
+        if !(a.warn < a.critical && a.critical < a.hard_stop) {
+            errors.push(FieldError::new(
+                "alerts",
+                format!(
+                    "thresholds must be strictly increasing (warn < critical < hard_stop), got {} / {} / {}",
+                    a.warn, a.critical, a.hard_stop
+                ),
+            ));
+        }
+        let len = self.currency.chars().count();
+        if !(1..=8).contains(&len) || !self.currency.chars().all(|c| c.is_ascii_alphabetic()) {
+            errors.push(FieldError::new(
+                "currency",
+                "must be 1 to 8 ASCII letters, e.g. USD",
+            ));
+        }
+        errors
+    }
+
+    /// The alert level for a percentage of the monthly budget used.
+    pub fn alert_level(&self, used_percent: Option<f64>) -> AlertLevel {
+        let Some(p) = used_percent else {
+            return AlertLevel::Normal;
+        };
+        let a = &self.alerts;
+        if p >= a.hard_stop {
+            AlertLevel::HardStop
+        } else if p >= a.critical {
+            AlertLevel::Critical
+        } else if p >= a.warn {
+            AlertLevel::Warn
+        } else {
+            AlertLevel::Normal
+        }
+    }
+}
+
+/// A billing period: `[start, end)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct BillingPeriod {
+    #[serde(with = "time::serde::rfc3339")]
+    pub start: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub end: OffsetDateTime,
+}
+
+impl BillingPeriod {
+    /// The period containing `now` for a given `reset_day` (clamped to 1–28).
+    pub fn containing(now: OffsetDateTime, reset_day: u8) -> Self {
+        let day = reset_day.clamp(1, 28);
+        let now = now.to_offset(time::UtcOffset::UTC);
+        let (mut year, mut month) = (now.year(), now.month());
+        if now.day() < day {
+            (year, month) = previous_month(year, month);
+        }
+        let (next_year, next_month) = next_month(year, month);
+        Self {
+            start: midnight(year, month, day),
+            end: midnight(next_year, next_month, day),
+        }
+    }
+
+    /// Length of the period in days (28 to 31).
+    pub fn days(&self) -> i64 {
+        (self.end - self.start).whole_days()
+    }
+}
+
+/// 00:00 UTC of the day containing `now`.
+pub fn day_start(now: OffsetDateTime) -> OffsetDateTime {
+    now.to_offset(time::UtcOffset::UTC)
+        .replace_time(Time::MIDNIGHT)
+}
+
+fn midnight(year: i32, month: Month, day: u8) -> OffsetDateTime {
+    // Days 1–28 exist in every month, so this cannot fail; fall back to the first of the
+    // month rather than panic should that ever change.
+    let date = Date::from_calendar_date(year, month, day)
+        .or_else(|_| Date::from_calendar_date(year, month, 1))
+        .unwrap_or(Date::MIN);
+    date.midnight().assume_utc()
+}
+
+fn previous_month(year: i32, month: Month) -> (i32, Month) {
+    if month == Month::January {
+        (year - 1, Month::December)
+    } else {
+        (year, month.previous())
+    }
+}
+
+fn next_month(year: i32, month: Month) -> (i32, Month) {
+    if month == Month::December {
+        (year + 1, Month::January)
+    } else {
+        (year, month.next())
+    }
+}
+
+/// Spend figures read from the ledger, the inputs of [`budget_status`].
+#[derive(Debug, Clone, Default)]
+pub struct SpendSnapshot {
+    /// Spend since the start of the current billing period.
+    pub period_spend: Usd,
+    /// Spend since 00:00 UTC today.
+    pub today_spend: Usd,
+    /// Spend per agent since 00:00 UTC today.
+    pub agents_today: Vec<(Uuid, Usd)>,
+}
+
+/// Budget status as reported by `GET /api/v1/budget/status`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BudgetStatus {
+    pub period: BillingPeriod,
+    pub days_in_period: i64,
+    pub currency: String,
+    pub total_monthly: Usd,
+    pub period_spend: Usd,
+    /// Period spend in percent of `total_monthly`; absent when the budget is 0 (disabled).
+    pub used_percent: Option<f64>,
+    /// `total_monthly / days_in_period`.
+    pub daily_budget: Usd,
+    pub today_spend: Usd,
+    pub daily_used_percent: Option<f64>,
+    pub alert_level: AlertLevel,
+    pub per_agent_daily_limit: Usd,
+    pub agents: Vec<AgentDailySpend>,
+}
+
+/// One agent's spend today against `per_agent_daily_limit`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AgentDailySpend {
+    pub agent_id: Uuid,
+    pub today_spend: Usd,
+    pub used_percent: Option<f64>,
+    pub over_limit: bool,
+}
+
+/// Computes the budget status at `now` from the spend read from the ledger.
+pub fn budget_status(
+    config: &BudgetConfig,
+    now: OffsetDateTime,
+    spend: &SpendSnapshot,
+) -> BudgetStatus {
+    let period = BillingPeriod::containing(now, config.reset_day);
+    let days = period.days();
+    // Integer division of nanodollars: exact to the nanodollar, rounding down.
+    let daily_budget = Usd::from_nanos(config.total_monthly.nanos() / days.max(1));
+    let used_percent = spend.period_spend.percent_of(config.total_monthly);
+    let limit = config.per_agent_daily_limit;
+    let agents = spend
+        .agents_today
+        .iter()
+        .map(|&(agent_id, today_spend)| AgentDailySpend {
+            agent_id,
+            today_spend,
+            used_percent: today_spend.percent_of(limit),
+            over_limit: !limit.is_zero() && today_spend >= limit,
+        })
+        .collect();
+    BudgetStatus {
+        period,
+        days_in_period: days,
+        currency: config.currency.clone(),
+        total_monthly: config.total_monthly,
+        period_spend: spend.period_spend,
+        used_percent,
+        daily_budget,
+        today_spend: spend.today_spend,
+        daily_used_percent: spend.today_spend.percent_of(daily_budget),
+        alert_level: config.alert_level(used_percent),
+        per_agent_daily_limit: limit,
+        agents,
+    }
+}
+
+/// Where the next-day boundary lies, for callers iterating days.
+pub fn next_day(day: OffsetDateTime) -> OffsetDateTime {
+    day_start(day) + Duration::days(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use time::macros::datetime;
+
+    use super::*;
+
+    #[test]
+    fn periods_roll_over_months_and_years() {
+        let check = |now: OffsetDateTime, day: u8, start: OffsetDateTime, end: OffsetDateTime| {
+            let p = BillingPeriod::containing(now, day);
+            assert_eq!((p.start, p.end), (start, end), "{now} reset_day {day}");
+        };
+        check(
+            datetime!(2026-03-15 12:00 UTC),
+            1,
+            datetime!(2026-03-01 0:00 UTC),
+            datetime!(2026-04-01 0:00 UTC),
+        );
+        check(
+            datetime!(2026-03-15 12:00 UTC),
+            20,
+            datetime!(2026-02-20 0:00 UTC),
+            datetime!(2026-03-20 0:00 UTC),
+        );
+        check(
+            datetime!(2026-01-05 00:00 UTC),
+            10,
+            datetime!(2025-12-10 0:00 UTC),
+            datetime!(2026-01-10 0:00 UTC),
+        );
+        check(
+            datetime!(2026-12-28 00:00 UTC),
+            28,
+            datetime!(2026-12-28 0:00 UTC),
+            datetime!(2027-01-28 0:00 UTC),
+        );
+        check(
+            datetime!(2026-12-27 23:59:59 UTC),
+            28,
+            datetime!(2026-11-28 0:00 UTC),
+            datetime!(2026-12-28 0:00 UTC),
+        );
+        // Offsets other than UTC are converted first: 01:00 +02:00 on the 1st is still the 31st UTC.
+        check(
+            datetime!(2026-04-01 01:00 +2),
+            1,
+            datetime!(2026-03-01 0:00 UTC),
+            datetime!(2026-04-01 0:00 UTC),
+        );
+    }
+
+    #[test]
+    fn daily_budget_is_prorated_by_period_length() {
+        let config = BudgetConfig {
+            total_monthly: Usd::dollars(2800),
+            ..Default::default()
+        };
+        let feb = budget_status(
+            &config,
+            datetime!(2026-02-10 10:00 UTC),
+            &SpendSnapshot::default(),
+        );
+        assert_eq!(feb.days_in_period, 28);
+        assert_eq!(feb.daily_budget, Usd::dollars(100));
+        let mar = budget_status(
+            &config,
+            datetime!(2026-03-10 10:00 UTC),
+            &SpendSnapshot::default(),
+        );
+        assert_eq!(mar.days_in_period, 31);
+        assert_eq!(mar.daily_budget.to_string(), "90.322580645");
+    }
+
+    #[test]
+    fn alert_levels_follow_thresholds_and_overspend_shows() {
+        let config = BudgetConfig {
+            total_monthly: Usd::dollars(100),
+            ..Default::default()
+        };
+        let level = |spend: i64| {
+            let s = SpendSnapshot {
+                period_spend: Usd::dollars(spend),
+                ..Default::default()
+            };
+            let status = budget_status(&config, datetime!(2026-05-05 0:00 UTC), &s);
+            (status.alert_level, status.used_percent)
+        };
+        assert_eq!(level(0), (AlertLevel::Normal, Some(0.0)));
+        assert_eq!(level(74).0, AlertLevel::Normal);
+        assert_eq!(level(75).0, AlertLevel::Warn);
+        assert_eq!(level(90).0, AlertLevel::Critical);
+        assert_eq!(level(100).0, AlertLevel::HardStop);
+        assert_eq!(level(150), (AlertLevel::HardStop, Some(150.0)));
+        let disabled = BudgetConfig::default();
+        let s = SpendSnapshot {
+            period_spend: Usd::dollars(5),
+            ..Default::default()
+        };
+        let status = budget_status(&disabled, datetime!(2026-05-05 0:00 UTC), &s);
+        assert_eq!(
+            (status.alert_level, status.used_percent),
+            (AlertLevel::Normal, None)
+        );
+    }
+
+    #[test]
+    fn validation_reports_every_problem() {
+        let config = BudgetConfig {
+            total_monthly: Usd::dollars(-1),
+            reset_day: 29,
+            alerts: AlertThresholds {
+                warn: 90.0,
+                critical: 90.0,
+                hard_stop: 100.0,
+            },
+            currency: String::new(),
+            ..Default::default()
+        };
+        let fields: Vec<_> = config.validate().into_iter().map(|e| e.field).collect();
+        assert_eq!(fields, ["total_monthly", "reset_day", "alerts", "currency"]);
+        assert!(
+            BudgetConfig {
+                reset_day: 0,
+                ..Default::default()
+            }
+            .validate()[0]
+                .message
+                .contains("got 0")
+        );
+        assert!(BudgetConfig::default().validate().is_empty());
+    }
+
+    proptest! {
+        #[test]
+        fn every_instant_lies_in_exactly_one_period(secs in 946_684_800i64..4_102_444_800, day in 1u8..=28) {
+            let now = OffsetDateTime::from_unix_timestamp(secs).unwrap();
+            let p = BillingPeriod::containing(now, day);
+            prop_assert!(p.start <= now && now < p.end);
+            prop_assert_eq!(p.start.day(), day);
+            prop_assert_eq!(p.start.time(), Time::MIDNIGHT);
+            prop_assert!((28..=31).contains(&p.days()));
+            // Periods tile time: the next one starts where this one ends.
+            prop_assert_eq!(BillingPeriod::containing(p.end, day).start, p.end);
+            prop_assert_eq!(BillingPeriod::containing(p.start - Duration::nanoseconds(1), day).end, p.start);
+        }
+
+        #[test]
+        fn daily_budgets_never_exceed_the_month(total in 0i64..10_000_000_000_000, secs in 946_684_800i64..4_102_444_800, day in 1u8..=28) {
+            let config = BudgetConfig { total_monthly: Usd::from_nanos(total), reset_day: day, ..Default::default() };
+            let now = OffsetDateTime::from_unix_timestamp(secs).unwrap();
+            let s = budget_status(&config, now, &SpendSnapshot::default());
+            let month = s.daily_budget.nanos() * s.days_in_period;
+            prop_assert!(month <= total && total - month < s.days_in_period);
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! Exact amounts of US dollars.
+//!
+//! Amounts are fixed-point integers of nanodollars (10⁻⁹ USD). Sums are integer additions,
+//! so a million records of 0.000001 add up to exactly 1, in Rust and in SQL alike.
+
+use std::fmt;
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use serde::de::{self, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Decimal places an amount can carry.
+pub const SCALE: u32 = 9;
+const NANOS_PER_USD: i64 = 1_000_000_000;
+
+/// A non-negative or negative exact amount in USD (negative only as a difference).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Usd(i64);
+
+/// Why a text is not an acceptable amount.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MoneyError {
+    #[error("not a decimal number")]
+    NotANumber,
+    #[error("has more than {SCALE} decimal places")]
+    TooPrecise,
+    #[error("is too large")]
+    TooLarge,
+    #[error("must not be negative")]
+    Negative,
+}
+
+impl Usd {
+    pub const ZERO: Usd = Usd(0);
+
+    pub const fn from_nanos(nanos: i64) -> Self {
+        Usd(nanos)
+    }
+
+    pub const fn nanos(self) -> i64 {
+        self.0
+    }
+
+    /// Whole dollars, for defaults and tests.
+    pub const fn dollars(d: i64) -> Self {
+        Usd(d * NANOS_PER_USD)
+    }
+
+    /// Parses a decimal such as `0.000001`, `12`, `1.5e-3`. Refuses anything that would need
+    /// rounding: an amount is either stored exactly or rejected.
+    pub fn parse(text: &str) -> Result<Self, MoneyError> {
+        let text = text.trim();
+        let value = if text.contains(['e', 'E']) {
+            Decimal::from_scientific(text)
+        } else {
+            Decimal::from_str_exact(text)
+        }
+        .map_err(|e| match e {
+            rust_decimal::Error::Underflow => MoneyError::TooPrecise,
+            rust_decimal::Error::ExceedsMaximumPossibleValue
+            | rust_decimal::Error::LessThanMinimumPossibleValue => MoneyError::TooLarge,
+            _ => MoneyError::NotANumber,
+        })?;
+        Self::from_decimal(value)
+    }
+
+    /// Converts an exact decimal, refusing more than nine decimal places.
+    pub fn from_decimal(value: Decimal) -> Result<Self, MoneyError> {
+        let value = value.normalize();
+        if value.scale() > SCALE {
+            return Err(MoneyError::TooPrecise);
+        }
+        let nanos = value
+            .checked_mul(Decimal::from(NANOS_PER_USD))
+            .ok_or(MoneyError::TooLarge)?;
+        i64::try_from(nanos)
+            .map(Usd)
+            .map_err(|_| MoneyError::TooLarge)
+    }
+
+    /// The exact decimal value.
+    pub fn to_decimal(self) -> Decimal {
+        Decimal::new(self.0, SCALE).normalize()
+    }
+
+    /// The value as a float, for metric gauges only (never for sums).
+    pub fn as_f64(self) -> f64 {
+        self.0 as f64 / NANOS_PER_USD as f64
+    }
+
+    pub fn checked_add(self, other: Usd) -> Option<Usd> {
+        self.0.checked_add(other.0).map(Usd)
+    }
+
+    pub fn is_negative(self) -> bool {
+        self.0 < 0
+    }
+
+    pub fn is_zero(self) -> bool {
+        self.0 == 0
+    }
+
+    /// `self / whole × 100`, or `None` when `whole` is zero.
+    pub fn percent_of(self, whole: Usd) -> Option<f64> {
+        if whole.0 == 0 {
+            return None;
+        }
+        Some(self.0 as f64 / whole.0 as f64 * 100.0)
+    }
+}
+
+impl fmt::Display for Usd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.to_decimal(), f)
+    }
+}
+
+impl FromStr for Usd {
+    type Err = MoneyError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Usd::parse(s)
+    }
+}
+
+impl std::iter::Sum for Usd {
+    /// Panics on overflow of ±9.2 billion USD; callers summing untrusted data use
+    /// [`Usd::checked_add`].
+    fn sum<I: Iterator<Item = Usd>>(iter: I) -> Usd {
+        iter.fold(Usd::ZERO, |a, b| {
+            Usd(a.0.checked_add(b.0).expect("USD sum overflow"))
+        })
+    }
+}
+
+/// Serialized as a JSON number whose text is the exact decimal (`0.000001`, not a float
+/// approximation), so clients parsing it as a decimal get the stored value.
+impl Serialize for Usd {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let raw = serde_json::value::RawValue::from_string(self.to_string())
+            .map_err(serde::ser::Error::custom)?;
+        raw.serialize(serializer)
+    }
+}
+
+/// Accepts a JSON/YAML number or a decimal string. A number arrives as the nearest `f64`;
+/// its shortest round-trip text is the literal the client wrote for every amount with at
+/// most 15 significant digits, which covers every amount we accept (≤ 10⁶ USD with nine
+/// decimals). Longer literals show extra digits and are refused as too precise.
+impl<'de> Deserialize<'de> for Usd {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct UsdVisitor;
+        impl Visitor<'_> for UsdVisitor {
+            type Value = Usd;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a decimal amount of USD")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Usd, E> {
+                Usd::parse(v).map_err(E::custom)
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Usd, E> {
+                if !v.is_finite() {
+                    return Err(E::custom(MoneyError::NotANumber));
+                }
+                Usd::parse(&v.to_string()).map_err(E::custom)
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Usd, E> {
+                Usd::from_decimal(Decimal::from(v)).map_err(E::custom)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Usd, E> {
+                Usd::from_decimal(Decimal::from(v)).map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_any(UsdVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_million_micro_dollars_sum_to_exactly_one() {
+        let micro = Usd::parse("0.000001").unwrap();
+        let total: Usd = std::iter::repeat_n(micro, 1_000_000).sum();
+        assert_eq!(total, Usd::parse("1").unwrap());
+        assert_eq!(total.to_string(), "1");
+    }
+
+    #[test]
+    fn parses_exactly_or_refuses() {
+        let check = |text: &str, expected: Result<i64, MoneyError>| {
+            assert_eq!(Usd::parse(text).map(Usd::nanos), expected, "{text}");
+        };
+        check("0", Ok(0));
+        check("1", Ok(1_000_000_000));
+        check("0.000000001", Ok(1));
+        check("12.5", Ok(12_500_000_000));
+        check("1.5e-3", Ok(1_500_000));
+        check("0.0000000001", Err(MoneyError::TooPrecise));
+        check("abc", Err(MoneyError::NotANumber));
+        check("NaN", Err(MoneyError::NotANumber));
+        check("", Err(MoneyError::NotANumber));
+        check("99999999999999999999", Err(MoneyError::TooLarge));
+        check("-2", Ok(-2_000_000_000));
+    }
+
+    #[test]
+    fn json_round_trip_keeps_the_literal() {
+        for literal in [
+            "0.000001",
+            "123456.123456789",
+            "0.1",
+            "3",
+            "999999.999999999",
+        ] {
+            let parsed: Usd = serde_json::from_str(literal).unwrap();
+            assert_eq!(serde_json::to_string(&parsed).unwrap(), literal);
+            assert_eq!(parsed, Usd::parse(literal).unwrap());
+        }
+        let quoted: Usd = serde_json::from_str("\"0.25\"").unwrap();
+        assert_eq!(quoted, Usd::parse("0.25").unwrap());
+        assert!(serde_json::from_str::<Usd>("0.1234567891").is_err());
+        assert!(serde_json::from_str::<Usd>("true").is_err());
+    }
+}

@@ -1,0 +1,239 @@
+//! The security rule engine: a verdict (allow / deny / escalate) for an action an agent is
+//! about to take, and the scan of a tool's output for sensitive data.
+//!
+//! Rules run in a fixed order: configured policy, credential detector, path-traversal
+//! detector, destructive-operation detector, data-exfiltration detector. The first deny or
+//! escalate wins. A rule that fails counts as deny at critical risk: the engine fails closed.
+
+mod detectors;
+mod policy;
+mod scan;
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::agent::{AgentStatus, TrustLevel};
+use crate::string_enum;
+
+pub use detectors::{
+    CredentialDetector, DestructiveOperationDetector, ExfiltrationDetector, PathTraversalDetector,
+};
+pub use policy::{LevelPolicy, PolicyRule, SecurityPolicy};
+pub use scan::{OutputFinding, OutputScan, scan_output};
+
+string_enum! {
+    /// The closed set of verdicts. `output_scan` is the verdict of an output scan.
+    pub enum Verdict {
+        Allow => "allow",
+        Deny => "deny",
+        Escalate => "escalate",
+        OutputScan => "output_scan",
+    }
+}
+
+string_enum! {
+    /// How much damage an action could do.
+    pub enum RiskLevel {
+        Low => "low",
+        Medium => "medium",
+        High => "high",
+        Critical => "critical",
+    }
+}
+
+/// An action an agent asks to perform.
+#[derive(Debug, Clone)]
+pub struct SecurityAction {
+    pub agent_id: Uuid,
+    pub task_id: Option<Uuid>,
+    pub tool: String,
+    pub action_type: String,
+    pub arguments: serde_json::Value,
+}
+
+/// What the rules know about the acting agent.
+#[derive(Debug, Clone)]
+pub struct AgentContext {
+    pub status: AgentStatus,
+    pub trust_level: TrustLevel,
+    pub allowed_tools: Vec<String>,
+    pub denied_tools: Vec<String>,
+}
+
+/// What one rule found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleFinding {
+    pub verdict: Verdict,
+    pub risk: RiskLevel,
+    pub reason: String,
+}
+
+/// A rule could not decide (for example arguments nested too deeply to scan).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct RuleError(pub String);
+
+/// The input every rule sees.
+#[derive(Debug)]
+pub struct RuleInput<'a> {
+    pub action: &'a SecurityAction,
+    pub agent: &'a AgentContext,
+    texts: Result<Vec<String>, RuleError>,
+}
+
+impl RuleInput<'_> {
+    /// Every string in the action (tool, action type, argument keys and values), or the
+    /// reason they could not be collected.
+    pub fn texts(&self) -> Result<&[String], RuleError> {
+        self.texts.as_deref().map_err(Clone::clone)
+    }
+}
+
+/// One rule of the engine.
+pub trait Rule: Send + Sync + std::fmt::Debug {
+    /// Stable name, reported in `matched_rules`.
+    fn name(&self) -> &'static str;
+    /// A finding when the rule has something to say, `None` when it does not apply.
+    fn check(&self, input: &RuleInput<'_>) -> Result<Option<RuleFinding>, RuleError>;
+}
+
+/// The engine's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Evaluation {
+    pub verdict: Verdict,
+    pub risk_level: RiskLevel,
+    pub reason: String,
+    /// Rules that produced a finding, in order; the last one decided unless the verdict is allow.
+    pub matched_rules: Vec<String>,
+}
+
+/// The ordered rules.
+#[derive(Debug)]
+pub struct RuleEngine {
+    rules: Vec<Box<dyn Rule>>,
+}
+
+/// Deepest nesting of arguments the detectors scan; deeper fails closed.
+pub const MAX_ARGUMENT_DEPTH: usize = 32;
+/// Most argument text the detectors scan; more fails closed.
+pub const MAX_ARGUMENT_TEXT: usize = 256 * 1024;
+
+impl RuleEngine {
+    /// The standard five rules in their order.
+    pub fn new(policy: SecurityPolicy) -> Self {
+        Self::with_rules(vec![
+            Box::new(PolicyRule::new(policy)),
+            Box::new(CredentialDetector),
+            Box::new(PathTraversalDetector),
+            Box::new(DestructiveOperationDetector),
+            Box::new(ExfiltrationDetector),
+        ])
+    }
+
+    /// An engine with the given rules, in order.
+    pub fn with_rules(rules: Vec<Box<dyn Rule>>) -> Self {
+        Self { rules }
+    }
+
+    /// Evaluates an action. Never fails: a rule error is a deny at critical risk.
+    pub fn evaluate(&self, action: &SecurityAction, agent: &AgentContext) -> Evaluation {
+        let input = RuleInput {
+            action,
+            agent,
+            texts: collect_texts(action),
+        };
+        let mut matched = Vec::new();
+        let mut allow_reasons = BTreeSet::new();
+        for rule in &self.rules {
+            let finding = match rule.check(&input) {
+                Ok(None) => continue,
+                Ok(Some(finding)) => finding,
+                Err(error) => RuleFinding {
+                    verdict: Verdict::Deny,
+                    risk: RiskLevel::Critical,
+                    reason: format!("rule {} failed, denying: {error}", rule.name()),
+                },
+            };
+            matched.push(rule.name().to_owned());
+            if finding.verdict == Verdict::Allow {
+                allow_reasons.insert(finding.reason);
+                continue;
+            }
+            return Evaluation {
+                verdict: finding.verdict,
+                risk_level: finding.risk,
+                reason: finding.reason,
+                matched_rules: matched,
+            };
+        }
+        let reason = if allow_reasons.is_empty() {
+            "no rule objected".to_owned()
+        } else {
+            allow_reasons.into_iter().collect::<Vec<_>>().join("; ")
+        };
+        Evaluation {
+            verdict: Verdict::Allow,
+            risk_level: RiskLevel::Low,
+            reason,
+            matched_rules: matched,
+        }
+    }
+}
+
+fn collect_texts(action: &SecurityAction) -> Result<Vec<String>, RuleError> {
+    let mut out = vec![action.tool.clone(), action.action_type.clone()];
+    let mut budget = MAX_ARGUMENT_TEXT;
+    walk(&action.arguments, 0, &mut out, &mut budget)?;
+    Ok(out)
+}
+
+fn push(s: String, out: &mut Vec<String>, budget: &mut usize) -> Result<(), RuleError> {
+    *budget = budget.checked_sub(s.len()).ok_or_else(|| {
+        RuleError(format!(
+            "arguments hold more than {MAX_ARGUMENT_TEXT} bytes of text"
+        ))
+    })?;
+    out.push(s);
+    Ok(())
+}
+
+fn walk(
+    value: &serde_json::Value,
+    depth: usize,
+    out: &mut Vec<String>,
+    budget: &mut usize,
+) -> Result<(), RuleError> {
+    use serde_json::Value;
+    if depth > MAX_ARGUMENT_DEPTH {
+        return Err(RuleError(format!(
+            "arguments nested deeper than {MAX_ARGUMENT_DEPTH} levels"
+        )));
+    }
+    match value {
+        Value::Null | Value::Bool(_) => {}
+        Value::Number(n) => push(n.to_string(), out, budget)?,
+        Value::String(s) => push(s.clone(), out, budget)?,
+        Value::Array(items) => {
+            for item in items {
+                walk(item, depth + 1, out, budget)?;
+            }
+        }
+        Value::Object(map) => {
+            for (key, item) in map {
+                // `key=value` lets detectors see secrets passed by field name.
+                if let Value::String(s) = item {
+                    push(format!("{key}={s}"), out, budget)?;
+                } else {
+                    push(key.clone(), out, budget)?;
+                    walk(item, depth + 1, out, budget)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,191 @@
+//! The configured policy rule: what each trust level may do.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{RiskLevel, Rule, RuleError, RuleFinding, RuleInput, Verdict};
+use crate::FieldError;
+use crate::agent::{AgentStatus, TrustLevel};
+
+/// What one trust level may do. Tool names match exactly, or by prefix with a trailing `*`
+/// (`fs.*`). Empty allow lists mean "anything not denied".
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LevelPolicy {
+    pub allowed_tools: Vec<String>,
+    pub denied_tools: Vec<String>,
+    pub allowed_action_types: Vec<String>,
+    pub escalate_action_types: Vec<String>,
+    pub denied_action_types: Vec<String>,
+}
+
+/// The policy for every trust level. Levels not configured use the defaults below.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SecurityPolicy {
+    pub levels: BTreeMap<TrustLevel, LevelPolicy>,
+}
+
+fn list(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+impl SecurityPolicy {
+    /// The default policy for a trust level:
+    /// - sandboxed: read only;
+    /// - restricted: read and write; execute, network and delete escalate; admin denied;
+    /// - standard and custom: delete and admin escalate;
+    /// - elevated: everything.
+    pub fn default_level(level: TrustLevel) -> LevelPolicy {
+        match level {
+            TrustLevel::Sandboxed => LevelPolicy {
+                allowed_action_types: list(&["read"]),
+                ..Default::default()
+            },
+            TrustLevel::Restricted => LevelPolicy {
+                allowed_action_types: list(&["read", "write", "execute", "network", "delete"]),
+                escalate_action_types: list(&["execute", "network", "delete"]),
+                denied_action_types: list(&["admin"]),
+                ..Default::default()
+            },
+            TrustLevel::Standard | TrustLevel::Custom => LevelPolicy {
+                escalate_action_types: list(&["delete", "admin"]),
+                ..Default::default()
+            },
+            TrustLevel::Elevated => LevelPolicy::default(),
+        }
+    }
+
+    /// The policy that applies to a level: configured, else the default.
+    pub fn level(&self, level: TrustLevel) -> LevelPolicy {
+        self.levels
+            .get(&level)
+            .cloned()
+            .unwrap_or_else(|| Self::default_level(level))
+    }
+
+    /// Every problem with the configured policy.
+    pub fn validate(&self) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        for (level, policy) in &self.levels {
+            for (field, items) in [
+                ("allowed_tools", &policy.allowed_tools),
+                ("denied_tools", &policy.denied_tools),
+                ("allowed_action_types", &policy.allowed_action_types),
+                ("escalate_action_types", &policy.escalate_action_types),
+                ("denied_action_types", &policy.denied_action_types),
+            ] {
+                for (i, item) in items.iter().enumerate() {
+                    if item.trim().is_empty() || item.len() > 128 {
+                        errors.push(FieldError::new(
+                            format!("{level}.{field}[{i}]"),
+                            "must be 1 to 128 characters",
+                        ));
+                    }
+                }
+            }
+        }
+        errors
+    }
+}
+
+impl Default for SecurityPolicy {
+    fn default() -> Self {
+        Self {
+            levels: TrustLevel::ALL
+                .iter()
+                .map(|l| (*l, Self::default_level(*l)))
+                .collect(),
+        }
+    }
+}
+
+fn matches(patterns: &[String], name: &str) -> bool {
+    patterns.iter().any(|p| match p.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => p == name,
+    })
+}
+
+/// Rule 1: the configured policy for the agent's trust level (and, for `custom`, the
+/// agent's own tool lists). Terminated agents may do nothing.
+#[derive(Debug)]
+pub struct PolicyRule {
+    policy: SecurityPolicy,
+}
+
+impl PolicyRule {
+    pub fn new(policy: SecurityPolicy) -> Self {
+        Self { policy }
+    }
+}
+
+impl Rule for PolicyRule {
+    fn name(&self) -> &'static str {
+        "policy"
+    }
+
+    fn check(&self, input: &RuleInput<'_>) -> Result<Option<RuleFinding>, RuleError> {
+        let (agent, action) = (input.agent, input.action);
+        let deny = |risk, reason: String| {
+            Ok(Some(RuleFinding {
+                verdict: Verdict::Deny,
+                risk,
+                reason,
+            }))
+        };
+        if agent.status == AgentStatus::Terminated {
+            return deny(RiskLevel::High, "agent is terminated".into());
+        }
+        let level = agent.trust_level;
+        let policy = self.policy.level(level);
+        let (tool, kind) = (action.tool.as_str(), action.action_type.as_str());
+        if level == TrustLevel::Custom {
+            if matches(&agent.denied_tools, tool) {
+                return deny(
+                    RiskLevel::Medium,
+                    format!("tool {tool} is on this agent's deny list"),
+                );
+            }
+            if !agent.allowed_tools.is_empty() && !matches(&agent.allowed_tools, tool) {
+                return deny(
+                    RiskLevel::Medium,
+                    format!("tool {tool} is not on this agent's allow list"),
+                );
+            }
+        }
+        if matches(&policy.denied_tools, tool) {
+            return deny(
+                RiskLevel::Medium,
+                format!("tool {tool} is denied for trust level {level}"),
+            );
+        }
+        if !policy.allowed_tools.is_empty() && !matches(&policy.allowed_tools, tool) {
+            return deny(
+                RiskLevel::Medium,
+                format!("tool {tool} is not allowed for trust level {level}"),
+            );
+        }
+        if matches(&policy.denied_action_types, kind) {
+            return deny(
+                RiskLevel::High,
+                format!("action type {kind} is denied for trust level {level}"),
+            );
+        }
+        if !policy.allowed_action_types.is_empty() && !matches(&policy.allowed_action_types, kind) {
+            return deny(
+                RiskLevel::Medium,
+                format!("action type {kind} is not allowed for trust level {level}"),
+            );
+        }
+        if matches(&policy.escalate_action_types, kind) {
+            return Ok(Some(RuleFinding {
+                verdict: Verdict::Escalate,
+                risk: RiskLevel::Medium,
+                reason: format!("action type {kind} needs approval at trust level {level}"),
+            }));
+        }
+        Ok(None)
+    }
+}
