@@ -2,6 +2,17 @@
 
 use uuid::Uuid;
 
+use crate::string_enum;
+
+string_enum! {
+    /// The role of an API key.
+    pub enum Role {
+        Admin => "admin",
+        Agent => "agent",
+        Viewer => "viewer",
+    }
+}
+
 /// The caller of an operation, derived from its API key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Actor {

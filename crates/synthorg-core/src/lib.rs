@@ -16,7 +16,7 @@ pub mod security;
 pub mod task;
 mod text;
 
-pub use actor::Actor;
+pub use actor::{Actor, Role};
 pub use error::{DomainError, FieldError};
 pub use money::Usd;
 

@@ -5,8 +5,10 @@
 //! detector, destructive-operation detector, data-exfiltration detector. The first deny or
 //! escalate wins. A rule that fails counts as deny at critical risk: the engine fails closed.
 
+mod approval;
 mod detectors;
 mod policy;
+mod redact;
 mod scan;
 
 use std::collections::BTreeSet;
@@ -17,10 +19,12 @@ use uuid::Uuid;
 use crate::agent::{AgentStatus, TrustLevel};
 use crate::string_enum;
 
+pub use approval::{Approval, ApprovalStatus, Decision};
 pub use detectors::{
     CredentialDetector, DestructiveOperationDetector, ExfiltrationDetector, PathTraversalDetector,
 };
 pub use policy::{LevelPolicy, PolicyRule, SecurityPolicy};
+pub use redact::{REDACTED, is_secret_name, redact_json};
 pub use scan::{OutputFinding, OutputScan, scan_output};
 
 string_enum! {

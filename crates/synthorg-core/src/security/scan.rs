@@ -7,7 +7,7 @@ use regex::Regex;
 use serde::Serialize;
 
 use super::detectors::{CREDENTIAL_PATTERNS, Patterns};
-use super::{RiskLevel, Verdict};
+use super::{REDACTED, RiskLevel, Verdict};
 
 /// What the scan found of one kind.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -73,8 +73,6 @@ static PII: LazyLock<Vec<PiiPattern>> = LazyLock::new(|| {
         ),
     ]
 });
-
-pub(crate) const REDACTED: &str = "**REDACTED**";
 
 /// Scans a tool's output for credentials and personal data.
 pub fn scan_output(output: &str) -> OutputScan {

@@ -1,0 +1,176 @@
+//! Agents and their audited changes.
+
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+use synthorg_core::agent::{Agent, AgentPatch, AgentStatus, TrustLevel};
+use synthorg_core::task::{TaskStatus, TransitionRequest, plan_transition};
+use synthorg_core::{Actor, DomainError};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{Filter, SqliteStore, from_ts, json_col, parse_enum, parse_uuid, ts};
+use crate::{AgentFilter, Page, PageRequest, StoreError};
+
+const COLUMNS: &str = "id, name, role, department, status, trust_level, allowed_tools, denied_tools, created_at, updated_at";
+
+fn agent_row(row: &Row<'_>, first: usize) -> rusqlite::Result<Agent> {
+    let col = |i: usize| first + i;
+    Ok(Agent {
+        id: parse_uuid(&row.get::<_, String>(col(0))?)?,
+        name: row.get(col(1))?,
+        role: row.get(col(2))?,
+        department: row.get(col(3))?,
+        status: parse_enum(&row.get::<_, String>(col(4))?, AgentStatus::parse)?,
+        trust_level: parse_enum(&row.get::<_, String>(col(5))?, TrustLevel::parse)?,
+        allowed_tools: json_col(&row.get::<_, String>(col(6))?)?,
+        denied_tools: json_col(&row.get::<_, String>(col(7))?)?,
+        created_at: from_ts(row.get(col(8))?)?,
+        updated_at: from_ts(row.get(col(9))?)?,
+    })
+}
+
+pub(super) fn load(conn: &Connection, id: Uuid) -> Result<Agent, StoreError> {
+    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM agents WHERE id = ?1"))?
+        .query_row([id.to_string()], |r| agent_row(r, 0))
+        .optional()?
+        .ok_or_else(|| StoreError::not_found("agent", id))
+}
+
+/// The status of an agent, `None` when it does not exist.
+pub(super) fn status_of(conn: &Connection, id: Uuid) -> Result<Option<AgentStatus>, StoreError> {
+    let status: Option<String> = conn
+        .prepare_cached("SELECT status FROM agents WHERE id = ?1")?
+        .query_row([id.to_string()], |r| r.get(0))
+        .optional()?;
+    Ok(status
+        .as_deref()
+        .map(|s| parse_enum(s, AgentStatus::parse))
+        .transpose()?)
+}
+
+fn name_taken(name: &str) -> StoreError {
+    StoreError::Domain(DomainError::Conflict(format!(
+        "an agent named {name:?} already exists"
+    )))
+}
+
+impl SqliteStore {
+    pub(super) fn create_agent_impl(&self, agent: &Agent) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let taken: bool = tx
+                .prepare_cached("SELECT EXISTS (SELECT 1 FROM agents WHERE name = ?1)")?
+                .query_row([&agent.name], |r| r.get(0))?;
+            if taken {
+                return Err(name_taken(&agent.name));
+            }
+            tx.prepare_cached(&format!(
+                "INSERT INTO agents ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+            ))?
+            .execute(params![
+                agent.id.to_string(),
+                agent.name,
+                agent.role,
+                agent.department,
+                agent.status.as_str(),
+                agent.trust_level.as_str(),
+                serde_json::to_string(&agent.allowed_tools)?,
+                serde_json::to_string(&agent.denied_tools)?,
+                ts(agent.created_at),
+                ts(agent.updated_at),
+            ])?;
+            Ok(())
+        })
+    }
+
+    pub(super) fn get_agent_impl(&self, id: Uuid) -> Result<Agent, StoreError> {
+        self.read(|c| load(c, id))
+    }
+
+    pub(super) fn list_agents_impl(
+        &self,
+        filter: &AgentFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Agent>, StoreError> {
+        self.read(|c| {
+            Filter::default()
+                .eq("status", filter.status.map(|s| s.as_str().to_owned()))
+                .eq(
+                    "trust_level",
+                    filter.trust_level.map(|s| s.as_str().to_owned()),
+                )
+                .eq("role", filter.role.clone())
+                .eq("department", filter.department.clone())
+                .page(c, "agents", COLUMNS, page, |r| agent_row(r, 1))
+        })
+    }
+
+    pub(super) fn update_agent_impl(
+        &self,
+        id: Uuid,
+        patch: AgentPatch,
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> Result<Agent, StoreError> {
+        self.write(|tx| {
+            let current = load(tx, id)?;
+            let (updated, changes) = patch.apply(&current, actor, now)?;
+            tx.prepare_cached(
+                "UPDATE agents SET role = ?2, department = ?3, status = ?4, trust_level = ?5, \
+                 allowed_tools = ?6, denied_tools = ?7, updated_at = ?8 WHERE id = ?1",
+            )?
+            .execute(params![
+                id.to_string(),
+                updated.role,
+                updated.department,
+                updated.status.as_str(),
+                updated.trust_level.as_str(),
+                serde_json::to_string(&updated.allowed_tools)?,
+                serde_json::to_string(&updated.denied_tools)?,
+                ts(now),
+            ])?;
+            for change in &changes {
+                tx.prepare_cached(
+                    "INSERT INTO agent_events (agent_id, field, from_value, to_value, by_actor, at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?
+                .execute(params![id.to_string(), change.field, change.from, change.to, actor.label(), ts(now)])?;
+            }
+            if updated.status == AgentStatus::Terminated {
+                interrupt_active_tasks(tx, id, now)?;
+            }
+            Ok(updated)
+        })
+    }
+}
+
+/// A terminated agent cannot hold active work: its assigned, in-progress and in-review tasks
+/// move to `interrupted` (recorded as done by synthorg) so they can be reassigned.
+fn interrupt_active_tasks(
+    tx: &Transaction<'_>,
+    agent: Uuid,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let active: Vec<Uuid> = tx
+        .prepare_cached(
+            "SELECT id FROM tasks WHERE assigned_to = ?1 AND status IN ('assigned', 'in_progress', 'in_review')",
+        )?
+        .query_map([agent.to_string()], |r| parse_uuid(&r.get::<_, String>(0)?))?
+        .collect::<Result<_, _>>()?;
+    for task_id in active {
+        let task = super::tasks::load(tx, task_id)?;
+        let request = TransitionRequest {
+            to: TaskStatus::Interrupted,
+            assigned_to: None,
+            expected_version: None,
+            reason: Some(format!("assignee {agent} was terminated")),
+        };
+        let (next, record) = plan_transition(
+            &task,
+            &request,
+            Some(AgentStatus::Terminated),
+            &Actor::System,
+            now,
+        )?;
+        super::tasks::save_transition(tx, &next, &record)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,191 @@
+//! Aggregates for metrics, read from the trigger-maintained summary tables.
+//!
+//! Cost since an instant sums whole UTC days from `cost_daily` (rows: days × agents) and,
+//! only when the instant is not midnight, the records of its first partial day through the
+//! `occurred_at` index. Billing periods and "today" always start at midnight, so the metrics
+//! never touch `cost_records`.
+
+use rusqlite::Connection;
+use synthorg_core::Usd;
+use synthorg_core::agent::{AgentStatus, TrustLevel};
+use synthorg_core::task::TaskStatus;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{SqliteStore, parse_enum, parse_uuid, ts};
+use crate::StoreError;
+
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+/// The first whole day at or after `since`, and the partial-day range before it, if any.
+fn split_days(since: OffsetDateTime) -> (i64, Option<(i64, i64)>) {
+    let micros = ts(since);
+    let day = micros.div_euclid(MICROS_PER_DAY);
+    if micros.rem_euclid(MICROS_PER_DAY) == 0 {
+        (day, None)
+    } else {
+        (day + 1, Some((micros, (day + 1) * MICROS_PER_DAY)))
+    }
+}
+
+pub(super) fn cost_since(c: &Connection, since: OffsetDateTime) -> Result<Usd, StoreError> {
+    let (first_day, partial) = split_days(since);
+    let mut nanos: i64 = c
+        .prepare_cached("SELECT COALESCE(SUM(nanos), 0) FROM cost_daily WHERE day >= ?1")?
+        .query_row([first_day], |r| r.get(0))?;
+    if let Some((from, to)) = partial {
+        let part: i64 = c
+            .prepare_cached(
+                "SELECT COALESCE(SUM(cost_nanos), 0) FROM cost_records WHERE occurred_at >= ?1 AND occurred_at < ?2",
+            )?
+            .query_row([from, to], |r| r.get(0))?;
+        nanos = nanos
+            .checked_add(part)
+            .ok_or_else(|| StoreError::Internal("cost sum overflow".into()))?;
+    }
+    Ok(Usd::from_nanos(nanos))
+}
+
+pub(super) fn agent_cost_since(
+    c: &Connection,
+    since: OffsetDateTime,
+) -> Result<Vec<(Uuid, Usd)>, StoreError> {
+    let (first_day, partial) = split_days(since);
+    let mut sql = String::from(
+        "SELECT agent_id, SUM(nanos) FROM (SELECT agent_id, nanos FROM cost_daily WHERE day >= ?1",
+    );
+    if partial.is_some() {
+        sql.push_str(" UNION ALL SELECT agent_id, cost_nanos FROM cost_records WHERE occurred_at >= ?2 AND occurred_at < ?3");
+    }
+    sql.push_str(") GROUP BY agent_id ORDER BY agent_id");
+    let (from, to) = partial.unwrap_or((0, 0));
+    let mut stmt = c.prepare_cached(&sql)?;
+    let params: Vec<i64> = if partial.is_some() {
+        vec![first_day, from, to]
+    } else {
+        vec![first_day]
+    };
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(params), |r| {
+            Ok((
+                parse_uuid(&r.get::<_, String>(0)?)?,
+                Usd::from_nanos(r.get(1)?),
+            ))
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+impl SqliteStore {
+    pub(super) fn agent_counts_impl(
+        &self,
+    ) -> Result<Vec<(AgentStatus, TrustLevel, u64)>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT status, trust_level, n FROM agent_counts ORDER BY status, trust_level",
+            )?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((
+                        parse_enum(&r.get::<_, String>(0)?, AgentStatus::parse)?,
+                        parse_enum(&r.get::<_, String>(1)?, TrustLevel::parse)?,
+                        r.get::<_, i64>(2)?.max(0) as u64,
+                    ))
+                })?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+    }
+
+    pub(super) fn task_counts_impl(
+        &self,
+    ) -> Result<Vec<(TaskStatus, Option<Uuid>, u64)>, StoreError> {
+        self.read(|c| {
+            // Zero rows are dropped: a series for a (status, agent) pair that no longer has
+            // tasks would otherwise live forever.
+            let mut stmt = c.prepare_cached(
+                "SELECT status, assignee, n FROM task_counts WHERE n > 0 ORDER BY status, assignee",
+            )?;
+            let rows = stmt
+                .query_map([], |r| {
+                    let assignee: String = r.get(1)?;
+                    let assignee = if assignee.is_empty() {
+                        None
+                    } else {
+                        Some(parse_uuid(&assignee)?)
+                    };
+                    Ok((
+                        parse_enum(&r.get::<_, String>(0)?, TaskStatus::parse)?,
+                        assignee,
+                        r.get::<_, i64>(2)? as u64,
+                    ))
+                })?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+    }
+
+    pub(super) fn transition_counts_impl(
+        &self,
+    ) -> Result<Vec<(TaskStatus, TaskStatus, u64)>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached("SELECT from_status, to_status, n FROM transition_counts ORDER BY from_status, to_status")?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((
+                        parse_enum(&r.get::<_, String>(0)?, TaskStatus::parse)?,
+                        parse_enum(&r.get::<_, String>(1)?, TaskStatus::parse)?,
+                        r.get::<_, i64>(2)? as u64,
+                    ))
+                })?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+    }
+
+    pub(super) fn total_cost_impl(&self) -> Result<Usd, StoreError> {
+        self.read(|c| {
+            let nanos: i64 = c
+                .prepare_cached("SELECT nanos FROM cost_totals WHERE id = 1")?
+                .query_row([], |r| r.get(0))?;
+            Ok(Usd::from_nanos(nanos))
+        })
+    }
+
+    pub(super) fn cost_since_impl(&self, since: OffsetDateTime) -> Result<Usd, StoreError> {
+        self.read(|c| cost_since(c, since))
+    }
+
+    pub(super) fn agent_cost_since_impl(
+        &self,
+        since: OffsetDateTime,
+    ) -> Result<Vec<(Uuid, Usd)>, StoreError> {
+        self.read(|c| agent_cost_since(c, since))
+    }
+
+    pub(super) fn agent_cost_totals_impl(&self) -> Result<Vec<(Uuid, Usd)>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT agent_id, nanos FROM agent_cost_totals ORDER BY agent_id",
+            )?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((
+                        parse_uuid(&r.get::<_, String>(0)?)?,
+                        Usd::from_nanos(r.get(1)?),
+                    ))
+                })?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+    }
+
+    pub(super) fn pending_approvals_impl(&self) -> Result<u64, StoreError> {
+        self.read(|c| {
+            let n: i64 = c
+                .prepare_cached("SELECT COUNT(*) FROM approvals WHERE status = 'pending'")?
+                .query_row([], |r| r.get(0))?;
+            Ok(n as u64)
+        })
+    }
+}

@@ -1,0 +1,206 @@
+//! The cost ledger, the budget setting and coordination runs.
+
+use rusqlite::{OptionalExtension, Row, params};
+use synthorg_core::budget::{BudgetConfig, SpendSnapshot};
+use synthorg_core::coordination::CoordinationRun;
+use synthorg_core::cost::{CallCategory, CostRecord};
+use synthorg_core::{DomainError, Usd};
+use time::OffsetDateTime;
+
+use super::{
+    Filter, SqliteStore, from_ts, json_col, opt_uuid, parse_enum, parse_uuid, ts, uuid_value,
+};
+use crate::{CostFilter, Page, PageRequest, Recorded, RunFilter, StoreError};
+
+const COST_COLUMNS: &str = "id, agent_id, task_id, provider, model, input_tokens, output_tokens, cost_nanos, \
+                            call_category, occurred_at, recorded_at, idempotency_key";
+const RUN_COLUMNS: &str = "id, task_id, agents, topology, turns_mas, turns_sas, success_rate, efficiency, overhead_percent, created_at";
+const BUDGET_KEY: &str = "budget";
+
+fn cost_row(row: &Row<'_>, first: usize) -> rusqlite::Result<CostRecord> {
+    let col = |i: usize| first + i;
+    Ok(CostRecord {
+        id: parse_uuid(&row.get::<_, String>(col(0))?)?,
+        agent_id: parse_uuid(&row.get::<_, String>(col(1))?)?,
+        task_id: opt_uuid(row.get(col(2))?)?,
+        provider: row.get(col(3))?,
+        model: row.get(col(4))?,
+        input_tokens: row.get::<_, i64>(col(5))? as u64,
+        output_tokens: row.get::<_, i64>(col(6))? as u64,
+        cost: Usd::from_nanos(row.get(col(7))?),
+        call_category: parse_enum(&row.get::<_, String>(col(8))?, CallCategory::parse)?,
+        occurred_at: from_ts(row.get(col(9))?)?,
+        recorded_at: from_ts(row.get(col(10))?)?,
+        idempotency_key: row.get(col(11))?,
+    })
+}
+
+fn run_row(row: &Row<'_>) -> rusqlite::Result<CoordinationRun> {
+    Ok(CoordinationRun {
+        id: parse_uuid(&row.get::<_, String>(1)?)?,
+        task_id: opt_uuid(row.get(2)?)?,
+        agents: json_col(&row.get::<_, String>(3)?)?,
+        topology: row.get(4)?,
+        turns_mas: row.get(5)?,
+        turns_sas: row.get(6)?,
+        success_rate: row.get(7)?,
+        efficiency: row.get(8)?,
+        overhead_percent: row.get(9)?,
+        created_at: from_ts(row.get(10)?)?,
+    })
+}
+
+impl SqliteStore {
+    pub(super) fn record_cost_impl(
+        &self,
+        record: &CostRecord,
+    ) -> Result<Recorded<CostRecord>, StoreError> {
+        self.write(|tx| {
+            if let Some(key) = &record.idempotency_key {
+                let existing = tx
+                    .prepare_cached(&format!("SELECT {COST_COLUMNS} FROM cost_records WHERE idempotency_key = ?1"))?
+                    .query_row([key], |r| cost_row(r, 0))
+                    .optional()?;
+                if let Some(existing) = existing {
+                    if !existing.same_report(record) {
+                        return Err(DomainError::Conflict(format!(
+                            "idempotency_key {key:?} was already used for a different cost report"
+                        ))
+                        .into());
+                    }
+                    return Ok(Recorded { value: existing, replayed: true });
+                }
+            }
+            if super::agents::status_of(tx, record.agent_id)?.is_none() {
+                return Err(DomainError::invalid("agent_id", format!("agent {} does not exist", record.agent_id)).into());
+            }
+            if let Some(task) = record.task_id
+                && !super::tasks::exists(tx, task)?
+            {
+                return Err(DomainError::invalid("task_id", format!("task {task} does not exist")).into());
+            }
+            tx.prepare_cached(&format!(
+                "INSERT INTO cost_records ({COST_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+            ))?
+            .execute(params![
+                record.id.to_string(),
+                record.agent_id.to_string(),
+                uuid_value(record.task_id),
+                record.provider,
+                record.model,
+                record.input_tokens as i64,
+                record.output_tokens as i64,
+                record.cost.nanos(),
+                record.call_category.as_str(),
+                ts(record.occurred_at),
+                ts(record.recorded_at),
+                record.idempotency_key,
+            ])?;
+            Ok(Recorded { value: record.clone(), replayed: false })
+        })
+    }
+
+    pub(super) fn list_costs_impl(
+        &self,
+        filter: &CostFilter,
+        page: &PageRequest,
+    ) -> Result<Page<CostRecord>, StoreError> {
+        self.read(|c| {
+            let mut f = Filter::default();
+            f.eq("agent_id", uuid_value(filter.agent_id))
+                .eq("task_id", uuid_value(filter.task_id))
+                .eq(
+                    "call_category",
+                    filter.call_category.map(|s| s.as_str().to_owned()),
+                );
+            if let Some(since) = filter.since {
+                f.push("occurred_at >= ?", ts(since));
+            }
+            if let Some(until) = filter.until {
+                f.push("occurred_at < ?", ts(until));
+            }
+            f.page(c, "cost_records", COST_COLUMNS, page, |r| cost_row(r, 1))
+        })
+    }
+
+    pub(super) fn budget_config_impl(&self) -> Result<Option<BudgetConfig>, StoreError> {
+        self.read(|c| {
+            let value: Option<String> = c
+                .prepare_cached("SELECT value FROM settings WHERE key = ?1")?
+                .query_row([BUDGET_KEY], |r| r.get(0))
+                .optional()?;
+            Ok(value.as_deref().map(serde_json::from_str).transpose()?)
+        })
+    }
+
+    pub(super) fn set_budget_config_impl(&self, config: &BudgetConfig) -> Result<(), StoreError> {
+        let value = serde_json::to_string(config)?;
+        self.write(|tx| {
+            tx.prepare_cached(
+                "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )?
+            .execute(params![BUDGET_KEY, value])?;
+            Ok(())
+        })
+    }
+
+    pub(super) fn spend_snapshot_impl(
+        &self,
+        period_start: OffsetDateTime,
+        day_start: OffsetDateTime,
+    ) -> Result<SpendSnapshot, StoreError> {
+        self.read(|c| {
+            Ok(SpendSnapshot {
+                period_spend: super::aggregates::cost_since(c, period_start)?,
+                today_spend: super::aggregates::cost_since(c, day_start)?,
+                agents_today: super::aggregates::agent_cost_since(c, day_start)?,
+            })
+        })
+    }
+
+    pub(super) fn record_coordination_run_impl(
+        &self,
+        run: &CoordinationRun,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            for (i, agent) in run.agents.iter().enumerate() {
+                if super::agents::status_of(tx, *agent)?.is_none() {
+                    return Err(DomainError::invalid(format!("agents[{i}]"), format!("agent {agent} does not exist")).into());
+                }
+            }
+            if let Some(task) = run.task_id
+                && !super::tasks::exists(tx, task)?
+            {
+                return Err(DomainError::invalid("task_id", format!("task {task} does not exist")).into());
+            }
+            tx.prepare_cached(&format!(
+                "INSERT INTO coordination_runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+            ))?
+            .execute(params![
+                run.id.to_string(),
+                uuid_value(run.task_id),
+                serde_json::to_string(&run.agents)?,
+                run.topology,
+                run.turns_mas,
+                run.turns_sas,
+                run.success_rate,
+                run.efficiency,
+                run.overhead_percent,
+                ts(run.created_at),
+            ])?;
+            Ok(())
+        })
+    }
+
+    pub(super) fn list_coordination_runs_impl(
+        &self,
+        filter: &RunFilter,
+        page: &PageRequest,
+    ) -> Result<Page<CoordinationRun>, StoreError> {
+        self.read(|c| {
+            Filter::default()
+                .eq("task_id", uuid_value(filter.task_id))
+                .page(c, "coordination_runs", RUN_COLUMNS, page, run_row)
+        })
+    }
+}

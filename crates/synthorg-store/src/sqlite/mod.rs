@@ -1,0 +1,508 @@
+//! The embedded SQLite store: one file under the data dir, WAL, foreign keys, migrations at
+//! open, `synchronous = FULL` so that a committed (acknowledged) write survives a crash of the
+//! process or the machine.
+//!
+//! Connections: one writer behind a mutex (SQLite has one writer at a time anyway; queueing
+//! in-process is cheaper than `SQLITE_BUSY` retries) and a few readers, which WAL lets run
+//! beside the writer.
+
+mod agents;
+mod aggregates;
+mod keys;
+mod ledger;
+mod security;
+mod tasks;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{Page, PageRequest, StoreError};
+
+/// Migrations in order; `PRAGMA user_version` records how many are applied.
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_initial.sql")];
+
+/// Settings of the SQLite store.
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// Number of read connections.
+    pub readers: usize,
+    /// How long a statement waits for a lock before the store reports itself unavailable.
+    pub busy_timeout: Duration,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self {
+            readers: 4,
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The SQLite implementation of [`crate::Store`].
+#[derive(Debug)]
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+}
+
+/// File name of the database inside the data dir.
+pub const DB_FILE: &str = "synthorg.db";
+
+impl SqliteStore {
+    /// Opens (creating if needed) `synthorg.db` in `data_dir` and applies pending migrations.
+    pub fn open_dir(data_dir: &Path, options: &SqliteOptions) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            StoreError::Unavailable(format!(
+                "cannot create data dir {}: {e}",
+                data_dir.display()
+            ))
+        })?;
+        Self::open(&data_dir.join(DB_FILE), options)
+    }
+
+    /// Opens (creating if needed) the database file at `path` and applies pending migrations.
+    pub fn open(path: &Path, options: &SqliteOptions) -> Result<Self, StoreError> {
+        let writer = connect(path, options, false)?;
+        migrate(&writer)?;
+        let readers = (0..options.readers.max(1))
+            .map(|_| connect(path, options, true).map(Mutex::new))
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            path: path.to_owned(),
+            writer: Mutex::new(writer),
+            readers,
+            next_reader: AtomicUsize::new(0),
+        })
+    }
+
+    /// Path of the database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs SQLite's full integrity and foreign-key checks; `Ok` lists no problems.
+    pub fn integrity_check(&self) -> Result<Vec<String>, StoreError> {
+        self.read(|c| {
+            let mut problems: Vec<String> = c
+                .prepare("PRAGMA integrity_check")?
+                .query_map([], |r| r.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter()
+                .filter(|line| line != "ok")
+                .collect();
+            let fk: Vec<String> = c
+                .prepare("PRAGMA foreign_key_check")?
+                .query_map([], |r| {
+                    Ok(format!(
+                        "foreign key violation in {}",
+                        r.get::<_, String>(0)?
+                    ))
+                })?
+                .collect::<Result<_, _>>()?;
+            problems.extend(fk);
+            Ok(problems)
+        })
+    }
+
+    /// Runs `f` on a read connection.
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
+        let n = self.readers.len();
+        // Take the first idle reader; when all are busy, wait for the one in turn.
+        let guard = (0..n)
+            .find_map(|i| self.readers[(start + i) % n].try_lock().ok())
+            .unwrap_or_else(|| lock(&self.readers[start % n]));
+        f(&guard)
+    }
+
+    /// Runs `f` in an immediate write transaction and commits it.
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let value = f(&tx)?;
+        tx.commit()?;
+        Ok(value)
+    }
+}
+
+/// A poisoned mutex only means another thread panicked while holding the connection; the
+/// connection itself is fine (an open transaction was rolled back when it was dropped).
+fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn connect(
+    path: &Path,
+    options: &SqliteOptions,
+    read_only: bool,
+) -> Result<Connection, StoreError> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI
+    };
+    let conn = Connection::open_with_flags(path, flags)
+        .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+    conn.busy_timeout(options.busy_timeout)?;
+    if !read_only {
+        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Unavailable(format!(
+                "cannot switch {} to WAL (got {mode})",
+                path.display()
+            )));
+        }
+    }
+    // FULL: every commit is fsynced before it returns, so a 2xx is never lost, even on power loss.
+    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let applied: usize =
+        conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
+    if applied > MIGRATIONS.len() {
+        return Err(StoreError::Unavailable(format!(
+            "the database is at schema version {applied}, newer than this synthorg ({}); upgrade synthorg",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+        conn.execute_batch(&format!(
+            "BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {};\nCOMMIT;",
+            i + 1
+        ))
+        .map_err(|e| StoreError::Internal(format!("migration {} failed: {e}", i + 1)))?;
+        tracing::info!(version = i + 1, "applied store migration");
+    }
+    Ok(())
+}
+
+// Conversions between domain values and columns.
+
+/// Microseconds since the Unix epoch.
+pub(crate) fn ts(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1000) as i64
+}
+
+pub(crate) fn from_ts(micros: i64) -> rusqlite::Result<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Integer, Box::new(e))
+    })
+}
+
+pub(crate) fn parse_uuid(text: &str) -> rusqlite::Result<Uuid> {
+    Uuid::parse_str(text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+pub(crate) fn opt_uuid(text: Option<String>) -> rusqlite::Result<Option<Uuid>> {
+    text.as_deref().map(parse_uuid).transpose()
+}
+
+/// Parses a stored enum spelling.
+pub(crate) fn parse_enum<T>(text: &str, parse: fn(&str) -> Option<T>) -> rusqlite::Result<T> {
+    parse(text).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Text,
+            format!("unknown stored value {text:?}").into(),
+        )
+    })
+}
+
+pub(crate) fn json_col<T: serde::de::DeserializeOwned>(text: &str) -> rusqlite::Result<T> {
+    serde_json::from_str(text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+/// Builds a page from `(seq, item)` rows fetched with `LIMIT limit + 1`.
+pub(crate) fn page_of<T>(mut rows: Vec<(i64, T)>, page: &PageRequest) -> Page<T> {
+    let limit = page.limit as usize;
+    let next_cursor = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(|(seq, _)| seq.to_string())
+    } else {
+        None
+    };
+    Page {
+        items: rows.into_iter().map(|(_, item)| item).collect(),
+        next_cursor,
+    }
+}
+
+/// A WHERE clause built from optional filters, with positional parameters.
+#[derive(Default)]
+pub(crate) struct Filter {
+    clauses: Vec<String>,
+    params: Vec<rusqlite::types::Value>,
+}
+
+impl Filter {
+    pub(crate) fn eq(
+        &mut self,
+        column: &str,
+        value: Option<impl Into<rusqlite::types::Value>>,
+    ) -> &mut Self {
+        if let Some(v) = value {
+            self.push(&format!("{column} = ?"), v);
+        }
+        self
+    }
+
+    pub(crate) fn push(
+        &mut self,
+        clause: &str,
+        value: impl Into<rusqlite::types::Value>,
+    ) -> &mut Self {
+        self.params.push(value.into());
+        self.clauses
+            .push(clause.replace('?', &format!("?{}", self.params.len())));
+        self
+    }
+
+    pub(crate) fn raw(&mut self, clause: &str) -> &mut Self {
+        self.clauses.push(clause.to_owned());
+        self
+    }
+
+    /// Runs `SELECT seq, {columns} FROM {table} WHERE … AND seq > cursor ORDER BY seq LIMIT n+1`.
+    pub(crate) fn page<T>(
+        &mut self,
+        conn: &Connection,
+        table: &str,
+        columns: &str,
+        page: &PageRequest,
+        map: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Page<T>, StoreError> {
+        if let Some(after) = page.after {
+            self.push("seq > ?", after);
+        }
+        let condition = if self.clauses.is_empty() {
+            "1".to_owned()
+        } else {
+            self.clauses.join(" AND ")
+        };
+        let sql = format!(
+            "SELECT seq, {columns} FROM {table} WHERE {condition} ORDER BY seq LIMIT {}",
+            u64::from(page.limit) + 1
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(self.params.iter()), |row| {
+                Ok((row.get::<_, i64>(0)?, map(row)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(page_of(rows, page))
+    }
+}
+
+pub(crate) fn uuid_value(id: Option<Uuid>) -> Option<String> {
+    id.map(|u| u.to_string())
+}
+
+mod store_impl {
+    //! The [`Store`] trait over the inherent methods of the entity modules.
+    use synthorg_core::agent::{Agent, AgentPatch, AgentStatus, TrustLevel};
+    use synthorg_core::budget::{BudgetConfig, SpendSnapshot};
+    use synthorg_core::coordination::CoordinationRun;
+    use synthorg_core::cost::CostRecord;
+    use synthorg_core::security::{Approval, Decision};
+    use synthorg_core::task::{Task, TaskStatus, TaskTransition, TransitionRequest};
+    use synthorg_core::{Actor, Usd};
+    use time::OffsetDateTime;
+    use uuid::Uuid;
+
+    use super::SqliteStore;
+    use crate::*;
+
+    impl Store for SqliteStore {
+        fn ping(&self) -> Result<(), StoreError> {
+            self.read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
+        }
+        fn create_agent(&self, agent: &Agent) -> Result<(), StoreError> {
+            self.create_agent_impl(agent)
+        }
+        fn get_agent(&self, id: Uuid) -> Result<Agent, StoreError> {
+            self.get_agent_impl(id)
+        }
+        fn list_agents(
+            &self,
+            filter: &AgentFilter,
+            page: &PageRequest,
+        ) -> Result<Page<Agent>, StoreError> {
+            self.list_agents_impl(filter, page)
+        }
+        fn update_agent(
+            &self,
+            id: Uuid,
+            patch: AgentPatch,
+            actor: &Actor,
+            now: OffsetDateTime,
+        ) -> Result<Agent, StoreError> {
+            self.update_agent_impl(id, patch, actor, now)
+        }
+        fn create_task(&self, task: &Task) -> Result<(), StoreError> {
+            self.create_task_impl(task)
+        }
+        fn get_task(&self, id: Uuid) -> Result<Task, StoreError> {
+            self.get_task_impl(id)
+        }
+        fn list_tasks(
+            &self,
+            filter: &TaskFilter,
+            page: &PageRequest,
+        ) -> Result<Page<Task>, StoreError> {
+            self.list_tasks_impl(filter, page)
+        }
+        fn transition_task(
+            &self,
+            id: Uuid,
+            request: &TransitionRequest,
+            actor: &Actor,
+            now: OffsetDateTime,
+        ) -> Result<(Task, TaskTransition), StoreError> {
+            self.transition_task_impl(id, request, actor, now)
+        }
+        fn task_history(
+            &self,
+            id: Uuid,
+            page: &PageRequest,
+        ) -> Result<Page<TaskTransition>, StoreError> {
+            self.task_history_impl(id, page)
+        }
+        fn record_cost(&self, record: &CostRecord) -> Result<Recorded<CostRecord>, StoreError> {
+            self.record_cost_impl(record)
+        }
+        fn list_costs(
+            &self,
+            filter: &CostFilter,
+            page: &PageRequest,
+        ) -> Result<Page<CostRecord>, StoreError> {
+            self.list_costs_impl(filter, page)
+        }
+        fn budget_config(&self) -> Result<Option<BudgetConfig>, StoreError> {
+            self.budget_config_impl()
+        }
+        fn set_budget_config(&self, config: &BudgetConfig) -> Result<(), StoreError> {
+            self.set_budget_config_impl(config)
+        }
+        fn spend_snapshot(
+            &self,
+            period_start: OffsetDateTime,
+            day_start: OffsetDateTime,
+        ) -> Result<SpendSnapshot, StoreError> {
+            self.spend_snapshot_impl(period_start, day_start)
+        }
+        fn record_coordination_run(&self, run: &CoordinationRun) -> Result<(), StoreError> {
+            self.record_coordination_run_impl(run)
+        }
+        fn list_coordination_runs(
+            &self,
+            filter: &RunFilter,
+            page: &PageRequest,
+        ) -> Result<Page<CoordinationRun>, StoreError> {
+            self.list_coordination_runs_impl(filter, page)
+        }
+        fn record_evaluation(
+            &self,
+            evaluation: &EvaluationRecord,
+            approval: Option<&Approval>,
+        ) -> Result<(), StoreError> {
+            self.record_evaluation_impl(evaluation, approval)
+        }
+        fn list_evaluations(
+            &self,
+            filter: &EvaluationFilter,
+            page: &PageRequest,
+        ) -> Result<Page<EvaluationRecord>, StoreError> {
+            self.list_evaluations_impl(filter, page)
+        }
+        fn get_approval(&self, id: Uuid) -> Result<Approval, StoreError> {
+            self.get_approval_impl(id)
+        }
+        fn list_approvals(
+            &self,
+            filter: &ApprovalFilter,
+            page: &PageRequest,
+        ) -> Result<Page<Approval>, StoreError> {
+            self.list_approvals_impl(filter, page)
+        }
+        fn decide_approval(
+            &self,
+            id: Uuid,
+            decision: Decision,
+            note: Option<String>,
+            actor: &Actor,
+            now: OffsetDateTime,
+        ) -> Result<Approval, StoreError> {
+            self.decide_approval_impl(id, decision, note, actor, now)
+        }
+        fn create_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+            self.create_api_key_impl(key)
+        }
+        fn find_api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+            self.find_api_key_impl(id)
+        }
+        fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+            self.list_api_keys_impl()
+        }
+        fn revoke_api_key(
+            &self,
+            id: &str,
+            now: OffsetDateTime,
+        ) -> Result<ApiKeyRecord, StoreError> {
+            self.revoke_api_key_impl(id, now)
+        }
+        fn active_api_keys(&self) -> Result<u64, StoreError> {
+            self.active_api_keys_impl()
+        }
+        fn agent_counts(&self) -> Result<Vec<(AgentStatus, TrustLevel, u64)>, StoreError> {
+            self.agent_counts_impl()
+        }
+        fn task_counts(&self) -> Result<Vec<(TaskStatus, Option<Uuid>, u64)>, StoreError> {
+            self.task_counts_impl()
+        }
+        fn transition_counts(&self) -> Result<Vec<(TaskStatus, TaskStatus, u64)>, StoreError> {
+            self.transition_counts_impl()
+        }
+        fn total_cost(&self) -> Result<Usd, StoreError> {
+            self.total_cost_impl()
+        }
+        fn cost_since(&self, since: OffsetDateTime) -> Result<Usd, StoreError> {
+            self.cost_since_impl(since)
+        }
+        fn agent_cost_since(&self, since: OffsetDateTime) -> Result<Vec<(Uuid, Usd)>, StoreError> {
+            self.agent_cost_since_impl(since)
+        }
+        fn agent_cost_totals(&self) -> Result<Vec<(Uuid, Usd)>, StoreError> {
+            self.agent_cost_totals_impl()
+        }
+        fn pending_approvals(&self) -> Result<u64, StoreError> {
+            self.pending_approvals_impl()
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! Security evaluations (audit) and approvals.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use synthorg_core::security::{Approval, ApprovalStatus, Decision, RiskLevel, Verdict};
+use synthorg_core::{Actor, DomainError};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{
+    Filter, SqliteStore, from_ts, json_col, opt_uuid, parse_enum, parse_uuid, ts, uuid_value,
+};
+use crate::{ApprovalFilter, EvaluationFilter, EvaluationRecord, Page, PageRequest, StoreError};
+
+const EVAL_COLUMNS: &str = "id, agent_id, task_id, tool, action_type, verdict, risk_level, reason, matched_rules, approval_id, created_at";
+const APPROVAL_COLUMNS: &str = "id, evaluation_id, agent_id, task_id, tool, action_type, arguments, reason, \
+                                risk_level, status, created_at, decided_at, decided_by, decision_note";
+
+fn evaluation_row(row: &Row<'_>) -> rusqlite::Result<EvaluationRecord> {
+    Ok(EvaluationRecord {
+        id: parse_uuid(&row.get::<_, String>(1)?)?,
+        agent_id: parse_uuid(&row.get::<_, String>(2)?)?,
+        task_id: opt_uuid(row.get(3)?)?,
+        tool: row.get(4)?,
+        action_type: row.get(5)?,
+        verdict: parse_enum(&row.get::<_, String>(6)?, Verdict::parse)?,
+        risk_level: parse_enum(&row.get::<_, String>(7)?, RiskLevel::parse)?,
+        reason: row.get(8)?,
+        matched_rules: json_col(&row.get::<_, String>(9)?)?,
+        approval_id: opt_uuid(row.get(10)?)?,
+        created_at: from_ts(row.get(11)?)?,
+    })
+}
+
+fn approval_row(row: &Row<'_>, first: usize) -> rusqlite::Result<Approval> {
+    let col = |i: usize| first + i;
+    Ok(Approval {
+        id: parse_uuid(&row.get::<_, String>(col(0))?)?,
+        evaluation_id: parse_uuid(&row.get::<_, String>(col(1))?)?,
+        agent_id: parse_uuid(&row.get::<_, String>(col(2))?)?,
+        task_id: opt_uuid(row.get(col(3))?)?,
+        tool: row.get(col(4))?,
+        action_type: row.get(col(5))?,
+        arguments: json_col(&row.get::<_, String>(col(6))?)?,
+        reason: row.get(col(7))?,
+        risk_level: parse_enum(&row.get::<_, String>(col(8))?, RiskLevel::parse)?,
+        status: parse_enum(&row.get::<_, String>(col(9))?, ApprovalStatus::parse)?,
+        created_at: from_ts(row.get(col(10))?)?,
+        decided_at: row
+            .get::<_, Option<i64>>(col(11))?
+            .map(from_ts)
+            .transpose()?,
+        decided_by: row.get(col(12))?,
+        decision_note: row.get(col(13))?,
+    })
+}
+
+fn load_approval(c: &Connection, id: Uuid) -> Result<Approval, StoreError> {
+    c.prepare_cached(&format!(
+        "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = ?1"
+    ))?
+    .query_row([id.to_string()], |r| approval_row(r, 0))
+    .optional()?
+    .ok_or_else(|| StoreError::not_found("approval", id))
+}
+
+impl SqliteStore {
+    pub(super) fn record_evaluation_impl(
+        &self,
+        e: &EvaluationRecord,
+        approval: Option<&Approval>,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            if super::agents::status_of(tx, e.agent_id)?.is_none() {
+                return Err(DomainError::invalid("agent_id", format!("agent {} does not exist", e.agent_id)).into());
+            }
+            tx.prepare_cached(&format!(
+                "INSERT INTO security_evaluations ({EVAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+            ))?
+            .execute(params![
+                e.id.to_string(),
+                e.agent_id.to_string(),
+                uuid_value(e.task_id),
+                e.tool,
+                e.action_type,
+                e.verdict.as_str(),
+                e.risk_level.as_str(),
+                e.reason,
+                serde_json::to_string(&e.matched_rules)?,
+                uuid_value(e.approval_id),
+                ts(e.created_at),
+            ])?;
+            if let Some(a) = approval {
+                tx.prepare_cached(&format!(
+                    "INSERT INTO approvals ({APPROVAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+                ))?
+                .execute(params![
+                    a.id.to_string(),
+                    a.evaluation_id.to_string(),
+                    a.agent_id.to_string(),
+                    uuid_value(a.task_id),
+                    a.tool,
+                    a.action_type,
+                    serde_json::to_string(&a.arguments)?,
+                    a.reason,
+                    a.risk_level.as_str(),
+                    a.status.as_str(),
+                    ts(a.created_at),
+                    a.decided_at.map(ts),
+                    a.decided_by,
+                    a.decision_note,
+                ])?;
+            }
+            Ok(())
+        })
+    }
+
+    pub(super) fn list_evaluations_impl(
+        &self,
+        filter: &EvaluationFilter,
+        page: &PageRequest,
+    ) -> Result<Page<EvaluationRecord>, StoreError> {
+        self.read(|c| {
+            Filter::default()
+                .eq("agent_id", uuid_value(filter.agent_id))
+                .eq("verdict", filter.verdict.map(|v| v.as_str().to_owned()))
+                .page(
+                    c,
+                    "security_evaluations",
+                    EVAL_COLUMNS,
+                    page,
+                    evaluation_row,
+                )
+        })
+    }
+
+    pub(super) fn get_approval_impl(&self, id: Uuid) -> Result<Approval, StoreError> {
+        self.read(|c| load_approval(c, id))
+    }
+
+    pub(super) fn list_approvals_impl(
+        &self,
+        filter: &ApprovalFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Approval>, StoreError> {
+        self.read(|c| {
+            Filter::default()
+                .eq("status", filter.status.map(|s| s.as_str().to_owned()))
+                .eq("agent_id", uuid_value(filter.agent_id))
+                .page(c, "approvals", APPROVAL_COLUMNS, page, |r| {
+                    approval_row(r, 1)
+                })
+        })
+    }
+
+    pub(super) fn decide_approval_impl(
+        &self,
+        id: Uuid,
+        decision: Decision,
+        note: Option<String>,
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> Result<Approval, StoreError> {
+        self.write(|tx| {
+            let current = load_approval(tx, id)?;
+            let decided = current.decide(decision, note, actor, now)?;
+            tx.prepare_cached(
+                "UPDATE approvals SET status = ?2, decided_at = ?3, decided_by = ?4, decision_note = ?5 \
+                 WHERE id = ?1 AND status = 'pending'",
+            )?
+            .execute(params![
+                id.to_string(),
+                decided.status.as_str(),
+                decided.decided_at.map(ts),
+                decided.decided_by,
+                decided.decision_note,
+            ])?;
+            Ok(decided)
+        })
+    }
+}

@@ -1,0 +1,189 @@
+//! Tasks and their transition history.
+
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+use synthorg_core::task::{Task, TaskStatus, TaskTransition, TransitionRequest, plan_transition};
+use synthorg_core::{Actor, DomainError};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{Filter, SqliteStore, from_ts, opt_uuid, parse_enum, parse_uuid, ts, uuid_value};
+use crate::{Page, PageRequest, StoreError, TaskFilter};
+
+const COLUMNS: &str = "id, title, description, status, assigned_to, created_by, parent_id, version, created_at, updated_at";
+const HISTORY_COLUMNS: &str =
+    "task_id, from_status, to_status, assigned_to, by_actor, at, reason, version";
+
+fn task_row(row: &Row<'_>, first: usize) -> rusqlite::Result<Task> {
+    let col = |i: usize| first + i;
+    Ok(Task {
+        id: parse_uuid(&row.get::<_, String>(col(0))?)?,
+        title: row.get(col(1))?,
+        description: row.get(col(2))?,
+        status: parse_enum(&row.get::<_, String>(col(3))?, TaskStatus::parse)?,
+        assigned_to: opt_uuid(row.get(col(4))?)?,
+        created_by: row.get(col(5))?,
+        parent_id: opt_uuid(row.get(col(6))?)?,
+        version: row.get(col(7))?,
+        created_at: from_ts(row.get(col(8))?)?,
+        updated_at: from_ts(row.get(col(9))?)?,
+    })
+}
+
+fn transition_row(row: &Row<'_>) -> rusqlite::Result<TaskTransition> {
+    Ok(TaskTransition {
+        task_id: parse_uuid(&row.get::<_, String>(1)?)?,
+        from: parse_enum(&row.get::<_, String>(2)?, TaskStatus::parse)?,
+        to: parse_enum(&row.get::<_, String>(3)?, TaskStatus::parse)?,
+        assigned_to: opt_uuid(row.get(4)?)?,
+        by: row.get(5)?,
+        at: from_ts(row.get(6)?)?,
+        reason: row.get(7)?,
+        version: row.get(8)?,
+    })
+}
+
+pub(super) fn load(conn: &Connection, id: Uuid) -> Result<Task, StoreError> {
+    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM tasks WHERE id = ?1"))?
+        .query_row([id.to_string()], |r| task_row(r, 0))
+        .optional()?
+        .ok_or_else(|| StoreError::not_found("task", id))
+}
+
+pub(super) fn exists(conn: &Connection, id: Uuid) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM tasks WHERE id = ?1)")?
+        .query_row([id.to_string()], |r| r.get(0))?)
+}
+
+/// Writes a planned transition: the task row (guarded by its previous version, so a
+/// concurrent writer on a shared database cannot be overwritten) and the history row.
+pub(super) fn save_transition(
+    tx: &Transaction<'_>,
+    next: &Task,
+    record: &TaskTransition,
+) -> Result<(), StoreError> {
+    let changed = tx
+        .prepare_cached(
+            "UPDATE tasks SET status = ?2, assigned_to = ?3, version = ?4, updated_at = ?5 WHERE id = ?1 AND version = ?6",
+        )?
+        .execute(params![
+            next.id.to_string(),
+            next.status.as_str(),
+            uuid_value(next.assigned_to),
+            next.version,
+            ts(next.updated_at),
+            next.version - 1,
+        ])?;
+    if changed != 1 {
+        return Err(StoreError::Domain(DomainError::Conflict(format!(
+            "task {} changed concurrently; reload it and retry",
+            next.id
+        ))));
+    }
+    tx.prepare_cached(&format!(
+        "INSERT INTO task_transitions ({HISTORY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+    ))?
+    .execute(params![
+        record.task_id.to_string(),
+        record.from.as_str(),
+        record.to.as_str(),
+        uuid_value(record.assigned_to),
+        record.by,
+        ts(record.at),
+        record.reason,
+        record.version,
+    ])?;
+    Ok(())
+}
+
+impl SqliteStore {
+    pub(super) fn create_task_impl(&self, task: &Task) -> Result<(), StoreError> {
+        self.write(|tx| {
+            if let Some(parent) = task.parent_id
+                && !exists(tx, parent)?
+            {
+                return Err(DomainError::invalid(
+                    "parent_id",
+                    format!("task {parent} does not exist"),
+                )
+                .into());
+            }
+            tx.prepare_cached(&format!(
+                "INSERT INTO tasks ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+            ))?
+            .execute(params![
+                task.id.to_string(),
+                task.title,
+                task.description,
+                task.status.as_str(),
+                uuid_value(task.assigned_to),
+                task.created_by,
+                uuid_value(task.parent_id),
+                task.version,
+                ts(task.created_at),
+                ts(task.updated_at),
+            ])?;
+            Ok(())
+        })
+    }
+
+    pub(super) fn get_task_impl(&self, id: Uuid) -> Result<Task, StoreError> {
+        self.read(|c| load(c, id))
+    }
+
+    pub(super) fn list_tasks_impl(
+        &self,
+        filter: &TaskFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Task>, StoreError> {
+        self.read(|c| {
+            let mut f = Filter::default();
+            f.eq("status", filter.status.map(|s| s.as_str().to_owned()))
+                .eq("assigned_to", uuid_value(filter.assigned_to))
+                .eq("parent_id", uuid_value(filter.parent_id));
+            if filter.unassigned {
+                f.raw("assigned_to IS NULL");
+            }
+            f.page(c, "tasks", COLUMNS, page, |r| task_row(r, 1))
+        })
+    }
+
+    pub(super) fn transition_task_impl(
+        &self,
+        id: Uuid,
+        request: &TransitionRequest,
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> Result<(Task, TaskTransition), StoreError> {
+        self.write(|tx| {
+            let task = load(tx, id)?;
+            let assignee = request.assigned_to.or(task.assigned_to);
+            let assignee_status = match assignee {
+                Some(agent) => super::agents::status_of(tx, agent)?,
+                None => None,
+            };
+            let (next, record) = plan_transition(&task, request, assignee_status, actor, now)?;
+            save_transition(tx, &next, &record)?;
+            Ok((next, record))
+        })
+    }
+
+    pub(super) fn task_history_impl(
+        &self,
+        id: Uuid,
+        page: &PageRequest,
+    ) -> Result<Page<TaskTransition>, StoreError> {
+        self.read(|c| {
+            if !exists(c, id)? {
+                return Err(StoreError::not_found("task", id));
+            }
+            Filter::default().eq("task_id", Some(id.to_string())).page(
+                c,
+                "task_transitions",
+                HISTORY_COLUMNS,
+                page,
+                transition_row,
+            )
+        })
+    }
+}

@@ -1,0 +1,185 @@
+//! The maintained aggregates agree with a recount of the rows.
+
+use std::collections::BTreeMap;
+
+use synthorg_core::Usd;
+use synthorg_core::agent::AgentPatch;
+use synthorg_core::cost::NewCostRecord;
+use synthorg_core::task::{TaskStatus, TransitionRequest};
+use synthorg_store::*;
+use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::{add_agent, add_task, admin};
+
+fn record_at(s: &SqliteStore, agent: Uuid, amount: &str, at: OffsetDateTime) {
+    let record = NewCostRecord {
+        agent_id: agent,
+        task_id: None,
+        provider: "p".into(),
+        model: "m".into(),
+        input_tokens: 1,
+        output_tokens: 1,
+        cost: Usd::parse(amount).unwrap(),
+        call_category: None,
+        occurred_at: Some(at),
+        idempotency_key: None,
+    }
+    .into_record(&admin(), at + Duration::minutes(1))
+    .unwrap();
+    s.record_cost(&record).unwrap();
+}
+
+#[test]
+fn cost_since_handles_whole_and_partial_days() {
+    let (_dir, s) = crate::store();
+    let a = add_agent(&s, "a").id;
+    let b = add_agent(&s, "b").id;
+    record_at(&s, a, "1", datetime!(2026-03-01 10:00 UTC));
+    record_at(&s, a, "2", datetime!(2026-03-02 08:00 UTC));
+    record_at(&s, b, "4", datetime!(2026-03-02 12:00 UTC));
+    record_at(&s, b, "8", datetime!(2026-03-03 00:00 UTC));
+    let usd = |x: i64| Usd::dollars(x);
+    assert_eq!(s.total_cost().unwrap(), usd(15));
+    assert_eq!(
+        s.cost_since(datetime!(2026-03-01 0:00 UTC)).unwrap(),
+        usd(15)
+    );
+    assert_eq!(
+        s.cost_since(datetime!(2026-03-02 0:00 UTC)).unwrap(),
+        usd(14)
+    );
+    assert_eq!(
+        s.cost_since(datetime!(2026-03-02 10:00 UTC)).unwrap(),
+        usd(12)
+    );
+    assert_eq!(
+        s.cost_since(datetime!(2026-03-03 0:00 UTC)).unwrap(),
+        usd(8)
+    );
+    assert_eq!(
+        s.cost_since(datetime!(2026-03-04 0:00 UTC)).unwrap(),
+        usd(0)
+    );
+    let mut per_agent = s.agent_cost_since(datetime!(2026-03-02 10:00 UTC)).unwrap();
+    per_agent.sort();
+    let mut expected = vec![(b, usd(12))];
+    expected.sort();
+    assert_eq!(per_agent, expected);
+    let mut totals = s.agent_cost_totals().unwrap();
+    totals.sort();
+    let mut expected = vec![(a, usd(3)), (b, usd(12))];
+    expected.sort();
+    assert_eq!(totals, expected);
+}
+
+/// A pseudo-random workload; afterwards the trigger-maintained counts equal a recount.
+#[test]
+fn maintained_counts_equal_a_recount() {
+    let (_dir, s) = crate::store();
+    let agents: Vec<Uuid> = (0..5)
+        .map(|i| add_agent(&s, &format!("agent-{i}")).id)
+        .collect();
+    let tasks: Vec<Uuid> = (0..40)
+        .map(|i| add_task(&s, &format!("task-{i}")).id)
+        .collect();
+    let mut seed: u64 = 0x5eed;
+    let mut next = |n: usize| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) as usize % n
+    };
+    for _ in 0..600 {
+        let task = tasks[next(tasks.len())];
+        let to = TaskStatus::ALL[next(TaskStatus::ALL.len())];
+        let who = if next(2) == 0 {
+            Some(agents[next(agents.len())])
+        } else {
+            None
+        };
+        let request = TransitionRequest {
+            to,
+            assigned_to: who,
+            expected_version: None,
+            reason: None,
+        };
+        let _ = s.transition_task(task, &request, &admin(), now());
+        if next(50) == 0 {
+            let patch = AgentPatch {
+                status: Some(synthorg_core::agent::AgentStatus::ALL[next(4)]),
+                trust_level: Some(synthorg_core::agent::TrustLevel::ALL[next(5)]),
+                ..Default::default()
+            };
+            let _ = s.update_agent(agents[next(agents.len())], patch, &admin(), now());
+        }
+    }
+    let all_tasks = s
+        .list_tasks(
+            &TaskFilter::default(),
+            &PageRequest {
+                limit: 1000,
+                after: None,
+            },
+        )
+        .unwrap()
+        .items;
+    let mut recount: BTreeMap<(TaskStatus, Option<Uuid>), u64> = BTreeMap::new();
+    for t in &all_tasks {
+        *recount.entry((t.status, t.assigned_to)).or_default() += 1;
+    }
+    let maintained: BTreeMap<_, _> = s
+        .task_counts()
+        .unwrap()
+        .into_iter()
+        .map(|(st, a, n)| ((st, a), n))
+        .collect();
+    assert_eq!(maintained, recount);
+
+    let all_agents = s
+        .list_agents(&AgentFilter::default(), &PageRequest::default())
+        .unwrap()
+        .items;
+    let mut recount = BTreeMap::new();
+    for a in &all_agents {
+        *recount.entry((a.status, a.trust_level)).or_insert(0u64) += 1;
+    }
+    let maintained: BTreeMap<_, _> = s
+        .agent_counts()
+        .unwrap()
+        .into_iter()
+        .filter(|(_, _, n)| *n > 0)
+        .map(|(st, l, n)| ((st, l), n))
+        .collect();
+    assert_eq!(maintained, recount);
+
+    let mut transitions: BTreeMap<(TaskStatus, TaskStatus), u64> = BTreeMap::new();
+    for t in &tasks {
+        for h in s
+            .task_history(
+                *t,
+                &PageRequest {
+                    limit: 1000,
+                    after: None,
+                },
+            )
+            .unwrap()
+            .items
+        {
+            *transitions.entry((h.from, h.to)).or_default() += 1;
+        }
+    }
+    let maintained: BTreeMap<_, _> = s
+        .transition_counts()
+        .unwrap()
+        .into_iter()
+        .map(|(f, t, n)| ((f, t), n))
+        .collect();
+    assert_eq!(maintained, transitions);
+    assert!(
+        transitions.values().sum::<u64>() > 50,
+        "the workload moved tasks"
+    );
+    assert_eq!(s.integrity_check().unwrap(), Vec::<String>::new());
+}
