@@ -1,1 +1,124 @@
-//! placeholder
+//! HTTP API of synthorg: the axum router under `/api/v1`, its handlers, authentication and
+//! the wire types (DTOs).
+//!
+//! Handlers are thin: extract, call the domain or the store, map to a response. Store calls
+//! run on tokio's blocking pool (see [`AppState::blocking`]) because the store is synchronous.
+
+pub mod auth;
+pub mod dto;
+pub mod error;
+pub mod extract;
+mod middleware;
+mod openapi;
+mod routes;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use synthorg_core::budget::BudgetConfig;
+use synthorg_core::security::{RuleEngine, SecurityPolicy};
+use synthorg_store::Store;
+
+pub use auth::ExcludePaths;
+pub use error::ApiError;
+pub use extract::BODY_LIMIT;
+
+/// What the API needs from the configuration.
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    pub exclude_paths: ExcludePaths,
+    /// A request that takes longer is answered 503 `timeout`.
+    pub request_timeout: Duration,
+    /// The budget in force until one is set through `PUT /api/v1/budget/config`.
+    pub budget_defaults: BudgetConfig,
+    pub security_policy: SecurityPolicy,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        Self {
+            exclude_paths: ExcludePaths::default(),
+            request_timeout: Duration::from_secs(30),
+            budget_defaults: BudgetConfig::default(),
+            security_policy: SecurityPolicy::default(),
+        }
+    }
+}
+
+/// Shared state of every handler.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Arc<dyn Store>,
+    engine: RuleEngine,
+    settings: ApiSettings,
+    openapi_json: String,
+}
+
+impl AppState {
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    pub fn settings(&self) -> &ApiSettings {
+        &self.inner.settings
+    }
+
+    pub fn engine(&self) -> &RuleEngine {
+        &self.inner.engine
+    }
+
+    /// Runs `f` (store calls, rule evaluation) on the blocking pool.
+    pub async fn blocking<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&AppState) -> Result<T, ApiError> + Send + 'static,
+    {
+        let state = self.clone();
+        tokio::task::spawn_blocking(move || f(&state))
+            .await
+            .map_err(ApiError::internal)?
+    }
+}
+
+/// The OpenAPI document of the API, as served at `/api/v1/openapi.json`.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    routes::api_router().split_for_parts().1
+}
+
+/// Builds the complete application: routes, authentication, body limit, timeouts, JSON
+/// fallbacks.
+pub fn app(store: Arc<dyn Store>, settings: ApiSettings) -> Router {
+    let (router, doc) = routes::api_router().split_for_parts();
+    let openapi_json = doc
+        .to_pretty_json()
+        .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+    let engine = RuleEngine::new(settings.security_policy.clone());
+    let state = AppState {
+        inner: Arc::new(Inner {
+            store,
+            engine,
+            settings,
+            openapi_json,
+        }),
+    };
+    router
+        .fallback(middleware::not_found)
+        .method_not_allowed_fallback(middleware::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_key,
+        ))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::timeout_and_log,
+        ))
+        .with_state(state)
+}

@@ -31,6 +31,7 @@ string_enum! {
 
 /// A registered agent.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Agent {
     pub id: Uuid,
     pub name: String,

@@ -22,7 +22,8 @@ string_enum! {
 
 /// Alert thresholds in percent of the monthly budget; strictly increasing.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields, default)]
 pub struct AlertThresholds {
     pub warn: f64,
     pub critical: f64,
@@ -41,6 +42,7 @@ impl Default for AlertThresholds {
 
 /// The budget an organization runs under.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct BudgetConfig {
     /// Monthly budget in USD; 0 disables enforcement and percentages.
@@ -140,6 +142,7 @@ impl BudgetConfig {
 
 /// A billing period: `[start, end)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BillingPeriod {
     #[serde(with = "time::serde::rfc3339")]
     pub start: OffsetDateTime,
@@ -213,6 +216,7 @@ pub struct SpendSnapshot {
 
 /// Budget status as reported by `GET /api/v1/budget/status`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BudgetStatus {
     pub period: BillingPeriod,
     pub days_in_period: i64,
@@ -232,6 +236,7 @@ pub struct BudgetStatus {
 
 /// One agent's spend today against `per_agent_daily_limit`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AgentDailySpend {
     pub agent_id: Uuid,
     pub today_spend: Usd,

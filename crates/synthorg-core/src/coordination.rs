@@ -23,6 +23,7 @@ pub struct NewCoordinationRun {
 
 /// A recorded coordination run with its derived figures.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CoordinationRun {
     pub id: Uuid,
     pub task_id: Option<Uuid>,

@@ -18,6 +18,7 @@ string_enum! {
 
 /// One recorded model call.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CostRecord {
     pub id: Uuid,
     pub agent_id: Uuid,

@@ -175,6 +175,23 @@ impl<'de> Deserialize<'de> for Usd {
     }
 }
 
+/// In OpenAPI an amount is a JSON number (its text is the exact decimal); strings are
+/// accepted on input too.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Usd {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::Number)
+            .description(Some("Exact amount in USD with at most 9 decimal places"))
+            .examples([serde_json::json!(0.002341)])
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Usd {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

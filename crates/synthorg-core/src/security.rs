@@ -105,6 +105,7 @@ pub trait Rule: Send + Sync + std::fmt::Debug {
 
 /// The engine's answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Evaluation {
     pub verdict: Verdict,
     pub risk_level: RiskLevel,

@@ -60,6 +60,7 @@ impl TaskStatus {
 
 /// A task.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Task {
     pub id: Uuid,
     pub title: String,
@@ -98,6 +99,7 @@ pub struct TransitionRequest {
 
 /// One step of a task's history.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TaskTransition {
     pub task_id: Uuid,
     pub from: TaskStatus,

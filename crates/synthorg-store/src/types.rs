@@ -32,6 +32,7 @@ impl Default for PageRequest {
 
 /// One page of a list, oldest first.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Page<T> {
     pub items: Vec<T>,
     /// Pass as `cursor` to get the next page; absent on the last page.
@@ -92,6 +93,7 @@ pub struct ApprovalFilter {
 /// A security evaluation as kept for audit. Arguments are not kept: they may hold the very
 /// secrets the credential detector refused.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EvaluationRecord {
     pub id: Uuid,
     pub agent_id: Uuid,

@@ -27,6 +27,7 @@ string_enum! {
 
 /// An escalated action and its decision.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Approval {
     pub id: Uuid,
     pub evaluation_id: Uuid,

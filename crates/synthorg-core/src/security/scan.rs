@@ -11,6 +11,7 @@ use super::{REDACTED, RiskLevel, Verdict};
 
 /// What the scan found of one kind.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OutputFinding {
     pub kind: &'static str,
     pub count: usize,
@@ -19,6 +20,7 @@ pub struct OutputFinding {
 
 /// The result of an output scan. The verdict is always `output_scan`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OutputScan {
     pub verdict: Verdict,
     /// The highest risk among the findings, `low` when nothing was found.

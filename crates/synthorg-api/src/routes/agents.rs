@@ -1,0 +1,106 @@
+//! `/api/v1/agents`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use synthorg_core::agent::{Agent, AgentPatch, NewAgent};
+use synthorg_store::{AgentFilter, Page, now};
+
+use super::Caller;
+use crate::AppState;
+use crate::dto::{AgentQuery, CreateAgent, PatchAgent};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiId, ApiJson, ApiQuery, page_request};
+
+/// Lists agents, oldest first.
+#[utoipa::path(get, path = "/api/v1/agents", tag = "agents", params(AgentQuery),
+    responses((status = 200, body = Page<Agent>), (status = 422, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<AgentQuery>,
+) -> Result<Json<Page<Agent>>, ApiError> {
+    let page = page_request(q.limit, q.cursor.as_deref())?;
+    let filter = AgentFilter {
+        status: q.status,
+        trust_level: q.trust_level,
+        role: q.role,
+        department: q.department,
+    };
+    state
+        .blocking(move |s| Ok(Json(s.store().list_agents(&filter, &page)?)))
+        .await
+}
+
+/// Registers an agent (admin).
+#[utoipa::path(post, path = "/api/v1/agents", tag = "agents", request_body = CreateAgent,
+    responses((status = 201, body = Agent), (status = 409, description = "name taken", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<CreateAgent>,
+) -> Result<(StatusCode, Json<Agent>), ApiError> {
+    let agent = NewAgent {
+        name: body.name,
+        role: body.role,
+        department: body.department,
+        status: body.status,
+        trust_level: body.trust_level,
+        allowed_tools: body.allowed_tools,
+        denied_tools: body.denied_tools,
+    }
+    .into_agent(&caller, now())?;
+    state
+        .blocking(move |s| {
+            s.store().create_agent(&agent)?;
+            tracing::info!(agent_id = %agent.id, role = %agent.role, trust_level = %agent.trust_level, "agent registered");
+            Ok((StatusCode::CREATED, Json(agent)))
+        })
+        .await
+}
+
+/// One agent.
+#[utoipa::path(get, path = "/api/v1/agents/{id}", tag = "agents", params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = Agent), (status = 404, body = ErrorBody)))]
+pub async fn get(State(state): State<AppState>, ApiId(id): ApiId) -> Result<Json<Agent>, ApiError> {
+    state
+        .blocking(move |s| Ok(Json(s.store().get_agent(id)?)))
+        .await
+}
+
+/// Changes an agent. Trust level and tool lists: admin only. Terminating interrupts the
+/// agent's active tasks; a terminated agent cannot change again.
+#[utoipa::path(patch, path = "/api/v1/agents/{id}", tag = "agents", params(("id" = uuid::Uuid, Path)),
+    request_body = PatchAgent,
+    responses((status = 200, body = Agent), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn patch(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiId(id): ApiId,
+    ApiJson(body): ApiJson<PatchAgent>,
+) -> Result<Json<Agent>, ApiError> {
+    let patch = AgentPatch {
+        role: body.role,
+        department: body.department,
+        status: body.status,
+        trust_level: body.trust_level,
+        allowed_tools: body.allowed_tools,
+        denied_tools: body.denied_tools,
+    };
+    state
+        .blocking(move |s| {
+            let before = s.store().get_agent(id)?;
+            let agent = s.store().update_agent(id, patch, &caller, now())?;
+            if before.trust_level != agent.trust_level {
+                tracing::info!(target: "synthorg::audit", agent_id = %id, from = %before.trust_level,
+                    to = %agent.trust_level, by = %caller.label(), "trust level changed");
+            }
+            if before.status != agent.status {
+                tracing::info!(target: "synthorg::audit", agent_id = %id, from = %before.status,
+                    to = %agent.status, by = %caller.label(), "agent status changed");
+            }
+            Ok(Json(agent))
+        })
+        .await
+}

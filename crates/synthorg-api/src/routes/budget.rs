@@ -1,0 +1,68 @@
+//! `/api/v1/budget`: configuration and status.
+
+use axum::Json;
+use axum::extract::State;
+use synthorg_core::DomainError;
+use synthorg_core::budget::{BillingPeriod, BudgetConfig, BudgetStatus, budget_status, day_start};
+use synthorg_store::{Store, StoreError, now};
+
+use super::Caller;
+use crate::AppState;
+use crate::auth::require_admin;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::ApiJson;
+
+/// The budget in force: the one set through the API, else the configuration file's.
+pub(crate) fn effective_config(
+    store: &dyn Store,
+    defaults: &BudgetConfig,
+) -> Result<BudgetConfig, StoreError> {
+    Ok(store.budget_config()?.unwrap_or_else(|| defaults.clone()))
+}
+
+/// The budget configuration in force.
+#[utoipa::path(get, path = "/api/v1/budget/config", tag = "budget", responses((status = 200, body = BudgetConfig)))]
+pub async fn get_config(State(state): State<AppState>) -> Result<Json<BudgetConfig>, ApiError> {
+    state
+        .blocking(|s| {
+            Ok(Json(effective_config(
+                s.store().as_ref(),
+                &s.settings().budget_defaults,
+            )?))
+        })
+        .await
+}
+
+/// Replaces the budget configuration (admin). Every problem is reported at once.
+#[utoipa::path(put, path = "/api/v1/budget/config", tag = "budget", request_body = BudgetConfig,
+    responses((status = 200, body = BudgetConfig), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn put_config(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(config): ApiJson<BudgetConfig>,
+) -> Result<Json<BudgetConfig>, ApiError> {
+    require_admin(&caller)?;
+    DomainError::check(config.validate())?;
+    state
+        .blocking(move |s| {
+            s.store().set_budget_config(&config)?;
+            tracing::info!(target: "synthorg::audit", total_monthly = %config.total_monthly,
+                reset_day = config.reset_day, by = %caller.label(), "budget configured");
+            Ok(Json(config))
+        })
+        .await
+}
+
+/// Spend in the current billing period and today, against the budget.
+#[utoipa::path(get, path = "/api/v1/budget/status", tag = "budget", responses((status = 200, body = BudgetStatus)))]
+pub async fn status(State(state): State<AppState>) -> Result<Json<BudgetStatus>, ApiError> {
+    state
+        .blocking(|s| {
+            let config = effective_config(s.store().as_ref(), &s.settings().budget_defaults)?;
+            let at = now();
+            let period = BillingPeriod::containing(at, config.reset_day);
+            let spend = s.store().spend_snapshot(period.start, day_start(at))?;
+            Ok(Json(budget_status(&config, at, &spend)))
+        })
+        .await
+}

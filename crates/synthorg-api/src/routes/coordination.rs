@@ -1,0 +1,55 @@
+//! `/api/v1/coordination/runs`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use synthorg_core::coordination::{CoordinationRun, NewCoordinationRun};
+use synthorg_store::{Page, RunFilter, now};
+
+use super::Caller;
+use crate::AppState;
+use crate::dto::{ReportRun, RunQuery};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiJson, ApiQuery, page_request};
+
+/// Lists coordination runs, oldest first.
+#[utoipa::path(get, path = "/api/v1/coordination/runs", tag = "coordination", params(RunQuery),
+    responses((status = 200, body = Page<CoordinationRun>)))]
+pub async fn list(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<RunQuery>,
+) -> Result<Json<Page<CoordinationRun>>, ApiError> {
+    let page = page_request(q.limit, q.cursor.as_deref())?;
+    let filter = RunFilter { task_id: q.task_id };
+    state
+        .blocking(move |s| Ok(Json(s.store().list_coordination_runs(&filter, &page)?)))
+        .await
+}
+
+/// Reports a multi-agent run; synthorg derives efficiency and overhead. Turn figures ≤ 0
+/// are a 422.
+#[utoipa::path(post, path = "/api/v1/coordination/runs", tag = "coordination", request_body = ReportRun,
+    responses((status = 201, body = CoordinationRun), (status = 422, body = ErrorBody)))]
+pub async fn report(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<ReportRun>,
+) -> Result<(StatusCode, Json<CoordinationRun>), ApiError> {
+    let run = NewCoordinationRun {
+        task_id: body.task_id,
+        agents: body.agents,
+        topology: body.topology,
+        turns_mas: body.turns_mas,
+        turns_sas: body.turns_sas,
+        success_rate: body.success_rate,
+    }
+    .into_run(&caller, now())?;
+    state
+        .blocking(move |s| {
+            s.store().record_coordination_run(&run)?;
+            tracing::info!(task_id = ?run.task_id.map(|t| t.to_string()), topology = %run.topology,
+                efficiency = run.efficiency, overhead_percent = run.overhead_percent, "coordination run recorded");
+            Ok((StatusCode::CREATED, Json(run)))
+        })
+        .await
+}

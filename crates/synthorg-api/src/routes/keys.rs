@@ -1,0 +1,73 @@
+//! `/api/v1/keys`: API key management (admin).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use synthorg_store::now;
+
+use super::Caller;
+use crate::AppState;
+use crate::auth::{generate_key, require_admin};
+use crate::dto::{CreateKey, CreatedKey, KeyInfo, KeyList};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::ApiJson;
+
+/// Lists keys without their secrets (admin).
+#[utoipa::path(get, path = "/api/v1/keys", tag = "keys",
+    responses((status = 200, body = KeyList), (status = 403, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<KeyList>, ApiError> {
+    require_admin(&caller)?;
+    state
+        .blocking(|s| {
+            Ok(Json(KeyList {
+                items: s
+                    .store()
+                    .list_api_keys()?
+                    .iter()
+                    .map(KeyInfo::from)
+                    .collect(),
+            }))
+        })
+        .await
+}
+
+/// Creates a key (admin). The key is in this response only.
+#[utoipa::path(post, path = "/api/v1/keys", tag = "keys", request_body = CreateKey,
+    responses((status = 201, body = CreatedKey), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<CreateKey>,
+) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
+    require_admin(&caller)?;
+    let new = generate_key(body.role, body.agent_id, body.label, now())?;
+    state
+        .blocking(move |s| {
+            s.store().create_api_key(&new.record)?;
+            tracing::info!(target: "synthorg::audit", key_id = %new.record.id, role = %new.record.role,
+                by = %caller.label(), "api key created");
+            Ok((StatusCode::CREATED, Json(CreatedKey { info: KeyInfo::from(&new.record), key: new.key })))
+        })
+        .await
+}
+
+/// Revokes a key (admin); revoking twice is harmless.
+#[utoipa::path(delete, path = "/api/v1/keys/{id}", tag = "keys", params(("id" = String, Path)),
+    responses((status = 200, body = KeyInfo), (status = 404, body = ErrorBody)))]
+pub async fn revoke(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<KeyInfo>, ApiError> {
+    require_admin(&caller)?;
+    state
+        .blocking(move |s| {
+            let record = s.store().revoke_api_key(&id, now())?;
+            tracing::info!(target: "synthorg::audit", key_id = %record.id, by = %caller.label(), "api key revoked");
+            Ok(Json(KeyInfo::from(&record)))
+        })
+        .await
+}

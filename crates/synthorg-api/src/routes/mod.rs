@@ -1,0 +1,47 @@
+//! Every route of the API, registered with its OpenAPI description.
+
+mod agents;
+mod budget;
+mod coordination;
+mod costs;
+mod health;
+mod keys;
+mod security;
+mod tasks;
+
+use axum::Extension;
+use synthorg_core::Actor;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::openapi::ApiDoc;
+
+/// The authenticated caller, put there by [`crate::auth::require_key`].
+pub(crate) type Caller = Extension<Actor>;
+
+/// The router with every route; `split_for_parts` yields the axum router and the document.
+pub(crate) fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::live))
+        .routes(routes!(health::ready))
+        .routes(routes!(health::openapi_json))
+        .routes(routes!(agents::list, agents::create))
+        .routes(routes!(agents::get, agents::patch))
+        .routes(routes!(tasks::list, tasks::create))
+        .routes(routes!(tasks::get))
+        .routes(routes!(tasks::history, tasks::transition))
+        .routes(routes!(costs::list, costs::report))
+        .routes(routes!(budget::get_config, budget::put_config))
+        .routes(routes!(budget::status))
+        .routes(routes!(coordination::list, coordination::report))
+        .routes(routes!(security::evaluate))
+        .routes(routes!(security::scan))
+        .routes(routes!(security::list_evaluations))
+        .routes(routes!(security::list_approvals))
+        .routes(routes!(security::get_approval))
+        .routes(routes!(security::decide))
+        .routes(routes!(keys::list, keys::create))
+        .routes(routes!(keys::revoke))
+}

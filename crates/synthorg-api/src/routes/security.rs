@@ -1,0 +1,215 @@
+//! `/api/v1/security` (verdicts, output scans, audit) and `/api/v1/approvals`.
+
+use axum::Json;
+use axum::extract::State;
+use synthorg_core::security::{
+    AgentContext, Approval, ApprovalStatus, OutputScan, SecurityAction, Verdict, redact_json,
+};
+use synthorg_store::{ApprovalFilter, EvaluationFilter, EvaluationRecord, Page, StoreError, now};
+use uuid::Uuid;
+
+use super::Caller;
+use crate::AppState;
+use crate::dto::{
+    ApprovalQuery, DecideApproval, EvaluateAction, EvaluationQuery, EvaluationResult, ScanOutput,
+};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiId, ApiJson, ApiQuery, page_request};
+
+/// Asks for a verdict on an action before performing it. `escalate` creates a pending
+/// approval; the agent waits for an admin's decision on it.
+#[utoipa::path(post, path = "/api/v1/security/evaluate", tag = "security", request_body = EvaluateAction,
+    responses((status = 200, body = EvaluationResult), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn evaluate(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<EvaluateAction>,
+) -> Result<Json<EvaluationResult>, ApiError> {
+    if !caller.may_act_for(body.agent_id) {
+        return Err(ApiError::forbidden(format!(
+            "this key may not ask for verdicts for agent {}",
+            body.agent_id
+        )));
+    }
+    for (field, value) in [("tool", &body.tool), ("action_type", &body.action_type)] {
+        if value.trim().is_empty() || value.chars().count() > 128 {
+            return Err(ApiError::invalid(field, "must be 1 to 128 characters"));
+        }
+    }
+    state
+        .blocking(move |s| {
+            let agent = s.store().get_agent(body.agent_id).map_err(|e| match e {
+                StoreError::NotFound { .. } => {
+                    ApiError::invalid("agent_id", format!("agent {} does not exist", body.agent_id))
+                }
+                other => other.into(),
+            })?;
+            if let Some(task) = body.task_id {
+                s.store().get_task(task).map_err(|e| match e {
+                    StoreError::NotFound { .. } => ApiError::invalid("task_id", format!("task {task} does not exist")),
+                    other => other.into(),
+                })?;
+            }
+            let action = SecurityAction {
+                agent_id: body.agent_id,
+                task_id: body.task_id,
+                tool: body.tool,
+                action_type: body.action_type,
+                arguments: body.arguments,
+            };
+            let context = AgentContext {
+                status: agent.status,
+                trust_level: agent.trust_level,
+                allowed_tools: agent.allowed_tools,
+                denied_tools: agent.denied_tools,
+            };
+            let evaluation = s.engine().evaluate(&action, &context);
+            let at = now();
+            let evaluation_id = Uuid::now_v7();
+            let approval = (evaluation.verdict == Verdict::Escalate).then(|| {
+                let mut arguments = action.arguments.clone();
+                redact_json(&mut arguments);
+                Approval {
+                    id: Uuid::now_v7(),
+                    evaluation_id,
+                    agent_id: action.agent_id,
+                    task_id: action.task_id,
+                    tool: action.tool.clone(),
+                    action_type: action.action_type.clone(),
+                    arguments,
+                    reason: evaluation.reason.clone(),
+                    risk_level: evaluation.risk_level,
+                    status: ApprovalStatus::Pending,
+                    created_at: at,
+                    decided_at: None,
+                    decided_by: None,
+                    decision_note: None,
+                }
+            });
+            let record = EvaluationRecord {
+                id: evaluation_id,
+                agent_id: action.agent_id,
+                task_id: action.task_id,
+                tool: action.tool,
+                action_type: action.action_type,
+                verdict: evaluation.verdict,
+                risk_level: evaluation.risk_level,
+                reason: evaluation.reason.clone(),
+                matched_rules: evaluation.matched_rules.clone(),
+                approval_id: approval.as_ref().map(|a| a.id),
+                created_at: at,
+            };
+            s.store().record_evaluation(&record, approval.as_ref())?;
+            tracing::info!(target: "synthorg::audit", agent_id = %record.agent_id,
+                task_id = ?record.task_id.map(|t| t.to_string()), tool = %record.tool,
+                action_type = %record.action_type, verdict = %record.verdict, risk_level = %record.risk_level,
+                reason = %record.reason, "security verdict");
+            Ok(Json(EvaluationResult {
+                evaluation_id,
+                verdict: evaluation.verdict,
+                risk_level: evaluation.risk_level,
+                reason: evaluation.reason,
+                matched_rules: evaluation.matched_rules,
+                approval_id: record.approval_id,
+            }))
+        })
+        .await
+}
+
+/// Scans a tool's output for credentials and personal data (verdict `output_scan`).
+#[utoipa::path(post, path = "/api/v1/security/scan-output", tag = "security", request_body = ScanOutput,
+    responses((status = 200, body = OutputScan), (status = 403, body = ErrorBody)))]
+pub async fn scan(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<ScanOutput>,
+) -> Result<Json<OutputScan>, ApiError> {
+    if let Some(agent) = body.agent_id
+        && !caller.may_act_for(agent)
+    {
+        return Err(ApiError::forbidden(format!(
+            "this key may not scan output for agent {agent}"
+        )));
+    }
+    if caller.agent_id().is_some() && body.agent_id.is_none() {
+        return Err(ApiError::invalid("agent_id", "required with an agent key"));
+    }
+    let agent_id = body.agent_id;
+    let task_id = body.task_id;
+    state
+        .blocking(move |_| {
+            let scan = synthorg_core::security::scan_output(&body.output);
+            tracing::info!(target: "synthorg::audit", agent_id = ?agent_id.map(|a| a.to_string()),
+                task_id = ?task_id.map(|t| t.to_string()), verdict = %scan.verdict, risk_level = %scan.risk_level,
+                findings = scan.findings.len(), "output scanned");
+            Ok(Json(scan))
+        })
+        .await
+}
+
+/// Past verdicts (audit), oldest first. Arguments are not kept.
+#[utoipa::path(get, path = "/api/v1/security/evaluations", tag = "security", params(EvaluationQuery),
+    responses((status = 200, body = Page<EvaluationRecord>)))]
+pub async fn list_evaluations(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<EvaluationQuery>,
+) -> Result<Json<Page<EvaluationRecord>>, ApiError> {
+    let page = page_request(q.limit, q.cursor.as_deref())?;
+    let filter = EvaluationFilter {
+        agent_id: q.agent_id,
+        verdict: q.verdict,
+    };
+    state
+        .blocking(move |s| Ok(Json(s.store().list_evaluations(&filter, &page)?)))
+        .await
+}
+
+/// Approvals, oldest first; `?status=pending` for the queue.
+#[utoipa::path(get, path = "/api/v1/approvals", tag = "approvals", params(ApprovalQuery),
+    responses((status = 200, body = Page<Approval>)))]
+pub async fn list_approvals(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<ApprovalQuery>,
+) -> Result<Json<Page<Approval>>, ApiError> {
+    let page = page_request(q.limit, q.cursor.as_deref())?;
+    let filter = ApprovalFilter {
+        status: q.status,
+        agent_id: q.agent_id,
+    };
+    state
+        .blocking(move |s| Ok(Json(s.store().list_approvals(&filter, &page)?)))
+        .await
+}
+
+/// One approval (agents poll this while waiting).
+#[utoipa::path(get, path = "/api/v1/approvals/{id}", tag = "approvals", params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = Approval), (status = 404, body = ErrorBody)))]
+pub async fn get_approval(
+    State(state): State<AppState>,
+    ApiId(id): ApiId,
+) -> Result<Json<Approval>, ApiError> {
+    state
+        .blocking(move |s| Ok(Json(s.store().get_approval(id)?)))
+        .await
+}
+
+/// Approves or rejects a pending approval (admin). Deciding twice is a 409.
+#[utoipa::path(post, path = "/api/v1/approvals/{id}/decision", tag = "approvals", params(("id" = uuid::Uuid, Path)),
+    request_body = DecideApproval,
+    responses((status = 200, body = Approval), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+pub async fn decide(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiId(id): ApiId,
+    ApiJson(body): ApiJson<DecideApproval>,
+) -> Result<Json<Approval>, ApiError> {
+    state
+        .blocking(move |s| {
+            let approval = s.store().decide_approval(id, body.decision, body.note, &caller, now())?;
+            tracing::info!(target: "synthorg::audit", approval_id = %id, agent_id = %approval.agent_id,
+                decision = %body.decision, by = %caller.label(), "approval decided");
+            Ok(Json(approval))
+        })
+        .await
+}

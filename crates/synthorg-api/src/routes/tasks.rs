@@ -1,0 +1,107 @@
+//! `/api/v1/tasks` and their transitions.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use synthorg_core::task::{NewTask, Task, TaskTransition, TransitionRequest};
+use synthorg_store::{Page, TaskFilter, now};
+
+use super::Caller;
+use crate::AppState;
+use crate::dto::{CreateTask, PageQuery, TaskQuery, TransitionBody, TransitionResult};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiId, ApiJson, ApiQuery, page_request};
+
+/// Lists tasks, oldest first.
+#[utoipa::path(get, path = "/api/v1/tasks", tag = "tasks", params(TaskQuery),
+    responses((status = 200, body = Page<Task>), (status = 422, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<TaskQuery>,
+) -> Result<Json<Page<Task>>, ApiError> {
+    let page = page_request(q.limit, q.cursor.as_deref())?;
+    let filter = TaskFilter {
+        status: q.status,
+        assigned_to: q.assigned_to,
+        unassigned: q.unassigned.unwrap_or(false),
+        parent_id: q.parent_id,
+    };
+    state
+        .blocking(move |s| Ok(Json(s.store().list_tasks(&filter, &page)?)))
+        .await
+}
+
+/// Creates a task (status `created`, unassigned).
+#[utoipa::path(post, path = "/api/v1/tasks", tag = "tasks", request_body = CreateTask,
+    responses((status = 201, body = Task), (status = 422, body = ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<CreateTask>,
+) -> Result<(StatusCode, Json<Task>), ApiError> {
+    let task = NewTask {
+        title: body.title,
+        description: body.description,
+        parent_id: body.parent_id,
+    }
+    .into_task(&caller, now())?;
+    state
+        .blocking(move |s| {
+            s.store().create_task(&task)?;
+            tracing::info!(task_id = %task.id, created_by = %task.created_by, "task created");
+            Ok((StatusCode::CREATED, Json(task)))
+        })
+        .await
+}
+
+/// One task.
+#[utoipa::path(get, path = "/api/v1/tasks/{id}", tag = "tasks", params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = Task), (status = 404, body = ErrorBody)))]
+pub async fn get(State(state): State<AppState>, ApiId(id): ApiId) -> Result<Json<Task>, ApiError> {
+    state
+        .blocking(move |s| Ok(Json(s.store().get_task(id)?)))
+        .await
+}
+
+/// The task's transition history, oldest first.
+#[utoipa::path(get, path = "/api/v1/tasks/{id}/transitions", tag = "tasks",
+    params(("id" = uuid::Uuid, Path), PageQuery),
+    responses((status = 200, body = Page<TaskTransition>), (status = 404, body = ErrorBody)))]
+pub async fn history(
+    State(state): State<AppState>,
+    ApiId(id): ApiId,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> Result<Json<Page<TaskTransition>>, ApiError> {
+    let page = page_request(q.limit, q.cursor.as_deref())?;
+    state
+        .blocking(move |s| Ok(Json(s.store().task_history(id, &page)?)))
+        .await
+}
+
+/// Moves a task. Illegal transitions and stale versions are 409s; the message of an illegal
+/// transition lists the allowed next states.
+#[utoipa::path(post, path = "/api/v1/tasks/{id}/transitions", tag = "tasks", params(("id" = uuid::Uuid, Path)),
+    request_body = TransitionBody,
+    responses((status = 200, body = TransitionResult), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn transition(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiId(id): ApiId,
+    ApiJson(body): ApiJson<TransitionBody>,
+) -> Result<Json<TransitionResult>, ApiError> {
+    let request = TransitionRequest {
+        to: body.to,
+        assigned_to: body.assigned_to,
+        expected_version: body.expected_version,
+        reason: body.reason,
+    };
+    state
+        .blocking(move |s| {
+            let (task, transition) = s.store().transition_task(id, &request, &caller, now())?;
+            tracing::info!(task_id = %id, agent_id = ?task.assigned_to.map(|a| a.to_string()),
+                from = %transition.from, to = %transition.to, version = task.version, "task transition");
+            Ok(Json(TransitionResult { task, transition }))
+        })
+        .await
+}

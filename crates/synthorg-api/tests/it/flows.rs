@@ -1,0 +1,228 @@
+//! Whole capabilities through the API.
+
+use axum::http::{Method, StatusCode};
+use serde_json::json;
+use synthorg_core::Role;
+
+use crate::{TestApp, id};
+
+#[tokio::test]
+async fn task_lifecycle_with_history() {
+    let app = TestApp::new();
+    let ada = app.agent("ada").await;
+    let task = app.task("ship it").await;
+    let mut version = 1;
+    for (to, extra) in [
+        ("assigned", json!({"assigned_to": ada})),
+        ("in_progress", json!({})),
+        ("in_review", json!({})),
+        ("in_progress", json!({"reason": "rework: tests missing"})),
+        ("in_review", json!({})),
+        ("completed", json!({})),
+    ] {
+        let mut body = json!({"to": to, "expected_version": version});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        let r = app.transition(task, body).await;
+        assert_eq!(r.status, StatusCode::OK, "{to}: {:?}", r.body);
+        version += 1;
+        assert_eq!(r.body["task"]["version"], version);
+    }
+    let history = app.get(&format!("/api/v1/tasks/{task}/transitions")).await;
+    let steps: Vec<_> = history.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["to"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "assigned",
+            "in_progress",
+            "in_review",
+            "in_progress",
+            "in_review",
+            "completed"
+        ]
+    );
+    assert_eq!(history.body["items"][3]["reason"], "rework: tests missing");
+    assert_eq!(
+        app.count(&format!("/api/v1/tasks?assigned_to={ada}&status=completed"))
+            .await,
+        1
+    );
+    assert_eq!(app.count("/api/v1/tasks?unassigned=true").await, 0);
+}
+
+#[tokio::test]
+async fn terminating_an_agent_interrupts_its_tasks() {
+    let app = TestApp::new();
+    let ada = app.agent("ada").await;
+    let task = app.task("t").await;
+    app.transition(task, json!({"to": "assigned", "assigned_to": ada}))
+        .await;
+    let r = app
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/agents/{ada}"),
+            Some(&app.admin),
+            Some(json!({"status": "terminated"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        app.get(&format!("/api/v1/tasks/{task}")).await.body["status"],
+        "interrupted"
+    );
+    let bob = app.agent("bob").await;
+    let r = app
+        .transition(task, json!({"to": "assigned", "assigned_to": bob}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "reassignable: {:?}", r.body);
+}
+
+#[tokio::test]
+async fn escalations_wait_for_an_admin() {
+    let app = TestApp::new();
+    let ada = app.agent("ada").await;
+    let r = app
+        .post(
+            "/api/v1/security/evaluate",
+            json!({"agent_id": ada, "tool": "db", "action_type": "execute",
+            "arguments": {"sql": "DROP TABLE users", "password": "hunter2hunter2"}}),
+        )
+        .await;
+    // The credential detector runs before the destructive one: deny.
+    assert_eq!(r.body["verdict"], "deny", "{:?}", r.body);
+    let r = app
+        .post(
+            "/api/v1/security/evaluate",
+            json!({"agent_id": ada, "tool": "db", "action_type": "execute",
+            "arguments": {"sql": "DROP TABLE users", "session": {"id": 7}}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["verdict"], "escalate");
+    let approval = r.body["approval_id"].as_str().unwrap().to_owned();
+    let pending = app.get("/api/v1/approvals?status=pending").await;
+    assert_eq!(pending.body["items"][0]["id"], approval.as_str());
+    assert_eq!(
+        pending.body["items"][0]["arguments"]["session"],
+        "**REDACTED**"
+    );
+    let ada_key = app.key(Role::Agent, Some(ada));
+    let decision = format!("/api/v1/approvals/{approval}/decision");
+    let r = app
+        .call(
+            Method::POST,
+            &decision,
+            Some(&ada_key),
+            Some(json!({"decision": "approve"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = app
+        .post(
+            &decision,
+            json!({"decision": "approve", "note": "migration planned"}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["status"].as_str()),
+        (StatusCode::OK, Some("approved"))
+    );
+    let r = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/approvals/{approval}"),
+            Some(&ada_key),
+            None,
+        )
+        .await;
+    assert_eq!(
+        r.body["status"], "approved",
+        "the agent can poll its approval"
+    );
+    let r = app.post(&decision, json!({"decision": "reject"})).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    let audit = app
+        .get(&format!("/api/v1/security/evaluations?agent_id={ada}"))
+        .await;
+    let verdicts: Vec<_> = audit.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["verdict"].as_str().unwrap())
+        .collect();
+    assert_eq!(verdicts, ["deny", "escalate"]);
+    assert!(
+        !audit.body.to_string().contains("hunter2"),
+        "arguments are never kept in the audit"
+    );
+    let r = app
+        .post(
+            "/api/v1/security/scan-output",
+            json!({"agent_id": ada, "output": "mail bob@example.com"}),
+        )
+        .await;
+    assert_eq!(
+        (
+            r.body["verdict"].as_str(),
+            r.body["sensitive_data_found"].as_bool()
+        ),
+        (Some("output_scan"), Some(true))
+    );
+}
+
+#[tokio::test]
+async fn budget_status_follows_the_ledger() {
+    let app = TestApp::new();
+    let ada = app.agent("ada").await;
+    let r = app
+        .call(
+            Method::PUT,
+            "/api/v1/budget/config",
+            Some(&app.admin),
+            Some(json!({"total_monthly": 100, "per_agent_daily_limit": 2, "reset_day": 1})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    for _ in 0..3 {
+        let r = app.post("/api/v1/costs", json!({"agent_id": ada, "provider": "p", "model": "m", "input_tokens": 1, "output_tokens": 1, "cost": 0.8})).await;
+        assert_eq!(r.status, StatusCode::CREATED);
+    }
+    let s = app.get("/api/v1/budget/status").await.body;
+    assert_eq!(s["period_spend"], json!(2.4));
+    assert_eq!(s["today_spend"], json!(2.4));
+    assert!((s["used_percent"].as_f64().unwrap() - 2.4).abs() < 1e-9);
+    assert_eq!(s["alert_level"], "normal");
+    assert_eq!(s["agents"][0]["over_limit"], true);
+    let r = app
+        .call(
+            Method::PUT,
+            "/api/v1/budget/config",
+            Some(&app.admin),
+            Some(json!({"total_monthly": 2})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        app.get("/api/v1/budget/status").await.body["alert_level"],
+        "hard_stop"
+    );
+}
+
+#[tokio::test]
+async fn coordination_runs_derive_their_figures() {
+    let app = TestApp::new();
+    let a = app.agent("a").await;
+    let b = app.agent("b").await;
+    let r = app.post("/api/v1/coordination/runs", json!({"agents": [a, b], "topology": "centralized", "turns_mas": 12, "turns_sas": 4, "success_rate": 0.9})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert!((r.body["efficiency"].as_f64().unwrap() - 0.3).abs() < 1e-12);
+    assert!((r.body["overhead_percent"].as_f64().unwrap() - 200.0).abs() < 1e-12);
+    let listed = app.get("/api/v1/coordination/runs").await;
+    assert_eq!(id(&listed.body["items"][0]), id(&r.body));
+}

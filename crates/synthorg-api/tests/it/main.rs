@@ -1,0 +1,159 @@
+//! API tests: the real router in-process (`tower::ServiceExt::oneshot`) on a real SQLite file.
+
+mod auth;
+mod bad_input;
+mod flows;
+mod openapi;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use serde_json::{Value, json};
+use synthorg_api::{ApiSettings, app};
+use synthorg_core::Role;
+use synthorg_store::{SqliteOptions, SqliteStore, Store, now};
+use tower::ServiceExt;
+use uuid::Uuid;
+
+/// A running app on a fresh store, with an admin key.
+#[derive(Debug)]
+pub struct TestApp {
+    _dir: tempfile::TempDir,
+    pub store: Arc<SqliteStore>,
+    pub router: Router,
+    pub admin: String,
+}
+
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    /// The error message of an error reply.
+    pub fn message(&self) -> &str {
+        self.body["error"]["message"].as_str().unwrap_or("")
+    }
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+}
+
+impl TestApp {
+    pub fn new() -> Self {
+        Self::with_settings(ApiSettings::default())
+    }
+
+    pub fn with_settings(settings: ApiSettings) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open_dir(dir.path(), &SqliteOptions::default()).unwrap());
+        let admin = Self::key_in(store.as_ref(), Role::Admin, None);
+        let router = app(store.clone(), settings);
+        Self {
+            _dir: dir,
+            store,
+            router,
+            admin,
+        }
+    }
+
+    pub fn key_in(store: &SqliteStore, role: Role, agent: Option<Uuid>) -> String {
+        let new = synthorg_api::auth::generate_key(role, agent, "test".into(), now()).unwrap();
+        store.create_api_key(&new.record).unwrap();
+        new.key
+    }
+
+    pub fn key(&self, role: Role, agent: Option<Uuid>) -> String {
+        Self::key_in(&self.store, role, agent)
+    }
+
+    /// Sends a request; `body` is sent as JSON when given.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let bytes = body.map(|b| b.to_string().into_bytes());
+        self.raw(method, path, key, bytes, "application/json").await
+    }
+
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Vec<u8>>,
+        content_type: &str,
+    ) -> Reply {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(key) = key {
+            req = req.header("authorization", format!("Bearer {key}"));
+        }
+        let req = match body {
+            Some(b) => req.header("content-type", content_type).body(Body::from(b)),
+            None => req.body(Body::empty()),
+        }
+        .unwrap();
+        let resp = self.router.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()));
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.call(Method::GET, path, Some(&self.admin), None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.call(Method::POST, path, Some(&self.admin), Some(body))
+            .await
+    }
+
+    /// Registers an agent and returns its id.
+    pub async fn agent(&self, name: &str) -> Uuid {
+        let r = self
+            .post("/api/v1/agents", json!({"name": name, "role": "developer"}))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        id(&r.body)
+    }
+
+    /// Creates a task and returns its id.
+    pub async fn task(&self, title: &str) -> Uuid {
+        let r = self.post("/api/v1/tasks", json!({"title": title})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        id(&r.body)
+    }
+
+    pub async fn transition(&self, task: Uuid, body: Value) -> Reply {
+        self.post(&format!("/api/v1/tasks/{task}/transitions"), body)
+            .await
+    }
+
+    /// Number of items of a list endpoint (first page of up to 1000).
+    pub async fn count(&self, path: &str) -> usize {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let r = self.get(&format!("{path}{sep}limit=1000")).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        r.body["items"].as_array().unwrap().len()
+    }
+}
+
+pub fn id(v: &Value) -> Uuid {
+    v["id"].as_str().unwrap().parse().unwrap()
+}

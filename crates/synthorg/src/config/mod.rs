@@ -1,0 +1,452 @@
+//! Configuration: one YAML file, overridden by `SYNTHORG_*` environment variables and
+//! command-line flags, validated into a [`Settings`] with **every** problem reported at once,
+//! each with its path.
+//!
+//! Loading works on a JSON value tree: the file is parsed, overrides are written into the
+//! tree, then the tree is deserialized into [`Config`]. A structural error (unknown key,
+//! wrong type) removes the offending key and deserialization is retried, so one bad key never
+//! hides another. Semantic checks (ranges, regexes, addresses) then run on what remains.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use synthorg_api::{ApiSettings, ExcludePaths};
+use synthorg_core::FieldError;
+use synthorg_core::agent::TrustLevel;
+use synthorg_core::budget::BudgetConfig;
+use synthorg_core::security::{LevelPolicy, SecurityPolicy};
+
+/// The configuration file as written (after overrides).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub auth: AuthConfig,
+    /// The budget in force until one is set through the API.
+    pub budget: BudgetConfig,
+    pub security: SecurityConfig,
+    pub logging: LoggingConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub bind: String,
+    /// Directory of the SQLite database and the bootstrap key file.
+    pub data_dir: PathBuf,
+    /// Longest a request may run before it is answered 503 (e.g. `30s`, `500ms`).
+    pub request_timeout: String,
+    /// Longest the server waits for in-flight requests on shutdown.
+    pub shutdown_timeout: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8000".into(),
+            data_dir: PathBuf::from("./data"),
+            request_timeout: "30s".into(),
+            shutdown_timeout: "10s".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Regexes over the request path that need no key. Absent: the defaults (health,
+    /// OpenAPI, metrics). The metrics path is always added.
+    pub exclude_paths: Option<Vec<String>>,
+    /// Where the first start writes the admin key it creates, relative to `data_dir`.
+    pub bootstrap_key_file: String,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            exclude_paths: None,
+            bootstrap_key_file: "admin.key".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecurityConfig {
+    /// Policy per trust level; levels not listed keep their defaults.
+    pub policies: BTreeMap<TrustLevel, LevelPolicy>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoggingConfig {
+    /// Minimum level or a filter such as `info,synthorg::access=warn`.
+    pub level: String,
+    pub format: LogFormat,
+}
+
+impl Default for LoggingConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+/// The checked configuration the program runs with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub config: Config,
+    pub bind: SocketAddr,
+    pub data_dir: PathBuf,
+    pub shutdown_timeout: Duration,
+    pub api: ApiSettings,
+}
+
+/// Every problem found, each with its path.
+#[derive(Debug)]
+pub struct ConfigErrors(pub Vec<FieldError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "invalid configuration ({} problem{}):",
+            self.0.len(),
+            if self.0.len() == 1 { "" } else { "s" }
+        )?;
+        for e in &self.0 {
+            writeln!(f, "  {e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// Where configuration comes from, in increasing precedence.
+#[derive(Debug, Default)]
+pub struct Sources {
+    pub file: Option<PathBuf>,
+    /// `(name, value)` of the environment; only `SYNTHORG_<SECTION>__<KEY>` names are used.
+    pub env: Vec<(String, String)>,
+    /// Command-line overrides as `(path, value)`, e.g. `("server.bind", "0.0.0.0:80")`.
+    pub flags: Vec<(&'static str, String)>,
+}
+
+/// Prefix of override variables; `__` separates path segments.
+pub const ENV_PREFIX: &str = "SYNTHORG_";
+
+impl Sources {
+    /// The process environment's override variables.
+    pub fn with_process_env(mut self) -> Self {
+        self.env = std::env::vars()
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX) && k.contains("__"))
+            .collect();
+        self
+    }
+}
+
+/// Loads and checks the configuration.
+pub fn load(sources: &Sources) -> Result<Settings, ConfigErrors> {
+    let mut errors = Vec::new();
+    let mut tree = match &sources.file {
+        Some(path) => read_file(path, &mut errors),
+        None => Value::Object(Map::new()),
+    };
+    for (name, raw) in &sources.env {
+        let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+        if path.iter().any(String::is_empty) {
+            errors.push(FieldError::new(format!("env {name}"), "empty path segment"));
+            continue;
+        }
+        set_path(&mut tree, &path, scalar(raw));
+    }
+    for (path, value) in &sources.flags {
+        let segments: Vec<String> = path.split('.').map(str::to_owned).collect();
+        set_path(&mut tree, &segments, Value::String(value.clone()));
+    }
+    let config = deserialize_all(tree, &mut errors);
+    let settings = check(config, &mut errors);
+    if errors.is_empty() {
+        Ok(settings)
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}
+
+fn read_file(path: &Path, errors: &mut Vec<FieldError>) -> Value {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) => {
+            errors.push(FieldError::new(
+                path.display().to_string(),
+                format!("cannot read: {e}"),
+            ));
+            return Value::Object(Map::new());
+        }
+    };
+    match serde_saphyr::from_str::<Value>(&text) {
+        Ok(Value::Null) => Value::Object(Map::new()),
+        Ok(v @ Value::Object(_)) => v,
+        Ok(_) => {
+            errors.push(FieldError::new(
+                path.display().to_string(),
+                "the top level must be a mapping",
+            ));
+            Value::Object(Map::new())
+        }
+        Err(e) => {
+            errors.push(FieldError::new(
+                path.display().to_string(),
+                format!("not valid YAML: {e}"),
+            ));
+            Value::Object(Map::new())
+        }
+    }
+}
+
+/// An environment value read as a YAML scalar or flow collection (`100`, `true`, `[a, b]`),
+/// else as a string.
+fn scalar(raw: &str) -> Value {
+    match serde_saphyr::from_str::<Value>(raw) {
+        Ok(
+            v @ (Value::Number(_)
+            | Value::Bool(_)
+            | Value::Array(_)
+            | Value::Object(_)
+            | Value::Null),
+        ) => v,
+        _ => Value::String(raw.to_owned()),
+    }
+}
+
+fn set_path(tree: &mut Value, path: &[String], value: Value) {
+    let mut node = tree;
+    for (i, key) in path.iter().enumerate() {
+        if !node.is_object() {
+            *node = Value::Object(Map::new());
+        }
+        let Value::Object(map) = node else { return };
+        if i == path.len() - 1 {
+            map.insert(key.clone(), value);
+            return;
+        }
+        node = map
+            .entry(key.clone())
+            .or_insert_with(|| Value::Object(Map::new()));
+    }
+}
+
+/// Deserializes, and on each structural error records it, removes the offending key and
+/// tries again, so every such error is reported.
+fn deserialize_all(mut tree: Value, errors: &mut Vec<FieldError>) -> Config {
+    for _ in 0..256 {
+        let error = match serde_path_to_error::deserialize::<_, Config>(&tree) {
+            Ok(config) => return config,
+            Err(e) => e,
+        };
+        let mut path: Vec<String> = error
+            .path()
+            .iter()
+            .filter_map(|s| match s {
+                serde_path_to_error::Segment::Map { key } => Some(key.clone()),
+                serde_path_to_error::Segment::Seq { index } => Some(format!("[{index}]")),
+                _ => None,
+            })
+            .collect();
+        let message = error.into_inner().to_string();
+        // serde names an unknown key only in the message: "unknown field `x`, expected …".
+        if let Some(name) = message
+            .strip_prefix("unknown field `")
+            .and_then(|m| m.split('`').next())
+            && path.last().map(String::as_str) != Some(name)
+        {
+            path.push(name.to_owned());
+        }
+        let shown = display_path(&path);
+        errors.push(FieldError::new(
+            if shown.is_empty() {
+                "config".into()
+            } else {
+                shown
+            },
+            message,
+        ));
+        if !remove_path(&mut tree, &path) {
+            return Config::default();
+        }
+    }
+    Config::default()
+}
+
+fn display_path(path: &[String]) -> String {
+    let mut out = String::new();
+    for seg in path {
+        if !seg.starts_with('[') && !out.is_empty() {
+            out.push('.');
+        }
+        out.push_str(seg);
+    }
+    out
+}
+
+/// Removes the deepest mapping key on `path` (an offending list element takes its whole list
+/// with it). `false` when nothing could be removed.
+fn remove_path(tree: &mut Value, path: &[String]) -> bool {
+    let Some(last_key) = path.iter().rposition(|s| !s.starts_with('[')) else {
+        return false;
+    };
+    let mut node = tree;
+    for seg in &path[..last_key] {
+        node = match (
+            node,
+            seg.strip_prefix('[').and_then(|s| s.strip_suffix(']')),
+        ) {
+            (Value::Array(items), Some(i)) => {
+                match i.parse::<usize>().ok().and_then(|i| items.get_mut(i)) {
+                    Some(item) => item,
+                    None => return false,
+                }
+            }
+            (Value::Object(map), None) => match map.get_mut(seg) {
+                Some(item) => item,
+                None => return false,
+            },
+            _ => return false,
+        };
+    }
+    match node {
+        Value::Object(map) => map.remove(&path[last_key]).is_some(),
+        _ => false,
+    }
+}
+
+fn duration(errors: &mut Vec<FieldError>, field: &str, text: &str) -> Duration {
+    match humantime::parse_duration(text) {
+        Ok(d) if !d.is_zero() => d,
+        Ok(_) => {
+            errors.push(FieldError::new(field, "must be longer than 0"));
+            Duration::from_secs(1)
+        }
+        Err(e) => {
+            errors.push(FieldError::new(
+                field,
+                format!("not a duration such as 30s or 500ms: {e}"),
+            ));
+            Duration::from_secs(1)
+        }
+    }
+}
+
+/// Semantic checks of a structurally valid configuration.
+fn check(config: Config, errors: &mut Vec<FieldError>) -> Settings {
+    let bind = config
+        .server
+        .bind
+        .parse::<SocketAddr>()
+        .unwrap_or_else(|e| {
+            errors.push(FieldError::new(
+                "server.bind",
+                format!("not an address such as 127.0.0.1:8000: {e}"),
+            ));
+            SocketAddr::from(([127, 0, 0, 1], 8000))
+        });
+    if config.server.data_dir.as_os_str().is_empty() {
+        errors.push(FieldError::new("server.data_dir", "must not be empty"));
+    }
+    let request_timeout = duration(
+        errors,
+        "server.request_timeout",
+        &config.server.request_timeout,
+    );
+    let shutdown_timeout = duration(
+        errors,
+        "server.shutdown_timeout",
+        &config.server.shutdown_timeout,
+    );
+    let key_file = Path::new(&config.auth.bootstrap_key_file);
+    if config.auth.bootstrap_key_file.is_empty()
+        || key_file.is_absolute()
+        || key_file
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        errors.push(FieldError::new(
+            "auth.bootstrap_key_file",
+            "must be a relative path inside data_dir, without ..",
+        ));
+    }
+    let exclude_paths =
+        ExcludePaths::new(config.auth.exclude_paths.as_deref()).unwrap_or_else(|(i, e)| {
+            errors.push(FieldError::new(
+                format!("auth.exclude_paths[{i}]"),
+                format!("not a valid regex: {e}"),
+            ));
+            ExcludePaths::default()
+        });
+    errors.extend(
+        config
+            .budget
+            .validate()
+            .into_iter()
+            .map(|e| e.within("budget")),
+    );
+    let mut policy = SecurityPolicy::default();
+    policy.levels.extend(config.security.policies.clone());
+    errors.extend(
+        policy
+            .validate()
+            .into_iter()
+            .map(|e| e.within("security.policies")),
+    );
+    if let Err(e) = tracing_subscriber::EnvFilter::try_new(&config.logging.level) {
+        errors.push(FieldError::new(
+            "logging.level",
+            format!("not a level or filter: {e}"),
+        ));
+    }
+    let api = ApiSettings {
+        exclude_paths,
+        request_timeout,
+        budget_defaults: config.budget.clone(),
+        security_policy: policy,
+    };
+    Settings {
+        bind,
+        data_dir: config.server.data_dir.clone(),
+        shutdown_timeout,
+        api,
+        config,
+    }
+}
+
+/// The configuration as YAML-compatible JSON with secret-named values redacted.
+pub fn redacted_json(config: &Config) -> String {
+    let mut value = serde_json::to_value(config).unwrap_or(Value::Null);
+    synthorg_core::security::redact_json(&mut value);
+    serde_json::to_string_pretty(&value).unwrap_or_default()
+}
+
+/// The commented default configuration printed by `synthorg config default`.
+pub const DEFAULT_YAML: &str = include_str!("default_config.yaml");
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,35 @@
+//! Exit codes (documented in docs/configuration.md):
+//! 0 ok, 2 usage, 65 bad input data, 69 unavailable (cannot bind), 70 internal error,
+//! 74 IO or store error, 78 invalid configuration.
+
+use std::process::ExitCode;
+
+/// A failure of a command with its exit code.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub error: anyhow::Error,
+}
+
+impl Failure {
+    pub fn data(error: anyhow::Error) -> Self {
+        Self { code: 65, error }
+    }
+    pub fn unavailable(error: anyhow::Error) -> Self {
+        Self { code: 69, error }
+    }
+    pub fn internal(error: anyhow::Error) -> Self {
+        Self { code: 70, error }
+    }
+    pub fn io(error: anyhow::Error) -> Self {
+        Self { code: 74, error }
+    }
+    pub fn config(error: anyhow::Error) -> Self {
+        Self { code: 78, error }
+    }
+
+    pub fn exit(self) -> ExitCode {
+        eprintln!("synthorg: {:#}", self.error);
+        ExitCode::from(self.code)
+    }
+}

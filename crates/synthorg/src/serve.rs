@@ -1,0 +1,134 @@
+//! `synthorg serve`: the start-up and shutdown sequence.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use synthorg_core::Role;
+use synthorg_store::{SqliteOptions, SqliteStore, Store, now};
+use tokio::net::TcpListener;
+
+use crate::config::Settings;
+use crate::exit::Failure;
+
+/// Runs the server until SIGINT or SIGTERM, then drains in-flight requests within
+/// `server.shutdown_timeout`.
+pub fn run(settings: Settings) -> Result<(), Failure> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+        .map_err(Failure::internal)?;
+    runtime.block_on(serve(settings))
+}
+
+async fn serve(settings: Settings) -> Result<(), Failure> {
+    let store = open_store(&settings.data_dir)?;
+    bootstrap_admin_key(
+        store.as_ref(),
+        &settings.data_dir,
+        &settings.config.auth.bootstrap_key_file,
+    )?;
+
+    let listener = TcpListener::bind(settings.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.bind))
+        .map_err(Failure::unavailable)?;
+    let address = listener
+        .local_addr()
+        .map_err(|e| Failure::unavailable(e.into()))?;
+    tracing::info!(%address, data_dir = %settings.data_dir.display(), version = env!("CARGO_PKG_VERSION"), "listening");
+
+    let app = synthorg_api::app(store, settings.api.clone());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let signal = shutdown_signal().await;
+        tracing::info!(signal, "shutting down: draining in-flight requests");
+        let _ = stop_tx.send(true);
+    });
+    let deadline = settings.shutdown_timeout;
+    let forced = async move {
+        let mut stop = stop_rx;
+        let _ = stop.wait_for(|stopped| *stopped).await;
+        tokio::time::sleep(deadline).await;
+    };
+    tokio::select! {
+        result = server => result.context("server failed").map_err(Failure::internal)?,
+        () = forced => tracing::warn!(timeout_ms = deadline.as_millis() as u64, "shutdown deadline passed; abandoning in-flight requests"),
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Opens the SQLite store in the data dir (creating it and applying migrations).
+pub fn open_store(data_dir: &Path) -> Result<Arc<dyn Store>, Failure> {
+    let store = SqliteStore::open_dir(data_dir, &SqliteOptions::default())
+        .with_context(|| format!("cannot open the store in {}", data_dir.display()))
+        .map_err(Failure::io)?;
+    Ok(Arc::new(store))
+}
+
+/// On a store without any active key, creates an admin key and writes it to a file readable
+/// only by this user, so the operator can authenticate at once. The key never reaches a log.
+fn bootstrap_admin_key(store: &dyn Store, data_dir: &Path, file: &str) -> Result<(), Failure> {
+    if store.active_api_keys().map_err(|e| Failure::io(e.into()))? > 0 {
+        return Ok(());
+    }
+    let new = synthorg_api::auth::generate_key(Role::Admin, None, "bootstrap".into(), now())
+        .map_err(|e| Failure::internal(anyhow::anyhow!(e.message)))?;
+    let path = data_dir.join(file);
+    write_secret_file(&path, &new.key).map_err(Failure::io)?;
+    store
+        .create_api_key(&new.record)
+        .map_err(|e| Failure::io(e.into()))?;
+    tracing::warn!(
+        key_id = %new.record.id,
+        path = %path.display(),
+        "no API key existed: created an admin key and wrote it to the file at path (mode 0600); \
+         use it as 'Authorization: Bearer <key>', then create your own keys and revoke this one"
+    );
+    Ok(())
+}
+
+fn write_secret_file(path: &PathBuf, secret: &str) -> anyhow::Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    writeln!(file, "{secret}")?;
+    file.sync_all()?;
+    Ok(())
+}
+
+async fn shutdown_signal() -> &'static str {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => "SIGINT",
+        () = terminate => "SIGTERM",
+    }
+}
