@@ -1,1 +1,149 @@
-fn main() {}
+//! Store benchmarks.
+//!
+//! - `writes`: one acknowledged (fsynced) write through the store — a cost report, a task
+//!   transition — next to the anchor measured in the same run: a raw single-row SQLite
+//!   commit with the same durability settings (WAL, synchronous=FULL).
+//! - `aggregates`: the reads behind the metrics with 10k and 1M tasks and cost records; the
+//!   figures should not grow with the rows.
+//!
+//! Run: `cargo bench -p synthorg-store --bench store`.
+
+use std::hint::black_box;
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use synthorg_core::Actor;
+use synthorg_core::agent::NewAgent;
+use synthorg_core::cost::NewCostRecord;
+use synthorg_core::task::{NewTask, TaskStatus, TransitionRequest};
+use synthorg_core::{Usd, budget::day_start};
+use synthorg_store::{SqliteOptions, SqliteStore, Store, now};
+use uuid::Uuid;
+
+fn admin() -> Actor {
+    Actor::Admin { key_id: "bench".into() }
+}
+
+fn new_store(dir: &tempfile::TempDir) -> SqliteStore {
+    SqliteStore::open_dir(dir.path(), &SqliteOptions::default()).expect("open store")
+}
+
+fn writes(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = new_store(&dir);
+    let agent = NewAgent { name: "bench".into(), role: "dev".into(), ..Default::default() }
+        .into_agent(&admin(), now())
+        .expect("agent");
+    store.create_agent(&agent).expect("create agent");
+    let mut group = c.benchmark_group("writes");
+    group.sample_size(50);
+
+    let raw_dir = tempfile::tempdir().expect("tempdir");
+    let raw = rusqlite::Connection::open(raw_dir.path().join("raw.db")).expect("open raw");
+    raw.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+         CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL);",
+    )
+    .expect("raw schema");
+    group.bench_function("raw_sqlite_commit_anchor", |b| {
+        b.iter(|| {
+            raw.execute("INSERT INTO t (v) VALUES (?1)", ["x"]).expect("insert");
+        })
+    });
+
+    group.bench_function("record_cost", |b| {
+        b.iter(|| {
+            let record = NewCostRecord {
+                agent_id: agent.id,
+                task_id: None,
+                provider: "anthropic".into(),
+                model: "claude".into(),
+                input_tokens: 1200,
+                output_tokens: 300,
+                cost: Usd::from_nanos(8_100_000),
+                call_category: None,
+                occurred_at: None,
+                idempotency_key: Some(Uuid::now_v7().to_string()),
+            }
+            .into_record(&admin(), now())
+            .expect("record");
+            black_box(store.record_cost(&record).expect("record cost"));
+        })
+    });
+
+    group.bench_function("task_transition", |b| {
+        let task = NewTask { title: "bench".into(), ..Default::default() }.into_task(&admin(), now()).expect("task");
+        store.create_task(&task).expect("create task");
+        let assign = TransitionRequest { to: TaskStatus::Assigned, assigned_to: Some(agent.id), expected_version: None, reason: None };
+        store.transition_task(task.id, &assign, &admin(), now()).expect("assign");
+        // in_progress <-> in_review forever: every iteration is one legal transition.
+        let mut to = TaskStatus::InProgress;
+        b.iter(|| {
+            let request = TransitionRequest { to, assigned_to: None, expected_version: None, reason: None };
+            black_box(store.transition_task(task.id, &request, &admin(), now()).expect("transition"));
+            to = if to == TaskStatus::InProgress { TaskStatus::InReview } else { TaskStatus::InProgress };
+        })
+    });
+    group.finish();
+}
+
+/// Seeds `rows` tasks and `rows` cost records over 1000 agents with raw SQL in one
+/// transaction; the triggers maintain the aggregates exactly as for API writes.
+fn seeded(rows: usize) -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    drop(new_store(&dir));
+    let mut conn = rusqlite::Connection::open(dir.path().join("synthorg.db")).expect("open");
+    let tx = conn.transaction().expect("tx");
+    let statuses = ["assigned", "in_progress", "in_review", "completed", "blocked"];
+    let at = synthorg_core::budget::day_start(now()).unix_timestamp() * 1_000_000;
+    {
+        let mut agent = tx
+            .prepare("INSERT INTO agents (id, name, role, department, status, trust_level, allowed_tools, denied_tools, created_at, updated_at) VALUES (?1, ?2, 'dev', 'eng', 'active', 'standard', '[]', '[]', 0, 0)")
+            .expect("prepare");
+        let mut task = tx
+            .prepare("INSERT INTO tasks (id, title, description, status, assigned_to, created_by, parent_id, version, created_at, updated_at) VALUES (?1, 't', '', ?2, ?3, 'bench', NULL, 1, 0, 0)")
+            .expect("prepare");
+        let mut cost = tx
+            .prepare("INSERT INTO cost_records (id, agent_id, task_id, provider, model, input_tokens, output_tokens, cost_nanos, call_category, occurred_at, recorded_at) VALUES (?1, ?2, NULL, 'p', 'm', 1, 1, 1000, 'productive', ?3, ?3)")
+            .expect("prepare");
+        let agents: Vec<String> = (0..1000).map(|_| Uuid::now_v7().to_string()).collect();
+        for (i, id) in agents.iter().enumerate() {
+            agent.execute(rusqlite::params![id, format!("agent-{i}")]).expect("agent");
+        }
+        for i in 0..rows {
+            let a = &agents[i % agents.len()];
+            task.execute(rusqlite::params![Uuid::now_v7().to_string(), statuses[i % statuses.len()], a]).expect("task");
+            // Spread costs over the last 60 days.
+            let when = at - (i as i64 % 60) * 86_400_000_000 + 1;
+            cost.execute(rusqlite::params![Uuid::now_v7().to_string(), a, when]).expect("cost");
+        }
+    }
+    tx.commit().expect("commit");
+    drop(conn);
+    let store = new_store(&dir);
+    (dir, store)
+}
+
+fn aggregates(c: &mut Criterion) {
+    let mut group = c.benchmark_group("aggregates");
+    for rows in [10_000usize, 1_000_000] {
+        let (dir, store) = seeded(rows);
+        let today = day_start(now());
+        let period = synthorg_core::budget::BillingPeriod::containing(now(), 1).start;
+        group.bench_with_input(BenchmarkId::new("metrics_reads", rows), &rows, |b, _| {
+            b.iter(|| {
+                black_box(store.agent_counts().expect("agents"));
+                black_box(store.task_counts().expect("tasks"));
+                black_box(store.total_cost().expect("total"));
+                black_box(store.cost_since(period).expect("period"));
+                black_box(store.agent_cost_since(today).expect("per agent today"));
+                black_box(store.agent_cost_totals().expect("per agent"));
+            })
+        });
+        drop(store);
+        drop(dir);
+    }
+    group.finish();
+}
+
+criterion_group!(benches, writes, aggregates);
+criterion_main!(benches);

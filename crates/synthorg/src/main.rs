@@ -80,6 +80,16 @@ enum RoleArg {
     Viewer,
 }
 
+impl From<RoleArg> for Role {
+    fn from(role: RoleArg) -> Role {
+        match role {
+            RoleArg::Admin => Role::Admin,
+            RoleArg::Agent => Role::Agent,
+            RoleArg::Viewer => Role::Viewer,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum KeysCommand {
     /// Create a key and print it (only the key) on stdout. It is shown only once.
@@ -152,33 +162,9 @@ fn run(command: Command) -> Result<(), Failure> {
             serve::run(settings)
         }
         Command::Keys { command } => {
-            let (store, action): (
-                &StoreArgs,
-                Box<dyn FnOnce(&std::path::Path) -> Result<(), Failure>>,
-            ) = match &command {
-                KeysCommand::Create {
-                    role,
-                    agent_id,
-                    label,
-                    store,
-                } => {
-                    let role = match role {
-                        RoleArg::Admin => Role::Admin,
-                        RoleArg::Agent => Role::Agent,
-                        RoleArg::Viewer => Role::Viewer,
-                    };
-                    let (agent_id, label) = (*agent_id, label.clone());
-                    (
-                        store,
-                        Box::new(move |dir| keys::create(dir, role, agent_id, label)),
-                    )
-                }
-                KeysCommand::List { store } => (store, Box::new(keys::list)),
-                KeysCommand::Revoke { id, store } => {
-                    let id = id.clone();
-                    (store, Box::new(move |dir| keys::revoke(dir, &id)))
-                }
-            };
+            let (KeysCommand::Create { store, .. }
+            | KeysCommand::List { store }
+            | KeysCommand::Revoke { store, .. }) = &command;
             let data_dir = match &store.data_dir {
                 Some(dir) => dir.clone(),
                 None => load(store.config.config.clone(), vec![])?.data_dir,
@@ -187,7 +173,16 @@ fn run(command: Command) -> Result<(), Failure> {
                 level: "warn".into(),
                 ..Default::default()
             });
-            action(&data_dir)
+            match command {
+                KeysCommand::Create {
+                    role,
+                    agent_id,
+                    label,
+                    ..
+                } => keys::create(&data_dir, role.into(), agent_id, label),
+                KeysCommand::List { .. } => keys::list(&data_dir),
+                KeysCommand::Revoke { id, .. } => keys::revoke(&data_dir, &id),
+            }
         }
         Command::Config {
             command: ConfigCommand::Check { config },

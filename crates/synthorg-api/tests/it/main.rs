@@ -1,5 +1,7 @@
 //! API tests: the real router in-process (`tower::ServiceExt::oneshot`) on a real SQLite file.
 
+#![allow(clippy::unwrap_used)] // Tests fail loudly on any unexpected error.
+
 mod auth;
 mod bad_input;
 mod flows;
@@ -43,9 +45,15 @@ impl Reply {
     }
 }
 
+impl Default for TestApp {
+    fn default() -> Self {
+        Self::with_settings(ApiSettings::default())
+    }
+}
+
 impl TestApp {
     pub fn new() -> Self {
-        Self::with_settings(ApiSettings::default())
+        Self::default()
     }
 
     pub fn with_settings(settings: ApiSettings) -> Self {

@@ -1,5 +1,7 @@
 //! Store tests against real SQLite files in temporary directories.
 
+#![allow(clippy::unwrap_used)] // Tests fail loudly on any unexpected error.
+
 mod aggregates;
 mod entities;
 
