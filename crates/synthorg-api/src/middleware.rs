@@ -33,12 +33,12 @@ pub async fn timeout_and_log(State(state): State<AppState>, req: Request, next: 
         .into_response(),
     };
     let status = response.status().as_u16();
-    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
     let route = route.as_deref().unwrap_or("unmatched");
     if status >= 500 {
-        tracing::warn!(target: "synthorg::access", %method, route, status, elapsed_ms, "request");
+        tracing::warn!(target: "synthorg::access", %method, route, status, elapsed_us, "request");
     } else {
-        tracing::info!(target: "synthorg::access", %method, route, status, elapsed_ms, "request");
+        tracing::info!(target: "synthorg::access", %method, route, status, elapsed_us, "request");
     }
     response
 }

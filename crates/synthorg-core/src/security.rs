@@ -139,6 +139,9 @@ impl RuleEngine {
 
     /// An engine with the given rules, in order.
     pub fn with_rules(rules: Vec<Box<dyn Rule>>) -> Self {
+        // Pay for pattern compilation at start-up, not in the first agent's request.
+        detectors::compile_all();
+        scan::compile_all();
         Self { rules }
     }
 

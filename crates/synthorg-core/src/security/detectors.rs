@@ -170,6 +170,19 @@ static EXFILTRATION: LazyLock<Patterns> = LazyLock::new(|| {
     ])
 });
 
+/// Compiles every pattern now rather than on the first evaluation.
+pub(super) fn compile_all() {
+    for patterns in [
+        &CREDENTIALS,
+        &TRAVERSAL,
+        &CATASTROPHIC,
+        &DESTRUCTIVE,
+        &EXFILTRATION,
+    ] {
+        LazyLock::force(patterns);
+    }
+}
+
 fn finding(verdict: Verdict, risk: RiskLevel, reason: String) -> Option<RuleFinding> {
     Some(RuleFinding {
         verdict,

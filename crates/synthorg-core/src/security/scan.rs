@@ -76,6 +76,12 @@ static PII: LazyLock<Vec<PiiPattern>> = LazyLock::new(|| {
     ]
 });
 
+/// Compiles every pattern now rather than on the first scan.
+pub(super) fn compile_all() {
+    LazyLock::force(&CREDENTIALS);
+    LazyLock::force(&PII);
+}
+
 /// Scans a tool's output for credentials and personal data.
 pub fn scan_output(output: &str) -> OutputScan {
     let mut counts: BTreeMap<&'static str, (usize, RiskLevel)> = BTreeMap::new();
