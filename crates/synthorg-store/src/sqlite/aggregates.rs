@@ -5,7 +5,7 @@
 //! `occurred_at` index. Billing periods and "today" always start at midnight, so the metrics
 //! never touch `cost_records`.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, Row};
 use synthorg_core::Usd;
 use synthorg_core::agent::{AgentStatus, TrustLevel};
 use synthorg_core::task::TaskStatus;
@@ -66,14 +66,40 @@ pub(super) fn agent_cost_since(
         vec![first_day]
     };
     let rows = stmt
-        .query_map(rusqlite::params_from_iter(params), |r| {
-            Ok((
-                parse_uuid(&r.get::<_, String>(0)?)?,
-                Usd::from_nanos(r.get(1)?),
-            ))
-        })?
+        .query_map(rusqlite::params_from_iter(params), agent_amount)?
         .collect::<Result<_, _>>()?;
     Ok(rows)
+}
+
+/// Runs a parameterless query and maps every row.
+fn rows<T>(
+    c: &Connection,
+    sql: &str,
+    map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>, StoreError> {
+    let mut stmt = c.prepare_cached(sql)?;
+    let rows = stmt.query_map([], map)?.collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// Maps a `(text, text, count)` row through two enum parsers.
+fn counted<A, B>(
+    r: &Row<'_>,
+    a: fn(&str) -> Option<A>,
+    b: fn(&str) -> Option<B>,
+) -> rusqlite::Result<(A, B, u64)> {
+    Ok((
+        parse_enum(&r.get::<_, String>(0)?, a)?,
+        parse_enum(&r.get::<_, String>(1)?, b)?,
+        r.get::<_, i64>(2)?.max(0) as u64,
+    ))
+}
+
+fn agent_amount(r: &Row<'_>) -> rusqlite::Result<(Uuid, Usd)> {
+    Ok((
+        parse_uuid(&r.get::<_, String>(0)?)?,
+        Usd::from_nanos(r.get(1)?),
+    ))
 }
 
 impl SqliteStore {
@@ -81,33 +107,24 @@ impl SqliteStore {
         &self,
     ) -> Result<Vec<(AgentStatus, TrustLevel, u64)>, StoreError> {
         self.read(|c| {
-            let mut stmt = c.prepare_cached(
+            rows(
+                c,
                 "SELECT status, trust_level, n FROM agent_counts ORDER BY status, trust_level",
-            )?;
-            let rows = stmt
-                .query_map([], |r| {
-                    Ok((
-                        parse_enum(&r.get::<_, String>(0)?, AgentStatus::parse)?,
-                        parse_enum(&r.get::<_, String>(1)?, TrustLevel::parse)?,
-                        r.get::<_, i64>(2)?.max(0) as u64,
-                    ))
-                })?
-                .collect::<Result<_, _>>()?;
-            Ok(rows)
+                |r| counted(r, AgentStatus::parse, TrustLevel::parse),
+            )
         })
     }
 
     pub(super) fn task_counts_impl(
         &self,
     ) -> Result<Vec<(TaskStatus, Option<Uuid>, u64)>, StoreError> {
+        // Zero rows are dropped: a series for a (status, agent) pair that no longer has tasks
+        // would otherwise live forever.
         self.read(|c| {
-            // Zero rows are dropped: a series for a (status, agent) pair that no longer has
-            // tasks would otherwise live forever.
-            let mut stmt = c.prepare_cached(
+            rows(
+                c,
                 "SELECT status, assignee, n FROM task_counts WHERE n > 0 ORDER BY status, assignee",
-            )?;
-            let rows = stmt
-                .query_map([], |r| {
+                |r| {
                     let assignee: String = r.get(1)?;
                     let assignee = if assignee.is_empty() {
                         None
@@ -117,11 +134,10 @@ impl SqliteStore {
                     Ok((
                         parse_enum(&r.get::<_, String>(0)?, TaskStatus::parse)?,
                         assignee,
-                        r.get::<_, i64>(2)? as u64,
+                        r.get::<_, i64>(2)?.max(0) as u64,
                     ))
-                })?
-                .collect::<Result<_, _>>()?;
-            Ok(rows)
+                },
+            )
         })
     }
 
@@ -129,17 +145,9 @@ impl SqliteStore {
         &self,
     ) -> Result<Vec<(TaskStatus, TaskStatus, u64)>, StoreError> {
         self.read(|c| {
-            let mut stmt = c.prepare_cached("SELECT from_status, to_status, n FROM transition_counts ORDER BY from_status, to_status")?;
-            let rows = stmt
-                .query_map([], |r| {
-                    Ok((
-                        parse_enum(&r.get::<_, String>(0)?, TaskStatus::parse)?,
-                        parse_enum(&r.get::<_, String>(1)?, TaskStatus::parse)?,
-                        r.get::<_, i64>(2)? as u64,
-                    ))
-                })?
-                .collect::<Result<_, _>>()?;
-            Ok(rows)
+            rows(c, "SELECT from_status, to_status, n FROM transition_counts ORDER BY from_status, to_status", |r| {
+                counted(r, TaskStatus::parse, TaskStatus::parse)
+            })
         })
     }
 
@@ -165,18 +173,11 @@ impl SqliteStore {
 
     pub(super) fn agent_cost_totals_impl(&self) -> Result<Vec<(Uuid, Usd)>, StoreError> {
         self.read(|c| {
-            let mut stmt = c.prepare_cached(
+            rows(
+                c,
                 "SELECT agent_id, nanos FROM agent_cost_totals ORDER BY agent_id",
-            )?;
-            let rows = stmt
-                .query_map([], |r| {
-                    Ok((
-                        parse_uuid(&r.get::<_, String>(0)?)?,
-                        Usd::from_nanos(r.get(1)?),
-                    ))
-                })?
-                .collect::<Result<_, _>>()?;
-            Ok(rows)
+                agent_amount,
+            )
         })
     }
 
@@ -185,7 +186,7 @@ impl SqliteStore {
             let n: i64 = c
                 .prepare_cached("SELECT COUNT(*) FROM approvals WHERE status = 'pending'")?
                 .query_row([], |r| r.get(0))?;
-            Ok(n as u64)
+            Ok(n.max(0) as u64)
         })
     }
 }
