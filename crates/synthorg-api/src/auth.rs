@@ -26,21 +26,14 @@ use crate::error::ApiError;
 pub const METRICS_EXCLUDE: &str = "^/api/v1/metrics$";
 
 /// The default `auth.exclude_paths`: health, the OpenAPI document and metrics.
-pub const DEFAULT_EXCLUDE_PATHS: &[&str] = &[
-    "^/api/v1/health(/.*)?$",
-    "^/api/v1/openapi\\.json$",
-    METRICS_EXCLUDE,
-];
+pub const DEFAULT_EXCLUDE_PATHS: &[&str] = &["^/api/v1/health(/.*)?$", "^/api/v1/openapi\\.json$", METRICS_EXCLUDE];
 
 /// The exclude list in force: the operator's list (or the default), with the metrics
 /// pattern appended unless that exact pattern is already present. Scrapers never hold keys.
 pub fn effective_exclude_paths(configured: Option<&[String]>) -> Vec<String> {
     let mut list: Vec<String> = match configured {
         Some(list) => list.to_vec(),
-        None => DEFAULT_EXCLUDE_PATHS
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect(),
+        None => DEFAULT_EXCLUDE_PATHS.iter().map(|s| (*s).to_owned()).collect(),
     };
     if !list.iter().any(|p| p == METRICS_EXCLUDE) {
         list.push(METRICS_EXCLUDE.to_owned());
@@ -90,10 +83,7 @@ pub struct NewKey {
 
 impl std::fmt::Debug for NewKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NewKey")
-            .field("key", &"**REDACTED**")
-            .field("record", &self.record)
-            .finish()
+        f.debug_struct("NewKey").field("key", &"**REDACTED**").field("record", &self.record).finish()
     }
 }
 
@@ -126,15 +116,8 @@ pub fn generate_key(
     let id = hex::encode(id);
     let secret = hex::encode(secret);
     let key = format!("sk_{id}_{secret}");
-    let record = ApiKeyRecord {
-        id,
-        secret_hash: hash(&secret),
-        role,
-        agent_id,
-        label,
-        created_at: now,
-        revoked_at: None,
-    };
+    let record =
+        ApiKeyRecord { id, secret_hash: hash(&secret), role, agent_id, label, created_at: now, revoked_at: None };
     Ok(NewKey { key, record })
 }
 
@@ -159,19 +142,12 @@ pub fn authenticate(store: &dyn Store, presented: &str) -> Result<Actor, ApiErro
     let presented_hash = hash(secret);
     let stored = record.as_ref().map(|r| r.secret_hash).unwrap_or([0; 32]);
     let matches: bool = presented_hash.ct_eq(&stored).into();
-    let record = record
-        .filter(|r| matches && r.revoked_at.is_none())
-        .ok_or_else(rejected)?;
+    let record = record.filter(|r| matches && r.revoked_at.is_none()).ok_or_else(rejected)?;
     Ok(match (record.role, record.agent_id) {
         (Role::Admin, _) => Actor::Admin { key_id: record.id },
-        (Role::Agent, Some(agent_id)) => Actor::Agent {
-            key_id: record.id,
-            agent_id,
-        },
+        (Role::Agent, Some(agent_id)) => Actor::Agent { key_id: record.id, agent_id },
         (Role::Agent, None) => {
-            return Err(
-                StoreError::Internal(format!("agent key {} has no agent", record.id)).into(),
-            );
+            return Err(StoreError::Internal(format!("agent key {} has no agent", record.id)).into());
         }
         (Role::Viewer, _) => Actor::Viewer { key_id: record.id },
     })
@@ -187,24 +163,18 @@ pub async fn require_key(State(state): State<AppState>, mut req: Request, next: 
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(|v| v.trim().to_owned());
     let Some(presented) = presented else {
-        return challenge(ApiError::unauthorized(
-            "missing API key: send Authorization: Bearer <key>",
-        ));
+        return challenge(ApiError::unauthorized("missing API key: send Authorization: Bearer <key>"));
     };
     let store: Arc<dyn Store> = state.store().clone();
-    let actor =
-        match tokio::task::spawn_blocking(move || authenticate(store.as_ref(), &presented)).await {
-            Ok(Ok(actor)) => actor,
-            Ok(Err(e)) if e.status == StatusCode::UNAUTHORIZED => return challenge(e),
-            Ok(Err(e)) => return e.into_response(),
-            Err(e) => return ApiError::internal(e).into_response(),
-        };
+    let actor = match tokio::task::spawn_blocking(move || authenticate(store.as_ref(), &presented)).await {
+        Ok(Ok(actor)) => actor,
+        Ok(Err(e)) if e.status == StatusCode::UNAUTHORIZED => return challenge(e),
+        Ok(Err(e)) => return e.into_response(),
+        Err(e) => return ApiError::internal(e).into_response(),
+    };
     let read_only = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if matches!(actor, Actor::Viewer { .. }) && !read_only {
         return ApiError::forbidden("a viewer key may only read").into_response();
@@ -215,20 +185,13 @@ pub async fn require_key(State(state): State<AppState>, mut req: Request, next: 
 
 fn challenge(error: ApiError) -> Response {
     let mut response = error.into_response();
-    response.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        header::HeaderValue::from_static("Bearer"),
-    );
+    response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
     response
 }
 
 /// Requires an admin key.
 pub fn require_admin(actor: &Actor) -> Result<(), ApiError> {
-    if actor.is_admin() {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden("this needs an admin key"))
-    }
+    if actor.is_admin() { Ok(()) } else { Err(ApiError::forbidden("this needs an admin key")) }
 }
 
 #[cfg(test)]
@@ -260,26 +223,10 @@ mod tests {
         assert_eq!(id, k.record.id);
         assert_eq!(hash(secret), k.record.secret_hash);
         assert!(!format!("{k:?}").contains(secret));
-        for bad in [
-            "",
-            "sk_",
-            "sk_abc_def",
-            &k.key[..k.key.len() - 1],
-            &k.key.replace("sk_", "pk_"),
-        ] {
+        for bad in ["", "sk_", "sk_abc_def", &k.key[..k.key.len() - 1], &k.key.replace("sk_", "pk_")] {
             assert!(parse_key(bad).is_none(), "{bad}");
         }
-        assert!(
-            generate_key(Role::Agent, None, String::new(), OffsetDateTime::UNIX_EPOCH).is_err()
-        );
-        assert!(
-            generate_key(
-                Role::Viewer,
-                Some(Uuid::nil()),
-                String::new(),
-                OffsetDateTime::UNIX_EPOCH
-            )
-            .is_err()
-        );
+        assert!(generate_key(Role::Agent, None, String::new(), OffsetDateTime::UNIX_EPOCH).is_err());
+        assert!(generate_key(Role::Viewer, Some(Uuid::nil()), String::new(), OffsetDateTime::UNIX_EPOCH).is_err());
     }
 }

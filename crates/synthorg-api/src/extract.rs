@@ -26,12 +26,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         if let Some(ct) = req.headers().get(CONTENT_TYPE) {
             let ct = ct.to_str().unwrap_or("");
-            let essence = ct
-                .split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase();
+            let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
             if essence != "application/json" && !essence.ends_with("+json") {
                 return Err(ApiError::new(
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -41,15 +36,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             }
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|e| match e {
-            BytesRejection::FailedToBufferBody(_)
-                if e.status() == StatusCode::PAYLOAD_TOO_LARGE =>
-            {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    format!("request body is larger than {BODY_LIMIT} bytes"),
-                )
-            }
+            BytesRejection::FailedToBufferBody(_) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("request body is larger than {BODY_LIMIT} bytes"),
+            ),
             other => ApiError::bad_request(format!("cannot read request body: {other}")),
         })?;
         parse_json(&bytes).map(ApiJson)
@@ -70,8 +61,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             _ => ApiError::bad_request(format!("malformed JSON: {inner}")),
         }
     })?;
-    de.end()
-        .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
+    de.end().map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
     Ok(value)
 }
 
@@ -93,17 +83,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         let query = parts.uri.query().unwrap_or("");
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
-        serde_path_to_error::deserialize(de)
-            .map(ApiQuery)
-            .map_err(|e| {
-                let path = e.path().to_string();
-                let field = if path == "." {
-                    "query".to_owned()
-                } else {
-                    path
-                };
-                ApiError::invalid(&field, e.into_inner())
-            })
+        serde_path_to_error::deserialize(de).map(ApiQuery).map_err(|e| {
+            let path = e.path().to_string();
+            let field = if path == "." { "query".to_owned() } else { path };
+            ApiError::invalid(&field, e.into_inner())
+        })
     }
 }
 
@@ -115,16 +99,12 @@ impl<S: Send + Sync> FromRequestParts<S> for ApiId {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let axum::extract::Path(raw) =
-            axum::extract::Path::<String>::from_request_parts(parts, state)
-                .await
-                .map_err(|e| ApiError::bad_request(e.body_text()))?;
-        Uuid::parse_str(&raw).map(ApiId).map_err(|_| {
-            ApiError::bad_request(format!(
-                "path parameter id: {:?} is not a UUID",
-                truncate(&raw, 64)
-            ))
-        })
+        let axum::extract::Path(raw) = axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::bad_request(e.body_text()))?;
+        Uuid::parse_str(&raw)
+            .map(ApiId)
+            .map_err(|_| ApiError::bad_request(format!("path parameter id: {:?} is not a UUID", truncate(&raw, 64))))
     }
 }
 
@@ -135,19 +115,18 @@ pub fn page_request(limit: Option<u64>, cursor: Option<&str>) -> Result<PageRequ
         None => synthorg_store::DEFAULT_PAGE,
         Some(n) if (1..=u64::from(MAX_PAGE)).contains(&n) => n as u32,
         Some(n) => {
-            return Err(ApiError::invalid(
-                "limit",
-                format!("must be between 1 and {MAX_PAGE}, got {n}"),
-            ));
+            return Err(ApiError::invalid("limit", format!("must be between 1 and {MAX_PAGE}, got {n}")));
         }
     };
-    let after =
-        match cursor {
-            None => None,
-            Some(c) => Some(c.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
-                ApiError::invalid("cursor", "is not a cursor returned by this API")
-            })?),
-        };
+    let after = match cursor {
+        None => None,
+        Some(c) => Some(
+            c.parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .ok_or_else(|| ApiError::invalid("cursor", "is not a cursor returned by this API"))?,
+        ),
+    };
     Ok(PageRequest { limit, after })
 }
 

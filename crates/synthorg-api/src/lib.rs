@@ -8,6 +8,7 @@ pub mod auth;
 pub mod dto;
 pub mod error;
 pub mod extract;
+pub mod metrics;
 mod middleware;
 mod openapi;
 mod routes;
@@ -24,6 +25,7 @@ use synthorg_store::Store;
 pub use auth::ExcludePaths;
 pub use error::ApiError;
 pub use extract::BODY_LIMIT;
+pub use metrics::{MetricsCollector, MetricsSettings};
 
 /// What the API needs from the configuration.
 #[derive(Debug, Clone)]
@@ -34,6 +36,8 @@ pub struct ApiSettings {
     /// The budget in force until one is set through `PUT /api/v1/budget/config`.
     pub budget_defaults: BudgetConfig,
     pub security_policy: SecurityPolicy,
+    /// `None`: the metrics endpoint answers 503 (no collector wired).
+    pub metrics: Option<MetricsSettings>,
 }
 
 impl Default for ApiSettings {
@@ -43,6 +47,7 @@ impl Default for ApiSettings {
             request_timeout: Duration::from_secs(30),
             budget_defaults: BudgetConfig::default(),
             security_policy: SecurityPolicy::default(),
+            metrics: Some(MetricsSettings::default()),
         }
     }
 }
@@ -59,6 +64,7 @@ struct Inner {
     engine: RuleEngine,
     settings: ApiSettings,
     openapi_json: String,
+    metrics: Option<Arc<MetricsCollector>>,
 }
 
 impl AppState {
@@ -74,6 +80,11 @@ impl AppState {
         &self.inner.engine
     }
 
+    /// The metrics collector, when wired.
+    pub fn metrics(&self) -> Option<&Arc<MetricsCollector>> {
+        self.inner.metrics.as_ref()
+    }
+
     /// Runs `f` (store calls, rule evaluation) on the blocking pool.
     pub async fn blocking<T, F>(&self, f: F) -> Result<T, ApiError>
     where
@@ -81,9 +92,7 @@ impl AppState {
         F: FnOnce(&AppState) -> Result<T, ApiError> + Send + 'static,
     {
         let state = self.clone();
-        tokio::task::spawn_blocking(move || f(&state))
-            .await
-            .map_err(ApiError::internal)?
+        tokio::task::spawn_blocking(move || f(&state)).await.map_err(ApiError::internal)?
     }
 }
 
@@ -96,29 +105,18 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
 /// fallbacks.
 pub fn app(store: Arc<dyn Store>, settings: ApiSettings) -> Router {
     let (router, doc) = routes::api_router().split_for_parts();
-    let openapi_json = doc
-        .to_pretty_json()
-        .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+    let openapi_json = doc.to_pretty_json().unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
     let engine = RuleEngine::new(settings.security_policy.clone());
-    let state = AppState {
-        inner: Arc::new(Inner {
-            store,
-            engine,
-            settings,
-            openapi_json,
-        }),
-    };
+    let metrics = settings
+        .metrics
+        .clone()
+        .map(|m| Arc::new(MetricsCollector::new(store.clone(), m, settings.budget_defaults.clone())));
+    let state = AppState { inner: Arc::new(Inner { store, engine, settings, openapi_json, metrics }) };
     router
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            auth::require_key,
-        ))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_key))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            middleware::timeout_and_log,
-        ))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::timeout_and_log))
         .with_state(state)
 }

@@ -15,24 +15,26 @@ use crate::error::ApiError;
 pub async fn timeout_and_log(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned());
+    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
     let limit = state.settings().request_timeout;
     let response = match tokio::time::timeout(limit, next.run(req)).await {
         Ok(response) => response,
         Err(_) => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "timeout",
-            format!(
-                "the request did not complete within {} ms",
-                limit.as_millis()
-            ),
+            format!("the request did not complete within {} ms", limit.as_millis()),
         )
         .into_response(),
     };
     let status = response.status().as_u16();
+    if let Some(metrics) = state.metrics() {
+        metrics.pushed().http_request(
+            method.as_str(),
+            route.as_deref().unwrap_or("unmatched"),
+            status,
+            started.elapsed().as_secs_f64(),
+        );
+    }
     let elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
     let route = route.as_deref().unwrap_or("unmatched");
     if status >= 500 {

@@ -89,28 +89,17 @@ impl NewAgent {
     /// enforces name uniqueness.
     pub fn into_agent(self, actor: &Actor, now: OffsetDateTime) -> Result<Agent, DomainError> {
         if !actor.is_admin() {
-            return Err(DomainError::Forbidden(
-                "only an admin key may register agents".into(),
-            ));
+            return Err(DomainError::Forbidden("only an admin key may register agents".into()));
         }
         let mut errors = Vec::new();
         check_len(&mut errors, "name", &self.name, 1, NAME_MAX);
         check_len(&mut errors, "role", &self.role, 1, ROLE_MAX);
-        check_len(
-            &mut errors,
-            "department",
-            &self.department,
-            0,
-            DEPARTMENT_MAX,
-        );
+        check_len(&mut errors, "department", &self.department, 0, DEPARTMENT_MAX);
         check_names(&mut errors, "allowed_tools", &self.allowed_tools);
         check_names(&mut errors, "denied_tools", &self.denied_tools);
         let status = self.status.unwrap_or(AgentStatus::Active);
         if status == AgentStatus::Terminated {
-            errors.push(FieldError::new(
-                "status",
-                "an agent cannot be registered as terminated",
-            ));
+            errors.push(FieldError::new("status", "an agent cannot be registered as terminated"));
         }
         DomainError::check(errors)?;
         Ok(Agent {
@@ -141,10 +130,7 @@ impl AgentPatch {
         now: OffsetDateTime,
     ) -> Result<(Agent, Vec<AgentChange>), DomainError> {
         if !actor.may_act_for(agent.id) {
-            return Err(DomainError::Forbidden(format!(
-                "this key may not modify agent {}",
-                agent.id
-            )));
+            return Err(DomainError::Forbidden(format!("this key may not modify agent {}", agent.id)));
         }
         if agent.status == AgentStatus::Terminated {
             return Err(DomainError::Conflict(format!(
@@ -152,13 +138,9 @@ impl AgentPatch {
                 agent.id
             )));
         }
-        let touches_trust = self.trust_level.is_some()
-            || self.allowed_tools.is_some()
-            || self.denied_tools.is_some();
+        let touches_trust = self.trust_level.is_some() || self.allowed_tools.is_some() || self.denied_tools.is_some();
         if touches_trust && !actor.is_admin() {
-            return Err(DomainError::Forbidden(
-                "only an admin key may change trust levels or tool lists".into(),
-            ));
+            return Err(DomainError::Forbidden("only an admin key may change trust levels or tool lists".into()));
         }
         let mut errors = Vec::new();
         if let Some(role) = &self.role {
@@ -178,11 +160,7 @@ impl AgentPatch {
         let mut updated = agent.clone();
         let mut changes = Vec::new();
         if let Some(status) = self.status.filter(|s| *s != agent.status) {
-            changes.push(AgentChange {
-                field: "status",
-                from: agent.status.to_string(),
-                to: status.to_string(),
-            });
+            changes.push(AgentChange { field: "status", from: agent.status.to_string(), to: status.to_string() });
             updated.status = status;
         }
         if let Some(level) = self.trust_level.filter(|l| *l != agent.trust_level) {
@@ -219,13 +197,9 @@ mod tests {
     }
 
     fn agent() -> Agent {
-        NewAgent {
-            name: "ada".into(),
-            role: "developer".into(),
-            ..Default::default()
-        }
-        .into_agent(&admin(), OffsetDateTime::UNIX_EPOCH)
-        .unwrap()
+        NewAgent { name: "ada".into(), role: "developer".into(), ..Default::default() }
+            .into_agent(&admin(), OffsetDateTime::UNIX_EPOCH)
+            .unwrap()
     }
 
     #[test]
@@ -238,12 +212,8 @@ mod tests {
     #[test]
     fn names_are_validated() {
         let check = |name: &str, ok: bool| {
-            let r = NewAgent {
-                name: name.into(),
-                role: "qa".into(),
-                ..Default::default()
-            }
-            .into_agent(&admin(), OffsetDateTime::UNIX_EPOCH);
+            let r = NewAgent { name: name.into(), role: "qa".into(), ..Default::default() }
+                .into_agent(&admin(), OffsetDateTime::UNIX_EPOCH);
             assert_eq!(r.is_ok(), ok, "{name:?}: {r:?}");
             if let Err(e) = r {
                 assert!(e.to_string().starts_with("name:"), "{e}");
@@ -260,18 +230,10 @@ mod tests {
     #[test]
     fn terminated_is_final() {
         let a = agent();
-        let patch = AgentPatch {
-            status: Some(AgentStatus::Terminated),
-            ..Default::default()
-        };
-        let (terminated, changes) = patch
-            .apply(&a, &admin(), OffsetDateTime::UNIX_EPOCH)
-            .unwrap();
+        let patch = AgentPatch { status: Some(AgentStatus::Terminated), ..Default::default() };
+        let (terminated, changes) = patch.apply(&a, &admin(), OffsetDateTime::UNIX_EPOCH).unwrap();
         assert_eq!(changes.len(), 1);
-        let revive = AgentPatch {
-            status: Some(AgentStatus::Active),
-            ..Default::default()
-        };
+        let revive = AgentPatch { status: Some(AgentStatus::Active), ..Default::default() };
         assert!(matches!(
             revive.apply(&terminated, &admin(), OffsetDateTime::UNIX_EPOCH),
             Err(DomainError::Conflict(_))
@@ -281,35 +243,15 @@ mod tests {
     #[test]
     fn only_admins_change_trust() {
         let a = agent();
-        let own = Actor::Agent {
-            key_id: "k".into(),
-            agent_id: a.id,
-        };
-        let raise = AgentPatch {
-            trust_level: Some(TrustLevel::Elevated),
-            ..Default::default()
-        };
-        assert!(matches!(
-            raise.clone().apply(&a, &own, OffsetDateTime::UNIX_EPOCH),
-            Err(DomainError::Forbidden(_))
-        ));
-        let (raised, changes) = raise
-            .apply(&a, &admin(), OffsetDateTime::UNIX_EPOCH)
-            .unwrap();
+        let own = Actor::Agent { key_id: "k".into(), agent_id: a.id };
+        let raise = AgentPatch { trust_level: Some(TrustLevel::Elevated), ..Default::default() };
+        assert!(matches!(raise.clone().apply(&a, &own, OffsetDateTime::UNIX_EPOCH), Err(DomainError::Forbidden(_))));
+        let (raised, changes) = raise.apply(&a, &admin(), OffsetDateTime::UNIX_EPOCH).unwrap();
         assert_eq!(raised.trust_level, TrustLevel::Elevated);
         assert_eq!(changes[0].field, "trust_level");
-        let other = Actor::Agent {
-            key_id: "k".into(),
-            agent_id: Uuid::nil(),
-        };
-        let leave = AgentPatch {
-            status: Some(AgentStatus::OnLeave),
-            ..Default::default()
-        };
-        assert!(matches!(
-            leave.clone().apply(&a, &other, OffsetDateTime::UNIX_EPOCH),
-            Err(DomainError::Forbidden(_))
-        ));
+        let other = Actor::Agent { key_id: "k".into(), agent_id: Uuid::nil() };
+        let leave = AgentPatch { status: Some(AgentStatus::OnLeave), ..Default::default() };
+        assert!(matches!(leave.clone().apply(&a, &other, OffsetDateTime::UNIX_EPOCH), Err(DomainError::Forbidden(_))));
         assert!(leave.apply(&a, &own, OffsetDateTime::UNIX_EPOCH).is_ok());
     }
 }

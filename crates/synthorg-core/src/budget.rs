@@ -32,11 +32,7 @@ pub struct AlertThresholds {
 
 impl Default for AlertThresholds {
     fn default() -> Self {
-        Self {
-            warn: 75.0,
-            critical: 90.0,
-            hard_stop: 100.0,
-        }
+        Self { warn: 75.0, critical: 90.0, hard_stop: 100.0 }
     }
 }
 
@@ -85,22 +81,13 @@ impl BudgetConfig {
             }
         }
         if !(1..=28).contains(&self.reset_day) {
-            errors.push(FieldError::new(
-                "reset_day",
-                format!("must be between 1 and 28, got {}", self.reset_day),
-            ));
+            errors.push(FieldError::new("reset_day", format!("must be between 1 and 28, got {}", self.reset_day)));
         }
         let a = &self.alerts;
-        for (field, v) in [
-            ("alerts.warn", a.warn),
-            ("alerts.critical", a.critical),
-            ("alerts.hard_stop", a.hard_stop),
-        ] {
+        for (field, v) in [("alerts.warn", a.warn), ("alerts.critical", a.critical), ("alerts.hard_stop", a.hard_stop)]
+        {
             if !v.is_finite() || v <= 0.0 || v > 1000.0 {
-                errors.push(FieldError::new(
-                    field,
-                    "must be a percentage above 0 and at most 1000",
-                ));
+                errors.push(FieldError::new(field, "must be a percentage above 0 and at most 1000"));
             }
         }
         if !(a.warn < a.critical && a.critical < a.hard_stop) {
@@ -114,10 +101,7 @@ impl BudgetConfig {
         }
         let len = self.currency.chars().count();
         if !(1..=8).contains(&len) || !self.currency.chars().all(|c| c.is_ascii_alphabetic()) {
-            errors.push(FieldError::new(
-                "currency",
-                "must be 1 to 8 ASCII letters, e.g. USD",
-            ));
+            errors.push(FieldError::new("currency", "must be 1 to 8 ASCII letters, e.g. USD"));
         }
         errors
     }
@@ -160,10 +144,7 @@ impl BillingPeriod {
             (year, month) = previous_month(year, month);
         }
         let (next_year, next_month) = next_month(year, month);
-        Self {
-            start: midnight(year, month, day),
-            end: midnight(next_year, next_month, day),
-        }
+        Self { start: midnight(year, month, day), end: midnight(next_year, next_month, day) }
     }
 
     /// Length of the period in days (28 to 31).
@@ -174,8 +155,7 @@ impl BillingPeriod {
 
 /// 00:00 UTC of the day containing `now`.
 pub fn day_start(now: OffsetDateTime) -> OffsetDateTime {
-    now.to_offset(time::UtcOffset::UTC)
-        .replace_time(Time::MIDNIGHT)
+    now.to_offset(time::UtcOffset::UTC).replace_time(Time::MIDNIGHT)
 }
 
 fn midnight(year: i32, month: Month, day: u8) -> OffsetDateTime {
@@ -188,19 +168,11 @@ fn midnight(year: i32, month: Month, day: u8) -> OffsetDateTime {
 }
 
 fn previous_month(year: i32, month: Month) -> (i32, Month) {
-    if month == Month::January {
-        (year - 1, Month::December)
-    } else {
-        (year, month.previous())
-    }
+    if month == Month::January { (year - 1, Month::December) } else { (year, month.previous()) }
 }
 
 fn next_month(year: i32, month: Month) -> (i32, Month) {
-    if month == Month::December {
-        (year + 1, Month::January)
-    } else {
-        (year, month.next())
-    }
+    if month == Month::December { (year + 1, Month::January) } else { (year, month.next()) }
 }
 
 /// Spend figures read from the ledger, the inputs of [`budget_status`].
@@ -245,11 +217,7 @@ pub struct AgentDailySpend {
 }
 
 /// Computes the budget status at `now` from the spend read from the ledger.
-pub fn budget_status(
-    config: &BudgetConfig,
-    now: OffsetDateTime,
-    spend: &SpendSnapshot,
-) -> BudgetStatus {
+pub fn budget_status(config: &BudgetConfig, now: OffsetDateTime, spend: &SpendSnapshot) -> BudgetStatus {
     let period = BillingPeriod::containing(now, config.reset_day);
     let days = period.days();
     // Integer division of nanodollars: exact to the nanodollar, rounding down.
@@ -300,78 +268,31 @@ mod tests {
             let p = BillingPeriod::containing(now, day);
             assert_eq!((p.start, p.end), (start, end), "{now} reset_day {day}");
         };
-        check(
-            datetime!(2026-03-15 12:00 UTC),
-            1,
-            datetime!(2026-03-01 0:00 UTC),
-            datetime!(2026-04-01 0:00 UTC),
-        );
-        check(
-            datetime!(2026-03-15 12:00 UTC),
-            20,
-            datetime!(2026-02-20 0:00 UTC),
-            datetime!(2026-03-20 0:00 UTC),
-        );
-        check(
-            datetime!(2026-01-05 00:00 UTC),
-            10,
-            datetime!(2025-12-10 0:00 UTC),
-            datetime!(2026-01-10 0:00 UTC),
-        );
-        check(
-            datetime!(2026-12-28 00:00 UTC),
-            28,
-            datetime!(2026-12-28 0:00 UTC),
-            datetime!(2027-01-28 0:00 UTC),
-        );
-        check(
-            datetime!(2026-12-27 23:59:59 UTC),
-            28,
-            datetime!(2026-11-28 0:00 UTC),
-            datetime!(2026-12-28 0:00 UTC),
-        );
+        check(datetime!(2026-03-15 12:00 UTC), 1, datetime!(2026-03-01 0:00 UTC), datetime!(2026-04-01 0:00 UTC));
+        check(datetime!(2026-03-15 12:00 UTC), 20, datetime!(2026-02-20 0:00 UTC), datetime!(2026-03-20 0:00 UTC));
+        check(datetime!(2026-01-05 00:00 UTC), 10, datetime!(2025-12-10 0:00 UTC), datetime!(2026-01-10 0:00 UTC));
+        check(datetime!(2026-12-28 00:00 UTC), 28, datetime!(2026-12-28 0:00 UTC), datetime!(2027-01-28 0:00 UTC));
+        check(datetime!(2026-12-27 23:59:59 UTC), 28, datetime!(2026-11-28 0:00 UTC), datetime!(2026-12-28 0:00 UTC));
         // Offsets other than UTC are converted first: 01:00 +02:00 on the 1st is still the 31st UTC.
-        check(
-            datetime!(2026-04-01 01:00 +2),
-            1,
-            datetime!(2026-03-01 0:00 UTC),
-            datetime!(2026-04-01 0:00 UTC),
-        );
+        check(datetime!(2026-04-01 01:00 +2), 1, datetime!(2026-03-01 0:00 UTC), datetime!(2026-04-01 0:00 UTC));
     }
 
     #[test]
     fn daily_budget_is_prorated_by_period_length() {
-        let config = BudgetConfig {
-            total_monthly: Usd::dollars(2800),
-            ..Default::default()
-        };
-        let feb = budget_status(
-            &config,
-            datetime!(2026-02-10 10:00 UTC),
-            &SpendSnapshot::default(),
-        );
+        let config = BudgetConfig { total_monthly: Usd::dollars(2800), ..Default::default() };
+        let feb = budget_status(&config, datetime!(2026-02-10 10:00 UTC), &SpendSnapshot::default());
         assert_eq!(feb.days_in_period, 28);
         assert_eq!(feb.daily_budget, Usd::dollars(100));
-        let mar = budget_status(
-            &config,
-            datetime!(2026-03-10 10:00 UTC),
-            &SpendSnapshot::default(),
-        );
+        let mar = budget_status(&config, datetime!(2026-03-10 10:00 UTC), &SpendSnapshot::default());
         assert_eq!(mar.days_in_period, 31);
         assert_eq!(mar.daily_budget.to_string(), "90.322580645");
     }
 
     #[test]
     fn alert_levels_follow_thresholds_and_overspend_shows() {
-        let config = BudgetConfig {
-            total_monthly: Usd::dollars(100),
-            ..Default::default()
-        };
+        let config = BudgetConfig { total_monthly: Usd::dollars(100), ..Default::default() };
         let level = |spend: i64| {
-            let s = SpendSnapshot {
-                period_spend: Usd::dollars(spend),
-                ..Default::default()
-            };
+            let s = SpendSnapshot { period_spend: Usd::dollars(spend), ..Default::default() };
             let status = budget_status(&config, datetime!(2026-05-05 0:00 UTC), &s);
             (status.alert_level, status.used_percent)
         };
@@ -382,15 +303,9 @@ mod tests {
         assert_eq!(level(100).0, AlertLevel::HardStop);
         assert_eq!(level(150), (AlertLevel::HardStop, Some(150.0)));
         let disabled = BudgetConfig::default();
-        let s = SpendSnapshot {
-            period_spend: Usd::dollars(5),
-            ..Default::default()
-        };
+        let s = SpendSnapshot { period_spend: Usd::dollars(5), ..Default::default() };
         let status = budget_status(&disabled, datetime!(2026-05-05 0:00 UTC), &s);
-        assert_eq!(
-            (status.alert_level, status.used_percent),
-            (AlertLevel::Normal, None)
-        );
+        assert_eq!((status.alert_level, status.used_percent), (AlertLevel::Normal, None));
     }
 
     #[test]
@@ -398,25 +313,13 @@ mod tests {
         let config = BudgetConfig {
             total_monthly: Usd::dollars(-1),
             reset_day: 29,
-            alerts: AlertThresholds {
-                warn: 90.0,
-                critical: 90.0,
-                hard_stop: 100.0,
-            },
+            alerts: AlertThresholds { warn: 90.0, critical: 90.0, hard_stop: 100.0 },
             currency: String::new(),
             ..Default::default()
         };
         let fields: Vec<_> = config.validate().into_iter().map(|e| e.field).collect();
         assert_eq!(fields, ["total_monthly", "reset_day", "alerts", "currency"]);
-        assert!(
-            BudgetConfig {
-                reset_day: 0,
-                ..Default::default()
-            }
-            .validate()[0]
-                .message
-                .contains("got 0")
-        );
+        assert!(BudgetConfig { reset_day: 0, ..Default::default() }.validate()[0].message.contains("got 0"));
         assert!(BudgetConfig::default().validate().is_empty());
     }
 

@@ -53,16 +53,10 @@ pub fn efficiency_and_overhead(turns_mas: f64, turns_sas: f64, success_rate: f64
 impl NewCoordinationRun {
     /// Validates the report (turn figures must be finite and > 0) and derives its figures.
     /// An agent key may report only runs it took part in.
-    pub fn into_run(
-        self,
-        actor: &Actor,
-        now: OffsetDateTime,
-    ) -> Result<CoordinationRun, DomainError> {
+    pub fn into_run(self, actor: &Actor, now: OffsetDateTime) -> Result<CoordinationRun, DomainError> {
         match actor {
             Actor::Viewer { .. } => {
-                return Err(DomainError::Forbidden(
-                    "a viewer key may not report runs".into(),
-                ));
+                return Err(DomainError::Forbidden("a viewer key may not report runs".into()));
             }
             Actor::Agent { agent_id, .. } if !self.agents.contains(agent_id) => {
                 return Err(DomainError::Forbidden(format!(
@@ -74,28 +68,21 @@ impl NewCoordinationRun {
         let mut errors = Vec::new();
         for (field, turns) in [("turns_mas", self.turns_mas), ("turns_sas", self.turns_sas)] {
             if !turns.is_finite() || turns <= 0.0 {
-                errors.push(FieldError::new(
-                    field,
-                    format!("must be a number greater than 0, got {turns}"),
-                ));
+                errors.push(FieldError::new(field, format!("must be a number greater than 0, got {turns}")));
             }
         }
         if !(0.0..=1.0).contains(&self.success_rate) {
             errors.push(FieldError::new("success_rate", "must be between 0 and 1"));
         }
         if self.agents.is_empty() || self.agents.len() > MAX_RUN_AGENTS {
-            errors.push(FieldError::new(
-                "agents",
-                format!("must name 1 to {MAX_RUN_AGENTS} agents"),
-            ));
+            errors.push(FieldError::new("agents", format!("must name 1 to {MAX_RUN_AGENTS} agents")));
         }
         check_len(&mut errors, "topology", &self.topology, 1, 64);
         DomainError::check(errors)?;
         let mut agents = self.agents;
         agents.sort_unstable();
         agents.dedup();
-        let (efficiency, overhead_percent) =
-            efficiency_and_overhead(self.turns_mas, self.turns_sas, self.success_rate);
+        let (efficiency, overhead_percent) = efficiency_and_overhead(self.turns_mas, self.turns_sas, self.success_rate);
         Ok(CoordinationRun {
             id: Uuid::now_v7(),
             task_id: self.task_id,
@@ -133,14 +120,8 @@ mod tests {
         assert!((r.efficiency - 0.3).abs() < 1e-12);
         assert!((r.overhead_percent - 200.0).abs() < 1e-12);
         let faster = run(2.0, 4.0, 1.0).unwrap();
-        assert!(
-            (faster.efficiency - 2.0).abs() < 1e-12,
-            "efficiency may exceed 1"
-        );
-        assert!(
-            (faster.overhead_percent + 50.0).abs() < 1e-12,
-            "overhead may be negative"
-        );
+        assert!((faster.efficiency - 2.0).abs() < 1e-12, "efficiency may exceed 1");
+        assert!((faster.overhead_percent + 50.0).abs() < 1e-12, "overhead may be negative");
     }
 
     #[test]
@@ -154,11 +135,6 @@ mod tests {
             let e = run(mas, sas, 0.5).unwrap_err().to_string();
             assert!(e.starts_with(field), "{e}");
         }
-        assert!(
-            run(1.0, 1.0, 1.5)
-                .unwrap_err()
-                .to_string()
-                .starts_with("success_rate")
-        );
+        assert!(run(1.0, 1.0, 1.5).unwrap_err().to_string().starts_with("success_rate"));
     }
 }

@@ -60,16 +60,9 @@ pub const MAX_CLOCK_SKEW: Duration = Duration::minutes(5);
 
 impl NewCostRecord {
     /// Validates the report and builds the record to append.
-    pub fn into_record(
-        self,
-        actor: &Actor,
-        now: OffsetDateTime,
-    ) -> Result<CostRecord, DomainError> {
+    pub fn into_record(self, actor: &Actor, now: OffsetDateTime) -> Result<CostRecord, DomainError> {
         if !actor.may_act_for(self.agent_id) {
-            return Err(DomainError::Forbidden(format!(
-                "this key may not report costs for agent {}",
-                self.agent_id
-            )));
+            return Err(DomainError::Forbidden(format!("this key may not report costs for agent {}", self.agent_id)));
         }
         let mut errors = Vec::new();
         check_len(&mut errors, "provider", &self.provider, 1, 128);
@@ -77,34 +70,19 @@ impl NewCostRecord {
         if self.cost.is_negative() {
             errors.push(FieldError::new("cost", "must not be negative"));
         } else if self.cost > MAX_RECORD_COST {
-            errors.push(FieldError::new(
-                "cost",
-                format!("must be at most {MAX_RECORD_COST} USD per record"),
-            ));
+            errors.push(FieldError::new("cost", format!("must be at most {MAX_RECORD_COST} USD per record")));
         }
-        for (field, tokens) in [
-            ("input_tokens", self.input_tokens),
-            ("output_tokens", self.output_tokens),
-        ] {
+        for (field, tokens) in [("input_tokens", self.input_tokens), ("output_tokens", self.output_tokens)] {
             if tokens > MAX_TOKENS {
-                errors.push(FieldError::new(
-                    field,
-                    format!("must be at most {MAX_TOKENS}"),
-                ));
+                errors.push(FieldError::new(field, format!("must be at most {MAX_TOKENS}")));
             }
         }
         let occurred_at = self.occurred_at.unwrap_or(now);
         if occurred_at > now + MAX_CLOCK_SKEW {
-            errors.push(FieldError::new(
-                "occurred_at",
-                "must not lie more than 5 minutes in the future",
-            ));
+            errors.push(FieldError::new("occurred_at", "must not lie more than 5 minutes in the future"));
         }
         if occurred_at.year() < 2000 {
-            errors.push(FieldError::new(
-                "occurred_at",
-                "must not lie before the year 2000",
-            ));
+            errors.push(FieldError::new("occurred_at", "must not lie before the year 2000"));
         }
         if let Some(key) = &self.idempotency_key {
             check_idempotency_key(&mut errors, key);
@@ -144,10 +122,7 @@ impl CostRecord {
 
 fn check_idempotency_key(errors: &mut Vec<FieldError>, key: &str) {
     if key.is_empty() || key.len() > 128 || !key.bytes().all(|b| b.is_ascii_graphic()) {
-        errors.push(FieldError::new(
-            "idempotency_key",
-            "must be 1 to 128 printable ASCII characters without spaces",
-        ));
+        errors.push(FieldError::new("idempotency_key", "must be 1 to 128 printable ASCII characters without spaces"));
     }
 }
 
@@ -191,56 +166,19 @@ mod tests {
         check(report("0"), None);
         check(report("-0.01"), Some("cost"));
         check(report("1000000.000000001"), Some("cost"));
-        check(
-            NewCostRecord {
-                provider: String::new(),
-                ..report("1")
-            },
-            Some("provider"),
-        );
-        check(
-            NewCostRecord {
-                input_tokens: MAX_TOKENS + 1,
-                ..report("1")
-            },
-            Some("input_tokens"),
-        );
-        check(
-            NewCostRecord {
-                idempotency_key: Some("has space".into()),
-                ..report("1")
-            },
-            Some("idempotency_key"),
-        );
-        check(
-            NewCostRecord {
-                occurred_at: Some(now + Duration::hours(1)),
-                ..report("1")
-            },
-            Some("occurred_at"),
-        );
+        check(NewCostRecord { provider: String::new(), ..report("1") }, Some("provider"));
+        check(NewCostRecord { input_tokens: MAX_TOKENS + 1, ..report("1") }, Some("input_tokens"));
+        check(NewCostRecord { idempotency_key: Some("has space".into()), ..report("1") }, Some("idempotency_key"));
+        check(NewCostRecord { occurred_at: Some(now + Duration::hours(1)), ..report("1") }, Some("occurred_at"));
     }
 
     #[test]
     fn agent_keys_report_only_for_themselves() {
         let me = Uuid::now_v7();
-        let key = Actor::Agent {
-            key_id: "k".into(),
-            agent_id: me,
-        };
+        let key = Actor::Agent { key_id: "k".into(), agent_id: me };
         let now = OffsetDateTime::now_utc();
-        assert!(matches!(
-            report("1").into_record(&key, now),
-            Err(DomainError::Forbidden(_))
-        ));
-        assert!(
-            NewCostRecord {
-                agent_id: me,
-                ..report("1")
-            }
-            .into_record(&key, now)
-            .is_ok()
-        );
+        assert!(matches!(report("1").into_record(&key, now), Err(DomainError::Forbidden(_))));
+        assert!(NewCostRecord { agent_id: me, ..report("1") }.into_record(&key, now).is_ok());
     }
 
     #[test]

@@ -51,17 +51,14 @@ impl Usd {
     /// rounding: an amount is either stored exactly or rejected.
     pub fn parse(text: &str) -> Result<Self, MoneyError> {
         let text = text.trim();
-        let value = if text.contains(['e', 'E']) {
-            Decimal::from_scientific(text)
-        } else {
-            Decimal::from_str_exact(text)
-        }
-        .map_err(|e| match e {
-            rust_decimal::Error::Underflow => MoneyError::TooPrecise,
-            rust_decimal::Error::ExceedsMaximumPossibleValue
-            | rust_decimal::Error::LessThanMinimumPossibleValue => MoneyError::TooLarge,
-            _ => MoneyError::NotANumber,
-        })?;
+        let value =
+            if text.contains(['e', 'E']) { Decimal::from_scientific(text) } else { Decimal::from_str_exact(text) }
+                .map_err(|e| match e {
+                    rust_decimal::Error::Underflow => MoneyError::TooPrecise,
+                    rust_decimal::Error::ExceedsMaximumPossibleValue
+                    | rust_decimal::Error::LessThanMinimumPossibleValue => MoneyError::TooLarge,
+                    _ => MoneyError::NotANumber,
+                })?;
         Self::from_decimal(value)
     }
 
@@ -71,12 +68,8 @@ impl Usd {
         if value.scale() > SCALE {
             return Err(MoneyError::TooPrecise);
         }
-        let nanos = value
-            .checked_mul(Decimal::from(NANOS_PER_USD))
-            .ok_or(MoneyError::TooLarge)?;
-        i64::try_from(nanos)
-            .map(Usd)
-            .map_err(|_| MoneyError::TooLarge)
+        let nanos = value.checked_mul(Decimal::from(NANOS_PER_USD)).ok_or(MoneyError::TooLarge)?;
+        i64::try_from(nanos).map(Usd).map_err(|_| MoneyError::TooLarge)
     }
 
     /// The exact decimal value.
@@ -127,9 +120,7 @@ impl std::iter::Sum for Usd {
     /// Panics on overflow of ±9.2 billion USD; callers summing untrusted data use
     /// [`Usd::checked_add`].
     fn sum<I: Iterator<Item = Usd>>(iter: I) -> Usd {
-        iter.fold(Usd::ZERO, |a, b| {
-            Usd(a.0.checked_add(b.0).expect("USD sum overflow"))
-        })
+        iter.fold(Usd::ZERO, |a, b| Usd(a.0.checked_add(b.0).expect("USD sum overflow")))
     }
 }
 
@@ -137,8 +128,7 @@ impl std::iter::Sum for Usd {
 /// approximation), so clients parsing it as a decimal get the stored value.
 impl Serialize for Usd {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let raw = serde_json::value::RawValue::from_string(self.to_string())
-            .map_err(serde::ser::Error::custom)?;
+        let raw = serde_json::value::RawValue::from_string(self.to_string()).map_err(serde::ser::Error::custom)?;
         raw.serialize(serializer)
     }
 }
@@ -224,13 +214,7 @@ mod tests {
 
     #[test]
     fn json_round_trip_keeps_the_literal() {
-        for literal in [
-            "0.000001",
-            "123456.123456789",
-            "0.1",
-            "3",
-            "999999.999999999",
-        ] {
+        for literal in ["0.000001", "123456.123456789", "0.1", "3", "999999.999999999"] {
             let parsed: Usd = serde_json::from_str(literal).unwrap();
             assert_eq!(serde_json::to_string(&parsed).unwrap(), literal);
             assert_eq!(parsed, Usd::parse(literal).unwrap());

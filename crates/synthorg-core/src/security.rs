@@ -20,9 +20,7 @@ use crate::agent::{AgentStatus, TrustLevel};
 use crate::string_enum;
 
 pub use approval::{Approval, ApprovalStatus, Decision};
-pub use detectors::{
-    CredentialDetector, DestructiveOperationDetector, ExfiltrationDetector, PathTraversalDetector,
-};
+pub use detectors::{CredentialDetector, DestructiveOperationDetector, ExfiltrationDetector, PathTraversalDetector};
 pub use policy::{LevelPolicy, PolicyRule, SecurityPolicy};
 pub use redact::{REDACTED, is_secret_name, redact_json};
 pub use scan::{OutputFinding, OutputScan, scan_output};
@@ -147,11 +145,7 @@ impl RuleEngine {
 
     /// Evaluates an action. Never fails: a rule error is a deny at critical risk.
     pub fn evaluate(&self, action: &SecurityAction, agent: &AgentContext) -> Evaluation {
-        let input = RuleInput {
-            action,
-            agent,
-            texts: collect_texts(action),
-        };
+        let input = RuleInput { action, agent, texts: collect_texts(action) };
         let mut matched = Vec::new();
         let mut allow_reasons = BTreeSet::new();
         for rule in &self.rules {
@@ -181,12 +175,7 @@ impl RuleEngine {
         } else {
             allow_reasons.into_iter().collect::<Vec<_>>().join("; ")
         };
-        Evaluation {
-            verdict: Verdict::Allow,
-            risk_level: RiskLevel::Low,
-            reason,
-            matched_rules: matched,
-        }
+        Evaluation { verdict: Verdict::Allow, risk_level: RiskLevel::Low, reason, matched_rules: matched }
     }
 }
 
@@ -198,26 +187,17 @@ fn collect_texts(action: &SecurityAction) -> Result<Vec<String>, RuleError> {
 }
 
 fn push(s: String, out: &mut Vec<String>, budget: &mut usize) -> Result<(), RuleError> {
-    *budget = budget.checked_sub(s.len()).ok_or_else(|| {
-        RuleError(format!(
-            "arguments hold more than {MAX_ARGUMENT_TEXT} bytes of text"
-        ))
-    })?;
+    *budget = budget
+        .checked_sub(s.len())
+        .ok_or_else(|| RuleError(format!("arguments hold more than {MAX_ARGUMENT_TEXT} bytes of text")))?;
     out.push(s);
     Ok(())
 }
 
-fn walk(
-    value: &serde_json::Value,
-    depth: usize,
-    out: &mut Vec<String>,
-    budget: &mut usize,
-) -> Result<(), RuleError> {
+fn walk(value: &serde_json::Value, depth: usize, out: &mut Vec<String>, budget: &mut usize) -> Result<(), RuleError> {
     use serde_json::Value;
     if depth > MAX_ARGUMENT_DEPTH {
-        return Err(RuleError(format!(
-            "arguments nested deeper than {MAX_ARGUMENT_DEPTH} levels"
-        )));
+        return Err(RuleError(format!("arguments nested deeper than {MAX_ARGUMENT_DEPTH} levels")));
     }
     match value {
         Value::Null | Value::Bool(_) => {}

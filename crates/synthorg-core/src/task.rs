@@ -122,19 +122,11 @@ impl NewTask {
     /// Validates and builds the task. Admins and agent keys may create tasks.
     pub fn into_task(self, actor: &Actor, now: OffsetDateTime) -> Result<Task, DomainError> {
         if matches!(actor, Actor::Viewer { .. }) {
-            return Err(DomainError::Forbidden(
-                "a viewer key may not create tasks".into(),
-            ));
+            return Err(DomainError::Forbidden("a viewer key may not create tasks".into()));
         }
         let mut errors = Vec::new();
         check_len(&mut errors, "title", &self.title, 1, TITLE_MAX);
-        check_len(
-            &mut errors,
-            "description",
-            &self.description,
-            0,
-            DESCRIPTION_MAX,
-        );
+        check_len(&mut errors, "description", &self.description, 0, DESCRIPTION_MAX);
         DomainError::check(errors)?;
         Ok(Task {
             id: Uuid::now_v7(),
@@ -181,16 +173,11 @@ pub fn plan_transition(
             let names: Vec<_> = allowed.iter().map(|s| s.as_str()).collect();
             format!("allowed next states: {}", names.join(", "))
         };
-        return Err(DomainError::Conflict(format!(
-            "illegal transition from {from} to {to}; {next}"
-        )));
+        return Err(DomainError::Conflict(format!("illegal transition from {from} to {to}; {next}")));
     }
     let mut errors = Vec::new();
     if request.assigned_to.is_some() && to != TaskStatus::Assigned {
-        errors.push(FieldError::new(
-            "assigned_to",
-            "may only be given with a transition to assigned",
-        ));
+        errors.push(FieldError::new("assigned_to", "may only be given with a transition to assigned"));
     }
     if let Some(reason) = &request.reason {
         check_len(&mut errors, "reason", reason, 0, REASON_MAX);
@@ -200,23 +187,14 @@ pub fn plan_transition(
     let assignee = request.assigned_to.or(task.assigned_to);
     if to.requires_assignee() {
         let Some(agent_id) = assignee else {
-            return Err(DomainError::invalid(
-                "assigned_to",
-                format!("required for {to}"),
-            ));
+            return Err(DomainError::invalid("assigned_to", format!("required for {to}")));
         };
         match assignee_status {
             None => {
-                return Err(DomainError::invalid(
-                    "assigned_to",
-                    format!("agent {agent_id} does not exist"),
-                ));
+                return Err(DomainError::invalid("assigned_to", format!("agent {agent_id} does not exist")));
             }
             Some(AgentStatus::Terminated) => {
-                return Err(DomainError::invalid(
-                    "assigned_to",
-                    format!("agent {agent_id} is terminated"),
-                ));
+                return Err(DomainError::invalid("assigned_to", format!("agent {agent_id} is terminated")));
             }
             Some(_) => {}
         }
@@ -224,13 +202,7 @@ pub fn plan_transition(
     authorize(task, assignee, actor)?;
 
     let version = task.version + 1;
-    let next = Task {
-        status: to,
-        assigned_to: assignee,
-        version,
-        updated_at: now,
-        ..task.clone()
-    };
+    let next = Task { status: to, assigned_to: assignee, version, updated_at: now, ..task.clone() };
     let record = TaskTransition {
         task_id: task.id,
         from,
@@ -248,9 +220,7 @@ pub fn plan_transition(
 fn authorize(task: &Task, assignee_after: Option<Uuid>, actor: &Actor) -> Result<(), DomainError> {
     match actor {
         Actor::Admin { .. } | Actor::System => Ok(()),
-        Actor::Viewer { .. } => Err(DomainError::Forbidden(
-            "a viewer key may not move tasks".into(),
-        )),
+        Actor::Viewer { .. } => Err(DomainError::Forbidden("a viewer key may not move tasks".into())),
         Actor::Agent { agent_id, .. } => {
             let own = match task.assigned_to {
                 Some(current) => current == *agent_id,

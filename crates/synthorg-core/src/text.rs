@@ -4,27 +4,15 @@ use crate::FieldError;
 
 /// Checks that `value` has between `min` and `max` characters (Unicode scalar values) and is
 /// not only white space when `min > 0`.
-pub(crate) fn check_len(
-    errors: &mut Vec<FieldError>,
-    field: &str,
-    value: &str,
-    min: usize,
-    max: usize,
-) {
+pub(crate) fn check_len(errors: &mut Vec<FieldError>, field: &str, value: &str, min: usize, max: usize) {
     // Count at most max+1 chars so a 10 MB string costs no more than a short one.
     let count = value.chars().take(max + 1).count();
     if count > max {
-        errors.push(FieldError::new(
-            field,
-            format!("must be at most {max} characters"),
-        ));
+        errors.push(FieldError::new(field, format!("must be at most {max} characters")));
     } else if count < min || (min > 0 && value.trim().is_empty()) {
         errors.push(FieldError::new(
             field,
-            format!(
-                "must have at least {min} non-blank character{}",
-                if min == 1 { "" } else { "s" }
-            ),
+            format!("must have at least {min} non-blank character{}", if min == 1 { "" } else { "s" }),
         ));
     }
 }

@@ -20,9 +20,7 @@ use synthorg_store::{SqliteOptions, SqliteStore, Store, now};
 use uuid::Uuid;
 
 fn admin() -> Actor {
-    Actor::Admin {
-        key_id: "bench".into(),
-    }
+    Actor::Admin { key_id: "bench".into() }
 }
 
 fn new_store(dir: &tempfile::TempDir) -> SqliteStore {
@@ -32,13 +30,9 @@ fn new_store(dir: &tempfile::TempDir) -> SqliteStore {
 fn writes(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = new_store(&dir);
-    let agent = NewAgent {
-        name: "bench".into(),
-        role: "dev".into(),
-        ..Default::default()
-    }
-    .into_agent(&admin(), now())
-    .expect("agent");
+    let agent = NewAgent { name: "bench".into(), role: "dev".into(), ..Default::default() }
+        .into_agent(&admin(), now())
+        .expect("agent");
     store.create_agent(&agent).expect("create agent");
     let mut group = c.benchmark_group("writes");
     group.sample_size(50);
@@ -52,8 +46,7 @@ fn writes(c: &mut Criterion) {
     .expect("raw schema");
     group.bench_function("raw_sqlite_commit_anchor", |b| {
         b.iter(|| {
-            raw.execute("INSERT INTO t (v) VALUES (?1)", ["x"])
-                .expect("insert");
+            raw.execute("INSERT INTO t (v) VALUES (?1)", ["x"]).expect("insert");
         })
     });
 
@@ -78,12 +71,7 @@ fn writes(c: &mut Criterion) {
     });
 
     group.bench_function("task_transition", |b| {
-        let task = NewTask {
-            title: "bench".into(),
-            ..Default::default()
-        }
-        .into_task(&admin(), now())
-        .expect("task");
+        let task = NewTask { title: "bench".into(), ..Default::default() }.into_task(&admin(), now()).expect("task");
         store.create_task(&task).expect("create task");
         let assign = TransitionRequest {
             to: TaskStatus::Assigned,
@@ -91,28 +79,13 @@ fn writes(c: &mut Criterion) {
             expected_version: None,
             reason: None,
         };
-        store
-            .transition_task(task.id, &assign, &admin(), now())
-            .expect("assign");
+        store.transition_task(task.id, &assign, &admin(), now()).expect("assign");
         // in_progress <-> in_review forever: every iteration is one legal transition.
         let mut to = TaskStatus::InProgress;
         b.iter(|| {
-            let request = TransitionRequest {
-                to,
-                assigned_to: None,
-                expected_version: None,
-                reason: None,
-            };
-            black_box(
-                store
-                    .transition_task(task.id, &request, &admin(), now())
-                    .expect("transition"),
-            );
-            to = if to == TaskStatus::InProgress {
-                TaskStatus::InReview
-            } else {
-                TaskStatus::InProgress
-            };
+            let request = TransitionRequest { to, assigned_to: None, expected_version: None, reason: None };
+            black_box(store.transition_task(task.id, &request, &admin(), now()).expect("transition"));
+            to = if to == TaskStatus::InProgress { TaskStatus::InReview } else { TaskStatus::InProgress };
         })
     });
     group.finish();
@@ -125,13 +98,7 @@ fn seeded(rows: usize) -> (tempfile::TempDir, SqliteStore) {
     drop(new_store(&dir));
     let mut conn = rusqlite::Connection::open(dir.path().join("synthorg.db")).expect("open");
     let tx = conn.transaction().expect("tx");
-    let statuses = [
-        "assigned",
-        "in_progress",
-        "in_review",
-        "completed",
-        "blocked",
-    ];
+    let statuses = ["assigned", "in_progress", "in_review", "completed", "blocked"];
     let at = synthorg_core::budget::day_start(now()).unix_timestamp() * 1_000_000;
     {
         let mut agent = tx
@@ -145,22 +112,14 @@ fn seeded(rows: usize) -> (tempfile::TempDir, SqliteStore) {
             .expect("prepare");
         let agents: Vec<String> = (0..1000).map(|_| Uuid::now_v7().to_string()).collect();
         for (i, id) in agents.iter().enumerate() {
-            agent
-                .execute(rusqlite::params![id, format!("agent-{i}")])
-                .expect("agent");
+            agent.execute(rusqlite::params![id, format!("agent-{i}")]).expect("agent");
         }
         for i in 0..rows {
             let a = &agents[i % agents.len()];
-            task.execute(rusqlite::params![
-                Uuid::now_v7().to_string(),
-                statuses[i % statuses.len()],
-                a
-            ])
-            .expect("task");
+            task.execute(rusqlite::params![Uuid::now_v7().to_string(), statuses[i % statuses.len()], a]).expect("task");
             // Spread costs over the last 60 days.
             let when = at - (i as i64 % 60) * 86_400_000_000 + 1;
-            cost.execute(rusqlite::params![Uuid::now_v7().to_string(), a, when])
-                .expect("cost");
+            cost.execute(rusqlite::params![Uuid::now_v7().to_string(), a, when]).expect("cost");
         }
     }
     tx.commit().expect("commit");

@@ -21,10 +21,7 @@ pub enum StoreError {
 
 impl StoreError {
     pub fn not_found(entity: &'static str, id: impl ToString) -> Self {
-        Self::NotFound {
-            entity,
-            id: id.to_string(),
-        }
+        Self::NotFound { entity, id: id.to_string() }
     }
 }
 
@@ -32,10 +29,9 @@ impl From<rusqlite::Error> for StoreError {
     fn from(error: rusqlite::Error) -> Self {
         use rusqlite::ErrorCode::*;
         match error.sqlite_error_code() {
-            Some(
-                DatabaseBusy | DatabaseLocked | DiskFull | SystemIoFailure | CannotOpen
-                | OutOfMemory,
-            ) => StoreError::Unavailable(error.to_string()),
+            Some(DatabaseBusy | DatabaseLocked | DiskFull | SystemIoFailure | CannotOpen | OutOfMemory) => {
+                StoreError::Unavailable(error.to_string())
+            }
             _ => StoreError::Internal(error.to_string()),
         }
     }

@@ -27,8 +27,7 @@ pub use types::*;
 /// handler returns equals what a later read returns.
 pub fn now() -> OffsetDateTime {
     let now = OffsetDateTime::now_utc();
-    now.replace_nanosecond(now.nanosecond() / 1000 * 1000)
-        .unwrap_or(now)
+    now.replace_nanosecond(now.nanosecond() / 1000 * 1000).unwrap_or(now)
 }
 
 /// Everything synthorg keeps. Implementations must be safe to share between threads.
@@ -40,11 +39,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Inserts a new agent; a taken name is a conflict.
     fn create_agent(&self, agent: &Agent) -> Result<(), StoreError>;
     fn get_agent(&self, id: Uuid) -> Result<Agent, StoreError>;
-    fn list_agents(
-        &self,
-        filter: &AgentFilter,
-        page: &PageRequest,
-    ) -> Result<Page<Agent>, StoreError>;
+    fn list_agents(&self, filter: &AgentFilter, page: &PageRequest) -> Result<Page<Agent>, StoreError>;
     /// Applies a patch under the domain rules. Terminating an agent interrupts its active
     /// tasks in the same transaction.
     fn update_agent(
@@ -59,8 +54,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Inserts a new task; an unknown parent is invalid.
     fn create_task(&self, task: &Task) -> Result<(), StoreError>;
     fn get_task(&self, id: Uuid) -> Result<Task, StoreError>;
-    fn list_tasks(&self, filter: &TaskFilter, page: &PageRequest)
-    -> Result<Page<Task>, StoreError>;
+    fn list_tasks(&self, filter: &TaskFilter, page: &PageRequest) -> Result<Page<Task>, StoreError>;
     /// Moves a task under the transition table, atomically with its history row.
     fn transition_task(
         &self,
@@ -69,22 +63,14 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         actor: &Actor,
         now: OffsetDateTime,
     ) -> Result<(Task, TaskTransition), StoreError>;
-    fn task_history(
-        &self,
-        id: Uuid,
-        page: &PageRequest,
-    ) -> Result<Page<TaskTransition>, StoreError>;
+    fn task_history(&self, id: Uuid, page: &PageRequest) -> Result<Page<TaskTransition>, StoreError>;
 
     // Cost ledger.
     /// Appends a cost record. A record whose idempotency key is already stored is not
     /// recorded again: the stored record comes back with `replayed: true`, or a conflict
     /// when the retry differs from the original.
     fn record_cost(&self, record: &CostRecord) -> Result<Recorded<CostRecord>, StoreError>;
-    fn list_costs(
-        &self,
-        filter: &CostFilter,
-        page: &PageRequest,
-    ) -> Result<Page<CostRecord>, StoreError>;
+    fn list_costs(&self, filter: &CostFilter, page: &PageRequest) -> Result<Page<CostRecord>, StoreError>;
 
     // Budget.
     /// The budget configuration set through the API, if any.
@@ -109,22 +95,14 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     // Security.
     /// Records an evaluation; when `approval` is given (an escalation) it is created in the
     /// same transaction.
-    fn record_evaluation(
-        &self,
-        evaluation: &EvaluationRecord,
-        approval: Option<&Approval>,
-    ) -> Result<(), StoreError>;
+    fn record_evaluation(&self, evaluation: &EvaluationRecord, approval: Option<&Approval>) -> Result<(), StoreError>;
     fn list_evaluations(
         &self,
         filter: &EvaluationFilter,
         page: &PageRequest,
     ) -> Result<Page<EvaluationRecord>, StoreError>;
     fn get_approval(&self, id: Uuid) -> Result<Approval, StoreError>;
-    fn list_approvals(
-        &self,
-        filter: &ApprovalFilter,
-        page: &PageRequest,
-    ) -> Result<Page<Approval>, StoreError>;
+    fn list_approvals(&self, filter: &ApprovalFilter, page: &PageRequest) -> Result<Page<Approval>, StoreError>;
     fn decide_approval(
         &self,
         id: Uuid,

@@ -23,10 +23,7 @@ pub struct PageRequest {
 
 impl Default for PageRequest {
     fn default() -> Self {
-        Self {
-            limit: DEFAULT_PAGE,
-            after: None,
-        }
+        Self { limit: DEFAULT_PAGE, after: None }
     }
 }
 

@@ -17,12 +17,7 @@ fn store_failure(e: StoreError) -> Failure {
 }
 
 /// Creates a key and prints only the key on stdout.
-pub fn create(
-    data_dir: &Path,
-    role: Role,
-    agent_id: Option<Uuid>,
-    label: String,
-) -> Result<(), Failure> {
+pub fn create(data_dir: &Path, role: Role, agent_id: Option<Uuid>, label: String) -> Result<(), Failure> {
     let store = open_store(data_dir)?;
     let new = synthorg_api::auth::generate_key(role, agent_id, label, now())
         .map_err(|e| Failure::data(anyhow!(e.message)))?;
@@ -36,17 +31,13 @@ pub fn list(data_dir: &Path) -> Result<(), Failure> {
     let store = open_store(data_dir)?;
     println!("id\trole\tagent_id\tlabel\tcreated_at\trevoked_at");
     for k in store.list_api_keys().map_err(store_failure)? {
-        let fmt = |t: time::OffsetDateTime| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_default()
-        };
+        let fmt =
+            |t: time::OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
         println!(
             "{}\t{}\t{}\t{}\t{}\t{}",
             k.id,
             k.role,
-            k.agent_id
-                .map(|a| a.to_string())
-                .unwrap_or_else(|| "-".into()),
+            k.agent_id.map(|a| a.to_string()).unwrap_or_else(|| "-".into()),
             if k.label.is_empty() { "-" } else { &k.label },
             fmt(k.created_at),
             k.revoked_at.map(fmt).unwrap_or_else(|| "-".into()),

@@ -20,11 +20,7 @@ use crate::config::{Settings, Sources};
 use crate::exit::Failure;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "synthorg",
-    version,
-    about = "Control plane for organizations of AI agents"
-)]
+#[command(name = "synthorg", version, about = "Control plane for organizations of AI agents")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -145,11 +141,7 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> Result<(), Failure> {
     match command {
-        Command::Serve {
-            config,
-            bind,
-            data_dir,
-        } => {
+        Command::Serve { config, bind, data_dir } => {
             let mut flags = Vec::new();
             if let Some(bind) = bind {
                 flags.push(("server.bind", bind));
@@ -162,48 +154,31 @@ fn run(command: Command) -> Result<(), Failure> {
             serve::run(settings)
         }
         Command::Keys { command } => {
-            let (KeysCommand::Create { store, .. }
-            | KeysCommand::List { store }
-            | KeysCommand::Revoke { store, .. }) = &command;
+            let (KeysCommand::Create { store, .. } | KeysCommand::List { store } | KeysCommand::Revoke { store, .. }) =
+                &command;
             let data_dir = match &store.data_dir {
                 Some(dir) => dir.clone(),
                 None => load(store.config.config.clone(), vec![])?.data_dir,
             };
-            logging::init(&config::LoggingConfig {
-                level: "warn".into(),
-                ..Default::default()
-            });
+            logging::init(&config::LoggingConfig { level: "warn".into(), ..Default::default() });
             match command {
-                KeysCommand::Create {
-                    role,
-                    agent_id,
-                    label,
-                    ..
-                } => keys::create(&data_dir, role.into(), agent_id, label),
+                KeysCommand::Create { role, agent_id, label, .. } => {
+                    keys::create(&data_dir, role.into(), agent_id, label)
+                }
                 KeysCommand::List { .. } => keys::list(&data_dir),
                 KeysCommand::Revoke { id, .. } => keys::revoke(&data_dir, &id),
             }
         }
-        Command::Config {
-            command: ConfigCommand::Check { config },
-        } => {
+        Command::Config { command: ConfigCommand::Check { config } } => {
             let settings = load(config.config, vec![])?;
-            println!(
-                "configuration ok (listen {}, data dir {})",
-                settings.bind,
-                settings.data_dir.display()
-            );
+            println!("configuration ok (listen {}, data dir {})", settings.bind, settings.data_dir.display());
             Ok(())
         }
-        Command::Config {
-            command: ConfigCommand::Default,
-        } => {
+        Command::Config { command: ConfigCommand::Default } => {
             print!("{}", config::DEFAULT_YAML);
             Ok(())
         }
-        Command::Config {
-            command: ConfigCommand::Show { config },
-        } => {
+        Command::Config { command: ConfigCommand::Show { config } } => {
             let settings = load(config.config, vec![])?;
             println!("{}", config::redacted_json(&settings.config));
             Ok(())
@@ -216,11 +191,6 @@ fn run(command: Command) -> Result<(), Failure> {
 }
 
 fn load(file: Option<PathBuf>, flags: Vec<(&'static str, String)>) -> Result<Settings, Failure> {
-    let sources = Sources {
-        file,
-        flags,
-        ..Default::default()
-    }
-    .with_process_env();
+    let sources = Sources { file, flags, ..Default::default() }.with_process_env();
     config::load(&sources).map_err(|e| Failure::config(e.into()))
 }

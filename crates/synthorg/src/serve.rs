@@ -25,19 +25,13 @@ pub fn run(settings: Settings) -> Result<(), Failure> {
 
 async fn serve(settings: Settings) -> Result<(), Failure> {
     let store = open_store(&settings.data_dir)?;
-    bootstrap_admin_key(
-        store.as_ref(),
-        &settings.data_dir,
-        &settings.config.auth.bootstrap_key_file,
-    )?;
+    bootstrap_admin_key(store.as_ref(), &settings.data_dir, &settings.config.auth.bootstrap_key_file)?;
 
     let listener = TcpListener::bind(settings.bind)
         .await
         .with_context(|| format!("cannot listen on {}", settings.bind))
         .map_err(Failure::unavailable)?;
-    let address = listener
-        .local_addr()
-        .map_err(|e| Failure::unavailable(e.into()))?;
+    let address = listener.local_addr().map_err(|e| Failure::unavailable(e.into()))?;
     tracing::info!(%address, data_dir = %settings.data_dir.display(), version = env!("CARGO_PKG_VERSION"), "listening");
 
     let app = synthorg_api::app(store, settings.api.clone());
@@ -79,9 +73,7 @@ fn bootstrap_admin_key(store: &dyn Store, data_dir: &Path, file: &str) -> Result
         .map_err(|e| Failure::internal(anyhow::anyhow!(e.message)))?;
     let path = data_dir.join(file);
     write_secret_file(&path, &new.key).map_err(Failure::io)?;
-    store
-        .create_api_key(&new.record)
-        .map_err(|e| Failure::io(e.into()))?;
+    store.create_api_key(&new.record).map_err(|e| Failure::io(e.into()))?;
     tracing::warn!(
         key_id = %new.record.id,
         path = %path.display(),
@@ -102,9 +94,7 @@ fn write_secret_file(path: &PathBuf, secret: &str) -> anyhow::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    let mut file = options.open(path).with_context(|| format!("cannot write {}", path.display()))?;
     writeln!(file, "{secret}")?;
     file.sync_all()?;
     Ok(())

@@ -20,15 +20,8 @@ pub async fn list(
     ApiQuery(q): ApiQuery<AgentQuery>,
 ) -> Result<Json<Page<Agent>>, ApiError> {
     let page = page_request(q.limit, q.cursor.as_deref())?;
-    let filter = AgentFilter {
-        status: q.status,
-        trust_level: q.trust_level,
-        role: q.role,
-        department: q.department,
-    };
-    state
-        .blocking(move |s| Ok(Json(s.store().list_agents(&filter, &page)?)))
-        .await
+    let filter = AgentFilter { status: q.status, trust_level: q.trust_level, role: q.role, department: q.department };
+    state.blocking(move |s| Ok(Json(s.store().list_agents(&filter, &page)?))).await
 }
 
 /// Registers an agent (admin).
@@ -63,9 +56,7 @@ pub async fn create(
 #[utoipa::path(get, path = "/api/v1/agents/{id}", tag = "agents", params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = Agent), (status = 404, body = ErrorBody)))]
 pub async fn get(State(state): State<AppState>, ApiId(id): ApiId) -> Result<Json<Agent>, ApiError> {
-    state
-        .blocking(move |s| Ok(Json(s.store().get_agent(id)?)))
-        .await
+    state.blocking(move |s| Ok(Json(s.store().get_agent(id)?))).await
 }
 
 /// Changes an agent. Trust level and tool lists: admin only. Terminating interrupts the

@@ -13,24 +13,14 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
 
 /// The budget in force: the one set through the API, else the configuration file's.
-pub(crate) fn effective_config(
-    store: &dyn Store,
-    defaults: &BudgetConfig,
-) -> Result<BudgetConfig, StoreError> {
+pub(crate) fn effective_config(store: &dyn Store, defaults: &BudgetConfig) -> Result<BudgetConfig, StoreError> {
     Ok(store.budget_config()?.unwrap_or_else(|| defaults.clone()))
 }
 
 /// The budget configuration in force.
 #[utoipa::path(get, path = "/api/v1/budget/config", tag = "budget", responses((status = 200, body = BudgetConfig)))]
 pub async fn get_config(State(state): State<AppState>) -> Result<Json<BudgetConfig>, ApiError> {
-    state
-        .blocking(|s| {
-            Ok(Json(effective_config(
-                s.store().as_ref(),
-                &s.settings().budget_defaults,
-            )?))
-        })
-        .await
+    state.blocking(|s| Ok(Json(effective_config(s.store().as_ref(), &s.settings().budget_defaults)?))).await
 }
 
 /// Replaces the budget configuration (admin). Every problem is reported at once.

@@ -21,9 +21,7 @@ pub async fn list(
 ) -> Result<Json<Page<CoordinationRun>>, ApiError> {
     let page = page_request(q.limit, q.cursor.as_deref())?;
     let filter = RunFilter { task_id: q.task_id };
-    state
-        .blocking(move |s| Ok(Json(s.store().list_coordination_runs(&filter, &page)?)))
-        .await
+    state.blocking(move |s| Ok(Json(s.store().list_coordination_runs(&filter, &page)?))).await
 }
 
 /// Reports a multi-agent run; synthorg derives efficiency and overhead. Turn figures ≤ 0
@@ -47,6 +45,9 @@ pub async fn report(
     state
         .blocking(move |s| {
             s.store().record_coordination_run(&run)?;
+            if let Some(m) = s.metrics() {
+                m.pushed().coordination_run(run.efficiency, run.overhead_percent);
+            }
             tracing::info!(task_id = ?run.task_id.map(|t| t.to_string()), topology = %run.topology,
                 efficiency = run.efficiency, overhead_percent = run.overhead_percent, "coordination run recorded");
             Ok((StatusCode::CREATED, Json(run)))

@@ -30,9 +30,7 @@ pub async fn list(
         since: q.since,
         until: q.until,
     };
-    state
-        .blocking(move |s| Ok(Json(s.store().list_costs(&filter, &page)?)))
-        .await
+    state.blocking(move |s| Ok(Json(s.store().list_costs(&filter, &page)?))).await
 }
 
 /// Reports one model call. With an idempotency key (body field or `Idempotency-Key`
@@ -49,18 +47,11 @@ pub async fn report(
 ) -> Result<(StatusCode, HeaderMap, Json<CostRecord>), ApiError> {
     let header_key = match headers.get("idempotency-key") {
         None => None,
-        Some(v) => Some(
-            v.to_str()
-                .map_err(|_| ApiError::invalid("Idempotency-Key", "must be ASCII"))?
-                .to_owned(),
-        ),
+        Some(v) => Some(v.to_str().map_err(|_| ApiError::invalid("Idempotency-Key", "must be ASCII"))?.to_owned()),
     };
     let idempotency_key = match (body.idempotency_key, header_key) {
         (Some(b), Some(h)) if b != h => {
-            return Err(ApiError::invalid(
-                "idempotency_key",
-                "differs from the Idempotency-Key header",
-            ));
+            return Err(ApiError::invalid("idempotency_key", "differs from the Idempotency-Key header"));
         }
         (b, h) => b.or(h),
     };

@@ -9,10 +9,7 @@ use crate::AppState;
 use crate::dto::Health;
 
 fn health(status: &str) -> Json<Health> {
-    Json(Health {
-        status: status.to_owned(),
-        version: env!("CARGO_PKG_VERSION").to_owned(),
-    })
+    Json(Health { status: status.to_owned(), version: env!("CARGO_PKG_VERSION").to_owned() })
 }
 
 /// Liveness: the process answers.
@@ -36,8 +33,5 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Health>) 
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta", security(()),
     responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json")))]
 pub async fn openapi_json(State(state): State<AppState>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        state.inner.openapi_json.clone(),
-    )
+    ([(header::CONTENT_TYPE, "application/json")], state.inner.openapi_json.clone())
 }

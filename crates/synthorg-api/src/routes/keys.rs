@@ -15,22 +15,10 @@ use crate::extract::ApiJson;
 /// Lists keys without their secrets (admin).
 #[utoipa::path(get, path = "/api/v1/keys", tag = "keys",
     responses((status = 200, body = KeyList), (status = 403, body = ErrorBody)))]
-pub async fn list(
-    State(state): State<AppState>,
-    caller: Caller,
-) -> Result<Json<KeyList>, ApiError> {
+pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<KeyList>, ApiError> {
     require_admin(&caller)?;
     state
-        .blocking(|s| {
-            Ok(Json(KeyList {
-                items: s
-                    .store()
-                    .list_api_keys()?
-                    .iter()
-                    .map(KeyInfo::from)
-                    .collect(),
-            }))
-        })
+        .blocking(|s| Ok(Json(KeyList { items: s.store().list_api_keys()?.iter().map(KeyInfo::from).collect() })))
         .await
 }
 

@@ -6,6 +6,7 @@ mod coordination;
 mod costs;
 mod health;
 mod keys;
+mod metrics;
 mod security;
 mod tasks;
 
@@ -27,6 +28,7 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(health::live))
         .routes(routes!(health::ready))
         .routes(routes!(health::openapi_json))
+        .routes(routes!(metrics::scrape))
         .routes(routes!(agents::list, agents::create))
         .routes(routes!(agents::get, agents::patch))
         .routes(routes!(tasks::list, tasks::create))

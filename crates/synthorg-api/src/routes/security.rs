@@ -10,9 +10,7 @@ use uuid::Uuid;
 
 use super::Caller;
 use crate::AppState;
-use crate::dto::{
-    ApprovalQuery, DecideApproval, EvaluateAction, EvaluationQuery, EvaluationResult, ScanOutput,
-};
+use crate::dto::{ApprovalQuery, DecideApproval, EvaluateAction, EvaluationQuery, EvaluationResult, ScanOutput};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiId, ApiJson, ApiQuery, page_request};
 
@@ -26,10 +24,7 @@ pub async fn evaluate(
     ApiJson(body): ApiJson<EvaluateAction>,
 ) -> Result<Json<EvaluationResult>, ApiError> {
     if !caller.may_act_for(body.agent_id) {
-        return Err(ApiError::forbidden(format!(
-            "this key may not ask for verdicts for agent {}",
-            body.agent_id
-        )));
+        return Err(ApiError::forbidden(format!("this key may not ask for verdicts for agent {}", body.agent_id)));
     }
     for (field, value) in [("tool", &body.tool), ("action_type", &body.action_type)] {
         if value.trim().is_empty() || value.chars().count() > 128 {
@@ -100,6 +95,9 @@ pub async fn evaluate(
                 created_at: at,
             };
             s.store().record_evaluation(&record, approval.as_ref())?;
+            if let Some(m) = s.metrics() {
+                m.pushed().verdict(record.verdict);
+            }
             tracing::info!(target: "synthorg::audit", agent_id = %record.agent_id,
                 task_id = ?record.task_id.map(|t| t.to_string()), tool = %record.tool,
                 action_type = %record.action_type, verdict = %record.verdict, risk_level = %record.risk_level,
@@ -127,9 +125,7 @@ pub async fn scan(
     if let Some(agent) = body.agent_id
         && !caller.may_act_for(agent)
     {
-        return Err(ApiError::forbidden(format!(
-            "this key may not scan output for agent {agent}"
-        )));
+        return Err(ApiError::forbidden(format!("this key may not scan output for agent {agent}")));
     }
     if caller.agent_id().is_some() && body.agent_id.is_none() {
         return Err(ApiError::invalid("agent_id", "required with an agent key"));
@@ -137,8 +133,11 @@ pub async fn scan(
     let agent_id = body.agent_id;
     let task_id = body.task_id;
     state
-        .blocking(move |_| {
+        .blocking(move |s| {
             let scan = synthorg_core::security::scan_output(&body.output);
+            if let Some(m) = s.metrics() {
+                m.pushed().verdict(scan.verdict);
+            }
             tracing::info!(target: "synthorg::audit", agent_id = ?agent_id.map(|a| a.to_string()),
                 task_id = ?task_id.map(|t| t.to_string()), verdict = %scan.verdict, risk_level = %scan.risk_level,
                 findings = scan.findings.len(), "output scanned");
@@ -155,13 +154,8 @@ pub async fn list_evaluations(
     ApiQuery(q): ApiQuery<EvaluationQuery>,
 ) -> Result<Json<Page<EvaluationRecord>>, ApiError> {
     let page = page_request(q.limit, q.cursor.as_deref())?;
-    let filter = EvaluationFilter {
-        agent_id: q.agent_id,
-        verdict: q.verdict,
-    };
-    state
-        .blocking(move |s| Ok(Json(s.store().list_evaluations(&filter, &page)?)))
-        .await
+    let filter = EvaluationFilter { agent_id: q.agent_id, verdict: q.verdict };
+    state.blocking(move |s| Ok(Json(s.store().list_evaluations(&filter, &page)?))).await
 }
 
 /// Approvals, oldest first; `?status=pending` for the queue.
@@ -172,25 +166,15 @@ pub async fn list_approvals(
     ApiQuery(q): ApiQuery<ApprovalQuery>,
 ) -> Result<Json<Page<Approval>>, ApiError> {
     let page = page_request(q.limit, q.cursor.as_deref())?;
-    let filter = ApprovalFilter {
-        status: q.status,
-        agent_id: q.agent_id,
-    };
-    state
-        .blocking(move |s| Ok(Json(s.store().list_approvals(&filter, &page)?)))
-        .await
+    let filter = ApprovalFilter { status: q.status, agent_id: q.agent_id };
+    state.blocking(move |s| Ok(Json(s.store().list_approvals(&filter, &page)?))).await
 }
 
 /// One approval (agents poll this while waiting).
 #[utoipa::path(get, path = "/api/v1/approvals/{id}", tag = "approvals", params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = Approval), (status = 404, body = ErrorBody)))]
-pub async fn get_approval(
-    State(state): State<AppState>,
-    ApiId(id): ApiId,
-) -> Result<Json<Approval>, ApiError> {
-    state
-        .blocking(move |s| Ok(Json(s.store().get_approval(id)?)))
-        .await
+pub async fn get_approval(State(state): State<AppState>, ApiId(id): ApiId) -> Result<Json<Approval>, ApiError> {
+    state.blocking(move |s| Ok(Json(s.store().get_approval(id)?))).await
 }
 
 /// Approves or rejects a pending approval (admin). Deciding twice is a 409.

@@ -26,9 +26,7 @@ pub async fn list(
         unassigned: q.unassigned.unwrap_or(false),
         parent_id: q.parent_id,
     };
-    state
-        .blocking(move |s| Ok(Json(s.store().list_tasks(&filter, &page)?)))
-        .await
+    state.blocking(move |s| Ok(Json(s.store().list_tasks(&filter, &page)?))).await
 }
 
 /// Creates a task (status `created`, unassigned).
@@ -39,12 +37,8 @@ pub async fn create(
     caller: Caller,
     ApiJson(body): ApiJson<CreateTask>,
 ) -> Result<(StatusCode, Json<Task>), ApiError> {
-    let task = NewTask {
-        title: body.title,
-        description: body.description,
-        parent_id: body.parent_id,
-    }
-    .into_task(&caller, now())?;
+    let task = NewTask { title: body.title, description: body.description, parent_id: body.parent_id }
+        .into_task(&caller, now())?;
     state
         .blocking(move |s| {
             s.store().create_task(&task)?;
@@ -58,9 +52,7 @@ pub async fn create(
 #[utoipa::path(get, path = "/api/v1/tasks/{id}", tag = "tasks", params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = Task), (status = 404, body = ErrorBody)))]
 pub async fn get(State(state): State<AppState>, ApiId(id): ApiId) -> Result<Json<Task>, ApiError> {
-    state
-        .blocking(move |s| Ok(Json(s.store().get_task(id)?)))
-        .await
+    state.blocking(move |s| Ok(Json(s.store().get_task(id)?))).await
 }
 
 /// The task's transition history, oldest first.
@@ -73,9 +65,7 @@ pub async fn history(
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<TaskTransition>>, ApiError> {
     let page = page_request(q.limit, q.cursor.as_deref())?;
-    state
-        .blocking(move |s| Ok(Json(s.store().task_history(id, &page)?)))
-        .await
+    state.blocking(move |s| Ok(Json(s.store().task_history(id, &page)?))).await
 }
 
 /// Moves a task. Illegal transitions and stale versions are 409s; the message of an illegal

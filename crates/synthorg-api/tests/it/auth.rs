@@ -13,75 +13,31 @@ async fn keys_are_required_checked_and_revocable() {
     let r = app.call(Method::GET, "/api/v1/agents", None, None).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(r.headers["www-authenticate"], "Bearer");
-    for bad in [
-        "nonsense",
-        "sk_0000000000000000_0000000000000000000000000000000000000000000000000000000000000000",
-    ] {
-        let r = app
-            .call(Method::GET, "/api/v1/agents", Some(bad), None)
-            .await;
+    for bad in ["nonsense", "sk_0000000000000000_0000000000000000000000000000000000000000000000000000000000000000"] {
+        let r = app.call(Method::GET, "/api/v1/agents", Some(bad), None).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{bad}");
     }
     // A real id with a wrong secret.
     let viewer = app.key(Role::Viewer, None);
-    let forged = format!(
-        "{}{}",
-        &viewer[..viewer.len() - 1],
-        if viewer.ends_with('0') { '1' } else { '0' }
-    );
-    assert_eq!(
-        app.call(Method::GET, "/api/v1/agents", Some(&forged), None)
-            .await
-            .status,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        app.call(Method::GET, "/api/v1/agents", Some(&viewer), None)
-            .await
-            .status,
-        StatusCode::OK
-    );
+    let forged = format!("{}{}", &viewer[..viewer.len() - 1], if viewer.ends_with('0') { '1' } else { '0' });
+    assert_eq!(app.call(Method::GET, "/api/v1/agents", Some(&forged), None).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.call(Method::GET, "/api/v1/agents", Some(&viewer), None).await.status, StatusCode::OK);
     let id = viewer.split('_').nth(1).unwrap();
-    let r = app
-        .call(
-            Method::DELETE,
-            &format!("/api/v1/keys/{id}"),
-            Some(&app.admin),
-            None,
-        )
-        .await;
+    let r = app.call(Method::DELETE, &format!("/api/v1/keys/{id}"), Some(&app.admin), None).await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.body["revoked_at"].is_string());
-    assert_eq!(
-        app.call(Method::GET, "/api/v1/agents", Some(&viewer), None)
-            .await
-            .status,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(app.call(Method::GET, "/api/v1/agents", Some(&viewer), None).await.status, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
 async fn keys_created_through_the_api_work_and_are_shown_once() {
     let app = TestApp::new();
-    let r = app
-        .post(
-            "/api/v1/keys",
-            json!({"role": "viewer", "label": "grafana"}),
-        )
-        .await;
+    let r = app.post("/api/v1/keys", json!({"role": "viewer", "label": "grafana"})).await;
     assert_eq!(r.status, StatusCode::CREATED);
     let key = r.body["key"].as_str().unwrap().to_owned();
-    assert_eq!(
-        app.call(Method::GET, "/api/v1/tasks", Some(&key), None)
-            .await
-            .status,
-        StatusCode::OK
-    );
+    assert_eq!(app.call(Method::GET, "/api/v1/tasks", Some(&key), None).await.status, StatusCode::OK);
     let listed = app.get("/api/v1/keys").await;
-    assert!(
-        !listed.body.to_string().contains(&key[20..]),
-        "secrets are never listed"
-    );
+    assert!(!listed.body.to_string().contains(&key[20..]), "secrets are never listed");
     assert_eq!(listed.body["items"].as_array().unwrap().len(), 2);
     let r = app.post("/api/v1/keys", json!({"role": "agent"})).await;
     assert!(r.message().starts_with("agent_id:"), "{}", r.message());
@@ -91,21 +47,9 @@ async fn keys_created_through_the_api_work_and_are_shown_once() {
 async fn viewers_only_read() {
     let app = TestApp::new();
     let viewer = app.key(Role::Viewer, None);
-    let r = app
-        .call(
-            Method::POST,
-            "/api/v1/tasks",
-            Some(&viewer),
-            Some(json!({"title": "t"})),
-        )
-        .await;
+    let r = app.call(Method::POST, "/api/v1/tasks", Some(&viewer), Some(json!({"title": "t"}))).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    assert_eq!(
-        app.call(Method::GET, "/api/v1/budget/status", Some(&viewer), None)
-            .await
-            .status,
-        StatusCode::OK
-    );
+    assert_eq!(app.call(Method::GET, "/api/v1/budget/status", Some(&viewer), None).await.status, StatusCode::OK);
     assert_eq!(app.count("/api/v1/tasks").await, 0);
 }
 
@@ -121,18 +65,9 @@ async fn agent_keys_act_only_for_their_agent() {
         async move { app.call(method, &path, Some(&key), body).await }
     };
     let theirs = app.task("bob's").await;
-    assert_eq!(
-        app.transition(theirs, json!({"to": "assigned", "assigned_to": bob}))
-            .await
-            .status,
-        StatusCode::OK
-    );
-    let r = as_ada(
-        Method::POST,
-        format!("/api/v1/tasks/{theirs}/transitions"),
-        Some(json!({"to": "in_progress"})),
-    )
-    .await;
+    assert_eq!(app.transition(theirs, json!({"to": "assigned", "assigned_to": bob})).await.status, StatusCode::OK);
+    let r =
+        as_ada(Method::POST, format!("/api/v1/tasks/{theirs}/transitions"), Some(json!({"to": "in_progress"}))).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
     let mine = app.task("ada's").await;
     let r = as_ada(
@@ -142,89 +77,29 @@ async fn agent_keys_act_only_for_their_agent() {
     )
     .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    let r = as_ada(
-        Method::POST,
-        format!("/api/v1/tasks/{mine}/transitions"),
-        Some(json!({"to": "in_progress"})),
-    )
-    .await;
+    let r = as_ada(Method::POST, format!("/api/v1/tasks/{mine}/transitions"), Some(json!({"to": "in_progress"}))).await;
     assert_eq!(r.status, StatusCode::OK);
     let cost = |agent| json!({"agent_id": agent, "provider": "p", "model": "m", "input_tokens": 1, "output_tokens": 1, "cost": 1});
-    assert_eq!(
-        as_ada(Method::POST, "/api/v1/costs".into(), Some(cost(bob)))
-            .await
-            .status,
-        StatusCode::FORBIDDEN
-    );
-    assert_eq!(
-        as_ada(Method::POST, "/api/v1/costs".into(), Some(cost(ada)))
-            .await
-            .status,
-        StatusCode::CREATED
-    );
+    assert_eq!(as_ada(Method::POST, "/api/v1/costs".into(), Some(cost(bob))).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(as_ada(Method::POST, "/api/v1/costs".into(), Some(cost(ada))).await.status, StatusCode::CREATED);
     let eval = |agent| json!({"agent_id": agent, "tool": "fs.read", "action_type": "read"});
     assert_eq!(
-        as_ada(
-            Method::POST,
-            "/api/v1/security/evaluate".into(),
-            Some(eval(bob))
-        )
-        .await
-        .status,
+        as_ada(Method::POST, "/api/v1/security/evaluate".into(), Some(eval(bob))).await.status,
         StatusCode::FORBIDDEN
     );
-    assert_eq!(
-        as_ada(
-            Method::POST,
-            "/api/v1/security/evaluate".into(),
-            Some(eval(ada))
-        )
-        .await
-        .status,
-        StatusCode::OK
-    );
+    assert_eq!(as_ada(Method::POST, "/api/v1/security/evaluate".into(), Some(eval(ada))).await.status, StatusCode::OK);
     for (method, path, body) in [
-        (
-            Method::POST,
-            "/api/v1/agents".to_owned(),
-            Some(json!({"name": "eve", "role": "qa"})),
-        ),
-        (
-            Method::POST,
-            "/api/v1/keys".to_owned(),
-            Some(json!({"role": "admin"})),
-        ),
+        (Method::POST, "/api/v1/agents".to_owned(), Some(json!({"name": "eve", "role": "qa"}))),
+        (Method::POST, "/api/v1/keys".to_owned(), Some(json!({"role": "admin"}))),
         (Method::GET, "/api/v1/keys".to_owned(), None),
-        (
-            Method::PUT,
-            "/api/v1/budget/config".to_owned(),
-            Some(json!({})),
-        ),
-        (
-            Method::PATCH,
-            format!("/api/v1/agents/{ada}"),
-            Some(json!({"trust_level": "elevated"})),
-        ),
-        (
-            Method::PATCH,
-            format!("/api/v1/agents/{bob}"),
-            Some(json!({"status": "on_leave"})),
-        ),
+        (Method::PUT, "/api/v1/budget/config".to_owned(), Some(json!({}))),
+        (Method::PATCH, format!("/api/v1/agents/{ada}"), Some(json!({"trust_level": "elevated"}))),
+        (Method::PATCH, format!("/api/v1/agents/{bob}"), Some(json!({"status": "on_leave"}))),
     ] {
         let r = as_ada(method.clone(), path.clone(), body).await;
-        assert_eq!(
-            r.status,
-            StatusCode::FORBIDDEN,
-            "{method} {path}: {:?}",
-            r.body
-        );
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{method} {path}: {:?}", r.body);
     }
-    let r = as_ada(
-        Method::PATCH,
-        format!("/api/v1/agents/{ada}"),
-        Some(json!({"status": "on_leave"})),
-    )
-    .await;
+    let r = as_ada(Method::PATCH, format!("/api/v1/agents/{ada}"), Some(json!({"status": "on_leave"}))).await;
     assert_eq!(r.status, StatusCode::OK);
 }
 
@@ -235,71 +110,29 @@ async fn status_without_key(app: &TestApp, path: &str) -> StatusCode {
 #[tokio::test]
 async fn exclude_paths_default_list() {
     let app = TestApp::new();
-    assert_eq!(
-        status_without_key(&app, "/api/v1/health").await,
-        StatusCode::OK
-    );
-    assert_eq!(
-        status_without_key(&app, "/api/v1/health/ready").await,
-        StatusCode::OK
-    );
-    assert_eq!(
-        status_without_key(&app, "/api/v1/openapi.json").await,
-        StatusCode::OK
-    );
-    assert_ne!(
-        status_without_key(&app, "/api/v1/metrics").await,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        status_without_key(&app, "/api/v1/agents").await,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        status_without_key(&app, "/api/v1/metrics/../agents").await,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(status_without_key(&app, "/api/v1/health").await, StatusCode::OK);
+    assert_eq!(status_without_key(&app, "/api/v1/health/ready").await, StatusCode::OK);
+    assert_eq!(status_without_key(&app, "/api/v1/openapi.json").await, StatusCode::OK);
+    assert_eq!(status_without_key(&app, "/api/v1/metrics").await, StatusCode::OK);
+    assert_eq!(status_without_key(&app, "/api/v1/agents").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(status_without_key(&app, "/api/v1/metrics/../agents").await, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
 async fn exclude_paths_custom_list_without_metrics_still_excludes_metrics() {
     let exclude = ExcludePaths::new(Some(&["^/api/v1/health$".to_owned()])).unwrap();
-    let app = TestApp::with_settings(ApiSettings {
-        exclude_paths: exclude,
-        ..Default::default()
-    });
-    assert_eq!(
-        status_without_key(&app, "/api/v1/health").await,
-        StatusCode::OK
-    );
-    assert_eq!(
-        status_without_key(&app, "/api/v1/health/ready").await,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        status_without_key(&app, "/api/v1/openapi.json").await,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_ne!(
-        status_without_key(&app, "/api/v1/metrics").await,
-        StatusCode::UNAUTHORIZED
-    );
+    let app = TestApp::with_settings(ApiSettings { exclude_paths: exclude, ..Default::default() });
+    assert_eq!(status_without_key(&app, "/api/v1/health").await, StatusCode::OK);
+    assert_eq!(status_without_key(&app, "/api/v1/health/ready").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(status_without_key(&app, "/api/v1/openapi.json").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(status_without_key(&app, "/api/v1/metrics").await, StatusCode::OK);
 }
 
 #[tokio::test]
 async fn exclude_paths_custom_list_with_metrics() {
     let exclude = ExcludePaths::new(Some(&["^/api/v1/metrics$".to_owned()])).unwrap();
     assert_eq!(exclude.patterns(), ["^/api/v1/metrics$"], "no duplicate");
-    let app = TestApp::with_settings(ApiSettings {
-        exclude_paths: exclude,
-        ..Default::default()
-    });
-    assert_ne!(
-        status_without_key(&app, "/api/v1/metrics").await,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        status_without_key(&app, "/api/v1/health").await,
-        StatusCode::UNAUTHORIZED
-    );
+    let app = TestApp::with_settings(ApiSettings { exclude_paths: exclude, ..Default::default() });
+    assert_eq!(status_without_key(&app, "/api/v1/metrics").await, StatusCode::OK);
+    assert_eq!(status_without_key(&app, "/api/v1/health").await, StatusCode::UNAUTHORIZED);
 }

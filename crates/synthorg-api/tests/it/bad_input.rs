@@ -10,18 +10,9 @@ use crate::TestApp;
 async fn malformed_json_is_400() {
     let app = TestApp::new();
     let r = app
-        .raw(
-            Method::POST,
-            "/api/v1/agents",
-            Some(&app.admin),
-            Some(b"{\"name\": ".to_vec()),
-            "application/json",
-        )
+        .raw(Method::POST, "/api/v1/agents", Some(&app.admin), Some(b"{\"name\": ".to_vec()), "application/json")
         .await;
-    assert_eq!(
-        (r.status, r.code()),
-        (StatusCode::BAD_REQUEST, "bad_request")
-    );
+    assert_eq!((r.status, r.code()), (StatusCode::BAD_REQUEST, "bad_request"));
     assert!(r.message().starts_with("malformed JSON"), "{}", r.message());
     let r = app
         .raw(
@@ -33,15 +24,7 @@ async fn malformed_json_is_400() {
         )
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    let r = app
-        .raw(
-            Method::POST,
-            "/api/v1/agents",
-            Some(&app.admin),
-            Some(b"name=x".to_vec()),
-            "text/plain",
-        )
-        .await;
+    let r = app.raw(Method::POST, "/api/v1/agents", Some(&app.admin), Some(b"name=x".to_vec()), "text/plain").await;
     assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_eq!(app.count("/api/v1/agents").await, 0);
 }
@@ -51,23 +34,11 @@ async fn shape_errors_are_422_naming_the_field() {
     let app = TestApp::new();
     let agent = app.agent("ada").await;
     let cases = [
-        (
-            "/api/v1/agents",
-            json!({"name": "x", "role": "qa", "colour": "red"}),
-            "colour",
-        ),
+        ("/api/v1/agents", json!({"name": "x", "role": "qa", "colour": "red"}), "colour"),
         ("/api/v1/agents", json!({"name": 5, "role": "qa"}), "name"),
         ("/api/v1/agents", json!({"role": "qa"}), "body"),
-        (
-            "/api/v1/agents",
-            json!({"name": "x", "role": "qa", "status": "sleeping"}),
-            "status",
-        ),
-        (
-            "/api/v1/tasks",
-            json!({"title": "t", "parent_id": "not-a-uuid"}),
-            "parent_id",
-        ),
+        ("/api/v1/agents", json!({"name": "x", "role": "qa", "status": "sleeping"}), "status"),
+        ("/api/v1/tasks", json!({"title": "t", "parent_id": "not-a-uuid"}), "parent_id"),
         (
             "/api/v1/costs",
             json!({"agent_id": agent, "provider": "p", "model": "m", "input_tokens": -1, "output_tokens": 0, "cost": 1}),
@@ -106,17 +77,8 @@ async fn shape_errors_are_422_naming_the_field() {
     ];
     for (path, body, field) in cases {
         let r = app.post(path, body.clone()).await;
-        assert_eq!(
-            r.status,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "{body}: {:?}",
-            r.body
-        );
-        assert!(
-            r.message().starts_with(&format!("{field}:")),
-            "{body}: {}",
-            r.message()
-        );
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {:?}", r.body);
+        assert!(r.message().starts_with(&format!("{field}:")), "{body}: {}", r.message());
     }
     assert_eq!(app.count("/api/v1/agents").await, 1);
     assert_eq!(app.count("/api/v1/costs").await, 0);
@@ -128,25 +90,12 @@ async fn oversized_bodies_and_fields() {
     let app = TestApp::new();
     let huge = json!({"title": "x".repeat(10 * 1024 * 1024)});
     let r = app.post("/api/v1/tasks", huge).await;
-    assert_eq!(
-        (r.status, r.code()),
-        (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
-    );
+    assert_eq!((r.status, r.code()), (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"));
     let long = json!({"title": "t", "description": "d".repeat(100_000)});
     let r = app.post("/api/v1/tasks", long).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(
-        r.message()
-            .starts_with("description: must be at most 65536"),
-        "{}",
-        r.message()
-    );
-    let r = app
-        .post(
-            "/api/v1/agents",
-            json!({"name": "n".repeat(129), "role": "qa"}),
-        )
-        .await;
+    assert!(r.message().starts_with("description: must be at most 65536"), "{}", r.message());
+    let r = app.post("/api/v1/agents", json!({"name": "n".repeat(129), "role": "qa"})).await;
     assert!(r.message().starts_with("name:"), "{}", r.message());
     assert_eq!(app.count("/api/v1/tasks").await, 0);
 }
@@ -167,11 +116,7 @@ async fn ids_and_pagination() {
     let r = app.get("/api/v1/tasks?cursor=abc").await;
     assert!(r.message().starts_with("cursor:"), "{}", r.message());
     let r = app.get("/api/v1/tasks?stauts=created").await;
-    assert!(
-        r.message().contains("unknown field `stauts`"),
-        "{}",
-        r.message()
-    );
+    assert!(r.message().contains("unknown field `stauts`"), "{}", r.message());
     let r = app.get("/api/v1/tasks?status=sleeping").await;
     assert!(r.message().starts_with("status:"), "{}", r.message());
     for i in 0..5 {
@@ -179,9 +124,7 @@ async fn ids_and_pagination() {
     }
     let first = app.get("/api/v1/tasks?limit=2").await;
     let cursor = first.body["next_cursor"].as_str().unwrap().to_owned();
-    let second = app
-        .get(&format!("/api/v1/tasks?limit=2&cursor={cursor}"))
-        .await;
+    let second = app.get(&format!("/api/v1/tasks?limit=2&cursor={cursor}")).await;
     assert_ne!(first.body["items"][0]["id"], second.body["items"][0]["id"]);
     let last = app.get("/api/v1/tasks?limit=5").await;
     assert!(last.body["next_cursor"].is_null());
@@ -191,30 +134,23 @@ async fn ids_and_pagination() {
 async fn references_to_unknown_entities() {
     let app = TestApp::new();
     let ghost = Uuid::now_v7();
-    let r = app.post("/api/v1/costs", json!({"agent_id": ghost, "provider": "p", "model": "m", "input_tokens": 1, "output_tokens": 1, "cost": 1})).await;
+    let r = app
+        .post(
+            "/api/v1/costs",
+            json!({"agent_id": ghost, "provider": "p", "model": "m", "input_tokens": 1, "output_tokens": 1, "cost": 1}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(r.message().starts_with("agent_id:"), "{}", r.message());
     let agent = app.agent("ada").await;
     let r = app.post("/api/v1/costs", json!({"agent_id": agent, "task_id": ghost, "provider": "p", "model": "m", "input_tokens": 1, "output_tokens": 1, "cost": 1})).await;
     assert!(r.message().starts_with("task_id:"), "{}", r.message());
     let task = app.task("t").await;
-    let r = app
-        .transition(task, json!({"to": "assigned", "assigned_to": ghost}))
-        .await;
+    let r = app.transition(task, json!({"to": "assigned", "assigned_to": ghost})).await;
     assert!(r.message().starts_with("assigned_to:"), "{}", r.message());
-    let r = app
-        .post(
-            "/api/v1/tasks",
-            json!({"title": "child", "parent_id": ghost}),
-        )
-        .await;
+    let r = app.post("/api/v1/tasks", json!({"title": "child", "parent_id": ghost})).await;
     assert!(r.message().starts_with("parent_id:"), "{}", r.message());
-    let r = app
-        .post(
-            &format!("/api/v1/tasks/{ghost}/transitions"),
-            json!({"to": "cancelled"}),
-        )
-        .await;
+    let r = app.post(&format!("/api/v1/tasks/{ghost}/transitions"), json!({"to": "cancelled"})).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(app.count("/api/v1/costs").await, 0);
     assert_eq!(app.count("/api/v1/tasks").await, 1);
@@ -224,55 +160,29 @@ async fn references_to_unknown_entities() {
 async fn conflicts() {
     let app = TestApp::new();
     let ada = app.agent("ada").await;
-    let r = app
-        .post("/api/v1/agents", json!({"name": "ada", "role": "qa"}))
-        .await;
+    let r = app.post("/api/v1/agents", json!({"name": "ada", "role": "qa"})).await;
     assert_eq!(r.status, StatusCode::CONFLICT);
     assert!(r.message().contains("\"ada\""), "{}", r.message());
     let task = app.task("t").await;
     let r = app.transition(task, json!({"to": "completed"})).await;
     assert_eq!(r.status, StatusCode::CONFLICT);
-    assert!(
-        r.message()
-            .ends_with("allowed next states: assigned, cancelled"),
-        "{}",
-        r.message()
-    );
-    let r = app
-        .transition(
-            task,
-            json!({"to": "assigned", "assigned_to": ada, "expected_version": 7}),
-        )
-        .await;
+    assert!(r.message().ends_with("allowed next states: assigned, cancelled"), "{}", r.message());
+    let r = app.transition(task, json!({"to": "assigned", "assigned_to": ada, "expected_version": 7})).await;
     assert_eq!(r.status, StatusCode::CONFLICT);
     assert!(r.message().contains("stale version"), "{}", r.message());
     let bob = app.agent("bob").await;
     let r = app
-        .call(
-            Method::PATCH,
-            &format!("/api/v1/agents/{bob}"),
-            Some(&app.admin),
-            Some(json!({"status": "terminated"})),
-        )
+        .call(Method::PATCH, &format!("/api/v1/agents/{bob}"), Some(&app.admin), Some(json!({"status": "terminated"})))
         .await;
     assert_eq!(r.status, StatusCode::OK);
-    let r = app
-        .transition(task, json!({"to": "assigned", "assigned_to": bob}))
-        .await;
+    let r = app.transition(task, json!({"to": "assigned", "assigned_to": bob})).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(r.message().contains("is terminated"), "{}", r.message());
     let r = app
-        .call(
-            Method::PATCH,
-            &format!("/api/v1/agents/{bob}"),
-            Some(&app.admin),
-            Some(json!({"status": "active"})),
-        )
+        .call(Method::PATCH, &format!("/api/v1/agents/{bob}"), Some(&app.admin), Some(json!({"status": "active"})))
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT);
-    let history = app
-        .count(&format!("/api/v1/tasks/{task}/transitions"))
-        .await;
+    let history = app.count(&format!("/api/v1/tasks/{task}/transitions")).await;
     assert_eq!(history, 0, "no failed transition left a trace");
 }
 
@@ -282,29 +192,15 @@ async fn budget_config_errors_are_all_reported() {
     for (body, fields) in [
         (json!({"reset_day": 0}), vec!["reset_day"]),
         (json!({"reset_day": 29}), vec!["reset_day"]),
-        (
-            json!({"alerts": {"warn": 90, "critical": 90, "hard_stop": 100}}),
-            vec!["alerts"],
-        ),
+        (json!({"alerts": {"warn": 90, "critical": 90, "hard_stop": 100}}), vec!["alerts"]),
         (
             json!({"reset_day": 31, "total_monthly": -5, "alerts": {"warn": 95, "critical": 90, "hard_stop": 100}}),
             vec!["total_monthly", "reset_day", "alerts"],
         ),
     ] {
-        let r = app
-            .call(
-                Method::PUT,
-                "/api/v1/budget/config",
-                Some(&app.admin),
-                Some(body.clone()),
-            )
-            .await;
+        let r = app.call(Method::PUT, "/api/v1/budget/config", Some(&app.admin), Some(body.clone())).await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-        let named: Vec<_> = r
-            .message()
-            .split("; ")
-            .map(|m| m.split(':').next().unwrap())
-            .collect();
+        let named: Vec<_> = r.message().split("; ").map(|m| m.split(':').next().unwrap()).collect();
         assert_eq!(named, fields, "{}", r.message());
     }
     let r = app.get("/api/v1/budget/config").await;
@@ -324,10 +220,7 @@ async fn replayed_cost_reports_are_recorded_once_with_the_same_answer() {
     assert!(first.headers.get("idempotent-replayed").is_none());
     let mut changed = body.clone();
     changed["cost"] = json!("0.5");
-    assert_eq!(
-        app.post("/api/v1/costs", changed).await.status,
-        StatusCode::CONFLICT
-    );
+    assert_eq!(app.post("/api/v1/costs", changed).await.status, StatusCode::CONFLICT);
     assert_eq!(app.count("/api/v1/costs").await, 1);
 }
 
@@ -336,13 +229,8 @@ async fn unknown_routes_and_methods_answer_json() {
     let app = TestApp::new();
     let r = app.get("/api/v1/nothing").await;
     assert_eq!((r.status, r.code()), (StatusCode::NOT_FOUND, "not_found"));
-    let r = app
-        .call(Method::DELETE, "/api/v1/tasks", Some(&app.admin), None)
-        .await;
-    assert_eq!(
-        (r.status, r.code()),
-        (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
-    );
+    let r = app.call(Method::DELETE, "/api/v1/tasks", Some(&app.admin), None).await;
+    assert_eq!((r.status, r.code()), (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"));
 }
 
 /// A request stuck behind a lock held by another process is answered 503 `timeout` once
@@ -350,21 +238,14 @@ async fn unknown_routes_and_methods_answer_json() {
 /// the client: docs/api.md tells clients to retry with an idempotency key or re-read.)
 #[tokio::test]
 async fn slow_requests_time_out() {
-    let settings = synthorg_api::ApiSettings {
-        request_timeout: std::time::Duration::from_millis(300),
-        ..Default::default()
-    };
+    let settings =
+        synthorg_api::ApiSettings { request_timeout: std::time::Duration::from_millis(300), ..Default::default() };
     let app = TestApp::with_settings(settings);
     let mut other = rusqlite::Connection::open(app.store.path()).unwrap();
-    let lock = other
-        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-        .unwrap();
+    let lock = other.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).unwrap();
     let started = std::time::Instant::now();
     let r = app.post("/api/v1/tasks", json!({"title": "t"})).await;
-    assert_eq!(
-        (r.status, r.code()),
-        (StatusCode::SERVICE_UNAVAILABLE, "timeout")
-    );
+    assert_eq!((r.status, r.code()), (StatusCode::SERVICE_UNAVAILABLE, "timeout"));
     assert!(started.elapsed() < std::time::Duration::from_secs(3));
     lock.rollback().unwrap();
 }

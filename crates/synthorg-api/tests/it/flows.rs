@@ -21,38 +21,18 @@ async fn task_lifecycle_with_history() {
         ("completed", json!({})),
     ] {
         let mut body = json!({"to": to, "expected_version": version});
-        body.as_object_mut()
-            .unwrap()
-            .extend(extra.as_object().unwrap().clone());
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
         let r = app.transition(task, body).await;
         assert_eq!(r.status, StatusCode::OK, "{to}: {:?}", r.body);
         version += 1;
         assert_eq!(r.body["task"]["version"], version);
     }
     let history = app.get(&format!("/api/v1/tasks/{task}/transitions")).await;
-    let steps: Vec<_> = history.body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| h["to"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(
-        steps,
-        [
-            "assigned",
-            "in_progress",
-            "in_review",
-            "in_progress",
-            "in_review",
-            "completed"
-        ]
-    );
+    let steps: Vec<_> =
+        history.body["items"].as_array().unwrap().iter().map(|h| h["to"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(steps, ["assigned", "in_progress", "in_review", "in_progress", "in_review", "completed"]);
     assert_eq!(history.body["items"][3]["reason"], "rework: tests missing");
-    assert_eq!(
-        app.count(&format!("/api/v1/tasks?assigned_to={ada}&status=completed"))
-            .await,
-        1
-    );
+    assert_eq!(app.count(&format!("/api/v1/tasks?assigned_to={ada}&status=completed")).await, 1);
     assert_eq!(app.count("/api/v1/tasks?unassigned=true").await, 0);
 }
 
@@ -61,25 +41,14 @@ async fn terminating_an_agent_interrupts_its_tasks() {
     let app = TestApp::new();
     let ada = app.agent("ada").await;
     let task = app.task("t").await;
-    app.transition(task, json!({"to": "assigned", "assigned_to": ada}))
-        .await;
+    app.transition(task, json!({"to": "assigned", "assigned_to": ada})).await;
     let r = app
-        .call(
-            Method::PATCH,
-            &format!("/api/v1/agents/{ada}"),
-            Some(&app.admin),
-            Some(json!({"status": "terminated"})),
-        )
+        .call(Method::PATCH, &format!("/api/v1/agents/{ada}"), Some(&app.admin), Some(json!({"status": "terminated"})))
         .await;
     assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(
-        app.get(&format!("/api/v1/tasks/{task}")).await.body["status"],
-        "interrupted"
-    );
+    assert_eq!(app.get(&format!("/api/v1/tasks/{task}")).await.body["status"], "interrupted");
     let bob = app.agent("bob").await;
-    let r = app
-        .transition(task, json!({"to": "assigned", "assigned_to": bob}))
-        .await;
+    let r = app.transition(task, json!({"to": "assigned", "assigned_to": bob})).await;
     assert_eq!(r.status, StatusCode::OK, "reassignable: {:?}", r.body);
 }
 
@@ -108,70 +77,25 @@ async fn escalations_wait_for_an_admin() {
     let approval = r.body["approval_id"].as_str().unwrap().to_owned();
     let pending = app.get("/api/v1/approvals?status=pending").await;
     assert_eq!(pending.body["items"][0]["id"], approval.as_str());
-    assert_eq!(
-        pending.body["items"][0]["arguments"]["session"],
-        "**REDACTED**"
-    );
+    assert_eq!(pending.body["items"][0]["arguments"]["session"], "**REDACTED**");
     let ada_key = app.key(Role::Agent, Some(ada));
     let decision = format!("/api/v1/approvals/{approval}/decision");
-    let r = app
-        .call(
-            Method::POST,
-            &decision,
-            Some(&ada_key),
-            Some(json!({"decision": "approve"})),
-        )
-        .await;
+    let r = app.call(Method::POST, &decision, Some(&ada_key), Some(json!({"decision": "approve"}))).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    let r = app
-        .post(
-            &decision,
-            json!({"decision": "approve", "note": "migration planned"}),
-        )
-        .await;
-    assert_eq!(
-        (r.status, r.body["status"].as_str()),
-        (StatusCode::OK, Some("approved"))
-    );
-    let r = app
-        .call(
-            Method::GET,
-            &format!("/api/v1/approvals/{approval}"),
-            Some(&ada_key),
-            None,
-        )
-        .await;
-    assert_eq!(
-        r.body["status"], "approved",
-        "the agent can poll its approval"
-    );
+    let r = app.post(&decision, json!({"decision": "approve", "note": "migration planned"})).await;
+    assert_eq!((r.status, r.body["status"].as_str()), (StatusCode::OK, Some("approved")));
+    let r = app.call(Method::GET, &format!("/api/v1/approvals/{approval}"), Some(&ada_key), None).await;
+    assert_eq!(r.body["status"], "approved", "the agent can poll its approval");
     let r = app.post(&decision, json!({"decision": "reject"})).await;
     assert_eq!(r.status, StatusCode::CONFLICT);
-    let audit = app
-        .get(&format!("/api/v1/security/evaluations?agent_id={ada}"))
-        .await;
-    let verdicts: Vec<_> = audit.body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["verdict"].as_str().unwrap())
-        .collect();
+    let audit = app.get(&format!("/api/v1/security/evaluations?agent_id={ada}")).await;
+    let verdicts: Vec<_> =
+        audit.body["items"].as_array().unwrap().iter().map(|e| e["verdict"].as_str().unwrap()).collect();
     assert_eq!(verdicts, ["deny", "escalate"]);
-    assert!(
-        !audit.body.to_string().contains("hunter2"),
-        "arguments are never kept in the audit"
-    );
-    let r = app
-        .post(
-            "/api/v1/security/scan-output",
-            json!({"agent_id": ada, "output": "mail bob@example.com"}),
-        )
-        .await;
+    assert!(!audit.body.to_string().contains("hunter2"), "arguments are never kept in the audit");
+    let r = app.post("/api/v1/security/scan-output", json!({"agent_id": ada, "output": "mail bob@example.com"})).await;
     assert_eq!(
-        (
-            r.body["verdict"].as_str(),
-            r.body["sensitive_data_found"].as_bool()
-        ),
+        (r.body["verdict"].as_str(), r.body["sensitive_data_found"].as_bool()),
         (Some("output_scan"), Some(true))
     );
 }
@@ -199,19 +123,9 @@ async fn budget_status_follows_the_ledger() {
     assert!((s["used_percent"].as_f64().unwrap() - 2.4).abs() < 1e-9);
     assert_eq!(s["alert_level"], "normal");
     assert_eq!(s["agents"][0]["over_limit"], true);
-    let r = app
-        .call(
-            Method::PUT,
-            "/api/v1/budget/config",
-            Some(&app.admin),
-            Some(json!({"total_monthly": 2})),
-        )
-        .await;
+    let r = app.call(Method::PUT, "/api/v1/budget/config", Some(&app.admin), Some(json!({"total_monthly": 2}))).await;
     assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(
-        app.get("/api/v1/budget/status").await.body["alert_level"],
-        "hard_stop"
-    );
+    assert_eq!(app.get("/api/v1/budget/status").await.body["alert_level"], "hard_stop");
 }
 
 #[tokio::test]
@@ -219,7 +133,12 @@ async fn coordination_runs_derive_their_figures() {
     let app = TestApp::new();
     let a = app.agent("a").await;
     let b = app.agent("b").await;
-    let r = app.post("/api/v1/coordination/runs", json!({"agents": [a, b], "topology": "centralized", "turns_mas": 12, "turns_sas": 4, "success_rate": 0.9})).await;
+    let r = app
+        .post(
+            "/api/v1/coordination/runs",
+            json!({"agents": [a, b], "topology": "centralized", "turns_mas": 12, "turns_sas": 4, "success_rate": 0.9}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     assert!((r.body["efficiency"].as_f64().unwrap() - 0.3).abs() < 1e-12);
     assert!((r.body["overhead_percent"].as_f64().unwrap() - 200.0).abs() < 1e-12);

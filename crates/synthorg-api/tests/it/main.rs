@@ -5,6 +5,7 @@
 mod auth;
 mod bad_input;
 mod flows;
+mod metrics;
 mod openapi;
 
 use std::sync::Arc;
@@ -61,12 +62,7 @@ impl TestApp {
         let store = Arc::new(SqliteStore::open_dir(dir.path(), &SqliteOptions::default()).unwrap());
         let admin = Self::key_in(store.as_ref(), Role::Admin, None);
         let router = app(store.clone(), settings);
-        Self {
-            _dir: dir,
-            store,
-            router,
-            admin,
-        }
+        Self { _dir: dir, store, router, admin }
     }
 
     pub fn key_in(store: &SqliteStore, role: Role, agent: Option<Uuid>) -> String {
@@ -80,13 +76,7 @@ impl TestApp {
     }
 
     /// Sends a request; `body` is sent as JSON when given.
-    pub async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        key: Option<&str>,
-        body: Option<Value>,
-    ) -> Reply {
+    pub async fn call(&self, method: Method, path: &str, key: Option<&str>, body: Option<Value>) -> Reply {
         let bytes = body.map(|b| b.to_string().into_bytes());
         self.raw(method, path, key, bytes, "application/json").await
     }
@@ -111,16 +101,9 @@ impl TestApp {
         let resp = self.router.clone().oneshot(req).await.unwrap();
         let status = resp.status();
         let headers = resp.headers().clone();
-        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        let body = serde_json::from_slice(&bytes)
-            .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()));
-        Reply {
-            status,
-            headers,
-            body,
-        }
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()));
+        Reply { status, headers, body }
     }
 
     pub async fn get(&self, path: &str) -> Reply {
@@ -128,15 +111,12 @@ impl TestApp {
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Reply {
-        self.call(Method::POST, path, Some(&self.admin), Some(body))
-            .await
+        self.call(Method::POST, path, Some(&self.admin), Some(body)).await
     }
 
     /// Registers an agent and returns its id.
     pub async fn agent(&self, name: &str) -> Uuid {
-        let r = self
-            .post("/api/v1/agents", json!({"name": name, "role": "developer"}))
-            .await;
+        let r = self.post("/api/v1/agents", json!({"name": name, "role": "developer"})).await;
         assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
         id(&r.body)
     }
@@ -149,8 +129,7 @@ impl TestApp {
     }
 
     pub async fn transition(&self, task: Uuid, body: Value) -> Reply {
-        self.post(&format!("/api/v1/tasks/{task}/transitions"), body)
-            .await
+        self.post(&format!("/api/v1/tasks/{task}/transitions"), body).await
     }
 
     /// Number of items of a list endpoint (first page of up to 1000).

@@ -30,15 +30,9 @@ async fn every_documented_operation_is_routed() {
     for (method, path) in ops {
         let concrete = path.replace("{id}", &Uuid::now_v7().to_string());
         let method: Method = method.parse().unwrap();
-        let r = app
-            .call(method.clone(), &concrete, Some(&app.admin), None)
-            .await;
+        let r = app.call(method.clone(), &concrete, Some(&app.admin), None).await;
         assert_ne!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
-        assert!(
-            !r.message().starts_with("no route"),
-            "{method} {path}: {:?}",
-            r.body
-        );
+        assert!(!r.message().starts_with("no route"), "{method} {path}: {:?}", r.body);
     }
 }
 
@@ -47,39 +41,23 @@ async fn every_documented_operation_is_routed() {
 #[tokio::test]
 async fn served_document_and_docs_agree() {
     let app = TestApp::new();
-    let served = app
-        .call(Method::GET, "/api/v1/openapi.json", None, None)
-        .await;
+    let served = app.call(Method::GET, "/api/v1/openapi.json", None, None).await;
     assert_eq!(served.status, StatusCode::OK);
-    assert_eq!(
-        served.body,
-        serde_json::to_value(synthorg_api::openapi_document()).unwrap()
-    );
-    let docs =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/api.md")).unwrap();
+    assert_eq!(served.body, serde_json::to_value(synthorg_api::openapi_document()).unwrap());
+    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/api.md")).unwrap();
     let table: BTreeSet<(String, String)> = docs
         .lines()
         .filter_map(|line| {
             let cells: Vec<_> = line.split('|').map(str::trim).collect();
             let method = cells.get(1)?.trim_matches('`');
             let path = cells.get(2)?.trim_matches('`');
-            (["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&method)
-                && path.starts_with("/api/v1"))
-            .then(|| (method.to_owned(), path.to_owned()))
+            (["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&method) && path.starts_with("/api/v1"))
+                .then(|| (method.to_owned(), path.to_owned()))
         })
         .collect();
     let ops = documented_operations();
     let undocumented: Vec<_> = ops.difference(&table).collect();
-    let stale: Vec<_> = table
-        .difference(&ops)
-        .filter(|(_, p)| p != "/api/v1/metrics")
-        .collect();
-    assert!(
-        undocumented.is_empty(),
-        "routes missing from docs/api.md: {undocumented:?}"
-    );
-    assert!(
-        stale.is_empty(),
-        "docs/api.md lists routes the router lacks: {stale:?}"
-    );
+    let stale: Vec<_> = table.difference(&ops).collect();
+    assert!(undocumented.is_empty(), "routes missing from docs/api.md: {undocumented:?}");
+    assert!(stale.is_empty(), "docs/api.md lists routes the router lacks: {stale:?}");
 }

@@ -58,9 +58,7 @@ impl Approval {
         now: OffsetDateTime,
     ) -> Result<Approval, DomainError> {
         if !actor.is_admin() {
-            return Err(DomainError::Forbidden(
-                "only an admin key may decide approvals".into(),
-            ));
+            return Err(DomainError::Forbidden("only an admin key may decide approvals".into()));
         }
         if self.status != ApprovalStatus::Pending {
             return Err(DomainError::Conflict(format!(

@@ -21,24 +21,14 @@ impl Patterns {
     /// Compiles the table; the patterns are constants covered by tests, so a failure here is
     /// a programming error caught by every test run.
     pub(super) fn new(table: &[(&'static str, &'static str)]) -> Self {
-        let set =
-            RegexSet::new(table.iter().map(|(_, p)| *p)).expect("detector patterns are valid");
-        let regexes = table
-            .iter()
-            .map(|(_, p)| Regex::new(p).expect("detector patterns are valid"))
-            .collect();
-        Self {
-            labels: table.iter().map(|(l, _)| *l).collect(),
-            set,
-            regexes,
-        }
+        let set = RegexSet::new(table.iter().map(|(_, p)| *p)).expect("detector patterns are valid");
+        let regexes = table.iter().map(|(_, p)| Regex::new(p).expect("detector patterns are valid")).collect();
+        Self { labels: table.iter().map(|(l, _)| *l).collect(), set, regexes }
     }
 
     /// The label of the first pattern that matches any of `texts`.
     pub(super) fn first_match(&self, texts: &[String]) -> Option<&'static str> {
-        texts
-            .iter()
-            .find_map(|t| self.set.matches(t).iter().next().map(|i| self.labels[i]))
+        texts.iter().find_map(|t| self.set.matches(t).iter().next().map(|i| self.labels[i]))
     }
 
     /// Every match in `text` as `(label, start, end)`.
@@ -46,11 +36,7 @@ impl Patterns {
         self.set
             .matches(text)
             .iter()
-            .flat_map(|i| {
-                self.regexes[i]
-                    .find_iter(text)
-                    .map(move |m| (self.labels[i], m.start(), m.end()))
-            })
+            .flat_map(|i| self.regexes[i].find_iter(text).map(move |m| (self.labels[i], m.start(), m.end())))
             .collect()
     }
 }
@@ -62,32 +48,20 @@ pub(super) const CREDENTIAL_PATTERNS: &[(&str, &str)] = &[
     ("GitHub token", r"\bgh[pousr]_[A-Za-z0-9]{30,}\b"),
     ("API key", r"\bsk-(?:[A-Za-z0-9_-]{20,})"),
     ("Slack token", r"\bxox[abprs]-[A-Za-z0-9-]{10,}"),
-    (
-        "JSON web token",
-        r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}",
-    ),
+    ("JSON web token", r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
     (
         "secret assignment",
         r"(?i)\b(?:password|passwd|pwd|secret|api[_-]?key|access[_-]?token|auth[_-]?token|private[_-]?key|client[_-]?secret)\s*[=:]\s*[^\s=:]{4,}",
     ),
-    (
-        "bearer credential",
-        r"(?i)\bbearer\s+[A-Za-z0-9._~+/-]{16,}=*",
-    ),
+    ("bearer credential", r"(?i)\bbearer\s+[A-Za-z0-9._~+/-]{16,}=*"),
 ];
 
 static CREDENTIALS: LazyLock<Patterns> = LazyLock::new(|| Patterns::new(CREDENTIAL_PATTERNS));
 
 static TRAVERSAL: LazyLock<Patterns> = LazyLock::new(|| {
     Patterns::new(&[
-        (
-            "parent directory reference",
-            r"(?:^|[/\\\s=:'\x22])\.\.(?:[/\\]|$)",
-        ),
-        (
-            "encoded parent directory",
-            r"(?i)(?:%2e%2e|%252e%252e|\.\.%2f|\.\.%5c|%2e%2e%2f|\.%2e|%2e\.)",
-        ),
+        ("parent directory reference", r"(?:^|[/\\\s=:'\x22])\.\.(?:[/\\]|$)"),
+        ("encoded parent directory", r"(?i)(?:%2e%2e|%252e%252e|\.\.%2f|\.\.%5c|%2e%2e%2f|\.%2e|%2e\.)"),
         ("NUL byte in path", r"\x00"),
         (
             "sensitive system path",
@@ -114,30 +88,12 @@ static CATASTROPHIC: LazyLock<Patterns> = LazyLock::new(|| {
 /// Destructive but sometimes intended: escalated to a human.
 static DESTRUCTIVE: LazyLock<Patterns> = LazyLock::new(|| {
     Patterns::new(&[
-        (
-            "DROP statement",
-            r"(?i)\bdrop\s+(?:table|database|schema|index|view)\b",
-        ),
-        (
-            "TRUNCATE statement",
-            r"(?i)\btruncate\s+(?:table\s+)?[A-Za-z_]",
-        ),
-        (
-            "DELETE without WHERE",
-            r"(?i)\bdelete\s+from\s+[A-Za-z_][A-Za-z0-9_.\x22`]*\s*(?:;|$)",
-        ),
-        (
-            "force push",
-            r"\bgit\s+push\b[^;|&]*\s(?:--force(?:-with-lease)?|-f)\b",
-        ),
-        (
-            "hard reset",
-            r"\bgit\s+(?:reset\s+--hard|clean\s+-[a-zA-Z]*[fdx])",
-        ),
-        (
-            "recursive delete",
-            r"\brm\s+(?:-[a-zA-Z]*\s+)*-[a-zA-Z]*[rR][a-zA-Z]*\s",
-        ),
+        ("DROP statement", r"(?i)\bdrop\s+(?:table|database|schema|index|view)\b"),
+        ("TRUNCATE statement", r"(?i)\btruncate\s+(?:table\s+)?[A-Za-z_]"),
+        ("DELETE without WHERE", r"(?i)\bdelete\s+from\s+[A-Za-z_][A-Za-z0-9_.\x22`]*\s*(?:;|$)"),
+        ("force push", r"\bgit\s+push\b[^;|&]*\s(?:--force(?:-with-lease)?|-f)\b"),
+        ("hard reset", r"\bgit\s+(?:reset\s+--hard|clean\s+-[a-zA-Z]*[fdx])"),
+        ("recursive delete", r"\brm\s+(?:-[a-zA-Z]*\s+)*-[a-zA-Z]*[rR][a-zA-Z]*\s"),
         ("cluster resource deletion", r"\bkubectl\s+delete\b"),
         ("infrastructure destroy", r"\bterraform\s+destroy\b"),
     ])
@@ -150,45 +106,26 @@ static EXFILTRATION: LazyLock<Patterns> = LazyLock::new(|| {
             r"\bcurl\b[^|;]*(?:\s-d\s*@|\s--data(?:-binary|-raw)?[=\s]+@|\s-F\s*[\x22']?[A-Za-z0-9_]+=@|\s-T\s|\s--upload-file\s)",
         ),
         ("file upload with wget", r"\bwget\b[^|;]*--post-file"),
-        (
-            "remote copy",
-            r"\b(?:scp|rsync)\b[^|;]*\s[A-Za-z0-9_.-]+@?[A-Za-z0-9_.-]*:",
-        ),
-        (
-            "raw socket",
-            r"\b(?:nc|ncat|netcat)\b\s+(?:-[a-zA-Z]+\s+)*[A-Za-z0-9_.-]+\s+\d{1,5}\b",
-        ),
+        ("remote copy", r"\b(?:scp|rsync)\b[^|;]*\s[A-Za-z0-9_.-]+@?[A-Za-z0-9_.-]*:"),
+        ("raw socket", r"\b(?:nc|ncat|netcat)\b\s+(?:-[a-zA-Z]+\s+)*[A-Za-z0-9_.-]+\s+\d{1,5}\b"),
         (
             "paste or capture service",
             r"(?i)\b(?:pastebin\.com|transfer\.sh|webhook\.site|requestbin|ngrok\.io|hastebin|0x0\.st)\b",
         ),
-        (
-            "encoded data piped to the network",
-            r"\bbase64\b[^;]*\|\s*(?:curl|nc|ncat|wget)\b",
-        ),
+        ("encoded data piped to the network", r"\bbase64\b[^;]*\|\s*(?:curl|nc|ncat|wget)\b"),
         ("DNS tunnelling", r"\b(?:dig|nslookup)\b[^;]*\$\("),
     ])
 });
 
 /// Compiles every pattern now rather than on the first evaluation.
 pub(super) fn compile_all() {
-    for patterns in [
-        &CREDENTIALS,
-        &TRAVERSAL,
-        &CATASTROPHIC,
-        &DESTRUCTIVE,
-        &EXFILTRATION,
-    ] {
+    for patterns in [&CREDENTIALS, &TRAVERSAL, &CATASTROPHIC, &DESTRUCTIVE, &EXFILTRATION] {
         LazyLock::force(patterns);
     }
 }
 
 fn finding(verdict: Verdict, risk: RiskLevel, reason: String) -> Option<RuleFinding> {
-    Some(RuleFinding {
-        verdict,
-        risk,
-        reason,
-    })
+    Some(RuleFinding { verdict, risk, reason })
 }
 
 /// Rule 2: secrets or keys in the arguments are denied (the agent should use a secret
@@ -202,11 +139,7 @@ impl Rule for CredentialDetector {
     }
     fn check(&self, input: &RuleInput<'_>) -> Result<Option<RuleFinding>, RuleError> {
         Ok(CREDENTIALS.first_match(input.texts()?).and_then(|what| {
-            finding(
-                Verdict::Deny,
-                RiskLevel::High,
-                format!("arguments contain a credential ({what})"),
-            )
+            finding(Verdict::Deny, RiskLevel::High, format!("arguments contain a credential ({what})"))
         }))
     }
 }
@@ -220,13 +153,9 @@ impl Rule for PathTraversalDetector {
         "path_traversal_detector"
     }
     fn check(&self, input: &RuleInput<'_>) -> Result<Option<RuleFinding>, RuleError> {
-        Ok(TRAVERSAL.first_match(input.texts()?).and_then(|what| {
-            finding(
-                Verdict::Deny,
-                RiskLevel::High,
-                format!("path traversal ({what})"),
-            )
-        }))
+        Ok(TRAVERSAL
+            .first_match(input.texts()?)
+            .and_then(|what| finding(Verdict::Deny, RiskLevel::High, format!("path traversal ({what})"))))
     }
 }
 
@@ -241,19 +170,11 @@ impl Rule for DestructiveOperationDetector {
     fn check(&self, input: &RuleInput<'_>) -> Result<Option<RuleFinding>, RuleError> {
         let texts = input.texts()?;
         if let Some(what) = CATASTROPHIC.first_match(texts) {
-            return Ok(finding(
-                Verdict::Deny,
-                RiskLevel::Critical,
-                format!("destructive operation ({what})"),
-            ));
+            return Ok(finding(Verdict::Deny, RiskLevel::Critical, format!("destructive operation ({what})")));
         }
-        Ok(DESTRUCTIVE.first_match(texts).and_then(|what| {
-            finding(
-                Verdict::Escalate,
-                RiskLevel::High,
-                format!("destructive operation ({what})"),
-            )
-        }))
+        Ok(DESTRUCTIVE
+            .first_match(texts)
+            .and_then(|what| finding(Verdict::Escalate, RiskLevel::High, format!("destructive operation ({what})"))))
     }
 }
 
@@ -267,11 +188,7 @@ impl Rule for ExfiltrationDetector {
     }
     fn check(&self, input: &RuleInput<'_>) -> Result<Option<RuleFinding>, RuleError> {
         Ok(EXFILTRATION.first_match(input.texts()?).and_then(|what| {
-            finding(
-                Verdict::Escalate,
-                RiskLevel::High,
-                format!("possible data exfiltration ({what})"),
-            )
+            finding(Verdict::Escalate, RiskLevel::High, format!("possible data exfiltration ({what})"))
         }))
     }
 }

@@ -39,30 +39,23 @@ impl SecurityPolicy {
     /// - elevated: everything.
     pub fn default_level(level: TrustLevel) -> LevelPolicy {
         match level {
-            TrustLevel::Sandboxed => LevelPolicy {
-                allowed_action_types: list(&["read"]),
-                ..Default::default()
-            },
+            TrustLevel::Sandboxed => LevelPolicy { allowed_action_types: list(&["read"]), ..Default::default() },
             TrustLevel::Restricted => LevelPolicy {
                 allowed_action_types: list(&["read", "write", "execute", "network", "delete"]),
                 escalate_action_types: list(&["execute", "network", "delete"]),
                 denied_action_types: list(&["admin"]),
                 ..Default::default()
             },
-            TrustLevel::Standard | TrustLevel::Custom => LevelPolicy {
-                escalate_action_types: list(&["delete", "admin"]),
-                ..Default::default()
-            },
+            TrustLevel::Standard | TrustLevel::Custom => {
+                LevelPolicy { escalate_action_types: list(&["delete", "admin"]), ..Default::default() }
+            }
             TrustLevel::Elevated => LevelPolicy::default(),
         }
     }
 
     /// The policy that applies to a level: configured, else the default.
     pub fn level(&self, level: TrustLevel) -> LevelPolicy {
-        self.levels
-            .get(&level)
-            .cloned()
-            .unwrap_or_else(|| Self::default_level(level))
+        self.levels.get(&level).cloned().unwrap_or_else(|| Self::default_level(level))
     }
 
     /// Every problem with the configured policy.
@@ -78,10 +71,7 @@ impl SecurityPolicy {
             ] {
                 for (i, item) in items.iter().enumerate() {
                     if item.trim().is_empty() || item.len() > 128 {
-                        errors.push(FieldError::new(
-                            format!("{level}.{field}[{i}]"),
-                            "must be 1 to 128 characters",
-                        ));
+                        errors.push(FieldError::new(format!("{level}.{field}[{i}]"), "must be 1 to 128 characters"));
                     }
                 }
             }
@@ -92,12 +82,7 @@ impl SecurityPolicy {
 
 impl Default for SecurityPolicy {
     fn default() -> Self {
-        Self {
-            levels: TrustLevel::ALL
-                .iter()
-                .map(|l| (*l, Self::default_level(*l)))
-                .collect(),
-        }
+        Self { levels: TrustLevel::ALL.iter().map(|l| (*l, Self::default_level(*l))).collect() }
     }
 }
 
@@ -128,13 +113,7 @@ impl Rule for PolicyRule {
 
     fn check(&self, input: &RuleInput<'_>) -> Result<Option<RuleFinding>, RuleError> {
         let (agent, action) = (input.agent, input.action);
-        let deny = |risk, reason: String| {
-            Ok(Some(RuleFinding {
-                verdict: Verdict::Deny,
-                risk,
-                reason,
-            }))
-        };
+        let deny = |risk, reason: String| Ok(Some(RuleFinding { verdict: Verdict::Deny, risk, reason }));
         if agent.status == AgentStatus::Terminated {
             return deny(RiskLevel::High, "agent is terminated".into());
         }
@@ -143,41 +122,23 @@ impl Rule for PolicyRule {
         let (tool, kind) = (action.tool.as_str(), action.action_type.as_str());
         if level == TrustLevel::Custom {
             if matches(&agent.denied_tools, tool) {
-                return deny(
-                    RiskLevel::Medium,
-                    format!("tool {tool} is on this agent's deny list"),
-                );
+                return deny(RiskLevel::Medium, format!("tool {tool} is on this agent's deny list"));
             }
             if !agent.allowed_tools.is_empty() && !matches(&agent.allowed_tools, tool) {
-                return deny(
-                    RiskLevel::Medium,
-                    format!("tool {tool} is not on this agent's allow list"),
-                );
+                return deny(RiskLevel::Medium, format!("tool {tool} is not on this agent's allow list"));
             }
         }
         if matches(&policy.denied_tools, tool) {
-            return deny(
-                RiskLevel::Medium,
-                format!("tool {tool} is denied for trust level {level}"),
-            );
+            return deny(RiskLevel::Medium, format!("tool {tool} is denied for trust level {level}"));
         }
         if !policy.allowed_tools.is_empty() && !matches(&policy.allowed_tools, tool) {
-            return deny(
-                RiskLevel::Medium,
-                format!("tool {tool} is not allowed for trust level {level}"),
-            );
+            return deny(RiskLevel::Medium, format!("tool {tool} is not allowed for trust level {level}"));
         }
         if matches(&policy.denied_action_types, kind) {
-            return deny(
-                RiskLevel::High,
-                format!("action type {kind} is denied for trust level {level}"),
-            );
+            return deny(RiskLevel::High, format!("action type {kind} is denied for trust level {level}"));
         }
         if !policy.allowed_action_types.is_empty() && !matches(&policy.allowed_action_types, kind) {
-            return deny(
-                RiskLevel::Medium,
-                format!("action type {kind} is not allowed for trust level {level}"),
-            );
+            return deny(RiskLevel::Medium, format!("action type {kind} is not allowed for trust level {level}"));
         }
         if matches(&policy.escalate_action_types, kind) {
             return Ok(Some(RuleFinding {

@@ -49,30 +49,10 @@ static PII: LazyLock<Vec<PiiPattern>> = LazyLock::new(|| {
         accept,
     };
     vec![
-        p(
-            "payment card number",
-            RiskLevel::High,
-            r"\b(?:\d[ -]?){12,18}\d\b",
-            luhn,
-        ),
-        p(
-            "US social security number",
-            RiskLevel::High,
-            r"\b\d{3}-\d{2}-\d{4}\b",
-            |_| true,
-        ),
-        p(
-            "email address",
-            RiskLevel::Medium,
-            r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b",
-            |_| true,
-        ),
-        p(
-            "IBAN",
-            RiskLevel::Medium,
-            r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){3,7}\b",
-            |_| true,
-        ),
+        p("payment card number", RiskLevel::High, r"\b(?:\d[ -]?){12,18}\d\b", luhn),
+        p("US social security number", RiskLevel::High, r"\b\d{3}-\d{2}-\d{4}\b", |_| true),
+        p("email address", RiskLevel::Medium, r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b", |_| true),
+        p("IBAN", RiskLevel::Medium, r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){3,7}\b", |_| true),
     ]
 });
 
@@ -91,29 +71,15 @@ pub fn scan_output(output: &str) -> OutputScan {
         spans.push((start, end));
     }
     for pattern in PII.iter() {
-        for m in pattern
-            .regex
-            .find_iter(output)
-            .filter(|m| (pattern.accept)(m.as_str()))
-        {
+        for m in pattern.regex.find_iter(output).filter(|m| (pattern.accept)(m.as_str())) {
             let entry = counts.entry(pattern.kind).or_insert((0, pattern.risk));
             entry.0 += 1;
             spans.push((m.start(), m.end()));
         }
     }
-    let findings: Vec<_> = counts
-        .into_iter()
-        .map(|(kind, (count, risk_level))| OutputFinding {
-            kind,
-            count,
-            risk_level,
-        })
-        .collect();
-    let risk_level = findings
-        .iter()
-        .map(|f| f.risk_level)
-        .max()
-        .unwrap_or(RiskLevel::Low);
+    let findings: Vec<_> =
+        counts.into_iter().map(|(kind, (count, risk_level))| OutputFinding { kind, count, risk_level }).collect();
+    let risk_level = findings.iter().map(|f| f.risk_level).max().unwrap_or(RiskLevel::Low);
     OutputScan {
         verdict: Verdict::OutputScan,
         risk_level,

@@ -3,39 +3,22 @@ use proptest::prelude::*;
 use super::*;
 
 fn admin() -> Actor {
-    Actor::Admin {
-        key_id: "admin".into(),
-    }
+    Actor::Admin { key_id: "admin".into() }
 }
 
 fn new_task() -> Task {
-    NewTask {
-        title: "write docs".into(),
-        ..Default::default()
-    }
-    .into_task(&admin(), OffsetDateTime::UNIX_EPOCH)
-    .unwrap()
+    NewTask { title: "write docs".into(), ..Default::default() }
+        .into_task(&admin(), OffsetDateTime::UNIX_EPOCH)
+        .unwrap()
 }
 
 fn request(to: TaskStatus, assigned_to: Option<Uuid>) -> TransitionRequest {
-    TransitionRequest {
-        to,
-        assigned_to,
-        expected_version: None,
-        reason: None,
-    }
+    TransitionRequest { to, assigned_to, expected_version: None, reason: None }
 }
 
 fn step(task: &Task, to: TaskStatus, who: Option<Uuid>) -> Result<Task, DomainError> {
     let status = who.or(task.assigned_to).map(|_| AgentStatus::Active);
-    plan_transition(
-        task,
-        &request(to, who),
-        status,
-        &admin(),
-        OffsetDateTime::UNIX_EPOCH,
-    )
-    .map(|(t, _)| t)
+    plan_transition(task, &request(to, who), status, &admin(), OffsetDateTime::UNIX_EPOCH).map(|(t, _)| t)
 }
 
 #[test]
@@ -43,14 +26,8 @@ fn the_table_is_the_spec() {
     use TaskStatus::*;
     let expected: &[(TaskStatus, &[TaskStatus])] = &[
         (Created, &[Assigned, Cancelled]),
-        (
-            Assigned,
-            &[InProgress, Blocked, Cancelled, Failed, Interrupted],
-        ),
-        (
-            InProgress,
-            &[InReview, Blocked, Cancelled, Failed, Interrupted],
-        ),
+        (Assigned, &[InProgress, Blocked, Cancelled, Failed, Interrupted]),
+        (InProgress, &[InReview, Blocked, Cancelled, Failed, Interrupted]),
         (InReview, &[Completed, InProgress, Blocked, Cancelled]),
         (Blocked, &[Assigned]),
         (Failed, &[Assigned]),
@@ -103,10 +80,7 @@ fn stale_version_is_a_conflict() {
     let mut r = request(TaskStatus::Cancelled, None);
     r.expected_version = Some(0);
     let err = plan_transition(&t, &r, None, &admin(), OffsetDateTime::UNIX_EPOCH).unwrap_err();
-    assert!(
-        matches!(err, DomainError::Conflict(ref m) if m.contains("stale version")),
-        "{err}"
-    );
+    assert!(matches!(err, DomainError::Conflict(ref m) if m.contains("stale version")), "{err}");
     r.expected_version = Some(1);
     assert!(plan_transition(&t, &r, None, &admin(), OffsetDateTime::UNIX_EPOCH).is_ok());
 }
@@ -122,21 +96,14 @@ fn assignee_must_exist_and_be_alive() {
     let dead = plan_transition(&t, &r, Some(AgentStatus::Terminated), &admin(), at).unwrap_err();
     assert!(dead.to_string().starts_with("assigned_to: agent"), "{dead}");
     let none = plan_transition(&t, &request(TaskStatus::Assigned, None), None, &admin(), at);
-    assert!(
-        none.unwrap_err()
-            .to_string()
-            .contains("required for assigned")
-    );
+    assert!(none.unwrap_err().to_string().contains("required for assigned"));
 }
 
 #[test]
 fn agent_keys_act_only_for_their_agent() {
     let me = Uuid::now_v7();
     let other = Uuid::now_v7();
-    let key = Actor::Agent {
-        key_id: "k".into(),
-        agent_id: me,
-    };
+    let key = Actor::Agent { key_id: "k".into(), agent_id: me };
     let at = OffsetDateTime::UNIX_EPOCH;
     let t = new_task();
     let take = request(TaskStatus::Assigned, Some(me));
@@ -153,12 +120,7 @@ fn agent_keys_act_only_for_their_agent() {
 
 /// A request a client might send, including nonsense.
 fn any_request() -> impl Strategy<Value = (usize, Option<usize>, bool, Option<i64>)> {
-    (
-        0..TaskStatus::ALL.len(),
-        proptest::option::of(0..3usize),
-        any::<bool>(),
-        proptest::option::of(0..12i64),
-    )
+    (0..TaskStatus::ALL.len(), proptest::option::of(0..3usize), any::<bool>(), proptest::option::of(0..12i64))
 }
 
 proptest! {

@@ -10,7 +10,8 @@ use uuid::Uuid;
 use super::{Filter, SqliteStore, from_ts, json_col, parse_enum, parse_uuid, ts};
 use crate::{AgentFilter, Page, PageRequest, StoreError};
 
-const COLUMNS: &str = "id, name, role, department, status, trust_level, allowed_tools, denied_tools, created_at, updated_at";
+const COLUMNS: &str =
+    "id, name, role, department, status, trust_level, allowed_tools, denied_tools, created_at, updated_at";
 
 fn agent_row(row: &Row<'_>, first: usize) -> rusqlite::Result<Agent> {
     let col = |i: usize| first + i;
@@ -41,16 +42,11 @@ pub(super) fn status_of(conn: &Connection, id: Uuid) -> Result<Option<AgentStatu
         .prepare_cached("SELECT status FROM agents WHERE id = ?1")?
         .query_row([id.to_string()], |r| r.get(0))
         .optional()?;
-    Ok(status
-        .as_deref()
-        .map(|s| parse_enum(s, AgentStatus::parse))
-        .transpose()?)
+    Ok(status.as_deref().map(|s| parse_enum(s, AgentStatus::parse)).transpose()?)
 }
 
 fn name_taken(name: &str) -> StoreError {
-    StoreError::Domain(DomainError::Conflict(format!(
-        "an agent named {name:?} already exists"
-    )))
+    StoreError::Domain(DomainError::Conflict(format!("an agent named {name:?} already exists")))
 }
 
 impl SqliteStore {
@@ -85,18 +81,11 @@ impl SqliteStore {
         self.read(|c| load(c, id))
     }
 
-    pub(super) fn list_agents_impl(
-        &self,
-        filter: &AgentFilter,
-        page: &PageRequest,
-    ) -> Result<Page<Agent>, StoreError> {
+    pub(super) fn list_agents_impl(&self, filter: &AgentFilter, page: &PageRequest) -> Result<Page<Agent>, StoreError> {
         self.read(|c| {
             Filter::default()
                 .eq("status", filter.status.map(|s| s.as_str().to_owned()))
-                .eq(
-                    "trust_level",
-                    filter.trust_level.map(|s| s.as_str().to_owned()),
-                )
+                .eq("trust_level", filter.trust_level.map(|s| s.as_str().to_owned()))
                 .eq("role", filter.role.clone())
                 .eq("department", filter.department.clone())
                 .page(c, "agents", COLUMNS, page, |r| agent_row(r, 1))
@@ -132,7 +121,14 @@ impl SqliteStore {
                     "INSERT INTO agent_events (agent_id, field, from_value, to_value, by_actor, at) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 )?
-                .execute(params![id.to_string(), change.field, change.from, change.to, actor.label(), ts(now)])?;
+                .execute(params![
+                    id.to_string(),
+                    change.field,
+                    change.from,
+                    change.to,
+                    actor.label(),
+                    ts(now)
+                ])?;
             }
             if updated.status == AgentStatus::Terminated {
                 interrupt_active_tasks(tx, id, now)?;
@@ -144,11 +140,7 @@ impl SqliteStore {
 
 /// A terminated agent cannot hold active work: its assigned, in-progress and in-review tasks
 /// move to `interrupted` (recorded as done by synthorg) so they can be reassigned.
-fn interrupt_active_tasks(
-    tx: &Transaction<'_>,
-    agent: Uuid,
-    now: OffsetDateTime,
-) -> Result<(), StoreError> {
+fn interrupt_active_tasks(tx: &Transaction<'_>, agent: Uuid, now: OffsetDateTime) -> Result<(), StoreError> {
     let active: Vec<Uuid> = tx
         .prepare_cached(
             "SELECT id FROM tasks WHERE assigned_to = ?1 AND status IN ('assigned', 'in_progress', 'in_review')",
@@ -163,13 +155,7 @@ fn interrupt_active_tasks(
             expected_version: None,
             reason: Some(format!("assignee {agent} was terminated")),
         };
-        let (next, record) = plan_transition(
-            &task,
-            &request,
-            Some(AgentStatus::Terminated),
-            &Actor::System,
-            now,
-        )?;
+        let (next, record) = plan_transition(&task, &request, Some(AgentStatus::Terminated), &Actor::System, now)?;
         super::tasks::save_transition(tx, &next, &record)?;
     }
     Ok(())

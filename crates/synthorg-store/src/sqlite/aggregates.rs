@@ -39,55 +39,37 @@ pub(super) fn cost_since(c: &Connection, since: OffsetDateTime) -> Result<Usd, S
                 "SELECT COALESCE(SUM(cost_nanos), 0) FROM cost_records WHERE occurred_at >= ?1 AND occurred_at < ?2",
             )?
             .query_row([from, to], |r| r.get(0))?;
-        nanos = nanos
-            .checked_add(part)
-            .ok_or_else(|| StoreError::Internal("cost sum overflow".into()))?;
+        nanos = nanos.checked_add(part).ok_or_else(|| StoreError::Internal("cost sum overflow".into()))?;
     }
     Ok(Usd::from_nanos(nanos))
 }
 
-pub(super) fn agent_cost_since(
-    c: &Connection,
-    since: OffsetDateTime,
-) -> Result<Vec<(Uuid, Usd)>, StoreError> {
+pub(super) fn agent_cost_since(c: &Connection, since: OffsetDateTime) -> Result<Vec<(Uuid, Usd)>, StoreError> {
     let (first_day, partial) = split_days(since);
-    let mut sql = String::from(
-        "SELECT agent_id, SUM(nanos) FROM (SELECT agent_id, nanos FROM cost_daily WHERE day >= ?1",
-    );
+    let mut sql =
+        String::from("SELECT agent_id, SUM(nanos) FROM (SELECT agent_id, nanos FROM cost_daily WHERE day >= ?1");
     if partial.is_some() {
-        sql.push_str(" UNION ALL SELECT agent_id, cost_nanos FROM cost_records WHERE occurred_at >= ?2 AND occurred_at < ?3");
+        sql.push_str(
+            " UNION ALL SELECT agent_id, cost_nanos FROM cost_records WHERE occurred_at >= ?2 AND occurred_at < ?3",
+        );
     }
     sql.push_str(") GROUP BY agent_id ORDER BY agent_id");
     let (from, to) = partial.unwrap_or((0, 0));
     let mut stmt = c.prepare_cached(&sql)?;
-    let params: Vec<i64> = if partial.is_some() {
-        vec![first_day, from, to]
-    } else {
-        vec![first_day]
-    };
-    let rows = stmt
-        .query_map(rusqlite::params_from_iter(params), agent_amount)?
-        .collect::<Result<_, _>>()?;
+    let params: Vec<i64> = if partial.is_some() { vec![first_day, from, to] } else { vec![first_day] };
+    let rows = stmt.query_map(rusqlite::params_from_iter(params), agent_amount)?.collect::<Result<_, _>>()?;
     Ok(rows)
 }
 
 /// Runs a parameterless query and maps every row.
-fn rows<T>(
-    c: &Connection,
-    sql: &str,
-    map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
-) -> Result<Vec<T>, StoreError> {
+fn rows<T>(c: &Connection, sql: &str, map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>) -> Result<Vec<T>, StoreError> {
     let mut stmt = c.prepare_cached(sql)?;
     let rows = stmt.query_map([], map)?.collect::<Result<_, _>>()?;
     Ok(rows)
 }
 
 /// Maps a `(text, text, count)` row through two enum parsers.
-fn counted<A, B>(
-    r: &Row<'_>,
-    a: fn(&str) -> Option<A>,
-    b: fn(&str) -> Option<B>,
-) -> rusqlite::Result<(A, B, u64)> {
+fn counted<A, B>(r: &Row<'_>, a: fn(&str) -> Option<A>, b: fn(&str) -> Option<B>) -> rusqlite::Result<(A, B, u64)> {
     Ok((
         parse_enum(&r.get::<_, String>(0)?, a)?,
         parse_enum(&r.get::<_, String>(1)?, b)?,
@@ -96,54 +78,35 @@ fn counted<A, B>(
 }
 
 fn agent_amount(r: &Row<'_>) -> rusqlite::Result<(Uuid, Usd)> {
-    Ok((
-        parse_uuid(&r.get::<_, String>(0)?)?,
-        Usd::from_nanos(r.get(1)?),
-    ))
+    Ok((parse_uuid(&r.get::<_, String>(0)?)?, Usd::from_nanos(r.get(1)?)))
 }
 
 impl SqliteStore {
-    pub(super) fn agent_counts_impl(
-        &self,
-    ) -> Result<Vec<(AgentStatus, TrustLevel, u64)>, StoreError> {
+    pub(super) fn agent_counts_impl(&self) -> Result<Vec<(AgentStatus, TrustLevel, u64)>, StoreError> {
         self.read(|c| {
-            rows(
-                c,
-                "SELECT status, trust_level, n FROM agent_counts ORDER BY status, trust_level",
-                |r| counted(r, AgentStatus::parse, TrustLevel::parse),
-            )
+            rows(c, "SELECT status, trust_level, n FROM agent_counts ORDER BY status, trust_level", |r| {
+                counted(r, AgentStatus::parse, TrustLevel::parse)
+            })
         })
     }
 
-    pub(super) fn task_counts_impl(
-        &self,
-    ) -> Result<Vec<(TaskStatus, Option<Uuid>, u64)>, StoreError> {
+    pub(super) fn task_counts_impl(&self) -> Result<Vec<(TaskStatus, Option<Uuid>, u64)>, StoreError> {
         // Zero rows are dropped: a series for a (status, agent) pair that no longer has tasks
         // would otherwise live forever.
         self.read(|c| {
-            rows(
-                c,
-                "SELECT status, assignee, n FROM task_counts WHERE n > 0 ORDER BY status, assignee",
-                |r| {
-                    let assignee: String = r.get(1)?;
-                    let assignee = if assignee.is_empty() {
-                        None
-                    } else {
-                        Some(parse_uuid(&assignee)?)
-                    };
-                    Ok((
-                        parse_enum(&r.get::<_, String>(0)?, TaskStatus::parse)?,
-                        assignee,
-                        r.get::<_, i64>(2)?.max(0) as u64,
-                    ))
-                },
-            )
+            rows(c, "SELECT status, assignee, n FROM task_counts WHERE n > 0 ORDER BY status, assignee", |r| {
+                let assignee: String = r.get(1)?;
+                let assignee = if assignee.is_empty() { None } else { Some(parse_uuid(&assignee)?) };
+                Ok((
+                    parse_enum(&r.get::<_, String>(0)?, TaskStatus::parse)?,
+                    assignee,
+                    r.get::<_, i64>(2)?.max(0) as u64,
+                ))
+            })
         })
     }
 
-    pub(super) fn transition_counts_impl(
-        &self,
-    ) -> Result<Vec<(TaskStatus, TaskStatus, u64)>, StoreError> {
+    pub(super) fn transition_counts_impl(&self) -> Result<Vec<(TaskStatus, TaskStatus, u64)>, StoreError> {
         self.read(|c| {
             rows(c, "SELECT from_status, to_status, n FROM transition_counts ORDER BY from_status, to_status", |r| {
                 counted(r, TaskStatus::parse, TaskStatus::parse)
@@ -153,9 +116,8 @@ impl SqliteStore {
 
     pub(super) fn total_cost_impl(&self) -> Result<Usd, StoreError> {
         self.read(|c| {
-            let nanos: i64 = c
-                .prepare_cached("SELECT nanos FROM cost_totals WHERE id = 1")?
-                .query_row([], |r| r.get(0))?;
+            let nanos: i64 =
+                c.prepare_cached("SELECT nanos FROM cost_totals WHERE id = 1")?.query_row([], |r| r.get(0))?;
             Ok(Usd::from_nanos(nanos))
         })
     }
@@ -164,21 +126,12 @@ impl SqliteStore {
         self.read(|c| cost_since(c, since))
     }
 
-    pub(super) fn agent_cost_since_impl(
-        &self,
-        since: OffsetDateTime,
-    ) -> Result<Vec<(Uuid, Usd)>, StoreError> {
+    pub(super) fn agent_cost_since_impl(&self, since: OffsetDateTime) -> Result<Vec<(Uuid, Usd)>, StoreError> {
         self.read(|c| agent_cost_since(c, since))
     }
 
     pub(super) fn agent_cost_totals_impl(&self) -> Result<Vec<(Uuid, Usd)>, StoreError> {
-        self.read(|c| {
-            rows(
-                c,
-                "SELECT agent_id, nanos FROM agent_cost_totals ORDER BY agent_id",
-                agent_amount,
-            )
-        })
+        self.read(|c| rows(c, "SELECT agent_id, nanos FROM agent_cost_totals ORDER BY agent_id", agent_amount))
     }
 
     pub(super) fn pending_approvals_impl(&self) -> Result<u64, StoreError> {

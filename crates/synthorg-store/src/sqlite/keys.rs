@@ -14,11 +14,7 @@ fn key_row(row: &Row<'_>) -> rusqlite::Result<ApiKeyRecord> {
     Ok(ApiKeyRecord {
         id: row.get(0)?,
         secret_hash: hash.try_into().map_err(|_| {
-            rusqlite::Error::FromSqlConversionFailure(
-                1,
-                rusqlite::types::Type::Blob,
-                "hash is not 32 bytes".into(),
-            )
+            rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Blob, "hash is not 32 bytes".into())
         })?,
         role: parse_enum(&row.get::<_, String>(2)?, Role::parse)?,
         agent_id: opt_uuid(row.get(3)?)?,
@@ -34,57 +30,42 @@ impl SqliteStore {
             if let Some(agent) = key.agent_id
                 && super::agents::status_of(tx, agent)?.is_none()
             {
-                return Err(DomainError::invalid(
-                    "agent_id",
-                    format!("agent {agent} does not exist"),
-                )
-                .into());
+                return Err(DomainError::invalid("agent_id", format!("agent {agent} does not exist")).into());
             }
-            tx.prepare_cached(&format!(
-                "INSERT INTO api_keys ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
-            ))?
-            .execute(params![
-                key.id,
-                key.secret_hash.as_slice(),
-                key.role.as_str(),
-                uuid_value(key.agent_id),
-                key.label,
-                ts(key.created_at),
-                key.revoked_at.map(ts),
-            ])?;
+            tx.prepare_cached(&format!("INSERT INTO api_keys ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"))?
+                .execute(params![
+                    key.id,
+                    key.secret_hash.as_slice(),
+                    key.role.as_str(),
+                    uuid_value(key.agent_id),
+                    key.label,
+                    ts(key.created_at),
+                    key.revoked_at.map(ts),
+                ])?;
             Ok(())
         })
     }
 
     pub(super) fn find_api_key_impl(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
         self.read(|c| {
-            Ok(
-                c.prepare_cached(&format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?1"))?
-                    .query_row([id], key_row)
-                    .optional()?,
-            )
+            Ok(c.prepare_cached(&format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?1"))?
+                .query_row([id], key_row)
+                .optional()?)
         })
     }
 
     pub(super) fn list_api_keys_impl(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
         self.read(|c| {
-            let mut stmt =
-                c.prepare_cached(&format!("SELECT {COLUMNS} FROM api_keys ORDER BY seq"))?;
+            let mut stmt = c.prepare_cached(&format!("SELECT {COLUMNS} FROM api_keys ORDER BY seq"))?;
             let rows = stmt.query_map([], key_row)?.collect::<Result<_, _>>()?;
             Ok(rows)
         })
     }
 
-    pub(super) fn revoke_api_key_impl(
-        &self,
-        id: &str,
-        now: OffsetDateTime,
-    ) -> Result<ApiKeyRecord, StoreError> {
+    pub(super) fn revoke_api_key_impl(&self, id: &str, now: OffsetDateTime) -> Result<ApiKeyRecord, StoreError> {
         self.write(|tx| {
-            tx.prepare_cached(
-                "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
-            )?
-            .execute(params![id, ts(now)])?;
+            tx.prepare_cached("UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL")?
+                .execute(params![id, ts(now)])?;
             tx.prepare_cached(&format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?1"))?
                 .query_row([id], key_row)
                 .optional()?

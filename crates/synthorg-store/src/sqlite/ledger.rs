@@ -7,14 +7,13 @@ use synthorg_core::cost::{CallCategory, CostRecord};
 use synthorg_core::{DomainError, Usd};
 use time::OffsetDateTime;
 
-use super::{
-    Filter, SqliteStore, from_ts, json_col, opt_uuid, parse_enum, parse_uuid, ts, uuid_value,
-};
+use super::{Filter, SqliteStore, from_ts, json_col, opt_uuid, parse_enum, parse_uuid, ts, uuid_value};
 use crate::{CostFilter, Page, PageRequest, Recorded, RunFilter, StoreError};
 
 const COST_COLUMNS: &str = "id, agent_id, task_id, provider, model, input_tokens, output_tokens, cost_nanos, \
                             call_category, occurred_at, recorded_at, idempotency_key";
-const RUN_COLUMNS: &str = "id, task_id, agents, topology, turns_mas, turns_sas, success_rate, efficiency, overhead_percent, created_at";
+const RUN_COLUMNS: &str =
+    "id, task_id, agents, topology, turns_mas, turns_sas, success_rate, efficiency, overhead_percent, created_at";
 const BUDGET_KEY: &str = "budget";
 
 fn cost_row(row: &Row<'_>, first: usize) -> rusqlite::Result<CostRecord> {
@@ -51,10 +50,7 @@ fn run_row(row: &Row<'_>) -> rusqlite::Result<CoordinationRun> {
 }
 
 impl SqliteStore {
-    pub(super) fn record_cost_impl(
-        &self,
-        record: &CostRecord,
-    ) -> Result<Recorded<CostRecord>, StoreError> {
+    pub(super) fn record_cost_impl(&self, record: &CostRecord) -> Result<Recorded<CostRecord>, StoreError> {
         self.write(|tx| {
             if let Some(key) = &record.idempotency_key {
                 let existing = tx
@@ -72,7 +68,9 @@ impl SqliteStore {
                 }
             }
             if super::agents::status_of(tx, record.agent_id)?.is_none() {
-                return Err(DomainError::invalid("agent_id", format!("agent {} does not exist", record.agent_id)).into());
+                return Err(
+                    DomainError::invalid("agent_id", format!("agent {} does not exist", record.agent_id)).into()
+                );
             }
             if let Some(task) = record.task_id
                 && !super::tasks::exists(tx, task)?
@@ -109,10 +107,7 @@ impl SqliteStore {
             let mut f = Filter::default();
             f.eq("agent_id", uuid_value(filter.agent_id))
                 .eq("task_id", uuid_value(filter.task_id))
-                .eq(
-                    "call_category",
-                    filter.call_category.map(|s| s.as_str().to_owned()),
-                );
+                .eq("call_category", filter.call_category.map(|s| s.as_str().to_owned()));
             if let Some(since) = filter.since {
                 f.push("occurred_at >= ?", ts(since));
             }
@@ -158,14 +153,13 @@ impl SqliteStore {
         })
     }
 
-    pub(super) fn record_coordination_run_impl(
-        &self,
-        run: &CoordinationRun,
-    ) -> Result<(), StoreError> {
+    pub(super) fn record_coordination_run_impl(&self, run: &CoordinationRun) -> Result<(), StoreError> {
         self.write(|tx| {
             for (i, agent) in run.agents.iter().enumerate() {
                 if super::agents::status_of(tx, *agent)?.is_none() {
-                    return Err(DomainError::invalid(format!("agents[{i}]"), format!("agent {agent} does not exist")).into());
+                    return Err(
+                        DomainError::invalid(format!("agents[{i}]"), format!("agent {agent} does not exist")).into()
+                    );
                 }
             }
             if let Some(task) = run.task_id
@@ -198,9 +192,13 @@ impl SqliteStore {
         page: &PageRequest,
     ) -> Result<Page<CoordinationRun>, StoreError> {
         self.read(|c| {
-            Filter::default()
-                .eq("task_id", uuid_value(filter.task_id))
-                .page(c, "coordination_runs", RUN_COLUMNS, page, run_row)
+            Filter::default().eq("task_id", uuid_value(filter.task_id)).page(
+                c,
+                "coordination_runs",
+                RUN_COLUMNS,
+                page,
+                run_row,
+            )
         })
     }
 }

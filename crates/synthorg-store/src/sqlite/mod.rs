@@ -38,10 +38,7 @@ pub struct SqliteOptions {
 
 impl Default for SqliteOptions {
     fn default() -> Self {
-        Self {
-            readers: 4,
-            busy_timeout: Duration::from_secs(5),
-        }
+        Self { readers: 4, busy_timeout: Duration::from_secs(5) }
     }
 }
 
@@ -60,12 +57,8 @@ pub const DB_FILE: &str = "synthorg.db";
 impl SqliteStore {
     /// Opens (creating if needed) `synthorg.db` in `data_dir` and applies pending migrations.
     pub fn open_dir(data_dir: &Path, options: &SqliteOptions) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(|e| {
-            StoreError::Unavailable(format!(
-                "cannot create data dir {}: {e}",
-                data_dir.display()
-            ))
-        })?;
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| StoreError::Unavailable(format!("cannot create data dir {}: {e}", data_dir.display())))?;
         Self::open(&data_dir.join(DB_FILE), options)
     }
 
@@ -76,12 +69,7 @@ impl SqliteStore {
         let readers = (0..options.readers.max(1))
             .map(|_| connect(path, options, true).map(Mutex::new))
             .collect::<Result<_, _>>()?;
-        Ok(Self {
-            path: path.to_owned(),
-            writer: Mutex::new(writer),
-            readers,
-            next_reader: AtomicUsize::new(0),
-        })
+        Ok(Self { path: path.to_owned(), writer: Mutex::new(writer), readers, next_reader: AtomicUsize::new(0) })
     }
 
     /// Path of the database file.
@@ -101,12 +89,7 @@ impl SqliteStore {
                 .collect();
             let fk: Vec<String> = c
                 .prepare("PRAGMA foreign_key_check")?
-                .query_map([], |r| {
-                    Ok(format!(
-                        "foreign key violation in {}",
-                        r.get::<_, String>(0)?
-                    ))
-                })?
+                .query_map([], |r| Ok(format!("foreign key violation in {}", r.get::<_, String>(0)?)))?
                 .collect::<Result<_, _>>()?;
             problems.extend(fk);
             Ok(problems)
@@ -114,10 +97,7 @@ impl SqliteStore {
     }
 
     /// Runs `f` on a read connection.
-    fn read<T>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
         let n = self.readers.len();
         // Take the first idle reader; when all are busy, wait for the one in turn.
@@ -128,10 +108,7 @@ impl SqliteStore {
     }
 
     /// Runs `f` in an immediate write transaction and commits it.
-    fn write<T>(
-        &self,
-        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
+    fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let mut conn = lock(&self.writer);
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let value = f(&tx)?;
@@ -146,15 +123,9 @@ fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn connect(
-    path: &Path,
-    options: &SqliteOptions,
-    read_only: bool,
-) -> Result<Connection, StoreError> {
+fn connect(path: &Path, options: &SqliteOptions, read_only: bool) -> Result<Connection, StoreError> {
     let flags = if read_only {
-        OpenFlags::SQLITE_OPEN_READ_ONLY
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX
-            | OpenFlags::SQLITE_OPEN_URI
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI
     } else {
         OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
@@ -167,10 +138,7 @@ fn connect(
     if !read_only {
         let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(StoreError::Unavailable(format!(
-                "cannot switch {} to WAL (got {mode})",
-                path.display()
-            )));
+            return Err(StoreError::Unavailable(format!("cannot switch {} to WAL (got {mode})", path.display())));
         }
     }
     // FULL: every commit is fsynced before it returns, so a 2xx is never lost, even on power loss.
@@ -180,8 +148,7 @@ fn connect(
 }
 
 fn migrate(conn: &Connection) -> Result<(), StoreError> {
-    let applied: usize =
-        conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
+    let applied: usize = conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
     if applied > MIGRATIONS.len() {
         return Err(StoreError::Unavailable(format!(
             "the database is at schema version {applied}, newer than this synthorg ({}); upgrade synthorg",
@@ -189,11 +156,8 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
         )));
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
-        conn.execute_batch(&format!(
-            "BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {};\nCOMMIT;",
-            i + 1
-        ))
-        .map_err(|e| StoreError::Internal(format!("migration {} failed: {e}", i + 1)))?;
+        conn.execute_batch(&format!("BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {};\nCOMMIT;", i + 1))
+            .map_err(|e| StoreError::Internal(format!("migration {} failed: {e}", i + 1)))?;
         tracing::info!(version = i + 1, "applied store migration");
     }
     Ok(())
@@ -207,15 +171,13 @@ pub(crate) fn ts(t: OffsetDateTime) -> i64 {
 }
 
 pub(crate) fn from_ts(micros: i64) -> rusqlite::Result<OffsetDateTime> {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Integer, Box::new(e))
-    })
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Integer, Box::new(e)))
 }
 
 pub(crate) fn parse_uuid(text: &str) -> rusqlite::Result<Uuid> {
-    Uuid::parse_str(text).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
-    })
+    Uuid::parse_str(text)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
 }
 
 pub(crate) fn opt_uuid(text: Option<String>) -> rusqlite::Result<Option<Uuid>> {
@@ -234,9 +196,8 @@ pub(crate) fn parse_enum<T>(text: &str, parse: fn(&str) -> Option<T>) -> rusqlit
 }
 
 pub(crate) fn json_col<T: serde::de::DeserializeOwned>(text: &str) -> rusqlite::Result<T> {
-    serde_json::from_str(text).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
-    })
+    serde_json::from_str(text)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
 }
 
 /// Builds a page from `(seq, item)` rows fetched with `LIMIT limit + 1`.
@@ -248,10 +209,7 @@ pub(crate) fn page_of<T>(mut rows: Vec<(i64, T)>, page: &PageRequest) -> Page<T>
     } else {
         None
     };
-    Page {
-        items: rows.into_iter().map(|(_, item)| item).collect(),
-        next_cursor,
-    }
+    Page { items: rows.into_iter().map(|(_, item)| item).collect(), next_cursor }
 }
 
 /// A WHERE clause built from optional filters, with positional parameters.
@@ -262,25 +220,16 @@ pub(crate) struct Filter {
 }
 
 impl Filter {
-    pub(crate) fn eq(
-        &mut self,
-        column: &str,
-        value: Option<impl Into<rusqlite::types::Value>>,
-    ) -> &mut Self {
+    pub(crate) fn eq(&mut self, column: &str, value: Option<impl Into<rusqlite::types::Value>>) -> &mut Self {
         if let Some(v) = value {
             self.push(&format!("{column} = ?"), v);
         }
         self
     }
 
-    pub(crate) fn push(
-        &mut self,
-        clause: &str,
-        value: impl Into<rusqlite::types::Value>,
-    ) -> &mut Self {
+    pub(crate) fn push(&mut self, clause: &str, value: impl Into<rusqlite::types::Value>) -> &mut Self {
         self.params.push(value.into());
-        self.clauses
-            .push(clause.replace('?', &format!("?{}", self.params.len())));
+        self.clauses.push(clause.replace('?', &format!("?{}", self.params.len())));
         self
     }
 
@@ -301,20 +250,14 @@ impl Filter {
         if let Some(after) = page.after {
             self.push("seq > ?", after);
         }
-        let condition = if self.clauses.is_empty() {
-            "1".to_owned()
-        } else {
-            self.clauses.join(" AND ")
-        };
+        let condition = if self.clauses.is_empty() { "1".to_owned() } else { self.clauses.join(" AND ") };
         let sql = format!(
             "SELECT seq, {columns} FROM {table} WHERE {condition} ORDER BY seq LIMIT {}",
             u64::from(page.limit) + 1
         );
         let mut stmt = conn.prepare_cached(&sql)?;
         let rows = stmt
-            .query_map(rusqlite::params_from_iter(self.params.iter()), |row| {
-                Ok((row.get::<_, i64>(0)?, map(row)?))
-            })?
+            .query_map(rusqlite::params_from_iter(self.params.iter()), |row| Ok((row.get::<_, i64>(0)?, map(row)?)))?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(page_of(rows, page))
     }
@@ -349,11 +292,7 @@ mod store_impl {
         fn get_agent(&self, id: Uuid) -> Result<Agent, StoreError> {
             self.get_agent_impl(id)
         }
-        fn list_agents(
-            &self,
-            filter: &AgentFilter,
-            page: &PageRequest,
-        ) -> Result<Page<Agent>, StoreError> {
+        fn list_agents(&self, filter: &AgentFilter, page: &PageRequest) -> Result<Page<Agent>, StoreError> {
             self.list_agents_impl(filter, page)
         }
         fn update_agent(
@@ -371,11 +310,7 @@ mod store_impl {
         fn get_task(&self, id: Uuid) -> Result<Task, StoreError> {
             self.get_task_impl(id)
         }
-        fn list_tasks(
-            &self,
-            filter: &TaskFilter,
-            page: &PageRequest,
-        ) -> Result<Page<Task>, StoreError> {
+        fn list_tasks(&self, filter: &TaskFilter, page: &PageRequest) -> Result<Page<Task>, StoreError> {
             self.list_tasks_impl(filter, page)
         }
         fn transition_task(
@@ -387,21 +322,13 @@ mod store_impl {
         ) -> Result<(Task, TaskTransition), StoreError> {
             self.transition_task_impl(id, request, actor, now)
         }
-        fn task_history(
-            &self,
-            id: Uuid,
-            page: &PageRequest,
-        ) -> Result<Page<TaskTransition>, StoreError> {
+        fn task_history(&self, id: Uuid, page: &PageRequest) -> Result<Page<TaskTransition>, StoreError> {
             self.task_history_impl(id, page)
         }
         fn record_cost(&self, record: &CostRecord) -> Result<Recorded<CostRecord>, StoreError> {
             self.record_cost_impl(record)
         }
-        fn list_costs(
-            &self,
-            filter: &CostFilter,
-            page: &PageRequest,
-        ) -> Result<Page<CostRecord>, StoreError> {
+        fn list_costs(&self, filter: &CostFilter, page: &PageRequest) -> Result<Page<CostRecord>, StoreError> {
             self.list_costs_impl(filter, page)
         }
         fn budget_config(&self) -> Result<Option<BudgetConfig>, StoreError> {
@@ -444,11 +371,7 @@ mod store_impl {
         fn get_approval(&self, id: Uuid) -> Result<Approval, StoreError> {
             self.get_approval_impl(id)
         }
-        fn list_approvals(
-            &self,
-            filter: &ApprovalFilter,
-            page: &PageRequest,
-        ) -> Result<Page<Approval>, StoreError> {
+        fn list_approvals(&self, filter: &ApprovalFilter, page: &PageRequest) -> Result<Page<Approval>, StoreError> {
             self.list_approvals_impl(filter, page)
         }
         fn decide_approval(
@@ -470,11 +393,7 @@ mod store_impl {
         fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
             self.list_api_keys_impl()
         }
-        fn revoke_api_key(
-            &self,
-            id: &str,
-            now: OffsetDateTime,
-        ) -> Result<ApiKeyRecord, StoreError> {
+        fn revoke_api_key(&self, id: &str, now: OffsetDateTime) -> Result<ApiKeyRecord, StoreError> {
             self.revoke_api_key_impl(id, now)
         }
         fn active_api_keys(&self) -> Result<u64, StoreError> {

@@ -6,12 +6,11 @@ use synthorg_core::{Actor, DomainError};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{
-    Filter, SqliteStore, from_ts, json_col, opt_uuid, parse_enum, parse_uuid, ts, uuid_value,
-};
+use super::{Filter, SqliteStore, from_ts, json_col, opt_uuid, parse_enum, parse_uuid, ts, uuid_value};
 use crate::{ApprovalFilter, EvaluationFilter, EvaluationRecord, Page, PageRequest, StoreError};
 
-const EVAL_COLUMNS: &str = "id, agent_id, task_id, tool, action_type, verdict, risk_level, reason, matched_rules, approval_id, created_at";
+const EVAL_COLUMNS: &str =
+    "id, agent_id, task_id, tool, action_type, verdict, risk_level, reason, matched_rules, approval_id, created_at";
 const APPROVAL_COLUMNS: &str = "id, evaluation_id, agent_id, task_id, tool, action_type, arguments, reason, \
                                 risk_level, status, created_at, decided_at, decided_by, decision_note";
 
@@ -45,22 +44,17 @@ fn approval_row(row: &Row<'_>, first: usize) -> rusqlite::Result<Approval> {
         risk_level: parse_enum(&row.get::<_, String>(col(8))?, RiskLevel::parse)?,
         status: parse_enum(&row.get::<_, String>(col(9))?, ApprovalStatus::parse)?,
         created_at: from_ts(row.get(col(10))?)?,
-        decided_at: row
-            .get::<_, Option<i64>>(col(11))?
-            .map(from_ts)
-            .transpose()?,
+        decided_at: row.get::<_, Option<i64>>(col(11))?.map(from_ts).transpose()?,
         decided_by: row.get(col(12))?,
         decision_note: row.get(col(13))?,
     })
 }
 
 fn load_approval(c: &Connection, id: Uuid) -> Result<Approval, StoreError> {
-    c.prepare_cached(&format!(
-        "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = ?1"
-    ))?
-    .query_row([id.to_string()], |r| approval_row(r, 0))
-    .optional()?
-    .ok_or_else(|| StoreError::not_found("approval", id))
+    c.prepare_cached(&format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = ?1"))?
+        .query_row([id.to_string()], |r| approval_row(r, 0))
+        .optional()?
+        .ok_or_else(|| StoreError::not_found("approval", id))
 }
 
 impl SqliteStore {
@@ -123,13 +117,7 @@ impl SqliteStore {
             Filter::default()
                 .eq("agent_id", uuid_value(filter.agent_id))
                 .eq("verdict", filter.verdict.map(|v| v.as_str().to_owned()))
-                .page(
-                    c,
-                    "security_evaluations",
-                    EVAL_COLUMNS,
-                    page,
-                    evaluation_row,
-                )
+                .page(c, "security_evaluations", EVAL_COLUMNS, page, evaluation_row)
         })
     }
 
@@ -146,9 +134,7 @@ impl SqliteStore {
             Filter::default()
                 .eq("status", filter.status.map(|s| s.as_str().to_owned()))
                 .eq("agent_id", uuid_value(filter.agent_id))
-                .page(c, "approvals", APPROVAL_COLUMNS, page, |r| {
-                    approval_row(r, 1)
-                })
+                .page(c, "approvals", APPROVAL_COLUMNS, page, |r| approval_row(r, 1))
         })
     }
 

@@ -9,9 +9,9 @@ use uuid::Uuid;
 use super::{Filter, SqliteStore, from_ts, opt_uuid, parse_enum, parse_uuid, ts, uuid_value};
 use crate::{Page, PageRequest, StoreError, TaskFilter};
 
-const COLUMNS: &str = "id, title, description, status, assigned_to, created_by, parent_id, version, created_at, updated_at";
-const HISTORY_COLUMNS: &str =
-    "task_id, from_status, to_status, assigned_to, by_actor, at, reason, version";
+const COLUMNS: &str =
+    "id, title, description, status, assigned_to, created_by, parent_id, version, created_at, updated_at";
+const HISTORY_COLUMNS: &str = "task_id, from_status, to_status, assigned_to, by_actor, at, reason, version";
 
 fn task_row(row: &Row<'_>, first: usize) -> rusqlite::Result<Task> {
     let col = |i: usize| first + i;
@@ -57,11 +57,7 @@ pub(super) fn exists(conn: &Connection, id: Uuid) -> Result<bool, StoreError> {
 
 /// Writes a planned transition: the task row (guarded by its previous version, so a
 /// concurrent writer on a shared database cannot be overwritten) and the history row.
-pub(super) fn save_transition(
-    tx: &Transaction<'_>,
-    next: &Task,
-    record: &TaskTransition,
-) -> Result<(), StoreError> {
+pub(super) fn save_transition(tx: &Transaction<'_>, next: &Task, record: &TaskTransition) -> Result<(), StoreError> {
     let changed = tx
         .prepare_cached(
             "UPDATE tasks SET status = ?2, assigned_to = ?3, version = ?4, updated_at = ?5 WHERE id = ?1 AND version = ?6",
@@ -102,11 +98,7 @@ impl SqliteStore {
             if let Some(parent) = task.parent_id
                 && !exists(tx, parent)?
             {
-                return Err(DomainError::invalid(
-                    "parent_id",
-                    format!("task {parent} does not exist"),
-                )
-                .into());
+                return Err(DomainError::invalid("parent_id", format!("task {parent} does not exist")).into());
             }
             tx.prepare_cached(&format!(
                 "INSERT INTO tasks ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
@@ -131,11 +123,7 @@ impl SqliteStore {
         self.read(|c| load(c, id))
     }
 
-    pub(super) fn list_tasks_impl(
-        &self,
-        filter: &TaskFilter,
-        page: &PageRequest,
-    ) -> Result<Page<Task>, StoreError> {
+    pub(super) fn list_tasks_impl(&self, filter: &TaskFilter, page: &PageRequest) -> Result<Page<Task>, StoreError> {
         self.read(|c| {
             let mut f = Filter::default();
             f.eq("status", filter.status.map(|s| s.as_str().to_owned()))
@@ -168,11 +156,7 @@ impl SqliteStore {
         })
     }
 
-    pub(super) fn task_history_impl(
-        &self,
-        id: Uuid,
-        page: &PageRequest,
-    ) -> Result<Page<TaskTransition>, StoreError> {
+    pub(super) fn task_history_impl(&self, id: Uuid, page: &PageRequest) -> Result<Page<TaskTransition>, StoreError> {
         self.read(|c| {
             if !exists(c, id)? {
                 return Err(StoreError::not_found("task", id));

@@ -42,26 +42,11 @@ fn cost_since_handles_whole_and_partial_days() {
     record_at(&s, b, "8", datetime!(2026-03-03 00:00 UTC));
     let usd = |x: i64| Usd::dollars(x);
     assert_eq!(s.total_cost().unwrap(), usd(15));
-    assert_eq!(
-        s.cost_since(datetime!(2026-03-01 0:00 UTC)).unwrap(),
-        usd(15)
-    );
-    assert_eq!(
-        s.cost_since(datetime!(2026-03-02 0:00 UTC)).unwrap(),
-        usd(14)
-    );
-    assert_eq!(
-        s.cost_since(datetime!(2026-03-02 10:00 UTC)).unwrap(),
-        usd(12)
-    );
-    assert_eq!(
-        s.cost_since(datetime!(2026-03-03 0:00 UTC)).unwrap(),
-        usd(8)
-    );
-    assert_eq!(
-        s.cost_since(datetime!(2026-03-04 0:00 UTC)).unwrap(),
-        usd(0)
-    );
+    assert_eq!(s.cost_since(datetime!(2026-03-01 0:00 UTC)).unwrap(), usd(15));
+    assert_eq!(s.cost_since(datetime!(2026-03-02 0:00 UTC)).unwrap(), usd(14));
+    assert_eq!(s.cost_since(datetime!(2026-03-02 10:00 UTC)).unwrap(), usd(12));
+    assert_eq!(s.cost_since(datetime!(2026-03-03 0:00 UTC)).unwrap(), usd(8));
+    assert_eq!(s.cost_since(datetime!(2026-03-04 0:00 UTC)).unwrap(), usd(0));
     let mut per_agent = s.agent_cost_since(datetime!(2026-03-02 10:00 UTC)).unwrap();
     per_agent.sort();
     let mut expected = vec![(b, usd(12))];
@@ -78,33 +63,18 @@ fn cost_since_handles_whole_and_partial_days() {
 #[test]
 fn maintained_counts_equal_a_recount() {
     let (_dir, s) = crate::store();
-    let agents: Vec<Uuid> = (0..5)
-        .map(|i| add_agent(&s, &format!("agent-{i}")).id)
-        .collect();
-    let tasks: Vec<Uuid> = (0..40)
-        .map(|i| add_task(&s, &format!("task-{i}")).id)
-        .collect();
+    let agents: Vec<Uuid> = (0..5).map(|i| add_agent(&s, &format!("agent-{i}")).id).collect();
+    let tasks: Vec<Uuid> = (0..40).map(|i| add_task(&s, &format!("task-{i}")).id).collect();
     let mut seed: u64 = 0x5eed;
     let mut next = |n: usize| {
-        seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         (seed >> 33) as usize % n
     };
     for _ in 0..600 {
         let task = tasks[next(tasks.len())];
         let to = TaskStatus::ALL[next(TaskStatus::ALL.len())];
-        let who = if next(2) == 0 {
-            Some(agents[next(agents.len())])
-        } else {
-            None
-        };
-        let request = TransitionRequest {
-            to,
-            assigned_to: who,
-            expected_version: None,
-            reason: None,
-        };
+        let who = if next(2) == 0 { Some(agents[next(agents.len())]) } else { None };
+        let request = TransitionRequest { to, assigned_to: who, expected_version: None, reason: None };
         let _ = s.transition_task(task, &request, &admin(), now());
         if next(50) == 0 {
             let patch = AgentPatch {
@@ -115,71 +85,31 @@ fn maintained_counts_equal_a_recount() {
             let _ = s.update_agent(agents[next(agents.len())], patch, &admin(), now());
         }
     }
-    let all_tasks = s
-        .list_tasks(
-            &TaskFilter::default(),
-            &PageRequest {
-                limit: 1000,
-                after: None,
-            },
-        )
-        .unwrap()
-        .items;
+    let all_tasks = s.list_tasks(&TaskFilter::default(), &PageRequest { limit: 1000, after: None }).unwrap().items;
     let mut recount: BTreeMap<(TaskStatus, Option<Uuid>), u64> = BTreeMap::new();
     for t in &all_tasks {
         *recount.entry((t.status, t.assigned_to)).or_default() += 1;
     }
-    let maintained: BTreeMap<_, _> = s
-        .task_counts()
-        .unwrap()
-        .into_iter()
-        .map(|(st, a, n)| ((st, a), n))
-        .collect();
+    let maintained: BTreeMap<_, _> = s.task_counts().unwrap().into_iter().map(|(st, a, n)| ((st, a), n)).collect();
     assert_eq!(maintained, recount);
 
-    let all_agents = s
-        .list_agents(&AgentFilter::default(), &PageRequest::default())
-        .unwrap()
-        .items;
+    let all_agents = s.list_agents(&AgentFilter::default(), &PageRequest::default()).unwrap().items;
     let mut recount = BTreeMap::new();
     for a in &all_agents {
         *recount.entry((a.status, a.trust_level)).or_insert(0u64) += 1;
     }
-    let maintained: BTreeMap<_, _> = s
-        .agent_counts()
-        .unwrap()
-        .into_iter()
-        .filter(|(_, _, n)| *n > 0)
-        .map(|(st, l, n)| ((st, l), n))
-        .collect();
+    let maintained: BTreeMap<_, _> =
+        s.agent_counts().unwrap().into_iter().filter(|(_, _, n)| *n > 0).map(|(st, l, n)| ((st, l), n)).collect();
     assert_eq!(maintained, recount);
 
     let mut transitions: BTreeMap<(TaskStatus, TaskStatus), u64> = BTreeMap::new();
     for t in &tasks {
-        for h in s
-            .task_history(
-                *t,
-                &PageRequest {
-                    limit: 1000,
-                    after: None,
-                },
-            )
-            .unwrap()
-            .items
-        {
+        for h in s.task_history(*t, &PageRequest { limit: 1000, after: None }).unwrap().items {
             *transitions.entry((h.from, h.to)).or_default() += 1;
         }
     }
-    let maintained: BTreeMap<_, _> = s
-        .transition_counts()
-        .unwrap()
-        .into_iter()
-        .map(|(f, t, n)| ((f, t), n))
-        .collect();
+    let maintained: BTreeMap<_, _> = s.transition_counts().unwrap().into_iter().map(|(f, t, n)| ((f, t), n)).collect();
     assert_eq!(maintained, transitions);
-    assert!(
-        transitions.values().sum::<u64>() > 50,
-        "the workload moved tasks"
-    );
+    assert!(transitions.values().sum::<u64>() > 50, "the workload moved tasks");
     assert_eq!(s.integrity_check().unwrap(), Vec::<String>::new());
 }

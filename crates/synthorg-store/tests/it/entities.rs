@@ -23,35 +23,20 @@ fn reopening_keeps_data_and_passes_integrity_check() {
 fn agent_names_are_unique() {
     let (_dir, s) = store();
     add_agent(&s, "ada");
-    let twin = synthorg_core::agent::NewAgent {
-        name: "ada".into(),
-        role: "qa".into(),
-        ..Default::default()
-    }
-    .into_agent(&admin(), now())
-    .unwrap();
+    let twin = synthorg_core::agent::NewAgent { name: "ada".into(), role: "qa".into(), ..Default::default() }
+        .into_agent(&admin(), now())
+        .unwrap();
     let err = s.create_agent(&twin).unwrap_err();
-    assert!(
-        matches!(err, StoreError::Domain(DomainError::Conflict(ref m)) if m.contains("\"ada\"")),
-        "{err}"
-    );
-    assert!(matches!(
-        s.get_agent(twin.id),
-        Err(StoreError::NotFound { .. })
-    ));
+    assert!(matches!(err, StoreError::Domain(DomainError::Conflict(ref m)) if m.contains("\"ada\"")), "{err}");
+    assert!(matches!(s.get_agent(twin.id), Err(StoreError::NotFound { .. })));
 }
 
 #[test]
 fn pagination_walks_every_item_once() {
     let (_dir, s) = store();
-    let ids: Vec<Uuid> = (0..25)
-        .map(|i| add_agent(&s, &format!("agent-{i}")).id)
-        .collect();
+    let ids: Vec<Uuid> = (0..25).map(|i| add_agent(&s, &format!("agent-{i}")).id).collect();
     let mut seen = Vec::new();
-    let mut page = PageRequest {
-        limit: 10,
-        after: None,
-    };
+    let mut page = PageRequest { limit: 10, after: None };
     loop {
         let p = s.list_agents(&AgentFilter::default(), &page).unwrap();
         seen.extend(p.items.iter().map(|a| a.id));
@@ -70,27 +55,15 @@ fn transitions_are_recorded_and_guarded() {
     let task = add_task(&s, "t");
     move_task(&s, task.id, TaskStatus::Assigned, Some(agent.id));
     move_task(&s, task.id, TaskStatus::InProgress, None);
-    let stale = TransitionRequest {
-        to: TaskStatus::InReview,
-        assigned_to: None,
-        expected_version: Some(2),
-        reason: None,
-    };
-    let err = s
-        .transition_task(task.id, &stale, &admin(), now())
-        .unwrap_err();
+    let stale =
+        TransitionRequest { to: TaskStatus::InReview, assigned_to: None, expected_version: Some(2), reason: None };
+    let err = s.transition_task(task.id, &stale, &admin(), now()).unwrap_err();
     assert!(err.to_string().contains("stale version"), "{err}");
-    let history = s
-        .task_history(task.id, &PageRequest::default())
-        .unwrap()
-        .items;
+    let history = s.task_history(task.id, &PageRequest::default()).unwrap().items;
     let steps: Vec<_> = history.iter().map(|h| (h.from, h.to, h.version)).collect();
     assert_eq!(
         steps,
-        [
-            (TaskStatus::Created, TaskStatus::Assigned, 2),
-            (TaskStatus::Assigned, TaskStatus::InProgress, 3)
-        ]
+        [(TaskStatus::Created, TaskStatus::Assigned, 2), (TaskStatus::Assigned, TaskStatus::InProgress, 3)]
     );
     assert_eq!(s.get_task(task.id).unwrap().version, 3);
 }
@@ -107,30 +80,15 @@ fn terminating_an_agent_interrupts_its_work() {
     move_task(&s, done.id, TaskStatus::InProgress, None);
     move_task(&s, done.id, TaskStatus::InReview, None);
     move_task(&s, done.id, TaskStatus::Completed, None);
-    let patch = AgentPatch {
-        status: Some(AgentStatus::Terminated),
-        ..Default::default()
-    };
+    let patch = AgentPatch { status: Some(AgentStatus::Terminated), ..Default::default() };
     s.update_agent(agent.id, patch, &admin(), now()).unwrap();
     assert_eq!(s.get_task(busy.id).unwrap().status, TaskStatus::Interrupted);
     assert_eq!(s.get_task(done.id).unwrap().status, TaskStatus::Completed);
-    let last = s
-        .task_history(busy.id, &PageRequest::default())
-        .unwrap()
-        .items
-        .pop()
-        .unwrap();
+    let last = s.task_history(busy.id, &PageRequest::default()).unwrap().items.pop().unwrap();
     assert_eq!(last.by, "system");
     // The interrupted task cannot go back to the terminated agent.
-    let back = TransitionRequest {
-        to: TaskStatus::Assigned,
-        assigned_to: None,
-        expected_version: None,
-        reason: None,
-    };
-    let err = s
-        .transition_task(busy.id, &back, &admin(), now())
-        .unwrap_err();
+    let back = TransitionRequest { to: TaskStatus::Assigned, assigned_to: None, expected_version: None, reason: None };
+    let err = s.transition_task(busy.id, &back, &admin(), now()).unwrap_err();
     assert!(err.to_string().contains("is terminated"), "{err}");
 }
 
@@ -160,21 +118,10 @@ fn idempotent_cost_reports_are_recorded_once() {
     let again = s.record_cost(&cost(agent.id, "0.25", Some("k1"))).unwrap();
     assert!(again.replayed);
     assert_eq!(again.value, first.value);
-    let err = s
-        .record_cost(&cost(agent.id, "0.30", Some("k1")))
-        .unwrap_err();
-    assert!(
-        matches!(err, StoreError::Domain(DomainError::Conflict(_))),
-        "{err}"
-    );
+    let err = s.record_cost(&cost(agent.id, "0.30", Some("k1"))).unwrap_err();
+    assert!(matches!(err, StoreError::Domain(DomainError::Conflict(_))), "{err}");
     assert_eq!(s.total_cost().unwrap(), Usd::parse("0.25").unwrap());
-    assert_eq!(
-        s.list_costs(&CostFilter::default(), &PageRequest::default())
-            .unwrap()
-            .items
-            .len(),
-        1
-    );
+    assert_eq!(s.list_costs(&CostFilter::default(), &PageRequest::default()).unwrap().items.len(), 1);
     let unknown = s.record_cost(&cost(Uuid::now_v7(), "1", None)).unwrap_err();
     assert!(unknown.to_string().starts_with("agent_id:"), "{unknown}");
 }
@@ -215,25 +162,13 @@ fn approvals_are_decided_once() {
     s.record_evaluation(&evaluation, Some(&approval)).unwrap();
     assert_eq!(s.pending_approvals().unwrap(), 1);
     assert_eq!(s.get_approval(approval.id).unwrap(), approval);
-    let decided = s
-        .decide_approval(
-            approval.id,
-            Decision::Approve,
-            Some("ok".into()),
-            &admin(),
-            now(),
-        )
-        .unwrap();
+    let decided = s.decide_approval(approval.id, Decision::Approve, Some("ok".into()), &admin(), now()).unwrap();
     assert_eq!(decided.status, ApprovalStatus::Approved);
     assert_eq!(s.get_approval(approval.id).unwrap(), decided);
     assert_eq!(s.pending_approvals().unwrap(), 0);
-    let err = s
-        .decide_approval(approval.id, Decision::Reject, None, &admin(), now())
-        .unwrap_err();
+    let err = s.decide_approval(approval.id, Decision::Reject, None, &admin(), now()).unwrap_err();
     assert!(err.to_string().contains("already approved"), "{err}");
-    let listed = s
-        .list_evaluations(&EvaluationFilter::default(), &PageRequest::default())
-        .unwrap();
+    let listed = s.list_evaluations(&EvaluationFilter::default(), &PageRequest::default()).unwrap();
     assert_eq!(listed.items, [evaluation]);
 }
 
@@ -254,14 +189,8 @@ fn keys_are_revocable() {
     assert_eq!(s.find_api_key("abc").unwrap(), Some(key.clone()));
     let revoked = s.revoke_api_key("abc", now()).unwrap();
     assert!(revoked.revoked_at.is_some());
-    assert_eq!(
-        s.revoke_api_key("abc", now()).unwrap().revoked_at,
-        revoked.revoked_at
-    );
+    assert_eq!(s.revoke_api_key("abc", now()).unwrap().revoked_at, revoked.revoked_at);
     assert_eq!(s.active_api_keys().unwrap(), 0);
-    assert!(matches!(
-        s.revoke_api_key("nope", now()),
-        Err(StoreError::NotFound { .. })
-    ));
+    assert!(matches!(s.revoke_api_key("nope", now()), Err(StoreError::NotFound { .. })));
     assert!(!format!("{key:?}").contains("7, 7"));
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use synthorg_api::{ApiSettings, ExcludePaths};
+use synthorg_api::{ApiSettings, ExcludePaths, MetricsSettings};
 use synthorg_core::FieldError;
 use synthorg_core::agent::TrustLevel;
 use synthorg_core::budget::BudgetConfig;
@@ -31,6 +31,7 @@ pub struct Config {
     pub budget: BudgetConfig,
     pub security: SecurityConfig,
     pub logging: LoggingConfig,
+    pub metrics: MetricsConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -69,10 +70,7 @@ pub struct AuthConfig {
 
 impl Default for AuthConfig {
     fn default() -> Self {
-        Self {
-            exclude_paths: None,
-            bootstrap_key_file: "admin.key".into(),
-        }
+        Self { exclude_paths: None, bootstrap_key_file: "admin.key".into() }
     }
 }
 
@@ -100,10 +98,25 @@ pub struct LoggingConfig {
 
 impl Default for LoggingConfig {
     fn default() -> Self {
-        Self {
-            level: "info".into(),
-            format: LogFormat::Text,
-        }
+        Self { level: "info".into(), format: LogFormat::Text }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Serve `GET /api/v1/metrics`; when false it answers 503.
+    pub enabled: bool,
+    /// Prefix of every synthorg family.
+    pub prefix: String,
+    /// Most distinct agent label values; the rest fold into `__other__`.
+    pub max_agent_series: usize,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        let d = MetricsSettings::default();
+        Self { enabled: true, prefix: d.prefix, max_agent_series: d.max_agent_series }
     }
 }
 
@@ -123,12 +136,7 @@ pub struct ConfigErrors(pub Vec<FieldError>);
 
 impl fmt::Display for ConfigErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "invalid configuration ({} problem{}):",
-            self.0.len(),
-            if self.0.len() == 1 { "" } else { "s" }
-        )?;
+        writeln!(f, "invalid configuration ({} problem{}):", self.0.len(), if self.0.len() == 1 { "" } else { "s" })?;
         for e in &self.0 {
             writeln!(f, "  {e}")?;
         }
@@ -154,9 +162,7 @@ pub const ENV_PREFIX: &str = "SYNTHORG_";
 impl Sources {
     /// The process environment's override variables.
     pub fn with_process_env(mut self) -> Self {
-        self.env = std::env::vars()
-            .filter(|(k, _)| k.starts_with(ENV_PREFIX) && k.contains("__"))
-            .collect();
+        self.env = std::env::vars().filter(|(k, _)| k.starts_with(ENV_PREFIX) && k.contains("__")).collect();
         self
     }
 }
@@ -185,21 +191,14 @@ pub fn load(sources: &Sources) -> Result<Settings, ConfigErrors> {
     }
     let config = deserialize_all(tree, &mut errors);
     let settings = check(config, &mut errors);
-    if errors.is_empty() {
-        Ok(settings)
-    } else {
-        Err(ConfigErrors(errors))
-    }
+    if errors.is_empty() { Ok(settings) } else { Err(ConfigErrors(errors)) }
 }
 
 fn read_file(path: &Path, errors: &mut Vec<FieldError>) -> Value {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) => {
-            errors.push(FieldError::new(
-                path.display().to_string(),
-                format!("cannot read: {e}"),
-            ));
+            errors.push(FieldError::new(path.display().to_string(), format!("cannot read: {e}")));
             return Value::Object(Map::new());
         }
     };
@@ -207,17 +206,11 @@ fn read_file(path: &Path, errors: &mut Vec<FieldError>) -> Value {
         Ok(Value::Null) => Value::Object(Map::new()),
         Ok(v @ Value::Object(_)) => v,
         Ok(_) => {
-            errors.push(FieldError::new(
-                path.display().to_string(),
-                "the top level must be a mapping",
-            ));
+            errors.push(FieldError::new(path.display().to_string(), "the top level must be a mapping"));
             Value::Object(Map::new())
         }
         Err(e) => {
-            errors.push(FieldError::new(
-                path.display().to_string(),
-                format!("not valid YAML: {e}"),
-            ));
+            errors.push(FieldError::new(path.display().to_string(), format!("not valid YAML: {e}")));
             Value::Object(Map::new())
         }
     }
@@ -227,13 +220,7 @@ fn read_file(path: &Path, errors: &mut Vec<FieldError>) -> Value {
 /// else as a string.
 fn scalar(raw: &str) -> Value {
     match serde_saphyr::from_str::<Value>(raw) {
-        Ok(
-            v @ (Value::Number(_)
-            | Value::Bool(_)
-            | Value::Array(_)
-            | Value::Object(_)
-            | Value::Null),
-        ) => v,
+        Ok(v @ (Value::Number(_) | Value::Bool(_) | Value::Array(_) | Value::Object(_) | Value::Null)) => v,
         _ => Value::String(raw.to_owned()),
     }
 }
@@ -249,9 +236,7 @@ fn set_path(tree: &mut Value, path: &[String], value: Value) {
             map.insert(key.clone(), value);
             return;
         }
-        node = map
-            .entry(key.clone())
-            .or_insert_with(|| Value::Object(Map::new()));
+        node = map.entry(key.clone()).or_insert_with(|| Value::Object(Map::new()));
     }
 }
 
@@ -274,22 +259,13 @@ fn deserialize_all(mut tree: Value, errors: &mut Vec<FieldError>) -> Config {
             .collect();
         let message = error.into_inner().to_string();
         // serde names an unknown key only in the message: "unknown field `x`, expected …".
-        if let Some(name) = message
-            .strip_prefix("unknown field `")
-            .and_then(|m| m.split('`').next())
+        if let Some(name) = message.strip_prefix("unknown field `").and_then(|m| m.split('`').next())
             && path.last().map(String::as_str) != Some(name)
         {
             path.push(name.to_owned());
         }
         let shown = display_path(&path);
-        errors.push(FieldError::new(
-            if shown.is_empty() {
-                "config".into()
-            } else {
-                shown
-            },
-            message,
-        ));
+        errors.push(FieldError::new(if shown.is_empty() { "config".into() } else { shown }, message));
         if !remove_path(&mut tree, &path) {
             return Config::default();
         }
@@ -316,16 +292,11 @@ fn remove_path(tree: &mut Value, path: &[String]) -> bool {
     };
     let mut node = tree;
     for seg in &path[..last_key] {
-        node = match (
-            node,
-            seg.strip_prefix('[').and_then(|s| s.strip_suffix(']')),
-        ) {
-            (Value::Array(items), Some(i)) => {
-                match i.parse::<usize>().ok().and_then(|i| items.get_mut(i)) {
-                    Some(item) => item,
-                    None => return false,
-                }
-            }
+        node = match (node, seg.strip_prefix('[').and_then(|s| s.strip_suffix(']'))) {
+            (Value::Array(items), Some(i)) => match i.parse::<usize>().ok().and_then(|i| items.get_mut(i)) {
+                Some(item) => item,
+                None => return false,
+            },
             (Value::Object(map), None) => match map.get_mut(seg) {
                 Some(item) => item,
                 None => return false,
@@ -347,10 +318,7 @@ fn duration(errors: &mut Vec<FieldError>, field: &str, text: &str) -> Duration {
             Duration::from_secs(1)
         }
         Err(e) => {
-            errors.push(FieldError::new(
-                field,
-                format!("not a duration such as 30s or 500ms: {e}"),
-            ));
+            errors.push(FieldError::new(field, format!("not a duration such as 30s or 500ms: {e}")));
             Duration::from_secs(1)
         }
     }
@@ -358,84 +326,44 @@ fn duration(errors: &mut Vec<FieldError>, field: &str, text: &str) -> Duration {
 
 /// Semantic checks of a structurally valid configuration.
 fn check(config: Config, errors: &mut Vec<FieldError>) -> Settings {
-    let bind = config
-        .server
-        .bind
-        .parse::<SocketAddr>()
-        .unwrap_or_else(|e| {
-            errors.push(FieldError::new(
-                "server.bind",
-                format!("not an address such as 127.0.0.1:8000: {e}"),
-            ));
-            SocketAddr::from(([127, 0, 0, 1], 8000))
-        });
+    let bind = config.server.bind.parse::<SocketAddr>().unwrap_or_else(|e| {
+        errors.push(FieldError::new("server.bind", format!("not an address such as 127.0.0.1:8000: {e}")));
+        SocketAddr::from(([127, 0, 0, 1], 8000))
+    });
     if config.server.data_dir.as_os_str().is_empty() {
         errors.push(FieldError::new("server.data_dir", "must not be empty"));
     }
-    let request_timeout = duration(
-        errors,
-        "server.request_timeout",
-        &config.server.request_timeout,
-    );
-    let shutdown_timeout = duration(
-        errors,
-        "server.shutdown_timeout",
-        &config.server.shutdown_timeout,
-    );
+    let request_timeout = duration(errors, "server.request_timeout", &config.server.request_timeout);
+    let shutdown_timeout = duration(errors, "server.shutdown_timeout", &config.server.shutdown_timeout);
     let key_file = Path::new(&config.auth.bootstrap_key_file);
     if config.auth.bootstrap_key_file.is_empty()
         || key_file.is_absolute()
-        || key_file
-            .components()
-            .any(|c| matches!(c, std::path::Component::ParentDir))
+        || key_file.components().any(|c| matches!(c, std::path::Component::ParentDir))
     {
-        errors.push(FieldError::new(
-            "auth.bootstrap_key_file",
-            "must be a relative path inside data_dir, without ..",
-        ));
+        errors.push(FieldError::new("auth.bootstrap_key_file", "must be a relative path inside data_dir, without .."));
     }
-    let exclude_paths =
-        ExcludePaths::new(config.auth.exclude_paths.as_deref()).unwrap_or_else(|(i, e)| {
-            errors.push(FieldError::new(
-                format!("auth.exclude_paths[{i}]"),
-                format!("not a valid regex: {e}"),
-            ));
-            ExcludePaths::default()
-        });
-    errors.extend(
-        config
-            .budget
-            .validate()
-            .into_iter()
-            .map(|e| e.within("budget")),
-    );
+    let exclude_paths = ExcludePaths::new(config.auth.exclude_paths.as_deref()).unwrap_or_else(|(i, e)| {
+        errors.push(FieldError::new(format!("auth.exclude_paths[{i}]"), format!("not a valid regex: {e}")));
+        ExcludePaths::default()
+    });
+    errors.extend(config.budget.validate().into_iter().map(|e| e.within("budget")));
     let mut policy = SecurityPolicy::default();
     policy.levels.extend(config.security.policies.clone());
-    errors.extend(
-        policy
-            .validate()
-            .into_iter()
-            .map(|e| e.within("security.policies")),
-    );
+    errors.extend(policy.validate().into_iter().map(|e| e.within("security.policies")));
     if let Err(e) = tracing_subscriber::EnvFilter::try_new(&config.logging.level) {
-        errors.push(FieldError::new(
-            "logging.level",
-            format!("not a level or filter: {e}"),
-        ));
+        errors.push(FieldError::new("logging.level", format!("not a level or filter: {e}")));
     }
+    let metrics =
+        MetricsSettings { prefix: config.metrics.prefix.clone(), max_agent_series: config.metrics.max_agent_series };
+    errors.extend(metrics.validate().into_iter().map(|e| e.within("metrics")));
     let api = ApiSettings {
         exclude_paths,
         request_timeout,
         budget_defaults: config.budget.clone(),
         security_policy: policy,
+        metrics: config.metrics.enabled.then_some(metrics),
     };
-    Settings {
-        bind,
-        data_dir: config.server.data_dir.clone(),
-        shutdown_timeout,
-        api,
-        config,
-    }
+    Settings { bind, data_dir: config.server.data_dir.clone(), shutdown_timeout, api, config }
 }
 
 /// The configuration as YAML-compatible JSON with secret-named values redacted.

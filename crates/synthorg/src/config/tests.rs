@@ -6,10 +6,7 @@ fn load_yaml(yaml: &str, env: &[(&str, &str)]) -> Result<Settings, ConfigErrors>
     std::fs::write(&path, yaml).unwrap();
     load(&Sources {
         file: Some(path),
-        env: env
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect(),
+        env: env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
         flags: vec![],
     })
 }
@@ -32,15 +29,7 @@ fn every_unknown_key_is_reported() {
     let yaml = "server:\n  bnd: x\n  port: 3\nbudget:\n  alerts:\n    warning: 5\nextra: 1\n";
     let mut got = fields(load_yaml(yaml, &[]));
     got.sort();
-    assert_eq!(
-        got,
-        [
-            "budget.alerts.warning",
-            "extra",
-            "server.bnd",
-            "server.port"
-        ]
-    );
+    assert_eq!(got, ["budget.alerts.warning", "extra", "server.bnd", "server.port"]);
 }
 
 #[test]
@@ -83,63 +72,39 @@ logging:
 fn environment_overrides_the_file() {
     let s = load_yaml(
         "server:\n  bind: 127.0.0.1:1\n",
-        &[
-            ("SYNTHORG_SERVER__BIND", "127.0.0.1:9"),
-            ("SYNTHORG_BUDGET__TOTAL_MONTHLY", "250.5"),
-        ],
+        &[("SYNTHORG_SERVER__BIND", "127.0.0.1:9"), ("SYNTHORG_BUDGET__TOTAL_MONTHLY", "250.5")],
     )
     .unwrap();
     assert_eq!(s.bind.port(), 9);
     assert_eq!(s.config.budget.total_monthly.to_string(), "250.5");
-    let errors = fields(load_yaml(
-        "",
-        &[
-            ("SYNTHORG_BUDGET__RESET_DAY", "0"),
-            ("SYNTHORG_NOPE__X", "1"),
-        ],
-    ));
+    let errors = fields(load_yaml("", &[("SYNTHORG_BUDGET__RESET_DAY", "0"), ("SYNTHORG_NOPE__X", "1")]));
     assert_eq!(errors, ["nope", "budget.reset_day"]);
 }
 
 #[test]
 fn exclude_paths_always_keep_metrics() {
     let s = load_yaml("auth:\n  exclude_paths: ['^/status$']\n", &[]).unwrap();
-    assert_eq!(
-        s.api.exclude_paths.patterns(),
-        ["^/status$", "^/api/v1/metrics$"]
-    );
+    assert_eq!(s.api.exclude_paths.patterns(), ["^/status$", "^/api/v1/metrics$"]);
 }
 
 #[test]
 fn bootstrap_key_file_stays_inside_the_data_dir() {
-    assert_eq!(
-        fields(load_yaml("auth:\n  bootstrap_key_file: ../x\n", &[])),
-        ["auth.bootstrap_key_file"]
-    );
-    assert_eq!(
-        fields(load_yaml("auth:\n  bootstrap_key_file: /etc/x\n", &[])),
-        ["auth.bootstrap_key_file"]
-    );
+    assert_eq!(fields(load_yaml("auth:\n  bootstrap_key_file: ../x\n", &[])), ["auth.bootstrap_key_file"]);
+    assert_eq!(fields(load_yaml("auth:\n  bootstrap_key_file: /etc/x\n", &[])), ["auth.bootstrap_key_file"]);
 }
 
 #[test]
 fn invalid_yaml_and_missing_files_are_errors() {
     assert_eq!(fields(load_yaml("server: [", &[])).len(), 1);
     assert_eq!(fields(load_yaml("- a list", &[])).len(), 1);
-    let missing = load(&Sources {
-        file: Some("/nonexistent/synthorg.yaml".into()),
-        ..Default::default()
-    });
+    let missing = load(&Sources { file: Some("/nonexistent/synthorg.yaml".into()), ..Default::default() });
     assert!(missing.unwrap_err().to_string().contains("cannot read"));
 }
 
 #[test]
 fn printing_redacts_secret_named_values() {
     let mut config = Config::default();
-    config
-        .security
-        .policies
-        .insert(TrustLevel::Custom, LevelPolicy::default());
+    config.security.policies.insert(TrustLevel::Custom, LevelPolicy::default());
     let printed = redacted_json(&config);
     assert!(printed.contains("\"bind\""));
     let mut v: Value = serde_json::from_str(&printed).unwrap();

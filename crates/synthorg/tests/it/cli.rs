@@ -3,11 +3,7 @@ use std::process::{Command, Output};
 use crate::{BIN, Client, Server, temp_dir};
 
 fn run(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env_remove("SYNTHORG_CONFIG")
-        .output()
-        .unwrap()
+    Command::new(BIN).args(args).env_remove("SYNTHORG_CONFIG").output().unwrap()
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -18,16 +14,7 @@ fn text(bytes: &[u8]) -> String {
 fn keys_create_list_revoke() {
     let (_tmp, data) = temp_dir();
     let dir = data.to_str().unwrap();
-    let out = run(&[
-        "keys",
-        "create",
-        "--role",
-        "admin",
-        "--label",
-        "ops",
-        "--data-dir",
-        dir,
-    ]);
+    let out = run(&["keys", "create", "--role", "admin", "--label", "ops", "--data-dir", dir]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     let lines: Vec<_> = stdout.lines().collect();
@@ -43,29 +30,18 @@ fn keys_create_list_revoke() {
     assert_eq!(Client::new(&server.base, key).get("/agents").0, 200);
 
     let list = text(&run(&["keys", "list", "--data-dir", dir]).stdout);
-    assert!(
-        list.contains(id) && list.contains("admin") && list.contains("ops"),
-        "{list}"
-    );
+    assert!(list.contains(id) && list.contains("admin") && list.contains("ops"), "{list}");
     assert!(!list.contains(&key[20..]), "list never shows secrets");
     let out = run(&["keys", "revoke", id, "--data-dir", dir]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(
-        Client::new(&server.base, key).get("/agents").0,
-        401,
-        "revocation is seen by the running server"
-    );
+    assert_eq!(Client::new(&server.base, key).get("/agents").0, 401, "revocation is seen by the running server");
     let _ = server.signal("TERM");
 
     let out = run(&["keys", "revoke", "0000000000000000", "--data-dir", dir]);
     assert_eq!(out.status.code(), Some(65));
     let out = run(&["keys", "create", "--role", "agent", "--data-dir", dir]);
     assert_eq!(out.status.code(), Some(65));
-    assert!(
-        text(&out.stderr).contains("agent_id"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(text(&out.stderr).contains("agent_id"), "{}", text(&out.stderr));
     let out = run(&[
         "keys",
         "create",
@@ -91,31 +67,23 @@ fn config_check_default_and_version() {
     assert!(out.status.success(), "{}", text(&out.stderr));
 
     let bad = tmp.path().join("bad.yaml");
-    std::fs::write(&bad, "server:\n  bind: nowhere\n  colour: red\nbudget:\n  reset_day: 0\n  alerts: {warn: 95, critical: 90}\n").unwrap();
+    std::fs::write(
+        &bad,
+        "server:\n  bind: nowhere\n  colour: red\nbudget:\n  reset_day: 0\n  alerts: {warn: 95, critical: 90}\n",
+    )
+    .unwrap();
     let out = run(&["config", "check", "--config", bad.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(78));
     let stderr = text(&out.stderr);
-    for field in [
-        "server.bind",
-        "server.colour",
-        "budget.reset_day",
-        "budget.alerts",
-    ] {
+    for field in ["server.bind", "server.colour", "budget.reset_day", "budget.alerts"] {
         assert!(stderr.contains(field), "{field} missing from: {stderr}");
     }
-    let out = Command::new(BIN)
-        .args(["config", "check"])
-        .env("SYNTHORG_BUDGET__RESET_DAY", "29")
-        .output()
-        .unwrap();
+    let out = Command::new(BIN).args(["config", "check"]).env("SYNTHORG_BUDGET__RESET_DAY", "29").output().unwrap();
     assert_eq!(out.status.code(), Some(78));
     assert!(text(&out.stderr).contains("budget.reset_day"));
 
     let out = run(&["version"]);
-    assert_eq!(
-        text(&out.stdout).trim(),
-        format!("synthorg {}", env!("CARGO_PKG_VERSION"))
-    );
+    assert_eq!(text(&out.stdout).trim(), format!("synthorg {}", env!("CARGO_PKG_VERSION")));
     assert_eq!(run(&["frobnicate"]).status.code(), Some(2));
     let serve_bad = run(&["serve", "--config", bad.to_str().unwrap()]);
     assert_eq!(serve_bad.status.code(), Some(78));

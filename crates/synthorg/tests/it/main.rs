@@ -46,13 +46,8 @@ impl Server {
         let deadline = Instant::now() + Duration::from_secs(30);
         let base = loop {
             let found = logs.lock().unwrap().iter().find_map(|l| {
-                l.contains("listening").then(|| {
-                    l.split("address=")
-                        .nth(1)?
-                        .split_whitespace()
-                        .next()
-                        .map(str::to_owned)
-                })?
+                l.contains("listening")
+                    .then(|| l.split("address=").nth(1)?.split_whitespace().next().map(str::to_owned))?
             });
             if let Some(address) = found {
                 break format!("http://{address}/api/v1");
@@ -60,11 +55,7 @@ impl Server {
             if let Ok(Some(status)) = child.try_wait() {
                 panic!("synthorg exited with {status}: {:?}", logs.lock().unwrap());
             }
-            assert!(
-                Instant::now() < deadline,
-                "synthorg did not start: {:?}",
-                logs.lock().unwrap()
-            );
+            assert!(Instant::now() < deadline, "synthorg did not start: {:?}", logs.lock().unwrap());
             std::thread::sleep(Duration::from_millis(20));
         };
         Server { child, base, logs }
@@ -76,20 +67,14 @@ impl Server {
 
     /// Sends a signal with `kill` and waits (with a deadline) for the process to exit.
     pub fn signal(mut self, signal: &str) -> (ExitStatus, Vec<String>) {
-        let ok = Command::new("kill")
-            .args([&format!("-{signal}"), &self.pid().to_string()])
-            .status()
-            .unwrap();
+        let ok = Command::new("kill").args([&format!("-{signal}"), &self.pid().to_string()]).status().unwrap();
         assert!(ok.success());
         let deadline = Instant::now() + Duration::from_secs(30);
         let status = loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 break status;
             }
-            assert!(
-                Instant::now() < deadline,
-                "synthorg did not stop on {signal}"
-            );
+            assert!(Instant::now() < deadline, "synthorg did not stop on {signal}");
             std::thread::sleep(Duration::from_millis(20));
         };
         // Let the reader thread drain the pipe.
@@ -100,10 +85,7 @@ impl Server {
 
     /// The admin key the first start wrote.
     pub fn bootstrap_key(data_dir: &Path) -> String {
-        std::fs::read_to_string(data_dir.join("admin.key"))
-            .unwrap()
-            .trim()
-            .to_owned()
+        std::fs::read_to_string(data_dir.join("admin.key")).unwrap().trim().to_owned()
     }
 }
 
@@ -122,11 +104,7 @@ impl Client {
             .timeout_global(Some(Duration::from_secs(30)))
             .build()
             .into();
-        Self {
-            agent,
-            base: base.to_owned(),
-            key: key.to_owned(),
-        }
+        Self { agent, base: base.to_owned(), key: key.to_owned() }
     }
 
     pub fn get(&self, path: &str) -> (u16, Value) {
@@ -136,10 +114,7 @@ impl Client {
             .header("authorization", &format!("Bearer {}", self.key))
             .call()
             .unwrap();
-        (
-            r.status().as_u16(),
-            r.body_mut().read_json().unwrap_or(Value::Null),
-        )
+        (r.status().as_u16(), r.body_mut().read_json().unwrap_or(Value::Null))
     }
 
     pub fn post(&self, path: &str, body: &Value) -> (u16, Value) {
@@ -150,28 +125,13 @@ impl Client {
         let url = format!("{}{path}", self.base);
         let auth = format!("Bearer {}", self.key);
         let mut r = match method {
-            "POST" => self
-                .agent
-                .post(url)
-                .header("authorization", &auth)
-                .send_json(body),
-            "PATCH" => self
-                .agent
-                .patch(url)
-                .header("authorization", &auth)
-                .send_json(body),
-            "PUT" => self
-                .agent
-                .put(url)
-                .header("authorization", &auth)
-                .send_json(body),
+            "POST" => self.agent.post(url).header("authorization", &auth).send_json(body),
+            "PATCH" => self.agent.patch(url).header("authorization", &auth).send_json(body),
+            "PUT" => self.agent.put(url).header("authorization", &auth).send_json(body),
             other => panic!("{other}"),
         }
         .unwrap();
-        (
-            r.status().as_u16(),
-            r.body_mut().read_json().unwrap_or(Value::Null),
-        )
+        (r.status().as_u16(), r.body_mut().read_json().unwrap_or(Value::Null))
     }
 }
 

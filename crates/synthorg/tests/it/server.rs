@@ -18,10 +18,7 @@ fn first_start_tour_and_no_secret_in_logs() {
     assert_eq!(status, 200);
     assert!(started.elapsed() < Duration::from_secs(60));
 
-    let (s, agent) = admin.post(
-        "/agents",
-        &json!({"name": "ada", "role": "developer", "department": "eng"}),
-    );
+    let (s, agent) = admin.post("/agents", &json!({"name": "ada", "role": "developer", "department": "eng"}));
     assert_eq!(s, 201, "{agent}");
     let agent_id = agent["id"].as_str().unwrap();
     let (s, key) = admin.post("/keys", &json!({"role": "agent", "agent_id": agent_id}));
@@ -31,15 +28,11 @@ fn first_start_tour_and_no_secret_in_logs() {
     let (s, task) = ada.post("/tasks", &json!({"title": "write the docs"}));
     assert_eq!(s, 201);
     let task_id = task["id"].as_str().unwrap();
-    let (s, moved) = ada.post(
-        &format!("/tasks/{task_id}/transitions"),
-        &json!({"to": "assigned", "assigned_to": agent_id}),
-    );
+    let (s, moved) =
+        ada.post(&format!("/tasks/{task_id}/transitions"), &json!({"to": "assigned", "assigned_to": agent_id}));
     assert_eq!(s, 200, "{moved}");
-    let (s, _) = ada.post(
-        &format!("/tasks/{task_id}/transitions"),
-        &json!({"to": "in_progress", "expected_version": 2}),
-    );
+    let (s, _) =
+        ada.post(&format!("/tasks/{task_id}/transitions"), &json!({"to": "in_progress", "expected_version": 2}));
     assert_eq!(s, 200);
     let (s, _) = ada.post(
         "/costs",
@@ -56,17 +49,9 @@ fn first_start_tour_and_no_secret_in_logs() {
     let (status, logs) = server.signal("TERM");
     assert!(status.success(), "exit status {status}");
     assert!(logs.iter().any(|l| l.contains("stopped")), "{logs:?}");
-    assert!(
-        logs.iter().any(|l| l.contains("admin.key")),
-        "the log names the key file"
-    );
-    let secrets = [
-        admin_key.as_str(),
-        &admin_key[20..],
-        agent_key.as_str(),
-        &agent_key[20..],
-        "abcdefghijklmnopqrstuvwxyz",
-    ];
+    assert!(logs.iter().any(|l| l.contains("admin.key")), "the log names the key file");
+    let secrets =
+        [admin_key.as_str(), &admin_key[20..], agent_key.as_str(), &agent_key[20..], "abcdefghijklmnopqrstuvwxyz"];
     for line in &logs {
         for secret in secrets {
             assert!(!line.contains(secret), "secret in log line: {line}");
@@ -84,8 +69,11 @@ fn acknowledged_writes_survive_kill_9() {
     let agent_id = agent["id"].as_str().unwrap().to_owned();
     let n = 150;
     for i in 0..n {
-        let (s, _) = admin.post("/costs", &json!({"agent_id": agent_id, "provider": "p", "model": "m",
-            "input_tokens": i, "output_tokens": 1, "cost": "0.000001", "idempotency_key": format!("k{i}")}));
+        let (s, _) = admin.post(
+            "/costs",
+            &json!({"agent_id": agent_id, "provider": "p", "model": "m",
+            "input_tokens": i, "output_tokens": 1, "cost": "0.000001", "idempotency_key": format!("k{i}")}),
+        );
         assert_eq!(s, 201);
         if i % 10 == 0 {
             let (s, _) = admin.post("/tasks", &json!({"title": format!("task {i}")}));

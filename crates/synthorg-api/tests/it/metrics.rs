@@ -1,0 +1,253 @@
+//! The scrape endpoint against real peers: `promtool` and the strict OpenMetrics parser of
+//! Python's `prometheus_client` (installed by scripts/install-peers).
+
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+
+use axum::http::{Method, StatusCode};
+use serde_json::json;
+use synthorg_api::{ApiSettings, MetricsSettings};
+use synthorg_telemetry::metrics::{Exposition, Format, Kind};
+
+use crate::TestApp;
+
+const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+
+/// The two seed families whose exact names (gauges ending in `_total`) promtool's linter
+/// flags; everything else must pass clean.
+const KNOWN_LINTS: &[&str] = &[
+    "synthorg_agents_total non-counter metrics should not have \"_total\" suffix",
+    "synthorg_tasks_total non-counter metrics should not have \"_total\" suffix",
+];
+
+fn run_peer(program: &str, args: &[&str], input: &str) -> (i32, String) {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program} is needed for this test (run scripts/install-peers): {e}"));
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// `promtool check metrics`: no parse error and no lint beyond the known seed names.
+pub fn promtool_check(text: &str) {
+    let (code, out) = run_peer("promtool", &["check", "metrics"], text);
+    let unexpected: Vec<_> = out.lines().filter(|l| !l.trim().is_empty() && !KNOWN_LINTS.contains(&l.trim())).collect();
+    assert!(unexpected.is_empty() && (code == 0 || code == 3), "promtool exit {code}: {out}");
+}
+
+/// The strict OpenMetrics parser accepts the text; returns the number of families.
+pub fn python_parse(text: &str) -> usize {
+    let script = "import sys\nfrom prometheus_client.openmetrics.parser import text_string_to_metric_families\n\
+                  print(len(list(text_string_to_metric_families(sys.stdin.read()))))";
+    let (code, out) = run_peer("python3", &["-c", script], text);
+    assert_eq!(code, 0, "the OpenMetrics parser refused the exposition: {out}");
+    out.trim().parse().unwrap()
+}
+
+async fn scrape(app: &TestApp, accept: Option<&str>) -> (StatusCode, String, String) {
+    let mut req = axum::http::Request::builder().uri("/api/v1/metrics");
+    if let Some(a) = accept {
+        req = req.header("accept", a);
+    }
+    let resp = tower::ServiceExt::oneshot(app.router.clone(), req.body(axum::body::Body::empty()).unwrap()).await.unwrap();
+    let status = resp.status();
+    let ct = resp.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    let body = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+    (status, ct, String::from_utf8(body.to_vec()).unwrap())
+}
+
+/// The value of the sample line starting with `prefix` (name and labels).
+fn value(text: &str, prefix: &str) -> Option<f64> {
+    text.lines().find(|l| l.starts_with(prefix) && l[prefix.len()..].starts_with(' ')).map(|l| {
+        l.rsplit(' ').next().unwrap().parse().unwrap()
+    })
+}
+
+fn sum(text: &str, family: &str) -> f64 {
+    text.lines().filter(|l| l.starts_with(&format!("{family}{{"))).map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap()).sum()
+}
+
+async fn seed_adversarial(app: &TestApp) {
+    let names = ["plain", "quote\"d", "back\\slash", "new\nline", "tab\there", "emoji 🤖👾", "\\\"\n", &"ü".repeat(128)];
+    for (i, name) in names.iter().enumerate() {
+        let r = app.post("/api/v1/agents", json!({"name": name, "role": "r\"\\\n", "department": name})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{name:?}: {:?}", r.body);
+        let agent = crate::id(&r.body);
+        let task = app.task(&format!("task {i}")).await;
+        app.transition(task, json!({"to": "assigned", "assigned_to": agent})).await;
+        app.post("/api/v1/costs", json!({"agent_id": agent, "provider": "p", "model": "m", "input_tokens": 1, "output_tokens": 1, "cost": "0.1"})).await;
+    }
+}
+
+#[tokio::test]
+async fn real_peers_accept_both_formats_with_adversarial_names() {
+    let app = TestApp::new();
+    seed_adversarial(&app).await;
+    let (status, ct, text) = scrape(&app, None).await;
+    assert_eq!((status, ct.as_str()), (StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8"));
+    promtool_check(&text);
+    let (_, ct, om) = scrape(&app, Some(PROMETHEUS_ACCEPT)).await;
+    assert_eq!(ct, "application/openmetrics-text; version=1.0.0; charset=utf-8");
+    assert!(om.ends_with("# EOF\n"));
+    assert!(python_parse(&om) >= 20);
+    let (_, ct, _) = scrape(&app, Some("text/plain;version=0.0.4;q=1,*/*;q=0.1")).await;
+    assert!(ct.starts_with("text/plain; version=0.0.4"), "VictoriaMetrics gets text");
+}
+
+/// Label values and HELP of any length and content survive both peers.
+#[test]
+fn encoder_escapes_anything() {
+    let nasty = format!("{}\"\\\n\t🤖{}", "x".repeat(5000), "\\n".repeat(2500));
+    for format in [Format::Text, Format::OpenMetrics] {
+        let mut e = Exposition::new(format);
+        e.header("t_family", Kind::Gauge, &format!("help with {nasty}"));
+        e.gauge("t_family", &[("label", &nasty), ("other", "")], 1.0);
+        e.header("t_events", Kind::Counter, "quote \" backslash \\ newline \n end");
+        e.counter("t_events", &[("agent", &nasty)], 3.0);
+        let text = String::from_utf8(e.finish()).unwrap();
+        match format {
+            Format::Text => promtool_check(&text),
+            Format::OpenMetrics => assert_eq!(python_parse(&text), 2),
+        }
+    }
+}
+
+#[tokio::test]
+async fn metrics_need_no_key_and_gzip_on_request() {
+    let app = TestApp::new();
+    let req = axum::http::Request::builder().uri("/api/v1/metrics").header("accept-encoding", "gzip").body(axum::body::Body::empty()).unwrap();
+    let resp = tower::ServiceExt::oneshot(app.router.clone(), req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-encoding"], "gzip");
+    let body = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&body[..]).read_to_string(&mut text).unwrap();
+    assert!(text.contains("synthorg_app_info{version="));
+}
+
+#[tokio::test]
+async fn not_wired_is_503_with_one_line() {
+    let app = TestApp::with_settings(ApiSettings { metrics: None, ..Default::default() });
+    let (status, ct, body) = scrape(&app, None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(ct.starts_with("text/plain"));
+    assert_eq!(body.lines().count(), 1);
+}
+
+#[tokio::test]
+async fn values_follow_the_store_and_the_code_paths() {
+    let app = TestApp::new();
+    let (_, _, before) = scrape(&app, None).await;
+    for verdict in ["allow", "deny", "escalate", "output_scan"] {
+        assert_eq!(value(&before, &format!("synthorg_security_evaluations_total{{verdict=\"{verdict}\"}}")), Some(0.0));
+    }
+    let ada = app.agent("ada").await;
+    let bob = app.agent("bob").await;
+    let t1 = app.task("one").await;
+    app.task("two").await;
+    app.transition(t1, json!({"to": "assigned", "assigned_to": ada})).await;
+    app.post("/api/v1/costs", json!({"agent_id": ada, "provider": "p", "model": "m", "input_tokens": 1, "output_tokens": 1, "cost": "2.5"})).await;
+    app.call(Method::PUT, "/api/v1/budget/config", Some(&app.admin), Some(json!({"total_monthly": 10, "per_agent_daily_limit": 5}))).await;
+    app.post("/api/v1/security/evaluate", json!({"agent_id": bob, "tool": "db", "action_type": "execute", "arguments": {"sql": "DROP TABLE x"}})).await;
+    app.post("/api/v1/security/evaluate", json!({"agent_id": bob, "tool": "fs.read", "action_type": "read"})).await;
+    app.post("/api/v1/coordination/runs", json!({"agents": [ada, bob], "topology": "star", "turns_mas": 6, "turns_sas": 4, "success_rate": 0.9})).await;
+    let (_, _, text) = scrape(&app, None).await;
+    assert_eq!(sum(&text, "synthorg_agents_total"), 2.0);
+    assert_eq!(value(&text, "synthorg_agents_total{status=\"active\",trust_level=\"standard\"}"), Some(2.0));
+    assert_eq!(sum(&text, "synthorg_tasks_total"), 2.0);
+    assert_eq!(value(&text, &format!("synthorg_tasks_total{{status=\"assigned\",agent=\"{ada}\"}}")), Some(1.0));
+    assert_eq!(value(&text, "synthorg_tasks_total{status=\"created\",agent=\"unassigned\"}"), Some(1.0));
+    assert_eq!(value(&text, "synthorg_cost_total"), Some(2.5));
+    assert_eq!(value(&text, "synthorg_budget_monthly_usd"), Some(10.0));
+    assert_eq!(value(&text, "synthorg_budget_used_percent"), Some(25.0));
+    assert_eq!(value(&text, &format!("synthorg_agent_cost_total{{agent_id=\"{ada}\"}}")), Some(2.5));
+    assert_eq!(value(&text, &format!("synthorg_agent_budget_used_percent{{agent_id=\"{ada}\"}}")), Some(50.0));
+    assert_eq!(value(&text, "synthorg_task_transitions_total{from=\"created\",to=\"assigned\"}"), Some(1.0));
+    assert_eq!(value(&text, "synthorg_approvals_pending"), Some(1.0));
+    assert_eq!(value(&text, "synthorg_security_evaluations_total{verdict=\"escalate\"}"), Some(1.0));
+    assert_eq!(value(&text, "synthorg_security_evaluations_total{verdict=\"allow\"}"), Some(1.0));
+    assert_eq!(value(&text, "synthorg_coordination_efficiency"), Some(0.6));
+    assert_eq!(value(&text, "synthorg_coordination_overhead_percent"), Some(50.0));
+    assert!(value(&text, "synthorg_http_requests_total{method=\"POST\",route=\"/api/v1/agents\",status_class=\"2xx\"}").unwrap() >= 2.0);
+    assert!(text.contains("synthorg_http_request_duration_seconds_bucket{method=\"POST\",route=\"/api/v1/tasks/{id}/transitions\",le=\"+Inf\"}"));
+    assert!(value(&text, "process_resident_memory_bytes").unwrap() > 0.0);
+}
+
+#[tokio::test]
+async fn agent_labels_are_bounded_and_terminated_agents_disappear() {
+    let settings = ApiSettings { metrics: Some(MetricsSettings { max_agent_series: 2, ..Default::default() }), ..Default::default() };
+    let app = TestApp::with_settings(settings);
+    let mut agents = Vec::new();
+    for i in 0..4 {
+        let a = app.agent(&format!("a{i}")).await;
+        let t = app.task(&format!("t{i}")).await;
+        app.transition(t, json!({"to": "assigned", "assigned_to": a})).await;
+        app.post("/api/v1/costs", json!({"agent_id": a, "provider": "p", "model": "m", "input_tokens": 1, "output_tokens": 1, "cost": 1})).await;
+        agents.push(a);
+    }
+    let (_, _, text) = scrape(&app, None).await;
+    let agent_series = text.lines().filter(|l| l.starts_with("synthorg_tasks_total{status=\"assigned\"")).count();
+    assert_eq!(agent_series, 3, "two agents and __other__:\n{text}");
+    assert_eq!(value(&text, "synthorg_tasks_total{status=\"assigned\",agent=\"__other__\"}"), Some(2.0));
+    assert_eq!(sum(&text, "synthorg_tasks_total"), 4.0, "folding keeps the sum");
+    assert_eq!(value(&text, "synthorg_agent_cost_total{agent_id=\"__other__\"}"), Some(2.0));
+    assert!(value(&text, "synthorg_metric_series_folded_total{family=\"tasks_total\"}").unwrap() >= 2.0);
+    assert_eq!(text.lines().filter(|l| l.starts_with("synthorg_agent_info{")).count(), 2);
+    promtool_check(&text);
+
+    app.call(Method::PATCH, &format!("/api/v1/agents/{}", agents[0]), Some(&app.admin), Some(json!({"status": "terminated"}))).await;
+    let (_, _, text) = scrape(&app, None).await;
+    let first = agents[0].to_string();
+    assert!(!text.lines().any(|l| !l.starts_with('#') && l.contains(&first)), "terminated agent's series are gone:\n{text}");
+    assert!(text.contains(&format!("agent_id=\"{}\"", agents[2])), "the next agent takes the free slot");
+}
+
+/// A failing source keeps its last good values, counts the error and logs a WARN; the other
+/// sources keep updating. The failure is real: the store's aggregate table is dropped.
+#[tokio::test]
+async fn a_failing_source_keeps_its_last_good_values() {
+    let app = TestApp::new();
+    let ada = app.agent("ada").await;
+    let t = app.task("t").await;
+    app.transition(t, json!({"to": "assigned", "assigned_to": ada})).await;
+    let (_, _, first) = scrape(&app, None).await;
+    assert_eq!(value(&first, "synthorg_scrape_errors_total{source=\"tasks\"}"), Some(0.0));
+    let conn = rusqlite::Connection::open(app.store.path()).unwrap();
+    conn.execute_batch("DROP TRIGGER tasks_count_insert; DROP TRIGGER tasks_count_update; DROP TRIGGER tasks_count_delete; DROP TABLE task_counts;").unwrap();
+    app.agent("bob").await;
+    let (status, _, second) = scrape(&app, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(value(&second, "synthorg_scrape_errors_total{source=\"tasks\"}"), Some(1.0));
+    assert_eq!(value(&second, &format!("synthorg_tasks_total{{status=\"assigned\",agent=\"{ada}\"}}")), Some(1.0), "last good value");
+    assert_eq!(sum(&second, "synthorg_agents_total"), 2.0, "other sources still update");
+    assert_eq!(value(&second, "synthorg_scrape_errors_total{source=\"agents\"}"), Some(0.0));
+}
+
+#[tokio::test]
+async fn concurrent_scrapes_are_safe() {
+    let app = std::sync::Arc::new(TestApp::new());
+    let ada = app.agent("ada").await;
+    let mut handles = Vec::new();
+    for i in 0..16 {
+        let app = app.clone();
+        handles.push(tokio::spawn(async move {
+            if i % 2 == 0 {
+                app.post("/api/v1/costs", json!({"agent_id": ada, "provider": "p", "model": "m", "input_tokens": 1, "output_tokens": 1, "cost": 1})).await;
+            }
+            scrape(&app, Some(PROMETHEUS_ACCEPT)).await
+        }));
+    }
+    for h in handles {
+        let (status, _, body) = h.await.unwrap();
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.ends_with("# EOF\n"));
+    }
+    let (_, _, text) = scrape(&app, None).await;
+    assert_eq!(value(&text, "synthorg_cost_total"), Some(8.0));
+}
