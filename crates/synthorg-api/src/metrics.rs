@@ -172,6 +172,7 @@ struct Names {
     budget_used: String,
     budget_monthly: String,
     budget_daily_used: String,
+    budget_threshold: String,
     agent_cost: String,
     agent_budget_used: String,
     agent: String,
@@ -198,6 +199,7 @@ impl Names {
             budget_used: n("budget_used_percent"),
             budget_monthly: n("budget_monthly_usd"),
             budget_daily_used: n("budget_daily_used_percent"),
+            budget_threshold: n("budget_alert_threshold_percent"),
             agent_cost: n("agent_cost"),
             agent_budget_used: n("agent_budget_used_percent"),
             agent: n("agent"),
@@ -406,6 +408,11 @@ impl MetricsCollector {
         }
         e.header(&n.budget_monthly, Kind::Gauge, "Monthly budget, USD (0: no budget).");
         e.gauge(&n.budget_monthly, &[], budget.total_monthly.as_f64());
+        e.header(&n.budget_threshold, Kind::Gauge, "Configured budget alert thresholds in percent, by level.");
+        let a = &budget.alerts;
+        for (level, v) in [("warn", a.warn), ("critical", a.critical), ("hard_stop", a.hard_stop)] {
+            e.gauge(&n.budget_threshold, &[("level", level)], v);
+        }
         e.header(
             &n.budget_used,
             Kind::Gauge,

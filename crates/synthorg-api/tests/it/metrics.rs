@@ -55,7 +55,8 @@ async fn scrape(app: &TestApp, accept: Option<&str>) -> (StatusCode, String, Str
     if let Some(a) = accept {
         req = req.header("accept", a);
     }
-    let resp = tower::ServiceExt::oneshot(app.router.clone(), req.body(axum::body::Body::empty()).unwrap()).await.unwrap();
+    let resp =
+        tower::ServiceExt::oneshot(app.router.clone(), req.body(axum::body::Body::empty()).unwrap()).await.unwrap();
     let status = resp.status();
     let ct = resp.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
     let body = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
@@ -64,17 +65,21 @@ async fn scrape(app: &TestApp, accept: Option<&str>) -> (StatusCode, String, Str
 
 /// The value of the sample line starting with `prefix` (name and labels).
 fn value(text: &str, prefix: &str) -> Option<f64> {
-    text.lines().find(|l| l.starts_with(prefix) && l[prefix.len()..].starts_with(' ')).map(|l| {
-        l.rsplit(' ').next().unwrap().parse().unwrap()
-    })
+    text.lines()
+        .find(|l| l.starts_with(prefix) && l[prefix.len()..].starts_with(' '))
+        .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
 }
 
 fn sum(text: &str, family: &str) -> f64 {
-    text.lines().filter(|l| l.starts_with(&format!("{family}{{"))).map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap()).sum()
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{family}{{")))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum()
 }
 
 async fn seed_adversarial(app: &TestApp) {
-    let names = ["plain", "quote\"d", "back\\slash", "new\nline", "tab\there", "emoji 🤖👾", "\\\"\n", &"ü".repeat(128)];
+    let names =
+        ["plain", "quote\"d", "back\\slash", "new\nline", "tab\there", "emoji 🤖👾", "\\\"\n", &"ü".repeat(128)];
     for (i, name) in names.iter().enumerate() {
         let r = app.post("/api/v1/agents", json!({"name": name, "role": "r\"\\\n", "department": name})).await;
         assert_eq!(r.status, StatusCode::CREATED, "{name:?}: {:?}", r.body);
@@ -121,7 +126,11 @@ fn encoder_escapes_anything() {
 #[tokio::test]
 async fn metrics_need_no_key_and_gzip_on_request() {
     let app = TestApp::new();
-    let req = axum::http::Request::builder().uri("/api/v1/metrics").header("accept-encoding", "gzip").body(axum::body::Body::empty()).unwrap();
+    let req = axum::http::Request::builder()
+        .uri("/api/v1/metrics")
+        .header("accept-encoding", "gzip")
+        .body(axum::body::Body::empty())
+        .unwrap();
     let resp = tower::ServiceExt::oneshot(app.router.clone(), req).await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(resp.headers()["content-encoding"], "gzip");
@@ -152,11 +161,29 @@ async fn values_follow_the_store_and_the_code_paths() {
     let t1 = app.task("one").await;
     app.task("two").await;
     app.transition(t1, json!({"to": "assigned", "assigned_to": ada})).await;
-    app.post("/api/v1/costs", json!({"agent_id": ada, "provider": "p", "model": "m", "input_tokens": 1, "output_tokens": 1, "cost": "2.5"})).await;
-    app.call(Method::PUT, "/api/v1/budget/config", Some(&app.admin), Some(json!({"total_monthly": 10, "per_agent_daily_limit": 5}))).await;
-    app.post("/api/v1/security/evaluate", json!({"agent_id": bob, "tool": "db", "action_type": "execute", "arguments": {"sql": "DROP TABLE x"}})).await;
+    app.post(
+        "/api/v1/costs",
+        json!({"agent_id": ada, "provider": "p", "model": "m", "input_tokens": 1, "output_tokens": 1, "cost": "2.5"}),
+    )
+    .await;
+    app.call(
+        Method::PUT,
+        "/api/v1/budget/config",
+        Some(&app.admin),
+        Some(json!({"total_monthly": 10, "per_agent_daily_limit": 5})),
+    )
+    .await;
+    app.post(
+        "/api/v1/security/evaluate",
+        json!({"agent_id": bob, "tool": "db", "action_type": "execute", "arguments": {"sql": "DROP TABLE x"}}),
+    )
+    .await;
     app.post("/api/v1/security/evaluate", json!({"agent_id": bob, "tool": "fs.read", "action_type": "read"})).await;
-    app.post("/api/v1/coordination/runs", json!({"agents": [ada, bob], "topology": "star", "turns_mas": 6, "turns_sas": 4, "success_rate": 0.9})).await;
+    app.post(
+        "/api/v1/coordination/runs",
+        json!({"agents": [ada, bob], "topology": "star", "turns_mas": 6, "turns_sas": 4, "success_rate": 0.9}),
+    )
+    .await;
     let (_, _, text) = scrape(&app, None).await;
     assert_eq!(sum(&text, "synthorg_agents_total"), 2.0);
     assert_eq!(value(&text, "synthorg_agents_total{status=\"active\",trust_level=\"standard\"}"), Some(2.0));
@@ -174,21 +201,32 @@ async fn values_follow_the_store_and_the_code_paths() {
     assert_eq!(value(&text, "synthorg_security_evaluations_total{verdict=\"allow\"}"), Some(1.0));
     assert_eq!(value(&text, "synthorg_coordination_efficiency"), Some(0.6));
     assert_eq!(value(&text, "synthorg_coordination_overhead_percent"), Some(50.0));
-    assert!(value(&text, "synthorg_http_requests_total{method=\"POST\",route=\"/api/v1/agents\",status_class=\"2xx\"}").unwrap() >= 2.0);
+    assert!(
+        value(&text, "synthorg_http_requests_total{method=\"POST\",route=\"/api/v1/agents\",status_class=\"2xx\"}")
+            .unwrap()
+            >= 2.0
+    );
     assert!(text.contains("synthorg_http_request_duration_seconds_bucket{method=\"POST\",route=\"/api/v1/tasks/{id}/transitions\",le=\"+Inf\"}"));
     assert!(value(&text, "process_resident_memory_bytes").unwrap() > 0.0);
 }
 
 #[tokio::test]
 async fn agent_labels_are_bounded_and_terminated_agents_disappear() {
-    let settings = ApiSettings { metrics: Some(MetricsSettings { max_agent_series: 2, ..Default::default() }), ..Default::default() };
+    let settings = ApiSettings {
+        metrics: Some(MetricsSettings { max_agent_series: 2, ..Default::default() }),
+        ..Default::default()
+    };
     let app = TestApp::with_settings(settings);
     let mut agents = Vec::new();
     for i in 0..4 {
         let a = app.agent(&format!("a{i}")).await;
         let t = app.task(&format!("t{i}")).await;
         app.transition(t, json!({"to": "assigned", "assigned_to": a})).await;
-        app.post("/api/v1/costs", json!({"agent_id": a, "provider": "p", "model": "m", "input_tokens": 1, "output_tokens": 1, "cost": 1})).await;
+        app.post(
+            "/api/v1/costs",
+            json!({"agent_id": a, "provider": "p", "model": "m", "input_tokens": 1, "output_tokens": 1, "cost": 1}),
+        )
+        .await;
         agents.push(a);
     }
     let (_, _, text) = scrape(&app, None).await;
@@ -201,10 +239,19 @@ async fn agent_labels_are_bounded_and_terminated_agents_disappear() {
     assert_eq!(text.lines().filter(|l| l.starts_with("synthorg_agent_info{")).count(), 2);
     promtool_check(&text);
 
-    app.call(Method::PATCH, &format!("/api/v1/agents/{}", agents[0]), Some(&app.admin), Some(json!({"status": "terminated"}))).await;
+    app.call(
+        Method::PATCH,
+        &format!("/api/v1/agents/{}", agents[0]),
+        Some(&app.admin),
+        Some(json!({"status": "terminated"})),
+    )
+    .await;
     let (_, _, text) = scrape(&app, None).await;
     let first = agents[0].to_string();
-    assert!(!text.lines().any(|l| !l.starts_with('#') && l.contains(&first)), "terminated agent's series are gone:\n{text}");
+    assert!(
+        !text.lines().any(|l| !l.starts_with('#') && l.contains(&first)),
+        "terminated agent's series are gone:\n{text}"
+    );
     assert!(text.contains(&format!("agent_id=\"{}\"", agents[2])), "the next agent takes the free slot");
 }
 
@@ -224,7 +271,11 @@ async fn a_failing_source_keeps_its_last_good_values() {
     let (status, _, second) = scrape(&app, None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(value(&second, "synthorg_scrape_errors_total{source=\"tasks\"}"), Some(1.0));
-    assert_eq!(value(&second, &format!("synthorg_tasks_total{{status=\"assigned\",agent=\"{ada}\"}}")), Some(1.0), "last good value");
+    assert_eq!(
+        value(&second, &format!("synthorg_tasks_total{{status=\"assigned\",agent=\"{ada}\"}}")),
+        Some(1.0),
+        "last good value"
+    );
     assert_eq!(sum(&second, "synthorg_agents_total"), 2.0, "other sources still update");
     assert_eq!(value(&second, "synthorg_scrape_errors_total{source=\"agents\"}"), Some(0.0));
 }
@@ -250,4 +301,69 @@ async fn concurrent_scrapes_are_safe() {
     }
     let (_, _, text) = scrape(&app, None).await;
     assert_eq!(value(&text, "synthorg_cost_total"), Some(8.0));
+}
+
+fn docs_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs")
+}
+
+/// Every family a dashboard or alert names is one we expose.
+fn assert_known_families(source: &str, exposed: &std::collections::BTreeSet<String>, text: &str) {
+    let re = regex::Regex::new(r"\b(?:synthorg|process)_[a-z_]+").unwrap();
+    for m in re.find_iter(text) {
+        assert!(exposed.contains(m.as_str()), "{source} names {}, which synthorg does not expose", m.as_str());
+    }
+}
+
+/// The alert rules pass `promtool check rules` and their unit tests; the Grafana dashboard's
+/// queries are valid PromQL (checked by promtool as recording rules); both name only
+/// families a real scrape exposes.
+#[tokio::test]
+async fn operator_artifacts_match_the_exposition() {
+    let app = TestApp::new();
+    seed_adversarial(&app).await;
+    app.post("/api/v1/coordination/runs", json!({"agents": [crate::id(&app.get("/api/v1/agents").await.body["items"][0])], "topology": "solo", "turns_mas": 1, "turns_sas": 1, "success_rate": 1})).await;
+    let (_, _, text) = scrape(&app, None).await;
+    let exposed: std::collections::BTreeSet<String> =
+        text.lines().filter(|l| !l.starts_with('#')).map(|l| l.split(['{', ' ']).next().unwrap().to_owned()).collect();
+
+    let prom = docs_dir().join("prometheus");
+    let check = |args: &[&str]| {
+        let out =
+            Command::new("promtool").args(args).current_dir(&prom).output().expect("promtool (scripts/install-peers)");
+        assert!(
+            out.status.success(),
+            "promtool {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    check(&["check", "rules", "synthorg-alerts.yml"]);
+    check(&["test", "rules", "synthorg-alerts.test.yml"]);
+    assert_known_families("alert rules", &exposed, &std::fs::read_to_string(prom.join("synthorg-alerts.yml")).unwrap());
+
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(docs_dir().join("grafana/synthorg-overview.json")).unwrap())
+            .unwrap();
+    let exprs: Vec<String> = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
+        .map(|t| t["expr"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(exprs.len() >= 15);
+    let mut rules = String::from("groups:\n  - name: dashboard\n    rules:\n");
+    for (i, e) in exprs.iter().enumerate() {
+        rules.push_str(&format!(
+            "      - record: dashboard:query_{i}\n        expr: {}\n",
+            serde_json::to_string(e).unwrap()
+        ));
+        assert_known_families("the Grafana dashboard", &exposed, e);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("dashboard.yml"), rules).unwrap();
+    let out =
+        Command::new("promtool").args(["check", "rules", "dashboard.yml"]).current_dir(dir.path()).output().unwrap();
+    assert!(out.status.success(), "dashboard PromQL: {}", String::from_utf8_lossy(&out.stdout));
 }

@@ -1,0 +1,116 @@
+//! A real Prometheus server scrapes the real binary over loopback.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::{Client, Server, temp_dir};
+
+struct Prometheus {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Prometheus {
+    fn start(dir: &std::path::Path, target: &str) -> Prometheus {
+        let config = dir.join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\nscrape_configs:\n  - job_name: synthorg\n    metrics_path: /api/v1/metrics\n    static_configs:\n      - targets: ['{target}']\n"
+            ),
+        )
+        .unwrap();
+        let port = free_port();
+        let child = Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.tsdb.path={}", dir.join("tsdb").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("prometheus is needed for this test (run scripts/install-peers): {e}"));
+        Prometheus { child, base: format!("http://127.0.0.1:{port}") }
+    }
+
+    /// The value of an instant query with a single result, if any.
+    fn query(&self, promql: &str) -> Option<f64> {
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let mut r = agent.get(format!("{}/api/v1/query", self.base)).query("query", promql).call().ok()?;
+        let v: Value = r.body_mut().read_json().ok()?;
+        let result = v["data"]["result"].as_array()?;
+        if result.len() != 1 {
+            return None;
+        }
+        result[0]["value"][1].as_str()?.parse().ok()
+    }
+
+    /// Polls a query until `check` accepts its value, with a deadline.
+    fn wait_for(&self, promql: &str, check: impl Fn(f64) -> bool) -> f64 {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(v) = self.query(promql).filter(|v| check(*v)) {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {promql}; last value {:?}", self.query(promql));
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+}
+
+#[test]
+fn prometheus_scrapes_the_organization() {
+    let (tmp, data) = temp_dir();
+    let server = Server::start(&data, &[]);
+    let admin = Client::new(&server.base, &Server::bootstrap_key(&data));
+    let mut agents = Vec::new();
+    for name in ["ada", "quote\"d \\ agent", "new\nline 🤖"] {
+        let (s, a) = admin.post("/agents", &json!({"name": name, "role": "developer"}));
+        assert_eq!(s, 201);
+        agents.push(a["id"].as_str().unwrap().to_owned());
+    }
+    for i in 0..5 {
+        let (_, t) = admin.post("/tasks", &json!({"title": format!("t{i}")}));
+        if i < 3 {
+            let id = t["id"].as_str().unwrap();
+            admin.post(&format!("/tasks/{id}/transitions"), &json!({"to": "assigned", "assigned_to": agents[i]}));
+        }
+    }
+    let target = server.base.trim_start_matches("http://").trim_end_matches("/api/v1").to_owned();
+    let prometheus = Prometheus::start(tmp.path(), &target);
+    prometheus.wait_for("up{job=\"synthorg\"}", |v| v == 1.0);
+
+    let (_, listed_agents) = admin.get("/agents?limit=1000");
+    let (_, listed_tasks) = admin.get("/tasks?limit=1000");
+    let n_agents = listed_agents["items"].as_array().unwrap().len() as f64;
+    let n_tasks = listed_tasks["items"].as_array().unwrap().len() as f64;
+    assert_eq!(prometheus.wait_for("sum(synthorg_agents_total)", |v| v == n_agents), n_agents);
+    assert_eq!(prometheus.wait_for("sum(synthorg_tasks_total)", |v| v == n_tasks), n_tasks);
+    prometheus.wait_for("sum(synthorg_tasks_total{agent=\"unassigned\"})", |v| v == 2.0);
+    prometheus.wait_for("count(synthorg_agent_info)", |v| v == 3.0);
+
+    let before = prometheus.wait_for("sum(synthorg_security_evaluations_total)", |_| true);
+    for _ in 0..3 {
+        let (s, _) =
+            admin.post("/security/evaluate", &json!({"agent_id": agents[0], "tool": "fs.read", "action_type": "read"}));
+        assert_eq!(s, 200);
+    }
+    prometheus.wait_for("synthorg_security_evaluations_total{verdict=\"allow\"}", |v| v >= before + 3.0);
+    // The target stayed up through every scrape, adversarial names included.
+    assert_eq!(prometheus.query("min_over_time(up{job=\"synthorg\"}[1m])"), Some(1.0));
+    drop(prometheus);
+    let (status, _) = server.signal("TERM");
+    assert!(status.success());
+}
