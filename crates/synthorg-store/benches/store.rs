@@ -6,7 +6,7 @@
 //! - `aggregates`: the reads behind the metrics with 10k and 1M tasks and cost records; the
 //!   figures should not grow with the rows.
 //!
-//! Run: `cargo bench -p synthorg-store --bench store`.
+//! Run: `cargo bench -p synthorg-store --features bench-fixtures --bench store`.
 
 use std::hint::black_box;
 
@@ -91,47 +91,11 @@ fn writes(c: &mut Criterion) {
     group.finish();
 }
 
-/// Seeds `rows` tasks and `rows` cost records over 1000 agents with raw SQL in one
-/// transaction; the triggers maintain the aggregates exactly as for API writes.
-fn seeded(rows: usize) -> (tempfile::TempDir, SqliteStore) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    drop(new_store(&dir));
-    let mut conn = rusqlite::Connection::open(dir.path().join("synthorg.db")).expect("open");
-    let tx = conn.transaction().expect("tx");
-    let statuses = ["assigned", "in_progress", "in_review", "completed", "blocked"];
-    let at = synthorg_core::budget::day_start(now()).unix_timestamp() * 1_000_000;
-    {
-        let mut agent = tx
-            .prepare("INSERT INTO agents (id, name, role, department, status, trust_level, allowed_tools, denied_tools, created_at, updated_at) VALUES (?1, ?2, 'dev', 'eng', 'active', 'standard', '[]', '[]', 0, 0)")
-            .expect("prepare");
-        let mut task = tx
-            .prepare("INSERT INTO tasks (id, title, description, status, assigned_to, created_by, parent_id, version, created_at, updated_at) VALUES (?1, 't', '', ?2, ?3, 'bench', NULL, 1, 0, 0)")
-            .expect("prepare");
-        let mut cost = tx
-            .prepare("INSERT INTO cost_records (id, agent_id, task_id, provider, model, input_tokens, output_tokens, cost_nanos, call_category, occurred_at, recorded_at) VALUES (?1, ?2, NULL, 'p', 'm', 1, 1, 1000, 'productive', ?3, ?3)")
-            .expect("prepare");
-        let agents: Vec<String> = (0..1000).map(|_| Uuid::now_v7().to_string()).collect();
-        for (i, id) in agents.iter().enumerate() {
-            agent.execute(rusqlite::params![id, format!("agent-{i}")]).expect("agent");
-        }
-        for i in 0..rows {
-            let a = &agents[i % agents.len()];
-            task.execute(rusqlite::params![Uuid::now_v7().to_string(), statuses[i % statuses.len()], a]).expect("task");
-            // Spread costs over the last 60 days.
-            let when = at - (i as i64 % 60) * 86_400_000_000 + 1;
-            cost.execute(rusqlite::params![Uuid::now_v7().to_string(), a, when]).expect("cost");
-        }
-    }
-    tx.commit().expect("commit");
-    drop(conn);
-    let store = new_store(&dir);
-    (dir, store)
-}
-
 fn aggregates(c: &mut Criterion) {
     let mut group = c.benchmark_group("aggregates");
     for rows in [10_000usize, 1_000_000] {
-        let (dir, store) = seeded(rows);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = synthorg_store::fixtures::seed(dir.path(), 1000, rows, rows, now()).expect("seed");
         let today = day_start(now());
         let period = synthorg_core::budget::BillingPeriod::containing(now(), 1).start;
         group.bench_with_input(BenchmarkId::new("metrics_reads", rows), &rows, |b, _| {

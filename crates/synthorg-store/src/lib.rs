@@ -6,6 +6,8 @@
 //! after that transaction is durable.
 
 mod error;
+#[cfg(feature = "bench-fixtures")]
+pub mod fixtures;
 pub mod sqlite;
 mod types;
 

@@ -27,6 +27,7 @@ fn exposition(c: &mut Criterion) {
     let mut group = c.benchmark_group("exposition_20k_series");
     for (name, format) in [("text_0_0_4", Format::Text), ("openmetrics", Format::OpenMetrics)] {
         let bytes = encode(format, &agents).len();
+        eprintln!("exposition bytes {name} {bytes}");
         group.throughput(Throughput::Bytes(bytes as u64));
         group.bench_function(name, |b| b.iter(|| black_box(encode(format, &agents))));
     }

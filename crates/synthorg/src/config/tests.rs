@@ -112,3 +112,13 @@ fn printing_redacts_secret_named_values() {
     synthorg_core::security::redact_json(&mut v);
     assert_eq!(v["server"]["api_token"], "**REDACTED**");
 }
+
+#[test]
+fn metrics_settings_are_checked() {
+    let errors = fields(load_yaml("metrics:\n  prefix: 1bad-name\n  max_agent_series: 0\n", &[]));
+    assert_eq!(errors, ["metrics.prefix", "metrics.max_agent_series"]);
+    let s = load_yaml("metrics:\n  enabled: false\n", &[]).unwrap();
+    assert!(s.api.metrics.is_none());
+    let s = load_yaml("metrics:\n  prefix: acme_org\n", &[]).unwrap();
+    assert_eq!(s.api.metrics.unwrap().prefix, "acme_org");
+}
