@@ -5,3 +5,4 @@
 //! by every crate but core. What to expose is decided by the API's metrics collector.
 
 pub mod metrics;
+pub mod otlp;

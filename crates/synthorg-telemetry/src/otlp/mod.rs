@@ -1,0 +1,3 @@
+//! The OTLP log exporter's building blocks.
+
+pub mod endpoint;
