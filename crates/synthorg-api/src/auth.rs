@@ -179,6 +179,9 @@ pub async fn require_key(State(state): State<AppState>, mut req: Request, next: 
     if matches!(actor, Actor::Viewer { .. }) && !read_only {
         return ApiError::forbidden("a viewer key may only read").into_response();
     }
+    if let Some(agent) = actor.agent_id() {
+        tracing::Span::current().record("agent_id", tracing::field::display(agent));
+    }
     req.extensions_mut().insert(actor);
     next.run(req).await
 }

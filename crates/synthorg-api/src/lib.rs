@@ -9,7 +9,7 @@ pub mod dto;
 pub mod error;
 pub mod extract;
 pub mod metrics;
-mod middleware;
+pub mod middleware;
 mod openapi;
 mod routes;
 
@@ -92,7 +92,9 @@ impl AppState {
         F: FnOnce(&AppState) -> Result<T, ApiError> + Send + 'static,
     {
         let state = self.clone();
-        tokio::task::spawn_blocking(move || f(&state)).await.map_err(ApiError::internal)?
+        // The blocking thread continues the request's span, so its events keep their ids.
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || span.in_scope(|| f(&state))).await.map_err(ApiError::internal)?
     }
 }
 

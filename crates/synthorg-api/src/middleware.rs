@@ -6,18 +6,50 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{Method, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use synthorg_telemetry::context::{TraceContext, request_id};
+use tracing::Instrument;
 
 use crate::AppState;
 use crate::error::ApiError;
 
-/// Answers 503 `timeout` when a request runs past `request_timeout`, and logs every request
-/// once with its route template (never the raw path, which may carry ids), status and latency.
-pub async fn timeout_and_log(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// The correlation of one request, in its extensions.
+#[derive(Debug, Clone)]
+pub struct Correlation {
+    pub request_id: String,
+    pub trace: TraceContext,
+}
+
+/// Correlates, times out and observes every request:
+/// - a request id (a valid incoming `X-Request-Id` is kept, else one is generated; echoed in
+///   the response) and a trace context (a valid `traceparent` is continued, else a new trace;
+///   a new span id per request) go on a `request` span, so every event of the request, in
+///   every sink, carries them; handlers add `task_id` / `agent_id`;
+/// - 503 `timeout` when the request runs past `request_timeout`;
+/// - one access log line and the HTTP metrics, by route template (never the raw path).
+pub async fn timeout_and_log(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
+    let correlation = {
+        let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+        Correlation {
+            request_id: request_id(header("x-request-id")),
+            trace: TraceContext::for_request(header("traceparent")),
+        }
+    };
+    let span = tracing::info_span!(
+        "request",
+        request_id = %correlation.request_id,
+        trace_id = %correlation.trace.trace_id_hex(),
+        span_id = %correlation.trace.span_id_hex(),
+        trace_flags = correlation.trace.flags,
+        task_id = tracing::field::Empty,
+        agent_id = tracing::field::Empty,
+    );
+    let echoed = axum::http::HeaderValue::from_str(&correlation.request_id).ok();
+    req.extensions_mut().insert(correlation);
     let method = req.method().clone();
     let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
     let limit = state.settings().request_timeout;
-    let response = match tokio::time::timeout(limit, next.run(req)).await {
+    let mut response = match tokio::time::timeout(limit, next.run(req)).instrument(span.clone()).await {
         Ok(response) => response,
         Err(_) => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -37,10 +69,15 @@ pub async fn timeout_and_log(State(state): State<AppState>, req: Request, next: 
     }
     let elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
     let route = route.as_deref().unwrap_or("unmatched");
-    if status >= 500 {
-        tracing::warn!(target: "synthorg::access", %method, route, status, elapsed_us, "request");
-    } else {
-        tracing::info!(target: "synthorg::access", %method, route, status, elapsed_us, "request");
+    span.in_scope(|| {
+        if status >= 500 {
+            tracing::warn!(target: "synthorg::access", %method, route, status, elapsed_us, "request");
+        } else {
+            tracing::info!(target: "synthorg::access", %method, route, status, elapsed_us, "request");
+        }
+    });
+    if let Some(id) = echoed {
+        response.headers_mut().insert("x-request-id", id);
     }
     response
 }

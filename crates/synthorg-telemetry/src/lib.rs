@@ -4,5 +4,6 @@
 //! Architecture invariant: this crate knows nothing of the domain or the store; it is usable
 //! by every crate but core. What to expose is decided by the API's metrics collector.
 
+pub mod context;
 pub mod metrics;
 pub mod otlp;

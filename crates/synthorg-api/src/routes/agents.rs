@@ -56,6 +56,7 @@ pub async fn create(
 #[utoipa::path(get, path = "/api/v1/agents/{id}", tag = "agents", params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = Agent), (status = 404, body = ErrorBody)))]
 pub async fn get(State(state): State<AppState>, ApiId(id): ApiId) -> Result<Json<Agent>, ApiError> {
+    super::record_ids(None, Some(id));
     state.blocking(move |s| Ok(Json(s.store().get_agent(id)?))).await
 }
 
@@ -71,6 +72,7 @@ pub async fn patch(
     ApiId(id): ApiId,
     ApiJson(body): ApiJson<PatchAgent>,
 ) -> Result<Json<Agent>, ApiError> {
+    super::record_ids(None, Some(id));
     let patch = AgentPatch {
         role: body.role,
         department: body.department,

@@ -33,6 +33,7 @@ pub async fn report(
     caller: Caller,
     ApiJson(body): ApiJson<ReportRun>,
 ) -> Result<(StatusCode, Json<CoordinationRun>), ApiError> {
+    super::record_ids(body.task_id, None);
     let run = NewCoordinationRun {
         task_id: body.task_id,
         agents: body.agents,

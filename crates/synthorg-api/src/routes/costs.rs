@@ -45,6 +45,7 @@ pub async fn report(
     headers: HeaderMap,
     ApiJson(body): ApiJson<ReportCost>,
 ) -> Result<(StatusCode, HeaderMap, Json<CostRecord>), ApiError> {
+    super::record_ids(body.task_id, Some(body.agent_id));
     let header_key = match headers.get("idempotency-key") {
         None => None,
         Some(v) => Some(v.to_str().map_err(|_| ApiError::invalid("Idempotency-Key", "must be ASCII"))?.to_owned()),

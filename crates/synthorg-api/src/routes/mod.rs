@@ -19,6 +19,18 @@ use utoipa_axum::routes;
 use crate::AppState;
 use crate::openapi::ApiDoc;
 
+/// Puts the task and agent a request works on onto its span, so every event of the request
+/// carries them.
+pub(crate) fn record_ids(task: Option<uuid::Uuid>, agent: Option<uuid::Uuid>) {
+    let span = tracing::Span::current();
+    if let Some(task) = task {
+        span.record("task_id", tracing::field::display(task));
+    }
+    if let Some(agent) = agent {
+        span.record("agent_id", tracing::field::display(agent));
+    }
+}
+
 /// The authenticated caller, put there by [`crate::auth::require_key`].
 pub(crate) type Caller = Extension<Actor>;
 

@@ -23,6 +23,7 @@ pub async fn evaluate(
     caller: Caller,
     ApiJson(body): ApiJson<EvaluateAction>,
 ) -> Result<Json<EvaluationResult>, ApiError> {
+    super::record_ids(body.task_id, Some(body.agent_id));
     if !caller.may_act_for(body.agent_id) {
         return Err(ApiError::forbidden(format!("this key may not ask for verdicts for agent {}", body.agent_id)));
     }
@@ -122,6 +123,7 @@ pub async fn scan(
     caller: Caller,
     ApiJson(body): ApiJson<ScanOutput>,
 ) -> Result<Json<OutputScan>, ApiError> {
+    super::record_ids(body.task_id, body.agent_id);
     if let Some(agent) = body.agent_id
         && !caller.may_act_for(agent)
     {
@@ -191,6 +193,7 @@ pub async fn decide(
     state
         .blocking(move |s| {
             let approval = s.store().decide_approval(id, body.decision, body.note, &caller, now())?;
+            super::record_ids(approval.task_id, Some(approval.agent_id));
             tracing::info!(target: "synthorg::audit", approval_id = %id, agent_id = %approval.agent_id,
                 decision = %body.decision, by = %caller.label(), "approval decided");
             Ok(Json(approval))

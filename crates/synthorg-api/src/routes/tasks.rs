@@ -52,6 +52,7 @@ pub async fn create(
 #[utoipa::path(get, path = "/api/v1/tasks/{id}", tag = "tasks", params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = Task), (status = 404, body = ErrorBody)))]
 pub async fn get(State(state): State<AppState>, ApiId(id): ApiId) -> Result<Json<Task>, ApiError> {
+    super::record_ids(Some(id), None);
     state.blocking(move |s| Ok(Json(s.store().get_task(id)?))).await
 }
 
@@ -80,6 +81,7 @@ pub async fn transition(
     ApiId(id): ApiId,
     ApiJson(body): ApiJson<TransitionBody>,
 ) -> Result<Json<TransitionResult>, ApiError> {
+    super::record_ids(Some(id), None);
     let request = TransitionRequest {
         to: body.to,
         assigned_to: body.assigned_to,
@@ -89,6 +91,7 @@ pub async fn transition(
     state
         .blocking(move |s| {
             let (task, transition) = s.store().transition_task(id, &request, &caller, now())?;
+            super::record_ids(None, task.assigned_to);
             tracing::info!(task_id = %id, agent_id = ?task.assigned_to.map(|a| a.to_string()),
                 from = %transition.from, to = %transition.to, version = task.version, "task transition");
             Ok(Json(TransitionResult { task, transition }))

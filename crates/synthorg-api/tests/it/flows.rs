@@ -145,3 +145,22 @@ async fn coordination_runs_derive_their_figures() {
     let listed = app.get("/api/v1/coordination/runs").await;
     assert_eq!(id(&listed.body["items"][0]), id(&r.body));
 }
+
+#[tokio::test]
+async fn request_ids_are_kept_when_valid_and_always_echoed() {
+    let app = TestApp::new();
+    let send = |id: Option<&str>| {
+        let mut req = axum::http::Request::builder().uri("/api/v1/health");
+        if let Some(id) = id {
+            req = req.header("x-request-id", id);
+        }
+        tower::ServiceExt::oneshot(app.router.clone(), req.body(axum::body::Body::empty()).unwrap())
+    };
+    let kept = send(Some("client-req-7")).await.unwrap();
+    assert_eq!(kept.headers()["x-request-id"], "client-req-7");
+    let replaced = send(Some("bad id with spaces")).await.unwrap();
+    let id = replaced.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(id.len(), 36, "{id}");
+    let generated = send(None).await.unwrap();
+    assert_ne!(generated.headers()["x-request-id"].to_str().unwrap(), id);
+}

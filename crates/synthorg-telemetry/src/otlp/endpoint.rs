@@ -223,7 +223,7 @@ fn forbidden(ip: IpAddr) -> Option<&'static str> {
                 [192, 0, 2, _] | [198, 51, 100, _] | [203, 0, 113, _] => "reserved for documentation",
                 [192, 168, ..] => "private (192.168.0.0/16)",
                 [198, b, ..] if b == 18 || b == 19 => "reserved for benchmarking (198.18.0.0/15)",
-                [a, ..] if a >= 224 && a < 240 => "multicast (224.0.0.0/4)",
+                [a, ..] if (224..240).contains(&a) => "multicast (224.0.0.0/4)",
                 [255, 255, 255, 255] => "broadcast",
                 [a, ..] if a >= 240 => "reserved (240.0.0.0/4)",
                 _ => return None,

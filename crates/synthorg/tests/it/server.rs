@@ -96,3 +96,37 @@ fn acknowledged_writes_survive_kill_9() {
     let store = SqliteStore::open_dir(&data, &SqliteOptions::default()).unwrap();
     assert_eq!(store.integrity_check().unwrap(), Vec::<String>::new());
 }
+
+/// Every event of a request — the access line and the domain events logged on the blocking
+/// pool — carries the request id, the trace id of a valid incoming `traceparent`, and the
+/// task and agent it works on.
+#[test]
+fn correlation_ids_reach_every_event() {
+    let (_tmp, data) = temp_dir();
+    let server = Server::start(&data, &[]);
+    let admin = Client::new(&server.base, &Server::bootstrap_key(&data));
+    let (_, agent) = admin.post("/agents", &json!({"name": "ada", "role": "developer"}));
+    let agent_id = agent["id"].as_str().unwrap().to_owned();
+    let (_, task) = admin.post("/tasks", &json!({"title": "t"}));
+    let task_id = task["id"].as_str().unwrap().to_owned();
+    let http: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let response = http
+        .post(format!("{}/costs", server.base))
+        .header("authorization", &format!("Bearer {}", Server::bootstrap_key(&data)))
+        .header("x-request-id", "cost-report-0001")
+        .header("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+        .send_json(json!({"agent_id": agent_id, "task_id": task_id, "provider": "p", "model": "m",
+            "input_tokens": 1, "output_tokens": 1, "cost": 0.5}))
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+    assert_eq!(response.headers()["x-request-id"], "cost-report-0001");
+    let (_, logs) = server.signal("TERM");
+    let ours: Vec<_> = logs.iter().filter(|l| l.contains("cost-report-0001")).collect();
+    assert!(ours.iter().any(|l| l.contains("cost recorded")), "{logs:#?}");
+    assert!(ours.iter().any(|l| l.contains("synthorg::access")), "{logs:#?}");
+    for line in &ours {
+        assert!(line.contains("4bf92f3577b34da6a3ce929d0e0e4736"), "trace id missing: {line}");
+        assert!(line.contains(&task_id) && line.contains(&agent_id), "task/agent ids missing: {line}");
+        assert!(!line.contains("00f067aa0ba902b7"), "a new span id, not the caller's: {line}");
+    }
+}

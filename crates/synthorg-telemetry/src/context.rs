@@ -1,0 +1,168 @@
+//! Correlation: request ids and W3C trace context (`traceparent`).
+
+use std::fmt;
+
+/// A W3C trace context: 16-byte trace id, 8-byte span id, flags.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct TraceContext {
+    pub trace_id: [u8; 16],
+    pub span_id: [u8; 8],
+    pub flags: u8,
+}
+
+impl fmt::Debug for TraceContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TraceContext({})", self.traceparent())
+    }
+}
+
+fn random<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    // The OS random source does not fail on supported platforms; should it ever, fall back
+    // to time-derived bytes rather than fail a request.
+    if getrandom::fill(&mut bytes).is_err() {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos());
+        for (i, b) in bytes.iter_mut().enumerate() {
+            *b = (nanos >> ((i % 16) * 8)) as u8 | 1;
+        }
+    }
+    bytes
+}
+
+impl TraceContext {
+    /// The context of a request: the incoming `traceparent`'s trace id and flags when it is
+    /// valid, else a fresh trace id (sampled); always a fresh span id for this request.
+    pub fn for_request(traceparent: Option<&str>) -> Self {
+        let span_id = loop {
+            let id = random::<8>();
+            if id != [0; 8] {
+                break id;
+            }
+        };
+        match traceparent.and_then(parse_traceparent) {
+            Some((trace_id, flags)) => Self { trace_id, span_id, flags },
+            None => Self { trace_id: new_trace_id(), span_id, flags: 0x01 },
+        }
+    }
+
+    pub fn trace_id_hex(&self) -> String {
+        hex::encode(self.trace_id)
+    }
+
+    pub fn span_id_hex(&self) -> String {
+        hex::encode(self.span_id)
+    }
+
+    /// This context as a `traceparent` value.
+    pub fn traceparent(&self) -> String {
+        format!("00-{}-{}-{:02x}", self.trace_id_hex(), self.span_id_hex(), self.flags)
+    }
+}
+
+fn new_trace_id() -> [u8; 16] {
+    loop {
+        let id = random::<16>();
+        if id != [0; 16] {
+            return id;
+        }
+    }
+}
+
+/// Parses `version-traceid-parentid-flags` per W3C Trace Context: lowercase hex, version not
+/// `ff`, non-zero ids; version 00 has exactly four fields, later versions may add more.
+pub fn parse_traceparent(value: &str) -> Option<([u8; 16], u8)> {
+    let value = value.trim();
+    let mut parts = value.split('-');
+    let (version, trace, parent, flags) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let lower_hex =
+        |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if !lower_hex(version, 2)
+        || version == "ff"
+        || !lower_hex(trace, 32)
+        || !lower_hex(parent, 16)
+        || !lower_hex(flags, 2)
+    {
+        return None;
+    }
+    if version == "00" && parts.next().is_some() {
+        return None;
+    }
+    let mut trace_id = [0u8; 16];
+    hex::decode_to_slice(trace, &mut trace_id).ok()?;
+    let mut parent_id = [0u8; 8];
+    hex::decode_to_slice(parent, &mut parent_id).ok()?;
+    if trace_id == [0; 16] || parent_id == [0; 8] {
+        return None;
+    }
+    let flags = u8::from_str_radix(flags, 16).ok()?;
+    Some((trace_id, flags))
+}
+
+/// Longest accepted incoming request id.
+pub const REQUEST_ID_MAX: usize = 128;
+
+/// The request id: the incoming `X-Request-Id` when it is 1–128 characters of
+/// `[A-Za-z0-9._:-]` (safe in every sink and header), else a new UUIDv7-like random id.
+pub fn request_id(incoming: Option<&str>) -> String {
+    match incoming {
+        Some(id)
+            if !id.is_empty()
+                && id.len() <= REQUEST_ID_MAX
+                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b".-_:".contains(&b)) =>
+        {
+            id.to_owned()
+        }
+        _ => {
+            let r = random::<16>();
+            let h = hex::encode(r);
+            format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traceparent_validation() {
+        let valid = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let (trace, flags) = parse_traceparent(valid).unwrap();
+        assert_eq!(hex::encode(trace), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(flags, 1);
+        assert!(parse_traceparent("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00-extra").is_some());
+        for bad in [
+            "",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+            "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1",
+            "0x-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        ] {
+            assert!(parse_traceparent(bad).is_none(), "{bad}");
+        }
+        let ctx = TraceContext::for_request(Some(valid));
+        assert_eq!(ctx.trace_id_hex(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_ne!(ctx.span_id_hex(), "00f067aa0ba902b7", "a new span for this request");
+        let fresh = TraceContext::for_request(Some("garbage"));
+        assert_ne!(fresh.trace_id, [0; 16]);
+        assert_eq!(fresh.flags, 1);
+        assert_ne!(TraceContext::for_request(None).trace_id, fresh.trace_id);
+        assert!(parse_traceparent(&fresh.traceparent()).is_some());
+    }
+
+    #[test]
+    fn request_ids() {
+        assert_eq!(request_id(Some("req-42.a:b_c")), "req-42.a:b_c");
+        for bad in ["", "has space", "new\nline", "quote\"", &"x".repeat(129), "ünï"] {
+            let id = request_id(Some(bad));
+            assert_ne!(id, bad);
+            assert_eq!(id.len(), 36);
+        }
+        assert_ne!(request_id(None), request_id(None));
+    }
+}
