@@ -106,6 +106,32 @@ impl BudgetConfig {
         errors
     }
 
+    /// Why new work must be refused under this budget, if it must: the monthly budget at its
+    /// hard stop, the agent at its daily limit, or the task at its limit. Spend already made
+    /// is always recorded; enforcement stops the next action (a security verdict of deny).
+    pub fn refusal(&self, spend: &ActionSpend) -> Option<String> {
+        if !self.total_monthly.is_zero()
+            && self.alert_level(spend.period_spend.percent_of(self.total_monthly)) == AlertLevel::HardStop
+        {
+            return Some(format!(
+                "budget hard stop: {} USD of {} USD spent this billing period",
+                spend.period_spend, self.total_monthly
+            ));
+        }
+        if !self.per_agent_daily_limit.is_zero() && spend.agent_today >= self.per_agent_daily_limit {
+            return Some(format!(
+                "agent daily limit reached: {} USD of {} USD spent today",
+                spend.agent_today, self.per_agent_daily_limit
+            ));
+        }
+        match spend.task_total {
+            Some(task) if !self.per_task_limit.is_zero() && task >= self.per_task_limit => {
+                Some(format!("task limit reached: {task} USD of {} USD spent on this task", self.per_task_limit))
+            }
+            _ => None,
+        }
+    }
+
     /// The alert level for a percentage of the monthly budget used.
     pub fn alert_level(&self, used_percent: Option<f64>) -> AlertLevel {
         let Some(p) = used_percent else {
@@ -184,6 +210,16 @@ pub struct SpendSnapshot {
     pub today_spend: Usd,
     /// Spend per agent since 00:00 UTC today.
     pub agents_today: Vec<(Uuid, Usd)>,
+}
+
+/// The spend an action is judged against by [`BudgetConfig::refusal`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ActionSpend {
+    pub period_spend: Usd,
+    /// The acting agent's spend since 00:00 UTC today.
+    pub agent_today: Usd,
+    /// The task's total spend, when the action is for a task.
+    pub task_total: Option<Usd>,
 }
 
 /// Budget status as reported by `GET /api/v1/budget/status`.
@@ -321,6 +357,26 @@ mod tests {
         assert_eq!(fields, ["total_monthly", "reset_day", "alerts", "currency"]);
         assert!(BudgetConfig { reset_day: 0, ..Default::default() }.validate()[0].message.contains("got 0"));
         assert!(BudgetConfig::default().validate().is_empty());
+    }
+
+    #[test]
+    fn refusals_name_the_limit_reached() {
+        let config = BudgetConfig {
+            total_monthly: Usd::dollars(100),
+            per_agent_daily_limit: Usd::dollars(10),
+            per_task_limit: Usd::dollars(5),
+            ..Default::default()
+        };
+        let spend = |period: i64, agent: i64, task: Option<i64>| ActionSpend {
+            period_spend: Usd::dollars(period),
+            agent_today: Usd::dollars(agent),
+            task_total: task.map(Usd::dollars),
+        };
+        assert_eq!(config.refusal(&spend(99, 9, Some(4))), None);
+        assert!(config.refusal(&spend(100, 0, None)).unwrap().starts_with("budget hard stop"));
+        assert!(config.refusal(&spend(0, 10, None)).unwrap().starts_with("agent daily limit"));
+        assert!(config.refusal(&spend(0, 0, Some(5))).unwrap().starts_with("task limit"));
+        assert_eq!(BudgetConfig::default().refusal(&spend(1_000_000, 1_000_000, Some(1_000_000))), None, "0 disables");
     }
 
     proptest! {

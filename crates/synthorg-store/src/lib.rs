@@ -12,7 +12,7 @@ pub mod sqlite;
 mod types;
 
 use synthorg_core::agent::{Agent, AgentPatch, AgentStatus, TrustLevel};
-use synthorg_core::budget::{BudgetConfig, SpendSnapshot};
+use synthorg_core::budget::{ActionSpend, BudgetConfig, SpendSnapshot};
 use synthorg_core::coordination::CoordinationRun;
 use synthorg_core::cost::CostRecord;
 use synthorg_core::security::{Approval, Decision};
@@ -80,6 +80,15 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     fn set_budget_config(&self, config: &BudgetConfig) -> Result<(), StoreError>;
     /// Spend since the start of the billing period, since `day_start`, and per agent since
     /// `day_start`.
+    /// The spend an action of `agent` (for `task`) is judged against: period spend, the
+    /// agent's spend since `day_start`, the task's total.
+    fn action_spend(
+        &self,
+        agent: Uuid,
+        task: Option<Uuid>,
+        period_start: OffsetDateTime,
+        day_start: OffsetDateTime,
+    ) -> Result<ActionSpend, StoreError>;
     fn spend_snapshot(
         &self,
         period_start: OffsetDateTime,

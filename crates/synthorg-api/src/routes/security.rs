@@ -2,8 +2,9 @@
 
 use axum::Json;
 use axum::extract::State;
+use synthorg_core::budget::{BillingPeriod, day_start};
 use synthorg_core::security::{
-    AgentContext, Approval, ApprovalStatus, OutputScan, SecurityAction, Verdict, redact_json,
+    AgentContext, Approval, ApprovalStatus, Evaluation, OutputScan, RiskLevel, SecurityAction, Verdict, redact_json,
 };
 use synthorg_store::{ApprovalFilter, EvaluationFilter, EvaluationRecord, Page, StoreError, now};
 use uuid::Uuid;
@@ -59,8 +60,20 @@ pub async fn evaluate(
                 allowed_tools: agent.allowed_tools,
                 denied_tools: agent.denied_tools,
             };
-            let evaluation = s.engine().evaluate(&action, &context);
+            // Budget enforcement gates the rules: an exhausted budget or limit denies new work.
             let at = now();
+            let budget = super::budget::effective_config(s.store().as_ref(), &s.settings().budget_defaults)?;
+            let period_start = BillingPeriod::containing(at, budget.reset_day).start;
+            let spend = s.store().action_spend(action.agent_id, action.task_id, period_start, day_start(at))?;
+            let evaluation = match budget.refusal(&spend) {
+                Some(reason) => Evaluation {
+                    verdict: Verdict::Deny,
+                    risk_level: RiskLevel::High,
+                    reason,
+                    matched_rules: vec!["budget".to_owned()],
+                },
+                None => s.engine().evaluate(&action, &context),
+            };
             let evaluation_id = Uuid::now_v7();
             let approval = (evaluation.verdict == Verdict::Escalate).then(|| {
                 let mut arguments = action.arguments.clone();

@@ -164,3 +164,44 @@ async fn request_ids_are_kept_when_valid_and_always_echoed() {
     let generated = send(None).await.unwrap();
     assert_ne!(generated.headers()["x-request-id"].to_str().unwrap(), id);
 }
+
+/// Spend is always recorded; once a limit is reached, new actions of that agent (or task, or
+/// the whole organization) are denied by the budget gate.
+#[tokio::test]
+async fn exhausted_budgets_deny_new_actions() {
+    let app = TestApp::new();
+    let ada = app.agent("ada").await;
+    let bob = app.agent("bob").await;
+    let task = app.task("t").await;
+    let r = app
+        .call(
+            Method::PUT,
+            "/api/v1/budget/config",
+            Some(&app.admin),
+            Some(json!({"total_monthly": 100, "per_agent_daily_limit": 10, "per_task_limit": 4})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let act = |agent, task: Option<uuid::Uuid>| json!({"agent_id": agent, "task_id": task, "tool": "fs.read", "action_type": "read"});
+    let spend = |agent, task: Option<uuid::Uuid>, cost: f64| json!({"agent_id": agent, "task_id": task, "provider": "p", "model": "m", "input_tokens": 1, "output_tokens": 1, "cost": cost});
+    assert_eq!(app.post("/api/v1/security/evaluate", act(ada, Some(task))).await.body["verdict"], "allow");
+
+    assert_eq!(app.post("/api/v1/costs", spend(ada, Some(task), 4.0)).await.status, StatusCode::CREATED);
+    let r = app.post("/api/v1/security/evaluate", act(ada, Some(task))).await;
+    assert_eq!((r.body["verdict"].as_str(), r.body["matched_rules"][0].as_str()), (Some("deny"), Some("budget")));
+    assert!(r.body["reason"].as_str().unwrap().starts_with("task limit reached"), "{:?}", r.body);
+    assert_eq!(app.post("/api/v1/security/evaluate", act(ada, None)).await.body["verdict"], "allow");
+
+    assert_eq!(app.post("/api/v1/costs", spend(ada, None, 6.0)).await.status, StatusCode::CREATED);
+    let r = app.post("/api/v1/security/evaluate", act(ada, None)).await;
+    assert!(r.body["reason"].as_str().unwrap().starts_with("agent daily limit"), "{:?}", r.body);
+    assert_eq!(app.post("/api/v1/security/evaluate", act(bob, None)).await.body["verdict"], "allow");
+
+    assert_eq!(
+        app.post("/api/v1/costs", spend(bob, None, 95.0)).await.status,
+        StatusCode::CREATED,
+        "spend is always recorded"
+    );
+    let r = app.post("/api/v1/security/evaluate", act(bob, None)).await;
+    assert!(r.body["reason"].as_str().unwrap().starts_with("budget hard stop"), "{:?}", r.body);
+}

@@ -82,6 +82,42 @@ fn agent_amount(r: &Row<'_>) -> rusqlite::Result<(Uuid, Usd)> {
 }
 
 impl SqliteStore {
+    pub(super) fn action_spend_impl(
+        &self,
+        agent: Uuid,
+        task: Option<Uuid>,
+        period_start: OffsetDateTime,
+        day_start: OffsetDateTime,
+    ) -> Result<synthorg_core::budget::ActionSpend, StoreError> {
+        self.read(|c| {
+            let (first_day, partial) = split_days(day_start);
+            let mut agent_nanos: i64 = c
+                .prepare_cached("SELECT COALESCE(SUM(nanos), 0) FROM cost_daily WHERE agent_id = ?1 AND day >= ?2")?
+                .query_row(rusqlite::params![agent.to_string(), first_day], |r| r.get(0))?;
+            if let Some((from, to)) = partial {
+                let part: i64 = c
+                    .prepare_cached(
+                        "SELECT COALESCE(SUM(cost_nanos), 0) FROM cost_records \
+                         WHERE agent_id = ?1 AND occurred_at >= ?2 AND occurred_at < ?3",
+                    )?
+                    .query_row(rusqlite::params![agent.to_string(), from, to], |r| r.get(0))?;
+                agent_nanos = agent_nanos.saturating_add(part);
+            }
+            let task_total = match task {
+                None => None,
+                Some(task) => Some(Usd::from_nanos(
+                    c.prepare_cached("SELECT COALESCE((SELECT nanos FROM task_cost_totals WHERE task_id = ?1), 0)")?
+                        .query_row([task.to_string()], |r| r.get(0))?,
+                )),
+            };
+            Ok(synthorg_core::budget::ActionSpend {
+                period_spend: cost_since(c, period_start)?,
+                agent_today: Usd::from_nanos(agent_nanos),
+                task_total,
+            })
+        })
+    }
+
     pub(super) fn agent_counts_impl(&self) -> Result<Vec<(AgentStatus, TrustLevel, u64)>, StoreError> {
         self.read(|c| {
             rows(c, "SELECT status, trust_level, n FROM agent_counts ORDER BY status, trust_level", |r| {

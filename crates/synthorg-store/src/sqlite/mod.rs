@@ -270,7 +270,7 @@ pub(crate) fn uuid_value(id: Option<Uuid>) -> Option<String> {
 mod store_impl {
     //! The [`Store`] trait over the inherent methods of the entity modules.
     use synthorg_core::agent::{Agent, AgentPatch, AgentStatus, TrustLevel};
-    use synthorg_core::budget::{BudgetConfig, SpendSnapshot};
+    use synthorg_core::budget::{ActionSpend, BudgetConfig, SpendSnapshot};
     use synthorg_core::coordination::CoordinationRun;
     use synthorg_core::cost::CostRecord;
     use synthorg_core::security::{Approval, Decision};
@@ -343,6 +343,15 @@ mod store_impl {
             day_start: OffsetDateTime,
         ) -> Result<SpendSnapshot, StoreError> {
             self.spend_snapshot_impl(period_start, day_start)
+        }
+        fn action_spend(
+            &self,
+            agent: Uuid,
+            task: Option<Uuid>,
+            period_start: OffsetDateTime,
+            day_start: OffsetDateTime,
+        ) -> Result<ActionSpend, StoreError> {
+            self.action_spend_impl(agent, task, period_start, day_start)
         }
         fn record_coordination_run(&self, run: &CoordinationRun) -> Result<(), StoreError> {
             self.record_coordination_run_impl(run)
