@@ -5,5 +5,6 @@
 //! by every crate but core. What to expose is decided by the API's metrics collector.
 
 pub mod context;
+pub mod logging;
 pub mod metrics;
 pub mod otlp;

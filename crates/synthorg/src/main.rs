@@ -150,7 +150,7 @@ fn run(command: Command) -> Result<(), Failure> {
                 flags.push(("server.data_dir", dir.display().to_string()));
             }
             let settings = load(config.config, flags)?;
-            logging::init(&settings.config.logging);
+            logging::init(&settings.config.logging).map_err(Failure::io)?;
             serve::run(settings)
         }
         Command::Keys { command } => {
@@ -160,7 +160,8 @@ fn run(command: Command) -> Result<(), Failure> {
                 Some(dir) => dir.clone(),
                 None => load(store.config.config.clone(), vec![])?.data_dir,
             };
-            logging::init(&config::LoggingConfig { level: "warn".into(), ..Default::default() });
+            logging::init(&config::LoggingConfig { level: "warn".into(), ..Default::default() })
+                .map_err(Failure::io)?;
             match command {
                 KeysCommand::Create { role, agent_id, label, .. } => {
                     keys::create(&data_dir, role.into(), agent_id, label)

@@ -91,15 +91,59 @@ pub enum LogFormat {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LoggingConfig {
-    /// Minimum level or a filter such as `info,synthorg::access=warn`.
+    /// Minimum level (or filter such as `info,synthorg::access=warn`) of the console sink.
     pub level: String,
+    /// Format of the console sink.
     pub format: LogFormat,
+    /// Directory of the file sinks' files.
+    pub dir: PathBuf,
+    /// Further sinks: `file` (JSON lines) and `prometheus` (accepted, no output).
+    pub sinks: Vec<SinkConfig>,
 }
 
 impl Default for LoggingConfig {
     fn default() -> Self {
-        Self { level: "info".into(), format: LogFormat::Text }
+        Self { level: "info".into(), format: LogFormat::Text, dir: PathBuf::from("./logs"), sinks: Vec::new() }
     }
+}
+
+/// One log sink besides the console.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SinkConfig {
+    /// JSON lines in a size-rotated file under `logging.dir`.
+    File {
+        /// Relative to `logging.dir`; no `..`.
+        path: PathBuf,
+        /// Minimum level: trace, debug, info, warn, error or off.
+        #[serde(default = "default_level")]
+        level: String,
+        /// Only events whose target starts with one of these (empty: all).
+        #[serde(default)]
+        targets: Vec<String>,
+        /// Size at which the file rotates.
+        #[serde(default = "default_max_bytes")]
+        max_bytes: u64,
+        /// Rotated files kept.
+        #[serde(default = "default_max_files")]
+        max_files: usize,
+        /// Gzip rotated files.
+        #[serde(default)]
+        gzip: bool,
+    },
+    /// Accepted for compatibility: metrics are pulled from `/api/v1/metrics`, so this sink
+    /// writes nothing.
+    Prometheus {},
+}
+
+fn default_level() -> String {
+    "info".into()
+}
+fn default_max_bytes() -> u64 {
+    10 * 1024 * 1024
+}
+fn default_max_files() -> usize {
+    5
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -266,7 +310,10 @@ fn deserialize_all(mut tree: Value, errors: &mut Vec<FieldError>) -> Config {
         }
         let shown = display_path(&path);
         errors.push(FieldError::new(if shown.is_empty() { "config".into() } else { shown }, message));
-        if !remove_path(&mut tree, &path) {
+        // Inside a list, drop the whole list: removing a key of one element (say its `type`
+        // tag) would only produce a second, confusing error about the same element.
+        let removal = path.iter().position(|seg| seg.starts_with('[')).map_or(&path[..], |i| &path[..i]);
+        if !remove_path(&mut tree, removal) {
             return Config::default();
         }
     }
@@ -284,8 +331,7 @@ fn display_path(path: &[String]) -> String {
     out
 }
 
-/// Removes the deepest mapping key on `path` (an offending list element takes its whole list
-/// with it). `false` when nothing could be removed.
+/// Removes the deepest mapping key on `path`. `false` when nothing could be removed.
 fn remove_path(tree: &mut Value, path: &[String]) -> bool {
     let Some(last_key) = path.iter().rposition(|s| !s.starts_with('[')) else {
         return false;
@@ -350,6 +396,7 @@ fn check(config: Config, errors: &mut Vec<FieldError>) -> Settings {
     let mut policy = SecurityPolicy::default();
     policy.levels.extend(config.security.policies.clone());
     errors.extend(policy.validate().into_iter().map(|e| e.within("security.policies")));
+    check_sinks(&config.logging, errors);
     if let Err(e) = tracing_subscriber::EnvFilter::try_new(&config.logging.level) {
         errors.push(FieldError::new("logging.level", format!("not a level or filter: {e}")));
     }
@@ -364,6 +411,31 @@ fn check(config: Config, errors: &mut Vec<FieldError>) -> Settings {
         metrics: config.metrics.enabled.then_some(metrics),
     };
     Settings { bind, data_dir: config.server.data_dir.clone(), shutdown_timeout, api, config }
+}
+
+fn check_sinks(logging: &LoggingConfig, errors: &mut Vec<FieldError>) {
+    let mut paths = std::collections::BTreeSet::new();
+    for (i, sink) in logging.sinks.iter().enumerate() {
+        let at = |field: &str| format!("logging.sinks[{i}].{field}");
+        let SinkConfig::File { path, level, max_bytes, max_files, .. } = sink else { continue };
+        if path.as_os_str().is_empty()
+            || path.is_absolute()
+            || path.components().any(|c| !matches!(c, std::path::Component::Normal(_)))
+        {
+            errors.push(FieldError::new(at("path"), "must be a relative path inside logging.dir, without .."));
+        } else if !paths.insert(path.clone()) {
+            errors.push(FieldError::new(at("path"), "another file sink writes to the same file"));
+        }
+        if level.parse::<tracing_subscriber::filter::LevelFilter>().is_err() {
+            errors.push(FieldError::new(at("level"), "must be one of trace, debug, info, warn, error, off"));
+        }
+        if *max_bytes < 4096 {
+            errors.push(FieldError::new(at("max_bytes"), "must be at least 4096"));
+        }
+        if *max_files > 1000 {
+            errors.push(FieldError::new(at("max_files"), "must be at most 1000"));
+        }
+    }
 }
 
 /// The configuration as YAML-compatible JSON with secret-named values redacted.

@@ -122,3 +122,36 @@ fn metrics_settings_are_checked() {
     let s = load_yaml("metrics:\n  prefix: acme_org\n", &[]).unwrap();
     assert_eq!(s.api.metrics.unwrap().prefix, "acme_org");
 }
+
+#[test]
+fn log_sinks_are_checked() {
+    let yaml = r#"
+logging:
+  sinks:
+    - {type: file, path: ok.log}
+    - {type: file, path: ../escape.log}
+    - {type: file, path: /var/log/abs.log}
+    - {type: file, path: ok.log}
+    - {type: file, path: small.log, max_bytes: 10, level: "nope=="}
+    - {type: prometheus}
+"#;
+    let got = fields(load_yaml(yaml, &[]));
+    assert_eq!(
+        got,
+        [
+            "logging.sinks[1].path",
+            "logging.sinks[2].path",
+            "logging.sinks[3].path",
+            "logging.sinks[4].level",
+            "logging.sinks[4].max_bytes"
+        ]
+    );
+    let unknown = fields(load_yaml("logging:\n  sinks:\n    - {type: otlp, endpoint: x}\n", &[]));
+    assert_eq!(unknown, ["logging.sinks[0].type"]);
+    let s = load_yaml(
+        "logging:\n  sinks:\n    - {type: file, path: audit/audit.log, targets: [synthorg::audit], gzip: true}\n",
+        &[],
+    )
+    .unwrap();
+    assert!(matches!(&s.config.logging.sinks[0], SinkConfig::File { gzip: true, max_files: 5, .. }));
+}

@@ -130,3 +130,62 @@ fn correlation_ids_reach_every_event() {
         assert!(!line.contains("00f067aa0ba902b7"), "a new span id, not the caller's: {line}");
     }
 }
+
+/// File sinks write JSON lines with the correlation fields, route by target, and never
+/// contain a key.
+#[test]
+fn file_sinks_route_events_as_json_lines() {
+    let (tmp, data) = temp_dir();
+    let logs = tmp.path().join("logs");
+    let config = tmp.path().join("synthorg.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "logging:\n  dir: {}\n  sinks:\n    - {{type: file, path: all.log, level: debug}}\n    - {{type: file, path: audit/audit.log, targets: [\"synthorg::audit\"]}}\n    - {{type: file, path: access.log, targets: [\"synthorg::access\"]}}\n    - {{type: prometheus}}\n",
+            logs.display()
+        ),
+    )
+    .unwrap();
+    let server = Server::start(&data, &["--config", config.to_str().unwrap()]);
+    let key = Server::bootstrap_key(&data);
+    let admin = Client::new(&server.base, &key);
+    let (_, agent) = admin.post("/agents", &json!({"name": "ada", "role": "developer"}));
+    let agent_id = agent["id"].as_str().unwrap().to_owned();
+    let (_, created) = admin.post("/keys", &json!({"role": "viewer"}));
+    let viewer_key = created["key"].as_str().unwrap().to_owned();
+    let (s, _) = admin.post(
+        "/security/evaluate",
+        &json!({"agent_id": agent_id, "tool": "db", "action_type": "execute",
+        "arguments": {"sql": "DROP TABLE t", "password": "hunter2hunter2"}}),
+    );
+    assert_eq!(s, 200);
+    let (status, _) = server.signal("TERM");
+    assert!(status.success());
+
+    let read = |name: &str| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(logs.join(name))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{name}: not JSON ({e}): {l}")))
+            .collect()
+    };
+    let audit = read("audit/audit.log");
+    assert!(audit.len() >= 2, "{audit:?}");
+    assert!(audit.iter().all(|e| e["target"] == "synthorg::audit"));
+    let verdict = audit.iter().find(|e| e["message"] == "security verdict").unwrap();
+    assert_eq!(verdict["agent_id"], agent_id.as_str());
+    assert_eq!(verdict["trace_id"].as_str().unwrap().len(), 32);
+    assert!(verdict["request_id"].is_string());
+    let access = read("access.log");
+    assert!(access.iter().all(|e| e["target"] == "synthorg::access" && e["request_id"].is_string()));
+    assert!(access.iter().any(|e| e["route"] == "/api/v1/security/evaluate"));
+    let all = read("all.log");
+    assert!(all.len() > audit.len() + access.len() - 1);
+    assert!(all.iter().any(|e| e["message"] == "listening"));
+    for name in ["all.log", "audit/audit.log", "access.log"] {
+        let text = std::fs::read_to_string(logs.join(name)).unwrap();
+        for secret in [&key[20..], &viewer_key[20..], "hunter2hunter2"] {
+            assert!(!text.contains(secret), "{name} holds a secret");
+        }
+    }
+}
