@@ -99,7 +99,8 @@ impl Usd {
         if whole.0 == 0 {
             return None;
         }
-        Some(self.0 as f64 / whole.0 as f64 * 100.0)
+        // One rounding (the division) instead of two: 0.0081 of 500 is 0.00162, not 0.0016200000000000001.
+        Some((i128::from(self.0) * 100) as f64 / whole.0 as f64)
     }
 }
 
@@ -210,6 +211,13 @@ mod tests {
         check("", Err(MoneyError::NotANumber));
         check("99999999999999999999", Err(MoneyError::TooLarge));
         check("-2", Ok(-2_000_000_000));
+    }
+
+    #[test]
+    fn percentages_round_once() {
+        let p = Usd::parse("0.0081").unwrap().percent_of(Usd::dollars(500)).unwrap();
+        assert_eq!(p.to_string(), "0.00162");
+        assert_eq!(Usd::dollars(1).percent_of(Usd::ZERO), None);
     }
 
     #[test]
