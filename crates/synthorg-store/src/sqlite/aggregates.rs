@@ -28,17 +28,22 @@ fn split_days(since: OffsetDateTime) -> (i64, Option<(i64, i64)>) {
     }
 }
 
-pub(super) fn cost_since(c: &Connection, since: OffsetDateTime) -> Result<Usd, StoreError> {
+/// Spend since `since`, of one agent or of all.
+pub(super) fn cost_since(c: &Connection, since: OffsetDateTime, agent: Option<Uuid>) -> Result<Usd, StoreError> {
     let (first_day, partial) = split_days(since);
+    let agent = agent.map(|a| a.to_string());
     let mut nanos: i64 = c
-        .prepare_cached("SELECT COALESCE(SUM(nanos), 0) FROM cost_daily WHERE day >= ?1")?
-        .query_row([first_day], |r| r.get(0))?;
+        .prepare_cached(
+            "SELECT COALESCE(SUM(nanos), 0) FROM cost_daily WHERE day >= ?1 AND (?2 IS NULL OR agent_id = ?2)",
+        )?
+        .query_row(rusqlite::params![first_day, agent], |r| r.get(0))?;
     if let Some((from, to)) = partial {
         let part: i64 = c
             .prepare_cached(
-                "SELECT COALESCE(SUM(cost_nanos), 0) FROM cost_records WHERE occurred_at >= ?1 AND occurred_at < ?2",
+                "SELECT COALESCE(SUM(cost_nanos), 0) FROM cost_records \
+                 WHERE occurred_at >= ?1 AND occurred_at < ?2 AND (?3 IS NULL OR agent_id = ?3)",
             )?
-            .query_row([from, to], |r| r.get(0))?;
+            .query_row(rusqlite::params![from, to, agent], |r| r.get(0))?;
         nanos = nanos.checked_add(part).ok_or_else(|| StoreError::Internal("cost sum overflow".into()))?;
     }
     Ok(Usd::from_nanos(nanos))
@@ -90,19 +95,6 @@ impl SqliteStore {
         day_start: OffsetDateTime,
     ) -> Result<synthorg_core::budget::ActionSpend, StoreError> {
         self.read(|c| {
-            let (first_day, partial) = split_days(day_start);
-            let mut agent_nanos: i64 = c
-                .prepare_cached("SELECT COALESCE(SUM(nanos), 0) FROM cost_daily WHERE agent_id = ?1 AND day >= ?2")?
-                .query_row(rusqlite::params![agent.to_string(), first_day], |r| r.get(0))?;
-            if let Some((from, to)) = partial {
-                let part: i64 = c
-                    .prepare_cached(
-                        "SELECT COALESCE(SUM(cost_nanos), 0) FROM cost_records \
-                         WHERE agent_id = ?1 AND occurred_at >= ?2 AND occurred_at < ?3",
-                    )?
-                    .query_row(rusqlite::params![agent.to_string(), from, to], |r| r.get(0))?;
-                agent_nanos = agent_nanos.saturating_add(part);
-            }
             let task_total = match task {
                 None => None,
                 Some(task) => Some(Usd::from_nanos(
@@ -111,8 +103,8 @@ impl SqliteStore {
                 )),
             };
             Ok(synthorg_core::budget::ActionSpend {
-                period_spend: cost_since(c, period_start)?,
-                agent_today: Usd::from_nanos(agent_nanos),
+                period_spend: cost_since(c, period_start, None)?,
+                agent_today: cost_since(c, day_start, Some(agent))?,
                 task_total,
             })
         })
@@ -159,7 +151,7 @@ impl SqliteStore {
     }
 
     pub(super) fn cost_since_impl(&self, since: OffsetDateTime) -> Result<Usd, StoreError> {
-        self.read(|c| cost_since(c, since))
+        self.read(|c| cost_since(c, since, None))
     }
 
     pub(super) fn agent_cost_since_impl(&self, since: OffsetDateTime) -> Result<Vec<(Uuid, Usd)>, StoreError> {

@@ -146,8 +146,8 @@ impl SqliteStore {
     ) -> Result<SpendSnapshot, StoreError> {
         self.read(|c| {
             Ok(SpendSnapshot {
-                period_spend: super::aggregates::cost_since(c, period_start)?,
-                today_spend: super::aggregates::cost_since(c, day_start)?,
+                period_spend: super::aggregates::cost_since(c, period_start, None)?,
+                today_spend: super::aggregates::cost_since(c, day_start, None)?,
                 agents_today: super::aggregates::agent_cost_since(c, day_start)?,
             })
         })

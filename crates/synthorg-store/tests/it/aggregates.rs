@@ -52,6 +52,10 @@ fn cost_since_handles_whole_and_partial_days() {
     let mut expected = vec![(b, usd(12))];
     expected.sort();
     assert_eq!(per_agent, expected);
+    let spend = s.action_spend(b, None, datetime!(2026-03-01 0:00 UTC), datetime!(2026-03-02 10:00 UTC)).unwrap();
+    assert_eq!((spend.period_spend, spend.agent_today, spend.task_total), (usd(15), usd(12), None));
+    let spend = s.action_spend(a, None, datetime!(2026-03-02 0:00 UTC), datetime!(2026-03-02 9:00 UTC)).unwrap();
+    assert_eq!((spend.period_spend, spend.agent_today), (usd(14), usd(0)));
     let mut totals = s.agent_cost_totals().unwrap();
     totals.sort();
     let mut expected = vec![(a, usd(3)), (b, usd(12))];
