@@ -38,6 +38,8 @@ pub struct ApiSettings {
     pub security_policy: SecurityPolicy,
     /// `None`: the metrics endpoint answers 503 (no collector wired).
     pub metrics: Option<MetricsSettings>,
+    /// The OTLP log exporter, when one runs: its counters are exposed with the metrics.
+    pub otlp: Option<synthorg_telemetry::otlp::ExporterHandle>,
 }
 
 impl Default for ApiSettings {
@@ -48,6 +50,7 @@ impl Default for ApiSettings {
             budget_defaults: BudgetConfig::default(),
             security_policy: SecurityPolicy::default(),
             metrics: Some(MetricsSettings::default()),
+            otlp: None,
         }
     }
 }
@@ -109,10 +112,10 @@ pub fn app(store: Arc<dyn Store>, settings: ApiSettings) -> Router {
     let (router, doc) = routes::api_router().split_for_parts();
     let openapi_json = doc.to_pretty_json().unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
     let engine = RuleEngine::new(settings.security_policy.clone());
-    let metrics = settings
-        .metrics
-        .clone()
-        .map(|m| Arc::new(MetricsCollector::new(store.clone(), m, settings.budget_defaults.clone())));
+    let metrics = settings.metrics.clone().map(|m| {
+        let collector = MetricsCollector::new(store.clone(), m, settings.budget_defaults.clone());
+        Arc::new(collector.with_otlp(settings.otlp.clone()))
+    });
     let state = AppState { inner: Arc::new(Inner { store, engine, settings, openapi_json, metrics }) };
     router
         .fallback(middleware::not_found)

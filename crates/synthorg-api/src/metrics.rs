@@ -18,6 +18,7 @@ use synthorg_store::{AgentFilter, PageRequest, Store, StoreError, now};
 use synthorg_telemetry::metrics::{
     Counter, CounterMap, Exposition, Format, Gauge, Histogram, Kind, LATENCY_BUCKETS, is_valid_metric_name, process,
 };
+use synthorg_telemetry::otlp::{DropReason, ExporterHandle};
 use uuid::Uuid;
 
 /// Settings of the metrics endpoint.
@@ -186,6 +187,13 @@ struct Names {
     scrape_errors: String,
     folded: String,
     scrapes: String,
+    otlp_emitted: String,
+    otlp_exported: String,
+    otlp_dropped: String,
+    otlp_batches: String,
+    otlp_retries: String,
+    otlp_queue_depth: String,
+    otlp_queue_capacity: String,
 }
 
 impl Names {
@@ -213,6 +221,13 @@ impl Names {
             scrape_errors: n("scrape_errors"),
             folded: n("metric_series_folded"),
             scrapes: n("scrapes"),
+            otlp_emitted: n("otlp_records_emitted"),
+            otlp_exported: n("otlp_records_exported"),
+            otlp_dropped: n("otlp_records_dropped"),
+            otlp_batches: n("otlp_batches"),
+            otlp_retries: n("otlp_retries"),
+            otlp_queue_depth: n("otlp_queue_depth"),
+            otlp_queue_capacity: n("otlp_queue_capacity"),
         }
     }
 }
@@ -227,6 +242,7 @@ pub struct MetricsCollector {
     pushed: Arc<PushedMetrics>,
     last: Mutex<LastGood>,
     scrapes: Counter,
+    otlp: Option<ExporterHandle>,
 }
 
 impl MetricsCollector {
@@ -240,7 +256,14 @@ impl MetricsCollector {
             pushed: Arc::new(PushedMetrics::default()),
             last: Mutex::new(LastGood::default()),
             scrapes: Counter::default(),
+            otlp: None,
         }
+    }
+
+    /// Exposes the OTLP exporter's counters too.
+    pub fn with_otlp(mut self, otlp: Option<ExporterHandle>) -> Self {
+        self.otlp = otlp;
+        self
     }
 
     pub fn pushed(&self) -> &PushedMetrics {
@@ -326,6 +349,7 @@ impl MetricsCollector {
         self.encode_tasks(&mut e, last, &visible);
         self.encode_costs(&mut e, last, &visible);
         self.encode_pushed(&mut e);
+        self.encode_otlp(&mut e);
         encode_process(&mut e);
         e.finish()
     }
@@ -520,6 +544,37 @@ impl MetricsCollector {
         for (family, count) in p.folded.snapshot() {
             e.counter(&n.folded, &[("family", family)], count as f64);
         }
+    }
+
+    /// The exporter's accounting: `emitted == exported (all outcomes) + dropped (all
+    /// reasons)` once the queue is empty.
+    fn encode_otlp(&self, e: &mut Exposition) {
+        let Some(otlp) = &self.otlp else { return };
+        let n = &self.names;
+        let s = otlp.stats();
+        e.header(&n.otlp_emitted, Kind::Counter, "Log records handed to the OTLP exporter.");
+        e.counter(&n.otlp_emitted, &[], s.emitted as f64);
+        e.header(
+            &n.otlp_exported,
+            Kind::Counter,
+            "Log records sent to the collector, by outcome: delivered, or rejected in a partial success.",
+        );
+        e.counter(&n.otlp_exported, &[("outcome", "delivered")], s.delivered as f64);
+        e.counter(&n.otlp_exported, &[("outcome", "rejected")], s.rejected as f64);
+        e.header(&n.otlp_dropped, Kind::Counter, "Log records the OTLP exporter dropped, by reason.");
+        for reason in DropReason::ALL {
+            e.counter(&n.otlp_dropped, &[("reason", reason.as_str())], s.dropped_by(reason) as f64);
+        }
+        e.header(&n.otlp_batches, Kind::Counter, "OTLP export requests, by outcome: success, partial, failed.");
+        e.counter(&n.otlp_batches, &[("outcome", "success")], s.batches_success as f64);
+        e.counter(&n.otlp_batches, &[("outcome", "partial")], s.batches_partial as f64);
+        e.counter(&n.otlp_batches, &[("outcome", "failed")], s.batches_failed as f64);
+        e.header(&n.otlp_retries, Kind::Counter, "OTLP export attempts repeated after a retryable failure.");
+        e.counter(&n.otlp_retries, &[], s.retries as f64);
+        e.header(&n.otlp_queue_depth, Kind::Gauge, "Log records waiting in the OTLP exporter's queue.");
+        e.gauge(&n.otlp_queue_depth, &[], s.queue_depth as f64);
+        e.header(&n.otlp_queue_capacity, Kind::Gauge, "Capacity of the OTLP exporter's queue.");
+        e.gauge(&n.otlp_queue_capacity, &[], s.queue_capacity as f64);
     }
 
     fn fold(&self, family: &'static str, series: usize) {

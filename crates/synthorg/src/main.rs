@@ -149,9 +149,12 @@ fn run(command: Command) -> Result<(), Failure> {
             if let Some(dir) = data_dir {
                 flags.push(("server.data_dir", dir.display().to_string()));
             }
-            let settings = load(config.config, flags)?;
-            logging::init(&settings.config.logging).map_err(Failure::io)?;
-            serve::run(settings)
+            let mut settings = load(config.config, flags)?;
+            let exporter = logging::init(&settings.config.logging, settings.otlp.take()).map_err(Failure::io)?;
+            for warning in &settings.warnings {
+                tracing::warn!("configuration: {warning}");
+            }
+            serve::run(settings, exporter)
         }
         Command::Keys { command } => {
             let (KeysCommand::Create { store, .. } | KeysCommand::List { store } | KeysCommand::Revoke { store, .. }) =
@@ -160,7 +163,7 @@ fn run(command: Command) -> Result<(), Failure> {
                 Some(dir) => dir.clone(),
                 None => load(store.config.config.clone(), vec![])?.data_dir,
             };
-            logging::init(&config::LoggingConfig { level: "warn".into(), ..Default::default() })
+            logging::init(&config::LoggingConfig { level: "warn".into(), ..Default::default() }, None)
                 .map_err(Failure::io)?;
             match command {
                 KeysCommand::Create { role, agent_id, label, .. } => {
@@ -172,6 +175,9 @@ fn run(command: Command) -> Result<(), Failure> {
         }
         Command::Config { command: ConfigCommand::Check { config } } => {
             let settings = load(config.config, vec![])?;
+            for warning in &settings.warnings {
+                eprintln!("warning: {warning}");
+            }
             println!("configuration ok (listen {}, data dir {})", settings.bind, settings.data_dir.display());
             Ok(())
         }

@@ -7,20 +7,36 @@ use std::sync::Arc;
 use anyhow::Context;
 use synthorg_core::Role;
 use synthorg_store::{SqliteOptions, SqliteStore, Store, now};
+use synthorg_telemetry::otlp::{DropReason, Exporter};
 use tokio::net::TcpListener;
 
 use crate::config::Settings;
 use crate::exit::Failure;
 
 /// Runs the server until SIGINT or SIGTERM, then drains in-flight requests within
-/// `server.shutdown_timeout`.
-pub fn run(settings: Settings) -> Result<(), Failure> {
+/// `server.shutdown_timeout`, then the OTLP exporter's queue within the same timeout.
+pub fn run(mut settings: Settings, exporter: Option<Exporter>) -> Result<(), Failure> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")
         .map_err(Failure::internal)?;
-    runtime.block_on(serve(settings))
+    settings.api.otlp = exporter.as_ref().map(Exporter::handle);
+    let deadline = settings.shutdown_timeout;
+    let result = runtime.block_on(serve(settings));
+    // Always drain, whatever ended the server: what is still queued is sent within the
+    // deadline, the rest is counted as dropped and said so.
+    if let Some(exporter) = exporter {
+        let stats = exporter.shutdown(deadline);
+        let lost = stats.dropped_by(DropReason::Shutdown);
+        let message = "OTLP exporter drained";
+        if lost > 0 {
+            tracing::warn!(target: "synthorg::otlp", emitted = stats.emitted, delivered = stats.delivered, dropped = stats.dropped_total(), dropped_at_shutdown = lost, "{message}; records still queued at the deadline were dropped");
+        } else {
+            tracing::info!(target: "synthorg::otlp", emitted = stats.emitted, delivered = stats.delivered, dropped = stats.dropped_total(), "{message}");
+        }
+    }
+    result
 }
 
 async fn serve(settings: Settings) -> Result<(), Failure> {

@@ -5,14 +5,19 @@
 //! are flattened into the event, innermost span winning, so every line stands alone. Fields
 //! whose names look like secrets are written as `**REDACTED**`, at any depth of a JSON-valued
 //! field.
+//!
+//! Rendering is split in two so the OTLP sink can share it: [`CapturedEvent::capture`] takes
+//! what the event and its spans hold (cheap: field names are `'static`, span fields are shared
+//! `Arc`s), and [`CapturedEvent::render`] builds the JSON object, wherever and whenever it runs.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Subscriber};
+use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::Layer;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
@@ -20,7 +25,7 @@ use tracing_subscriber::registry::LookupSpan;
 /// Decides which field names hold secrets (synthorg passes its one list from the domain).
 pub type SecretNames = fn(&str) -> bool;
 
-const REDACTED: &str = "**REDACTED**";
+pub(crate) const REDACTED: &str = "**REDACTED**";
 
 /// The JSON sink layer over any writer.
 pub struct JsonLayer<W: Write + Send + 'static> {
@@ -40,52 +45,153 @@ impl<W: Write + Send + 'static> JsonLayer<W> {
     }
 }
 
-/// Span fields kept in the span's extensions.
-struct SpanFields(Map<String, Value>);
+/// Span fields kept in the span's extensions, already redacted. Shared, so that capturing an
+/// event copies a pointer, not the map; recording into a span copies on write.
+pub(crate) struct SpanFields(pub(crate) Arc<Map<String, Value>>);
 
-struct Collect<'a> {
-    map: &'a mut Map<String, Value>,
-    is_secret: SecretNames,
+/// One field value as the event carried it.
+#[derive(Clone, PartialEq)]
+pub enum FieldValue {
+    Str(String),
+    I64(i64),
+    U64(u64),
+    F64(f64),
+    Bool(bool),
 }
 
-impl Collect<'_> {
-    fn put(&mut self, field: &Field, value: Value) {
-        let name = field.name();
-        let value = if (self.is_secret)(name) { Value::String(REDACTED.into()) } else { value };
-        self.map.insert(name.to_owned(), value);
+impl std::fmt::Debug for FieldValue {
+    // Not redacted yet: strings are never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Str(s) => write!(f, "Str(<{} bytes>)", s.len()),
+            Self::I64(v) => write!(f, "I64({v})"),
+            Self::U64(v) => write!(f, "U64({v})"),
+            Self::F64(v) => write!(f, "F64({v})"),
+            Self::Bool(v) => write!(f, "Bool({v})"),
+        }
     }
 }
 
-impl Visit for Collect<'_> {
+/// What an event holds, taken on the emitting thread; rendered later.
+#[derive(Clone)]
+pub struct CapturedEvent {
+    pub time: SystemTime,
+    pub level: Level,
+    pub target: &'static str,
+    /// Span fields, outermost span first.
+    pub spans: Vec<Arc<Map<String, Value>>>,
+    /// The event's own fields in the order they were recorded (`message` included).
+    pub fields: Vec<(&'static str, FieldValue)>,
+}
+
+impl std::fmt::Debug for CapturedEvent {
+    // Field values may hold secrets until rendering redacts them: never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CapturedEvent")
+            .field("level", &self.level)
+            .field("target", &self.target)
+            .finish_non_exhaustive()
+    }
+}
+
+struct FieldList<'a>(&'a mut Vec<(&'static str, FieldValue)>);
+
+impl Visit for FieldList<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        // A field holding a JSON document is redacted inside, at any depth.
-        let value = match value.trim_start().starts_with(['{', '[']) {
-            true => match serde_json::from_str::<Value>(value) {
-                Ok(mut v) => {
-                    redact(&mut v, self.is_secret);
-                    Value::String(v.to_string())
-                }
-                Err(_) => Value::String(value.to_owned()),
-            },
-            false => Value::String(value.to_owned()),
-        };
-        self.put(field, value);
+        self.0.push((field.name(), FieldValue::Str(value.to_owned())));
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.put(field, value.into());
+        self.0.push((field.name(), FieldValue::I64(value)));
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.put(field, value.into());
+        self.0.push((field.name(), FieldValue::U64(value)));
     }
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.put(field, serde_json::Number::from_f64(value).map_or(Value::Null, Value::Number));
+        self.0.push((field.name(), FieldValue::F64(value)));
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.put(field, value.into());
+        self.0.push((field.name(), FieldValue::Bool(value)));
     }
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.record_str(field, &format!("{value:?}"));
+        self.0.push((field.name(), FieldValue::Str(format!("{value:?}"))));
     }
+}
+
+impl CapturedEvent {
+    /// Takes the event's fields and its spans' (shared) fields.
+    pub fn capture<S>(event: &Event<'_>, ctx: &Context<'_, S>) -> Self
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let mut fields = Vec::with_capacity(event.metadata().fields().len());
+        event.record(&mut FieldList(&mut fields));
+        let mut spans = Vec::new();
+        if let Some(scope) = ctx.event_scope(event) {
+            for span in scope.from_root() {
+                if let Some(SpanFields(map)) = span.extensions().get::<SpanFields>() {
+                    spans.push(Arc::clone(map));
+                }
+            }
+        }
+        let meta = event.metadata();
+        Self { time: SystemTime::now(), level: *meta.level(), target: meta.target(), spans, fields }
+    }
+
+    /// A span field (innermost span wins), e.g. `trace_id`.
+    pub fn span_field(&self, name: &str) -> Option<&Value> {
+        self.spans.iter().rev().find_map(|map| map.get(name))
+    }
+
+    /// The event as the JSON sink writes it (one object; secrets redacted).
+    pub fn render(&self, is_secret: SecretNames) -> Map<String, Value> {
+        let mut line = Map::new();
+        let timestamp = time::OffsetDateTime::from(self.time)
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        line.insert("timestamp".into(), Value::String(timestamp));
+        line.insert("level".into(), Value::String(self.level.to_string()));
+        line.insert("target".into(), Value::String(self.target.to_owned()));
+        for map in &self.spans {
+            for (k, v) in map.iter() {
+                line.insert(k.clone(), v.clone());
+            }
+        }
+        for (name, value) in &self.fields {
+            line.insert((*name).to_owned(), json_value(name, value, is_secret));
+        }
+        line
+    }
+
+    /// [`Self::render`] as bytes, without the newline.
+    pub fn render_bytes(&self, is_secret: SecretNames) -> Vec<u8> {
+        serde_json::to_vec(&Value::Object(self.render(is_secret))).unwrap_or_default()
+    }
+}
+
+/// A field's JSON value: redacted when its name is a secret's; a string holding a JSON
+/// document is redacted inside, at any depth.
+pub(crate) fn json_value(name: &str, value: &FieldValue, is_secret: SecretNames) -> Value {
+    if is_secret(name) {
+        return Value::String(REDACTED.into());
+    }
+    match value {
+        FieldValue::Str(s) => Value::String(redact_str(s, is_secret)),
+        FieldValue::I64(v) => (*v).into(),
+        FieldValue::U64(v) => (*v).into(),
+        FieldValue::F64(v) => serde_json::Number::from_f64(*v).map_or(Value::Null, Value::Number),
+        FieldValue::Bool(v) => (*v).into(),
+    }
+}
+
+/// A string as logged: a JSON document inside it is redacted at any depth.
+pub(crate) fn redact_str(value: &str, is_secret: SecretNames) -> String {
+    if value.trim_start().starts_with(['{', '[']) {
+        if let Ok(mut v) = serde_json::from_str::<Value>(value) {
+            redact(&mut v, is_secret);
+            return v.to_string();
+        }
+    }
+    value.to_owned()
 }
 
 fn redact(value: &mut Value, is_secret: SecretNames) {
@@ -104,52 +210,57 @@ fn redact(value: &mut Value, is_secret: SecretNames) {
     }
 }
 
+/// Records a new span's fields (redacted) into its extensions, unless another sink did.
+pub(crate) fn record_new_span<S>(attrs: &Attributes<'_>, id: &Id, ctx: &Context<'_, S>, is_secret: SecretNames)
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let Some(span) = ctx.span(id) else { return };
+    let mut extensions = span.extensions_mut();
+    if extensions.get_mut::<SpanFields>().is_none() {
+        let mut fields = Vec::new();
+        attrs.record(&mut FieldList(&mut fields));
+        let map = fields.iter().map(|(k, v)| ((*k).to_owned(), json_value(k, v, is_secret))).collect();
+        extensions.insert(SpanFields(Arc::new(map)));
+    }
+}
+
+/// Records later values of a span's fields (copy on write: events already captured keep
+/// the values they saw).
+pub(crate) fn record_span_values<S>(id: &Id, values: &Record<'_>, ctx: &Context<'_, S>, is_secret: SecretNames)
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let Some(span) = ctx.span(id) else { return };
+    let mut extensions = span.extensions_mut();
+    if let Some(SpanFields(map)) = extensions.get_mut::<SpanFields>() {
+        let mut fields = Vec::new();
+        values.record(&mut FieldList(&mut fields));
+        let map = Arc::make_mut(map);
+        for (k, v) in &fields {
+            map.insert((*k).to_owned(), json_value(k, v, is_secret));
+        }
+    }
+}
+
 impl<S, W> Layer<S> for JsonLayer<W>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
     W: Write + Send + 'static,
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(id) else { return };
-        let mut extensions = span.extensions_mut();
-        // Several JSON sinks share the span's fields: the first one records them.
-        if extensions.get_mut::<SpanFields>().is_none() {
-            let mut map = Map::new();
-            attrs.record(&mut Collect { map: &mut map, is_secret: self.is_secret });
-            extensions.insert(SpanFields(map));
-        }
+        record_new_span(attrs, id, &ctx, self.is_secret);
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(id) else { return };
-        let mut extensions = span.extensions_mut();
-        if let Some(SpanFields(map)) = extensions.get_mut::<SpanFields>() {
-            values.record(&mut Collect { map, is_secret: self.is_secret });
-        }
+        record_span_values(id, values, &ctx, self.is_secret);
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let mut line = Map::new();
-        let now = time::OffsetDateTime::now_utc();
-        let timestamp = now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
-        line.insert("timestamp".into(), Value::String(timestamp));
-        line.insert("level".into(), Value::String(event.metadata().level().to_string()));
-        line.insert("target".into(), Value::String(event.metadata().target().to_owned()));
-        // Outermost span first so inner spans override.
-        if let Some(scope) = ctx.event_scope(event) {
-            for span in scope.from_root() {
-                if let Some(SpanFields(fields)) = span.extensions().get::<SpanFields>() {
-                    for (k, v) in fields {
-                        line.insert(k.clone(), v.clone());
-                    }
-                }
-            }
+        let mut bytes = CapturedEvent::capture(event, &ctx).render_bytes(self.is_secret);
+        if bytes.is_empty() {
+            return;
         }
-        event.record(&mut Collect { map: &mut line, is_secret: self.is_secret });
-        let mut bytes = match serde_json::to_vec(&Value::Object(line)) {
-            Ok(bytes) => bytes,
-            Err(_) => return,
-        };
         bytes.push(b'\n');
         // A poisoned writer still works; a failed write is dropped rather than panicking the
         // caller (logging must never take a request down).

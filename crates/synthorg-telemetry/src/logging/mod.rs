@@ -1,8 +1,10 @@
-//! Log sinks: one JSON rendering of every event, shared by the JSON console and the file
-//! sinks, with the request's correlation fields flattened in and secrets redacted.
+//! Log sinks: one JSON rendering of every event, shared by the JSON console, the file sinks
+//! and the OTLP exporter, with the request's correlation fields flattened in and secrets
+//! redacted.
 
 mod json;
 mod rotate;
 
-pub use json::{JsonLayer, SecretNames};
+pub use json::{CapturedEvent, FieldValue, JsonLayer, SecretNames};
+pub(crate) use json::{json_value, record_new_span, record_span_values};
 pub use rotate::{RotatingFile, Rotation};

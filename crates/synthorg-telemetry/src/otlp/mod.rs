@@ -1,3 +1,14 @@
-//! The OTLP log exporter's building blocks.
+//! The OTLP log exporter (SPEC §4) and its endpoint hardening (SPEC §5).
 
+mod encode;
 pub mod endpoint;
+mod exporter;
+#[cfg(feature = "receiver")]
+pub mod receiver;
+mod stats;
+mod transport;
+
+pub use encode::Protocol;
+pub use exporter::{Exporter, ExporterConfig, ExporterHandle, MAX_REQUEST_BYTES, MAX_RETRY_AFTER, OtlpLayer};
+pub use stats::{DropReason, ExporterStats};
+pub use transport::MAX_RESPONSE_BYTES;

@@ -20,6 +20,10 @@ use synthorg_core::FieldError;
 use synthorg_core::agent::TrustLevel;
 use synthorg_core::budget::BudgetConfig;
 use synthorg_core::security::{LevelPolicy, SecurityPolicy};
+use synthorg_telemetry::otlp::ExporterConfig;
+
+mod otlp;
+pub use otlp::OtlpSinkConfig;
 
 /// The configuration file as written (after overrides).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -97,7 +101,8 @@ pub struct LoggingConfig {
     pub format: LogFormat,
     /// Directory of the file sinks' files.
     pub dir: PathBuf,
-    /// Further sinks: `file` (JSON lines) and `prometheus` (accepted, no output).
+    /// Further sinks: `file` (JSON lines), `otlp` (export to a collector) and `prometheus`
+    /// (accepted, no output).
     pub sinks: Vec<SinkConfig>,
 }
 
@@ -134,6 +139,8 @@ pub enum SinkConfig {
     /// Accepted for compatibility: metrics are pulled from `/api/v1/metrics`, so this sink
     /// writes nothing.
     Prometheus {},
+    /// OTLP/HTTP log export to an OpenTelemetry collector.
+    Otlp(OtlpSinkConfig),
 }
 
 fn default_level() -> String {
@@ -172,6 +179,10 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub shutdown_timeout: Duration,
     pub api: ApiSettings,
+    /// The checked OTLP sink, when one is configured.
+    pub otlp: Option<ExporterConfig>,
+    /// Problems that do not stop the program (e.g. headers over plain http).
+    pub warnings: Vec<String>,
 }
 
 /// Every problem found, each with its path.
@@ -196,6 +207,9 @@ pub struct Sources {
     pub file: Option<PathBuf>,
     /// `(name, value)` of the environment; only `SYNTHORG_<SECTION>__<KEY>` names are used.
     pub env: Vec<(String, String)>,
+    /// The standard `OTEL_*` variables (exporter endpoint, headers, service name, …); they
+    /// override the file and are overridden by `SYNTHORG_*` variables.
+    pub otel: Vec<(String, String)>,
     /// Command-line overrides as `(path, value)`, e.g. `("server.bind", "0.0.0.0:80")`.
     pub flags: Vec<(&'static str, String)>,
 }
@@ -207,6 +221,7 @@ impl Sources {
     /// The process environment's override variables.
     pub fn with_process_env(mut self) -> Self {
         self.env = std::env::vars().filter(|(k, _)| k.starts_with(ENV_PREFIX) && k.contains("__")).collect();
+        self.otel = std::env::vars().filter(|(k, _)| k.starts_with(otlp::OTEL_PREFIX)).collect();
         self
     }
 }
@@ -218,6 +233,7 @@ pub fn load(sources: &Sources) -> Result<Settings, ConfigErrors> {
         Some(path) => read_file(path, &mut errors),
         None => Value::Object(Map::new()),
     };
+    otlp::apply_otel_env(&mut tree, &sources.otel, &mut errors);
     for (name, raw) in &sources.env {
         let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
             continue;
@@ -234,7 +250,8 @@ pub fn load(sources: &Sources) -> Result<Settings, ConfigErrors> {
         set_path(&mut tree, &segments, Value::String(value.clone()));
     }
     let config = deserialize_all(tree, &mut errors);
-    let settings = check(config, &mut errors);
+    let resource = otlp::resource(&sources.otel, &mut errors);
+    let settings = check(config, resource, &mut errors);
     if errors.is_empty() { Ok(settings) } else { Err(ConfigErrors(errors)) }
 }
 
@@ -371,7 +388,7 @@ fn duration(errors: &mut Vec<FieldError>, field: &str, text: &str) -> Duration {
 }
 
 /// Semantic checks of a structurally valid configuration.
-fn check(config: Config, errors: &mut Vec<FieldError>) -> Settings {
+fn check(config: Config, resource: Vec<(String, String)>, errors: &mut Vec<FieldError>) -> Settings {
     let bind = config.server.bind.parse::<SocketAddr>().unwrap_or_else(|e| {
         errors.push(FieldError::new("server.bind", format!("not an address such as 127.0.0.1:8000: {e}")));
         SocketAddr::from(([127, 0, 0, 1], 8000))
@@ -396,7 +413,8 @@ fn check(config: Config, errors: &mut Vec<FieldError>) -> Settings {
     let mut policy = SecurityPolicy::default();
     policy.levels.extend(config.security.policies.clone());
     errors.extend(policy.validate().into_iter().map(|e| e.within("security.policies")));
-    check_sinks(&config.logging, errors);
+    let mut warnings = Vec::new();
+    let otlp = check_sinks(&config.logging, resource, errors, &mut warnings);
     if let Err(e) = tracing_subscriber::EnvFilter::try_new(&config.logging.level) {
         errors.push(FieldError::new("logging.level", format!("not a level or filter: {e}")));
     }
@@ -409,14 +427,31 @@ fn check(config: Config, errors: &mut Vec<FieldError>) -> Settings {
         budget_defaults: config.budget.clone(),
         security_policy: policy,
         metrics: config.metrics.enabled.then_some(metrics),
+        otlp: None,
     };
-    Settings { bind, data_dir: config.server.data_dir.clone(), shutdown_timeout, api, config }
+    Settings { bind, data_dir: config.server.data_dir.clone(), shutdown_timeout, api, otlp, warnings, config }
 }
 
-fn check_sinks(logging: &LoggingConfig, errors: &mut Vec<FieldError>) {
+fn check_sinks(
+    logging: &LoggingConfig,
+    resource: Vec<(String, String)>,
+    errors: &mut Vec<FieldError>,
+    warnings: &mut Vec<String>,
+) -> Option<ExporterConfig> {
     let mut paths = std::collections::BTreeSet::new();
+    let mut exporter = None;
+    let mut otlp_sinks = 0;
     for (i, sink) in logging.sinks.iter().enumerate() {
         let at = |field: &str| format!("logging.sinks[{i}].{field}");
+        if let SinkConfig::Otlp(otlp) = sink {
+            otlp_sinks += 1;
+            if otlp_sinks > 1 {
+                errors.push(FieldError::new(format!("logging.sinks[{i}]"), "only one otlp sink is supported"));
+                continue;
+            }
+            exporter = otlp::check(&at, otlp, resource.clone(), errors, warnings);
+            continue;
+        }
         let SinkConfig::File { path, level, max_bytes, max_files, .. } = sink else { continue };
         if path.as_os_str().is_empty()
             || path.is_absolute()
@@ -436,6 +471,7 @@ fn check_sinks(logging: &LoggingConfig, errors: &mut Vec<FieldError>) {
             errors.push(FieldError::new(at("max_files"), "must be at most 1000"));
         }
     }
+    exporter
 }
 
 /// The configuration as YAML-compatible JSON with secret-named values redacted.

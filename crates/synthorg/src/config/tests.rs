@@ -4,11 +4,10 @@ fn load_yaml(yaml: &str, env: &[(&str, &str)]) -> Result<Settings, ConfigErrors>
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("synthorg.yaml");
     std::fs::write(&path, yaml).unwrap();
-    load(&Sources {
-        file: Some(path),
-        env: env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
-        flags: vec![],
-    })
+    let vars = |prefix: &str| {
+        env.iter().filter(|(k, _)| k.starts_with(prefix)).map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    };
+    load(&Sources { file: Some(path), env: vars(ENV_PREFIX), otel: vars(otlp::OTEL_PREFIX), flags: vec![] })
 }
 
 fn fields(result: Result<Settings, ConfigErrors>) -> Vec<String> {
@@ -146,7 +145,7 @@ logging:
             "logging.sinks[4].max_bytes"
         ]
     );
-    let unknown = fields(load_yaml("logging:\n  sinks:\n    - {type: otlp, endpoint: x}\n", &[]));
+    let unknown = fields(load_yaml("logging:\n  sinks:\n    - {type: syslog, endpoint: x}\n", &[]));
     assert_eq!(unknown, ["logging.sinks[0].type"]);
     let s = load_yaml(
         "logging:\n  sinks:\n    - {type: file, path: audit/audit.log, targets: [synthorg::audit], gzip: true}\n",
@@ -154,4 +153,127 @@ logging:
     )
     .unwrap();
     assert!(matches!(&s.config.logging.sinks[0], SinkConfig::File { gzip: true, max_files: 5, .. }));
+}
+
+#[test]
+fn an_otlp_sink_is_checked_like_every_other_setting() {
+    let yaml = r#"
+logging:
+  sinks:
+    - type: otlp
+      endpoint: "http://0x7f.2:4318"
+      protocol: grpc
+      headers: {"x-token": "abc\r\nInjected: 1", "bad name": "v"}
+      compression: brotli
+      batch_size: 0
+      timeout: soon
+      allowed_private_cidrs: ["10.0.0.0/8", "ten"]
+      level: loud
+    - type: otlp
+"#;
+    let errors = load_yaml(yaml, &[]).unwrap_err();
+    let text = errors.to_string();
+    let mut got: Vec<_> = errors.0.iter().map(|e| e.field.as_str()).collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            "logging.sinks[0].allowed_private_cidrs[1]",
+            "logging.sinks[0].batch_size",
+            "logging.sinks[0].compression",
+            "logging.sinks[0].endpoint",
+            "logging.sinks[0].headers.bad name",
+            "logging.sinks[0].headers.x-token",
+            "logging.sinks[0].level",
+            "logging.sinks[0].protocol",
+            "logging.sinks[0].timeout",
+            "logging.sinks[1]",
+        ],
+        "{text}"
+    );
+    assert!(text.contains("grpc is not supported; use http/protobuf or http/json"), "{text}");
+    assert!(text.contains("loopback"), "0x7f.2 is 127.0.0.2 spelled otherwise: {text}");
+    assert!(text.contains("header injection"), "{text}");
+    assert!(!text.contains("Injected"), "header values never appear in errors: {text}");
+}
+
+#[test]
+fn otlp_endpoints_are_hardened_at_load() {
+    let endpoint = |e: &str, extra: &str| {
+        let yaml = format!("logging:\n  sinks:\n    - {{type: otlp, endpoint: \"{e}\"{extra}}}\n");
+        load_yaml(&yaml, &[]).map(|s| s.otlp.unwrap().endpoint.logs_url.to_string()).map_err(|e| e.to_string())
+    };
+    assert_eq!(endpoint("http://localhost:4318", "").unwrap(), "http://localhost:4318/v1/logs");
+    assert_eq!(endpoint("http://127.0.0.1:4318/v1/logs", "").unwrap(), "http://127.0.0.1:4318/v1/logs");
+    assert_eq!(endpoint("http://[::1]:4318/otlp", "").unwrap(), "http://[::1]:4318/otlp/v1/logs");
+    for refused in ["http://169.254.169.254", "http://10.1.2.3:4318", "http://user:pw@127.0.0.1", "ftp://127.0.0.1"] {
+        assert!(endpoint(refused, "").unwrap_err().contains("logging.sinks[0].endpoint"), "{refused}");
+    }
+    assert!(endpoint("http://10.1.2.3:4318", ", allowed_private_cidrs: [10.0.0.0/8]").is_ok());
+    let metadata = endpoint("http://169.254.169.254", ", allowed_private_cidrs: [169.254.0.0/16]").unwrap_err();
+    assert!(metadata.contains("metadata"), "{metadata}");
+}
+
+#[test]
+fn headers_over_plain_http_warn_or_fail() {
+    let yaml = |require: bool| {
+        format!(
+            "logging:\n  sinks:\n    - {{type: otlp, endpoint: \"http://10.0.0.5:4318\", allowed_private_cidrs: [10.0.0.0/8], headers: {{authorization: \"Bearer s3cret\"}}, require_tls_for_headers: {require}}}\n"
+        )
+    };
+    let settings = load_yaml(&yaml(false), &[]).unwrap();
+    assert_eq!(settings.warnings.len(), 1, "{:?}", settings.warnings);
+    assert!(settings.warnings[0].contains("plain http"));
+    let errors = load_yaml(&yaml(true), &[]).unwrap_err().to_string();
+    assert!(errors.contains("logging.sinks[0].endpoint") && errors.contains("require_tls_for_headers"), "{errors}");
+    assert!(!errors.contains("s3cret"));
+    // No warning for loopback collectors, nor without headers.
+    let local = "logging:\n  sinks:\n    - {type: otlp, endpoint: \"http://127.0.0.1:4318\", headers: {a: b}}\n";
+    assert!(load_yaml(local, &[]).unwrap().warnings.is_empty());
+    // Header values are never printed.
+    let settings = load_yaml(&yaml(false), &[]).unwrap();
+    assert!(!format!("{settings:?}").contains("s3cret"));
+    assert!(!redacted_json(&settings.config).contains("s3cret"));
+}
+
+#[test]
+fn standard_otel_variables_configure_the_exporter() {
+    let env = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318"),
+        ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "http://127.0.0.1:9999"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "authorization=Bearer%20abc,x-tenant=t1"),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "2500"),
+        ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+        ("OTEL_BLRP_MAX_QUEUE_SIZE", "4096"),
+        ("OTEL_SERVICE_NAME", "billing-agents"),
+        ("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=prod,service.name=ignored"),
+    ];
+    let settings = load_yaml("", &env).unwrap();
+    let otlp = settings.otlp.unwrap();
+    assert_eq!(otlp.endpoint.logs_url.as_str(), "http://127.0.0.1:9999/v1/logs", "the logs variable wins");
+    assert_eq!(otlp.protocol, synthorg_telemetry::otlp::Protocol::HttpJson);
+    assert_eq!(otlp.timeout, Duration::from_millis(2500));
+    assert_eq!(otlp.queue_capacity, 4096);
+    assert!(otlp.gzip);
+    let headers: BTreeMap<_, _> = otlp.headers.iter().cloned().collect();
+    assert_eq!(headers.get("authorization").map(String::as_str), Some("Bearer abc"));
+    assert_eq!(headers.get("x-tenant").map(String::as_str), Some("t1"));
+    let resource: BTreeMap<_, _> = otlp.resource.iter().cloned().collect();
+    assert_eq!(resource["service.name"], "billing-agents");
+    assert_eq!(resource["deployment.environment"], "prod");
+    assert_eq!(resource["service.version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(resource["service.instance.id"].len(), 36);
+    // A configured sink keeps its other settings; SYNTHORG_ variables are not about lists.
+    let yaml = "logging:\n  sinks:\n    - {type: otlp, endpoint: \"http://127.0.0.1:1\", batch_size: 64}\n";
+    let otlp = load_yaml(yaml, &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://[::1]:4318")]).unwrap().otlp.unwrap();
+    assert_eq!((otlp.endpoint.logs_url.as_str(), otlp.batch_size), ("http://[::1]:4318/v1/logs", 64));
+    // Bad values name the variable.
+    let bad = fields(load_yaml(
+        "",
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1"), ("OTEL_EXPORTER_OTLP_TIMEOUT", "10s")],
+    ));
+    assert_eq!(bad, ["env OTEL_EXPORTER_OTLP_TIMEOUT"]);
+    // Without an endpoint variable and without a sink, no exporter.
+    assert!(load_yaml("", &[("OTEL_SERVICE_NAME", "x")]).unwrap().otlp.is_none());
 }

@@ -1,0 +1,581 @@
+//! The OTLP log exporter: a bounded queue fed by [`OtlpLayer`] on the emitting threads, and
+//! one background thread that batches, encodes and POSTs, retries what may be retried, and
+//! accounts for every record.
+//!
+//! Emitting takes the event's fields (no rendering), locks the queue briefly and pushes, or
+//! counts a drop when the queue is full: it never blocks on the network, never waits for
+//! room and never panics. The worker thread renders each record's body with the JSON sink's
+//! renderer, so the body is the JSON line byte for byte. Events logged on the worker thread
+//! (its own warnings, anything its HTTP stack would log) are never exported, so an export
+//! failure cannot feed itself.
+
+use std::cell::Cell;
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, mpsc};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hyper::header::{HeaderName, HeaderValue};
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::Layer;
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+
+use super::encode::{self, Protocol};
+use super::endpoint::{CheckedEndpoint, EndpointPolicy, Resolver, check_header};
+use super::stats::{Counters, DropReason, ExporterStats};
+use super::transport::{SendError, Transport};
+use crate::logging::{CapturedEvent, SecretNames, record_new_span, record_span_values};
+
+/// Largest request body sent (uncompressed); larger batches are split, a larger single
+/// record is dropped as `too_large`.
+pub const MAX_REQUEST_BYTES: usize = 64 * 1024 * 1024;
+
+/// Longest `Retry-After` honoured; a longer one is cut to this.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+
+thread_local! {
+    /// Set on the exporter's own thread: events logged there are not exported.
+    static ON_EXPORTER_THREAD: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Everything the exporter needs; built and checked by the configuration.
+#[derive(Clone)]
+pub struct ExporterConfig {
+    pub endpoint: CheckedEndpoint,
+    pub policy: EndpointPolicy,
+    pub resolver: Arc<dyn Resolver>,
+    pub protocol: Protocol,
+    /// Sent with every request; values never reach a log, an error or `Debug` output.
+    pub headers: Vec<(String, String)>,
+    pub export_interval: Duration,
+    pub batch_size: usize,
+    pub timeout: Duration,
+    pub max_retries: u32,
+    pub queue_capacity: usize,
+    pub gzip: bool,
+    /// Resource attributes (`service.name`, `service.version`, `service.instance.id`, …).
+    pub resource: Vec<(String, String)>,
+    pub is_secret: SecretNames,
+    /// Backoff before the first retry; doubled each time, with jitter, up to `max_backoff`.
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+    pub max_request_bytes: usize,
+}
+
+impl std::fmt::Debug for ExporterConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let header_names: Vec<&str> = self.headers.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("ExporterConfig")
+            .field("endpoint", &self.endpoint.logs_url.as_str())
+            .field("protocol", &self.protocol)
+            .field("header_names", &header_names)
+            .field("export_interval", &self.export_interval)
+            .field("batch_size", &self.batch_size)
+            .field("timeout", &self.timeout)
+            .field("max_retries", &self.max_retries)
+            .field("queue_capacity", &self.queue_capacity)
+            .field("gzip", &self.gzip)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ExporterConfig {
+    /// Defaults (SPEC §4) for an endpoint that passed the policy.
+    pub fn new(endpoint: CheckedEndpoint, policy: EndpointPolicy, resolver: Arc<dyn Resolver>) -> Self {
+        Self {
+            endpoint,
+            policy,
+            resolver,
+            protocol: Protocol::HttpProtobuf,
+            headers: Vec::new(),
+            export_interval: Duration::from_secs(1),
+            batch_size: 512,
+            timeout: Duration::from_secs(10),
+            max_retries: 5,
+            queue_capacity: 65_536,
+            gzip: false,
+            resource: vec![("service.name".into(), "synthorg".into())],
+            is_secret: |_| false,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(5),
+            max_request_bytes: MAX_REQUEST_BYTES,
+        }
+    }
+}
+
+struct State {
+    queue: VecDeque<CapturedEvent>,
+    /// Set by shutdown: drain until then, then count the rest.
+    deadline: Option<Instant>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    wake: Condvar,
+    /// Tells an in-flight request that shutdown began (it must end by the deadline).
+    stopping: tokio::sync::Notify,
+    counters: Counters,
+    capacity: usize,
+    batch_size: usize,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn push(&self, event: CapturedEvent) {
+        self.counters.emitted.fetch_add(1, Relaxed);
+        let mut state = self.lock();
+        if state.deadline.is_some() {
+            drop(state);
+            self.counters.drop(DropReason::Shutdown, 1);
+            return;
+        }
+        if state.queue.len() >= self.capacity {
+            drop(state);
+            self.counters.drop(DropReason::QueueFull, 1);
+            return;
+        }
+        state.queue.push_back(event);
+        let len = state.queue.len();
+        drop(state);
+        // One wake-up per full batch; otherwise the worker wakes on its interval.
+        if len == self.batch_size {
+            self.wake.notify_one();
+        }
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        self.lock().deadline
+    }
+
+    /// Resolves when the shutdown deadline passes.
+    async fn deadline_passed(&self) {
+        loop {
+            let notified = self.stopping.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(deadline) = self.deadline() {
+                tokio::time::sleep_until(deadline.into()).await;
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    fn stats(&self) -> ExporterStats {
+        let depth = self.lock().queue.len();
+        ExporterStats::read(&self.counters, depth, self.capacity)
+    }
+
+    /// Waits for the next batch: a full one, whatever is queued when the interval has
+    /// passed, or everything during shutdown. `None` when shut down and done.
+    fn next_batch(&self, interval: Duration, last_flush: Instant) -> Option<Vec<CapturedEvent>> {
+        let mut state = self.lock();
+        loop {
+            if let Some(deadline) = state.deadline {
+                if state.queue.is_empty() {
+                    return None;
+                }
+                if Instant::now() >= deadline {
+                    let n = state.queue.len() as u64;
+                    state.queue.clear();
+                    self.counters.drop(DropReason::Shutdown, n);
+                    return None;
+                }
+                return Some(take(&mut state.queue, self.batch_size));
+            }
+            let waited = last_flush.elapsed();
+            if state.queue.len() >= self.batch_size || (waited >= interval && !state.queue.is_empty()) {
+                return Some(take(&mut state.queue, self.batch_size));
+            }
+            let wait = interval.checked_sub(waited).unwrap_or(interval);
+            state = self.wake.wait_timeout(state, wait).unwrap_or_else(|p| p.into_inner()).0;
+        }
+    }
+
+    /// Sleeps for a backoff, cut short by the shutdown deadline.
+    fn pause(&self, delay: Duration) {
+        let until = Instant::now() + delay;
+        let mut state = self.lock();
+        loop {
+            let end = state.deadline.map_or(until, |d| d.min(until));
+            let now = Instant::now();
+            if now >= end {
+                return;
+            }
+            state = self.wake.wait_timeout(state, end - now).unwrap_or_else(|p| p.into_inner()).0;
+        }
+    }
+}
+
+fn take(queue: &mut VecDeque<CapturedEvent>, n: usize) -> Vec<CapturedEvent> {
+    let n = n.min(queue.len());
+    queue.drain(..n).collect()
+}
+
+/// A running exporter. Shut it down with [`Exporter::shutdown`] to drain the queue.
+pub struct Exporter {
+    shared: Arc<Shared>,
+    done: Mutex<Option<mpsc::Receiver<()>>>,
+    is_secret: SecretNames,
+}
+
+impl std::fmt::Debug for Exporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Exporter").field("stats", &self.shared.stats()).finish()
+    }
+}
+
+/// Reads the exporter's counters (for `/api/v1/metrics`).
+#[derive(Clone)]
+pub struct ExporterHandle(Arc<Shared>);
+
+impl std::fmt::Debug for ExporterHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ExporterHandle")
+    }
+}
+
+impl ExporterHandle {
+    pub fn stats(&self) -> ExporterStats {
+        self.0.stats()
+    }
+}
+
+impl Exporter {
+    /// Starts the worker thread. Fails only when a header cannot be sent or the thread or
+    /// its runtime cannot start.
+    pub fn start(config: ExporterConfig) -> Result<Self, String> {
+        let mut headers = Vec::with_capacity(config.headers.len());
+        for (name, value) in &config.headers {
+            check_header(name, value).map_err(|e| format!("header {name}: {e}"))?;
+            let name =
+                HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("header {name}: not a valid name"))?;
+            let mut value = HeaderValue::from_str(value).map_err(|_| format!("header {name}: not a valid value"))?;
+            value.set_sensitive(true);
+            headers.push((name, value));
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the exporter's runtime: {e}"))?;
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State { queue: VecDeque::with_capacity(config.batch_size * 2), deadline: None }),
+            wake: Condvar::new(),
+            stopping: tokio::sync::Notify::new(),
+            counters: Counters::default(),
+            capacity: config.queue_capacity.max(1),
+            batch_size: config.batch_size.max(1),
+        });
+        let transport = Transport::new(
+            config.endpoint.clone(),
+            config.policy.clone(),
+            Arc::clone(&config.resolver),
+            headers,
+            config.protocol.content_type(),
+            config.gzip,
+        );
+        let (done_tx, done_rx) = mpsc::channel();
+        let is_secret = config.is_secret;
+        let worker = Worker {
+            resource: encode::resource(&config.resource),
+            shared: Arc::clone(&shared),
+            transport,
+            runtime,
+            config,
+            problem: None,
+            jitter: seed(),
+        };
+        std::thread::Builder::new()
+            .name("synthorg-otlp".into())
+            .spawn(move || {
+                ON_EXPORTER_THREAD.with(|flag| flag.set(true));
+                worker.run();
+                let _ = done_tx.send(());
+            })
+            .map_err(|e| format!("cannot start the exporter thread: {e}"))?;
+        Ok(Self { shared, done: Mutex::new(Some(done_rx)), is_secret })
+    }
+
+    /// The `tracing` layer feeding this exporter.
+    pub fn layer(&self) -> OtlpLayer {
+        OtlpLayer { shared: Arc::clone(&self.shared), is_secret: self.is_secret }
+    }
+
+    pub fn handle(&self) -> ExporterHandle {
+        ExporterHandle(Arc::clone(&self.shared))
+    }
+
+    pub fn stats(&self) -> ExporterStats {
+        self.shared.stats()
+    }
+
+    /// Stops accepting records, sends what is queued within `timeout`, counts the rest as
+    /// dropped (`shutdown`) and returns the final counts. Later calls return the counts.
+    pub fn shutdown(&self, timeout: Duration) -> ExporterStats {
+        let deadline = Instant::now() + timeout;
+        {
+            let mut state = self.shared.lock();
+            if state.deadline.is_none() {
+                state.deadline = Some(deadline);
+            }
+        }
+        self.shared.wake.notify_all();
+        self.shared.stopping.notify_waiters();
+        let done = self.done.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(done) = done {
+            // The worker bounds each request by the deadline; the margin covers the last
+            // request's teardown.
+            if done.recv_timeout(timeout + Duration::from_millis(500)).is_err() {
+                let mut state = self.shared.lock();
+                let n = state.queue.len() as u64;
+                state.queue.clear();
+                self.shared.counters.drop(DropReason::Shutdown, n);
+            }
+        }
+        self.shared.stats()
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let mut state = self.shared.lock();
+        if state.deadline.is_none() {
+            state.deadline = Some(Instant::now());
+        }
+        drop(state);
+        self.shared.wake.notify_all();
+        self.shared.stopping.notify_waiters();
+    }
+}
+
+/// The layer that hands events to the exporter. Filter it per level like any sink; spans
+/// must pass so that events carry their request's correlation fields.
+pub struct OtlpLayer {
+    shared: Arc<Shared>,
+    is_secret: SecretNames,
+}
+
+impl std::fmt::Debug for OtlpLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OtlpLayer")
+    }
+}
+
+impl<S> Layer<S> for OtlpLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        record_new_span(attrs, id, &ctx, self.is_secret);
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        record_span_values(id, values, &ctx, self.is_secret);
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        if ON_EXPORTER_THREAD.with(Cell::get) {
+            return;
+        }
+        self.shared.push(CapturedEvent::capture(event, &ctx));
+    }
+}
+
+struct Worker {
+    shared: Arc<Shared>,
+    transport: Transport,
+    runtime: tokio::runtime::Runtime,
+    resource: Resource,
+    config: ExporterConfig,
+    /// The last problem reported, so an outage is logged once, not per batch.
+    problem: Option<String>,
+    jitter: u64,
+}
+
+enum Outcome {
+    Done,
+    Retry(Option<Duration>),
+}
+
+impl Worker {
+    fn run(mut self) {
+        let mut last_flush = Instant::now();
+        while let Some(batch) = self.shared.next_batch(self.config.export_interval, last_flush) {
+            last_flush = Instant::now();
+            let n = batch.len();
+            let records = batch.iter().map(|e| (e.target, encode::record(e, self.config.is_secret))).collect();
+            drop(batch);
+            let request = encode::request(&self.resource, records);
+            self.send_split(request, n);
+        }
+    }
+
+    /// Sends a request, split in halves while its body exceeds the size cap.
+    fn send_split(&mut self, request: ExportLogsServiceRequest, n: usize) {
+        let body = encode::encode(&request, self.config.protocol);
+        if body.len() > self.config.max_request_bytes {
+            if n <= 1 {
+                self.shared.counters.drop(DropReason::TooLarge, n as u64);
+                self.report(format!("a record of {} bytes exceeds the request cap and was dropped", body.len()));
+                return;
+            }
+            drop(body);
+            let (a, na, b, nb) = split(request);
+            self.send_split(a, na);
+            self.send_split(b, nb);
+            return;
+        }
+        let body = if self.config.gzip { gzip(&body) } else { body };
+        self.deliver(Bytes::from(body), n as u64);
+    }
+
+    fn deliver(&mut self, body: Bytes, n: u64) {
+        let shared = Arc::clone(&self.shared);
+        let counters = &shared.counters;
+        let mut attempt = 0u32;
+        loop {
+            let now = Instant::now();
+            let deadline = shared.deadline();
+            if deadline.is_some_and(|d| now >= d) {
+                counters.drop(DropReason::Shutdown, n);
+                counters.batches_failed.fetch_add(1, Relaxed);
+                return;
+            }
+            let timeout = deadline.map_or(self.config.timeout, |d| self.config.timeout.min(d - now));
+            // A request in flight when shutdown begins is cut at the deadline.
+            let transport = &mut self.transport;
+            let result = self.runtime.block_on(async {
+                tokio::select! {
+                    result = transport.send(body.clone(), timeout) => Some(result),
+                    () = shared.deadline_passed() => None,
+                }
+            });
+            let Some(result) = result else { continue };
+            match self.judge(result, n) {
+                Outcome::Done => return,
+                Outcome::Retry(retry_after) => {
+                    if attempt >= self.config.max_retries {
+                        counters.drop(DropReason::RetriesExhausted, n);
+                        counters.batches_failed.fetch_add(1, Relaxed);
+                        return;
+                    }
+                    attempt += 1;
+                    counters.retries.fetch_add(1, Relaxed);
+                    let delay = match retry_after {
+                        Some(d) => d.min(MAX_RETRY_AFTER),
+                        None => self.backoff(attempt),
+                    };
+                    shared.pause(delay);
+                }
+            }
+        }
+    }
+
+    fn judge(&mut self, result: Result<super::transport::Answer, SendError>, n: u64) -> Outcome {
+        let shared = Arc::clone(&self.shared);
+        let counters = &shared.counters;
+        match result {
+            Ok(answer) if (200..300).contains(&answer.status) => {
+                let rejected = encode::rejected(&answer.body, self.config.protocol).min(n);
+                counters.delivered.fetch_add(n - rejected, Relaxed);
+                counters.rejected.fetch_add(rejected, Relaxed);
+                match rejected {
+                    0 => counters.batches_success.fetch_add(1, Relaxed),
+                    _ => counters.batches_partial.fetch_add(1, Relaxed),
+                };
+                if rejected > 0 {
+                    self.report(format!("the collector rejected {rejected} of {n} records (partial success)"));
+                } else if self.problem.take().is_some() {
+                    tracing::info!(target: "synthorg::otlp", "OTLP export works again");
+                }
+                Outcome::Done
+            }
+            Ok(answer) if matches!(answer.status, 429 | 502 | 503 | 504) => {
+                self.report(format!("the collector answered HTTP {}; retrying", answer.status));
+                Outcome::Retry(answer.retry_after)
+            }
+            Ok(answer) => {
+                counters.drop(DropReason::NonRetryable, n);
+                counters.batches_failed.fetch_add(1, Relaxed);
+                self.report(format!(
+                    "the collector answered HTTP {}; the batch is dropped, not retried",
+                    answer.status
+                ));
+                Outcome::Done
+            }
+            Err(SendError::Forbidden(why)) => {
+                counters.drop(DropReason::NonRetryable, n);
+                counters.batches_failed.fetch_add(1, Relaxed);
+                self.report(format!("refusing to connect: {why}"));
+                Outcome::Done
+            }
+            Err(SendError::Connection(why)) => {
+                self.report(format!("{why}; retrying"));
+                Outcome::Retry(None)
+            }
+        }
+    }
+
+    /// Logs a problem once until it changes or export works again. These events stay on
+    /// this thread and are never exported.
+    fn report(&mut self, problem: String) {
+        if self.problem.as_deref() != Some(problem.as_str()) {
+            tracing::warn!(target: "synthorg::otlp", endpoint = %self.config.endpoint.logs_url, "OTLP export: {problem}");
+            self.problem = Some(problem);
+        }
+    }
+
+    /// Exponential backoff with jitter: a random delay in [d/2, d], d = initial * 2^(n-1).
+    fn backoff(&mut self, attempt: u32) -> Duration {
+        let full = self.config.initial_backoff.saturating_mul(1 << (attempt - 1).min(16)).min(self.config.max_backoff);
+        // xorshift64: jitter needs spread, not secrecy.
+        self.jitter ^= self.jitter << 13;
+        self.jitter ^= self.jitter >> 7;
+        self.jitter ^= self.jitter << 17;
+        let half = full / 2;
+        half + Duration::from_nanos(self.jitter % (half.as_nanos() as u64 + 1))
+    }
+}
+
+fn seed() -> u64 {
+    let mut bytes = [0u8; 8];
+    let _ = getrandom::fill(&mut bytes);
+    u64::from_le_bytes(bytes) | 1
+}
+
+/// Splits a request into two with about half the records each.
+fn split(mut request: ExportLogsServiceRequest) -> (ExportLogsServiceRequest, usize, ExportLogsServiceRequest, usize) {
+    let mut second = request.clone();
+    second.resource_logs.iter_mut().for_each(|r| r.scope_logs.clear());
+    if let (Some(first), Some(other)) = (request.resource_logs.first_mut(), second.resource_logs.first_mut()) {
+        if first.scope_logs.len() > 1 {
+            let half = first.scope_logs.len() / 2;
+            other.scope_logs = first.scope_logs.split_off(half);
+        } else if let Some(scope) = first.scope_logs.first_mut() {
+            let half = scope.log_records.len() / 2;
+            let mut moved = scope.clone();
+            moved.log_records = scope.log_records.split_off(half);
+            other.scope_logs.push(moved);
+        }
+    }
+    let count = |r: &ExportLogsServiceRequest| {
+        r.resource_logs.iter().flat_map(|r| &r.scope_logs).map(|s| s.log_records.len()).sum::<usize>()
+    };
+    let (na, nb) = (count(&request), count(&second));
+    (request, na, second, nb)
+}
+
+fn gzip(body: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::fast());
+    let _ = encoder.write_all(body);
+    encoder.finish().unwrap_or_default()
+}

@@ -1,0 +1,262 @@
+//! An exact-count OTLP/HTTP logs receiver for tests and benchmarks (feature `receiver`):
+//! decodes every `ExportLogsServiceRequest` (protobuf or JSON, gzip or not) with the official
+//! message definitions and answers from a script: accept, a status (with `Retry-After`),
+//! partial success, no answer at all, or a dropped connection.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use prost::Message;
+use tokio::sync::oneshot;
+
+/// How the receiver answers one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// 200 with an empty `ExportLogsServiceResponse`: every record delivered.
+    Accept,
+    /// This status, with this `Retry-After` value when given; nothing delivered.
+    Status(u16, Option<String>),
+    /// 200 with a partial success rejecting this many records.
+    Partial(i64),
+    /// Never answers (the connection stays open).
+    Hang,
+    /// Closes the connection without an answer.
+    Close,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    script: VecDeque<Reply>,
+    default: Option<Reply>,
+    /// Records in requests answered with success, minus those rejected.
+    delivered: u64,
+    /// Records in every decoded request, whatever the answer.
+    seen: u64,
+    requests: u64,
+    replies: Vec<Reply>,
+    requests_kept: Vec<ExportLogsServiceRequest>,
+    keep: bool,
+    content_types: Vec<String>,
+}
+
+/// A running receiver; stops when dropped.
+#[derive(Debug)]
+pub struct Receiver {
+    address: SocketAddr,
+    state: Arc<Mutex<State>>,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Receiver {
+    /// Listens on a free loopback port.
+    pub fn start() -> std::io::Result<Self> {
+        Self::bind("127.0.0.1:0".parse().map_err(std::io::Error::other)?)
+    }
+
+    /// Listens on this address (a test may bring a collector back on a known port).
+    pub fn bind(address: SocketAddr) -> std::io::Result<Self> {
+        let listener = std::net::TcpListener::bind(address)?;
+        listener.set_nonblocking(true)?;
+        let address = listener.local_addr()?;
+        let state = Arc::new(Mutex::new(State { default: Some(Reply::Accept), ..State::default() }));
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let shared = Arc::clone(&state);
+        let thread = std::thread::Builder::new().name("otlp-receiver".into()).spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            runtime.block_on(serve(listener, shared, stop_rx));
+        })?;
+        Ok(Self { address, state, stop: Some(stop_tx), thread: Some(thread) })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Replies for the next requests, in order; then the default.
+    pub fn script(&self, replies: impl IntoIterator<Item = Reply>) {
+        self.lock().script.extend(replies);
+    }
+
+    /// The reply once the script is used up.
+    pub fn set_default(&self, reply: Reply) {
+        self.lock().default = Some(reply);
+    }
+
+    /// Keep every decoded request for inspection.
+    pub fn keep_requests(&self) {
+        self.lock().keep = true;
+    }
+
+    /// Records accepted (answered 2xx and not rejected).
+    pub fn delivered(&self) -> u64 {
+        self.lock().delivered
+    }
+
+    /// Records decoded, whatever the answer.
+    pub fn seen(&self) -> u64 {
+        self.lock().seen
+    }
+
+    pub fn requests(&self) -> u64 {
+        self.lock().requests
+    }
+
+    /// The replies given, in order.
+    pub fn replies(&self) -> Vec<Reply> {
+        self.lock().replies.clone()
+    }
+
+    pub fn content_types(&self) -> Vec<String> {
+        self.lock().content_types.clone()
+    }
+
+    /// The kept requests (see [`Self::keep_requests`]).
+    pub fn kept(&self) -> Vec<ExportLogsServiceRequest> {
+        self.lock().requests_kept.clone()
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+async fn serve(listener: std::net::TcpListener, state: Arc<Mutex<State>>, mut stop: oneshot::Receiver<()>) {
+    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
+    loop {
+        let stream = tokio::select! {
+            _ = &mut stop => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(_) => continue,
+            },
+        };
+        let state = Arc::clone(&state);
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request| handle(request, Arc::clone(&state)));
+            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+        });
+    }
+}
+
+fn decode(content_type: &str, encoding: Option<&str>, body: &[u8]) -> Option<ExportLogsServiceRequest> {
+    let body = match encoding {
+        Some("gzip") => {
+            use std::io::Read;
+            let mut out = Vec::new();
+            flate2::read::GzDecoder::new(body).read_to_end(&mut out).ok()?;
+            out
+        }
+        _ => body.to_vec(),
+    };
+    if content_type.starts_with("application/json") {
+        serde_json::from_slice(&body).ok()
+    } else {
+        ExportLogsServiceRequest::decode(body.as_slice()).ok()
+    }
+}
+
+fn count(request: &ExportLogsServiceRequest) -> u64 {
+    request.resource_logs.iter().flat_map(|r| &r.scope_logs).map(|s| s.log_records.len() as u64).sum()
+}
+
+#[derive(Debug)]
+struct Closed;
+
+impl std::fmt::Display for Closed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("closed by the script")
+    }
+}
+
+impl std::error::Error for Closed {}
+
+async fn handle(
+    request: Request<hyper::body::Incoming>,
+    state: Arc<Mutex<State>>,
+) -> Result<Response<Full<Bytes>>, Closed> {
+    let content_type =
+        request.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let encoding = request.headers().get("content-encoding").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let body = request.into_body().collect().await.map_err(|_| Closed)?.to_bytes();
+    let decoded = decode(&content_type, encoding.as_deref(), &body);
+    let reply = {
+        let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+        s.requests += 1;
+        s.content_types.push(content_type.clone());
+        let Some(decoded) = decoded else {
+            s.replies.push(Reply::Status(400, None));
+            return Ok(respond(400, None, Bytes::from_static(b"cannot decode")));
+        };
+        let n = count(&decoded);
+        s.seen += n;
+        let reply = s.script.pop_front().or_else(|| s.default.clone()).unwrap_or(Reply::Accept);
+        match &reply {
+            Reply::Accept => s.delivered += n,
+            Reply::Partial(rejected) => s.delivered += n.saturating_sub((*rejected).max(0) as u64),
+            _ => {}
+        }
+        if s.keep {
+            s.requests_kept.push(decoded);
+        }
+        s.replies.push(reply.clone());
+        reply
+    };
+    let json = content_type.starts_with("application/json");
+    match reply {
+        Reply::Accept => Ok(respond(200, None, success(None, json))),
+        Reply::Partial(rejected) => Ok(respond(200, None, success(Some(rejected), json))),
+        Reply::Status(status, retry_after) => Ok(respond(status, retry_after, Bytes::new())),
+        Reply::Hang => {
+            std::future::pending::<()>().await;
+            Err(Closed)
+        }
+        Reply::Close => Err(Closed),
+    }
+}
+
+fn success(rejected: Option<i64>, json: bool) -> Bytes {
+    let response = ExportLogsServiceResponse {
+        partial_success: rejected.map(|rejected_log_records| ExportLogsPartialSuccess {
+            rejected_log_records,
+            error_message: "rejected by the test receiver".into(),
+        }),
+    };
+    match json {
+        true => Bytes::from(serde_json::to_vec(&response).unwrap_or_default()),
+        false => Bytes::from(response.encode_to_vec()),
+    }
+}
+
+fn respond(status: u16, retry_after: Option<String>, body: Bytes) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body));
+    *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    if let Some(value) = retry_after.and_then(|v| hyper::header::HeaderValue::from_str(&v).ok()) {
+        response.headers_mut().insert(hyper::header::RETRY_AFTER, value);
+    }
+    response
+}

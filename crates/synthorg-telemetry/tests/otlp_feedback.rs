@@ -1,0 +1,37 @@
+//! The exporter's own events (its warnings about a failing collector, anything its HTTP
+//! stack would log) never feed back into the exporter, even with the exporter installed as
+//! the process-wide subscriber. One test per file: it owns the global subscriber.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use synthorg_telemetry::otlp::endpoint::{EndpointPolicy, SystemResolver};
+use synthorg_telemetry::otlp::receiver::{Receiver, Reply};
+use synthorg_telemetry::otlp::{DropReason, Exporter, ExporterConfig};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+#[test]
+fn the_exporters_own_warnings_are_not_exported() {
+    let receiver = Receiver::start().unwrap();
+    // Every answer is a failure the exporter warns about: 400 (dropped) and 503 (retried).
+    receiver.script([Reply::Status(503, Some("0".into()))]);
+    receiver.set_default(Reply::Status(400, None));
+    let policy = EndpointPolicy::default();
+    let endpoint = policy.check_endpoint(&receiver.endpoint(), &SystemResolver).unwrap();
+    let mut config = ExporterConfig::new(endpoint, policy, Arc::new(SystemResolver));
+    config.batch_size = 10;
+    config.export_interval = Duration::from_millis(20);
+    let exporter = Exporter::start(config).unwrap();
+    tracing_subscriber::registry().with(exporter.layer()).init();
+    for i in 0..50u64 {
+        tracing::info!(i, "event");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let stats = exporter.shutdown(Duration::from_secs(5));
+    assert_eq!(stats.emitted, 50, "{stats:?}");
+    assert_eq!(receiver.seen(), 50 + 10, "each record once, the retried batch twice; nothing else");
+    assert_eq!(stats.dropped_by(DropReason::NonRetryable), 50);
+    assert_eq!(stats.accounted(), 50);
+}

@@ -1,0 +1,294 @@
+//! The `otlp` log sink: its configuration, the standard `OTEL_*` environment variables, and
+//! the checks of SPEC §5 (endpoint, headers, TLS) reported like every other config error.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::{Map, Value};
+use synthorg_core::FieldError;
+use synthorg_telemetry::otlp::endpoint::{EndpointPolicy, SystemResolver, check_header, tls_problem};
+use synthorg_telemetry::otlp::{ExporterConfig, Protocol};
+
+use super::duration;
+
+/// Header values are credentials: they are deserialized, never serialized or printed.
+#[derive(Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(transparent)]
+pub struct Headers(pub BTreeMap<String, String>);
+
+impl fmt::Debug for Headers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.0.keys().map(|k| (k, "**REDACTED**"))).finish()
+    }
+}
+
+impl Serialize for Headers {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.keys().map(|k| (k, "**REDACTED**")))
+    }
+}
+
+/// `type: otlp` in `logging.sinks`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OtlpSinkConfig {
+    /// Collector base URL; logs go to `{endpoint}/v1/logs` (used as is when it ends so).
+    pub endpoint: String,
+    /// `http/protobuf` or `http/json`.
+    pub protocol: String,
+    /// Sent with every export request (e.g. an authorization header).
+    pub headers: Headers,
+    /// Minimum level exported.
+    pub level: String,
+    /// Longest a record waits before its batch is sent.
+    pub export_interval: String,
+    /// Records per request.
+    pub batch_size: usize,
+    /// Longest one export request may take.
+    pub timeout: String,
+    /// Retries of a batch after 429/502/503/504 or a connection error.
+    pub max_retries: u32,
+    /// Records waiting to be sent; when full, new records are dropped and counted.
+    pub queue_capacity: usize,
+    /// `gzip` or `none`.
+    pub compression: String,
+    /// Private ranges the endpoint may resolve to (in-cluster collectors).
+    pub allowed_private_cidrs: Vec<String>,
+    /// Refuse headers over plain http to a non-loopback host (instead of warning).
+    pub require_tls_for_headers: bool,
+}
+
+impl Default for OtlpSinkConfig {
+    fn default() -> Self {
+        Self {
+            endpoint: "http://localhost:4318".into(),
+            protocol: "http/protobuf".into(),
+            headers: Headers::default(),
+            level: "info".into(),
+            export_interval: "1s".into(),
+            batch_size: 512,
+            timeout: "10s".into(),
+            max_retries: 5,
+            queue_capacity: 65_536,
+            compression: "none".into(),
+            allowed_private_cidrs: Vec::new(),
+            require_tls_for_headers: false,
+        }
+    }
+}
+
+/// The `OTEL_*` variables honoured.
+pub const OTEL_PREFIX: &str = "OTEL_";
+
+fn otel<'a>(vars: &'a [(String, String)], names: &[&str]) -> Option<(&'a str, &'a str)> {
+    names.iter().find_map(|name| vars.iter().find(|(k, _)| k == name).map(|(k, v)| (k.as_str(), v.as_str())))
+}
+
+/// `k1=v1,k2=v2` with percent-encoded values (W3C baggage style), as the OTel spec writes
+/// headers and resource attributes.
+fn pairs(name: &str, raw: &str, errors: &mut Vec<FieldError>) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for item in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        match item.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => {
+                let v = percent_encoding::percent_decode_str(v.trim()).decode_utf8_lossy().into_owned();
+                out.push((k.trim().to_owned(), v));
+            }
+            _ => errors.push(FieldError::new(format!("env {name}"), "each item must be key=value")),
+        }
+    }
+    out
+}
+
+/// Writes the standard variables into the configuration tree, over the file's values. When
+/// no otlp sink is configured, an endpoint variable adds one.
+pub fn apply_otel_env(tree: &mut Value, vars: &[(String, String)], errors: &mut Vec<FieldError>) {
+    let mut set: Vec<(&str, Value)> = Vec::new();
+    if let Some((_, v)) = otel(vars, &["OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"]) {
+        set.push(("endpoint", Value::String(v.to_owned())));
+    }
+    if let Some((_, v)) = otel(vars, &["OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"]) {
+        set.push(("protocol", Value::String(v.to_owned())));
+    }
+    if let Some((_, v)) = otel(vars, &["OTEL_EXPORTER_OTLP_LOGS_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION"]) {
+        set.push(("compression", Value::String(v.to_owned())));
+    }
+    let millis = [
+        (&["OTEL_EXPORTER_OTLP_LOGS_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"][..], "timeout"),
+        (&["OTEL_BLRP_SCHEDULE_DELAY"][..], "export_interval"),
+    ];
+    for (names, key) in millis {
+        if let Some((name, v)) = otel(vars, names) {
+            match v.trim().parse::<u64>() {
+                Ok(ms) => set.push((key, Value::String(format!("{ms}ms")))),
+                Err(_) => errors.push(FieldError::new(format!("env {name}"), "must be a number of milliseconds")),
+            }
+        }
+    }
+    for (name, key) in
+        [("OTEL_BLRP_MAX_QUEUE_SIZE", "queue_capacity"), ("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "batch_size")]
+    {
+        if let Some((name, v)) = otel(vars, &[name]) {
+            match v.trim().parse::<u64>() {
+                Ok(n) => set.push((key, Value::from(n))),
+                Err(_) => errors.push(FieldError::new(format!("env {name}"), "must be a whole number")),
+            }
+        }
+    }
+    let mut headers = Vec::new();
+    for name in ["OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_LOGS_HEADERS"] {
+        if let Some((name, v)) = otel(vars, &[name]) {
+            headers.extend(pairs(name, v, errors));
+        }
+    }
+    if set.is_empty() && headers.is_empty() {
+        return;
+    }
+    let Some(root) = tree.as_object_mut() else { return };
+    let logging = root.entry("logging").or_insert_with(|| Value::Object(Map::new()));
+    let Some(logging) = logging.as_object_mut() else { return };
+    let sinks = logging.entry("sinks").or_insert_with(|| Value::Array(Vec::new()));
+    let Some(sinks) = sinks.as_array_mut() else { return };
+    let position = sinks.iter().position(|s| s.get("type").and_then(Value::as_str) == Some("otlp"));
+    let sink = match position {
+        Some(i) => &mut sinks[i],
+        None if set.iter().any(|(k, _)| *k == "endpoint") => {
+            sinks.push(serde_json::json!({ "type": "otlp" }));
+            let last = sinks.len() - 1;
+            &mut sinks[last]
+        }
+        None => return,
+    };
+    let Some(sink) = sink.as_object_mut() else { return };
+    for (key, value) in set {
+        sink.insert(key.to_owned(), value);
+    }
+    if !headers.is_empty() {
+        let map = sink.entry("headers").or_insert_with(|| Value::Object(Map::new()));
+        if let Some(map) = map.as_object_mut() {
+            for (k, v) in headers {
+                map.insert(k, Value::String(v));
+            }
+        }
+    }
+}
+
+/// The resource: `service.name` (`OTEL_SERVICE_NAME`, else `synthorg`), `service.version`,
+/// a fresh `service.instance.id` per process, and `OTEL_RESOURCE_ATTRIBUTES`.
+pub fn resource(vars: &[(String, String)], errors: &mut Vec<FieldError>) -> Vec<(String, String)> {
+    let mut attributes = vec![
+        ("service.name".to_owned(), "synthorg".to_owned()),
+        ("service.version".to_owned(), env!("CARGO_PKG_VERSION").to_owned()),
+        ("service.instance.id".to_owned(), uuid::Uuid::new_v4().to_string()),
+    ];
+    let mut put = |k: String, v: String| match attributes.iter_mut().find(|(key, _)| *key == k) {
+        Some(slot) => slot.1 = v,
+        None => attributes.push((k, v)),
+    };
+    if let Some((name, raw)) = otel(vars, &["OTEL_RESOURCE_ATTRIBUTES"]) {
+        for (k, v) in pairs(name, raw, errors) {
+            put(k, v);
+        }
+    }
+    if let Some((_, name)) = otel(vars, &["OTEL_SERVICE_NAME"]).filter(|(_, v)| !v.trim().is_empty()) {
+        put("service.name".into(), name.trim().to_owned());
+    }
+    attributes
+}
+
+/// Checks one otlp sink; `None` when it has errors (all of them are reported).
+pub fn check(
+    at: &dyn Fn(&str) -> String,
+    sink: &OtlpSinkConfig,
+    resource: Vec<(String, String)>,
+    errors: &mut Vec<FieldError>,
+    warnings: &mut Vec<String>,
+) -> Option<ExporterConfig> {
+    let before = errors.len();
+    let protocol = match sink.protocol.as_str() {
+        "http/protobuf" => Protocol::HttpProtobuf,
+        "http/json" => Protocol::HttpJson,
+        "grpc" => {
+            errors.push(FieldError::new(at("protocol"), "grpc is not supported; use http/protobuf or http/json"));
+            Protocol::HttpProtobuf
+        }
+        other => {
+            errors.push(FieldError::new(
+                at("protocol"),
+                format!("unknown protocol {other:?}; supported: http/protobuf, http/json"),
+            ));
+            Protocol::HttpProtobuf
+        }
+    };
+    let mut policy = EndpointPolicy { require_tls_for_headers: sink.require_tls_for_headers, ..Default::default() };
+    for (j, cidr) in sink.allowed_private_cidrs.iter().enumerate() {
+        match cidr.trim().parse::<ipnet::IpNet>() {
+            Ok(net) => policy.allowed_private_cidrs.push(net),
+            Err(_) => errors.push(FieldError::new(
+                at(&format!("allowed_private_cidrs[{j}]")),
+                "not a CIDR such as 10.0.0.0/8 or fd00::/8",
+            )),
+        }
+    }
+    for (name, value) in &sink.headers.0 {
+        if let Err(e) = check_header(name, value) {
+            // The value never appears in the message.
+            errors.push(FieldError::new(at(&format!("headers.{}", name.escape_debug())), e.0));
+        }
+    }
+    let endpoint = match policy.check_endpoint(&sink.endpoint, &SystemResolver) {
+        Ok(endpoint) => Some(endpoint),
+        Err(e) => {
+            errors.push(FieldError::new(at("endpoint"), e.0));
+            None
+        }
+    };
+    if let Some(problem) = endpoint.as_ref().and_then(|e| tls_problem(e, !sink.headers.0.is_empty())) {
+        match sink.require_tls_for_headers {
+            true => errors.push(FieldError::new(at("endpoint"), format!("{problem} (require_tls_for_headers)"))),
+            false => warnings.push(format!("{}: {problem}", at("endpoint"))),
+        }
+    }
+    if sink.level.parse::<tracing_subscriber::filter::LevelFilter>().is_err() {
+        errors.push(FieldError::new(at("level"), "must be one of trace, debug, info, warn, error, off"));
+    }
+    let export_interval = duration(errors, &at("export_interval"), &sink.export_interval);
+    let timeout = duration(errors, &at("timeout"), &sink.timeout);
+    if !(1..=100_000).contains(&sink.batch_size) {
+        errors.push(FieldError::new(at("batch_size"), "must be between 1 and 100000"));
+    }
+    if sink.queue_capacity < sink.batch_size || sink.queue_capacity > 10_000_000 {
+        errors.push(FieldError::new(at("queue_capacity"), "must be at least batch_size and at most 10000000"));
+    }
+    if sink.max_retries > 100 {
+        errors.push(FieldError::new(at("max_retries"), "must be at most 100"));
+    }
+    let gzip = match sink.compression.as_str() {
+        "gzip" => true,
+        "none" => false,
+        _ => {
+            errors.push(FieldError::new(at("compression"), "must be gzip or none"));
+            false
+        }
+    };
+    let endpoint = endpoint?;
+    if errors.len() > before {
+        return None;
+    }
+    let mut config = ExporterConfig::new(endpoint, policy, Arc::new(SystemResolver));
+    config.protocol = protocol;
+    config.headers = sink.headers.0.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    config.export_interval = export_interval;
+    config.batch_size = sink.batch_size;
+    config.timeout = timeout;
+    config.max_retries = sink.max_retries;
+    config.queue_capacity = sink.queue_capacity;
+    config.gzip = gzip;
+    config.resource = resource;
+    config.initial_backoff = Duration::from_millis(100);
+    config.max_backoff = Duration::from_secs(5);
+    Some(config)
+}

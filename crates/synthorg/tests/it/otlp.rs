@@ -1,0 +1,166 @@
+//! The real binary exporting logs over OTLP: to the real collector `rotel` over
+//! `http/protobuf` and `http/json`, and to the exact-count receiver while SIGTERM arrives
+//! under load.
+
+use std::collections::BTreeSet;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
+use synthorg_telemetry::otlp::receiver::Receiver;
+
+use crate::{Server, temp_dir};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// `site-packages/rotel/rotel-agent`, installed by `scripts/install-peers`.
+fn rotel_agent() -> String {
+    let out = Command::new("python3")
+        .args(["-c", "import rotel, os; print(os.path.join(os.path.dirname(rotel.__file__), 'rotel-agent'))"])
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "PyPI rotel is not installed; run scripts/install-peers");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+fn get(url: &str, headers: &[(&str, &str)]) -> u16 {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into();
+    let mut request = agent.get(url);
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    request.call().map(|r| r.status().as_u16()).unwrap_or(0)
+}
+
+#[test]
+fn rotel_receives_records_with_request_and_trace_ids() {
+    let agent = rotel_agent();
+    for protocol in ["http/protobuf", "http/json"] {
+        let (dir, data) = temp_dir();
+        let (http, grpc) = (free_port(), free_port());
+        let out = dir.path().join("rotel.out");
+        let mut rotel = Command::new(&agent)
+            .args(["start", "--otlp-http-endpoint", &format!("127.0.0.1:{http}")])
+            .args(["--otlp-grpc-endpoint", &format!("127.0.0.1:{grpc}")])
+            .args(["--exporter", "blackhole", "--debug-log", "logs", "--debug-log-verbosity", "detailed"])
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", http)).is_err() {
+            assert!(Instant::now() < deadline, "rotel did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let endpoint = format!("http://127.0.0.1:{http}");
+        let server = Server::start_with_env(
+            &data,
+            &[],
+            &[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
+                ("OTEL_SERVICE_NAME", "synthorg-e2e"),
+            ],
+        );
+        let trace = "0af7651916cd43dd8448eb211c80319c";
+        let request_id = format!("rotel-{}", protocol.replace('/', "-"));
+        let traceparent = format!("00-{trace}-b7ad6b7169203331-01");
+        let health = format!("{}/health", server.base);
+        assert_eq!(get(&health, &[("x-request-id", &request_id), ("traceparent", &traceparent)]), 200);
+        let (status, logs) = server.signal("TERM");
+        assert!(status.success(), "{logs:?}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let text = loop {
+            let text = std::fs::read_to_string(&out).unwrap_or_default();
+            if text.contains(&format!("request_id: Str({request_id})")) || Instant::now() > deadline {
+                break text;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let _ = rotel.kill();
+        let _ = rotel.wait();
+        assert!(text.contains(&format!("request_id: Str({request_id})")), "{protocol}: {text}");
+        assert!(text.contains(&format!("Trace ID       : {trace}")), "{protocol}: {text}");
+        assert!(text.contains("service.name: Str(synthorg-e2e)"), "{protocol}: {text}");
+        assert!(text.contains("InstrumentationScope synthorg::access"), "{protocol}: {text}");
+        assert!(text.contains("SeverityNumber: SEVERITY_NUMBER_INFO(9)"), "{protocol}: {text}");
+        let drained = logs.iter().find(|l| l.contains("OTLP exporter drained")).unwrap();
+        assert!(drained.contains("dropped=0"), "{drained}");
+    }
+}
+
+/// A `key=value` number from a text log line.
+fn field(line: &str, key: &str) -> u64 {
+    line.split(&format!(" {key}=")).nth(1).and_then(|r| r.split_whitespace().next()).unwrap().parse().unwrap()
+}
+
+#[test]
+fn sigterm_under_load_delivers_everything_emitted_before_it() {
+    let receiver = Receiver::start().unwrap();
+    receiver.keep_requests();
+    let (_dir, data) = temp_dir();
+    let endpoint = receiver.endpoint();
+    let server = Server::start_with_env(&data, &[], &[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)]);
+    let health = format!("{}/health", server.base);
+    let answered = Arc::new(Mutex::new(BTreeSet::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..4)
+        .map(|w| {
+            let (health, answered, stop) = (health.clone(), answered.clone(), stop.clone());
+            std::thread::spawn(move || {
+                for i in 0.. {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let id = format!("load-{w}-{i}");
+                    match get(&health, &[("x-request-id", &id)]) {
+                        200 => answered.lock().unwrap().insert(id),
+                        _ => break,
+                    };
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    let (status, logs) = server.signal("TERM");
+    stop.store(true, Ordering::SeqCst);
+    workers.into_iter().for_each(|w| w.join().unwrap());
+    assert!(status.success(), "{logs:?}");
+
+    let drained = logs.iter().find(|l| l.contains("OTLP exporter drained")).unwrap().clone();
+    let (emitted, delivered, dropped) =
+        (field(&drained, "emitted"), field(&drained, "delivered"), field(&drained, "dropped"));
+    assert_eq!(emitted, delivered + dropped, "{drained}");
+    assert_eq!(receiver.delivered(), delivered, "{drained}");
+    assert_eq!(dropped, 0, "a healthy collector gets everything: {drained}");
+
+    let received: BTreeSet<String> = receiver
+        .kept()
+        .iter()
+        .flat_map(|r| &r.resource_logs)
+        .flat_map(|r| &r.scope_logs)
+        .flat_map(|s| &s.log_records)
+        .filter_map(|r| r.attributes.iter().find(|a| a.key == "request_id"))
+        .filter_map(|a| match a.value.as_ref().and_then(|v| v.value.as_ref()) {
+            Some(Any::StringValue(s)) => Some(s.clone()),
+            _ => None,
+        })
+        .collect();
+    let answered = answered.lock().unwrap();
+    assert!(answered.len() > 50, "load ran: {}", answered.len());
+    let missing: Vec<_> = answered.difference(&received).collect();
+    assert!(
+        missing.is_empty(),
+        "{} answered requests have no exported access record: {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+}
