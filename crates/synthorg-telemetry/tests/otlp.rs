@@ -162,7 +162,9 @@ fn non_retryable_answers_are_dropped_without_retry() {
         assert_eq!(stats.retries, 0, "{status}");
         assert_eq!(stats.dropped_by(DropReason::NonRetryable), 50, "{status}");
         assert_eq!(receiver.delivered(), 150, "{status}");
-        assert_eq!(receiver.requests(), 4, "{status}: one request per batch, no retry");
+        let batches = stats.batches_success + stats.batches_failed;
+        assert_eq!(receiver.requests(), batches, "{status}: one request per batch, no retry");
+        assert_eq!(stats.batches_failed, 1, "{status}");
     }
 }
 

@@ -142,29 +142,88 @@ impl CapturedEvent {
         self.spans.iter().rev().find_map(|map| map.get(name))
     }
 
-    /// The event as the JSON sink writes it (one object; secrets redacted).
-    pub fn render(&self, is_secret: SecretNames) -> Map<String, Value> {
-        let mut line = Map::new();
-        let timestamp = time::OffsetDateTime::from(self.time)
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default();
-        line.insert("timestamp".into(), Value::String(timestamp));
-        line.insert("level".into(), Value::String(self.level.to_string()));
-        line.insert("target".into(), Value::String(self.target.to_owned()));
+    /// The event as the JSON sink writes it, without the newline: one object with its keys
+    /// in byte order; an event field overrides a span field of the same name, an inner span
+    /// an outer one, and both override `timestamp`, `level` and `target`. Written straight
+    /// into the buffer (no intermediate map), as the exporter renders every record.
+    pub fn render_into(&self, is_secret: SecretNames, out: &mut Vec<u8>) {
+        enum Source<'a> {
+            Timestamp,
+            Text(&'a str),
+            Json(&'a Value),
+            Field(&'a FieldValue),
+        }
+        let mut entries: Vec<(&str, Source<'_>)> =
+            Vec::with_capacity(3 + self.fields.len() + self.spans.iter().map(|m| m.len()).sum::<usize>());
+        entries.push(("timestamp", Source::Timestamp));
+        entries.push(("level", Source::Text(self.level.as_str())));
+        entries.push(("target", Source::Text(self.target)));
         for map in &self.spans {
-            for (k, v) in map.iter() {
-                line.insert(k.clone(), v.clone());
+            entries.extend(map.iter().map(|(k, v)| (k.as_str(), Source::Json(v))));
+        }
+        entries.extend(self.fields.iter().map(|(k, v)| (*k, Source::Field(v))));
+        // Stable: of equal keys, the one pushed last (the highest precedence) comes last.
+        entries.sort_by(|a, b| a.0.cmp(b.0));
+        out.push(b'{');
+        let mut first = true;
+        for (i, (key, source)) in entries.iter().enumerate() {
+            if entries.get(i + 1).is_some_and(|next| next.0 == *key) {
+                continue;
+            }
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            let _ = serde_json::to_writer(&mut *out, key);
+            out.push(b':');
+            match source {
+                Source::Timestamp => {
+                    out.push(b'"');
+                    let _ = time::OffsetDateTime::from(self.time)
+                        .format_into(out, &time::format_description::well_known::Rfc3339);
+                    out.push(b'"');
+                }
+                Source::Text(text) => {
+                    let _ = serde_json::to_writer(&mut *out, text);
+                }
+                Source::Json(value) => {
+                    let _ = serde_json::to_writer(&mut *out, value);
+                }
+                Source::Field(value) => write_field(out, key, value, is_secret),
             }
         }
-        for (name, value) in &self.fields {
-            line.insert((*name).to_owned(), json_value(name, value, is_secret));
-        }
-        line
+        out.push(b'}');
     }
 
-    /// [`Self::render`] as bytes, without the newline.
+    /// [`Self::render_into`] into a new buffer.
     pub fn render_bytes(&self, is_secret: SecretNames) -> Vec<u8> {
-        serde_json::to_vec(&Value::Object(self.render(is_secret))).unwrap_or_default()
+        let mut out = Vec::with_capacity(256);
+        self.render_into(is_secret, &mut out);
+        out
+    }
+}
+
+fn write_field(out: &mut Vec<u8>, name: &str, value: &FieldValue, is_secret: SecretNames) {
+    if is_secret(name) {
+        let _ = serde_json::to_writer(&mut *out, REDACTED);
+        return;
+    }
+    match value {
+        FieldValue::Str(s) if s.trim_start().starts_with(['{', '[']) => {
+            let _ = serde_json::to_writer(&mut *out, &redact_str(s, is_secret));
+        }
+        FieldValue::Str(s) => {
+            let _ = serde_json::to_writer(&mut *out, s);
+        }
+        FieldValue::I64(v) => out.extend_from_slice(itoa::Buffer::new().format(*v).as_bytes()),
+        FieldValue::U64(v) => out.extend_from_slice(itoa::Buffer::new().format(*v).as_bytes()),
+        FieldValue::F64(v) => match serde_json::Number::from_f64(*v) {
+            Some(n) => {
+                let _ = serde_json::to_writer(&mut *out, &n);
+            }
+            None => out.extend_from_slice(b"null"),
+        },
+        FieldValue::Bool(v) => out.extend_from_slice(if *v { b"true" } else { b"false" }),
     }
 }
 
@@ -258,9 +317,6 @@ where
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let mut bytes = CapturedEvent::capture(event, &ctx).render_bytes(self.is_secret);
-        if bytes.is_empty() {
-            return;
-        }
         bytes.push(b'\n');
         // A poisoned writer still works; a failed write is dropped rather than panicking the
         // caller (logging must never take a request down).
@@ -316,6 +372,37 @@ mod tests {
         assert_eq!(v["ok"], true);
         assert!(v["body"].as_str().unwrap().contains(REDACTED) && !text.contains("\"x\""), "{text}");
         assert!(!text.contains("hunter2"));
+    }
+
+    #[test]
+    fn rendering_orders_keys_and_applies_precedence() {
+        let span =
+            |pairs: &[(&str, Value)]| Arc::new(pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect());
+        let event = CapturedEvent {
+            time: std::time::UNIX_EPOCH + std::time::Duration::from_millis(1500),
+            level: Level::INFO,
+            target: "t",
+            spans: vec![
+                span(&[("request_id", "outer".into()), ("z", 1.into())]),
+                span(&[("request_id", "inner".into())]),
+            ],
+            fields: vec![
+                ("message", FieldValue::Str("hi \"there\"\n".into())),
+                ("count", FieldValue::U64(3)),
+                ("password", FieldValue::Str("x".into())),
+                ("level", FieldValue::Str("custom".into())),
+                ("doc", FieldValue::Str(r#"{"api_token":"t","n":[1]}"#.into())),
+                ("ratio", FieldValue::F64(0.25)),
+                ("nan", FieldValue::F64(f64::NAN)),
+                ("neg", FieldValue::I64(-7)),
+                ("ok", FieldValue::Bool(false)),
+            ],
+        };
+        let text = String::from_utf8(event.render_bytes(secret)).unwrap();
+        assert_eq!(
+            text,
+            r#"{"count":3,"doc":"{\"api_token\":\"**REDACTED**\",\"n\":[1]}","level":"custom","message":"hi \"there\"\n","nan":null,"neg":-7,"ok":false,"password":"**REDACTED**","ratio":0.25,"request_id":"inner","target":"t","timestamp":"1970-01-01T00:00:01.5Z","z":1}"#
+        );
     }
 
     #[test]

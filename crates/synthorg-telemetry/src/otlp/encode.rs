@@ -43,7 +43,7 @@ impl Protocol {
 }
 
 /// Span fields copied onto every record as attributes.
-const CORRELATION: [&str; 3] = ["request_id", "task_id", "agent_id"];
+pub(crate) const CORRELATION: [&str; 3] = ["request_id", "task_id", "agent_id"];
 
 /// The resource every record belongs to.
 pub(crate) fn resource(attributes: &[(String, String)]) -> Resource {

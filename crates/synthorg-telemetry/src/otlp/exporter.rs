@@ -11,6 +11,7 @@
 
 use std::cell::Cell;
 use std::collections::VecDeque;
+use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, mpsc};
 use std::time::{Duration, Instant};
@@ -27,6 +28,7 @@ use tracing_subscriber::registry::LookupSpan;
 
 use super::encode::{self, Protocol};
 use super::endpoint::{CheckedEndpoint, EndpointPolicy, Resolver, check_header};
+use super::proto;
 use super::stats::{Counters, DropReason, ExporterStats};
 use super::transport::{SendError, Transport};
 use crate::logging::{CapturedEvent, SecretNames, record_new_span, record_span_values};
@@ -120,6 +122,8 @@ struct Shared {
     /// Tells an in-flight request that shutdown began (it must end by the deadline).
     stopping: tokio::sync::Notify,
     counters: Counters,
+    /// Records the worker has taken from the queue and not yet encoded.
+    in_worker: AtomicUsize,
     capacity: usize,
     batch_size: usize,
 }
@@ -137,7 +141,7 @@ impl Shared {
             self.counters.drop(DropReason::Shutdown, 1);
             return;
         }
-        if state.queue.len() >= self.capacity {
+        if state.queue.len() + self.in_worker.load(Relaxed) >= self.capacity {
             drop(state);
             self.counters.drop(DropReason::QueueFull, 1);
             return;
@@ -170,34 +174,56 @@ impl Shared {
     }
 
     fn stats(&self) -> ExporterStats {
-        let depth = self.lock().queue.len();
+        let depth = self.lock().queue.len() + self.in_worker.load(Relaxed);
         ExporterStats::read(&self.counters, depth, self.capacity)
     }
 
     /// Waits for the next batch: a full one, whatever is queued when the interval has
     /// passed, or everything during shutdown. `None` when shut down and done.
-    fn next_batch(&self, interval: Duration, last_flush: Instant) -> Option<Vec<CapturedEvent>> {
+    ///
+    /// The worker takes the whole queue at once (swapping buffers, so the lock is held for
+    /// a pointer swap, not a copy) into `pending` and cuts batches from there; queued and
+    /// pending records count together against the capacity.
+    fn next_batch(
+        &self,
+        interval: Duration,
+        last_flush: Instant,
+        pending: &mut VecDeque<CapturedEvent>,
+    ) -> Option<Vec<CapturedEvent>> {
         let mut state = self.lock();
         loop {
-            if let Some(deadline) = state.deadline {
-                if state.queue.is_empty() {
-                    return None;
-                }
-                if Instant::now() >= deadline {
-                    let n = state.queue.len() as u64;
-                    state.queue.clear();
-                    self.counters.drop(DropReason::Shutdown, n);
-                    return None;
-                }
-                return Some(take(&mut state.queue, self.batch_size));
+            if let Some(deadline) = state.deadline
+                && Instant::now() >= deadline
+            {
+                let n = (state.queue.len() + pending.len()) as u64;
+                state.queue.clear();
+                pending.clear();
+                self.in_worker.store(0, Relaxed);
+                self.counters.drop(DropReason::Shutdown, n);
+                return None;
             }
-            let waited = last_flush.elapsed();
-            if state.queue.len() >= self.batch_size || (waited >= interval && !state.queue.is_empty()) {
-                return Some(take(&mut state.queue, self.batch_size));
+            if !pending.is_empty() {
+                break;
             }
-            let wait = interval.checked_sub(waited).unwrap_or(interval);
+            let due = state.deadline.is_some()
+                || state.queue.len() >= self.batch_size
+                || (last_flush.elapsed() >= interval && !state.queue.is_empty());
+            if due && !state.queue.is_empty() {
+                std::mem::swap(&mut state.queue, pending);
+                self.in_worker.store(pending.len(), Relaxed);
+                break;
+            }
+            if state.deadline.is_some() {
+                return None;
+            }
+            let wait = interval.checked_sub(last_flush.elapsed()).unwrap_or(interval);
             state = self.wake.wait_timeout(state, wait).unwrap_or_else(|p| p.into_inner()).0;
         }
+        drop(state);
+        let n = self.batch_size.min(pending.len());
+        let batch: Vec<CapturedEvent> = pending.drain(..n).collect();
+        self.in_worker.fetch_sub(n, Relaxed);
+        Some(batch)
     }
 
     /// Sleeps for a backoff, cut short by the shutdown deadline.
@@ -213,11 +239,6 @@ impl Shared {
             state = self.wake.wait_timeout(state, end - now).unwrap_or_else(|p| p.into_inner()).0;
         }
     }
-}
-
-fn take(queue: &mut VecDeque<CapturedEvent>, n: usize) -> Vec<CapturedEvent> {
-    let n = n.min(queue.len());
-    queue.drain(..n).collect()
 }
 
 /// A running exporter. Shut it down with [`Exporter::shutdown`] to drain the queue.
@@ -271,6 +292,7 @@ impl Exporter {
             wake: Condvar::new(),
             stopping: tokio::sync::Notify::new(),
             counters: Counters::default(),
+            in_worker: AtomicUsize::new(0),
             capacity: config.queue_capacity.max(1),
             batch_size: config.batch_size.max(1),
         });
@@ -286,6 +308,7 @@ impl Exporter {
         let is_secret = config.is_secret;
         let worker = Worker {
             resource: encode::resource(&config.resource),
+            encoder: proto::Encoder::new(&config.resource),
             shared: Arc::clone(&shared),
             transport,
             runtime,
@@ -394,6 +417,7 @@ struct Worker {
     transport: Transport,
     runtime: tokio::runtime::Runtime,
     resource: Resource,
+    encoder: proto::Encoder,
     config: ExporterConfig,
     /// The last problem reported, so an outage is logged once, not per batch.
     problem: Option<String>,
@@ -408,23 +432,40 @@ enum Outcome {
 impl Worker {
     fn run(mut self) {
         let mut last_flush = Instant::now();
-        while let Some(batch) = self.shared.next_batch(self.config.export_interval, last_flush) {
+        let mut pending = VecDeque::new();
+        while let Some(batch) = self.shared.next_batch(self.config.export_interval, last_flush, &mut pending) {
             last_flush = Instant::now();
-            let n = batch.len();
-            let records = batch.iter().map(|e| (e.target, encode::record(e, self.config.is_secret))).collect();
-            drop(batch);
-            let request = encode::request(&self.resource, records);
-            self.send_split(request, n);
+            match self.config.protocol {
+                Protocol::HttpProtobuf => {
+                    let (bodies, too_large) =
+                        self.encoder.encode(&batch, self.config.is_secret, self.config.max_request_bytes);
+                    drop(batch);
+                    if too_large > 0 {
+                        self.shared.counters.drop(DropReason::TooLarge, too_large);
+                        self.report("a record exceeds the request size cap and was dropped".into());
+                    }
+                    for body in bodies {
+                        self.send_body(body.bytes, body.records);
+                    }
+                }
+                Protocol::HttpJson => {
+                    let n = batch.len();
+                    let records = batch.iter().map(|e| (e.target, encode::record(e, self.config.is_secret))).collect();
+                    drop(batch);
+                    let request = encode::request(&self.resource, records);
+                    self.send_split(request, n);
+                }
+            }
         }
     }
 
-    /// Sends a request, split in halves while its body exceeds the size cap.
+    /// Sends a request as JSON, split in halves while its body exceeds the size cap.
     fn send_split(&mut self, request: ExportLogsServiceRequest, n: usize) {
         let body = encode::encode(&request, self.config.protocol);
         if body.len() > self.config.max_request_bytes {
             if n <= 1 {
                 self.shared.counters.drop(DropReason::TooLarge, n as u64);
-                self.report(format!("a record of {} bytes exceeds the request cap and was dropped", body.len()));
+                self.report("a record exceeds the request size cap and was dropped".into());
                 return;
             }
             drop(body);
@@ -433,6 +474,10 @@ impl Worker {
             self.send_split(b, nb);
             return;
         }
+        self.send_body(body, n);
+    }
+
+    fn send_body(&mut self, body: Vec<u8>, n: usize) {
         let body = if self.config.gzip { gzip(&body) } else { body };
         self.deliver(Bytes::from(body), n as u64);
     }

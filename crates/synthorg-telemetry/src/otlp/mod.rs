@@ -3,6 +3,7 @@
 mod encode;
 pub mod endpoint;
 mod exporter;
+mod proto;
 #[cfg(feature = "receiver")]
 pub mod receiver;
 mod stats;
