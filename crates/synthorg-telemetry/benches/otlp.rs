@@ -87,8 +87,6 @@ impl Pipeline {
         let policy = EndpointPolicy::default();
         let endpoint = policy.check_endpoint(&format!("http://127.0.0.1:{port}"), &SystemResolver).unwrap();
         let mut config = ExporterConfig::new(endpoint, policy, Arc::new(SystemResolver));
-        config.max_retries = 1;
-        config.initial_backoff = Duration::from_millis(50);
         if let Some(queue) = queue {
             config.queue_capacity = queue;
         }
@@ -122,9 +120,9 @@ impl Pipeline {
     }
 
     /// Flushes and stops; the records synthorg counted as dropped (the SDK counts none).
-    fn finish(self) -> Option<u64> {
+    fn finish(self, deadline: Duration) -> Option<u64> {
         match self {
-            Self::Synthorg(exporter) => Some(exporter.shutdown(Duration::from_secs(30)).dropped_total()),
+            Self::Synthorg(exporter) => Some(exporter.shutdown(deadline).dropped_total()),
             Self::Sdk(provider) => {
                 let _ = provider.force_flush();
                 let _ = provider.shutdown();
@@ -214,7 +212,7 @@ fn main() {
             let (p50, p99) = caller_cost(&dispatch, 200_000);
             let name = pipeline.name();
             drop(dispatch);
-            let _ = pipeline.finish();
+            let _ = pipeline.finish(Duration::from_secs(1));
             let state = if up { "collector up  " } else { "collector down" };
             println!("   {name:9} {state}: median {p50:5} ns  p99 {p99:6} ns   (delivered {})", peer.delivered());
         }
@@ -229,7 +227,7 @@ fn main() {
         tracing::dispatcher::with_default(&dispatch, || in_span(|| (0..n).for_each(event)));
         drop(dispatch);
         let name = pipeline.name();
-        let _ = pipeline.finish();
+        let _ = pipeline.finish(Duration::from_secs(30));
         let (wall, cpu) = (start.elapsed().as_secs_f64(), cpu_seconds() - cpu0);
         let delivered = peer.delivered();
         println!(
@@ -247,7 +245,7 @@ fn main() {
         tracing::dispatcher::with_default(&dispatch, || in_span(|| (0..n).for_each(event)));
         drop(dispatch);
         let name = pipeline.name();
-        let counted = pipeline.finish();
+        let counted = pipeline.finish(Duration::from_secs(30));
         let delivered = peer.delivered();
         let counted_text = counted.map_or("not reported".to_owned(), |c| c.to_string());
         let unaccounted = n - delivered - counted.unwrap_or(0);

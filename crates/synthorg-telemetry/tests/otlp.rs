@@ -304,3 +304,42 @@ fn dns_rebinding_is_refused_at_connect() {
     assert_eq!(stats.dropped_by(DropReason::NonRetryable), 10, "{stats:?}");
     assert_eq!(stats.accounted(), 20);
 }
+
+/// A CA and a server certificate for `localhost` / 127.0.0.1 it signed, as PEM.
+fn test_pki() -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let params = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    (ca_cert.pem(), cert.pem(), key.serialize_pem())
+}
+
+#[test]
+fn https_endpoints_are_verified_against_the_configured_ca() {
+    let (ca, cert, key) = test_pki();
+    let receiver = Receiver::start_tls(&cert, &key).unwrap();
+    let port = receiver.address().port();
+    for host in ["localhost", "127.0.0.1"] {
+        let before = receiver.delivered();
+        let exporter =
+            Exporter::start(config(&format!("https://{host}:{port}"), |c| c.ca_pem = Some(ca.clone().into_bytes())))
+                .unwrap();
+        emit(&exporter, 300);
+        let stats = exporter.shutdown(Duration::from_secs(5));
+        assert_eq!((stats.delivered, receiver.delivered() - before), (300, 300), "{host}: {stats:?}");
+    }
+    // Without the CA the server is not trusted: nothing is sent, everything is counted.
+    let exporter = Exporter::start(config(&format!("https://localhost:{port}"), |c| c.max_retries = 1)).unwrap();
+    emit(&exporter, 50);
+    let stats = exporter.shutdown(Duration::from_secs(5));
+    assert_eq!((stats.delivered, stats.dropped_by(DropReason::RetriesExhausted)), (0, 50), "{stats:?}");
+    assert_eq!(receiver.delivered(), 600);
+    // A CA file without a certificate is refused at start.
+    let refused = Exporter::start(config("https://localhost:1", |c| c.ca_pem = Some(b"not pem".to_vec())));
+    assert!(refused.unwrap_err().contains("no certificate"));
+}

@@ -399,3 +399,61 @@ fn a_failing_source_logs_one_warn_naming_it() {
     assert_eq!(value(&text, "synthorg_scrape_errors_total{source=\"approvals\"}"), Some(1.0));
     assert_eq!(sum(&text, "synthorg_agents_total"), 0.0, "the other sources answered");
 }
+
+/// With an OTLP exporter wired, its accounting is on the scrape, and the exposition still
+/// passes the real peers.
+#[tokio::test]
+async fn the_otlp_exporters_counters_are_exposed() {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use synthorg_telemetry::otlp::endpoint::{EndpointPolicy, SystemResolver};
+    use synthorg_telemetry::otlp::receiver::{Receiver, Reply};
+    use synthorg_telemetry::otlp::{Exporter, ExporterConfig};
+    use tracing_subscriber::layer::SubscriberExt;
+
+    let receiver = Receiver::start().unwrap();
+    receiver.script([Reply::Status(400, None)]);
+    let policy = EndpointPolicy::default();
+    let endpoint = policy.check_endpoint(&receiver.endpoint(), &SystemResolver).unwrap();
+    let mut config = ExporterConfig::new(endpoint, policy, Arc::new(SystemResolver));
+    // Batches leave on the interval only (a batch never fills), so the first eleven events
+    // all meet the same queue.
+    config.batch_size = 20;
+    config.queue_capacity = 10;
+    config.export_interval = Duration::from_millis(100);
+    let exporter = Exporter::start(config).unwrap();
+    let subscriber = tracing_subscriber::registry().with(exporter.layer());
+    tracing::subscriber::with_default(subscriber, || {
+        // The first 10 fill the queue (the 11th is dropped as queue_full); that batch is
+        // refused (400, not retried); the next 10 are delivered.
+        for i in 0..11u64 {
+            tracing::info!(i, "first");
+        }
+        std::thread::sleep(Duration::from_millis(400));
+        for i in 0..10u64 {
+            tracing::info!(i, "second");
+        }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while receiver.delivered() < 10 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let app = TestApp::with_settings(ApiSettings { otlp: Some(exporter.handle()), ..ApiSettings::default() });
+    let (status, _, text) = scrape(&app, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(value(&text, "synthorg_otlp_records_emitted_total"), Some(21.0), "{text}");
+    assert_eq!(value(&text, r#"synthorg_otlp_records_exported_total{outcome="delivered"}"#), Some(10.0));
+    assert_eq!(value(&text, r#"synthorg_otlp_records_exported_total{outcome="rejected"}"#), Some(0.0));
+    assert_eq!(value(&text, r#"synthorg_otlp_records_dropped_total{reason="queue_full"}"#), Some(1.0));
+    assert_eq!(value(&text, r#"synthorg_otlp_records_dropped_total{reason="non_retryable"}"#), Some(10.0));
+    assert_eq!(value(&text, r#"synthorg_otlp_records_dropped_total{reason="shutdown"}"#), Some(0.0));
+    assert_eq!(value(&text, r#"synthorg_otlp_batches_total{outcome="failed"}"#), Some(1.0));
+    assert_eq!(value(&text, r#"synthorg_otlp_batches_total{outcome="success"}"#), Some(1.0));
+    assert_eq!(value(&text, "synthorg_otlp_queue_depth"), Some(0.0));
+    assert_eq!(value(&text, "synthorg_otlp_queue_capacity"), Some(10.0));
+    promtool_check(&text);
+    let (_, _, open_metrics) = scrape(&app, Some(PROMETHEUS_ACCEPT)).await;
+    python_parse(&open_metrics);
+    exporter.shutdown(Duration::from_secs(2));
+}

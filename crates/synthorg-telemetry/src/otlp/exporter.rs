@@ -30,7 +30,7 @@ use super::encode::{self, Protocol};
 use super::endpoint::{CheckedEndpoint, EndpointPolicy, Resolver, check_header};
 use super::proto;
 use super::stats::{Counters, DropReason, ExporterStats};
-use super::transport::{SendError, Transport};
+use super::transport::{SendError, Transport, tls_connector};
 use crate::logging::{CapturedEvent, SecretNames, record_new_span, record_span_values};
 
 /// Largest request body sent (uncompressed); larger batches are split, a larger single
@@ -67,6 +67,8 @@ pub struct ExporterConfig {
     pub initial_backoff: Duration,
     pub max_backoff: Duration,
     pub max_request_bytes: usize,
+    /// Extra CA certificates (PEM) trusted for `https` endpoints, beside the system's.
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for ExporterConfig {
@@ -106,6 +108,7 @@ impl ExporterConfig {
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(5),
             max_request_bytes: MAX_REQUEST_BYTES,
+            ca_pem: None,
         }
     }
 }
@@ -288,7 +291,9 @@ impl Exporter {
             .build()
             .map_err(|e| format!("cannot start the exporter's runtime: {e}"))?;
         let shared = Arc::new(Shared {
-            state: Mutex::new(State { queue: VecDeque::with_capacity(config.batch_size * 2), deadline: None }),
+            // Sized up front (address space; pages are touched as records arrive) so that no
+            // emitting thread ever pays for growing the queue.
+            state: Mutex::new(State { queue: VecDeque::with_capacity(config.queue_capacity.max(1)), deadline: None }),
             wake: Condvar::new(),
             stopping: tokio::sync::Notify::new(),
             counters: Counters::default(),
@@ -296,6 +301,10 @@ impl Exporter {
             capacity: config.queue_capacity.max(1),
             batch_size: config.batch_size.max(1),
         });
+        let tls = match config.endpoint.logs_url.scheme() {
+            "https" => Some(tls_connector(config.ca_pem.as_deref())?),
+            _ => None,
+        };
         let transport = Transport::new(
             config.endpoint.clone(),
             config.policy.clone(),
@@ -303,7 +312,8 @@ impl Exporter {
             headers,
             config.protocol.content_type(),
             config.gzip,
-        );
+            tls,
+        )?;
         let (done_tx, done_rx) = mpsc::channel();
         let is_secret = config.is_secret;
         let worker = Worker {
@@ -432,7 +442,7 @@ enum Outcome {
 impl Worker {
     fn run(mut self) {
         let mut last_flush = Instant::now();
-        let mut pending = VecDeque::new();
+        let mut pending = VecDeque::with_capacity(self.shared.capacity);
         while let Some(batch) = self.shared.next_batch(self.config.export_interval, last_flush, &mut pending) {
             last_flush = Instant::now();
             match self.config.protocol {

@@ -12,4 +12,4 @@ mod transport;
 pub use encode::Protocol;
 pub use exporter::{Exporter, ExporterConfig, ExporterHandle, MAX_REQUEST_BYTES, MAX_RETRY_AFTER, OtlpLayer};
 pub use stats::{DropReason, ExporterStats};
-pub use transport::MAX_RESPONSE_BYTES;
+pub use transport::{MAX_RESPONSE_BYTES, validate_ca_pem};

@@ -62,8 +62,31 @@ impl Receiver {
         Self::bind("127.0.0.1:0".parse().map_err(std::io::Error::other)?)
     }
 
+    /// Listens on a free loopback port over TLS with this certificate chain and key (PEM).
+    pub fn start_tls(cert_pem: &str, key_pem: &str) -> std::io::Result<Self> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let certs = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(std::io::Error::other)?;
+        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(std::io::Error::other)?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(std::io::Error::other)?
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .map_err(std::io::Error::other)?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        Self::listen("127.0.0.1:0".parse().map_err(std::io::Error::other)?, Some(acceptor))
+    }
+
     /// Listens on this address (a test may bring a collector back on a known port).
     pub fn bind(address: SocketAddr) -> std::io::Result<Self> {
+        Self::listen(address, None)
+    }
+
+    fn listen(address: SocketAddr, tls: Option<tokio_rustls::TlsAcceptor>) -> std::io::Result<Self> {
         let listener = std::net::TcpListener::bind(address)?;
         listener.set_nonblocking(true)?;
         let address = listener.local_addr()?;
@@ -72,7 +95,7 @@ impl Receiver {
         let shared = Arc::clone(&state);
         let thread = std::thread::Builder::new().name("otlp-receiver".into()).spawn(move || {
             let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
-            runtime.block_on(serve(listener, shared, stop_rx));
+            runtime.block_on(serve(listener, shared, stop_rx, tls));
         })?;
         Ok(Self { address, state, stop: Some(stop_tx), thread: Some(thread) })
     }
@@ -145,7 +168,12 @@ impl Drop for Receiver {
     }
 }
 
-async fn serve(listener: std::net::TcpListener, state: Arc<Mutex<State>>, mut stop: oneshot::Receiver<()>) {
+async fn serve(
+    listener: std::net::TcpListener,
+    state: Arc<Mutex<State>>,
+    mut stop: oneshot::Receiver<()>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
     let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
     loop {
         let stream = tokio::select! {
@@ -156,9 +184,20 @@ async fn serve(listener: std::net::TcpListener, state: Arc<Mutex<State>>, mut st
             },
         };
         let state = Arc::clone(&state);
+        let tls = tls.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |request| handle(request, Arc::clone(&state)));
-            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            let http = hyper::server::conn::http1::Builder::new();
+            match tls {
+                Some(acceptor) => {
+                    if let Ok(stream) = acceptor.accept(stream).await {
+                        let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                    }
+                }
+                None => {
+                    let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                }
+            }
         });
     }
 }

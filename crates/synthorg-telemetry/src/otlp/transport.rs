@@ -1,7 +1,7 @@
 //! The exporter's HTTP/1.1 client: one kept-alive connection, opened only to addresses the
-//! endpoint policy admits at connect time. No redirects are followed and no proxy variable is
-//! read (hyper's connection API does neither), requests carry the configured headers, and at
-//! most 4 MiB of an answer is read.
+//! endpoint policy admits at connect time, over TLS (rustls) for `https` endpoints. No
+//! redirects are followed and no proxy variable is read (hyper's connection API does
+//! neither), requests carry the configured headers, and at most 4 MiB of an answer is read.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -11,7 +11,9 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::client::conn::http1::SendRequest;
 use hyper::header::{CONTENT_ENCODING, CONTENT_TYPE, HOST, HeaderName, HeaderValue, RETRY_AFTER, USER_AGENT};
 use hyper_util::rt::TokioIo;
+use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
 
 use super::endpoint::{CheckedEndpoint, EndpointPolicy, Resolver};
 
@@ -35,8 +37,44 @@ pub(crate) enum SendError {
     Connection(String),
 }
 
+/// The TLS client of `https` endpoints: the system's trust store plus extra CA
+/// certificates (PEM), TLS 1.2 and 1.3, ALPN `http/1.1`.
+pub(crate) fn tls_connector(extra_ca_pem: Option<&[u8]>) -> Result<TlsConnector, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(cert);
+    }
+    if let Some(pem) = extra_ca_pem {
+        let mut added = 0;
+        for cert in CertificateDer::pem_slice_iter(pem) {
+            let cert = cert.map_err(|e| format!("the CA file is not valid PEM: {e}"))?;
+            roots.add(cert).map_err(|e| format!("the CA file holds an unusable certificate: {e}"))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err("the CA file holds no certificate".into());
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("cannot set up TLS: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsConnector::from(Arc::new(config)))
+}
+
+/// Checks a CA file's content as the exporter will load it (configuration check).
+pub fn validate_ca_pem(pem: &[u8]) -> Result<(), String> {
+    tls_connector(Some(pem)).map(|_| ())
+}
+
 pub(crate) struct Transport {
     endpoint: CheckedEndpoint,
+    tls: Option<(TlsConnector, ServerName<'static>)>,
     policy: EndpointPolicy,
     resolver: Arc<dyn Resolver>,
     headers: Vec<(HeaderName, HeaderValue)>,
@@ -53,16 +91,29 @@ impl Transport {
         headers: Vec<(HeaderName, HeaderValue)>,
         content_type: &'static str,
         gzip: bool,
-    ) -> Self {
-        Self {
+        tls: Option<TlsConnector>,
+    ) -> Result<Self, String> {
+        let tls = match (endpoint.logs_url.scheme(), tls) {
+            ("https", Some(connector)) => {
+                let host =
+                    endpoint.logs_url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
+                let name = ServerName::try_from(host.to_owned())
+                    .map_err(|e| format!("{host} cannot be verified as a TLS server name: {e}"))?;
+                Some((connector, name))
+            }
+            ("https", None) => return Err("an https endpoint needs a TLS client".into()),
+            _ => None,
+        };
+        Ok(Self {
             endpoint,
+            tls,
             policy,
             resolver,
             headers,
             content_type: HeaderValue::from_static(content_type),
             gzip,
             connection: None,
-        }
+        })
     }
 
     async fn connect(&mut self) -> Result<SendRequest<Full<Bytes>>, SendError> {
@@ -75,12 +126,30 @@ impl Transport {
             match TcpStream::connect(address).await {
                 Ok(stream) => {
                     let _ = stream.set_nodelay(true);
-                    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                        .await
-                        .map_err(|e| SendError::Connection(format!("HTTP handshake with {address}: {e}")))?;
-                    tokio::spawn(async move {
-                        let _ = connection.await;
-                    });
+                    let handshake =
+                        |e: hyper::Error| SendError::Connection(format!("HTTP handshake with {address}: {e}"));
+                    let sender = match &self.tls {
+                        Some((connector, name)) => {
+                            let stream = connector
+                                .connect(name.clone(), stream)
+                                .await
+                                .map_err(|e| SendError::Connection(format!("TLS with {address}: {e}")))?;
+                            let (sender, connection) =
+                                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(handshake)?;
+                            tokio::spawn(async move {
+                                let _ = connection.await;
+                            });
+                            sender
+                        }
+                        None => {
+                            let (sender, connection) =
+                                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(handshake)?;
+                            tokio::spawn(async move {
+                                let _ = connection.await;
+                            });
+                            sender
+                        }
+                    };
                     return Ok(sender);
                 }
                 Err(e) => last = format!("cannot connect to {address}: {e}"),

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 use synthorg_core::FieldError;
 use synthorg_telemetry::otlp::endpoint::{EndpointPolicy, SystemResolver, check_header, tls_problem};
-use synthorg_telemetry::otlp::{ExporterConfig, Protocol};
+use synthorg_telemetry::otlp::{ExporterConfig, Protocol, validate_ca_pem};
 
 use super::duration;
 
@@ -59,6 +60,8 @@ pub struct OtlpSinkConfig {
     pub allowed_private_cidrs: Vec<String>,
     /// Refuse headers over plain http to a non-loopback host (instead of warning).
     pub require_tls_for_headers: bool,
+    /// PEM file of CA certificates trusted for an https endpoint, beside the system's.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for OtlpSinkConfig {
@@ -76,6 +79,7 @@ impl Default for OtlpSinkConfig {
             compression: "none".into(),
             allowed_private_cidrs: Vec::new(),
             require_tls_for_headers: false,
+            ca_file: None,
         }
     }
 }
@@ -274,6 +278,13 @@ pub fn check(
             false
         }
     };
+    let ca_pem = sink.ca_file.as_ref().and_then(|path| {
+        let pem = std::fs::read(path)
+            .map_err(|e| errors.push(FieldError::new(at("ca_file"), format!("cannot read {}: {e}", path.display()))))
+            .ok()?;
+        validate_ca_pem(&pem).map_err(|e| errors.push(FieldError::new(at("ca_file"), e))).ok()?;
+        Some(pem)
+    });
     let endpoint = endpoint?;
     if errors.len() > before {
         return None;
@@ -290,5 +301,6 @@ pub fn check(
     config.resource = resource;
     config.initial_backoff = Duration::from_millis(100);
     config.max_backoff = Duration::from_secs(5);
+    config.ca_pem = ca_pem;
     Some(config)
 }

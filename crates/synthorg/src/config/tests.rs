@@ -268,6 +268,16 @@ fn standard_otel_variables_configure_the_exporter() {
     let yaml = "logging:\n  sinks:\n    - {type: otlp, endpoint: \"http://127.0.0.1:1\", batch_size: 64}\n";
     let otlp = load_yaml(yaml, &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://[::1]:4318")]).unwrap().otlp.unwrap();
     assert_eq!((otlp.endpoint.logs_url.as_str(), otlp.batch_size), ("http://[::1]:4318/v1/logs", 64));
+    // A CA file must be readable PEM with a certificate.
+    let dir = tempfile::tempdir().unwrap();
+    let bad_pem = dir.path().join("ca.pem");
+    std::fs::write(&bad_pem, "not a certificate").unwrap();
+    for path in [bad_pem.display().to_string(), "/nonexistent/ca.pem".to_owned()] {
+        let yaml = format!(
+            "logging:\n  sinks:\n    - {{type: otlp, endpoint: \"https://localhost:4318\", ca_file: \"{path}\"}}\n"
+        );
+        assert_eq!(fields(load_yaml(&yaml, &[])), ["logging.sinks[0].ca_file"], "{path}");
+    }
     // Bad values name the variable.
     let bad = fields(load_yaml(
         "",
