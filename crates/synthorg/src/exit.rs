@@ -1,5 +1,5 @@
 //! Exit codes (documented in docs/configuration.md):
-//! 0 ok, 2 usage, 65 bad input data, 69 unavailable (cannot bind), 70 internal error,
+//! 0 ok, 1 a simulation saw server or transport errors, 2 usage, 65 bad input data, 69 unavailable (cannot bind), 70 internal error,
 //! 74 IO or store error, 78 invalid configuration.
 
 use std::process::ExitCode;
@@ -12,6 +12,10 @@ pub struct Failure {
 }
 
 impl Failure {
+    /// `simulate` finished, but the server answered 5xx or did not answer.
+    pub fn simulation(error: anyhow::Error) -> Self {
+        Self { code: 1, error }
+    }
     pub fn data(error: anyhow::Error) -> Self {
         Self { code: 65, error }
     }

@@ -8,6 +8,7 @@ mod exit;
 mod keys;
 mod logging;
 mod serve;
+mod simulate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -44,6 +45,8 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Drive a simulated organization through a server's public API (load test, demo).
+    Simulate(SimulateArgs),
     /// Check or print configuration.
     Config {
         #[command(subcommand)]
@@ -58,6 +61,37 @@ struct ConfigArg {
     /// Configuration file (YAML).
     #[arg(long, value_name = "PATH", env = "SYNTHORG_CONFIG")]
     config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct SimulateArgs {
+    /// The server to drive.
+    #[arg(long, default_value = "http://127.0.0.1:8000")]
+    url: String,
+    /// An admin key (it registers agents, creates their keys, decides approvals).
+    #[arg(long, env = "SYNTHORG_KEY", hide_env_values = true, conflicts_with = "key_file")]
+    key: Option<String>,
+    /// A file holding the admin key, such as data/admin.key.
+    #[arg(long, value_name = "PATH")]
+    key_file: Option<PathBuf>,
+    /// Agents to register.
+    #[arg(long, default_value_t = 20)]
+    agents: usize,
+    /// Target requests per second over all workers (0: as fast as possible).
+    #[arg(long, default_value_t = 50.0)]
+    rate: f64,
+    /// Workers sending requests at the same time.
+    #[arg(long, default_value_t = 4)]
+    concurrency: usize,
+    /// How long to run, e.g. 60s or 10m.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    duration: std::time::Duration,
+    /// Seed of the random choices (the same seed makes the same choices).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Also write the summary as JSON to this file.
+    #[arg(long, value_name = "PATH")]
+    summary_json: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -173,6 +207,7 @@ fn run(command: Command) -> Result<(), Failure> {
                 KeysCommand::Revoke { id, .. } => keys::revoke(&data_dir, &id),
             }
         }
+        Command::Simulate(args) => simulate(args),
         Command::Config { command: ConfigCommand::Check { config } } => {
             let settings = load(config.config, vec![])?;
             for warning in &settings.warnings {
@@ -200,4 +235,59 @@ fn run(command: Command) -> Result<(), Failure> {
 fn load(file: Option<PathBuf>, flags: Vec<(&'static str, String)>) -> Result<Settings, Failure> {
     let sources = Sources { file, flags, ..Default::default() }.with_process_env();
     config::load(&sources).map_err(|e| Failure::config(e.into()))
+}
+
+fn simulate(args: SimulateArgs) -> Result<(), Failure> {
+    use anyhow::Context;
+    let key = match (args.key, &args.key_file) {
+        (Some(key), _) => key,
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the key file {}", path.display()))
+            .map_err(Failure::io)?
+            .trim()
+            .to_owned(),
+        (None, None) => {
+            return Err(Failure::data(anyhow::anyhow!("give an admin key with --key, SYNTHORG_KEY or --key-file")));
+        }
+    };
+    if args.concurrency == 0 || args.concurrency > 1024 {
+        return Err(Failure::data(anyhow::anyhow!("--concurrency must be between 1 and 1024")));
+    }
+    if !(args.rate >= 0.0 && args.rate.is_finite()) {
+        return Err(Failure::data(anyhow::anyhow!("--rate must be a number of requests per second, 0 for unlimited")));
+    }
+    if args.agents == 0 {
+        return Err(Failure::data(anyhow::anyhow!("--agents must be at least 1")));
+    }
+    let options = simulate::Options {
+        url: args.url,
+        key,
+        agents: args.agents,
+        rate: args.rate,
+        concurrency: args.concurrency,
+        duration: Some(args.duration),
+        seed: args.seed,
+        name_prefix: format!("sim-{}-{:04x}", args.seed, fastrand::u16(..)),
+    };
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let summary = simulate::run(&options, &stop, simulate::Progress::Auto);
+    summary.print(&mut std::io::stdout().lock()).map_err(|e| Failure::io(e.into()))?;
+    if let Some(path) = &args.summary_json {
+        let json = serde_json::to_vec_pretty(&summary).map_err(|e| Failure::internal(e.into()))?;
+        std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display())).map_err(Failure::io)?;
+    }
+    if summary.tally.agents.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+        return Err(Failure::unavailable(anyhow::anyhow!(
+            "no agent could be registered at {}: is the server up, and is the key an admin key?",
+            options.url
+        )));
+    }
+    match summary.clean() {
+        true => Ok(()),
+        false => Err(Failure::simulation(anyhow::anyhow!(
+            "{} server errors (5xx) and {} transport errors",
+            summary.server_errors,
+            summary.transport_errors
+        ))),
+    }
 }

@@ -1,6 +1,6 @@
 //! Agents and their audited changes.
 
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 use synthorg_core::agent::{Agent, AgentPatch, AgentStatus, TrustLevel};
 use synthorg_core::task::{TaskStatus, TransitionRequest, plan_transition};
 use synthorg_core::{Actor, DomainError};
@@ -140,7 +140,7 @@ impl SqliteStore {
 
 /// A terminated agent cannot hold active work: its assigned, in-progress and in-review tasks
 /// move to `interrupted` (recorded as done by synthorg) so they can be reassigned.
-fn interrupt_active_tasks(tx: &Transaction<'_>, agent: Uuid, now: OffsetDateTime) -> Result<(), StoreError> {
+fn interrupt_active_tasks(tx: &Connection, agent: Uuid, now: OffsetDateTime) -> Result<(), StoreError> {
     let active: Vec<Uuid> = tx
         .prepare_cached(
             "SELECT id FROM tasks WHERE assigned_to = ?1 AND status IN ('assigned', 'in_progress', 'in_review')",

@@ -5,6 +5,12 @@
 //! Connections: one writer behind a mutex (SQLite has one writer at a time anyway; queueing
 //! in-process is cheaper than `SQLITE_BUSY` retries) and a few readers, which WAL lets run
 //! beside the writer.
+//!
+//! Writes are **group-committed**: while other writes wait for the writer, each runs in its
+//! own savepoint inside one shared transaction, and the last of the group commits once for
+//! all of them — one fsync for many writes. Nobody is answered before the commit that holds
+//! their write: a 2xx is still durable, and a failed commit fails every write of its group.
+//! A write that fails rolls back its savepoint only. A lone write commits at once, as before.
 
 mod agents;
 mod aggregates;
@@ -13,12 +19,13 @@ mod ledger;
 mod security;
 mod tasks;
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -46,9 +53,38 @@ impl Default for SqliteOptions {
 #[derive(Debug)]
 pub struct SqliteStore {
     path: PathBuf,
-    writer: Mutex<Connection>,
+    writer: GroupWriter,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
+}
+
+/// Most writes committed together; a longer queue starts the next group.
+const MAX_GROUP: usize = 256;
+
+/// The writer connection and its group commit.
+#[derive(Debug)]
+struct GroupWriter {
+    state: Mutex<WriterState>,
+    /// Writes waiting for the writer: while any wait, the transaction stays open for them.
+    waiting: AtomicUsize,
+    commits: Mutex<CommitLog>,
+    committed: Condvar,
+}
+
+#[derive(Debug)]
+struct WriterState {
+    conn: Connection,
+    /// The group whose transaction is open, and how many writes it holds.
+    open: Option<u64>,
+    members: usize,
+    last_group: u64,
+}
+
+/// Which groups are committed, and the recent ones that failed.
+#[derive(Debug, Default)]
+struct CommitLog {
+    done_through: u64,
+    failures: VecDeque<(u64, String)>,
 }
 
 /// File name of the database inside the data dir.
@@ -69,7 +105,13 @@ impl SqliteStore {
         let readers = (0..options.readers.max(1))
             .map(|_| connect(path, options, true).map(Mutex::new))
             .collect::<Result<_, _>>()?;
-        Ok(Self { path: path.to_owned(), writer: Mutex::new(writer), readers, next_reader: AtomicUsize::new(0) })
+        let writer = GroupWriter {
+            state: Mutex::new(WriterState { conn: writer, open: None, members: 0, last_group: 0 }),
+            waiting: AtomicUsize::new(0),
+            commits: Mutex::new(CommitLog::default()),
+            committed: Condvar::new(),
+        };
+        Ok(Self { path: path.to_owned(), writer, readers, next_reader: AtomicUsize::new(0) })
     }
 
     /// Path of the database file.
@@ -107,13 +149,71 @@ impl SqliteStore {
         f(&guard)
     }
 
-    /// Runs `f` in an immediate write transaction and commits it.
-    fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>) -> Result<T, StoreError> {
-        let mut conn = lock(&self.writer);
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let value = f(&tx)?;
-        tx.commit()?;
-        Ok(value)
+    /// Runs `f` atomically (in its own savepoint) inside a write transaction and returns once
+    /// that transaction is committed, together with the writes that queued beside it.
+    fn write<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let writer = &self.writer;
+        writer.waiting.fetch_add(1, Ordering::SeqCst);
+        let mut w = writer.state.lock().unwrap_or_else(|p| p.into_inner());
+        writer.waiting.fetch_sub(1, Ordering::SeqCst);
+        let group = match w.open {
+            Some(group) => group,
+            None => {
+                w.conn.execute_batch("BEGIN IMMEDIATE")?;
+                w.last_group += 1;
+                w.members = 0;
+                w.open = Some(w.last_group);
+                w.last_group
+            }
+        };
+        let result = match w.conn.execute_batch("SAVEPOINT write") {
+            Ok(()) => {
+                let result = f(&w.conn);
+                let end = if result.is_ok() { "RELEASE write" } else { "ROLLBACK TO write; RELEASE write" };
+                match (result, w.conn.execute_batch(end)) {
+                    (Ok(value), Ok(())) => Ok(value),
+                    (Err(e), _) => Err(e),
+                    (Ok(_), Err(e)) => Err(e.into()),
+                }
+            }
+            Err(e) => Err(e.into()),
+        };
+        w.members += 1;
+        if writer.waiting.load(Ordering::SeqCst) == 0 || w.members >= MAX_GROUP {
+            // The last of the group (or a full group): commit for everyone.
+            let commit = w.conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+            if commit.is_err() {
+                let _ = w.conn.execute_batch("ROLLBACK");
+            }
+            w.open = None;
+            let mut log = writer.commits.lock().unwrap_or_else(|p| p.into_inner());
+            log.done_through = group;
+            if let Err(message) = &commit {
+                log.failures.push_back((group, message.clone()));
+                if log.failures.len() > 64 {
+                    log.failures.pop_front();
+                }
+            }
+            drop(log);
+            writer.committed.notify_all();
+            drop(w);
+            return match (result, commit) {
+                (Ok(value), Ok(())) => Ok(value),
+                (Err(e), _) => Err(e),
+                (Ok(_), Err(message)) => Err(StoreError::Unavailable(format!("commit failed: {message}"))),
+            };
+        }
+        drop(w);
+        // A failed write needs no commit; a successful one is answered once its group is.
+        let value = result?;
+        let mut log = writer.commits.lock().unwrap_or_else(|p| p.into_inner());
+        while log.done_through < group {
+            log = writer.committed.wait(log).unwrap_or_else(|p| p.into_inner());
+        }
+        match log.failures.iter().find(|(g, _)| *g == group) {
+            Some((_, message)) => Err(StoreError::Unavailable(format!("commit failed: {message}"))),
+            None => Ok(value),
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 //! Tasks and their transition history.
 
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 use synthorg_core::task::{Task, TaskStatus, TaskTransition, TransitionRequest, plan_transition};
 use synthorg_core::{Actor, DomainError};
 use time::OffsetDateTime;
@@ -57,7 +57,7 @@ pub(super) fn exists(conn: &Connection, id: Uuid) -> Result<bool, StoreError> {
 
 /// Writes a planned transition: the task row (guarded by its previous version, so a
 /// concurrent writer on a shared database cannot be overwritten) and the history row.
-pub(super) fn save_transition(tx: &Transaction<'_>, next: &Task, record: &TaskTransition) -> Result<(), StoreError> {
+pub(super) fn save_transition(tx: &Connection, next: &Task, record: &TaskTransition) -> Result<(), StoreError> {
     let changed = tx
         .prepare_cached(
             "UPDATE tasks SET status = ?2, assigned_to = ?3, version = ?4, updated_at = ?5 WHERE id = ?1 AND version = ?6",

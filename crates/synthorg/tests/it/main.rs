@@ -6,6 +6,7 @@ mod cli;
 mod otlp;
 mod prometheus;
 mod server;
+mod simulate;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

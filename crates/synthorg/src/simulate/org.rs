@@ -1,0 +1,395 @@
+//! The simulated organization: agents in several roles, departments and trust levels, each
+//! acting with its own key, moving tasks through the whole lifecycle (rework, blocked, failed
+//! and cancelled paths included), reporting priced model calls, asking for verdicts before
+//! tool calls (an admin decides the escalations) and reporting coordination runs.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::client::{Answer, Client};
+
+const ROLES: &[&str] = &["engineer", "reviewer", "researcher", "analyst", "planner", "writer"];
+const DEPARTMENTS: &[&str] = &["engineering", "research", "support", "finance", "operations"];
+/// Trust levels with their share of agents.
+const TRUST: &[(&str, u32)] = &[("sandboxed", 10), ("restricted", 25), ("standard", 50), ("elevated", 15)];
+const TOPOLOGIES: &[&str] = &["hierarchical", "peer_to_peer", "centralized"];
+
+/// Provider, model, and price per token in 10⁻⁹ USD (input, output): list prices per million
+/// tokens × 1000.
+pub const MODELS: &[(&str, &str, u64, u64)] = &[
+    ("anthropic", "claude-sonnet-4", 3_000, 15_000),
+    ("anthropic", "claude-haiku-4", 800, 4_000),
+    ("openai", "gpt-4.1", 2_000, 8_000),
+    ("openai", "gpt-4.1-mini", 400, 1_600),
+    ("google", "gemini-2.5-flash", 300, 2_500),
+];
+
+/// What the run did successfully, to compare with the server's own counts.
+#[derive(Debug, Default, Serialize)]
+pub struct Tally {
+    pub agents: AtomicU64,
+    pub tasks_created: AtomicU64,
+    pub transitions: AtomicU64,
+    pub tasks_completed: AtomicU64,
+    pub tasks_cancelled: AtomicU64,
+    pub cost_records: AtomicU64,
+    /// Sum of the reported costs in 10⁻⁹ USD.
+    pub cost_nanos: AtomicU64,
+    pub verdicts_allow: AtomicU64,
+    pub verdicts_deny: AtomicU64,
+    pub verdicts_escalate: AtomicU64,
+    pub approvals_approved: AtomicU64,
+    pub approvals_rejected: AtomicU64,
+    pub coordination_runs: AtomicU64,
+}
+
+fn inc(counter: &AtomicU64) {
+    counter.fetch_add(1, Relaxed);
+}
+
+/// An agent of the organization and its key.
+#[derive(Debug, Clone)]
+pub struct SimAgent {
+    pub id: String,
+    pub key: String,
+}
+
+fn pick<'a, T>(rng: &mut fastrand::Rng, items: &'a [T]) -> &'a T {
+    &items[rng.usize(..items.len())]
+}
+
+fn trust(rng: &mut fastrand::Rng) -> &'static str {
+    let total: u32 = TRUST.iter().map(|(_, w)| w).sum();
+    let mut roll = rng.u32(..total);
+    for (level, weight) in TRUST {
+        if roll < *weight {
+            return level;
+        }
+        roll -= weight;
+    }
+    "standard"
+}
+
+/// Registers `count` agents named `{prefix}-{i}` and creates a key for each.
+pub fn register(
+    client: &Client,
+    admin: &str,
+    prefix: &str,
+    count: usize,
+    rng: &mut fastrand::Rng,
+    tally: &Tally,
+) -> Vec<SimAgent> {
+    let mut agents = Vec::with_capacity(count);
+    for i in 0..count {
+        let body = json!({
+            "name": format!("{prefix}-{i:04}"),
+            "role": pick(rng, ROLES),
+            "department": pick(rng, DEPARTMENTS),
+            "trust_level": trust(rng),
+            "status": "active",
+        });
+        let Some(id) = client
+            .call("POST /agents", "POST", "/agents", admin, Some(&body))
+            .filter(Answer::ok)
+            .and_then(|a| a.str("id"))
+        else {
+            continue;
+        };
+        inc(&tally.agents);
+        let key_body = json!({"role": "agent", "agent_id": id, "label": format!("{prefix} simulator")});
+        if let Some(key) = client
+            .call("POST /keys", "POST", "/keys", admin, Some(&key_body))
+            .filter(Answer::ok)
+            .and_then(|a| a.str("key"))
+        {
+            agents.push(SimAgent { id, key });
+        }
+    }
+    agents
+}
+
+/// A task one worker is moving.
+#[derive(Debug)]
+struct SimTask {
+    id: String,
+    version: i64,
+    status: String,
+    agent: usize,
+}
+
+/// What every worker shares: the client, the admin key, the agents, the tally.
+#[derive(Debug, Clone, Copy)]
+pub struct Org<'a> {
+    pub client: &'a Client,
+    pub admin: &'a str,
+    pub agents: &'a [SimAgent],
+    pub tally: &'a Tally,
+}
+
+/// One worker: its agents, its tasks, its random stream.
+pub struct Worker<'a> {
+    pub client: &'a Client,
+    pub admin: &'a str,
+    pub agents: &'a [SimAgent],
+    /// Indexes of the agents this worker acts for.
+    pub mine: Vec<usize>,
+    pub rng: fastrand::Rng,
+    pub tally: &'a Tally,
+    tasks: Vec<SimTask>,
+    serial: u64,
+    name: String,
+    /// Time between this worker's requests (`None`: no pacing), and when the next may go.
+    interval: Option<Duration>,
+    next: Instant,
+}
+
+/// Tasks a worker keeps in flight.
+const TASKS_PER_WORKER: usize = 4;
+
+impl<'a> Worker<'a> {
+    pub fn new(org: Org<'a>, mine: Vec<usize>, seed: u64, name: String, rate: Option<f64>) -> Self {
+        Self {
+            client: org.client,
+            admin: org.admin,
+            agents: org.agents,
+            mine,
+            rng: fastrand::Rng::with_seed(seed),
+            tally: org.tally,
+            tasks: Vec::new(),
+            serial: 0,
+            name,
+            interval: rate.map(|r| Duration::from_secs_f64(1.0 / r)),
+            next: Instant::now(),
+        }
+    }
+
+    /// One paced request: the rate holds per request, whatever a step needs.
+    fn call(
+        &mut self,
+        endpoint: &'static str,
+        method: &str,
+        path: &str,
+        key: &str,
+        body: Option<&Value>,
+    ) -> Option<Answer> {
+        if let Some(interval) = self.interval {
+            let now = Instant::now();
+            if self.next > now {
+                std::thread::sleep(self.next - now);
+            } else if now - self.next > Duration::from_secs(1) {
+                // Far behind (a slow server): do not burst to catch up.
+                self.next = now;
+            }
+            self.next += interval;
+        }
+        self.client.call(endpoint, method, path, key, body)
+    }
+
+    /// One step of the organization's life: usually one request, a few for work steps.
+    pub fn step(&mut self) {
+        if self.mine.is_empty() {
+            return;
+        }
+        if self.tasks.len() < TASKS_PER_WORKER {
+            self.create_task();
+            return;
+        }
+        let i = self.rng.usize(..self.tasks.len());
+        let roll = self.rng.f64();
+        let (status, agent) = (self.tasks[i].status.clone(), self.tasks[i].agent);
+        let to = match status.as_str() {
+            "assigned" => match roll {
+                r if r < 0.90 => "in_progress",
+                r if r < 0.95 => "blocked",
+                r if r < 0.98 => "cancelled",
+                _ => "failed",
+            },
+            "in_progress" => {
+                self.work(i, agent);
+                match roll {
+                    r if r < 0.85 => "in_review",
+                    r if r < 0.92 => "blocked",
+                    r if r < 0.97 => "failed",
+                    _ => "interrupted",
+                }
+            }
+            "in_review" => match roll {
+                r if r < 0.80 => "completed",
+                _ => "in_progress",
+            },
+            // blocked, failed, interrupted: picked up again.
+            _ => "assigned",
+        };
+        self.transition(i, to);
+    }
+
+    fn create_task(&mut self) {
+        let agent = *pick(&mut self.rng, &self.mine);
+        self.serial += 1;
+        let body = json!({
+            "title": format!("{} task {}", self.name, self.serial),
+            "description": "simulated work item",
+        });
+        let key = &self.agents[agent].key;
+        let Some(answer) = self.call("POST /tasks", "POST", "/tasks", key, Some(&body)).filter(Answer::ok) else {
+            return;
+        };
+        let (Some(id), Some(version)) = (answer.str("id"), answer.body.get("version").and_then(Value::as_i64)) else {
+            return;
+        };
+        inc(&self.tally.tasks_created);
+        self.tasks.push(SimTask { id, version, status: "created".into(), agent });
+        let last = self.tasks.len() - 1;
+        self.transition(last, "assigned");
+    }
+
+    fn transition(&mut self, i: usize, to: &str) {
+        let task = &self.tasks[i];
+        let agent = &self.agents[task.agent];
+        let mut body = json!({"to": to, "expected_version": task.version});
+        if to == "assigned" {
+            body["assigned_to"] = Value::String(agent.id.clone());
+        }
+        let path = format!("/tasks/{}/transitions", task.id);
+        let answer = self.call("POST /tasks/{id}/transitions", "POST", &path, &agent.key, Some(&body));
+        match answer
+            .filter(Answer::ok)
+            .and_then(|a| a.body.get("task").and_then(|t| t.get("version")).and_then(Value::as_i64))
+        {
+            Some(version) => {
+                inc(&self.tally.transitions);
+                let task = &mut self.tasks[i];
+                task.version = version;
+                task.status = to.to_owned();
+                match to {
+                    "completed" => {
+                        inc(&self.tally.tasks_completed);
+                        let task = self.tasks.swap_remove(i);
+                        if self.rng.f64() < 0.25 {
+                            self.coordination_run(&task);
+                        }
+                    }
+                    "cancelled" => {
+                        inc(&self.tally.tasks_cancelled);
+                        self.tasks.swap_remove(i);
+                    }
+                    _ => {}
+                }
+            }
+            // The task's state is unknown now: stop driving it.
+            None => {
+                self.tasks.swap_remove(i);
+            }
+        }
+    }
+
+    /// Work on a task in progress: model calls, and sometimes a tool call that needs a verdict.
+    fn work(&mut self, i: usize, agent: usize) {
+        let task_id = self.tasks[i].id.clone();
+        for _ in 0..self.rng.usize(1..=3) {
+            self.model_call(&task_id, agent);
+        }
+        if self.rng.f64() < 0.35 {
+            self.tool_call(&task_id, agent);
+        }
+    }
+
+    fn model_call(&mut self, task_id: &str, agent: usize) {
+        let (provider, model, price_in, price_out) = *pick(&mut self.rng, MODELS);
+        // Mostly short prompts, sometimes a long context.
+        let input = match self.rng.f64() {
+            r if r < 0.8 => self.rng.u64(300..4_000),
+            _ => self.rng.u64(8_000..60_000),
+        };
+        let output = self.rng.u64(40..1_500);
+        let nanos = input * price_in + output * price_out;
+        let category = match self.rng.f64() {
+            r if r < 0.85 => "productive",
+            r if r < 0.97 => "coordination",
+            _ => "system",
+        };
+        let body = json!({
+            "agent_id": self.agents[agent].id,
+            "task_id": task_id,
+            "provider": provider,
+            "model": model,
+            "input_tokens": input,
+            "output_tokens": output,
+            "cost": format!("{}.{:09}", nanos / 1_000_000_000, nanos % 1_000_000_000),
+            "call_category": category,
+            "idempotency_key": format!("{}-{:016x}", self.name, self.rng.u64(..)),
+        });
+        if self.call("POST /costs", "POST", "/costs", &self.agents[agent].key, Some(&body)).is_some_and(|a| a.ok()) {
+            inc(&self.tally.cost_records);
+            self.tally.cost_nanos.fetch_add(nanos, Relaxed);
+        }
+    }
+
+    fn tool_call(&mut self, task_id: &str, agent: usize) {
+        let (tool, action, arguments) = match self.rng.f64() {
+            r if r < 0.55 => ("fs.read", "read", json!({"path": "/workspace/notes/plan.md"})),
+            r if r < 0.75 => ("fs.write", "write", json!({"path": "/workspace/out/report.md", "content": "summary"})),
+            r if r < 0.85 => ("http.get", "network", json!({"url": "https://api.example.com/v1/status"})),
+            r if r < 0.93 => ("db.query", "write", json!({"sql": "DROP TABLE staging_events"})),
+            _ => ("shell", "execute", json!({"command": "cat /etc/shadow"})),
+        };
+        let body = json!({
+            "agent_id": self.agents[agent].id,
+            "task_id": task_id,
+            "tool": tool,
+            "action_type": action,
+            "arguments": arguments,
+        });
+        let key = &self.agents[agent].key;
+        let Some(answer) =
+            self.call("POST /security/evaluate", "POST", "/security/evaluate", key, Some(&body)).filter(Answer::ok)
+        else {
+            return;
+        };
+        match answer.str("verdict").as_deref() {
+            Some("allow") => inc(&self.tally.verdicts_allow),
+            Some("deny") => inc(&self.tally.verdicts_deny),
+            Some("escalate") => {
+                inc(&self.tally.verdicts_escalate);
+                if let Some(approval) = answer.str("approval_id") {
+                    let approve = self.rng.f64() < 0.7;
+                    let decision = json!({
+                        "decision": if approve { "approve" } else { "reject" },
+                        "note": "decided by the simulator's admin",
+                    });
+                    let path = format!("/approvals/{approval}/decision");
+                    let decided =
+                        self.call("POST /approvals/{id}/decision", "POST", &path, self.admin, Some(&decision));
+                    if decided.is_some_and(|a| a.ok()) {
+                        inc(if approve { &self.tally.approvals_approved } else { &self.tally.approvals_rejected });
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn coordination_run(&mut self, task: &SimTask) {
+        let mut agents = vec![self.agents[task.agent].id.clone()];
+        for _ in 0..self.rng.usize(1..=3) {
+            agents.push(pick(&mut self.rng, self.agents).id.clone());
+        }
+        let turns_sas = self.rng.u32(3..12) as f64;
+        let body = json!({
+            "task_id": task.id,
+            "agents": agents,
+            "topology": pick(&mut self.rng, TOPOLOGIES),
+            "turns_sas": turns_sas,
+            "turns_mas": (turns_sas * (1.0 + self.rng.f64() * 1.5)).round(),
+            "success_rate": 0.6 + (self.rng.f64() * 0.4 * 100.0).round() / 100.0,
+        });
+        let key = &self.agents[task.agent].key;
+        if self.call("POST /coordination/runs", "POST", "/coordination/runs", key, Some(&body)).is_some_and(|a| a.ok())
+        {
+            inc(&self.tally.coordination_runs);
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! `synthorg simulate` against the real server: a clean run whose tally matches what the
+//! server reports, and a non-zero exit when the server goes away.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::{BIN, Server, temp_dir};
+
+/// The sum of a family's samples in a text scrape.
+fn family_sum(text: &str, family: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(family) && l[family.len()..].starts_with(['{', ' ']))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum()
+}
+
+#[test]
+fn a_simulation_runs_clean_and_the_server_agrees_with_its_tally() {
+    let (dir, data) = temp_dir();
+    let server = Server::start(&data, &[]);
+    let summary_path = dir.path().join("summary.json");
+    let url = server.base.trim_end_matches("/api/v1").to_owned();
+    let out = Command::new(BIN)
+        .args(["simulate", "--url", &url, "--agents", "10", "--concurrency", "4", "--rate", "0"])
+        .args(["--duration", "4s", "--seed", "7", "--key-file"])
+        .arg(data.join("admin.key"))
+        .arg("--summary-json")
+        .arg(&summary_path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("POST /tasks/{id}/transitions") && stdout.contains("p99"), "{stdout}");
+    let summary: Value = serde_json::from_slice(&std::fs::read(&summary_path).unwrap()).unwrap();
+    assert_eq!((summary["server_errors"].as_u64(), summary["transport_errors"].as_u64()), (Some(0), Some(0)));
+    assert_eq!(summary["client_errors"].as_u64(), Some(0), "the simulator follows the API's rules: {stdout}");
+    assert!(summary["requests"].as_u64().unwrap() > 200, "{summary}");
+    let tally = &summary["tally"];
+    for key in ["tasks_completed", "cost_records", "verdicts_allow", "coordination_runs"] {
+        assert!(tally[key].as_u64().unwrap() > 0, "{key}: {tally}");
+    }
+
+    let metrics = ureq::get(format!("{}/metrics", server.base)).call().unwrap().body_mut().read_to_string().unwrap();
+    let n = |key: &str| tally[key].as_u64().unwrap() as f64;
+    assert_eq!(family_sum(&metrics, "synthorg_agents_total"), n("agents"));
+    assert_eq!(family_sum(&metrics, "synthorg_tasks_total"), n("tasks_created"));
+    assert_eq!(family_sum(&metrics, "synthorg_task_transitions_total"), n("transitions"));
+    let cost = family_sum(&metrics, "synthorg_cost_total");
+    assert!((cost - n("cost_nanos") / 1e9).abs() < 1e-6, "{cost} vs {}", n("cost_nanos") / 1e9);
+    let verdicts = family_sum(&metrics, "synthorg_security_evaluations_total");
+    assert_eq!(verdicts, n("verdicts_allow") + n("verdicts_deny") + n("verdicts_escalate"));
+    drop(server);
+}
+
+#[test]
+fn a_simulation_that_loses_its_server_exits_non_zero() {
+    let (_dir, data) = temp_dir();
+    let server = Server::start(&data, &[]);
+    let url = server.base.trim_end_matches("/api/v1").to_owned();
+    let child = Command::new(BIN)
+        .args(["simulate", "--url", &url, "--agents", "4", "--concurrency", "2", "--rate", "200", "--duration", "4s"])
+        .arg("--key-file")
+        .arg(data.join("admin.key"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let _ = server.signal("KILL");
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("transport errors"));
+
+    // No server at all: nothing can be registered.
+    let out =
+        Command::new(BIN).args(["simulate", "--url", &url, "--key", "sk_x", "--duration", "1s"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(69), "{}", String::from_utf8_lossy(&out.stderr));
+}
