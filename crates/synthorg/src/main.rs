@@ -39,6 +39,9 @@ enum Command {
         /// Directory of the store [default: ./data].
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
+        /// Seed a demo organization and keep a gentle simulation running (only when given).
+        #[arg(long)]
+        demo: bool,
     },
     /// Manage API keys directly on the store.
     Keys {
@@ -175,7 +178,7 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> Result<(), Failure> {
     match command {
-        Command::Serve { config, bind, data_dir } => {
+        Command::Serve { config, bind, data_dir, demo } => {
             let mut flags = Vec::new();
             if let Some(bind) = bind {
                 flags.push(("server.bind", bind));
@@ -188,7 +191,7 @@ fn run(command: Command) -> Result<(), Failure> {
             for warning in &settings.warnings {
                 tracing::warn!("configuration: {warning}");
             }
-            serve::run(settings, exporter)
+            serve::run(settings, exporter, demo)
         }
         Command::Keys { command } => {
             let (KeysCommand::Create { store, .. } | KeysCommand::List { store } | KeysCommand::Revoke { store, .. }) =
@@ -268,6 +271,7 @@ fn simulate(args: SimulateArgs) -> Result<(), Failure> {
         duration: Some(args.duration),
         seed: args.seed,
         name_prefix: format!("sim-{}-{:04x}", args.seed, fastrand::u16(..)),
+        revoke_keys: true,
     };
     let stop = std::sync::atomic::AtomicBool::new(false);
     let summary = simulate::run(&options, &stop, simulate::Progress::Auto);

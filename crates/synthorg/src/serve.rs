@@ -15,7 +15,7 @@ use crate::exit::Failure;
 
 /// Runs the server until SIGINT or SIGTERM, then drains in-flight requests within
 /// `server.shutdown_timeout`, then the OTLP exporter's queue within the same timeout.
-pub fn run(mut settings: Settings, exporter: Option<Exporter>) -> Result<(), Failure> {
+pub fn run(mut settings: Settings, exporter: Option<Exporter>, demo: bool) -> Result<(), Failure> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -23,7 +23,7 @@ pub fn run(mut settings: Settings, exporter: Option<Exporter>) -> Result<(), Fai
         .map_err(Failure::internal)?;
     settings.api.otlp = exporter.as_ref().map(Exporter::handle);
     let deadline = settings.shutdown_timeout;
-    let result = runtime.block_on(serve(settings));
+    let result = runtime.block_on(serve(settings, demo));
     // Always drain, whatever ended the server: what is still queued is sent within the
     // deadline, the rest is counted as dropped and said so.
     if let Some(exporter) = exporter {
@@ -39,7 +39,7 @@ pub fn run(mut settings: Settings, exporter: Option<Exporter>) -> Result<(), Fai
     result
 }
 
-async fn serve(settings: Settings) -> Result<(), Failure> {
+async fn serve(settings: Settings, demo: bool) -> Result<(), Failure> {
     let store = open_store(&settings.data_dir)?;
     bootstrap_admin_key(store.as_ref(), &settings.data_dir, &settings.config.auth.bootstrap_key_file)?;
 
@@ -50,11 +50,19 @@ async fn serve(settings: Settings) -> Result<(), Failure> {
     let address = listener.local_addr().map_err(|e| Failure::unavailable(e.into()))?;
     tracing::info!(%address, data_dir = %settings.data_dir.display(), version = env!("CARGO_PKG_VERSION"), "listening");
 
-    let app = synthorg_api::app(store, settings.api.clone());
+    let demo = match demo {
+        true => Some(Demo::start(store.as_ref(), address)?),
+        false => None,
+    };
+    let app = synthorg_api::app(store.clone(), settings.api.clone());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let demo_stop = demo.as_ref().map(|d| Arc::clone(&d.stop));
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         let signal = shutdown_signal().await;
         tracing::info!(signal, "shutting down: draining in-flight requests");
+        if let Some(stop) = demo_stop {
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
         let _ = stop_tx.send(true);
     });
     let deadline = settings.shutdown_timeout;
@@ -67,8 +75,66 @@ async fn serve(settings: Settings) -> Result<(), Failure> {
         result = server => result.context("server failed").map_err(Failure::internal)?,
         () = forced => tracing::warn!(timeout_ms = deadline.as_millis() as u64, "shutdown deadline passed; abandoning in-flight requests"),
     }
+    if let Some(demo) = demo {
+        demo.finish(store.as_ref());
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// `serve --demo`: a gentle simulated organization driving this server through its own API,
+/// so metrics and logs show a living organization at once. It acts with an admin key made for
+/// it (never logged) and revoked when the server stops.
+struct Demo {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    key_id: String,
+    thread: std::thread::JoinHandle<Vec<String>>,
+}
+
+impl Demo {
+    fn start(store: &dyn Store, address: std::net::SocketAddr) -> Result<Self, Failure> {
+        let new = synthorg_api::auth::generate_key(Role::Admin, None, "demo simulation".into(), now())
+            .map_err(|e| Failure::internal(anyhow::anyhow!(e.message)))?;
+        store.create_api_key(&new.record).map_err(|e| Failure::io(e.into()))?;
+        // A budget makes the budget panels move; an operator's own budget is kept.
+        if store.budget_config().map_err(|e| Failure::io(e.into()))?.is_none() {
+            let budget = synthorg_core::budget::BudgetConfig {
+                total_monthly: synthorg_core::Usd::from_nanos(200_000_000_000),
+                ..Default::default()
+            };
+            store.set_budget_config(&budget).map_err(|e| Failure::io(e.into()))?;
+        }
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let seed = u64::from(fastrand::u32(..));
+        let options = crate::simulate::Options {
+            url: format!("http://{address}"),
+            key: new.key,
+            agents: 12,
+            rate: 4.0,
+            concurrency: 2,
+            duration: None,
+            seed,
+            name_prefix: format!("demo-{seed:08x}"),
+            revoke_keys: false,
+        };
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("synthorg-demo".into())
+            .spawn(move || crate::simulate::run(&options, &flag, crate::simulate::Progress::Quiet).key_ids)
+            .map_err(|e| Failure::internal(e.into()))?;
+        tracing::info!(agents = 12, requests_per_second = 4, "demo mode: a simulated organization is at work");
+        Ok(Self { stop, key_id: new.record.id, thread })
+    }
+
+    fn finish(self, store: &dyn Store) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let agent_keys = self.thread.join().unwrap_or_default();
+        for id in agent_keys.iter().chain([&self.key_id]) {
+            if let Err(error) = store.revoke_api_key(id, now()) {
+                tracing::warn!(%error, key_id = %id, "could not revoke a demo key");
+            }
+        }
+    }
 }
 
 /// Opens the SQLite store in the data dir (creating it and applying migrations).

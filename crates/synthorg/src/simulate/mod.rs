@@ -36,6 +36,9 @@ pub struct Options {
     pub seed: u64,
     /// Prefix of the agents' names (unique per run).
     pub name_prefix: String,
+    /// Revoke the agents' keys through the API at the end (the demo revokes them in the store,
+    /// since its server is stopping).
+    pub revoke_keys: bool,
 }
 
 /// How progress is shown.
@@ -59,6 +62,9 @@ pub struct Summary {
     pub latency: Percentiles,
     pub endpoints: Vec<EndpointSummary>,
     pub tally: Tally,
+    /// Public ids of the keys the run created for its agents.
+    #[serde(skip)]
+    pub key_ids: Vec<String>,
 }
 
 impl Summary {
@@ -166,6 +172,9 @@ pub fn run(options: &Options, stop: &AtomicBool, progress: Progress) -> Summary 
         done.store(true, Ordering::Relaxed);
     });
     let elapsed = started.elapsed();
+    if options.revoke_keys {
+        org::revoke_keys(&client, &options.key, &agents);
+    }
     let endpoints = stats.summary(elapsed);
     let requests: u64 = endpoints.iter().map(|e| e.requests).sum();
     Summary {
@@ -178,6 +187,7 @@ pub fn run(options: &Options, stop: &AtomicBool, progress: Progress) -> Summary 
         latency: stats.overall(),
         endpoints,
         tally,
+        key_ids: agents.into_iter().map(|a| a.key_id).collect(),
     }
 }
 

@@ -50,11 +50,12 @@ fn inc(counter: &AtomicU64) {
     counter.fetch_add(1, Relaxed);
 }
 
-/// An agent of the organization and its key.
+/// An agent of the organization and its key (with the key's public id, to revoke it).
 #[derive(Debug, Clone)]
 pub struct SimAgent {
     pub id: String,
     pub key: String,
+    pub key_id: String,
 }
 
 fn pick<'a, T>(rng: &mut fastrand::Rng, items: &'a [T]) -> &'a T {
@@ -100,15 +101,19 @@ pub fn register(
         };
         inc(&tally.agents);
         let key_body = json!({"role": "agent", "agent_id": id, "label": format!("{prefix} simulator")});
-        if let Some(key) = client
-            .call("POST /keys", "POST", "/keys", admin, Some(&key_body))
-            .filter(Answer::ok)
-            .and_then(|a| a.str("key"))
-        {
-            agents.push(SimAgent { id, key });
+        let created = client.call("POST /keys", "POST", "/keys", admin, Some(&key_body)).filter(Answer::ok);
+        if let Some((key, key_id)) = created.and_then(|a| Some((a.str("key")?, a.str("id")?))) {
+            agents.push(SimAgent { id, key, key_id });
         }
     }
     agents
+}
+
+/// Revokes the agents' keys (the agents stay: they are the organization's history).
+pub fn revoke_keys(client: &Client, admin: &str, agents: &[SimAgent]) {
+    for agent in agents {
+        client.call("DELETE /keys/{id}", "DELETE", &format!("/keys/{}", agent.key_id), admin, None);
+    }
 }
 
 /// A task one worker is moving.

@@ -51,6 +51,17 @@ fn a_simulation_runs_clean_and_the_server_agrees_with_its_tally() {
     assert!((cost - n("cost_nanos") / 1e9).abs() < 1e-6, "{cost} vs {}", n("cost_nanos") / 1e9);
     let verdicts = family_sum(&metrics, "synthorg_security_evaluations_total");
     assert_eq!(verdicts, n("verdicts_allow") + n("verdicts_deny") + n("verdicts_escalate"));
+    // The keys it made for its agents are revoked at the end.
+    let keys: Value = ureq::get(format!("{}/keys", server.base))
+        .header("authorization", &format!("Bearer {}", Server::bootstrap_key(&data)))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_json()
+        .unwrap();
+    let items = keys["items"].as_array().unwrap();
+    assert_eq!(items.len(), 11);
+    assert_eq!(items.iter().filter(|k| k["revoked_at"].is_null()).count(), 1, "{keys}");
     drop(server);
 }
 
@@ -78,4 +89,32 @@ fn a_simulation_that_loses_its_server_exits_non_zero() {
     let out =
         Command::new(BIN).args(["simulate", "--url", &url, "--key", "sk_x", "--duration", "1s"]).output().unwrap();
     assert_eq!(out.status.code(), Some(69), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn demo_mode_shows_a_living_organization_and_cleans_up_its_key() {
+    let (_dir, data) = temp_dir();
+    let server = Server::start(&data, &["--demo"]);
+    let scrape = || ureq::get(format!("{}/metrics", server.base)).call().unwrap().body_mut().read_to_string().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let metrics = loop {
+        let metrics = scrape();
+        if family_sum(&metrics, "synthorg_task_transitions_total") >= 5.0 || std::time::Instant::now() > deadline {
+            break metrics;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    assert_eq!(family_sum(&metrics, "synthorg_agents_total"), 12.0);
+    assert!(family_sum(&metrics, "synthorg_task_transitions_total") >= 5.0, "{metrics}");
+    assert_eq!(family_sum(&metrics, "synthorg_budget_monthly_usd"), 200.0);
+    let (status, logs) = server.signal("TERM");
+    assert!(status.success(), "{logs:?}");
+    assert!(logs.iter().any(|l| l.contains("demo mode")), "{logs:?}");
+    // The demo's keys are revoked; only the bootstrap key stays active.
+    let out = Command::new(BIN).args(["keys", "list", "--data-dir"]).arg(&data).output().unwrap();
+    let listing = String::from_utf8_lossy(&out.stdout);
+    let active: Vec<&str> = listing.lines().skip(1).filter(|l| l.ends_with("\t-")).collect();
+    assert_eq!(active.len(), 1, "{listing}");
+    assert!(active[0].contains("bootstrap"), "{listing}");
+    assert_eq!(listing.lines().count(), 1 + 1 + 1 + 12, "bootstrap, demo admin, 12 agents: {listing}");
 }
