@@ -160,8 +160,10 @@ fn non_retryable_answers_are_dropped_without_retry() {
         let stats = exporter.shutdown(Duration::from_secs(5));
         assert_accounted(&stats, &receiver, 200);
         assert_eq!(stats.retries, 0, "{status}");
-        assert_eq!(stats.dropped_by(DropReason::NonRetryable), 50, "{status}");
-        assert_eq!(receiver.delivered(), 150, "{status}");
+        // The refused batch is the first one: up to 50 records, depending on timing.
+        let refused = stats.dropped_by(DropReason::NonRetryable);
+        assert!((1..=50).contains(&refused), "{status}: {stats:?}");
+        assert_eq!(receiver.delivered(), 200 - refused, "{status}");
         let batches = stats.batches_success + stats.batches_failed;
         assert_eq!(receiver.requests(), batches, "{status}: one request per batch, no retry");
         assert_eq!(stats.batches_failed, 1, "{status}");
@@ -205,7 +207,10 @@ fn connection_refused_exhausts_retries_and_is_counted() {
     assert_eq!(stats.emitted, 250);
     assert_eq!(stats.dropped_by(DropReason::RetriesExhausted), 250, "{stats:?}");
     assert_eq!(stats.accounted(), 250);
-    assert_eq!(stats.retries, 3 * 2, "three batches, two retries each");
+    // At least three batches of at most 100 (how the queue was cut depends on timing), each
+    // tried three times.
+    assert!(stats.batches_failed >= 3, "{stats:?}");
+    assert_eq!(stats.retries, 2 * stats.batches_failed, "two retries per batch: {stats:?}");
 }
 
 #[test]

@@ -80,6 +80,22 @@ struct WriterState {
     last_group: u64,
 }
 
+impl GroupWriter {
+    /// Records how a group ended and wakes its waiting writes.
+    fn publish(&self, group: u64, outcome: Result<(), String>) {
+        let mut log = self.commits.lock().unwrap_or_else(|p| p.into_inner());
+        log.done_through = log.done_through.max(group);
+        if let Err(message) = outcome {
+            log.failures.push_back((group, message));
+            if log.failures.len() > 64 {
+                log.failures.pop_front();
+            }
+        }
+        drop(log);
+        self.committed.notify_all();
+    }
+}
+
 /// Which groups are committed, and the recent ones that failed.
 #[derive(Debug, Default)]
 struct CommitLog {
@@ -154,7 +170,20 @@ impl SqliteStore {
     fn write<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let writer = &self.writer;
         writer.waiting.fetch_add(1, Ordering::SeqCst);
-        let mut w = writer.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut w = match writer.state.lock() {
+            Ok(w) => w,
+            // A write panicked inside the group: its half-done changes must not be committed
+            // with the others, so the whole group is rolled back and reported failed.
+            Err(poisoned) => {
+                let mut w = poisoned.into_inner();
+                if let Some(group) = w.open.take() {
+                    let _ = w.conn.execute_batch("ROLLBACK");
+                    writer.publish(group, Err("a write of the group failed unexpectedly".into()));
+                }
+                writer.state.clear_poison();
+                w
+            }
+        };
         writer.waiting.fetch_sub(1, Ordering::SeqCst);
         let group = match w.open {
             Some(group) => group,
@@ -186,16 +215,7 @@ impl SqliteStore {
                 let _ = w.conn.execute_batch("ROLLBACK");
             }
             w.open = None;
-            let mut log = writer.commits.lock().unwrap_or_else(|p| p.into_inner());
-            log.done_through = group;
-            if let Err(message) = &commit {
-                log.failures.push_back((group, message.clone()));
-                if log.failures.len() > 64 {
-                    log.failures.pop_front();
-                }
-            }
-            drop(log);
-            writer.committed.notify_all();
+            writer.publish(group, commit.clone());
             drop(w);
             return match (result, commit) {
                 (Ok(value), Ok(())) => Ok(value),

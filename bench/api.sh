@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# API write throughput and latency of the real server on a fresh SQLite store, driven by
+# `synthorg simulate` at rising concurrency, beside the anchor measured in the same run on
+# the same disk: raw single-row SQLite commits with the same durability (WAL, synchronous=FULL).
+#
+#   bench/api.sh [SECONDS_PER_STEP]      (default 20)
+#
+# Prints, per concurrency: write requests/s (every POST of the steady phase commits), the
+# task-transition and cost-report rates with their p50/p99, errors, and the ratio of write
+# throughput to the raw commit rate. Target at 64 clients: >= 50 % of the raw rate, p99 <= 20 ms,
+# zero errors.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-20}
+cargo build --release -q -p synthorg
+bin=target/release/synthorg
+work=$(mktemp -d "${TMPDIR:-/tmp}/synthorg-api-bench.XXXXXX")
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+server_pid=""
+cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+
+raw=$(python3 bench/raw_commit.py "$work" 3000 | awk '{print $2}')
+
+SYNTHORG_LOGGING__LEVEL=warn "$bin" serve --data-dir "$work/data" --bind "127.0.0.1:$port" 2>"$work/serve.log" &
+server_pid=$!
+for _ in $(seq 100); do [ -f "$work/data/admin.key" ] && curl -sf "http://127.0.0.1:$port/api/v1/health" >/dev/null && break; sleep 0.1; done
+
+printf 'anchor: raw SQLite single-row commits (WAL, synchronous=FULL): %.0f commits/s\n\n' "$raw"
+printf '%-11s %10s %9s %9s %9s %9s %9s %9s %7s %8s\n' clients writes/s trans/s 'p50 ms' 'p99 ms' costs/s 'p50 ms' 'p99 ms' errors 'vs raw'
+for clients in 1 4 16 64; do
+  agents=$(( clients > 8 ? clients : 8 ))
+  "$bin" simulate --url "http://127.0.0.1:$port" --key-file "$work/data/admin.key" --rate 0 \
+    --concurrency "$clients" --agents "$agents" --duration "${seconds}s" --seed "$clients" \
+    --summary-json "$work/c$clients.json" >"$work/c$clients.out" 2>&1 || true
+  python3 - "$work/c$clients.json" "$raw" "$clients" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1])); raw = float(sys.argv[2]); clients = sys.argv[3]
+by = {e["endpoint"]: e for e in s["endpoints"]}
+writes = sum(e["per_second"] for name, e in by.items() if name.startswith("POST") and name not in ("POST /agents", "POST /keys"))
+t = by.get("POST /tasks/{id}/transitions", {}); c = by.get("POST /costs", {})
+errors = s["server_errors"] + s["transport_errors"] + s["client_errors"]
+print(f"{clients:<11} {writes:10.0f} {t.get('per_second', 0):9.0f} {t.get('p50_ms', 0):9.2f} {t.get('p99_ms', 0):9.2f} "
+      f"{c.get('per_second', 0):9.0f} {c.get('p50_ms', 0):9.2f} {c.get('p99_ms', 0):9.2f} {errors:7d} {writes / raw * 100:7.0f}%")
+PY
+done

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Every benchmark of the project, each beside the anchor it is compared with, in one run.
+# The figures go to docs/performance.md (with the machine they were measured on).
+#
+#   bench/suite.sh            # about 15 minutes on 2 cores, most of it compiling and criterion
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-peers
+section() { printf '\n==== %s ====\n' "$1"; }
+
+section "machine"
+printf '%s CPUs, %s, %s\n' "$(nproc)" "$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)" "$(uname -srm)"
+
+section "store: writes and aggregates against a raw SQLite commit (criterion)"
+cargo bench -q -p synthorg-store --features bench-fixtures --bench store -- --output-format bencher 2>/dev/null | grep '^test'
+
+section "metrics scrape end to end at 10k and 1M rows (criterion)"
+cargo bench -q -p synthorg-api --bench scrape -- --output-format bencher 2>/dev/null | grep '^test'
+
+section "exposition encoding against Python prometheus_client"
+bench/exposition.sh
+
+section "OTLP export against the OpenTelemetry Rust SDK pipeline"
+cargo bench -q -p synthorg-telemetry --features sdk-compare --bench otlp
+
+section "API throughput and latency against raw SQLite commits"
+bench/api.sh 20
+
+section "memory: idle, under load, log burst with the collector down"
+bench/memory.sh
