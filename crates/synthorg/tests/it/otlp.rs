@@ -108,7 +108,18 @@ fn sigterm_under_load_delivers_everything_emitted_before_it() {
     receiver.keep_requests();
     let (_dir, data) = temp_dir();
     let endpoint = receiver.endpoint();
-    let server = Server::start_with_env(&data, &[], &[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)]);
+    // Proxy variables pointing nowhere: the exporter must ignore them (SPEC §4).
+    let dead_proxy = format!("http://127.0.0.1:{}", free_port());
+    let server = Server::start_with_env(
+        &data,
+        &[],
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("HTTP_PROXY", &dead_proxy),
+            ("http_proxy", &dead_proxy),
+            ("ALL_PROXY", &dead_proxy),
+        ],
+    );
     let health = format!("{}/health", server.base);
     let answered = Arc::new(Mutex::new(BTreeSet::new()));
     let stop = Arc::new(AtomicBool::new(false));
