@@ -320,7 +320,18 @@ fn assert_known_families(source: &str, exposed: &std::collections::BTreeSet<Stri
 /// families a real scrape exposes.
 #[tokio::test]
 async fn operator_artifacts_match_the_exposition() {
-    let app = TestApp::new();
+    use std::sync::Arc;
+
+    use synthorg_telemetry::otlp::endpoint::{EndpointPolicy, SystemResolver};
+    use synthorg_telemetry::otlp::receiver::Receiver;
+    use synthorg_telemetry::otlp::{Exporter, ExporterConfig};
+
+    // With an OTLP exporter, as in a deployment that ships its logs, so its families exist.
+    let receiver = Receiver::start().unwrap();
+    let policy = EndpointPolicy::default();
+    let endpoint = policy.check_endpoint(&receiver.endpoint(), &SystemResolver).unwrap();
+    let exporter = Exporter::start(ExporterConfig::new(endpoint, policy, Arc::new(SystemResolver))).unwrap();
+    let app = TestApp::with_settings(ApiSettings { otlp: Some(exporter.handle()), ..ApiSettings::default() });
     seed_adversarial(&app).await;
     app.post("/api/v1/coordination/runs", json!({"agents": [crate::id(&app.get("/api/v1/agents").await.body["items"][0])], "topology": "solo", "turns_mas": 1, "turns_sas": 1, "success_rate": 1})).await;
     let (_, _, text) = scrape(&app, None).await;
