@@ -88,3 +88,46 @@ fn config_check_default_and_version() {
     let serve_bad = run(&["serve", "--config", bad.to_str().unwrap()]);
     assert_eq!(serve_bad.status.code(), Some(78));
 }
+
+#[test]
+fn config_check_reports_exporter_hardening_like_any_error() {
+    let (tmp, _) = temp_dir();
+    let bad = tmp.path().join("otlp.yaml");
+    std::fs::write(
+        &bad,
+        "logging:\n  sinks:\n    - type: otlp\n      endpoint: \"http://2852039166/\"\n      protocol: grpc\n      \
+         headers: {\"x-key\": \"s3cr3t\\r\\nX-Evil: 1\"}\nserver:\n  colour: red\n",
+    )
+    .unwrap();
+    let out = run(&["config", "check", "--config", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(78));
+    let stderr = text(&out.stderr);
+    for expected in [
+        "server.colour",
+        "logging.sinks[0].endpoint: the cloud metadata address is never allowed",
+        "logging.sinks[0].protocol: grpc is not supported; use http/protobuf or http/json",
+        "logging.sinks[0].headers.x-key: the header value contains CR, LF or NUL (header injection)",
+    ] {
+        assert!(stderr.contains(expected), "{expected:?} missing from: {stderr}");
+    }
+    assert!(!stderr.contains("s3cr3t"), "{stderr}");
+
+    // Headers over plain http to a non-loopback collector: a warning, and still valid.
+    let warn = tmp.path().join("warn.yaml");
+    std::fs::write(
+        &warn,
+        "logging:\n  sinks:\n    - type: otlp\n      endpoint: \"http://10.0.0.7:4318\"\n      \
+         allowed_private_cidrs: [10.0.0.0/8]\n      headers: {authorization: \"Bearer s3cr3t\"}\n",
+    )
+    .unwrap();
+    let out = run(&["config", "check", "--config", warn.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("warning: logging.sinks[0].endpoint: headers are sent to 10.0.0.7 over plain http"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("s3cr3t") && !text(&out.stdout).contains("s3cr3t"));
+    let shown = run(&["config", "show", "--config", warn.to_str().unwrap()]);
+    assert!(!text(&shown.stdout).contains("s3cr3t") && text(&shown.stdout).contains("**REDACTED**"));
+}
