@@ -3,6 +3,8 @@
 //! - `writes`: one acknowledged (fsynced) write through the store — a cost report, a task
 //!   transition — next to the anchor measured in the same run: a raw single-row SQLite
 //!   commit with the same durability settings (WAL, synchronous=FULL).
+//! - `record_cost_16_threads`: the same cost report from 16 threads at once, time per write:
+//!   group commit shares each fsync among the writes queued together.
 //! - `aggregates`: the reads behind the metrics with 10k and 1M tasks and cost records; the
 //!   figures should not grow with the rows.
 //!
@@ -25,6 +27,23 @@ fn admin() -> Actor {
 
 fn new_store(dir: &tempfile::TempDir) -> SqliteStore {
     SqliteStore::open_dir(dir.path(), &SqliteOptions::default()).expect("open store")
+}
+
+fn cost_record(agent: Uuid) -> synthorg_core::cost::CostRecord {
+    NewCostRecord {
+        agent_id: agent,
+        task_id: None,
+        provider: "anthropic".into(),
+        model: "claude".into(),
+        input_tokens: 1200,
+        output_tokens: 300,
+        cost: Usd::from_nanos(8_100_000),
+        call_category: None,
+        occurred_at: None,
+        idempotency_key: Some(Uuid::now_v7().to_string()),
+    }
+    .into_record(&admin(), now())
+    .expect("record")
 }
 
 fn writes(c: &mut Criterion) {
@@ -51,22 +70,24 @@ fn writes(c: &mut Criterion) {
     });
 
     group.bench_function("record_cost", |b| {
-        b.iter(|| {
-            let record = NewCostRecord {
-                agent_id: agent.id,
-                task_id: None,
-                provider: "anthropic".into(),
-                model: "claude".into(),
-                input_tokens: 1200,
-                output_tokens: 300,
-                cost: Usd::from_nanos(8_100_000),
-                call_category: None,
-                occurred_at: None,
-                idempotency_key: Some(Uuid::now_v7().to_string()),
-            }
-            .into_record(&admin(), now())
-            .expect("record");
-            black_box(store.record_cost(&record).expect("record cost"));
+        b.iter(|| black_box(store.record_cost(&cost_record(agent.id)).expect("record cost")))
+    });
+
+    // Per write, with 16 writers at once (iterations are split among them).
+    group.bench_function("record_cost_16_threads", |b| {
+        b.iter_custom(|iters| {
+            let per_thread = iters.div_ceil(16);
+            let start = std::time::Instant::now();
+            std::thread::scope(|scope| {
+                for _ in 0..16 {
+                    scope.spawn(|| {
+                        for _ in 0..per_thread {
+                            black_box(store.record_cost(&cost_record(agent.id)).expect("record cost"));
+                        }
+                    });
+                }
+            });
+            start.elapsed().mul_f64(iters as f64 / (per_thread * 16) as f64)
         })
     });
 
