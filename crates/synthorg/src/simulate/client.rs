@@ -34,7 +34,9 @@ pub struct Client {
 
 impl Client {
     /// `url` is the server (`http://host:port`) or its API root (`…/api/v1`).
-    pub fn new(url: &str, stats: Arc<Stats>, timeout: Duration) -> Self {
+    /// `connections`: keep-alive connections kept open, one per worker (ureq keeps 3 per
+    /// host by default: with more workers, most requests would open a new connection).
+    pub fn new(url: &str, stats: Arc<Stats>, timeout: Duration, connections: usize) -> Self {
         let trimmed = url.trim_end_matches('/');
         let base = match trimmed.ends_with("/api/v1") {
             true => trimmed.to_owned(),
@@ -45,6 +47,11 @@ impl Client {
             .timeout_global(Some(timeout))
             .max_redirects(0)
             .proxy(None)
+            .max_idle_connections(connections.max(1))
+            .max_idle_connections_per_host(connections.max(1))
+            // Requests and answers are small: 16 KiB buffers instead of 128 KiB per connection.
+            .input_buffer_size(16 * 1024)
+            .output_buffer_size(16 * 1024)
             .build()
             .into();
         Self { agent, base, stats }

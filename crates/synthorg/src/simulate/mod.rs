@@ -137,7 +137,7 @@ impl Summary {
 /// Runs the simulation until its duration passes or `stop` is set.
 pub fn run(options: &Options, stop: &AtomicBool, progress: Progress) -> Summary {
     let stats = Arc::new(Stats::default());
-    let client = Client::new(&options.url, Arc::clone(&stats), Duration::from_secs(30));
+    let client = Client::new(&options.url, Arc::clone(&stats), Duration::from_secs(30), options.concurrency + 1);
     let tally = Tally::default();
     let mut rng = fastrand::Rng::with_seed(options.seed);
     let agents = org::register(&client, &options.key, &options.name_prefix, options.agents, &mut rng, &tally);
