@@ -229,7 +229,7 @@ fn write_field(out: &mut Vec<u8>, name: &str, value: &FieldValue, is_secret: Sec
 
 /// A field's JSON value: redacted when its name is a secret's; a string holding a JSON
 /// document is redacted inside, at any depth.
-pub(crate) fn json_value(name: &str, value: &FieldValue, is_secret: SecretNames) -> Value {
+fn json_value(name: &str, value: &FieldValue, is_secret: SecretNames) -> Value {
     if is_secret(name) {
         return Value::String(REDACTED.into());
     }

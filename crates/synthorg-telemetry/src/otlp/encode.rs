@@ -6,8 +6,6 @@
 //! spans as attributes; `trace_id`, `span_id` and flags from the request's trace context.
 //! Records are grouped into one scope per event target.
 
-use std::time::UNIX_EPOCH;
-
 use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
@@ -16,7 +14,8 @@ use prost::Message;
 use serde_json::Value;
 use tracing::Level;
 
-use crate::logging::{CapturedEvent, FieldValue, SecretNames, json_value};
+use super::proto;
+use crate::logging::{CapturedEvent, SecretNames};
 
 /// How export requests are encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -71,62 +70,22 @@ pub(crate) fn severity(level: Level) -> (i32, &'static str) {
     }
 }
 
-fn typed(name: &str, value: &FieldValue, is_secret: SecretNames) -> AnyValue {
-    use any_value::Value as V;
-    let value = match (is_secret(name), value) {
-        (false, FieldValue::I64(v)) => V::IntValue(*v),
-        (false, FieldValue::U64(v)) => match i64::try_from(*v) {
-            Ok(v) => V::IntValue(v),
-            Err(_) => V::StringValue(v.to_string()),
-        },
-        (false, FieldValue::F64(v)) => V::DoubleValue(*v),
-        (false, FieldValue::Bool(v)) => V::BoolValue(*v),
-        // Strings (redacted inside when they hold JSON) and every secret-named field.
-        _ => match json_value(name, value, is_secret) {
-            Value::String(s) => V::StringValue(s),
-            other => V::StringValue(other.to_string()),
-        },
-    };
-    AnyValue { value: Some(value) }
-}
-
-fn hex_id<const N: usize>(value: Option<&Value>) -> Vec<u8> {
-    let mut out = [0u8; N];
-    match value.and_then(Value::as_str).map(|s| hex::decode_to_slice(s, &mut out)) {
-        Some(Ok(())) if out != [0u8; N] => out.to_vec(),
-        _ => Vec::new(),
-    }
-}
-
 /// One event as an OTLP log record.
 pub(crate) fn record(event: &CapturedEvent, is_secret: SecretNames) -> LogRecord {
-    let nanos = event.time.duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+    let nanos = proto::unix_nanos(event);
     let (severity_number, severity_text) = severity(event.level);
     let body = String::from_utf8(event.render_bytes(is_secret)).unwrap_or_default();
     let mut attributes: Vec<KeyValue> = event
         .fields
         .iter()
         .filter(|(name, _)| *name != "message")
-        .map(|(name, value)| kv(name, typed(name, value, is_secret)))
+        .map(|(name, value)| kv(name, proto::attr(name, value, is_secret).to_any()))
         .collect();
-    for name in CORRELATION {
-        if attributes.iter().any(|a| a.key == name) {
-            continue;
-        }
-        if let Some(value) = event.span_field(name) {
-            let text = match value {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            attributes.push(kv(name, any_string(text)));
-        }
-    }
-    let trace_id = hex_id::<16>(event.span_field("trace_id"));
-    let span_id = if trace_id.is_empty() { Vec::new() } else { hex_id::<8>(event.span_field("span_id")) };
-    let flags = match trace_id.is_empty() {
-        true => 0,
-        false => event.span_field("trace_flags").and_then(Value::as_u64).map_or(0, |f| (f & 0xff) as u32),
-    };
+    attributes.extend(proto::correlation(event).map(|(name, value)| kv(name, value.to_any())));
+    let trace = proto::trace_context(event);
+    let trace_id = trace.as_ref().map_or_else(Vec::new, |t| t.trace_id.to_vec());
+    let span_id = trace.as_ref().and_then(|t| t.span_id).map_or_else(Vec::new, |s| s.to_vec());
+    let flags = trace.map_or(0, |t| t.flags);
     LogRecord {
         time_unix_nano: nanos,
         observed_time_unix_nano: nanos,

@@ -6,6 +6,7 @@
 //! struct mapping in `encode` (tested below), and requests are cut so that none exceeds the
 //! size cap.
 
+use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value};
 use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint};
 use serde_json::Value;
 
@@ -38,8 +39,8 @@ fn field_len(tag_len: usize, len: usize) -> usize {
     tag_len + encoded_len_varint(len as u64) + len
 }
 
-/// An attribute value as it is written.
-enum Attr<'a> {
+/// An attribute value as the mapping gives it (both encodings use it).
+pub(super) enum Attr<'a> {
     Str(&'a str),
     Owned(String),
     Int(i64),
@@ -48,6 +49,19 @@ enum Attr<'a> {
 }
 
 impl Attr<'_> {
+    /// As an `AnyValue` message (the struct mapping of `http/json`).
+    pub(super) fn to_any(&self) -> AnyValue {
+        use any_value::Value as V;
+        let value = match self {
+            Self::Str(s) => V::StringValue((*s).to_owned()),
+            Self::Owned(s) => V::StringValue(s.clone()),
+            Self::Int(v) => V::IntValue(*v),
+            Self::Double(v) => V::DoubleValue(*v),
+            Self::Bool(v) => V::BoolValue(*v),
+        };
+        AnyValue { value: Some(value) }
+    }
+
     /// Length of the `AnyValue` message.
     fn len(&self) -> usize {
         match self {
@@ -73,7 +87,9 @@ impl Attr<'_> {
     }
 }
 
-fn attr<'a>(name: &str, value: &'a FieldValue, is_secret: SecretNames) -> Attr<'a> {
+/// An event field as a typed attribute: secret-named fields redacted, a JSON document in a
+/// string redacted inside, an unsigned value above 2^63 as a string.
+pub(super) fn attr<'a>(name: &str, value: &'a FieldValue, is_secret: SecretNames) -> Attr<'a> {
     if is_secret(name) {
         return Attr::Str(REDACTED);
     }
@@ -104,6 +120,37 @@ fn hex_id<const N: usize>(value: Option<&Value>) -> Option<[u8; N]> {
     let s = value?.as_str()?;
     hex::decode_to_slice(s, &mut out).ok()?;
     (out != [0u8; N]).then_some(out)
+}
+
+/// When the event happened, in nanoseconds since the Unix epoch.
+pub(super) fn unix_nanos(event: &CapturedEvent) -> u64 {
+    event.time.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(0))
+}
+
+/// The request's trace context, from the enclosing spans.
+pub(super) struct Trace {
+    pub trace_id: [u8; 16],
+    pub span_id: Option<[u8; 8]>,
+    pub flags: u32,
+}
+
+pub(super) fn trace_context(event: &CapturedEvent) -> Option<Trace> {
+    let trace_id = hex_id::<16>(event.span_field("trace_id"))?;
+    Some(Trace {
+        trace_id,
+        span_id: hex_id::<8>(event.span_field("span_id")),
+        flags: event.span_field("trace_flags").and_then(Value::as_u64).map_or(0, |f| (f & 0xff) as u32),
+    })
+}
+
+/// The correlation ids of the enclosing spans that the event's own fields do not carry.
+pub(super) fn correlation(event: &CapturedEvent) -> impl Iterator<Item = (&'static str, Attr<'_>)> {
+    CORRELATION.into_iter().filter(|name| !event.fields.iter().any(|(n, _)| n == name)).filter_map(|name| {
+        Some(match event.span_field(name)? {
+            Value::String(s) => (name, Attr::Str(s)),
+            other => (name, Attr::Owned(other.to_string())),
+        })
+    })
 }
 
 /// Reused buffers: after the first batches, encoding allocates nothing per record.
@@ -211,8 +258,7 @@ impl Encoder {
     fn encode_record(&mut self, event: &CapturedEvent, is_secret: SecretNames) {
         let out = &mut self.record;
         out.clear();
-        let nanos =
-            event.time.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(0));
+        let nanos = unix_nanos(event);
         put_fixed64(1, nanos, out);
         put_fixed64(11, nanos, out);
         let (number, text) = severity(event.level);
@@ -227,24 +273,16 @@ impl Encoder {
                 put_key_value(6, name, &attr(name, value, is_secret), out);
             }
         }
-        for name in CORRELATION {
-            if event.fields.iter().any(|(n, _)| *n == name) {
-                continue;
-            }
-            match event.span_field(name) {
-                Some(Value::String(s)) => put_key_value(6, name, &Attr::Str(s), out),
-                Some(other) => put_key_value(6, name, &Attr::Owned(other.to_string()), out),
-                None => {}
-            }
+        for (name, value) in correlation(event) {
+            put_key_value(6, name, &value, out);
         }
-        if let Some(trace_id) = hex_id::<16>(event.span_field("trace_id")) {
-            let flags = event.span_field("trace_flags").and_then(Value::as_u64).map_or(0, |f| (f & 0xff) as u32);
-            if flags != 0 {
+        if let Some(trace) = trace_context(event) {
+            if trace.flags != 0 {
                 encode_key(8, WireType::ThirtyTwoBit, out);
-                out.extend_from_slice(&flags.to_le_bytes());
+                out.extend_from_slice(&trace.flags.to_le_bytes());
             }
-            put_bytes(9, &trace_id, out);
-            if let Some(span_id) = hex_id::<8>(event.span_field("span_id")) {
+            put_bytes(9, &trace.trace_id, out);
+            if let Some(span_id) = trace.span_id {
                 put_bytes(10, &span_id, out);
             }
         }

@@ -77,19 +77,18 @@ impl Summary {
     pub fn print(&self, out: &mut impl Write) -> std::io::Result<()> {
         writeln!(
             out,
-            "{:<34} {:>8} {:>6} {:>5} {:>5} {:>6} {:>9} {:>8} {:>8} {:>8} {:>8}",
-            "endpoint", "requests", "4xx", "5xx", "conn", "", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms"
+            "{:<34} {:>8} {:>6} {:>5} {:>5} {:>9} {:>8} {:>8} {:>8} {:>8}",
+            "endpoint", "requests", "4xx", "5xx", "conn", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms"
         )?;
         for e in &self.endpoints {
             writeln!(
                 out,
-                "{:<34} {:>8} {:>6} {:>5} {:>5} {:>6} {:>9.1} {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
+                "{:<34} {:>8} {:>6} {:>5} {:>5} {:>9.1} {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
                 e.endpoint,
                 e.requests,
                 e.client_errors,
                 e.server_errors,
                 e.transport_errors,
-                "",
                 e.per_second,
                 e.latency.p50_ms,
                 e.latency.p90_ms,
