@@ -1,14 +1,19 @@
-//! Durable state of synthorg: the [`Store`] trait and its SQLite implementation.
+//! Durable state of synthorg: the [`Store`] trait and its SQLite (embedded default) and
+//! PostgreSQL (several replicas on one database) implementations.
 //!
 //! The trait is synchronous: SQLite is an in-process library and each call is a short
 //! transaction, so the API runs store calls on tokio's blocking pool instead of paying for an
-//! async driver. Every method that changes state does so in one transaction, and returns only
+//! async driver; the PostgreSQL store uses synchronous clients from a pool the same way. Every method that changes state does so in one transaction, and returns only
 //! after that transaction is durable.
 
 mod error;
 #[cfg(feature = "bench-fixtures")]
 pub mod fixtures;
+mod forward;
+pub mod postgres;
 pub mod sqlite;
+#[doc(hidden)]
+pub mod testing;
 mod types;
 
 use synthorg_core::agent::{Agent, AgentPatch, AgentStatus, TrustLevel};
@@ -22,6 +27,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 pub use error::StoreError;
+pub use postgres::{PostgresOptions, PostgresStore};
 pub use sqlite::{SqliteOptions, SqliteStore};
 pub use types::*;
 
@@ -142,4 +148,30 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     fn agent_cost_since(&self, since: OffsetDateTime) -> Result<Vec<(Uuid, Usd)>, StoreError>;
     fn agent_cost_totals(&self) -> Result<Vec<(Uuid, Usd)>, StoreError>;
     fn pending_approvals(&self) -> Result<u64, StoreError>;
+}
+
+/// Builds a page from `(seq, item)` rows fetched with `LIMIT limit + 1`.
+pub(crate) fn page_of<T>(mut rows: Vec<(i64, T)>, page: &PageRequest) -> Page<T> {
+    let limit = page.limit as usize;
+    let next_cursor = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(|(seq, _)| seq.to_string())
+    } else {
+        None
+    };
+    Page { items: rows.into_iter().map(|(_, item)| item).collect(), next_cursor }
+}
+
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+/// For "cost since an instant": the first whole UTC day (days since the epoch) at or after
+/// `since`, and the partial-day range before it in microseconds since the epoch, if any.
+pub(crate) fn split_days(since: OffsetDateTime) -> (i64, Option<(i64, i64)>) {
+    let micros = (since.unix_timestamp_nanos() / 1000) as i64;
+    let day = micros.div_euclid(MICROS_PER_DAY);
+    if micros.rem_euclid(MICROS_PER_DAY) == 0 {
+        (day, None)
+    } else {
+        (day + 1, Some((micros, (day + 1) * MICROS_PER_DAY)))
+    }
 }

@@ -5,9 +5,9 @@ use synthorg_core::Role;
 use synthorg_store::{StoreError, now};
 use uuid::Uuid;
 
+use crate::config::StoreLocation;
 use crate::exit::Failure;
 use crate::serve::open_store;
-use std::path::Path;
 
 fn store_failure(e: StoreError) -> Failure {
     match e {
@@ -17,8 +17,8 @@ fn store_failure(e: StoreError) -> Failure {
 }
 
 /// Creates a key and prints only the key on stdout.
-pub fn create(data_dir: &Path, role: Role, agent_id: Option<Uuid>, label: String) -> Result<(), Failure> {
-    let store = open_store(data_dir)?;
+pub fn create(location: &StoreLocation, role: Role, agent_id: Option<Uuid>, label: String) -> Result<(), Failure> {
+    let store = open_store(location)?;
     let new = synthorg_api::auth::generate_key(role, agent_id, label, now())
         .map_err(|e| Failure::data(anyhow!(e.message)))?;
     store.create_api_key(&new.record).map_err(store_failure)?;
@@ -27,8 +27,8 @@ pub fn create(data_dir: &Path, role: Role, agent_id: Option<Uuid>, label: String
 }
 
 /// Lists keys (never their secrets), one per line, tab-separated.
-pub fn list(data_dir: &Path) -> Result<(), Failure> {
-    let store = open_store(data_dir)?;
+pub fn list(location: &StoreLocation) -> Result<(), Failure> {
+    let store = open_store(location)?;
     println!("id\trole\tagent_id\tlabel\tcreated_at\trevoked_at");
     for k in store.list_api_keys().map_err(store_failure)? {
         let fmt =
@@ -47,8 +47,8 @@ pub fn list(data_dir: &Path) -> Result<(), Failure> {
 }
 
 /// Revokes a key by id.
-pub fn revoke(data_dir: &Path, id: &str) -> Result<(), Failure> {
-    let store = open_store(data_dir)?;
+pub fn revoke(location: &StoreLocation, id: &str) -> Result<(), Failure> {
+    let store = open_store(location)?;
     let key = store.revoke_api_key(id, now()).map_err(store_failure)?;
     eprintln!("revoked key {}", key.id);
     Ok(())

@@ -29,7 +29,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the control plane (HTTP API on the embedded SQLite store).
+    /// Run the control plane (HTTP API on the embedded SQLite store, or on PostgreSQL).
     Serve {
         #[command(flatten)]
         config: ConfigArg,
@@ -101,7 +101,8 @@ struct SimulateArgs {
 struct StoreArgs {
     #[command(flatten)]
     config: ConfigArg,
-    /// Directory of the store [default: server.data_dir of the configuration, ./data].
+    /// Directory of an embedded SQLite store [default: the configuration's store: database.url,
+    /// else server.data_dir, ./data].
     #[arg(long, value_name = "DIR", conflicts_with = "config")]
     data_dir: Option<PathBuf>,
 }
@@ -196,18 +197,18 @@ fn run(command: Command) -> Result<(), Failure> {
         Command::Keys { command } => {
             let (KeysCommand::Create { store, .. } | KeysCommand::List { store } | KeysCommand::Revoke { store, .. }) =
                 &command;
-            let data_dir = match &store.data_dir {
-                Some(dir) => dir.clone(),
-                None => load(store.config.config.clone(), vec![])?.data_dir,
+            let location = match &store.data_dir {
+                Some(dir) => config::StoreLocation::Sqlite(dir.clone()),
+                None => load(store.config.config.clone(), vec![])?.store,
             };
             logging::init(&config::LoggingConfig { level: "warn".into(), ..Default::default() }, None)
                 .map_err(Failure::io)?;
             match command {
                 KeysCommand::Create { role, agent_id, label, .. } => {
-                    keys::create(&data_dir, role.into(), agent_id, label)
+                    keys::create(&location, role.into(), agent_id, label)
                 }
-                KeysCommand::List { .. } => keys::list(&data_dir),
-                KeysCommand::Revoke { id, .. } => keys::revoke(&data_dir, &id),
+                KeysCommand::List { .. } => keys::list(&location),
+                KeysCommand::Revoke { id, .. } => keys::revoke(&location, &id),
             }
         }
         Command::Simulate(args) => simulate(args),
@@ -216,7 +217,7 @@ fn run(command: Command) -> Result<(), Failure> {
             for warning in &settings.warnings {
                 eprintln!("warning: {warning}");
             }
-            println!("configuration ok (listen {}, data dir {})", settings.bind, settings.data_dir.display());
+            println!("configuration ok (listen {}, store {})", settings.bind, settings.store);
             Ok(())
         }
         Command::Config { command: ConfigCommand::Default } => {

@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use synthorg_core::Role;
-use synthorg_store::{SqliteOptions, SqliteStore, Store, now};
+use synthorg_store::{PostgresStore, SqliteOptions, SqliteStore, Store, now};
 use synthorg_telemetry::otlp::{DropReason, Exporter};
 use tokio::net::TcpListener;
 
-use crate::config::Settings;
+use crate::config::{Settings, StoreLocation};
 use crate::exit::Failure;
 
 /// Runs the server until SIGINT or SIGTERM, then drains in-flight requests within
@@ -40,18 +40,23 @@ pub fn run(mut settings: Settings, exporter: Option<Exporter>, demo: bool) -> Re
 }
 
 async fn serve(settings: Settings, demo: bool) -> Result<(), Failure> {
-    let store = open_store(&settings.data_dir)?;
-    bootstrap_admin_key(store.as_ref(), &settings.data_dir, &settings.config.auth.bootstrap_key_file)?;
+    // Store calls block (a PostgreSQL client drives its own connection), so they run outside
+    // the async workers, like every handler's store call.
+    let store = tokio::task::block_in_place(|| {
+        let store = open_store(&settings.store)?;
+        bootstrap_admin_key(store.as_ref(), &settings.data_dir, &settings.config.auth.bootstrap_key_file)?;
+        Ok::<_, Failure>(store)
+    })?;
 
     let listener = TcpListener::bind(settings.bind)
         .await
         .with_context(|| format!("cannot listen on {}", settings.bind))
         .map_err(Failure::unavailable)?;
     let address = listener.local_addr().map_err(|e| Failure::unavailable(e.into()))?;
-    tracing::info!(%address, data_dir = %settings.data_dir.display(), version = env!("CARGO_PKG_VERSION"), "listening");
+    tracing::info!(%address, store = %settings.store, version = env!("CARGO_PKG_VERSION"), "listening");
 
     let demo = match demo {
-        true => Some(Demo::start(store.as_ref(), address)?),
+        true => Some(tokio::task::block_in_place(|| Demo::start(store.as_ref(), address))?),
         false => None,
     };
     let app = synthorg_api::app(store.clone(), settings.api.clone());
@@ -76,7 +81,7 @@ async fn serve(settings: Settings, demo: bool) -> Result<(), Failure> {
         () = forced => tracing::warn!(timeout_ms = deadline.as_millis() as u64, "shutdown deadline passed; abandoning in-flight requests"),
     }
     if let Some(demo) = demo {
-        demo.finish(store.as_ref());
+        tokio::task::block_in_place(|| demo.finish(store.as_ref()));
     }
     tracing::info!("stopped");
     Ok(())
@@ -137,12 +142,22 @@ impl Demo {
     }
 }
 
-/// Opens the SQLite store in the data dir (creating it and applying migrations).
-pub fn open_store(data_dir: &Path) -> Result<Arc<dyn Store>, Failure> {
-    let store = SqliteStore::open_dir(data_dir, &SqliteOptions::default())
-        .with_context(|| format!("cannot open the store in {}", data_dir.display()))
-        .map_err(Failure::io)?;
-    Ok(Arc::new(store))
+/// Opens the store (creating the SQLite file or connecting to PostgreSQL) and applies
+/// pending migrations.
+pub fn open_store(location: &StoreLocation) -> Result<Arc<dyn Store>, Failure> {
+    let store: Arc<dyn Store> = match location {
+        StoreLocation::Sqlite(dir) => Arc::new(
+            SqliteStore::open_dir(dir, &SqliteOptions::default())
+                .with_context(|| format!("cannot open the store in {}", dir.display()))
+                .map_err(Failure::io)?,
+        ),
+        StoreLocation::Postgres { url, options } => Arc::new(
+            PostgresStore::connect(&url.0, options)
+                .with_context(|| format!("cannot open the store {location}"))
+                .map_err(Failure::unavailable)?,
+        ),
+    };
+    Ok(store)
 }
 
 /// On a store without any active key, creates an admin key and writes it to a file readable

@@ -7,7 +7,7 @@ use synthorg_core::Role;
 
 use crate::TestApp;
 
-#[tokio::test]
+crate::on_both_stores! {
 async fn keys_are_required_checked_and_revocable() {
     let app = TestApp::new();
     let r = app.call(Method::GET, "/api/v1/agents", None, None).await;
@@ -28,8 +28,9 @@ async fn keys_are_required_checked_and_revocable() {
     assert!(r.body["revoked_at"].is_string());
     assert_eq!(app.call(Method::GET, "/api/v1/agents", Some(&viewer), None).await.status, StatusCode::UNAUTHORIZED);
 }
+}
 
-#[tokio::test]
+crate::on_both_stores! {
 async fn keys_created_through_the_api_work_and_are_shown_once() {
     let app = TestApp::new();
     let r = app.post("/api/v1/keys", json!({"role": "viewer", "label": "grafana"})).await;
@@ -42,8 +43,9 @@ async fn keys_created_through_the_api_work_and_are_shown_once() {
     let r = app.post("/api/v1/keys", json!({"role": "agent"})).await;
     assert!(r.message().starts_with("agent_id:"), "{}", r.message());
 }
+}
 
-#[tokio::test]
+crate::on_both_stores! {
 async fn viewers_only_read() {
     let app = TestApp::new();
     let viewer = app.key(Role::Viewer, None);
@@ -52,8 +54,9 @@ async fn viewers_only_read() {
     assert_eq!(app.call(Method::GET, "/api/v1/budget/status", Some(&viewer), None).await.status, StatusCode::OK);
     assert_eq!(app.count("/api/v1/tasks").await, 0);
 }
+}
 
-#[tokio::test]
+crate::on_both_stores! {
 async fn agent_keys_act_only_for_their_agent() {
     let app = TestApp::new();
     let ada = app.agent("ada").await;
@@ -101,6 +104,7 @@ async fn agent_keys_act_only_for_their_agent() {
     }
     let r = as_ada(Method::PATCH, format!("/api/v1/agents/{ada}"), Some(json!({"status": "on_leave"}))).await;
     assert_eq!(r.status, StatusCode::OK);
+}
 }
 
 async fn status_without_key(app: &TestApp, path: &str) -> StatusCode {

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use crate::TestApp;
 
-#[tokio::test]
+crate::on_both_stores! {
 async fn malformed_json_is_400() {
     let app = TestApp::new();
     let r = app
@@ -28,8 +28,9 @@ async fn malformed_json_is_400() {
     assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_eq!(app.count("/api/v1/agents").await, 0);
 }
+}
 
-#[tokio::test]
+crate::on_both_stores! {
 async fn shape_errors_are_422_naming_the_field() {
     let app = TestApp::new();
     let agent = app.agent("ada").await;
@@ -84,8 +85,9 @@ async fn shape_errors_are_422_naming_the_field() {
     assert_eq!(app.count("/api/v1/costs").await, 0);
     assert_eq!(app.count("/api/v1/coordination/runs").await, 0);
 }
+}
 
-#[tokio::test]
+crate::on_both_stores! {
 async fn oversized_bodies_and_fields() {
     let app = TestApp::new();
     let huge = json!({"title": "x".repeat(10 * 1024 * 1024)});
@@ -99,8 +101,9 @@ async fn oversized_bodies_and_fields() {
     assert!(r.message().starts_with("name:"), "{}", r.message());
     assert_eq!(app.count("/api/v1/tasks").await, 0);
 }
+}
 
-#[tokio::test]
+crate::on_both_stores! {
 async fn ids_and_pagination() {
     let app = TestApp::new();
     let r = app.get("/api/v1/tasks/12345").await;
@@ -129,8 +132,9 @@ async fn ids_and_pagination() {
     let last = app.get("/api/v1/tasks?limit=5").await;
     assert!(last.body["next_cursor"].is_null());
 }
+}
 
-#[tokio::test]
+crate::on_both_stores! {
 async fn references_to_unknown_entities() {
     let app = TestApp::new();
     let ghost = Uuid::now_v7();
@@ -155,8 +159,9 @@ async fn references_to_unknown_entities() {
     assert_eq!(app.count("/api/v1/costs").await, 0);
     assert_eq!(app.count("/api/v1/tasks").await, 1);
 }
+}
 
-#[tokio::test]
+crate::on_both_stores! {
 async fn conflicts() {
     let app = TestApp::new();
     let ada = app.agent("ada").await;
@@ -185,8 +190,9 @@ async fn conflicts() {
     let history = app.count(&format!("/api/v1/tasks/{task}/transitions")).await;
     assert_eq!(history, 0, "no failed transition left a trace");
 }
+}
 
-#[tokio::test]
+crate::on_both_stores! {
 async fn budget_config_errors_are_all_reported() {
     let app = TestApp::new();
     for (body, fields) in [
@@ -206,8 +212,9 @@ async fn budget_config_errors_are_all_reported() {
     let r = app.get("/api/v1/budget/config").await;
     assert_eq!(r.body["reset_day"], 1, "the defaults are still in force");
 }
+}
 
-#[tokio::test]
+crate::on_both_stores! {
 async fn replayed_cost_reports_are_recorded_once_with_the_same_answer() {
     let app = TestApp::new();
     let agent = app.agent("ada").await;
@@ -223,14 +230,16 @@ async fn replayed_cost_reports_are_recorded_once_with_the_same_answer() {
     assert_eq!(app.post("/api/v1/costs", changed).await.status, StatusCode::CONFLICT);
     assert_eq!(app.count("/api/v1/costs").await, 1);
 }
+}
 
-#[tokio::test]
+crate::on_both_stores! {
 async fn unknown_routes_and_methods_answer_json() {
     let app = TestApp::new();
     let r = app.get("/api/v1/nothing").await;
     assert_eq!((r.status, r.code()), (StatusCode::NOT_FOUND, "not_found"));
     let r = app.call(Method::DELETE, "/api/v1/tasks", Some(&app.admin), None).await;
     assert_eq!((r.status, r.code()), (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"));
+}
 }
 
 /// A request stuck behind a lock held by another process is answered 503 `timeout` once
@@ -241,7 +250,7 @@ async fn slow_requests_time_out() {
     let settings =
         synthorg_api::ApiSettings { request_timeout: std::time::Duration::from_millis(300), ..Default::default() };
     let app = TestApp::with_settings(settings);
-    let mut other = rusqlite::Connection::open(app.store.path()).unwrap();
+    let mut other = rusqlite::Connection::open(app.sqlite_path()).unwrap();
     let lock = other.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).unwrap();
     let started = std::time::Instant::now();
     let r = app.post("/api/v1/tasks", json!({"title": "t"})).await;

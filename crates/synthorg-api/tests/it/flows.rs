@@ -6,7 +6,7 @@ use synthorg_core::Role;
 
 use crate::{TestApp, id};
 
-#[tokio::test]
+crate::on_both_stores! {
 async fn task_lifecycle_with_history() {
     let app = TestApp::new();
     let ada = app.agent("ada").await;
@@ -35,8 +35,9 @@ async fn task_lifecycle_with_history() {
     assert_eq!(app.count(&format!("/api/v1/tasks?assigned_to={ada}&status=completed")).await, 1);
     assert_eq!(app.count("/api/v1/tasks?unassigned=true").await, 0);
 }
+}
 
-#[tokio::test]
+crate::on_both_stores! {
 async fn terminating_an_agent_interrupts_its_tasks() {
     let app = TestApp::new();
     let ada = app.agent("ada").await;
@@ -51,8 +52,9 @@ async fn terminating_an_agent_interrupts_its_tasks() {
     let r = app.transition(task, json!({"to": "assigned", "assigned_to": bob})).await;
     assert_eq!(r.status, StatusCode::OK, "reassignable: {:?}", r.body);
 }
+}
 
-#[tokio::test]
+crate::on_both_stores! {
 async fn escalations_wait_for_an_admin() {
     let app = TestApp::new();
     let ada = app.agent("ada").await;
@@ -99,8 +101,9 @@ async fn escalations_wait_for_an_admin() {
         (Some("output_scan"), Some(true))
     );
 }
+}
 
-#[tokio::test]
+crate::on_both_stores! {
 async fn budget_status_follows_the_ledger() {
     let app = TestApp::new();
     let ada = app.agent("ada").await;
@@ -127,8 +130,9 @@ async fn budget_status_follows_the_ledger() {
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(app.get("/api/v1/budget/status").await.body["alert_level"], "hard_stop");
 }
+}
 
-#[tokio::test]
+crate::on_both_stores! {
 async fn coordination_runs_derive_their_figures() {
     let app = TestApp::new();
     let a = app.agent("a").await;
@@ -145,8 +149,9 @@ async fn coordination_runs_derive_their_figures() {
     let listed = app.get("/api/v1/coordination/runs").await;
     assert_eq!(id(&listed.body["items"][0]), id(&r.body));
 }
+}
 
-#[tokio::test]
+crate::on_both_stores! {
 async fn request_ids_are_kept_when_valid_and_always_echoed() {
     let app = TestApp::new();
     let send = |id: Option<&str>| {
@@ -164,10 +169,11 @@ async fn request_ids_are_kept_when_valid_and_always_echoed() {
     let generated = send(None).await.unwrap();
     assert_ne!(generated.headers()["x-request-id"].to_str().unwrap(), id);
 }
+}
 
-/// Spend is always recorded; once a limit is reached, new actions of that agent (or task, or
-/// the whole organization) are denied by the budget gate.
-#[tokio::test]
+// Spend is always recorded; once a limit is reached, new actions of that agent (or task, or
+// the whole organization) are denied by the budget gate.
+crate::on_both_stores! {
 async fn exhausted_budgets_deny_new_actions() {
     let app = TestApp::new();
     let ada = app.agent("ada").await;
@@ -204,4 +210,5 @@ async fn exhausted_budgets_deny_new_actions() {
     );
     let r = app.post("/api/v1/security/evaluate", act(bob, None)).await;
     assert!(r.body["reason"].as_str().unwrap().starts_with("budget hard stop"), "{:?}", r.body);
+}
 }

@@ -1,4 +1,6 @@
-//! API tests: the real router in-process (`tower::ServiceExt::oneshot`) on a real SQLite file.
+//! API tests: the real router in-process (`tower::ServiceExt::oneshot`) on a real SQLite file
+//! and, for the tests wrapped in `on_both_stores!` whenever `SYNTHORG_TEST_PG_URL` names a
+//! database, on a PostgreSQL schema of their own.
 
 #![allow(clippy::unwrap_used)] // Tests fail loudly on any unexpected error.
 
@@ -16,15 +18,73 @@ use axum::http::{HeaderMap, Method, Request, StatusCode};
 use serde_json::{Value, json};
 use synthorg_api::{ApiSettings, app};
 use synthorg_core::Role;
+use synthorg_store::testing::PgSchema;
 use synthorg_store::{SqliteOptions, SqliteStore, Store, now};
 use tower::ServiceExt;
 use uuid::Uuid;
 
+/// Wraps an async test so that it runs twice: on SQLite, and on PostgreSQL when a test
+/// database is configured (the test's `TestApp`s then open PostgreSQL schemas).
+#[macro_export]
+macro_rules! on_both_stores {
+    (async fn $name:ident() $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            #[tokio::test]
+            async fn sqlite() $body
+            #[tokio::test]
+            async fn postgres() {
+                if !$crate::Backend::Postgres.select() {
+                    return;
+                }
+                $body
+            }
+        }
+    };
+}
+
+/// Which store the `TestApp`s of the current test thread open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+thread_local! {
+    static BACKEND: std::cell::Cell<Backend> = const { std::cell::Cell::new(Backend::Sqlite) };
+}
+
+impl Backend {
+    /// Makes this the backend of the thread's next apps; false when PostgreSQL is asked for
+    /// and no test database is configured.
+    pub fn select(self) -> bool {
+        if self == Backend::Postgres && synthorg_store::testing::pg_url().is_none() {
+            return false;
+        }
+        BACKEND.with(|b| b.set(self));
+        true
+    }
+}
+
+/// Runs a blocking store call off the async test thread (a PostgreSQL client blocks on a
+/// runtime of its own, which may not run inside the test's).
+pub fn blocking<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|scope| scope.spawn(f).join().unwrap())
+}
+
+/// What keeps a test store alive.
+#[derive(Debug)]
+pub enum Backing {
+    Sqlite(tempfile::TempDir),
+    Postgres(PgSchema),
+}
+
 /// A running app on a fresh store, with an admin key.
 #[derive(Debug)]
 pub struct TestApp {
-    _dir: tempfile::TempDir,
-    pub store: Arc<SqliteStore>,
+    pub backing: Backing,
+    pub store: Arc<dyn Store>,
     pub router: Router,
     pub admin: String,
 }
@@ -57,22 +117,41 @@ impl TestApp {
         Self::default()
     }
 
+    /// An app on the store of the thread's backend (SQLite unless `on_both_stores!` chose).
     pub fn with_settings(settings: ApiSettings) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(SqliteStore::open_dir(dir.path(), &SqliteOptions::default()).unwrap());
+        let (backing, store): (Backing, Arc<dyn Store>) = match BACKEND.with(|b| b.get()) {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let store = Arc::new(SqliteStore::open_dir(dir.path(), &SqliteOptions::default()).unwrap());
+                (Backing::Sqlite(dir), store)
+            }
+            Backend::Postgres => {
+                let schema = PgSchema::new().unwrap();
+                let store = blocking(|| Arc::new(schema.open().unwrap()));
+                (Backing::Postgres(schema), store)
+            }
+        };
         let admin = Self::key_in(store.as_ref(), Role::Admin, None);
         let router = app(store.clone(), settings);
-        Self { _dir: dir, store, router, admin }
+        Self { backing, store, router, admin }
     }
 
-    pub fn key_in(store: &SqliteStore, role: Role, agent: Option<Uuid>) -> String {
+    /// The SQLite file of an app on SQLite (for tests that break it on purpose).
+    pub fn sqlite_path(&self) -> std::path::PathBuf {
+        match &self.backing {
+            Backing::Sqlite(dir) => dir.path().join(synthorg_store::sqlite::DB_FILE),
+            Backing::Postgres(_) => panic!("this test runs on SQLite only"),
+        }
+    }
+
+    pub fn key_in(store: &dyn Store, role: Role, agent: Option<Uuid>) -> String {
         let new = synthorg_api::auth::generate_key(role, agent, "test".into(), now()).unwrap();
-        store.create_api_key(&new.record).unwrap();
+        blocking(|| store.create_api_key(&new.record).unwrap());
         new.key
     }
 
     pub fn key(&self, role: Role, agent: Option<Uuid>) -> String {
-        Self::key_in(&self.store, role, agent)
+        Self::key_in(self.store.as_ref(), role, agent)
     }
 
     /// Sends a request; `body` is sent as JSON when given.

@@ -149,7 +149,7 @@ async fn not_wired_is_503_with_one_line() {
     assert_eq!(body.lines().count(), 1);
 }
 
-#[tokio::test]
+crate::on_both_stores! {
 async fn values_follow_the_store_and_the_code_paths() {
     let app = TestApp::new();
     let (_, _, before) = scrape(&app, None).await;
@@ -209,8 +209,9 @@ async fn values_follow_the_store_and_the_code_paths() {
     assert!(text.contains("synthorg_http_request_duration_seconds_bucket{method=\"POST\",route=\"/api/v1/tasks/{id}/transitions\",le=\"+Inf\"}"));
     assert!(value(&text, "process_resident_memory_bytes").unwrap() > 0.0);
 }
+}
 
-#[tokio::test]
+crate::on_both_stores! {
 async fn agent_labels_are_bounded_and_terminated_agents_disappear() {
     let settings = ApiSettings {
         metrics: Some(MetricsSettings { max_agent_series: 2, ..Default::default() }),
@@ -254,6 +255,7 @@ async fn agent_labels_are_bounded_and_terminated_agents_disappear() {
     );
     assert!(text.contains(&format!("agent_id=\"{}\"", agents[2])), "the next agent takes the free slot");
 }
+}
 
 /// A failing source keeps its last good values, counts the error and logs a WARN; the other
 /// sources keep updating. The failure is real: the store's aggregate table is dropped.
@@ -265,7 +267,7 @@ async fn a_failing_source_keeps_its_last_good_values() {
     app.transition(t, json!({"to": "assigned", "assigned_to": ada})).await;
     let (_, _, first) = scrape(&app, None).await;
     assert_eq!(value(&first, "synthorg_scrape_errors_total{source=\"tasks\"}"), Some(0.0));
-    let conn = rusqlite::Connection::open(app.store.path()).unwrap();
+    let conn = rusqlite::Connection::open(app.sqlite_path()).unwrap();
     conn.execute_batch("DROP TRIGGER tasks_count_insert; DROP TRIGGER tasks_count_update; DROP TRIGGER tasks_count_delete; DROP TABLE task_counts;").unwrap();
     app.agent("bob").await;
     let (status, _, second) = scrape(&app, None).await;
@@ -280,7 +282,7 @@ async fn a_failing_source_keeps_its_last_good_values() {
     assert_eq!(value(&second, "synthorg_scrape_errors_total{source=\"agents\"}"), Some(0.0));
 }
 
-#[tokio::test]
+crate::on_both_stores! {
 async fn concurrent_scrapes_are_safe() {
     let app = std::sync::Arc::new(TestApp::new());
     let ada = app.agent("ada").await;
@@ -301,6 +303,7 @@ async fn concurrent_scrapes_are_safe() {
     }
     let (_, _, text) = scrape(&app, None).await;
     assert_eq!(value(&text, "synthorg_cost_total"), Some(8.0));
+}
 }
 
 fn docs_dir() -> std::path::PathBuf {

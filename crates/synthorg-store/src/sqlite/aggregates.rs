@@ -12,21 +12,8 @@ use synthorg_core::task::TaskStatus;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{SqliteStore, parse_enum, parse_uuid, ts};
-use crate::StoreError;
-
-const MICROS_PER_DAY: i64 = 86_400_000_000;
-
-/// The first whole day at or after `since`, and the partial-day range before it, if any.
-fn split_days(since: OffsetDateTime) -> (i64, Option<(i64, i64)>) {
-    let micros = ts(since);
-    let day = micros.div_euclid(MICROS_PER_DAY);
-    if micros.rem_euclid(MICROS_PER_DAY) == 0 {
-        (day, None)
-    } else {
-        (day + 1, Some((micros, (day + 1) * MICROS_PER_DAY)))
-    }
-}
+use super::{SqliteStore, parse_enum, parse_uuid};
+use crate::{StoreError, split_days};
 
 /// Spend since `since`, of one agent or of all.
 pub(super) fn cost_since(c: &Connection, since: OffsetDateTime, agent: Option<Uuid>) -> Result<Usd, StoreError> {

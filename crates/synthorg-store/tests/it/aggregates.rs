@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::{add_agent, add_task, admin};
 
-fn record_at(s: &SqliteStore, agent: Uuid, amount: &str, at: OffsetDateTime) {
+fn record_at(s: &dyn Store, agent: Uuid, amount: &str, at: OffsetDateTime) {
     let record = NewCostRecord {
         agent_id: agent,
         task_id: None,
@@ -31,15 +31,13 @@ fn record_at(s: &SqliteStore, agent: Uuid, amount: &str, at: OffsetDateTime) {
     s.record_cost(&record).unwrap();
 }
 
-#[test]
-fn cost_since_handles_whole_and_partial_days() {
-    let (_dir, s) = crate::store();
-    let a = add_agent(&s, "a").id;
-    let b = add_agent(&s, "b").id;
-    record_at(&s, a, "1", datetime!(2026-03-01 10:00 UTC));
-    record_at(&s, a, "2", datetime!(2026-03-02 08:00 UTC));
-    record_at(&s, b, "4", datetime!(2026-03-02 12:00 UTC));
-    record_at(&s, b, "8", datetime!(2026-03-03 00:00 UTC));
+fn cost_since_handles_whole_and_partial_days(s: &dyn Store) {
+    let a = add_agent(s, "a").id;
+    let b = add_agent(s, "b").id;
+    record_at(s, a, "1", datetime!(2026-03-01 10:00 UTC));
+    record_at(s, a, "2", datetime!(2026-03-02 08:00 UTC));
+    record_at(s, b, "4", datetime!(2026-03-02 12:00 UTC));
+    record_at(s, b, "8", datetime!(2026-03-03 00:00 UTC));
     let usd = |x: i64| Usd::dollars(x);
     assert_eq!(s.total_cost().unwrap(), usd(15));
     assert_eq!(s.cost_since(datetime!(2026-03-01 0:00 UTC)).unwrap(), usd(15));
@@ -64,11 +62,9 @@ fn cost_since_handles_whole_and_partial_days() {
 }
 
 /// A pseudo-random workload; afterwards the trigger-maintained counts equal a recount.
-#[test]
-fn maintained_counts_equal_a_recount() {
-    let (_dir, s) = crate::store();
-    let agents: Vec<Uuid> = (0..5).map(|i| add_agent(&s, &format!("agent-{i}")).id).collect();
-    let tasks: Vec<Uuid> = (0..40).map(|i| add_task(&s, &format!("task-{i}")).id).collect();
+fn maintained_counts_equal_a_recount(s: &dyn Store) {
+    let agents: Vec<Uuid> = (0..5).map(|i| add_agent(s, &format!("agent-{i}")).id).collect();
+    let tasks: Vec<Uuid> = (0..40).map(|i| add_task(s, &format!("task-{i}")).id).collect();
     let mut seed: u64 = 0x5eed;
     let mut next = |n: usize| {
         seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
@@ -115,5 +111,6 @@ fn maintained_counts_equal_a_recount() {
     let maintained: BTreeMap<_, _> = s.transition_counts().unwrap().into_iter().map(|(f, t, n)| ((f, t), n)).collect();
     assert_eq!(maintained, transitions);
     assert!(transitions.values().sum::<u64>() > 50, "the workload moved tasks");
-    assert_eq!(s.integrity_check().unwrap(), Vec::<String>::new());
 }
+
+crate::on_both_stores!(cost_since_handles_whole_and_partial_days, maintained_counts_equal_a_recount);

@@ -19,10 +19,8 @@ fn reopening_keeps_data_and_passes_integrity_check() {
     assert_eq!(reopened.integrity_check().unwrap(), Vec::<String>::new());
 }
 
-#[test]
-fn agent_names_are_unique() {
-    let (_dir, s) = store();
-    add_agent(&s, "ada");
+fn agent_names_are_unique(s: &dyn Store) {
+    add_agent(s, "ada");
     let twin = synthorg_core::agent::NewAgent { name: "ada".into(), role: "qa".into(), ..Default::default() }
         .into_agent(&admin(), now())
         .unwrap();
@@ -31,10 +29,8 @@ fn agent_names_are_unique() {
     assert!(matches!(s.get_agent(twin.id), Err(StoreError::NotFound { .. })));
 }
 
-#[test]
-fn pagination_walks_every_item_once() {
-    let (_dir, s) = store();
-    let ids: Vec<Uuid> = (0..25).map(|i| add_agent(&s, &format!("agent-{i}")).id).collect();
+fn pagination_walks_every_item_once(s: &dyn Store) {
+    let ids: Vec<Uuid> = (0..25).map(|i| add_agent(s, &format!("agent-{i}")).id).collect();
     let mut seen = Vec::new();
     let mut page = PageRequest { limit: 10, after: None };
     loop {
@@ -48,13 +44,11 @@ fn pagination_walks_every_item_once() {
     assert_eq!(seen, ids);
 }
 
-#[test]
-fn transitions_are_recorded_and_guarded() {
-    let (_dir, s) = store();
-    let agent = add_agent(&s, "ada");
-    let task = add_task(&s, "t");
-    move_task(&s, task.id, TaskStatus::Assigned, Some(agent.id));
-    move_task(&s, task.id, TaskStatus::InProgress, None);
+fn transitions_are_recorded_and_guarded(s: &dyn Store) {
+    let agent = add_agent(s, "ada");
+    let task = add_task(s, "t");
+    move_task(s, task.id, TaskStatus::Assigned, Some(agent.id));
+    move_task(s, task.id, TaskStatus::InProgress, None);
     let stale =
         TransitionRequest { to: TaskStatus::InReview, assigned_to: None, expected_version: Some(2), reason: None };
     let err = s.transition_task(task.id, &stale, &admin(), now()).unwrap_err();
@@ -68,18 +62,16 @@ fn transitions_are_recorded_and_guarded() {
     assert_eq!(s.get_task(task.id).unwrap().version, 3);
 }
 
-#[test]
-fn terminating_an_agent_interrupts_its_work() {
-    let (_dir, s) = store();
-    let agent = add_agent(&s, "ada");
-    let busy = add_task(&s, "busy");
-    let done = add_task(&s, "done");
-    move_task(&s, busy.id, TaskStatus::Assigned, Some(agent.id));
-    move_task(&s, busy.id, TaskStatus::InProgress, None);
-    move_task(&s, done.id, TaskStatus::Assigned, Some(agent.id));
-    move_task(&s, done.id, TaskStatus::InProgress, None);
-    move_task(&s, done.id, TaskStatus::InReview, None);
-    move_task(&s, done.id, TaskStatus::Completed, None);
+fn terminating_an_agent_interrupts_its_work(s: &dyn Store) {
+    let agent = add_agent(s, "ada");
+    let busy = add_task(s, "busy");
+    let done = add_task(s, "done");
+    move_task(s, busy.id, TaskStatus::Assigned, Some(agent.id));
+    move_task(s, busy.id, TaskStatus::InProgress, None);
+    move_task(s, done.id, TaskStatus::Assigned, Some(agent.id));
+    move_task(s, done.id, TaskStatus::InProgress, None);
+    move_task(s, done.id, TaskStatus::InReview, None);
+    move_task(s, done.id, TaskStatus::Completed, None);
     let patch = AgentPatch { status: Some(AgentStatus::Terminated), ..Default::default() };
     s.update_agent(agent.id, patch, &admin(), now()).unwrap();
     assert_eq!(s.get_task(busy.id).unwrap().status, TaskStatus::Interrupted);
@@ -92,7 +84,7 @@ fn terminating_an_agent_interrupts_its_work() {
     assert!(err.to_string().contains("is terminated"), "{err}");
 }
 
-fn cost(agent: Uuid, amount: &str, key: Option<&str>) -> synthorg_core::cost::CostRecord {
+pub fn cost(agent: Uuid, amount: &str, key: Option<&str>) -> synthorg_core::cost::CostRecord {
     NewCostRecord {
         agent_id: agent,
         task_id: None,
@@ -109,10 +101,8 @@ fn cost(agent: Uuid, amount: &str, key: Option<&str>) -> synthorg_core::cost::Co
     .unwrap()
 }
 
-#[test]
-fn idempotent_cost_reports_are_recorded_once() {
-    let (_dir, s) = store();
-    let agent = add_agent(&s, "ada");
+fn idempotent_cost_reports_are_recorded_once(s: &dyn Store) {
+    let agent = add_agent(s, "ada");
     let first = s.record_cost(&cost(agent.id, "0.25", Some("k1"))).unwrap();
     assert!(!first.replayed);
     let again = s.record_cost(&cost(agent.id, "0.25", Some("k1"))).unwrap();
@@ -126,10 +116,8 @@ fn idempotent_cost_reports_are_recorded_once() {
     assert!(unknown.to_string().starts_with("agent_id:"), "{unknown}");
 }
 
-#[test]
-fn approvals_are_decided_once() {
-    let (_dir, s) = store();
-    let agent = add_agent(&s, "ada");
+fn approvals_are_decided_once(s: &dyn Store) {
+    let agent = add_agent(s, "ada");
     let approval = Approval {
         id: Uuid::now_v7(),
         evaluation_id: Uuid::now_v7(),
@@ -172,9 +160,7 @@ fn approvals_are_decided_once() {
     assert_eq!(listed.items, [evaluation]);
 }
 
-#[test]
-fn keys_are_revocable() {
-    let (_dir, s) = store();
+fn keys_are_revocable(s: &dyn Store) {
     let key = ApiKeyRecord {
         id: "abc".into(),
         secret_hash: [7; 32],
@@ -194,3 +180,13 @@ fn keys_are_revocable() {
     assert!(matches!(s.revoke_api_key("nope", now()), Err(StoreError::NotFound { .. })));
     assert!(!format!("{key:?}").contains("7, 7"));
 }
+
+crate::on_both_stores!(
+    agent_names_are_unique,
+    pagination_walks_every_item_once,
+    transitions_are_recorded_and_guarded,
+    terminating_an_agent_interrupts_its_work,
+    idempotent_cost_reports_are_recorded_once,
+    approvals_are_decided_once,
+    keys_are_revocable
+);

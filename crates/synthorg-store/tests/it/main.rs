@@ -1,15 +1,74 @@
-//! Store tests against real SQLite files in temporary directories.
+//! Store tests against real SQLite files in temporary directories and, whenever
+//! `SYNTHORG_TEST_PG_URL` names a PostgreSQL database, the same tests against PostgreSQL, each
+//! in a schema of its own so that tests run in parallel.
 
 #![allow(clippy::unwrap_used)] // Tests fail loudly on any unexpected error.
 
 mod aggregates;
 mod entities;
+mod replicas;
 
 use synthorg_core::Actor;
 use synthorg_core::agent::{Agent, NewAgent};
 use synthorg_core::task::{NewTask, Task, TaskStatus, TransitionRequest};
-use synthorg_store::{PageRequest, SqliteOptions, SqliteStore, Store, now};
+use synthorg_store::testing::PgSchema;
+use synthorg_store::{PageRequest, PostgresStore, SqliteOptions, SqliteStore, Store, now};
 use uuid::Uuid;
+
+/// Runs each named test function (`fn name(s: &dyn Store)`) on a fresh SQLite store and, when
+/// PostgreSQL is configured for tests, on a fresh PostgreSQL schema; afterwards the store
+/// must pass the backend's own consistency checks.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[test] fn $name() { $crate::TestStore::sqlite().check(super::$name) } )*
+        }
+        mod postgres {
+            $( #[test] fn $name() { if let Some(s) = $crate::TestStore::postgres() { s.check(super::$name) } } )*
+        }
+    };
+}
+
+/// A fresh store of either backend, removed when dropped.
+#[derive(Debug)]
+pub enum TestStore {
+    Sqlite(tempfile::TempDir, SqliteStore),
+    Postgres(PgSchema, PostgresStore),
+}
+
+impl std::ops::Deref for TestStore {
+    type Target = dyn Store;
+    fn deref(&self) -> &Self::Target {
+        match self {
+            TestStore::Sqlite(_, s) => s,
+            TestStore::Postgres(_, s) => s,
+        }
+    }
+}
+
+impl TestStore {
+    pub fn sqlite() -> Self {
+        let (dir, store) = store();
+        TestStore::Sqlite(dir, store)
+    }
+
+    /// A store on a new schema of the test database; `None` (and a note) without one.
+    pub fn postgres() -> Option<Self> {
+        let schema = PgSchema::new()?;
+        let store = schema.open().unwrap();
+        Some(TestStore::Postgres(schema, store))
+    }
+
+    /// Runs `test`, then the backend's own consistency checks (SQLite's integrity and foreign
+    /// key checks; PostgreSQL enforces foreign keys on every statement).
+    pub fn check(&self, test: fn(&dyn Store)) {
+        test(&**self);
+        if let TestStore::Sqlite(_, s) = self {
+            assert_eq!(s.integrity_check().unwrap(), Vec::<String>::new());
+        }
+    }
+}
 
 pub fn admin() -> Actor {
     Actor::Admin { key_id: "test".into() }
@@ -22,7 +81,7 @@ pub fn store() -> (tempfile::TempDir, SqliteStore) {
     (dir, store)
 }
 
-pub fn add_agent(store: &SqliteStore, name: &str) -> Agent {
+pub fn add_agent(store: &dyn Store, name: &str) -> Agent {
     let agent = NewAgent { name: name.into(), role: "developer".into(), ..Default::default() }
         .into_agent(&admin(), now())
         .unwrap();
@@ -30,13 +89,13 @@ pub fn add_agent(store: &SqliteStore, name: &str) -> Agent {
     agent
 }
 
-pub fn add_task(store: &SqliteStore, title: &str) -> Task {
+pub fn add_task(store: &dyn Store, title: &str) -> Task {
     let task = NewTask { title: title.into(), ..Default::default() }.into_task(&admin(), now()).unwrap();
     store.create_task(&task).unwrap();
     task
 }
 
-pub fn move_task(store: &SqliteStore, id: Uuid, to: TaskStatus, assignee: Option<Uuid>) -> Task {
+pub fn move_task(store: &dyn Store, id: Uuid, to: TaskStatus, assignee: Option<Uuid>) -> Task {
     let request = TransitionRequest { to, assigned_to: assignee, expected_version: None, reason: None };
     store.transition_task(id, &request, &admin(), now()).unwrap().0
 }

@@ -22,7 +22,9 @@ use synthorg_core::budget::BudgetConfig;
 use synthorg_core::security::{LevelPolicy, SecurityPolicy};
 use synthorg_telemetry::otlp::ExporterConfig;
 
+mod database;
 mod otlp;
+pub use database::{DatabaseConfig, StoreLocation};
 pub use otlp::OtlpSinkConfig;
 
 /// The configuration file as written (after overrides).
@@ -30,6 +32,8 @@ pub use otlp::OtlpSinkConfig;
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub server: ServerConfig,
+    /// Where the state lives: the embedded SQLite file, or PostgreSQL for several replicas.
+    pub database: DatabaseConfig,
     pub auth: AuthConfig,
     /// The budget in force until one is set through the API.
     pub budget: BudgetConfig,
@@ -43,7 +47,7 @@ pub struct Config {
 pub struct ServerConfig {
     /// Address to listen on.
     pub bind: String,
-    /// Directory of the SQLite database and the bootstrap key file.
+    /// Directory of the SQLite database (when `database.url` is empty) and the bootstrap key file.
     pub data_dir: PathBuf,
     /// Longest a request may run before it is answered 503 (e.g. `30s`, `500ms`).
     pub request_timeout: String,
@@ -177,6 +181,8 @@ pub struct Settings {
     pub config: Config,
     pub bind: SocketAddr,
     pub data_dir: PathBuf,
+    /// The store to open.
+    pub store: StoreLocation,
     pub shutdown_timeout: Duration,
     pub api: ApiSettings,
     /// The checked OTLP sink, when one is configured.
@@ -397,6 +403,7 @@ fn check(config: Config, resource: Vec<(String, String)>, errors: &mut Vec<Field
         errors.push(FieldError::new("server.data_dir", "must not be empty"));
     }
     let request_timeout = duration(errors, "server.request_timeout", &config.server.request_timeout);
+    let store = database::check(&config.database, config.server.data_dir.clone(), duration, errors);
     let shutdown_timeout = duration(errors, "server.shutdown_timeout", &config.server.shutdown_timeout);
     let key_file = Path::new(&config.auth.bootstrap_key_file);
     if config.auth.bootstrap_key_file.is_empty()
@@ -429,7 +436,7 @@ fn check(config: Config, resource: Vec<(String, String)>, errors: &mut Vec<Field
         metrics: config.metrics.enabled.then_some(metrics),
         otlp: None,
     };
-    Settings { bind, data_dir: config.server.data_dir.clone(), shutdown_timeout, api, otlp, warnings, config }
+    Settings { bind, data_dir: config.server.data_dir.clone(), store, shutdown_timeout, api, otlp, warnings, config }
 }
 
 fn check_sinks(

@@ -1,0 +1,164 @@
+//! Agents and their audited changes.
+
+use postgres::types::Json;
+use postgres::{GenericClient, Row};
+use synthorg_core::agent::{Agent, AgentPatch, AgentStatus, TrustLevel};
+use synthorg_core::task::{TaskStatus, TransitionRequest, plan_transition};
+use synthorg_core::{Actor, DomainError};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{Db, Filter, PostgresStore, col, enum_col, json_col};
+use crate::{AgentFilter, Page, PageRequest, StoreError};
+
+const COLUMNS: &str =
+    "id, name, role, department, status, trust_level, allowed_tools, denied_tools, created_at, updated_at";
+
+fn agent_row(row: &Row, first: usize) -> Result<Agent, StoreError> {
+    let c = |i: usize| first + i;
+    Ok(Agent {
+        id: col(row, c(0))?,
+        name: col(row, c(1))?,
+        role: col(row, c(2))?,
+        department: col(row, c(3))?,
+        status: enum_col(row, c(4), AgentStatus::parse)?,
+        trust_level: enum_col(row, c(5), TrustLevel::parse)?,
+        allowed_tools: json_col(row, c(6))?,
+        denied_tools: json_col(row, c(7))?,
+        created_at: col(row, c(8))?,
+        updated_at: col(row, c(9))?,
+    })
+}
+
+pub(super) fn load<C: GenericClient>(db: &mut Db<'_, C>, id: Uuid) -> Result<Agent, StoreError> {
+    db.query_opt(&format!("SELECT {COLUMNS} FROM agents WHERE id = $1"), &[&id])?
+        .map(|r| agent_row(&r, 0))
+        .transpose()?
+        .ok_or_else(|| StoreError::not_found("agent", id))
+}
+
+/// The status of an agent, `None` when it does not exist.
+pub(super) fn status_of<C: GenericClient>(db: &mut Db<'_, C>, id: Uuid) -> Result<Option<AgentStatus>, StoreError> {
+    // FOR SHARE: the agent cannot be terminated under a write that relies on its status.
+    db.query_opt("SELECT status FROM agents WHERE id = $1 FOR SHARE", &[&id])?
+        .map(|r| enum_col(&r, 0, AgentStatus::parse))
+        .transpose()
+}
+
+impl PostgresStore {
+    pub(crate) fn create_agent_impl(&self, agent: &Agent) -> Result<(), StoreError> {
+        self.write(|db| {
+            let taken = db.query_opt("SELECT 1 FROM agents WHERE name = $1", &[&agent.name])?.is_some();
+            if taken {
+                return Err(StoreError::Domain(DomainError::Conflict(format!(
+                    "an agent named {:?} already exists",
+                    agent.name
+                ))));
+            }
+            db.execute(
+                &format!("INSERT INTO agents ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"),
+                &[
+                    &agent.id,
+                    &agent.name,
+                    &agent.role,
+                    &agent.department,
+                    &agent.status.as_str(),
+                    &agent.trust_level.as_str(),
+                    &Json(&agent.allowed_tools),
+                    &Json(&agent.denied_tools),
+                    &agent.created_at,
+                    &agent.updated_at,
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    pub(crate) fn get_agent_impl(&self, id: Uuid) -> Result<Agent, StoreError> {
+        self.read(|db| load(db, id))
+    }
+
+    pub(crate) fn list_agents_impl(&self, filter: &AgentFilter, page: &PageRequest) -> Result<Page<Agent>, StoreError> {
+        self.read(|db| {
+            Filter::default()
+                .eq("status", filter.status.map(|s| s.as_str()))
+                .eq("trust_level", filter.trust_level.map(|s| s.as_str()))
+                .eq("role", filter.role.clone())
+                .eq("department", filter.department.clone())
+                .page(db, "agents", COLUMNS, page, |r| agent_row(r, 1))
+        })
+    }
+
+    pub(crate) fn update_agent_impl(
+        &self,
+        id: Uuid,
+        patch: AgentPatch,
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> Result<Agent, StoreError> {
+        self.write(|db| {
+            // FOR UPDATE: a concurrent patch on another replica waits and then sees this one.
+            let current = db
+                .query_opt(&format!("SELECT {COLUMNS} FROM agents WHERE id = $1 FOR UPDATE"), &[&id])?
+                .map(|r| agent_row(&r, 0))
+                .transpose()?
+                .ok_or_else(|| StoreError::not_found("agent", id))?;
+            let (updated, changes) = patch.clone().apply(&current, actor, now)?;
+            db.execute(
+                "UPDATE agents SET role = $2, department = $3, status = $4, trust_level = $5, \
+                 allowed_tools = $6, denied_tools = $7, updated_at = $8 WHERE id = $1",
+                &[
+                    &id,
+                    &updated.role,
+                    &updated.department,
+                    &updated.status.as_str(),
+                    &updated.trust_level.as_str(),
+                    &Json(&updated.allowed_tools),
+                    &Json(&updated.denied_tools),
+                    &now,
+                ],
+            )?;
+            for change in &changes {
+                db.execute(
+                    "INSERT INTO agent_events (agent_id, field, from_value, to_value, by_actor, at) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                    &[&id, &change.field, &change.from, &change.to, &actor.label(), &now],
+                )?;
+            }
+            if updated.status == AgentStatus::Terminated {
+                interrupt_active_tasks(db, id, now)?;
+            }
+            Ok(updated)
+        })
+    }
+}
+
+/// A terminated agent cannot hold active work: its assigned, in-progress and in-review tasks
+/// move to `interrupted` (recorded as done by synthorg) so they can be reassigned.
+fn interrupt_active_tasks<C: GenericClient>(
+    db: &mut Db<'_, C>,
+    agent: Uuid,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let active: Vec<Uuid> = db
+        .query(
+            "SELECT id FROM tasks WHERE assigned_to = $1 AND status IN ('assigned', 'in_progress', 'in_review') \
+             ORDER BY id FOR UPDATE",
+            &[&agent],
+        )?
+        .iter()
+        .map(|r| col(r, 0))
+        .collect::<Result<_, _>>()?;
+    for task_id in active {
+        let task = super::tasks::load(db, task_id)?;
+        let request = TransitionRequest {
+            to: TaskStatus::Interrupted,
+            assigned_to: None,
+            expected_version: None,
+            reason: Some(format!("assignee {agent} was terminated")),
+        };
+        let (next, record) = plan_transition(&task, &request, Some(AgentStatus::Terminated), &Actor::System, now)?;
+        super::tasks::save_transition(db, &next, &record)?;
+    }
+    Ok(())
+}

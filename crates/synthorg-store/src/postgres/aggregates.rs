@@ -1,0 +1,172 @@
+//! Aggregates for metrics, read from the trigger-maintained summary tables; each query costs
+//! time proportional to the series it returns (sharded counters: 16 rows a series).
+
+use postgres::{GenericClient, Row};
+use synthorg_core::Usd;
+use synthorg_core::agent::{AgentStatus, TrustLevel};
+use synthorg_core::task::TaskStatus;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{Db, PostgresStore, col, count_col, enum_col};
+use crate::{StoreError, split_days};
+
+fn instant(micros: i64) -> Result<OffsetDateTime, StoreError> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
+        .map_err(|e| StoreError::Internal(format!("instant out of range: {e}")))
+}
+
+/// Spend since `since`, of one agent or of all: whole days from `cost_daily`, and the records
+/// of a partial first day through the `occurred_at` index.
+pub(super) fn cost_since<C: GenericClient>(
+    db: &mut Db<'_, C>,
+    since: OffsetDateTime,
+    agent: Option<Uuid>,
+) -> Result<Usd, StoreError> {
+    let (first_day, partial) = split_days(since);
+    let mut nanos: i64 = col(
+        &db.query_one(
+            "SELECT COALESCE(SUM(nanos), 0)::BIGINT FROM cost_daily WHERE day >= $1 AND ($2::UUID IS NULL OR agent_id = $2)",
+            &[&first_day, &agent],
+        )?,
+        0,
+    )?;
+    if let Some((from, to)) = partial {
+        let part: i64 = col(
+            &db.query_one(
+                "SELECT COALESCE(SUM(cost_nanos), 0)::BIGINT FROM cost_records \
+                 WHERE occurred_at >= $1 AND occurred_at < $2 AND ($3::UUID IS NULL OR agent_id = $3)",
+                &[&instant(from)?, &instant(to)?, &agent],
+            )?,
+            0,
+        )?;
+        nanos = nanos.checked_add(part).ok_or_else(|| StoreError::Internal("cost sum overflow".into()))?;
+    }
+    Ok(Usd::from_nanos(nanos))
+}
+
+pub(super) fn agent_cost_since<C: GenericClient>(
+    db: &mut Db<'_, C>,
+    since: OffsetDateTime,
+) -> Result<Vec<(Uuid, Usd)>, StoreError> {
+    let (first_day, partial) = split_days(since);
+    let rows = match partial {
+        None => db.query(
+            "SELECT agent_id, SUM(nanos)::BIGINT FROM cost_daily WHERE day >= $1 GROUP BY agent_id ORDER BY agent_id",
+            &[&first_day],
+        )?,
+        Some((from, to)) => db.query(
+            "SELECT agent_id, SUM(nanos)::BIGINT FROM ( \
+                 SELECT agent_id, nanos FROM cost_daily WHERE day >= $1 \
+                 UNION ALL SELECT agent_id, cost_nanos FROM cost_records WHERE occurred_at >= $2 AND occurred_at < $3 \
+             ) spend GROUP BY agent_id ORDER BY agent_id",
+            &[&first_day, &instant(from)?, &instant(to)?],
+        )?,
+    };
+    rows.iter().map(agent_amount).collect()
+}
+
+fn agent_amount(r: &Row) -> Result<(Uuid, Usd), StoreError> {
+    Ok((col(r, 0)?, Usd::from_nanos(col(r, 1)?)))
+}
+
+impl PostgresStore {
+    pub(crate) fn action_spend_impl(
+        &self,
+        agent: Uuid,
+        task: Option<Uuid>,
+        period_start: OffsetDateTime,
+        day_start: OffsetDateTime,
+    ) -> Result<synthorg_core::budget::ActionSpend, StoreError> {
+        self.read(|db| {
+            let task_total = match task {
+                None => None,
+                Some(task) => Some(Usd::from_nanos(col(
+                    &db.query_one(
+                        "SELECT COALESCE((SELECT nanos FROM task_cost_totals WHERE task_id = $1), 0)",
+                        &[&task],
+                    )?,
+                    0,
+                )?)),
+            };
+            Ok(synthorg_core::budget::ActionSpend {
+                period_spend: cost_since(db, period_start, None)?,
+                agent_today: cost_since(db, day_start, Some(agent))?,
+                task_total,
+            })
+        })
+    }
+
+    pub(crate) fn agent_counts_impl(&self) -> Result<Vec<(AgentStatus, TrustLevel, u64)>, StoreError> {
+        self.read(|db| {
+            db.query("SELECT status, trust_level, n FROM agent_counts ORDER BY status, trust_level", &[])?
+                .iter()
+                .map(|r| {
+                    Ok((enum_col(r, 0, AgentStatus::parse)?, enum_col(r, 1, TrustLevel::parse)?, count_col(r, 2)?))
+                })
+                .collect()
+        })
+    }
+
+    pub(crate) fn task_counts_impl(&self) -> Result<Vec<(TaskStatus, Option<Uuid>, u64)>, StoreError> {
+        // Zero series are dropped: a (status, agent) pair that no longer has tasks would
+        // otherwise live forever.
+        self.read(|db| {
+            db.query(
+                "SELECT status, assignee, SUM(n)::BIGINT FROM task_counts GROUP BY status, assignee \
+                 HAVING SUM(n) > 0 ORDER BY status, assignee",
+                &[],
+            )?
+            .iter()
+            .map(|r| {
+                let assignee: Uuid = col(r, 1)?;
+                Ok((enum_col(r, 0, TaskStatus::parse)?, (!assignee.is_nil()).then_some(assignee), count_col(r, 2)?))
+            })
+            .collect()
+        })
+    }
+
+    pub(crate) fn transition_counts_impl(&self) -> Result<Vec<(TaskStatus, TaskStatus, u64)>, StoreError> {
+        self.read(|db| {
+            db.query(
+                "SELECT from_status, to_status, SUM(n)::BIGINT FROM transition_counts \
+                 GROUP BY from_status, to_status ORDER BY from_status, to_status",
+                &[],
+            )?
+            .iter()
+            .map(|r| Ok((enum_col(r, 0, TaskStatus::parse)?, enum_col(r, 1, TaskStatus::parse)?, count_col(r, 2)?)))
+            .collect()
+        })
+    }
+
+    pub(crate) fn total_cost_impl(&self) -> Result<Usd, StoreError> {
+        // One row per agent (no single row that every cost report would lock).
+        self.read(|db| {
+            Ok(Usd::from_nanos(col(
+                &db.query_one("SELECT COALESCE(SUM(nanos), 0)::BIGINT FROM agent_cost_totals", &[])?,
+                0,
+            )?))
+        })
+    }
+
+    pub(crate) fn cost_since_impl(&self, since: OffsetDateTime) -> Result<Usd, StoreError> {
+        self.read(|db| cost_since(db, since, None))
+    }
+
+    pub(crate) fn agent_cost_since_impl(&self, since: OffsetDateTime) -> Result<Vec<(Uuid, Usd)>, StoreError> {
+        self.read(|db| agent_cost_since(db, since))
+    }
+
+    pub(crate) fn agent_cost_totals_impl(&self) -> Result<Vec<(Uuid, Usd)>, StoreError> {
+        self.read(|db| {
+            db.query("SELECT agent_id, nanos FROM agent_cost_totals ORDER BY agent_id", &[])?
+                .iter()
+                .map(agent_amount)
+                .collect()
+        })
+    }
+
+    pub(crate) fn pending_approvals_impl(&self) -> Result<u64, StoreError> {
+        self.read(|db| count_col(&db.query_one("SELECT COUNT(*) FROM approvals WHERE status = 'pending'", &[])?, 0))
+    }
+}

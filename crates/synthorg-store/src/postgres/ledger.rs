@@ -1,0 +1,216 @@
+//! The cost ledger, the budget setting and coordination runs.
+
+use postgres::Row;
+use postgres::types::Json;
+use synthorg_core::budget::{BudgetConfig, SpendSnapshot};
+use synthorg_core::coordination::CoordinationRun;
+use synthorg_core::cost::{CallCategory, CostRecord};
+use synthorg_core::{DomainError, Usd};
+use time::OffsetDateTime;
+
+use super::{Filter, PostgresStore, col, enum_col, json_col};
+use crate::{CostFilter, Page, PageRequest, Recorded, RunFilter, StoreError};
+
+const COST_COLUMNS: &str = "id, agent_id, task_id, provider, model, input_tokens, output_tokens, cost_nanos, \
+                            call_category, occurred_at, recorded_at, idempotency_key";
+const RUN_COLUMNS: &str =
+    "id, task_id, agents, topology, turns_mas, turns_sas, success_rate, efficiency, overhead_percent, created_at";
+const BUDGET_KEY: &str = "budget";
+
+fn cost_row(row: &Row, first: usize) -> Result<CostRecord, StoreError> {
+    let c = |i: usize| first + i;
+    Ok(CostRecord {
+        id: col(row, c(0))?,
+        agent_id: col(row, c(1))?,
+        task_id: col(row, c(2))?,
+        provider: col(row, c(3))?,
+        model: col(row, c(4))?,
+        input_tokens: col::<i64>(row, c(5))?.max(0) as u64,
+        output_tokens: col::<i64>(row, c(6))?.max(0) as u64,
+        cost: Usd::from_nanos(col(row, c(7))?),
+        call_category: enum_col(row, c(8), CallCategory::parse)?,
+        occurred_at: col(row, c(9))?,
+        recorded_at: col(row, c(10))?,
+        idempotency_key: col(row, c(11))?,
+    })
+}
+
+fn run_row(row: &Row) -> Result<CoordinationRun, StoreError> {
+    Ok(CoordinationRun {
+        id: col(row, 1)?,
+        task_id: col(row, 2)?,
+        agents: json_col(row, 3)?,
+        topology: col(row, 4)?,
+        turns_mas: col(row, 5)?,
+        turns_sas: col(row, 6)?,
+        success_rate: col(row, 7)?,
+        efficiency: col(row, 8)?,
+        overhead_percent: col(row, 9)?,
+        created_at: col(row, 10)?,
+    })
+}
+
+/// Token counts are at most `i64::MAX` in the database.
+fn tokens(n: u64, field: &str) -> Result<i64, StoreError> {
+    i64::try_from(n).map_err(|_| DomainError::invalid(field, "is too large").into())
+}
+
+impl PostgresStore {
+    pub(crate) fn record_cost_impl(&self, record: &CostRecord) -> Result<Recorded<CostRecord>, StoreError> {
+        let by_key = format!("SELECT {COST_COLUMNS} FROM cost_records WHERE idempotency_key = $1");
+        let replay = |existing: CostRecord| -> Result<Recorded<CostRecord>, StoreError> {
+            if !existing.same_report(record) {
+                return Err(DomainError::Conflict(format!(
+                    "idempotency_key {:?} was already used for a different cost report",
+                    existing.idempotency_key.as_deref().unwrap_or_default()
+                ))
+                .into());
+            }
+            Ok(Recorded { value: existing, replayed: true })
+        };
+        self.write(|db| {
+            if let Some(key) = &record.idempotency_key
+                && let Some(row) = db.query_opt(&by_key, &[key])?
+            {
+                return replay(cost_row(&row, 0)?);
+            }
+            if super::agents::status_of(db, record.agent_id)?.is_none() {
+                return Err(
+                    DomainError::invalid("agent_id", format!("agent {} does not exist", record.agent_id)).into()
+                );
+            }
+            if let Some(task) = record.task_id
+                && !super::tasks::exists(db, task)?
+            {
+                return Err(DomainError::invalid("task_id", format!("task {task} does not exist")).into());
+            }
+            // Two replicas may take the same retry at once: the second insert waits for the
+            // first to commit, then inserts nothing, and the stored record is read back.
+            let inserted = db.execute(
+                &format!(
+                    "INSERT INTO cost_records ({COST_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+                     ON CONFLICT (idempotency_key) DO NOTHING"
+                ),
+                &[
+                    &record.id,
+                    &record.agent_id,
+                    &record.task_id,
+                    &record.provider,
+                    &record.model,
+                    &tokens(record.input_tokens, "input_tokens")?,
+                    &tokens(record.output_tokens, "output_tokens")?,
+                    &record.cost.nanos(),
+                    &record.call_category.as_str(),
+                    &record.occurred_at,
+                    &record.recorded_at,
+                    &record.idempotency_key,
+                ],
+            )?;
+            if inserted == 0
+                && let Some(key) = &record.idempotency_key
+            {
+                let row = db.query_one(&by_key, &[key])?;
+                return replay(cost_row(&row, 0)?);
+            }
+            Ok(Recorded { value: record.clone(), replayed: false })
+        })
+    }
+
+    pub(crate) fn list_costs_impl(
+        &self,
+        filter: &CostFilter,
+        page: &PageRequest,
+    ) -> Result<Page<CostRecord>, StoreError> {
+        self.read(|db| {
+            let mut f = Filter::default();
+            f.eq("agent_id", filter.agent_id)
+                .eq("task_id", filter.task_id)
+                .eq("call_category", filter.call_category.map(|s| s.as_str()));
+            if let Some(since) = filter.since {
+                f.push("occurred_at >= ?", since);
+            }
+            if let Some(until) = filter.until {
+                f.push("occurred_at < ?", until);
+            }
+            f.page(db, "cost_records", COST_COLUMNS, page, |r| cost_row(r, 1))
+        })
+    }
+
+    pub(crate) fn budget_config_impl(&self) -> Result<Option<BudgetConfig>, StoreError> {
+        self.read(|db| {
+            db.query_opt("SELECT value FROM settings WHERE key = $1", &[&BUDGET_KEY])?
+                .map(|r| json_col(&r, 0))
+                .transpose()
+        })
+    }
+
+    pub(crate) fn set_budget_config_impl(&self, config: &BudgetConfig) -> Result<(), StoreError> {
+        let value = serde_json::to_value(config)?;
+        self.write(|db| {
+            db.execute(
+                "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                &[&BUDGET_KEY, &Json(&value)],
+            )?;
+            Ok(())
+        })
+    }
+
+    pub(crate) fn spend_snapshot_impl(
+        &self,
+        period_start: OffsetDateTime,
+        day_start: OffsetDateTime,
+    ) -> Result<SpendSnapshot, StoreError> {
+        self.read(|db| {
+            Ok(SpendSnapshot {
+                period_spend: super::aggregates::cost_since(db, period_start, None)?,
+                today_spend: super::aggregates::cost_since(db, day_start, None)?,
+                agents_today: super::aggregates::agent_cost_since(db, day_start)?,
+            })
+        })
+    }
+
+    pub(crate) fn record_coordination_run_impl(&self, run: &CoordinationRun) -> Result<(), StoreError> {
+        self.write(|db| {
+            for (i, agent) in run.agents.iter().enumerate() {
+                if super::agents::status_of(db, *agent)?.is_none() {
+                    return Err(
+                        DomainError::invalid(format!("agents[{i}]"), format!("agent {agent} does not exist")).into()
+                    );
+                }
+            }
+            if let Some(task) = run.task_id
+                && !super::tasks::exists(db, task)?
+            {
+                return Err(DomainError::invalid("task_id", format!("task {task} does not exist")).into());
+            }
+            db.execute(
+                &format!(
+                    "INSERT INTO coordination_runs ({RUN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                ),
+                &[
+                    &run.id,
+                    &run.task_id,
+                    &Json(&run.agents),
+                    &run.topology,
+                    &run.turns_mas,
+                    &run.turns_sas,
+                    &run.success_rate,
+                    &run.efficiency,
+                    &run.overhead_percent,
+                    &run.created_at,
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    pub(crate) fn list_coordination_runs_impl(
+        &self,
+        filter: &RunFilter,
+        page: &PageRequest,
+    ) -> Result<Page<CoordinationRun>, StoreError> {
+        self.read(|db| {
+            Filter::default().eq("task_id", filter.task_id).page(db, "coordination_runs", RUN_COLUMNS, page, run_row)
+        })
+    }
+}

@@ -1,0 +1,438 @@
+//! The PostgreSQL store: the shared database behind several synthorg replicas.
+//!
+//! It implements the same [`crate::Store`] contract as the SQLite store with PostgreSQL's own
+//! guarantees: each write is one transaction at READ COMMITTED, optimistic versions are
+//! guarded in the `UPDATE` itself, idempotency keys are `UNIQUE`, and the aggregates the
+//! metrics read are kept by triggers (see `migrations/postgres/`).
+//!
+//! Connections come from a small pool of synchronous clients. The pool fails fast: when the
+//! database cannot be reached a call answers [`StoreError::Unavailable`] at once instead of
+//! waiting for a connection that will not come, and a broken connection empties the pool so
+//! that the stale connections of a restarted server are not tried one request at a time.
+//! A write that loses a deadlock or a serialization check is retried from the start.
+
+mod agents;
+mod aggregates;
+mod keys;
+mod ledger;
+mod pool;
+mod security;
+mod tasks;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::Duration;
+
+use postgres::types::ToSql;
+use postgres::{GenericClient, Row, Statement};
+use synthorg_core::DomainError;
+
+use crate::{Page, PageRequest, StoreError};
+use pool::{Pool, Pooled};
+
+/// Migrations in order; `synthorg_migrations` records which are applied.
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_initial.sql")];
+
+/// How often a write that lost a deadlock or serialization check is tried again.
+const MAX_RETRIES: u32 = 8;
+
+/// Settings of the PostgreSQL store.
+#[derive(Clone)]
+pub struct PostgresOptions {
+    /// Most connections this process opens.
+    pub pool_size: usize,
+    /// Longest wait for a new connection.
+    pub connect_timeout: Duration,
+    /// Longest a request waits for a free connection when all are in use.
+    pub acquire_timeout: Duration,
+    /// Server-side limit of one statement.
+    pub statement_timeout: Duration,
+    /// Schema of synthorg's tables (created when missing); `None`: the server's search path.
+    pub schema: Option<String>,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        Self {
+            pool_size: 16,
+            connect_timeout: Duration::from_secs(5),
+            acquire_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(30),
+            schema: None,
+        }
+    }
+}
+
+impl fmt::Debug for PostgresOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresOptions")
+            .field("pool_size", &self.pool_size)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .field("statement_timeout", &self.statement_timeout)
+            .field("schema", &self.schema)
+            .finish()
+    }
+}
+
+/// True when `name` can be a schema name without quoting troubles: lower-case letters,
+/// digits and `_`, not starting with a digit, at most 63 bytes.
+pub fn valid_schema_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some('a'..='z' | '_'))
+        && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_'))
+        && name.len() <= 63
+}
+
+/// Checks a database URL without connecting; the message never repeats the URL (it may hold
+/// a password).
+pub fn check_url(url: &str) -> Result<(), String> {
+    parse_url(url).map(|_| ())
+}
+
+fn parse_url(url: &str) -> Result<postgres::Config, String> {
+    let config: postgres::Config = url.parse().map_err(|e| format!("not a valid PostgreSQL URL: {e}"))?;
+    if config.get_hosts().is_empty() {
+        return Err("names no host".into());
+    }
+    if config.get_ssl_mode() == postgres::config::SslMode::Require {
+        // The client speaks plain TCP; refusing here beats a connection error at start.
+        return Err("sslmode=require is not supported: reach PostgreSQL over a trusted network or a local \
+                    TLS tunnel, with sslmode=disable or prefer"
+            .into());
+    }
+    Ok(config)
+}
+
+/// The PostgreSQL implementation of [`crate::Store`].
+#[derive(Debug)]
+pub struct PostgresStore {
+    pool: Pool,
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://user:password@host:port/db?…`), creates
+    /// the schema when one is named, and applies pending migrations (one replica at a time).
+    pub fn connect(url: &str, options: &PostgresOptions) -> Result<Self, StoreError> {
+        let mut config = parse_url(url).map_err(|e| StoreError::Unavailable(format!("database URL: {e}")))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(options.connect_timeout);
+        }
+        config.keepalives(true).keepalives_idle(Duration::from_secs(30));
+        if config.get_application_name().is_none() {
+            config.application_name("synthorg");
+        }
+        let mut setup = format!(
+            "SET statement_timeout = {}; SET idle_in_transaction_session_timeout = 60000;",
+            options.statement_timeout.as_millis().max(1)
+        );
+        if let Some(schema) = &options.schema {
+            if !valid_schema_name(schema) {
+                return Err(StoreError::Unavailable(format!(
+                    "invalid schema name {schema:?}: use lower-case letters, digits and _"
+                )));
+            }
+            setup.push_str(&format!(" SET search_path TO {schema};"));
+        }
+        let pool = Pool::new(config, setup, options.pool_size.max(1), options.acquire_timeout);
+        let store = Self { pool };
+        if let Some(schema) = &options.schema {
+            // Under a lock: two replicas' first starts must not race to create it.
+            store.write(|db| {
+                Ok(db.client.batch_execute(&format!(
+                    "SELECT pg_advisory_xact_lock(hashtext('synthorg-schema')); CREATE SCHEMA IF NOT EXISTS {schema}"
+                ))?)
+            })?;
+        }
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Applies pending migrations in one transaction, under an advisory lock of the schema so
+    /// that replicas starting together do not race.
+    fn migrate(&self) -> Result<(), StoreError> {
+        let applied = self.write(|db| {
+            db.client.batch_execute(
+                "SELECT pg_advisory_xact_lock(hashtext('synthorg-migrate:' || current_schema())); \
+                 CREATE TABLE IF NOT EXISTS synthorg_migrations \
+                 (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+            )?;
+            let current: i32 =
+                db.client.query_one("SELECT COALESCE(MAX(version), 0) FROM synthorg_migrations", &[])?.try_get(0)?;
+            let current = current.max(0) as usize;
+            if current > MIGRATIONS.len() {
+                return Err(StoreError::Unavailable(format!(
+                    "the database is at schema version {current}, newer than this synthorg ({}); upgrade synthorg",
+                    MIGRATIONS.len()
+                )));
+            }
+            let mut applied = Vec::new();
+            for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+                let version = (i + 1) as i32;
+                db.client
+                    .batch_execute(sql)
+                    .map_err(|e| StoreError::Internal(format!("migration {version} failed: {e}")))?;
+                db.client.execute("INSERT INTO synthorg_migrations (version) VALUES ($1)", &[&version])?;
+                applied.push(version);
+            }
+            Ok(applied)
+        })?;
+        for version in applied {
+            tracing::info!(version, "applied store migration");
+        }
+        Ok(())
+    }
+
+    /// Runs `f` on a pooled connection, outside any explicit transaction (each statement
+    /// commits on its own): for reads.
+    fn read<T>(&self, f: impl FnOnce(&mut Db<'_, postgres::Client>) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        self.session(f)
+    }
+
+    fn session<T>(
+        &self,
+        f: impl FnOnce(&mut Db<'_, postgres::Client>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.pool.get()?;
+        let mut state = Outcome::default();
+        let result = {
+            let (client, statements) = conn.parts();
+            f(&mut Db { client, statements, outcome: &mut state })
+        };
+        self.settle(&mut conn, &state);
+        result
+    }
+
+    /// Runs `f` in one transaction and commits it. When the database chose this transaction
+    /// as the victim of a deadlock or serialization conflict, it is rolled back and `f` runs
+    /// again from the start (it reads the state it changes anew each time).
+    fn write<T>(
+        &self,
+        mut f: impl FnMut(&mut Db<'_, postgres::Transaction<'_>>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut attempt = 0;
+        loop {
+            let mut conn = self.pool.get()?;
+            let mut state = Outcome::default();
+            let result = {
+                let (client, statements) = conn.parts();
+                match client.transaction() {
+                    Err(e) => Err(state.classify(e)),
+                    Ok(mut tx) => match f(&mut Db { client: &mut tx, statements, outcome: &mut state }) {
+                        Ok(value) => tx.commit().map(|()| value).map_err(|e| state.classify(e)),
+                        // Dropping the transaction rolls it back.
+                        Err(e) => Err(e),
+                    },
+                }
+            };
+            self.settle(&mut conn, &state);
+            match result {
+                Err(_) if state.retry && attempt < MAX_RETRIES => {
+                    attempt += 1;
+                    // A short random pause lets the winner of the conflict commit first.
+                    std::thread::sleep(Duration::from_micros(200 * u64::from(attempt) + random_micros(500)));
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// Returns the connection to the pool, or throws it and the idle ones away when the
+    /// server closed it (a restart closes them all).
+    fn settle(&self, conn: &mut Pooled<'_>, outcome: &Outcome) {
+        if outcome.broken || conn.is_closed() {
+            conn.discard();
+            self.pool.discard_idle();
+        }
+    }
+
+    /// The ping of readiness: a round trip to the database.
+    pub(crate) fn ping_impl(&self) -> Result<(), StoreError> {
+        self.read(|db| db.query_one("SELECT 1", &[]).map(|_| ()))
+    }
+}
+
+/// What went wrong on a connection during one call.
+#[derive(Debug, Default)]
+struct Outcome {
+    /// The database rolled the transaction back to break a deadlock or a serialization
+    /// conflict: trying again may succeed.
+    retry: bool,
+    /// The connection is gone (server restarted, network cut).
+    broken: bool,
+}
+
+impl Outcome {
+    /// Maps a client error to a store error and notes whether it calls for a retry or a
+    /// new connection.
+    fn classify(&mut self, error: postgres::Error) -> StoreError {
+        let Some(db) = error.as_db_error() else {
+            // No answer from the server: the connection is closed or the network failed.
+            self.broken = true;
+            return StoreError::Unavailable(format!("database connection failed: {error}"));
+        };
+        let code = db.code().code();
+        match code {
+            // serialization_failure, deadlock_detected
+            "40001" | "40P01" => {
+                self.retry = true;
+                StoreError::Unavailable(format!("database conflict persisted after retries: {}", db.message()))
+            }
+            // unique_violation: a concurrent writer took the name or key first.
+            "23505" => StoreError::Domain(DomainError::Conflict(db.detail().unwrap_or(db.message()).to_owned())),
+            // foreign_key_violation: a referenced row is gone.
+            "23503" => StoreError::Domain(DomainError::Conflict(db.detail().unwrap_or(db.message()).to_owned())),
+            _ if code.starts_with("08") || code.starts_with("53") || code.starts_with("57P") => {
+                // Connection exceptions, insufficient resources, shutdown or start-up.
+                if code.starts_with("08") || code.starts_with("57P") {
+                    self.broken = true;
+                }
+                StoreError::Unavailable(format!("database unavailable: {}", db.message()))
+            }
+            // query_canceled (statement_timeout), lock_not_available
+            "57014" | "55P03" => StoreError::Unavailable(format!("database busy: {}", db.message())),
+            _ => StoreError::Internal(format!("database error {code}: {}", db.message())),
+        }
+    }
+}
+
+fn random_micros(max: u64) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(max);
+    h.finish() % max.max(1)
+}
+
+/// A connection (or a transaction on it) with the connection's prepared statements: each
+/// distinct SQL text is parsed once per connection, so a query is one round trip.
+pub(crate) struct Db<'a, C: GenericClient> {
+    client: &'a mut C,
+    statements: &'a mut HashMap<String, Statement>,
+    outcome: &'a mut Outcome,
+}
+
+type Params<'p> = [&'p (dyn ToSql + Sync)];
+
+/// Most statements kept per connection; past it the cache starts again.
+const STATEMENT_CACHE: usize = 256;
+
+impl<C: GenericClient> Db<'_, C> {
+    fn prepared(&mut self, sql: &str) -> Result<Statement, StoreError> {
+        if let Some(statement) = self.statements.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.client.prepare(sql).map_err(|e| self.outcome.classify(e))?;
+        if self.statements.len() >= STATEMENT_CACHE {
+            self.statements.clear();
+        }
+        self.statements.insert(sql.to_owned(), statement.clone());
+        Ok(statement)
+    }
+
+    pub(crate) fn query(&mut self, sql: &str, params: &Params<'_>) -> Result<Vec<Row>, StoreError> {
+        let statement = self.prepared(sql)?;
+        self.client.query(&statement, params).map_err(|e| self.outcome.classify(e))
+    }
+
+    pub(crate) fn query_opt(&mut self, sql: &str, params: &Params<'_>) -> Result<Option<Row>, StoreError> {
+        let statement = self.prepared(sql)?;
+        self.client.query_opt(&statement, params).map_err(|e| self.outcome.classify(e))
+    }
+
+    pub(crate) fn query_one(&mut self, sql: &str, params: &Params<'_>) -> Result<Row, StoreError> {
+        let statement = self.prepared(sql)?;
+        self.client.query_one(&statement, params).map_err(|e| self.outcome.classify(e))
+    }
+
+    pub(crate) fn execute(&mut self, sql: &str, params: &Params<'_>) -> Result<u64, StoreError> {
+        let statement = self.prepared(sql)?;
+        self.client.execute(&statement, params).map_err(|e| self.outcome.classify(e))
+    }
+}
+
+impl From<postgres::Error> for StoreError {
+    /// Errors outside a [`Db`] call (migrations, schema set-up).
+    fn from(error: postgres::Error) -> Self {
+        Outcome::default().classify(error)
+    }
+}
+
+// Conversions between columns and domain values.
+
+/// Reads column `i`; a column of an unexpected type is an internal error, never a panic.
+pub(crate) fn col<'r, T: postgres::types::FromSql<'r>>(row: &'r Row, i: usize) -> Result<T, StoreError> {
+    row.try_get(i).map_err(|e| StoreError::Internal(format!("stored column {i}: {e}")))
+}
+
+/// Parses a stored enum spelling in column `i`.
+pub(crate) fn enum_col<T>(row: &Row, i: usize, parse: fn(&str) -> Option<T>) -> Result<T, StoreError> {
+    let text: &str = col(row, i)?;
+    parse(text).ok_or_else(|| StoreError::Internal(format!("unknown stored value {text:?}")))
+}
+
+/// A JSON column in `i`.
+pub(crate) fn json_col<T: serde::de::DeserializeOwned>(row: &Row, i: usize) -> Result<T, StoreError> {
+    let postgres::types::Json(value) = col::<postgres::types::Json<T>>(row, i)?;
+    Ok(value)
+}
+
+/// A non-negative count in column `i`.
+pub(crate) fn count_col(row: &Row, i: usize) -> Result<u64, StoreError> {
+    Ok(col::<i64>(row, i)?.max(0) as u64)
+}
+
+/// A WHERE clause built from optional filters, with `$n` parameters.
+#[derive(Default)]
+pub(crate) struct Filter {
+    clauses: Vec<String>,
+    params: Vec<Box<dyn ToSql + Sync>>,
+}
+
+impl Filter {
+    pub(crate) fn eq<V: ToSql + Sync + 'static>(&mut self, column: &str, value: Option<V>) -> &mut Self {
+        if let Some(v) = value {
+            self.push(&format!("{column} = ?"), v);
+        }
+        self
+    }
+
+    /// Adds `clause`, whose one `?` stands for `value`.
+    pub(crate) fn push<V: ToSql + Sync + 'static>(&mut self, clause: &str, value: V) -> &mut Self {
+        self.params.push(Box::new(value));
+        self.clauses.push(clause.replace('?', &format!("${}", self.params.len())));
+        self
+    }
+
+    pub(crate) fn raw(&mut self, clause: &str) -> &mut Self {
+        self.clauses.push(clause.to_owned());
+        self
+    }
+
+    /// Runs `SELECT seq, {columns} FROM {table} WHERE … AND seq > cursor ORDER BY seq LIMIT n+1`.
+    pub(crate) fn page<T, C: GenericClient>(
+        &mut self,
+        db: &mut Db<'_, C>,
+        table: &str,
+        columns: &str,
+        page: &PageRequest,
+        map: impl Fn(&Row) -> Result<T, StoreError>,
+    ) -> Result<Page<T>, StoreError> {
+        if let Some(after) = page.after {
+            self.push("seq > ?", after);
+        }
+        let condition = if self.clauses.is_empty() { "TRUE".to_owned() } else { self.clauses.join(" AND ") };
+        let sql = format!(
+            "SELECT seq, {columns} FROM {table} WHERE {condition} ORDER BY seq LIMIT {}",
+            u64::from(page.limit) + 1
+        );
+        let params: Vec<&(dyn ToSql + Sync)> = self.params.iter().map(|p| p.as_ref()).collect();
+        let rows = db
+            .query(&sql, &params)?
+            .iter()
+            .map(|row| Ok((col::<i64>(row, 0)?, map(row)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(crate::page_of(rows, page))
+    }
+}
+
+crate::forward_store!(PostgresStore);

@@ -1,0 +1,175 @@
+//! Security evaluations (audit) and approvals.
+
+use postgres::types::Json;
+use postgres::{GenericClient, Row};
+use synthorg_core::security::{Approval, ApprovalStatus, Decision, RiskLevel, Verdict};
+use synthorg_core::{Actor, DomainError};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{Db, Filter, PostgresStore, col, enum_col, json_col};
+use crate::{ApprovalFilter, EvaluationFilter, EvaluationRecord, Page, PageRequest, StoreError};
+
+const EVAL_COLUMNS: &str =
+    "id, agent_id, task_id, tool, action_type, verdict, risk_level, reason, matched_rules, approval_id, created_at";
+const APPROVAL_COLUMNS: &str = "id, evaluation_id, agent_id, task_id, tool, action_type, arguments, reason, \
+                                risk_level, status, created_at, decided_at, decided_by, decision_note";
+
+fn evaluation_row(row: &Row) -> Result<EvaluationRecord, StoreError> {
+    Ok(EvaluationRecord {
+        id: col(row, 1)?,
+        agent_id: col(row, 2)?,
+        task_id: col(row, 3)?,
+        tool: col(row, 4)?,
+        action_type: col(row, 5)?,
+        verdict: enum_col(row, 6, Verdict::parse)?,
+        risk_level: enum_col(row, 7, RiskLevel::parse)?,
+        reason: col(row, 8)?,
+        matched_rules: json_col(row, 9)?,
+        approval_id: col(row, 10)?,
+        created_at: col(row, 11)?,
+    })
+}
+
+fn approval_row(row: &Row, first: usize) -> Result<Approval, StoreError> {
+    let c = |i: usize| first + i;
+    Ok(Approval {
+        id: col(row, c(0))?,
+        evaluation_id: col(row, c(1))?,
+        agent_id: col(row, c(2))?,
+        task_id: col(row, c(3))?,
+        tool: col(row, c(4))?,
+        action_type: col(row, c(5))?,
+        arguments: json_col(row, c(6))?,
+        reason: col(row, c(7))?,
+        risk_level: enum_col(row, c(8), RiskLevel::parse)?,
+        status: enum_col(row, c(9), ApprovalStatus::parse)?,
+        created_at: col(row, c(10))?,
+        decided_at: col(row, c(11))?,
+        decided_by: col(row, c(12))?,
+        decision_note: col(row, c(13))?,
+    })
+}
+
+fn load_approval<C: GenericClient>(db: &mut Db<'_, C>, id: Uuid, lock: bool) -> Result<Approval, StoreError> {
+    let lock = if lock { " FOR UPDATE" } else { "" };
+    db.query_opt(&format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = $1{lock}"), &[&id])?
+        .map(|r| approval_row(&r, 0))
+        .transpose()?
+        .ok_or_else(|| StoreError::not_found("approval", id))
+}
+
+impl PostgresStore {
+    pub(crate) fn record_evaluation_impl(
+        &self,
+        e: &EvaluationRecord,
+        approval: Option<&Approval>,
+    ) -> Result<(), StoreError> {
+        self.write(|db| {
+            if super::agents::status_of(db, e.agent_id)?.is_none() {
+                return Err(DomainError::invalid("agent_id", format!("agent {} does not exist", e.agent_id)).into());
+            }
+            db.execute(
+                &format!(
+                    "INSERT INTO security_evaluations ({EVAL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+                ),
+                &[
+                    &e.id,
+                    &e.agent_id,
+                    &e.task_id,
+                    &e.tool,
+                    &e.action_type,
+                    &e.verdict.as_str(),
+                    &e.risk_level.as_str(),
+                    &e.reason,
+                    &Json(&e.matched_rules),
+                    &e.approval_id,
+                    &e.created_at,
+                ],
+            )?;
+            if let Some(a) = approval {
+                db.execute(
+                    &format!(
+                        "INSERT INTO approvals ({APPROVAL_COLUMNS}) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+                    ),
+                    &[
+                        &a.id,
+                        &a.evaluation_id,
+                        &a.agent_id,
+                        &a.task_id,
+                        &a.tool,
+                        &a.action_type,
+                        &Json(&a.arguments),
+                        &a.reason,
+                        &a.risk_level.as_str(),
+                        &a.status.as_str(),
+                        &a.created_at,
+                        &a.decided_at,
+                        &a.decided_by,
+                        &a.decision_note,
+                    ],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    pub(crate) fn list_evaluations_impl(
+        &self,
+        filter: &EvaluationFilter,
+        page: &PageRequest,
+    ) -> Result<Page<EvaluationRecord>, StoreError> {
+        self.read(|db| {
+            Filter::default().eq("agent_id", filter.agent_id).eq("verdict", filter.verdict.map(|v| v.as_str())).page(
+                db,
+                "security_evaluations",
+                EVAL_COLUMNS,
+                page,
+                evaluation_row,
+            )
+        })
+    }
+
+    pub(crate) fn get_approval_impl(&self, id: Uuid) -> Result<Approval, StoreError> {
+        self.read(|db| load_approval(db, id, false))
+    }
+
+    pub(crate) fn list_approvals_impl(
+        &self,
+        filter: &ApprovalFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Approval>, StoreError> {
+        self.read(|db| {
+            Filter::default().eq("status", filter.status.map(|s| s.as_str())).eq("agent_id", filter.agent_id).page(
+                db,
+                "approvals",
+                APPROVAL_COLUMNS,
+                page,
+                |r| approval_row(r, 1),
+            )
+        })
+    }
+
+    pub(crate) fn decide_approval_impl(
+        &self,
+        id: Uuid,
+        decision: Decision,
+        note: Option<String>,
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> Result<Approval, StoreError> {
+        self.write(|db| {
+            // FOR UPDATE: two admins deciding at once through two replicas are decided in
+            // turn, and the second sees the first decision (a conflict in the domain rule).
+            let current = load_approval(db, id, true)?;
+            let decided = current.decide(decision, note.clone(), actor, now)?;
+            db.execute(
+                "UPDATE approvals SET status = $2, decided_at = $3, decided_by = $4, decision_note = $5 \
+                 WHERE id = $1 AND status = 'pending'",
+                &[&id, &decided.status.as_str(), &decided.decided_at, &decided.decided_by, &decided.decision_note],
+            )?;
+            Ok(decided)
+        })
+    }
+}

@@ -1,0 +1,169 @@
+//! Tasks and their transition history.
+
+use postgres::{GenericClient, Row};
+use synthorg_core::Actor;
+use synthorg_core::DomainError;
+use synthorg_core::task::{Task, TaskStatus, TaskTransition, TransitionRequest, plan_transition};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{Db, Filter, PostgresStore, col, enum_col};
+use crate::{Page, PageRequest, StoreError, TaskFilter};
+
+const COLUMNS: &str =
+    "id, title, description, status, assigned_to, created_by, parent_id, version, created_at, updated_at";
+const HISTORY_COLUMNS: &str = "task_id, from_status, to_status, assigned_to, by_actor, at, reason, version";
+
+fn task_row(row: &Row, first: usize) -> Result<Task, StoreError> {
+    let c = |i: usize| first + i;
+    Ok(Task {
+        id: col(row, c(0))?,
+        title: col(row, c(1))?,
+        description: col(row, c(2))?,
+        status: enum_col(row, c(3), TaskStatus::parse)?,
+        assigned_to: col(row, c(4))?,
+        created_by: col(row, c(5))?,
+        parent_id: col(row, c(6))?,
+        version: col(row, c(7))?,
+        created_at: col(row, c(8))?,
+        updated_at: col(row, c(9))?,
+    })
+}
+
+fn transition_row(row: &Row) -> Result<TaskTransition, StoreError> {
+    Ok(TaskTransition {
+        task_id: col(row, 1)?,
+        from: enum_col(row, 2, TaskStatus::parse)?,
+        to: enum_col(row, 3, TaskStatus::parse)?,
+        assigned_to: col(row, 4)?,
+        by: col(row, 5)?,
+        at: col(row, 6)?,
+        reason: col(row, 7)?,
+        version: col(row, 8)?,
+    })
+}
+
+pub(super) fn load<C: GenericClient>(db: &mut Db<'_, C>, id: Uuid) -> Result<Task, StoreError> {
+    db.query_opt(&format!("SELECT {COLUMNS} FROM tasks WHERE id = $1"), &[&id])?
+        .map(|r| task_row(&r, 0))
+        .transpose()?
+        .ok_or_else(|| StoreError::not_found("task", id))
+}
+
+pub(super) fn exists<C: GenericClient>(db: &mut Db<'_, C>, id: Uuid) -> Result<bool, StoreError> {
+    Ok(db.query_opt("SELECT 1 FROM tasks WHERE id = $1", &[&id])?.is_some())
+}
+
+/// Writes a planned transition: the task row, guarded by the version it was planned from (a
+/// concurrent transition through another replica waits for this row, then finds the version
+/// moved on and changes nothing), and the history row.
+pub(super) fn save_transition<C: GenericClient>(
+    db: &mut Db<'_, C>,
+    next: &Task,
+    record: &TaskTransition,
+) -> Result<(), StoreError> {
+    let changed = db.execute(
+        "UPDATE tasks SET status = $2, assigned_to = $3, version = $4, updated_at = $5 WHERE id = $1 AND version = $6",
+        &[&next.id, &next.status.as_str(), &next.assigned_to, &next.version, &next.updated_at, &(next.version - 1)],
+    )?;
+    if changed != 1 {
+        return Err(StoreError::Domain(DomainError::Conflict(format!(
+            "task {} changed concurrently; reload it and retry",
+            next.id
+        ))));
+    }
+    db.execute(
+        &format!("INSERT INTO task_transitions ({HISTORY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"),
+        &[
+            &record.task_id,
+            &record.from.as_str(),
+            &record.to.as_str(),
+            &record.assigned_to,
+            &record.by,
+            &record.at,
+            &record.reason,
+            &record.version,
+        ],
+    )?;
+    Ok(())
+}
+
+impl PostgresStore {
+    pub(crate) fn create_task_impl(&self, task: &Task) -> Result<(), StoreError> {
+        self.write(|db| {
+            if let Some(parent) = task.parent_id
+                && !exists(db, parent)?
+            {
+                return Err(DomainError::invalid("parent_id", format!("task {parent} does not exist")).into());
+            }
+            db.execute(
+                &format!("INSERT INTO tasks ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"),
+                &[
+                    &task.id,
+                    &task.title,
+                    &task.description,
+                    &task.status.as_str(),
+                    &task.assigned_to,
+                    &task.created_by,
+                    &task.parent_id,
+                    &task.version,
+                    &task.created_at,
+                    &task.updated_at,
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    pub(crate) fn get_task_impl(&self, id: Uuid) -> Result<Task, StoreError> {
+        self.read(|db| load(db, id))
+    }
+
+    pub(crate) fn list_tasks_impl(&self, filter: &TaskFilter, page: &PageRequest) -> Result<Page<Task>, StoreError> {
+        self.read(|db| {
+            let mut f = Filter::default();
+            f.eq("status", filter.status.map(|s| s.as_str()))
+                .eq("assigned_to", filter.assigned_to)
+                .eq("parent_id", filter.parent_id);
+            if filter.unassigned {
+                f.raw("assigned_to IS NULL");
+            }
+            f.page(db, "tasks", COLUMNS, page, |r| task_row(r, 1))
+        })
+    }
+
+    pub(crate) fn transition_task_impl(
+        &self,
+        id: Uuid,
+        request: &TransitionRequest,
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> Result<(Task, TaskTransition), StoreError> {
+        self.write(|db| {
+            let task = load(db, id)?;
+            let assignee = request.assigned_to.or(task.assigned_to);
+            let assignee_status = match assignee {
+                Some(agent) => super::agents::status_of(db, agent)?,
+                None => None,
+            };
+            let (next, record) = plan_transition(&task, request, assignee_status, actor, now)?;
+            save_transition(db, &next, &record)?;
+            Ok((next, record))
+        })
+    }
+
+    pub(crate) fn task_history_impl(&self, id: Uuid, page: &PageRequest) -> Result<Page<TaskTransition>, StoreError> {
+        self.read(|db| {
+            if !exists(db, id)? {
+                return Err(StoreError::not_found("task", id));
+            }
+            Filter::default().eq("task_id", Some(id)).page(
+                db,
+                "task_transitions",
+                HISTORY_COLUMNS,
+                page,
+                transition_row,
+            )
+        })
+    }
+}
