@@ -68,9 +68,10 @@ struct ConfigArg {
 
 #[derive(Debug, Args)]
 struct SimulateArgs {
-    /// The server to drive.
-    #[arg(long, default_value = "http://127.0.0.1:8000")]
-    url: String,
+    /// The server to drive; give it several times (or comma-separated) for replicas of one
+    /// deployment, which are then driven round robin.
+    #[arg(long, default_value = "http://127.0.0.1:8000", value_delimiter = ',', num_args = 1)]
+    url: Vec<String>,
     /// An admin key (it registers agents, creates their keys, decides approvals).
     #[arg(long, env = "SYNTHORG_KEY", hide_env_values = true, conflicts_with = "key_file")]
     key: Option<String>,
@@ -264,7 +265,7 @@ fn simulate(args: SimulateArgs) -> Result<(), Failure> {
         return Err(Failure::data(anyhow::anyhow!("--agents must be at least 1")));
     }
     let options = simulate::Options {
-        url: args.url,
+        urls: args.url,
         key,
         agents: args.agents,
         rate: args.rate,
@@ -284,7 +285,7 @@ fn simulate(args: SimulateArgs) -> Result<(), Failure> {
     if summary.tally.agents.load(std::sync::atomic::Ordering::Relaxed) == 0 {
         return Err(Failure::unavailable(anyhow::anyhow!(
             "no agent could be registered at {}: is the server up, and is the key an admin key?",
-            options.url
+            options.urls.join(", ")
         )));
     }
     match summary.clean() {

@@ -112,7 +112,7 @@ impl Demo {
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let seed = u64::from(fastrand::u32(..));
         let options = crate::simulate::Options {
-            url: format!("http://{address}"),
+            urls: vec![format!("http://{address}")],
             key: new.key,
             agents: 12,
             rate: 4.0,

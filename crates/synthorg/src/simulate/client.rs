@@ -1,6 +1,7 @@
 //! The simulator's HTTP client: the public API only, every request timed and classified.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -28,33 +29,41 @@ impl Answer {
 #[derive(Debug, Clone)]
 pub struct Client {
     agent: ureq::Agent,
-    base: String,
+    /// The API root of each replica; requests go to them in turn.
+    bases: Arc<[String]>,
+    next: Arc<AtomicUsize>,
     stats: Arc<Stats>,
 }
 
 impl Client {
-    /// `url` is the server (`http://host:port`) or its API root (`…/api/v1`).
-    /// `connections`: keep-alive connections kept open, one per worker (ureq keeps 3 per
-    /// host by default: with more workers, most requests would open a new connection).
-    pub fn new(url: &str, stats: Arc<Stats>, timeout: Duration, connections: usize) -> Self {
-        let trimmed = url.trim_end_matches('/');
-        let base = match trimmed.ends_with("/api/v1") {
-            true => trimmed.to_owned(),
-            false => format!("{trimmed}/api/v1"),
-        };
+    /// Each of `urls` is a replica (`http://host:port`) or its API root (`…/api/v1`);
+    /// requests go to them round robin. `connections`: keep-alive connections kept open per
+    /// replica, one per worker (ureq keeps 3 per host by default: with more workers, most
+    /// requests would open a new connection).
+    pub fn new(urls: &[String], stats: Arc<Stats>, timeout: Duration, connections: usize) -> Self {
+        let bases: Arc<[String]> = urls
+            .iter()
+            .map(|url| {
+                let trimmed = url.trim_end_matches('/');
+                match trimmed.ends_with("/api/v1") {
+                    true => trimmed.to_owned(),
+                    false => format!("{trimmed}/api/v1"),
+                }
+            })
+            .collect();
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(timeout))
             .max_redirects(0)
             .proxy(None)
-            .max_idle_connections(connections.max(1))
+            .max_idle_connections(connections.max(1) * bases.len().max(1))
             .max_idle_connections_per_host(connections.max(1))
             // Requests and answers are small: 16 KiB buffers instead of 128 KiB per connection.
             .input_buffer_size(16 * 1024)
             .output_buffer_size(16 * 1024)
             .build()
             .into();
-        Self { agent, base, stats }
+        Self { agent, bases, next: Arc::new(AtomicUsize::new(0)), stats }
     }
 
     /// Sends one request with `key` and records it under `endpoint` (a route template).
@@ -67,7 +76,8 @@ impl Client {
         key: &str,
         body: Option<&Value>,
     ) -> Option<Answer> {
-        let url = format!("{}{path}", self.base);
+        let turn = self.next.fetch_add(1, Ordering::Relaxed);
+        let url = format!("{}{path}", self.bases[turn % self.bases.len()]);
         let auth = format!("Bearer {key}");
         let start = Instant::now();
         let result = match (method, body) {

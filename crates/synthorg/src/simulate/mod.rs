@@ -23,8 +23,9 @@ use stats::{EndpointSummary, Percentiles, Stats};
 /// What to simulate.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// The server, `http://host:port` (or its `/api/v1` root).
-    pub url: String,
+    /// The server, `http://host:port` (or its `/api/v1` root); several replicas of one
+    /// deployment are driven round robin.
+    pub urls: Vec<String>,
     /// An admin key: it registers the agents, creates their keys and decides approvals.
     pub key: String,
     pub agents: usize,
@@ -136,7 +137,7 @@ impl Summary {
 /// Runs the simulation until its duration passes or `stop` is set.
 pub fn run(options: &Options, stop: &AtomicBool, progress: Progress) -> Summary {
     let stats = Arc::new(Stats::default());
-    let client = Client::new(&options.url, Arc::clone(&stats), Duration::from_secs(30), options.concurrency + 1);
+    let client = Client::new(&options.urls, Arc::clone(&stats), Duration::from_secs(30), options.concurrency + 1);
     let tally = Tally::default();
     let mut rng = fastrand::Rng::with_seed(options.seed);
     let agents = org::register(&client, &options.key, &options.name_prefix, options.agents, &mut rng, &tally);

@@ -5,6 +5,8 @@
 mod cli;
 mod otlp;
 mod prometheus;
+mod replicas;
+mod resilience;
 mod server;
 mod simulate;
 

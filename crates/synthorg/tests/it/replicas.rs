@@ -1,0 +1,177 @@
+//! Several real `synthorg serve` processes on one PostgreSQL database (a schema of their own),
+//! as behind a load balancer: writes racing through both stay correct, both report the same
+//! organization, and the simulator driving both round robin finds the database agreeing with
+//! its tally. Run whenever `SYNTHORG_TEST_PG_URL` names a database.
+
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::sync::Barrier;
+
+use serde_json::{Value, json};
+use synthorg_store::testing::PgSchema;
+
+use crate::{BIN, Client, Server, temp_dir};
+
+/// Two replicas on `schema`; the first start writes the admin key into the first data dir.
+struct Replicas {
+    _dirs: [tempfile::TempDir; 2],
+    servers: [Server; 2],
+    key: String,
+}
+
+impl Replicas {
+    fn start(schema: &PgSchema) -> Self {
+        let env =
+            [("SYNTHORG_DATABASE__URL", schema.url.as_str()), ("SYNTHORG_DATABASE__SCHEMA", schema.name.as_str())];
+        let (dir_a, data_a) = temp_dir();
+        let a = Server::start_with_env(&data_a, &[], &env);
+        let key = Server::bootstrap_key(&data_a);
+        let (dir_b, data_b) = temp_dir();
+        let b = Server::start_with_env(&data_b, &[], &env);
+        assert!(!data_b.join("admin.key").exists(), "the second replica finds the key and makes none");
+        Self { _dirs: [dir_a, dir_b], servers: [a, b], key }
+    }
+
+    fn client(&self, i: usize) -> Client {
+        Client::new(&self.servers[i % 2].base, &self.key)
+    }
+}
+
+/// Runs `f(client, i)` on 8 threads released together, alternating between the replicas.
+fn race<T: Send>(replicas: &Replicas, f: impl Fn(&Client, usize) -> T + Sync) -> Vec<T> {
+    let barrier = Barrier::new(8);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let (barrier, f, client) = (&barrier, &f, replicas.client(i));
+                scope.spawn(move || {
+                    barrier.wait();
+                    f(&client, i)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+/// The organization-wide (pulled from the store) samples of a scrape.
+fn organization_samples(base: &str) -> BTreeSet<String> {
+    let text = ureq::get(format!("{base}/metrics")).call().unwrap().body_mut().read_to_string().unwrap();
+    const PULLED: &[&str] = &[
+        "synthorg_agents_total",
+        "synthorg_agent_info",
+        "synthorg_tasks_total",
+        "synthorg_task_transitions_total",
+        "synthorg_cost_total",
+        "synthorg_agent_cost_total",
+        "synthorg_budget_",
+        "synthorg_agent_budget_used_percent",
+        "synthorg_approvals_pending",
+    ];
+    text.lines().filter(|l| !l.starts_with('#') && PULLED.iter().any(|f| l.starts_with(f))).map(str::to_owned).collect()
+}
+
+#[test]
+fn two_replicas_on_one_database_stay_correct_and_agree() {
+    let Some(schema) = PgSchema::new() else { return };
+    let replicas = Replicas::start(&schema);
+    let (a, b) = (replicas.client(0), replicas.client(1));
+    let (status, agent) = a.post("/agents", &json!({"name": "ada", "role": "developer"}));
+    assert_eq!(status, 201, "{agent}");
+    let agent = agent["id"].as_str().unwrap().to_owned();
+    let (status, _) = b.send("PUT", "/budget/config", &json!({"total_monthly": 100}));
+    assert_eq!(status, 200);
+
+    // The same transition through both replicas at once: one wins, the others get 409.
+    for round in 0..4 {
+        let (status, task) = b.post("/tasks", &json!({"title": format!("contested {round}")}));
+        assert_eq!(status, 201);
+        let task = task["id"].as_str().unwrap().to_owned();
+        let (status, _) =
+            a.post(&format!("/tasks/{task}/transitions"), &json!({"to": "assigned", "assigned_to": agent}));
+        assert_eq!(status, 200);
+        let statuses =
+            race(&replicas, |c, _| c.post(&format!("/tasks/{task}/transitions"), &json!({"to": "in_progress"})).0);
+        assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "round {round}: {statuses:?}");
+        assert!(statuses.iter().all(|s| *s == 200 || *s == 409), "round {round}: {statuses:?}");
+        let (_, history) = b.get(&format!("/tasks/{task}/transitions"));
+        let moves: Vec<_> =
+            history["items"].as_array().unwrap().iter().map(|h| (h["to"].clone(), h["version"].clone())).collect();
+        assert_eq!(moves, [(json!("assigned"), json!(2)), (json!("in_progress"), json!(3))], "{history}");
+    }
+
+    // One cost report, retried through both replicas at once, is recorded once.
+    let report = json!({"agent_id": agent, "provider": "anthropic", "model": "m", "input_tokens": 10,
+        "output_tokens": 5, "cost": "0.25", "idempotency_key": "call-1"});
+    let answers = race(&replicas, |c, _| c.post("/costs", &report));
+    assert!(answers.iter().all(|(s, _)| *s == 200 || *s == 201), "{answers:?}");
+    let ids: BTreeSet<_> = answers.iter().map(|(_, r)| r["id"].clone().to_string()).collect();
+    assert_eq!(ids.len(), 1, "every answer names the one record: {answers:?}");
+    let (_, costs) = a.get("/costs?limit=1000");
+    assert_eq!(costs["items"].as_array().unwrap().len(), 1);
+
+    // A burst of writes through either replica; then both report the same organization.
+    race(&replicas, |c, i| {
+        for n in 0..6 {
+            let (status, task) = c.post("/tasks", &json!({"title": format!("burst {i}-{n}")}));
+            assert_eq!(status, 201);
+            let task = task["id"].as_str().unwrap();
+            let (status, _) =
+                c.post(&format!("/tasks/{task}/transitions"), &json!({"to": "assigned", "assigned_to": agent}));
+            assert_eq!(status, 200);
+            let cost = json!({"agent_id": agent, "task_id": task, "provider": "p", "model": "m",
+                "input_tokens": 1, "output_tokens": 1, "cost": "0.01"});
+            assert_eq!(c.post("/costs", &cost).0, 201);
+        }
+    });
+    let (first, second) =
+        (organization_samples(&replicas.servers[0].base), organization_samples(&replicas.servers[1].base));
+    assert!(first.iter().any(|l| l.starts_with("synthorg_cost_total 0.73")), "{first:?}");
+    assert!(
+        first.iter().any(|l| l.contains(&format!("status=\"assigned\",agent=\"{agent}\"")) && l.ends_with(" 48")),
+        "{first:?}"
+    );
+    assert_eq!(first, second, "both replicas report the same organization");
+}
+
+#[test]
+fn a_simulation_over_two_replicas_runs_clean_and_the_database_matches_its_tally() {
+    let Some(schema) = PgSchema::new() else { return };
+    let replicas = Replicas::start(&schema);
+    let (dir, _) = temp_dir();
+    let summary_path = dir.path().join("summary.json");
+    let urls: Vec<String> = replicas.servers.iter().map(|s| s.base.trim_end_matches("/api/v1").to_owned()).collect();
+    let out = Command::new(BIN)
+        .args(["simulate", "--url", &urls[0], "--url", &urls[1], "--agents", "8", "--concurrency", "4"])
+        .args(["--rate", "0", "--duration", "4s", "--seed", "11", "--key", &replicas.key, "--summary-json"])
+        .arg(&summary_path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let summary: Value = serde_json::from_slice(&std::fs::read(&summary_path).unwrap()).unwrap();
+    assert_eq!((summary["server_errors"].as_u64(), summary["transport_errors"].as_u64()), (Some(0), Some(0)));
+    assert_eq!(summary["client_errors"].as_u64(), Some(0), "{stdout}");
+    assert!(summary["requests"].as_u64().unwrap() > 100, "{summary}");
+    // Both replicas served: each logged requests.
+    for server in &replicas.servers {
+        let served = server.logs.lock().unwrap().iter().filter(|l| l.contains("route=\"/api/v1/costs\"")).count();
+        assert!(served > 0, "every replica took a share of the load");
+    }
+
+    let tally = &summary["tally"];
+    let n = |key: &str| tally[key].as_i64().unwrap();
+    let mut db = postgres::Client::connect(&schema.url, postgres::NoTls).unwrap();
+    db.batch_execute(&format!("SET search_path TO {}", schema.name)).unwrap();
+    let mut count = |sql: &str| -> i64 { db.query_one(sql, &[]).unwrap().get(0) };
+    assert_eq!(count("SELECT COUNT(*) FROM agents"), n("agents"));
+    assert_eq!(count("SELECT COUNT(*) FROM tasks"), n("tasks_created"));
+    assert_eq!(count("SELECT COUNT(*) FROM task_transitions"), n("transitions"));
+    assert_eq!(count("SELECT COUNT(*) FROM cost_records"), n("cost_records"));
+    assert_eq!(count("SELECT COALESCE(SUM(cost_nanos), 0)::BIGINT FROM cost_records"), n("cost_nanos"));
+    assert_eq!(count("SELECT COUNT(*) FROM coordination_runs"), n("coordination_runs"));
+    let verdicts = n("verdicts_allow") + n("verdicts_deny") + n("verdicts_escalate");
+    assert_eq!(count("SELECT COUNT(*) FROM security_evaluations"), verdicts);
+    assert_eq!(count("SELECT COUNT(*) FROM tasks WHERE status = 'completed'"), n("tasks_completed"));
+    assert_eq!(organization_samples(&replicas.servers[0].base), organization_samples(&replicas.servers[1].base));
+}
