@@ -10,6 +10,7 @@ mod error;
 #[cfg(feature = "bench-fixtures")]
 pub mod fixtures;
 mod forward;
+pub mod migrate;
 pub mod postgres;
 pub mod sqlite;
 #[doc(hidden)]

@@ -50,6 +50,11 @@ enum Command {
     },
     /// Drive a simulated organization through a server's public API (load test, demo).
     Simulate(SimulateArgs),
+    /// Work on the store itself.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
     /// Check or print configuration.
     Config {
         #[command(subcommand)]
@@ -155,6 +160,23 @@ enum KeysCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum StoreCommand {
+    /// Copy the embedded SQLite store into an empty PostgreSQL database, in one transaction,
+    /// and verify the copy. Stop the server first; the SQLite file is left as it was.
+    Migrate {
+        /// The PostgreSQL database [default: database.url of the configuration or
+        /// SYNTHORG_DATABASE__URL, which keeps the password off the command line].
+        #[arg(long, value_name = "URL")]
+        to: Option<String>,
+        /// Schema of the target [default: database.schema of the configuration].
+        #[arg(long, value_name = "NAME")]
+        schema: Option<String>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum ConfigCommand {
     /// Validate the configuration without binding ports; lists every problem.
     Check {
@@ -213,6 +235,11 @@ fn run(command: Command) -> Result<(), Failure> {
             }
         }
         Command::Simulate(args) => simulate(args),
+        Command::Store { command: StoreCommand::Migrate { to, schema, store } } => {
+            logging::init(&config::LoggingConfig { level: "warn".into(), ..Default::default() }, None)
+                .map_err(Failure::io)?;
+            store_migrate(to, schema, store)
+        }
         Command::Config { command: ConfigCommand::Check { config } } => {
             let settings = load(config.config, vec![])?;
             for warning in &settings.warnings {
@@ -235,6 +262,38 @@ fn run(command: Command) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+/// `synthorg store migrate`: SQLite (the data dir) → PostgreSQL, verified.
+fn store_migrate(to: Option<String>, schema: Option<String>, store: StoreArgs) -> Result<(), Failure> {
+    let settings = load(store.config.config.clone(), vec![])?;
+    let data_dir = store.data_dir.unwrap_or(settings.data_dir.clone());
+    let (url, mut options) = match (to, settings.store) {
+        (Some(url), config::StoreLocation::Postgres { options, .. }) => (url, options),
+        (Some(url), config::StoreLocation::Sqlite(_)) => (url, synthorg_store::PostgresOptions::default()),
+        (None, config::StoreLocation::Postgres { url, options }) => (url.0, options),
+        (None, config::StoreLocation::Sqlite(_)) => {
+            return Err(Failure::data(anyhow::anyhow!(
+                "name the PostgreSQL database with --to or database.url (SYNTHORG_DATABASE__URL)"
+            )));
+        }
+    };
+    if let Err(problem) = synthorg_store::postgres::check_url(&url) {
+        return Err(Failure::data(anyhow::anyhow!("--to: {problem}")));
+    }
+    if schema.is_some() {
+        options.schema = schema;
+    }
+    let report = synthorg_store::migrate::sqlite_to_postgres(&data_dir, &url, &options).map_err(|e| match e {
+        synthorg_store::StoreError::Domain(_) | synthorg_store::StoreError::NotFound { .. } => Failure::data(e.into()),
+        synthorg_store::StoreError::Unavailable(_) => Failure::unavailable(e.into()),
+        other => Failure::io(other.into()),
+    })?;
+    for (table, rows) in &report.tables {
+        println!("{table:<22} {rows:>10} rows");
+    }
+    println!("copied and verified: both stores report the same organization");
+    Ok(())
 }
 
 fn load(file: Option<PathBuf>, flags: Vec<(&'static str, String)>) -> Result<Settings, Failure> {

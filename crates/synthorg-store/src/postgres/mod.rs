@@ -206,7 +206,7 @@ impl PostgresStore {
     /// Runs `f` in one transaction and commits it. When the database chose this transaction
     /// as the victim of a deadlock or serialization conflict, it is rolled back and `f` runs
     /// again from the start (it reads the state it changes anew each time).
-    fn write<T>(
+    pub(crate) fn write<T>(
         &self,
         mut f: impl FnMut(&mut Db<'_, postgres::Transaction<'_>>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {

@@ -287,3 +287,28 @@ fn standard_otel_variables_configure_the_exporter() {
     // Without an endpoint variable and without a sink, no exporter.
     assert!(load_yaml("", &[("OTEL_SERVICE_NAME", "x")]).unwrap().otlp.is_none());
 }
+
+#[test]
+fn the_database_section_selects_and_checks_the_store() {
+    let settings = load_yaml("", &[]).unwrap();
+    assert!(matches!(settings.store, StoreLocation::Sqlite(ref dir) if dir == Path::new("./data")));
+
+    let url = "postgres://app:pa55word@db.internal:5432/synthorg";
+    let yaml = "database:\n  pool_size: 4\n  schema: org_a\n  statement_timeout: 2s\n";
+    let settings = load_yaml(yaml, &[("SYNTHORG_DATABASE__URL", url)]).unwrap();
+    let StoreLocation::Postgres { url: ref got, ref options } = settings.store else { panic!("{:?}", settings.store) };
+    assert_eq!(got.0, url);
+    assert_eq!((options.pool_size, options.schema.as_deref()), (4, Some("org_a")));
+    assert_eq!(options.statement_timeout, Duration::from_secs(2));
+    // The password shows nowhere: not in Debug, Display, nor the printed configuration.
+    for shown in [format!("{settings:?}"), settings.store.to_string(), redacted_json(&settings.config)] {
+        assert!(!shown.contains("pa55word") && shown.contains("db.internal"), "{shown}");
+    }
+
+    let yaml = "database:\n  url: mysql://db/x\n  pool_size: 0\n  schema: Bad-Name\n  connect_timeout: soon\n";
+    let mut got = fields(load_yaml(yaml, &[]));
+    got.sort();
+    assert_eq!(got, ["database.connect_timeout", "database.pool_size", "database.schema", "database.url"]);
+    let unsupported = load_yaml("database:\n  url: postgres://db/x?sslmode=require\n", &[]).unwrap_err();
+    assert!(unsupported.to_string().contains("sslmode=require is not supported"), "{unsupported}");
+}

@@ -175,3 +175,56 @@ fn a_simulation_over_two_replicas_runs_clean_and_the_database_matches_its_tally(
     assert_eq!(count("SELECT COUNT(*) FROM tasks WHERE status = 'completed'"), n("tasks_completed"));
     assert_eq!(organization_samples(&replicas.servers[0].base), organization_samples(&replicas.servers[1].base));
 }
+
+#[test]
+fn an_embedded_store_moves_to_postgres_and_reports_the_same_organization() {
+    let Some(schema) = PgSchema::new() else { return };
+    let (_dir, data) = temp_dir();
+    let server = Server::start(&data, &[]);
+    let key = Server::bootstrap_key(&data);
+    let url = server.base.trim_end_matches("/api/v1").to_owned();
+    let out = Command::new(BIN)
+        .args(["simulate", "--url", &url, "--agents", "6", "--concurrency", "2", "--rate", "0"])
+        .args(["--duration", "2s", "--seed", "5", "--key", &key])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let client = Client::new(&server.base, &key);
+    assert_eq!(client.send("PUT", "/budget/config", &json!({"total_monthly": 50})).0, 200);
+    let before = organization_samples(&server.base);
+    drop(server);
+
+    let migrate = |extra: &[&str]| {
+        Command::new(BIN)
+            .args(["store", "migrate", "--schema", &schema.name, "--data-dir"])
+            .arg(&data)
+            .args(extra)
+            .env("SYNTHORG_DATABASE__URL", &schema.url)
+            .output()
+            .unwrap()
+    };
+    let out = migrate(&[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("copied and verified") && stdout.contains("task_transitions"), "{stdout}");
+
+    // The same organization, served from PostgreSQL, with the same keys.
+    let env = [("SYNTHORG_DATABASE__URL", schema.url.as_str()), ("SYNTHORG_DATABASE__SCHEMA", schema.name.as_str())];
+    let (_dir2, data2) = temp_dir();
+    let moved = Server::start_with_env(&data2, &[], &env);
+    assert!(!data2.join("admin.key").exists(), "the keys came along: no new bootstrap key");
+    assert_eq!(organization_samples(&moved.base), before);
+    let (status, tasks) = Client::new(&moved.base, &key).get("/tasks?limit=5");
+    assert_eq!(status, 200, "the old admin key works: {tasks}");
+
+    // A second run would duplicate everything: it is refused and changes nothing.
+    let again = migrate(&[]);
+    assert_eq!(again.status.code(), Some(65), "{}", String::from_utf8_lossy(&again.stderr));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds synthorg data"));
+    assert_eq!(organization_samples(&moved.base), before);
+    // The password of a URL never reaches the output.
+    let secret = migrate(&["--to", "postgres://postgres:s3cret-pw@127.0.0.1:1/none"]);
+    assert_ne!(secret.status.code(), Some(0));
+    let printed = format!("{}{}", String::from_utf8_lossy(&secret.stdout), String::from_utf8_lossy(&secret.stderr));
+    assert!(!printed.contains("s3cret-pw"), "{printed}");
+}

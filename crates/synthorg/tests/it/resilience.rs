@@ -140,9 +140,7 @@ fn a_database_restart_under_load_fails_fast_recovers_and_loses_nothing() {
             })
         })
         .collect();
-    let acknowledged = |answers: &Mutex<Vec<Answer>>| {
-        answers.lock().unwrap().iter().filter(|a| a.0 == 201).count()
-    };
+    let acknowledged = |answers: &Mutex<Vec<Answer>>| answers.lock().unwrap().iter().filter(|a| a.0 == 201).count();
     let deadline = Instant::now() + Duration::from_secs(20);
     while acknowledged(&answers) < 200 {
         assert!(Instant::now() < deadline, "the load did not get going");
