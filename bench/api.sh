@@ -29,7 +29,7 @@ server_pid=$!
 for _ in $(seq 100); do [ -f "$work/data/admin.key" ] && curl -sf "http://127.0.0.1:$port/api/v1/health" >/dev/null && break; sleep 0.1; done
 
 printf 'anchor: raw SQLite single-row commits (WAL, synchronous=FULL): %.0f commits/s\n\n' "$raw"
-printf '%-11s %10s %9s %9s %9s %9s %9s %9s %7s %8s\n' clients writes/s trans/s 'p50 ms' 'p99 ms' costs/s 'p50 ms' 'p99 ms' errors 'vs raw'
+printf '%-22s %10s %9s %9s %9s %9s %9s %9s %7s %8s\n' clients writes/s trans/s 'p50 ms' 'p99 ms' costs/s 'p50 ms' 'p99 ms' errors 'vs raw'
 half=$(awk -v r="$raw" 'BEGIN {printf "%.0f", r / 2}')
 for run in 1 4 16 64 "64@$half"; do
   clients=${run%@*}
@@ -39,14 +39,5 @@ for run in 1 4 16 64 "64@$half"; do
   "$bin" simulate --url "http://127.0.0.1:$port" --key-file "$work/data/admin.key" --rate "$rate" \
     --concurrency "$clients" --agents "$agents" --duration "${seconds}s" --seed "$clients" \
     --summary-json "$work/c$clients.json" >"$work/c$clients.out" 2>&1 || true
-  python3 - "$work/c$clients.json" "$raw" "$run" <<'PY'
-import json, sys
-s = json.load(open(sys.argv[1])); raw = float(sys.argv[2]); clients = sys.argv[3]
-by = {e["endpoint"]: e for e in s["endpoints"]}
-writes = sum(e["per_second"] for name, e in by.items() if name.startswith("POST") and name not in ("POST /agents", "POST /keys"))
-t = by.get("POST /tasks/{id}/transitions", {}); c = by.get("POST /costs", {})
-errors = s["server_errors"] + s["transport_errors"] + s["client_errors"]
-print(f"{clients:<11} {writes:10.0f} {t.get('per_second', 0):9.0f} {t.get('p50_ms', 0):9.2f} {t.get('p99_ms', 0):9.2f} "
-      f"{c.get('per_second', 0):9.0f} {c.get('p50_ms', 0):9.2f} {c.get('p99_ms', 0):9.2f} {errors:7d} {writes / raw * 100:7.0f}%")
-PY
+  python3 bench/sim_summary.py "$work/c$clients.json" "$raw" "$run"
 done

@@ -26,5 +26,8 @@ cargo bench -q -p synthorg-telemetry --features sdk-compare --bench otlp
 section "API throughput and latency against raw SQLite commits"
 bench/api.sh 20
 
+section "API throughput on PostgreSQL, one and two replicas, beside SQLite and raw commits"
+bench/api_postgres.sh 15
+
 section "memory: idle, under load, log burst with the collector down"
 bench/memory.sh
