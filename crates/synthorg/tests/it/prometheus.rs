@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::{Client, Server, temp_dir};
 
-struct Prometheus {
+pub struct Prometheus {
     child: Child,
     base: String,
 }
@@ -24,12 +24,13 @@ fn free_port() -> u16 {
 }
 
 impl Prometheus {
-    fn start(dir: &std::path::Path, target: &str) -> Prometheus {
+    /// A Prometheus scraping `targets` (host:port) every second.
+    pub fn start(dir: &std::path::Path, targets: &[&str]) -> Prometheus {
         let config = dir.join("prometheus.yml");
         std::fs::write(
             &config,
             format!(
-                "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\nscrape_configs:\n  - job_name: synthorg\n    metrics_path: /api/v1/metrics\n    static_configs:\n      - targets: ['{target}']\n"
+                "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\nscrape_configs:\n  - job_name: synthorg\n    metrics_path: /api/v1/metrics\n    static_configs:\n      - targets: {targets:?}\n"
             ),
         )
         .unwrap();
@@ -46,7 +47,7 @@ impl Prometheus {
     }
 
     /// The value of an instant query with a single result, if any.
-    fn query(&self, promql: &str) -> Option<f64> {
+    pub fn query(&self, promql: &str) -> Option<f64> {
         let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
         let mut r = agent.get(format!("{}/api/v1/query", self.base)).query("query", promql).call().ok()?;
         let v: Value = r.body_mut().read_json().ok()?;
@@ -58,7 +59,7 @@ impl Prometheus {
     }
 
     /// Polls a query until `check` accepts its value, with a deadline.
-    fn wait_for(&self, promql: &str, check: impl Fn(f64) -> bool) -> f64 {
+    pub fn wait_for(&self, promql: &str, check: impl Fn(f64) -> bool) -> f64 {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(v) = self.query(promql).filter(|v| check(*v)) {
@@ -89,7 +90,7 @@ fn prometheus_scrapes_the_organization() {
         }
     }
     let target = server.base.trim_start_matches("http://").trim_end_matches("/api/v1").to_owned();
-    let prometheus = Prometheus::start(tmp.path(), &target);
+    let prometheus = Prometheus::start(tmp.path(), &[&target]);
     prometheus.wait_for("up{job=\"synthorg\"}", |v| v == 1.0);
 
     let (_, listed_agents) = admin.get("/agents?limit=1000");

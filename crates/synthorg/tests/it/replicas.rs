@@ -228,3 +228,44 @@ fn an_embedded_store_moves_to_postgres_and_reports_the_same_organization() {
     let printed = format!("{}{}", String::from_utf8_lossy(&secret.stdout), String::from_utf8_lossy(&secret.stderr));
     assert!(!printed.contains("s3cret-pw"), "{printed}");
 }
+
+/// The sample deployment of docs/scaling.md: its replica configuration passes `config check`
+/// (never printing the password), its Prometheus configuration passes `promtool`, and a real
+/// Prometheus scraping two replicas sees why organization-wide families aggregate with `max`.
+#[test]
+fn the_sample_deployment_checks_and_prometheus_aggregates_two_replicas() {
+    let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs");
+    let out = Command::new(BIN)
+        .args(["config", "check", "--config"])
+        .arg(docs.join("deploy/synthorg.yaml"))
+        .env("SYNTHORG_DATABASE__URL", "postgres://synthorg:pw-4711@127.0.0.1:5432/synthorg")
+        .output()
+        .unwrap();
+    let printed = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && printed.contains("schema synthorg"), "{printed}");
+    assert!(!printed.contains("pw-4711"), "{printed}");
+    let (tmp, _) = temp_dir();
+    std::fs::copy(docs.join("deploy/prometheus.yml"), tmp.path().join("prometheus.yml")).unwrap();
+    std::fs::copy(docs.join("prometheus/synthorg-alerts.yml"), tmp.path().join("synthorg-alerts.yml")).unwrap();
+    let check = Command::new("promtool").arg("check").arg("config").arg(tmp.path().join("prometheus.yml")).output();
+    let check = check.unwrap_or_else(|e| panic!("promtool is needed (scripts/install-peers): {e}"));
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
+
+    let Some(schema) = PgSchema::new() else { return };
+    let replicas = Replicas::start(&schema);
+    let client = replicas.client(0);
+    let (_, agent) = client.post("/agents", &json!({"name": "ada", "role": "developer"}));
+    let cost = json!({"agent_id": agent["id"], "provider": "p", "model": "m", "input_tokens": 1, "output_tokens": 1, "cost": "0.5"});
+    assert_eq!(client.post("/costs", &cost).0, 201);
+    let targets: Vec<String> = replicas
+        .servers
+        .iter()
+        .map(|s| s.base.trim_start_matches("http://").trim_end_matches("/api/v1").to_owned())
+        .collect();
+    let prometheus = crate::prometheus::Prometheus::start(tmp.path(), &[&targets[0], &targets[1]]);
+    prometheus.wait_for("sum(up{job=\"synthorg\"})", |v| v == 2.0);
+    prometheus.wait_for("count(synthorg_cost_total)", |v| v == 2.0);
+    assert_eq!(prometheus.query("max(synthorg_cost_total)"), Some(0.5), "the organization's spend");
+    assert_eq!(prometheus.query("sum(synthorg_cost_total)"), Some(1.0), "what sum would wrongly report");
+    assert_eq!(prometheus.query("sum(max by (status, trust_level) (synthorg_agents_total))"), Some(1.0));
+}
