@@ -39,8 +39,9 @@ pub(super) fn load<C: GenericClient>(db: &mut Db<'_, C>, id: Uuid) -> Result<Age
 
 /// The status of an agent, `None` when it does not exist.
 pub(super) fn status_of<C: GenericClient>(db: &mut Db<'_, C>, id: Uuid) -> Result<Option<AgentStatus>, StoreError> {
-    // FOR SHARE: the agent cannot be terminated under a write that relies on its status.
-    db.query_opt("SELECT status FROM agents WHERE id = $1 FOR SHARE", &[&id])?
+    // Agents are never deleted: existence needs no lock. (A transition, which relies on the
+    // status, share-locks the agent in its write; see `tasks::save_transition`.)
+    db.query_opt("SELECT status FROM agents WHERE id = $1", &[&id])?
         .map(|r| enum_col(&r, 0, AgentStatus::parse))
         .transpose()
 }

@@ -79,6 +79,21 @@ impl PostgresStore {
         day_start: OffsetDateTime,
     ) -> Result<synthorg_core::budget::ActionSpend, StoreError> {
         self.read(|db| {
+            // Billing periods and days start at midnight: then the three figures are whole
+            // days and one total, read in one round trip.
+            if let ((period_day, None), (today, None)) = (split_days(period_start), split_days(day_start)) {
+                let row = db.query_one(
+                    "SELECT (SELECT COALESCE(SUM(nanos), 0)::BIGINT FROM cost_daily WHERE day >= $1), \
+                            (SELECT COALESCE(SUM(nanos), 0)::BIGINT FROM cost_daily WHERE day >= $2 AND agent_id = $3), \
+                            (SELECT COALESCE((SELECT nanos FROM task_cost_totals WHERE task_id = $4), 0))",
+                    &[&period_day, &today, &agent, &task],
+                )?;
+                return Ok(synthorg_core::budget::ActionSpend {
+                    period_spend: Usd::from_nanos(col(&row, 0)?),
+                    agent_today: Usd::from_nanos(col(&row, 1)?),
+                    task_total: task.map(|_| col(&row, 2).map(Usd::from_nanos)).transpose()?,
+                });
+            }
             let task_total = match task {
                 None => None,
                 Some(task) => Some(Usd::from_nanos(col(

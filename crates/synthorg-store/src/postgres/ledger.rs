@@ -68,27 +68,17 @@ impl PostgresStore {
             }
             Ok(Recorded { value: existing, replayed: true })
         };
-        self.write(|db| {
-            if let Some(key) = &record.idempotency_key
-                && let Some(row) = db.query_opt(&by_key, &[key])?
-            {
-                return replay(cost_row(&row, 0)?);
-            }
-            if super::agents::status_of(db, record.agent_id)?.is_none() {
-                return Err(
-                    DomainError::invalid("agent_id", format!("agent {} does not exist", record.agent_id)).into()
-                );
-            }
-            if let Some(task) = record.task_id
-                && !super::tasks::exists(db, task)?
-            {
-                return Err(DomainError::invalid("task_id", format!("task {task} does not exist")).into());
-            }
-            // Two replicas may take the same retry at once: the second insert waits for the
-            // first to commit, then inserts nothing, and the stored record is read back.
+        // The common case is one statement (no explicit transaction): insert when the agent
+        // and the task exist and the key is new. Two replicas taking the same retry at once:
+        // the second insert waits for the first to commit, then inserts nothing. Only when
+        // nothing was inserted do the reads find out why.
+        self.autocommit(|db| {
             let inserted = db.execute(
                 &format!(
-                    "INSERT INTO cost_records ({COST_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+                    "INSERT INTO cost_records ({COST_COLUMNS}) SELECT $1::UUID, $2::UUID, $3::UUID, $4::TEXT, $5::TEXT, \
+                     $6::BIGINT, $7::BIGINT, $8::BIGINT, $9::TEXT, $10::TIMESTAMPTZ, $11::TIMESTAMPTZ, $12::TEXT \
+                     WHERE EXISTS (SELECT 1 FROM agents WHERE id = $2) \
+                     AND ($3::UUID IS NULL OR EXISTS (SELECT 1 FROM tasks WHERE id = $3)) \
                      ON CONFLICT (idempotency_key) DO NOTHING"
                 ),
                 &[
@@ -106,13 +96,23 @@ impl PostgresStore {
                     &record.idempotency_key,
                 ],
             )?;
-            if inserted == 0
-                && let Some(key) = &record.idempotency_key
+            if inserted == 1 {
+                return Ok(Recorded { value: record.clone(), replayed: false });
+            }
+            if let Some(key) = &record.idempotency_key
+                && let Some(row) = db.query_opt(&by_key, &[key])?
             {
-                let row = db.query_one(&by_key, &[key])?;
                 return replay(cost_row(&row, 0)?);
             }
-            Ok(Recorded { value: record.clone(), replayed: false })
+            if super::agents::status_of(db, record.agent_id)?.is_none() {
+                return Err(
+                    DomainError::invalid("agent_id", format!("agent {} does not exist", record.agent_id)).into()
+                );
+            }
+            match record.task_id {
+                Some(task) => Err(DomainError::invalid("task_id", format!("task {task} does not exist")).into()),
+                None => Err(StoreError::Internal("the cost record was neither inserted nor found".into())),
+            }
         })
     }
 

@@ -183,24 +183,22 @@ impl PostgresStore {
         Ok(())
     }
 
-    /// Runs `f` on a pooled connection, outside any explicit transaction (each statement
-    /// commits on its own): for reads.
-    fn read<T>(&self, f: impl FnOnce(&mut Db<'_, postgres::Client>) -> Result<T, StoreError>) -> Result<T, StoreError> {
-        self.session(f)
+    /// Runs `f` on a pooled connection, outside any explicit transaction: for reads.
+    fn read<T>(&self, f: impl FnMut(&mut Db<'_, postgres::Client>) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        self.autocommit(f)
     }
 
-    fn session<T>(
+    /// Runs `f` outside any explicit transaction, each statement committing on its own: for
+    /// reads, and for writes that are one statement (the statement is the transaction, which
+    /// saves the round trips of BEGIN and COMMIT). Retried like [`Self::write`].
+    fn autocommit<T>(
         &self,
-        f: impl FnOnce(&mut Db<'_, postgres::Client>) -> Result<T, StoreError>,
+        mut f: impl FnMut(&mut Db<'_, postgres::Client>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut conn = self.pool.get()?;
-        let mut state = Outcome::default();
-        let result = {
+        self.retrying(|conn, outcome| {
             let (client, statements) = conn.parts();
-            f(&mut Db { client, statements, outcome: &mut state })
-        };
-        self.settle(&mut conn, &state);
-        result
+            f(&mut Db { client, statements, outcome })
+        })
     }
 
     /// Runs `f` in one transaction and commits it. When the database chose this transaction
@@ -210,27 +208,33 @@ impl PostgresStore {
         &self,
         mut f: impl FnMut(&mut Db<'_, postgres::Transaction<'_>>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut attempt = 0;
+        self.retrying(|conn, outcome| {
+            let (client, statements) = conn.parts();
+            let mut tx = client.transaction().map_err(|e| outcome.classify(e))?;
+            // On an error, dropping the transaction rolls it back.
+            let value = f(&mut Db { client: &mut tx, statements, outcome })?;
+            tx.commit().map_err(|e| outcome.classify(e))?;
+            Ok(value)
+        })
+    }
+
+    /// Runs `attempt` on a pooled connection, again (on a new connection) while the database
+    /// reports a deadlock or serialization conflict, at most [`MAX_RETRIES`] times.
+    fn retrying<T>(
+        &self,
+        mut attempt: impl FnMut(&mut Pooled<'_>, &mut Outcome) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut retries = 0;
         loop {
             let mut conn = self.pool.get()?;
-            let mut state = Outcome::default();
-            let result = {
-                let (client, statements) = conn.parts();
-                match client.transaction() {
-                    Err(e) => Err(state.classify(e)),
-                    Ok(mut tx) => match f(&mut Db { client: &mut tx, statements, outcome: &mut state }) {
-                        Ok(value) => tx.commit().map(|()| value).map_err(|e| state.classify(e)),
-                        // Dropping the transaction rolls it back.
-                        Err(e) => Err(e),
-                    },
-                }
-            };
-            self.settle(&mut conn, &state);
+            let mut outcome = Outcome::default();
+            let result = attempt(&mut conn, &mut outcome);
+            self.settle(&mut conn, &outcome);
             match result {
-                Err(_) if state.retry && attempt < MAX_RETRIES => {
-                    attempt += 1;
+                Err(_) if outcome.retry && retries < MAX_RETRIES => {
+                    retries += 1;
                     // A short random pause lets the winner of the conflict commit first.
-                    std::thread::sleep(Duration::from_micros(200 * u64::from(attempt) + random_micros(500)));
+                    std::thread::sleep(Duration::from_micros(200 * u64::from(retries) + random_micros(500)));
                 }
                 result => return result,
             }

@@ -65,52 +65,61 @@ impl PostgresStore {
         e: &EvaluationRecord,
         approval: Option<&Approval>,
     ) -> Result<(), StoreError> {
+        let insert_evaluation = format!(
+            "INSERT INTO security_evaluations ({EVAL_COLUMNS}) SELECT $1::UUID, $2::UUID, $3::UUID, $4::TEXT, $5::TEXT, \
+             $6::TEXT, $7::TEXT, $8::TEXT, $9::JSONB, $10::UUID, $11::TIMESTAMPTZ \
+             WHERE EXISTS (SELECT 1 FROM agents WHERE id = $2)"
+        );
+        let matched_rules = Json(&e.matched_rules);
+        let evaluation: [&(dyn postgres::types::ToSql + Sync); 11] = [
+            &e.id,
+            &e.agent_id,
+            &e.task_id,
+            &e.tool,
+            &e.action_type,
+            &e.verdict.as_str(),
+            &e.risk_level.as_str(),
+            &e.reason,
+            &matched_rules,
+            &e.approval_id,
+            &e.created_at,
+        ];
+        let unknown_agent = || -> StoreError {
+            DomainError::invalid("agent_id", format!("agent {} does not exist", e.agent_id)).into()
+        };
+        let Some(a) = approval else {
+            // Most evaluations: one statement, no explicit transaction.
+            return self.autocommit(|db| match db.execute(&insert_evaluation, &evaluation)? {
+                0 => Err(unknown_agent()),
+                _ => Ok(()),
+            });
+        };
         self.write(|db| {
-            if super::agents::status_of(db, e.agent_id)?.is_none() {
-                return Err(DomainError::invalid("agent_id", format!("agent {} does not exist", e.agent_id)).into());
+            if db.execute(&insert_evaluation, &evaluation)? == 0 {
+                return Err(unknown_agent());
             }
             db.execute(
                 &format!(
-                    "INSERT INTO security_evaluations ({EVAL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+                    "INSERT INTO approvals ({APPROVAL_COLUMNS}) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
                 ),
                 &[
-                    &e.id,
-                    &e.agent_id,
-                    &e.task_id,
-                    &e.tool,
-                    &e.action_type,
-                    &e.verdict.as_str(),
-                    &e.risk_level.as_str(),
-                    &e.reason,
-                    &Json(&e.matched_rules),
-                    &e.approval_id,
-                    &e.created_at,
+                    &a.id,
+                    &a.evaluation_id,
+                    &a.agent_id,
+                    &a.task_id,
+                    &a.tool,
+                    &a.action_type,
+                    &Json(&a.arguments),
+                    &a.reason,
+                    &a.risk_level.as_str(),
+                    &a.status.as_str(),
+                    &a.created_at,
+                    &a.decided_at,
+                    &a.decided_by,
+                    &a.decision_note,
                 ],
             )?;
-            if let Some(a) = approval {
-                db.execute(
-                    &format!(
-                        "INSERT INTO approvals ({APPROVAL_COLUMNS}) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-                    ),
-                    &[
-                        &a.id,
-                        &a.evaluation_id,
-                        &a.agent_id,
-                        &a.task_id,
-                        &a.tool,
-                        &a.action_type,
-                        &Json(&a.arguments),
-                        &a.reason,
-                        &a.risk_level.as_str(),
-                        &a.status.as_str(),
-                        &a.created_at,
-                        &a.decided_at,
-                        &a.decided_by,
-                        &a.decision_note,
-                    ],
-                )?;
-            }
             Ok(())
         })
     }

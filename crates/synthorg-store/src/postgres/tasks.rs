@@ -3,6 +3,7 @@
 use postgres::{GenericClient, Row};
 use synthorg_core::Actor;
 use synthorg_core::DomainError;
+use synthorg_core::agent::AgentStatus;
 use synthorg_core::task::{Task, TaskStatus, TaskTransition, TransitionRequest, plan_transition};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -54,28 +55,34 @@ pub(super) fn exists<C: GenericClient>(db: &mut Db<'_, C>, id: Uuid) -> Result<b
     Ok(db.query_opt("SELECT 1 FROM tasks WHERE id = $1", &[&id])?.is_some())
 }
 
-/// Writes a planned transition: the task row, guarded by the version it was planned from (a
-/// concurrent transition through another replica waits for this row, then finds the version
-/// moved on and changes nothing), and the history row.
+/// Writes a planned transition in one statement: the task row, guarded by the version it was
+/// planned from (a concurrent transition through another replica waits for this row, then
+/// finds the version moved on and changes nothing), and, only when the row moved, the
+/// history row. When the new status needs an assignee, the agent's row is share-locked and
+/// must still not be terminated, so a termination racing on another replica either waits
+/// for this move (and then interrupts the task) or wins (and this move changes nothing).
 pub(super) fn save_transition<C: GenericClient>(
     db: &mut Db<'_, C>,
     next: &Task,
     record: &TaskTransition,
 ) -> Result<(), StoreError> {
-    let changed = db.execute(
-        "UPDATE tasks SET status = $2, assigned_to = $3, version = $4, updated_at = $5 WHERE id = $1 AND version = $6",
-        &[&next.id, &next.status.as_str(), &next.assigned_to, &next.version, &next.updated_at, &(next.version - 1)],
-    )?;
-    if changed != 1 {
-        return Err(StoreError::Domain(DomainError::Conflict(format!(
-            "task {} changed concurrently; reload it and retry",
-            next.id
-        ))));
-    }
-    db.execute(
-        &format!("INSERT INTO task_transitions ({HISTORY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"),
+    let active_assignee = if next.status.requires_assignee() { next.assigned_to } else { None };
+    let moved = db.execute(
+        "WITH moved AS ( \
+             UPDATE tasks SET status = $2, assigned_to = $3, version = $4, updated_at = $5 \
+             WHERE id = $1 AND version = $6 AND ($7::UUID IS NULL OR EXISTS ( \
+                 SELECT 1 FROM agents WHERE id = $7 AND status <> 'terminated' FOR SHARE)) \
+             RETURNING id) \
+         INSERT INTO task_transitions (task_id, from_status, to_status, assigned_to, by_actor, at, reason, version) \
+         SELECT id, $8::TEXT, $9::TEXT, $10::UUID, $11::TEXT, $12::TIMESTAMPTZ, $13::TEXT, $14::BIGINT FROM moved",
         &[
-            &record.task_id,
+            &next.id,
+            &next.status.as_str(),
+            &next.assigned_to,
+            &next.version,
+            &next.updated_at,
+            &(next.version - 1),
+            &active_assignee,
             &record.from.as_str(),
             &record.to.as_str(),
             &record.assigned_to,
@@ -85,19 +92,25 @@ pub(super) fn save_transition<C: GenericClient>(
             &record.version,
         ],
     )?;
+    if moved != 1 {
+        return Err(StoreError::Domain(DomainError::Conflict(format!(
+            "task {} changed concurrently; reload it and retry",
+            next.id
+        ))));
+    }
     Ok(())
 }
 
 impl PostgresStore {
     pub(crate) fn create_task_impl(&self, task: &Task) -> Result<(), StoreError> {
-        self.write(|db| {
-            if let Some(parent) = task.parent_id
-                && !exists(db, parent)?
-            {
-                return Err(DomainError::invalid("parent_id", format!("task {parent} does not exist")).into());
-            }
-            db.execute(
-                &format!("INSERT INTO tasks ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"),
+        // One statement: the insert happens only when the parent (if any) exists.
+        self.autocommit(|db| {
+            let inserted = db.execute(
+                &format!(
+                    "INSERT INTO tasks ({COLUMNS}) SELECT $1::UUID, $2::TEXT, $3::TEXT, $4::TEXT, $5::UUID, $6::TEXT, \
+                     $7::UUID, $8::BIGINT, $9::TIMESTAMPTZ, $10::TIMESTAMPTZ \
+                     WHERE $7::UUID IS NULL OR EXISTS (SELECT 1 FROM tasks WHERE id = $7)"
+                ),
                 &[
                     &task.id,
                     &task.title,
@@ -111,7 +124,12 @@ impl PostgresStore {
                     &task.updated_at,
                 ],
             )?;
-            Ok(())
+            match (inserted, task.parent_id) {
+                (0, Some(parent)) => {
+                    Err(DomainError::invalid("parent_id", format!("task {parent} does not exist")).into())
+                }
+                _ => Ok(()),
+            }
         })
     }
 
@@ -139,13 +157,24 @@ impl PostgresStore {
         actor: &Actor,
         now: OffsetDateTime,
     ) -> Result<(Task, TaskTransition), StoreError> {
-        self.write(|db| {
-            let task = load(db, id)?;
-            let assignee = request.assigned_to.or(task.assigned_to);
-            let assignee_status = match assignee {
-                Some(agent) => super::agents::status_of(db, agent)?,
-                None => None,
-            };
+        // Two statements, no explicit transaction: read the task with its assignee's status,
+        // plan under the domain rules, then write guarded by what was read (`save_transition`).
+        self.autocommit(|db| {
+            let row = db
+                .query_opt(
+                    &format!(
+                        "SELECT {COLUMNS}, (SELECT status FROM agents WHERE id = COALESCE($2, tasks.assigned_to)) \
+                         FROM tasks WHERE id = $1"
+                    ),
+                    &[&id, &request.assigned_to],
+                )?
+                .ok_or_else(|| StoreError::not_found("task", id))?;
+            let task = task_row(&row, 0)?;
+            let assignee_status = col::<Option<&str>>(&row, 10)?
+                .map(|s| {
+                    AgentStatus::parse(s).ok_or_else(|| StoreError::Internal(format!("unknown stored value {s:?}")))
+                })
+                .transpose()?;
             let (next, record) = plan_transition(&task, request, assignee_status, actor, now)?;
             save_transition(db, &next, &record)?;
             Ok((next, record))

@@ -95,3 +95,43 @@ fn both_replicas_read_the_same_aggregates_after_a_burst() {
     let in_progress: u64 = b.task_counts().unwrap().iter().filter(|c| c.0 == TaskStatus::InProgress).map(|c| c.2).sum();
     assert_eq!((assigned, in_progress), (8 * 6, 8 * 4));
 }
+
+/// An agent terminated on one replica while tasks are assigned to it on the other: whatever
+/// the interleaving, no task is left in active work with a terminated assignee.
+#[test]
+fn a_termination_racing_assignments_leaves_no_active_work_behind() {
+    let Some(schema) = PgSchema::new() else { return };
+    let (a, b) = (schema.open().unwrap(), schema.open().unwrap());
+    for round in 0..4 {
+        let agent = add_agent(&a, &format!("leaving-{round}"));
+        let tasks: Vec<_> = (0..7).map(|i| add_task(&b, &format!("r{round}-t{i}")).id).collect();
+        race([&a, &b], |s, i| match i {
+            0 => {
+                let patch = synthorg_core::agent::AgentPatch {
+                    status: Some(synthorg_core::agent::AgentStatus::Terminated),
+                    ..Default::default()
+                };
+                s.update_agent(agent.id, patch, &admin(), now()).map(|_| ()).unwrap();
+            }
+            i => {
+                let request = TransitionRequest {
+                    to: TaskStatus::Assigned,
+                    assigned_to: Some(agent.id),
+                    expected_version: None,
+                    reason: None,
+                };
+                // Refused (terminated, or changed concurrently) or done before the termination.
+                let _ = s.transition_task(tasks[i - 1], &request, &admin(), now());
+            }
+        });
+        let filter = TaskFilter { assigned_to: Some(agent.id), ..Default::default() };
+        let left: Vec<_> = b
+            .list_tasks(&filter, &PageRequest::default())
+            .unwrap()
+            .items
+            .into_iter()
+            .filter(|t| t.status.is_active_work())
+            .collect();
+        assert!(left.is_empty(), "round {round}: active work with a terminated assignee: {left:?}");
+    }
+}
