@@ -216,6 +216,14 @@ fn an_embedded_store_moves_to_postgres_and_reports_the_same_organization() {
     assert_eq!(organization_samples(&moved.base), before);
     let (status, tasks) = Client::new(&moved.base, &key).get("/tasks?limit=5");
     assert_eq!(status, 200, "the old admin key works: {tasks}");
+    // The key commands work on the PostgreSQL store too, from the same variables.
+    let keys = |args: &[&str]| Command::new(BIN).arg("keys").args(args).envs(env).output().unwrap();
+    let created = keys(&["create", "--role", "viewer", "--label", "from the cli"]);
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let viewer = String::from_utf8_lossy(&created.stdout).trim().to_owned();
+    assert_eq!(Client::new(&moved.base, &viewer).get("/agents").0, 200, "a key made on the store works at once");
+    let listed = String::from_utf8_lossy(&keys(&["list"]).stdout).into_owned();
+    assert!(listed.contains("from the cli") && listed.contains(&key[3..19]), "{listed}");
 
     // A second run would duplicate everything: it is refused and changes nothing.
     let again = migrate(&[]);
