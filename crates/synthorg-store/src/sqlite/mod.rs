@@ -11,6 +11,10 @@
 //! all of them — one fsync for many writes. Nobody is answered before the commit that holds
 //! their write: a 2xx is still durable, and a failed commit fails every write of its group.
 //! A write that fails rolls back its savepoint only. A lone write commits at once, as before.
+//!
+//! Checkpoints (copying the WAL back into the database file) run on a thread of their own,
+//! never inside a commit: with SQLite's automatic checkpoints, the commit that crosses the
+//! threshold copies the pages and fsyncs the database file while every queued write waits.
 
 mod agents;
 mod aggregates;
@@ -56,6 +60,50 @@ pub struct SqliteStore {
     writer: GroupWriter,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
+    _checkpointer: Checkpointer,
+}
+
+/// How often the checkpointer copies committed WAL frames into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+/// After a checkpoint restarts the WAL, its file is cut back to this size.
+const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
+
+/// The thread that checkpoints the WAL beside the writer; stopped and joined on drop.
+#[derive(Debug)]
+struct Checkpointer {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    /// PASSIVE checkpoints take no lock a writer or reader waits for: they copy the frames
+    /// no reader still needs, and the writer keeps appending meanwhile.
+    fn start(conn: Connection) -> Result<Self, StoreError> {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("synthorg-checkpoint".into())
+            .spawn(move || {
+                let mut warned = false;
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
+                    if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                        && !std::mem::replace(&mut warned, true)
+                    {
+                        tracing::warn!(%error, "WAL checkpoint failed; retrying in the background");
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Unavailable(format!("cannot start the checkpoint thread: {e}")))?;
+        Ok(Self { stop: Some(stop), thread: Some(thread) })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 /// Most writes committed together; a longer queue starts the next group.
@@ -118,6 +166,10 @@ impl SqliteStore {
     pub fn open(path: &Path, options: &SqliteOptions) -> Result<Self, StoreError> {
         let writer = connect(path, options, false)?;
         migrate(&writer)?;
+        // Commits never checkpoint; the checkpointer's own connection does.
+        writer
+            .execute_batch(&format!("PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = {WAL_SIZE_LIMIT};"))?;
+        let checkpointer = Checkpointer::start(connect(path, options, false)?)?;
         let readers = (0..options.readers.max(1))
             .map(|_| connect(path, options, true).map(Mutex::new))
             .collect::<Result<_, _>>()?;
@@ -127,7 +179,13 @@ impl SqliteStore {
             commits: Mutex::new(CommitLog::default()),
             committed: Condvar::new(),
         };
-        Ok(Self { path: path.to_owned(), writer, readers, next_reader: AtomicUsize::new(0) })
+        Ok(Self {
+            path: path.to_owned(),
+            writer,
+            readers,
+            next_reader: AtomicUsize::new(0),
+            _checkpointer: checkpointer,
+        })
     }
 
     /// Path of the database file.

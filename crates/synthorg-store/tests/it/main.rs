@@ -141,3 +141,25 @@ fn group_commit_keeps_every_acknowledged_write_and_isolates_failures() {
     }
     assert!(store.integrity_check().unwrap().is_empty());
 }
+
+/// Commits never checkpoint; the background checkpointer copies the WAL into the database
+/// file while the store is idle, so the WAL does not grow without bound.
+#[test]
+fn the_wal_is_checkpointed_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open_dir(dir.path(), &SqliteOptions::default()).unwrap();
+    let db_file = dir.path().join(synthorg_store::sqlite::DB_FILE);
+    let agent = add_agent(&store, "writer");
+    let before = std::fs::metadata(&db_file).unwrap().len();
+    for i in 0..300 {
+        add_task(&store, &format!("task {i}"));
+    }
+    store.record_cost(&crate::entities::cost(agent.id, "0.5", None)).unwrap();
+    // Nothing in this test checkpoints: the database file grows only by the checkpointer.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::metadata(&db_file).unwrap().len() < before + 100 * 1024 {
+        assert!(std::time::Instant::now() < deadline, "the WAL was not checkpointed in the background");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(store.total_cost().unwrap(), synthorg_core::Usd::parse("0.5").unwrap());
+}

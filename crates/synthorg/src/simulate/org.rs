@@ -156,18 +156,25 @@ const TASKS_PER_WORKER: usize = 4;
 
 impl<'a> Worker<'a> {
     pub fn new(org: Org<'a>, mine: Vec<usize>, seed: u64, name: String, rate: Option<f64>) -> Self {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let interval = rate.map(|r| Duration::from_secs_f64(1.0 / r));
+        // Each paced worker starts at a random point of its first interval, as independent
+        // clients do. Started together, all workers would send in the same instant, once per
+        // interval: waves of as many requests as workers, which measure the waves, not the
+        // offered rate.
+        let phase = interval.map_or(Duration::ZERO, |i| i.mul_f64(rng.f64()));
         Self {
             client: org.client,
             admin: org.admin,
             agents: org.agents,
             mine,
-            rng: fastrand::Rng::with_seed(seed),
+            rng,
             tally: org.tally,
             tasks: Vec::new(),
             serial: 0,
             name,
-            interval: rate.map(|r| Duration::from_secs_f64(1.0 / r)),
-            next: Instant::now(),
+            interval,
+            next: Instant::now() + phase,
         }
     }
 
