@@ -23,10 +23,9 @@ mod ledger;
 mod security;
 mod tasks;
 
-use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
@@ -115,40 +114,42 @@ struct GroupWriter {
     state: Mutex<WriterState>,
     /// Writes waiting for the writer: while any wait, the transaction stays open for them.
     waiting: AtomicUsize,
-    commits: Mutex<CommitLog>,
-    committed: Condvar,
 }
 
 #[derive(Debug)]
 struct WriterState {
     conn: Connection,
     /// The group whose transaction is open, and how many writes it holds.
-    open: Option<u64>,
+    open: Option<Arc<Group>>,
     members: usize,
-    last_group: u64,
 }
 
-impl GroupWriter {
-    /// Records how a group ended and wakes its waiting writes.
-    fn publish(&self, group: u64, outcome: Result<(), String>) {
-        let mut log = self.commits.lock().unwrap_or_else(|p| p.into_inner());
-        log.done_through = log.done_through.max(group);
-        if let Err(message) = outcome {
-            log.failures.push_back((group, message));
-            if log.failures.len() > 64 {
-                log.failures.pop_front();
-            }
-        }
-        drop(log);
-        self.committed.notify_all();
-    }
-}
-
-/// Which groups are committed, and the recent ones that failed.
+/// One group commit. Its members wait on the group itself, so a commit wakes exactly the
+/// writes it holds (a condition variable shared by all groups would wake the members of the
+/// next group too, at every commit, only for them to sleep again).
 #[derive(Debug, Default)]
-struct CommitLog {
-    done_through: u64,
-    failures: VecDeque<(u64, String)>,
+struct Group {
+    outcome: Mutex<Option<Result<(), String>>>,
+    done: Condvar,
+}
+
+impl Group {
+    /// Records how the group ended and wakes its waiting members.
+    fn finish(&self, outcome: Result<(), String>) {
+        *self.outcome.lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome);
+        self.done.notify_all();
+    }
+
+    /// Waits until the group ended.
+    fn wait(&self) -> Result<(), String> {
+        let mut outcome = self.outcome.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(outcome) = outcome.as_ref() {
+                return outcome.clone();
+            }
+            outcome = self.done.wait(outcome).unwrap_or_else(|p| p.into_inner());
+        }
+    }
 }
 
 /// File name of the database inside the data dir.
@@ -174,10 +175,8 @@ impl SqliteStore {
             .map(|_| connect(path, options, true).map(Mutex::new))
             .collect::<Result<_, _>>()?;
         let writer = GroupWriter {
-            state: Mutex::new(WriterState { conn: writer, open: None, members: 0, last_group: 0 }),
+            state: Mutex::new(WriterState { conn: writer, open: None, members: 0 }),
             waiting: AtomicUsize::new(0),
-            commits: Mutex::new(CommitLog::default()),
-            committed: Condvar::new(),
         };
         Ok(Self {
             path: path.to_owned(),
@@ -240,21 +239,21 @@ impl SqliteStore {
                 let mut w = poisoned.into_inner();
                 if let Some(group) = w.open.take() {
                     let _ = w.conn.execute_batch("ROLLBACK");
-                    writer.publish(group, Err("a write of the group failed unexpectedly".into()));
+                    group.finish(Err("a write of the group failed unexpectedly".into()));
                 }
                 writer.state.clear_poison();
                 w
             }
         };
         writer.waiting.fetch_sub(1, Ordering::SeqCst);
-        let group = match w.open {
-            Some(group) => group,
+        let group = match &w.open {
+            Some(group) => Arc::clone(group),
             None => {
                 w.conn.execute_batch("BEGIN IMMEDIATE")?;
-                w.last_group += 1;
+                let group = Arc::new(Group::default());
                 w.members = 0;
-                w.open = Some(w.last_group);
-                w.last_group
+                w.open = Some(Arc::clone(&group));
+                group
             }
         };
         let result = match w.conn.execute_batch("SAVEPOINT write") {
@@ -277,8 +276,8 @@ impl SqliteStore {
                 let _ = w.conn.execute_batch("ROLLBACK");
             }
             w.open = None;
-            writer.publish(group, commit.clone());
             drop(w);
+            group.finish(commit.clone());
             return match (result, commit) {
                 (Ok(value), Ok(())) => Ok(value),
                 (Err(e), _) => Err(e),
@@ -288,13 +287,9 @@ impl SqliteStore {
         drop(w);
         // A failed write needs no commit; a successful one is answered once its group is.
         let value = result?;
-        let mut log = writer.commits.lock().unwrap_or_else(|p| p.into_inner());
-        while log.done_through < group {
-            log = writer.committed.wait(log).unwrap_or_else(|p| p.into_inner());
-        }
-        match log.failures.iter().find(|(g, _)| *g == group) {
-            Some((_, message)) => Err(StoreError::Unavailable(format!("commit failed: {message}"))),
-            None => Ok(value),
+        match group.wait() {
+            Ok(()) => Ok(value),
+            Err(message) => Err(StoreError::Unavailable(format!("commit failed: {message}"))),
         }
     }
 }
