@@ -8,3 +8,4 @@ pub mod context;
 pub mod logging;
 pub mod metrics;
 pub mod otlp;
+pub mod tls;

@@ -18,6 +18,7 @@ mod ledger;
 mod pool;
 mod security;
 mod tasks;
+mod tls;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -49,6 +50,8 @@ pub struct PostgresOptions {
     pub statement_timeout: Duration,
     /// Schema of synthorg's tables (created when missing); `None`: the server's search path.
     pub schema: Option<String>,
+    /// Extra CA certificates (PEM) trusted for `sslmode=require`, besides the system's.
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 impl Default for PostgresOptions {
@@ -59,6 +62,7 @@ impl Default for PostgresOptions {
             acquire_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(30),
             schema: None,
+            ca_pem: None,
         }
     }
 }
@@ -71,6 +75,7 @@ impl fmt::Debug for PostgresOptions {
             .field("acquire_timeout", &self.acquire_timeout)
             .field("statement_timeout", &self.statement_timeout)
             .field("schema", &self.schema)
+            .field("ca_pem", &self.ca_pem.as_ref().map(|pem| format!("{} bytes", pem.len())))
             .finish()
     }
 }
@@ -94,12 +99,6 @@ fn parse_url(url: &str) -> Result<postgres::Config, String> {
     let config: postgres::Config = url.parse().map_err(|e| format!("not a valid PostgreSQL URL: {e}"))?;
     if config.get_hosts().is_empty() {
         return Err("names no host".into());
-    }
-    if config.get_ssl_mode() == postgres::config::SslMode::Require {
-        // The client speaks plain TCP; refusing here beats a connection error at start.
-        return Err("sslmode=require is not supported: reach PostgreSQL over a trusted network or a local \
-                    TLS tunnel, with sslmode=disable or prefer"
-            .into());
     }
     Ok(config)
 }
@@ -134,7 +133,16 @@ impl PostgresStore {
             }
             setup.push_str(&format!(" SET search_path TO {schema};"));
         }
-        let pool = Pool::new(config, setup, options.pool_size.max(1), options.acquire_timeout);
+        // TLS only when asked for: `prefer` (the default) would otherwise fail against the
+        // self-signed certificates many servers ship with, since rustls always verifies.
+        let tls = match config.get_ssl_mode() {
+            postgres::config::SslMode::Require => Some(
+                tls::MakeRustls::new(options.ca_pem.as_deref())
+                    .map_err(|e| StoreError::Unavailable(format!("database TLS: {e}")))?,
+            ),
+            _ => None,
+        };
+        let pool = Pool::new(config, tls, setup, options.pool_size.max(1), options.acquire_timeout);
         let store = Self { pool };
         if let Some(schema) = &options.schema {
             // Under a lock: two replicas' first starts must not race to create it.

@@ -23,6 +23,8 @@ struct Conn {
 
 pub(super) struct Pool {
     config: postgres::Config,
+    /// TLS when the URL asks for `sslmode=require`; plain TCP otherwise.
+    tls: Option<super::tls::MakeRustls>,
     /// Run on every new connection (session settings, search path).
     setup: String,
     max: usize,
@@ -43,6 +45,7 @@ impl std::fmt::Debug for Pool {
         let state = self.lock();
         f.debug_struct("Pool")
             .field("hosts", &self.config.get_hosts().len())
+            .field("tls", &self.tls.is_some())
             .field("max", &self.max)
             .field("open", &state.open)
             .field("idle", &state.idle.len())
@@ -51,9 +54,16 @@ impl std::fmt::Debug for Pool {
 }
 
 impl Pool {
-    pub(super) fn new(config: postgres::Config, setup: String, max: usize, acquire_timeout: Duration) -> Self {
+    pub(super) fn new(
+        config: postgres::Config,
+        tls: Option<super::tls::MakeRustls>,
+        setup: String,
+        max: usize,
+        acquire_timeout: Duration,
+    ) -> Self {
         Self {
             config,
+            tls,
             setup,
             max,
             acquire_timeout,
@@ -103,10 +113,20 @@ impl Pool {
     }
 
     fn connect(&self) -> Result<Conn, StoreError> {
-        let mut client = self
-            .config
-            .connect(NoTls)
-            .map_err(|e| StoreError::Unavailable(format!("cannot connect to the database: {e}")))?;
+        let connected = match &self.tls {
+            Some(tls) => self.config.connect(tls.clone()),
+            None => self.config.connect(NoTls),
+        };
+        let mut client = connected.map_err(|e| {
+            // The causes say what went wrong (refused, a certificate that cannot be verified).
+            let mut message = format!("cannot connect to the database: {e}");
+            let mut cause = std::error::Error::source(&e);
+            while let Some(c) = cause {
+                message.push_str(&format!(": {c}"));
+                cause = c.source();
+            }
+            StoreError::Unavailable(message)
+        })?;
         client.batch_execute(&self.setup)?;
         Ok(Conn { client, statements: HashMap::new() })
     }

@@ -9,7 +9,8 @@ pub mod receiver;
 mod stats;
 mod transport;
 
+pub use crate::tls::validate_ca_pem;
 pub use encode::Protocol;
 pub use exporter::{Exporter, ExporterConfig, ExporterHandle, MAX_REQUEST_BYTES, MAX_RETRY_AFTER, OtlpLayer};
 pub use stats::{DropReason, ExporterStats};
-pub use transport::{MAX_RESPONSE_BYTES, validate_ca_pem};
+pub use transport::MAX_RESPONSE_BYTES;

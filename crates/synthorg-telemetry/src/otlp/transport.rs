@@ -40,36 +40,7 @@ pub(crate) enum SendError {
 /// The TLS client of `https` endpoints: the system's trust store plus extra CA
 /// certificates (PEM), TLS 1.2 and 1.3, ALPN `http/1.1`.
 pub(crate) fn tls_connector(extra_ca_pem: Option<&[u8]>) -> Result<TlsConnector, String> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_native_certs::load_native_certs().certs {
-        let _ = roots.add(cert);
-    }
-    if let Some(pem) = extra_ca_pem {
-        let mut added = 0;
-        for cert in CertificateDer::pem_slice_iter(pem) {
-            let cert = cert.map_err(|e| format!("the CA file is not valid PEM: {e}"))?;
-            roots.add(cert).map_err(|e| format!("the CA file holds an unusable certificate: {e}"))?;
-            added += 1;
-        }
-        if added == 0 {
-            return Err("the CA file holds no certificate".into());
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("cannot set up TLS: {e}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(TlsConnector::from(Arc::new(config)))
-}
-
-/// Checks a CA file's content as the exporter will load it (configuration check).
-pub fn validate_ca_pem(pem: &[u8]) -> Result<(), String> {
-    tls_connector(Some(pem)).map(|_| ())
+    crate::tls::client_config(extra_ca_pem, &[b"http/1.1"]).map(TlsConnector::from)
 }
 
 pub(crate) struct Transport {

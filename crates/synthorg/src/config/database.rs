@@ -24,6 +24,8 @@ pub struct DatabaseConfig {
     pub connect_timeout: String,
     /// PostgreSQL: server-side limit of one statement.
     pub statement_timeout: String,
+    /// PostgreSQL with `sslmode=require`: CA certificates (PEM) trusted besides the system's.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for DatabaseConfig {
@@ -35,6 +37,7 @@ impl Default for DatabaseConfig {
             schema: None,
             connect_timeout: "5s".into(),
             statement_timeout: "30s".into(),
+            ca_file: None,
         }
     }
 }
@@ -157,12 +160,26 @@ pub fn check(
             "must be lower-case letters, digits and _, not starting with a digit, at most 63 bytes",
         ));
     }
+    let ca_pem = config.ca_file.as_ref().and_then(|path| match std::fs::read(path) {
+        Ok(pem) => match synthorg_telemetry::tls::validate_ca_pem(&pem) {
+            Ok(()) => Some(pem),
+            Err(problem) => {
+                errors.push(FieldError::new("database.ca_file", format!("{}: {problem}", path.display())));
+                None
+            }
+        },
+        Err(e) => {
+            errors.push(FieldError::new("database.ca_file", format!("cannot read {}: {e}", path.display())));
+            None
+        }
+    });
     let options = PostgresOptions {
         pool_size: config.pool_size,
         connect_timeout,
         acquire_timeout: connect_timeout,
         statement_timeout,
         schema: config.schema.clone(),
+        ca_pem,
     };
     StoreLocation::Postgres { url: config.url.clone(), options }
 }

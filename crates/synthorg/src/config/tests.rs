@@ -309,6 +309,6 @@ fn the_database_section_selects_and_checks_the_store() {
     let mut got = fields(load_yaml(yaml, &[]));
     got.sort();
     assert_eq!(got, ["database.connect_timeout", "database.pool_size", "database.schema", "database.url"]);
-    let unsupported = load_yaml("database:\n  url: postgres://db/x?sslmode=require\n", &[]).unwrap_err();
-    assert!(unsupported.to_string().contains("sslmode=require is not supported"), "{unsupported}");
+    let tls = load_yaml("database:\n  url: postgres://db/x?sslmode=require\n  ca_file: /nonexistent/ca.pem\n", &[]);
+    assert!(tls.unwrap_err().to_string().contains("database.ca_file: cannot read /nonexistent/ca.pem"));
 }

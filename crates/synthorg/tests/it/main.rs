@@ -4,11 +4,13 @@
 
 mod cli;
 mod otlp;
+mod pg;
 mod prometheus;
 mod replicas;
 mod resilience;
 mod server;
 mod simulate;
+mod tls;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
