@@ -23,6 +23,9 @@ macro_rules! forward_store {
                 fn ping(&self) -> Result<(), StoreError> {
                     self.ping_impl()
                 }
+                fn reads_in_process(&self) -> bool {
+                    self.reads_in_process_impl()
+                }
                 fn create_agent(&self, agent: &Agent) -> Result<(), StoreError> {
                     self.create_agent_impl(agent)
                 }

@@ -44,6 +44,11 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Checks that the store answers (readiness).
     fn ping(&self) -> Result<(), StoreError>;
 
+    /// True when a point read is an in-process lookup of microseconds that never waits on
+    /// the network (SQLite), so a caller may run it on an async worker instead of handing
+    /// it to the blocking pool. False for PostgreSQL, whose client blocks on a socket.
+    fn reads_in_process(&self) -> bool;
+
     // Agents.
     /// Inserts a new agent; a taken name is a conflict.
     fn create_agent(&self, agent: &Agent) -> Result<(), StoreError>;

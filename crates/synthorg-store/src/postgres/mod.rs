@@ -258,6 +258,10 @@ impl PostgresStore {
         }
     }
 
+    pub(crate) fn reads_in_process_impl(&self) -> bool {
+        false
+    }
+
     /// The ping of readiness: a round trip to the database.
     pub(crate) fn ping_impl(&self) -> Result<(), StoreError> {
         self.read(|db| db.query_one("SELECT 1", &[]).map(|_| ()))

@@ -211,6 +211,10 @@ impl SqliteStore {
         })
     }
 
+    pub(crate) fn reads_in_process_impl(&self) -> bool {
+        true
+    }
+
     pub(crate) fn ping_impl(&self) -> Result<(), StoreError> {
         self.read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
     }
