@@ -404,8 +404,13 @@ fn a_failing_source_logs_one_warn_naming_it() {
     let buffer = Buffer::default();
     let writer = buffer.clone();
     let subscriber = tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).finish();
-    let text =
-        tracing::subscriber::with_default(subscriber, || String::from_utf8(collector.scrape(Format::Text)).unwrap());
+    // Tracing caches each callsite's interest process-wide: a test that reached this warning
+    // first without a subscriber would have cached "never". Re-ask every callsite with this
+    // thread's subscriber installed.
+    let text = tracing::subscriber::with_default(subscriber, || {
+        tracing::callsite::rebuild_interest_cache();
+        String::from_utf8(collector.scrape(Format::Text)).unwrap()
+    });
     let logs = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
     let warns: Vec<_> = logs.lines().filter(|l| l.contains("WARN")).collect();
     assert_eq!(warns.len(), 1, "{logs}");
