@@ -101,6 +101,18 @@ impl Server {
     }
 }
 
+/// A server still running when its test ends (an assertion failed, or the test had no more
+/// use for it) is killed: a process left behind would keep its port and, on PostgreSQL, its
+/// pool's connections, which later tests would find exhausted.
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// A blocking HTTP client that returns every status as a value.
 #[derive(Debug, Clone)]
 pub struct Client {
