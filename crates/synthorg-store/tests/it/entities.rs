@@ -116,12 +116,12 @@ fn idempotent_cost_reports_are_recorded_once(s: &dyn Store) {
     assert!(unknown.to_string().starts_with("agent_id:"), "{unknown}");
 }
 
-fn approvals_are_decided_once(s: &dyn Store) {
-    let agent = add_agent(s, "ada");
+/// Records an escalated evaluation of `agent` with its pending approval; returns both.
+pub fn escalate(s: &dyn Store, agent: Uuid) -> (Approval, EvaluationRecord) {
     let approval = Approval {
         id: Uuid::now_v7(),
         evaluation_id: Uuid::now_v7(),
-        agent_id: agent.id,
+        agent_id: agent,
         task_id: None,
         tool: "shell".into(),
         action_type: "delete".into(),
@@ -136,7 +136,7 @@ fn approvals_are_decided_once(s: &dyn Store) {
     };
     let evaluation = EvaluationRecord {
         id: approval.evaluation_id,
-        agent_id: agent.id,
+        agent_id: agent,
         task_id: None,
         tool: "shell".into(),
         action_type: "delete".into(),
@@ -148,6 +148,12 @@ fn approvals_are_decided_once(s: &dyn Store) {
         created_at: now(),
     };
     s.record_evaluation(&evaluation, Some(&approval)).unwrap();
+    (approval, evaluation)
+}
+
+fn approvals_are_decided_once(s: &dyn Store) {
+    let agent = add_agent(s, "ada");
+    let (approval, evaluation) = escalate(s, agent.id);
     assert_eq!(s.pending_approvals().unwrap(), 1);
     assert_eq!(s.get_approval(approval.id).unwrap(), approval);
     let decided = s.decide_approval(approval.id, Decision::Approve, Some("ok".into()), &admin(), now()).unwrap();

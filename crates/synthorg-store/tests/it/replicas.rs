@@ -140,41 +140,12 @@ fn a_termination_racing_assignments_leaves_no_active_work_behind() {
 /// others are refused, and the stored decision is the winner's.
 #[test]
 fn an_approval_decided_through_both_replicas_is_decided_once() {
-    use synthorg_core::security::{Approval, ApprovalStatus, Decision, RiskLevel, Verdict};
+    use synthorg_core::security::Decision;
     let Some(schema) = PgSchema::new() else { return };
     let (a, b) = (schema.open().unwrap(), schema.open().unwrap());
     let agent = add_agent(&a, "asker");
     for round in 0..4 {
-        let approval = Approval {
-            id: uuid::Uuid::now_v7(),
-            evaluation_id: uuid::Uuid::now_v7(),
-            agent_id: agent.id,
-            task_id: None,
-            tool: "db".into(),
-            action_type: "execute".into(),
-            arguments: serde_json::json!({"sql": "DROP TABLE t"}),
-            reason: "destructive".into(),
-            risk_level: RiskLevel::High,
-            status: ApprovalStatus::Pending,
-            created_at: now(),
-            decided_at: None,
-            decided_by: None,
-            decision_note: None,
-        };
-        let evaluation = EvaluationRecord {
-            id: approval.evaluation_id,
-            agent_id: agent.id,
-            task_id: None,
-            tool: "db".into(),
-            action_type: "execute".into(),
-            verdict: Verdict::Escalate,
-            risk_level: RiskLevel::High,
-            reason: "destructive".into(),
-            matched_rules: vec!["destructive".into()],
-            approval_id: Some(approval.id),
-            created_at: now(),
-        };
-        b.record_evaluation(&evaluation, Some(&approval)).unwrap();
+        let (approval, _) = crate::entities::escalate(&b, agent.id);
         let results = race([&a, &b], |s, i| {
             let decision = if i % 2 == 0 { Decision::Approve } else { Decision::Reject };
             s.decide_approval(approval.id, decision, Some(format!("admin {i}")), &admin(), now())
