@@ -1,8 +1,9 @@
 //! HTTP API of synthorg: the axum router under `/api/v1`, its handlers, authentication and
 //! the wire types (DTOs).
 //!
-//! Handlers are thin: extract, call the domain or the store, map to a response. Store calls
-//! run on tokio's blocking pool (see [`AppState::blocking`]) because the store is synchronous.
+//! Handlers are thin: extract, call the domain or the store, map to a response. The store is
+//! synchronous: reads run on tokio's blocking pool ([`AppState::blocking`]), writes on the
+//! store's writer thread when it has one ([`AppState::write`]).
 
 pub mod auth;
 pub mod dto;
@@ -98,6 +99,34 @@ impl AppState {
         // The blocking thread continues the request's span, so its events keep their ids.
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || span.in_scope(|| f(&state))).await.map_err(ApiError::internal)?
+    }
+
+    /// Runs `f`, a request's writes with the reads they depend on, where the store writes
+    /// best: on SQLite's writer thread, which commits it with the writes queued beside it and
+    /// answers after that commit ([`Store::submit_write`]); elsewhere on the blocking pool.
+    /// Either way the answer comes only once the writes are durable.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&AppState) -> Result<T, ApiError> + Send + 'static,
+    {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let state = self.clone();
+        let span = tracing::Span::current();
+        let job: synthorg_store::WriteJob = Box::new(move || {
+            let result = span.in_scope(|| f(&state));
+            Box::new(move |committed: Result<(), synthorg_store::StoreError>| {
+                let _ = answer.send(match (result, committed) {
+                    (Err(e), _) => Err(e),
+                    (Ok(value), Ok(())) => Ok(value),
+                    (Ok(_), Err(e)) => Err(e.into()),
+                });
+            })
+        });
+        if let Err(job) = self.store().submit_write(job) {
+            tokio::task::spawn_blocking(move || job()(Ok(())));
+        }
+        answered.await.map_err(|_| ApiError::internal("the write ended without an answer"))?
     }
 }
 

@@ -26,6 +26,9 @@ macro_rules! forward_store {
                 fn reads_in_process(&self) -> bool {
                     self.reads_in_process_impl()
                 }
+                fn submit_write(&self, job: WriteJob) -> Result<(), WriteJob> {
+                    self.submit_write_impl(job)
+                }
                 fn create_agent(&self, agent: &Agent) -> Result<(), StoreError> {
                     self.create_agent_impl(agent)
                 }

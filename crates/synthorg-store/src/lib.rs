@@ -2,9 +2,11 @@
 //! PostgreSQL (several replicas on one database) implementations.
 //!
 //! The trait is synchronous: SQLite is an in-process library and each call is a short
-//! transaction, so the API runs store calls on tokio's blocking pool instead of paying for an
-//! async driver; the PostgreSQL store uses synchronous clients from a pool the same way. Every method that changes state does so in one transaction, and returns only
-//! after that transaction is durable.
+//! transaction, so the API runs reads on tokio's blocking pool instead of paying for an async
+//! driver, and hands writes to the SQLite store's writer thread ([`Store::submit_write`]); the
+//! PostgreSQL store uses synchronous clients from a pool, on the blocking pool. Every method
+//! that changes state does so in one transaction, and returns only after that transaction is
+//! durable (on the writer thread: the job's reply comes only after it).
 
 mod error;
 #[cfg(feature = "bench-fixtures")]
@@ -48,6 +50,16 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// the network (SQLite), so a caller may run it on an async worker instead of handing
     /// it to the blocking pool. False for PostgreSQL, whose client blocks on a socket.
     fn reads_in_process(&self) -> bool;
+
+    /// Hands `job` to the store's own writer thread, if it has one (SQLite), and returns at
+    /// once. There the job runs beside the jobs queued with it, their writes are committed
+    /// together, and only then is the job's reply called, with the outcome of that commit:
+    /// no thread waits per write, and no lock changes hands per write.
+    ///
+    /// `Err(job)` when the store has no writer thread (PostgreSQL): the caller runs the job
+    /// on a thread of its own, where each write commits itself, and calls the reply with
+    /// `Ok(())`.
+    fn submit_write(&self, job: WriteJob) -> Result<(), WriteJob>;
 
     // Agents.
     /// Inserts a new agent; a taken name is a conflict.
@@ -155,6 +167,13 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     fn agent_cost_totals(&self) -> Result<Vec<(Uuid, Usd)>, StoreError>;
     fn pending_approvals(&self) -> Result<u64, StoreError>;
 }
+
+/// Work for a store's writer thread (see [`Store::submit_write`]): runs the store calls, and
+/// returns what to do once their commit is known.
+pub type WriteJob = Box<dyn FnOnce() -> WriteReply + Send>;
+/// Called with the outcome of the commit that holds a job's writes (`Ok` for a job that
+/// wrote nothing).
+pub type WriteReply = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 
 /// Builds a page from `(seq, item)` rows fetched with `LIMIT limit + 1`.
 pub(crate) fn page_of<T>(mut rows: Vec<(i64, T)>, page: &PageRequest) -> Page<T> {

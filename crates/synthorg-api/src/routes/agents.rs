@@ -44,7 +44,7 @@ pub async fn create(
     }
     .into_agent(&caller, now())?;
     state
-        .blocking(move |s| {
+        .write(move |s| {
             s.store().create_agent(&agent)?;
             tracing::info!(agent_id = %agent.id, role = %agent.role, trust_level = %agent.trust_level, "agent registered");
             Ok((StatusCode::CREATED, Json(agent)))
@@ -82,7 +82,7 @@ pub async fn patch(
         denied_tools: body.denied_tools,
     };
     state
-        .blocking(move |s| {
+        .write(move |s| {
             let before = s.store().get_agent(id)?;
             let agent = s.store().update_agent(id, patch, &caller, now())?;
             if before.trust_level != agent.trust_level {

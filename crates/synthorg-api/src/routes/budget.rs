@@ -34,7 +34,7 @@ pub async fn put_config(
     require_admin(&caller)?;
     DomainError::check(config.validate())?;
     state
-        .blocking(move |s| {
+        .write(move |s| {
             s.store().set_budget_config(&config)?;
             tracing::info!(target: "synthorg::audit", total_monthly = %config.total_monthly,
                 reset_day = config.reset_day, by = %caller.label(), "budget configured");

@@ -44,7 +44,7 @@ pub async fn report(
     }
     .into_run(&caller, now())?;
     state
-        .blocking(move |s| {
+        .write(move |s| {
             s.store().record_coordination_run(&run)?;
             if let Some(m) = s.metrics() {
                 m.pushed().coordination_run(run.efficiency, run.overhead_percent);

@@ -70,7 +70,7 @@ pub async fn report(
     }
     .into_record(&caller, now())?;
     state
-        .blocking(move |s| {
+        .write(move |s| {
             let recorded = s.store().record_cost(&record)?;
             let mut headers = HeaderMap::new();
             if recorded.replayed {

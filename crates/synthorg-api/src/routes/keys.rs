@@ -33,7 +33,7 @@ pub async fn create(
     require_admin(&caller)?;
     let new = generate_key(body.role, body.agent_id, body.label, now())?;
     state
-        .blocking(move |s| {
+        .write(move |s| {
             s.store().create_api_key(&new.record)?;
             tracing::info!(target: "synthorg::audit", key_id = %new.record.id, role = %new.record.role,
                 by = %caller.label(), "api key created");
@@ -52,7 +52,7 @@ pub async fn revoke(
 ) -> Result<Json<KeyInfo>, ApiError> {
     require_admin(&caller)?;
     state
-        .blocking(move |s| {
+        .write(move |s| {
             let record = s.store().revoke_api_key(&id, now())?;
             tracing::info!(target: "synthorg::audit", key_id = %record.id, by = %caller.label(), "api key revoked");
             Ok(Json(KeyInfo::from(&record)))

@@ -34,7 +34,7 @@ pub async fn evaluate(
         }
     }
     state
-        .blocking(move |s| {
+        .write(move |s| {
             let agent = s.store().get_agent(body.agent_id).map_err(|e| match e {
                 StoreError::NotFound { .. } => {
                     ApiError::invalid("agent_id", format!("agent {} does not exist", body.agent_id))
@@ -204,7 +204,7 @@ pub async fn decide(
     ApiJson(body): ApiJson<DecideApproval>,
 ) -> Result<Json<Approval>, ApiError> {
     state
-        .blocking(move |s| {
+        .write(move |s| {
             let approval = s.store().decide_approval(id, body.decision, body.note, &caller, now())?;
             super::record_ids(approval.task_id, Some(approval.agent_id));
             tracing::info!(target: "synthorg::audit", approval_id = %id, agent_id = %approval.agent_id,

@@ -40,7 +40,7 @@ pub async fn create(
     let task = NewTask { title: body.title, description: body.description, parent_id: body.parent_id }
         .into_task(&caller, now())?;
     state
-        .blocking(move |s| {
+        .write(move |s| {
             s.store().create_task(&task)?;
             tracing::info!(task_id = %task.id, created_by = %task.created_by, "task created");
             Ok((StatusCode::CREATED, Json(task)))
@@ -89,7 +89,7 @@ pub async fn transition(
         reason: body.reason,
     };
     state
-        .blocking(move |s| {
+        .write(move |s| {
             let (task, transition) = s.store().transition_task(id, &request, &caller, now())?;
             super::record_ids(None, task.assigned_to);
             tracing::info!(task_id = %id, agent_id = ?task.assigned_to.map(|a| a.to_string()),

@@ -262,6 +262,12 @@ impl PostgresStore {
         false
     }
 
+    /// No writer thread: every write is a transaction (mostly one statement) of its own on a
+    /// pooled connection, and replicas write side by side.
+    pub(crate) fn submit_write_impl(&self, job: crate::WriteJob) -> Result<(), crate::WriteJob> {
+        Err(job)
+    }
+
     /// The ping of readiness: a round trip to the database.
     pub(crate) fn ping_impl(&self) -> Result<(), StoreError> {
         self.read(|db| db.query_one("SELECT 1", &[]).map(|_| ()))

@@ -7,10 +7,15 @@
 //! beside the writer.
 //!
 //! Writes are **group-committed**: while other writes wait for the writer, each runs in its
-//! own savepoint inside one shared transaction, and the last of the group commits once for
-//! all of them — one fsync for many writes. Nobody is answered before the commit that holds
-//! their write: a 2xx is still durable, and a failed commit fails every write of its group.
-//! A write that fails rolls back its savepoint only. A lone write commits at once, as before.
+//! own savepoint inside one shared transaction, and the group commits once for all of them —
+//! one fsync for many writes. Nobody is answered before the commit that holds their write: a
+//! 2xx is still durable, and a failed commit fails every write of its group. A write that
+//! fails rolls back its savepoint only. A lone write commits at once.
+//!
+//! The API's writes arrive on the store's **writer thread** as owned jobs
+//! ([`crate::Store::submit_write`]): it runs every job queued, commits once, then replies to
+//! each. Other callers (the CLI, the demo seeding, tests) write from their own threads through
+//! the writer's lock; the last of a queue commits for the group.
 //!
 //! Checkpoints (copying the WAL back into the database file) run on a thread of their own,
 //! never inside a commit: with SQLite's automatic checkpoints, the commit that crosses the
@@ -23,9 +28,10 @@ mod ledger;
 mod security;
 mod tasks;
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, mpsc};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
@@ -56,7 +62,8 @@ impl Default for SqliteOptions {
 #[derive(Debug)]
 pub struct SqliteStore {
     path: PathBuf,
-    writer: GroupWriter,
+    writer: Arc<GroupWriter>,
+    writer_thread: WriterThread,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
     _checkpointer: Checkpointer,
@@ -70,7 +77,7 @@ const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
 /// The thread that checkpoints the WAL beside the writer; stopped and joined on drop.
 #[derive(Debug)]
 struct Checkpointer {
-    stop: Option<std::sync::mpsc::Sender<()>>,
+    stop: Option<mpsc::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -78,12 +85,12 @@ impl Checkpointer {
     /// PASSIVE checkpoints take no lock a writer or reader waits for: they copy the frames
     /// no reader still needs, and the writer keeps appending meanwhile.
     fn start(conn: Connection) -> Result<Self, StoreError> {
-        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let (stop, stopped) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("synthorg-checkpoint".into())
             .spawn(move || {
                 let mut warned = false;
-                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
                     if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
                         && !std::mem::replace(&mut warned, true)
                     {
@@ -174,12 +181,13 @@ impl SqliteStore {
         let readers = (0..options.readers.max(1))
             .map(|_| connect(path, options, true).map(Mutex::new))
             .collect::<Result<_, _>>()?;
-        let writer = GroupWriter {
+        let writer = Arc::new(GroupWriter {
             state: Mutex::new(WriterState { conn: writer, open: None, members: 0 }),
             waiting: AtomicUsize::new(0),
-        };
+        });
         Ok(Self {
             path: path.to_owned(),
+            writer_thread: WriterThread::start(Arc::clone(&writer))?,
             writer,
             readers,
             next_reader: AtomicUsize::new(0),
@@ -232,23 +240,15 @@ impl SqliteStore {
 
     /// Runs `f` atomically (in its own savepoint) inside a write transaction and returns once
     /// that transaction is committed, together with the writes that queued beside it.
+    ///
+    /// On the store's writer thread, inside a job (see [`WriterThread`]), the write joins the
+    /// open group and returns at once: the thread commits the group after its queued jobs
+    /// ran, and only then replies to them.
     fn write<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
-        let writer = &self.writer;
+        let writer = &*self.writer;
+        let batched = Batch::is_running_for(writer);
         writer.waiting.fetch_add(1, Ordering::SeqCst);
-        let mut w = match writer.state.lock() {
-            Ok(w) => w,
-            // A write panicked inside the group: its half-done changes must not be committed
-            // with the others, so the whole group is rolled back and reported failed.
-            Err(poisoned) => {
-                let mut w = poisoned.into_inner();
-                if let Some(group) = w.open.take() {
-                    let _ = w.conn.execute_batch("ROLLBACK");
-                    group.finish(Err("a write of the group failed unexpectedly".into()));
-                }
-                writer.state.clear_poison();
-                w
-            }
-        };
+        let mut w = writer.lock();
         writer.waiting.fetch_sub(1, Ordering::SeqCst);
         let group = match &w.open {
             Some(group) => Arc::clone(group),
@@ -273,28 +273,169 @@ impl SqliteStore {
             Err(e) => Err(e.into()),
         };
         w.members += 1;
-        if writer.waiting.load(Ordering::SeqCst) == 0 || w.members >= MAX_GROUP {
+        if batched {
+            Batch::joined(&group);
+        }
+        if (!batched && writer.waiting.load(Ordering::SeqCst) == 0) || w.members >= MAX_GROUP {
             // The last of the group (or a full group): commit for everyone.
-            let commit = w.conn.execute_batch("COMMIT").map_err(|e| e.to_string());
-            if commit.is_err() {
-                let _ = w.conn.execute_batch("ROLLBACK");
-            }
-            w.open = None;
-            drop(w);
-            group.finish(commit.clone());
+            let commit = GroupWriter::commit(w);
             return match (result, commit) {
                 (Ok(value), Ok(())) => Ok(value),
                 (Err(e), _) => Err(e),
-                (Ok(_), Err(message)) => Err(StoreError::Unavailable(format!("commit failed: {message}"))),
+                (Ok(_), Err(message)) => Err(commit_failed(message)),
             };
         }
         drop(w);
-        // A failed write needs no commit; a successful one is answered once its group is.
+        // A failed write needs no commit; a successful one is answered once its group is
+        // (by the writer thread's reply when batched).
         let value = result?;
-        match group.wait() {
-            Ok(()) => Ok(value),
-            Err(message) => Err(StoreError::Unavailable(format!("commit failed: {message}"))),
+        if batched {
+            return Ok(value);
         }
+        group.wait().map(|()| value).map_err(commit_failed)
+    }
+
+    pub(crate) fn submit_write_impl(&self, job: crate::WriteJob) -> Result<(), crate::WriteJob> {
+        self.writer_thread.submit(job)
+    }
+}
+
+fn commit_failed(message: String) -> StoreError {
+    StoreError::Unavailable(format!("commit failed: {message}"))
+}
+
+impl GroupWriter {
+    /// Locks the writer. A poisoned lock means a write panicked inside the open group: its
+    /// half-done changes must not be committed with the others, so the whole group is rolled
+    /// back and reported failed.
+    fn lock(&self) -> MutexGuard<'_, WriterState> {
+        self.state.lock().unwrap_or_else(|poisoned| {
+            let mut w = poisoned.into_inner();
+            if let Some(group) = w.open.take() {
+                let _ = w.conn.execute_batch("ROLLBACK");
+                group.finish(Err("a write of the group failed unexpectedly".into()));
+            }
+            self.state.clear_poison();
+            w
+        })
+    }
+
+    /// Commits the open group (if any), releases the writer and wakes the group's members.
+    fn commit(mut w: MutexGuard<'_, WriterState>) -> Result<(), String> {
+        let Some(group) = w.open.take() else { return Ok(()) };
+        let commit = w.conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+        if commit.is_err() {
+            let _ = w.conn.execute_batch("ROLLBACK");
+        }
+        drop(w);
+        group.finish(commit.clone());
+        commit
+    }
+}
+
+/// The store's writer thread: API writes arrive as owned jobs on a channel; the thread runs
+/// every job queued, commits their writes together, then replies to each. Under load it
+/// never sleeps between jobs, and a write costs no thread handoff, lock handoff or wakeup
+/// of its own; the only wakeup is the reply to the task that waits for it.
+///
+/// Writes from other threads (CLI commands, the demo, tests) keep the path through the lock
+/// and join or commit the same groups, so both kinds mix safely.
+#[derive(Debug)]
+struct WriterThread {
+    jobs: Option<mpsc::Sender<crate::WriteJob>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl WriterThread {
+    fn start(writer: Arc<GroupWriter>) -> Result<Self, StoreError> {
+        let (jobs, queue) = mpsc::channel::<crate::WriteJob>();
+        let thread = std::thread::Builder::new()
+            .name("synthorg-writer".into())
+            .spawn(move || Self::run(&writer, &queue))
+            .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
+        Ok(Self { jobs: Some(jobs), thread: Some(thread) })
+    }
+
+    fn submit(&self, job: crate::WriteJob) -> Result<(), crate::WriteJob> {
+        match &self.jobs {
+            Some(jobs) => jobs.send(job).map_err(|mpsc::SendError(job)| job),
+            None => Err(job),
+        }
+    }
+
+    fn run(writer: &GroupWriter, queue: &mpsc::Receiver<crate::WriteJob>) {
+        let mut replies = Vec::new();
+        while let Ok(first) = queue.recv() {
+            let mut next = Some(first);
+            let mut ran = 0;
+            while let Some(job) = next {
+                let batch = Batch::begin(writer);
+                // A job that panics is dropped unanswered (its caller sees the reply channel
+                // close); the lock it poisoned rolls back the group it wrote into.
+                let reply = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                let groups = batch.end();
+                if let Ok(reply) = reply {
+                    replies.push((reply, groups));
+                }
+                ran += 1;
+                next = if ran < MAX_GROUP { queue.try_recv().ok() } else { None };
+            }
+            let _ = GroupWriter::commit(writer.lock());
+            for (reply, groups) in replies.drain(..) {
+                let outcome = groups.iter().map(|g| g.wait()).find(Result::is_err).unwrap_or(Ok(()));
+                reply(outcome.map_err(commit_failed));
+            }
+        }
+    }
+}
+
+impl Drop for WriterThread {
+    fn drop(&mut self) {
+        drop(self.jobs.take());
+        if let Some(thread) = self.thread.take() {
+            // The last handle on the store may be dropped by a job on the writer thread itself,
+            // which finishes on its own once the channel is closed.
+            if thread.thread().id() != std::thread::current().id() {
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
+thread_local! {
+    /// On a writer thread while a job runs: which writer, and the groups the job wrote into.
+    static BATCH: RefCell<Option<(usize, Vec<Arc<Group>>)>> = const { RefCell::new(None) };
+}
+
+/// The running job of a writer thread (see [`BATCH`]).
+struct Batch;
+
+impl Batch {
+    fn id(writer: &GroupWriter) -> usize {
+        std::ptr::from_ref(writer) as usize
+    }
+
+    fn begin(writer: &GroupWriter) -> Self {
+        BATCH.with_borrow_mut(|b| *b = Some((Self::id(writer), Vec::new())));
+        Batch
+    }
+
+    fn end(self) -> Vec<Arc<Group>> {
+        BATCH.with_borrow_mut(|b| b.take().map(|(_, groups)| groups).unwrap_or_default())
+    }
+
+    fn is_running_for(writer: &GroupWriter) -> bool {
+        BATCH.with_borrow(|b| matches!(b, Some((id, _)) if *id == Self::id(writer)))
+    }
+
+    fn joined(group: &Arc<Group>) {
+        BATCH.with_borrow_mut(|b| {
+            if let Some((_, groups)) = b
+                && !groups.iter().any(|g| Arc::ptr_eq(g, group))
+            {
+                groups.push(Arc::clone(group));
+            }
+        });
     }
 }
 

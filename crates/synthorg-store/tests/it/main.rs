@@ -34,7 +34,7 @@ macro_rules! on_both_stores {
 #[derive(Debug)]
 pub enum TestStore {
     Sqlite(tempfile::TempDir, SqliteStore),
-    Postgres(PgSchema, PostgresStore),
+    Postgres(PgSchema, Box<PostgresStore>),
 }
 
 impl std::ops::Deref for TestStore {
@@ -42,7 +42,7 @@ impl std::ops::Deref for TestStore {
     fn deref(&self) -> &Self::Target {
         match self {
             TestStore::Sqlite(_, s) => s,
-            TestStore::Postgres(_, s) => s,
+            TestStore::Postgres(_, s) => &**s,
         }
     }
 }
@@ -57,7 +57,7 @@ impl TestStore {
     pub fn postgres() -> Option<Self> {
         let schema = PgSchema::new()?;
         let store = schema.open().unwrap();
-        Some(TestStore::Postgres(schema, store))
+        Some(TestStore::Postgres(schema, Box::new(store)))
     }
 
     /// Runs `test`, then the backend's own consistency checks (SQLite's integrity and foreign
@@ -162,4 +162,136 @@ fn the_wal_is_checkpointed_in_the_background() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     assert_eq!(store.total_cost().unwrap(), synthorg_core::Usd::parse("0.5").unwrap());
+}
+
+/// What a writer-thread job reports: its task, whether its write succeeded, the commit
+/// outcome its reply got, and whether a reader saw the task when the reply ran.
+type JobReport = (Uuid, Result<(), String>, Result<(), String>, bool);
+
+/// A job for the writer thread that creates `task` and reports through `reports`; `before`
+/// runs first inside the job (on the writer thread, inside the open group).
+fn create_job(
+    store: &std::sync::Arc<SqliteStore>,
+    task: Task,
+    reports: &std::sync::mpsc::Sender<JobReport>,
+    before: impl FnOnce() + Send + 'static,
+) -> synthorg_store::WriteJob {
+    let (store, reports) = (store.clone(), reports.clone());
+    Box::new(move || {
+        before();
+        let written = store.create_task(&task).map_err(|e| e.to_string());
+        Box::new(move |committed: Result<(), synthorg_store::StoreError>| {
+            let visible = store.get_task(task.id).is_ok();
+            let _ = reports.send((task.id, written, committed.map_err(|e| e.to_string()), visible));
+        })
+    })
+}
+
+fn submit(store: &SqliteStore, job: synthorg_store::WriteJob) {
+    assert!(store.submit_write(job).is_ok(), "the SQLite store has a writer thread");
+}
+
+fn new_task(title: &str) -> Task {
+    NewTask { title: title.into(), ..Default::default() }.into_task(&admin(), now()).unwrap()
+}
+
+/// Jobs queued on the writer thread run in one open transaction and are answered only after
+/// it committed: while the queue drains, a reader sees none of the earlier jobs' tasks; at
+/// each reply, the job's task is visible. A failing job gets its own error while its batch
+/// commits, and a job that panics is dropped unanswered without stopping the thread.
+#[test]
+fn the_writer_thread_commits_queued_jobs_together_and_answers_after_the_commit() {
+    use std::sync::{Arc, mpsc};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open_dir(dir.path(), &SqliteOptions::default()).unwrap());
+    let (reports, reported) = mpsc::channel::<JobReport>();
+    // The first job holds the thread until the rest are queued behind it.
+    let (release, held) = mpsc::channel::<()>();
+    let first = new_task("first");
+    submit(&store, create_job(&store, first.clone(), &reports, move || held.recv().unwrap()));
+    let tasks: Vec<Task> = (0..50).map(|i| new_task(&format!("queued {i}"))).collect();
+    let (seen_early, seen) = mpsc::channel::<bool>();
+    let mut previous = first.id;
+    for task in &tasks {
+        let (check, store2, seen_early) = (previous, store.clone(), seen_early.clone());
+        submit(
+            &store,
+            create_job(&store, task.clone(), &reports, move || {
+                seen_early.send(store2.get_task(check).is_ok()).unwrap();
+            }),
+        );
+        previous = task.id;
+    }
+    // A duplicate id fails on its own; a panicking job is dropped unanswered.
+    submit(&store, create_job(&store, tasks[0].clone(), &reports, || ()));
+    let unanswered = reports.clone();
+    submit(
+        &store,
+        Box::new(move || {
+            let _dropped_unanswered = unanswered;
+            panic!("a job that panics (expected by this test)")
+        }),
+    );
+    release.send(()).unwrap();
+    let answers: Vec<JobReport> = (0..52).map(|_| reported.recv().unwrap()).collect();
+    drop(seen_early);
+    assert_eq!(seen.iter().filter(|&early| early).count(), 0, "a queued job saw an earlier job's write committed");
+    let (failed, ok): (Vec<_>, Vec<_>) = answers.iter().partition(|(_, written, _, _)| written.is_err());
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].0, tasks[0].id);
+    assert_eq!(ok.len(), 51);
+    assert!(ok.iter().all(|(_, _, committed, visible)| committed.is_ok() && *visible));
+    // The thread still serves after the panic.
+    let last = new_task("after the panic");
+    submit(&store, create_job(&store, last.clone(), &reports, || ()));
+    let (id, written, committed, visible) = reported.recv().unwrap();
+    assert_eq!((id, written, committed, visible), (last.id, Ok(()), Ok(()), true));
+    assert!(reported.try_recv().is_err(), "the panicking job was answered");
+    assert!(store.integrity_check().unwrap().is_empty());
+}
+
+/// Jobs on the writer thread and writes from other threads share groups safely: every
+/// write is acknowledged once, committed, and there after a reopen.
+#[test]
+fn writer_thread_jobs_and_direct_writes_mix() {
+    use std::sync::{Arc, mpsc};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open_dir(dir.path(), &SqliteOptions::default()).unwrap());
+    let (reports, reported) = mpsc::channel::<JobReport>();
+    let mut expected = Vec::new();
+    std::thread::scope(|scope| {
+        let mut submitters = Vec::new();
+        for t in 0..4 {
+            let (store, reports) = (&store, &reports);
+            submitters.push(scope.spawn(move || {
+                (0..100)
+                    .map(|i| {
+                        let task = new_task(&format!("job {t}/{i}"));
+                        submit(store, create_job(store, task.clone(), reports, || ()));
+                        task.id
+                    })
+                    .collect::<Vec<_>>()
+            }));
+        }
+        let direct: Vec<_> = (0..2)
+            .map(|t| {
+                let store = &store;
+                scope.spawn(move || {
+                    (0..100).map(|i| add_task(&**store, &format!("direct {t}/{i}")).id).collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for handle in submitters.into_iter().chain(direct) {
+            expected.extend(handle.join().unwrap());
+        }
+    });
+    let answers: Vec<JobReport> = (0..400).map(|_| reported.recv().unwrap()).collect();
+    assert!(answers.iter().all(|(_, written, committed, visible)| written.is_ok() && committed.is_ok() && *visible));
+    drop(store);
+    let store = SqliteStore::open_dir(dir.path(), &SqliteOptions::default()).unwrap();
+    assert_eq!(expected.len(), 600);
+    for id in &expected {
+        store.get_task(*id).unwrap();
+    }
+    assert!(store.integrity_check().unwrap().is_empty());
 }
