@@ -1,10 +1,13 @@
 //! The simulator's HTTP client: the public API only, every request timed and classified.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
 use super::stats::{Outcome, Stats};
 
@@ -35,6 +38,33 @@ pub struct Client {
     stats: Arc<Stats>,
 }
 
+/// ureq resolves the host before every request, even one that reuses a pooled connection,
+/// and with a timeout set it resolves on a thread of its own: a thread spawned per request,
+/// which cost the simulator more CPU than the requests themselves (and took it from the
+/// server it measures, on the same cores). The replicas are fixed for a run, so each is
+/// resolved once.
+#[derive(Debug, Default)]
+struct ResolveOnce {
+    resolved: Mutex<HashMap<String, ResolvedSocketAddrs>>,
+}
+
+impl Resolver for ResolveOnce {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        config: &ureq::config::Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let key = format!("{}://{}", uri.scheme_str().unwrap_or(""), uri.authority().map_or("", |a| a.as_str()));
+        if let Some(addrs) = self.resolved.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            return Ok(addrs.clone());
+        }
+        let addrs = DefaultResolver::default().resolve(uri, config, timeout)?;
+        self.resolved.lock().unwrap_or_else(|p| p.into_inner()).insert(key, addrs.clone());
+        Ok(addrs)
+    }
+}
+
 impl Client {
     /// Each of `urls` is a replica (`http://host:port`) or its API root (`…/api/v1`);
     /// requests go to them round robin. `connections`: keep-alive connections kept open per
@@ -51,7 +81,7 @@ impl Client {
                 }
             })
             .collect();
-        let agent = ureq::Agent::config_builder()
+        let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(timeout))
             .max_redirects(0)
@@ -61,8 +91,8 @@ impl Client {
             // Requests and answers are small: 16 KiB buffers instead of 128 KiB per connection.
             .input_buffer_size(16 * 1024)
             .output_buffer_size(16 * 1024)
-            .build()
-            .into();
+            .build();
+        let agent = ureq::Agent::with_parts(config, DefaultConnector::default(), ResolveOnce::default());
         Self { agent, bases, next: Arc::new(AtomicUsize::new(0)), stats }
     }
 
@@ -101,5 +131,43 @@ impl Client {
         };
         self.stats.record(endpoint, outcome, start.elapsed());
         answer
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+
+    use super::*;
+
+    /// A host resolved once is answered from memory: here a name that no resolver knows
+    /// (`.invalid` never resolves) reaches a real server on loopback because its address was
+    /// resolved before.
+    #[test]
+    fn a_resolved_host_is_not_resolved_again() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream);
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap() > 2 {
+                line.clear();
+            }
+            let body = "{\"ok\":true}";
+            write!(reader.get_mut(), "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}", body.len()).unwrap();
+        });
+        let resolver = ResolveOnce::default();
+        let mut addrs = resolver.empty();
+        addrs.push(addr);
+        let origin = format!("http://synthorg.invalid:{}", addr.port());
+        resolver.resolved.lock().unwrap().insert(origin.clone(), addrs);
+        let config = ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(5))).build();
+        let agent = ureq::Agent::with_parts(config, DefaultConnector::default(), resolver);
+        let mut response = agent.get(&format!("{origin}/health")).call().unwrap();
+        assert_eq!(response.body_mut().read_to_string().unwrap(), "{\"ok\":true}");
+        server.join().unwrap();
     }
 }
