@@ -194,6 +194,9 @@ struct Names {
     otlp_retries: String,
     otlp_queue_depth: String,
     otlp_queue_capacity: String,
+    store_write_queue: String,
+    store_commits: String,
+    store_writes: String,
 }
 
 impl Names {
@@ -228,6 +231,9 @@ impl Names {
             otlp_retries: n("otlp_retries"),
             otlp_queue_depth: n("otlp_queue_depth"),
             otlp_queue_capacity: n("otlp_queue_capacity"),
+            store_write_queue: n("store_write_queue_depth"),
+            store_commits: n("store_commits"),
+            store_writes: n("store_writes"),
         }
     }
 }
@@ -350,6 +356,7 @@ impl MetricsCollector {
         self.encode_costs(&mut e, last, &visible);
         self.encode_pushed(&mut e);
         self.encode_otlp(&mut e);
+        self.encode_writer(&mut e);
         encode_process(&mut e);
         e.finish()
     }
@@ -575,6 +582,23 @@ impl MetricsCollector {
         e.gauge(&n.otlp_queue_depth, &[], s.queue_depth as f64);
         e.header(&n.otlp_queue_capacity, Kind::Gauge, "Capacity of the OTLP exporter's queue.");
         e.gauge(&n.otlp_queue_capacity, &[], s.queue_capacity as f64);
+    }
+
+    /// The SQLite writer's queue and group commit (absent on PostgreSQL). Read at scrape time
+    /// from atomics: no store query.
+    fn encode_writer(&self, e: &mut Exposition) {
+        let Some(s) = self.store.writer_stats() else { return };
+        let n = &self.names;
+        e.header(&n.store_write_queue, Kind::Gauge, "API writes waiting for the store's writer thread.");
+        e.gauge(&n.store_write_queue, &[], s.queued as f64);
+        e.header(&n.store_commits, Kind::Counter, "Store transactions committed (one fsync each).");
+        e.counter(&n.store_commits, &[], s.commits as f64);
+        e.header(
+            &n.store_writes,
+            Kind::Counter,
+            "Successful store writes committed; divided by commits: writes per fsync.",
+        );
+        e.counter(&n.store_writes, &[], s.writes as f64);
     }
 
     fn fold(&self, family: &'static str, series: usize) {

@@ -29,6 +29,9 @@ macro_rules! forward_store {
                 fn submit_write(&self, job: WriteJob) -> Result<(), WriteJob> {
                     self.submit_write_impl(job)
                 }
+                fn writer_stats(&self) -> Option<WriterStats> {
+                    self.writer_stats_impl()
+                }
                 fn create_agent(&self, agent: &Agent) -> Result<(), StoreError> {
                     self.create_agent_impl(agent)
                 }

@@ -61,6 +61,10 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// `Ok(())`.
     fn submit_write(&self, job: WriteJob) -> Result<(), WriteJob>;
 
+    /// The in-process writer's counters (SQLite); `None` for a store without one (PostgreSQL
+    /// has its own monitoring).
+    fn writer_stats(&self) -> Option<WriterStats>;
+
     // Agents.
     /// Inserts a new agent; a taken name is a conflict.
     fn create_agent(&self, agent: &Agent) -> Result<(), StoreError>;
@@ -174,6 +178,19 @@ pub type WriteJob = Box<dyn FnOnce() -> WriteReply + Send>;
 /// Called with the outcome of the commit that holds a job's writes (`Ok` for a job that
 /// wrote nothing).
 pub type WriteReply = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+
+/// Counters of the SQLite writer, for the metrics endpoint.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Jobs handed to the writer thread and not yet started: a queue that keeps growing
+    /// means writes arrive faster than the disk commits them.
+    pub queued: u64,
+    /// Transactions committed (each one fsync).
+    pub commits: u64,
+    /// Successful writes in those commits: `writes / commits` is how many writes share an
+    /// fsync (group commit).
+    pub writes: u64,
+}
 
 /// Builds a page from `(seq, item)` rows fetched with `LIMIT limit + 1`.
 pub(crate) fn page_of<T>(mut rows: Vec<(i64, T)>, page: &PageRequest) -> Page<T> {

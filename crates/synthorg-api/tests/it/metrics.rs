@@ -212,6 +212,31 @@ async fn values_follow_the_store_and_the_code_paths() {
 }
 
 crate::on_both_stores! {
+async fn the_sqlite_writer_counts_its_commits_and_writes() {
+    let app = TestApp::new();
+    let sqlite = matches!(app.backing, crate::Backing::Sqlite(_));
+    let (_, _, before) = scrape(&app, None).await;
+    if !sqlite {
+        assert!(!before.contains("synthorg_store_"), "PostgreSQL has no in-process writer");
+        return;
+    }
+    let writes = |text: &str| value(text, "synthorg_store_writes_total").unwrap();
+    let commits = |text: &str| value(text, "synthorg_store_commits_total").unwrap();
+    // Three successful writes, one refused (a transition the table forbids): each answered
+    // after its commit, so the counters already hold them when the scrape comes.
+    let task = app.task("one").await;
+    app.task("two").await;
+    app.task("three").await;
+    assert_eq!(app.transition(task, json!({"to": "completed"})).await.status, StatusCode::CONFLICT);
+    let (_, _, after) = scrape(&app, None).await;
+    assert_eq!(writes(&after) - writes(&before), 3.0);
+    let new_commits = commits(&after) - commits(&before);
+    assert!((1.0..=3.0).contains(&new_commits), "{new_commits} commits for 3 writes");
+    assert_eq!(value(&after, "synthorg_store_write_queue_depth"), Some(0.0), "nothing is waiting at rest");
+}
+}
+
+crate::on_both_stores! {
 async fn agent_labels_are_bounded_and_terminated_agents_disappear() {
     let settings = ApiSettings {
         metrics: Some(MetricsSettings { max_agent_series: 2, ..Default::default() }),

@@ -268,6 +268,10 @@ impl PostgresStore {
         Err(job)
     }
 
+    pub(crate) fn writer_stats_impl(&self) -> Option<crate::WriterStats> {
+        None
+    }
+
     /// The ping of readiness: a round trip to the database.
     pub(crate) fn ping_impl(&self) -> Result<(), StoreError> {
         self.read(|db| db.query_one("SELECT 1", &[]).map(|_| ()))

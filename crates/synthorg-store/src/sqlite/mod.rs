@@ -30,7 +30,7 @@ mod tasks;
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, mpsc};
 use std::time::Duration;
 
@@ -121,14 +121,19 @@ struct GroupWriter {
     state: Mutex<WriterState>,
     /// Writes waiting for the writer: while any wait, the transaction stays open for them.
     waiting: AtomicUsize,
+    /// Committed transactions, and the successful writes they held.
+    commits: AtomicU64,
+    writes: AtomicU64,
 }
 
 #[derive(Debug)]
 struct WriterState {
     conn: Connection,
-    /// The group whose transaction is open, and how many writes it holds.
+    /// The group whose transaction is open, how many writes it holds, and how many of them
+    /// succeeded.
     open: Option<Arc<Group>>,
     members: usize,
+    succeeded: u64,
 }
 
 /// One group commit. Its members wait on the group itself, so a commit wakes exactly the
@@ -182,8 +187,10 @@ impl SqliteStore {
             .map(|_| connect(path, options, true).map(Mutex::new))
             .collect::<Result<_, _>>()?;
         let writer = Arc::new(GroupWriter {
-            state: Mutex::new(WriterState { conn: writer, open: None, members: 0 }),
+            state: Mutex::new(WriterState { conn: writer, open: None, members: 0, succeeded: 0 }),
             waiting: AtomicUsize::new(0),
+            commits: AtomicU64::new(0),
+            writes: AtomicU64::new(0),
         });
         Ok(Self {
             path: path.to_owned(),
@@ -256,6 +263,7 @@ impl SqliteStore {
                 w.conn.execute_batch("BEGIN IMMEDIATE")?;
                 let group = Arc::new(Group::default());
                 w.members = 0;
+                w.succeeded = 0;
                 w.open = Some(Arc::clone(&group));
                 group
             }
@@ -273,12 +281,13 @@ impl SqliteStore {
             Err(e) => Err(e.into()),
         };
         w.members += 1;
+        w.succeeded += u64::from(result.is_ok());
         if batched {
             Batch::joined(&group);
         }
         if (!batched && writer.waiting.load(Ordering::SeqCst) == 0) || w.members >= MAX_GROUP {
             // The last of the group (or a full group): commit for everyone.
-            let commit = GroupWriter::commit(w);
+            let commit = writer.commit(w);
             return match (result, commit) {
                 (Ok(value), Ok(())) => Ok(value),
                 (Err(e), _) => Err(e),
@@ -297,6 +306,14 @@ impl SqliteStore {
 
     pub(crate) fn submit_write_impl(&self, job: crate::WriteJob) -> Result<(), crate::WriteJob> {
         self.writer_thread.submit(job)
+    }
+
+    pub(crate) fn writer_stats_impl(&self) -> Option<crate::WriterStats> {
+        Some(crate::WriterStats {
+            queued: self.writer_thread.queued.load(Ordering::Relaxed),
+            commits: self.writer.commits.load(Ordering::Relaxed),
+            writes: self.writer.writes.load(Ordering::Relaxed),
+        })
     }
 }
 
@@ -321,11 +338,19 @@ impl GroupWriter {
     }
 
     /// Commits the open group (if any), releases the writer and wakes the group's members.
-    fn commit(mut w: MutexGuard<'_, WriterState>) -> Result<(), String> {
+    fn commit(&self, mut w: MutexGuard<'_, WriterState>) -> Result<(), String> {
         let Some(group) = w.open.take() else { return Ok(()) };
         let commit = w.conn.execute_batch("COMMIT").map_err(|e| e.to_string());
-        if commit.is_err() {
-            let _ = w.conn.execute_batch("ROLLBACK");
+        match commit {
+            // A group whose writes all failed commits nothing to the disk: not counted.
+            Ok(()) if w.succeeded > 0 => {
+                self.commits.fetch_add(1, Ordering::Relaxed);
+                self.writes.fetch_add(w.succeeded, Ordering::Relaxed);
+            }
+            Ok(()) => {}
+            Err(_) => {
+                let _ = w.conn.execute_batch("ROLLBACK");
+            }
         }
         drop(w);
         group.finish(commit.clone());
@@ -343,32 +368,39 @@ impl GroupWriter {
 #[derive(Debug)]
 struct WriterThread {
     jobs: Option<mpsc::Sender<crate::WriteJob>>,
+    /// Jobs sent and not yet started.
+    queued: Arc<AtomicU64>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl WriterThread {
     fn start(writer: Arc<GroupWriter>) -> Result<Self, StoreError> {
         let (jobs, queue) = mpsc::channel::<crate::WriteJob>();
+        let queued = Arc::new(AtomicU64::new(0));
+        let depth = Arc::clone(&queued);
         let thread = std::thread::Builder::new()
             .name("synthorg-writer".into())
-            .spawn(move || Self::run(&writer, &queue))
+            .spawn(move || Self::run(&writer, &queue, &depth))
             .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
-        Ok(Self { jobs: Some(jobs), thread: Some(thread) })
+        Ok(Self { jobs: Some(jobs), queued, thread: Some(thread) })
     }
 
     fn submit(&self, job: crate::WriteJob) -> Result<(), crate::WriteJob> {
-        match &self.jobs {
-            Some(jobs) => jobs.send(job).map_err(|mpsc::SendError(job)| job),
-            None => Err(job),
-        }
+        let Some(jobs) = &self.jobs else { return Err(job) };
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        jobs.send(job).map_err(|mpsc::SendError(job)| {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+            job
+        })
     }
 
-    fn run(writer: &GroupWriter, queue: &mpsc::Receiver<crate::WriteJob>) {
+    fn run(writer: &GroupWriter, queue: &mpsc::Receiver<crate::WriteJob>, queued: &AtomicU64) {
         let mut replies = Vec::new();
         while let Ok(first) = queue.recv() {
             let mut next = Some(first);
             let mut ran = 0;
             while let Some(job) = next {
+                queued.fetch_sub(1, Ordering::Relaxed);
                 let batch = Batch::begin(writer);
                 // A job that panics is dropped unanswered (its caller sees the reply channel
                 // close); the lock it poisoned rolls back the group it wrote into.
@@ -380,7 +412,7 @@ impl WriterThread {
                 ran += 1;
                 next = if ran < MAX_GROUP { queue.try_recv().ok() } else { None };
             }
-            let _ = GroupWriter::commit(writer.lock());
+            let _ = writer.commit(writer.lock());
             for (reply, groups) in replies.drain(..) {
                 let outcome = groups.iter().map(|g| g.wait()).find(Result::is_err).unwrap_or(Ok(()));
                 reply(outcome.map_err(commit_failed));

@@ -208,7 +208,14 @@ fn the_writer_thread_commits_queued_jobs_together_and_answers_after_the_commit()
     // The first job holds the thread until the rest are queued behind it.
     let (release, held) = mpsc::channel::<()>();
     let first = new_task("first");
-    submit(&store, create_job(&store, first.clone(), &reports, move || held.recv().unwrap()));
+    let (started, running) = mpsc::channel::<()>();
+    submit(
+        &store,
+        create_job(&store, first.clone(), &reports, move || {
+            started.send(()).unwrap();
+            held.recv().unwrap();
+        }),
+    );
     let tasks: Vec<Task> = (0..50).map(|i| new_task(&format!("queued {i}"))).collect();
     let (seen_early, seen) = mpsc::channel::<bool>();
     let mut previous = first.id;
@@ -232,8 +239,15 @@ fn the_writer_thread_commits_queued_jobs_together_and_answers_after_the_commit()
             panic!("a job that panics (expected by this test)")
         }),
     );
+    // The first job runs; the other 52 wait, and the metrics see them waiting.
+    running.recv().unwrap();
+    let before = store.writer_stats().unwrap();
+    assert_eq!(before.queued, 52);
     release.send(()).unwrap();
     let answers: Vec<JobReport> = (0..52).map(|_| reported.recv().unwrap()).collect();
+    // One commit for the 51 successful writes (the duplicate's failed write is not counted).
+    let after = store.writer_stats().unwrap();
+    assert_eq!((after.queued, after.commits - before.commits, after.writes - before.writes), (0, 1, 51));
     drop(seen_early);
     assert_eq!(seen.iter().filter(|&early| early).count(), 0, "a queued job saw an earlier job's write committed");
     let (failed, ok): (Vec<_>, Vec<_>) = answers.iter().partition(|(_, written, _, _)| written.is_err());
