@@ -197,6 +197,7 @@ struct Names {
     store_write_queue: String,
     store_commits: String,
     store_writes: String,
+    store_wal_restarts: String,
 }
 
 impl Names {
@@ -234,6 +235,7 @@ impl Names {
             store_write_queue: n("store_write_queue_depth"),
             store_commits: n("store_commits"),
             store_writes: n("store_writes"),
+            store_wal_restarts: n("store_wal_restarts"),
         }
     }
 }
@@ -599,6 +601,8 @@ impl MetricsCollector {
             "Successful store writes committed; divided by commits: writes per fsync.",
         );
         e.counter(&n.store_writes, &[], s.writes as f64);
+        e.header(&n.store_wal_restarts, Kind::Counter, "Times the writer started the WAL over to keep it bounded.");
+        e.counter(&n.store_wal_restarts, &[], s.wal_restarts as f64);
     }
 
     fn fold(&self, family: &'static str, series: usize) {

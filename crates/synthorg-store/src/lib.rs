@@ -190,6 +190,8 @@ pub struct WriterStats {
     /// Successful writes in those commits: `writes / commits` is how many writes share an
     /// fsync (group commit).
     pub writes: u64,
+    /// Times the WAL was started over under sustained writes (it stays bounded).
+    pub wal_restarts: u64,
 }
 
 /// Builds a page from `(seq, item)` rows fetched with `LIMIT limit + 1`.

@@ -73,6 +73,10 @@ pub struct SqliteStore {
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// After a checkpoint restarts the WAL, its file is cut back to this size.
 const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
+/// WAL size (bytes of frames since the WAL last restarted) at which the writer restarts it.
+const WAL_RESTART_AT: i64 = WAL_SIZE_LIMIT;
+/// How long a WAL restart waits for readers still on old frames before trying later.
+const WAL_RESTART_WAIT: Duration = Duration::from_millis(20);
 
 /// The thread that checkpoints the WAL beside the writer; stopped and joined on drop.
 #[derive(Debug)]
@@ -84,17 +88,33 @@ struct Checkpointer {
 impl Checkpointer {
     /// PASSIVE checkpoints take no lock a writer or reader waits for: they copy the frames
     /// no reader still needs, and the writer keeps appending meanwhile.
-    fn start(conn: Connection) -> Result<Self, StoreError> {
+    ///
+    /// Under sustained writes that alone never lets the WAL start over: SQLite restarts it
+    /// only when a write begins with every frame already copied, and a PASSIVE checkpoint is
+    /// always behind the writer. The WAL would grow by every byte ever written (2 GB in 20 s
+    /// at 64 clients, with every commit extending the file). So when the frames since the
+    /// last restart pass [`WAL_RESTART_AT`], the checkpointer asks the writer to restart the
+    /// WAL between two commits ([`GroupWriter::restart_wal_if_asked`]).
+    fn start(conn: Connection, writer: Arc<GroupWriter>) -> Result<Self, StoreError> {
+        let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        let restart_at_frames = WAL_RESTART_AT / page_size.max(512);
         let (stop, stopped) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("synthorg-checkpoint".into())
             .spawn(move || {
                 let mut warned = false;
                 while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
-                    if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-                        && !std::mem::replace(&mut warned, true)
-                    {
-                        tracing::warn!(%error, "WAL checkpoint failed; retrying in the background");
+                    // (busy, frames in the WAL, frames copied)
+                    match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1)) {
+                        Ok(frames) if frames >= restart_at_frames => {
+                            writer.restart_asked.store(true, Ordering::Relaxed);
+                        }
+                        Ok(_) => {}
+                        Err(error) => {
+                            if !std::mem::replace(&mut warned, true) {
+                                tracing::warn!(%error, "WAL checkpoint failed; retrying in the background");
+                            }
+                        }
                     }
                 }
             })
@@ -124,6 +144,10 @@ struct GroupWriter {
     /// Committed transactions, and the successful writes they held.
     commits: AtomicU64,
     writes: AtomicU64,
+    /// Set by the checkpointer when the WAL should start over (see [`Checkpointer::start`]).
+    restart_asked: std::sync::atomic::AtomicBool,
+    /// WAL restarts done.
+    restarts: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -134,6 +158,8 @@ struct WriterState {
     open: Option<Arc<Group>>,
     members: usize,
     succeeded: u64,
+    /// The connection's usual busy timeout (a WAL restart waits less).
+    busy_timeout: Duration,
 }
 
 /// One group commit. Its members wait on the group itself, so a commit wakes exactly the
@@ -182,16 +208,24 @@ impl SqliteStore {
         // Commits never checkpoint; the checkpointer's own connection does.
         writer
             .execute_batch(&format!("PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = {WAL_SIZE_LIMIT};"))?;
-        let checkpointer = Checkpointer::start(connect(path, options, false)?)?;
         let readers = (0..options.readers.max(1))
             .map(|_| connect(path, options, true).map(Mutex::new))
             .collect::<Result<_, _>>()?;
         let writer = Arc::new(GroupWriter {
-            state: Mutex::new(WriterState { conn: writer, open: None, members: 0, succeeded: 0 }),
+            state: Mutex::new(WriterState {
+                conn: writer,
+                open: None,
+                members: 0,
+                succeeded: 0,
+                busy_timeout: options.busy_timeout,
+            }),
             waiting: AtomicUsize::new(0),
             commits: AtomicU64::new(0),
             writes: AtomicU64::new(0),
+            restart_asked: std::sync::atomic::AtomicBool::new(false),
+            restarts: AtomicU64::new(0),
         });
+        let checkpointer = Checkpointer::start(connect(path, options, false)?, Arc::clone(&writer))?;
         Ok(Self {
             path: path.to_owned(),
             writer_thread: WriterThread::start(Arc::clone(&writer))?,
@@ -288,6 +322,9 @@ impl SqliteStore {
         if (!batched && writer.waiting.load(Ordering::SeqCst) == 0) || w.members >= MAX_GROUP {
             // The last of the group (or a full group): commit for everyone.
             let commit = writer.commit(w);
+            if !batched {
+                writer.restart_wal_if_asked();
+            }
             return match (result, commit) {
                 (Ok(value), Ok(())) => Ok(value),
                 (Err(e), _) => Err(e),
@@ -313,6 +350,7 @@ impl SqliteStore {
             queued: self.writer_thread.queued.load(Ordering::Relaxed),
             commits: self.writer.commits.load(Ordering::Relaxed),
             writes: self.writer.writes.load(Ordering::Relaxed),
+            wal_restarts: self.writer.restarts.load(Ordering::Relaxed),
         })
     }
 }
@@ -335,6 +373,31 @@ impl GroupWriter {
             self.state.clear_poison();
             w
         })
+    }
+
+    /// Restarts the WAL when the checkpointer asked: a RESTART checkpoint copies the frames
+    /// the background checkpoints have not copied yet (the last 100 ms or so) and waits for
+    /// readers to leave the old frames, so the next commit writes the WAL from its start
+    /// (over the file's existing blocks: no growth, and fsyncs without file-size updates).
+    /// Run between commits, holding the writer, after the committed writes were answered.
+    /// A reader that does not leave within [`WAL_RESTART_WAIT`] defers it to the next ask.
+    fn restart_wal_if_asked(&self) {
+        if !self.restart_asked.load(Ordering::Relaxed) {
+            return;
+        }
+        let w = self.lock();
+        if w.open.is_some() || !self.restart_asked.swap(false, Ordering::Relaxed) {
+            return;
+        }
+        let _ = w.conn.busy_timeout(WAL_RESTART_WAIT);
+        match w.conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get::<_, i64>(0)) {
+            Ok(0) => {
+                self.restarts.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(_) => tracing::debug!("WAL restart deferred: a reader is still on old frames"),
+            Err(error) => tracing::warn!(%error, "WAL restart failed; retrying later"),
+        }
+        let _ = w.conn.busy_timeout(w.busy_timeout);
     }
 
     /// Commits the open group (if any), releases the writer and wakes the group's members.
@@ -417,6 +480,7 @@ impl WriterThread {
                 let outcome = groups.iter().map(|g| g.wait()).find(Result::is_err).unwrap_or(Ok(()));
                 reply(outcome.map_err(commit_failed));
             }
+            writer.restart_wal_if_asked();
         }
     }
 }
