@@ -80,6 +80,9 @@ const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
 const WAL_RESTART_AT: i64 = WAL_SIZE_LIMIT;
 /// How long a WAL restart waits for readers still on old frames before trying later.
 const WAL_RESTART_WAIT: Duration = Duration::from_millis(20);
+/// After a deferred restart, the next try waits this long, doubling up to the maximum.
+const RESTART_BACKOFF_MIN: Duration = Duration::from_secs(1);
+const RESTART_BACKOFF_MAX: Duration = Duration::from_secs(30);
 
 /// The thread that checkpoints the WAL beside the writer; stopped and joined on drop.
 #[derive(Debug)]
@@ -163,6 +166,10 @@ struct WriterState {
     succeeded: u64,
     /// The connection's usual busy timeout (a WAL restart waits less).
     busy_timeout: Duration,
+    /// After a deferred WAL restart (a reader stayed on old frames), the next try waits:
+    /// a long reader, such as a backup, must not cost the writer a wait at every ask.
+    restart_not_before: Option<std::time::Instant>,
+    restart_backoff: Duration,
 }
 
 /// One group commit. Its members wait on the group itself, so a commit wakes exactly the
@@ -221,6 +228,8 @@ impl SqliteStore {
                 members: 0,
                 succeeded: 0,
                 busy_timeout: options.busy_timeout,
+                restart_not_before: None,
+                restart_backoff: RESTART_BACKOFF_MIN,
             }),
             waiting: AtomicUsize::new(0),
             commits: AtomicU64::new(0),
@@ -388,19 +397,30 @@ impl GroupWriter {
         if !self.restart_asked.load(Ordering::Relaxed) {
             return;
         }
-        let w = self.lock();
+        let mut w = self.lock();
         if w.open.is_some() || !self.restart_asked.swap(false, Ordering::Relaxed) {
             return;
         }
-        let _ = w.conn.busy_timeout(WAL_RESTART_WAIT);
-        match w.conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get::<_, i64>(0)) {
-            Ok(0) => {
-                self.restarts.fetch_add(1, Ordering::Relaxed);
-            }
-            Ok(_) => tracing::debug!("WAL restart deferred: a reader is still on old frames"),
-            Err(error) => tracing::warn!(%error, "WAL restart failed; retrying later"),
+        let now = std::time::Instant::now();
+        if w.restart_not_before.is_some_and(|t| now < t) {
+            return;
         }
+        let _ = w.conn.busy_timeout(WAL_RESTART_WAIT);
+        let restarted = w.conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get::<_, i64>(0));
         let _ = w.conn.busy_timeout(w.busy_timeout);
+        if let Ok(0) = restarted {
+            self.restarts.fetch_add(1, Ordering::Relaxed);
+            w.restart_not_before = None;
+            w.restart_backoff = RESTART_BACKOFF_MIN;
+            return;
+        }
+        let backoff = w.restart_backoff;
+        w.restart_not_before = Some(now + backoff);
+        w.restart_backoff = (backoff * 2).min(RESTART_BACKOFF_MAX);
+        match restarted {
+            Err(error) => tracing::warn!(%error, "WAL restart failed; retrying later"),
+            Ok(_) => tracing::debug!(retry_in = ?backoff, "WAL restart deferred: a reader is still on old frames"),
+        }
     }
 
     /// Commits the open group (if any), releases the writer and wakes the group's members.

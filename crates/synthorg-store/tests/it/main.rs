@@ -335,3 +335,37 @@ fn the_wal_stays_bounded_under_sustained_writes() {
     assert!(largest <= 96 * 1024 * 1024, "the WAL file reached {largest} bytes");
     assert!(store.integrity_check().unwrap().is_empty());
 }
+
+/// A reader that stays on old frames (a backup, say) defers the WAL restart without failing
+/// or blocking writes; once it ends, the WAL is restarted.
+#[test]
+fn a_long_reader_defers_the_wal_restart_until_it_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open_dir(dir.path(), &SqliteOptions::default()).unwrap();
+    let wal = dir.path().join(format!("{}-wal", synthorg_store::sqlite::DB_FILE));
+    let reader = rusqlite::Connection::open(store.path()).unwrap();
+    reader.execute_batch("BEGIN").unwrap();
+    let _: i64 = reader.query_row("SELECT count(*) FROM tasks", [], |r| r.get(0)).unwrap();
+    let description = "x".repeat(4000);
+    let write = |i: usize| {
+        let task = NewTask { title: format!("t{i}"), description: description.clone(), ..Default::default() }
+            .into_task(&admin(), now())
+            .unwrap();
+        store.create_task(&task).unwrap();
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let mut i = 0;
+    while std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0) < 100 * 1024 * 1024 {
+        assert!(std::time::Instant::now() < deadline, "the WAL did not grow past 100 MiB");
+        write(i);
+        i += 1;
+    }
+    assert_eq!(store.writer_stats().unwrap().wal_restarts, 0, "restarted under a reader on old frames");
+    reader.execute_batch("COMMIT").unwrap();
+    while store.writer_stats().unwrap().wal_restarts == 0 {
+        assert!(std::time::Instant::now() < deadline, "the WAL was not restarted after the reader ended");
+        write(i);
+        i += 1;
+    }
+    assert!(store.integrity_check().unwrap().is_empty());
+}
