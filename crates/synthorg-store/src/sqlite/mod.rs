@@ -33,7 +33,7 @@ mod tasks;
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, mpsc};
 use std::time::Duration;
 
@@ -147,11 +147,13 @@ struct GroupWriter {
     state: Mutex<WriterState>,
     /// Writes waiting for the writer: while any wait, the transaction stays open for them.
     waiting: AtomicUsize,
+    /// Jobs handed to the writer thread and not yet started.
+    queued: AtomicU64,
     /// Committed transactions, and the successful writes they held.
     commits: AtomicU64,
     writes: AtomicU64,
     /// Set by the checkpointer when the WAL should start over (see [`Checkpointer::start`]).
-    restart_asked: std::sync::atomic::AtomicBool,
+    restart_asked: AtomicBool,
     /// WAL restarts done.
     restarts: AtomicU64,
 }
@@ -232,9 +234,10 @@ impl SqliteStore {
                 restart_backoff: RESTART_BACKOFF_MIN,
             }),
             waiting: AtomicUsize::new(0),
+            queued: AtomicU64::new(0),
             commits: AtomicU64::new(0),
             writes: AtomicU64::new(0),
-            restart_asked: std::sync::atomic::AtomicBool::new(false),
+            restart_asked: AtomicBool::new(false),
             restarts: AtomicU64::new(0),
         });
         let checkpointer = Checkpointer::start(connect(path, options, false)?, Arc::clone(&writer))?;
@@ -359,7 +362,7 @@ impl SqliteStore {
 
     pub(crate) fn writer_stats_impl(&self) -> Option<crate::WriterStats> {
         Some(crate::WriterStats {
-            queued: self.writer_thread.queued.load(Ordering::Relaxed),
+            queued: self.writer.queued.load(Ordering::Relaxed),
             commits: self.writer.commits.load(Ordering::Relaxed),
             writes: self.writer.writes.load(Ordering::Relaxed),
             wal_restarts: self.writer.restarts.load(Ordering::Relaxed),
@@ -454,39 +457,38 @@ impl GroupWriter {
 #[derive(Debug)]
 struct WriterThread {
     jobs: Option<mpsc::Sender<crate::WriteJob>>,
-    /// Jobs sent and not yet started.
-    queued: Arc<AtomicU64>,
+    /// Counts the queue in [`GroupWriter::queued`].
+    writer: Arc<GroupWriter>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl WriterThread {
     fn start(writer: Arc<GroupWriter>) -> Result<Self, StoreError> {
         let (jobs, queue) = mpsc::channel::<crate::WriteJob>();
-        let queued = Arc::new(AtomicU64::new(0));
-        let depth = Arc::clone(&queued);
+        let shared = Arc::clone(&writer);
         let thread = std::thread::Builder::new()
             .name("synthorg-writer".into())
-            .spawn(move || Self::run(&writer, &queue, &depth))
+            .spawn(move || Self::run(&shared, &queue))
             .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
-        Ok(Self { jobs: Some(jobs), queued, thread: Some(thread) })
+        Ok(Self { jobs: Some(jobs), writer, thread: Some(thread) })
     }
 
     fn submit(&self, job: crate::WriteJob) -> Result<(), crate::WriteJob> {
         let Some(jobs) = &self.jobs else { return Err(job) };
-        self.queued.fetch_add(1, Ordering::Relaxed);
+        self.writer.queued.fetch_add(1, Ordering::Relaxed);
         jobs.send(job).map_err(|mpsc::SendError(job)| {
-            self.queued.fetch_sub(1, Ordering::Relaxed);
+            self.writer.queued.fetch_sub(1, Ordering::Relaxed);
             job
         })
     }
 
-    fn run(writer: &GroupWriter, queue: &mpsc::Receiver<crate::WriteJob>, queued: &AtomicU64) {
+    fn run(writer: &GroupWriter, queue: &mpsc::Receiver<crate::WriteJob>) {
         let mut replies = Vec::new();
         while let Ok(first) = queue.recv() {
             let mut next = Some(first);
             let mut ran = 0;
             while let Some(job) = next {
-                queued.fetch_sub(1, Ordering::Relaxed);
+                writer.queued.fetch_sub(1, Ordering::Relaxed);
                 let batch = Batch::begin(writer);
                 // A job that panics is dropped unanswered (its caller sees the reply channel
                 // close); the lock it poisoned rolls back the group it wrote into.
