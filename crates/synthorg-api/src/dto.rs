@@ -207,6 +207,19 @@ pub struct EvaluationResult {
     pub approval_id: Option<Uuid>,
 }
 
+impl From<&synthorg_store::EvaluationRecord> for EvaluationResult {
+    fn from(record: &synthorg_store::EvaluationRecord) -> Self {
+        Self {
+            evaluation_id: record.id,
+            verdict: record.verdict,
+            risk_level: record.risk_level,
+            reason: record.reason.clone(),
+            matched_rules: record.matched_rules.clone(),
+            approval_id: record.approval_id,
+        }
+    }
+}
+
 /// `POST /api/v1/security/scan-output`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod dto;
+pub mod effects;
 pub mod error;
 pub mod extract;
 pub mod metrics;
@@ -21,9 +22,10 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use synthorg_core::budget::BudgetConfig;
 use synthorg_core::security::{RuleEngine, SecurityPolicy};
-use synthorg_store::Store;
+use synthorg_store::{Done, Effects, Job, Store};
 
 pub use auth::ExcludePaths;
+pub use effects::ApiEffects;
 pub use error::ApiError;
 pub use extract::BODY_LIMIT;
 pub use metrics::{MetricsCollector, MetricsSettings};
@@ -69,6 +71,7 @@ struct Inner {
     settings: ApiSettings,
     openapi_json: String,
     metrics: Option<Arc<MetricsCollector>>,
+    effects: Arc<ApiEffects>,
 }
 
 impl AppState {
@@ -101,32 +104,35 @@ impl AppState {
         tokio::task::spawn_blocking(move || span.in_scope(|| f(&state))).await.map_err(ApiError::internal)?
     }
 
-    /// Runs `f`, a request's writes with the reads they depend on, where the store writes
-    /// best: on SQLite's writer thread, which commits it with the writes queued beside it and
-    /// answers after that commit ([`Store::submit_write`]); elsewhere on the blocking pool.
-    /// Either way the answer comes only once the writes are durable.
-    pub async fn write<T, F>(&self, f: F) -> Result<T, ApiError>
+    /// Runs `work`, a request's writes with the reads they depend on, where the store writes
+    /// best: on SQLite's writer thread, which commits it with the writes queued beside it
+    /// ([`Store::submit`]); elsewhere on the blocking pool. Either way the answer comes only
+    /// once the writes are durable, and the events `work` returns are logged and counted only
+    /// then: a write whose commit fails answers its error and leaves no trace.
+    pub async fn write<T, F>(&self, work: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
-        F: FnOnce(&AppState) -> Result<T, ApiError> + Send + 'static,
+        F: FnOnce(&AppState) -> Result<Done<T>, ApiError> + Send + 'static,
     {
         let (answer, answered) = tokio::sync::oneshot::channel();
         let state = self.clone();
-        let span = tracing::Span::current();
-        let job: synthorg_store::WriteJob = Box::new(move || {
-            let result = span.in_scope(|| f(&state));
-            Box::new(move |committed: Result<(), synthorg_store::StoreError>| {
-                let _ = answer.send(match (result, committed) {
-                    (Err(e), _) => Err(e),
-                    (Ok(value), Ok(())) => Ok(value),
-                    (Ok(_), Err(e)) => Err(e.into()),
-                });
-            })
-        });
-        if let Err(job) = self.store().submit_write(job) {
-            tokio::task::spawn_blocking(move || job()(Ok(())));
+        let effects: Arc<dyn Effects> = self.inner.effects.clone();
+        let job = Job::new(
+            move || work(&state),
+            effects,
+            move |result| {
+                let _ = answer.send(result);
+            },
+        );
+        if let Err(job) = self.store().submit(job) {
+            tokio::task::spawn_blocking(move || job.run_here());
         }
         answered.await.map_err(|_| ApiError::internal("the write ended without an answer"))?
+    }
+
+    /// Logs and counts events of something that changed nothing stored (an output scan).
+    pub fn record(&self, events: Vec<synthorg_core::event::Event>) {
+        self.inner.effects.apply(events);
     }
 }
 
@@ -145,7 +151,8 @@ pub fn app(store: Arc<dyn Store>, settings: ApiSettings) -> Router {
         let collector = MetricsCollector::new(store.clone(), m, settings.budget_defaults.clone());
         Arc::new(collector.with_otlp(settings.otlp.clone()))
     });
-    let state = AppState { inner: Arc::new(Inner { store, engine, settings, openapi_json, metrics }) };
+    let effects = Arc::new(ApiEffects::new(metrics.clone()));
+    let state = AppState { inner: Arc::new(Inner { store, engine, settings, openapi_json, metrics, effects }) };
     router
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)

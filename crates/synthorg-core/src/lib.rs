@@ -11,6 +11,7 @@ pub mod budget;
 pub mod coordination;
 pub mod cost;
 pub mod error;
+pub mod event;
 pub mod money;
 pub mod security;
 pub mod task;

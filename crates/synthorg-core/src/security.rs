@@ -6,6 +6,7 @@
 //! escalate wins. A rule that fails counts as deny at critical risk: the engine fails closed.
 
 mod approval;
+mod assess;
 mod detectors;
 mod policy;
 mod redact;
@@ -20,6 +21,7 @@ use crate::agent::{AgentStatus, TrustLevel};
 use crate::string_enum;
 
 pub use approval::{Approval, ApprovalStatus, Decision};
+pub use assess::Assessment;
 pub use detectors::{CredentialDetector, DestructiveOperationDetector, ExfiltrationDetector, PathTraversalDetector};
 pub use policy::{LevelPolicy, PolicyRule, SecurityPolicy};
 pub use redact::{REDACTED, is_secret_name, redact_json};
@@ -62,6 +64,17 @@ pub struct AgentContext {
     pub trust_level: TrustLevel,
     pub allowed_tools: Vec<String>,
     pub denied_tools: Vec<String>,
+}
+
+impl From<&crate::agent::Agent> for AgentContext {
+    fn from(agent: &crate::agent::Agent) -> Self {
+        Self {
+            status: agent.status,
+            trust_level: agent.trust_level,
+            allowed_tools: agent.allowed_tools.clone(),
+            denied_tools: agent.denied_tools.clone(),
+        }
+    }
 }
 
 /// What one rule found.

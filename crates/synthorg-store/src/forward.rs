@@ -26,8 +26,8 @@ macro_rules! forward_store {
                 fn reads_in_process(&self) -> bool {
                     self.reads_in_process_impl()
                 }
-                fn submit_write(&self, job: WriteJob) -> Result<(), WriteJob> {
-                    self.submit_write_impl(job)
+                fn submit(&self, job: Job) -> Result<(), Job> {
+                    self.submit_impl(job)
                 }
                 fn writer_stats(&self) -> Option<WriterStats> {
                     self.writer_stats_impl()

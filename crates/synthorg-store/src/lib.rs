@@ -3,7 +3,7 @@
 //!
 //! The trait is synchronous: SQLite is an in-process library and each call is a short
 //! transaction, so the API runs reads on tokio's blocking pool instead of paying for an async
-//! driver, and hands writes to the SQLite store's writer thread ([`Store::submit_write`]); the
+//! driver, and hands writes to the SQLite store's writer thread ([`Store::submit`]); the
 //! PostgreSQL store uses synchronous clients from a pool, on the blocking pool. Every method
 //! that changes state does so in one transaction, and returns only after that transaction is
 //! durable (on the writer thread: the job's reply comes only after it).
@@ -18,6 +18,7 @@ pub mod sqlite;
 #[doc(hidden)]
 pub mod testing;
 mod types;
+mod unit;
 
 use synthorg_core::agent::{Agent, AgentPatch, AgentStatus, TrustLevel};
 use synthorg_core::budget::{ActionSpend, BudgetConfig, SpendSnapshot};
@@ -33,6 +34,7 @@ pub use error::StoreError;
 pub use postgres::{PostgresOptions, PostgresStore};
 pub use sqlite::{SqliteOptions, SqliteStore};
 pub use types::*;
+pub use unit::{Done, Effects, Job};
 
 /// The current time, truncated to the microsecond precision the store keeps, so that what a
 /// handler returns equals what a later read returns.
@@ -53,13 +55,13 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Hands `job` to the store's own writer thread, if it has one (SQLite), and returns at
     /// once. There the job runs beside the jobs queued with it, their writes are committed
-    /// together, and only then is the job's reply called, with the outcome of that commit:
-    /// no thread waits per write, and no lock changes hands per write.
+    /// together, and only then is the job finished with the outcome of that commit (its
+    /// events applied, its reply called): no thread waits per write, and no lock changes
+    /// hands per write.
     ///
-    /// `Err(job)` when the store has no writer thread (PostgreSQL): the caller runs the job
-    /// on a thread of its own, where each write commits itself, and calls the reply with
-    /// `Ok(())`.
-    fn submit_write(&self, job: WriteJob) -> Result<(), WriteJob>;
+    /// `Err(job)` when the store has no writer thread (PostgreSQL): the caller runs
+    /// [`Job::run_here`] on a thread of its own, where each write commits itself.
+    fn submit(&self, job: Job) -> Result<(), Job>;
 
     /// The in-process writer's counters (SQLite); `None` for a store without one (PostgreSQL
     /// has its own monitoring).
@@ -171,13 +173,6 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     fn agent_cost_totals(&self) -> Result<Vec<(Uuid, Usd)>, StoreError>;
     fn pending_approvals(&self) -> Result<u64, StoreError>;
 }
-
-/// Work for a store's writer thread (see [`Store::submit_write`]): runs the store calls, and
-/// returns what to do once their commit is known.
-pub type WriteJob = Box<dyn FnOnce() -> WriteReply + Send>;
-/// Called with the outcome of the commit that holds a job's writes (`Ok` for a job that
-/// wrote nothing).
-pub type WriteReply = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 
 /// Counters of the SQLite writer, for the metrics endpoint.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

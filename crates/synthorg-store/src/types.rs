@@ -4,7 +4,8 @@ use serde::Serialize;
 use synthorg_core::Role;
 use synthorg_core::agent::{AgentStatus, TrustLevel};
 use synthorg_core::cost::CallCategory;
-use synthorg_core::security::{ApprovalStatus, RiskLevel, Verdict};
+use synthorg_core::event::Event;
+use synthorg_core::security::{ApprovalStatus, Assessment, RiskLevel, SecurityAction, Verdict};
 use synthorg_core::task::TaskStatus;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -104,6 +105,39 @@ pub struct EvaluationRecord {
     pub approval_id: Option<Uuid>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+}
+
+impl EvaluationRecord {
+    /// The record of an assessed action (its arguments are left behind).
+    pub fn of(action: &SecurityAction, assessment: &Assessment, at: OffsetDateTime) -> Self {
+        let evaluation = &assessment.evaluation;
+        Self {
+            id: assessment.id,
+            agent_id: action.agent_id,
+            task_id: action.task_id,
+            tool: action.tool.clone(),
+            action_type: action.action_type.clone(),
+            verdict: evaluation.verdict,
+            risk_level: evaluation.risk_level,
+            reason: evaluation.reason.clone(),
+            matched_rules: evaluation.matched_rules.clone(),
+            approval_id: assessment.approval.as_ref().map(|a| a.id),
+            created_at: at,
+        }
+    }
+
+    /// The event of this verdict, once recorded.
+    pub fn event(&self) -> Event {
+        Event::SecurityVerdict {
+            agent_id: self.agent_id,
+            task_id: self.task_id,
+            tool: self.tool.clone(),
+            action_type: self.action_type.clone(),
+            verdict: self.verdict,
+            risk_level: self.risk_level,
+            reason: self.reason.clone(),
+        }
+    }
 }
 
 /// An API key as stored: the secret itself is never stored, only its SHA-256.

@@ -4,7 +4,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use synthorg_core::agent::{Agent, AgentPatch, NewAgent};
-use synthorg_store::{AgentFilter, Page, now};
+use synthorg_core::event::Event;
+use synthorg_store::{AgentFilter, Done, Page, now};
 
 use super::Caller;
 use crate::AppState;
@@ -46,8 +47,9 @@ pub async fn create(
     state
         .write(move |s| {
             s.store().create_agent(&agent)?;
-            tracing::info!(agent_id = %agent.id, role = %agent.role, trust_level = %agent.trust_level, "agent registered");
-            Ok((StatusCode::CREATED, Json(agent)))
+            let event =
+                Event::AgentRegistered { agent_id: agent.id, role: agent.role.clone(), trust_level: agent.trust_level };
+            Ok(Done::with((StatusCode::CREATED, Json(agent)), [event]))
         })
         .await
 }
@@ -85,15 +87,8 @@ pub async fn patch(
         .write(move |s| {
             let before = s.store().get_agent(id)?;
             let agent = s.store().update_agent(id, patch, &caller, now())?;
-            if before.trust_level != agent.trust_level {
-                tracing::info!(target: "synthorg::audit", agent_id = %id, from = %before.trust_level,
-                    to = %agent.trust_level, by = %caller.label(), "trust level changed");
-            }
-            if before.status != agent.status {
-                tracing::info!(target: "synthorg::audit", agent_id = %id, from = %before.status,
-                    to = %agent.status, by = %caller.label(), "agent status changed");
-            }
-            Ok(Json(agent))
+            let events = Event::agent_changes(&before, &agent, &caller.label());
+            Ok(Done::with(Json(agent), events))
         })
         .await
 }

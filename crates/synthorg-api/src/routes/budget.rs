@@ -4,7 +4,8 @@ use axum::Json;
 use axum::extract::State;
 use synthorg_core::DomainError;
 use synthorg_core::budget::{BillingPeriod, BudgetConfig, BudgetStatus, budget_status, day_start};
-use synthorg_store::{Store, StoreError, now};
+use synthorg_core::event::Event;
+use synthorg_store::{Done, Store, StoreError, now};
 
 use super::Caller;
 use crate::AppState;
@@ -15,6 +16,20 @@ use crate::extract::ApiJson;
 /// The budget in force: the one set through the API, else the configuration file's.
 pub(crate) fn effective_config(store: &dyn Store, defaults: &BudgetConfig) -> Result<BudgetConfig, StoreError> {
     Ok(store.budget_config()?.unwrap_or_else(|| defaults.clone()))
+}
+
+/// Why the budget refuses new work by `agent` (on `task`) at `at`, if it does: the gate of
+/// every security evaluation.
+pub(crate) fn refusal(
+    s: &AppState,
+    agent: uuid::Uuid,
+    task: Option<uuid::Uuid>,
+    at: time::OffsetDateTime,
+) -> Result<Option<String>, ApiError> {
+    let budget = effective_config(s.store().as_ref(), &s.settings().budget_defaults)?;
+    let period_start = BillingPeriod::containing(at, budget.reset_day).start;
+    let spend = s.store().action_spend(agent, task, period_start, day_start(at))?;
+    Ok(budget.refusal(&spend))
 }
 
 /// The budget configuration in force.
@@ -36,9 +51,12 @@ pub async fn put_config(
     state
         .write(move |s| {
             s.store().set_budget_config(&config)?;
-            tracing::info!(target: "synthorg::audit", total_monthly = %config.total_monthly,
-                reset_day = config.reset_day, by = %caller.label(), "budget configured");
-            Ok(Json(config))
+            let event = Event::BudgetConfigured {
+                total_monthly: config.total_monthly,
+                reset_day: config.reset_day,
+                by: caller.label(),
+            };
+            Ok(Done::with(Json(config), [event]))
         })
         .await
 }

@@ -4,7 +4,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use synthorg_core::coordination::{CoordinationRun, NewCoordinationRun};
-use synthorg_store::{Page, RunFilter, now};
+use synthorg_core::event::Event;
+use synthorg_store::{Done, Page, RunFilter, now};
 
 use super::Caller;
 use crate::AppState;
@@ -46,12 +47,13 @@ pub async fn report(
     state
         .write(move |s| {
             s.store().record_coordination_run(&run)?;
-            if let Some(m) = s.metrics() {
-                m.pushed().coordination_run(run.efficiency, run.overhead_percent);
-            }
-            tracing::info!(task_id = ?run.task_id.map(|t| t.to_string()), topology = %run.topology,
-                efficiency = run.efficiency, overhead_percent = run.overhead_percent, "coordination run recorded");
-            Ok((StatusCode::CREATED, Json(run)))
+            let event = Event::CoordinationRunRecorded {
+                task_id: run.task_id,
+                topology: run.topology.clone(),
+                efficiency: run.efficiency,
+                overhead_percent: run.overhead_percent,
+            };
+            Ok(Done::with((StatusCode::CREATED, Json(run)), [event]))
         })
         .await
 }

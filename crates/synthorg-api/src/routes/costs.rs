@@ -4,7 +4,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use synthorg_core::cost::{CostRecord, NewCostRecord};
-use synthorg_store::{CostFilter, Page, now};
+use synthorg_core::event::Event;
+use synthorg_store::{CostFilter, Done, Page, now};
 
 use super::Caller;
 use crate::AppState;
@@ -73,14 +74,20 @@ pub async fn report(
         .write(move |s| {
             let recorded = s.store().record_cost(&record)?;
             let mut headers = HeaderMap::new();
+            let mut events = Vec::new();
             if recorded.replayed {
                 headers.insert(REPLAYED, HeaderValue::from_static("true"));
             } else {
                 let r = &recorded.value;
-                tracing::info!(agent_id = %r.agent_id, task_id = ?r.task_id.map(|t| t.to_string()),
-                    provider = %r.provider, model = %r.model, cost = %r.cost, "cost recorded");
+                events.push(Event::CostRecorded {
+                    agent_id: r.agent_id,
+                    task_id: r.task_id,
+                    provider: r.provider.clone(),
+                    model: r.model.clone(),
+                    cost: r.cost,
+                });
             }
-            Ok((StatusCode::CREATED, headers, Json(recorded.value)))
+            Ok(Done::with((StatusCode::CREATED, headers, Json(recorded.value)), events))
         })
         .await
 }

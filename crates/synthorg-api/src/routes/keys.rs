@@ -3,7 +3,8 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use synthorg_store::now;
+use synthorg_core::event::Event;
+use synthorg_store::{Done, now};
 
 use super::Caller;
 use crate::AppState;
@@ -35,9 +36,9 @@ pub async fn create(
     state
         .write(move |s| {
             s.store().create_api_key(&new.record)?;
-            tracing::info!(target: "synthorg::audit", key_id = %new.record.id, role = %new.record.role,
-                by = %caller.label(), "api key created");
-            Ok((StatusCode::CREATED, Json(CreatedKey { info: KeyInfo::from(&new.record), key: new.key })))
+            let event = Event::KeyCreated { key_id: new.record.id.clone(), role: new.record.role, by: caller.label() };
+            let created = CreatedKey { info: KeyInfo::from(&new.record), key: new.key };
+            Ok(Done::with((StatusCode::CREATED, Json(created)), [event]))
         })
         .await
 }
@@ -54,8 +55,8 @@ pub async fn revoke(
     state
         .write(move |s| {
             let record = s.store().revoke_api_key(&id, now())?;
-            tracing::info!(target: "synthorg::audit", key_id = %record.id, by = %caller.label(), "api key revoked");
-            Ok(Json(KeyInfo::from(&record)))
+            let event = Event::KeyRevoked { key_id: record.id.clone(), by: caller.label() };
+            Ok(Done::with(Json(KeyInfo::from(&record)), [event]))
         })
         .await
 }

@@ -2,12 +2,9 @@
 
 use axum::Json;
 use axum::extract::State;
-use synthorg_core::budget::{BillingPeriod, day_start};
-use synthorg_core::security::{
-    AgentContext, Approval, ApprovalStatus, Evaluation, OutputScan, RiskLevel, SecurityAction, Verdict, redact_json,
-};
-use synthorg_store::{ApprovalFilter, EvaluationFilter, EvaluationRecord, Page, StoreError, now};
-use uuid::Uuid;
+use synthorg_core::event::Event;
+use synthorg_core::security::{AgentContext, Approval, OutputScan, SecurityAction};
+use synthorg_store::{ApprovalFilter, Done, EvaluationFilter, EvaluationRecord, Page, StoreError, now};
 
 use super::Caller;
 use crate::AppState;
@@ -33,99 +30,35 @@ pub async fn evaluate(
             return Err(ApiError::invalid(field, "must be 1 to 128 characters"));
         }
     }
+    let action = SecurityAction {
+        agent_id: body.agent_id,
+        task_id: body.task_id,
+        tool: body.tool,
+        action_type: body.action_type,
+        arguments: body.arguments,
+    };
     state
         .write(move |s| {
-            let agent = s.store().get_agent(body.agent_id).map_err(|e| match e {
-                StoreError::NotFound { .. } => {
-                    ApiError::invalid("agent_id", format!("agent {} does not exist", body.agent_id))
-                }
-                other => other.into(),
-            })?;
-            if let Some(task) = body.task_id {
-                s.store().get_task(task).map_err(|e| match e {
-                    StoreError::NotFound { .. } => ApiError::invalid("task_id", format!("task {task} does not exist")),
-                    other => other.into(),
-                })?;
+            let agent = s.store().get_agent(action.agent_id).map_err(|e| invalid_ref(e, "agent_id"))?;
+            if let Some(task) = action.task_id {
+                s.store().get_task(task).map_err(|e| invalid_ref(e, "task_id"))?;
             }
-            let action = SecurityAction {
-                agent_id: body.agent_id,
-                task_id: body.task_id,
-                tool: body.tool,
-                action_type: body.action_type,
-                arguments: body.arguments,
-            };
-            let context = AgentContext {
-                status: agent.status,
-                trust_level: agent.trust_level,
-                allowed_tools: agent.allowed_tools,
-                denied_tools: agent.denied_tools,
-            };
-            // Budget enforcement gates the rules: an exhausted budget or limit denies new work.
             let at = now();
-            let budget = super::budget::effective_config(s.store().as_ref(), &s.settings().budget_defaults)?;
-            let period_start = BillingPeriod::containing(at, budget.reset_day).start;
-            let spend = s.store().action_spend(action.agent_id, action.task_id, period_start, day_start(at))?;
-            let evaluation = match budget.refusal(&spend) {
-                Some(reason) => Evaluation {
-                    verdict: Verdict::Deny,
-                    risk_level: RiskLevel::High,
-                    reason,
-                    matched_rules: vec!["budget".to_owned()],
-                },
-                None => s.engine().evaluate(&action, &context),
-            };
-            let evaluation_id = Uuid::now_v7();
-            let approval = (evaluation.verdict == Verdict::Escalate).then(|| {
-                let mut arguments = action.arguments.clone();
-                redact_json(&mut arguments);
-                Approval {
-                    id: Uuid::now_v7(),
-                    evaluation_id,
-                    agent_id: action.agent_id,
-                    task_id: action.task_id,
-                    tool: action.tool.clone(),
-                    action_type: action.action_type.clone(),
-                    arguments,
-                    reason: evaluation.reason.clone(),
-                    risk_level: evaluation.risk_level,
-                    status: ApprovalStatus::Pending,
-                    created_at: at,
-                    decided_at: None,
-                    decided_by: None,
-                    decision_note: None,
-                }
-            });
-            let record = EvaluationRecord {
-                id: evaluation_id,
-                agent_id: action.agent_id,
-                task_id: action.task_id,
-                tool: action.tool,
-                action_type: action.action_type,
-                verdict: evaluation.verdict,
-                risk_level: evaluation.risk_level,
-                reason: evaluation.reason.clone(),
-                matched_rules: evaluation.matched_rules.clone(),
-                approval_id: approval.as_ref().map(|a| a.id),
-                created_at: at,
-            };
-            s.store().record_evaluation(&record, approval.as_ref())?;
-            if let Some(m) = s.metrics() {
-                m.pushed().verdict(record.verdict);
-            }
-            tracing::info!(target: "synthorg::audit", agent_id = %record.agent_id,
-                task_id = ?record.task_id.map(|t| t.to_string()), tool = %record.tool,
-                action_type = %record.action_type, verdict = %record.verdict, risk_level = %record.risk_level,
-                reason = %record.reason, "security verdict");
-            Ok(Json(EvaluationResult {
-                evaluation_id,
-                verdict: evaluation.verdict,
-                risk_level: evaluation.risk_level,
-                reason: evaluation.reason,
-                matched_rules: evaluation.matched_rules,
-                approval_id: record.approval_id,
-            }))
+            let refusal = super::budget::refusal(s, action.agent_id, action.task_id, at)?;
+            let assessment = s.engine().assess(&action, &AgentContext::from(&agent), refusal, at);
+            let record = EvaluationRecord::of(&action, &assessment, at);
+            s.store().record_evaluation(&record, assessment.approval.as_ref())?;
+            Ok(Done::with(Json(EvaluationResult::from(&record)), [record.event()]))
         })
         .await
+}
+
+/// A reference in the body to something that does not exist is the body's fault (422).
+fn invalid_ref(error: StoreError, field: &'static str) -> ApiError {
+    match error {
+        StoreError::NotFound { entity, id } => ApiError::invalid(field, format!("{entity} {id} does not exist")),
+        other => other.into(),
+    }
 }
 
 /// Scans a tool's output for credentials and personal data (verdict `output_scan`).
@@ -150,12 +83,13 @@ pub async fn scan(
     state
         .blocking(move |s| {
             let scan = synthorg_core::security::scan_output(&body.output);
-            if let Some(m) = s.metrics() {
-                m.pushed().verdict(scan.verdict);
-            }
-            tracing::info!(target: "synthorg::audit", agent_id = ?agent_id.map(|a| a.to_string()),
-                task_id = ?task_id.map(|t| t.to_string()), verdict = %scan.verdict, risk_level = %scan.risk_level,
-                findings = scan.findings.len(), "output scanned");
+            s.record(vec![Event::OutputScanned {
+                agent_id,
+                task_id,
+                verdict: scan.verdict,
+                risk_level: scan.risk_level,
+                findings: scan.findings.len(),
+            }]);
             Ok(Json(scan))
         })
         .await
@@ -207,9 +141,13 @@ pub async fn decide(
         .write(move |s| {
             let approval = s.store().decide_approval(id, body.decision, body.note, &caller, now())?;
             super::record_ids(approval.task_id, Some(approval.agent_id));
-            tracing::info!(target: "synthorg::audit", approval_id = %id, agent_id = %approval.agent_id,
-                decision = %body.decision, by = %caller.label(), "approval decided");
-            Ok(Json(approval))
+            let event = Event::ApprovalDecided {
+                approval_id: id,
+                agent_id: approval.agent_id,
+                decision: body.decision,
+                by: caller.label(),
+            };
+            Ok(Done::with(Json(approval), [event]))
         })
         .await
 }

@@ -3,8 +3,9 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use synthorg_core::event::Event;
 use synthorg_core::task::{NewTask, Task, TaskTransition, TransitionRequest};
-use synthorg_store::{Page, TaskFilter, now};
+use synthorg_store::{Done, Page, TaskFilter, now};
 
 use super::Caller;
 use crate::AppState;
@@ -42,8 +43,8 @@ pub async fn create(
     state
         .write(move |s| {
             s.store().create_task(&task)?;
-            tracing::info!(task_id = %task.id, created_by = %task.created_by, "task created");
-            Ok((StatusCode::CREATED, Json(task)))
+            let event = Event::TaskCreated { task_id: task.id, created_by: task.created_by.clone() };
+            Ok(Done::with((StatusCode::CREATED, Json(task)), [event]))
         })
         .await
 }
@@ -92,9 +93,14 @@ pub async fn transition(
         .write(move |s| {
             let (task, transition) = s.store().transition_task(id, &request, &caller, now())?;
             super::record_ids(None, task.assigned_to);
-            tracing::info!(task_id = %id, agent_id = ?task.assigned_to.map(|a| a.to_string()),
-                from = %transition.from, to = %transition.to, version = task.version, "task transition");
-            Ok(Json(TransitionResult { task, transition }))
+            let event = Event::TaskTransitioned {
+                task_id: id,
+                agent_id: task.assigned_to,
+                from: transition.from,
+                to: transition.to,
+                version: task.version,
+            };
+            Ok(Done::with(Json(TransitionResult { task, transition }), [event]))
         })
         .await
 }

@@ -264,7 +264,7 @@ impl PostgresStore {
 
     /// No writer thread: every write is a transaction (mostly one statement) of its own on a
     /// pooled connection, and replicas write side by side.
-    pub(crate) fn submit_write_impl(&self, job: crate::WriteJob) -> Result<(), crate::WriteJob> {
+    pub(crate) fn submit_impl(&self, job: crate::Job) -> Result<(), crate::Job> {
         Err(job)
     }
 

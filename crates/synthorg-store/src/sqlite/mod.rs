@@ -13,8 +13,8 @@
 //! fails rolls back its savepoint only. A lone write commits at once.
 //!
 //! The API's writes arrive on the store's **writer thread** as owned jobs
-//! ([`crate::Store::submit_write`]): it runs every job queued, commits once, then replies to
-//! each. Other callers (the CLI, the demo seeding, tests) write from their own threads through
+//! ([`crate::Store::submit`]): it runs every job queued, commits once, then finishes each
+//! with the outcome of that commit (its events applied only if it committed). Other callers (the CLI, the demo seeding, tests) write from their own threads through
 //! the writer's lock; the last of a queue commits for the group.
 //!
 //! Checkpoints (copying the WAL back into the database file) run on a thread of their own,
@@ -356,7 +356,7 @@ impl SqliteStore {
         group.wait().map(|()| value).map_err(commit_failed)
     }
 
-    pub(crate) fn submit_write_impl(&self, job: crate::WriteJob) -> Result<(), crate::WriteJob> {
+    pub(crate) fn submit_impl(&self, job: crate::Job) -> Result<(), crate::Job> {
         self.writer_thread.submit(job)
     }
 
@@ -456,7 +456,7 @@ impl GroupWriter {
 /// and join or commit the same groups, so both kinds mix safely.
 #[derive(Debug)]
 struct WriterThread {
-    jobs: Option<mpsc::Sender<crate::WriteJob>>,
+    jobs: Option<mpsc::Sender<crate::Job>>,
     /// Counts the queue in [`GroupWriter::queued`].
     writer: Arc<GroupWriter>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -464,7 +464,7 @@ struct WriterThread {
 
 impl WriterThread {
     fn start(writer: Arc<GroupWriter>) -> Result<Self, StoreError> {
-        let (jobs, queue) = mpsc::channel::<crate::WriteJob>();
+        let (jobs, queue) = mpsc::channel::<crate::Job>();
         let shared = Arc::clone(&writer);
         let thread = std::thread::Builder::new()
             .name("synthorg-writer".into())
@@ -473,7 +473,7 @@ impl WriterThread {
         Ok(Self { jobs: Some(jobs), writer, thread: Some(thread) })
     }
 
-    fn submit(&self, job: crate::WriteJob) -> Result<(), crate::WriteJob> {
+    fn submit(&self, job: crate::Job) -> Result<(), crate::Job> {
         let Some(jobs) = &self.jobs else { return Err(job) };
         self.writer.queued.fetch_add(1, Ordering::Relaxed);
         jobs.send(job).map_err(|mpsc::SendError(job)| {
@@ -482,28 +482,30 @@ impl WriterThread {
         })
     }
 
-    fn run(writer: &GroupWriter, queue: &mpsc::Receiver<crate::WriteJob>) {
-        let mut replies = Vec::new();
+    fn run(writer: &GroupWriter, queue: &mpsc::Receiver<crate::Job>) {
+        let mut ran_jobs = Vec::new();
         while let Ok(first) = queue.recv() {
             let mut next = Some(first);
             let mut ran = 0;
-            while let Some(job) = next {
+            while let Some(mut job) = next {
                 writer.queued.fetch_sub(1, Ordering::Relaxed);
                 let batch = Batch::begin(writer);
                 // A job that panics is dropped unanswered (its caller sees the reply channel
                 // close); the lock it poisoned rolls back the group it wrote into.
-                let reply = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                let finished = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run()));
                 let groups = batch.end();
-                if let Ok(reply) = reply {
-                    replies.push((reply, groups));
+                if finished.is_ok() {
+                    ran_jobs.push((job, groups));
                 }
                 ran += 1;
                 next = if ran < MAX_GROUP { queue.try_recv().ok() } else { None };
             }
             let _ = writer.commit(writer.lock());
-            for (reply, groups) in replies.drain(..) {
+            // Only now is each job's outcome known: its events are applied if (and only if)
+            // every group it wrote into committed.
+            for (job, groups) in ran_jobs.drain(..) {
                 let outcome = groups.iter().map(|g| g.wait()).find(Result::is_err).unwrap_or(Ok(()));
-                reply(outcome.map_err(commit_failed));
+                job.finish(outcome.map_err(commit_failed));
             }
             writer.restart_wal_if_asked();
         }

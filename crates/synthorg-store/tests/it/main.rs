@@ -12,7 +12,9 @@ use synthorg_core::Actor;
 use synthorg_core::agent::{Agent, NewAgent};
 use synthorg_core::task::{NewTask, Task, TaskStatus, TransitionRequest};
 use synthorg_store::testing::PgSchema;
-use synthorg_store::{PageRequest, PostgresStore, SqliteOptions, SqliteStore, Store, now};
+use synthorg_store::{
+    Done, Effects, Job, PageRequest, PostgresStore, SqliteOptions, SqliteStore, Store, StoreError, now,
+};
 use uuid::Uuid;
 
 /// Runs each named test function (`fn name(s: &dyn Store)`) on a fresh SQLite store and, when
@@ -169,26 +171,46 @@ fn the_wal_is_checkpointed_in_the_background() {
 type JobReport = (Uuid, Result<(), String>, Result<(), String>, bool);
 
 /// A job for the writer thread that creates `task` and reports through `reports`; `before`
-/// runs first inside the job (on the writer thread, inside the open group).
+/// runs first inside the job (on the writer thread, inside the open group). The work never
+/// fails: its answer is whether the write succeeded, so that the reply tells the write's
+/// outcome and the commit's apart.
 fn create_job(
     store: &std::sync::Arc<SqliteStore>,
     task: Task,
     reports: &std::sync::mpsc::Sender<JobReport>,
     before: impl FnOnce() + Send + 'static,
-) -> synthorg_store::WriteJob {
-    let (store, reports) = (store.clone(), reports.clone());
-    Box::new(move || {
-        before();
-        let written = store.create_task(&task).map_err(|e| e.to_string());
-        Box::new(move |committed: Result<(), synthorg_store::StoreError>| {
-            let visible = store.get_task(task.id).is_ok();
-            let _ = reports.send((task.id, written, committed.map_err(|e| e.to_string()), visible));
-        })
-    })
+) -> Job {
+    let (writer, store, reports) = (store.clone(), store.clone(), reports.clone());
+    let id = task.id;
+    Job::new(
+        move || {
+            before();
+            Ok::<_, StoreError>(Done::new(writer.create_task(&task).map_err(|e| e.to_string())))
+        },
+        no_effects(),
+        move |outcome: Result<Result<(), String>, StoreError>| {
+            let visible = store.get_task(id).is_ok();
+            let (written, committed) = match outcome {
+                Ok(written) => (written, Ok(())),
+                Err(e) => (Ok(()), Err(e.to_string())),
+            };
+            let _ = reports.send((id, written, committed, visible));
+        },
+    )
 }
 
-fn submit(store: &SqliteStore, job: synthorg_store::WriteJob) {
-    assert!(store.submit_write(job).is_ok(), "the SQLite store has a writer thread");
+/// Effects that nobody looks at.
+fn no_effects() -> std::sync::Arc<dyn Effects> {
+    #[derive(Debug)]
+    struct Ignored;
+    impl Effects for Ignored {
+        fn apply(&self, _: Vec<synthorg_core::event::Event>) {}
+    }
+    std::sync::Arc::new(Ignored)
+}
+
+fn submit(store: &SqliteStore, job: Job) {
+    assert!(store.submit(job).is_ok(), "the SQLite store has a writer thread");
 }
 
 fn new_task(title: &str) -> Task {
@@ -234,10 +256,13 @@ fn the_writer_thread_commits_queued_jobs_together_and_answers_after_the_commit()
     let unanswered = reports.clone();
     submit(
         &store,
-        Box::new(move || {
-            let _dropped_unanswered = unanswered;
-            panic!("a job that panics (expected by this test)")
-        }),
+        Job::new(
+            || -> Result<Done<()>, StoreError> { panic!("a job that panics (expected by this test)") },
+            no_effects(),
+            move |_| {
+                let _ = unanswered.send((Uuid::nil(), Ok(()), Ok(()), false));
+            },
+        ),
     );
     // The first job runs; the other 52 wait, and the metrics see them waiting.
     running.recv().unwrap();
@@ -261,6 +286,100 @@ fn the_writer_thread_commits_queued_jobs_together_and_answers_after_the_commit()
     let (id, written, committed, visible) = reported.recv().unwrap();
     assert_eq!((id, written, committed, visible), (last.id, Ok(()), Ok(()), true));
     assert!(reported.try_recv().is_err(), "the panicking job was answered");
+    assert!(store.integrity_check().unwrap().is_empty());
+}
+
+/// Records the events it is handed, and whether their task was visible to a reader (that is,
+/// committed) at that moment.
+#[derive(Debug)]
+struct Recorder {
+    store: std::sync::Arc<SqliteStore>,
+    seen: std::sync::Mutex<Vec<(synthorg_core::event::Event, bool)>>,
+}
+
+impl Effects for Recorder {
+    fn apply(&self, events: Vec<synthorg_core::event::Event>) {
+        for event in events {
+            let committed = match &event {
+                synthorg_core::event::Event::TaskCreated { task_id, .. } => self.store.get_task(*task_id).is_ok(),
+                _ => false,
+            };
+            self.seen.lock().unwrap().push((event, committed));
+        }
+    }
+}
+
+/// A job that creates `task` and wants its event applied; its reply goes to `replies`.
+fn evented_job(
+    store: &std::sync::Arc<SqliteStore>,
+    task: Task,
+    effects: &std::sync::Arc<Recorder>,
+    replies: &std::sync::mpsc::Sender<Result<Uuid, StoreError>>,
+) -> Job {
+    let (store, replies) = (store.clone(), replies.clone());
+    let effects: std::sync::Arc<dyn Effects> = effects.clone();
+    Job::new(
+        move || {
+            store.create_task(&task)?;
+            let event = synthorg_core::event::Event::TaskCreated { task_id: task.id, created_by: task.created_by };
+            Ok::<_, StoreError>(Done::with(task.id, [event]))
+        },
+        effects,
+        move |answer| replies.send(answer).unwrap(),
+    )
+}
+
+/// A unit's events are applied after the commit that holds its writes, and never when that
+/// commit fails. The commit failure is real: a deferred foreign key, planted in the file by
+/// another connection, fails at COMMIT (each write itself succeeded in its savepoint).
+#[test]
+fn events_are_applied_after_the_commit_and_dropped_when_it_fails() {
+    use std::sync::{Arc, mpsc};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open_dir(dir.path(), &SqliteOptions::default()).unwrap());
+    let effects = Arc::new(Recorder { store: store.clone(), seen: Default::default() });
+    let (replies, replied) = mpsc::channel();
+
+    // Committed: one event, applied when the task was already visible to readers.
+    let kept = new_task("kept");
+    submit(&store, evented_job(&store, kept.clone(), &effects, &replies));
+    assert_eq!(replied.recv().unwrap().unwrap(), kept.id);
+    let seen = effects.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    assert!(matches!(seen[0], (synthorg_core::event::Event::TaskCreated { task_id, .. }, true) if task_id == kept.id));
+
+    // Every task insert now plants a dangling deferred reference: the write succeeds, the
+    // commit fails.
+    let poison = rusqlite::Connection::open(store.path()).unwrap();
+    poison
+        .execute_batch(
+            "CREATE TABLE poison (ref TEXT REFERENCES agents(id) DEFERRABLE INITIALLY DEFERRED);
+             CREATE TRIGGER poison_tasks AFTER INSERT ON tasks BEGIN INSERT INTO poison VALUES ('no such agent'); END;",
+        )
+        .unwrap();
+    let lost: Vec<Task> = (0..3).map(|i| new_task(&format!("lost {i}"))).collect();
+    for task in &lost {
+        submit(&store, evented_job(&store, task.clone(), &effects, &replies));
+    }
+    for _ in &lost {
+        let error = replied.recv().unwrap().unwrap_err();
+        assert!(error.to_string().contains("commit failed"), "{error}");
+    }
+    // The same on a thread of the caller's (the path of stores without a writer thread).
+    let here = new_task("lost here");
+    evented_job(&store, here.clone(), &effects, &replies).run_here();
+    assert!(replied.recv().unwrap().unwrap_err().to_string().contains("FOREIGN KEY"));
+    assert_eq!(effects.seen.lock().unwrap().len(), 1, "an event of a rolled-back write was applied");
+    for task in lost.iter().chain([&here]) {
+        assert!(store.get_task(task.id).is_err(), "a task whose commit failed is there");
+    }
+
+    // The store serves on once the cause is gone.
+    poison.execute_batch("DROP TRIGGER poison_tasks; DROP TABLE poison;").unwrap();
+    let after = new_task("after");
+    submit(&store, evented_job(&store, after.clone(), &effects, &replies));
+    assert_eq!(replied.recv().unwrap().unwrap(), after.id);
+    assert_eq!(effects.seen.lock().unwrap().len(), 2);
     assert!(store.integrity_check().unwrap().is_empty());
 }
 

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)] // Tests fail loudly on any unexpected error.
 
 mod cli;
+mod effects;
 mod otlp;
 mod pg;
 mod prometheus;
@@ -152,6 +153,7 @@ impl Client {
             "POST" => self.agent.post(url).header("authorization", &auth).send_json(body),
             "PATCH" => self.agent.patch(url).header("authorization", &auth).send_json(body),
             "PUT" => self.agent.put(url).header("authorization", &auth).send_json(body),
+            "DELETE" => self.agent.delete(url).header("authorization", &auth).call(),
             other => panic!("{other}"),
         }
         .unwrap();

@@ -1,0 +1,103 @@
+//! What the API does with the events of committed changes: one log line each (audited
+//! changes under the `synthorg::audit` target) and the counters they move.
+//!
+//! Handlers never log or count a change themselves: they return its events with their
+//! answer ([`synthorg_store::Done`]), and the store hands them here only after the commit
+//! that holds the change (see `synthorg_store::Job`). One place logs and counts each event.
+
+use std::sync::Arc;
+
+use synthorg_core::event::Event;
+
+use crate::metrics::MetricsCollector;
+
+/// Logs and counts events; the [`synthorg_store::Effects`] of every API write.
+#[derive(Debug, Default)]
+pub struct ApiEffects {
+    metrics: Option<Arc<MetricsCollector>>,
+}
+
+impl ApiEffects {
+    pub fn new(metrics: Option<Arc<MetricsCollector>>) -> Self {
+        Self { metrics }
+    }
+
+    fn count(&self, event: &Event) {
+        let Some(metrics) = &self.metrics else { return };
+        match event {
+            Event::SecurityVerdict { verdict, .. } | Event::OutputScanned { verdict, .. } => {
+                metrics.pushed().verdict(*verdict);
+            }
+            Event::CoordinationRunRecorded { efficiency, overhead_percent, .. } => {
+                metrics.pushed().coordination_run(*efficiency, *overhead_percent);
+            }
+            _ => {}
+        }
+    }
+}
+
+impl synthorg_store::Effects for ApiEffects {
+    fn apply(&self, events: Vec<Event>) {
+        for event in &events {
+            self.count(event);
+            log(event);
+        }
+    }
+}
+
+/// The log line of an event. Audited events go to the `synthorg::audit` target, which
+/// operators route to a file of its own.
+fn log(event: &Event) {
+    let opt = |id: &Option<uuid::Uuid>| id.map(|i| i.to_string());
+    match event {
+        Event::AgentRegistered { agent_id, role, trust_level } => {
+            tracing::info!(agent_id = %agent_id, role = %role, trust_level = %trust_level, "agent registered");
+        }
+        Event::TrustLevelChanged { agent_id, from, to, by } => {
+            tracing::info!(target: "synthorg::audit", agent_id = %agent_id, from = %from, to = %to, by = %by,
+                "trust level changed");
+        }
+        Event::AgentStatusChanged { agent_id, from, to, by } => {
+            tracing::info!(target: "synthorg::audit", agent_id = %agent_id, from = %from, to = %to, by = %by,
+                "agent status changed");
+        }
+        Event::TaskCreated { task_id, created_by } => {
+            tracing::info!(task_id = %task_id, created_by = %created_by, "task created");
+        }
+        Event::TaskTransitioned { task_id, agent_id, from, to, version } => {
+            tracing::info!(task_id = %task_id, agent_id = ?opt(agent_id), from = %from, to = %to, version = version,
+                "task transition");
+        }
+        Event::CostRecorded { agent_id, task_id, provider, model, cost } => {
+            tracing::info!(agent_id = %agent_id, task_id = ?opt(task_id), provider = %provider, model = %model,
+                cost = %cost, "cost recorded");
+        }
+        Event::BudgetConfigured { total_monthly, reset_day, by } => {
+            tracing::info!(target: "synthorg::audit", total_monthly = %total_monthly, reset_day = reset_day, by = %by,
+                "budget configured");
+        }
+        Event::SecurityVerdict { agent_id, task_id, tool, action_type, verdict, risk_level, reason } => {
+            tracing::info!(target: "synthorg::audit", agent_id = %agent_id, task_id = ?opt(task_id), tool = %tool,
+                action_type = %action_type, verdict = %verdict, risk_level = %risk_level, reason = %reason,
+                "security verdict");
+        }
+        Event::OutputScanned { agent_id, task_id, verdict, risk_level, findings } => {
+            tracing::info!(target: "synthorg::audit", agent_id = ?opt(agent_id), task_id = ?opt(task_id),
+                verdict = %verdict, risk_level = %risk_level, findings = findings, "output scanned");
+        }
+        Event::ApprovalDecided { approval_id, agent_id, decision, by } => {
+            tracing::info!(target: "synthorg::audit", approval_id = %approval_id, agent_id = %agent_id,
+                decision = %decision, by = %by, "approval decided");
+        }
+        Event::KeyCreated { key_id, role, by } => {
+            tracing::info!(target: "synthorg::audit", key_id = %key_id, role = %role, by = %by, "api key created");
+        }
+        Event::KeyRevoked { key_id, by } => {
+            tracing::info!(target: "synthorg::audit", key_id = %key_id, by = %by, "api key revoked");
+        }
+        Event::CoordinationRunRecorded { task_id, topology, efficiency, overhead_percent } => {
+            tracing::info!(task_id = ?opt(task_id), topology = %topology, efficiency = efficiency,
+                overhead_percent = overhead_percent, "coordination run recorded");
+        }
+    }
+}

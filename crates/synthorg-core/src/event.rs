@@ -1,0 +1,194 @@
+//! What happened: the events a change produces, as data.
+//!
+//! A unit of work returns its events beside its answer; the store hands them on only once
+//! the transaction that holds the change is committed, and drops them when it is not (see
+//! `synthorg_store::Done`). Whoever receives them logs and counts them (the API's effects):
+//! an event never describes a change that was rolled back.
+
+use uuid::Uuid;
+
+use crate::agent::{AgentStatus, TrustLevel};
+use crate::security::{Decision, RiskLevel, Verdict};
+use crate::task::TaskStatus;
+use crate::{Role, Usd};
+
+/// One thing that happened, with what its log line and its metrics need.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    AgentRegistered {
+        agent_id: Uuid,
+        role: String,
+        trust_level: TrustLevel,
+    },
+    TrustLevelChanged {
+        agent_id: Uuid,
+        from: TrustLevel,
+        to: TrustLevel,
+        by: String,
+    },
+    AgentStatusChanged {
+        agent_id: Uuid,
+        from: AgentStatus,
+        to: AgentStatus,
+        by: String,
+    },
+    TaskCreated {
+        task_id: Uuid,
+        created_by: String,
+    },
+    TaskTransitioned {
+        task_id: Uuid,
+        agent_id: Option<Uuid>,
+        from: TaskStatus,
+        to: TaskStatus,
+        version: i64,
+    },
+    CostRecorded {
+        agent_id: Uuid,
+        task_id: Option<Uuid>,
+        provider: String,
+        model: String,
+        cost: Usd,
+    },
+    BudgetConfigured {
+        total_monthly: Usd,
+        reset_day: u8,
+        by: String,
+    },
+    SecurityVerdict {
+        agent_id: Uuid,
+        task_id: Option<Uuid>,
+        tool: String,
+        action_type: String,
+        verdict: Verdict,
+        risk_level: RiskLevel,
+        reason: String,
+    },
+    OutputScanned {
+        agent_id: Option<Uuid>,
+        task_id: Option<Uuid>,
+        verdict: Verdict,
+        risk_level: RiskLevel,
+        findings: usize,
+    },
+    ApprovalDecided {
+        approval_id: Uuid,
+        agent_id: Uuid,
+        decision: Decision,
+        by: String,
+    },
+    KeyCreated {
+        key_id: String,
+        role: Role,
+        by: String,
+    },
+    KeyRevoked {
+        key_id: String,
+        by: String,
+    },
+    CoordinationRunRecorded {
+        task_id: Option<Uuid>,
+        topology: String,
+        efficiency: f64,
+        overhead_percent: f64,
+    },
+}
+
+impl Event {
+    /// True for the changes an operator audits (SPEC §12): trust levels, statuses, budget
+    /// configuration, verdicts, approval decisions, keys.
+    pub fn is_audited(&self) -> bool {
+        match self {
+            Event::TrustLevelChanged { .. }
+            | Event::AgentStatusChanged { .. }
+            | Event::BudgetConfigured { .. }
+            | Event::SecurityVerdict { .. }
+            | Event::OutputScanned { .. }
+            | Event::ApprovalDecided { .. }
+            | Event::KeyCreated { .. }
+            | Event::KeyRevoked { .. } => true,
+            Event::AgentRegistered { .. }
+            | Event::TaskCreated { .. }
+            | Event::TaskTransitioned { .. }
+            | Event::CostRecorded { .. }
+            | Event::CoordinationRunRecorded { .. } => false,
+        }
+    }
+
+    /// The events of an agent changed from `before` to `after` by `by`: one per audited
+    /// field that changed (trust level, status).
+    pub fn agent_changes(before: &crate::agent::Agent, after: &crate::agent::Agent, by: &str) -> Vec<Event> {
+        let mut events = Vec::new();
+        if before.trust_level != after.trust_level {
+            events.push(Event::TrustLevelChanged {
+                agent_id: after.id,
+                from: before.trust_level,
+                to: after.trust_level,
+                by: by.to_owned(),
+            });
+        }
+        if before.status != after.status {
+            events.push(Event::AgentStatusChanged {
+                agent_id: after.id,
+                from: before.status,
+                to: after.status,
+                by: by.to_owned(),
+            });
+        }
+        events
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+    use crate::agent::Agent;
+
+    fn agent() -> Agent {
+        let at = datetime!(2026-11-30 12:00 UTC);
+        Agent {
+            id: Uuid::now_v7(),
+            name: "ada".into(),
+            role: "developer".into(),
+            department: "eng".into(),
+            status: AgentStatus::Active,
+            trust_level: TrustLevel::Standard,
+            allowed_tools: vec![],
+            denied_tools: vec![],
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    #[test]
+    fn agent_changes_name_each_audited_field_that_changed() {
+        let before = agent();
+        let mut after = before.clone();
+        after.role = "reviewer".into();
+        assert!(Event::agent_changes(&before, &after, "key:a").is_empty(), "a role change is not audited");
+
+        after.trust_level = TrustLevel::Elevated;
+        after.status = AgentStatus::OnLeave;
+        let events = Event::agent_changes(&before, &after, "key:a");
+        assert_eq!(
+            events,
+            [
+                Event::TrustLevelChanged {
+                    agent_id: before.id,
+                    from: TrustLevel::Standard,
+                    to: TrustLevel::Elevated,
+                    by: "key:a".into()
+                },
+                Event::AgentStatusChanged {
+                    agent_id: before.id,
+                    from: AgentStatus::Active,
+                    to: AgentStatus::OnLeave,
+                    by: "key:a".into()
+                },
+            ]
+        );
+        assert!(events.iter().all(Event::is_audited));
+    }
+}
