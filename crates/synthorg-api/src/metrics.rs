@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use synthorg_core::agent::{AgentStatus, TrustLevel};
-use synthorg_core::budget::{BillingPeriod, BudgetConfig, day_start};
+use synthorg_core::budget::{BillingPeriod, BudgetConfig, SpendWindow};
 use synthorg_core::security::Verdict;
 use synthorg_core::task::TaskStatus;
 use synthorg_core::{FieldError, Usd};
@@ -305,7 +305,7 @@ impl MetricsCollector {
         let reset_day = last.budget.as_ref().unwrap_or(&self.budget_defaults).reset_day;
         if let Some(costs) = self.source("costs", || {
             let at = now();
-            let spend = store.spend_snapshot(BillingPeriod::containing(at, reset_day).start, day_start(at))?;
+            let spend = store.spend_snapshot(SpendWindow::at(at, reset_day))?;
             Ok(CostsSnapshot {
                 total: store.total_cost()?,
                 per_agent: store.agent_cost_totals()?,

@@ -179,6 +179,21 @@ impl BillingPeriod {
     }
 }
 
+/// The instants spend is summed from, at one moment: the start of the billing period and of
+/// the UTC day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpendWindow {
+    pub period_start: OffsetDateTime,
+    pub day_start: OffsetDateTime,
+}
+
+impl SpendWindow {
+    /// The window at `now` for a budget resetting on `reset_day`.
+    pub fn at(now: OffsetDateTime, reset_day: u8) -> Self {
+        Self { period_start: BillingPeriod::containing(now, reset_day).start, day_start: day_start(now) }
+    }
+}
+
 /// 00:00 UTC of the day containing `now`.
 pub fn day_start(now: OffsetDateTime) -> OffsetDateTime {
     now.to_offset(time::UtcOffset::UTC).replace_time(Time::MIDNIGHT)

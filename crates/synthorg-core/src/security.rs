@@ -20,7 +20,7 @@ use uuid::Uuid;
 use crate::agent::{AgentStatus, TrustLevel};
 use crate::string_enum;
 
-pub use approval::{Approval, ApprovalStatus, Decision};
+pub use approval::{Approval, ApprovalStatus, Decision, DecisionRequest};
 pub use assess::Assessment;
 pub use detectors::{CredentialDetector, DestructiveOperationDetector, ExfiltrationDetector, PathTraversalDetector};
 pub use policy::{LevelPolicy, PolicyRule, SecurityPolicy};

@@ -143,6 +143,19 @@ impl NewTask {
     }
 }
 
+/// Plans the interruption of `task`, active work of `agent`, which is being terminated: a
+/// terminated agent cannot hold active work, so the task moves to `interrupted`, done by
+/// synthorg itself, and can then be reassigned.
+pub fn plan_interruption(task: &Task, agent: Uuid, now: OffsetDateTime) -> Result<(Task, TaskTransition), DomainError> {
+    let request = TransitionRequest {
+        to: TaskStatus::Interrupted,
+        assigned_to: None,
+        expected_version: None,
+        reason: Some(format!("assignee {agent} was terminated")),
+    };
+    plan_transition(task, &request, Some(AgentStatus::Terminated), &Actor::System, now)
+}
+
 /// Plans a transition of `task` as asked by `actor`.
 ///
 /// `assignee_status` is the current status of the agent the task would be assigned to after

@@ -18,7 +18,8 @@ use synthorg_core::agent::NewAgent;
 use synthorg_core::cost::NewCostRecord;
 use synthorg_core::task::{NewTask, TaskStatus, TransitionRequest};
 use synthorg_core::{Usd, budget::day_start};
-use synthorg_store::{SqliteOptions, SqliteStore, Store, now};
+use synthorg_store::prelude::*;
+use synthorg_store::{SqliteOptions, SqliteStore, now};
 use uuid::Uuid;
 
 fn admin() -> Actor {
@@ -100,12 +101,12 @@ fn writes(c: &mut Criterion) {
             expected_version: None,
             reason: None,
         };
-        store.transition_task(task.id, &assign, &admin(), now()).expect("assign");
+        store.transition_task(task.id, &assign, &admin()).expect("assign");
         // in_progress <-> in_review forever: every iteration is one legal transition.
         let mut to = TaskStatus::InProgress;
         b.iter(|| {
             let request = TransitionRequest { to, assigned_to: None, expected_version: None, reason: None };
-            black_box(store.transition_task(task.id, &request, &admin(), now()).expect("transition"));
+            black_box(store.transition_task(task.id, &request, &admin()).expect("transition"));
             to = if to == TaskStatus::InProgress { TaskStatus::InReview } else { TaskStatus::InProgress };
         })
     });

@@ -1,40 +1,56 @@
-//! Durable state of synthorg: the [`Store`] trait and its SQLite (embedded default) and
+//! Durable state of synthorg: the [`Store`] traits and their SQLite (embedded default) and
 //! PostgreSQL (several replicas on one database) implementations.
 //!
 //! The trait is synchronous: SQLite is an in-process library and each call is a short
 //! transaction, so the API runs reads on tokio's blocking pool instead of paying for an async
-//! driver, and hands writes to the SQLite store's writer thread ([`Store::submit`]); the
+//! driver, and hands writes to the SQLite store's writer thread ([`Execution::submit`]); the
 //! PostgreSQL store uses synchronous clients from a pool, on the blocking pool. Every method
 //! that changes state does so in one transaction, and returns only after that transaction is
 //! durable (on the writer thread: the job's reply comes only after it).
 
+mod agents;
+mod aggregates;
+mod budget;
+mod coordination;
 mod error;
 #[cfg(feature = "bench-fixtures")]
 pub mod fixtures;
-mod forward;
+mod keys;
+mod ledger;
 pub mod migrate;
+mod page;
 pub mod postgres;
+mod security;
 pub mod sqlite;
+mod tasks;
 #[doc(hidden)]
 pub mod testing;
-mod types;
 mod unit;
 
-use synthorg_core::agent::{Agent, AgentPatch, AgentStatus, TrustLevel};
-use synthorg_core::budget::{ActionSpend, BudgetConfig, SpendSnapshot};
-use synthorg_core::coordination::CoordinationRun;
-use synthorg_core::cost::CostRecord;
-use synthorg_core::security::{Approval, Decision};
-use synthorg_core::task::{Task, TaskStatus, TaskTransition, TransitionRequest};
-use synthorg_core::{Actor, Usd};
 use time::OffsetDateTime;
-use uuid::Uuid;
 
+pub use agents::{AgentFilter, AgentStore};
+pub use aggregates::AggregateStore;
+pub use budget::BudgetStore;
+pub use coordination::{CoordinationStore, RunFilter};
 pub use error::StoreError;
+pub use keys::{ApiKeyRecord, KeyStore};
+pub use ledger::{CostFilter, LedgerStore, Recorded};
+pub use page::{DEFAULT_PAGE, MAX_PAGE, Page, PageRequest};
 pub use postgres::{PostgresOptions, PostgresStore};
+pub use security::{ApprovalFilter, EvaluationFilter, EvaluationRecord, SecurityStore};
 pub use sqlite::{SqliteOptions, SqliteStore};
-pub use types::*;
+pub use tasks::{TaskFilter, TaskStore};
 pub use unit::{Done, Effects, Job};
+
+/// Every store trait, for callers that hold a concrete store (`use synthorg_store::prelude::*`);
+/// through `dyn Store` the methods need no import.
+pub mod prelude {
+    pub use crate::{
+        AgentStore, AggregateStore, BudgetStore, CoordinationStore, Execution, KeyStore, LedgerStore, SecurityStore,
+        Store, TaskStore,
+    };
+}
 
 /// The current time, truncated to the microsecond precision the store keeps, so that what a
 /// handler returns equals what a later read returns.
@@ -43,8 +59,30 @@ pub fn now() -> OffsetDateTime {
     now.replace_nanosecond(now.nanosecond() / 1000 * 1000).unwrap_or(now)
 }
 
-/// Everything synthorg keeps. Implementations must be safe to share between threads.
-pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+/// Everything synthorg keeps: the sum of one trait per entity, each next to its types and
+/// implemented directly by each backend, and how the store runs ([`Execution`]). A backend
+/// implements the parts, then declares itself a `Store` in one line. Implementations must be
+/// safe to share between threads.
+pub trait Store:
+    AgentStore
+    + TaskStore
+    + LedgerStore
+    + BudgetStore
+    + CoordinationStore
+    + SecurityStore
+    + KeyStore
+    + AggregateStore
+    + Execution
+    + Send
+    + Sync
+    + std::fmt::Debug
+    + 'static
+{
+}
+
+/// How a store runs, apart from what it keeps: readiness, where reads and writes run, the
+/// writer's counters.
+pub trait Execution {
     /// Checks that the store answers (readiness).
     fn ping(&self) -> Result<(), StoreError>;
 
@@ -66,112 +104,6 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// The in-process writer's counters (SQLite); `None` for a store without one (PostgreSQL
     /// has its own monitoring).
     fn writer_stats(&self) -> Option<WriterStats>;
-
-    // Agents.
-    /// Inserts a new agent; a taken name is a conflict.
-    fn create_agent(&self, agent: &Agent) -> Result<(), StoreError>;
-    fn get_agent(&self, id: Uuid) -> Result<Agent, StoreError>;
-    fn list_agents(&self, filter: &AgentFilter, page: &PageRequest) -> Result<Page<Agent>, StoreError>;
-    /// Applies a patch under the domain rules. Terminating an agent interrupts its active
-    /// tasks in the same transaction.
-    fn update_agent(
-        &self,
-        id: Uuid,
-        patch: AgentPatch,
-        actor: &Actor,
-        now: OffsetDateTime,
-    ) -> Result<Agent, StoreError>;
-
-    // Tasks.
-    /// Inserts a new task; an unknown parent is invalid.
-    fn create_task(&self, task: &Task) -> Result<(), StoreError>;
-    fn get_task(&self, id: Uuid) -> Result<Task, StoreError>;
-    fn list_tasks(&self, filter: &TaskFilter, page: &PageRequest) -> Result<Page<Task>, StoreError>;
-    /// Moves a task under the transition table, atomically with its history row.
-    fn transition_task(
-        &self,
-        id: Uuid,
-        request: &TransitionRequest,
-        actor: &Actor,
-        now: OffsetDateTime,
-    ) -> Result<(Task, TaskTransition), StoreError>;
-    fn task_history(&self, id: Uuid, page: &PageRequest) -> Result<Page<TaskTransition>, StoreError>;
-
-    // Cost ledger.
-    /// Appends a cost record. A record whose idempotency key is already stored is not
-    /// recorded again: the stored record comes back with `replayed: true`, or a conflict
-    /// when the retry differs from the original.
-    fn record_cost(&self, record: &CostRecord) -> Result<Recorded<CostRecord>, StoreError>;
-    fn list_costs(&self, filter: &CostFilter, page: &PageRequest) -> Result<Page<CostRecord>, StoreError>;
-
-    // Budget.
-    /// The budget configuration set through the API, if any.
-    fn budget_config(&self) -> Result<Option<BudgetConfig>, StoreError>;
-    fn set_budget_config(&self, config: &BudgetConfig) -> Result<(), StoreError>;
-    /// Spend since the start of the billing period, since `day_start`, and per agent since
-    /// `day_start`.
-    /// The spend an action of `agent` (for `task`) is judged against: period spend, the
-    /// agent's spend since `day_start`, the task's total.
-    fn action_spend(
-        &self,
-        agent: Uuid,
-        task: Option<Uuid>,
-        period_start: OffsetDateTime,
-        day_start: OffsetDateTime,
-    ) -> Result<ActionSpend, StoreError>;
-    fn spend_snapshot(
-        &self,
-        period_start: OffsetDateTime,
-        day_start: OffsetDateTime,
-    ) -> Result<SpendSnapshot, StoreError>;
-
-    // Coordination.
-    fn record_coordination_run(&self, run: &CoordinationRun) -> Result<(), StoreError>;
-    fn list_coordination_runs(
-        &self,
-        filter: &RunFilter,
-        page: &PageRequest,
-    ) -> Result<Page<CoordinationRun>, StoreError>;
-
-    // Security.
-    /// Records an evaluation; when `approval` is given (an escalation) it is created in the
-    /// same transaction.
-    fn record_evaluation(&self, evaluation: &EvaluationRecord, approval: Option<&Approval>) -> Result<(), StoreError>;
-    fn list_evaluations(
-        &self,
-        filter: &EvaluationFilter,
-        page: &PageRequest,
-    ) -> Result<Page<EvaluationRecord>, StoreError>;
-    fn get_approval(&self, id: Uuid) -> Result<Approval, StoreError>;
-    fn list_approvals(&self, filter: &ApprovalFilter, page: &PageRequest) -> Result<Page<Approval>, StoreError>;
-    fn decide_approval(
-        &self,
-        id: Uuid,
-        decision: Decision,
-        note: Option<String>,
-        actor: &Actor,
-        now: OffsetDateTime,
-    ) -> Result<Approval, StoreError>;
-
-    // API keys.
-    fn create_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
-    fn find_api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
-    fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError>;
-    /// Revokes a key (idempotent: revoking a revoked key keeps the first revocation time).
-    fn revoke_api_key(&self, id: &str, now: OffsetDateTime) -> Result<ApiKeyRecord, StoreError>;
-    /// Number of keys that are not revoked.
-    fn active_api_keys(&self) -> Result<u64, StoreError>;
-
-    // Aggregates for metrics: each costs time proportional to the series it returns.
-    fn agent_counts(&self) -> Result<Vec<(AgentStatus, TrustLevel, u64)>, StoreError>;
-    /// Tasks per (status, assignee); `None` is unassigned.
-    fn task_counts(&self) -> Result<Vec<(TaskStatus, Option<Uuid>, u64)>, StoreError>;
-    fn transition_counts(&self) -> Result<Vec<(TaskStatus, TaskStatus, u64)>, StoreError>;
-    fn total_cost(&self) -> Result<Usd, StoreError>;
-    fn cost_since(&self, since: OffsetDateTime) -> Result<Usd, StoreError>;
-    fn agent_cost_since(&self, since: OffsetDateTime) -> Result<Vec<(Uuid, Usd)>, StoreError>;
-    fn agent_cost_totals(&self) -> Result<Vec<(Uuid, Usd)>, StoreError>;
-    fn pending_approvals(&self) -> Result<u64, StoreError>;
 }
 
 /// Counters of the SQLite writer, for the metrics endpoint.
@@ -187,18 +119,6 @@ pub struct WriterStats {
     pub writes: u64,
     /// Times the WAL was started over under sustained writes (it stays bounded).
     pub wal_restarts: u64,
-}
-
-/// Builds a page from `(seq, item)` rows fetched with `LIMIT limit + 1`.
-pub(crate) fn page_of<T>(mut rows: Vec<(i64, T)>, page: &PageRequest) -> Page<T> {
-    let limit = page.limit as usize;
-    let next_cursor = if rows.len() > limit {
-        rows.truncate(limit);
-        rows.last().map(|(seq, _)| seq.to_string())
-    } else {
-        None
-    };
-    Page { items: rows.into_iter().map(|(_, item)| item).collect(), next_cursor }
 }
 
 const MICROS_PER_DAY: i64 = 86_400_000_000;

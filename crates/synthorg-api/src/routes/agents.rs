@@ -86,7 +86,7 @@ pub async fn patch(
     state
         .write(move |s| {
             let before = s.store().get_agent(id)?;
-            let agent = s.store().update_agent(id, patch, &caller, now())?;
+            let agent = s.store().update_agent(id, patch, &caller)?;
             let events = Event::agent_changes(&before, &agent, &caller.label());
             Ok(Done::with(Json(agent), events))
         })

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use synthorg_core::DomainError;
-use synthorg_core::budget::{BillingPeriod, BudgetConfig, BudgetStatus, budget_status, day_start};
+use synthorg_core::budget::{BillingPeriod, BudgetConfig, BudgetStatus, SpendWindow, budget_status, day_start};
 use synthorg_core::event::Event;
 use synthorg_store::{Done, Store, StoreError, now};
 
@@ -27,8 +27,7 @@ pub(crate) fn refusal(
     at: time::OffsetDateTime,
 ) -> Result<Option<String>, ApiError> {
     let budget = effective_config(s.store().as_ref(), &s.settings().budget_defaults)?;
-    let period_start = BillingPeriod::containing(at, budget.reset_day).start;
-    let spend = s.store().action_spend(agent, task, period_start, day_start(at))?;
+    let spend = s.store().action_spend(agent, task, SpendWindow::at(at, budget.reset_day))?;
     Ok(budget.refusal(&spend))
 }
 
@@ -69,7 +68,8 @@ pub async fn status(State(state): State<AppState>) -> Result<Json<BudgetStatus>,
             let config = effective_config(s.store().as_ref(), &s.settings().budget_defaults)?;
             let at = now();
             let period = BillingPeriod::containing(at, config.reset_day);
-            let spend = s.store().spend_snapshot(period.start, day_start(at))?;
+            let spend =
+                s.store().spend_snapshot(SpendWindow { period_start: period.start, day_start: day_start(at) })?;
             Ok(Json(budget_status(&config, at, &spend)))
         })
         .await

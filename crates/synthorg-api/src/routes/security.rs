@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use synthorg_core::event::Event;
-use synthorg_core::security::{AgentContext, Approval, OutputScan, SecurityAction};
+use synthorg_core::security::{AgentContext, Approval, DecisionRequest, OutputScan, SecurityAction};
 use synthorg_store::{ApprovalFilter, Done, EvaluationFilter, EvaluationRecord, Page, StoreError, now};
 
 use super::Caller;
@@ -139,7 +139,8 @@ pub async fn decide(
 ) -> Result<Json<Approval>, ApiError> {
     state
         .write(move |s| {
-            let approval = s.store().decide_approval(id, body.decision, body.note, &caller, now())?;
+            let request = DecisionRequest { decision: body.decision, note: body.note };
+            let approval = s.store().decide_approval(id, &request, &caller)?;
             super::record_ids(approval.task_id, Some(approval.agent_id));
             let event = Event::ApprovalDecided {
                 approval_id: id,

@@ -91,7 +91,7 @@ pub async fn transition(
     };
     state
         .write(move |s| {
-            let (task, transition) = s.store().transition_task(id, &request, &caller, now())?;
+            let (task, transition) = s.store().transition_task(id, &request, &caller)?;
             super::record_ids(None, task.assigned_to);
             let event = Event::TaskTransitioned {
                 task_id: id,

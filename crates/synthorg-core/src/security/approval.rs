@@ -25,6 +25,13 @@ string_enum! {
     }
 }
 
+/// An admin's decision on a pending approval, with an optional note.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecisionRequest {
+    pub decision: Decision,
+    pub note: Option<String>,
+}
+
 /// An escalated action and its decision.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -171,3 +171,21 @@ proptest! {
         prop_assert_eq!(task.version, 1 + history.len() as i64);
     }
 }
+
+#[test]
+fn a_terminated_assignees_active_work_is_interrupted_by_synthorg() {
+    let agent = Uuid::now_v7();
+    let assigned = step(&new_task(), TaskStatus::Assigned, Some(agent)).unwrap();
+    let in_progress = step(&assigned, TaskStatus::InProgress, None).unwrap();
+    for task in [&assigned, &in_progress] {
+        let (next, record) = plan_interruption(task, agent, OffsetDateTime::UNIX_EPOCH).unwrap();
+        assert_eq!(next.status, TaskStatus::Interrupted);
+        assert_eq!(next.version, task.version + 1);
+        assert_eq!((record.from, record.to), (task.status, TaskStatus::Interrupted));
+        assert_eq!(record.by, "system");
+        assert_eq!(record.reason, Some(format!("assignee {agent} was terminated")));
+    }
+    // Finished work is not interrupted.
+    let cancelled = step(&assigned, TaskStatus::Cancelled, None).unwrap();
+    assert!(plan_interruption(&cancelled, agent, OffsetDateTime::UNIX_EPOCH).is_err());
+}

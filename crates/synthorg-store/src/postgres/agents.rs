@@ -3,7 +3,7 @@
 use postgres::types::Json;
 use postgres::{GenericClient, Row};
 use synthorg_core::agent::{Agent, AgentPatch, AgentStatus, TrustLevel};
-use synthorg_core::task::{TaskStatus, TransitionRequest, plan_transition};
+use synthorg_core::task::plan_interruption;
 use synthorg_core::{Actor, DomainError};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -46,8 +46,32 @@ pub(super) fn status_of<C: GenericClient>(db: &mut Db<'_, C>, id: Uuid) -> Resul
         .transpose()
 }
 
-impl PostgresStore {
-    pub(crate) fn create_agent_impl(&self, agent: &Agent) -> Result<(), StoreError> {
+/// A terminated agent cannot hold active work: its assigned, in-progress and in-review tasks
+/// move to `interrupted` (recorded as done by synthorg) so they can be reassigned.
+fn interrupt_active_tasks<C: GenericClient>(
+    db: &mut Db<'_, C>,
+    agent: Uuid,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let active: Vec<Uuid> = db
+        .query(
+            "SELECT id FROM tasks WHERE assigned_to = $1 AND status IN ('assigned', 'in_progress', 'in_review') \
+             ORDER BY id FOR UPDATE",
+            &[&agent],
+        )?
+        .iter()
+        .map(|r| col(r, 0))
+        .collect::<Result<_, _>>()?;
+    for task_id in active {
+        let task = super::tasks::load(db, task_id)?;
+        let (next, record) = plan_interruption(&task, agent, now)?;
+        super::tasks::save_transition(db, &next, &record)?;
+    }
+    Ok(())
+}
+
+impl crate::AgentStore for PostgresStore {
+    fn create_agent(&self, agent: &Agent) -> Result<(), StoreError> {
         self.write(|db| {
             let taken = db.query_opt("SELECT 1 FROM agents WHERE name = $1", &[&agent.name])?.is_some();
             if taken {
@@ -75,11 +99,11 @@ impl PostgresStore {
         })
     }
 
-    pub(crate) fn get_agent_impl(&self, id: Uuid) -> Result<Agent, StoreError> {
+    fn get_agent(&self, id: Uuid) -> Result<Agent, StoreError> {
         self.read(|db| load(db, id))
     }
 
-    pub(crate) fn list_agents_impl(&self, filter: &AgentFilter, page: &PageRequest) -> Result<Page<Agent>, StoreError> {
+    fn list_agents(&self, filter: &AgentFilter, page: &PageRequest) -> Result<Page<Agent>, StoreError> {
         self.read(|db| {
             Filter::default()
                 .eq("status", filter.status.map(|s| s.as_str()))
@@ -90,13 +114,8 @@ impl PostgresStore {
         })
     }
 
-    pub(crate) fn update_agent_impl(
-        &self,
-        id: Uuid,
-        patch: AgentPatch,
-        actor: &Actor,
-        now: OffsetDateTime,
-    ) -> Result<Agent, StoreError> {
+    fn update_agent(&self, id: Uuid, patch: AgentPatch, by: &Actor) -> Result<Agent, StoreError> {
+        let at = crate::now();
         self.write(|db| {
             // FOR UPDATE: a concurrent patch on another replica waits and then sees this one.
             let current = db
@@ -104,7 +123,7 @@ impl PostgresStore {
                 .map(|r| agent_row(&r, 0))
                 .transpose()?
                 .ok_or_else(|| StoreError::not_found("agent", id))?;
-            let (updated, changes) = patch.clone().apply(&current, actor, now)?;
+            let (updated, changes) = patch.clone().apply(&current, by, at)?;
             db.execute(
                 "UPDATE agents SET role = $2, department = $3, status = $4, trust_level = $5, \
                  allowed_tools = $6, denied_tools = $7, updated_at = $8 WHERE id = $1",
@@ -116,50 +135,20 @@ impl PostgresStore {
                     &updated.trust_level.as_str(),
                     &Json(&updated.allowed_tools),
                     &Json(&updated.denied_tools),
-                    &now,
+                    &at,
                 ],
             )?;
             for change in &changes {
                 db.execute(
                     "INSERT INTO agent_events (agent_id, field, from_value, to_value, by_actor, at) \
                      VALUES ($1, $2, $3, $4, $5, $6)",
-                    &[&id, &change.field, &change.from, &change.to, &actor.label(), &now],
+                    &[&id, &change.field, &change.from, &change.to, &by.label(), &at],
                 )?;
             }
             if updated.status == AgentStatus::Terminated {
-                interrupt_active_tasks(db, id, now)?;
+                interrupt_active_tasks(db, id, at)?;
             }
             Ok(updated)
         })
     }
-}
-
-/// A terminated agent cannot hold active work: its assigned, in-progress and in-review tasks
-/// move to `interrupted` (recorded as done by synthorg) so they can be reassigned.
-fn interrupt_active_tasks<C: GenericClient>(
-    db: &mut Db<'_, C>,
-    agent: Uuid,
-    now: OffsetDateTime,
-) -> Result<(), StoreError> {
-    let active: Vec<Uuid> = db
-        .query(
-            "SELECT id FROM tasks WHERE assigned_to = $1 AND status IN ('assigned', 'in_progress', 'in_review') \
-             ORDER BY id FOR UPDATE",
-            &[&agent],
-        )?
-        .iter()
-        .map(|r| col(r, 0))
-        .collect::<Result<_, _>>()?;
-    for task_id in active {
-        let task = super::tasks::load(db, task_id)?;
-        let request = TransitionRequest {
-            to: TaskStatus::Interrupted,
-            assigned_to: None,
-            expected_version: None,
-            reason: Some(format!("assignee {agent} was terminated")),
-        };
-        let (next, record) = plan_transition(&task, &request, Some(AgentStatus::Terminated), &Actor::System, now)?;
-        super::tasks::save_transition(db, &next, &record)?;
-    }
-    Ok(())
 }

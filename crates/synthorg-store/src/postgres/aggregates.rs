@@ -70,49 +70,8 @@ fn agent_amount(r: &Row) -> Result<(Uuid, Usd), StoreError> {
     Ok((col(r, 0)?, Usd::from_nanos(col(r, 1)?)))
 }
 
-impl PostgresStore {
-    pub(crate) fn action_spend_impl(
-        &self,
-        agent: Uuid,
-        task: Option<Uuid>,
-        period_start: OffsetDateTime,
-        day_start: OffsetDateTime,
-    ) -> Result<synthorg_core::budget::ActionSpend, StoreError> {
-        self.read(|db| {
-            // Billing periods and days start at midnight: then the three figures are whole
-            // days and one total, read in one round trip.
-            if let ((period_day, None), (today, None)) = (split_days(period_start), split_days(day_start)) {
-                let row = db.query_one(
-                    "SELECT (SELECT COALESCE(SUM(nanos), 0)::BIGINT FROM cost_daily WHERE day >= $1), \
-                            (SELECT COALESCE(SUM(nanos), 0)::BIGINT FROM cost_daily WHERE day >= $2 AND agent_id = $3), \
-                            (SELECT COALESCE((SELECT nanos FROM task_cost_totals WHERE task_id = $4), 0))",
-                    &[&period_day, &today, &agent, &task],
-                )?;
-                return Ok(synthorg_core::budget::ActionSpend {
-                    period_spend: Usd::from_nanos(col(&row, 0)?),
-                    agent_today: Usd::from_nanos(col(&row, 1)?),
-                    task_total: task.map(|_| col(&row, 2).map(Usd::from_nanos)).transpose()?,
-                });
-            }
-            let task_total = match task {
-                None => None,
-                Some(task) => Some(Usd::from_nanos(col(
-                    &db.query_one(
-                        "SELECT COALESCE((SELECT nanos FROM task_cost_totals WHERE task_id = $1), 0)",
-                        &[&task],
-                    )?,
-                    0,
-                )?)),
-            };
-            Ok(synthorg_core::budget::ActionSpend {
-                period_spend: cost_since(db, period_start, None)?,
-                agent_today: cost_since(db, day_start, Some(agent))?,
-                task_total,
-            })
-        })
-    }
-
-    pub(crate) fn agent_counts_impl(&self) -> Result<Vec<(AgentStatus, TrustLevel, u64)>, StoreError> {
+impl crate::AggregateStore for PostgresStore {
+    fn agent_counts(&self) -> Result<Vec<(AgentStatus, TrustLevel, u64)>, StoreError> {
         self.read(|db| {
             db.query("SELECT status, trust_level, n FROM agent_counts ORDER BY status, trust_level", &[])?
                 .iter()
@@ -123,7 +82,7 @@ impl PostgresStore {
         })
     }
 
-    pub(crate) fn task_counts_impl(&self) -> Result<Vec<(TaskStatus, Option<Uuid>, u64)>, StoreError> {
+    fn task_counts(&self) -> Result<Vec<(TaskStatus, Option<Uuid>, u64)>, StoreError> {
         // Zero series are dropped: a (status, agent) pair that no longer has tasks would
         // otherwise live forever.
         self.read(|db| {
@@ -141,7 +100,7 @@ impl PostgresStore {
         })
     }
 
-    pub(crate) fn transition_counts_impl(&self) -> Result<Vec<(TaskStatus, TaskStatus, u64)>, StoreError> {
+    fn transition_counts(&self) -> Result<Vec<(TaskStatus, TaskStatus, u64)>, StoreError> {
         self.read(|db| {
             db.query(
                 "SELECT from_status, to_status, SUM(n)::BIGINT FROM transition_counts \
@@ -154,7 +113,7 @@ impl PostgresStore {
         })
     }
 
-    pub(crate) fn total_cost_impl(&self) -> Result<Usd, StoreError> {
+    fn total_cost(&self) -> Result<Usd, StoreError> {
         // One row per agent (no single row that every cost report would lock).
         self.read(|db| {
             Ok(Usd::from_nanos(col(
@@ -164,15 +123,15 @@ impl PostgresStore {
         })
     }
 
-    pub(crate) fn cost_since_impl(&self, since: OffsetDateTime) -> Result<Usd, StoreError> {
+    fn cost_since(&self, since: OffsetDateTime) -> Result<Usd, StoreError> {
         self.read(|db| cost_since(db, since, None))
     }
 
-    pub(crate) fn agent_cost_since_impl(&self, since: OffsetDateTime) -> Result<Vec<(Uuid, Usd)>, StoreError> {
+    fn agent_cost_since(&self, since: OffsetDateTime) -> Result<Vec<(Uuid, Usd)>, StoreError> {
         self.read(|db| agent_cost_since(db, since))
     }
 
-    pub(crate) fn agent_cost_totals_impl(&self) -> Result<Vec<(Uuid, Usd)>, StoreError> {
+    fn agent_cost_totals(&self) -> Result<Vec<(Uuid, Usd)>, StoreError> {
         self.read(|db| {
             db.query("SELECT agent_id, nanos FROM agent_cost_totals ORDER BY agent_id", &[])?
                 .iter()
@@ -181,7 +140,7 @@ impl PostgresStore {
         })
     }
 
-    pub(crate) fn pending_approvals_impl(&self) -> Result<u64, StoreError> {
+    fn pending_approvals(&self) -> Result<u64, StoreError> {
         self.read(|db| count_col(&db.query_one("SELECT COUNT(*) FROM approvals WHERE status = 'pending'", &[])?, 0))
     }
 }

@@ -22,8 +22,8 @@ fn key_row(row: &Row) -> Result<ApiKeyRecord, StoreError> {
     })
 }
 
-impl PostgresStore {
-    pub(crate) fn create_api_key_impl(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+impl crate::KeyStore for PostgresStore {
+    fn create_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
         self.write(|db| {
             if let Some(agent) = key.agent_id
                 && super::agents::status_of(db, agent)?.is_none()
@@ -46,7 +46,7 @@ impl PostgresStore {
         })
     }
 
-    pub(crate) fn find_api_key_impl(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+    fn find_api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
         self.read(|db| {
             db.query_opt(&format!("SELECT {COLUMNS} FROM api_keys WHERE id = $1"), &[&id])?
                 .map(|r| key_row(&r))
@@ -54,13 +54,13 @@ impl PostgresStore {
         })
     }
 
-    pub(crate) fn list_api_keys_impl(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+    fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
         self.read(|db| {
             db.query(&format!("SELECT {COLUMNS} FROM api_keys ORDER BY seq"), &[])?.iter().map(key_row).collect()
         })
     }
 
-    pub(crate) fn revoke_api_key_impl(&self, id: &str, now: OffsetDateTime) -> Result<ApiKeyRecord, StoreError> {
+    fn revoke_api_key(&self, id: &str, now: OffsetDateTime) -> Result<ApiKeyRecord, StoreError> {
         self.write(|db| {
             db.execute("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL", &[&id, &now])?;
             db.query_opt(&format!("SELECT {COLUMNS} FROM api_keys WHERE id = $1"), &[&id])?
@@ -70,7 +70,7 @@ impl PostgresStore {
         })
     }
 
-    pub(crate) fn active_api_keys_impl(&self) -> Result<u64, StoreError> {
+    fn active_api_keys(&self) -> Result<u64, StoreError> {
         self.read(|db| count_col(&db.query_one("SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NULL", &[])?, 0))
     }
 }

@@ -2,11 +2,11 @@
 
 use postgres::Row;
 use postgres::types::Json;
-use synthorg_core::budget::{BudgetConfig, SpendSnapshot};
+use synthorg_core::budget::{ActionSpend, BudgetConfig, SpendSnapshot, SpendWindow};
 use synthorg_core::coordination::CoordinationRun;
 use synthorg_core::cost::{CallCategory, CostRecord};
 use synthorg_core::{DomainError, Usd};
-use time::OffsetDateTime;
+use uuid::Uuid;
 
 use super::{Filter, PostgresStore, col, enum_col, json_col};
 use crate::{CostFilter, Page, PageRequest, Recorded, RunFilter, StoreError};
@@ -55,8 +55,8 @@ fn tokens(n: u64, field: &str) -> Result<i64, StoreError> {
     i64::try_from(n).map_err(|_| DomainError::invalid(field, "is too large").into())
 }
 
-impl PostgresStore {
-    pub(crate) fn record_cost_impl(&self, record: &CostRecord) -> Result<Recorded<CostRecord>, StoreError> {
+impl crate::LedgerStore for PostgresStore {
+    fn record_cost(&self, record: &CostRecord) -> Result<Recorded<CostRecord>, StoreError> {
         let by_key = format!("SELECT {COST_COLUMNS} FROM cost_records WHERE idempotency_key = $1");
         let replay = |existing: CostRecord| -> Result<Recorded<CostRecord>, StoreError> {
             if !existing.same_report(record) {
@@ -116,11 +116,7 @@ impl PostgresStore {
         })
     }
 
-    pub(crate) fn list_costs_impl(
-        &self,
-        filter: &CostFilter,
-        page: &PageRequest,
-    ) -> Result<Page<CostRecord>, StoreError> {
+    fn list_costs(&self, filter: &CostFilter, page: &PageRequest) -> Result<Page<CostRecord>, StoreError> {
         self.read(|db| {
             let mut f = Filter::default();
             f.eq("agent_id", filter.agent_id)
@@ -135,8 +131,10 @@ impl PostgresStore {
             f.page(db, "cost_records", COST_COLUMNS, page, |r| cost_row(r, 1))
         })
     }
+}
 
-    pub(crate) fn budget_config_impl(&self) -> Result<Option<BudgetConfig>, StoreError> {
+impl crate::BudgetStore for PostgresStore {
+    fn budget_config(&self) -> Result<Option<BudgetConfig>, StoreError> {
         self.read(|db| {
             db.query_opt("SELECT value FROM settings WHERE key = $1", &[&BUDGET_KEY])?
                 .map(|r| json_col(&r, 0))
@@ -144,7 +142,7 @@ impl PostgresStore {
         })
     }
 
-    pub(crate) fn set_budget_config_impl(&self, config: &BudgetConfig) -> Result<(), StoreError> {
+    fn set_budget_config(&self, config: &BudgetConfig) -> Result<(), StoreError> {
         let value = serde_json::to_value(config)?;
         self.write(|db| {
             db.execute(
@@ -155,21 +153,56 @@ impl PostgresStore {
         })
     }
 
-    pub(crate) fn spend_snapshot_impl(
-        &self,
-        period_start: OffsetDateTime,
-        day_start: OffsetDateTime,
-    ) -> Result<SpendSnapshot, StoreError> {
+    fn action_spend(&self, agent: Uuid, task: Option<Uuid>, window: SpendWindow) -> Result<ActionSpend, StoreError> {
+        let (period, day) = (window.period_start, window.day_start);
         self.read(|db| {
-            Ok(SpendSnapshot {
-                period_spend: super::aggregates::cost_since(db, period_start, None)?,
-                today_spend: super::aggregates::cost_since(db, day_start, None)?,
-                agents_today: super::aggregates::agent_cost_since(db, day_start)?,
+            // Billing periods and days start at midnight: then the three figures are whole
+            // days and one total, read in one round trip.
+            if let ((period_day, None), (today, None)) = (crate::split_days(period), crate::split_days(day)) {
+                let row = db.query_one(
+                    "SELECT (SELECT COALESCE(SUM(nanos), 0)::BIGINT FROM cost_daily WHERE day >= $1), \
+                            (SELECT COALESCE(SUM(nanos), 0)::BIGINT FROM cost_daily WHERE day >= $2 AND agent_id = $3), \
+                            (SELECT COALESCE((SELECT nanos FROM task_cost_totals WHERE task_id = $4), 0))",
+                    &[&period_day, &today, &agent, &task],
+                )?;
+                return Ok(synthorg_core::budget::ActionSpend {
+                    period_spend: Usd::from_nanos(col(&row, 0)?),
+                    agent_today: Usd::from_nanos(col(&row, 1)?),
+                    task_total: task.map(|_| col(&row, 2).map(Usd::from_nanos)).transpose()?,
+                });
+            }
+            let task_total = match task {
+                None => None,
+                Some(task) => Some(Usd::from_nanos(col(
+                    &db.query_one(
+                        "SELECT COALESCE((SELECT nanos FROM task_cost_totals WHERE task_id = $1), 0)",
+                        &[&task],
+                    )?,
+                    0,
+                )?)),
+            };
+            Ok(synthorg_core::budget::ActionSpend {
+                period_spend: super::aggregates::cost_since(db, period, None)?,
+                agent_today: super::aggregates::cost_since(db, day, Some(agent))?,
+                task_total,
             })
         })
     }
 
-    pub(crate) fn record_coordination_run_impl(&self, run: &CoordinationRun) -> Result<(), StoreError> {
+    fn spend_snapshot(&self, window: SpendWindow) -> Result<SpendSnapshot, StoreError> {
+        let (period, day) = (window.period_start, window.day_start);
+        self.read(|db| {
+            Ok(SpendSnapshot {
+                period_spend: super::aggregates::cost_since(db, period, None)?,
+                today_spend: super::aggregates::cost_since(db, day, None)?,
+                agents_today: super::aggregates::agent_cost_since(db, day)?,
+            })
+        })
+    }
+}
+
+impl crate::CoordinationStore for PostgresStore {
+    fn record_coordination_run(&self, run: &CoordinationRun) -> Result<(), StoreError> {
         self.write(|db| {
             for (i, agent) in run.agents.iter().enumerate() {
                 if super::agents::status_of(db, *agent)?.is_none() {
@@ -204,7 +237,7 @@ impl PostgresStore {
         })
     }
 
-    pub(crate) fn list_coordination_runs_impl(
+    fn list_coordination_runs(
         &self,
         filter: &RunFilter,
         page: &PageRequest,

@@ -257,25 +257,6 @@ impl PostgresStore {
             self.pool.discard_idle();
         }
     }
-
-    pub(crate) fn reads_in_process_impl(&self) -> bool {
-        false
-    }
-
-    /// No writer thread: every write is a transaction (mostly one statement) of its own on a
-    /// pooled connection, and replicas write side by side.
-    pub(crate) fn submit_impl(&self, job: crate::Job) -> Result<(), crate::Job> {
-        Err(job)
-    }
-
-    pub(crate) fn writer_stats_impl(&self) -> Option<crate::WriterStats> {
-        None
-    }
-
-    /// The ping of readiness: a round trip to the database.
-    pub(crate) fn ping_impl(&self) -> Result<(), StoreError> {
-        self.read(|db| db.query_one("SELECT 1", &[]).map(|_| ()))
-    }
 }
 
 /// What went wrong on a connection during one call.
@@ -457,8 +438,29 @@ impl Filter {
             .iter()
             .map(|row| Ok((col::<i64>(row, 0)?, map(row)?)))
             .collect::<Result<Vec<_>, StoreError>>()?;
-        Ok(crate::page_of(rows, page))
+        Ok(crate::page::page_of(rows, page))
     }
 }
 
-crate::forward_store!(PostgresStore);
+impl crate::Store for PostgresStore {}
+
+impl crate::Execution for PostgresStore {
+    /// The ping of readiness: a round trip to the database.
+    fn ping(&self) -> Result<(), StoreError> {
+        self.read(|db| db.query_one("SELECT 1", &[]).map(|_| ()))
+    }
+
+    fn reads_in_process(&self) -> bool {
+        false
+    }
+
+    /// No writer thread: every write is a transaction (mostly one statement) of its own on a
+    /// pooled connection, and replicas write side by side.
+    fn submit(&self, job: crate::Job) -> Result<(), crate::Job> {
+        Err(job)
+    }
+
+    fn writer_stats(&self) -> Option<crate::WriterStats> {
+        None
+    }
+}

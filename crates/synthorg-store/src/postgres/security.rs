@@ -2,9 +2,8 @@
 
 use postgres::types::Json;
 use postgres::{GenericClient, Row};
-use synthorg_core::security::{Approval, ApprovalStatus, Decision, RiskLevel, Verdict};
+use synthorg_core::security::{Approval, ApprovalStatus, DecisionRequest, RiskLevel, Verdict};
 use synthorg_core::{Actor, DomainError};
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{Db, Filter, PostgresStore, col, enum_col, json_col};
@@ -59,12 +58,8 @@ fn load_approval<C: GenericClient>(db: &mut Db<'_, C>, id: Uuid, lock: bool) -> 
         .ok_or_else(|| StoreError::not_found("approval", id))
 }
 
-impl PostgresStore {
-    pub(crate) fn record_evaluation_impl(
-        &self,
-        e: &EvaluationRecord,
-        approval: Option<&Approval>,
-    ) -> Result<(), StoreError> {
+impl crate::SecurityStore for PostgresStore {
+    fn record_evaluation(&self, e: &EvaluationRecord, approval: Option<&Approval>) -> Result<(), StoreError> {
         let insert_evaluation = format!(
             "INSERT INTO security_evaluations ({EVAL_COLUMNS}) SELECT $1::UUID, $2::UUID, $3::UUID, $4::TEXT, $5::TEXT, \
              $6::TEXT, $7::TEXT, $8::TEXT, $9::JSONB, $10::UUID, $11::TIMESTAMPTZ \
@@ -124,7 +119,7 @@ impl PostgresStore {
         })
     }
 
-    pub(crate) fn list_evaluations_impl(
+    fn list_evaluations(
         &self,
         filter: &EvaluationFilter,
         page: &PageRequest,
@@ -140,15 +135,11 @@ impl PostgresStore {
         })
     }
 
-    pub(crate) fn get_approval_impl(&self, id: Uuid) -> Result<Approval, StoreError> {
+    fn get_approval(&self, id: Uuid) -> Result<Approval, StoreError> {
         self.read(|db| load_approval(db, id, false))
     }
 
-    pub(crate) fn list_approvals_impl(
-        &self,
-        filter: &ApprovalFilter,
-        page: &PageRequest,
-    ) -> Result<Page<Approval>, StoreError> {
+    fn list_approvals(&self, filter: &ApprovalFilter, page: &PageRequest) -> Result<Page<Approval>, StoreError> {
         self.read(|db| {
             Filter::default().eq("status", filter.status.map(|s| s.as_str())).eq("agent_id", filter.agent_id).page(
                 db,
@@ -160,19 +151,13 @@ impl PostgresStore {
         })
     }
 
-    pub(crate) fn decide_approval_impl(
-        &self,
-        id: Uuid,
-        decision: Decision,
-        note: Option<String>,
-        actor: &Actor,
-        now: OffsetDateTime,
-    ) -> Result<Approval, StoreError> {
+    fn decide_approval(&self, id: Uuid, request: &DecisionRequest, by: &Actor) -> Result<Approval, StoreError> {
+        let at = crate::now();
         self.write(|db| {
             // FOR UPDATE: two admins deciding at once through two replicas are decided in
             // turn, and the second sees the first decision (a conflict in the domain rule).
             let current = load_approval(db, id, true)?;
-            let decided = current.decide(decision, note.clone(), actor, now)?;
+            let decided = current.decide(request.decision, request.note.clone(), by, at)?;
             db.execute(
                 "UPDATE approvals SET status = $2, decided_at = $3, decided_by = $4, decision_note = $5 \
                  WHERE id = $1 AND status = 'pending'",

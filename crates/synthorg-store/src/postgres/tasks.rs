@@ -5,7 +5,6 @@ use synthorg_core::Actor;
 use synthorg_core::DomainError;
 use synthorg_core::agent::AgentStatus;
 use synthorg_core::task::{Task, TaskStatus, TaskTransition, TransitionRequest, plan_transition};
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{Db, Filter, PostgresStore, col, enum_col};
@@ -101,8 +100,8 @@ pub(super) fn save_transition<C: GenericClient>(
     Ok(())
 }
 
-impl PostgresStore {
-    pub(crate) fn create_task_impl(&self, task: &Task) -> Result<(), StoreError> {
+impl crate::TaskStore for PostgresStore {
+    fn create_task(&self, task: &Task) -> Result<(), StoreError> {
         // One statement: the insert happens only when the parent (if any) exists.
         self.autocommit(|db| {
             let inserted = db.execute(
@@ -133,11 +132,11 @@ impl PostgresStore {
         })
     }
 
-    pub(crate) fn get_task_impl(&self, id: Uuid) -> Result<Task, StoreError> {
+    fn get_task(&self, id: Uuid) -> Result<Task, StoreError> {
         self.read(|db| load(db, id))
     }
 
-    pub(crate) fn list_tasks_impl(&self, filter: &TaskFilter, page: &PageRequest) -> Result<Page<Task>, StoreError> {
+    fn list_tasks(&self, filter: &TaskFilter, page: &PageRequest) -> Result<Page<Task>, StoreError> {
         self.read(|db| {
             let mut f = Filter::default();
             f.eq("status", filter.status.map(|s| s.as_str()))
@@ -150,13 +149,13 @@ impl PostgresStore {
         })
     }
 
-    pub(crate) fn transition_task_impl(
+    fn transition_task(
         &self,
         id: Uuid,
         request: &TransitionRequest,
-        actor: &Actor,
-        now: OffsetDateTime,
+        by: &Actor,
     ) -> Result<(Task, TaskTransition), StoreError> {
+        let at = crate::now();
         // Two statements, no explicit transaction: read the task with its assignee's status,
         // plan under the domain rules, then write guarded by what was read (`save_transition`).
         self.autocommit(|db| {
@@ -175,13 +174,13 @@ impl PostgresStore {
                     AgentStatus::parse(s).ok_or_else(|| StoreError::Internal(format!("unknown stored value {s:?}")))
                 })
                 .transpose()?;
-            let (next, record) = plan_transition(&task, request, assignee_status, actor, now)?;
+            let (next, record) = plan_transition(&task, request, assignee_status, by, at)?;
             save_transition(db, &next, &record)?;
             Ok((next, record))
         })
     }
 
-    pub(crate) fn task_history_impl(&self, id: Uuid, page: &PageRequest) -> Result<Page<TaskTransition>, StoreError> {
+    fn task_history(&self, id: Uuid, page: &PageRequest) -> Result<Page<TaskTransition>, StoreError> {
         self.read(|db| {
             if !exists(db, id)? {
                 return Err(StoreError::not_found("task", id));

@@ -2,7 +2,7 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use synthorg_core::agent::{Agent, AgentPatch, AgentStatus, TrustLevel};
-use synthorg_core::task::{TaskStatus, TransitionRequest, plan_transition};
+use synthorg_core::task::plan_interruption;
 use synthorg_core::{Actor, DomainError};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -49,8 +49,25 @@ fn name_taken(name: &str) -> StoreError {
     StoreError::Domain(DomainError::Conflict(format!("an agent named {name:?} already exists")))
 }
 
-impl SqliteStore {
-    pub(super) fn create_agent_impl(&self, agent: &Agent) -> Result<(), StoreError> {
+/// A terminated agent cannot hold active work: its assigned, in-progress and in-review tasks
+/// move to `interrupted` (recorded as done by synthorg) so they can be reassigned.
+fn interrupt_active_tasks(tx: &Connection, agent: Uuid, now: OffsetDateTime) -> Result<(), StoreError> {
+    let active: Vec<Uuid> = tx
+        .prepare_cached(
+            "SELECT id FROM tasks WHERE assigned_to = ?1 AND status IN ('assigned', 'in_progress', 'in_review')",
+        )?
+        .query_map([agent.to_string()], |r| parse_uuid(&r.get::<_, String>(0)?))?
+        .collect::<Result<_, _>>()?;
+    for task_id in active {
+        let task = super::tasks::load(tx, task_id)?;
+        let (next, record) = plan_interruption(&task, agent, now)?;
+        super::tasks::save_transition(tx, &next, &record)?;
+    }
+    Ok(())
+}
+
+impl crate::AgentStore for SqliteStore {
+    fn create_agent(&self, agent: &Agent) -> Result<(), StoreError> {
         self.write(|tx| {
             let taken: bool = tx
                 .prepare_cached("SELECT EXISTS (SELECT 1 FROM agents WHERE name = ?1)")?
@@ -77,11 +94,11 @@ impl SqliteStore {
         })
     }
 
-    pub(super) fn get_agent_impl(&self, id: Uuid) -> Result<Agent, StoreError> {
+    fn get_agent(&self, id: Uuid) -> Result<Agent, StoreError> {
         self.read(|c| load(c, id))
     }
 
-    pub(super) fn list_agents_impl(&self, filter: &AgentFilter, page: &PageRequest) -> Result<Page<Agent>, StoreError> {
+    fn list_agents(&self, filter: &AgentFilter, page: &PageRequest) -> Result<Page<Agent>, StoreError> {
         self.read(|c| {
             Filter::default()
                 .eq("status", filter.status.map(|s| s.as_str().to_owned()))
@@ -92,16 +109,11 @@ impl SqliteStore {
         })
     }
 
-    pub(super) fn update_agent_impl(
-        &self,
-        id: Uuid,
-        patch: AgentPatch,
-        actor: &Actor,
-        now: OffsetDateTime,
-    ) -> Result<Agent, StoreError> {
+    fn update_agent(&self, id: Uuid, patch: AgentPatch, by: &Actor) -> Result<Agent, StoreError> {
+        let at = crate::now();
         self.write(|tx| {
             let current = load(tx, id)?;
-            let (updated, changes) = patch.apply(&current, actor, now)?;
+            let (updated, changes) = patch.apply(&current, by, at)?;
             tx.prepare_cached(
                 "UPDATE agents SET role = ?2, department = ?3, status = ?4, trust_level = ?5, \
                  allowed_tools = ?6, denied_tools = ?7, updated_at = ?8 WHERE id = ?1",
@@ -114,7 +126,7 @@ impl SqliteStore {
                 updated.trust_level.as_str(),
                 serde_json::to_string(&updated.allowed_tools)?,
                 serde_json::to_string(&updated.denied_tools)?,
-                ts(now),
+                ts(at),
             ])?;
             for change in &changes {
                 tx.prepare_cached(
@@ -126,37 +138,14 @@ impl SqliteStore {
                     change.field,
                     change.from,
                     change.to,
-                    actor.label(),
-                    ts(now)
+                    by.label(),
+                    ts(at)
                 ])?;
             }
             if updated.status == AgentStatus::Terminated {
-                interrupt_active_tasks(tx, id, now)?;
+                interrupt_active_tasks(tx, id, at)?;
             }
             Ok(updated)
         })
     }
-}
-
-/// A terminated agent cannot hold active work: its assigned, in-progress and in-review tasks
-/// move to `interrupted` (recorded as done by synthorg) so they can be reassigned.
-fn interrupt_active_tasks(tx: &Connection, agent: Uuid, now: OffsetDateTime) -> Result<(), StoreError> {
-    let active: Vec<Uuid> = tx
-        .prepare_cached(
-            "SELECT id FROM tasks WHERE assigned_to = ?1 AND status IN ('assigned', 'in_progress', 'in_review')",
-        )?
-        .query_map([agent.to_string()], |r| parse_uuid(&r.get::<_, String>(0)?))?
-        .collect::<Result<_, _>>()?;
-    for task_id in active {
-        let task = super::tasks::load(tx, task_id)?;
-        let request = TransitionRequest {
-            to: TaskStatus::Interrupted,
-            assigned_to: None,
-            expected_version: None,
-            reason: Some(format!("assignee {agent} was terminated")),
-        };
-        let (next, record) = plan_transition(&task, &request, Some(AgentStatus::Terminated), &Actor::System, now)?;
-        super::tasks::save_transition(tx, &next, &record)?;
-    }
-    Ok(())
 }

@@ -73,31 +73,8 @@ fn agent_amount(r: &Row<'_>) -> rusqlite::Result<(Uuid, Usd)> {
     Ok((parse_uuid(&r.get::<_, String>(0)?)?, Usd::from_nanos(r.get(1)?)))
 }
 
-impl SqliteStore {
-    pub(super) fn action_spend_impl(
-        &self,
-        agent: Uuid,
-        task: Option<Uuid>,
-        period_start: OffsetDateTime,
-        day_start: OffsetDateTime,
-    ) -> Result<synthorg_core::budget::ActionSpend, StoreError> {
-        self.read(|c| {
-            let task_total = match task {
-                None => None,
-                Some(task) => Some(Usd::from_nanos(
-                    c.prepare_cached("SELECT COALESCE((SELECT nanos FROM task_cost_totals WHERE task_id = ?1), 0)")?
-                        .query_row([task.to_string()], |r| r.get(0))?,
-                )),
-            };
-            Ok(synthorg_core::budget::ActionSpend {
-                period_spend: cost_since(c, period_start, None)?,
-                agent_today: cost_since(c, day_start, Some(agent))?,
-                task_total,
-            })
-        })
-    }
-
-    pub(super) fn agent_counts_impl(&self) -> Result<Vec<(AgentStatus, TrustLevel, u64)>, StoreError> {
+impl crate::AggregateStore for SqliteStore {
+    fn agent_counts(&self) -> Result<Vec<(AgentStatus, TrustLevel, u64)>, StoreError> {
         self.read(|c| {
             rows(c, "SELECT status, trust_level, n FROM agent_counts ORDER BY status, trust_level", |r| {
                 counted(r, AgentStatus::parse, TrustLevel::parse)
@@ -105,7 +82,7 @@ impl SqliteStore {
         })
     }
 
-    pub(super) fn task_counts_impl(&self) -> Result<Vec<(TaskStatus, Option<Uuid>, u64)>, StoreError> {
+    fn task_counts(&self) -> Result<Vec<(TaskStatus, Option<Uuid>, u64)>, StoreError> {
         // Zero rows are dropped: a series for a (status, agent) pair that no longer has tasks
         // would otherwise live forever.
         self.read(|c| {
@@ -121,7 +98,7 @@ impl SqliteStore {
         })
     }
 
-    pub(super) fn transition_counts_impl(&self) -> Result<Vec<(TaskStatus, TaskStatus, u64)>, StoreError> {
+    fn transition_counts(&self) -> Result<Vec<(TaskStatus, TaskStatus, u64)>, StoreError> {
         self.read(|c| {
             rows(c, "SELECT from_status, to_status, n FROM transition_counts ORDER BY from_status, to_status", |r| {
                 counted(r, TaskStatus::parse, TaskStatus::parse)
@@ -129,7 +106,7 @@ impl SqliteStore {
         })
     }
 
-    pub(super) fn total_cost_impl(&self) -> Result<Usd, StoreError> {
+    fn total_cost(&self) -> Result<Usd, StoreError> {
         self.read(|c| {
             let nanos: i64 =
                 c.prepare_cached("SELECT nanos FROM cost_totals WHERE id = 1")?.query_row([], |r| r.get(0))?;
@@ -137,19 +114,19 @@ impl SqliteStore {
         })
     }
 
-    pub(super) fn cost_since_impl(&self, since: OffsetDateTime) -> Result<Usd, StoreError> {
+    fn cost_since(&self, since: OffsetDateTime) -> Result<Usd, StoreError> {
         self.read(|c| cost_since(c, since, None))
     }
 
-    pub(super) fn agent_cost_since_impl(&self, since: OffsetDateTime) -> Result<Vec<(Uuid, Usd)>, StoreError> {
+    fn agent_cost_since(&self, since: OffsetDateTime) -> Result<Vec<(Uuid, Usd)>, StoreError> {
         self.read(|c| agent_cost_since(c, since))
     }
 
-    pub(super) fn agent_cost_totals_impl(&self) -> Result<Vec<(Uuid, Usd)>, StoreError> {
+    fn agent_cost_totals(&self) -> Result<Vec<(Uuid, Usd)>, StoreError> {
         self.read(|c| rows(c, "SELECT agent_id, nanos FROM agent_cost_totals ORDER BY agent_id", agent_amount))
     }
 
-    pub(super) fn pending_approvals_impl(&self) -> Result<u64, StoreError> {
+    fn pending_approvals(&self) -> Result<u64, StoreError> {
         self.read(|c| {
             let n: i64 = c
                 .prepare_cached("SELECT COUNT(*) FROM approvals WHERE status = 'pending'")?

@@ -24,8 +24,8 @@ fn key_row(row: &Row<'_>) -> rusqlite::Result<ApiKeyRecord> {
     })
 }
 
-impl SqliteStore {
-    pub(super) fn create_api_key_impl(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+impl crate::KeyStore for SqliteStore {
+    fn create_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
         self.write(|tx| {
             if let Some(agent) = key.agent_id
                 && super::agents::status_of(tx, agent)?.is_none()
@@ -46,7 +46,7 @@ impl SqliteStore {
         })
     }
 
-    pub(super) fn find_api_key_impl(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+    fn find_api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
         self.read(|c| {
             Ok(c.prepare_cached(&format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?1"))?
                 .query_row([id], key_row)
@@ -54,7 +54,7 @@ impl SqliteStore {
         })
     }
 
-    pub(super) fn list_api_keys_impl(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+    fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
         self.read(|c| {
             let mut stmt = c.prepare_cached(&format!("SELECT {COLUMNS} FROM api_keys ORDER BY seq"))?;
             let rows = stmt.query_map([], key_row)?.collect::<Result<_, _>>()?;
@@ -62,7 +62,7 @@ impl SqliteStore {
         })
     }
 
-    pub(super) fn revoke_api_key_impl(&self, id: &str, now: OffsetDateTime) -> Result<ApiKeyRecord, StoreError> {
+    fn revoke_api_key(&self, id: &str, now: OffsetDateTime) -> Result<ApiKeyRecord, StoreError> {
         self.write(|tx| {
             tx.prepare_cached("UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL")?
                 .execute(params![id, ts(now)])?;
@@ -73,7 +73,7 @@ impl SqliteStore {
         })
     }
 
-    pub(super) fn active_api_keys_impl(&self) -> Result<u64, StoreError> {
+    fn active_api_keys(&self) -> Result<u64, StoreError> {
         self.read(|c| {
             let n: i64 = c
                 .prepare_cached("SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NULL")?

@@ -1,11 +1,11 @@
 //! The cost ledger, the budget setting and coordination runs.
 
 use rusqlite::{OptionalExtension, Row, params};
-use synthorg_core::budget::{BudgetConfig, SpendSnapshot};
+use synthorg_core::budget::{ActionSpend, BudgetConfig, SpendSnapshot, SpendWindow};
 use synthorg_core::coordination::CoordinationRun;
 use synthorg_core::cost::{CallCategory, CostRecord};
 use synthorg_core::{DomainError, Usd};
-use time::OffsetDateTime;
+use uuid::Uuid;
 
 use super::{Filter, SqliteStore, from_ts, json_col, opt_uuid, parse_enum, parse_uuid, ts, uuid_value};
 use crate::{CostFilter, Page, PageRequest, Recorded, RunFilter, StoreError};
@@ -49,8 +49,8 @@ fn run_row(row: &Row<'_>) -> rusqlite::Result<CoordinationRun> {
     })
 }
 
-impl SqliteStore {
-    pub(super) fn record_cost_impl(&self, record: &CostRecord) -> Result<Recorded<CostRecord>, StoreError> {
+impl crate::LedgerStore for SqliteStore {
+    fn record_cost(&self, record: &CostRecord) -> Result<Recorded<CostRecord>, StoreError> {
         self.write(|tx| {
             if let Some(key) = &record.idempotency_key {
                 let existing = tx
@@ -98,11 +98,7 @@ impl SqliteStore {
         })
     }
 
-    pub(super) fn list_costs_impl(
-        &self,
-        filter: &CostFilter,
-        page: &PageRequest,
-    ) -> Result<Page<CostRecord>, StoreError> {
+    fn list_costs(&self, filter: &CostFilter, page: &PageRequest) -> Result<Page<CostRecord>, StoreError> {
         self.read(|c| {
             let mut f = Filter::default();
             f.eq("agent_id", uuid_value(filter.agent_id))
@@ -117,8 +113,10 @@ impl SqliteStore {
             f.page(c, "cost_records", COST_COLUMNS, page, |r| cost_row(r, 1))
         })
     }
+}
 
-    pub(super) fn budget_config_impl(&self) -> Result<Option<BudgetConfig>, StoreError> {
+impl crate::BudgetStore for SqliteStore {
+    fn budget_config(&self) -> Result<Option<BudgetConfig>, StoreError> {
         self.read(|c| {
             let value: Option<String> = c
                 .prepare_cached("SELECT value FROM settings WHERE key = ?1")?
@@ -128,7 +126,7 @@ impl SqliteStore {
         })
     }
 
-    pub(super) fn set_budget_config_impl(&self, config: &BudgetConfig) -> Result<(), StoreError> {
+    fn set_budget_config(&self, config: &BudgetConfig) -> Result<(), StoreError> {
         let value = serde_json::to_string(config)?;
         self.write(|tx| {
             tx.prepare_cached(
@@ -139,21 +137,38 @@ impl SqliteStore {
         })
     }
 
-    pub(super) fn spend_snapshot_impl(
-        &self,
-        period_start: OffsetDateTime,
-        day_start: OffsetDateTime,
-    ) -> Result<SpendSnapshot, StoreError> {
+    fn action_spend(&self, agent: Uuid, task: Option<Uuid>, window: SpendWindow) -> Result<ActionSpend, StoreError> {
+        let (period, day) = (window.period_start, window.day_start);
         self.read(|c| {
-            Ok(SpendSnapshot {
-                period_spend: super::aggregates::cost_since(c, period_start, None)?,
-                today_spend: super::aggregates::cost_since(c, day_start, None)?,
-                agents_today: super::aggregates::agent_cost_since(c, day_start)?,
+            let task_total = match task {
+                None => None,
+                Some(task) => Some(Usd::from_nanos(
+                    c.prepare_cached("SELECT COALESCE((SELECT nanos FROM task_cost_totals WHERE task_id = ?1), 0)")?
+                        .query_row([task.to_string()], |r| r.get(0))?,
+                )),
+            };
+            Ok(synthorg_core::budget::ActionSpend {
+                period_spend: super::aggregates::cost_since(c, period, None)?,
+                agent_today: super::aggregates::cost_since(c, day, Some(agent))?,
+                task_total,
             })
         })
     }
 
-    pub(super) fn record_coordination_run_impl(&self, run: &CoordinationRun) -> Result<(), StoreError> {
+    fn spend_snapshot(&self, window: SpendWindow) -> Result<SpendSnapshot, StoreError> {
+        let (period, day) = (window.period_start, window.day_start);
+        self.read(|c| {
+            Ok(SpendSnapshot {
+                period_spend: super::aggregates::cost_since(c, period, None)?,
+                today_spend: super::aggregates::cost_since(c, day, None)?,
+                agents_today: super::aggregates::agent_cost_since(c, day)?,
+            })
+        })
+    }
+}
+
+impl crate::CoordinationStore for SqliteStore {
+    fn record_coordination_run(&self, run: &CoordinationRun) -> Result<(), StoreError> {
         self.write(|tx| {
             for (i, agent) in run.agents.iter().enumerate() {
                 if super::agents::status_of(tx, *agent)?.is_none() {
@@ -186,7 +201,7 @@ impl SqliteStore {
         })
     }
 
-    pub(super) fn list_coordination_runs_impl(
+    fn list_coordination_runs(
         &self,
         filter: &RunFilter,
         page: &PageRequest,

@@ -275,14 +275,6 @@ impl SqliteStore {
         })
     }
 
-    pub(crate) fn reads_in_process_impl(&self) -> bool {
-        true
-    }
-
-    pub(crate) fn ping_impl(&self) -> Result<(), StoreError> {
-        self.read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
-    }
-
     /// Runs `f` on a read connection.
     fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
@@ -354,19 +346,6 @@ impl SqliteStore {
             return Ok(value);
         }
         group.wait().map(|()| value).map_err(commit_failed)
-    }
-
-    pub(crate) fn submit_impl(&self, job: crate::Job) -> Result<(), crate::Job> {
-        self.writer_thread.submit(job)
-    }
-
-    pub(crate) fn writer_stats_impl(&self) -> Option<crate::WriterStats> {
-        Some(crate::WriterStats {
-            queued: self.writer.queued.load(Ordering::Relaxed),
-            commits: self.writer.commits.load(Ordering::Relaxed),
-            writes: self.writer.writes.load(Ordering::Relaxed),
-            wal_restarts: self.writer.restarts.load(Ordering::Relaxed),
-        })
     }
 }
 
@@ -692,7 +671,7 @@ impl Filter {
         let rows = stmt
             .query_map(rusqlite::params_from_iter(self.params.iter()), |row| Ok((row.get::<_, i64>(0)?, map(row)?)))?
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(crate::page_of(rows, page))
+        Ok(crate::page::page_of(rows, page))
     }
 }
 
@@ -700,4 +679,27 @@ pub(crate) fn uuid_value(id: Option<Uuid>) -> Option<String> {
     id.map(|u| u.to_string())
 }
 
-crate::forward_store!(SqliteStore);
+impl crate::Store for SqliteStore {}
+
+impl crate::Execution for SqliteStore {
+    fn ping(&self) -> Result<(), StoreError> {
+        self.read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
+    }
+
+    fn reads_in_process(&self) -> bool {
+        true
+    }
+
+    fn submit(&self, job: crate::Job) -> Result<(), crate::Job> {
+        self.writer_thread.submit(job)
+    }
+
+    fn writer_stats(&self) -> Option<crate::WriterStats> {
+        Some(crate::WriterStats {
+            queued: self.writer.queued.load(Ordering::Relaxed),
+            commits: self.writer.commits.load(Ordering::Relaxed),
+            writes: self.writer.writes.load(Ordering::Relaxed),
+            wal_restarts: self.writer.restarts.load(Ordering::Relaxed),
+        })
+    }
+}

@@ -1,9 +1,8 @@
 //! Security evaluations (audit) and approvals.
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
-use synthorg_core::security::{Approval, ApprovalStatus, Decision, RiskLevel, Verdict};
+use synthorg_core::security::{Approval, ApprovalStatus, DecisionRequest, RiskLevel, Verdict};
 use synthorg_core::{Actor, DomainError};
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{Filter, SqliteStore, from_ts, json_col, opt_uuid, parse_enum, parse_uuid, ts, uuid_value};
@@ -57,12 +56,8 @@ fn load_approval(c: &Connection, id: Uuid) -> Result<Approval, StoreError> {
         .ok_or_else(|| StoreError::not_found("approval", id))
 }
 
-impl SqliteStore {
-    pub(super) fn record_evaluation_impl(
-        &self,
-        e: &EvaluationRecord,
-        approval: Option<&Approval>,
-    ) -> Result<(), StoreError> {
+impl crate::SecurityStore for SqliteStore {
+    fn record_evaluation(&self, e: &EvaluationRecord, approval: Option<&Approval>) -> Result<(), StoreError> {
         self.write(|tx| {
             if super::agents::status_of(tx, e.agent_id)?.is_none() {
                 return Err(DomainError::invalid("agent_id", format!("agent {} does not exist", e.agent_id)).into());
@@ -108,7 +103,7 @@ impl SqliteStore {
         })
     }
 
-    pub(super) fn list_evaluations_impl(
+    fn list_evaluations(
         &self,
         filter: &EvaluationFilter,
         page: &PageRequest,
@@ -121,15 +116,11 @@ impl SqliteStore {
         })
     }
 
-    pub(super) fn get_approval_impl(&self, id: Uuid) -> Result<Approval, StoreError> {
+    fn get_approval(&self, id: Uuid) -> Result<Approval, StoreError> {
         self.read(|c| load_approval(c, id))
     }
 
-    pub(super) fn list_approvals_impl(
-        &self,
-        filter: &ApprovalFilter,
-        page: &PageRequest,
-    ) -> Result<Page<Approval>, StoreError> {
+    fn list_approvals(&self, filter: &ApprovalFilter, page: &PageRequest) -> Result<Page<Approval>, StoreError> {
         self.read(|c| {
             Filter::default()
                 .eq("status", filter.status.map(|s| s.as_str().to_owned()))
@@ -138,17 +129,11 @@ impl SqliteStore {
         })
     }
 
-    pub(super) fn decide_approval_impl(
-        &self,
-        id: Uuid,
-        decision: Decision,
-        note: Option<String>,
-        actor: &Actor,
-        now: OffsetDateTime,
-    ) -> Result<Approval, StoreError> {
+    fn decide_approval(&self, id: Uuid, request: &DecisionRequest, by: &Actor) -> Result<Approval, StoreError> {
+        let at = crate::now();
         self.write(|tx| {
             let current = load_approval(tx, id)?;
-            let decided = current.decide(decision, note, actor, now)?;
+            let decided = current.decide(request.decision, request.note.clone(), by, at)?;
             tx.prepare_cached(
                 "UPDATE approvals SET status = ?2, decided_at = ?3, decided_by = ?4, decision_note = ?5 \
                  WHERE id = ?1 AND status = 'pending'",

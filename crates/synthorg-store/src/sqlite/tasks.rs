@@ -3,7 +3,6 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use synthorg_core::task::{Task, TaskStatus, TaskTransition, TransitionRequest, plan_transition};
 use synthorg_core::{Actor, DomainError};
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{Filter, SqliteStore, from_ts, opt_uuid, parse_enum, parse_uuid, ts, uuid_value};
@@ -92,8 +91,8 @@ pub(super) fn save_transition(tx: &Connection, next: &Task, record: &TaskTransit
     Ok(())
 }
 
-impl SqliteStore {
-    pub(super) fn create_task_impl(&self, task: &Task) -> Result<(), StoreError> {
+impl crate::TaskStore for SqliteStore {
+    fn create_task(&self, task: &Task) -> Result<(), StoreError> {
         self.write(|tx| {
             if let Some(parent) = task.parent_id
                 && !exists(tx, parent)?
@@ -119,11 +118,11 @@ impl SqliteStore {
         })
     }
 
-    pub(super) fn get_task_impl(&self, id: Uuid) -> Result<Task, StoreError> {
+    fn get_task(&self, id: Uuid) -> Result<Task, StoreError> {
         self.read(|c| load(c, id))
     }
 
-    pub(super) fn list_tasks_impl(&self, filter: &TaskFilter, page: &PageRequest) -> Result<Page<Task>, StoreError> {
+    fn list_tasks(&self, filter: &TaskFilter, page: &PageRequest) -> Result<Page<Task>, StoreError> {
         self.read(|c| {
             let mut f = Filter::default();
             f.eq("status", filter.status.map(|s| s.as_str().to_owned()))
@@ -136,13 +135,13 @@ impl SqliteStore {
         })
     }
 
-    pub(super) fn transition_task_impl(
+    fn transition_task(
         &self,
         id: Uuid,
         request: &TransitionRequest,
-        actor: &Actor,
-        now: OffsetDateTime,
+        by: &Actor,
     ) -> Result<(Task, TaskTransition), StoreError> {
+        let at = crate::now();
         self.write(|tx| {
             let task = load(tx, id)?;
             let assignee = request.assigned_to.or(task.assigned_to);
@@ -150,13 +149,13 @@ impl SqliteStore {
                 Some(agent) => super::agents::status_of(tx, agent)?,
                 None => None,
             };
-            let (next, record) = plan_transition(&task, request, assignee_status, actor, now)?;
+            let (next, record) = plan_transition(&task, request, assignee_status, by, at)?;
             save_transition(tx, &next, &record)?;
             Ok((next, record))
         })
     }
 
-    pub(super) fn task_history_impl(&self, id: Uuid, page: &PageRequest) -> Result<Page<TaskTransition>, StoreError> {
+    fn task_history(&self, id: Uuid, page: &PageRequest) -> Result<Page<TaskTransition>, StoreError> {
         self.read(|c| {
             if !exists(c, id)? {
                 return Err(StoreError::not_found("task", id));

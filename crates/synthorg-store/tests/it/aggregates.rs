@@ -13,6 +13,10 @@ use uuid::Uuid;
 
 use crate::{add_agent, add_task, admin};
 
+fn window(period_start: OffsetDateTime, day_start: OffsetDateTime) -> synthorg_core::budget::SpendWindow {
+    synthorg_core::budget::SpendWindow { period_start, day_start }
+}
+
 fn record_at(s: &dyn Store, agent: Uuid, amount: &str, at: OffsetDateTime) {
     let record = NewCostRecord {
         agent_id: agent,
@@ -50,9 +54,11 @@ fn cost_since_handles_whole_and_partial_days(s: &dyn Store) {
     let mut expected = vec![(b, usd(12))];
     expected.sort();
     assert_eq!(per_agent, expected);
-    let spend = s.action_spend(b, None, datetime!(2026-03-01 0:00 UTC), datetime!(2026-03-02 10:00 UTC)).unwrap();
+    let spend =
+        s.action_spend(b, None, window(datetime!(2026-03-01 0:00 UTC), datetime!(2026-03-02 10:00 UTC))).unwrap();
     assert_eq!((spend.period_spend, spend.agent_today, spend.task_total), (usd(15), usd(12), None));
-    let spend = s.action_spend(a, None, datetime!(2026-03-02 0:00 UTC), datetime!(2026-03-02 9:00 UTC)).unwrap();
+    let spend =
+        s.action_spend(a, None, window(datetime!(2026-03-02 0:00 UTC), datetime!(2026-03-02 9:00 UTC))).unwrap();
     assert_eq!((spend.period_spend, spend.agent_today), (usd(14), usd(0)));
     let mut totals = s.agent_cost_totals().unwrap();
     totals.sort();
@@ -75,14 +81,14 @@ fn maintained_counts_equal_a_recount(s: &dyn Store) {
         let to = TaskStatus::ALL[next(TaskStatus::ALL.len())];
         let who = if next(2) == 0 { Some(agents[next(agents.len())]) } else { None };
         let request = TransitionRequest { to, assigned_to: who, expected_version: None, reason: None };
-        let _ = s.transition_task(task, &request, &admin(), now());
+        let _ = s.transition_task(task, &request, &admin());
         if next(50) == 0 {
             let patch = AgentPatch {
                 status: Some(synthorg_core::agent::AgentStatus::ALL[next(4)]),
                 trust_level: Some(synthorg_core::agent::TrustLevel::ALL[next(5)]),
                 ..Default::default()
             };
-            let _ = s.update_agent(agents[next(agents.len())], patch, &admin(), now());
+            let _ = s.update_agent(agents[next(agents.len())], patch, &admin());
         }
     }
     let all_tasks = s.list_tasks(&TaskFilter::default(), &PageRequest { limit: 1000, after: None }).unwrap().items;

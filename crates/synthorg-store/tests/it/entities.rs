@@ -1,7 +1,7 @@
 use synthorg_core::DomainError;
 use synthorg_core::agent::{AgentPatch, AgentStatus};
 use synthorg_core::cost::NewCostRecord;
-use synthorg_core::security::{Approval, ApprovalStatus, Decision, RiskLevel, Verdict};
+use synthorg_core::security::{Approval, ApprovalStatus, Decision, DecisionRequest, RiskLevel, Verdict};
 use synthorg_core::task::{TaskStatus, TransitionRequest};
 use synthorg_core::{Role, Usd};
 use synthorg_store::*;
@@ -51,7 +51,7 @@ fn transitions_are_recorded_and_guarded(s: &dyn Store) {
     move_task(s, task.id, TaskStatus::InProgress, None);
     let stale =
         TransitionRequest { to: TaskStatus::InReview, assigned_to: None, expected_version: Some(2), reason: None };
-    let err = s.transition_task(task.id, &stale, &admin(), now()).unwrap_err();
+    let err = s.transition_task(task.id, &stale, &admin()).unwrap_err();
     assert!(err.to_string().contains("stale version"), "{err}");
     let history = s.task_history(task.id, &PageRequest::default()).unwrap().items;
     let steps: Vec<_> = history.iter().map(|h| (h.from, h.to, h.version)).collect();
@@ -73,14 +73,14 @@ fn terminating_an_agent_interrupts_its_work(s: &dyn Store) {
     move_task(s, done.id, TaskStatus::InReview, None);
     move_task(s, done.id, TaskStatus::Completed, None);
     let patch = AgentPatch { status: Some(AgentStatus::Terminated), ..Default::default() };
-    s.update_agent(agent.id, patch, &admin(), now()).unwrap();
+    s.update_agent(agent.id, patch, &admin()).unwrap();
     assert_eq!(s.get_task(busy.id).unwrap().status, TaskStatus::Interrupted);
     assert_eq!(s.get_task(done.id).unwrap().status, TaskStatus::Completed);
     let last = s.task_history(busy.id, &PageRequest::default()).unwrap().items.pop().unwrap();
     assert_eq!(last.by, "system");
     // The interrupted task cannot go back to the terminated agent.
     let back = TransitionRequest { to: TaskStatus::Assigned, assigned_to: None, expected_version: None, reason: None };
-    let err = s.transition_task(busy.id, &back, &admin(), now()).unwrap_err();
+    let err = s.transition_task(busy.id, &back, &admin()).unwrap_err();
     assert!(err.to_string().contains("is terminated"), "{err}");
 }
 
@@ -156,11 +156,19 @@ fn approvals_are_decided_once(s: &dyn Store) {
     let (approval, evaluation) = escalate(s, agent.id);
     assert_eq!(s.pending_approvals().unwrap(), 1);
     assert_eq!(s.get_approval(approval.id).unwrap(), approval);
-    let decided = s.decide_approval(approval.id, Decision::Approve, Some("ok".into()), &admin(), now()).unwrap();
+    let decided = s
+        .decide_approval(
+            approval.id,
+            &DecisionRequest { decision: Decision::Approve, note: Some("ok".into()) },
+            &admin(),
+        )
+        .unwrap();
     assert_eq!(decided.status, ApprovalStatus::Approved);
     assert_eq!(s.get_approval(approval.id).unwrap(), decided);
     assert_eq!(s.pending_approvals().unwrap(), 0);
-    let err = s.decide_approval(approval.id, Decision::Reject, None, &admin(), now()).unwrap_err();
+    let err = s
+        .decide_approval(approval.id, &DecisionRequest { decision: Decision::Reject, note: None }, &admin())
+        .unwrap_err();
     assert!(err.to_string().contains("already approved"), "{err}");
     let listed = s.list_evaluations(&EvaluationFilter::default(), &PageRequest::default()).unwrap();
     assert_eq!(listed.items, [evaluation]);

@@ -11,6 +11,7 @@ mod replicas;
 use synthorg_core::Actor;
 use synthorg_core::agent::{Agent, NewAgent};
 use synthorg_core::task::{NewTask, Task, TaskStatus, TransitionRequest};
+use synthorg_store::prelude::*;
 use synthorg_store::testing::PgSchema;
 use synthorg_store::{
     Done, Effects, Job, PageRequest, PostgresStore, SqliteOptions, SqliteStore, Store, StoreError, now,
@@ -99,7 +100,7 @@ pub fn add_task(store: &dyn Store, title: &str) -> Task {
 
 pub fn move_task(store: &dyn Store, id: Uuid, to: TaskStatus, assignee: Option<Uuid>) -> Task {
     let request = TransitionRequest { to, assigned_to: assignee, expected_version: None, reason: None };
-    store.transition_task(id, &request, &admin(), now()).unwrap().0
+    store.transition_task(id, &request, &admin()).unwrap().0
 }
 
 /// Concurrent writes are committed in groups: every acknowledged write is there after a
@@ -125,7 +126,7 @@ fn group_commit_keeps_every_acknowledged_write_and_isolates_failures() {
                         expected_version: Some(task.version),
                         reason: Some(format!("thread {i} round {round}")),
                     };
-                    match store.transition_task(task.id, &request, &admin(), now()) {
+                    match store.transition_task(task.id, &request, &admin()) {
                         Ok(_) => ok.fetch_add(1, Ordering::SeqCst),
                         Err(_) => conflicts.fetch_add(1, Ordering::SeqCst),
                     };

@@ -40,7 +40,7 @@ fn a_task_moved_through_both_replicas_at_once_moves_once() {
         // Without an expected version: the store's own guard must still let only one win.
         let request =
             TransitionRequest { to: TaskStatus::InProgress, assigned_to: None, expected_version: None, reason: None };
-        let results = race([&a, &b], |s, _| s.transition_task(task.id, &request, &admin(), now()));
+        let results = race([&a, &b], |s, _| s.transition_task(task.id, &request, &admin()));
         let won = results.iter().filter(|r| r.is_ok()).count();
         assert_eq!(won, 1, "round {round}: exactly one transition succeeds");
         for r in results.iter().filter_map(|r| r.as_ref().err()) {
@@ -111,7 +111,7 @@ fn a_termination_racing_assignments_leaves_no_active_work_behind() {
                     status: Some(synthorg_core::agent::AgentStatus::Terminated),
                     ..Default::default()
                 };
-                s.update_agent(agent.id, patch, &admin(), now()).map(|_| ()).unwrap();
+                s.update_agent(agent.id, patch, &admin()).map(|_| ()).unwrap();
             }
             i => {
                 let request = TransitionRequest {
@@ -121,7 +121,7 @@ fn a_termination_racing_assignments_leaves_no_active_work_behind() {
                     reason: None,
                 };
                 // Refused (terminated, or changed concurrently) or done before the termination.
-                let _ = s.transition_task(tasks[i - 1], &request, &admin(), now());
+                let _ = s.transition_task(tasks[i - 1], &request, &admin());
             }
         });
         let filter = TaskFilter { assigned_to: Some(agent.id), ..Default::default() };
@@ -140,7 +140,7 @@ fn a_termination_racing_assignments_leaves_no_active_work_behind() {
 /// others are refused, and the stored decision is the winner's.
 #[test]
 fn an_approval_decided_through_both_replicas_is_decided_once() {
-    use synthorg_core::security::Decision;
+    use synthorg_core::security::{Decision, DecisionRequest};
     let Some(schema) = PgSchema::new() else { return };
     let (a, b) = (schema.open().unwrap(), schema.open().unwrap());
     let agent = add_agent(&a, "asker");
@@ -148,7 +148,7 @@ fn an_approval_decided_through_both_replicas_is_decided_once() {
         let (approval, _) = crate::entities::escalate(&b, agent.id);
         let results = race([&a, &b], |s, i| {
             let decision = if i % 2 == 0 { Decision::Approve } else { Decision::Reject };
-            s.decide_approval(approval.id, decision, Some(format!("admin {i}")), &admin(), now())
+            s.decide_approval(approval.id, &DecisionRequest { decision, note: Some(format!("admin {i}")) }, &admin())
         });
         let winners: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
         assert_eq!(winners.len(), 1, "round {round}: {results:?}");

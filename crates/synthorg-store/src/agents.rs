@@ -1,0 +1,25 @@
+//! Agents: the store's side.
+
+use synthorg_core::Actor;
+use synthorg_core::agent::{Agent, AgentPatch, AgentStatus, TrustLevel};
+use uuid::Uuid;
+
+use crate::{Page, PageRequest, StoreError};
+
+#[derive(Debug, Clone, Default)]
+pub struct AgentFilter {
+    pub status: Option<AgentStatus>,
+    pub trust_level: Option<TrustLevel>,
+    pub role: Option<String>,
+    pub department: Option<String>,
+}
+
+pub trait AgentStore {
+    /// Inserts a new agent; a taken name is a conflict.
+    fn create_agent(&self, agent: &Agent) -> Result<(), StoreError>;
+    fn get_agent(&self, id: Uuid) -> Result<Agent, StoreError>;
+    fn list_agents(&self, filter: &AgentFilter, page: &PageRequest) -> Result<Page<Agent>, StoreError>;
+    /// Applies a patch under the domain rules. Terminating an agent interrupts its active
+    /// tasks in the same transaction.
+    fn update_agent(&self, id: Uuid, patch: AgentPatch, by: &Actor) -> Result<Agent, StoreError>;
+}

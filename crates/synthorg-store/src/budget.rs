@@ -1,0 +1,17 @@
+//! The budget: its configuration and the spend it is judged against.
+
+use synthorg_core::budget::{ActionSpend, BudgetConfig, SpendSnapshot, SpendWindow};
+use uuid::Uuid;
+
+use crate::StoreError;
+
+pub trait BudgetStore {
+    /// The budget configuration set through the API, if any.
+    fn budget_config(&self) -> Result<Option<BudgetConfig>, StoreError>;
+    fn set_budget_config(&self, config: &BudgetConfig) -> Result<(), StoreError>;
+    /// The spend an action of `agent` (for `task`) is judged against: period spend, the
+    /// agent's spend today, the task's total.
+    fn action_spend(&self, agent: Uuid, task: Option<Uuid>, window: SpendWindow) -> Result<ActionSpend, StoreError>;
+    /// Spend in the billing period, today, and per agent today.
+    fn spend_snapshot(&self, window: SpendWindow) -> Result<SpendSnapshot, StoreError>;
+}

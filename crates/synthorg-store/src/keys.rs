@@ -1,0 +1,46 @@
+//! API keys: the store's side.
+
+use synthorg_core::Role;
+use synthorg_core::security::REDACTED;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::StoreError;
+
+/// An API key as stored: the secret itself is never stored, only its SHA-256.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    /// Public identifier, also the key's prefix (`sk_<id>_…`).
+    pub id: String,
+    pub secret_hash: [u8; 32],
+    pub role: Role,
+    pub agent_id: Option<Uuid>,
+    pub label: String,
+    pub created_at: OffsetDateTime,
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// Prints everything but the hash.
+impl std::fmt::Debug for ApiKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKeyRecord")
+            .field("id", &self.id)
+            .field("secret_hash", &REDACTED)
+            .field("role", &self.role)
+            .field("agent_id", &self.agent_id)
+            .field("label", &self.label)
+            .field("created_at", &self.created_at)
+            .field("revoked_at", &self.revoked_at)
+            .finish()
+    }
+}
+
+pub trait KeyStore {
+    fn create_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
+    fn find_api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
+    fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError>;
+    /// Revokes a key (idempotent: revoking a revoked key keeps the first revocation time).
+    fn revoke_api_key(&self, id: &str, now: OffsetDateTime) -> Result<ApiKeyRecord, StoreError>;
+    /// Number of keys that are not revoked.
+    fn active_api_keys(&self) -> Result<u64, StoreError>;
+}

@@ -1,0 +1,32 @@
+//! The cost ledger: the store's side.
+
+use synthorg_core::cost::{CallCategory, CostRecord};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{Page, PageRequest, StoreError};
+
+/// A write that may have been a retry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recorded<T> {
+    pub value: T,
+    /// True when an earlier identical request had already recorded `value`.
+    pub replayed: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CostFilter {
+    pub agent_id: Option<Uuid>,
+    pub task_id: Option<Uuid>,
+    pub call_category: Option<CallCategory>,
+    pub since: Option<OffsetDateTime>,
+    pub until: Option<OffsetDateTime>,
+}
+
+pub trait LedgerStore {
+    /// Appends a cost record. A record whose idempotency key is already stored is not
+    /// recorded again: the stored record comes back with `replayed: true`, or a conflict
+    /// when the retry differs from the original.
+    fn record_cost(&self, record: &CostRecord) -> Result<Recorded<CostRecord>, StoreError>;
+    fn list_costs(&self, filter: &CostFilter, page: &PageRequest) -> Result<Page<CostRecord>, StoreError>;
+}

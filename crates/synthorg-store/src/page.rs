@@ -1,0 +1,42 @@
+//! Pages: how every list is read.
+
+use serde::Serialize;
+
+/// Largest page a list returns.
+pub const MAX_PAGE: u32 = 1000;
+/// Page size when none is asked for.
+pub const DEFAULT_PAGE: u32 = 100;
+
+/// Which page of a list: at most `limit` items after the item whose cursor is `after`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    pub limit: u32,
+    pub after: Option<i64>,
+}
+
+impl Default for PageRequest {
+    fn default() -> Self {
+        Self { limit: DEFAULT_PAGE, after: None }
+    }
+}
+
+/// One page of a list, oldest first.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Builds a page from `(seq, item)` rows fetched with `LIMIT limit + 1`.
+pub(crate) fn page_of<T>(mut rows: Vec<(i64, T)>, page: &PageRequest) -> Page<T> {
+    let limit = page.limit as usize;
+    let next_cursor = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(|(seq, _)| seq.to_string())
+    } else {
+        None
+    };
+    Page { items: rows.into_iter().map(|(_, item)| item).collect(), next_cursor }
+}

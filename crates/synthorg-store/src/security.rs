@@ -1,0 +1,90 @@
+//! Security evaluations and approvals: the store's side.
+
+use serde::Serialize;
+use synthorg_core::Actor;
+use synthorg_core::event::Event;
+use synthorg_core::security::{
+    Approval, ApprovalStatus, Assessment, DecisionRequest, RiskLevel, SecurityAction, Verdict,
+};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{Page, PageRequest, StoreError};
+
+#[derive(Debug, Clone, Default)]
+pub struct EvaluationFilter {
+    pub agent_id: Option<Uuid>,
+    pub verdict: Option<Verdict>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ApprovalFilter {
+    pub status: Option<ApprovalStatus>,
+    pub agent_id: Option<Uuid>,
+}
+
+/// A security evaluation as kept for audit. Arguments are not kept: they may hold the very
+/// secrets the credential detector refused.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EvaluationRecord {
+    pub id: Uuid,
+    pub agent_id: Uuid,
+    pub task_id: Option<Uuid>,
+    pub tool: String,
+    pub action_type: String,
+    pub verdict: Verdict,
+    pub risk_level: RiskLevel,
+    pub reason: String,
+    pub matched_rules: Vec<String>,
+    pub approval_id: Option<Uuid>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl EvaluationRecord {
+    /// The record of an assessed action (its arguments are left behind).
+    pub fn of(action: &SecurityAction, assessment: &Assessment, at: OffsetDateTime) -> Self {
+        let evaluation = &assessment.evaluation;
+        Self {
+            id: assessment.id,
+            agent_id: action.agent_id,
+            task_id: action.task_id,
+            tool: action.tool.clone(),
+            action_type: action.action_type.clone(),
+            verdict: evaluation.verdict,
+            risk_level: evaluation.risk_level,
+            reason: evaluation.reason.clone(),
+            matched_rules: evaluation.matched_rules.clone(),
+            approval_id: assessment.approval.as_ref().map(|a| a.id),
+            created_at: at,
+        }
+    }
+
+    /// The event of this verdict, once recorded.
+    pub fn event(&self) -> Event {
+        Event::SecurityVerdict {
+            agent_id: self.agent_id,
+            task_id: self.task_id,
+            tool: self.tool.clone(),
+            action_type: self.action_type.clone(),
+            verdict: self.verdict,
+            risk_level: self.risk_level,
+            reason: self.reason.clone(),
+        }
+    }
+}
+
+pub trait SecurityStore {
+    /// Records an evaluation; when `approval` is given (an escalation) it is created in the
+    /// same transaction.
+    fn record_evaluation(&self, evaluation: &EvaluationRecord, approval: Option<&Approval>) -> Result<(), StoreError>;
+    fn list_evaluations(
+        &self,
+        filter: &EvaluationFilter,
+        page: &PageRequest,
+    ) -> Result<Page<EvaluationRecord>, StoreError>;
+    fn get_approval(&self, id: Uuid) -> Result<Approval, StoreError>;
+    fn list_approvals(&self, filter: &ApprovalFilter, page: &PageRequest) -> Result<Page<Approval>, StoreError>;
+    fn decide_approval(&self, id: Uuid, request: &DecisionRequest, by: &Actor) -> Result<Approval, StoreError>;
+}
