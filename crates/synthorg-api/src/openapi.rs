@@ -18,7 +18,7 @@ use utoipa::{Modify, OpenApi};
         (name = "coordination"), (name = "security"), (name = "approvals"), (name = "keys"), (name = "meta"),
     ),
 )]
-pub struct ApiDoc;
+pub(crate) struct ApiDoc;
 
 struct BearerAuth;
 

@@ -6,33 +6,33 @@ use std::process::ExitCode;
 
 /// A failure of a command with its exit code.
 #[derive(Debug)]
-pub struct Failure {
+pub(crate) struct Failure {
     pub code: u8,
     pub error: anyhow::Error,
 }
 
 impl Failure {
     /// `simulate` finished, but the server answered 5xx or did not answer.
-    pub fn simulation(error: anyhow::Error) -> Self {
+    pub(crate) fn simulation(error: anyhow::Error) -> Self {
         Self { code: 1, error }
     }
-    pub fn data(error: anyhow::Error) -> Self {
+    pub(crate) fn data(error: anyhow::Error) -> Self {
         Self { code: 65, error }
     }
-    pub fn unavailable(error: anyhow::Error) -> Self {
+    pub(crate) fn unavailable(error: anyhow::Error) -> Self {
         Self { code: 69, error }
     }
-    pub fn internal(error: anyhow::Error) -> Self {
+    pub(crate) fn internal(error: anyhow::Error) -> Self {
         Self { code: 70, error }
     }
-    pub fn io(error: anyhow::Error) -> Self {
+    pub(crate) fn io(error: anyhow::Error) -> Self {
         Self { code: 74, error }
     }
-    pub fn config(error: anyhow::Error) -> Self {
+    pub(crate) fn config(error: anyhow::Error) -> Self {
         Self { code: 78, error }
     }
 
-    pub fn exit(self) -> ExitCode {
+    pub(crate) fn exit(self) -> ExitCode {
         eprintln!("synthorg: {:#}", self.error);
         ExitCode::from(self.code)
     }

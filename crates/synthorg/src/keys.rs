@@ -17,7 +17,12 @@ fn store_failure(e: StoreError) -> Failure {
 }
 
 /// Creates a key and prints only the key on stdout.
-pub fn create(location: &StoreLocation, role: Role, agent_id: Option<Uuid>, label: String) -> Result<(), Failure> {
+pub(crate) fn create(
+    location: &StoreLocation,
+    role: Role,
+    agent_id: Option<Uuid>,
+    label: String,
+) -> Result<(), Failure> {
     let store = open_store(location)?;
     let new = synthorg_api::auth::generate_key(role, agent_id, label, now())
         .map_err(|e| Failure::data(anyhow!(e.message)))?;
@@ -27,7 +32,7 @@ pub fn create(location: &StoreLocation, role: Role, agent_id: Option<Uuid>, labe
 }
 
 /// Lists keys (never their secrets), one per line, tab-separated.
-pub fn list(location: &StoreLocation) -> Result<(), Failure> {
+pub(crate) fn list(location: &StoreLocation) -> Result<(), Failure> {
     let store = open_store(location)?;
     println!("id\trole\tagent_id\tlabel\tcreated_at\trevoked_at");
     for k in store.list_api_keys().map_err(store_failure)? {
@@ -47,7 +52,7 @@ pub fn list(location: &StoreLocation) -> Result<(), Failure> {
 }
 
 /// Revokes a key by id.
-pub fn revoke(location: &StoreLocation, id: &str) -> Result<(), Failure> {
+pub(crate) fn revoke(location: &StoreLocation, id: &str) -> Result<(), Failure> {
     let store = open_store(location)?;
     let key = store.revoke_api_key(id, now()).map_err(store_failure)?;
     eprintln!("revoked key {}", key.id);

@@ -32,7 +32,7 @@ fn routed(max: LevelFilter, targets: Vec<String>) -> FilterFn<impl Fn(&tracing::
 /// Installs the global subscriber and starts the OTLP exporter when one is configured. A
 /// second call (tests) is ignored. Fails when a file sink cannot be opened or the exporter
 /// cannot start.
-pub fn init(config: &LoggingConfig, otlp: Option<ExporterConfig>) -> anyhow::Result<Option<Exporter>> {
+pub(crate) fn init(config: &LoggingConfig, otlp: Option<ExporterConfig>) -> anyhow::Result<Option<Exporter>> {
     let secret = synthorg_core::security::is_secret_name;
     let console: BoxedLayer = match config.format {
         LogFormat::Text => tracing_subscriber::fmt::layer()

@@ -15,7 +15,7 @@ use crate::exit::Failure;
 
 /// Runs the server until SIGINT or SIGTERM, then drains in-flight requests within
 /// `server.shutdown_timeout`, then the OTLP exporter's queue within the same timeout.
-pub fn run(mut settings: Settings, exporter: Option<Exporter>, demo: bool) -> Result<(), Failure> {
+pub(crate) fn run(mut settings: Settings, exporter: Option<Exporter>, demo: bool) -> Result<(), Failure> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -144,7 +144,7 @@ impl Demo {
 
 /// Opens the store (creating the SQLite file or connecting to PostgreSQL) and applies
 /// pending migrations.
-pub fn open_store(location: &StoreLocation) -> Result<Arc<dyn Store>, Failure> {
+pub(crate) fn open_store(location: &StoreLocation) -> Result<Arc<dyn Store>, Failure> {
     let store: Arc<dyn Store> = match location {
         StoreLocation::Sqlite(dir) => Arc::new(
             SqliteStore::open_dir(dir, &SqliteOptions::default())

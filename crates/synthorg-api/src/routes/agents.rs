@@ -16,7 +16,7 @@ use crate::extract::{ApiId, ApiJson, ApiQuery, page_request};
 /// Lists agents, oldest first.
 #[utoipa::path(get, path = "/api/v1/agents", tag = "agents", params(AgentQuery),
     responses((status = 200, body = Page<Agent>), (status = 422, body = ErrorBody)))]
-pub async fn list(
+pub(super) async fn list(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<AgentQuery>,
 ) -> Result<Json<Page<Agent>>, ApiError> {
@@ -29,7 +29,7 @@ pub async fn list(
 #[utoipa::path(post, path = "/api/v1/agents", tag = "agents", request_body = CreateAgent,
     responses((status = 201, body = Agent), (status = 409, description = "name taken", body = ErrorBody),
         (status = 422, body = ErrorBody)))]
-pub async fn create(
+pub(super) async fn create(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(body): ApiJson<CreateAgent>,
@@ -57,7 +57,7 @@ pub async fn create(
 /// One agent.
 #[utoipa::path(get, path = "/api/v1/agents/{id}", tag = "agents", params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = Agent), (status = 404, body = ErrorBody)))]
-pub async fn get(State(state): State<AppState>, ApiId(id): ApiId) -> Result<Json<Agent>, ApiError> {
+pub(super) async fn get(State(state): State<AppState>, ApiId(id): ApiId) -> Result<Json<Agent>, ApiError> {
     super::record_ids(None, Some(id));
     state.blocking(move |s| Ok(Json(s.store().get_agent(id)?))).await
 }
@@ -68,7 +68,7 @@ pub async fn get(State(state): State<AppState>, ApiId(id): ApiId) -> Result<Json
     request_body = PatchAgent,
     responses((status = 200, body = Agent), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn patch(
+pub(super) async fn patch(
     State(state): State<AppState>,
     caller: Caller,
     ApiId(id): ApiId,

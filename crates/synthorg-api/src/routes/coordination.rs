@@ -16,7 +16,7 @@ use crate::extract::{ApiJson, ApiQuery, page_request};
 /// Lists coordination runs, oldest first.
 #[utoipa::path(get, path = "/api/v1/coordination/runs", tag = "coordination", params(RunQuery),
     responses((status = 200, body = Page<CoordinationRun>)))]
-pub async fn list(
+pub(super) async fn list(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<RunQuery>,
 ) -> Result<Json<Page<CoordinationRun>>, ApiError> {
@@ -29,7 +29,7 @@ pub async fn list(
 /// are a 422.
 #[utoipa::path(post, path = "/api/v1/coordination/runs", tag = "coordination", request_body = ReportRun,
     responses((status = 201, body = CoordinationRun), (status = 422, body = ErrorBody)))]
-pub async fn report(
+pub(super) async fn report(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(body): ApiJson<ReportRun>,

@@ -14,12 +14,12 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, page_request};
 
 /// Response header set on a replayed idempotent report.
-pub const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+pub(super) const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
 /// Lists cost records, oldest first.
 #[utoipa::path(get, path = "/api/v1/costs", tag = "costs", params(CostQuery),
     responses((status = 200, body = Page<CostRecord>), (status = 422, body = ErrorBody)))]
-pub async fn list(
+pub(super) async fn list(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<CostQuery>,
 ) -> Result<Json<Page<CostRecord>>, ApiError> {
@@ -40,7 +40,7 @@ pub async fn list(
 #[utoipa::path(post, path = "/api/v1/costs", tag = "costs", request_body = ReportCost,
     params(("Idempotency-Key" = Option<String>, Header, description = "alternative to the body field")),
     responses((status = 201, body = CostRecord), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn report(
+pub(super) async fn report(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,

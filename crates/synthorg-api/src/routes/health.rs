@@ -15,14 +15,14 @@ fn health(status: &str) -> Json<Health> {
 /// Liveness: the process answers.
 #[utoipa::path(get, path = "/api/v1/health", tag = "health", security(()),
     responses((status = 200, body = Health)))]
-pub async fn live() -> Json<Health> {
+pub(super) async fn live() -> Json<Health> {
     health("ok")
 }
 
 /// Readiness: the store answers.
 #[utoipa::path(get, path = "/api/v1/health/ready", tag = "health", security(()),
     responses((status = 200, body = Health), (status = 503, body = Health)))]
-pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
+pub(super) async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     match state.blocking(|s| Ok(s.store().ping()?)).await {
         Ok(()) => (StatusCode::OK, health("ready")),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, health("unavailable")),
@@ -32,6 +32,6 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Health>) 
 /// This document.
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta", security(()),
     responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json")))]
-pub async fn openapi_json(State(state): State<AppState>) -> impl IntoResponse {
+pub(super) async fn openapi_json(State(state): State<AppState>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], state.inner.openapi_json.clone())
 }

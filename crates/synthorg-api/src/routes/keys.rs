@@ -16,7 +16,7 @@ use crate::extract::ApiJson;
 /// Lists keys without their secrets (admin).
 #[utoipa::path(get, path = "/api/v1/keys", tag = "keys",
     responses((status = 200, body = KeyList), (status = 403, body = ErrorBody)))]
-pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<KeyList>, ApiError> {
+pub(super) async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<KeyList>, ApiError> {
     require_admin(&caller)?;
     state
         .blocking(|s| Ok(Json(KeyList { items: s.store().list_api_keys()?.iter().map(KeyInfo::from).collect() })))
@@ -26,7 +26,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<
 /// Creates a key (admin). The key is in this response only.
 #[utoipa::path(post, path = "/api/v1/keys", tag = "keys", request_body = CreateKey,
     responses((status = 201, body = CreatedKey), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn create(
+pub(super) async fn create(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(body): ApiJson<CreateKey>,
@@ -46,7 +46,7 @@ pub async fn create(
 /// Revokes a key (admin); revoking twice is harmless.
 #[utoipa::path(delete, path = "/api/v1/keys/{id}", tag = "keys", params(("id" = String, Path)),
     responses((status = 200, body = KeyInfo), (status = 404, body = ErrorBody)))]
-pub async fn revoke(
+pub(super) async fn revoke(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,

@@ -18,7 +18,7 @@ fn plain(status: StatusCode, line: &str) -> Response {
 #[utoipa::path(get, path = "/api/v1/metrics", tag = "meta", security(()),
     responses((status = 200, description = "exposition", content_type = "text/plain"),
         (status = 503, description = "collector not wired", content_type = "text/plain")))]
-pub async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub(super) async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let Some(collector) = state.metrics().cloned() else {
         return plain(StatusCode::SERVICE_UNAVAILABLE, "metrics collector not ready");
     };

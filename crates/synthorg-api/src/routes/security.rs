@@ -16,7 +16,7 @@ use crate::extract::{ApiId, ApiJson, ApiQuery, page_request};
 /// approval; the agent waits for an admin's decision on it.
 #[utoipa::path(post, path = "/api/v1/security/evaluate", tag = "security", request_body = EvaluateAction,
     responses((status = 200, body = EvaluationResult), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn evaluate(
+pub(super) async fn evaluate(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(body): ApiJson<EvaluateAction>,
@@ -64,7 +64,7 @@ fn invalid_ref(error: StoreError, field: &'static str) -> ApiError {
 /// Scans a tool's output for credentials and personal data (verdict `output_scan`).
 #[utoipa::path(post, path = "/api/v1/security/scan-output", tag = "security", request_body = ScanOutput,
     responses((status = 200, body = OutputScan), (status = 403, body = ErrorBody)))]
-pub async fn scan(
+pub(super) async fn scan(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(body): ApiJson<ScanOutput>,
@@ -98,7 +98,7 @@ pub async fn scan(
 /// Past verdicts (audit), oldest first. Arguments are not kept.
 #[utoipa::path(get, path = "/api/v1/security/evaluations", tag = "security", params(EvaluationQuery),
     responses((status = 200, body = Page<EvaluationRecord>)))]
-pub async fn list_evaluations(
+pub(super) async fn list_evaluations(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<EvaluationQuery>,
 ) -> Result<Json<Page<EvaluationRecord>>, ApiError> {
@@ -110,7 +110,7 @@ pub async fn list_evaluations(
 /// Approvals, oldest first; `?status=pending` for the queue.
 #[utoipa::path(get, path = "/api/v1/approvals", tag = "approvals", params(ApprovalQuery),
     responses((status = 200, body = Page<Approval>)))]
-pub async fn list_approvals(
+pub(super) async fn list_approvals(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<ApprovalQuery>,
 ) -> Result<Json<Page<Approval>>, ApiError> {
@@ -122,7 +122,7 @@ pub async fn list_approvals(
 /// One approval (agents poll this while waiting).
 #[utoipa::path(get, path = "/api/v1/approvals/{id}", tag = "approvals", params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = Approval), (status = 404, body = ErrorBody)))]
-pub async fn get_approval(State(state): State<AppState>, ApiId(id): ApiId) -> Result<Json<Approval>, ApiError> {
+pub(super) async fn get_approval(State(state): State<AppState>, ApiId(id): ApiId) -> Result<Json<Approval>, ApiError> {
     state.blocking(move |s| Ok(Json(s.store().get_approval(id)?))).await
 }
 
@@ -131,7 +131,7 @@ pub async fn get_approval(State(state): State<AppState>, ApiId(id): ApiId) -> Re
     request_body = DecideApproval,
     responses((status = 200, body = Approval), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody)))]
-pub async fn decide(
+pub(super) async fn decide(
     State(state): State<AppState>,
     caller: Caller,
     ApiId(id): ApiId,

@@ -16,7 +16,7 @@ use crate::extract::{ApiId, ApiJson, ApiQuery, page_request};
 /// Lists tasks, oldest first.
 #[utoipa::path(get, path = "/api/v1/tasks", tag = "tasks", params(TaskQuery),
     responses((status = 200, body = Page<Task>), (status = 422, body = ErrorBody)))]
-pub async fn list(
+pub(super) async fn list(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<TaskQuery>,
 ) -> Result<Json<Page<Task>>, ApiError> {
@@ -33,7 +33,7 @@ pub async fn list(
 /// Creates a task (status `created`, unassigned).
 #[utoipa::path(post, path = "/api/v1/tasks", tag = "tasks", request_body = CreateTask,
     responses((status = 201, body = Task), (status = 422, body = ErrorBody)))]
-pub async fn create(
+pub(super) async fn create(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(body): ApiJson<CreateTask>,
@@ -52,7 +52,7 @@ pub async fn create(
 /// One task.
 #[utoipa::path(get, path = "/api/v1/tasks/{id}", tag = "tasks", params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = Task), (status = 404, body = ErrorBody)))]
-pub async fn get(State(state): State<AppState>, ApiId(id): ApiId) -> Result<Json<Task>, ApiError> {
+pub(super) async fn get(State(state): State<AppState>, ApiId(id): ApiId) -> Result<Json<Task>, ApiError> {
     super::record_ids(Some(id), None);
     state.blocking(move |s| Ok(Json(s.store().get_task(id)?))).await
 }
@@ -61,7 +61,7 @@ pub async fn get(State(state): State<AppState>, ApiId(id): ApiId) -> Result<Json
 #[utoipa::path(get, path = "/api/v1/tasks/{id}/transitions", tag = "tasks",
     params(("id" = uuid::Uuid, Path), PageQuery),
     responses((status = 200, body = Page<TaskTransition>), (status = 404, body = ErrorBody)))]
-pub async fn history(
+pub(super) async fn history(
     State(state): State<AppState>,
     ApiId(id): ApiId,
     ApiQuery(q): ApiQuery<PageQuery>,
@@ -76,7 +76,7 @@ pub async fn history(
     request_body = TransitionBody,
     responses((status = 200, body = TransitionResult), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn transition(
+pub(super) async fn transition(
     State(state): State<AppState>,
     caller: Caller,
     ApiId(id): ApiId,

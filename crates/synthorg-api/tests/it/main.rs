@@ -34,10 +34,9 @@ macro_rules! on_both_stores {
             #[tokio::test]
             async fn sqlite() $body
             #[tokio::test]
+            #[cfg_attr(not(pg_tests), ignore = "no PostgreSQL: SYNTHORG_TEST_PG_URL was not set when the tests were built")]
             async fn postgres() {
-                if !$crate::Backend::Postgres.select() {
-                    return;
-                }
+                assert!($crate::Backend::Postgres.select(), "SYNTHORG_TEST_PG_URL names the test database");
                 $body
             }
         }

@@ -35,14 +35,14 @@ fn run_peer(program: &str, args: &[&str], input: &str) -> (i32, String) {
 }
 
 /// `promtool check metrics`: no parse error and no lint beyond the known seed names.
-pub fn promtool_check(text: &str) {
+pub(crate) fn promtool_check(text: &str) {
     let (code, out) = run_peer("promtool", &["check", "metrics"], text);
     let unexpected: Vec<_> = out.lines().filter(|l| !l.trim().is_empty() && !KNOWN_LINTS.contains(&l.trim())).collect();
     assert!(unexpected.is_empty() && (code == 0 || code == 3), "promtool exit {code}: {out}");
 }
 
 /// The strict OpenMetrics parser accepts the text; returns the number of families.
-pub fn python_parse(text: &str) -> usize {
+pub(crate) fn python_parse(text: &str) -> usize {
     let script = "import sys\nfrom prometheus_client.openmetrics.parser import text_string_to_metric_families\n\
                   print(len(list(text_string_to_metric_families(sys.stdin.read()))))";
     let (code, out) = run_peer("python3", &["-c", script], text);

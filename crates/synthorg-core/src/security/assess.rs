@@ -8,7 +8,7 @@ use super::{AgentContext, Approval, ApprovalStatus, Evaluation, RiskLevel, RuleE
 use crate::security::redact_json;
 
 /// The name reported in `matched_rules` when the budget decided.
-pub const BUDGET_RULE: &str = "budget";
+pub(super) const BUDGET_RULE: &str = "budget";
 
 /// One evaluated action: its id, the engine's verdict and, for an escalation, the pending
 /// approval it opens.

@@ -84,7 +84,7 @@ fn terminating_an_agent_interrupts_its_work(s: &dyn Store) {
     assert!(err.to_string().contains("is terminated"), "{err}");
 }
 
-pub fn cost(agent: Uuid, amount: &str, key: Option<&str>) -> synthorg_core::cost::CostRecord {
+pub(crate) fn cost(agent: Uuid, amount: &str, key: Option<&str>) -> synthorg_core::cost::CostRecord {
     NewCostRecord {
         agent_id: agent,
         task_id: None,
@@ -117,7 +117,7 @@ fn idempotent_cost_reports_are_recorded_once(s: &dyn Store) {
 }
 
 /// Records an escalated evaluation of `agent` with its pending approval; returns both.
-pub fn escalate(s: &dyn Store, agent: Uuid) -> (Approval, EvaluationRecord) {
+pub(crate) fn escalate(s: &dyn Store, agent: Uuid) -> (Approval, EvaluationRecord) {
     let approval = Approval {
         id: Uuid::now_v7(),
         evaluation_id: Uuid::now_v7(),

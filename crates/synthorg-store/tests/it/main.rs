@@ -28,7 +28,13 @@ macro_rules! on_both_stores {
             $( #[test] fn $name() { $crate::TestStore::sqlite().check(super::$name) } )*
         }
         mod postgres {
-            $( #[test] fn $name() { if let Some(s) = $crate::TestStore::postgres() { s.check(super::$name) } } )*
+            $(
+                #[test]
+                #[cfg_attr(not(pg_tests), ignore = "no PostgreSQL: SYNTHORG_TEST_PG_URL was not set when the tests were built")]
+                fn $name() {
+                    $crate::TestStore::postgres().expect("SYNTHORG_TEST_PG_URL names the test database").check(super::$name)
+                }
+            )*
         }
     };
 }

@@ -172,7 +172,7 @@ pub(crate) struct Body {
 }
 
 impl Encoder {
-    pub fn new(resource: &[(String, String)]) -> Self {
+    pub(super) fn new(resource: &[(String, String)]) -> Self {
         let mut encoder = Self::default();
         for (k, v) in resource {
             put_key_value(1, k, &Attr::Str(v), &mut encoder.resource);
@@ -182,7 +182,12 @@ impl Encoder {
 
     /// Encodes events into request bodies of at most `max_bytes`; a record that alone is
     /// larger is left out and counted in the second value.
-    pub fn encode(&mut self, events: &[CapturedEvent], is_secret: SecretNames, max_bytes: usize) -> (Vec<Body>, u64) {
+    pub(super) fn encode(
+        &mut self,
+        events: &[CapturedEvent],
+        is_secret: SecretNames,
+        max_bytes: usize,
+    ) -> (Vec<Body>, u64) {
         let mut bodies = Vec::new();
         let mut too_large = 0;
         let overhead = self.overhead();

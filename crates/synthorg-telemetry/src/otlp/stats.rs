@@ -48,7 +48,7 @@ pub(crate) struct Counters {
 }
 
 impl Counters {
-    pub fn drop(&self, reason: DropReason, n: u64) {
+    pub(crate) fn drop(&self, reason: DropReason, n: u64) {
         self.dropped[reason as usize].fetch_add(n, Relaxed);
     }
 }

@@ -55,7 +55,7 @@ pub(crate) struct Transport {
 }
 
 impl Transport {
-    pub fn new(
+    pub(super) fn new(
         endpoint: CheckedEndpoint,
         policy: EndpointPolicy,
         resolver: Arc<dyn Resolver>,
@@ -130,7 +130,7 @@ impl Transport {
     }
 
     /// POSTs one body, with `timeout` for the whole exchange.
-    pub async fn send(&mut self, body: Bytes, timeout: Duration) -> Result<Answer, SendError> {
+    pub(super) async fn send(&mut self, body: Bytes, timeout: Duration) -> Result<Answer, SendError> {
         match tokio::time::timeout(timeout, self.exchange(body)).await {
             Ok(result) => {
                 if result.is_err() {

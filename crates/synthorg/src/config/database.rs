@@ -11,7 +11,7 @@ use synthorg_store::PostgresOptions;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct DatabaseConfig {
+pub(crate) struct DatabaseConfig {
     /// Empty: the embedded SQLite file in `server.data_dir`. `postgres://user:password@host:5432/db`:
     /// PostgreSQL, shared by every replica.
     pub url: DatabaseUrl,
@@ -45,11 +45,11 @@ impl Default for DatabaseConfig {
 /// A database URL whose password prints as `**REDACTED**` (in `Debug`, in `config show`).
 #[derive(Clone, PartialEq, Eq, Default, Deserialize)]
 #[serde(transparent)]
-pub struct DatabaseUrl(pub String);
+pub(crate) struct DatabaseUrl(pub String);
 
 impl DatabaseUrl {
     /// The URL with the password (in the user part or a `password=` parameter) masked.
-    pub fn redacted(&self) -> String {
+    pub(crate) fn redacted(&self) -> String {
         redact_url(&self.0)
     }
 }
@@ -97,7 +97,7 @@ fn redact_url(url: &str) -> String {
 
 /// Where the state lives, checked.
 #[derive(Clone)]
-pub enum StoreLocation {
+pub(crate) enum StoreLocation {
     /// `synthorg.db` in this directory.
     Sqlite(PathBuf),
     Postgres {
@@ -129,7 +129,7 @@ impl fmt::Display for StoreLocation {
 }
 
 /// Checks the section; `data_dir` is where SQLite lives when no URL is given.
-pub fn check(
+pub(super) fn check(
     config: &DatabaseConfig,
     data_dir: PathBuf,
     duration: impl Fn(&mut Vec<FieldError>, &str, &str) -> Duration,

@@ -24,13 +24,13 @@ use synthorg_telemetry::otlp::ExporterConfig;
 
 mod database;
 mod otlp;
-pub use database::{DatabaseConfig, StoreLocation};
-pub use otlp::OtlpSinkConfig;
+pub(crate) use database::{DatabaseConfig, StoreLocation};
+pub(crate) use otlp::OtlpSinkConfig;
 
 /// The configuration file as written (after overrides).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct Config {
+pub(crate) struct Config {
     pub server: ServerConfig,
     /// Where the state lives: the embedded SQLite file, or PostgreSQL for several replicas.
     pub database: DatabaseConfig,
@@ -44,7 +44,7 @@ pub struct Config {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct ServerConfig {
+pub(crate) struct ServerConfig {
     /// Address to listen on.
     pub bind: String,
     /// Directory of the SQLite database (when `database.url` is empty) and the bootstrap key file.
@@ -68,7 +68,7 @@ impl Default for ServerConfig {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct AuthConfig {
+pub(crate) struct AuthConfig {
     /// Regexes over the request path that need no key. Absent: the defaults (health,
     /// OpenAPI, metrics). The metrics path is always added.
     pub exclude_paths: Option<Vec<String>>,
@@ -84,21 +84,21 @@ impl Default for AuthConfig {
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct SecurityConfig {
+pub(crate) struct SecurityConfig {
     /// Policy per trust level; levels not listed keep their defaults.
     pub policies: BTreeMap<TrustLevel, LevelPolicy>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum LogFormat {
+pub(crate) enum LogFormat {
     Text,
     Json,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct LoggingConfig {
+pub(crate) struct LoggingConfig {
     /// Minimum level (or filter such as `info,synthorg::access=warn`) of the console sink.
     pub level: String,
     /// Format of the console sink.
@@ -119,7 +119,7 @@ impl Default for LoggingConfig {
 /// One log sink besides the console.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum SinkConfig {
+pub(crate) enum SinkConfig {
     /// JSON lines in a size-rotated file under `logging.dir`.
     File {
         /// Relative to `logging.dir`; no `..`.
@@ -159,7 +159,7 @@ fn default_max_files() -> usize {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct MetricsConfig {
+pub(crate) struct MetricsConfig {
     /// Serve `GET /api/v1/metrics`; when false it answers 503.
     pub enabled: bool,
     /// Prefix of every synthorg family.
@@ -177,7 +177,7 @@ impl Default for MetricsConfig {
 
 /// The checked configuration the program runs with.
 #[derive(Debug, Clone)]
-pub struct Settings {
+pub(crate) struct Settings {
     pub config: Config,
     pub bind: SocketAddr,
     pub data_dir: PathBuf,
@@ -193,7 +193,7 @@ pub struct Settings {
 
 /// Every problem found, each with its path.
 #[derive(Debug)]
-pub struct ConfigErrors(pub Vec<FieldError>);
+pub(crate) struct ConfigErrors(pub Vec<FieldError>);
 
 impl fmt::Display for ConfigErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -209,7 +209,7 @@ impl std::error::Error for ConfigErrors {}
 
 /// Where configuration comes from, in increasing precedence.
 #[derive(Debug, Default)]
-pub struct Sources {
+pub(crate) struct Sources {
     pub file: Option<PathBuf>,
     /// `(name, value)` of the environment; only `SYNTHORG_<SECTION>__<KEY>` names are used.
     pub env: Vec<(String, String)>,
@@ -221,11 +221,11 @@ pub struct Sources {
 }
 
 /// Prefix of override variables; `__` separates path segments.
-pub const ENV_PREFIX: &str = "SYNTHORG_";
+pub(crate) const ENV_PREFIX: &str = "SYNTHORG_";
 
 impl Sources {
     /// The process environment's override variables.
-    pub fn with_process_env(mut self) -> Self {
+    pub(crate) fn with_process_env(mut self) -> Self {
         self.env = std::env::vars().filter(|(k, _)| k.starts_with(ENV_PREFIX) && k.contains("__")).collect();
         self.otel = std::env::vars().filter(|(k, _)| k.starts_with(otlp::OTEL_PREFIX)).collect();
         self
@@ -233,7 +233,7 @@ impl Sources {
 }
 
 /// Loads and checks the configuration.
-pub fn load(sources: &Sources) -> Result<Settings, ConfigErrors> {
+pub(crate) fn load(sources: &Sources) -> Result<Settings, ConfigErrors> {
     let mut errors = Vec::new();
     let mut tree = match &sources.file {
         Some(path) => read_file(path, &mut errors),
@@ -482,14 +482,14 @@ fn check_sinks(
 }
 
 /// The configuration as YAML-compatible JSON with secret-named values redacted.
-pub fn redacted_json(config: &Config) -> String {
+pub(crate) fn redacted_json(config: &Config) -> String {
     let mut value = serde_json::to_value(config).unwrap_or(Value::Null);
     synthorg_core::security::redact_json(&mut value);
     serde_json::to_string_pretty(&value).unwrap_or_default()
 }
 
 /// The commented default configuration printed by `synthorg config default`.
-pub const DEFAULT_YAML: &str = include_str!("default_config.yaml");
+pub(crate) const DEFAULT_YAML: &str = include_str!("default_config.yaml");
 
 #[cfg(test)]
 mod tests;

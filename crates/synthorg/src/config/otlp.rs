@@ -18,7 +18,7 @@ use super::duration;
 /// Header values are credentials: they are deserialized, never serialized or printed.
 #[derive(Clone, PartialEq, Eq, Default, Deserialize)]
 #[serde(transparent)]
-pub struct Headers(pub BTreeMap<String, String>);
+pub(crate) struct Headers(pub BTreeMap<String, String>);
 
 impl fmt::Debug for Headers {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -35,7 +35,7 @@ impl Serialize for Headers {
 /// `type: otlp` in `logging.sinks`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct OtlpSinkConfig {
+pub(crate) struct OtlpSinkConfig {
     /// Collector base URL; logs go to `{endpoint}/v1/logs` (used as is when it ends so).
     pub endpoint: String,
     /// `http/protobuf` or `http/json`.
@@ -85,7 +85,7 @@ impl Default for OtlpSinkConfig {
 }
 
 /// The `OTEL_*` variables honoured.
-pub const OTEL_PREFIX: &str = "OTEL_";
+pub(super) const OTEL_PREFIX: &str = "OTEL_";
 
 fn otel<'a>(vars: &'a [(String, String)], names: &[&str]) -> Option<(&'a str, &'a str)> {
     names.iter().find_map(|name| vars.iter().find(|(k, _)| k == name).map(|(k, v)| (k.as_str(), v.as_str())))
@@ -109,7 +109,7 @@ fn pairs(name: &str, raw: &str, errors: &mut Vec<FieldError>) -> Vec<(String, St
 
 /// Writes the standard variables into the configuration tree, over the file's values. When
 /// no otlp sink is configured, an endpoint variable adds one.
-pub fn apply_otel_env(tree: &mut Value, vars: &[(String, String)], errors: &mut Vec<FieldError>) {
+pub(super) fn apply_otel_env(tree: &mut Value, vars: &[(String, String)], errors: &mut Vec<FieldError>) {
     let mut set: Vec<(&str, Value)> = Vec::new();
     if let Some((_, v)) = otel(vars, &["OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"]) {
         set.push(("endpoint", Value::String(v.to_owned())));
@@ -182,7 +182,7 @@ pub fn apply_otel_env(tree: &mut Value, vars: &[(String, String)], errors: &mut 
 
 /// The resource: `service.name` (`OTEL_SERVICE_NAME`, else `synthorg`), `service.version`,
 /// a fresh `service.instance.id` per process, and `OTEL_RESOURCE_ATTRIBUTES`.
-pub fn resource(vars: &[(String, String)], errors: &mut Vec<FieldError>) -> Vec<(String, String)> {
+pub(super) fn resource(vars: &[(String, String)], errors: &mut Vec<FieldError>) -> Vec<(String, String)> {
     let mut attributes = vec![
         ("service.name".to_owned(), "synthorg".to_owned()),
         ("service.version".to_owned(), env!("CARGO_PKG_VERSION").to_owned()),
@@ -204,7 +204,7 @@ pub fn resource(vars: &[(String, String)], errors: &mut Vec<FieldError>) -> Vec<
 }
 
 /// Checks one otlp sink; `None` when it has errors (all of them are reported).
-pub fn check(
+pub(super) fn check(
     at: &dyn Fn(&str) -> String,
     sink: &OtlpSinkConfig,
     resource: Vec<(String, String)>,

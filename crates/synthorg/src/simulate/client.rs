@@ -13,24 +13,24 @@ use super::stats::{Outcome, Stats};
 
 /// An answer: status and JSON body (`Null` when there is none).
 #[derive(Debug)]
-pub struct Answer {
+pub(crate) struct Answer {
     pub status: u16,
     pub body: Value,
 }
 
 impl Answer {
-    pub fn ok(&self) -> bool {
+    pub(crate) fn ok(&self) -> bool {
         (200..300).contains(&self.status)
     }
 
     /// A string field of the body, e.g. `id`.
-    pub fn str(&self, field: &str) -> Option<String> {
+    pub(crate) fn str(&self, field: &str) -> Option<String> {
         self.body.get(field).and_then(Value::as_str).map(str::to_owned)
     }
 }
 
 #[derive(Debug, Clone)]
-pub struct Client {
+pub(crate) struct Client {
     agent: ureq::Agent,
     /// The API root of each replica; requests go to them in turn.
     bases: Arc<[String]>,
@@ -70,7 +70,7 @@ impl Client {
     /// requests go to them round robin. `connections`: keep-alive connections kept open per
     /// replica, one per worker (ureq keeps 3 per host by default: with more workers, most
     /// requests would open a new connection).
-    pub fn new(urls: &[String], stats: Arc<Stats>, timeout: Duration, connections: usize) -> Self {
+    pub(crate) fn new(urls: &[String], stats: Arc<Stats>, timeout: Duration, connections: usize) -> Self {
         let bases: Arc<[String]> = urls
             .iter()
             .map(|url| {
@@ -98,7 +98,7 @@ impl Client {
 
     /// Sends one request with `key` and records it under `endpoint` (a route template).
     /// `None` when no answer came (transport error).
-    pub fn call(
+    pub(crate) fn call(
         &self,
         endpoint: &'static str,
         method: &str,

@@ -16,13 +16,13 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-pub use client::Client;
-pub use org::Tally;
+pub(crate) use client::Client;
+pub(crate) use org::Tally;
 use stats::{EndpointSummary, Percentiles, Stats};
 
 /// What to simulate.
 #[derive(Debug, Clone)]
-pub struct Options {
+pub(crate) struct Options {
     /// The server, `http://host:port` (or its `/api/v1` root); several replicas of one
     /// deployment are driven round robin.
     pub urls: Vec<String>,
@@ -44,7 +44,7 @@ pub struct Options {
 
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Progress {
+pub(crate) enum Progress {
     /// No output (the demo).
     Quiet,
     /// One line rewritten every second on a terminal, else a plain line every 5 seconds.
@@ -53,7 +53,7 @@ pub enum Progress {
 
 /// The final account of a run.
 #[derive(Debug, Serialize)]
-pub struct Summary {
+pub(crate) struct Summary {
     pub seconds: f64,
     pub requests: u64,
     pub per_second: f64,
@@ -70,12 +70,12 @@ pub struct Summary {
 
 impl Summary {
     /// A run is clean without 5xx answers and transport errors.
-    pub fn clean(&self) -> bool {
+    pub(crate) fn clean(&self) -> bool {
         self.server_errors == 0 && self.transport_errors == 0
     }
 
     /// The human summary: per endpoint, then totals.
-    pub fn print(&self, out: &mut impl Write) -> std::io::Result<()> {
+    pub(crate) fn print(&self, out: &mut impl Write) -> std::io::Result<()> {
         writeln!(
             out,
             "{:<34} {:>8} {:>6} {:>5} {:>5} {:>9} {:>8} {:>8} {:>8} {:>8}",
@@ -135,7 +135,7 @@ impl Summary {
 }
 
 /// Runs the simulation until its duration passes or `stop` is set.
-pub fn run(options: &Options, stop: &AtomicBool, progress: Progress) -> Summary {
+pub(crate) fn run(options: &Options, stop: &AtomicBool, progress: Progress) -> Summary {
     let stats = Arc::new(Stats::default());
     let client = Client::new(&options.urls, Arc::clone(&stats), Duration::from_secs(30), options.concurrency + 1);
     let tally = Tally::default();

@@ -19,7 +19,7 @@ const TOPOLOGIES: &[&str] = &["hierarchical", "peer_to_peer", "centralized"];
 
 /// Provider, model, and price per token in 10⁻⁹ USD (input, output): list prices per million
 /// tokens × 1000.
-pub const MODELS: &[(&str, &str, u64, u64)] = &[
+pub(super) const MODELS: &[(&str, &str, u64, u64)] = &[
     ("anthropic", "claude-sonnet-4", 3_000, 15_000),
     ("anthropic", "claude-haiku-4", 800, 4_000),
     ("openai", "gpt-4.1", 2_000, 8_000),
@@ -29,7 +29,7 @@ pub const MODELS: &[(&str, &str, u64, u64)] = &[
 
 /// What the run did successfully, to compare with the server's own counts.
 #[derive(Debug, Default, Serialize)]
-pub struct Tally {
+pub(crate) struct Tally {
     pub agents: AtomicU64,
     pub tasks_created: AtomicU64,
     pub transitions: AtomicU64,
@@ -52,7 +52,7 @@ fn inc(counter: &AtomicU64) {
 
 /// An agent of the organization and its key (with the key's public id, to revoke it).
 #[derive(Debug, Clone)]
-pub struct SimAgent {
+pub(super) struct SimAgent {
     pub id: String,
     pub key: String,
     pub key_id: String,
@@ -75,7 +75,7 @@ fn trust(rng: &mut fastrand::Rng) -> &'static str {
 }
 
 /// Registers `count` agents named `{prefix}-{i}` and creates a key for each.
-pub fn register(
+pub(super) fn register(
     client: &Client,
     admin: &str,
     prefix: &str,
@@ -110,7 +110,7 @@ pub fn register(
 }
 
 /// Revokes the agents' keys (the agents stay: they are the organization's history).
-pub fn revoke_keys(client: &Client, admin: &str, agents: &[SimAgent]) {
+pub(super) fn revoke_keys(client: &Client, admin: &str, agents: &[SimAgent]) {
     for agent in agents {
         client.call("DELETE /keys/{id}", "DELETE", &format!("/keys/{}", agent.key_id), admin, None);
     }
@@ -127,7 +127,7 @@ struct SimTask {
 
 /// What every worker shares: the client, the admin key, the agents, the tally.
 #[derive(Debug, Clone, Copy)]
-pub struct Org<'a> {
+pub(super) struct Org<'a> {
     pub client: &'a Client,
     pub admin: &'a str,
     pub agents: &'a [SimAgent],
@@ -135,7 +135,7 @@ pub struct Org<'a> {
 }
 
 /// One worker: its agents, its tasks, its random stream.
-pub struct Worker<'a> {
+pub(super) struct Worker<'a> {
     pub client: &'a Client,
     pub admin: &'a str,
     pub agents: &'a [SimAgent],
@@ -155,7 +155,7 @@ pub struct Worker<'a> {
 const TASKS_PER_WORKER: usize = 4;
 
 impl<'a> Worker<'a> {
-    pub fn new(org: Org<'a>, mine: Vec<usize>, seed: u64, name: String, rate: Option<f64>) -> Self {
+    pub(super) fn new(org: Org<'a>, mine: Vec<usize>, seed: u64, name: String, rate: Option<f64>) -> Self {
         let mut rng = fastrand::Rng::with_seed(seed);
         let interval = rate.map(|r| Duration::from_secs_f64(1.0 / r));
         // Each paced worker starts at a random point of its first interval, as independent
@@ -201,7 +201,7 @@ impl<'a> Worker<'a> {
     }
 
     /// One step of the organization's life: usually one request, a few for work steps.
-    pub fn step(&mut self) {
+    pub(super) fn step(&mut self) {
         if self.mine.is_empty() {
             return;
         }

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 /// How one request ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Ok,
     /// 4xx: a client-side mistake of the simulator (or a deliberate refusal it expects).
     ClientError,
@@ -37,11 +37,11 @@ struct Inner {
 
 /// Shared by the workers; one short lock per request.
 #[derive(Debug, Default)]
-pub struct Stats(Mutex<Inner>);
+pub(crate) struct Stats(Mutex<Inner>);
 
 /// Percentiles of a set of latencies, in milliseconds.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
-pub struct Percentiles {
+pub(crate) struct Percentiles {
     pub p50_ms: f64,
     pub p90_ms: f64,
     pub p99_ms: f64,
@@ -58,7 +58,7 @@ fn percentiles(sorted: &[u32]) -> Percentiles {
 
 /// One endpoint in the summary.
 #[derive(Debug, Clone, Serialize)]
-pub struct EndpointSummary {
+pub(crate) struct EndpointSummary {
     pub endpoint: &'static str,
     pub requests: u64,
     pub ok: u64,
@@ -72,7 +72,7 @@ pub struct EndpointSummary {
 
 /// One progress reading.
 #[derive(Debug, Clone, Copy)]
-pub struct Window {
+pub(crate) struct Window {
     pub requests: usize,
     pub errors: u64,
     pub latency: Percentiles,
@@ -83,7 +83,7 @@ impl Stats {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn record(&self, endpoint: &'static str, outcome: Outcome, elapsed: Duration) {
+    pub(crate) fn record(&self, endpoint: &'static str, outcome: Outcome, elapsed: Duration) {
         let us = u32::try_from(elapsed.as_micros()).unwrap_or(u32::MAX);
         let mut inner = self.lock();
         let e = inner.endpoints.entry(endpoint).or_default();
@@ -101,7 +101,7 @@ impl Stats {
     }
 
     /// The requests since the last call.
-    pub fn take_window(&self) -> Window {
+    pub(crate) fn take_window(&self) -> Window {
         let mut inner = self.lock();
         let mut window = std::mem::take(&mut inner.window_us);
         let errors = std::mem::take(&mut inner.window_errors);
@@ -110,7 +110,7 @@ impl Stats {
         Window { requests: window.len(), errors, latency: percentiles(&window) }
     }
 
-    pub fn summary(&self, elapsed: Duration) -> Vec<EndpointSummary> {
+    pub(crate) fn summary(&self, elapsed: Duration) -> Vec<EndpointSummary> {
         let inner = self.lock();
         let seconds = elapsed.as_secs_f64().max(1e-9);
         inner
@@ -134,7 +134,7 @@ impl Stats {
     }
 
     /// Every latency, all endpoints together.
-    pub fn overall(&self) -> Percentiles {
+    pub(crate) fn overall(&self) -> Percentiles {
         let inner = self.lock();
         let mut all: Vec<u32> = inner.endpoints.values().flat_map(|e| e.latencies_us.iter().copied()).collect();
         drop(inner);

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// A throw-away PostgreSQL server on a free loopback port.
-pub struct PrivatePostgres {
+pub(crate) struct PrivatePostgres {
     bindir: PathBuf,
     dir: tempfile::TempDir,
     port: u16,
@@ -14,14 +14,15 @@ pub struct PrivatePostgres {
 }
 
 impl PrivatePostgres {
-    /// `None` (with a note) where no PostgreSQL server binaries are installed.
-    pub fn start() -> Option<Self> {
+    /// Starts one; the PostgreSQL server binaries must be installed (scripts/test-postgres
+    /// installs them).
+    pub(crate) fn start() -> Self {
         Self::start_with(|_| {})
     }
 
     /// Like `start`, with `prepare(data dir)` run after initdb and before the first start
     /// (to add configuration files).
-    pub fn start_with(prepare: impl FnOnce(&Path)) -> Option<Self> {
+    pub(crate) fn start_with(prepare: impl FnOnce(&Path)) -> Self {
         let bindir = std::env::var_os("SYNTHORG_TEST_PG_BINDIR").map(PathBuf::from).or_else(|| {
             let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
                 .ok()?
@@ -31,10 +32,9 @@ impl PrivatePostgres {
             found.sort();
             found.pop()
         });
-        let Some(bindir) = bindir.filter(|b| b.join("pg_ctl").exists()) else {
-            eprintln!("skipped: no PostgreSQL server binaries (set SYNTHORG_TEST_PG_BINDIR)");
-            return None;
-        };
+        let bindir = bindir
+            .filter(|b| b.join("pg_ctl").exists())
+            .expect("PostgreSQL server binaries (scripts/test-postgres installs them; or set SYNTHORG_TEST_PG_BINDIR)");
         let uid = Command::new("id").arg("-u").output().unwrap();
         let as_postgres = String::from_utf8_lossy(&uid.stdout).trim() == "0";
         let dir = tempfile::tempdir().unwrap();
@@ -50,14 +50,14 @@ impl PrivatePostgres {
             assert!(Command::new("chown").args(["-R", "postgres:"]).arg(&data).status().unwrap().success());
         }
         pg.up();
-        Some(pg)
+        pg
     }
 
     fn data(&self) -> String {
         self.dir.path().join("data").display().to_string()
     }
 
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }
 
@@ -75,13 +75,13 @@ impl PrivatePostgres {
         assert!(out.status.success(), "{tool} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     }
 
-    pub fn up(&self) {
+    pub(crate) fn up(&self) {
         let options = format!("-p {} -c listen_addresses=127.0.0.1 -k {}", self.port, self.dir.path().display());
         let log = self.dir.path().join("server.log").display().to_string();
         self.run("pg_ctl", &["-D", &self.data(), "-l", &log, "-o", &options, "-w", "-t", "60", "start"]);
     }
 
-    pub fn down(&self, mode: &str) {
+    pub(crate) fn down(&self, mode: &str) {
         self.run("pg_ctl", &["-D", &self.data(), "-m", mode, "-w", "-t", "60", "stop"]);
     }
 }

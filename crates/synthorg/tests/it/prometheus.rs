@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::{Client, Server, temp_dir};
 
-pub struct Prometheus {
+pub(crate) struct Prometheus {
     child: Child,
     base: String,
 }
@@ -25,7 +25,7 @@ fn free_port() -> u16 {
 
 impl Prometheus {
     /// A Prometheus scraping `targets` (host:port) every second.
-    pub fn start(dir: &std::path::Path, targets: &[&str]) -> Prometheus {
+    pub(crate) fn start(dir: &std::path::Path, targets: &[&str]) -> Prometheus {
         let config = dir.join("prometheus.yml");
         std::fs::write(
             &config,
@@ -47,7 +47,7 @@ impl Prometheus {
     }
 
     /// The value of an instant query with a single result, if any.
-    pub fn query(&self, promql: &str) -> Option<f64> {
+    pub(crate) fn query(&self, promql: &str) -> Option<f64> {
         let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
         let mut r = agent.get(format!("{}/api/v1/query", self.base)).query("query", promql).call().ok()?;
         let v: Value = r.body_mut().read_json().ok()?;
@@ -59,7 +59,7 @@ impl Prometheus {
     }
 
     /// Polls a query until `check` accepts its value, with a deadline.
-    pub fn wait_for(&self, promql: &str, check: impl Fn(f64) -> bool) -> f64 {
+    pub(crate) fn wait_for(&self, promql: &str, check: impl Fn(f64) -> bool) -> f64 {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(v) = self.query(promql).filter(|v| check(*v)) {

@@ -72,8 +72,9 @@ fn organization_samples(base: &str) -> BTreeSet<String> {
 }
 
 #[test]
+#[cfg_attr(not(pg_tests), ignore = "no PostgreSQL: SYNTHORG_TEST_PG_URL was not set when the tests were built")]
 fn two_replicas_on_one_database_stay_correct_and_agree() {
-    let Some(schema) = PgSchema::new() else { return };
+    let schema = PgSchema::new().expect("SYNTHORG_TEST_PG_URL names the test database");
     let replicas = Replicas::start(&schema);
     let (a, b) = (replicas.client(0), replicas.client(1));
     let (status, agent) = a.post("/agents", &json!({"name": "ada", "role": "developer"}));
@@ -135,8 +136,9 @@ fn two_replicas_on_one_database_stay_correct_and_agree() {
 }
 
 #[test]
+#[cfg_attr(not(pg_tests), ignore = "no PostgreSQL: SYNTHORG_TEST_PG_URL was not set when the tests were built")]
 fn a_simulation_over_two_replicas_runs_clean_and_the_database_matches_its_tally() {
-    let Some(schema) = PgSchema::new() else { return };
+    let schema = PgSchema::new().expect("SYNTHORG_TEST_PG_URL names the test database");
     let replicas = Replicas::start(&schema);
     let (dir, _) = temp_dir();
     let summary_path = dir.path().join("summary.json");
@@ -177,8 +179,9 @@ fn a_simulation_over_two_replicas_runs_clean_and_the_database_matches_its_tally(
 }
 
 #[test]
+#[cfg_attr(not(pg_tests), ignore = "no PostgreSQL: SYNTHORG_TEST_PG_URL was not set when the tests were built")]
 fn an_embedded_store_moves_to_postgres_and_reports_the_same_organization() {
-    let Some(schema) = PgSchema::new() else { return };
+    let schema = PgSchema::new().expect("SYNTHORG_TEST_PG_URL names the test database");
     let (_dir, data) = temp_dir();
     let server = Server::start(&data, &[]);
     let key = Server::bootstrap_key(&data);
@@ -241,6 +244,7 @@ fn an_embedded_store_moves_to_postgres_and_reports_the_same_organization() {
 /// (never printing the password), its Prometheus configuration passes `promtool`, and a real
 /// Prometheus scraping two replicas sees why organization-wide families aggregate with `max`.
 #[test]
+#[cfg_attr(not(pg_tests), ignore = "no PostgreSQL: SYNTHORG_TEST_PG_URL was not set when the tests were built")]
 fn the_sample_deployment_checks_and_prometheus_aggregates_two_replicas() {
     let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs");
     let out = Command::new(BIN)
@@ -259,7 +263,7 @@ fn the_sample_deployment_checks_and_prometheus_aggregates_two_replicas() {
     let check = check.unwrap_or_else(|e| panic!("promtool is needed (scripts/install-peers): {e}"));
     assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
 
-    let Some(schema) = PgSchema::new() else { return };
+    let schema = PgSchema::new().expect("SYNTHORG_TEST_PG_URL names the test database");
     let replicas = Replicas::start(&schema);
     let client = replicas.client(0);
     let (_, agent) = client.post("/agents", &json!({"name": "ada", "role": "developer"}));
