@@ -20,6 +20,7 @@ mod ledger;
 pub mod migrate;
 mod page;
 pub mod postgres;
+mod schema;
 mod security;
 pub mod sqlite;
 mod tasks;

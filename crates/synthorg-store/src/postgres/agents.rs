@@ -9,10 +9,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{Db, Filter, PostgresStore, col, enum_col, json_col};
+use crate::schema::AGENT_COLUMNS;
 use crate::{AgentFilter, Page, PageRequest, StoreError};
-
-const COLUMNS: &str =
-    "id, name, role, department, status, trust_level, allowed_tools, denied_tools, created_at, updated_at";
 
 fn agent_row(row: &Row, first: usize) -> Result<Agent, StoreError> {
     let c = |i: usize| first + i;
@@ -31,7 +29,7 @@ fn agent_row(row: &Row, first: usize) -> Result<Agent, StoreError> {
 }
 
 pub(super) fn load<C: GenericClient>(db: &mut Db<'_, C>, id: Uuid) -> Result<Agent, StoreError> {
-    db.query_opt(&format!("SELECT {COLUMNS} FROM agents WHERE id = $1"), &[&id])?
+    db.query_opt(&format!("SELECT {AGENT_COLUMNS} FROM agents WHERE id = $1"), &[&id])?
         .map(|r| agent_row(&r, 0))
         .transpose()?
         .ok_or_else(|| StoreError::not_found("agent", id))
@@ -81,7 +79,7 @@ impl crate::AgentStore for PostgresStore {
                 ))));
             }
             db.execute(
-                &format!("INSERT INTO agents ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"),
+                &format!("INSERT INTO agents ({AGENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"),
                 &[
                     &agent.id,
                     &agent.name,
@@ -110,7 +108,7 @@ impl crate::AgentStore for PostgresStore {
                 .eq("trust_level", filter.trust_level.map(|s| s.as_str()))
                 .eq("role", filter.role.clone())
                 .eq("department", filter.department.clone())
-                .page(db, "agents", COLUMNS, page, |r| agent_row(r, 1))
+                .page(db, "agents", AGENT_COLUMNS, page, |r| agent_row(r, 1))
         })
     }
 
@@ -119,7 +117,7 @@ impl crate::AgentStore for PostgresStore {
         self.write(|db| {
             // FOR UPDATE: a concurrent patch on another replica waits and then sees this one.
             let current = db
-                .query_opt(&format!("SELECT {COLUMNS} FROM agents WHERE id = $1 FOR UPDATE"), &[&id])?
+                .query_opt(&format!("SELECT {AGENT_COLUMNS} FROM agents WHERE id = $1 FOR UPDATE"), &[&id])?
                 .map(|r| agent_row(&r, 0))
                 .transpose()?
                 .ok_or_else(|| StoreError::not_found("agent", id))?;

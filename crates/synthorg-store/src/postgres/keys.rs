@@ -5,9 +5,8 @@ use synthorg_core::{DomainError, Role};
 use time::OffsetDateTime;
 
 use super::{PostgresStore, col, count_col, enum_col};
+use crate::schema::KEY_COLUMNS;
 use crate::{ApiKeyRecord, StoreError};
-
-const COLUMNS: &str = "id, secret_hash, role, agent_id, label, created_at, revoked_at";
 
 fn key_row(row: &Row) -> Result<ApiKeyRecord, StoreError> {
     let hash: &[u8] = col(row, 1)?;
@@ -31,7 +30,7 @@ impl crate::KeyStore for PostgresStore {
                 return Err(DomainError::invalid("agent_id", format!("agent {agent} does not exist")).into());
             }
             db.execute(
-                &format!("INSERT INTO api_keys ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"),
+                &format!("INSERT INTO api_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"),
                 &[
                     &key.id,
                     &key.secret_hash.as_slice(),
@@ -48,7 +47,7 @@ impl crate::KeyStore for PostgresStore {
 
     fn find_api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
         self.read(|db| {
-            db.query_opt(&format!("SELECT {COLUMNS} FROM api_keys WHERE id = $1"), &[&id])?
+            db.query_opt(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1"), &[&id])?
                 .map(|r| key_row(&r))
                 .transpose()
         })
@@ -56,14 +55,14 @@ impl crate::KeyStore for PostgresStore {
 
     fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
         self.read(|db| {
-            db.query(&format!("SELECT {COLUMNS} FROM api_keys ORDER BY seq"), &[])?.iter().map(key_row).collect()
+            db.query(&format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY seq"), &[])?.iter().map(key_row).collect()
         })
     }
 
     fn revoke_api_key(&self, id: &str, now: OffsetDateTime) -> Result<ApiKeyRecord, StoreError> {
         self.write(|db| {
             db.execute("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL", &[&id, &now])?;
-            db.query_opt(&format!("SELECT {COLUMNS} FROM api_keys WHERE id = $1"), &[&id])?
+            db.query_opt(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1"), &[&id])?
                 .map(|r| key_row(&r))
                 .transpose()?
                 .ok_or_else(|| StoreError::not_found("api key", id))

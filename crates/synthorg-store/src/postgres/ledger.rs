@@ -9,13 +9,8 @@ use synthorg_core::{DomainError, Usd};
 use uuid::Uuid;
 
 use super::{Filter, PostgresStore, col, enum_col, json_col};
+use crate::schema::{BUDGET_KEY, COST_COLUMNS, RUN_COLUMNS};
 use crate::{CostFilter, Page, PageRequest, Recorded, RunFilter, StoreError};
-
-const COST_COLUMNS: &str = "id, agent_id, task_id, provider, model, input_tokens, output_tokens, cost_nanos, \
-                            call_category, occurred_at, recorded_at, idempotency_key";
-const RUN_COLUMNS: &str =
-    "id, task_id, agents, topology, turns_mas, turns_sas, success_rate, efficiency, overhead_percent, created_at";
-const BUDGET_KEY: &str = "budget";
 
 fn cost_row(row: &Row, first: usize) -> Result<CostRecord, StoreError> {
     let c = |i: usize| first + i;

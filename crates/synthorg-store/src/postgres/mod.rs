@@ -28,6 +28,7 @@ use postgres::types::ToSql;
 use postgres::{GenericClient, Row, Statement};
 use synthorg_core::DomainError;
 
+use crate::schema::{Param, Where};
 use crate::{Page, PageRequest, StoreError};
 use pool::{Pool, Pooled};
 
@@ -388,34 +389,23 @@ pub(crate) fn count_col(row: &Row, i: usize) -> Result<u64, StoreError> {
     Ok(col::<i64>(row, i)?.max(0) as u64)
 }
 
-/// A WHERE clause built from optional filters, with `$n` parameters.
-#[derive(Default)]
-pub(crate) struct Filter {
-    clauses: Vec<String>,
-    params: Vec<Box<dyn ToSql + Sync>>,
+/// The lists' WHERE clauses, with `$n` parameters.
+pub(crate) type Filter = Where<Box<dyn ToSql + Sync>>;
+
+impl<T: ToSql + Sync + 'static> Param<Box<dyn ToSql + Sync>> for T {
+    fn into_param(self) -> Box<dyn ToSql + Sync> {
+        Box::new(self)
+    }
+}
+
+impl Default for Filter {
+    fn default() -> Self {
+        Where::new(|n| format!("${n}"))
+    }
 }
 
 impl Filter {
-    pub(crate) fn eq<V: ToSql + Sync + 'static>(&mut self, column: &str, value: Option<V>) -> &mut Self {
-        if let Some(v) = value {
-            self.push(&format!("{column} = ?"), v);
-        }
-        self
-    }
-
-    /// Adds `clause`, whose one `?` stands for `value`.
-    pub(crate) fn push<V: ToSql + Sync + 'static>(&mut self, clause: &str, value: V) -> &mut Self {
-        self.params.push(Box::new(value));
-        self.clauses.push(clause.replace('?', &format!("${}", self.params.len())));
-        self
-    }
-
-    pub(crate) fn raw(&mut self, clause: &str) -> &mut Self {
-        self.clauses.push(clause.to_owned());
-        self
-    }
-
-    /// Runs `SELECT seq, {columns} FROM {table} WHERE … AND seq > cursor ORDER BY seq LIMIT n+1`.
+    /// Runs the page query (see [`Where::page_query`]) and maps its rows.
     pub(crate) fn page<T, C: GenericClient>(
         &mut self,
         db: &mut Db<'_, C>,
@@ -424,15 +414,8 @@ impl Filter {
         page: &PageRequest,
         map: impl Fn(&Row) -> Result<T, StoreError>,
     ) -> Result<Page<T>, StoreError> {
-        if let Some(after) = page.after {
-            self.push("seq > ?", after);
-        }
-        let condition = if self.clauses.is_empty() { "TRUE".to_owned() } else { self.clauses.join(" AND ") };
-        let sql = format!(
-            "SELECT seq, {columns} FROM {table} WHERE {condition} ORDER BY seq LIMIT {}",
-            u64::from(page.limit) + 1
-        );
-        let params: Vec<&(dyn ToSql + Sync)> = self.params.iter().map(|p| p.as_ref()).collect();
+        let (sql, params) = self.page_query(table, columns, page);
+        let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref()).collect();
         let rows = db
             .query(&sql, &params)?
             .iter()

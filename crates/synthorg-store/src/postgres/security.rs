@@ -7,12 +7,8 @@ use synthorg_core::{Actor, DomainError};
 use uuid::Uuid;
 
 use super::{Db, Filter, PostgresStore, col, enum_col, json_col};
+use crate::schema::{APPROVAL_COLUMNS, EVALUATION_COLUMNS};
 use crate::{ApprovalFilter, EvaluationFilter, EvaluationRecord, Page, PageRequest, StoreError};
-
-const EVAL_COLUMNS: &str =
-    "id, agent_id, task_id, tool, action_type, verdict, risk_level, reason, matched_rules, approval_id, created_at";
-const APPROVAL_COLUMNS: &str = "id, evaluation_id, agent_id, task_id, tool, action_type, arguments, reason, \
-                                risk_level, status, created_at, decided_at, decided_by, decision_note";
 
 fn evaluation_row(row: &Row) -> Result<EvaluationRecord, StoreError> {
     Ok(EvaluationRecord {
@@ -61,7 +57,7 @@ fn load_approval<C: GenericClient>(db: &mut Db<'_, C>, id: Uuid, lock: bool) -> 
 impl crate::SecurityStore for PostgresStore {
     fn record_evaluation(&self, e: &EvaluationRecord, approval: Option<&Approval>) -> Result<(), StoreError> {
         let insert_evaluation = format!(
-            "INSERT INTO security_evaluations ({EVAL_COLUMNS}) SELECT $1::UUID, $2::UUID, $3::UUID, $4::TEXT, $5::TEXT, \
+            "INSERT INTO security_evaluations ({EVALUATION_COLUMNS}) SELECT $1::UUID, $2::UUID, $3::UUID, $4::TEXT, $5::TEXT, \
              $6::TEXT, $7::TEXT, $8::TEXT, $9::JSONB, $10::UUID, $11::TIMESTAMPTZ \
              WHERE EXISTS (SELECT 1 FROM agents WHERE id = $2)"
         );
@@ -128,7 +124,7 @@ impl crate::SecurityStore for PostgresStore {
             Filter::default().eq("agent_id", filter.agent_id).eq("verdict", filter.verdict.map(|v| v.as_str())).page(
                 db,
                 "security_evaluations",
-                EVAL_COLUMNS,
+                EVALUATION_COLUMNS,
                 page,
                 evaluation_row,
             )

@@ -8,11 +8,8 @@ use synthorg_core::task::{Task, TaskStatus, TaskTransition, TransitionRequest, p
 use uuid::Uuid;
 
 use super::{Db, Filter, PostgresStore, col, enum_col};
+use crate::schema::{HISTORY_COLUMNS, TASK_COLUMNS};
 use crate::{Page, PageRequest, StoreError, TaskFilter};
-
-const COLUMNS: &str =
-    "id, title, description, status, assigned_to, created_by, parent_id, version, created_at, updated_at";
-const HISTORY_COLUMNS: &str = "task_id, from_status, to_status, assigned_to, by_actor, at, reason, version";
 
 fn task_row(row: &Row, first: usize) -> Result<Task, StoreError> {
     let c = |i: usize| first + i;
@@ -44,7 +41,7 @@ fn transition_row(row: &Row) -> Result<TaskTransition, StoreError> {
 }
 
 pub(super) fn load<C: GenericClient>(db: &mut Db<'_, C>, id: Uuid) -> Result<Task, StoreError> {
-    db.query_opt(&format!("SELECT {COLUMNS} FROM tasks WHERE id = $1"), &[&id])?
+    db.query_opt(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1"), &[&id])?
         .map(|r| task_row(&r, 0))
         .transpose()?
         .ok_or_else(|| StoreError::not_found("task", id))
@@ -106,7 +103,7 @@ impl crate::TaskStore for PostgresStore {
         self.autocommit(|db| {
             let inserted = db.execute(
                 &format!(
-                    "INSERT INTO tasks ({COLUMNS}) SELECT $1::UUID, $2::TEXT, $3::TEXT, $4::TEXT, $5::UUID, $6::TEXT, \
+                    "INSERT INTO tasks ({TASK_COLUMNS}) SELECT $1::UUID, $2::TEXT, $3::TEXT, $4::TEXT, $5::UUID, $6::TEXT, \
                      $7::UUID, $8::BIGINT, $9::TIMESTAMPTZ, $10::TIMESTAMPTZ \
                      WHERE $7::UUID IS NULL OR EXISTS (SELECT 1 FROM tasks WHERE id = $7)"
                 ),
@@ -145,7 +142,7 @@ impl crate::TaskStore for PostgresStore {
             if filter.unassigned {
                 f.raw("assigned_to IS NULL");
             }
-            f.page(db, "tasks", COLUMNS, page, |r| task_row(r, 1))
+            f.page(db, "tasks", TASK_COLUMNS, page, |r| task_row(r, 1))
         })
     }
 
@@ -162,7 +159,7 @@ impl crate::TaskStore for PostgresStore {
             let row = db
                 .query_opt(
                     &format!(
-                        "SELECT {COLUMNS}, (SELECT status FROM agents WHERE id = COALESCE($2, tasks.assigned_to)) \
+                        "SELECT {TASK_COLUMNS}, (SELECT status FROM agents WHERE id = COALESCE($2, tasks.assigned_to)) \
                          FROM tasks WHERE id = $1"
                     ),
                     &[&id, &request.assigned_to],

@@ -8,10 +8,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{Filter, SqliteStore, from_ts, json_col, parse_enum, parse_uuid, ts};
+use crate::schema::AGENT_COLUMNS;
 use crate::{AgentFilter, Page, PageRequest, StoreError};
-
-const COLUMNS: &str =
-    "id, name, role, department, status, trust_level, allowed_tools, denied_tools, created_at, updated_at";
 
 fn agent_row(row: &Row<'_>, first: usize) -> rusqlite::Result<Agent> {
     let col = |i: usize| first + i;
@@ -30,7 +28,7 @@ fn agent_row(row: &Row<'_>, first: usize) -> rusqlite::Result<Agent> {
 }
 
 pub(super) fn load(conn: &Connection, id: Uuid) -> Result<Agent, StoreError> {
-    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM agents WHERE id = ?1"))?
+    conn.prepare_cached(&format!("SELECT {AGENT_COLUMNS} FROM agents WHERE id = ?1"))?
         .query_row([id.to_string()], |r| agent_row(r, 0))
         .optional()?
         .ok_or_else(|| StoreError::not_found("agent", id))
@@ -76,7 +74,7 @@ impl crate::AgentStore for SqliteStore {
                 return Err(name_taken(&agent.name));
             }
             tx.prepare_cached(&format!(
-                "INSERT INTO agents ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+                "INSERT INTO agents ({AGENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
             ))?
             .execute(params![
                 agent.id.to_string(),
@@ -105,7 +103,7 @@ impl crate::AgentStore for SqliteStore {
                 .eq("trust_level", filter.trust_level.map(|s| s.as_str().to_owned()))
                 .eq("role", filter.role.clone())
                 .eq("department", filter.department.clone())
-                .page(c, "agents", COLUMNS, page, |r| agent_row(r, 1))
+                .page(c, "agents", AGENT_COLUMNS, page, |r| agent_row(r, 1))
         })
     }
 

@@ -5,9 +5,8 @@ use synthorg_core::{DomainError, Role};
 use time::OffsetDateTime;
 
 use super::{SqliteStore, from_ts, opt_uuid, parse_enum, ts, uuid_value};
+use crate::schema::KEY_COLUMNS;
 use crate::{ApiKeyRecord, StoreError};
-
-const COLUMNS: &str = "id, secret_hash, role, agent_id, label, created_at, revoked_at";
 
 fn key_row(row: &Row<'_>) -> rusqlite::Result<ApiKeyRecord> {
     let hash: Vec<u8> = row.get(1)?;
@@ -32,7 +31,7 @@ impl crate::KeyStore for SqliteStore {
             {
                 return Err(DomainError::invalid("agent_id", format!("agent {agent} does not exist")).into());
             }
-            tx.prepare_cached(&format!("INSERT INTO api_keys ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"))?
+            tx.prepare_cached(&format!("INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"))?
                 .execute(params![
                     key.id,
                     key.secret_hash.as_slice(),
@@ -48,7 +47,7 @@ impl crate::KeyStore for SqliteStore {
 
     fn find_api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
         self.read(|c| {
-            Ok(c.prepare_cached(&format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?1"))?
+            Ok(c.prepare_cached(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?1"))?
                 .query_row([id], key_row)
                 .optional()?)
         })
@@ -56,7 +55,7 @@ impl crate::KeyStore for SqliteStore {
 
     fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
         self.read(|c| {
-            let mut stmt = c.prepare_cached(&format!("SELECT {COLUMNS} FROM api_keys ORDER BY seq"))?;
+            let mut stmt = c.prepare_cached(&format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY seq"))?;
             let rows = stmt.query_map([], key_row)?.collect::<Result<_, _>>()?;
             Ok(rows)
         })
@@ -66,7 +65,7 @@ impl crate::KeyStore for SqliteStore {
         self.write(|tx| {
             tx.prepare_cached("UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL")?
                 .execute(params![id, ts(now)])?;
-            tx.prepare_cached(&format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?1"))?
+            tx.prepare_cached(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?1"))?
                 .query_row([id], key_row)
                 .optional()?
                 .ok_or_else(|| StoreError::not_found("api key", id))

@@ -6,12 +6,8 @@ use synthorg_core::{Actor, DomainError};
 use uuid::Uuid;
 
 use super::{Filter, SqliteStore, from_ts, json_col, opt_uuid, parse_enum, parse_uuid, ts, uuid_value};
+use crate::schema::{APPROVAL_COLUMNS, EVALUATION_COLUMNS};
 use crate::{ApprovalFilter, EvaluationFilter, EvaluationRecord, Page, PageRequest, StoreError};
-
-const EVAL_COLUMNS: &str =
-    "id, agent_id, task_id, tool, action_type, verdict, risk_level, reason, matched_rules, approval_id, created_at";
-const APPROVAL_COLUMNS: &str = "id, evaluation_id, agent_id, task_id, tool, action_type, arguments, reason, \
-                                risk_level, status, created_at, decided_at, decided_by, decision_note";
 
 fn evaluation_row(row: &Row<'_>) -> rusqlite::Result<EvaluationRecord> {
     Ok(EvaluationRecord {
@@ -63,7 +59,7 @@ impl crate::SecurityStore for SqliteStore {
                 return Err(DomainError::invalid("agent_id", format!("agent {} does not exist", e.agent_id)).into());
             }
             tx.prepare_cached(&format!(
-                "INSERT INTO security_evaluations ({EVAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+                "INSERT INTO security_evaluations ({EVALUATION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
             ))?
             .execute(params![
                 e.id.to_string(),
@@ -112,7 +108,7 @@ impl crate::SecurityStore for SqliteStore {
             Filter::default()
                 .eq("agent_id", uuid_value(filter.agent_id))
                 .eq("verdict", filter.verdict.map(|v| v.as_str().to_owned()))
-                .page(c, "security_evaluations", EVAL_COLUMNS, page, evaluation_row)
+                .page(c, "security_evaluations", EVALUATION_COLUMNS, page, evaluation_row)
         })
     }
 

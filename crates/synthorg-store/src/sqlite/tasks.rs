@@ -6,11 +6,8 @@ use synthorg_core::{Actor, DomainError};
 use uuid::Uuid;
 
 use super::{Filter, SqliteStore, from_ts, opt_uuid, parse_enum, parse_uuid, ts, uuid_value};
+use crate::schema::{HISTORY_COLUMNS, TASK_COLUMNS};
 use crate::{Page, PageRequest, StoreError, TaskFilter};
-
-const COLUMNS: &str =
-    "id, title, description, status, assigned_to, created_by, parent_id, version, created_at, updated_at";
-const HISTORY_COLUMNS: &str = "task_id, from_status, to_status, assigned_to, by_actor, at, reason, version";
 
 fn task_row(row: &Row<'_>, first: usize) -> rusqlite::Result<Task> {
     let col = |i: usize| first + i;
@@ -42,7 +39,7 @@ fn transition_row(row: &Row<'_>) -> rusqlite::Result<TaskTransition> {
 }
 
 pub(super) fn load(conn: &Connection, id: Uuid) -> Result<Task, StoreError> {
-    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM tasks WHERE id = ?1"))?
+    conn.prepare_cached(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?1"))?
         .query_row([id.to_string()], |r| task_row(r, 0))
         .optional()?
         .ok_or_else(|| StoreError::not_found("task", id))
@@ -100,7 +97,7 @@ impl crate::TaskStore for SqliteStore {
                 return Err(DomainError::invalid("parent_id", format!("task {parent} does not exist")).into());
             }
             tx.prepare_cached(&format!(
-                "INSERT INTO tasks ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+                "INSERT INTO tasks ({TASK_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
             ))?
             .execute(params![
                 task.id.to_string(),
@@ -131,7 +128,7 @@ impl crate::TaskStore for SqliteStore {
             if filter.unassigned {
                 f.raw("assigned_to IS NULL");
             }
-            f.page(c, "tasks", COLUMNS, page, |r| task_row(r, 1))
+            f.page(c, "tasks", TASK_COLUMNS, page, |r| task_row(r, 1))
         })
     }
 
