@@ -4,6 +4,8 @@
 # the same disk: raw single-row SQLite commits with the same durability (WAL, synchronous=FULL).
 #
 #   bench/api.sh [SECONDS_PER_STEP]      (default 20)
+#   SYNTHORG_BIN=path/to/synthorg bench/api.sh 10   (an already built binary, e.g. of another
+#                                                   commit, to compare two in one session)
 #
 # Prints, per concurrency, with clients sending as fast as they can (closed loop): write
 # requests/s (every POST of the steady phase commits), the task-transition and cost-report
@@ -14,8 +16,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-20}
-cargo build --release -q -p synthorg
-bin=target/release/synthorg
+bin=${SYNTHORG_BIN:-}
+if [ -z "$bin" ]; then
+  cargo build --release -q -p synthorg
+  bin=target/release/synthorg
+fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/synthorg-api-bench.XXXXXX")
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 server_pid=""

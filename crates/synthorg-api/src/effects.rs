@@ -26,10 +26,10 @@ impl ApiEffects {
         let Some(metrics) = &self.metrics else { return };
         match event {
             Event::SecurityVerdict { verdict, .. } | Event::OutputScanned { verdict, .. } => {
-                metrics.pushed().verdict(*verdict);
+                metrics.events().verdict(*verdict);
             }
             Event::CoordinationRunRecorded { efficiency, overhead_percent, .. } => {
-                metrics.pushed().coordination_run(*efficiency, *overhead_percent);
+                metrics.events().coordination_run(*efficiency, *overhead_percent);
             }
             _ => {}
         }

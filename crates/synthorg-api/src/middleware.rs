@@ -60,7 +60,7 @@ pub async fn timeout_and_log(State(state): State<AppState>, mut req: Request, ne
     };
     let status = response.status().as_u16();
     if let Some(metrics) = state.metrics() {
-        metrics.pushed().http_request(
+        metrics.http().observe(
             method.as_str(),
             route.as_deref().unwrap_or("unmatched"),
             status,

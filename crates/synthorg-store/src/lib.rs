@@ -17,6 +17,7 @@ mod error;
 pub mod fixtures;
 mod keys;
 mod ledger;
+pub mod metrics;
 pub mod migrate;
 mod page;
 pub mod postgres;

@@ -1,11 +1,13 @@
 //! Metric primitives and their exposition.
 
 mod encode;
+mod family;
 mod negotiate;
 mod primitives;
 pub mod process;
 
 pub use encode::{Exposition, Format, Kind};
+pub use family::{Collect, Family, LabelValue};
 pub use negotiate::{accepts_gzip, choose_format, gzip};
 pub use primitives::{Counter, CounterMap, Gauge, Histogram, HistogramSnapshot, LATENCY_BUCKETS};
 

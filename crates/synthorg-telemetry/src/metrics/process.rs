@@ -1,5 +1,7 @@
 //! Process metrics read from `/proc/self` (Linux); absent elsewhere.
 
+use super::{Collect, Exposition, Family, Kind};
+
 /// CPU time, resident memory, open file descriptors and start time of this process.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ProcessStats {
@@ -57,5 +59,64 @@ mod tests {
         assert!(s.open_fds >= 3.0);
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
         assert!(s.start_time_seconds <= now + 1.0 && s.start_time_seconds > now - 86_400.0 * 365.0, "{s:?}");
+    }
+}
+
+/// The standard `process_*` families (the names every Prometheus client library uses).
+#[derive(Debug)]
+pub struct ProcessMetrics {
+    cpu: Family,
+    resident: Family,
+    virtual_memory: Family,
+    open_fds: Family,
+    max_fds: Family,
+    start_time: Family,
+}
+
+impl Default for ProcessMetrics {
+    fn default() -> Self {
+        Self {
+            cpu: Family::new(
+                "",
+                "process_cpu_seconds",
+                Kind::Counter,
+                "Total user and system CPU time spent in seconds.",
+            ),
+            resident: Family::new("", "process_resident_memory_bytes", Kind::Gauge, "Resident memory size in bytes."),
+            virtual_memory: Family::new(
+                "",
+                "process_virtual_memory_bytes",
+                Kind::Gauge,
+                "Virtual memory size in bytes.",
+            ),
+            open_fds: Family::new("", "process_open_fds", Kind::Gauge, "Number of open file descriptors."),
+            max_fds: Family::new("", "process_max_fds", Kind::Gauge, "Maximum number of open file descriptors."),
+            start_time: Family::new(
+                "",
+                "process_start_time_seconds",
+                Kind::Gauge,
+                "Start time of the process since unix epoch in seconds.",
+            ),
+        }
+    }
+}
+
+impl Collect for ProcessMetrics {
+    fn collect(&self, e: &mut Exposition) {
+        let Some(s) = read() else { return };
+        self.cpu.header(e);
+        e.counter(self.cpu.name(), &[], s.cpu_seconds);
+        for (family, value) in
+            [(&self.resident, s.resident_bytes), (&self.virtual_memory, s.virtual_bytes), (&self.open_fds, s.open_fds)]
+        {
+            family.header(e);
+            e.gauge(family.name(), &[], value);
+        }
+        if let Some(max) = s.max_fds {
+            self.max_fds.header(e);
+            e.gauge(self.max_fds.name(), &[], max);
+        }
+        self.start_time.header(e);
+        e.gauge(self.start_time.name(), &[], s.start_time_seconds);
     }
 }

@@ -3,6 +3,7 @@
 mod encode;
 pub mod endpoint;
 mod exporter;
+mod metrics;
 mod proto;
 #[cfg(feature = "receiver")]
 pub mod receiver;
@@ -12,5 +13,6 @@ mod transport;
 pub use crate::tls::validate_ca_pem;
 pub use encode::Protocol;
 pub use exporter::{Exporter, ExporterConfig, ExporterHandle, MAX_REQUEST_BYTES, MAX_RETRY_AFTER, OtlpLayer};
+pub use metrics::{BatchOutcome, ExportOutcome, ExporterMetrics};
 pub use stats::{DropReason, ExporterStats};
 pub use transport::MAX_RESPONSE_BYTES;

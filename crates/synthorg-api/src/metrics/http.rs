@@ -1,0 +1,146 @@
+//! The HTTP layer's families: requests by method, route template and status class, and
+//! their latency. Counted by the request middleware.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use synthorg_telemetry::metrics::{
+    Collect, CounterMap, Exposition, Family, Histogram, Kind, LATENCY_BUCKETS, LabelValue,
+};
+
+/// HTTP methods that get their own label value; others count as `other`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Method {
+    Get,
+    Head,
+    Post,
+    Put,
+    Patch,
+    Delete,
+    Options,
+    Other,
+}
+
+impl Method {
+    fn of(method: &str) -> Self {
+        match method {
+            "GET" => Self::Get,
+            "HEAD" => Self::Head,
+            "POST" => Self::Post,
+            "PUT" => Self::Put,
+            "PATCH" => Self::Patch,
+            "DELETE" => Self::Delete,
+            "OPTIONS" => Self::Options,
+            _ => Self::Other,
+        }
+    }
+}
+
+impl LabelValue for Method {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Head => "HEAD",
+            Self::Post => "POST",
+            Self::Put => "PUT",
+            Self::Patch => "PATCH",
+            Self::Delete => "DELETE",
+            Self::Options => "OPTIONS",
+            Self::Other => "other",
+        }
+    }
+}
+
+/// The class of a response status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum StatusClass {
+    Informational,
+    Success,
+    Redirection,
+    ClientError,
+    ServerError,
+}
+
+impl StatusClass {
+    fn of(status: u16) -> Self {
+        match status {
+            100..=199 => Self::Informational,
+            200..=299 => Self::Success,
+            300..=399 => Self::Redirection,
+            400..=499 => Self::ClientError,
+            _ => Self::ServerError,
+        }
+    }
+}
+
+impl LabelValue for StatusClass {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Informational => "1xx",
+            Self::Success => "2xx",
+            Self::Redirection => "3xx",
+            Self::ClientError => "4xx",
+            Self::ServerError => "5xx",
+        }
+    }
+}
+
+/// `{prefix}_http_requests_total` and `{prefix}_http_request_duration_seconds`. Routes are
+/// route templates (a bounded set), never raw paths.
+#[derive(Debug)]
+pub struct HttpMetrics {
+    requests: CounterMap<(Method, String, StatusClass)>,
+    latency: Mutex<BTreeMap<(Method, String), Histogram>>,
+    requests_family: Family,
+    duration_family: Family,
+}
+
+impl HttpMetrics {
+    pub fn new(prefix: &str) -> Self {
+        Self {
+            requests: CounterMap::with_keys([]),
+            latency: Mutex::new(BTreeMap::new()),
+            requests_family: Family::new(
+                prefix,
+                "http_requests",
+                Kind::Counter,
+                "HTTP requests served, by method, route template and status class.",
+            ),
+            duration_family: Family::new(
+                prefix,
+                "http_request_duration_seconds",
+                Kind::Histogram,
+                "HTTP request latency in seconds, by method and route template.",
+            ),
+        }
+    }
+
+    /// One served request. `route` is the route template.
+    pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        let method = Method::of(method);
+        self.requests.inc((method, route.to_owned(), StatusClass::of(status)));
+        let mut latency = self.latency.lock().unwrap_or_else(|p| p.into_inner());
+        latency.entry((method, route.to_owned())).or_insert_with(|| Histogram::new(LATENCY_BUCKETS)).observe(seconds);
+    }
+}
+
+impl Collect for HttpMetrics {
+    fn collect(&self, e: &mut Exposition) {
+        let name = self.requests_family.name();
+        self.requests_family.header(e);
+        for ((method, route, class), count) in self.requests.snapshot() {
+            e.counter(
+                name,
+                &[("method", method.label()), ("route", &route), ("status_class", class.label())],
+                count as f64,
+            );
+        }
+        let name = self.duration_family.name();
+        self.duration_family.header(e);
+        let latency = self.latency.lock().unwrap_or_else(|x| x.into_inner());
+        for ((method, route), histogram) in latency.iter() {
+            let s = histogram.snapshot();
+            e.histogram(name, &[("method", method.label()), ("route", route)], s.bounds, &s.cumulative, s.sum);
+        }
+    }
+}

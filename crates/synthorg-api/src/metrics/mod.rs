@@ -1,0 +1,130 @@
+//! What `GET /api/v1/metrics` exposes. Each component owns its families (names, help, typed
+//! label values) and writes them itself; the collector registers each component once and
+//! asks them in order at every scrape:
+//!
+//! - [`OrganizationMetrics`]: the organization, from the store's aggregates (pull);
+//! - [`EventMetrics`]: what committed changes moved (verdicts, coordination), counted by the
+//!   API's effects;
+//! - [`HttpMetrics`]: requests and latency, counted by the request middleware;
+//! - the OTLP exporter's accounting ([`synthorg_telemetry::otlp::ExporterMetrics`]);
+//! - the SQLite writer ([`synthorg_store::metrics::WriterMetrics`]);
+//! - the process ([`synthorg_telemetry::metrics::process::ProcessMetrics`]).
+
+mod events;
+mod http;
+mod organization;
+
+use std::sync::Arc;
+
+use synthorg_core::FieldError;
+use synthorg_core::budget::BudgetConfig;
+use synthorg_store::Store;
+use synthorg_store::metrics::WriterMetrics;
+use synthorg_telemetry::metrics::process::ProcessMetrics;
+use synthorg_telemetry::metrics::{Collect, Counter, Exposition, Family, Format, Kind, is_valid_metric_name};
+use synthorg_telemetry::otlp::{ExporterHandle, ExporterMetrics};
+
+pub use events::EventMetrics;
+pub use http::{HttpMetrics, Method, StatusClass};
+pub use organization::{Folded, OTHER, OrganizationMetrics, Source, UNASSIGNED};
+
+/// Settings of the metrics endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsSettings {
+    /// Prefix of every synthorg family (`synthorg` → `synthorg_agents_total`).
+    pub prefix: String,
+    /// Most distinct values of the `agent` / `agent_id` labels; the rest fold into `__other__`.
+    pub max_agent_series: usize,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self { prefix: "synthorg".into(), max_agent_series: 1000 }
+    }
+}
+
+impl MetricsSettings {
+    pub fn validate(&self) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        if !is_valid_metric_name(&self.prefix) {
+            errors.push(FieldError::new("prefix", "must match [a-zA-Z_:][a-zA-Z0-9_:]*"));
+        }
+        if self.max_agent_series == 0 || self.max_agent_series > 100_000 {
+            errors.push(FieldError::new("max_agent_series", "must be between 1 and 100000"));
+        }
+        errors
+    }
+}
+
+/// Every component's families, in one exposition.
+#[derive(Debug)]
+pub struct MetricsCollector {
+    prefix: String,
+    app: Family,
+    scrapes_family: Family,
+    scrapes: Counter,
+    events: Arc<EventMetrics>,
+    http: Arc<HttpMetrics>,
+    /// In exposition order.
+    components: Vec<Arc<dyn Collect>>,
+    /// After the others: the exporter (when one runs), the store's writer, the process.
+    tail: Vec<Arc<dyn Collect>>,
+}
+
+impl MetricsCollector {
+    pub fn new(store: Arc<dyn Store>, settings: MetricsSettings, budget_defaults: BudgetConfig) -> Self {
+        let p = settings.prefix.as_str();
+        let events = Arc::new(EventMetrics::new(p));
+        let http = Arc::new(HttpMetrics::new(p));
+        let organization =
+            Arc::new(OrganizationMetrics::new(p, store.clone(), settings.max_agent_series, budget_defaults));
+        Self {
+            app: Family::new(p, "app", Kind::Info, "Build information of this synthorg process."),
+            scrapes_family: Family::new(
+                p,
+                "scrapes",
+                Kind::Counter,
+                "Scrapes of this endpoint served by this process.",
+            ),
+            scrapes: Counter::default(),
+            components: vec![organization, events.clone(), http.clone()],
+            tail: vec![Arc::new(WriterMetrics::new(p, store)), Arc::new(ProcessMetrics::default())],
+            events,
+            http,
+            prefix: settings.prefix,
+        }
+    }
+
+    /// Exposes the OTLP exporter's counters too.
+    pub fn with_otlp(mut self, otlp: Option<ExporterHandle>) -> Self {
+        if let Some(handle) = otlp {
+            self.components.push(Arc::new(ExporterMetrics::new(&self.prefix, handle)));
+        }
+        self
+    }
+
+    /// The families the events of committed changes move.
+    pub fn events(&self) -> &EventMetrics {
+        &self.events
+    }
+
+    /// The HTTP layer's families.
+    pub fn http(&self) -> &HttpMetrics {
+        &self.http
+    }
+
+    /// One scrape: every component, in order. Blocking (the organization reads the store):
+    /// run it off the async threads.
+    pub fn scrape(&self, format: Format) -> Vec<u8> {
+        self.scrapes.inc();
+        let mut e = Exposition::new(format);
+        self.app.header(&mut e);
+        e.info(self.app.name(), &[("version", env!("CARGO_PKG_VERSION"))]);
+        self.scrapes_family.header(&mut e);
+        e.counter(self.scrapes_family.name(), &[], self.scrapes.get() as f64);
+        for component in self.components.iter().chain(&self.tail) {
+            component.collect(&mut e);
+        }
+        e.finish()
+    }
+}

@@ -1,0 +1,454 @@
+//! The organization's families, read from the store's aggregates at scrape time so that
+//! every replica of a shared store reports the same values: agents, tasks, transitions,
+//! cost, budget, approvals. A failing source keeps its last good values, counts a scrape
+//! error and logs one WARN naming the source; the other families are unaffected. Per-agent
+//! series are bounded: past `max_agent_series` they fold into `__other__`, counted.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use synthorg_core::Usd;
+use synthorg_core::agent::{AgentStatus, TrustLevel};
+use synthorg_core::budget::{BillingPeriod, BudgetConfig, SpendWindow};
+use synthorg_core::task::TaskStatus;
+use synthorg_store::{AgentFilter, PageRequest, Store, StoreError, now};
+use synthorg_telemetry::metrics::{Collect, CounterMap, Exposition, Family, Kind, LabelValue};
+use uuid::Uuid;
+
+/// Label value of tasks without an assignee.
+pub const UNASSIGNED: &str = "unassigned";
+/// Label value that folded series are summed under.
+pub const OTHER: &str = "__other__";
+
+/// The store-backed sources of a scrape, each failing independently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Source {
+    Agents,
+    Tasks,
+    Costs,
+    Budget,
+    Approvals,
+}
+
+impl Source {
+    pub const ALL: [Self; 5] = [Self::Agents, Self::Tasks, Self::Costs, Self::Budget, Self::Approvals];
+}
+
+impl LabelValue for Source {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Agents => "agents",
+            Self::Tasks => "tasks",
+            Self::Costs => "costs",
+            Self::Budget => "budget",
+            Self::Approvals => "approvals",
+        }
+    }
+}
+
+/// The families whose per-agent series the cardinality guard folds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Folded {
+    TasksTotal,
+    AgentCostTotal,
+    AgentBudgetUsedPercent,
+    AgentInfo,
+}
+
+impl Folded {
+    pub const ALL: [Self; 4] = [Self::TasksTotal, Self::AgentCostTotal, Self::AgentBudgetUsedPercent, Self::AgentInfo];
+}
+
+impl LabelValue for Folded {
+    fn label(self) -> &'static str {
+        match self {
+            Self::TasksTotal => "tasks_total",
+            Self::AgentCostTotal => "agent_cost_total",
+            Self::AgentBudgetUsedPercent => "agent_budget_used_percent",
+            Self::AgentInfo => "agent_info",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct AgentRow {
+    id: Uuid,
+    name: String,
+    role: String,
+    department: String,
+    status: AgentStatus,
+}
+
+#[derive(Debug, Clone)]
+struct AgentsSnapshot {
+    counts: Vec<(AgentStatus, TrustLevel, u64)>,
+    directory: Vec<AgentRow>,
+}
+
+#[derive(Debug, Clone)]
+struct TasksSnapshot {
+    counts: Vec<(TaskStatus, Option<Uuid>, u64)>,
+    transitions: Vec<(TaskStatus, TaskStatus, u64)>,
+}
+
+#[derive(Debug, Clone)]
+struct CostsSnapshot {
+    total: Usd,
+    per_agent: Vec<(Uuid, Usd)>,
+    period_spend: Usd,
+    today_spend: Usd,
+    agents_today: Vec<(Uuid, Usd)>,
+}
+
+#[derive(Debug, Default)]
+struct LastGood {
+    agents: Option<AgentsSnapshot>,
+    tasks: Option<TasksSnapshot>,
+    costs: Option<CostsSnapshot>,
+    budget: Option<BudgetConfig>,
+    approvals: Option<u64>,
+}
+
+#[derive(Debug)]
+struct Families {
+    agents: Family,
+    agent: Family,
+    tasks: Family,
+    transitions: Family,
+    approvals_pending: Family,
+    cost: Family,
+    budget_monthly: Family,
+    budget_threshold: Family,
+    budget_used: Family,
+    budget_daily_used: Family,
+    agent_cost: Family,
+    agent_budget_used: Family,
+    scrape_errors: Family,
+    folded: Family,
+}
+
+impl Families {
+    fn new(p: &str) -> Self {
+        Self {
+            agents: Family::new(p, "agents_total", Kind::Gauge, "Agents by status and trust level."),
+            agent: Family::new(p, "agent", Kind::Info, "Agent identity, to join names onto agent_id series."),
+            tasks: Family::new(
+                p,
+                "tasks_total",
+                Kind::Gauge,
+                "Tasks by status and assignee (agent id, unassigned, or __other__ when folded).",
+            ),
+            transitions: Family::new(p, "task_transitions", Kind::Counter, "Task transitions by from and to status."),
+            approvals_pending: Family::new(
+                p,
+                "approvals_pending",
+                Kind::Gauge,
+                "Escalated actions waiting for an admin's decision.",
+            ),
+            cost: Family::new(p, "cost", Kind::Counter, "Total cost in the ledger, USD."),
+            budget_monthly: Family::new(p, "budget_monthly_usd", Kind::Gauge, "Monthly budget, USD (0: no budget)."),
+            budget_threshold: Family::new(
+                p,
+                "budget_alert_threshold_percent",
+                Kind::Gauge,
+                "Configured budget alert thresholds in percent, by level.",
+            ),
+            budget_used: Family::new(
+                p,
+                "budget_used_percent",
+                Kind::Gauge,
+                "Billing-period spend in percent of the monthly budget (not capped; 0 without a budget).",
+            ),
+            budget_daily_used: Family::new(
+                p,
+                "budget_daily_used_percent",
+                Kind::Gauge,
+                "Today's spend (UTC) in percent of the prorated daily budget (0 without a budget).",
+            ),
+            agent_cost: Family::new(
+                p,
+                "agent_cost",
+                Kind::Counter,
+                "Cost per agent, USD; terminated and folded agents under __other__.",
+            ),
+            agent_budget_used: Family::new(
+                p,
+                "agent_budget_used_percent",
+                Kind::Gauge,
+                "Agent's spend today in percent of per_agent_daily_limit (0 without a limit).",
+            ),
+            scrape_errors: Family::new(
+                p,
+                "scrape_errors",
+                Kind::Counter,
+                "Failed reads of a metrics source during scrapes, by source.",
+            ),
+            folded: Family::new(
+                p,
+                "metric_series_folded",
+                Kind::Counter,
+                "Series folded into __other__ (or dropped) by the cardinality guard, by family.",
+            ),
+        }
+    }
+}
+
+/// The organization, as the store's aggregates tell it.
+#[derive(Debug)]
+pub struct OrganizationMetrics {
+    store: Arc<dyn Store>,
+    max_agent_series: usize,
+    budget_defaults: BudgetConfig,
+    last: Mutex<LastGood>,
+    scrape_errors: CounterMap<Source>,
+    folded: CounterMap<Folded>,
+    f: Families,
+}
+
+impl OrganizationMetrics {
+    pub fn new(prefix: &str, store: Arc<dyn Store>, max_agent_series: usize, budget_defaults: BudgetConfig) -> Self {
+        Self {
+            store,
+            max_agent_series,
+            budget_defaults,
+            last: Mutex::new(LastGood::default()),
+            scrape_errors: CounterMap::with_keys(Source::ALL),
+            folded: CounterMap::with_keys(Folded::ALL),
+            f: Families::new(prefix),
+        }
+    }
+
+    fn refresh(&self, last: &mut LastGood) {
+        let store = self.store.as_ref();
+        if let Some(budget) =
+            self.source(Source::Budget, || Ok(store.budget_config()?.unwrap_or_else(|| self.budget_defaults.clone())))
+        {
+            last.budget = Some(budget);
+        }
+        if let Some(agents) = self.source(Source::Agents, || read_agents(store)) {
+            last.agents = Some(agents);
+        }
+        if let Some(tasks) = self.source(Source::Tasks, || {
+            Ok(TasksSnapshot { counts: store.task_counts()?, transitions: store.transition_counts()? })
+        }) {
+            last.tasks = Some(tasks);
+        }
+        let reset_day = last.budget.as_ref().unwrap_or(&self.budget_defaults).reset_day;
+        if let Some(costs) = self.source(Source::Costs, || {
+            let spend = store.spend_snapshot(SpendWindow::at(now(), reset_day))?;
+            Ok(CostsSnapshot {
+                total: store.total_cost()?,
+                per_agent: store.agent_cost_totals()?,
+                period_spend: spend.period_spend,
+                today_spend: spend.today_spend,
+                agents_today: spend.agents_today,
+            })
+        }) {
+            last.costs = Some(costs);
+        }
+        if let Some(pending) = self.source(Source::Approvals, || store.pending_approvals()) {
+            last.approvals = Some(pending);
+        }
+    }
+
+    /// Runs one source; on failure counts it and logs one WARN naming it.
+    fn source<T>(&self, source: Source, read: impl FnOnce() -> Result<T, StoreError>) -> Option<T> {
+        match read() {
+            Ok(value) => Some(value),
+            Err(error) => {
+                self.scrape_errors.inc(source);
+                tracing::warn!(source = source.label(), %error,
+                    "metrics source failed; its families keep their last good values");
+                None
+            }
+        }
+    }
+
+    fn fold(&self, family: Folded, series: usize) {
+        if series > 0 {
+            self.folded.inc_by(family, series as u64);
+        }
+    }
+
+    fn encode_agents(&self, e: &mut Exposition, last: &LastGood, visible: &BTreeSet<Uuid>) {
+        let f = &self.f;
+        f.agents.header(e);
+        let counts: BTreeMap<(AgentStatus, TrustLevel), u64> =
+            last.agents.as_ref().map(|a| a.counts.iter().map(|(s, t, c)| ((*s, *t), *c)).collect()).unwrap_or_default();
+        if last.agents.is_some() {
+            for status in AgentStatus::ALL {
+                for level in TrustLevel::ALL {
+                    let v = counts.get(&(*status, *level)).copied().unwrap_or(0);
+                    e.gauge(f.agents.name(), &[("status", status.as_str()), ("trust_level", level.as_str())], v as f64);
+                }
+            }
+        }
+        f.agent.header(e);
+        let mut hidden = 0;
+        for row in last.agents.iter().flat_map(|a| &a.directory) {
+            if visible.contains(&row.id) {
+                let id = row.id.to_string();
+                e.info(
+                    f.agent.name(),
+                    &[("agent_id", &id), ("name", &row.name), ("role", &row.role), ("department", &row.department)],
+                );
+            } else if row.status != AgentStatus::Terminated {
+                hidden += 1;
+            }
+        }
+        self.fold(Folded::AgentInfo, hidden);
+    }
+
+    fn encode_tasks(&self, e: &mut Exposition, last: &LastGood, visible: &BTreeSet<Uuid>) {
+        let f = &self.f;
+        f.tasks.header(e);
+        if let Some(tasks) = &last.tasks {
+            let mut other: BTreeMap<TaskStatus, u64> = BTreeMap::new();
+            let mut folded_agents = BTreeSet::new();
+            let name = f.tasks.name();
+            for (status, agent, count) in &tasks.counts {
+                match agent {
+                    None => e.gauge(name, &[("status", status.as_str()), ("agent", UNASSIGNED)], *count as f64),
+                    Some(id) if visible.contains(id) => {
+                        e.gauge(name, &[("status", status.as_str()), ("agent", &id.to_string())], *count as f64)
+                    }
+                    Some(id) => {
+                        *other.entry(*status).or_default() += count;
+                        folded_agents.insert(*id);
+                    }
+                }
+            }
+            for (status, count) in other {
+                e.gauge(name, &[("status", status.as_str()), ("agent", OTHER)], count as f64);
+            }
+            self.fold(Folded::TasksTotal, folded_agents.len());
+        }
+        f.transitions.header(e);
+        for (from, to, count) in last.tasks.iter().flat_map(|t| &t.transitions) {
+            e.counter(f.transitions.name(), &[("from", from.as_str()), ("to", to.as_str())], *count as f64);
+        }
+        f.approvals_pending.header(e);
+        if let Some(pending) = last.approvals {
+            e.gauge(f.approvals_pending.name(), &[], pending as f64);
+        }
+    }
+
+    fn encode_costs(&self, e: &mut Exposition, last: &LastGood, visible: &BTreeSet<Uuid>) {
+        let f = &self.f;
+        let budget = last.budget.as_ref().unwrap_or(&self.budget_defaults);
+        let percent = |part: Usd, whole: Usd| part.percent_of(whole).unwrap_or(0.0);
+        let costs = last.costs.as_ref();
+        // Each family's samples follow its own header: interleaving breaks parsers.
+        f.cost.header(e);
+        if let Some(c) = costs {
+            e.counter(f.cost.name(), &[], c.total.as_f64());
+        }
+        f.budget_monthly.header(e);
+        e.gauge(f.budget_monthly.name(), &[], budget.total_monthly.as_f64());
+        f.budget_threshold.header(e);
+        let a = &budget.alerts;
+        for (level, v) in [("warn", a.warn), ("critical", a.critical), ("hard_stop", a.hard_stop)] {
+            e.gauge(f.budget_threshold.name(), &[("level", level)], v);
+        }
+        f.budget_used.header(e);
+        if let Some(c) = costs {
+            e.gauge(f.budget_used.name(), &[], percent(c.period_spend, budget.total_monthly));
+        }
+        f.budget_daily_used.header(e);
+        if let Some(c) = costs {
+            let period = BillingPeriod::containing(now(), budget.reset_day);
+            let daily = Usd::from_nanos(budget.total_monthly.nanos() / period.days().max(1));
+            e.gauge(f.budget_daily_used.name(), &[], percent(c.today_spend, daily));
+        }
+        f.agent_cost.header(e);
+        if let Some(c) = costs {
+            let mut other = Usd::ZERO;
+            let mut folded = 0;
+            for (agent, cost) in &c.per_agent {
+                if visible.contains(agent) {
+                    e.counter(f.agent_cost.name(), &[("agent_id", &agent.to_string())], cost.as_f64());
+                } else {
+                    other = other.checked_add(*cost).unwrap_or(other);
+                    folded += 1;
+                }
+            }
+            if folded > 0 {
+                e.counter(f.agent_cost.name(), &[("agent_id", OTHER)], other.as_f64());
+            }
+            self.fold(Folded::AgentCostTotal, folded);
+        }
+        f.agent_budget_used.header(e);
+        if let Some(c) = costs {
+            let today: BTreeMap<Uuid, Usd> = c.agents_today.iter().copied().collect();
+            for agent in visible {
+                let spend = today.get(agent).copied().unwrap_or(Usd::ZERO);
+                e.gauge(
+                    f.agent_budget_used.name(),
+                    &[("agent_id", &agent.to_string())],
+                    percent(spend, budget.per_agent_daily_limit),
+                );
+            }
+            self.fold(Folded::AgentBudgetUsedPercent, today.keys().filter(|a| !visible.contains(a)).count());
+        }
+    }
+
+    fn encode_guard(&self, e: &mut Exposition) {
+        let f = &self.f;
+        f.scrape_errors.header(e);
+        for (source, count) in self.scrape_errors.snapshot() {
+            e.counter(f.scrape_errors.name(), &[("source", source.label())], count as f64);
+        }
+        f.folded.header(e);
+        for (family, count) in self.folded.snapshot() {
+            e.counter(f.folded.name(), &[("family", family.label())], count as f64);
+        }
+    }
+}
+
+impl Collect for OrganizationMetrics {
+    /// Refreshes every source (keeping the last good value of a failing one) and encodes.
+    /// Blocking: runs store reads.
+    fn collect(&self, e: &mut Exposition) {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        self.refresh(&mut last);
+        // Which agents get their own series: not terminated, the first max_agent_series by id.
+        let visible: BTreeSet<Uuid> = last
+            .agents
+            .as_ref()
+            .map(|a| {
+                a.directory
+                    .iter()
+                    .filter(|r| r.status != AgentStatus::Terminated)
+                    .map(|r| r.id)
+                    .take(self.max_agent_series)
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.encode_agents(e, &last, &visible);
+        self.encode_tasks(e, &last, &visible);
+        self.encode_costs(e, &last, &visible);
+        self.encode_guard(e);
+    }
+}
+
+fn read_agents(store: &dyn Store) -> Result<AgentsSnapshot, StoreError> {
+    let counts = store.agent_counts()?;
+    let mut directory = Vec::new();
+    let mut page = PageRequest { limit: synthorg_store::MAX_PAGE, after: None };
+    loop {
+        let p = store.list_agents(&AgentFilter::default(), &page)?;
+        directory.extend(p.items.into_iter().map(|a| AgentRow {
+            id: a.id,
+            name: a.name,
+            role: a.role,
+            department: a.department,
+            status: a.status,
+        }));
+        match p.next_cursor.and_then(|c| c.parse().ok()) {
+            Some(after) => page.after = Some(after),
+            None => break,
+        }
+    }
+    directory.sort_by_key(|r| r.id);
+    Ok(AgentsSnapshot { counts, directory })
+}
