@@ -6,5 +6,5 @@ mod json;
 mod rotate;
 
 pub use json::{CapturedEvent, FieldValue, JsonLayer, SecretNames};
-pub(crate) use json::{record_new_span, record_span_values, redact_str};
+pub(crate) use json::{REDACTED, record_new_span, record_span_values, redact_str};
 pub use rotate::{RotatingFile, Rotation};

@@ -12,9 +12,8 @@ use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
 use serde_json::Value;
-use tracing::Level;
 
-use super::proto;
+use super::mapping::{attr, correlation, severity, trace_context, unix_nanos};
 use crate::logging::{CapturedEvent, SecretNames};
 
 /// How export requests are encoded.
@@ -41,9 +40,6 @@ impl Protocol {
     }
 }
 
-/// Span fields copied onto every record as attributes.
-pub(crate) const CORRELATION: [&str; 3] = ["request_id", "task_id", "agent_id"];
-
 /// The resource every record belongs to.
 pub(crate) fn resource(attributes: &[(String, String)]) -> Resource {
     Resource {
@@ -60,29 +56,19 @@ fn kv(key: &str, value: AnyValue) -> KeyValue {
     KeyValue { key: key.to_owned(), value: Some(value), ..KeyValue::default() }
 }
 
-pub(crate) fn severity(level: Level) -> (i32, &'static str) {
-    match level {
-        Level::TRACE => (1, "TRACE"),
-        Level::DEBUG => (5, "DEBUG"),
-        Level::INFO => (9, "INFO"),
-        Level::WARN => (13, "WARN"),
-        Level::ERROR => (17, "ERROR"),
-    }
-}
-
 /// One event as an OTLP log record.
 pub(crate) fn record(event: &CapturedEvent, is_secret: SecretNames) -> LogRecord {
-    let nanos = proto::unix_nanos(event);
+    let nanos = unix_nanos(event);
     let (severity_number, severity_text) = severity(event.level);
     let body = String::from_utf8(event.render_bytes(is_secret)).unwrap_or_default();
     let mut attributes: Vec<KeyValue> = event
         .fields
         .iter()
         .filter(|(name, _)| *name != "message")
-        .map(|(name, value)| kv(name, proto::attr(name, value, is_secret).to_any()))
+        .map(|(name, value)| kv(name, attr(name, value, is_secret).to_any()))
         .collect();
-    attributes.extend(proto::correlation(event).map(|(name, value)| kv(name, value.to_any())));
-    let trace = proto::trace_context(event);
+    attributes.extend(correlation(event).map(|(name, value)| kv(name, value.to_any())));
+    let trace = trace_context(event);
     let trace_id = trace.as_ref().map_or_else(Vec::new, |t| t.trace_id.to_vec());
     let span_id = trace.as_ref().and_then(|t| t.span_id).map_or_else(Vec::new, |s| s.to_vec());
     let flags = trace.map_or(0, |t| t.flags);

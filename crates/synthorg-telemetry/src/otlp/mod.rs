@@ -3,6 +3,7 @@
 mod encode;
 pub mod endpoint;
 mod exporter;
+mod mapping;
 mod metrics;
 mod proto;
 #[cfg(feature = "receiver")]

@@ -6,14 +6,10 @@
 //! struct mapping in `encode` (tested below), and requests are cut so that none exceeds the
 //! size cap.
 
-use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value};
 use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint};
-use serde_json::Value;
 
-use super::encode::{CORRELATION, severity};
-use crate::logging::{CapturedEvent, FieldValue, SecretNames, redact_str};
-
-const REDACTED: &str = "**REDACTED**";
+use super::mapping::{Attr, attr, correlation, severity, trace_context, unix_nanos};
+use crate::logging::{CapturedEvent, SecretNames};
 
 fn put_len(tag: u32, len: usize, out: &mut Vec<u8>) {
     encode_key(tag, WireType::LengthDelimited, out);
@@ -39,29 +35,7 @@ fn field_len(tag_len: usize, len: usize) -> usize {
     tag_len + encoded_len_varint(len as u64) + len
 }
 
-/// An attribute value as the mapping gives it (both encodings use it).
-pub(super) enum Attr<'a> {
-    Str(&'a str),
-    Owned(String),
-    Int(i64),
-    Double(f64),
-    Bool(bool),
-}
-
 impl Attr<'_> {
-    /// As an `AnyValue` message (the struct mapping of `http/json`).
-    pub(super) fn to_any(&self) -> AnyValue {
-        use any_value::Value as V;
-        let value = match self {
-            Self::Str(s) => V::StringValue((*s).to_owned()),
-            Self::Owned(s) => V::StringValue(s.clone()),
-            Self::Int(v) => V::IntValue(*v),
-            Self::Double(v) => V::DoubleValue(*v),
-            Self::Bool(v) => V::BoolValue(*v),
-        };
-        AnyValue { value: Some(value) }
-    }
-
     /// Length of the `AnyValue` message.
     fn len(&self) -> usize {
         match self {
@@ -87,25 +61,6 @@ impl Attr<'_> {
     }
 }
 
-/// An event field as a typed attribute: secret-named fields redacted, a JSON document in a
-/// string redacted inside, an unsigned value above 2^63 as a string.
-pub(super) fn attr<'a>(name: &str, value: &'a FieldValue, is_secret: SecretNames) -> Attr<'a> {
-    if is_secret(name) {
-        return Attr::Str(REDACTED);
-    }
-    match value {
-        FieldValue::Str(s) if s.trim_start().starts_with(['{', '[']) => Attr::Owned(redact_str(s, is_secret)),
-        FieldValue::Str(s) => Attr::Str(s),
-        FieldValue::I64(v) => Attr::Int(*v),
-        FieldValue::U64(v) => match i64::try_from(*v) {
-            Ok(v) => Attr::Int(v),
-            Err(_) => Attr::Owned(v.to_string()),
-        },
-        FieldValue::F64(v) => Attr::Double(*v),
-        FieldValue::Bool(v) => Attr::Bool(*v),
-    }
-}
-
 /// `KeyValue` (tag 6 of LogRecord, tag 1 of Resource).
 fn put_key_value(tag: u32, key: &str, value: &Attr<'_>, out: &mut Vec<u8>) {
     let any = value.len();
@@ -113,44 +68,6 @@ fn put_key_value(tag: u32, key: &str, value: &Attr<'_>, out: &mut Vec<u8>) {
     put_bytes(1, key.as_bytes(), out);
     put_len(2, any, out);
     value.write(out);
-}
-
-fn hex_id<const N: usize>(value: Option<&Value>) -> Option<[u8; N]> {
-    let mut out = [0u8; N];
-    let s = value?.as_str()?;
-    hex::decode_to_slice(s, &mut out).ok()?;
-    (out != [0u8; N]).then_some(out)
-}
-
-/// When the event happened, in nanoseconds since the Unix epoch.
-pub(super) fn unix_nanos(event: &CapturedEvent) -> u64 {
-    event.time.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(0))
-}
-
-/// The request's trace context, from the enclosing spans.
-pub(super) struct Trace {
-    pub trace_id: [u8; 16],
-    pub span_id: Option<[u8; 8]>,
-    pub flags: u32,
-}
-
-pub(super) fn trace_context(event: &CapturedEvent) -> Option<Trace> {
-    let trace_id = hex_id::<16>(event.span_field("trace_id"))?;
-    Some(Trace {
-        trace_id,
-        span_id: hex_id::<8>(event.span_field("span_id")),
-        flags: event.span_field("trace_flags").and_then(Value::as_u64).map_or(0, |f| (f & 0xff) as u32),
-    })
-}
-
-/// The correlation ids of the enclosing spans that the event's own fields do not carry.
-pub(super) fn correlation(event: &CapturedEvent) -> impl Iterator<Item = (&'static str, Attr<'_>)> {
-    CORRELATION.into_iter().filter(|name| !event.fields.iter().any(|(n, _)| n == name)).filter_map(|name| {
-        Some(match event.span_field(name)? {
-            Value::String(s) => (name, Attr::Str(s)),
-            other => (name, Attr::Owned(other.to_string())),
-        })
-    })
 }
 
 /// Reused buffers: after the first batches, encoding allocates nothing per record.
@@ -303,6 +220,8 @@ mod tests {
     use prost::Message;
     use serde_json::Map;
     use tracing::Level;
+
+    use crate::logging::FieldValue;
 
     use super::*;
     use crate::otlp::encode;
