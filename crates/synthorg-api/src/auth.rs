@@ -83,7 +83,7 @@ pub struct NewKey {
 
 impl std::fmt::Debug for NewKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NewKey").field("key", &"**REDACTED**").field("record", &self.record).finish()
+        f.debug_struct("NewKey").field("key", &synthorg_core::security::REDACTED).field("record", &self.record).finish()
     }
 }
 

@@ -280,7 +280,7 @@ pub struct CreatedKey {
 
 impl std::fmt::Debug for CreatedKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CreatedKey").field("key", &"**REDACTED**").field("info", &self.info).finish()
+        f.debug_struct("CreatedKey").field("key", &synthorg_core::security::REDACTED).field("info", &self.info).finish()
     }
 }
 

@@ -350,5 +350,10 @@ fn https_endpoints_are_verified_against_the_configured_ca() {
     assert_eq!(receiver.delivered(), 600);
     // A CA file without a certificate is refused at start.
     let refused = Exporter::start(config("https://localhost:1", |c| c.ca_pem = Some(b"not pem".to_vec())));
-    assert!(refused.unwrap_err().contains("no certificate"));
+    let error = refused.unwrap_err();
+    assert!(
+        matches!(error, synthorg_telemetry::otlp::StartError::Tls(synthorg_telemetry::tls::TlsError::NoCertificate)),
+        "{error}"
+    );
+    assert!(error.to_string().contains("no certificate"), "{error}");
 }

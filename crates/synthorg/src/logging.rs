@@ -1,10 +1,11 @@
 //! Logging set-up: the console sink on stderr (stdout is kept for command output such as a
 //! new key), as text or JSON, plus the configured file sinks, each with its own level and
-//! target routing, and the OTLP exporter. The JSON renderer is shared by the JSON console,
-//! the files and the OTLP records' bodies.
+//! target routing, and the OTLP exporter. Every sink renders the same captured event with the
+//! same redaction: the JSON renderer is shared by the JSON console, the files and the OTLP
+//! records' bodies; the text console escapes every control character.
 
 use anyhow::Context;
-use synthorg_telemetry::logging::{JsonLayer, RotatingFile, Rotation};
+use synthorg_telemetry::logging::{LineFormat, LineLayer, RotatingFile, Rotation};
 use synthorg_telemetry::otlp::{Exporter, ExporterConfig};
 use tracing_subscriber::filter::{FilterFn, LevelFilter};
 use tracing_subscriber::layer::SubscriberExt;
@@ -35,13 +36,12 @@ fn routed(max: LevelFilter, targets: Vec<String>) -> FilterFn<impl Fn(&tracing::
 pub(crate) fn init(config: &LoggingConfig, otlp: Option<ExporterConfig>) -> anyhow::Result<Option<Exporter>> {
     let secret = synthorg_core::security::is_secret_name;
     let console: BoxedLayer = match config.format {
-        LogFormat::Text => tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
-            .with_ansi(false)
-            .with_target(true)
-            .with_filter(filter(&config.level))
-            .boxed(),
-        LogFormat::Json => JsonLayer::new(std::io::stderr(), secret).with_filter(filter(&config.level)).boxed(),
+        LogFormat::Text => {
+            LineLayer::new(std::io::stderr(), secret, LineFormat::Text).with_filter(filter(&config.level)).boxed()
+        }
+        LogFormat::Json => {
+            LineLayer::new(std::io::stderr(), secret, LineFormat::Json).with_filter(filter(&config.level)).boxed()
+        }
     };
     let mut layers = vec![console];
     for sink in &config.sinks {
@@ -51,7 +51,7 @@ pub(crate) fn init(config: &LoggingConfig, otlp: Option<ExporterConfig>) -> anyh
         let file =
             RotatingFile::open(&full, rotation).with_context(|| format!("cannot open log file {}", full.display()))?;
         let max = level.parse::<LevelFilter>().unwrap_or(LevelFilter::INFO);
-        layers.push(JsonLayer::new(file, secret).with_filter(routed(max, targets.clone())).boxed());
+        layers.push(LineLayer::new(file, secret, LineFormat::Json).with_filter(routed(max, targets.clone())).boxed());
     }
     let exporter = match otlp {
         Some(mut otlp) => {
@@ -68,4 +68,14 @@ pub(crate) fn init(config: &LoggingConfig, otlp: Option<ExporterConfig>) -> anyh
     };
     let _ = tracing_subscriber::registry().with(layers).try_init();
     Ok(exporter)
+}
+
+#[cfg(test)]
+mod tests {
+    /// The sinks and the domain (stored approval arguments, configuration printing) write a
+    /// redacted value the same way.
+    #[test]
+    fn one_mask_for_every_sink_and_the_domain() {
+        assert_eq!(synthorg_telemetry::logging::REDACTED, synthorg_core::security::REDACTED);
+    }
 }

@@ -90,16 +90,25 @@ pub fn valid_schema_name(name: &str) -> bool {
         && name.len() <= 63
 }
 
-/// Checks a database URL without connecting; the message never repeats the URL (it may hold
-/// a password).
-pub fn check_url(url: &str) -> Result<(), String> {
+/// Why a database URL is refused. The message never repeats the URL (it may hold a
+/// password).
+#[derive(Debug, thiserror::Error)]
+pub enum UrlError {
+    #[error("not a valid PostgreSQL URL: {0}")]
+    Invalid(String),
+    #[error("names no host")]
+    NoHost,
+}
+
+/// Checks a database URL without connecting.
+pub fn check_url(url: &str) -> Result<(), UrlError> {
     parse_url(url).map(|_| ())
 }
 
-fn parse_url(url: &str) -> Result<postgres::Config, String> {
-    let config: postgres::Config = url.parse().map_err(|e| format!("not a valid PostgreSQL URL: {e}"))?;
+fn parse_url(url: &str) -> Result<postgres::Config, UrlError> {
+    let config: postgres::Config = url.parse().map_err(|e: postgres::Error| UrlError::Invalid(e.to_string()))?;
     if config.get_hosts().is_empty() {
-        return Err("names no host".into());
+        return Err(UrlError::NoHost);
     }
     Ok(config)
 }

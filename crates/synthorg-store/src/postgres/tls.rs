@@ -18,7 +18,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 pub(super) struct MakeRustls(Arc<rustls::ClientConfig>);
 
 impl MakeRustls {
-    pub(super) fn new(extra_ca_pem: Option<&[u8]>) -> Result<Self, String> {
+    pub(super) fn new(extra_ca_pem: Option<&[u8]>) -> Result<Self, synthorg_telemetry::tls::TlsError> {
         synthorg_telemetry::tls::client_config(extra_ca_pem, &[]).map(Self)
     }
 }

@@ -56,19 +56,19 @@ pub(super) struct WriterState {
 /// next group too, at every commit, only for them to sleep again).
 #[derive(Debug, Default)]
 pub(super) struct Group {
-    outcome: Mutex<Option<Result<(), String>>>,
+    outcome: Mutex<Option<Result<(), CommitFailed>>>,
     done: Condvar,
 }
 
 impl Group {
     /// Records how the group ended and wakes its waiting members.
-    pub(super) fn finish(&self, outcome: Result<(), String>) {
+    pub(super) fn finish(&self, outcome: Result<(), CommitFailed>) {
         *self.outcome.lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome);
         self.done.notify_all();
     }
 
     /// Waits until the group ended.
-    pub(super) fn wait(&self) -> Result<(), String> {
+    pub(super) fn wait(&self) -> Result<(), CommitFailed> {
         let mut outcome = self.outcome.lock().unwrap_or_else(|p| p.into_inner());
         loop {
             if let Some(outcome) = outcome.as_ref() {
@@ -79,8 +79,19 @@ impl Group {
     }
 }
 
-pub(super) fn commit_failed(message: String) -> StoreError {
-    StoreError::Unavailable(format!("commit failed: {message}"))
+/// Why a group's commit failed; every member of the group gets it (hence `Clone`).
+#[derive(Debug, Clone, thiserror::Error)]
+pub(super) enum CommitFailed {
+    #[error("commit failed: {0}")]
+    Sqlite(String),
+    #[error("commit failed: a write of the group failed unexpectedly")]
+    Poisoned,
+}
+
+impl From<CommitFailed> for StoreError {
+    fn from(error: CommitFailed) -> Self {
+        StoreError::Unavailable(error.to_string())
+    }
 }
 
 impl GroupWriter {
@@ -133,7 +144,7 @@ impl GroupWriter {
             return match (result, commit) {
                 (Ok(value), Ok(())) => Ok(value),
                 (Err(e), _) => Err(e),
-                (Ok(_), Err(message)) => Err(commit_failed(message)),
+                (Ok(_), Err(failed)) => Err(failed.into()),
             };
         }
         drop(w);
@@ -143,7 +154,7 @@ impl GroupWriter {
         if batched {
             return Ok(value);
         }
-        group.wait().map(|()| value).map_err(commit_failed)
+        group.wait().map(|()| value).map_err(StoreError::from)
     }
 
     /// Locks the writer. A poisoned lock means a write panicked inside the open group: its
@@ -154,7 +165,7 @@ impl GroupWriter {
             let mut w = poisoned.into_inner();
             if let Some(group) = w.open.take() {
                 let _ = w.conn.execute_batch("ROLLBACK");
-                group.finish(Err("a write of the group failed unexpectedly".into()));
+                group.finish(Err(CommitFailed::Poisoned));
             }
             self.state.clear_poison();
             w
@@ -198,9 +209,9 @@ impl GroupWriter {
     }
 
     /// Commits the open group (if any), releases the writer and wakes the group's members.
-    pub(super) fn commit(&self, mut w: MutexGuard<'_, WriterState>) -> Result<(), String> {
+    pub(super) fn commit(&self, mut w: MutexGuard<'_, WriterState>) -> Result<(), CommitFailed> {
         let Some(group) = w.open.take() else { return Ok(()) };
-        let commit = w.conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+        let commit = w.conn.execute_batch("COMMIT").map_err(|e| CommitFailed::Sqlite(e.to_string()));
         match commit {
             // A group whose writes all failed commits nothing to the disk: not counted.
             Ok(()) if w.succeeded > 0 => {
@@ -276,7 +287,7 @@ impl WriterThread {
             // every group it wrote into committed.
             for (job, groups) in ran_jobs.drain(..) {
                 let outcome = groups.iter().map(|g| g.wait()).find(Result::is_err).unwrap_or(Ok(()));
-                job.finish(outcome.map_err(commit_failed));
+                job.finish(outcome.map_err(StoreError::from));
             }
             writer.restart_wal_if_asked();
         }

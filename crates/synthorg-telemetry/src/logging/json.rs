@@ -1,4 +1,4 @@
-//! A `tracing` layer rendering each event as one JSON object per line:
+//! The JSON rendering of an event (JSON console, files, OTLP bodies), one object per line:
 //! `{"timestamp", "level", "target", "message", <event fields>, <span fields>}`.
 //!
 //! Span fields (the request's `request_id`, `trace_id`, `span_id`, `task_id`, `agent_id`)
@@ -10,40 +10,23 @@
 //! what the event and its spans hold (cheap: field names are `'static`, span fields are shared
 //! `Arc`s), and [`CapturedEvent::render`] builds the JSON object, wherever and whenever it runs.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Level, Subscriber};
-use tracing_subscriber::Layer;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
 /// Decides which field names hold secrets (synthorg passes its one list from the domain).
 pub type SecretNames = fn(&str) -> bool;
 
-pub(crate) const REDACTED: &str = "**REDACTED**";
-
-/// The JSON sink layer over any writer.
-pub struct JsonLayer<W: Write + Send + 'static> {
-    writer: Arc<Mutex<W>>,
-    is_secret: SecretNames,
-}
-
-impl<W: Write + Send + 'static> std::fmt::Debug for JsonLayer<W> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("JsonLayer")
-    }
-}
-
-impl<W: Write + Send + 'static> JsonLayer<W> {
-    pub fn new(writer: W, is_secret: SecretNames) -> Self {
-        Self { writer: Arc::new(Mutex::new(writer)), is_secret }
-    }
-}
+/// What a redacted value is written as, in every sink (the same text as the domain's
+/// `synthorg_core::security::REDACTED`, which cannot be shared across the layering; a test of
+/// the binary holds them equal).
+pub const REDACTED: &str = "**REDACTED**";
 
 /// Span fields kept in the span's extensions, already redacted. Shared, so that capturing an
 /// event copies a pointer, not the map; recording into a span copies on write.
@@ -302,32 +285,14 @@ where
     }
 }
 
-impl<S, W> Layer<S> for JsonLayer<W>
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-    W: Write + Send + 'static,
-{
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        record_new_span(attrs, id, &ctx, self.is_secret);
-    }
-
-    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        record_span_values(id, values, &ctx, self.is_secret);
-    }
-
-    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let mut bytes = CapturedEvent::capture(event, &ctx).render_bytes(self.is_secret);
-        bytes.push(b'\n');
-        // A poisoned writer still works; a failed write is dropped rather than panicking the
-        // caller (logging must never take a request down).
-        let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = writer.write_all(&bytes);
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
     use tracing_subscriber::layer::SubscriberExt;
+
+    use crate::logging::{LineFormat, LineLayer};
 
     use super::*;
 
@@ -351,7 +316,7 @@ mod tests {
     #[test]
     fn events_carry_span_fields_and_redact_secrets() {
         let buffer = Buffer::default();
-        let subscriber = tracing_subscriber::registry().with(JsonLayer::new(buffer.clone(), secret));
+        let subscriber = tracing_subscriber::registry().with(LineLayer::new(buffer.clone(), secret, LineFormat::Json));
         tracing::subscriber::with_default(subscriber, || {
             let span = tracing::info_span!("request", request_id = "r-1", task_id = tracing::field::Empty);
             let _g = span.enter();
@@ -409,8 +374,8 @@ mod tests {
     fn several_sinks_share_span_fields() {
         let (a, b) = (Buffer::default(), Buffer::default());
         let subscriber = tracing_subscriber::registry()
-            .with(JsonLayer::new(a.clone(), secret))
-            .with(JsonLayer::new(b.clone(), secret));
+            .with(LineLayer::new(a.clone(), secret, LineFormat::Json))
+            .with(LineLayer::new(b.clone(), secret, LineFormat::Json));
         tracing::subscriber::with_default(subscriber, || {
             let span = tracing::info_span!("request", request_id = "r-2");
             let _g = span.enter();

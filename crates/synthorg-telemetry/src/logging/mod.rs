@@ -4,7 +4,11 @@
 
 mod json;
 mod rotate;
+mod sink;
+mod text;
 
-pub use json::{CapturedEvent, FieldValue, JsonLayer, SecretNames};
-pub(crate) use json::{REDACTED, record_new_span, record_span_values, redact_str};
+pub use json::REDACTED;
+pub use json::{CapturedEvent, FieldValue, SecretNames};
+pub(crate) use json::{record_new_span, record_span_values, redact_str};
 pub use rotate::{RotatingFile, Rotation};
+pub use sink::{LineFormat, LineLayer};

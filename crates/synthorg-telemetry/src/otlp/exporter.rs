@@ -30,7 +30,7 @@ use super::encode::{self, Protocol};
 use super::endpoint::{CheckedEndpoint, EndpointPolicy, Resolver, check_header};
 use super::proto;
 use super::stats::{Counters, DropReason, ExporterStats};
-use super::transport::{SendError, Transport, tls_connector};
+use super::transport::{SendError, StartError, Transport, tls_connector};
 use crate::logging::{CapturedEvent, SecretNames, record_new_span, record_span_values};
 
 /// Largest request body sent (uncompressed); larger batches are split, a larger single
@@ -276,20 +276,21 @@ impl ExporterHandle {
 impl Exporter {
     /// Starts the worker thread. Fails only when a header cannot be sent or the thread or
     /// its runtime cannot start.
-    pub fn start(config: ExporterConfig) -> Result<Self, String> {
+    pub fn start(config: ExporterConfig) -> Result<Self, StartError> {
         let mut headers = Vec::with_capacity(config.headers.len());
         for (name, value) in &config.headers {
-            check_header(name, value).map_err(|e| format!("header {name}: {e}"))?;
-            let name =
-                HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("header {name}: not a valid name"))?;
-            let mut value = HeaderValue::from_str(value).map_err(|_| format!("header {name}: not a valid value"))?;
+            check_header(name, value).map_err(|e| StartError::Header { name: name.clone(), problem: e.to_string() })?;
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| StartError::Header { name: name.clone(), problem: "not a valid name".into() })?;
+            let mut value = HeaderValue::from_str(value)
+                .map_err(|_| StartError::Header { name: name.to_string(), problem: "not a valid value".into() })?;
             value.set_sensitive(true);
             headers.push((name, value));
         }
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| format!("cannot start the exporter's runtime: {e}"))?;
+            .map_err(|e| StartError::Thread { what: "runtime", cause: e.to_string() })?;
         let shared = Arc::new(Shared {
             // Sized up front (address space; pages are touched as records arrive) so that no
             // emitting thread ever pays for growing the queue.
@@ -333,7 +334,7 @@ impl Exporter {
                 worker.run();
                 let _ = done_tx.send(());
             })
-            .map_err(|e| format!("cannot start the exporter thread: {e}"))?;
+            .map_err(|e| StartError::Thread { what: "thread", cause: e.to_string() })?;
         Ok(Self { shared, done: Mutex::new(Some(done_rx)), is_secret })
     }
 

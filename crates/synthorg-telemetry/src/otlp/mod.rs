@@ -16,4 +16,4 @@ pub use encode::Protocol;
 pub use exporter::{Exporter, ExporterConfig, ExporterHandle, MAX_REQUEST_BYTES, MAX_RETRY_AFTER, OtlpLayer};
 pub use metrics::{BatchOutcome, ExportOutcome, ExporterMetrics};
 pub use stats::{DropReason, ExporterStats};
-pub use transport::MAX_RESPONSE_BYTES;
+pub use transport::{MAX_RESPONSE_BYTES, StartError};

@@ -39,8 +39,23 @@ pub(crate) enum SendError {
 
 /// The TLS client of `https` endpoints: the system's trust store plus extra CA
 /// certificates (PEM), TLS 1.2 and 1.3, ALPN `http/1.1`.
-pub(crate) fn tls_connector(extra_ca_pem: Option<&[u8]>) -> Result<TlsConnector, String> {
+pub(crate) fn tls_connector(extra_ca_pem: Option<&[u8]>) -> Result<TlsConnector, crate::tls::TlsError> {
     crate::tls::client_config(extra_ca_pem, &[b"http/1.1"]).map(TlsConnector::from)
+}
+
+/// Why the exporter cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("header {name}: {problem}")]
+    Header { name: String, problem: String },
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    #[error("the endpoint cannot be verified as a TLS server name: {0}")]
+    ServerName(String),
+    #[error("an https endpoint needs a TLS client")]
+    NoTlsClient,
+    #[error("cannot start the exporter's {what}: {cause}")]
+    Thread { what: &'static str, cause: String },
 }
 
 pub(crate) struct Transport {
@@ -63,16 +78,16 @@ impl Transport {
         content_type: &'static str,
         gzip: bool,
         tls: Option<TlsConnector>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, StartError> {
         let tls = match (endpoint.logs_url.scheme(), tls) {
             ("https", Some(connector)) => {
                 let host =
                     endpoint.logs_url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
                 let name = ServerName::try_from(host.to_owned())
-                    .map_err(|e| format!("{host} cannot be verified as a TLS server name: {e}"))?;
+                    .map_err(|e| StartError::ServerName(format!("{host}: {e}")))?;
                 Some((connector, name))
             }
-            ("https", None) => return Err("an https endpoint needs a TLS client".into()),
+            ("https", None) => return Err(StartError::NoTlsClient),
             _ => None,
         };
         Ok(Self {

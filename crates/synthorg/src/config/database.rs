@@ -67,7 +67,7 @@ impl Serialize for DatabaseUrl {
 }
 
 fn redact_url(url: &str) -> String {
-    const MASK: &str = "**REDACTED**";
+    const MASK: &str = synthorg_core::security::REDACTED;
     let Some(scheme_end) = url.find("://") else { return url.to_owned() };
     let rest = &url[scheme_end + 3..];
     let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
@@ -147,7 +147,7 @@ pub(super) fn check(
             "must be empty (embedded SQLite) or a postgres:// or postgresql:// URL",
         ));
     } else if let Err(problem) = synthorg_store::postgres::check_url(url) {
-        errors.push(FieldError::new("database.url", problem));
+        errors.push(FieldError::new("database.url", problem.to_string()));
     }
     if !(1..=1000).contains(&config.pool_size) {
         errors.push(FieldError::new("database.pool_size", "must be between 1 and 1000"));

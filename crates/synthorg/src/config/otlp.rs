@@ -22,13 +22,13 @@ pub(crate) struct Headers(pub BTreeMap<String, String>);
 
 impl fmt::Debug for Headers {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_map().entries(self.0.keys().map(|k| (k, "**REDACTED**"))).finish()
+        f.debug_map().entries(self.0.keys().map(|k| (k, synthorg_core::security::REDACTED))).finish()
     }
 }
 
 impl Serialize for Headers {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_map(self.0.keys().map(|k| (k, "**REDACTED**")))
+        serializer.collect_map(self.0.keys().map(|k| (k, synthorg_core::security::REDACTED)))
     }
 }
 
@@ -282,7 +282,7 @@ pub(super) fn check(
         let pem = std::fs::read(path)
             .map_err(|e| errors.push(FieldError::new(at("ca_file"), format!("cannot read {}: {e}", path.display()))))
             .ok()?;
-        validate_ca_pem(&pem).map_err(|e| errors.push(FieldError::new(at("ca_file"), e))).ok()?;
+        validate_ca_pem(&pem).map_err(|e| errors.push(FieldError::new(at("ca_file"), e.to_string()))).ok()?;
         Some(pem)
     });
     let endpoint = endpoint?;
