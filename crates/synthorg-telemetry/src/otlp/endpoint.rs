@@ -249,8 +249,28 @@ fn forbidden(ip: IpAddr) -> Option<&'static str> {
     }
 }
 
-/// Checks one header: a valid HTTP token as name, no CR, LF or NUL anywhere, no other
-/// control character in the value.
+/// Header names the exporter's HTTP client owns: hop-by-hop and framing headers, and the
+/// body's type and encoding. A configured value would contradict the request's own framing
+/// (request smuggling through a proxy, a broken kept-alive connection) or make the collector
+/// misread the body.
+pub const RESERVED_HEADERS: &[&str] = &[
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+    "expect",
+    "content-type",
+    "content-encoding",
+];
+
+/// Checks one header: a valid HTTP token as name that is not one the exporter sets itself
+/// ([`RESERVED_HEADERS`], in any case), no CR, LF or NUL anywhere, no other control
+/// character in the value.
 pub fn check_header(name: &str, value: &str) -> Result<(), EndpointError> {
     if name.is_empty() {
         return refuse("the header name is empty");
@@ -261,6 +281,12 @@ pub fn check_header(name: &str, value: &str) -> Result<(), EndpointError> {
     let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
     if let Some(bad) = name.bytes().find(|b| !tchar(*b)) {
         return refuse(format!("the header name has a character that is not allowed in a token: {:?}", bad as char));
+    }
+    if RESERVED_HEADERS.iter().any(|reserved| name.eq_ignore_ascii_case(reserved)) {
+        return refuse(format!(
+            "{} is a hop-by-hop or framing header the exporter sets itself; it cannot be configured",
+            name.to_ascii_lowercase()
+        ));
     }
     if value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
         return refuse("the header value contains CR, LF or NUL (header injection)");

@@ -96,7 +96,7 @@ fn config_check_reports_exporter_hardening_like_any_error() {
     std::fs::write(
         &bad,
         "logging:\n  sinks:\n    - type: otlp\n      endpoint: \"http://2852039166/\"\n      protocol: grpc\n      \
-         headers: {\"x-key\": \"s3cr3t\\r\\nX-Evil: 1\"}\nserver:\n  colour: red\n",
+         headers: {\"x-key\": \"s3cr3t\\r\\nX-Evil: 1\", Transfer-Encoding: chunked}\nserver:\n  colour: red\n",
     )
     .unwrap();
     let out = run(&["config", "check", "--config", bad.to_str().unwrap()]);
@@ -107,6 +107,8 @@ fn config_check_reports_exporter_hardening_like_any_error() {
         "logging.sinks[0].endpoint: the cloud metadata address is never allowed",
         "logging.sinks[0].protocol: grpc is not supported; use http/protobuf or http/json",
         "logging.sinks[0].headers.x-key: the header value contains CR, LF or NUL (header injection)",
+        "logging.sinks[0].headers.Transfer-Encoding: transfer-encoding is a hop-by-hop or framing header the exporter \
+         sets itself; it cannot be configured",
     ] {
         assert!(stderr.contains(expected), "{expected:?} missing from: {stderr}");
     }

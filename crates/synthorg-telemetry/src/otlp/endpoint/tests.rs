@@ -197,6 +197,21 @@ fn headers() {
         ("x-ok", "a\0b", false),
         ("x-ok", "a\x07b", false),
         ("x-ok", "a\x7fb", false),
+        // Hop-by-hop and framing headers belong to the exporter's HTTP client.
+        ("Host", "collector.internal", false),
+        ("content-length", "0", false),
+        ("Transfer-Encoding", "chunked", false),
+        ("connection", "close", false),
+        ("Keep-Alive", "timeout=5", false),
+        ("proxy-connection", "keep-alive", false),
+        ("TE", "trailers", false),
+        ("trailer", "x", false),
+        ("Upgrade", "h2c", false),
+        ("expect", "100-continue", false),
+        ("Content-Type", "text/plain", false),
+        ("content-encoding", "br", false),
+        ("x-host", "v", true),
+        ("content-language", "en", true),
     ];
     for (name, value, ok) in rows {
         assert_eq!(check_header(name, value).is_ok(), *ok, "{name:?}: {value:?}");
