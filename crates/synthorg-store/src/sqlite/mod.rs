@@ -80,10 +80,31 @@ pub const DB_FILE: &str = "synthorg.db";
 
 impl SqliteStore {
     /// Opens (creating if needed) `synthorg.db` in `data_dir` and applies pending migrations.
+    ///
+    /// The directory is created owner-only (0700) and the database file too (0600; SQLite
+    /// gives its `-wal` and `-shm` files the database file's mode): the store holds key hashes
+    /// and the organization's whole history. An existing directory or file that others may
+    /// read is used as it is, with a warning naming it.
     pub fn open_dir(data_dir: &Path, options: &SqliteOptions) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(data_dir)
-            .map_err(|e| StoreError::Unavailable(format!("cannot create data dir {}: {e}", data_dir.display())))?;
-        Self::open(&data_dir.join(DB_FILE), options)
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        let unavailable = |what: &str, e: std::io::Error| {
+            StoreError::Unavailable(format!("cannot create {what} {}: {e}", data_dir.display()))
+        };
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(data_dir)
+            .map_err(|e| unavailable("data dir", e))?;
+        let db = data_dir.join(DB_FILE);
+        match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&db) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(unavailable("the database file in", e)),
+        }
+        for problem in loose_permissions(data_dir) {
+            tracing::warn!(%problem, "the data directory is readable by other users");
+        }
+        Self::open(&db, options)
     }
 
     /// Opens (creating if needed) the database file at `path` and applies pending migrations.
@@ -164,6 +185,26 @@ impl SqliteStore {
     fn write<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
         self.writer.write(f)
     }
+}
+
+/// The data directory and the store's files that other users may read or enter, with the
+/// `chmod` that closes each (empty when everything is owner-only).
+pub fn loose_permissions(data_dir: &Path) -> Vec<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut problems = Vec::new();
+    let mut check = |path: &Path, wanted: u32| {
+        if let Ok(meta) = std::fs::metadata(path) {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                problems.push(format!("{} has mode {mode:o}: chmod {wanted:o} {}", path.display(), path.display()));
+            }
+        }
+    };
+    check(data_dir, 0o700);
+    for suffix in ["", "-wal", "-shm"] {
+        check(&data_dir.join(format!("{DB_FILE}{suffix}")), 0o600);
+    }
+    problems
 }
 
 /// A poisoned mutex only means another thread panicked while holding the connection; the

@@ -495,3 +495,31 @@ fn a_long_reader_defers_the_wal_restart_until_it_ends() {
     }
     assert!(store.integrity_check().unwrap().is_empty());
 }
+
+/// The data directory is created owner-only (0700), the database and its WAL files 0600; an
+/// existing looser directory or file is named with the chmod that closes it, and still opens.
+#[test]
+fn the_data_directory_and_the_database_files_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("nested").join("data");
+    let store = SqliteStore::open_dir(&data, &SqliteOptions::default()).unwrap();
+    add_task(&store, "makes the WAL");
+    let db = data.join(synthorg_store::sqlite::DB_FILE);
+    let mode = |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    for suffix in ["", "-wal", "-shm"] {
+        assert_eq!(mode(&db.with_file_name(format!("{}{suffix}", synthorg_store::sqlite::DB_FILE))), 0o600, "{suffix}");
+    }
+    assert_eq!(synthorg_store::sqlite::loose_permissions(&data), Vec::<String>::new());
+    drop(store);
+
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let problems = synthorg_store::sqlite::loose_permissions(&data);
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(problems[0].contains("mode 755") && problems[0].contains("chmod 700"), "{problems:?}");
+    assert!(problems[1].contains("mode 644") && problems[1].contains("chmod 600"), "{problems:?}");
+    let reopened = SqliteStore::open_dir(&data, &SqliteOptions::default()).unwrap();
+    assert!(reopened.integrity_check().unwrap().is_empty());
+}

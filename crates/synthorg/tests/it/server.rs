@@ -189,3 +189,20 @@ fn file_sinks_route_events_as_json_lines() {
         }
     }
 }
+
+/// A data directory others may read still serves, and the start-up log says so, with the fix.
+#[test]
+fn a_data_directory_readable_by_others_is_named_at_start() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_tmp, data) = temp_dir();
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let server = Server::start(&data, &[]);
+    assert_eq!(Client::new(&server.base, &Server::bootstrap_key(&data)).get("/agents").0, 200);
+    let (status, logs) = server.signal("TERM");
+    assert!(status.success(), "{status}");
+    let warning = logs.iter().find(|l| l.contains("readable by other users")).expect("a warning");
+    assert!(warning.contains(" WARN ") && warning.contains("mode 755") && warning.contains("chmod 700"), "{warning}");
+    let key = std::fs::metadata(data.join("admin.key")).unwrap().permissions().mode() & 0o777;
+    assert_eq!(key, 0o600);
+}
