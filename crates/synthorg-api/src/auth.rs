@@ -134,7 +134,9 @@ fn parse_key(key: &str) -> Option<(&str, &str)> {
 }
 
 /// Checks a presented key against the store. Every failure looks the same to the caller.
-pub fn authenticate(store: &dyn Store, presented: &str) -> Result<Actor, ApiError> {
+/// For a request that may change something (`write`), an agent key must belong to an agent
+/// that may still write: a terminated agent's keys get 403.
+pub fn authenticate(store: &dyn Store, presented: &str, write: bool) -> Result<Actor, ApiError> {
     let rejected = || ApiError::unauthorized("invalid or revoked API key");
     let (id, secret) = parse_key(presented).ok_or_else(rejected)?;
     let record = store.find_api_key(id).map_err(ApiError::from)?;
@@ -145,7 +147,12 @@ pub fn authenticate(store: &dyn Store, presented: &str) -> Result<Actor, ApiErro
     let record = record.filter(|r| matches && r.revoked_at.is_none()).ok_or_else(rejected)?;
     Ok(match (record.role, record.agent_id) {
         (Role::Admin, _) => Actor::Admin { key_id: record.id },
-        (Role::Agent, Some(agent_id)) => Actor::Agent { key_id: record.id, agent_id },
+        (Role::Agent, Some(agent_id)) => {
+            if write && !store.get_agent(agent_id).map_err(ApiError::from)?.status.may_write() {
+                return Err(ApiError::forbidden(format!("agent {agent_id} is terminated: its keys may only read")));
+            }
+            Actor::Agent { key_id: record.id, agent_id }
+        }
         (Role::Agent, None) => {
             return Err(StoreError::Internal(format!("agent key {} has no agent", record.id)).into());
         }
@@ -169,11 +176,12 @@ pub async fn require_key(State(state): State<AppState>, mut req: Request, next: 
         return challenge(ApiError::unauthorized("missing API key: send Authorization: Bearer <key>"));
     };
     let store: Arc<dyn Store> = state.store().clone();
+    let read_only = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     // An in-process store answers a key lookup in microseconds: on the async worker that
     // costs less than the two thread wake-ups of a hop to the blocking pool.
     let authenticated = match store.reads_in_process() {
-        true => authenticate(store.as_ref(), &presented),
-        false => tokio::task::spawn_blocking(move || authenticate(store.as_ref(), &presented))
+        true => authenticate(store.as_ref(), &presented, !read_only),
+        false => tokio::task::spawn_blocking(move || authenticate(store.as_ref(), &presented, !read_only))
             .await
             .unwrap_or_else(|e| Err(ApiError::internal(e))),
     };
@@ -182,7 +190,6 @@ pub async fn require_key(State(state): State<AppState>, mut req: Request, next: 
         Err(e) if e.status == StatusCode::UNAUTHORIZED => return challenge(e),
         Err(e) => return e.into_response(),
     };
-    let read_only = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if matches!(actor, Actor::Viewer { .. }) && !read_only {
         return ApiError::forbidden("a viewer key may only read").into_response();
     }

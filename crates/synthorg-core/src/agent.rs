@@ -17,6 +17,14 @@ string_enum! {
     }
 }
 
+impl AgentStatus {
+    /// May an agent in this status still change anything (its keys write)? A terminated
+    /// agent may not: termination is final, and its keys keep only read access.
+    pub fn may_write(self) -> bool {
+        self != AgentStatus::Terminated
+    }
+}
+
 string_enum! {
     /// How far an agent is trusted: `sandboxed` < `restricted` < `standard` < `elevated`;
     /// `custom` uses the agent's explicit tool allow/deny lists.
@@ -191,6 +199,13 @@ impl AgentPatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_terminated_agent_may_not_write() {
+        for status in AgentStatus::ALL {
+            assert_eq!(status.may_write(), *status != AgentStatus::Terminated, "{status}");
+        }
+    }
 
     fn admin() -> Actor {
         Actor::Admin { key_id: "a".into() }

@@ -140,3 +140,50 @@ async fn exclude_paths_custom_list_with_metrics() {
     assert_eq!(status_without_key(&app, "/api/v1/metrics").await, StatusCode::OK);
     assert_eq!(status_without_key(&app, "/api/v1/health").await, StatusCode::UNAUTHORIZED);
 }
+
+crate::on_both_stores! {
+async fn a_terminated_agents_keys_may_only_read() {
+    let app = TestApp::new();
+    let ada = app.agent("ada").await;
+    let task = app.task("t").await;
+    let key = app.key(Role::Agent, Some(ada));
+    // Before: the agent's key writes.
+    let r = app.call(Method::POST, "/api/v1/tasks", Some(&key), Some(json!({"title": "mine"}))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let r = app.call(Method::PATCH, &format!("/api/v1/agents/{ada}"), None, None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = app
+        .call(Method::PATCH, &format!("/api/v1/agents/{ada}"), Some(&app.admin), Some(json!({"status": "terminated"})))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let writes: Vec<(Method, String, serde_json::Value)> = vec![
+        (Method::POST, "/api/v1/tasks".into(), json!({"title": "after"})),
+        (Method::POST, format!("/api/v1/tasks/{task}/transitions"), json!({"to": "cancelled"})),
+        (Method::POST, "/api/v1/costs".into(), json!({"agent_id": ada, "provider": "p", "model": "m",
+            "input_tokens": 1, "output_tokens": 1, "cost": 0.5})),
+        (Method::POST, "/api/v1/security/evaluate".into(), json!({"agent_id": ada, "tool": "fs.read",
+            "action_type": "read", "arguments": {}})),
+        (Method::POST, "/api/v1/security/scan-output".into(), json!({"agent_id": ada, "output": "ok"})),
+        (Method::POST, "/api/v1/coordination/runs".into(), json!({"agents": [ada], "topology": "star",
+            "turns_mas": 2, "turns_sas": 1, "success_rate": 1.0})),
+        (Method::PATCH, format!("/api/v1/agents/{ada}"), json!({"department": "elsewhere"})),
+        (Method::POST, "/api/v1/agents".into(), json!({"name": "bob", "role": "developer"})),
+        (Method::PUT, "/api/v1/budget/config".into(), json!({"total_monthly": 5, "reset_day": 1})),
+        (Method::POST, "/api/v1/keys".into(), json!({"role": "viewer"})),
+        (Method::DELETE, "/api/v1/keys/0123456789abcdef".into(), serde_json::Value::Null),
+        (Method::POST, format!("/api/v1/approvals/{task}/decision"), json!({"decision": "approve"})),
+    ];
+    let tasks_before = app.count("/api/v1/tasks").await;
+    for (method, path, body) in writes {
+        let body = (!body.is_null()).then_some(body);
+        let r = app.call(method.clone(), &path, Some(&key), body).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{method} {path}: {:?}", r.body);
+    }
+    assert_eq!(app.count("/api/v1/tasks").await, tasks_before, "a write got through");
+    // Reading still works.
+    let r = app.call(Method::GET, "/api/v1/tasks", Some(&key), None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = app.call(Method::POST, "/api/v1/tasks", Some(&key), Some(json!({"title": "again"}))).await;
+    assert!(r.message().contains("terminated"), "{:?}", r.body);
+}
+}
