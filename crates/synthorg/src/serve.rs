@@ -53,6 +53,7 @@ async fn serve(settings: Settings, demo: bool) -> Result<(), Failure> {
         .with_context(|| format!("cannot listen on {}", settings.bind))
         .map_err(Failure::unavailable)?;
     let address = listener.local_addr().map_err(|e| Failure::unavailable(e.into()))?;
+    let shutdown = shutdown_signal();
     tracing::info!(%address, store = %settings.store, version = env!("CARGO_PKG_VERSION"), "listening");
 
     let demo = match demo {
@@ -63,7 +64,7 @@ async fn serve(settings: Settings, demo: bool) -> Result<(), Failure> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let demo_stop = demo.as_ref().map(|d| Arc::clone(&d.stop));
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        let signal = shutdown_signal().await;
+        let signal = shutdown.await;
         tracing::info!(signal, "shutting down: draining in-flight requests");
         if let Some(stop) = demo_stop {
             stop.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -197,25 +198,39 @@ fn write_secret_file(path: &PathBuf, secret: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() -> &'static str {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
+/// Starts listening for SIGINT and SIGTERM at once (the handlers are installed by this call,
+/// not when the future is first polled), so a signal sent as soon as the server says it
+/// listens is a graceful shutdown, not the default kill.
+fn shutdown_signal() -> impl std::future::Future<Output = &'static str> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let (mut interrupt, mut terminate) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (signal(SignalKind::interrupt()).ok(), signal(SignalKind::terminate()).ok())
     };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => "SIGINT",
-        () = terminate => "SIGTERM",
+    async move {
+        #[cfg(unix)]
+        {
+            let interrupted = async {
+                match interrupt.as_mut() {
+                    Some(s) => s.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let terminated = async {
+                match terminate.as_mut() {
+                    Some(s) => s.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = interrupted => "SIGINT",
+                _ = terminated => "SIGTERM",
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "SIGINT"
+        }
     }
 }

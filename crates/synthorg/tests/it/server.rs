@@ -206,3 +206,16 @@ fn a_data_directory_readable_by_others_is_named_at_start() {
     let key = std::fs::metadata(data.join("admin.key")).unwrap().permissions().mode() & 0o777;
     assert_eq!(key, 0o600);
 }
+
+/// A SIGTERM sent as soon as the server says it listens is a graceful stop: the signal
+/// handlers are installed before that line, not when the server first polls them.
+#[test]
+fn a_sigterm_right_after_listening_stops_gracefully() {
+    for _ in 0..3 {
+        let (_tmp, data) = temp_dir();
+        let server = Server::start(&data, &[]);
+        let (status, logs) = server.signal("TERM");
+        assert!(status.success(), "{status}: {logs:#?}");
+        assert!(logs.iter().any(|l| l.contains("stopped")), "{logs:#?}");
+    }
+}
