@@ -106,7 +106,7 @@ impl AppState {
 
     /// Runs `work`, a request's writes with the reads they depend on, where the store writes
     /// best: on SQLite's writer thread, which commits it with the writes queued beside it
-    /// ([`Store::submit`]); elsewhere on the blocking pool. Either way the answer comes only
+    /// ([`synthorg_store::Execution::submit`]); elsewhere on the blocking pool. Either way the answer comes only
     /// once the writes are durable, and the events `work` returns are logged and counted only
     /// then: a write whose commit fails answers its error and leaves no trace.
     pub async fn write<T, F>(&self, work: F) -> Result<T, ApiError>
@@ -148,8 +148,7 @@ pub fn app(store: Arc<dyn Store>, settings: ApiSettings) -> Router {
     let openapi_json = doc.to_pretty_json().unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
     let engine = RuleEngine::new(settings.security_policy.clone());
     let metrics = settings.metrics.clone().map(|m| {
-        let collector = MetricsCollector::new(store.clone(), m, settings.budget_defaults.clone());
-        Arc::new(collector.with_otlp(settings.otlp.clone()))
+        Arc::new(MetricsCollector::new(store.clone(), m, settings.budget_defaults.clone(), settings.otlp.clone()))
     });
     let effects = Arc::new(ApiEffects::new(metrics.clone()));
     let state = AppState { inner: Arc::new(Inner { store, engine, settings, openapi_json, metrics, effects }) };

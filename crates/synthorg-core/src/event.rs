@@ -95,26 +95,6 @@ pub enum Event {
 }
 
 impl Event {
-    /// True for the changes an operator audits (SPEC §12): trust levels, statuses, budget
-    /// configuration, verdicts, approval decisions, keys.
-    pub fn is_audited(&self) -> bool {
-        match self {
-            Event::TrustLevelChanged { .. }
-            | Event::AgentStatusChanged { .. }
-            | Event::BudgetConfigured { .. }
-            | Event::SecurityVerdict { .. }
-            | Event::OutputScanned { .. }
-            | Event::ApprovalDecided { .. }
-            | Event::KeyCreated { .. }
-            | Event::KeyRevoked { .. } => true,
-            Event::AgentRegistered { .. }
-            | Event::TaskCreated { .. }
-            | Event::TaskTransitioned { .. }
-            | Event::CostRecorded { .. }
-            | Event::CoordinationRunRecorded { .. } => false,
-        }
-    }
-
     /// The events of an agent changed from `before` to `after` by `by`: one per audited
     /// field that changed (trust level, status).
     pub fn agent_changes(before: &crate::agent::Agent, after: &crate::agent::Agent, by: &str) -> Vec<Event> {
@@ -189,6 +169,5 @@ mod tests {
                 },
             ]
         );
-        assert!(events.iter().all(Event::is_audited));
     }
 }

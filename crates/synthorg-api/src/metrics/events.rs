@@ -53,11 +53,6 @@ impl EventMetrics {
         self.coordination_efficiency.set(efficiency);
         self.coordination_overhead.set(overhead_percent);
     }
-
-    /// How many verdicts have been counted (for tests and diagnostics).
-    pub fn verdict_count(&self, verdict: Verdict) -> u64 {
-        self.verdicts.snapshot().into_iter().find(|(v, _)| *v == verdict).map_or(0, |(_, n)| n)
-    }
 }
 
 impl Collect for EventMetrics {

@@ -59,7 +59,6 @@ impl MetricsSettings {
 /// Every component's families, in one exposition.
 #[derive(Debug)]
 pub struct MetricsCollector {
-    prefix: String,
     app: Family,
     scrapes_family: Family,
     scrapes: Counter,
@@ -67,17 +66,29 @@ pub struct MetricsCollector {
     http: Arc<HttpMetrics>,
     /// In exposition order.
     components: Vec<Arc<dyn Collect>>,
-    /// After the others: the exporter (when one runs), the store's writer, the process.
-    tail: Vec<Arc<dyn Collect>>,
 }
 
 impl MetricsCollector {
-    pub fn new(store: Arc<dyn Store>, settings: MetricsSettings, budget_defaults: BudgetConfig) -> Self {
+    /// The collector of every component; with `otlp`, the running exporter's families too.
+    pub fn new(
+        store: Arc<dyn Store>,
+        settings: MetricsSettings,
+        budget_defaults: BudgetConfig,
+        otlp: Option<ExporterHandle>,
+    ) -> Self {
         let p = settings.prefix.as_str();
         let events = Arc::new(EventMetrics::new(p));
         let http = Arc::new(HttpMetrics::new(p));
-        let organization =
-            Arc::new(OrganizationMetrics::new(p, store.clone(), settings.max_agent_series, budget_defaults));
+        let mut components: Vec<Arc<dyn Collect>> = vec![
+            Arc::new(OrganizationMetrics::new(p, store.clone(), settings.max_agent_series, budget_defaults)),
+            events.clone(),
+            http.clone(),
+        ];
+        if let Some(handle) = otlp {
+            components.push(Arc::new(ExporterMetrics::new(p, handle)));
+        }
+        components.push(Arc::new(WriterMetrics::new(p, store)));
+        components.push(Arc::new(ProcessMetrics::default()));
         Self {
             app: Family::new(p, "app", Kind::Info, "Build information of this synthorg process."),
             scrapes_family: Family::new(
@@ -87,20 +98,10 @@ impl MetricsCollector {
                 "Scrapes of this endpoint served by this process.",
             ),
             scrapes: Counter::default(),
-            components: vec![organization, events.clone(), http.clone()],
-            tail: vec![Arc::new(WriterMetrics::new(p, store)), Arc::new(ProcessMetrics::default())],
             events,
             http,
-            prefix: settings.prefix,
+            components,
         }
-    }
-
-    /// Exposes the OTLP exporter's counters too.
-    pub fn with_otlp(mut self, otlp: Option<ExporterHandle>) -> Self {
-        if let Some(handle) = otlp {
-            self.components.push(Arc::new(ExporterMetrics::new(&self.prefix, handle)));
-        }
-        self
     }
 
     /// The families the events of committed changes move.
@@ -122,7 +123,7 @@ impl MetricsCollector {
         e.info(self.app.name(), &[("version", env!("CARGO_PKG_VERSION"))]);
         self.scrapes_family.header(&mut e);
         e.counter(self.scrapes_family.name(), &[], self.scrapes.get() as f64);
-        for component in self.components.iter().chain(&self.tail) {
+        for component in &self.components {
             component.collect(&mut e);
         }
         e.finish()
