@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use synthorg_core::agent::{AgentStatus, TrustLevel};
-use synthorg_core::cost::CallCategory;
+use synthorg_core::cost::{CallCategory, CostSource};
 use synthorg_core::security::{ApprovalStatus, Decision, RiskLevel, Verdict};
 use synthorg_core::task::{Task, TaskStatus, TaskTransition};
 use synthorg_core::{Role, Usd};
@@ -120,11 +120,25 @@ pub struct ReportCost {
     pub agent_id: Uuid,
     pub task_id: Option<Uuid>,
     pub provider: String,
+    /// Priced by the catalogue in force (`GET /api/v1/prices`) when it lists the model.
     pub model: String,
+    /// Every input token of the call, cached ones included.
     pub input_tokens: u64,
+    /// Every output token of the call, reasoning included.
     pub output_tokens: u64,
+    /// The part of `input_tokens` read from a prompt cache. Default 0.
+    #[serde(default)]
+    pub cache_read_input_tokens: u64,
+    /// The part of `input_tokens` written to a prompt cache. Default 0.
+    #[serde(default)]
+    pub cache_write_input_tokens: u64,
+    /// The part of `output_tokens` spent reasoning. Default 0.
+    #[serde(default)]
+    pub reasoning_output_tokens: u64,
     /// USD, non-negative, at most 9 decimal places; a JSON number or a decimal string.
-    pub cost: Usd,
+    /// Absent: synthorg computes it from the price catalogue (`cost_source: computed`), or
+    /// records 0 with `cost_source: unpriced` when the model is not in it.
+    pub cost: Option<Usd>,
     /// Default `productive`.
     pub call_category: Option<CallCategory>,
     /// RFC 3339; default: now.
@@ -142,6 +156,11 @@ pub struct CostQuery {
     pub agent_id: Option<Uuid>,
     pub task_id: Option<Uuid>,
     pub call_category: Option<CallCategory>,
+    pub cost_source: Option<CostSource>,
+    /// Exact provider name as reported.
+    pub provider: Option<String>,
+    /// Exact model name as reported.
+    pub model: Option<String>,
     /// RFC 3339 instant (inclusive), on `occurred_at`.
     #[serde(default, with = "time::serde::rfc3339::option")]
     #[param(value_type = Option<String>)]
@@ -152,6 +171,16 @@ pub struct CostQuery {
     pub until: Option<OffsetDateTime>,
     pub limit: Option<u64>,
     pub cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PriceQuery {
+    /// Only this provider's entries (exact name).
+    pub provider: Option<String>,
+    /// Only the entry with this model name or alias (exact).
+    pub model: Option<String>,
 }
 
 /// `POST /api/v1/coordination/runs`.

@@ -48,7 +48,6 @@ impl synthorg_store::Effects for ApiEffects {
 /// The log line of an event. Audited events go to the `synthorg::audit` target, which
 /// operators route to a file of its own.
 fn log(event: &Event) {
-    let opt = |id: &Option<uuid::Uuid>| id.map(|i| i.to_string());
     match event {
         Event::AgentRegistered { agent_id, role, trust_level } => {
             tracing::info!(agent_id = %agent_id, role = %role, trust_level = %trust_level, "agent registered");
@@ -65,24 +64,30 @@ fn log(event: &Event) {
             tracing::info!(task_id = %task_id, created_by = %created_by, "task created");
         }
         Event::TaskTransitioned { task_id, agent_id, from, to, version } => {
-            tracing::info!(task_id = %task_id, agent_id = ?opt(agent_id), from = %from, to = %to, version = version,
+            tracing::info!(task_id = %task_id, agent_id = agent_id.map(tracing::field::display), from = %from, to = %to, version = version,
                 "task transition");
         }
-        Event::CostRecorded { agent_id, task_id, provider, model, cost } => {
-            tracing::info!(agent_id = %agent_id, task_id = ?opt(task_id), provider = %provider, model = %model,
-                cost = %cost, "cost recorded");
+        Event::CostRecorded { agent_id, task_id, provider, model, cost, cost_source, computed_cost, disagrees } => {
+            if *disagrees {
+                tracing::warn!(agent_id = %agent_id, task_id = task_id.map(tracing::field::display), provider = %provider, model = %model,
+                    cost = %cost, cost_source = %cost_source, computed_cost = computed_cost.map(tracing::field::display),
+                    "cost recorded; the reported cost differs from the catalogue price by more than 1%");
+            } else {
+                tracing::info!(agent_id = %agent_id, task_id = task_id.map(tracing::field::display), provider = %provider, model = %model,
+                    cost = %cost, cost_source = %cost_source, computed_cost = computed_cost.map(tracing::field::display), "cost recorded");
+            }
         }
         Event::BudgetConfigured { total_monthly, reset_day, by } => {
             tracing::info!(target: "synthorg::audit", total_monthly = %total_monthly, reset_day = reset_day, by = %by,
                 "budget configured");
         }
         Event::SecurityVerdict { agent_id, task_id, tool, action_type, verdict, risk_level, reason } => {
-            tracing::info!(target: "synthorg::audit", agent_id = %agent_id, task_id = ?opt(task_id), tool = %tool,
+            tracing::info!(target: "synthorg::audit", agent_id = %agent_id, task_id = task_id.map(tracing::field::display), tool = %tool,
                 action_type = %action_type, verdict = %verdict, risk_level = %risk_level, reason = %reason,
                 "security verdict");
         }
         Event::OutputScanned { agent_id, task_id, verdict, risk_level, findings } => {
-            tracing::info!(target: "synthorg::audit", agent_id = ?opt(agent_id), task_id = ?opt(task_id),
+            tracing::info!(target: "synthorg::audit", agent_id = agent_id.map(tracing::field::display), task_id = task_id.map(tracing::field::display),
                 verdict = %verdict, risk_level = %risk_level, findings = findings, "output scanned");
         }
         Event::ApprovalDecided { approval_id, agent_id, decision, by } => {
@@ -96,7 +101,7 @@ fn log(event: &Event) {
             tracing::info!(target: "synthorg::audit", key_id = %key_id, by = %by, "api key revoked");
         }
         Event::CoordinationRunRecorded { task_id, topology, efficiency, overhead_percent } => {
-            tracing::info!(task_id = ?opt(task_id), topology = %topology, efficiency = efficiency,
+            tracing::info!(task_id = task_id.map(tracing::field::display), topology = %topology, efficiency = efficiency,
                 overhead_percent = overhead_percent, "coordination run recorded");
         }
     }

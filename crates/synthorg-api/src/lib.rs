@@ -21,6 +21,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use synthorg_core::budget::BudgetConfig;
+use synthorg_core::price::Catalogue;
 use synthorg_core::security::{RuleEngine, SecurityPolicy};
 use synthorg_store::{Done, Effects, Job, Store};
 
@@ -39,6 +40,8 @@ pub struct ApiSettings {
     /// The budget in force until one is set through `PUT /api/v1/budget/config`.
     pub budget_defaults: BudgetConfig,
     pub security_policy: SecurityPolicy,
+    /// The prices cost reports without `cost` are computed with.
+    pub prices: Arc<Catalogue>,
     /// `None`: the metrics endpoint answers 503 (no collector wired).
     pub metrics: Option<MetricsSettings>,
     /// The OTLP log exporter, when one runs: its counters are exposed with the metrics.
@@ -52,6 +55,7 @@ impl Default for ApiSettings {
             request_timeout: Duration::from_secs(30),
             budget_defaults: BudgetConfig::default(),
             security_policy: SecurityPolicy::default(),
+            prices: Arc::new(Catalogue::builtin()),
             metrics: Some(MetricsSettings::default()),
             otlp: None,
         }

@@ -4,6 +4,7 @@ use serde::Serialize;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
+use crate::price::{Catalogue, Usage, disagrees};
 use crate::text::check_len;
 use crate::{Actor, DomainError, FieldError, Usd, string_enum};
 
@@ -16,6 +17,18 @@ string_enum! {
     }
 }
 
+string_enum! {
+    /// Where a record's `cost` comes from.
+    pub enum CostSource {
+        /// Priced by synthorg from the catalogue (the report carried no cost).
+        Computed => "computed",
+        /// Given by the client; the computed figure, when the model is priced, is kept beside it.
+        Reported => "reported",
+        /// Neither: the model is not in the catalogue and no cost was given. Recorded at 0.
+        Unpriced => "unpriced",
+    }
+}
+
 /// One recorded model call.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -25,9 +38,25 @@ pub struct CostRecord {
     pub task_id: Option<Uuid>,
     pub provider: String,
     pub model: String,
+    /// Every input token, cached ones included.
     pub input_tokens: u64,
+    /// Every output token, reasoning included.
     pub output_tokens: u64,
+    /// The part of `input_tokens` read from a prompt cache.
+    pub cache_read_input_tokens: u64,
+    /// The part of `input_tokens` written to a prompt cache.
+    pub cache_write_input_tokens: u64,
+    /// The part of `output_tokens` spent reasoning.
+    pub reasoning_output_tokens: u64,
+    /// The cost the budget counts: as reported, or as computed, or 0 when unpriced.
     pub cost: Usd,
+    pub cost_source: CostSource,
+    /// What the catalogue prices the call at, when the model is priced.
+    pub computed_cost: Option<Usd>,
+    /// The catalogue version `computed_cost` comes from.
+    pub price_version: Option<String>,
+    /// A reported cost more than 1 % away from the computed one.
+    pub cost_disagrees: bool,
     pub call_category: CallCategory,
     #[serde(with = "time::serde::rfc3339")]
     pub occurred_at: OffsetDateTime,
@@ -43,9 +72,9 @@ pub struct NewCostRecord {
     pub task_id: Option<Uuid>,
     pub provider: String,
     pub model: String,
-    pub input_tokens: u64,
-    pub output_tokens: u64,
-    pub cost: Usd,
+    pub usage: Usage,
+    /// Absent: synthorg prices the call.
+    pub cost: Option<Usd>,
     pub call_category: Option<CallCategory>,
     pub occurred_at: Option<OffsetDateTime>,
     pub idempotency_key: Option<String>,
@@ -59,24 +88,27 @@ pub const MAX_TOKENS: u64 = 1_000_000_000_000;
 pub const MAX_CLOCK_SKEW: Duration = Duration::minutes(5);
 
 impl NewCostRecord {
-    /// Validates the report and builds the record to append.
-    pub fn into_record(self, actor: &Actor, now: OffsetDateTime) -> Result<CostRecord, DomainError> {
+    /// Validates the report, prices it with `prices`, and builds the record to append.
+    pub fn into_record(
+        self,
+        actor: &Actor,
+        now: OffsetDateTime,
+        prices: &Catalogue,
+    ) -> Result<CostRecord, DomainError> {
         if !actor.may_act_for(self.agent_id) {
             return Err(DomainError::Forbidden(format!("this key may not report costs for agent {}", self.agent_id)));
         }
         let mut errors = Vec::new();
         check_len(&mut errors, "provider", &self.provider, 1, 128);
         check_len(&mut errors, "model", &self.model, 1, 128);
-        if self.cost.is_negative() {
-            errors.push(FieldError::new("cost", "must not be negative"));
-        } else if self.cost > MAX_RECORD_COST {
-            errors.push(FieldError::new("cost", format!("must be at most {MAX_RECORD_COST} USD per record")));
-        }
-        for (field, tokens) in [("input_tokens", self.input_tokens), ("output_tokens", self.output_tokens)] {
-            if tokens > MAX_TOKENS {
-                errors.push(FieldError::new(field, format!("must be at most {MAX_TOKENS}")));
+        if let Some(cost) = self.cost {
+            if cost.is_negative() {
+                errors.push(FieldError::new("cost", "must not be negative"));
+            } else if cost > MAX_RECORD_COST {
+                errors.push(FieldError::new("cost", format!("must be at most {MAX_RECORD_COST} USD per record")));
             }
         }
+        self.usage.check(&mut errors);
         let occurred_at = self.occurred_at.unwrap_or(now);
         if occurred_at > now + MAX_CLOCK_SKEW {
             errors.push(FieldError::new("occurred_at", "must not lie more than 5 minutes in the future"));
@@ -88,15 +120,37 @@ impl NewCostRecord {
             check_idempotency_key(&mut errors, key);
         }
         DomainError::check(errors)?;
+        let computed = match prices.lookup(&self.provider, &self.model).map(|m| m.cost(&self.usage)) {
+            None => None,
+            Some(Ok(cost)) if cost <= MAX_RECORD_COST => Some(cost),
+            Some(_) => {
+                return Err(DomainError::invalid(
+                    "input_tokens",
+                    format!("the call's computed cost exceeds {MAX_RECORD_COST} USD per record"),
+                ));
+            }
+        };
+        let (cost, cost_source) = match (self.cost, computed) {
+            (Some(reported), _) => (reported, CostSource::Reported),
+            (None, Some(computed)) => (computed, CostSource::Computed),
+            (None, None) => (Usd::ZERO, CostSource::Unpriced),
+        };
         Ok(CostRecord {
             id: Uuid::now_v7(),
             agent_id: self.agent_id,
             task_id: self.task_id,
             provider: self.provider,
             model: self.model,
-            input_tokens: self.input_tokens,
-            output_tokens: self.output_tokens,
-            cost: self.cost,
+            input_tokens: self.usage.input,
+            output_tokens: self.usage.output,
+            cache_read_input_tokens: self.usage.cache_read_input,
+            cache_write_input_tokens: self.usage.cache_write_input,
+            reasoning_output_tokens: self.usage.reasoning_output,
+            cost,
+            cost_source,
+            computed_cost: computed,
+            price_version: computed.map(|_| prices.version().to_owned()),
+            cost_disagrees: cost_source == CostSource::Reported && computed.is_some_and(|c| disagrees(cost, c)),
             call_category: self.call_category.unwrap_or(CallCategory::Productive),
             occurred_at,
             recorded_at: now,
@@ -106,16 +160,31 @@ impl NewCostRecord {
 }
 
 impl CostRecord {
+    /// The token counts by class.
+    pub fn usage(&self) -> Usage {
+        Usage {
+            input: self.input_tokens,
+            output: self.output_tokens,
+            cache_read_input: self.cache_read_input_tokens,
+            cache_write_input: self.cache_write_input_tokens,
+            reasoning_output: self.reasoning_output_tokens,
+        }
+    }
+
+    /// The cost the client gave, if it gave one.
+    pub fn reported_cost(&self) -> Option<Usd> {
+        (self.cost_source == CostSource::Reported).then_some(self.cost)
+    }
+
     /// Is `other` the same report as `self` (a retry)? Compares what the client sent, not
-    /// what synthorg assigned (id, recorded_at, a defaulted `occurred_at`).
+    /// what synthorg assigned (id, recorded_at, a defaulted `occurred_at`, the pricing).
     pub fn same_report(&self, other: &CostRecord) -> bool {
         self.agent_id == other.agent_id
             && self.task_id == other.task_id
             && self.provider == other.provider
             && self.model == other.model
-            && self.input_tokens == other.input_tokens
-            && self.output_tokens == other.output_tokens
-            && self.cost == other.cost
+            && self.usage() == other.usage()
+            && self.reported_cost() == other.reported_cost()
             && self.call_category == other.call_category
     }
 }
@@ -136,9 +205,8 @@ mod tests {
             task_id: None,
             provider: "anthropic".into(),
             model: "claude".into(),
-            input_tokens: 1000,
-            output_tokens: 200,
-            cost: Usd::parse(cost).unwrap(),
+            usage: Usage { input: 1000, output: 200, ..Usage::default() },
+            cost: Some(Usd::parse(cost).unwrap()),
             call_category: None,
             occurred_at: None,
             idempotency_key: Some("retry-1".into()),
@@ -153,7 +221,7 @@ mod tests {
     fn validates_fields() {
         let now = OffsetDateTime::now_utc();
         let check = |r: NewCostRecord, field: Option<&str>| {
-            let result = r.into_record(&admin(), now);
+            let result = r.into_record(&admin(), now, &Catalogue::empty());
             match field {
                 None => assert!(result.is_ok(), "{result:?}"),
                 Some(f) => {
@@ -167,7 +235,10 @@ mod tests {
         check(report("-0.01"), Some("cost"));
         check(report("1000000.000000001"), Some("cost"));
         check(NewCostRecord { provider: String::new(), ..report("1") }, Some("provider"));
-        check(NewCostRecord { input_tokens: MAX_TOKENS + 1, ..report("1") }, Some("input_tokens"));
+        check(
+            NewCostRecord { usage: Usage { input: MAX_TOKENS + 1, ..Usage::default() }, ..report("1") },
+            Some("input_tokens"),
+        );
         check(NewCostRecord { idempotency_key: Some("has space".into()), ..report("1") }, Some("idempotency_key"));
         check(NewCostRecord { occurred_at: Some(now + Duration::hours(1)), ..report("1") }, Some("occurred_at"));
     }
@@ -177,17 +248,47 @@ mod tests {
         let me = Uuid::now_v7();
         let key = Actor::Agent { key_id: "k".into(), agent_id: me };
         let now = OffsetDateTime::now_utc();
-        assert!(matches!(report("1").into_record(&key, now), Err(DomainError::Forbidden(_))));
-        assert!(NewCostRecord { agent_id: me, ..report("1") }.into_record(&key, now).is_ok());
+        assert!(matches!(report("1").into_record(&key, now, &Catalogue::empty()), Err(DomainError::Forbidden(_))));
+        assert!(NewCostRecord { agent_id: me, ..report("1") }.into_record(&key, now, &Catalogue::empty()).is_ok());
     }
 
     #[test]
     fn retries_are_recognised() {
         let now = OffsetDateTime::now_utc();
-        let a = report("0.5").into_record(&admin(), now).unwrap();
-        let b = report("0.5").into_record(&admin(), now).unwrap();
-        let c = report("0.6").into_record(&admin(), now).unwrap();
+        let a = report("0.5").into_record(&admin(), now, &Catalogue::empty()).unwrap();
+        let b = report("0.5").into_record(&admin(), now, &Catalogue::empty()).unwrap();
+        let c = report("0.6").into_record(&admin(), now, &Catalogue::empty()).unwrap();
         assert!(a.same_report(&b));
         assert!(!a.same_report(&c));
+    }
+
+    #[test]
+    fn costs_are_computed_reported_or_unpriced() {
+        let now = OffsetDateTime::now_utc();
+        let prices = Catalogue::builtin();
+        let sonnet = |cost: Option<&str>| NewCostRecord {
+            model: "claude-sonnet-4-5".into(),
+            usage: Usage { input: 10_000, output: 1000, cache_read_input: 8000, ..Usage::default() },
+            cost: cost.map(|c| Usd::parse(c).unwrap()),
+            ..report("0")
+        };
+        // 2000 × 3 + 8000 × 0.3 + 1000 × 15 = 23400 per million.
+        let computed = sonnet(None).into_record(&admin(), now, &prices).unwrap();
+        assert_eq!((computed.cost, computed.cost_source), (Usd::parse("0.0234").unwrap(), CostSource::Computed));
+        assert_eq!(computed.computed_cost, Some(computed.cost));
+        assert_eq!(computed.price_version.as_deref(), Some(prices.version()));
+        assert!(!computed.cost_disagrees);
+
+        let agreeing = sonnet(Some("0.0236")).into_record(&admin(), now, &prices).unwrap();
+        assert_eq!((agreeing.cost_source, agreeing.cost_disagrees), (CostSource::Reported, false));
+        assert_eq!(agreeing.computed_cost, computed.computed_cost);
+        let disagreeing = sonnet(Some("0.0237")).into_record(&admin(), now, &prices).unwrap();
+        assert_eq!((disagreeing.cost, disagreeing.cost_disagrees), (Usd::parse("0.0237").unwrap(), true));
+        assert!(!computed.same_report(&agreeing), "a retry must send the same cost, or none both times");
+
+        let unknown = NewCostRecord { model: "in-house-7b".into(), cost: None, ..report("0") };
+        let unpriced = unknown.into_record(&admin(), now, &prices).unwrap();
+        assert_eq!((unpriced.cost, unpriced.cost_source), (Usd::ZERO, CostSource::Unpriced));
+        assert_eq!((unpriced.computed_cost, unpriced.price_version), (None, None));
     }
 }

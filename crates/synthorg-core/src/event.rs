@@ -8,6 +8,7 @@
 use uuid::Uuid;
 
 use crate::agent::{AgentStatus, TrustLevel};
+use crate::cost::CostSource;
 use crate::security::{Decision, RiskLevel, Verdict};
 use crate::task::TaskStatus;
 use crate::{Role, Usd};
@@ -49,6 +50,9 @@ pub enum Event {
         provider: String,
         model: String,
         cost: Usd,
+        cost_source: CostSource,
+        computed_cost: Option<Usd>,
+        disagrees: bool,
     },
     BudgetConfigured {
         total_monthly: Usd,

@@ -13,6 +13,7 @@ pub mod cost;
 pub mod error;
 pub mod event;
 pub mod money;
+pub mod price;
 pub mod security;
 pub mod task;
 mod text;

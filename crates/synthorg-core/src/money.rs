@@ -129,8 +129,7 @@ impl std::iter::Sum for Usd {
 /// approximation), so clients parsing it as a decimal get the stored value.
 impl Serialize for Usd {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let raw = serde_json::value::RawValue::from_string(self.to_string()).map_err(serde::ser::Error::custom)?;
-        raw.serialize(serializer)
+        serialize_exact(&self.to_string(), serializer)
     }
 }
 
@@ -140,30 +139,53 @@ impl Serialize for Usd {
 /// decimals). Longer literals show extra digits and are refused as too precise.
 impl<'de> Deserialize<'de> for Usd {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct UsdVisitor;
-        impl Visitor<'_> for UsdVisitor {
-            type Value = Usd;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a decimal amount of USD")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Usd, E> {
-                Usd::parse(v).map_err(E::custom)
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Usd, E> {
-                if !v.is_finite() {
-                    return Err(E::custom(MoneyError::NotANumber));
-                }
-                Usd::parse(&v.to_string()).map_err(E::custom)
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Usd, E> {
-                Usd::from_decimal(Decimal::from(v)).map_err(E::custom)
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Usd, E> {
-                Usd::from_decimal(Decimal::from(v)).map_err(E::custom)
-            }
-        }
-        deserializer.deserialize_any(UsdVisitor)
+        deserialize_exact(deserializer, "a decimal amount of USD", Usd::parse)
     }
+}
+
+/// Writes `decimal` (an exact decimal's text) as a JSON number with exactly that text.
+pub(crate) fn serialize_exact<S: Serializer>(decimal: &str, serializer: S) -> Result<S::Ok, S::Error> {
+    let raw = serde_json::value::RawValue::from_string(decimal.to_owned()).map_err(serde::ser::Error::custom)?;
+    raw.serialize(serializer)
+}
+
+/// Reads an exact decimal written as a number or a string, through `parse` of its text. A
+/// float's text is its shortest round-trip form (see [`Usd`]'s `Deserialize`).
+pub(crate) fn deserialize_exact<'de, D, T, E>(
+    deserializer: D,
+    expecting: &'static str,
+    parse: fn(&str) -> Result<T, E>,
+) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    E: fmt::Display,
+{
+    struct ExactVisitor<T, E> {
+        expecting: &'static str,
+        parse: fn(&str) -> Result<T, E>,
+    }
+    impl<T, E: fmt::Display> Visitor<'_> for ExactVisitor<T, E> {
+        type Value = T;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.expecting)
+        }
+        fn visit_str<Er: de::Error>(self, v: &str) -> Result<T, Er> {
+            (self.parse)(v).map_err(Er::custom)
+        }
+        fn visit_f64<Er: de::Error>(self, v: f64) -> Result<T, Er> {
+            if !v.is_finite() {
+                return Err(Er::custom(MoneyError::NotANumber));
+            }
+            self.visit_str(&v.to_string())
+        }
+        fn visit_i64<Er: de::Error>(self, v: i64) -> Result<T, Er> {
+            self.visit_str(&v.to_string())
+        }
+        fn visit_u64<Er: de::Error>(self, v: u64) -> Result<T, Er> {
+            self.visit_str(&v.to_string())
+        }
+    }
+    deserializer.deserialize_any(ExactVisitor { expecting, parse })
 }
 
 /// In OpenAPI an amount is a JSON number (its text is the exact decimal); strings are

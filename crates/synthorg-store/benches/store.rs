@@ -16,6 +16,7 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use synthorg_core::Actor;
 use synthorg_core::agent::NewAgent;
 use synthorg_core::cost::NewCostRecord;
+use synthorg_core::price::{Catalogue, Usage};
 use synthorg_core::task::{NewTask, TaskStatus, TransitionRequest};
 use synthorg_core::{Usd, budget::day_start};
 use synthorg_store::prelude::*;
@@ -36,14 +37,13 @@ fn cost_record(agent: Uuid) -> synthorg_core::cost::CostRecord {
         task_id: None,
         provider: "anthropic".into(),
         model: "claude".into(),
-        input_tokens: 1200,
-        output_tokens: 300,
-        cost: Usd::from_nanos(8_100_000),
+        usage: Usage { input: 1200, output: 300, ..Usage::default() },
+        cost: Some(Usd::from_nanos(8_100_000)),
         call_category: None,
         occurred_at: None,
         idempotency_key: Some(Uuid::now_v7().to_string()),
     }
-    .into_record(&admin(), now())
+    .into_record(&admin(), now(), &Catalogue::empty())
     .expect("record")
 }
 

@@ -3,11 +3,91 @@
 
 use synthorg_core::Usd;
 use synthorg_core::agent::{AgentStatus, TrustLevel};
+use synthorg_core::cost::CostSource;
+use synthorg_core::price::Usage;
 use synthorg_core::task::TaskStatus;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::StoreError;
+
+/// The ledger's totals for one provider and model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelUsage {
+    pub provider: String,
+    pub model: String,
+    pub cost: Usd,
+    pub tokens: Usage,
+    /// Records by where their cost came from.
+    pub reported: u64,
+    pub computed: u64,
+    pub unpriced: u64,
+    /// Reported costs more than 1 % away from the computed ones.
+    pub disagreements: u64,
+}
+
+impl ModelUsage {
+    /// Nothing yet, under these labels.
+    pub fn empty(provider: String, model: String) -> Self {
+        Self::from_sums(provider, model, [0; 10])
+    }
+
+    /// Adds `other`'s totals to these.
+    pub fn absorb(&mut self, other: &ModelUsage) {
+        self.cost = self.cost.checked_add(other.cost).unwrap_or(self.cost);
+        self.tokens = self.tokens.plus(other.tokens);
+        self.reported += other.reported;
+        self.computed += other.computed;
+        self.unpriced += other.unpriced;
+        self.disagreements += other.disagreements;
+    }
+
+    /// The records whose cost came from `source`.
+    pub fn reports(&self, source: CostSource) -> u64 {
+        match source {
+            CostSource::Reported => self.reported,
+            CostSource::Computed => self.computed,
+            CostSource::Unpriced => self.unpriced,
+        }
+    }
+}
+
+/// The columns [`ModelUsage`] is read from, after provider and model, in both schemas.
+pub(crate) const MODEL_USAGE_SUMS: [&str; 10] = [
+    "cost_nanos",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input",
+    "cache_write_input",
+    "reasoning_output",
+    "reported",
+    "computed",
+    "unpriced",
+    "disagreements",
+];
+
+impl ModelUsage {
+    /// Builds one from provider, model and the [`MODEL_USAGE_SUMS`] in order.
+    pub(crate) fn from_sums(provider: String, model: String, sums: [i64; 10]) -> Self {
+        let n = |i: usize| sums[i].max(0) as u64;
+        ModelUsage {
+            provider,
+            model,
+            cost: Usd::from_nanos(sums[0]),
+            tokens: Usage {
+                input: n(1),
+                output: n(2),
+                cache_read_input: n(3),
+                cache_write_input: n(4),
+                reasoning_output: n(5),
+            },
+            reported: n(6),
+            computed: n(7),
+            unpriced: n(8),
+            disagreements: n(9),
+        }
+    }
+}
 
 pub trait AggregateStore {
     fn agent_counts(&self) -> Result<Vec<(AgentStatus, TrustLevel, u64)>, StoreError>;
@@ -19,4 +99,6 @@ pub trait AggregateStore {
     fn agent_cost_since(&self, since: OffsetDateTime) -> Result<Vec<(Uuid, Usd)>, StoreError>;
     fn agent_cost_totals(&self) -> Result<Vec<(Uuid, Usd)>, StoreError>;
     fn pending_approvals(&self) -> Result<u64, StoreError>;
+    /// Totals per provider and model, the first used first.
+    fn model_usage(&self) -> Result<Vec<ModelUsage>, StoreError>;
 }

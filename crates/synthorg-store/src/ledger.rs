@@ -1,6 +1,6 @@
 //! The cost ledger: the store's side.
 
-use synthorg_core::cost::{CallCategory, CostRecord};
+use synthorg_core::cost::{CallCategory, CostRecord, CostSource};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -19,6 +19,9 @@ pub struct CostFilter {
     pub agent_id: Option<Uuid>,
     pub task_id: Option<Uuid>,
     pub call_category: Option<CallCategory>,
+    pub cost_source: Option<CostSource>,
+    pub provider: Option<String>,
+    pub model: Option<String>,
     pub since: Option<OffsetDateTime>,
     pub until: Option<OffsetDateTime>,
 }

@@ -32,7 +32,7 @@ mod unit;
 use time::OffsetDateTime;
 
 pub use agents::{AgentFilter, AgentStore};
-pub use aggregates::AggregateStore;
+pub use aggregates::{AggregateStore, ModelUsage};
 pub use budget::BudgetStore;
 pub use coordination::{CoordinationStore, RunFilter};
 pub use error::StoreError;

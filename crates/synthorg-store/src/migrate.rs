@@ -23,6 +23,8 @@ enum Kind {
     /// Microseconds since the epoch → TIMESTAMPTZ.
     Micros,
     Int,
+    /// INTEGER 0/1 → BOOLEAN.
+    Bool,
     Real,
     Json,
     Blob,
@@ -102,6 +104,13 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
             ("occurred_at", Micros),
             ("recorded_at", Micros),
             ("idempotency_key", Text),
+            ("cache_read_input_tokens", Int),
+            ("cache_write_input_tokens", Int),
+            ("reasoning_output_tokens", Int),
+            ("cost_source", Text),
+            ("computed_cost_nanos", Int),
+            ("price_version", Text),
+            ("cost_disagrees", Bool),
         ],
     ),
     ("settings", &[("key", Text), ("value", Json)]),
@@ -248,6 +257,7 @@ fn convert(value: Value, kind: Kind, table: &str, column: &str) -> Result<Box<dy
         (Uuid, Value::Null) => Box::new(None::<uuid::Uuid>),
         (Micros, Value::Null) => Box::new(None::<OffsetDateTime>),
         (Int, Value::Null) => Box::new(None::<i64>),
+        (Bool, Value::Null) => Box::new(None::<bool>),
         (Real, Value::Null) => Box::new(None::<f64>),
         (Json, Value::Null) => Box::new(None::<postgres::types::Json<serde_json::Value>>),
         (Blob, Value::Null) => Box::new(None::<Vec<u8>>),
@@ -257,6 +267,7 @@ fn convert(value: Value, kind: Kind, table: &str, column: &str) -> Result<Box<dy
             Box::new(OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000).map_err(|_| bad())?)
         }
         (Int, Value::Integer(n)) => Box::new(n),
+        (Bool, Value::Integer(n)) => Box::new(n != 0),
         (Real, Value::Real(x)) => Box::new(x),
         (Real, Value::Integer(n)) => Box::new(n as f64),
         (Json, Value::Text(s)) => Box::new(postgres::types::Json(serde_json::from_str::<serde_json::Value>(&s)?)),
@@ -282,6 +293,9 @@ fn verify(source: &dyn Store, target: &dyn Store) -> Result<(), StoreError> {
     }
     if source.total_cost()? != target.total_cost()? || source.agent_cost_totals()? != target.agent_cost_totals()? {
         return Err(differs("cost totals"));
+    }
+    if source.model_usage()? != target.model_usage()? {
+        return Err(differs("totals per provider and model"));
     }
     if source.pending_approvals()? != target.pending_approvals()? {
         return Err(differs("pending approvals"));

@@ -7,7 +7,9 @@ pub(crate) const TASK_COLUMNS: &str =
     "id, title, description, status, assigned_to, created_by, parent_id, version, created_at, updated_at";
 pub(crate) const HISTORY_COLUMNS: &str = "task_id, from_status, to_status, assigned_to, by_actor, at, reason, version";
 pub(crate) const COST_COLUMNS: &str = "id, agent_id, task_id, provider, model, input_tokens, output_tokens, cost_nanos, \
-                                       call_category, occurred_at, recorded_at, idempotency_key";
+                                       call_category, occurred_at, recorded_at, idempotency_key, \
+                                       cache_read_input_tokens, cache_write_input_tokens, reasoning_output_tokens, \
+                                       cost_source, computed_cost_nanos, price_version, cost_disagrees";
 pub(crate) const RUN_COLUMNS: &str =
     "id, task_id, agents, topology, turns_mas, turns_sas, success_rate, efficiency, overhead_percent, created_at";
 pub(crate) const EVALUATION_COLUMNS: &str =

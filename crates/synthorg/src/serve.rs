@@ -54,6 +54,8 @@ async fn serve(settings: Settings, demo: bool) -> Result<(), Failure> {
         .map_err(Failure::unavailable)?;
     let address = listener.local_addr().map_err(|e| Failure::unavailable(e.into()))?;
     let shutdown = shutdown_signal();
+    let prices = &settings.api.prices;
+    tracing::info!(version = prices.version(), models = prices.models().len(), "price catalogue in force");
     tracing::info!(%address, store = %settings.store, version = env!("CARGO_PKG_VERSION"), "listening");
 
     let demo = match demo {

@@ -35,11 +35,14 @@ pub struct MetricsSettings {
     pub prefix: String,
     /// Most distinct values of the `agent` / `agent_id` labels; the rest fold into `__other__`.
     pub max_agent_series: usize,
+    /// Most distinct (provider, model) label pairs; the models used first keep their own
+    /// series, the rest fold into `__other__`.
+    pub max_model_series: usize,
 }
 
 impl Default for MetricsSettings {
     fn default() -> Self {
-        Self { prefix: "synthorg".into(), max_agent_series: 1000 }
+        Self { prefix: "synthorg".into(), max_agent_series: 1000, max_model_series: 200 }
     }
 }
 
@@ -51,6 +54,9 @@ impl MetricsSettings {
         }
         if self.max_agent_series == 0 || self.max_agent_series > 100_000 {
             errors.push(FieldError::new("max_agent_series", "must be between 1 and 100000"));
+        }
+        if self.max_model_series == 0 || self.max_model_series > 100_000 {
+            errors.push(FieldError::new("max_model_series", "must be between 1 and 100000"));
         }
         errors
     }
@@ -80,7 +86,7 @@ impl MetricsCollector {
         let events = Arc::new(EventMetrics::new(p));
         let http = Arc::new(HttpMetrics::new(p));
         let mut components: Vec<Arc<dyn Collect>> = vec![
-            Arc::new(OrganizationMetrics::new(p, store.clone(), settings.max_agent_series, budget_defaults)),
+            Arc::new(OrganizationMetrics::new(&settings, store.clone(), budget_defaults)),
             events.clone(),
             http.clone(),
         ];

@@ -2,7 +2,8 @@
 //! every replica of a shared store reports the same values: agents, tasks, transitions,
 //! cost, budget, approvals. A failing source keeps its last good values, counts a scrape
 //! error and logs one WARN naming the source; the other families are unaffected. Per-agent
-//! series are bounded: past `max_agent_series` they fold into `__other__`, counted.
+//! series are bounded: past `max_agent_series` they fold into `__other__`, counted; so are
+//! per-model series, past `max_model_series`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -10,8 +11,10 @@ use std::sync::{Arc, Mutex};
 use synthorg_core::Usd;
 use synthorg_core::agent::{AgentStatus, TrustLevel};
 use synthorg_core::budget::{BillingPeriod, BudgetConfig, SpendWindow};
+use synthorg_core::cost::CostSource;
+use synthorg_core::price::TokenType;
 use synthorg_core::task::TaskStatus;
-use synthorg_store::{AgentFilter, PageRequest, Store, StoreError, now};
+use synthorg_store::{AgentFilter, ModelUsage, PageRequest, Store, StoreError, now};
 use synthorg_telemetry::metrics::{Collect, CounterMap, Exposition, Family, Kind, LabelValue};
 use uuid::Uuid;
 
@@ -53,10 +56,13 @@ pub enum Folded {
     AgentCostTotal,
     AgentBudgetUsedPercent,
     AgentInfo,
+    /// The per-model families (cost, tokens, reports, disagreements) fold together.
+    ProviderModel,
 }
 
 impl Folded {
-    pub const ALL: [Self; 4] = [Self::TasksTotal, Self::AgentCostTotal, Self::AgentBudgetUsedPercent, Self::AgentInfo];
+    pub const ALL: [Self; 5] =
+        [Self::TasksTotal, Self::AgentCostTotal, Self::AgentBudgetUsedPercent, Self::AgentInfo, Self::ProviderModel];
 }
 
 impl LabelValue for Folded {
@@ -66,6 +72,7 @@ impl LabelValue for Folded {
             Self::AgentCostTotal => "agent_cost_total",
             Self::AgentBudgetUsedPercent => "agent_budget_used_percent",
             Self::AgentInfo => "agent_info",
+            Self::ProviderModel => "provider_model",
         }
     }
 }
@@ -98,6 +105,8 @@ struct CostsSnapshot {
     period_spend: Usd,
     today_spend: Usd,
     agents_today: Vec<(Uuid, Usd)>,
+    /// In order of first use.
+    models: Vec<ModelUsage>,
 }
 
 #[derive(Debug, Default)]
@@ -123,6 +132,10 @@ struct Families {
     budget_daily_used: Family,
     agent_cost: Family,
     agent_budget_used: Family,
+    provider_cost: Family,
+    provider_tokens: Family,
+    cost_reports: Family,
+    disagreements: Family,
     scrape_errors: Family,
     folded: Family,
 }
@@ -177,6 +190,31 @@ impl Families {
                 Kind::Gauge,
                 "Agent's spend today in percent of per_agent_daily_limit (0 without a limit).",
             ),
+            provider_cost: Family::new(
+                p,
+                "provider_cost",
+                Kind::Counter,
+                "Cost in the ledger per provider and model, USD; models past max_model_series under __other__.",
+            ),
+            provider_tokens: Family::new(
+                p,
+                "provider_tokens",
+                Kind::Counter,
+                "Tokens per provider, model and type; input and output are whole counts, the cache and \
+                 reasoning types are parts of them.",
+            ),
+            cost_reports: Family::new(
+                p,
+                "cost_reports",
+                Kind::Counter,
+                "Cost reports per provider, model and cost source (reported, computed, unpriced).",
+            ),
+            disagreements: Family::new(
+                p,
+                "cost_price_disagreements",
+                Kind::Counter,
+                "Reported costs more than 1% away from the catalogue price, per provider and model.",
+            ),
             scrape_errors: Family::new(
                 p,
                 "scrape_errors",
@@ -198,6 +236,7 @@ impl Families {
 pub struct OrganizationMetrics {
     store: Arc<dyn Store>,
     max_agent_series: usize,
+    max_model_series: usize,
     budget_defaults: BudgetConfig,
     last: Mutex<LastGood>,
     scrape_errors: CounterMap<Source>,
@@ -206,10 +245,12 @@ pub struct OrganizationMetrics {
 }
 
 impl OrganizationMetrics {
-    pub fn new(prefix: &str, store: Arc<dyn Store>, max_agent_series: usize, budget_defaults: BudgetConfig) -> Self {
+    pub fn new(settings: &super::MetricsSettings, store: Arc<dyn Store>, budget_defaults: BudgetConfig) -> Self {
+        let prefix = settings.prefix.as_str();
         Self {
             store,
-            max_agent_series,
+            max_agent_series: settings.max_agent_series,
+            max_model_series: settings.max_model_series,
             budget_defaults,
             last: Mutex::new(LastGood::default()),
             scrape_errors: CounterMap::with_keys(Source::ALL),
@@ -242,6 +283,7 @@ impl OrganizationMetrics {
                 period_spend: spend.period_spend,
                 today_spend: spend.today_spend,
                 agents_today: spend.agents_today,
+                models: store.model_usage()?,
             })
         }) {
             last.costs = Some(costs);
@@ -392,6 +434,56 @@ impl OrganizationMetrics {
         }
     }
 
+    /// The per-model families: the first `max_model_series` models by first use keep their
+    /// own series (stable from scrape to scrape), the rest are summed under `__other__`.
+    fn encode_models(&self, e: &mut Exposition, last: &LastGood) {
+        let f = &self.f;
+        let models = last.costs.as_ref().map(|c| c.models.as_slice());
+        let mut shown: Vec<ModelUsage> =
+            models.unwrap_or_default().iter().take(self.max_model_series).cloned().collect();
+        let rest = models.unwrap_or_default().get(self.max_model_series..).unwrap_or_default();
+        if !rest.is_empty() {
+            let mut other = ModelUsage::empty(OTHER.into(), OTHER.into());
+            for m in rest {
+                other.absorb(m);
+            }
+            shown.push(other);
+            self.fold(Folded::ProviderModel, rest.len());
+        }
+        f.provider_cost.header(e);
+        for m in &shown {
+            e.counter(f.provider_cost.name(), &[("provider", &m.provider), ("model", &m.model)], m.cost.as_f64());
+        }
+        f.provider_tokens.header(e);
+        for m in &shown {
+            for class in TokenType::ALL {
+                e.counter(
+                    f.provider_tokens.name(),
+                    &[("provider", &m.provider), ("model", &m.model), ("type", class.as_str())],
+                    m.tokens.of(*class) as f64,
+                );
+            }
+        }
+        f.cost_reports.header(e);
+        for m in &shown {
+            for source in CostSource::ALL {
+                e.counter(
+                    f.cost_reports.name(),
+                    &[("provider", &m.provider), ("model", &m.model), ("source", source.as_str())],
+                    m.reports(*source) as f64,
+                );
+            }
+        }
+        f.disagreements.header(e);
+        for m in &shown {
+            e.counter(
+                f.disagreements.name(),
+                &[("provider", &m.provider), ("model", &m.model)],
+                m.disagreements as f64,
+            );
+        }
+    }
+
     fn encode_guard(&self, e: &mut Exposition) {
         let f = &self.f;
         f.scrape_errors.header(e);
@@ -427,6 +519,7 @@ impl Collect for OrganizationMetrics {
         self.encode_agents(e, &last, &visible);
         self.encode_tasks(e, &last, &visible);
         self.encode_costs(e, &last, &visible);
+        self.encode_models(e, &last);
         self.encode_guard(e);
     }
 }

@@ -5,11 +5,12 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use synthorg_core::cost::{CostRecord, NewCostRecord};
 use synthorg_core::event::Event;
+use synthorg_core::price::{Catalogue, Usage};
 use synthorg_store::{CostFilter, Done, Page, now};
 
 use super::Caller;
 use crate::AppState;
-use crate::dto::{CostQuery, ReportCost};
+use crate::dto::{CostQuery, PriceQuery, ReportCost};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, page_request};
 
@@ -28,15 +29,22 @@ pub(super) async fn list(
         agent_id: q.agent_id,
         task_id: q.task_id,
         call_category: q.call_category,
+        cost_source: q.cost_source,
+        provider: q.provider,
+        model: q.model,
         since: q.since,
         until: q.until,
     };
     state.blocking(move |s| Ok(Json(s.store().list_costs(&filter, &page)?))).await
 }
 
-/// Reports one model call. With an idempotency key (body field or `Idempotency-Key`
-/// header) a retry is recorded once and answered with the original record and the header
-/// `Idempotent-Replayed: true`; reusing a key for a different report is a 409.
+/// Reports one model call. Without `cost`, synthorg prices the call from the catalogue in
+/// force (`cost_source: computed`); with `cost`, the reported figure is kept
+/// (`cost_source: reported`) and the computed one is stored beside it; a model the catalogue
+/// does not list and no `cost` is recorded at 0 (`cost_source: unpriced`). With an
+/// idempotency key (body field or `Idempotency-Key` header) a retry is recorded once and
+/// answered with the original record and the header `Idempotent-Replayed: true`; reusing a
+/// key for a different report is a 409.
 #[utoipa::path(post, path = "/api/v1/costs", tag = "costs", request_body = ReportCost,
     params(("Idempotency-Key" = Option<String>, Header, description = "alternative to the body field")),
     responses((status = 201, body = CostRecord), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -62,14 +70,19 @@ pub(super) async fn report(
         task_id: body.task_id,
         provider: body.provider,
         model: body.model,
-        input_tokens: body.input_tokens,
-        output_tokens: body.output_tokens,
+        usage: Usage {
+            input: body.input_tokens,
+            output: body.output_tokens,
+            cache_read_input: body.cache_read_input_tokens,
+            cache_write_input: body.cache_write_input_tokens,
+            reasoning_output: body.reasoning_output_tokens,
+        },
         cost: body.cost,
         call_category: body.call_category,
         occurred_at: body.occurred_at,
         idempotency_key,
     }
-    .into_record(&caller, now())?;
+    .into_record(&caller, now(), &state.settings().prices)?;
     state
         .write(move |s| {
             let recorded = s.store().record_cost(&record)?;
@@ -85,9 +98,20 @@ pub(super) async fn report(
                     provider: r.provider.clone(),
                     model: r.model.clone(),
                     cost: r.cost,
+                    cost_source: r.cost_source,
+                    computed_cost: r.computed_cost,
+                    disagrees: r.cost_disagrees,
                 });
             }
             Ok(Done::with((StatusCode::CREATED, headers, Json(recorded.value)), events))
         })
         .await
+}
+
+/// The price catalogue in force: the built-in one, replaced or extended by
+/// `budget.prices_file`. Prices are USD per million tokens; see docs/costs.md.
+#[utoipa::path(get, path = "/api/v1/prices", tag = "costs", params(PriceQuery),
+    responses((status = 200, body = Catalogue), (status = 422, body = ErrorBody)))]
+pub(super) async fn prices(State(state): State<AppState>, ApiQuery(q): ApiQuery<PriceQuery>) -> Json<Catalogue> {
+    Json(state.settings().prices.filtered(q.provider.as_deref(), q.model.as_deref()))
 }

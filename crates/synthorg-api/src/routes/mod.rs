@@ -47,6 +47,7 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(tasks::get))
         .routes(routes!(tasks::history, tasks::transition))
         .routes(routes!(costs::list, costs::report))
+        .routes(routes!(costs::prices))
         .routes(routes!(budget::get_config, budget::put_config))
         .routes(routes!(budget::status))
         .routes(routes!(coordination::list, coordination::report))

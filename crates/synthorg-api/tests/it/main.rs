@@ -9,6 +9,7 @@ mod bad_input;
 mod flows;
 mod metrics;
 mod openapi;
+mod prices;
 
 use std::sync::Arc;
 

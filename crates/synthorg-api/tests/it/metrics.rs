@@ -50,7 +50,7 @@ pub(crate) fn python_parse(text: &str) -> usize {
     out.trim().parse().unwrap()
 }
 
-async fn scrape(app: &TestApp, accept: Option<&str>) -> (StatusCode, String, String) {
+pub(crate) async fn scrape(app: &TestApp, accept: Option<&str>) -> (StatusCode, String, String) {
     let mut req = axum::http::Request::builder().uri("/api/v1/metrics");
     if let Some(a) = accept {
         req = req.header("accept", a);
@@ -64,7 +64,7 @@ async fn scrape(app: &TestApp, accept: Option<&str>) -> (StatusCode, String, Str
 }
 
 /// The value of the sample line starting with `prefix` (name and labels).
-fn value(text: &str, prefix: &str) -> Option<f64> {
+pub(crate) fn value(text: &str, prefix: &str) -> Option<f64> {
     text.lines()
         .find(|l| l.starts_with(prefix) && l[prefix.len()..].starts_with(' '))
         .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())

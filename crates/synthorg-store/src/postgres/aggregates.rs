@@ -9,7 +9,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{Db, PostgresStore, col, count_col, enum_col};
-use crate::{StoreError, split_days};
+use crate::aggregates::MODEL_USAGE_SUMS;
+use crate::{ModelUsage, StoreError, split_days};
 
 fn instant(micros: i64) -> Result<OffsetDateTime, StoreError> {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
@@ -142,5 +143,25 @@ impl crate::AggregateStore for PostgresStore {
 
     fn pending_approvals(&self) -> Result<u64, StoreError> {
         self.read(|db| count_col(&db.query_one("SELECT COUNT(*) FROM approvals WHERE status = 'pending'", &[])?, 0))
+    }
+
+    fn model_usage(&self) -> Result<Vec<ModelUsage>, StoreError> {
+        let sums: Vec<String> = MODEL_USAGE_SUMS.iter().map(|c| format!("SUM({c})::BIGINT")).collect();
+        let sql = format!(
+            "SELECT provider, model, {} FROM model_usage GROUP BY provider, model ORDER BY MIN(first_seq)",
+            sums.join(", ")
+        );
+        self.read(|db| {
+            db.query(&sql, &[])?
+                .iter()
+                .map(|r| {
+                    let mut sums = [0i64; 10];
+                    for (i, sum) in sums.iter_mut().enumerate() {
+                        *sum = col(r, i + 2)?;
+                    }
+                    Ok(ModelUsage::from_sums(col(r, 0)?, col(r, 1)?, sums))
+                })
+                .collect()
+        })
     }
 }

@@ -4,7 +4,7 @@ use postgres::Row;
 use postgres::types::Json;
 use synthorg_core::budget::{ActionSpend, BudgetConfig, SpendSnapshot, SpendWindow};
 use synthorg_core::coordination::CoordinationRun;
-use synthorg_core::cost::{CallCategory, CostRecord};
+use synthorg_core::cost::{CallCategory, CostRecord, CostSource};
 use synthorg_core::{DomainError, Usd};
 use uuid::Uuid;
 
@@ -27,6 +27,13 @@ fn cost_row(row: &Row, first: usize) -> Result<CostRecord, StoreError> {
         occurred_at: col(row, c(9))?,
         recorded_at: col(row, c(10))?,
         idempotency_key: col(row, c(11))?,
+        cache_read_input_tokens: col::<i64>(row, c(12))?.max(0) as u64,
+        cache_write_input_tokens: col::<i64>(row, c(13))?.max(0) as u64,
+        reasoning_output_tokens: col::<i64>(row, c(14))?.max(0) as u64,
+        cost_source: enum_col(row, c(15), CostSource::parse)?,
+        computed_cost: col::<Option<i64>>(row, c(16))?.map(Usd::from_nanos),
+        price_version: col(row, c(17))?,
+        cost_disagrees: col(row, c(18))?,
     })
 }
 
@@ -71,7 +78,8 @@ impl crate::LedgerStore for PostgresStore {
             let inserted = db.execute(
                 &format!(
                     "INSERT INTO cost_records ({COST_COLUMNS}) SELECT $1::UUID, $2::UUID, $3::UUID, $4::TEXT, $5::TEXT, \
-                     $6::BIGINT, $7::BIGINT, $8::BIGINT, $9::TEXT, $10::TIMESTAMPTZ, $11::TIMESTAMPTZ, $12::TEXT \
+                     $6::BIGINT, $7::BIGINT, $8::BIGINT, $9::TEXT, $10::TIMESTAMPTZ, $11::TIMESTAMPTZ, $12::TEXT, \
+                     $13::BIGINT, $14::BIGINT, $15::BIGINT, $16::TEXT, $17::BIGINT, $18::TEXT, $19::BOOLEAN \
                      WHERE EXISTS (SELECT 1 FROM agents WHERE id = $2) \
                      AND ($3::UUID IS NULL OR EXISTS (SELECT 1 FROM tasks WHERE id = $3)) \
                      ON CONFLICT (idempotency_key) DO NOTHING"
@@ -89,6 +97,13 @@ impl crate::LedgerStore for PostgresStore {
                     &record.occurred_at,
                     &record.recorded_at,
                     &record.idempotency_key,
+                    &tokens(record.cache_read_input_tokens, "cache_read_input_tokens")?,
+                    &tokens(record.cache_write_input_tokens, "cache_write_input_tokens")?,
+                    &tokens(record.reasoning_output_tokens, "reasoning_output_tokens")?,
+                    &record.cost_source.as_str(),
+                    &record.computed_cost.map(Usd::nanos),
+                    &record.price_version,
+                    &record.cost_disagrees,
                 ],
             )?;
             if inserted == 1 {
@@ -116,7 +131,10 @@ impl crate::LedgerStore for PostgresStore {
             let mut f = Filter::default();
             f.eq("agent_id", filter.agent_id)
                 .eq("task_id", filter.task_id)
-                .eq("call_category", filter.call_category.map(|s| s.as_str()));
+                .eq("call_category", filter.call_category.map(|s| s.as_str()))
+                .eq("cost_source", filter.cost_source.map(|s| s.as_str()))
+                .eq("provider", filter.provider.clone())
+                .eq("model", filter.model.clone());
             if let Some(since) = filter.since {
                 f.push("occurred_at >= ?", since);
             }

@@ -33,7 +33,10 @@ use crate::{Page, PageRequest, StoreError};
 use pool::{Pool, Pooled};
 
 /// Migrations in order; `synthorg_migrations` records which are applied.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/postgres/0001_initial.sql"),
+    include_str!("../../migrations/postgres/0002_prices.sql"),
+];
 
 /// How often a write that lost a deadlock or serialization check is tried again.
 const MAX_RETRIES: u32 = 8;

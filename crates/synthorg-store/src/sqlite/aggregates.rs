@@ -13,7 +13,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{SqliteStore, parse_enum, parse_uuid};
-use crate::{StoreError, split_days};
+use crate::aggregates::MODEL_USAGE_SUMS;
+use crate::{ModelUsage, StoreError, split_days};
 
 /// Spend since `since`, of one agent or of all.
 pub(super) fn cost_since(c: &Connection, since: OffsetDateTime, agent: Option<Uuid>) -> Result<Usd, StoreError> {
@@ -132,6 +133,20 @@ impl crate::AggregateStore for SqliteStore {
                 .prepare_cached("SELECT COUNT(*) FROM approvals WHERE status = 'pending'")?
                 .query_row([], |r| r.get(0))?;
             Ok(n.max(0) as u64)
+        })
+    }
+
+    fn model_usage(&self) -> Result<Vec<ModelUsage>, StoreError> {
+        let sql =
+            format!("SELECT provider, model, {} FROM model_usage ORDER BY first_seq", MODEL_USAGE_SUMS.join(", "));
+        self.read(|c| {
+            rows(c, &sql, |r| {
+                let mut sums = [0i64; 10];
+                for (i, sum) in sums.iter_mut().enumerate() {
+                    *sum = r.get(i + 2)?;
+                }
+                Ok(ModelUsage::from_sums(r.get(0)?, r.get(1)?, sums))
+            })
         })
     }
 }

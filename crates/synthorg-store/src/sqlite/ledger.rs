@@ -3,7 +3,7 @@
 use rusqlite::{OptionalExtension, Row, params};
 use synthorg_core::budget::{ActionSpend, BudgetConfig, SpendSnapshot, SpendWindow};
 use synthorg_core::coordination::CoordinationRun;
-use synthorg_core::cost::{CallCategory, CostRecord};
+use synthorg_core::cost::{CallCategory, CostRecord, CostSource};
 use synthorg_core::{DomainError, Usd};
 use uuid::Uuid;
 
@@ -26,6 +26,13 @@ fn cost_row(row: &Row<'_>, first: usize) -> rusqlite::Result<CostRecord> {
         occurred_at: from_ts(row.get(col(9))?)?,
         recorded_at: from_ts(row.get(col(10))?)?,
         idempotency_key: row.get(col(11))?,
+        cache_read_input_tokens: row.get::<_, i64>(col(12))? as u64,
+        cache_write_input_tokens: row.get::<_, i64>(col(13))? as u64,
+        reasoning_output_tokens: row.get::<_, i64>(col(14))? as u64,
+        cost_source: parse_enum(&row.get::<_, String>(col(15))?, CostSource::parse)?,
+        computed_cost: row.get::<_, Option<i64>>(col(16))?.map(Usd::from_nanos),
+        price_version: row.get(col(17))?,
+        cost_disagrees: row.get(col(18))?,
     })
 }
 
@@ -73,7 +80,8 @@ impl crate::LedgerStore for SqliteStore {
                 return Err(DomainError::invalid("task_id", format!("task {task} does not exist")).into());
             }
             tx.prepare_cached(&format!(
-                "INSERT INTO cost_records ({COST_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+                "INSERT INTO cost_records ({COST_COLUMNS}) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
             ))?
             .execute(params![
                 record.id.to_string(),
@@ -88,6 +96,13 @@ impl crate::LedgerStore for SqliteStore {
                 ts(record.occurred_at),
                 ts(record.recorded_at),
                 record.idempotency_key,
+                record.cache_read_input_tokens as i64,
+                record.cache_write_input_tokens as i64,
+                record.reasoning_output_tokens as i64,
+                record.cost_source.as_str(),
+                record.computed_cost.map(Usd::nanos),
+                record.price_version,
+                record.cost_disagrees,
             ])?;
             Ok(Recorded { value: record.clone(), replayed: false })
         })
@@ -98,7 +113,10 @@ impl crate::LedgerStore for SqliteStore {
             let mut f = Filter::default();
             f.eq("agent_id", uuid_value(filter.agent_id))
                 .eq("task_id", uuid_value(filter.task_id))
-                .eq("call_category", filter.call_category.map(|s| s.as_str().to_owned()));
+                .eq("call_category", filter.call_category.map(|s| s.as_str().to_owned()))
+                .eq("cost_source", filter.cost_source.map(|s| s.as_str().to_owned()))
+                .eq("provider", filter.provider.clone())
+                .eq("model", filter.model.clone());
             if let Some(since) = filter.since {
                 f.push("occurred_at >= ?", ts(since));
             }

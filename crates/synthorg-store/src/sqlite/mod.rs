@@ -47,7 +47,10 @@ pub(crate) use columns::*;
 use writer::{GroupWriter, RESTART_BACKOFF_MIN, WriterState, WriterThread};
 
 /// Migrations in order; `PRAGMA user_version` records how many are applied.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/sqlite/0001_initial.sql"),
+    include_str!("../../migrations/sqlite/0002_prices.sql"),
+];
 
 /// Settings of the SQLite store.
 #[derive(Debug, Clone)]

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use synthorg_core::Usd;
 use synthorg_core::agent::AgentPatch;
 use synthorg_core::cost::NewCostRecord;
+use synthorg_core::price::{Catalogue, Usage};
 use synthorg_core::task::{TaskStatus, TransitionRequest};
 use synthorg_store::*;
 use time::macros::datetime;
@@ -23,14 +24,13 @@ fn record_at(s: &dyn Store, agent: Uuid, amount: &str, at: OffsetDateTime) {
         task_id: None,
         provider: "p".into(),
         model: "m".into(),
-        input_tokens: 1,
-        output_tokens: 1,
-        cost: Usd::parse(amount).unwrap(),
+        usage: Usage { input: 1, output: 1, ..Usage::default() },
+        cost: Some(Usd::parse(amount).unwrap()),
         call_category: None,
         occurred_at: Some(at),
         idempotency_key: None,
     }
-    .into_record(&admin(), at + Duration::minutes(1))
+    .into_record(&admin(), at + Duration::minutes(1), &Catalogue::empty())
     .unwrap();
     s.record_cost(&record).unwrap();
 }

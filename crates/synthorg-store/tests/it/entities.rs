@@ -1,6 +1,7 @@
 use synthorg_core::DomainError;
 use synthorg_core::agent::{AgentPatch, AgentStatus};
 use synthorg_core::cost::NewCostRecord;
+use synthorg_core::price::{Catalogue, Usage};
 use synthorg_core::security::{Approval, ApprovalStatus, Decision, DecisionRequest, RiskLevel, Verdict};
 use synthorg_core::task::{TaskStatus, TransitionRequest};
 use synthorg_core::{Role, Usd};
@@ -90,14 +91,13 @@ pub(crate) fn cost(agent: Uuid, amount: &str, key: Option<&str>) -> synthorg_cor
         task_id: None,
         provider: "p".into(),
         model: "m".into(),
-        input_tokens: 10,
-        output_tokens: 5,
-        cost: Usd::parse(amount).unwrap(),
+        usage: Usage { input: 10, output: 5, ..Usage::default() },
+        cost: Some(Usd::parse(amount).unwrap()),
         call_category: None,
         occurred_at: None,
         idempotency_key: key.map(Into::into),
     }
-    .into_record(&admin(), now())
+    .into_record(&admin(), now(), &Catalogue::empty())
     .unwrap()
 }
 

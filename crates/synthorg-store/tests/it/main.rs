@@ -6,6 +6,7 @@
 
 mod aggregates;
 mod entities;
+mod prices;
 mod replicas;
 
 use synthorg_core::Actor;

@@ -17,13 +17,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use synthorg_api::{ApiSettings, ExcludePaths, MetricsSettings};
 use synthorg_core::FieldError;
+use synthorg_core::Usd;
 use synthorg_core::agent::TrustLevel;
-use synthorg_core::budget::BudgetConfig;
+use synthorg_core::budget::{AlertThresholds, BudgetConfig};
 use synthorg_core::security::{LevelPolicy, SecurityPolicy};
 use synthorg_telemetry::otlp::ExporterConfig;
 
 mod database;
 mod otlp;
+mod prices;
 pub(crate) use database::{DatabaseConfig, StoreLocation};
 pub(crate) use otlp::OtlpSinkConfig;
 
@@ -35,8 +37,8 @@ pub(crate) struct Config {
     /// Where the state lives: the embedded SQLite file, or PostgreSQL for several replicas.
     pub database: DatabaseConfig,
     pub auth: AuthConfig,
-    /// The budget in force until one is set through the API.
-    pub budget: BudgetConfig,
+    /// The budget in force until one is set through the API, and the price catalogue.
+    pub budget: BudgetSection,
     pub security: SecurityConfig,
     pub logging: LoggingConfig,
     pub metrics: MetricsConfig,
@@ -62,6 +64,54 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("./data"),
             request_timeout: "30s".into(),
             shutdown_timeout: "10s".into(),
+        }
+    }
+}
+
+/// The `budget` section: [`BudgetConfig`]'s limits (the API's budget document) and the
+/// prices, which only the configuration may set (a file path is not for API clients).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct BudgetSection {
+    pub total_monthly: Usd,
+    pub per_task_limit: Usd,
+    pub per_agent_daily_limit: Usd,
+    pub alerts: AlertThresholds,
+    pub reset_day: u8,
+    pub currency: String,
+    /// A price catalogue in synthorg's YAML format or LiteLLM's JSON format.
+    pub prices_file: Option<PathBuf>,
+    /// Whether `prices_file` extends the built-in catalogue or replaces it.
+    pub prices_mode: prices::PricesMode,
+}
+
+impl Default for BudgetSection {
+    fn default() -> Self {
+        let BudgetConfig { total_monthly, per_task_limit, per_agent_daily_limit, alerts, reset_day, currency } =
+            BudgetConfig::default();
+        Self {
+            total_monthly,
+            per_task_limit,
+            per_agent_daily_limit,
+            alerts,
+            reset_day,
+            currency,
+            prices_file: None,
+            prices_mode: prices::PricesMode::Extend,
+        }
+    }
+}
+
+impl BudgetSection {
+    /// The limits, as the API's budget document.
+    pub(crate) fn limits(&self) -> BudgetConfig {
+        BudgetConfig {
+            total_monthly: self.total_monthly,
+            per_task_limit: self.per_task_limit,
+            per_agent_daily_limit: self.per_agent_daily_limit,
+            alerts: self.alerts,
+            reset_day: self.reset_day,
+            currency: self.currency.clone(),
         }
     }
 }
@@ -166,12 +216,19 @@ pub(crate) struct MetricsConfig {
     pub prefix: String,
     /// Most distinct agent label values; the rest fold into `__other__`.
     pub max_agent_series: usize,
+    /// Most distinct (provider, model) label pairs; the rest fold into `__other__`.
+    pub max_model_series: usize,
 }
 
 impl Default for MetricsConfig {
     fn default() -> Self {
         let d = MetricsSettings::default();
-        Self { enabled: true, prefix: d.prefix, max_agent_series: d.max_agent_series }
+        Self {
+            enabled: true,
+            prefix: d.prefix,
+            max_agent_series: d.max_agent_series,
+            max_model_series: d.max_model_series,
+        }
     }
 }
 
@@ -416,7 +473,9 @@ fn check(config: Config, resource: Vec<(String, String)>, errors: &mut Vec<Field
         errors.push(FieldError::new(format!("auth.exclude_paths[{i}]"), format!("not a valid regex: {e}")));
         ExcludePaths::default()
     });
-    errors.extend(config.budget.validate().into_iter().map(|e| e.within("budget")));
+    let budget = config.budget.limits();
+    errors.extend(budget.validate().into_iter().map(|e| e.within("budget")));
+    let prices = prices::load(&config.budget, errors);
     let mut policy = SecurityPolicy::default();
     policy.levels.extend(config.security.policies.clone());
     errors.extend(policy.validate().into_iter().map(|e| e.within("security.policies")));
@@ -425,13 +484,17 @@ fn check(config: Config, resource: Vec<(String, String)>, errors: &mut Vec<Field
     if let Err(e) = tracing_subscriber::EnvFilter::try_new(&config.logging.level) {
         errors.push(FieldError::new("logging.level", format!("not a level or filter: {e}")));
     }
-    let metrics =
-        MetricsSettings { prefix: config.metrics.prefix.clone(), max_agent_series: config.metrics.max_agent_series };
+    let metrics = MetricsSettings {
+        prefix: config.metrics.prefix.clone(),
+        max_agent_series: config.metrics.max_agent_series,
+        max_model_series: config.metrics.max_model_series,
+    };
     errors.extend(metrics.validate().into_iter().map(|e| e.within("metrics")));
     let api = ApiSettings {
         exclude_paths,
         request_timeout,
-        budget_defaults: config.budget.clone(),
+        budget_defaults: budget,
+        prices: std::sync::Arc::new(prices),
         security_policy: policy,
         metrics: config.metrics.enabled.then_some(metrics),
         otlp: None,

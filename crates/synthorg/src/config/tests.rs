@@ -1,4 +1,5 @@
 use super::*;
+use synthorg_core::price::Catalogue;
 
 fn load_yaml(yaml: &str, env: &[(&str, &str)]) -> Result<Settings, ConfigErrors> {
     let dir = tempfile::tempdir().unwrap();
@@ -311,4 +312,63 @@ fn the_database_section_selects_and_checks_the_store() {
     assert_eq!(got, ["database.connect_timeout", "database.pool_size", "database.schema", "database.url"]);
     let tls = load_yaml("database:\n  url: postgres://db/x?sslmode=require\n  ca_file: /nonexistent/ca.pem\n", &[]);
     assert!(tls.unwrap_err().to_string().contains("database.ca_file: cannot read /nonexistent/ca.pem"));
+}
+
+#[test]
+fn a_prices_file_extends_or_replaces_the_builtin_catalogue() {
+    let dir = tempfile::tempdir().unwrap();
+    let litellm = dir.path().join("model_prices_and_context_window.json");
+    std::fs::write(
+        &litellm,
+        r#"{"sample_spec": {"litellm_provider": "x"},
+            "claude-sonnet-4-5": {"litellm_provider": "anthropic", "input_cost_per_token": 2e-06, "output_cost_per_token": 1e-05},
+            "gemini/gemini-9-pro": {"litellm_provider": "gemini", "input_cost_per_token": 1e-06,
+              "input_cost_per_token_above_200k_tokens": 2e-06, "output_cost_per_token": 5e-06,
+              "cache_read_input_token_cost": 1e-07, "output_cost_per_reasoning_token": 6e-06}}"#,
+    )
+    .unwrap();
+    let yaml = dir.path().join("prices.yaml");
+    std::fs::write(
+        &yaml,
+        "version: \"2026-12-01\"\nmodels:\n  - {provider: acme, model: m1, input: 1, output: 2, source: contract 42}\n",
+    )
+    .unwrap();
+    let builtin = Catalogue::builtin();
+
+    let extended = load_yaml(&format!("budget:\n  prices_file: {}\n", litellm.display()), &[]).unwrap().api.prices;
+    assert!(
+        extended.version().starts_with(&format!("{}+litellm-sha256:", builtin.version())),
+        "{}",
+        extended.version()
+    );
+    assert_eq!(extended.models().len(), builtin.models().len() + 1, "one replaced, one added");
+    assert_eq!(extended.lookup("anthropic", "claude-sonnet-4-5").unwrap().input.to_string(), "2");
+    let nine = extended.lookup("gemini", "gemini-9-pro").unwrap();
+    assert_eq!((nine.tiers.len(), nine.reasoning_output.unwrap().to_string()), (1, "6".to_owned()));
+    assert!(extended.lookup("openai", "gpt-4.1").is_some(), "the rest of the built-in catalogue stays");
+
+    let replaced = load_yaml(&format!("budget:\n  prices_file: {}\n  prices_mode: replace\n", yaml.display()), &[])
+        .unwrap()
+        .api
+        .prices;
+    assert_eq!((replaced.version(), replaced.models().len()), ("2026-12-01", 1));
+    assert!(replaced.lookup("openai", "gpt-4.1").is_none());
+
+    // Problems name the setting and the file.
+    std::fs::write(
+        &yaml,
+        "version: \"2026-12-01\"\nmodels:\n  - {provider: acme, model: m1, input: -1, output: 2, source: s}\n",
+    )
+    .unwrap();
+    for config in [
+        format!("budget:\n  prices_file: {}\n", yaml.display()),
+        format!("budget:\n  prices_file: {}\n", dir.path().join("missing.yaml").display()),
+        "budget:\n  prices_mode: replace\n".to_owned(),
+    ] {
+        let errors = load_yaml(&config, &[]).unwrap_err().0;
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].field.starts_with("budget.prices_"), "{errors:?}");
+    }
+    let errors = load_yaml(&format!("budget:\n  prices_file: {}\n", yaml.display()), &[]).unwrap_err().0;
+    assert!(errors[0].message.ends_with("line 3 column 40: must not be negative"), "{errors:?}");
 }

@@ -139,6 +139,8 @@ pub(crate) fn run(options: &Options, stop: &AtomicBool, progress: Progress) -> S
     let stats = Arc::new(Stats::default());
     let client = Client::new(&options.urls, Arc::clone(&stats), Duration::from_secs(30), options.concurrency + 1);
     let tally = Tally::default();
+    // The clients' own price list, for the calls that report their cost.
+    let prices = synthorg_core::price::Catalogue::builtin();
     let mut rng = fastrand::Rng::with_seed(options.seed);
     let agents = org::register(&client, &options.key, &options.name_prefix, options.agents, &mut rng, &tally);
     let started = Instant::now();
@@ -154,7 +156,8 @@ pub(crate) fn run(options: &Options, stop: &AtomicBool, progress: Progress) -> S
                 n if n >= workers => (0..n).filter(|i| i % workers == w).collect(),
                 n => vec![w % n],
             };
-            let org = org::Org { client: &client, admin: &options.key, agents: &agents, tally: &tally };
+            let org =
+                org::Org { client: &client, admin: &options.key, agents: &agents, tally: &tally, prices: &prices };
             let seed = options.seed.wrapping_add(w as u64 + 1);
             let mut worker =
                 org::Worker::new(org, mine, seed, format!("{}-w{w}", options.name_prefix), per_worker_rate);

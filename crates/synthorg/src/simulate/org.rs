@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use synthorg_core::Usd;
+use synthorg_core::price::{Catalogue, Usage};
+
 use super::client::{Answer, Client};
 
 const ROLES: &[&str] = &["engineer", "reviewer", "researcher", "analyst", "planner", "writer"];
@@ -17,15 +20,23 @@ const DEPARTMENTS: &[&str] = &["engineering", "research", "support", "finance", 
 const TRUST: &[(&str, u32)] = &[("sandboxed", 10), ("restricted", 25), ("standard", 50), ("elevated", 15)];
 const TOPOLOGIES: &[&str] = &["hierarchical", "peer_to_peer", "centralized"];
 
-/// Provider, model, and price per token in 10⁻⁹ USD (input, output): list prices per million
-/// tokens × 1000.
-pub(super) const MODELS: &[(&str, &str, u64, u64)] = &[
-    ("anthropic", "claude-sonnet-4", 3_000, 15_000),
-    ("anthropic", "claude-haiku-4", 800, 4_000),
-    ("openai", "gpt-4.1", 2_000, 8_000),
-    ("openai", "gpt-4.1-mini", 400, 1_600),
-    ("google", "gemini-2.5-flash", 300, 2_500),
+/// Provider and model of the simulated calls: catalogued models, and one self-hosted model
+/// the catalogue cannot know (its calls always report a cost).
+pub(super) const MODELS: &[(&str, &str)] = &[
+    ("anthropic", "claude-sonnet-4-5"),
+    ("anthropic", "claude-haiku-4-5"),
+    ("openai", "gpt-4.1"),
+    ("openai", "gpt-4.1-mini"),
+    ("google", "gemini-2.5-flash"),
+    (SELF_HOSTED.0, SELF_HOSTED.1),
 ];
+/// A self-hosted model, priced by its operator at this many 10⁻⁹ USD per token.
+const SELF_HOSTED: (&str, &str, u64) = ("in-house", "llama-3.3-70b", 200);
+/// Share of calls to catalogued models that leave `cost` out for synthorg to compute.
+const COST_OMITTED: f64 = 0.6;
+/// Share of reported costs that differ from the list price (a provider's invoice with a
+/// surcharge), so the disagreement counter moves in the demo.
+const COST_SURCHARGED: f64 = 0.02;
 
 /// What the run did successfully, to compare with the server's own counts.
 #[derive(Debug, Default, Serialize)]
@@ -36,7 +47,7 @@ pub(crate) struct Tally {
     pub tasks_completed: AtomicU64,
     pub tasks_cancelled: AtomicU64,
     pub cost_records: AtomicU64,
-    /// Sum of the reported costs in 10⁻⁹ USD.
+    /// Sum of the recorded costs (reported, or priced by synthorg) in 10⁻⁹ USD.
     pub cost_nanos: AtomicU64,
     pub verdicts_allow: AtomicU64,
     pub verdicts_deny: AtomicU64,
@@ -132,6 +143,7 @@ pub(super) struct Org<'a> {
     pub admin: &'a str,
     pub agents: &'a [SimAgent],
     pub tally: &'a Tally,
+    pub prices: &'a Catalogue,
 }
 
 /// One worker: its agents, its tasks, its random stream.
@@ -143,6 +155,7 @@ pub(super) struct Worker<'a> {
     pub mine: Vec<usize>,
     pub rng: fastrand::Rng,
     pub tally: &'a Tally,
+    prices: &'a Catalogue,
     tasks: Vec<SimTask>,
     serial: u64,
     name: String,
@@ -170,6 +183,7 @@ impl<'a> Worker<'a> {
             mine,
             rng,
             tally: org.tally,
+            prices: org.prices,
             tasks: Vec::new(),
             serial: 0,
             name,
@@ -310,33 +324,59 @@ impl<'a> Worker<'a> {
     }
 
     fn model_call(&mut self, task_id: &str, agent: usize) {
-        let (provider, model, price_in, price_out) = *pick(&mut self.rng, MODELS);
-        // Mostly short prompts, sometimes a long context.
+        let (provider, model) = *pick(&mut self.rng, MODELS);
+        // Mostly short prompts, sometimes a long context; half the calls hit a prompt cache.
         let input = match self.rng.f64() {
             r if r < 0.8 => self.rng.u64(300..4_000),
             _ => self.rng.u64(8_000..60_000),
         };
+        let cache_read = if self.rng.bool() { input * self.rng.u64(30..90) / 100 } else { 0 };
+        let cache_write = if cache_read == 0 && self.rng.f64() < 0.2 { input / 2 } else { 0 };
         let output = self.rng.u64(40..1_500);
-        let nanos = input * price_in + output * price_out;
+        let reasoning = if self.rng.f64() < 0.3 { output * self.rng.u64(20..80) / 100 } else { 0 };
+        let usage = Usage {
+            input,
+            output,
+            cache_read_input: cache_read,
+            cache_write_input: cache_write,
+            reasoning_output: reasoning,
+        };
+        // The client's own figure: list price (or the self-hosted rate), now and then with a surcharge.
+        let cost = match self.prices.lookup(provider, model) {
+            None => Some(Usd::from_nanos(((input + output) * SELF_HOSTED.2) as i64)),
+            Some(_) if self.rng.f64() < COST_OMITTED => None,
+            Some(price) => price.cost(&usage).ok().map(|c| match self.rng.f64() < COST_SURCHARGED {
+                true => Usd::from_nanos(c.nanos() + c.nanos() / 10),
+                false => c,
+            }),
+        };
         let category = match self.rng.f64() {
             r if r < 0.85 => "productive",
             r if r < 0.97 => "coordination",
             _ => "system",
         };
-        let body = json!({
+        let mut body = json!({
             "agent_id": self.agents[agent].id,
             "task_id": task_id,
             "provider": provider,
             "model": model,
             "input_tokens": input,
             "output_tokens": output,
-            "cost": format!("{}.{:09}", nanos / 1_000_000_000, nanos % 1_000_000_000),
+            "cache_read_input_tokens": cache_read,
+            "cache_write_input_tokens": cache_write,
+            "reasoning_output_tokens": reasoning,
             "call_category": category,
             "idempotency_key": format!("{}-{:016x}", self.name, self.rng.u64(..)),
         });
-        if self.call("POST /costs", "POST", "/costs", &self.agents[agent].key, Some(&body)).is_some_and(|a| a.ok()) {
+        if let Some(cost) = cost {
+            body["cost"] = json!(cost.to_string());
+        }
+        let answer = self.call("POST /costs", "POST", "/costs", &self.agents[agent].key, Some(&body));
+        if let Some(answer) = answer.filter(Answer::ok) {
             inc(&self.tally.cost_records);
-            self.tally.cost_nanos.fetch_add(nanos, Relaxed);
+            // The recorded cost, as synthorg priced it when the report left it out.
+            let recorded = serde_json::from_value::<Usd>(answer.body["cost"].clone()).unwrap_or_default();
+            self.tally.cost_nanos.fetch_add(recorded.nanos().max(0) as u64, Relaxed);
         }
     }
 

@@ -1,0 +1,508 @@
+//! The price catalogue: what a model call costs, computed by synthorg itself.
+//!
+//! A catalogue maps (provider, model) to exact USD prices per million tokens for five token
+//! classes. `cache_read_input` and `cache_write_input` are parts of `input_tokens`, and
+//! `reasoning_output` is a part of `output_tokens` (the OpenTelemetry GenAI convention), so
+//! a call's cost is
+//!
+//! ```text
+//! (input − cache_read − cache_write) × input + cache_read × cache_read_input
+//!   + cache_write × cache_write_input + (output − reasoning) × output + reasoning × reasoning_output
+//! ```
+//!
+//! all divided by one million, computed in exact decimals and rounded **once**, to the
+//! nanodollar (half away from zero). A tier replaces the prices of the whole call when its
+//! input tokens exceed the tier's threshold (long-context pricing).
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::LazyLock;
+
+use regex::Regex;
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::cost::MAX_TOKENS;
+use crate::money::{SCALE, deserialize_exact, serialize_exact};
+use crate::text::check_len;
+use crate::{FieldError, Usd, string_enum};
+
+mod litellm;
+
+/// The built-in catalogue's source text.
+const BUILTIN: &str = include_str!("price/builtin.yaml");
+
+/// Highest price a catalogue may hold, USD per million tokens.
+const MAX_PRICE: Decimal = Decimal::from_parts(1_000_000, 0, 0, false, 0);
+/// Most decimal places a price may have (a LiteLLM per-token price of 1e-10 USD is 0.0001
+/// per million).
+const PRICE_SCALE: u32 = 12;
+
+string_enum! {
+    /// A class of tokens, as priced and as counted in metrics.
+    pub enum TokenType {
+        /// Every input token of a call (cached ones included).
+        Input => "input",
+        /// Every output token of a call (reasoning included).
+        Output => "output",
+        /// The part of the input read from a prompt cache.
+        CacheReadInput => "cache_read_input",
+        /// The part of the input written to a prompt cache.
+        CacheWriteInput => "cache_write_input",
+        /// The part of the output spent reasoning.
+        ReasoningOutput => "reasoning_output",
+    }
+}
+
+/// The tokens of one model call, by class. The cache classes are parts of `input`, the
+/// reasoning class a part of `output`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub input: u64,
+    pub output: u64,
+    pub cache_read_input: u64,
+    pub cache_write_input: u64,
+    pub reasoning_output: u64,
+}
+
+impl Usage {
+    /// The count of one class.
+    pub fn of(&self, class: TokenType) -> u64 {
+        match class {
+            TokenType::Input => self.input,
+            TokenType::Output => self.output,
+            TokenType::CacheReadInput => self.cache_read_input,
+            TokenType::CacheWriteInput => self.cache_write_input,
+            TokenType::ReasoningOutput => self.reasoning_output,
+        }
+    }
+
+    /// The counts of both, class by class (saturating: a sum of totals, never of one call).
+    pub fn plus(self, other: Usage) -> Usage {
+        Usage {
+            input: self.input.saturating_add(other.input),
+            output: self.output.saturating_add(other.output),
+            cache_read_input: self.cache_read_input.saturating_add(other.cache_read_input),
+            cache_write_input: self.cache_write_input.saturating_add(other.cache_write_input),
+            reasoning_output: self.reasoning_output.saturating_add(other.reasoning_output),
+        }
+    }
+
+    /// Every problem with the counts, named by the cost report's fields.
+    pub fn check(&self, errors: &mut Vec<FieldError>) {
+        for class in TokenType::ALL {
+            if self.of(*class) > MAX_TOKENS {
+                errors.push(FieldError::new(field_of(*class), format!("must be at most {MAX_TOKENS}")));
+            }
+        }
+        if self.cache_read_input.saturating_add(self.cache_write_input) > self.input {
+            let field =
+                if self.cache_read_input > self.input { "cache_read_input_tokens" } else { "cache_write_input_tokens" };
+            errors.push(FieldError::new(
+                field,
+                "cache_read_input_tokens + cache_write_input_tokens must not exceed input_tokens (they are parts of it)",
+            ));
+        }
+        if self.reasoning_output > self.output {
+            errors.push(FieldError::new(
+                "reasoning_output_tokens",
+                "must not exceed output_tokens (reasoning tokens are part of the output)",
+            ));
+        }
+    }
+}
+
+/// The cost report field that carries a class.
+pub fn field_of(class: TokenType) -> &'static str {
+    match class {
+        TokenType::Input => "input_tokens",
+        TokenType::Output => "output_tokens",
+        TokenType::CacheReadInput => "cache_read_input_tokens",
+        TokenType::CacheWriteInput => "cache_write_input_tokens",
+        TokenType::ReasoningOutput => "reasoning_output_tokens",
+    }
+}
+
+/// An exact price in USD per million tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct PerMillion(Decimal);
+
+impl PerMillion {
+    /// A price from its decimal text (`3`, `0.075`, `1.5e-1`); refuses negative, larger than
+    /// 1,000,000 or more precise than 12 decimal places.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let value =
+            if text.contains(['e', 'E']) { Decimal::from_scientific(text) } else { Decimal::from_str_exact(text) }
+                .map_err(|_| format!("{text:?} is not a decimal number"))?;
+        Self::new(value)
+    }
+
+    pub fn new(value: Decimal) -> Result<Self, String> {
+        let value = value.normalize();
+        if value.is_sign_negative() && !value.is_zero() {
+            return Err("must not be negative".into());
+        }
+        if value > MAX_PRICE {
+            return Err(format!("must be at most {MAX_PRICE} USD per million tokens"));
+        }
+        if value.scale() > PRICE_SCALE {
+            return Err(format!("must have at most {PRICE_SCALE} decimal places"));
+        }
+        Ok(Self(value.abs()))
+    }
+
+    pub fn value(self) -> Decimal {
+        self.0
+    }
+}
+
+impl fmt::Display for PerMillion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+/// A JSON number whose text is the exact decimal, like [`Usd`].
+impl Serialize for PerMillion {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serialize_exact(&self.to_string(), serializer)
+    }
+}
+
+/// A number or a decimal string, read exactly like [`Usd`].
+impl<'de> Deserialize<'de> for PerMillion {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserialize_exact(deserializer, "a price in USD per million tokens", PerMillion::parse)
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for PerMillion {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::Number)
+            .minimum(Some(0))
+            .description(Some("Exact price in USD per million tokens"))
+            .examples([serde_json::json!(0.3)])
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for PerMillion {}
+
+/// The prices above an input-token threshold; a class left out keeps the base price.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Tier {
+    /// The tier prices a whole call whose input tokens exceed this.
+    pub above_input_tokens: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<PerMillion>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<PerMillion>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_read_input: Option<PerMillion>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_input: Option<PerMillion>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_output: Option<PerMillion>,
+}
+
+/// The prices of one model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ModelPrice {
+    pub provider: String,
+    /// Matched exactly; a dated snapshot (`-20250929`, `-2025-08-07`, `@20250929`) not listed
+    /// itself falls back to this name.
+    pub model: String,
+    /// Other exact names of the same model.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+    pub input: PerMillion,
+    pub output: PerMillion,
+    /// Absent: priced as `input`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_read_input: Option<PerMillion>,
+    /// Absent: priced as `input`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_input: Option<PerMillion>,
+    /// Absent: priced as `output`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_output: Option<PerMillion>,
+    /// Long-context prices, by increasing threshold.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tiers: Vec<Tier>,
+    /// Where the figures come from (a public price page, or the file they were loaded from).
+    pub source: String,
+}
+
+/// The five prices that apply to one call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Rates {
+    input: Decimal,
+    output: Decimal,
+    cache_read_input: Decimal,
+    cache_write_input: Decimal,
+    reasoning_output: Decimal,
+}
+
+/// Why a cost could not be computed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the computed cost exceeds the largest amount a record may carry")]
+pub struct CostOverflow;
+
+impl ModelPrice {
+    /// The prices for a call with `input_tokens` input tokens: the highest tier it exceeds,
+    /// each class it leaves out taken from the base entry, then the class defaults.
+    fn rates(&self, input_tokens: u64) -> Rates {
+        let tier =
+            self.tiers.iter().filter(|t| input_tokens > t.above_input_tokens).max_by_key(|t| t.above_input_tokens);
+        let pick = |tiered: Option<PerMillion>, base: Option<PerMillion>| tiered.or(base).map(PerMillion::value);
+        let input = pick(tier.and_then(|t| t.input), Some(self.input)).unwrap_or_default();
+        let output = pick(tier.and_then(|t| t.output), Some(self.output)).unwrap_or_default();
+        Rates {
+            input,
+            output,
+            cache_read_input: pick(tier.and_then(|t| t.cache_read_input), self.cache_read_input).unwrap_or(input),
+            cache_write_input: pick(tier.and_then(|t| t.cache_write_input), self.cache_write_input).unwrap_or(input),
+            reasoning_output: pick(tier.and_then(|t| t.reasoning_output), self.reasoning_output).unwrap_or(output),
+        }
+    }
+
+    /// The exact cost of a call, rounded once to the nanodollar. `usage` must be valid
+    /// ([`Usage::check`]): the parts never exceed their wholes.
+    pub fn cost(&self, usage: &Usage) -> Result<Usd, CostOverflow> {
+        let r = self.rates(usage.input);
+        let plain_input = usage.input.saturating_sub(usage.cache_read_input).saturating_sub(usage.cache_write_input);
+        let plain_output = usage.output.saturating_sub(usage.reasoning_output);
+        let mut sum = Decimal::ZERO;
+        for (tokens, rate) in [
+            (plain_input, r.input),
+            (usage.cache_read_input, r.cache_read_input),
+            (usage.cache_write_input, r.cache_write_input),
+            (plain_output, r.output),
+            (usage.reasoning_output, r.reasoning_output),
+        ] {
+            let part = Decimal::from(tokens).checked_mul(rate).ok_or(CostOverflow)?;
+            sum = sum.checked_add(part).ok_or(CostOverflow)?;
+        }
+        let usd = sum
+            .checked_div(Decimal::from(1_000_000))
+            .ok_or(CostOverflow)?
+            .round_dp_with_strategy(SCALE, RoundingStrategy::MidpointAwayFromZero);
+        Usd::from_decimal(usd).map_err(|_| CostOverflow)
+    }
+
+    fn check(&self, errors: &mut Vec<FieldError>) {
+        check_len(errors, "provider", &self.provider, 1, 128);
+        check_len(errors, "model", &self.model, 1, 128);
+        check_len(errors, "source", &self.source, 1, 1024);
+        for (i, alias) in self.aliases.iter().enumerate() {
+            check_len(errors, &format!("aliases[{i}]"), alias, 1, 128);
+        }
+        let mut previous = None;
+        for (i, tier) in self.tiers.iter().enumerate() {
+            if previous.is_some_and(|p| tier.above_input_tokens <= p) {
+                errors.push(FieldError::new(
+                    format!("tiers[{i}].above_input_tokens"),
+                    "must be greater than the previous tier's",
+                ));
+            }
+            previous = Some(tier.above_input_tokens);
+        }
+    }
+}
+
+/// A catalogue as written in synthorg's YAML format.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CatalogueFile {
+    /// The date the figures were read, `YYYY-MM-DD`.
+    version: String,
+    #[serde(default)]
+    provider_aliases: BTreeMap<String, String>,
+    models: Vec<ModelPrice>,
+}
+
+/// Why a price file was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CatalogueError {
+    #[error("not a price catalogue: {0}")]
+    Syntax(String),
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<FieldError>),
+}
+
+/// The prices in force, with the version recorded on every computed cost.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Catalogue {
+    /// The built-in catalogue's date, or `builtin+file` when a file extends it.
+    version: String,
+    /// Provider names clients may use for a provider listed here.
+    provider_aliases: BTreeMap<String, String>,
+    models: Vec<ModelPrice>,
+    /// (provider, exact model name or alias) → index into `models`.
+    #[serde(skip)]
+    index: HashMap<(String, String), usize>,
+}
+
+/// A dated snapshot suffix: `-20250929`, `-2025-09-29` or Vertex's `@20250929`.
+static SNAPSHOT: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^(.+?)(?:-\d{8}|-\d{4}-\d{2}-\d{2}|@\d{8})$").expect("valid regex"));
+static DATE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\d{4}-\d{2}-\d{2}$").expect("valid regex"));
+
+impl Catalogue {
+    /// The catalogue that ships in the binary.
+    pub fn builtin() -> Catalogue {
+        Self::from_yaml(BUILTIN).expect("the built-in catalogue is valid (tested)")
+    }
+
+    /// A catalogue without prices: every report without `cost` is unpriced.
+    pub fn empty() -> Catalogue {
+        Catalogue::new(String::from("none"), BTreeMap::new(), Vec::new()).expect("an empty catalogue is valid")
+    }
+
+    /// Parses and checks synthorg's YAML format (every problem reported, with its path).
+    pub fn from_yaml(text: &str) -> Result<Catalogue, CatalogueError> {
+        // The parser's message ends in a multi-line excerpt; its first line has the position.
+        let file: CatalogueFile = serde_saphyr::from_str(text).map_err(|e| {
+            let message = e.to_string();
+            let first = message.lines().next().unwrap_or_default();
+            CatalogueError::Syntax(first.strip_prefix("error: ").unwrap_or(first).to_owned())
+        })?;
+        let mut errors = Vec::new();
+        if !DATE.is_match(&file.version) {
+            errors.push(FieldError::new("version", "must be the date the prices were read, YYYY-MM-DD"));
+        }
+        for (i, model) in file.models.iter().enumerate() {
+            let mut own = Vec::new();
+            model.check(&mut own);
+            errors.extend(own.into_iter().map(|e| e.within(&format!("models[{i}]"))));
+        }
+        checked(errors)?;
+        Catalogue::new(file.version, file.provider_aliases, file.models)
+    }
+
+    /// Parses LiteLLM's `model_prices_and_context_window.json` shape; see [`litellm`].
+    /// `version` names the file (e.g. a hash of its content). Returns the catalogue and how
+    /// many entries carried no token prices and were skipped.
+    pub fn from_litellm_json(text: &str, version: String, source: &str) -> Result<(Catalogue, usize), CatalogueError> {
+        let (models, skipped) = litellm::parse(text, source)?;
+        Ok((Catalogue::new(version, BTreeMap::new(), models)?, skipped))
+    }
+
+    fn new(
+        version: String,
+        provider_aliases: BTreeMap<String, String>,
+        models: Vec<ModelPrice>,
+    ) -> Result<Catalogue, CatalogueError> {
+        let mut errors = Vec::new();
+        let mut index = HashMap::new();
+        for (i, model) in models.iter().enumerate() {
+            for (j, name) in std::iter::once(&model.model).chain(&model.aliases).enumerate() {
+                let field =
+                    if j == 0 { format!("models[{i}].model") } else { format!("models[{i}].aliases[{}]", j - 1) };
+                if let Some(other) = index.insert((model.provider.clone(), name.clone()), i)
+                    && other != i
+                {
+                    errors.push(FieldError::new(
+                        field,
+                        format!("{}/{name} is already priced by models[{other}]", model.provider),
+                    ));
+                }
+            }
+        }
+        for (from, to) in &provider_aliases {
+            if from.is_empty() || to.is_empty() || from == to {
+                errors.push(FieldError::new(format!("provider_aliases.{from}"), "must map a name to another name"));
+            }
+        }
+        checked(errors)?;
+        Ok(Catalogue { version, provider_aliases, models, index })
+    }
+
+    /// `self` with `other`'s entries added; an entry of `other` replaces the entry of `self`
+    /// for the same provider and model (and takes over its aliases' names).
+    pub fn extended_by(self, other: Catalogue) -> Catalogue {
+        let replaced: std::collections::HashSet<(String, String)> =
+            other.models.iter().map(|m| (m.provider.clone(), m.model.clone())).collect();
+        let taken: std::collections::HashSet<&(String, String)> = other.index.keys().collect();
+        let mut models: Vec<ModelPrice> = self
+            .models
+            .into_iter()
+            .filter(|m| !replaced.contains(&(m.provider.clone(), m.model.clone())))
+            .map(|mut m| {
+                m.aliases.retain(|a| !taken.contains(&(m.provider.clone(), a.clone())));
+                m
+            })
+            .filter(|m| !taken.contains(&(m.provider.clone(), m.model.clone())))
+            .collect();
+        models.extend(other.models.iter().cloned());
+        let mut provider_aliases = self.provider_aliases;
+        provider_aliases.extend(other.provider_aliases.clone());
+        let version = format!("{}+{}", self.version, other.version);
+        Catalogue::new(version, provider_aliases, models).expect("names were made unique above")
+    }
+
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    pub fn models(&self) -> &[ModelPrice] {
+        &self.models
+    }
+
+    pub fn provider_aliases(&self) -> &BTreeMap<String, String> {
+        &self.provider_aliases
+    }
+
+    /// The entry that prices `model` of `provider`: the exact name or an alias first, then
+    /// the name without a dated snapshot suffix; the provider as given first, then the
+    /// provider it is an alias of.
+    pub fn lookup(&self, provider: &str, model: &str) -> Option<&ModelPrice> {
+        let providers = std::iter::once(provider).chain(self.provider_aliases.get(provider).map(String::as_str));
+        let family = SNAPSHOT.captures(model).and_then(|c| c.get(1)).map(|m| m.as_str());
+        for provider in providers {
+            for name in std::iter::once(model).chain(family) {
+                if let Some(i) = self.index.get(&(provider.to_owned(), name.to_owned())) {
+                    return Some(&self.models[*i]);
+                }
+            }
+        }
+        None
+    }
+
+    /// A filtered copy for listing.
+    pub fn filtered(&self, provider: Option<&str>, model: Option<&str>) -> Catalogue {
+        let models = self
+            .models
+            .iter()
+            .filter(|m| provider.is_none_or(|p| m.provider == p))
+            .filter(|m| model.is_none_or(|n| m.model == n || m.aliases.iter().any(|a| a == n)))
+            .cloned()
+            .collect();
+        Catalogue::new(self.version.clone(), self.provider_aliases.clone(), models).expect("a subset stays valid")
+    }
+}
+
+/// `Ok` when no problem was found.
+fn checked(errors: Vec<FieldError>) -> Result<(), CatalogueError> {
+    if errors.is_empty() { Ok(()) } else { Err(CatalogueError::Invalid(errors)) }
+}
+
+/// Does a reported cost disagree with the computed one by more than 1 % of the computed?
+/// Any reported amount disagrees with a computed zero.
+pub fn disagrees(reported: Usd, computed: Usd) -> bool {
+    let diff = (i128::from(reported.nanos()) - i128::from(computed.nanos())).abs();
+    diff * 100 > i128::from(computed.nanos())
+}
+
+#[cfg(test)]
+mod tests;
