@@ -46,3 +46,32 @@ for run in 1 4 16 64 "64@$half"; do
     --summary-json "$work/c$clients.json" >"$work/c$clients.out" 2>&1 || true
   python3 bench/sim_summary.py "$work/c$clients.json" "$raw" "$run"
 done
+
+# Pricing: 16 clients with every catalogued call reporting its cost (synthorg keeps it and
+# stores its own figure beside it) against the same with every such call leaving cost out
+# (synthorg computes it). Each run gets a fresh server and store (a store that grows run after
+# run would slow the later runs), in the order given, omitted, omitted, given, so that drift
+# of the disk hits both alike. Target: cost reports/s with cost omitted within 5 % of given.
+kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null || true
+echo
+printf '%-22s %10s %9s %9s %9s %9s %9s %9s %7s %8s\n' 'cost reported by' writes/s trans/s 'p50 ms' 'p99 ms' costs/s 'p50 ms' 'p99 ms' errors 'vs raw'
+for step in 1:0 2:1 3:1 4:0; do
+  n=${step%:*}
+  omitted=${step#*:}
+  label=$([ "$omitted" = 1 ] && echo "synthorg (omitted)" || echo "client (given)")
+  SYNTHORG_LOGGING__LEVEL=warn "$bin" serve --data-dir "$work/p$n" --bind "127.0.0.1:$port" 2>"$work/p$n.log" &
+  server_pid=$!
+  for _ in $(seq 100); do [ -f "$work/p$n/admin.key" ] && curl -sf "http://127.0.0.1:$port/api/v1/health" >/dev/null && break; sleep 0.1; done
+  "$bin" simulate --url "http://127.0.0.1:$port" --key-file "$work/p$n/admin.key" --rate 0 \
+    --concurrency 16 --agents 16 --duration "${seconds}s" --seed 16 --cost-omitted "$omitted" \
+    --summary-json "$work/p$n.json" >"$work/p$n.out" 2>&1 || true
+  python3 bench/sim_summary.py "$work/p$n.json" "$raw" "$label"
+  kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null || true
+done
+server_pid=""
+python3 - "$work" <<'PY'
+import json, sys
+rate = lambda n: next(e["per_second"] for e in json.load(open(f"{sys.argv[1]}/p{n}.json"))["endpoints"] if e["endpoint"] == "POST /costs")
+given, omitted = rate(1) + rate(4), rate(2) + rate(3)
+print(f"cost reports/s, cost omitted vs given: {omitted / given:.3f}")
+PY

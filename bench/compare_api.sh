@@ -6,6 +6,9 @@
 # median writes/s and median p99 of cost reports, and B's medians as a ratio of A's.
 #
 #   bench/compare_api.sh BIN_A BIN_B [TRIALS] [SECONDS]     (defaults: 6 trials of 10 s)
+#   SIM_BIN=BIN_A bench/compare_api.sh …   drives both servers with the same simulator (by
+#                                          default each binary drives itself), so that a change
+#                                          of the workload does not pass for a change of the server
 #
 # For example, the commit before a change against the working tree:
 #   git worktree add /tmp/before HEAD~1 && (cd /tmp/before && cargo build --release -p synthorg)
@@ -29,7 +32,7 @@ trial() { # binary label n
   SYNTHORG_LOGGING__LEVEL=warn "$bin" serve --data-dir "$data" --bind "127.0.0.1:$port" 2>"$data.log" &
   server_pid=$!
   for _ in $(seq 100); do [ -f "$data/admin.key" ] && curl -sf "http://127.0.0.1:$port/api/v1/health" >/dev/null && break; sleep 0.1; done
-  "$bin" simulate --url "http://127.0.0.1:$port" --key-file "$data/admin.key" --rate 0 --concurrency 64 \
+  "${SIM_BIN:-$bin}" simulate --url "http://127.0.0.1:$port" --key-file "$data/admin.key" --rate 0 --concurrency 64 \
     --agents 64 --duration "${seconds}s" --seed "$n" --summary-json "$data.json" >"$data.out" 2>&1 || true
   kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
   python3 - "$data.json" "$label" "$n" >>"$work/trials" <<'EOF'

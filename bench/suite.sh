@@ -14,6 +14,9 @@ printf '%s CPUs, %s, %s\n' "$(nproc)" "$(awk '/MemTotal/ {printf "%.0f GiB", $2/
 section "store: writes and aggregates against a raw SQLite commit (criterion)"
 cargo bench -q -p synthorg-store --features bench-fixtures --bench store -- --output-format bencher 2>/dev/null | grep '^test'
 
+section "pricing a cost report, against an unpriced model (criterion)"
+cargo bench -q -p synthorg-core --bench price -- --output-format bencher 2>/dev/null | grep '^test'
+
 section "metrics scrape end to end at 10k and 1M rows (criterion)"
 cargo bench -q -p synthorg-api --bench scrape -- --output-format bencher 2>/dev/null | grep '^test'
 

@@ -24,9 +24,11 @@ pub use money::Usd;
 
 /// Defines a closed string enum: wire name, parsing, the list of all values and `Display`.
 /// One place for the spelling of every status, level and verdict keeps API, store, metrics
-/// and docs in agreement.
+/// and docs in agreement. The spelling is matched as `tt`, not `literal`: a `literal`
+/// fragment reaches derive macros wrapped in an invisible group that utoipa does not read,
+/// and the OpenAPI document then listed the Rust variant names instead of the wire spellings.
 macro_rules! string_enum {
-    ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+    ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:tt),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
         #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -348,14 +348,27 @@ pub struct Catalogue {
     /// Provider names clients may use for a provider listed here.
     provider_aliases: BTreeMap<String, String>,
     models: Vec<ModelPrice>,
-    /// (provider, exact model name or alias) → index into `models`.
+    /// provider → exact model name or alias → index into `models` (looked up without
+    /// allocating: a cost report pays two hash lookups).
     #[serde(skip)]
-    index: HashMap<(String, String), usize>,
+    index: HashMap<String, HashMap<String, usize>>,
 }
 
-/// A dated snapshot suffix: `-20250929`, `-2025-09-29` or Vertex's `@20250929`.
-static SNAPSHOT: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^(.+?)(?:-\d{8}|-\d{4}-\d{2}-\d{2}|@\d{8})$").expect("valid regex"));
+/// `model` without a dated snapshot suffix (`-20250929`, `-2025-09-29`, or Vertex's
+/// `@20250929`), when it has one.
+fn snapshot_family(model: &str) -> Option<&str> {
+    // Byte patterns: `#` a digit, anything else itself.
+    for pattern in [&b"-########"[..], b"@########", b"-####-##-##"] {
+        let Some(split) = model.len().checked_sub(pattern.len()).filter(|s| *s > 0) else { continue };
+        let suffix = &model.as_bytes()[split..];
+        let matches = pattern.iter().zip(suffix).all(|(p, b)| if *p == b'#' { b.is_ascii_digit() } else { p == b });
+        // An ASCII suffix starts on a character boundary, so the slice cannot panic.
+        if matches && model.is_char_boundary(split) {
+            return Some(&model[..split]);
+        }
+    }
+    None
+}
 static DATE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\d{4}-\d{2}-\d{2}$").expect("valid regex"));
 
 impl Catalogue {
@@ -404,12 +417,12 @@ impl Catalogue {
         models: Vec<ModelPrice>,
     ) -> Result<Catalogue, CatalogueError> {
         let mut errors = Vec::new();
-        let mut index = HashMap::new();
+        let mut index: HashMap<String, HashMap<String, usize>> = HashMap::new();
         for (i, model) in models.iter().enumerate() {
             for (j, name) in std::iter::once(&model.model).chain(&model.aliases).enumerate() {
                 let field =
                     if j == 0 { format!("models[{i}].model") } else { format!("models[{i}].aliases[{}]", j - 1) };
-                if let Some(other) = index.insert((model.provider.clone(), name.clone()), i)
+                if let Some(other) = index.entry(model.provider.clone()).or_default().insert(name.clone(), i)
                     && other != i
                 {
                     errors.push(FieldError::new(
@@ -433,16 +446,17 @@ impl Catalogue {
     pub fn extended_by(self, other: Catalogue) -> Catalogue {
         let replaced: std::collections::HashSet<(String, String)> =
             other.models.iter().map(|m| (m.provider.clone(), m.model.clone())).collect();
-        let taken: std::collections::HashSet<&(String, String)> = other.index.keys().collect();
+        let taken =
+            |provider: &str, name: &str| other.index.get(provider).is_some_and(|names| names.contains_key(name));
         let mut models: Vec<ModelPrice> = self
             .models
             .into_iter()
             .filter(|m| !replaced.contains(&(m.provider.clone(), m.model.clone())))
             .map(|mut m| {
-                m.aliases.retain(|a| !taken.contains(&(m.provider.clone(), a.clone())));
+                m.aliases.retain(|a| !taken(&m.provider, a));
                 m
             })
-            .filter(|m| !taken.contains(&(m.provider.clone(), m.model.clone())))
+            .filter(|m| !taken(&m.provider, &m.model))
             .collect();
         models.extend(other.models.iter().cloned());
         let mut provider_aliases = self.provider_aliases;
@@ -468,12 +482,15 @@ impl Catalogue {
     /// provider it is an alias of.
     pub fn lookup(&self, provider: &str, model: &str) -> Option<&ModelPrice> {
         let providers = std::iter::once(provider).chain(self.provider_aliases.get(provider).map(String::as_str));
-        let family = SNAPSHOT.captures(model).and_then(|c| c.get(1)).map(|m| m.as_str());
-        for provider in providers {
-            for name in std::iter::once(model).chain(family) {
-                if let Some(i) = self.index.get(&(provider.to_owned(), name.to_owned())) {
-                    return Some(&self.models[*i]);
-                }
+        let mut family = None;
+        for names in providers.filter_map(|p| self.index.get(p)) {
+            if let Some(i) = names.get(model) {
+                return Some(&self.models[*i]);
+            }
+            // The snapshot pattern runs only when the exact name is unknown.
+            let family = *family.get_or_insert_with(|| snapshot_family(model));
+            if let Some(i) = family.and_then(|f| names.get(f)) {
+                return Some(&self.models[*i]);
             }
         }
         None

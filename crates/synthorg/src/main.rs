@@ -98,6 +98,10 @@ struct SimulateArgs {
     /// Seed of the random choices (the same seed makes the same choices).
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Share (0–1) of model calls whose report leaves `cost` out for the server to price
+    /// (calls to a model the catalogue lacks always report theirs).
+    #[arg(long, default_value_t = simulate::COST_OMITTED)]
+    cost_omitted: f64,
     /// Also write the summary as JSON to this file.
     #[arg(long, value_name = "PATH")]
     summary_json: Option<PathBuf>,
@@ -320,6 +324,9 @@ fn simulate(args: SimulateArgs) -> Result<(), Failure> {
     if !(args.rate >= 0.0 && args.rate.is_finite()) {
         return Err(Failure::data(anyhow::anyhow!("--rate must be a number of requests per second, 0 for unlimited")));
     }
+    if !(0.0..=1.0).contains(&args.cost_omitted) {
+        return Err(Failure::data(anyhow::anyhow!("--cost-omitted must be a share between 0 and 1")));
+    }
     if args.agents == 0 {
         return Err(Failure::data(anyhow::anyhow!("--agents must be at least 1")));
     }
@@ -331,6 +338,7 @@ fn simulate(args: SimulateArgs) -> Result<(), Failure> {
         concurrency: args.concurrency,
         duration: Some(args.duration),
         seed: args.seed,
+        cost_omitted: args.cost_omitted,
         name_prefix: format!("sim-{}-{:04x}", args.seed, fastrand::u16(..)),
         revoke_keys: true,
     };

@@ -122,6 +122,7 @@ impl Demo {
             concurrency: 2,
             duration: None,
             seed,
+            cost_omitted: crate::simulate::COST_OMITTED,
             name_prefix: format!("demo-{seed:08x}"),
             revoke_keys: false,
         };

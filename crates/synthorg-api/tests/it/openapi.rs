@@ -61,3 +61,35 @@ async fn served_document_and_docs_agree() {
     assert!(undocumented.is_empty(), "routes missing from docs/api.md: {undocumented:?}");
     assert!(stale.is_empty(), "docs/api.md lists routes the router lacks: {stale:?}");
 }
+
+/// Every enum the document describes lists the values the API speaks (snake_case wire
+/// spellings), not the Rust variant names: a generated client validates against them.
+#[test]
+fn enums_list_the_wire_spellings() {
+    use synthorg_core::agent::{AgentStatus, TrustLevel};
+    use synthorg_core::budget::AlertLevel;
+    use synthorg_core::cost::{CallCategory, CostSource};
+    use synthorg_core::security::{ApprovalStatus, Decision, RiskLevel, Verdict};
+    use synthorg_core::task::TaskStatus;
+
+    fn wire<T: serde::Serialize>(all: &[T]) -> Vec<serde_json::Value> {
+        all.iter().map(|v| serde_json::to_value(v).unwrap()).collect()
+    }
+    let doc = serde_json::to_value(synthorg_api::openapi_document()).unwrap();
+    let schemas = &doc["components"]["schemas"];
+    for (name, expected) in [
+        ("Role", wire(synthorg_core::Role::ALL)),
+        ("AgentStatus", wire(AgentStatus::ALL)),
+        ("TrustLevel", wire(TrustLevel::ALL)),
+        ("AlertLevel", wire(AlertLevel::ALL)),
+        ("CallCategory", wire(CallCategory::ALL)),
+        ("CostSource", wire(CostSource::ALL)),
+        ("Verdict", wire(Verdict::ALL)),
+        ("RiskLevel", wire(RiskLevel::ALL)),
+        ("TaskStatus", wire(TaskStatus::ALL)),
+        ("ApprovalStatus", wire(ApprovalStatus::ALL)),
+        ("Decision", wire(Decision::ALL)),
+    ] {
+        assert_eq!(schemas[name]["enum"].as_array(), Some(&expected), "{name}");
+    }
+}

@@ -87,6 +87,25 @@ fn costs_match_hand_computed_figures() {
 }
 
 #[test]
+fn dated_snapshots_name_their_family() {
+    for (model, family) in [
+        ("claude-sonnet-4-5-20250929", Some("claude-sonnet-4-5")),
+        ("gpt-4o-2024-08-06", Some("gpt-4o")),
+        ("claude-3-5-sonnet@20240620", Some("claude-3-5-sonnet")),
+        ("gpt-4o", None),
+        ("-20250929", None),
+        ("m-2025-08-0x", None),
+        ("m-2025/08/06", None),
+        ("gpt-4.1-nano", None),
+        ("ünïcödé-20250929", Some("ünïcödé")),
+        ("é2025-08-06", None),
+        ("", None),
+    ] {
+        assert_eq!(snapshot_family(model), family, "{model}");
+    }
+}
+
+#[test]
 fn rounding_happens_once_per_record() {
     let text = "version: \"2026-01-01\"\nmodels:\n  - {provider: p, model: m, input: 0.0000015, output: 0.0000005, source: s}\n";
     let m = Catalogue::from_yaml(text).unwrap().lookup("p", "m").unwrap().clone();
@@ -298,6 +317,16 @@ fn arb_usage() -> impl Strategy<Value = Usage> {
 }
 
 proptest! {
+    /// Any provider and model text is looked up without panicking.
+    #[test]
+    fn any_name_is_looked_up_safely(provider in "\\PC{0,12}", model in "\\PC{0,24}(-[0-9]{8}|@[0-9]{8}|-[0-9]{4}-[0-9]{2}-[0-9]{2})?") {
+        let c = Catalogue::builtin();
+        let _ = c.lookup(&provider, &model);
+        if let Some(family) = snapshot_family(&model) {
+            prop_assert!(model.starts_with(family) && family.len() < model.len());
+        }
+    }
+
     /// Costs are exact: a call's cost is within half a nanodollar of the exact figure and
     /// never negative, and the built-in catalogue prices every call without overflow.
     #[test]

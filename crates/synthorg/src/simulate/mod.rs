@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 pub(crate) use client::Client;
-pub(crate) use org::Tally;
+pub(crate) use org::{COST_OMITTED, Tally};
 use stats::{EndpointSummary, Percentiles, Stats};
 
 /// What to simulate.
@@ -35,6 +35,9 @@ pub(crate) struct Options {
     /// `None`: until stopped.
     pub duration: Option<Duration>,
     pub seed: u64,
+    /// Share (0–1) of calls to catalogued models whose report leaves `cost` out for synthorg
+    /// to compute.
+    pub cost_omitted: f64,
     /// Prefix of the agents' names (unique per run).
     pub name_prefix: String,
     /// Revoke the agents' keys through the API at the end (the demo revokes them in the store,
@@ -156,8 +159,14 @@ pub(crate) fn run(options: &Options, stop: &AtomicBool, progress: Progress) -> S
                 n if n >= workers => (0..n).filter(|i| i % workers == w).collect(),
                 n => vec![w % n],
             };
-            let org =
-                org::Org { client: &client, admin: &options.key, agents: &agents, tally: &tally, prices: &prices };
+            let org = org::Org {
+                client: &client,
+                admin: &options.key,
+                agents: &agents,
+                tally: &tally,
+                prices: &prices,
+                cost_omitted: options.cost_omitted,
+            };
             let seed = options.seed.wrapping_add(w as u64 + 1);
             let mut worker =
                 org::Worker::new(org, mine, seed, format!("{}-w{w}", options.name_prefix), per_worker_rate);

@@ -32,8 +32,9 @@ pub(super) const MODELS: &[(&str, &str)] = &[
 ];
 /// A self-hosted model, priced by its operator at this many 10⁻⁹ USD per token.
 const SELF_HOSTED: (&str, &str, u64) = ("in-house", "llama-3.3-70b", 200);
-/// Share of calls to catalogued models that leave `cost` out for synthorg to compute.
-const COST_OMITTED: f64 = 0.6;
+/// Share of calls to catalogued models that leave `cost` out for synthorg to compute, by
+/// default (`simulate --cost-omitted`).
+pub(crate) const COST_OMITTED: f64 = 0.6;
 /// Share of reported costs that differ from the list price (a provider's invoice with a
 /// surcharge), so the disagreement counter moves in the demo.
 const COST_SURCHARGED: f64 = 0.02;
@@ -144,6 +145,7 @@ pub(super) struct Org<'a> {
     pub agents: &'a [SimAgent],
     pub tally: &'a Tally,
     pub prices: &'a Catalogue,
+    pub cost_omitted: f64,
 }
 
 /// One worker: its agents, its tasks, its random stream.
@@ -156,6 +158,7 @@ pub(super) struct Worker<'a> {
     pub rng: fastrand::Rng,
     pub tally: &'a Tally,
     prices: &'a Catalogue,
+    cost_omitted: f64,
     tasks: Vec<SimTask>,
     serial: u64,
     name: String,
@@ -184,6 +187,7 @@ impl<'a> Worker<'a> {
             rng,
             tally: org.tally,
             prices: org.prices,
+            cost_omitted: org.cost_omitted,
             tasks: Vec::new(),
             serial: 0,
             name,
@@ -344,7 +348,7 @@ impl<'a> Worker<'a> {
         // The client's own figure: list price (or the self-hosted rate), now and then with a surcharge.
         let cost = match self.prices.lookup(provider, model) {
             None => Some(Usd::from_nanos(((input + output) * SELF_HOSTED.2) as i64)),
-            Some(_) if self.rng.f64() < COST_OMITTED => None,
+            Some(_) if self.rng.f64() < self.cost_omitted => None,
             Some(price) => price.cost(&usage).ok().map(|c| match self.rng.f64() < COST_SURCHARGED {
                 true => Usd::from_nanos(c.nanos() + c.nanos() / 10),
                 false => c,
