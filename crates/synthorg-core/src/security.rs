@@ -8,6 +8,7 @@
 mod approval;
 mod assess;
 mod detectors;
+pub mod names;
 mod policy;
 mod redact;
 mod scan;
@@ -55,6 +56,22 @@ pub struct SecurityAction {
     pub tool: String,
     pub action_type: String,
     pub arguments: serde_json::Value,
+}
+
+impl SecurityAction {
+    /// Every problem with the names the policy matches: 1 to 128 characters, not blank, no
+    /// invisible, format or control characters ([`names::check_visible`]).
+    pub fn check_names(tool: &str, action_type: &str) -> Result<(), crate::DomainError> {
+        let mut errors = Vec::new();
+        for (field, value) in [("tool", tool), ("action_type", action_type)] {
+            if value.trim().is_empty() || value.chars().nth(128).is_some() {
+                errors.push(crate::FieldError::new(field, "must be 1 to 128 characters"));
+            } else if let Err(message) = names::check_visible(value) {
+                errors.push(crate::FieldError::new(field, message));
+            }
+        }
+        crate::DomainError::check(errors)
+    }
 }
 
 /// What the rules know about the acting agent.

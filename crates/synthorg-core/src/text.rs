@@ -24,6 +24,12 @@ pub(crate) fn check_names(errors: &mut Vec<FieldError>, field: &str, values: &[S
         return;
     }
     for (i, v) in values.iter().enumerate() {
+        let before = errors.len();
         check_len(errors, &format!("{field}[{i}]"), v, 1, 128);
+        if errors.len() == before
+            && let Err(message) = crate::security::names::check_visible(v)
+        {
+            errors.push(FieldError::new(format!("{field}[{i}]"), message));
+        }
     }
 }

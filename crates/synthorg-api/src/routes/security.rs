@@ -25,11 +25,7 @@ pub(super) async fn evaluate(
     if !caller.may_act_for(body.agent_id) {
         return Err(ApiError::forbidden(format!("this key may not ask for verdicts for agent {}", body.agent_id)));
     }
-    for (field, value) in [("tool", &body.tool), ("action_type", &body.action_type)] {
-        if value.trim().is_empty() || value.chars().count() > 128 {
-            return Err(ApiError::invalid(field, "must be 1 to 128 characters"));
-        }
-    }
+    SecurityAction::check_names(&body.tool, &body.action_type)?;
     let action = SecurityAction {
         agent_id: body.agent_id,
         task_id: body.task_id,

@@ -258,3 +258,36 @@ async fn slow_requests_time_out() {
     assert!(started.elapsed() < std::time::Duration::from_secs(3));
     lock.rollback().unwrap();
 }
+
+/// Policy names are matched in canonical spelling over HTTP too, and names holding
+/// invisible characters are refused wherever they enter (evaluations, agents' tool lists).
+#[tokio::test]
+async fn spelling_does_not_dodge_the_policy() {
+    let app = TestApp::new();
+    let ada = app.agent("ada").await;
+    for kind in ["delete", "DELETE", "ｄｅｌｅｔｅ", " 𝐝𝐞𝐥𝐞𝐭𝐞\u{3000}"] {
+        let r =
+            app.post("/api/v1/security/evaluate", json!({"agent_id": ada, "tool": "fs", "action_type": kind})).await;
+        assert_eq!(
+            (r.status, r.body["verdict"].as_str()),
+            (StatusCode::OK, Some("escalate")),
+            "{kind:?}: {:?}",
+            r.body
+        );
+    }
+    for (tool, kind, field) in [("fs", "de\u{200B}lete", "action_type"), ("f\u{202E}s", "read", "tool")] {
+        let r =
+            app.post("/api/v1/security/evaluate", json!({"agent_id": ada, "tool": tool, "action_type": kind})).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{kind:?}");
+        assert!(r.message().starts_with(&format!("{field}: must not contain invisible")), "{}", r.message());
+    }
+    assert_eq!(app.count("/api/v1/security/evaluations").await, 4, "refused requests record nothing");
+    let r = app
+        .post(
+            "/api/v1/agents",
+            json!({"name": "eve", "role": "qa", "trust_level": "custom", "denied_tools": ["prod\u{2060}.*"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.message().starts_with("denied_tools[0]: must not contain invisible"), "{}", r.message());
+}

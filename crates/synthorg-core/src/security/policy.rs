@@ -4,12 +4,14 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::names::{canonical_patterns, check_visible, matches_any};
 use super::{RiskLevel, Rule, RuleError, RuleFinding, RuleInput, Verdict};
 use crate::FieldError;
 use crate::agent::{AgentStatus, TrustLevel};
 
-/// What one trust level may do. Tool names match exactly, or by prefix with a trailing `*`
-/// (`fs.*`). Empty allow lists mean "anything not denied".
+/// What one trust level may do. Tool names and action types match in their canonical
+/// spelling (NFKC, case-folded, trimmed: see `security::names`), exactly or by prefix with a
+/// trailing `*` (`fs.*`). Empty allow lists mean "anything not denied".
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LevelPolicy {
@@ -72,6 +74,8 @@ impl SecurityPolicy {
                 for (i, item) in items.iter().enumerate() {
                     if item.trim().is_empty() || item.len() > 128 {
                         errors.push(FieldError::new(format!("{level}.{field}[{i}]"), "must be 1 to 128 characters"));
+                    } else if let Err(message) = check_visible(item) {
+                        errors.push(FieldError::new(format!("{level}.{field}[{i}]"), message));
                     }
                 }
             }
@@ -86,23 +90,30 @@ impl Default for SecurityPolicy {
     }
 }
 
-fn matches(patterns: &[String], name: &str) -> bool {
-    patterns.iter().any(|p| match p.strip_suffix('*') {
-        Some(prefix) => name.starts_with(prefix),
-        None => p == name,
-    })
+impl LevelPolicy {
+    /// The same policy with every pattern in its canonical spelling.
+    fn canonical(&self) -> LevelPolicy {
+        LevelPolicy {
+            allowed_tools: canonical_patterns(&self.allowed_tools),
+            denied_tools: canonical_patterns(&self.denied_tools),
+            allowed_action_types: canonical_patterns(&self.allowed_action_types),
+            escalate_action_types: canonical_patterns(&self.escalate_action_types),
+            denied_action_types: canonical_patterns(&self.denied_action_types),
+        }
+    }
 }
 
 /// Rule 1: the configured policy for the agent's trust level (and, for `custom`, the
 /// agent's own tool lists). Terminated agents may do nothing.
 #[derive(Debug)]
 pub struct PolicyRule {
-    policy: SecurityPolicy,
+    /// Every level's policy, patterns in canonical spelling.
+    levels: BTreeMap<TrustLevel, LevelPolicy>,
 }
 
 impl PolicyRule {
     pub fn new(policy: SecurityPolicy) -> Self {
-        Self { policy }
+        Self { levels: TrustLevel::ALL.iter().map(|l| (*l, policy.level(*l).canonical())).collect() }
     }
 }
 
@@ -118,13 +129,16 @@ impl Rule for PolicyRule {
             return deny(RiskLevel::High, "agent is terminated".into());
         }
         let level = agent.trust_level;
-        let policy = self.policy.level(level);
+        let Some(policy) = self.levels.get(&level) else {
+            return deny(RiskLevel::High, format!("no policy for trust level {level}"));
+        };
         let (tool, kind) = (action.tool.as_str(), action.action_type.as_str());
+        let matches = matches_any;
         if level == TrustLevel::Custom {
-            if matches(&agent.denied_tools, tool) {
+            if matches(&canonical_patterns(&agent.denied_tools), tool) {
                 return deny(RiskLevel::Medium, format!("tool {tool} is on this agent's deny list"));
             }
-            if !agent.allowed_tools.is_empty() && !matches(&agent.allowed_tools, tool) {
+            if !agent.allowed_tools.is_empty() && !matches(&canonical_patterns(&agent.allowed_tools), tool) {
                 return deny(RiskLevel::Medium, format!("tool {tool} is not on this agent's allow list"));
             }
         }

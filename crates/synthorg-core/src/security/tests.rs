@@ -316,3 +316,116 @@ fn output_scan_finds_and_redacts() {
     assert!(!clean.sensitive_data_found, "{clean:?}");
     assert_eq!(clean.redacted_output, "build finished in 4.2s, 0 errors; order 1234 5678 9012 3456");
 }
+
+mod spelling {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::security::names::{canonical, check_visible};
+
+    /// Spellings of one character that NFKC and case folding bring back to it.
+    fn variants_of(c: char) -> Vec<char> {
+        let mut out = vec![c, c.to_ascii_uppercase()];
+        if c.is_ascii_graphic() {
+            // Fullwidth forms U+FF01..U+FF5E.
+            out.push(char::from_u32(c as u32 + 0xFEE0).unwrap());
+        }
+        if c.is_ascii_lowercase() {
+            let i = c as u32 - 'a' as u32;
+            out.push(char::from_u32(0x1D41A + i).unwrap()); // mathematical bold small
+            out.push(char::from_u32(0x1D400 + i).unwrap()); // mathematical bold capital
+            out.push(char::from_u32(0x24D0 + i).unwrap()); // circled small
+        }
+        if c.is_ascii_digit() {
+            out.push(char::from_u32(0x1D7CE + (c as u32 - '0' as u32)).unwrap()); // mathematical bold digit
+        }
+        out
+    }
+
+    /// A spelling of `name`: each character in one of its variants, white space around,
+    /// and sometimes an invisible character somewhere.
+    fn spelling(name: &'static str) -> impl Strategy<Value = String> {
+        let chars: Vec<BoxedStrategy<char>> =
+            name.chars().map(|c| proptest::sample::select(variants_of(c)).boxed()).collect();
+        let space = proptest::sample::select(vec!["", " ", "\u{00A0}", "\u{3000}", "\u{2003}", "\t"]);
+        let invisible = proptest::option::weighted(
+            0.3,
+            (
+                proptest::sample::select(vec![
+                    '\u{200B}', '\u{200D}', '\u{00AD}', '\u{202E}', '\u{FEFF}', '\u{2060}', '\u{0007}', '\u{FE0F}',
+                ]),
+                0..=name.len(),
+            ),
+        );
+        (chars, space.clone(), space, invisible).prop_map(|(chars, before, after, invisible)| {
+            let mut body: Vec<char> = chars;
+            if let Some((c, at)) = invisible {
+                body.insert(at.min(body.len()), c);
+            }
+            format!("{before}{}{after}", body.into_iter().collect::<String>())
+        })
+    }
+
+    fn verdict(level: TrustLevel, tool: &str, kind: &str) -> Option<Verdict> {
+        if SecurityAction::check_names(tool, kind).is_err() {
+            return None; // refused with a 422: never a verdict
+        }
+        let engine = RuleEngine::new(SecurityPolicy::default());
+        Some(engine.evaluate(&action(tool, kind, json!({})), &agent(level)).verdict)
+    }
+
+    proptest! {
+        /// No spelling of a denied or escalated action type gets `allow`: it is refused, or
+        /// gets the verdict of the plain spelling.
+        #[test]
+        fn no_spelling_of_a_refused_action_is_allowed(
+            (level, kind, expected) in proptest::sample::select(vec![
+                (TrustLevel::Standard, "delete", Verdict::Escalate),
+                (TrustLevel::Standard, "admin", Verdict::Escalate),
+                (TrustLevel::Restricted, "admin", Verdict::Deny),
+                (TrustLevel::Restricted, "execute", Verdict::Escalate),
+                (TrustLevel::Restricted, "network", Verdict::Escalate),
+                (TrustLevel::Sandboxed, "write", Verdict::Deny),
+            ]).prop_flat_map(|(l, k, v)| (Just(l), spelling(k), Just(v))),
+            tool in spelling("fs.tool1"),
+        ) {
+            let got = verdict(level, &tool, &kind);
+            prop_assert!(got.is_none() || got == Some(expected), "{level} {tool:?} {kind:?}: {got:?}");
+            // Refused only for an invisible character.
+            prop_assert_eq!(got.is_none(), tool.chars().chain(kind.chars()).any(crate::security::names::is_invisible));
+        }
+
+        /// A tool denied by pattern stays denied however it is spelled.
+        #[test]
+        fn no_spelling_of_a_denied_tool_is_allowed(tool in spelling("prod.db"), kind in spelling("read")) {
+            let policy: SecurityPolicy = serde_json::from_value(json!({
+                "standard": {"denied_tools": ["PROD.*"]}
+            })).unwrap();
+            let engine = RuleEngine::new(policy);
+            if SecurityAction::check_names(&tool, &kind).is_ok() {
+                let got = engine.evaluate(&action(&tool, &kind, json!({})), &agent(TrustLevel::Standard)).verdict;
+                prop_assert_eq!(got, Verdict::Deny, "{:?}", tool);
+            } else {
+                prop_assert!(tool.chars().chain(kind.chars()).any(crate::security::names::is_invisible));
+            }
+        }
+    }
+
+    #[test]
+    fn names_are_refused_for_invisible_characters_only() {
+        for name in
+            ["ad\u{200B}min", "\u{202E}nimda", "admin\u{FEFF}", "ad\u{00AD}min", "a\u{0000}", "x\u{E000}", "y\u{FE0F}"]
+        {
+            assert!(check_visible(name).is_err(), "{name:?}");
+        }
+        for name in ["admin", "fs.read", "ａｄｍｉｎ", "café", "数据库.查询", " admin "] {
+            assert!(check_visible(name).is_ok(), "{name:?}");
+        }
+        assert_eq!(canonical("ＡＤＭＩＮ"), "admin");
+        assert_eq!(canonical(" 𝐃𝐞𝐥𝐞𝐭𝐞\u{3000}"), "delete");
+        assert_eq!(canonical("ⓐⓓⓜⓘⓝ"), "admin");
+        assert_eq!(canonical("ſhell"), "shell");
+        let e = SecurityAction::check_names("fs.read", "ad\u{200B}min").unwrap_err().to_string();
+        assert_eq!(e, "action_type: must not contain invisible, format or control characters (found U+200B)");
+    }
+}

@@ -1,0 +1,80 @@
+//! The names the policy compares — tool names, action types and the patterns that match them
+//! — in one canonical spelling, so that a rule cannot be dodged by how a name is written:
+//! `ADMIN`, `ａｄｍｉｎ` (fullwidth), `𝐚𝐝𝐦𝐢𝐧` (mathematical bold) and ` admin ` are all
+//! `admin`. Names holding invisible or format characters (a zero-width space inside
+//! `ad​min`, a bidi override, a soft hyphen) are refused outright rather than guessed at.
+//!
+//! Not covered: confusables across scripts (Cyrillic `а` is not Latin `a`; UTS #39 skeletons
+//! would be needed). Levels that must be strict should allow-list their action types, so an
+//! unknown spelling is denied rather than allowed.
+
+use std::borrow::Cow;
+
+use unicode_normalization::UnicodeNormalization;
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+
+/// Is `c` a character a name must not hold: controls, format characters (zero-width,
+/// bidi controls, soft hyphen, BOM), line and paragraph separators, private-use, unassigned
+/// and surrogate code points, variation selectors and the Hangul fillers that render as
+/// nothing.
+pub fn is_invisible(c: char) -> bool {
+    matches!(
+        c.general_category(),
+        GeneralCategory::Control
+            | GeneralCategory::Format
+            | GeneralCategory::LineSeparator
+            | GeneralCategory::ParagraphSeparator
+            | GeneralCategory::PrivateUse
+            | GeneralCategory::Unassigned
+            | GeneralCategory::Surrogate
+    ) || matches!(
+        c,
+        '\u{180B}'..='\u{180F}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{E0100}'..='\u{E01EF}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{3164}'
+            | '\u{FFA0}'
+    )
+}
+
+/// `Err` naming the first invisible character of `name`, as `U+XXXX`.
+pub fn check_visible(name: &str) -> Result<(), String> {
+    match name.chars().find(|c| is_invisible(*c)) {
+        None => Ok(()),
+        Some(c) => Err(format!("must not contain invisible, format or control characters (found U+{:04X})", c as u32)),
+    }
+}
+
+/// The canonical spelling: Unicode NFKC, lowercased, NFKC again (lowercasing can leave a
+/// sequence NFKC composes), white space trimmed. ASCII lowercase names come back borrowed.
+pub fn canonical(name: &str) -> Cow<'_, str> {
+    let trimmed = name.trim();
+    if trimmed.bytes().all(|b| b.is_ascii_graphic() && !b.is_ascii_uppercase()) {
+        return Cow::Borrowed(trimmed);
+    }
+    let lowered = name.nfkc().collect::<String>().to_lowercase();
+    Cow::Owned(lowered.nfkc().collect::<String>().trim().to_owned())
+}
+
+/// Does `name` match one of `patterns` (canonical spellings; a trailing `*` matches by
+/// prefix)?
+pub(super) fn matches_any(patterns: &[String], name: &str) -> bool {
+    let name = canonical(name);
+    patterns.iter().any(|p| match p.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => *p == name,
+    })
+}
+
+/// Patterns in their canonical spelling (the `*` of a prefix pattern kept).
+pub(super) fn canonical_patterns(patterns: &[String]) -> Vec<String> {
+    patterns
+        .iter()
+        .map(|p| match p.strip_suffix('*') {
+            Some(prefix) => format!("{}*", canonical(prefix)),
+            None => canonical(p).into_owned(),
+        })
+        .collect()
+}
