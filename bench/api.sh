@@ -29,7 +29,7 @@ trap cleanup EXIT
 
 raw=$(python3 bench/raw_commit.py "$work" 3000 | awk '{print $2}')
 
-SYNTHORG_LOGGING__LEVEL=warn "$bin" serve --data-dir "$work/data" --bind "127.0.0.1:$port" 2>"$work/serve.log" &
+SYNTHORG_LOGGING__LEVEL=warn SYNTHORG_AUTH__RATE_LIMITS__ENABLED=false "$bin" serve --data-dir "$work/data" --bind "127.0.0.1:$port" 2>"$work/serve.log" &
 server_pid=$!
 for _ in $(seq 100); do [ -f "$work/data/admin.key" ] && curl -sf "http://127.0.0.1:$port/api/v1/health" >/dev/null && break; sleep 0.1; done
 
@@ -59,7 +59,7 @@ for step in 1:0 2:1 3:1 4:0; do
   n=${step%:*}
   omitted=${step#*:}
   label=$([ "$omitted" = 1 ] && echo "synthorg (omitted)" || echo "client (given)")
-  SYNTHORG_LOGGING__LEVEL=warn "$bin" serve --data-dir "$work/p$n" --bind "127.0.0.1:$port" 2>"$work/p$n.log" &
+  SYNTHORG_LOGGING__LEVEL=warn SYNTHORG_AUTH__RATE_LIMITS__ENABLED=false "$bin" serve --data-dir "$work/p$n" --bind "127.0.0.1:$port" 2>"$work/p$n.log" &
   server_pid=$!
   for _ in $(seq 100); do [ -f "$work/p$n/admin.key" ] && curl -sf "http://127.0.0.1:$port/api/v1/health" >/dev/null && break; sleep 0.1; done
   "$bin" simulate --url "http://127.0.0.1:$port" --key-file "$work/p$n/admin.key" --rate 0 \

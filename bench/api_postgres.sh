@@ -47,7 +47,7 @@ printf '         SQLite single-row commits (WAL, synchronous=FULL, same disk): %
 start() {
   local name=$1; shift
   local port; port=$(free_port)
-  env SYNTHORG_LOGGING__LEVEL=warn "$@" "$bin" serve --data-dir "$work/$name" --bind "127.0.0.1:$port" \
+  env SYNTHORG_LOGGING__LEVEL=warn SYNTHORG_AUTH__RATE_LIMITS__ENABLED=false "$@" "$bin" serve --data-dir "$work/$name" --bind "127.0.0.1:$port" \
     2>"$work/$name.log" &
   pids+=($!)
   for _ in $(seq 300); do curl -sf "http://127.0.0.1:$port/api/v1/health/ready" >/dev/null && break; sleep 0.1; done

@@ -19,7 +19,7 @@ metric() { curl -s "http://127.0.0.1:$1/api/v1/metrics" | awk -v m="$2" '$1 == m
 start() { # start PORT DIR [CONFIG]
   local args=(serve --data-dir "$2" --bind "127.0.0.1:$1")
   [ -n "${3:-}" ] && args+=(--config "$3")
-  SYNTHORG_LOGGING__LEVEL=warn "$bin" "${args[@]}" 2>"$2.log" &
+  SYNTHORG_LOGGING__LEVEL=warn SYNTHORG_AUTH__RATE_LIMITS__ENABLED=false "$bin" "${args[@]}" 2>"$2.log" &
   pids+=($!)
   for _ in $(seq 100); do [ -f "$2/admin.key" ] && curl -sf "http://127.0.0.1:$1/api/v1/health" >/dev/null && break; sleep 0.1; done
 }

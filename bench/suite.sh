@@ -3,6 +3,9 @@
 # The figures go to docs/performance.md (with the machine they were measured on).
 #
 #   bench/suite.sh            # about 15 minutes on 2 cores, most of it compiling and criterion
+#
+# The servers these scripts start run with auth.rate_limits off: the benchmarks measure
+# the server at full load, which the per-key limits would cap (docs/security.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-peers

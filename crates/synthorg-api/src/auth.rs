@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -196,8 +196,33 @@ pub async fn require_key(State(state): State<AppState>, mut req: Request, next: 
     if let Some(agent) = actor.agent_id() {
         tracing::Span::current().record("agent_id", tracing::field::display(agent));
     }
+    if let Some((key_id, role)) = actor.key()
+        && let Err(wait) = state.limiter().check(key_id, role, std::time::Instant::now())
+    {
+        let route = req.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str);
+        if let Some(metrics) = state.metrics() {
+            metrics.http().rate_limited(role, route);
+        }
+        return rate_limited(state.limiter().limits().of(role), role, wait);
+    }
     req.extensions_mut().insert(actor);
     next.run(req).await
+}
+
+/// 429 with `Retry-After` (whole seconds, at least 1) and the limit in the message.
+fn rate_limited(limit: crate::ratelimit::RateLimit, role: Role, wait: std::time::Duration) -> Response {
+    let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+    let error = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        format!(
+            "this {role} key sent more than {} requests per second (burst {}); retry in {seconds} s",
+            limit.per_second, limit.burst
+        ),
+    );
+    let mut response = error.into_response();
+    response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+    response
 }
 
 fn challenge(error: ApiError) -> Response {

@@ -13,6 +13,7 @@ pub mod extract;
 pub mod metrics;
 pub mod middleware;
 mod openapi;
+pub mod ratelimit;
 mod routes;
 
 use std::sync::Arc;
@@ -42,6 +43,8 @@ pub struct ApiSettings {
     pub security_policy: SecurityPolicy,
     /// The prices cost reports without `cost` are computed with.
     pub prices: Arc<Catalogue>,
+    /// Requests per second and burst per key, by role.
+    pub rate_limits: ratelimit::RateLimits,
     /// `None`: the metrics endpoint answers 503 (no collector wired).
     pub metrics: Option<MetricsSettings>,
     /// The OTLP log exporter, when one runs: its counters are exposed with the metrics.
@@ -56,6 +59,7 @@ impl Default for ApiSettings {
             budget_defaults: BudgetConfig::default(),
             security_policy: SecurityPolicy::default(),
             prices: Arc::new(Catalogue::builtin()),
+            rate_limits: ratelimit::RateLimits::default(),
             metrics: Some(MetricsSettings::default()),
             otlp: None,
         }
@@ -76,6 +80,7 @@ struct Inner {
     openapi_json: String,
     metrics: Option<Arc<MetricsCollector>>,
     effects: Arc<ApiEffects>,
+    limiter: ratelimit::Limiter,
 }
 
 impl AppState {
@@ -89,6 +94,11 @@ impl AppState {
 
     pub fn engine(&self) -> &RuleEngine {
         &self.inner.engine
+    }
+
+    /// Every key's request-rate bucket.
+    pub fn limiter(&self) -> &ratelimit::Limiter {
+        &self.inner.limiter
     }
 
     /// The metrics collector, when wired.
@@ -155,7 +165,9 @@ pub fn app(store: Arc<dyn Store>, settings: ApiSettings) -> Router {
         Arc::new(MetricsCollector::new(store.clone(), m, settings.budget_defaults.clone(), settings.otlp.clone()))
     });
     let effects = Arc::new(ApiEffects::new(metrics.clone()));
-    let state = AppState { inner: Arc::new(Inner { store, engine, settings, openapi_json, metrics, effects }) };
+    let limiter = ratelimit::Limiter::new(settings.rate_limits.clone());
+    let state =
+        AppState { inner: Arc::new(Inner { store, engine, settings, openapi_json, metrics, effects, limiter }) };
     router
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)

@@ -41,6 +41,16 @@ impl Actor {
         matches!(self, Actor::Admin { .. } | Actor::System)
     }
 
+    /// The API key acting and its role; `None` for synthorg itself.
+    pub fn key(&self) -> Option<(&str, Role)> {
+        match self {
+            Actor::Admin { key_id } => Some((key_id, Role::Admin)),
+            Actor::Agent { key_id, .. } => Some((key_id, Role::Agent)),
+            Actor::Viewer { key_id } => Some((key_id, Role::Viewer)),
+            Actor::System => None,
+        }
+    }
+
     /// The agent an agent key is bound to.
     pub fn agent_id(&self) -> Option<Uuid> {
         match self {

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+use synthorg_core::Role;
 use synthorg_telemetry::metrics::{
     Collect, CounterMap, Exposition, Family, Histogram, Kind, LATENCY_BUCKETS, LabelValue,
 };
@@ -91,8 +92,10 @@ impl LabelValue for StatusClass {
 pub struct HttpMetrics {
     requests: CounterMap<(Method, String, StatusClass)>,
     latency: Mutex<BTreeMap<(Method, String), Histogram>>,
+    rate_limited: CounterMap<(Role, String)>,
     requests_family: Family,
     duration_family: Family,
+    rate_limited_family: Family,
 }
 
 impl HttpMetrics {
@@ -100,6 +103,7 @@ impl HttpMetrics {
         Self {
             requests: CounterMap::with_keys([]),
             latency: Mutex::new(BTreeMap::new()),
+            rate_limited: CounterMap::with_keys([]),
             requests_family: Family::new(
                 prefix,
                 "http_requests",
@@ -112,7 +116,18 @@ impl HttpMetrics {
                 Kind::Histogram,
                 "HTTP request latency in seconds, by method and route template.",
             ),
+            rate_limited_family: Family::new(
+                prefix,
+                "http_rate_limited",
+                Kind::Counter,
+                "Requests refused with 429 by the per-key rate limit, by the key's role and route template.",
+            ),
         }
+    }
+
+    /// One request refused by the rate limit.
+    pub fn rate_limited(&self, role: Role, route: &str) {
+        self.rate_limited.inc((role, route.to_owned()));
     }
 
     /// One served request. `route` is the route template.
@@ -141,6 +156,12 @@ impl Collect for HttpMetrics {
         for ((method, route), histogram) in latency.iter() {
             let s = histogram.snapshot();
             e.histogram(name, &[("method", method.label()), ("route", route)], s.bounds, &s.cumulative, s.sum);
+        }
+        drop(latency);
+        let name = self.rate_limited_family.name();
+        self.rate_limited_family.header(e);
+        for ((role, route), count) in self.rate_limited.snapshot() {
+            e.counter(name, &[("role", role.as_str()), ("route", &route)], count as f64);
         }
     }
 }

@@ -187,3 +187,48 @@ async fn a_terminated_agents_keys_may_only_read() {
     assert!(r.message().contains("terminated"), "{:?}", r.body);
 }
 }
+
+/// Each key has a bucket of `burst` requests refilled at `per_second`: past it a 429 with
+/// `Retry-After`, counted by role and route; other keys are not affected.
+#[tokio::test]
+async fn keys_are_rate_limited_per_role() {
+    use synthorg_api::ratelimit::{RateLimit, RateLimits};
+    let limits = RateLimits { agent: RateLimit { per_second: 20.0, burst: 3 }, ..RateLimits::default() };
+    let app = TestApp::with_settings(synthorg_api::ApiSettings { rate_limits: limits, ..Default::default() });
+    let ada = app.agent("ada").await;
+    let (one, two) = (app.key(Role::Agent, Some(ada)), app.key(Role::Agent, Some(ada)));
+    for _ in 0..3 {
+        assert_eq!(app.call(Method::GET, "/api/v1/tasks", Some(&one), None).await.status, StatusCode::OK);
+    }
+    let refused = app.call(Method::GET, "/api/v1/tasks", Some(&one), None).await;
+    assert_eq!((refused.status, refused.code()), (StatusCode::TOO_MANY_REQUESTS, "rate_limited"));
+    assert_eq!(refused.message(), "this agent key sent more than 20 requests per second (burst 3); retry in 1 s");
+    let resp = tower::ServiceExt::oneshot(
+        app.router.clone(),
+        axum::http::Request::get("/api/v1/agents")
+            .header("authorization", format!("Bearer {one}"))
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(resp.headers()["retry-after"], "1");
+    // Another key of the same agent, and the admin, have buckets of their own.
+    assert_eq!(app.call(Method::GET, "/api/v1/tasks", Some(&two), None).await.status, StatusCode::OK);
+    assert_eq!(app.get("/api/v1/tasks").await.status, StatusCode::OK);
+    // A token is back after 1/20 s.
+    tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+    assert_eq!(app.call(Method::GET, "/api/v1/tasks", Some(&one), None).await.status, StatusCode::OK);
+
+    let (_, _, text) = crate::metrics::scrape(&app, None).await;
+    assert_eq!(
+        crate::metrics::value(&text, r#"synthorg_http_rate_limited_total{role="agent",route="/api/v1/tasks"}"#),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        crate::metrics::value(&text, r#"synthorg_http_rate_limited_total{role="agent",route="/api/v1/agents"}"#),
+        Some(1.0)
+    );
+}

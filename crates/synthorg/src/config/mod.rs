@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use synthorg_api::ratelimit::{RateLimit, RateLimits};
 use synthorg_api::{ApiSettings, ExcludePaths, MetricsSettings};
 use synthorg_core::FieldError;
 use synthorg_core::Usd;
@@ -124,11 +125,62 @@ pub(crate) struct AuthConfig {
     pub exclude_paths: Option<Vec<String>>,
     /// Where the first start writes the admin key it creates, relative to `data_dir`.
     pub bootstrap_key_file: String,
+    /// Requests per second and burst of each key, by role (429 past them).
+    pub rate_limits: RateLimitsConfig,
 }
 
 impl Default for AuthConfig {
     fn default() -> Self {
-        Self { exclude_paths: None, bootstrap_key_file: "admin.key".into() }
+        Self { exclude_paths: None, bootstrap_key_file: "admin.key".into(), rate_limits: RateLimitsConfig::default() }
+    }
+}
+
+/// `auth.rate_limits`: a token bucket per key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RateLimitsConfig {
+    /// Off: no key is ever answered 429.
+    pub enabled: bool,
+    pub admin: RateLimitConfig,
+    pub agent: RateLimitConfig,
+    pub viewer: RateLimitConfig,
+}
+
+/// One role's bucket: it refills at `per_second` (0: unlimited) and holds `burst` requests.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RateLimitConfig {
+    pub per_second: f64,
+    pub burst: u32,
+}
+
+impl From<RateLimit> for RateLimitConfig {
+    fn from(l: RateLimit) -> Self {
+        Self { per_second: l.per_second, burst: l.burst }
+    }
+}
+
+impl From<RateLimitConfig> for RateLimit {
+    fn from(l: RateLimitConfig) -> Self {
+        Self { per_second: l.per_second, burst: l.burst }
+    }
+}
+
+impl Default for RateLimitsConfig {
+    fn default() -> Self {
+        let d = RateLimits::default();
+        Self { enabled: d.enabled, admin: d.admin.into(), agent: d.agent.into(), viewer: d.viewer.into() }
+    }
+}
+
+impl RateLimitsConfig {
+    fn limits(&self) -> RateLimits {
+        RateLimits {
+            enabled: self.enabled,
+            admin: self.admin.into(),
+            agent: self.agent.into(),
+            viewer: self.viewer.into(),
+        }
     }
 }
 
@@ -473,6 +525,8 @@ fn check(config: Config, resource: Vec<(String, String)>, errors: &mut Vec<Field
         errors.push(FieldError::new(format!("auth.exclude_paths[{i}]"), format!("not a valid regex: {e}")));
         ExcludePaths::default()
     });
+    let rate_limits = config.auth.rate_limits.limits();
+    errors.extend(rate_limits.validate().into_iter().map(|e| e.within("auth.rate_limits")));
     let budget = config.budget.limits();
     errors.extend(budget.validate().into_iter().map(|e| e.within("budget")));
     let prices = prices::load(&config.budget, errors);
@@ -495,6 +549,7 @@ fn check(config: Config, resource: Vec<(String, String)>, errors: &mut Vec<Field
         request_timeout,
         budget_defaults: budget,
         prices: std::sync::Arc::new(prices),
+        rate_limits,
         security_policy: policy,
         metrics: config.metrics.enabled.then_some(metrics),
         otlp: None,

@@ -372,3 +372,14 @@ fn a_prices_file_extends_or_replaces_the_builtin_catalogue() {
     let errors = load_yaml(&format!("budget:\n  prices_file: {}\n", yaml.display()), &[]).unwrap_err().0;
     assert!(errors[0].message.ends_with("line 3 column 40: must not be negative"), "{errors:?}");
 }
+
+#[test]
+fn rate_limits_are_configured_and_checked() {
+    let s = load_yaml("auth:\n  rate_limits:\n    agent: {per_second: 5, burst: 10}\n", &[]).unwrap();
+    assert_eq!((s.api.rate_limits.agent.per_second, s.api.rate_limits.agent.burst), (5.0, 10));
+    assert_eq!(s.api.rate_limits.admin, synthorg_api::ratelimit::RateLimits::default().admin);
+    let off = load_yaml("", &[("SYNTHORG_AUTH__RATE_LIMITS__ENABLED", "false")]).unwrap();
+    assert!(!off.api.rate_limits.enabled);
+    let errors = fields(load_yaml("auth:\n  rate_limits:\n    viewer: {per_second: -1, burst: 0}\n", &[]));
+    assert_eq!(errors, ["auth.rate_limits.viewer.per_second", "auth.rate_limits.viewer.burst"]);
+}
