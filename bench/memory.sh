@@ -4,10 +4,14 @@
 # memory whatever the length of the burst.
 #
 #   bench/memory.sh
+#   SYNTHORG_BIN=path/to/synthorg bench/memory.sh   (an already built binary, e.g. of another commit)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -q -p synthorg
-bin=target/release/synthorg
+bin=${SYNTHORG_BIN:-}
+if [ -z "$bin" ]; then
+  cargo build --release -q -p synthorg
+  bin=target/release/synthorg
+fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/synthorg-memory-bench.XXXXXX")
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"; }
@@ -19,7 +23,8 @@ metric() { curl -s "http://127.0.0.1:$1/api/v1/metrics" | awk -v m="$2" '$1 == m
 start() { # start PORT DIR [CONFIG]
   local args=(serve --data-dir "$2" --bind "127.0.0.1:$1")
   [ -n "${3:-}" ] && args+=(--config "$3")
-  SYNTHORG_LOGGING__LEVEL=warn SYNTHORG_AUTH__RATE_LIMITS__ENABLED=false "$bin" "${args[@]}" 2>"$2.log" &
+  env $("$bin" config default | grep -q 'rate_limits:' && echo SYNTHORG_AUTH__RATE_LIMITS__ENABLED=false) \
+    SYNTHORG_LOGGING__LEVEL=warn "$bin" "${args[@]}" 2>"$2.log" &
   pids+=($!)
   for _ in $(seq 100); do [ -f "$2/admin.key" ] && curl -sf "http://127.0.0.1:$1/api/v1/health" >/dev/null && break; sleep 0.1; done
 }

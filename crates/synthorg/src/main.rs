@@ -4,6 +4,14 @@
 //! configuration, set up logging, then run the command.
 
 mod config;
+
+/// jemalloc, configured (`.cargo/config.toml`) to return freed pages to the system within a
+/// second: glibc's malloc keeps what its per-thread arenas freed, so after a burst of
+/// connections the process stayed at its peak.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+mod connections;
 mod exit;
 mod keys;
 mod logging;

@@ -65,14 +65,15 @@ async fn serve(settings: Settings, demo: bool) -> Result<(), Failure> {
     let app = synthorg_api::app(store.clone(), settings.api.clone());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let demo_stop = demo.as_ref().map(|d| Arc::clone(&d.stop));
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    let shutdown = async move {
         let signal = shutdown.await;
         tracing::info!(signal, "shutting down: draining in-flight requests");
         if let Some(stop) = demo_stop {
             stop.store(true, std::sync::atomic::Ordering::SeqCst);
         }
         let _ = stop_tx.send(true);
-    });
+    };
+    let server = crate::connections::serve(listener, app, settings.connections, shutdown);
     let deadline = settings.shutdown_timeout;
     let forced = async move {
         let mut stop = stop_rx;
@@ -80,7 +81,7 @@ async fn serve(settings: Settings, demo: bool) -> Result<(), Failure> {
         tokio::time::sleep(deadline).await;
     };
     tokio::select! {
-        result = server => result.context("server failed").map_err(Failure::internal)?,
+        () = server => {}
         () = forced => tracing::warn!(timeout_ms = deadline.as_millis() as u64, "shutdown deadline passed; abandoning in-flight requests"),
     }
     if let Some(demo) = demo {

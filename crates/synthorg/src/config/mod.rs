@@ -56,6 +56,12 @@ pub(crate) struct ServerConfig {
     pub request_timeout: String,
     /// Longest the server waits for in-flight requests on shutdown.
     pub shutdown_timeout: String,
+    /// Longest a request head may take to arrive once its first byte has.
+    pub header_read_timeout: String,
+    /// Longest a connection may wait for the first byte of a request (fresh or kept alive).
+    pub idle_timeout: String,
+    /// Most connections open at once; past it new ones wait in the kernel's backlog.
+    pub max_connections: usize,
 }
 
 impl Default for ServerConfig {
@@ -65,6 +71,9 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("./data"),
             request_timeout: "30s".into(),
             shutdown_timeout: "10s".into(),
+            header_read_timeout: "10s".into(),
+            idle_timeout: "60s".into(),
+            max_connections: 1000,
         }
     }
 }
@@ -293,6 +302,7 @@ pub(crate) struct Settings {
     /// The store to open.
     pub store: StoreLocation,
     pub shutdown_timeout: Duration,
+    pub connections: crate::connections::ConnectionLimits,
     pub api: ApiSettings,
     /// The checked OTLP sink, when one is configured.
     pub otlp: Option<ExporterConfig>,
@@ -514,6 +524,14 @@ fn check(config: Config, resource: Vec<(String, String)>, errors: &mut Vec<Field
     let request_timeout = duration(errors, "server.request_timeout", &config.server.request_timeout);
     let store = database::check(&config.database, config.server.data_dir.clone(), duration, errors);
     let shutdown_timeout = duration(errors, "server.shutdown_timeout", &config.server.shutdown_timeout);
+    let connections = crate::connections::ConnectionLimits {
+        header_read_timeout: duration(errors, "server.header_read_timeout", &config.server.header_read_timeout),
+        idle_timeout: duration(errors, "server.idle_timeout", &config.server.idle_timeout),
+        max_connections: config.server.max_connections,
+    };
+    if !(1..=1_000_000).contains(&connections.max_connections) {
+        errors.push(FieldError::new("server.max_connections", "must be between 1 and 1000000"));
+    }
     let key_file = Path::new(&config.auth.bootstrap_key_file);
     if config.auth.bootstrap_key_file.is_empty()
         || key_file.is_absolute()
@@ -554,7 +572,17 @@ fn check(config: Config, resource: Vec<(String, String)>, errors: &mut Vec<Field
         metrics: config.metrics.enabled.then_some(metrics),
         otlp: None,
     };
-    Settings { bind, data_dir: config.server.data_dir.clone(), store, shutdown_timeout, api, otlp, warnings, config }
+    Settings {
+        bind,
+        data_dir: config.server.data_dir.clone(),
+        store,
+        shutdown_timeout,
+        connections,
+        api,
+        otlp,
+        warnings,
+        config,
+    }
 }
 
 fn check_sinks(

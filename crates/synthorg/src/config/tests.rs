@@ -383,3 +383,15 @@ fn rate_limits_are_configured_and_checked() {
     let errors = fields(load_yaml("auth:\n  rate_limits:\n    viewer: {per_second: -1, burst: 0}\n", &[]));
     assert_eq!(errors, ["auth.rate_limits.viewer.per_second", "auth.rate_limits.viewer.burst"]);
 }
+
+#[test]
+fn connection_limits_are_configured_and_checked() {
+    let s = load_yaml("server:\n  header_read_timeout: 2s\n  idle_timeout: 5s\n  max_connections: 64\n", &[]).unwrap();
+    assert_eq!(
+        (s.connections.header_read_timeout, s.connections.idle_timeout, s.connections.max_connections),
+        (Duration::from_secs(2), Duration::from_secs(5), 64)
+    );
+    let errors =
+        fields(load_yaml("server:\n  header_read_timeout: 0s\n  idle_timeout: soon\n  max_connections: 0\n", &[]));
+    assert_eq!(errors, ["server.header_read_timeout", "server.idle_timeout", "server.max_connections"]);
+}

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)] // Tests fail loudly on any unexpected error.
 
 mod cli;
+mod connections;
 mod effects;
 mod otlp;
 mod pg;
