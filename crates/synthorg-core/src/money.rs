@@ -133,13 +133,22 @@ impl Serialize for Usd {
     }
 }
 
-/// Accepts a JSON/YAML number or a decimal string. A number arrives as the nearest `f64`;
-/// its shortest round-trip text is the literal the client wrote for every amount with at
-/// most 15 significant digits, which covers every amount we accept (≤ 10⁶ USD with nine
-/// decimals). Longer literals show extra digits and are refused as too precise.
+/// Accepts a JSON number or a decimal string, parsed **from its JSON text**: `0.1` is exactly
+/// 0.1, and a literal with more than nine decimal places is refused whether written as a
+/// number or as a string (no detour through `f64`, which would round
+/// `0.1000000000000000055` to an acceptable `0.1`). Works with serde_json's deserializers
+/// (the API's bodies, the stored budget) and its `Value` (the configuration tree, where YAML
+/// numbers already are `f64`s).
 impl<'de> Deserialize<'de> for Usd {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserialize_exact(deserializer, "a decimal amount of USD", Usd::parse)
+        let raw = Box::<serde_json::value::RawValue>::deserialize(deserializer)?;
+        let text = raw.get().trim();
+        let parsed = match text.as_bytes().first() {
+            Some(b'"') => Usd::parse(&serde_json::from_str::<String>(text).map_err(de::Error::custom)?),
+            Some(b'-' | b'0'..=b'9') => Usd::parse(text),
+            _ => return Err(de::Error::custom("expected a decimal amount of USD (a number or a decimal string)")),
+        };
+        parsed.map_err(de::Error::custom)
     }
 }
 
@@ -253,5 +262,19 @@ mod tests {
         assert_eq!(quoted, Usd::parse("0.25").unwrap());
         assert!(serde_json::from_str::<Usd>("0.1234567891").is_err());
         assert!(serde_json::from_str::<Usd>("true").is_err());
+        // Read from the text, not through f64: a literal that f64 would round to an
+        // acceptable amount is refused as a number exactly as it is as a string.
+        for long in ["0.1000000000000000055511151231257827", "1.0000000000000001", "0.30000000000000004"] {
+            let as_number = serde_json::from_str::<Usd>(long).unwrap_err().to_string();
+            let as_string = serde_json::from_str::<Usd>(&format!("\"{long}\"")).unwrap_err().to_string();
+            assert_eq!(as_number, as_string);
+            assert!(as_number.contains("more than 9 decimal places"), "{as_number}");
+        }
+        assert_eq!(serde_json::from_str::<Usd>("1e-9").unwrap(), Usd::from_nanos(1));
+        assert_eq!(serde_json::from_str::<Usd>("12345678.123456789").unwrap(), Usd::from_nanos(12_345_678_123_456_789));
+        // The configuration tree is a serde_json Value.
+        assert_eq!(serde_json::from_value::<Usd>(serde_json::json!(0.5)).unwrap(), Usd::parse("0.5").unwrap());
+        assert_eq!(serde_json::from_value::<Usd>(serde_json::json!("7")).unwrap(), Usd::dollars(7));
+        assert!(serde_json::from_value::<Usd>(serde_json::json!([1])).is_err());
     }
 }

@@ -138,3 +138,31 @@ async fn model_series_are_bounded() {
     assert!(!text.contains("fourth") && !text.contains("evil"));
     crate::metrics::promtool_check(&text);
 }
+
+/// Amounts are read from the JSON text: a literal an `f64` would round to an acceptable
+/// amount is refused as a number exactly as it is as a string.
+#[tokio::test]
+async fn money_is_read_from_the_json_text() {
+    let app = TestApp::new();
+    let ada = app.agent("ada").await;
+    let report = |cost: &str| {
+        format!(
+            r#"{{"agent_id": "{ada}", "provider": "p", "model": "m", "input_tokens": 1, "output_tokens": 1, "cost": {cost}}}"#
+        )
+        .into_bytes()
+    };
+    for cost in
+        ["0.1000000000000000055511151231257827", "\"0.1000000000000000055511151231257827\"", "1.0000000000000001"]
+    {
+        let r = app.raw(Method::POST, "/api/v1/costs", Some(&app.admin), Some(report(cost)), "application/json").await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{cost}");
+        assert!(r.message().starts_with("cost: has more than 9 decimal places"), "{cost}: {}", r.message());
+    }
+    let r = app
+        .raw(Method::POST, "/api/v1/costs", Some(&app.admin), Some(report("987654.123456789")), "application/json")
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(app.count("/api/v1/costs").await, 1, "only the exact amount was recorded");
+    let (_, _, text) = scrape(&app, None).await;
+    assert!(text.contains("synthorg_cost_total 987654.123456789"), "{text}");
+}
