@@ -109,6 +109,7 @@ pub fn generate_key(
     if label.chars().count() > 128 {
         return Err(ApiError::invalid("label", "must be at most 128 characters"));
     }
+    synthorg_core::security::names::check_visible(&label).map_err(|message| ApiError::invalid("label", message))?;
     let mut id = [0u8; 8];
     let mut secret = [0u8; 32];
     getrandom::fill(&mut id).map_err(ApiError::internal)?;

@@ -15,8 +15,9 @@ use crate::error::ApiError;
 /// Largest request body accepted.
 pub const BODY_LIMIT: usize = 1024 * 1024;
 
-/// A JSON body. Malformed JSON is a 400; a well-formed body of the wrong shape (unknown
-/// field, wrong type, missing field) is a 422 naming the field's path.
+/// A JSON object body. It needs `Content-Type: application/json` (or `+json`), else 415.
+/// Malformed JSON is a 400; a well-formed body of the wrong shape (an array, an unknown
+/// field, a wrong type, a missing field) is a 422 naming the field's path.
 #[derive(Debug)]
 pub struct ApiJson<T>(pub T);
 
@@ -24,16 +25,17 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        if let Some(ct) = req.headers().get(CONTENT_TYPE) {
-            let ct = ct.to_str().unwrap_or("");
-            let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-            if essence != "application/json" && !essence.ends_with("+json") {
-                return Err(ApiError::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "unsupported_media_type",
-                    "Content-Type must be application/json",
-                ));
-            }
+        let ct = req.headers().get(CONTENT_TYPE).map(|v| v.to_str().unwrap_or(""));
+        let essence = ct.unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        if essence != "application/json" && !essence.ends_with("+json") {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                match ct {
+                    None => "a JSON body needs Content-Type: application/json",
+                    Some(_) => "Content-Type must be application/json",
+                },
+            ));
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|e| match e {
             BytesRejection::FailedToBufferBody(_) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
@@ -47,8 +49,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     }
 }
 
-/// Parses a JSON document into `T`, classifying errors as in [`ApiJson`].
+/// Parses a JSON object into `T`, classifying errors as in [`ApiJson`]. A top-level array
+/// is refused: serde would otherwise read it into a struct field by field, by position.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(ApiError::invalid("body", "must be a JSON object, not an array"));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();

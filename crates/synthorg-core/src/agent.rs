@@ -4,7 +4,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::text::{check_len, check_names};
+use crate::text::{check_line, check_names};
 use crate::{Actor, DomainError, FieldError, string_enum};
 
 string_enum! {
@@ -100,9 +100,9 @@ impl NewAgent {
             return Err(DomainError::Forbidden("only an admin key may register agents".into()));
         }
         let mut errors = Vec::new();
-        check_len(&mut errors, "name", &self.name, 1, NAME_MAX);
-        check_len(&mut errors, "role", &self.role, 1, ROLE_MAX);
-        check_len(&mut errors, "department", &self.department, 0, DEPARTMENT_MAX);
+        check_line(&mut errors, "name", &self.name, 1, NAME_MAX);
+        check_line(&mut errors, "role", &self.role, 1, ROLE_MAX);
+        check_line(&mut errors, "department", &self.department, 0, DEPARTMENT_MAX);
         check_names(&mut errors, "allowed_tools", &self.allowed_tools);
         check_names(&mut errors, "denied_tools", &self.denied_tools);
         let status = self.status.unwrap_or(AgentStatus::Active);
@@ -152,10 +152,10 @@ impl AgentPatch {
         }
         let mut errors = Vec::new();
         if let Some(role) = &self.role {
-            check_len(&mut errors, "role", role, 1, ROLE_MAX);
+            check_line(&mut errors, "role", role, 1, ROLE_MAX);
         }
         if let Some(department) = &self.department {
-            check_len(&mut errors, "department", department, 0, DEPARTMENT_MAX);
+            check_line(&mut errors, "department", department, 0, DEPARTMENT_MAX);
         }
         if let Some(tools) = &self.allowed_tools {
             check_names(&mut errors, "allowed_tools", tools);
@@ -239,7 +239,10 @@ mod tests {
         check("x", true);
         check(&"é".repeat(128), true);
         check(&"é".repeat(129), false);
-        check("quote\"back\\slash\nnewline 🤖", true);
+        check("quote\"back\\slash 🤖 {label=\"x\"}", true);
+        check("new\nline", false);
+        check("tab\there", false);
+        check("bidi\u{202e}override", false);
     }
 
     #[test]

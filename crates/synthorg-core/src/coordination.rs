@@ -4,7 +4,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::text::check_len;
+use crate::text::check_line;
 use crate::{Actor, DomainError, FieldError};
 
 /// A coordination run as reported.
@@ -77,7 +77,7 @@ impl NewCoordinationRun {
         if self.agents.is_empty() || self.agents.len() > MAX_RUN_AGENTS {
             errors.push(FieldError::new("agents", format!("must name 1 to {MAX_RUN_AGENTS} agents")));
         }
-        check_len(&mut errors, "topology", &self.topology, 1, 64);
+        check_line(&mut errors, "topology", &self.topology, 1, 64);
         DomainError::check(errors)?;
         let mut agents = self.agents;
         agents.sort_unstable();

@@ -5,7 +5,7 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::price::{Catalogue, Usage, disagrees};
-use crate::text::check_len;
+use crate::text::check_line;
 use crate::{Actor, DomainError, FieldError, Usd, string_enum};
 
 string_enum! {
@@ -99,8 +99,8 @@ impl NewCostRecord {
             return Err(DomainError::Forbidden(format!("this key may not report costs for agent {}", self.agent_id)));
         }
         let mut errors = Vec::new();
-        check_len(&mut errors, "provider", &self.provider, 1, 128);
-        check_len(&mut errors, "model", &self.model, 1, 128);
+        check_line(&mut errors, "provider", &self.provider, 1, 128);
+        check_line(&mut errors, "model", &self.model, 1, 128);
         if let Some(cost) = self.cost {
             if cost.is_negative() {
                 errors.push(FieldError::new("cost", "must not be negative"));

@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::agent::AgentStatus;
-use crate::text::check_len;
+use crate::text::{check_len, check_line};
 use crate::{Actor, DomainError, FieldError, string_enum};
 
 string_enum! {
@@ -125,7 +125,7 @@ impl NewTask {
             return Err(DomainError::Forbidden("a viewer key may not create tasks".into()));
         }
         let mut errors = Vec::new();
-        check_len(&mut errors, "title", &self.title, 1, TITLE_MAX);
+        check_line(&mut errors, "title", &self.title, 1, TITLE_MAX);
         check_len(&mut errors, "description", &self.description, 0, DESCRIPTION_MAX);
         DomainError::check(errors)?;
         Ok(Task {

@@ -17,6 +17,19 @@ pub(crate) fn check_len(errors: &mut Vec<FieldError>, field: &str, value: &str, 
     }
 }
 
+/// Checks a one-line name (agent name, role, department, title, provider, model …): its
+/// length as [`check_len`], and no control, format or other invisible character (a newline
+/// or an escape sequence in a name would forge log lines and console output).
+pub(crate) fn check_line(errors: &mut Vec<FieldError>, field: &str, value: &str, min: usize, max: usize) {
+    let before = errors.len();
+    check_len(errors, field, value, min, max);
+    if errors.len() == before
+        && let Err(message) = crate::security::names::check_visible(value)
+    {
+        errors.push(FieldError::new(field, message));
+    }
+}
+
 /// Checks a list of short names (tool names and the like).
 pub(crate) fn check_names(errors: &mut Vec<FieldError>, field: &str, values: &[String]) {
     if values.len() > 256 {
@@ -24,12 +37,6 @@ pub(crate) fn check_names(errors: &mut Vec<FieldError>, field: &str, values: &[S
         return;
     }
     for (i, v) in values.iter().enumerate() {
-        let before = errors.len();
-        check_len(errors, &format!("{field}[{i}]"), v, 1, 128);
-        if errors.len() == before
-            && let Err(message) = crate::security::names::check_visible(v)
-        {
-            errors.push(FieldError::new(format!("{field}[{i}]"), message));
-        }
+        check_line(errors, &format!("{field}[{i}]"), v, 1, 128);
     }
 }

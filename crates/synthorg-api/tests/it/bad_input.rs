@@ -291,3 +291,51 @@ async fn spelling_does_not_dodge_the_policy() {
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(r.message().starts_with("denied_tools[0]: must not contain invisible"), "{}", r.message());
 }
+
+/// A body must be a JSON object sent as JSON: an array is not read field by field into an
+/// object, and a body without a Content-Type is a 415 like one with the wrong type.
+#[tokio::test]
+async fn bodies_are_json_objects_with_a_json_content_type() {
+    let app = TestApp::new();
+    let r = app
+        .raw(Method::POST, "/api/v1/agents", Some(&app.admin), Some(br#" ["eve", "qa"]"#.to_vec()), "application/json")
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.message(), "body: must be a JSON object, not an array");
+    let req = axum::http::Request::post("/api/v1/agents")
+        .header("authorization", format!("Bearer {}", app.admin))
+        .body(axum::body::Body::from(r#"{"name": "eve", "role": "qa"}"#))
+        .unwrap();
+    let resp = tower::ServiceExt::oneshot(app.router.clone(), req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(app.count("/api/v1/agents").await, 0);
+}
+
+/// Names, roles, departments, titles, labels and the other one-line fields refuse control
+/// and invisible characters (a newline or an escape sequence would forge output).
+#[tokio::test]
+async fn control_characters_are_refused_in_one_line_fields() {
+    let app = TestApp::new();
+    let ada = app.agent("ada").await;
+    let cases = [
+        ("/api/v1/agents", json!({"name": "eve\nINFO approval decided", "role": "qa"}), "name"),
+        ("/api/v1/agents", json!({"name": "eve", "role": "qa\u{1b}[31m"}), "role"),
+        ("/api/v1/agents", json!({"name": "eve", "role": "qa", "department": "ops\u{202e}"}), "department"),
+        ("/api/v1/tasks", json!({"title": "ship\r\nit"}), "title"),
+        ("/api/v1/keys", json!({"role": "viewer", "label": "ops\u{0000}"}), "label"),
+        (
+            "/api/v1/costs",
+            json!({"agent_id": ada, "provider": "p\u{200b}", "model": "m", "input_tokens": 1, "output_tokens": 1}),
+            "provider",
+        ),
+    ];
+    for (path, body, field) in cases {
+        let r = app.post(path, body.clone()).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert!(r.message().starts_with(&format!("{field}: must not contain invisible")), "{body}: {}", r.message());
+    }
+    // Free text keeps its line breaks.
+    let r = app.post("/api/v1/tasks", json!({"title": "t", "description": "line one\nline two\ttabbed"})).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(app.count("/api/v1/agents").await, 1);
+}

@@ -77,7 +77,7 @@ fn prometheus_scrapes_the_organization() {
     let server = Server::start(&data, &[]);
     let admin = Client::new(&server.base, &Server::bootstrap_key(&data));
     let mut agents = Vec::new();
-    for name in ["ada", "quote\"d \\ agent", "new\nline 🤖"] {
+    for name in ["ada", "quote\"d \\ agent", "braces} {and=\"label\" 🤖"] {
         let (s, a) = admin.post("/agents", &json!({"name": name, "role": "developer"}));
         assert_eq!(s, 201);
         agents.push(a["id"].as_str().unwrap().to_owned());
