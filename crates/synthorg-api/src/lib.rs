@@ -152,13 +152,16 @@ impl AppState {
 
 /// The OpenAPI document of the API, as served at `/api/v1/openapi.json`.
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    routes::api_router().split_for_parts().1
+    let mut doc = routes::api_router().split_for_parts().1;
+    openapi::complete(&mut doc);
+    doc
 }
 
 /// Builds the complete application: routes, authentication, body limit, timeouts, JSON
 /// fallbacks.
 pub fn app(store: Arc<dyn Store>, settings: ApiSettings) -> Router {
-    let (router, doc) = routes::api_router().split_for_parts();
+    let (router, mut doc) = routes::api_router().split_for_parts();
+    openapi::complete(&mut doc);
     let openapi_json = doc.to_pretty_json().unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
     let engine = RuleEngine::new(settings.security_policy.clone());
     let metrics = settings.metrics.clone().map(|m| {

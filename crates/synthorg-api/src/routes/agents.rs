@@ -14,7 +14,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiId, ApiJson, ApiQuery, page_request};
 
 /// Lists agents, oldest first.
-#[utoipa::path(get, path = "/api/v1/agents", tag = "agents", params(AgentQuery),
+#[utoipa::path(get, path = "/api/v1/agents", operation_id = "listAgents", tag = "agents", params(AgentQuery),
     responses((status = 200, body = Page<Agent>), (status = 422, body = ErrorBody)))]
 pub(super) async fn list(
     State(state): State<AppState>,
@@ -26,7 +26,7 @@ pub(super) async fn list(
 }
 
 /// Registers an agent (admin).
-#[utoipa::path(post, path = "/api/v1/agents", tag = "agents", request_body = CreateAgent,
+#[utoipa::path(post, path = "/api/v1/agents", operation_id = "registerAgent", tag = "agents", request_body = CreateAgent,
     responses((status = 201, body = Agent), (status = 409, description = "name taken", body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub(super) async fn create(
@@ -55,7 +55,7 @@ pub(super) async fn create(
 }
 
 /// One agent.
-#[utoipa::path(get, path = "/api/v1/agents/{id}", tag = "agents", params(("id" = uuid::Uuid, Path)),
+#[utoipa::path(get, path = "/api/v1/agents/{id}", operation_id = "getAgent", tag = "agents", params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = Agent), (status = 404, body = ErrorBody)))]
 pub(super) async fn get(State(state): State<AppState>, ApiId(id): ApiId) -> Result<Json<Agent>, ApiError> {
     super::record_ids(None, Some(id));
@@ -64,7 +64,7 @@ pub(super) async fn get(State(state): State<AppState>, ApiId(id): ApiId) -> Resu
 
 /// Changes an agent. Trust level and tool lists: admin only. Terminating interrupts the
 /// agent's active tasks; a terminated agent cannot change again.
-#[utoipa::path(patch, path = "/api/v1/agents/{id}", tag = "agents", params(("id" = uuid::Uuid, Path)),
+#[utoipa::path(patch, path = "/api/v1/agents/{id}", operation_id = "updateAgent", tag = "agents", params(("id" = uuid::Uuid, Path)),
     request_body = PatchAgent,
     responses((status = 200, body = Agent), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]

@@ -32,13 +32,13 @@ pub(crate) fn refusal(
 }
 
 /// The budget configuration in force.
-#[utoipa::path(get, path = "/api/v1/budget/config", tag = "budget", responses((status = 200, body = BudgetConfig)))]
+#[utoipa::path(get, path = "/api/v1/budget/config", operation_id = "getBudgetConfig", tag = "budget", responses((status = 200, body = BudgetConfig)))]
 pub(super) async fn get_config(State(state): State<AppState>) -> Result<Json<BudgetConfig>, ApiError> {
     state.blocking(|s| Ok(Json(effective_config(s.store().as_ref(), &s.settings().budget_defaults)?))).await
 }
 
 /// Replaces the budget configuration (admin). Every problem is reported at once.
-#[utoipa::path(put, path = "/api/v1/budget/config", tag = "budget", request_body = BudgetConfig,
+#[utoipa::path(put, path = "/api/v1/budget/config", operation_id = "setBudgetConfig", tag = "budget", request_body = BudgetConfig,
     responses((status = 200, body = BudgetConfig), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(super) async fn put_config(
     State(state): State<AppState>,
@@ -61,7 +61,7 @@ pub(super) async fn put_config(
 }
 
 /// Spend in the current billing period and today, against the budget.
-#[utoipa::path(get, path = "/api/v1/budget/status", tag = "budget", responses((status = 200, body = BudgetStatus)))]
+#[utoipa::path(get, path = "/api/v1/budget/status", operation_id = "getBudgetStatus", tag = "budget", responses((status = 200, body = BudgetStatus)))]
 pub(super) async fn status(State(state): State<AppState>) -> Result<Json<BudgetStatus>, ApiError> {
     state
         .blocking(|s| {

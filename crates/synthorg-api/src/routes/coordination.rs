@@ -14,7 +14,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, page_request};
 
 /// Lists coordination runs, oldest first.
-#[utoipa::path(get, path = "/api/v1/coordination/runs", tag = "coordination", params(RunQuery),
+#[utoipa::path(get, path = "/api/v1/coordination/runs", operation_id = "listCoordinationRuns", tag = "coordination", params(RunQuery),
     responses((status = 200, body = Page<CoordinationRun>)))]
 pub(super) async fn list(
     State(state): State<AppState>,
@@ -27,7 +27,7 @@ pub(super) async fn list(
 
 /// Reports a multi-agent run; synthorg derives efficiency and overhead. Turn figures ≤ 0
 /// are a 422.
-#[utoipa::path(post, path = "/api/v1/coordination/runs", tag = "coordination", request_body = ReportRun,
+#[utoipa::path(post, path = "/api/v1/coordination/runs", operation_id = "reportCoordinationRun", tag = "coordination", request_body = ReportRun,
     responses((status = 201, body = CoordinationRun), (status = 422, body = ErrorBody)))]
 pub(super) async fn report(
     State(state): State<AppState>,

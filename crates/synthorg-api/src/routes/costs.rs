@@ -18,7 +18,7 @@ use crate::extract::{ApiJson, ApiQuery, page_request};
 pub(super) const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
 /// Lists cost records, oldest first.
-#[utoipa::path(get, path = "/api/v1/costs", tag = "costs", params(CostQuery),
+#[utoipa::path(get, path = "/api/v1/costs", operation_id = "listCosts", tag = "costs", params(CostQuery),
     responses((status = 200, body = Page<CostRecord>), (status = 422, body = ErrorBody)))]
 pub(super) async fn list(
     State(state): State<AppState>,
@@ -45,7 +45,7 @@ pub(super) async fn list(
 /// idempotency key (body field or `Idempotency-Key` header) a retry is recorded once and
 /// answered with the original record and the header `Idempotent-Replayed: true`; reusing a
 /// key for a different report is a 409.
-#[utoipa::path(post, path = "/api/v1/costs", tag = "costs", request_body = ReportCost,
+#[utoipa::path(post, path = "/api/v1/costs", operation_id = "reportCost", tag = "costs", request_body = ReportCost,
     params(("Idempotency-Key" = Option<String>, Header, description = "alternative to the body field")),
     responses((status = 201, body = CostRecord), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(super) async fn report(
@@ -110,7 +110,7 @@ pub(super) async fn report(
 
 /// The price catalogue in force: the built-in one, replaced or extended by
 /// `budget.prices_file`. Prices are USD per million tokens; see docs/costs.md.
-#[utoipa::path(get, path = "/api/v1/prices", tag = "costs", params(PriceQuery),
+#[utoipa::path(get, path = "/api/v1/prices", operation_id = "getPrices", tag = "costs", params(PriceQuery),
     responses((status = 200, body = Catalogue), (status = 422, body = ErrorBody)))]
 pub(super) async fn prices(State(state): State<AppState>, ApiQuery(q): ApiQuery<PriceQuery>) -> Json<Catalogue> {
     Json(state.settings().prices.filtered(q.provider.as_deref(), q.model.as_deref()))

@@ -13,14 +13,14 @@ fn health(status: &str) -> Json<Health> {
 }
 
 /// Liveness: the process answers.
-#[utoipa::path(get, path = "/api/v1/health", tag = "health", security(()),
+#[utoipa::path(get, path = "/api/v1/health", operation_id = "getHealth", tag = "health", security(()),
     responses((status = 200, body = Health)))]
 pub(super) async fn live() -> Json<Health> {
     health("ok")
 }
 
 /// Readiness: the store answers.
-#[utoipa::path(get, path = "/api/v1/health/ready", tag = "health", security(()),
+#[utoipa::path(get, path = "/api/v1/health/ready", operation_id = "getReadiness", tag = "health", security(()),
     responses((status = 200, body = Health), (status = 503, body = Health)))]
 pub(super) async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     match state.blocking(|s| Ok(s.store().ping()?)).await {
@@ -30,7 +30,7 @@ pub(super) async fn ready(State(state): State<AppState>) -> (StatusCode, Json<He
 }
 
 /// This document.
-#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta", security(()),
+#[utoipa::path(get, path = "/api/v1/openapi.json", operation_id = "getOpenApiDocument", tag = "meta", security(()),
     responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json")))]
 pub(super) async fn openapi_json(State(state): State<AppState>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], state.inner.openapi_json.clone())

@@ -14,7 +14,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
 
 /// Lists keys without their secrets (admin).
-#[utoipa::path(get, path = "/api/v1/keys", tag = "keys",
+#[utoipa::path(get, path = "/api/v1/keys", operation_id = "listKeys", tag = "keys",
     responses((status = 200, body = KeyList), (status = 403, body = ErrorBody)))]
 pub(super) async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<KeyList>, ApiError> {
     require_admin(&caller)?;
@@ -24,7 +24,7 @@ pub(super) async fn list(State(state): State<AppState>, caller: Caller) -> Resul
 }
 
 /// Creates a key (admin). The key is in this response only.
-#[utoipa::path(post, path = "/api/v1/keys", tag = "keys", request_body = CreateKey,
+#[utoipa::path(post, path = "/api/v1/keys", operation_id = "createKey", tag = "keys", request_body = CreateKey,
     responses((status = 201, body = CreatedKey), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(super) async fn create(
     State(state): State<AppState>,
@@ -44,7 +44,7 @@ pub(super) async fn create(
 }
 
 /// Revokes a key (admin); revoking twice is harmless.
-#[utoipa::path(delete, path = "/api/v1/keys/{id}", tag = "keys", params(("id" = String, Path)),
+#[utoipa::path(delete, path = "/api/v1/keys/{id}", operation_id = "revokeKey", tag = "keys", params(("id" = String, Path)),
     responses((status = 200, body = KeyInfo), (status = 404, body = ErrorBody)))]
 pub(super) async fn revoke(
     State(state): State<AppState>,

@@ -15,8 +15,9 @@ fn plain(status: StatusCode, line: &str) -> Response {
 /// The organization's metrics and the service's own. OpenMetrics 1.0.0 or text 0.0.4 by
 /// `Accept`; gzip when asked. 503 before the collector is wired, 500 on an unexpected
 /// failure, each with a one-line plain-text body.
-#[utoipa::path(get, path = "/api/v1/metrics", tag = "meta", security(()),
+#[utoipa::path(get, path = "/api/v1/metrics", operation_id = "getMetrics", tag = "meta", security(()),
     responses((status = 200, description = "exposition", content_type = "text/plain"),
+        (status = 500, description = "an unexpected failure", content_type = "text/plain"),
         (status = 503, description = "collector not wired", content_type = "text/plain")))]
 pub(super) async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let Some(collector) = state.metrics().cloned() else {

@@ -14,7 +14,7 @@ use crate::extract::{ApiId, ApiJson, ApiQuery, page_request};
 
 /// Asks for a verdict on an action before performing it. `escalate` creates a pending
 /// approval; the agent waits for an admin's decision on it.
-#[utoipa::path(post, path = "/api/v1/security/evaluate", tag = "security", request_body = EvaluateAction,
+#[utoipa::path(post, path = "/api/v1/security/evaluate", operation_id = "evaluateAction", tag = "security", request_body = EvaluateAction,
     responses((status = 200, body = EvaluationResult), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(super) async fn evaluate(
     State(state): State<AppState>,
@@ -58,7 +58,7 @@ fn invalid_ref(error: StoreError, field: &'static str) -> ApiError {
 }
 
 /// Scans a tool's output for credentials and personal data (verdict `output_scan`).
-#[utoipa::path(post, path = "/api/v1/security/scan-output", tag = "security", request_body = ScanOutput,
+#[utoipa::path(post, path = "/api/v1/security/scan-output", operation_id = "scanOutput", tag = "security", request_body = ScanOutput,
     responses((status = 200, body = OutputScan), (status = 403, body = ErrorBody)))]
 pub(super) async fn scan(
     State(state): State<AppState>,
@@ -92,7 +92,7 @@ pub(super) async fn scan(
 }
 
 /// Past verdicts (audit), oldest first. Arguments are not kept.
-#[utoipa::path(get, path = "/api/v1/security/evaluations", tag = "security", params(EvaluationQuery),
+#[utoipa::path(get, path = "/api/v1/security/evaluations", operation_id = "listEvaluations", tag = "security", params(EvaluationQuery),
     responses((status = 200, body = Page<EvaluationRecord>)))]
 pub(super) async fn list_evaluations(
     State(state): State<AppState>,
@@ -104,7 +104,7 @@ pub(super) async fn list_evaluations(
 }
 
 /// Approvals, oldest first; `?status=pending` for the queue.
-#[utoipa::path(get, path = "/api/v1/approvals", tag = "approvals", params(ApprovalQuery),
+#[utoipa::path(get, path = "/api/v1/approvals", operation_id = "listApprovals", tag = "approvals", params(ApprovalQuery),
     responses((status = 200, body = Page<Approval>)))]
 pub(super) async fn list_approvals(
     State(state): State<AppState>,
@@ -116,14 +116,14 @@ pub(super) async fn list_approvals(
 }
 
 /// One approval (agents poll this while waiting).
-#[utoipa::path(get, path = "/api/v1/approvals/{id}", tag = "approvals", params(("id" = uuid::Uuid, Path)),
+#[utoipa::path(get, path = "/api/v1/approvals/{id}", operation_id = "getApproval", tag = "approvals", params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = Approval), (status = 404, body = ErrorBody)))]
 pub(super) async fn get_approval(State(state): State<AppState>, ApiId(id): ApiId) -> Result<Json<Approval>, ApiError> {
     state.blocking(move |s| Ok(Json(s.store().get_approval(id)?))).await
 }
 
 /// Approves or rejects a pending approval (admin). Deciding twice is a 409.
-#[utoipa::path(post, path = "/api/v1/approvals/{id}/decision", tag = "approvals", params(("id" = uuid::Uuid, Path)),
+#[utoipa::path(post, path = "/api/v1/approvals/{id}/decision", operation_id = "decideApproval", tag = "approvals", params(("id" = uuid::Uuid, Path)),
     request_body = DecideApproval,
     responses((status = 200, body = Approval), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody)))]

@@ -14,7 +14,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiId, ApiJson, ApiQuery, page_request};
 
 /// Lists tasks, oldest first.
-#[utoipa::path(get, path = "/api/v1/tasks", tag = "tasks", params(TaskQuery),
+#[utoipa::path(get, path = "/api/v1/tasks", operation_id = "listTasks", tag = "tasks", params(TaskQuery),
     responses((status = 200, body = Page<Task>), (status = 422, body = ErrorBody)))]
 pub(super) async fn list(
     State(state): State<AppState>,
@@ -31,7 +31,7 @@ pub(super) async fn list(
 }
 
 /// Creates a task (status `created`, unassigned).
-#[utoipa::path(post, path = "/api/v1/tasks", tag = "tasks", request_body = CreateTask,
+#[utoipa::path(post, path = "/api/v1/tasks", operation_id = "createTask", tag = "tasks", request_body = CreateTask,
     responses((status = 201, body = Task), (status = 422, body = ErrorBody)))]
 pub(super) async fn create(
     State(state): State<AppState>,
@@ -50,7 +50,7 @@ pub(super) async fn create(
 }
 
 /// One task.
-#[utoipa::path(get, path = "/api/v1/tasks/{id}", tag = "tasks", params(("id" = uuid::Uuid, Path)),
+#[utoipa::path(get, path = "/api/v1/tasks/{id}", operation_id = "getTask", tag = "tasks", params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = Task), (status = 404, body = ErrorBody)))]
 pub(super) async fn get(State(state): State<AppState>, ApiId(id): ApiId) -> Result<Json<Task>, ApiError> {
     super::record_ids(Some(id), None);
@@ -58,7 +58,7 @@ pub(super) async fn get(State(state): State<AppState>, ApiId(id): ApiId) -> Resu
 }
 
 /// The task's transition history, oldest first.
-#[utoipa::path(get, path = "/api/v1/tasks/{id}/transitions", tag = "tasks",
+#[utoipa::path(get, path = "/api/v1/tasks/{id}/transitions", operation_id = "listTaskTransitions", tag = "tasks",
     params(("id" = uuid::Uuid, Path), PageQuery),
     responses((status = 200, body = Page<TaskTransition>), (status = 404, body = ErrorBody)))]
 pub(super) async fn history(
@@ -72,7 +72,7 @@ pub(super) async fn history(
 
 /// Moves a task. Illegal transitions and stale versions are 409s; the message of an illegal
 /// transition lists the allowed next states.
-#[utoipa::path(post, path = "/api/v1/tasks/{id}/transitions", tag = "tasks", params(("id" = uuid::Uuid, Path)),
+#[utoipa::path(post, path = "/api/v1/tasks/{id}/transitions", operation_id = "transitionTask", tag = "tasks", params(("id" = uuid::Uuid, Path)),
     request_body = TransitionBody,
     responses((status = 200, body = TransitionResult), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]

@@ -93,3 +93,45 @@ fn enums_list_the_wire_spellings() {
         assert_eq!(schemas[name]["enum"].as_array(), Some(&expected), "{name}");
     }
 }
+
+/// Every operation has a unique operationId, and lists the answers its middleware and
+/// extractors can give besides its own.
+#[test]
+fn operations_are_named_once_and_list_their_answers() {
+    let doc = serde_json::to_value(synthorg_api::openapi_document()).unwrap();
+    let mut ids = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let id = op["operationId"].as_str().unwrap();
+            assert!(ids.insert(id.to_owned()), "operationId {id} repeats ({method} {path})");
+            assert!(id.chars().next().unwrap().is_ascii_lowercase() && id.len() > 5, "{id}");
+            let statuses: BTreeSet<&str> = op["responses"].as_object().unwrap().keys().map(String::as_str).collect();
+            let keyless = ["/api/v1/health", "/api/v1/health/ready", "/api/v1/openapi.json", "/api/v1/metrics"]
+                .contains(&path.as_str());
+            let mut expected = vec!["500", "503"];
+            if !keyless {
+                expected.extend(["401", "403", "429"]);
+            }
+            if op.get("requestBody").is_some() {
+                expected.extend(["400", "413", "415", "422"]);
+            }
+            if path.contains('{') {
+                expected.extend(["400", "404"]);
+            }
+            for status in expected {
+                assert!(statuses.contains(status), "{method} {path} lacks {status}: {statuses:?}");
+                // Error bodies are described: JSON errors everywhere but the scrape endpoint
+                // (plain text, for scrapers) and readiness (its own report).
+                let content = &op["responses"][status]["content"];
+                let schema = &content["application/json"]["schema"]["$ref"];
+                assert!(
+                    schema == "#/components/schemas/ErrorBody"
+                        || (path == "/api/v1/metrics" && content.get("text/plain").is_some())
+                        || (path.as_str(), status) == ("/api/v1/health/ready", "503"),
+                    "{method} {path} {status}: {content}"
+                );
+            }
+        }
+    }
+    assert_eq!(ids.len(), 30);
+}
