@@ -161,6 +161,16 @@ pub fn authenticate(store: &dyn Store, presented: &str, write: bool) -> Result<A
     })
 }
 
+/// The routes only admin keys may use (the handlers check it too).
+const ADMIN_ONLY: &[(&str, &str)] = &[
+    ("POST", "/api/v1/agents"),
+    ("PUT", "/api/v1/budget/config"),
+    ("POST", "/api/v1/approvals/{id}/decision"),
+    ("GET", "/api/v1/keys"),
+    ("POST", "/api/v1/keys"),
+    ("DELETE", "/api/v1/keys/{id}"),
+];
+
 /// Middleware: excluded paths pass; everything else needs a valid key, viewers may only read,
 /// and the authenticated [`Actor`] is put in the request extensions.
 pub async fn require_key(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
@@ -193,6 +203,12 @@ pub async fn require_key(State(state): State<AppState>, mut req: Request, next: 
     };
     if matches!(actor, Actor::Viewer { .. }) && !read_only {
         return ApiError::forbidden("a viewer key may only read").into_response();
+    }
+    // The role is checked before the body is read: a key that may not use the route gets
+    // 403 whatever it sent, never a 422 about a body it could not have had accepted.
+    let route = req.extensions().get::<MatchedPath>().map(MatchedPath::as_str);
+    if !actor.is_admin() && route.is_some_and(|r| ADMIN_ONLY.contains(&(req.method().as_str(), r))) {
+        return ApiError::forbidden("this needs an admin key").into_response();
     }
     if let Some(agent) = actor.agent_id() {
         tracing::Span::current().record("agent_id", tracing::field::display(agent));

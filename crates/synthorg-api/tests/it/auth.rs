@@ -232,3 +232,29 @@ async fn keys_are_rate_limited_per_role() {
         Some(1.0)
     );
 }
+
+/// A key that may not use a route gets 403 before its body is looked at: never a 422 that
+/// would tell it how to shape a request it may not make.
+#[tokio::test]
+async fn the_role_is_checked_before_the_body() {
+    let app = TestApp::new();
+    let ada = app.agent("ada").await;
+    let agent = app.key(Role::Agent, Some(ada));
+    let viewer = app.key(Role::Viewer, None);
+    let bad = json!({"unexpected": [1, 2, 3]});
+    for (method, path) in [
+        (Method::POST, "/api/v1/agents".to_owned()),
+        (Method::PUT, "/api/v1/budget/config".to_owned()),
+        (Method::POST, format!("/api/v1/approvals/{}/decision", uuid::Uuid::nil())),
+        (Method::POST, "/api/v1/keys".to_owned()),
+    ] {
+        for key in [&agent, &viewer] {
+            let r = app.call(method.clone(), &path, Some(key), Some(bad.clone())).await;
+            assert_eq!((r.status, r.code()), (StatusCode::FORBIDDEN, "forbidden"), "{method} {path}: {:?}", r.body);
+        }
+        // An admin with the same body gets the body's error.
+        let r = app.call(method.clone(), &path, Some(&app.admin), Some(bad.clone())).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{method} {path}: {:?}", r.body);
+    }
+    assert_eq!(app.call(Method::GET, "/api/v1/keys", Some(&agent), None).await.status, StatusCode::FORBIDDEN);
+}
