@@ -339,10 +339,12 @@ impl From<&ApiKeyRecord> for KeyInfo {
     }
 }
 
-/// `GET /api/v1/keys`.
+/// `GET /api/v1/keys`: a page, like every list.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct KeyList {
     pub items: Vec<KeyInfo>,
+    /// Pass back as `cursor` for the next page; `null` on the last.
+    pub next_cursor: Option<String>,
 }
 
 /// Liveness and readiness answers.

@@ -5,7 +5,7 @@ use synthorg_core::security::REDACTED;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::StoreError;
+use crate::{Page, PageRequest, StoreError};
 
 /// An API key as stored: the secret itself is never stored, only its SHA-256.
 #[derive(Clone, PartialEq, Eq)]
@@ -38,7 +38,8 @@ impl std::fmt::Debug for ApiKeyRecord {
 pub trait KeyStore {
     fn create_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
     fn find_api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
-    fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError>;
+    /// Keys in creation order, a page at a time.
+    fn list_api_keys(&self, page: &PageRequest) -> Result<Page<ApiKeyRecord>, StoreError>;
     /// Revokes a key (idempotent: revoking a revoked key keeps the first revocation time).
     fn revoke_api_key(&self, id: &str, now: OffsetDateTime) -> Result<ApiKeyRecord, StoreError>;
     /// Number of keys that are not revoked.

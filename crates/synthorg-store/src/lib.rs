@@ -38,7 +38,7 @@ pub use coordination::{CoordinationStore, RunFilter};
 pub use error::StoreError;
 pub use keys::{ApiKeyRecord, KeyStore};
 pub use ledger::{CostFilter, LedgerStore, Recorded};
-pub use page::{DEFAULT_PAGE, MAX_PAGE, Page, PageRequest};
+pub use page::{DEFAULT_PAGE, MAX_PAGE, Page, PageRequest, all_pages};
 pub use postgres::{PostgresOptions, PostgresStore};
 pub use security::{ApprovalFilter, EvaluationFilter, EvaluationRecord, SecurityStore};
 pub use sqlite::{SqliteOptions, SqliteStore};

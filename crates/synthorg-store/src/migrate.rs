@@ -300,7 +300,7 @@ fn verify(source: &dyn Store, target: &dyn Store) -> Result<(), StoreError> {
     if source.pending_approvals()? != target.pending_approvals()? {
         return Err(differs("pending approvals"));
     }
-    if source.list_api_keys()? != target.list_api_keys()? {
+    if crate::all_pages(|p| source.list_api_keys(p))? != crate::all_pages(|p| target.list_api_keys(p))? {
         return Err(differs("API keys"));
     }
     Ok(())

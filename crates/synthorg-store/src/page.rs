@@ -40,3 +40,20 @@ pub(crate) fn page_of<T>(mut rows: Vec<(i64, T)>, page: &PageRequest) -> Page<T>
     };
     Page { items: rows.into_iter().map(|(_, item)| item).collect(), next_cursor }
 }
+
+/// Every item of a paged list, fetched `MAX_PAGE` at a time (for commands and checks that
+/// need the whole list; the API serves pages).
+pub fn all_pages<T>(
+    mut fetch: impl FnMut(&PageRequest) -> Result<Page<T>, crate::StoreError>,
+) -> Result<Vec<T>, crate::StoreError> {
+    let mut items = Vec::new();
+    let mut page = PageRequest { limit: MAX_PAGE, after: None };
+    loop {
+        let p = fetch(&page)?;
+        items.extend(p.items);
+        match p.next_cursor.and_then(|c| c.parse().ok()) {
+            Some(after) => page.after = Some(after),
+            None => return Ok(items),
+        }
+    }
+}

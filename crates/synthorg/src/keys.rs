@@ -35,7 +35,7 @@ pub(crate) fn create(
 pub(crate) fn list(location: &StoreLocation) -> Result<(), Failure> {
     let store = open_store(location)?;
     println!("id\trole\tagent_id\tlabel\tcreated_at\trevoked_at");
-    for k in store.list_api_keys().map_err(store_failure)? {
+    for k in synthorg_store::all_pages(|p| store.list_api_keys(p)).map_err(store_failure)? {
         let fmt =
             |t: time::OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
         println!(

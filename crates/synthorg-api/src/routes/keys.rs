@@ -9,17 +9,25 @@ use synthorg_store::{Done, now};
 use super::Caller;
 use crate::AppState;
 use crate::auth::{generate_key, require_admin};
-use crate::dto::{CreateKey, CreatedKey, KeyInfo, KeyList};
+use crate::dto::{CreateKey, CreatedKey, KeyInfo, KeyList, PageQuery};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ApiQuery, page_request};
 
 /// Lists keys without their secrets (admin).
-#[utoipa::path(get, path = "/api/v1/keys", operation_id = "listKeys", tag = "keys",
+#[utoipa::path(get, path = "/api/v1/keys", operation_id = "listKeys", tag = "keys", params(PageQuery),
     responses((status = 200, body = KeyList), (status = 403, body = ErrorBody)))]
-pub(super) async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<KeyList>, ApiError> {
+pub(super) async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> Result<Json<KeyList>, ApiError> {
     require_admin(&caller)?;
+    let page = page_request(q.limit, q.cursor.as_deref())?;
     state
-        .blocking(|s| Ok(Json(KeyList { items: s.store().list_api_keys()?.iter().map(KeyInfo::from).collect() })))
+        .blocking(move |s| {
+            let keys = s.store().list_api_keys(&page)?;
+            Ok(Json(KeyList { items: keys.items.iter().map(KeyInfo::from).collect(), next_cursor: keys.next_cursor }))
+        })
         .await
 }
 

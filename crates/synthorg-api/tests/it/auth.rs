@@ -258,3 +258,32 @@ async fn the_role_is_checked_before_the_body() {
     }
     assert_eq!(app.call(Method::GET, "/api/v1/keys", Some(&agent), None).await.status, StatusCode::FORBIDDEN);
 }
+
+/// The key list is paginated like every other list.
+#[tokio::test]
+async fn keys_are_listed_a_page_at_a_time() {
+    let app = TestApp::new();
+    for i in 0..4 {
+        let r = app.post("/api/v1/keys", json!({"role": "viewer", "label": format!("k{i}")})).await;
+        assert_eq!(r.status, StatusCode::CREATED);
+    }
+    let mut labels = Vec::new();
+    let mut path = "/api/v1/keys?limit=2".to_owned();
+    loop {
+        let r = app.get(&path).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        let items = r.body["items"].as_array().unwrap();
+        assert!(items.len() <= 2);
+        labels.extend(items.iter().map(|k| k["label"].as_str().unwrap().to_owned()));
+        match r.body["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/api/v1/keys?limit=2&cursor={cursor}"),
+            None => break,
+        }
+    }
+    // The test app's own admin key first, then the four, in creation order.
+    assert_eq!(labels.len(), 5);
+    assert_eq!(&labels[1..], ["k0", "k1", "k2", "k3"]);
+    assert!(labels.iter().all(|l| !l.contains("sk_")));
+    assert_eq!(app.get("/api/v1/keys?limit=0").await.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(app.get("/api/v1/keys?page=2").await.status, StatusCode::UNPROCESSABLE_ENTITY);
+}

@@ -4,20 +4,26 @@ use postgres::Row;
 use synthorg_core::{DomainError, Role};
 use time::OffsetDateTime;
 
-use super::{PostgresStore, col, count_col, enum_col};
+use super::{Filter, PostgresStore, col, count_col, enum_col};
 use crate::schema::KEY_COLUMNS;
-use crate::{ApiKeyRecord, StoreError};
+use crate::{ApiKeyRecord, Page, PageRequest, StoreError};
 
 fn key_row(row: &Row) -> Result<ApiKeyRecord, StoreError> {
-    let hash: &[u8] = col(row, 1)?;
+    key_row_at(row, 0)
+}
+
+/// A key from the columns starting at `first` (after a page query's `seq`).
+fn key_row_at(row: &Row, first: usize) -> Result<ApiKeyRecord, StoreError> {
+    let c = |i: usize| first + i;
+    let hash: &[u8] = col(row, c(1))?;
     Ok(ApiKeyRecord {
-        id: col(row, 0)?,
+        id: col(row, c(0))?,
         secret_hash: hash.try_into().map_err(|_| StoreError::Internal("stored key hash is not 32 bytes".into()))?,
-        role: enum_col(row, 2, Role::parse)?,
-        agent_id: col(row, 3)?,
-        label: col(row, 4)?,
-        created_at: col(row, 5)?,
-        revoked_at: col(row, 6)?,
+        role: enum_col(row, c(2), Role::parse)?,
+        agent_id: col(row, c(3))?,
+        label: col(row, c(4))?,
+        created_at: col(row, c(5))?,
+        revoked_at: col(row, c(6))?,
     })
 }
 
@@ -53,10 +59,8 @@ impl crate::KeyStore for PostgresStore {
         })
     }
 
-    fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
-        self.read(|db| {
-            db.query(&format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY seq"), &[])?.iter().map(key_row).collect()
-        })
+    fn list_api_keys(&self, page: &PageRequest) -> Result<Page<ApiKeyRecord>, StoreError> {
+        self.read(|db| Filter::default().page(db, "api_keys", KEY_COLUMNS, page, |r| key_row_at(r, 1)))
     }
 
     fn revoke_api_key(&self, id: &str, now: OffsetDateTime) -> Result<ApiKeyRecord, StoreError> {

@@ -4,22 +4,32 @@ use rusqlite::{OptionalExtension, Row, params};
 use synthorg_core::{DomainError, Role};
 use time::OffsetDateTime;
 
-use super::{SqliteStore, from_ts, opt_uuid, parse_enum, ts, uuid_value};
+use super::{Filter, SqliteStore, from_ts, opt_uuid, parse_enum, ts, uuid_value};
 use crate::schema::KEY_COLUMNS;
-use crate::{ApiKeyRecord, StoreError};
+use crate::{ApiKeyRecord, Page, PageRequest, StoreError};
 
 fn key_row(row: &Row<'_>) -> rusqlite::Result<ApiKeyRecord> {
-    let hash: Vec<u8> = row.get(1)?;
+    key_row_at(row, 0)
+}
+
+/// A key from the columns starting at `first` (after a page query's `seq`).
+fn key_row_at(row: &Row<'_>, first: usize) -> rusqlite::Result<ApiKeyRecord> {
+    let col = |i: usize| first + i;
+    let hash: Vec<u8> = row.get(col(1))?;
     Ok(ApiKeyRecord {
-        id: row.get(0)?,
+        id: row.get(col(0))?,
         secret_hash: hash.try_into().map_err(|_| {
-            rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Blob, "hash is not 32 bytes".into())
+            rusqlite::Error::FromSqlConversionFailure(
+                col(1),
+                rusqlite::types::Type::Blob,
+                "hash is not 32 bytes".into(),
+            )
         })?,
-        role: parse_enum(&row.get::<_, String>(2)?, Role::parse)?,
-        agent_id: opt_uuid(row.get(3)?)?,
-        label: row.get(4)?,
-        created_at: from_ts(row.get(5)?)?,
-        revoked_at: row.get::<_, Option<i64>>(6)?.map(from_ts).transpose()?,
+        role: parse_enum(&row.get::<_, String>(col(2))?, Role::parse)?,
+        agent_id: opt_uuid(row.get(col(3))?)?,
+        label: row.get(col(4))?,
+        created_at: from_ts(row.get(col(5))?)?,
+        revoked_at: row.get::<_, Option<i64>>(col(6))?.map(from_ts).transpose()?,
     })
 }
 
@@ -53,12 +63,8 @@ impl crate::KeyStore for SqliteStore {
         })
     }
 
-    fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
-        self.read(|c| {
-            let mut stmt = c.prepare_cached(&format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY seq"))?;
-            let rows = stmt.query_map([], key_row)?.collect::<Result<_, _>>()?;
-            Ok(rows)
-        })
+    fn list_api_keys(&self, page: &PageRequest) -> Result<Page<ApiKeyRecord>, StoreError> {
+        self.read(|c| Filter::default().page(c, "api_keys", KEY_COLUMNS, page, |r| key_row_at(r, 1)))
     }
 
     fn revoke_api_key(&self, id: &str, now: OffsetDateTime) -> Result<ApiKeyRecord, StoreError> {
