@@ -23,3 +23,16 @@ pub trait AgentStore {
     /// tasks in the same transaction.
     fn update_agent(&self, id: Uuid, patch: AgentPatch, by: &Actor) -> Result<Agent, StoreError>;
 }
+
+/// The key agent names are unique by: the name in its canonical spelling (NFKC, lowercased,
+/// trimmed), so `Ada`, `ADA` and `Ａｄａ` are one name.
+pub(crate) fn name_key(name: &str) -> String {
+    synthorg_core::security::names::canonical(name).into_owned()
+}
+
+/// The conflict of a name already taken, in any spelling.
+pub(crate) fn name_taken(name: &str) -> StoreError {
+    StoreError::Domain(synthorg_core::DomainError::Conflict(format!(
+        "an agent named {name:?} already exists (names are unique regardless of case and width)"
+    )))
+}

@@ -48,6 +48,7 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
             ("denied_tools", Json),
             ("created_at", Micros),
             ("updated_at", Micros),
+            ("name_key", Text),
         ],
     ),
     (

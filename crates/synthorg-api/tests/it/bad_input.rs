@@ -339,3 +339,18 @@ async fn control_characters_are_refused_in_one_line_fields() {
     assert_eq!(r.status, StatusCode::CREATED);
     assert_eq!(app.count("/api/v1/agents").await, 1);
 }
+
+crate::on_both_stores! {
+async fn agent_names_are_unique_regardless_of_case() {
+    let app = TestApp::new();
+    app.agent("Ada Lovelace").await;
+    for taken in ["ada lovelace", "ADA LOVELACE", "Ａｄａ Ｌｏｖｅｌａｃｅ", " Ada Lovelace "] {
+        let r = app.post("/api/v1/agents", json!({"name": taken, "role": "dev"})).await;
+        assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, "conflict"), "{taken:?}: {:?}", r.body);
+        assert!(r.message().contains("unique regardless of case"), "{}", r.message());
+    }
+    let r = app.post("/api/v1/agents", json!({"name": "Ada Byron", "role": "dev"})).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(app.count("/api/v1/agents").await, 2);
+}
+}

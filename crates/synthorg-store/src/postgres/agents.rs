@@ -2,9 +2,9 @@
 
 use postgres::types::Json;
 use postgres::{GenericClient, Row};
+use synthorg_core::Actor;
 use synthorg_core::agent::{Agent, AgentPatch, AgentStatus, TrustLevel};
 use synthorg_core::task::plan_interruption;
-use synthorg_core::{Actor, DomainError};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -71,15 +71,18 @@ fn interrupt_active_tasks<C: GenericClient>(
 impl crate::AgentStore for PostgresStore {
     fn create_agent(&self, agent: &Agent) -> Result<(), StoreError> {
         self.write(|db| {
-            let taken = db.query_opt("SELECT 1 FROM agents WHERE name = $1", &[&agent.name])?.is_some();
+            let key = crate::agents::name_key(&agent.name);
+            let taken =
+                db.query_opt("SELECT 1 FROM agents WHERE name_key = $1 OR name = $2", &[&key, &agent.name])?.is_some();
             if taken {
-                return Err(StoreError::Domain(DomainError::Conflict(format!(
-                    "an agent named {:?} already exists",
-                    agent.name
-                ))));
+                return Err(crate::agents::name_taken(&agent.name));
             }
+            // Two replicas registering "Ada" and "ada" at once: the unique index refuses the
+            // second insert (a 409).
             db.execute(
-                &format!("INSERT INTO agents ({AGENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"),
+                &format!(
+                    "INSERT INTO agents ({AGENT_COLUMNS}, name_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+                ),
                 &[
                     &agent.id,
                     &agent.name,
@@ -91,6 +94,7 @@ impl crate::AgentStore for PostgresStore {
                     &Json(&agent.denied_tools),
                     &agent.created_at,
                     &agent.updated_at,
+                    &key,
                 ],
             )?;
             Ok(())

@@ -36,6 +36,7 @@ use pool::{Pool, Pooled};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_initial.sql"),
     include_str!("../../migrations/postgres/0002_prices.sql"),
+    include_str!("../../migrations/postgres/0003_agent_name_key.sql"),
 ];
 
 /// How often a write that lost a deadlock or serialization check is tried again.
@@ -200,6 +201,32 @@ impl PostgresStore {
         })?;
         for version in applied {
             tracing::info!(version, "applied store migration");
+        }
+        self.fill_name_keys()
+    }
+
+    /// Gives agents written before name keys existed their key (schema version 3); an agent
+    /// whose key another already holds keeps none and is named in a warning.
+    fn fill_name_keys(&self) -> Result<(), StoreError> {
+        let missing: Vec<(uuid::Uuid, String)> = self.read(|db| {
+            db.query("SELECT id, name FROM agents WHERE name_key IS NULL ORDER BY seq", &[])?
+                .iter()
+                .map(|r| Ok((col(r, 0)?, col(r, 1)?)))
+                .collect()
+        })?;
+        for (id, name) in missing {
+            let key = crate::agents::name_key(&name);
+            let filled = self.write(|db| {
+                db.execute(
+                    "UPDATE agents SET name_key = $1 WHERE id = $2 AND name_key IS NULL \
+                     AND NOT EXISTS (SELECT 1 FROM agents WHERE name_key = $1)",
+                    &[&key, &id],
+                )
+            })?;
+            if filled == 0 {
+                tracing::warn!(agent_id = %id, name = %name,
+                    "agent name differs only in case or width from another's; new agents cannot take either");
+            }
         }
         Ok(())
     }

@@ -1,9 +1,9 @@
 //! Agents and their audited changes.
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
+use synthorg_core::Actor;
 use synthorg_core::agent::{Agent, AgentPatch, AgentStatus, TrustLevel};
 use synthorg_core::task::plan_interruption;
-use synthorg_core::{Actor, DomainError};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -43,10 +43,6 @@ pub(super) fn status_of(conn: &Connection, id: Uuid) -> Result<Option<AgentStatu
     Ok(status.as_deref().map(|s| parse_enum(s, AgentStatus::parse)).transpose()?)
 }
 
-fn name_taken(name: &str) -> StoreError {
-    StoreError::Domain(DomainError::Conflict(format!("an agent named {name:?} already exists")))
-}
-
 /// A terminated agent cannot hold active work: its assigned, in-progress and in-review tasks
 /// move to `interrupted` (recorded as done by synthorg) so they can be reassigned.
 fn interrupt_active_tasks(tx: &Connection, agent: Uuid, now: OffsetDateTime) -> Result<(), StoreError> {
@@ -67,14 +63,15 @@ fn interrupt_active_tasks(tx: &Connection, agent: Uuid, now: OffsetDateTime) -> 
 impl crate::AgentStore for SqliteStore {
     fn create_agent(&self, agent: &Agent) -> Result<(), StoreError> {
         self.write(|tx| {
+            let key = crate::agents::name_key(&agent.name);
             let taken: bool = tx
-                .prepare_cached("SELECT EXISTS (SELECT 1 FROM agents WHERE name = ?1)")?
-                .query_row([&agent.name], |r| r.get(0))?;
+                .prepare_cached("SELECT EXISTS (SELECT 1 FROM agents WHERE name_key = ?1 OR name = ?2)")?
+                .query_row([&key, &agent.name], |r| r.get(0))?;
             if taken {
-                return Err(name_taken(&agent.name));
+                return Err(crate::agents::name_taken(&agent.name));
             }
             tx.prepare_cached(&format!(
-                "INSERT INTO agents ({AGENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+                "INSERT INTO agents ({AGENT_COLUMNS}, name_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
             ))?
             .execute(params![
                 agent.id.to_string(),
@@ -87,6 +84,7 @@ impl crate::AgentStore for SqliteStore {
                 serde_json::to_string(&agent.denied_tools)?,
                 ts(agent.created_at),
                 ts(agent.updated_at),
+                key,
             ])?;
             Ok(())
         })

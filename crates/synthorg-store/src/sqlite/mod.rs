@@ -50,6 +50,7 @@ use writer::{GroupWriter, RESTART_BACKOFF_MIN, WriterState, WriterThread};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_initial.sql"),
     include_str!("../../migrations/sqlite/0002_prices.sql"),
+    include_str!("../../migrations/sqlite/0003_agent_name_key.sql"),
 ];
 
 /// Settings of the SQLite store.
@@ -252,6 +253,31 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
         conn.execute_batch(&format!("BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {};\nCOMMIT;", i + 1))
             .map_err(|e| StoreError::Internal(format!("migration {} failed: {e}", i + 1)))?;
         tracing::info!(version = i + 1, "applied store migration");
+    }
+    fill_name_keys(conn)
+}
+
+/// Gives agents written before name keys existed their key (schema version 3); an agent
+/// whose key another already holds keeps none and is named in a warning.
+fn fill_name_keys(conn: &Connection) -> Result<(), StoreError> {
+    let missing: Vec<(String, String)> = conn
+        .prepare("SELECT id, name FROM agents WHERE name_key IS NULL ORDER BY seq")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    for (id, name) in missing {
+        let key = crate::agents::name_key(&name);
+        let holder: Option<String> = rusqlite::OptionalExtension::optional(conn.query_row(
+            "SELECT name FROM agents WHERE name_key = ?1",
+            [&key],
+            |r| r.get(0),
+        ))?;
+        match holder {
+            None => {
+                conn.execute("UPDATE agents SET name_key = ?1 WHERE id = ?2", [&key, &id])?;
+            }
+            Some(holder) => tracing::warn!(agent_id = %id, name = %name, holder = %holder,
+                "agent name differs only in case or width from another's; new agents cannot take either"),
+        }
     }
     Ok(())
 }

@@ -7,6 +7,7 @@ use proptest::test_runner::{Config, TestRunner};
 use synthorg_core::Usd;
 use synthorg_core::cost::{CostRecord, CostSource, NewCostRecord};
 use synthorg_core::price::{Catalogue, Usage};
+use synthorg_store::prelude::*;
 use synthorg_store::{CostFilter, MAX_PAGE, ModelUsage, PageRequest, Store, now};
 use uuid::Uuid;
 
@@ -197,4 +198,45 @@ fn check_migrated(s: &dyn Store) {
     s.record_cost(&report(agent, "openai", "gpt-4o", Usage { input: 1000, ..Usage::default() }, None)).unwrap();
     let usage = s.model_usage().unwrap();
     assert_eq!((usage[0].cost, usage[0].computed, usage[0].reported), (Usd::parse("0.002504").unwrap(), 1, 2));
+}
+
+/// Agent names are unique regardless of case and width; a store written before that rule
+/// keeps its agents (the later of two colliding names keeps no key, and a warning names it),
+/// and new agents cannot take either spelling.
+#[test]
+fn a_version_2_sqlite_store_gets_name_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(synthorg_store::sqlite::DB_FILE);
+    {
+        let c = rusqlite::Connection::open(&file).unwrap();
+        c.execute_batch(include_str!("../../migrations/sqlite/0001_initial.sql")).unwrap();
+        c.execute_batch(include_str!("../../migrations/sqlite/0002_prices.sql")).unwrap();
+        c.execute_batch(
+            "PRAGMA user_version = 2;
+             INSERT INTO agents (id, name, role, department, status, trust_level, allowed_tools, denied_tools, created_at, updated_at)
+                 VALUES ('0190a000-0000-7000-8000-000000000001', 'Ada', 'dev', '', 'active', 'standard', '[]', '[]', 0, 0),
+                        ('0190a000-0000-7000-8000-000000000002', 'ada', 'dev', '', 'active', 'standard', '[]', '[]', 0, 0),
+                        ('0190a000-0000-7000-8000-000000000003', 'Grace', 'dev', '', 'active', 'standard', '[]', '[]', 0, 0);",
+        )
+        .unwrap();
+    }
+    let store = synthorg_store::SqliteStore::open_dir(dir.path(), &synthorg_store::SqliteOptions::default()).unwrap();
+    assert!(store.integrity_check().unwrap().is_empty());
+    let keys: Vec<Option<String>> = rusqlite::Connection::open(&file)
+        .unwrap()
+        .prepare("SELECT name_key FROM agents ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(keys, [Some("ada".to_owned()), None, Some("grace".to_owned())]);
+    for taken in ["ADA", "ａｄａ", " grace "] {
+        let agent = synthorg_core::agent::NewAgent { name: taken.into(), role: "dev".into(), ..Default::default() }
+            .into_agent(&admin(), now())
+            .unwrap();
+        let e = store.create_agent(&agent).unwrap_err().to_string();
+        assert!(e.contains("already exists"), "{taken}: {e}");
+    }
+    add_agent(&store, "Linus");
 }
