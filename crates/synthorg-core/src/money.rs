@@ -7,7 +7,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use rust_decimal::Decimal;
-use serde::de::{self, Visitor};
+use serde::de;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Decimal places an amount can carry.
@@ -156,45 +156,6 @@ impl<'de> Deserialize<'de> for Usd {
 pub(crate) fn serialize_exact<S: Serializer>(decimal: &str, serializer: S) -> Result<S::Ok, S::Error> {
     let raw = serde_json::value::RawValue::from_string(decimal.to_owned()).map_err(serde::ser::Error::custom)?;
     raw.serialize(serializer)
-}
-
-/// Reads an exact decimal written as a number or a string, through `parse` of its text. A
-/// float's text is its shortest round-trip form (see [`Usd`]'s `Deserialize`).
-pub(crate) fn deserialize_exact<'de, D, T, E>(
-    deserializer: D,
-    expecting: &'static str,
-    parse: fn(&str) -> Result<T, E>,
-) -> Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-    E: fmt::Display,
-{
-    struct ExactVisitor<T, E> {
-        expecting: &'static str,
-        parse: fn(&str) -> Result<T, E>,
-    }
-    impl<T, E: fmt::Display> Visitor<'_> for ExactVisitor<T, E> {
-        type Value = T;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str(self.expecting)
-        }
-        fn visit_str<Er: de::Error>(self, v: &str) -> Result<T, Er> {
-            (self.parse)(v).map_err(Er::custom)
-        }
-        fn visit_f64<Er: de::Error>(self, v: f64) -> Result<T, Er> {
-            if !v.is_finite() {
-                return Err(Er::custom(MoneyError::NotANumber));
-            }
-            self.visit_str(&v.to_string())
-        }
-        fn visit_i64<Er: de::Error>(self, v: i64) -> Result<T, Er> {
-            self.visit_str(&v.to_string())
-        }
-        fn visit_u64<Er: de::Error>(self, v: u64) -> Result<T, Er> {
-            self.visit_str(&v.to_string())
-        }
-    }
-    deserializer.deserialize_any(ExactVisitor { expecting, parse })
 }
 
 /// In OpenAPI an amount is a JSON number (its text is the exact decimal); strings are

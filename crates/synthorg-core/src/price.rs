@@ -20,10 +20,11 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 use rust_decimal::{Decimal, RoundingStrategy};
+use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::cost::MAX_TOKENS;
-use crate::money::{SCALE, deserialize_exact, serialize_exact};
+use crate::money::{MoneyError, SCALE, serialize_exact};
 use crate::text::check_len;
 use crate::{FieldError, Usd, string_enum};
 
@@ -170,10 +171,34 @@ impl Serialize for PerMillion {
     }
 }
 
-/// A number or a decimal string, read exactly like [`Usd`].
+/// A number or a decimal string. Price files are YAML as often as JSON, so a number arrives
+/// as the nearest `f64`, whose shortest round-trip text is the literal written for every
+/// price of at most 15 significant digits.
 impl<'de> Deserialize<'de> for PerMillion {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserialize_exact(deserializer, "a price in USD per million tokens", PerMillion::parse)
+        struct PriceVisitor;
+        impl Visitor<'_> for PriceVisitor {
+            type Value = PerMillion;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a price in USD per million tokens")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<PerMillion, E> {
+                PerMillion::parse(v).map_err(E::custom)
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<PerMillion, E> {
+                if !v.is_finite() {
+                    return Err(E::custom(MoneyError::NotANumber));
+                }
+                self.visit_str(&v.to_string())
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<PerMillion, E> {
+                self.visit_str(&v.to_string())
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<PerMillion, E> {
+                self.visit_str(&v.to_string())
+            }
+        }
+        deserializer.deserialize_any(PriceVisitor)
     }
 }
 
@@ -444,23 +469,22 @@ impl Catalogue {
     /// `self` with `other`'s entries added; an entry of `other` replaces the entry of `self`
     /// for the same provider and model (and takes over its aliases' names).
     pub fn extended_by(self, other: Catalogue) -> Catalogue {
-        let replaced: std::collections::HashSet<(String, String)> =
-            other.models.iter().map(|m| (m.provider.clone(), m.model.clone())).collect();
+        // A name `other` prices (as a model or an alias) leaves `self`: an entry whose model
+        // it prices is replaced, an alias it prices is dropped.
         let taken =
             |provider: &str, name: &str| other.index.get(provider).is_some_and(|names| names.contains_key(name));
         let mut models: Vec<ModelPrice> = self
             .models
             .into_iter()
-            .filter(|m| !replaced.contains(&(m.provider.clone(), m.model.clone())))
+            .filter(|m| !taken(&m.provider, &m.model))
             .map(|mut m| {
                 m.aliases.retain(|a| !taken(&m.provider, a));
                 m
             })
-            .filter(|m| !taken(&m.provider, &m.model))
             .collect();
-        models.extend(other.models.iter().cloned());
+        models.extend(other.models);
         let mut provider_aliases = self.provider_aliases;
-        provider_aliases.extend(other.provider_aliases.clone());
+        provider_aliases.extend(other.provider_aliases);
         let version = format!("{}+{}", self.version, other.version);
         Catalogue::new(version, provider_aliases, models).expect("names were made unique above")
     }
