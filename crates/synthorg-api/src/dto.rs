@@ -12,37 +12,77 @@ use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+/// A tool name in an agent's allow or deny list, in the document only: the lists are
+/// `Vec<String>`, whose items the field attributes cannot constrain.
+#[derive(Debug)]
+pub struct ToolName;
+
+impl utoipa::PartialSchema for ToolName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some("1–128 characters; a trailing `*` matches by prefix."))
+            .min_length(Some(1))
+            .max_length(Some(128))
+            .pattern(Some(synthorg_core::security::names::visible_line_pattern(true)))
+            .into()
+    }
+}
+
+impl ToSchema for ToolName {}
+
 /// `POST /api/v1/agents`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateAgent {
-    /// Unique, 1–128 characters.
+    /// Unique regardless of case and width, 1–128 characters.
+    #[schema(min_length = 1, max_length = 128, pattern = "<visible, non-blank>")]
     pub name: String,
     /// e.g. ceo, developer, qa; 1–64 characters.
+    #[schema(min_length = 1, max_length = 64, pattern = "<visible, non-blank>")]
     pub role: String,
     #[serde(default)]
+    #[schema(max_length = 128, pattern = "<visible>")]
     pub department: String,
-    /// Default `active`.
+    /// Default `active`; an agent cannot be registered `terminated`.
+    #[schema(value_type = Option<InitialStatus>)]
     pub status: Option<AgentStatus>,
     /// Default `standard`.
     pub trust_level: Option<TrustLevel>,
     /// Used with trust level `custom`.
     #[serde(default)]
+    #[schema(max_items = 256, value_type = Vec<ToolName>)]
     pub allowed_tools: Vec<String>,
     /// Used with trust level `custom`.
     #[serde(default)]
+    #[schema(max_items = 256, value_type = Vec<ToolName>)]
     pub denied_tools: Vec<String>,
+}
+
+/// The statuses an agent may be registered in, in the document only: every
+/// [`AgentStatus`] but `terminated`.
+#[derive(Debug, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum InitialStatus {
+    Active,
+    Onboarding,
+    OnLeave,
 }
 
 /// `PATCH /api/v1/agents/{id}`: absent fields stay as they are.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchAgent {
+    #[schema(min_length = 1, max_length = 64, pattern = "<visible, non-blank>")]
     pub role: Option<String>,
+    #[schema(max_length = 128, pattern = "<visible>")]
     pub department: Option<String>,
     pub status: Option<AgentStatus>,
     pub trust_level: Option<TrustLevel>,
+    #[schema(max_items = 256, value_type = Option<Vec<ToolName>>)]
     pub allowed_tools: Option<Vec<String>>,
+    #[schema(max_items = 256, value_type = Option<Vec<ToolName>>)]
     pub denied_tools: Option<Vec<String>>,
 }
 
@@ -55,8 +95,10 @@ pub struct AgentQuery {
     pub role: Option<String>,
     pub department: Option<String>,
     /// Page size, 1–1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u64>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = "^[0-9]{1,18}$")]
     pub cursor: Option<String>,
 }
 
@@ -65,9 +107,11 @@ pub struct AgentQuery {
 #[serde(deny_unknown_fields)]
 pub struct CreateTask {
     /// 1–256 characters.
+    #[schema(min_length = 1, max_length = 256, pattern = "<visible, non-blank>")]
     pub title: String,
     /// Up to 65,536 characters.
     #[serde(default)]
+    #[schema(max_length = 65536)]
     pub description: String,
     /// The task this one was decomposed from.
     pub parent_id: Option<Uuid>,
@@ -82,7 +126,10 @@ pub struct TaskQuery {
     /// `true`: only tasks without an assignee.
     pub unassigned: Option<bool>,
     pub parent_id: Option<Uuid>,
+    /// Page size, 1–1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u64>,
+    #[param(pattern = "^[0-9]{1,18}$")]
     pub cursor: Option<String>,
 }
 
@@ -94,7 +141,10 @@ pub struct TransitionBody {
     /// The new assignee; only with `to: assigned`.
     pub assigned_to: Option<Uuid>,
     /// The version the client last saw; a different current version is a 409.
+    #[serde(default, deserialize_with = "synthorg_core::integral::option::deserialize")]
     pub expected_version: Option<i64>,
+    /// Up to 1,024 characters.
+    #[schema(max_length = 1024)]
     pub reason: Option<String>,
 }
 
@@ -109,7 +159,10 @@ pub struct TransitionResult {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    /// Page size, 1–1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u64>,
+    #[param(pattern = "^[0-9]{1,18}$")]
     pub cursor: Option<String>,
 }
 
@@ -119,25 +172,37 @@ pub struct PageQuery {
 pub struct ReportCost {
     pub agent_id: Uuid,
     pub task_id: Option<Uuid>,
+    /// 1–128 characters.
+    #[schema(min_length = 1, max_length = 128, pattern = "<visible, non-blank>")]
     pub provider: String,
     /// Priced by the catalogue in force (`GET /api/v1/prices`) when it lists the model.
+    /// 1–128 characters.
+    #[schema(min_length = 1, max_length = 128, pattern = "<visible, non-blank>")]
     pub model: String,
     /// Every input token of the call, cached ones included.
+    #[serde(deserialize_with = "synthorg_core::integral::deserialize")]
+    #[schema(maximum = 1_000_000_000_000_i64)]
     pub input_tokens: u64,
     /// Every output token of the call, reasoning included.
+    #[serde(deserialize_with = "synthorg_core::integral::deserialize")]
+    #[schema(maximum = 1_000_000_000_000_i64)]
     pub output_tokens: u64,
     /// The part of `input_tokens` read from a prompt cache. Default 0.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "synthorg_core::integral::deserialize")]
+    #[schema(maximum = 1_000_000_000_000_i64)]
     pub cache_read_input_tokens: u64,
     /// The part of `input_tokens` written to a prompt cache. Default 0.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "synthorg_core::integral::deserialize")]
+    #[schema(maximum = 1_000_000_000_000_i64)]
     pub cache_write_input_tokens: u64,
     /// The part of `output_tokens` spent reasoning. Default 0.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "synthorg_core::integral::deserialize")]
+    #[schema(maximum = 1_000_000_000_000_i64)]
     pub reasoning_output_tokens: u64,
     /// USD, non-negative, at most 9 decimal places; a JSON number or a decimal string.
     /// Absent: synthorg computes it from the price catalogue (`cost_source: computed`), or
     /// records 0 with `cost_source: unpriced` when the model is not in it.
+    #[schema(value_type = Option<synthorg_core::money::CostAmount>)]
     pub cost: Option<Usd>,
     /// Default `productive`.
     pub call_category: Option<CallCategory>,
@@ -145,7 +210,8 @@ pub struct ReportCost {
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub occurred_at: Option<OffsetDateTime>,
     /// A retried report with the same key is recorded once. The `Idempotency-Key` header
-    /// may be used instead.
+    /// may be used instead. 1–128 printable ASCII characters without spaces.
+    #[schema(min_length = 1, max_length = 128, pattern = "^[!-~]+$")]
     pub idempotency_key: Option<String>,
 }
 
@@ -163,13 +229,16 @@ pub struct CostQuery {
     pub model: Option<String>,
     /// RFC 3339 instant (inclusive), on `occurred_at`.
     #[serde(default, with = "time::serde::rfc3339::option")]
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<String>, format = DateTime)]
     pub since: Option<OffsetDateTime>,
     /// RFC 3339 instant (exclusive), on `occurred_at`.
     #[serde(default, with = "time::serde::rfc3339::option")]
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<String>, format = DateTime)]
     pub until: Option<OffsetDateTime>,
+    /// Page size, 1–1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u64>,
+    #[param(pattern = "^[0-9]{1,18}$")]
     pub cursor: Option<String>,
 }
 
@@ -189,14 +258,19 @@ pub struct PriceQuery {
 pub struct ReportRun {
     pub task_id: Option<Uuid>,
     /// Participating agents (1–1000).
+    #[schema(min_items = 1, max_items = 1000)]
     pub agents: Vec<Uuid>,
-    /// e.g. centralized, decentralized, hierarchical.
+    /// e.g. centralized, decentralized, hierarchical; 1–64 characters.
+    #[schema(min_length = 1, max_length = 64, pattern = "<visible, non-blank>")]
     pub topology: String,
-    /// Mean turns per run with several agents; > 0.
+    /// Mean turns per run with several agents, 0.001 to 1,000,000,000.
+    #[schema(minimum = 0.001, maximum = 1000000000)]
     pub turns_mas: f64,
-    /// Mean turns per run of the single-agent baseline; > 0.
+    /// Mean turns per run of the single-agent baseline, 0.001 to 1,000,000,000.
+    #[schema(minimum = 0.001, maximum = 1000000000)]
     pub turns_sas: f64,
     /// Share of successful runs, 0–1.
+    #[schema(minimum = 0, maximum = 1)]
     pub success_rate: f64,
 }
 
@@ -205,7 +279,10 @@ pub struct ReportRun {
 #[into_params(parameter_in = Query)]
 pub struct RunQuery {
     pub task_id: Option<Uuid>,
+    /// Page size, 1–1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u64>,
+    #[param(pattern = "^[0-9]{1,18}$")]
     pub cursor: Option<String>,
 }
 
@@ -216,8 +293,10 @@ pub struct EvaluateAction {
     pub agent_id: Uuid,
     pub task_id: Option<Uuid>,
     /// 1–128 characters, e.g. `shell`, `fs.write`.
+    #[schema(min_length = 1, max_length = 128, pattern = "<visible, non-blank>")]
     pub tool: String,
-    /// e.g. read, write, execute, network, delete, admin.
+    /// e.g. read, write, execute, network, delete, admin; 1–128 characters.
+    #[schema(min_length = 1, max_length = 128, pattern = "<visible, non-blank>")]
     pub action_type: String,
     /// The tool call's arguments, any JSON.
     #[serde(default)]
@@ -253,6 +332,7 @@ impl From<&synthorg_store::EvaluationRecord> for EvaluationResult {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScanOutput {
+    /// The agent whose tool produced the output; with an agent key, default that agent.
     pub agent_id: Option<Uuid>,
     pub task_id: Option<Uuid>,
     pub tool: Option<String>,
@@ -266,7 +346,10 @@ pub struct ScanOutput {
 pub struct EvaluationQuery {
     pub agent_id: Option<Uuid>,
     pub verdict: Option<Verdict>,
+    /// Page size, 1–1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u64>,
+    #[param(pattern = "^[0-9]{1,18}$")]
     pub cursor: Option<String>,
 }
 
@@ -276,7 +359,10 @@ pub struct EvaluationQuery {
 pub struct ApprovalQuery {
     pub status: Option<ApprovalStatus>,
     pub agent_id: Option<Uuid>,
+    /// Page size, 1–1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u64>,
+    #[param(pattern = "^[0-9]{1,18}$")]
     pub cursor: Option<String>,
 }
 
@@ -289,7 +375,7 @@ pub struct DecideApproval {
 }
 
 /// `POST /api/v1/keys`.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
     pub role: Role,
@@ -297,6 +383,56 @@ pub struct CreateKey {
     pub agent_id: Option<Uuid>,
     #[serde(default)]
     pub label: String,
+}
+
+/// The document's description of [`CreateKey`]: one of three objects, as an `agent_id`
+/// goes with role `agent` and only with it, which one object schema cannot say. The body
+/// is read as [`CreateKey`], whose errors name the field.
+#[derive(Debug)]
+pub struct CreateKeySchema;
+
+impl utoipa::PartialSchema for CreateKeySchema {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Type};
+        let label = || {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some("Shown in listings and the audit log; up to 128 characters."))
+                .max_length(Some(128))
+                .pattern(Some(synthorg_core::security::names::visible_line_pattern(false)))
+        };
+        let variant = |role: Role, title: &str, description: &str| {
+            let object = ObjectBuilder::new()
+                .title(Some(title))
+                .description(Some(description))
+                .property("role", ObjectBuilder::new().schema_type(Type::String).enum_values(Some([role.as_str()])))
+                .required("role")
+                .property("label", label())
+                .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+            match role {
+                Role::Agent => object
+                    .property(
+                        "agent_id",
+                        ObjectBuilder::new().schema_type(Type::String).format(Some(
+                            utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Uuid),
+                        )),
+                    )
+                    .required("agent_id"),
+                Role::Admin | Role::Viewer => object,
+            }
+        };
+        OneOfBuilder::new()
+            .item(variant(Role::Admin, "CreateAdminKey", "A key that may do everything."))
+            .item(variant(Role::Viewer, "CreateViewerKey", "A key that may read everything and change nothing."))
+            .item(variant(Role::Agent, "CreateAgentKey", "A key that acts as this agent only."))
+            .into()
+    }
+}
+
+impl ToSchema for CreateKeySchema {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "CreateKey".into()
+    }
 }
 
 /// A new key. `key` is shown only in this response; synthorg keeps only its hash.

@@ -127,9 +127,10 @@ pub fn page_request(limit: Option<u64>, cursor: Option<&str>) -> Result<PageRequ
     let after = match cursor {
         None => None,
         Some(c) => Some(
-            c.parse::<i64>()
-                .ok()
-                .filter(|n| *n >= 0)
+            // Exactly the document's pattern, `^[0-9]{1,18}$`: no sign, no spaces.
+            Some(c)
+                .filter(|c| (1..=18).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|c| c.parse::<i64>().ok())
                 .ok_or_else(|| ApiError::invalid("cursor", "is not a cursor returned by this API"))?,
         ),
     };

@@ -151,18 +151,15 @@ impl AppState {
 }
 
 /// The OpenAPI document of the API, as served at `/api/v1/openapi.json`.
-pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    let mut doc = routes::api_router().split_for_parts().1;
-    openapi::complete(&mut doc);
-    doc
+pub fn openapi_document() -> serde_json::Value {
+    openapi::served(routes::api_router().split_for_parts().1)
 }
 
 /// Builds the complete application: routes, authentication, body limit, timeouts, JSON
 /// fallbacks.
 pub fn app(store: Arc<dyn Store>, settings: ApiSettings) -> Router {
-    let (router, mut doc) = routes::api_router().split_for_parts();
-    openapi::complete(&mut doc);
-    let openapi_json = doc.to_pretty_json().unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+    let (router, doc) = routes::api_router().split_for_parts();
+    let openapi_json = serde_json::to_string_pretty(&openapi::served(doc)).unwrap_or_default();
     let engine = RuleEngine::new(settings.security_policy.clone());
     let metrics = settings.metrics.clone().map(|m| {
         Arc::new(MetricsCollector::new(store.clone(), m, settings.budget_defaults.clone(), settings.otlp.clone()))

@@ -20,13 +20,23 @@ string_enum! {
     }
 }
 
+/// The largest budget amount, 10⁹ USD: far above any organization's spend, and far enough
+/// below the largest representable amount (≈ 9.2 × 10⁹) that sums of limits cannot overflow.
+pub const MAX_BUDGET_AMOUNT: Usd = Usd::dollars(1_000_000_000);
+
 /// Alert thresholds in percent of the monthly budget; strictly increasing.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct AlertThresholds {
+    /// Above 0, at most 1000, below `critical`.
+    #[cfg_attr(feature = "openapi", schema(exclusive_minimum = 0, maximum = 1000))]
     pub warn: f64,
+    /// Above `warn`, below `hard_stop`.
+    #[cfg_attr(feature = "openapi", schema(exclusive_minimum = 0, maximum = 1000))]
     pub critical: f64,
+    /// Above `critical`, at most 1000.
+    #[cfg_attr(feature = "openapi", schema(exclusive_minimum = 0, maximum = 1000))]
     pub hard_stop: f64,
 }
 
@@ -42,15 +52,21 @@ impl Default for AlertThresholds {
 #[serde(deny_unknown_fields, default)]
 pub struct BudgetConfig {
     /// Monthly budget in USD; 0 disables enforcement and percentages.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::money::BudgetAmount))]
     pub total_monthly: Usd,
     /// Largest spend one task may accumulate; 0 means no limit.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::money::BudgetAmount))]
     pub per_task_limit: Usd,
     /// Largest spend one agent may accumulate per UTC day; 0 means no limit.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::money::BudgetAmount))]
     pub per_agent_daily_limit: Usd,
     pub alerts: AlertThresholds,
     /// Day of the month (1–28) on which a billing period starts, 00:00 UTC.
+    #[serde(deserialize_with = "crate::integral::deserialize")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 28))]
     pub reset_day: u8,
-    /// Display currency; amounts are always USD.
+    /// Display currency; amounts are always USD. 1–8 ASCII letters.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 8, pattern = "^[A-Za-z]{1,8}$"))]
     pub currency: String,
 }
 
@@ -78,6 +94,8 @@ impl BudgetConfig {
         ] {
             if amount.is_negative() {
                 errors.push(FieldError::new(field, "must not be negative"));
+            } else if amount > MAX_BUDGET_AMOUNT {
+                errors.push(FieldError::new(field, format!("must be at most {MAX_BUDGET_AMOUNT} USD")));
             }
         }
         if !(1..=28).contains(&self.reset_day) {

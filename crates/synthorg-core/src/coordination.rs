@@ -43,6 +43,13 @@ pub struct CoordinationRun {
 /// Most agents one run may name.
 pub const MAX_RUN_AGENTS: usize = 1000;
 
+/// The range of the mean turn counts. Bounded on both sides so that every derived figure is
+/// finite: an unbounded ratio of two floats overflows to infinity or underflows to zero (and
+/// `0 / 0` is NaN, which no store column can hold).
+pub const MIN_TURNS: f64 = 0.001;
+/// See [`MIN_TURNS`].
+pub const MAX_TURNS: f64 = 1_000_000_000.0;
+
 /// `(efficiency, overhead %)` for valid turn figures.
 pub fn efficiency_and_overhead(turns_mas: f64, turns_sas: f64, success_rate: f64) -> (f64, f64) {
     let efficiency = success_rate / (turns_mas / turns_sas);
@@ -67,8 +74,8 @@ impl NewCoordinationRun {
         }
         let mut errors = Vec::new();
         for (field, turns) in [("turns_mas", self.turns_mas), ("turns_sas", self.turns_sas)] {
-            if !turns.is_finite() || turns <= 0.0 {
-                errors.push(FieldError::new(field, format!("must be a number greater than 0, got {turns}")));
+            if !(MIN_TURNS..=MAX_TURNS).contains(&turns) {
+                errors.push(FieldError::new(field, format!("must be from {MIN_TURNS} to {MAX_TURNS}, got {turns}")));
             }
         }
         if !(0.0..=1.0).contains(&self.success_rate) {

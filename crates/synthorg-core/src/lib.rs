@@ -12,6 +12,7 @@ pub mod coordination;
 pub mod cost;
 pub mod error;
 pub mod event;
+pub mod integral;
 pub mod money;
 pub mod price;
 pub mod security;

@@ -63,6 +63,23 @@ impl Usd {
     }
 
     /// Converts an exact decimal, refusing more than nine decimal places.
+    /// Parses a plain decimal, the form a string amount takes on the wire, spelled like a JSON
+    /// number without exponent: an optional `-`, `0` or digits not starting with `0`, and
+    /// optionally a point with one to nine digits after it. No `+`, white space, exponent or
+    /// leading zero, so that the OpenAPI pattern describes the accepted strings exactly.
+    pub fn parse_plain(text: &str) -> Result<Self, MoneyError> {
+        let digits = text.strip_prefix('-').unwrap_or(text);
+        let (whole, fraction) = digits.split_once('.').unwrap_or((digits, "0"));
+        let all_digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+        if !all_digits(whole) || !all_digits(fraction) || (whole.len() > 1 && whole.starts_with('0')) {
+            return Err(MoneyError::NotANumber);
+        }
+        if digits.len() - whole.len() > SCALE as usize + 1 {
+            return Err(MoneyError::TooPrecise);
+        }
+        Self::parse(text)
+    }
+
     pub fn from_decimal(value: Decimal) -> Result<Self, MoneyError> {
         let value = value.normalize();
         if value.scale() > SCALE {
@@ -144,7 +161,7 @@ impl<'de> Deserialize<'de> for Usd {
         let raw = Box::<serde_json::value::RawValue>::deserialize(deserializer)?;
         let text = raw.get().trim();
         let parsed = match text.as_bytes().first() {
-            Some(b'"') => Usd::parse(&serde_json::from_str::<String>(text).map_err(de::Error::custom)?),
+            Some(b'"') => Usd::parse_plain(&serde_json::from_str::<String>(text).map_err(de::Error::custom)?),
             Some(b'-' | b'0'..=b'9') => Usd::parse(text),
             _ => return Err(de::Error::custom("expected a decimal amount of USD (a number or a decimal string)")),
         };
@@ -175,6 +192,58 @@ impl utoipa::PartialSchema for Usd {
 #[cfg(feature = "openapi")]
 impl utoipa::ToSchema for Usd {}
 
+/// The schema of an amount a client sends, from 0 to `max` whole dollars: a JSON number, or a
+/// plain decimal string ([`Usd::parse_plain`]), at most nine decimal places either way.
+#[cfg(feature = "openapi")]
+fn amount_schema(max: u32, what: &str) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Type};
+    let number = ObjectBuilder::new()
+        .schema_type(Type::Number)
+        .minimum(Some(0))
+        .maximum(Some(max))
+        .multiple_of(Some(0.000_000_001));
+    let string = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(format!("^((0|[1-9][0-9]{{0,{}}})(\\.[0-9]{{1,9}})?|{max}(\\.0{{1,9}})?)$", max.ilog10() - 1)));
+    AnyOfBuilder::new()
+        .item(number)
+        .item(string)
+        .description(Some(format!(
+            "{what}: exact USD from 0 to {max}, at most 9 decimal places; a JSON number (read from its text, \
+             never through a float) or a decimal string such as \"0.000125\""
+        )))
+        .into()
+}
+
+/// Declares a document-only type whose schema is [`amount_schema`] with these bounds.
+macro_rules! amount_type {
+    ($(#[$meta:meta])* $name:ident, $max:expr, $what:expr) => {
+        $(#[$meta])*
+        #[cfg(feature = "openapi")]
+        #[derive(Debug)]
+        pub struct $name;
+
+        #[cfg(feature = "openapi")]
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                amount_schema($max, $what)
+            }
+        }
+
+        #[cfg(feature = "openapi")]
+        impl utoipa::ToSchema for $name {}
+    };
+}
+
+amount_type!(
+    /// A reported call's cost, in the document: see [`crate::cost::MAX_RECORD_COST`].
+    CostAmount, 1_000_000, "The call's cost"
+);
+amount_type!(
+    /// A budget limit, in the document: see [`crate::budget::MAX_BUDGET_AMOUNT`].
+    BudgetAmount, 1_000_000_000, "A budget amount; 0 means no limit"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,6 +254,28 @@ mod tests {
         let total: Usd = std::iter::repeat_n(micro, 1_000_000).sum();
         assert_eq!(total, Usd::parse("1").unwrap());
         assert_eq!(total.to_string(), "1");
+    }
+
+    #[test]
+    fn plain_strings_are_json_numbers_without_exponent() {
+        for (text, nanos) in
+            [("0", 0), ("12.5", 12_500_000_000), ("-0.000000001", -1), ("1000000.000000000", 1_000_000_000_000_000)]
+        {
+            assert_eq!(Usd::parse_plain(text).map(Usd::nanos), Ok(nanos), "{text}");
+        }
+        for (text, error) in [
+            ("", MoneyError::NotANumber),
+            ("007", MoneyError::NotANumber),
+            ("+1", MoneyError::NotANumber),
+            (" 1", MoneyError::NotANumber),
+            ("1e3", MoneyError::NotANumber),
+            (".5", MoneyError::NotANumber),
+            ("5.", MoneyError::NotANumber),
+            ("0.0000000001", MoneyError::TooPrecise),
+            ("1.0000000000", MoneyError::TooPrecise),
+        ] {
+            assert_eq!(Usd::parse_plain(text), Err(error), "{text}");
+        }
     }
 
     #[test]

@@ -46,7 +46,8 @@ pub(super) async fn list(
 /// answered with the original record and the header `Idempotent-Replayed: true`; reusing a
 /// key for a different report is a 409.
 #[utoipa::path(post, path = "/api/v1/costs", operation_id = "reportCost", tag = "costs", request_body = ReportCost,
-    params(("Idempotency-Key" = Option<String>, Header, description = "alternative to the body field")),
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 128, pattern = "^[!-~]+$",
+        description = "Alternative to the body field `idempotency_key`; when both are given they must be equal.")),
     responses((status = 201, body = CostRecord), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(super) async fn report(
     State(state): State<AppState>,

@@ -9,7 +9,7 @@ use synthorg_store::{Done, now};
 use super::Caller;
 use crate::AppState;
 use crate::auth::{generate_key, require_admin};
-use crate::dto::{CreateKey, CreatedKey, KeyInfo, KeyList, PageQuery};
+use crate::dto::{CreateKey, CreateKeySchema, CreatedKey, KeyInfo, KeyList, PageQuery};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, page_request};
 
@@ -32,7 +32,7 @@ pub(super) async fn list(
 }
 
 /// Creates a key (admin). The key is in this response only.
-#[utoipa::path(post, path = "/api/v1/keys", operation_id = "createKey", tag = "keys", request_body = CreateKey,
+#[utoipa::path(post, path = "/api/v1/keys", operation_id = "createKey", tag = "keys", request_body = CreateKeySchema,
     responses((status = 201, body = CreatedKey), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(super) async fn create(
     State(state): State<AppState>,

@@ -65,16 +65,14 @@ pub(super) async fn scan(
     caller: Caller,
     ApiJson(body): ApiJson<ScanOutput>,
 ) -> Result<Json<OutputScan>, ApiError> {
-    super::record_ids(body.task_id, body.agent_id);
-    if let Some(agent) = body.agent_id
+    // An agent key scans for its own agent, named or not.
+    let agent_id = body.agent_id.or(caller.agent_id());
+    super::record_ids(body.task_id, agent_id);
+    if let Some(agent) = agent_id
         && !caller.may_act_for(agent)
     {
         return Err(ApiError::forbidden(format!("this key may not scan output for agent {agent}")));
     }
-    if caller.agent_id().is_some() && body.agent_id.is_none() {
-        return Err(ApiError::invalid("agent_id", "required with an agent key"));
-    }
-    let agent_id = body.agent_id;
     let task_id = body.task_id;
     state
         .blocking(move |s| {

@@ -10,10 +10,9 @@ use crate::TestApp;
 fn documented_operations() -> BTreeSet<(String, String)> {
     let doc = synthorg_api::openapi_document();
     let mut ops = BTreeSet::new();
-    for (path, item) in &doc.paths.paths {
-        let value = serde_json::to_value(item).unwrap();
+    for (path, item) in doc["paths"].as_object().unwrap() {
         for method in ["get", "put", "post", "delete", "patch"] {
-            if value.get(method).is_some() {
+            if item.get(method).is_some() {
                 ops.insert((method.to_uppercase(), path.clone()));
             }
         }
@@ -43,7 +42,7 @@ async fn served_document_and_docs_agree() {
     let app = TestApp::new();
     let served = app.call(Method::GET, "/api/v1/openapi.json", None, None).await;
     assert_eq!(served.status, StatusCode::OK);
-    assert_eq!(served.body, serde_json::to_value(synthorg_api::openapi_document()).unwrap());
+    assert_eq!(served.body, synthorg_api::openapi_document());
     let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/api.md")).unwrap();
     let table: BTreeSet<(String, String)> = docs
         .lines()
@@ -75,7 +74,7 @@ fn enums_list_the_wire_spellings() {
     fn wire<T: serde::Serialize>(all: &[T]) -> Vec<serde_json::Value> {
         all.iter().map(|v| serde_json::to_value(v).unwrap()).collect()
     }
-    let doc = serde_json::to_value(synthorg_api::openapi_document()).unwrap();
+    let doc = synthorg_api::openapi_document();
     let schemas = &doc["components"]["schemas"];
     for (name, expected) in [
         ("Role", wire(synthorg_core::Role::ALL)),
@@ -98,7 +97,7 @@ fn enums_list_the_wire_spellings() {
 /// extractors can give besides its own.
 #[test]
 fn operations_are_named_once_and_list_their_answers() {
-    let doc = serde_json::to_value(synthorg_api::openapi_document()).unwrap();
+    let doc = synthorg_api::openapi_document();
     let mut ids = BTreeSet::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
@@ -134,4 +133,51 @@ fn operations_are_named_once_and_list_their_answers() {
         }
     }
     assert_eq!(ids.len(), 30);
+}
+
+/// Every link leads from a created entity to an operation that exists and takes its `id`;
+/// one-line text fields carry the server's own character rule, not the marker it replaces.
+#[test]
+fn links_resolve_and_text_fields_state_the_character_rule() {
+    let doc = synthorg_api::openapi_document();
+    let mut ids = BTreeSet::new();
+    let mut links = Vec::new();
+    for item in doc["paths"].as_object().unwrap().values() {
+        for op in item.as_object().unwrap().values() {
+            ids.insert(op["operationId"].as_str().unwrap().to_owned());
+            for response in op["responses"].as_object().unwrap().values() {
+                for link in response.get("links").and_then(|l| l.as_object()).into_iter().flat_map(|l| l.values()) {
+                    links.push(link.clone());
+                }
+            }
+        }
+    }
+    assert_eq!(links.len(), 8, "{links:?}");
+    for link in &links {
+        assert!(ids.contains(link["operationId"].as_str().unwrap()), "{link}");
+        assert!(link["parameters"]["id"].as_str().unwrap().starts_with("$response.body#/"), "{link}");
+        assert!(link.get("operation_id").is_none(), "{link}");
+    }
+
+    let text = doc.to_string();
+    assert!(!text.contains("<visible"), "a pattern marker was not replaced");
+    let visible = synthorg_core::security::names::visible_line_pattern(true);
+    let schemas = &doc["components"]["schemas"];
+    for (schema, field) in [
+        ("CreateAgent", "name"),
+        ("CreateAgent", "role"),
+        ("CreateTask", "title"),
+        ("ReportCost", "provider"),
+        ("ReportCost", "model"),
+        ("ReportRun", "topology"),
+        ("EvaluateAction", "tool"),
+        ("EvaluateAction", "action_type"),
+    ] {
+        assert_eq!(schemas[schema]["properties"][field]["pattern"], visible.as_str(), "{schema}.{field}");
+    }
+    assert_eq!(schemas["ToolName"]["pattern"], visible.as_str());
+    assert_eq!(
+        schemas["CreateAgent"]["properties"]["department"]["pattern"],
+        synthorg_core::security::names::visible_line_pattern(false).as_str()
+    );
 }

@@ -14,9 +14,12 @@ use unicode_normalization::UnicodeNormalization;
 use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 
 /// Is `c` a character a name must not hold: controls, format characters (zero-width,
-/// bidi controls, soft hyphen, BOM), line and paragraph separators, private-use, unassigned
-/// and surrogate code points, variation selectors and the Hangul fillers that render as
-/// nothing.
+/// bidi controls, soft hyphen, BOM), line and paragraph separators, private-use code points,
+/// variation selectors and the Hangul fillers that render as nothing.
+///
+/// Code points unassigned in our Unicode tables are allowed: a client on a newer Unicode
+/// version may name an agent with a character we do not know yet, and refusing it would be a
+/// false error. (A surrogate cannot occur in a `char`.)
 pub fn is_invisible(c: char) -> bool {
     matches!(
         c.general_category(),
@@ -25,8 +28,6 @@ pub fn is_invisible(c: char) -> bool {
             | GeneralCategory::LineSeparator
             | GeneralCategory::ParagraphSeparator
             | GeneralCategory::PrivateUse
-            | GeneralCategory::Unassigned
-            | GeneralCategory::Surrogate
     ) || matches!(
         c,
         '\u{180B}'..='\u{180F}'
@@ -37,6 +38,31 @@ pub fn is_invisible(c: char) -> bool {
             | '\u{3164}'
             | '\u{FFA0}'
     )
+}
+
+/// The regular expression (ECMA-262 and Python alike) of a one-line text the API accepts:
+/// no [`is_invisible`] character and, when `non_blank`, at least one that is not white space.
+/// Built from [`is_invisible`] itself, so the OpenAPI document states exactly the rule the
+/// server applies. Characters outside the Basic Multilingual Plane appear literally, as the
+/// two dialects spell their escapes differently.
+pub fn visible_line_pattern(non_blank: bool) -> String {
+    static CLASS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let mut runs: Vec<(char, char)> = Vec::new();
+        for c in ('\0'..=char::MAX).filter(|c| is_invisible(*c)) {
+            match runs.last_mut() {
+                Some((_, end)) if char::from_u32(*end as u32 + 1) == Some(c) => *end = c,
+                _ => runs.push((c, c)),
+            }
+        }
+        let spell = |c: char| if (c as u32) < 0x1_0000 { format!("\\u{:04x}", c as u32) } else { c.to_string() };
+        runs.iter()
+            .map(
+                |&(first, last)| if first == last { spell(first) } else { format!("{}-{}", spell(first), spell(last)) },
+            )
+            .collect()
+    });
+    let class = &*CLASS;
+    if non_blank { format!("^[^{class}]*[^{class}\\s][^{class}]*$") } else { format!("^[^{class}]*$") }
 }
 
 /// `Err` naming the first invisible character of `name`, as `U+XXXX`.

@@ -317,6 +317,22 @@ fn output_scan_finds_and_redacts() {
     assert_eq!(clean.redacted_output, "build finished in 4.2s, 0 errors; order 1234 5678 9012 3456");
 }
 
+/// The document's pattern for one-line text is the server's rule, character for character.
+#[test]
+fn visible_line_pattern_is_the_rule() {
+    let any = regex::Regex::new(&names::visible_line_pattern(false)).unwrap();
+    let non_blank = regex::Regex::new(&names::visible_line_pattern(true)).unwrap();
+    let mut buf = [0u8; 4];
+    for c in '\0'..=char::MAX {
+        let text = c.encode_utf8(&mut buf);
+        assert_eq!(any.is_match(text), !names::is_invisible(c), "U+{:04X}", c as u32);
+        assert_eq!(non_blank.is_match(text), !names::is_invisible(c) && !c.is_whitespace(), "U+{:04X}", c as u32);
+    }
+    assert!(any.is_match("") && !non_blank.is_match("") && !non_blank.is_match(" \u{3000} "));
+    assert!(non_blank.is_match(" QA lead ") && non_blank.is_match("日本 🦀"));
+    assert!(!non_blank.is_match("ad\u{200B}min") && !non_blank.is_match("a\nb") && !any.is_match("\u{E0001}x"));
+}
+
 mod spelling {
     use proptest::prelude::*;
 

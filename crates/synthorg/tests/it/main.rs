@@ -4,6 +4,7 @@
 
 mod cli;
 mod connections;
+mod contract;
 mod effects;
 mod otlp;
 mod pg;
