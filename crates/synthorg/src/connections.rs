@@ -10,13 +10,19 @@
 //! - running a request: never closed here (`server.request_timeout` bounds handlers).
 //!
 //! Closing is dropping the connection, so nothing is written to a client that sent nothing
-//! whole. Past `max_connections` the loop stops accepting until one closes; new connections
+//! whole.
+//!
+//! A request head hyper cannot parse (bytes a header may not hold, a head over hyper's buffer,
+//! a URI too long) is answered by hyper itself, before any service runs, with an empty body.
+//! The socket wrapper recognises that answer — a final status written while no response of
+//! the service is due — and writes in its place the API's JSON error with the same status and
+//! `Connection: close`; the connection task then logs the access line hyper's error produced. Past `max_connections` the loop stops accepting until one closes; new connections
 //! wait in the kernel's backlog. Shutdown stops accepting, lets running requests finish
 //! (each connection closes after its response) and returns when all are closed.
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -76,9 +82,12 @@ pub(crate) async fn serve(
         let connection =
             graceful.watch(http.serve_connection(TokioIo::new(Watched::new(stream, activity.clone())), service));
         tokio::spawn(async move {
-            tokio::select! {
-                _ = connection => {}
-                () = watchdog(&activity, limits) => {}
+            let error = tokio::select! {
+                finished = connection => finished.err(),
+                () = watchdog(&activity, limits) => None,
+            };
+            if let Some(error) = error {
+                activity.log_protocol_error(&error);
             }
             drop(slot);
         });
@@ -99,6 +108,10 @@ struct Activity {
     /// When the first byte of the next request arrived, µs since `origin` plus one; 0 when
     /// none has.
     head_since: AtomicU64,
+    /// Responses of the service whose heads hyper has yet to write.
+    heads_due: AtomicUsize,
+    /// The status of hyper's own answer to an unparsable request, once one was replaced.
+    protocol_error: AtomicU16,
 }
 
 impl Activity {
@@ -108,6 +121,17 @@ impl Activity {
             in_flight: AtomicUsize::new(0),
             idle_since: AtomicU64::new(0),
             head_since: AtomicU64::new(0),
+            heads_due: AtomicUsize::new(0),
+            protocol_error: AtomicU16::new(0),
+        }
+    }
+
+    /// One access line for a request hyper refused before the service saw it.
+    fn log_protocol_error(&self, error: &hyper::Error) {
+        let status = self.protocol_error.load(Ordering::Relaxed);
+        if status != 0 {
+            let elapsed_us = self.now().saturating_sub(self.idle_since.load(Ordering::Relaxed));
+            tracing::info!(target: "synthorg::access", method = "-", route = "unparsed", status, elapsed_us, %error, "request");
         }
     }
 
@@ -158,16 +182,52 @@ async fn watchdog(activity: &Activity, limits: ConnectionLimits) {
     }
 }
 
-/// The socket, telling [`Activity`] when bytes arrive.
+/// The socket, telling [`Activity`] when bytes arrive, and putting the API's JSON error in
+/// place of hyper's empty answer to an unparsable request.
 struct Watched {
     stream: TcpStream,
     activity: Arc<Activity>,
+    /// The JSON answer being written in place of hyper's, and how much of it is written.
+    replacement: Option<(Vec<u8>, usize)>,
 }
 
 impl Watched {
     fn new(stream: TcpStream, activity: Arc<Activity>) -> Self {
-        Self { stream, activity }
+        Self { stream, activity, replacement: None }
     }
+
+    /// The status of `data` if it begins a response head hyper wrote on its own: a final
+    /// status while no response of the service is due (interim `100 Continue` heads are
+    /// written while a request runs and are left alone). Only errors are answered so.
+    fn own_error_status(&self, data: &[u8]) -> Option<u16> {
+        let status = data.strip_prefix(b"HTTP/1.1 ").or_else(|| data.strip_prefix(b"HTTP/1.0 "))?.get(..3)?;
+        let status: u16 = std::str::from_utf8(status).ok()?.parse().ok()?;
+        if status < 200 {
+            return None;
+        }
+        let due = &self.activity.heads_due;
+        if due.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1)).is_ok() {
+            return None;
+        }
+        (400..600).contains(&status).then_some(status)
+    }
+}
+
+/// The API's error answer for a request head hyper refused with `status`.
+fn protocol_error_answer(status: u16) -> Vec<u8> {
+    let (reason, message) = match status {
+        414 => ("URI Too Long", "the request target is too long"),
+        431 => ("Request Header Fields Too Large", "the request head is too large"),
+        400 => ("Bad Request", "the request head is not valid HTTP/1.1 (its request line or a header is malformed)"),
+        _ => ("Error", "the request could not be read"),
+    };
+    let code = if status == 400 { "bad_request" } else { "request_rejected" };
+    let body = serde_json::json!({ "error": { "code": code, "message": message } }).to_string();
+    format!(
+        "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
 }
 
 impl AsyncRead for Watched {
@@ -188,7 +248,25 @@ impl AsyncRead for Watched {
 
 impl AsyncWrite for Watched {
     fn poll_write(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.get_mut().stream).poll_write(cx, data)
+        let this = self.get_mut();
+        if this.replacement.is_none()
+            && let Some(status) = this.own_error_status(data)
+        {
+            this.activity.protocol_error.store(status, Ordering::Relaxed);
+            this.replacement = Some((protocol_error_answer(status), 0));
+        }
+        let Some((answer, written)) = &mut this.replacement else {
+            return std::pin::Pin::new(&mut this.stream).poll_write(cx, data);
+        };
+        // hyper's answer is taken whole once ours is written; hyper closes the connection next.
+        while *written < answer.len() {
+            match std::pin::Pin::new(&mut this.stream).poll_write(cx, &answer[*written..]) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => *written += n,
+                other => return other,
+            }
+        }
+        Poll::Ready(Ok(data.len()))
     }
 
     fn poll_flush(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -229,6 +307,8 @@ impl tower::Service<Request<hyper::body::Incoming>> for Tracked {
             if has_body && (response.status().is_client_error() || response.status().is_server_error()) {
                 response.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
             }
+            // hyper writes this response's head next: it is the service's, not hyper's own.
+            running.0.heads_due.fetch_add(1, Ordering::AcqRel);
             drop(running);
             Ok(response)
         })

@@ -165,3 +165,56 @@ fn early_errors_close_the_connection_openly() {
         }
     }
 }
+
+/// A request head hyper cannot parse gets the API's JSON error with hyper's status and
+/// `Connection: close`, and an access line, also after a good request on the same connection.
+#[test]
+fn unparsable_request_heads_get_a_json_error_and_an_access_line() {
+    let (_dir, data) = temp_dir();
+    let server = Server::start(&data, &[]);
+    let addr = address(&server);
+    let exchange = |raw: &[u8]| {
+        let mut s = TcpStream::connect(&addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        // The server may answer and close before the whole of an oversized head is sent.
+        let _ = s.write_all(raw);
+        let mut answer = Vec::new();
+        let _ = s.read_to_end(&mut answer);
+        String::from_utf8_lossy(&answer).into_owned()
+    };
+    let good = "GET /api/v1/health HTTP/1.1\r\nHost: t\r\n\r\n";
+    let huge = format!("GET /api/v1/health HTTP/1.1\r\nHost: t\r\nX-Pad: {}\r\n\r\n", "a".repeat(1 << 20));
+    for (raw, status, code) in [
+        (b"GET /api/v1/health HTTP/1.1\r\nBad Header: x\r\n\r\n".to_vec(), "400 Bad Request", "bad_request"),
+        (b"GET /api/v1/health HTTP/1.1\r\nHost: t\r\nX-Nul: a\x00b\r\n\r\n".to_vec(), "400 Bad Request", "bad_request"),
+        (format!("{good}GET /x HTTP/1.1\r\nBad Header: x\r\n\r\n").into_bytes(), "400 Bad Request", "bad_request"),
+        (huge.into_bytes(), "431 Request Header Fields Too Large", "request_rejected"),
+    ] {
+        let answer = exchange(&raw);
+        // After a good request, its own answer comes first and is left as the service wrote it.
+        let answer = match answer.strip_prefix("HTTP/1.1 200 OK") {
+            Some(rest) => {
+                assert!(rest.to_ascii_lowercase().contains("x-request-id"), "{answer}");
+                &answer[answer.find("HTTP/1.1 4").unwrap()..]
+            }
+            None => answer.as_str(),
+        };
+        assert!(answer.starts_with(&format!("HTTP/1.1 {status}\r\n")), "{answer}");
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+        let head = head.to_ascii_lowercase();
+        assert!(head.contains("content-type: application/json") && head.contains("connection: close"), "{head}");
+        let body: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(body["error"]["code"], code, "{body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("request"), "{body}");
+    }
+    assert!(health(&addr) < Duration::from_secs(5), "the server still answers");
+    std::thread::sleep(Duration::from_millis(200));
+    let logs = server.logs.lock().unwrap().clone();
+    let lines: Vec<_> = logs.iter().filter(|l| l.contains("route=unparsed")).collect();
+    assert_eq!(lines.len(), 4, "{logs:#?}");
+    assert!(
+        lines.iter().filter(|l| l.contains("status=400")).count() == 3
+            && lines.iter().any(|l| l.contains("status=431"))
+    );
+    assert!(lines.iter().all(|l| l.contains("synthorg::access") && l.contains("method=-")), "{lines:#?}");
+}
