@@ -43,6 +43,8 @@ pub struct ApiSettings {
     pub security_policy: SecurityPolicy,
     /// The prices cost reports without `cost` are computed with.
     pub prices: Arc<Catalogue>,
+    /// How long after a call its cost may be reported (`budget.max_report_delay`).
+    pub max_report_delay: time::Duration,
     /// Requests per second and burst per key, by role.
     pub rate_limits: ratelimit::RateLimits,
     /// `None`: the metrics endpoint answers 503 (no collector wired).
@@ -59,6 +61,7 @@ impl Default for ApiSettings {
             budget_defaults: BudgetConfig::default(),
             security_policy: SecurityPolicy::default(),
             prices: Arc::new(Catalogue::builtin()),
+            max_report_delay: synthorg_core::cost::DEFAULT_MAX_REPORT_DELAY,
             rate_limits: ratelimit::RateLimits::default(),
             metrics: Some(MetricsSettings::default()),
             otlp: None,

@@ -50,7 +50,7 @@ fn pricing(c: &mut Criterion) {
             group.bench_with_input(BenchmarkId::new(given, name), &usage, |b, usage| {
                 b.iter_batched(
                     || report(provider, model, *usage, cost),
-                    |r| black_box(r.into_record(&admin, now, &prices)),
+                    |r| black_box(r.into_record(&admin, now, synthorg_core::cost::DEFAULT_MAX_REPORT_DELAY, &prices)),
                     criterion::BatchSize::SmallInput,
                 )
             });

@@ -86,13 +86,29 @@ pub const MAX_RECORD_COST: Usd = Usd::dollars(1_000_000);
 pub const MAX_TOKENS: u64 = 1_000_000_000_000;
 /// How far in the future `occurred_at` may lie (clock skew allowance).
 pub const MAX_CLOCK_SKEW: Duration = Duration::minutes(5);
+/// The default of `budget.max_report_delay`: how long after a call its cost may be reported.
+/// An older `occurred_at` is refused, so a report cannot be dated into a period or a day
+/// whose limits were already checked.
+pub const DEFAULT_MAX_REPORT_DELAY: Duration = Duration::hours(24);
+
+/// `24h`, `90m`, `45s`: the largest whole unit, as the configuration spells durations.
+fn spell_duration(d: Duration) -> String {
+    let seconds = d.whole_seconds();
+    match seconds {
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
 
 impl NewCostRecord {
     /// Validates the report, prices it with `prices`, and builds the record to append.
+    /// `occurred_at` may lie from `max_report_delay` before `now` to [`MAX_CLOCK_SKEW`] after.
     pub fn into_record(
         self,
         actor: &Actor,
         now: OffsetDateTime,
+        max_report_delay: Duration,
         prices: &Catalogue,
     ) -> Result<CostRecord, DomainError> {
         if !actor.may_act_for(self.agent_id) {
@@ -115,6 +131,14 @@ impl NewCostRecord {
         }
         if occurred_at.year() < 2000 {
             errors.push(FieldError::new("occurred_at", "must not lie before the year 2000"));
+        } else if occurred_at < now - max_report_delay {
+            errors.push(FieldError::new(
+                "occurred_at",
+                format!(
+                    "must not lie more than {} before now (budget.max_report_delay); got {occurred_at}",
+                    spell_duration(max_report_delay)
+                ),
+            ));
         }
         if let Some(key) = &self.idempotency_key {
             check_idempotency_key(&mut errors, key);
@@ -221,7 +245,7 @@ mod tests {
     fn validates_fields() {
         let now = OffsetDateTime::now_utc();
         let check = |r: NewCostRecord, field: Option<&str>| {
-            let result = r.into_record(&admin(), now, &Catalogue::empty());
+            let result = r.into_record(&admin(), now, DEFAULT_MAX_REPORT_DELAY, &Catalogue::empty());
             match field {
                 None => assert!(result.is_ok(), "{result:?}"),
                 Some(f) => {
@@ -241,6 +265,31 @@ mod tests {
         );
         check(NewCostRecord { idempotency_key: Some("has space".into()), ..report("1") }, Some("idempotency_key"));
         check(NewCostRecord { occurred_at: Some(now + Duration::hours(1)), ..report("1") }, Some("occurred_at"));
+        check(NewCostRecord { occurred_at: Some(now - Duration::hours(23)), ..report("1") }, None);
+        check(NewCostRecord { occurred_at: Some(now - Duration::hours(25)), ..report("1") }, Some("occurred_at"));
+    }
+
+    /// A report dated before `max_report_delay` is refused naming the field and the setting,
+    /// whatever the delay: it could otherwise land in a day or period already checked.
+    #[test]
+    fn reports_older_than_the_delay_are_refused() {
+        let now = OffsetDateTime::now_utc();
+        for (delay, age, accepted) in [
+            (Duration::hours(24), Duration::hours(24) - Duration::seconds(1), true),
+            (Duration::hours(24), Duration::hours(24) + Duration::seconds(1), false),
+            (Duration::minutes(90), Duration::hours(2), false),
+            (Duration::days(40), Duration::days(35), true),
+        ] {
+            let r = NewCostRecord { occurred_at: Some(now - age), ..report("1") };
+            match r.into_record(&admin(), now, delay, &Catalogue::empty()) {
+                Ok(record) => assert!(accepted && record.occurred_at == now - age, "{delay} {age}"),
+                Err(e) => {
+                    let e = e.to_string();
+                    assert!(!accepted && e.starts_with("occurred_at:") && e.contains("budget.max_report_delay"), "{e}");
+                    assert!(e.contains(if delay == Duration::minutes(90) { "90m" } else { "24h" }), "{e}");
+                }
+            }
+        }
     }
 
     #[test]
@@ -248,16 +297,23 @@ mod tests {
         let me = Uuid::now_v7();
         let key = Actor::Agent { key_id: "k".into(), agent_id: me };
         let now = OffsetDateTime::now_utc();
-        assert!(matches!(report("1").into_record(&key, now, &Catalogue::empty()), Err(DomainError::Forbidden(_))));
-        assert!(NewCostRecord { agent_id: me, ..report("1") }.into_record(&key, now, &Catalogue::empty()).is_ok());
+        assert!(matches!(
+            report("1").into_record(&key, now, DEFAULT_MAX_REPORT_DELAY, &Catalogue::empty()),
+            Err(DomainError::Forbidden(_))
+        ));
+        assert!(
+            NewCostRecord { agent_id: me, ..report("1") }
+                .into_record(&key, now, DEFAULT_MAX_REPORT_DELAY, &Catalogue::empty())
+                .is_ok()
+        );
     }
 
     #[test]
     fn retries_are_recognised() {
         let now = OffsetDateTime::now_utc();
-        let a = report("0.5").into_record(&admin(), now, &Catalogue::empty()).unwrap();
-        let b = report("0.5").into_record(&admin(), now, &Catalogue::empty()).unwrap();
-        let c = report("0.6").into_record(&admin(), now, &Catalogue::empty()).unwrap();
+        let a = report("0.5").into_record(&admin(), now, DEFAULT_MAX_REPORT_DELAY, &Catalogue::empty()).unwrap();
+        let b = report("0.5").into_record(&admin(), now, DEFAULT_MAX_REPORT_DELAY, &Catalogue::empty()).unwrap();
+        let c = report("0.6").into_record(&admin(), now, DEFAULT_MAX_REPORT_DELAY, &Catalogue::empty()).unwrap();
         assert!(a.same_report(&b));
         assert!(!a.same_report(&c));
     }
@@ -273,21 +329,21 @@ mod tests {
             ..report("0")
         };
         // 2000 × 3 + 8000 × 0.3 + 1000 × 15 = 23400 per million.
-        let computed = sonnet(None).into_record(&admin(), now, &prices).unwrap();
+        let computed = sonnet(None).into_record(&admin(), now, DEFAULT_MAX_REPORT_DELAY, &prices).unwrap();
         assert_eq!((computed.cost, computed.cost_source), (Usd::parse("0.0234").unwrap(), CostSource::Computed));
         assert_eq!(computed.computed_cost, Some(computed.cost));
         assert_eq!(computed.price_version.as_deref(), Some(prices.version()));
         assert!(!computed.cost_disagrees);
 
-        let agreeing = sonnet(Some("0.0236")).into_record(&admin(), now, &prices).unwrap();
+        let agreeing = sonnet(Some("0.0236")).into_record(&admin(), now, DEFAULT_MAX_REPORT_DELAY, &prices).unwrap();
         assert_eq!((agreeing.cost_source, agreeing.cost_disagrees), (CostSource::Reported, false));
         assert_eq!(agreeing.computed_cost, computed.computed_cost);
-        let disagreeing = sonnet(Some("0.0237")).into_record(&admin(), now, &prices).unwrap();
+        let disagreeing = sonnet(Some("0.0237")).into_record(&admin(), now, DEFAULT_MAX_REPORT_DELAY, &prices).unwrap();
         assert_eq!((disagreeing.cost, disagreeing.cost_disagrees), (Usd::parse("0.0237").unwrap(), true));
         assert!(!computed.same_report(&agreeing), "a retry must send the same cost, or none both times");
 
         let unknown = NewCostRecord { model: "in-house-7b".into(), cost: None, ..report("0") };
-        let unpriced = unknown.into_record(&admin(), now, &prices).unwrap();
+        let unpriced = unknown.into_record(&admin(), now, DEFAULT_MAX_REPORT_DELAY, &prices).unwrap();
         assert_eq!((unpriced.cost, unpriced.cost_source), (Usd::ZERO, CostSource::Unpriced));
         assert_eq!((unpriced.computed_cost, unpriced.price_version), (None, None));
     }

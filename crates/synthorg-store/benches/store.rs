@@ -43,7 +43,7 @@ fn cost_record(agent: Uuid) -> synthorg_core::cost::CostRecord {
         occurred_at: None,
         idempotency_key: Some(Uuid::now_v7().to_string()),
     }
-    .into_record(&admin(), now(), &Catalogue::empty())
+    .into_record(&admin(), now(), synthorg_core::cost::DEFAULT_MAX_REPORT_DELAY, &Catalogue::empty())
     .expect("record")
 }
 

@@ -83,7 +83,7 @@ pub(super) async fn report(
         occurred_at: body.occurred_at,
         idempotency_key,
     }
-    .into_record(&caller, now(), &state.settings().prices)?;
+    .into_record(&caller, now(), state.settings().max_report_delay, &state.settings().prices)?;
     state
         .write(move |s| {
             let recorded = s.store().record_cost(&record)?;

@@ -166,3 +166,28 @@ async fn money_is_read_from_the_json_text() {
     let (_, _, text) = scrape(&app, None).await;
     assert!(text.contains("synthorg_cost_total 987654.123456789"), "{text}");
 }
+
+// A report dated further back than `budget.max_report_delay` is refused naming the field
+// (it would land in a day already checked) and stores nothing; within the delay it counts.
+crate::on_both_stores! {
+async fn reports_older_than_the_delay_are_refused() {
+    let settings = ApiSettings { max_report_delay: time::Duration::hours(1), ..ApiSettings::default() };
+    let app = crate::TestApp::with_settings(settings);
+    let ada = app.agent("ada").await;
+    let at = |minutes_ago: i64| {
+        let when = time::OffsetDateTime::now_utc() - time::Duration::minutes(minutes_ago);
+        when.format(&time::format_description::well_known::Rfc3339).unwrap()
+    };
+    let report = |occurred_at: String| {
+        json!({"agent_id": ada, "provider": "acme", "model": "m", "input_tokens": 1, "output_tokens": 1,
+            "cost": "1", "occurred_at": occurred_at})
+    };
+    let old = app.post("/api/v1/costs", report(at(61))).await;
+    assert_eq!(old.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", old.body);
+    assert!(old.message().starts_with("occurred_at: must not lie more than 1h before now"), "{}", old.message());
+    assert_eq!(app.count("/api/v1/costs").await, 0);
+    let recent = app.post("/api/v1/costs", report(at(59))).await;
+    assert_eq!(recent.status, StatusCode::CREATED, "{:?}", recent.body);
+    assert_eq!(app.get("/api/v1/budget/status").await.body["today_spend"], json!(1));
+}
+}

@@ -30,7 +30,12 @@ fn record_at(s: &dyn Store, agent: Uuid, amount: &str, at: OffsetDateTime) {
         occurred_at: Some(at),
         idempotency_key: None,
     }
-    .into_record(&admin(), at + Duration::minutes(1), &Catalogue::empty())
+    .into_record(
+        &admin(),
+        at + Duration::minutes(1),
+        synthorg_core::cost::DEFAULT_MAX_REPORT_DELAY,
+        &Catalogue::empty(),
+    )
     .unwrap();
     s.record_cost(&record).unwrap();
 }

@@ -97,7 +97,7 @@ pub(crate) fn cost(agent: Uuid, amount: &str, key: Option<&str>) -> synthorg_cor
         occurred_at: None,
         idempotency_key: key.map(Into::into),
     }
-    .into_record(&admin(), now(), &Catalogue::empty())
+    .into_record(&admin(), now(), synthorg_core::cost::DEFAULT_MAX_REPORT_DELAY, &Catalogue::empty())
     .unwrap()
 }
 

@@ -27,7 +27,7 @@ fn report(agent: Uuid, provider: &str, model: &str, usage: Usage, cost: Option<&
         occurred_at: None,
         idempotency_key: None,
     }
-    .into_record(&admin(), now(), &Catalogue::builtin())
+    .into_record(&admin(), now(), synthorg_core::cost::DEFAULT_MAX_REPORT_DELAY, &Catalogue::builtin())
     .unwrap()
 }
 

@@ -93,6 +93,8 @@ pub(crate) struct BudgetSection {
     pub prices_file: Option<PathBuf>,
     /// Whether `prices_file` extends the built-in catalogue or replaces it.
     pub prices_mode: prices::PricesMode,
+    /// How long after a call its cost may be reported; an older `occurred_at` is refused.
+    pub max_report_delay: String,
 }
 
 impl Default for BudgetSection {
@@ -108,6 +110,7 @@ impl Default for BudgetSection {
             currency,
             prices_file: None,
             prices_mode: prices::PricesMode::Extend,
+            max_report_delay: "24h".into(),
         }
     }
 }
@@ -548,6 +551,14 @@ fn check(config: Config, resource: Vec<(String, String)>, errors: &mut Vec<Field
     let budget = config.budget.limits();
     errors.extend(budget.validate().into_iter().map(|e| e.within("budget")));
     let prices = prices::load(&config.budget, errors);
+    let max_report_delay = duration(errors, "budget.max_report_delay", &config.budget.max_report_delay);
+    let max_report_delay = time::Duration::try_from(max_report_delay)
+        .ok()
+        .filter(|d| *d <= time::Duration::days(366))
+        .unwrap_or_else(|| {
+            errors.push(FieldError::new("budget.max_report_delay", "must be at most 366 days"));
+            synthorg_core::cost::DEFAULT_MAX_REPORT_DELAY
+        });
     let mut policy = SecurityPolicy::default();
     policy.levels.extend(config.security.policies.clone());
     errors.extend(policy.validate().into_iter().map(|e| e.within("security.policies")));
@@ -567,6 +578,7 @@ fn check(config: Config, resource: Vec<(String, String)>, errors: &mut Vec<Field
         request_timeout,
         budget_defaults: budget,
         prices: std::sync::Arc::new(prices),
+        max_report_delay,
         rate_limits,
         security_policy: policy,
         metrics: config.metrics.enabled.then_some(metrics),

@@ -395,3 +395,15 @@ fn connection_limits_are_configured_and_checked() {
         fields(load_yaml("server:\n  header_read_timeout: 0s\n  idle_timeout: soon\n  max_connections: 0\n", &[]));
     assert_eq!(errors, ["server.header_read_timeout", "server.idle_timeout", "server.max_connections"]);
 }
+
+#[test]
+fn max_report_delay_is_configured_and_checked() {
+    assert_eq!(load_yaml("", &[]).unwrap().api.max_report_delay, time::Duration::hours(24));
+    let s = load_yaml("budget:\n  max_report_delay: 90m\n", &[]).unwrap();
+    assert_eq!(s.api.max_report_delay, time::Duration::minutes(90));
+    for bad in ["0s", "a day", "400days"] {
+        let errors = load_yaml(&format!("budget:\n  max_report_delay: {bad}\n"), &[]).unwrap_err().0;
+        assert_eq!(errors.len(), 1, "{bad}: {errors:?}");
+        assert_eq!(errors[0].field, "budget.max_report_delay", "{bad}: {errors:?}");
+    }
+}

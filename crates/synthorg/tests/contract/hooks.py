@@ -8,7 +8,7 @@ hooks swap in the id of an agent or task the test registered first. Malformed va
 alone: negative cases still reach the server as generated.
 
 Cross-field rules the document describes only in words (alert thresholds strictly
-increasing, cache and reasoning tokens part of their wholes, `occurred_at` not in the future)
+increasing, cache and reasoning tokens part of their wholes, `occurred_at` within the last 24 hours)
 are kept the same way: a generated body that breaks one is bent to the nearest body that keeps
 it, and only when the fields involved are of the right types.
 """
@@ -103,7 +103,8 @@ def _keep_store_and_cross_field_rules(body):
             when = None
         if when is not None and when.tzinfo is not None:
             now = datetime.datetime.now(datetime.timezone.utc)
-            if not datetime.datetime(2000, 1, 1, tzinfo=datetime.timezone.utc) <= when <= now:
+            # budget.max_report_delay is 24 h by default.
+            if not now - datetime.timedelta(hours=23) <= when <= now:
                 body["occurred_at"] = now.isoformat()
 
     if body.get("to") == "assigned":
