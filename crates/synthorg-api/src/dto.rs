@@ -252,6 +252,17 @@ pub struct PriceQuery {
     pub model: Option<String>,
 }
 
+/// `GET /api/v1/budget/remaining`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct RemainingQuery {
+    /// The agent whose daily limit to include; with an agent key, default (and only) its own.
+    pub agent_id: Option<Uuid>,
+    /// The task whose limit to include; an agent key may ask about tasks assigned to it.
+    pub task_id: Option<Uuid>,
+}
+
 /// `POST /api/v1/coordination/runs`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

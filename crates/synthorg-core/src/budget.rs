@@ -20,6 +20,18 @@ string_enum! {
     }
 }
 
+string_enum! {
+    /// What a budget limit applies to.
+    pub enum Scope {
+        /// The organization's spend in the billing period, up to the hard stop.
+        Monthly => "monthly",
+        /// One agent's spend since 00:00 UTC.
+        AgentDaily => "agent_daily",
+        /// One task's spend, all time.
+        Task => "task",
+    }
+}
+
 /// The largest budget amount, 10⁹ USD: far above any organization's spend, and far enough
 /// below the largest representable amount (≈ 9.2 × 10⁹) that sums of limits cannot overflow.
 pub const MAX_BUDGET_AMOUNT: Usd = Usd::dollars(1_000_000_000);
@@ -319,6 +331,99 @@ pub fn budget_status(config: &BudgetConfig, now: OffsetDateTime, spend: &SpendSn
     }
 }
 
+/// One scope's limit and what is left of it, as `GET /api/v1/budget/remaining` answers.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ScopeBudget {
+    pub scope: Scope,
+    /// The spend at which new work is refused: for `monthly` the hard stop
+    /// (`total_monthly × alerts.hard_stop / 100`), else the configured limit.
+    pub limit: Usd,
+    pub spent: Usd,
+    /// Held by open reservations, not yet spent.
+    pub held: Usd,
+    /// `limit − spent − held`, never below 0.
+    pub remaining: Usd,
+    /// `spent + held` in percent of `limit`.
+    pub used_percent: f64,
+    /// `used_percent` against the alert thresholds, taken relative to the hard stop: at 100 %
+    /// of its limit every scope is at `hard_stop`.
+    pub alert_level: AlertLevel,
+}
+
+/// What an agent (and a task) may still spend: `GET /api/v1/budget/remaining`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BudgetRemaining {
+    pub agent_id: Option<Uuid>,
+    pub task_id: Option<Uuid>,
+    pub period: BillingPeriod,
+    /// The scopes with a limit (a limit of 0 is none) that apply to the agent and task asked
+    /// about.
+    pub scopes: Vec<ScopeBudget>,
+    /// The scope with the least remaining, absent when no limit applies.
+    pub tightest: Option<Scope>,
+    /// What remains in the tightest scope; absent when no limit applies.
+    pub remaining: Option<Usd>,
+    /// The most severe alert level of the scopes.
+    pub alert_level: AlertLevel,
+    /// The period's spend projected linearly to its end (spend so far ÷ time elapsed ×
+    /// period length; at least one hour counts as elapsed).
+    pub forecast_period_spend: Usd,
+}
+
+impl BudgetConfig {
+    /// Every limited scope that applies to `spend`'s agent (when `agent`) and task, with what
+    /// is left of it at `now`. `held` is what open reservations hold in each scope.
+    pub fn remaining(
+        &self,
+        agent: Option<Uuid>,
+        task: Option<Uuid>,
+        spend: &ActionSpend,
+        held: &ActionSpend,
+        now: OffsetDateTime,
+    ) -> BudgetRemaining {
+        let monthly = Usd::from_nanos(
+            i64::try_from(i128::from(self.total_monthly.nanos()) * (self.alerts.hard_stop * 1e6) as i128 / 100_000_000)
+                .unwrap_or(i64::MAX),
+        );
+        let mut scopes = Vec::new();
+        let mut push = |scope: Scope, limit: Usd, spent: Usd, held: Usd| {
+            if limit.is_zero() {
+                return;
+            }
+            let committed = spent.checked_add(held).unwrap_or(Usd::from_nanos(i64::MAX));
+            let remaining = Usd::from_nanos((limit.nanos() - committed.nanos()).max(0));
+            let used_percent = committed.percent_of(limit).unwrap_or(0.0);
+            let alert_level = self.alert_level(Some(used_percent * self.alerts.hard_stop / 100.0));
+            scopes.push(ScopeBudget { scope, limit, spent, held, remaining, used_percent, alert_level });
+        };
+        push(Scope::Monthly, monthly, spend.period_spend, held.period_spend);
+        if agent.is_some() {
+            push(Scope::AgentDaily, self.per_agent_daily_limit, spend.agent_today, held.agent_today);
+        }
+        if let (Some(_), Some(spent)) = (task, spend.task_total) {
+            push(Scope::Task, self.per_task_limit, spent, held.task_total.unwrap_or(Usd::ZERO));
+        }
+        let tightest = scopes.iter().min_by_key(|s| s.remaining);
+        let period = BillingPeriod::containing(now, self.reset_day);
+        let elapsed = (now - period.start).max(Duration::HOUR);
+        let length = period.end - period.start;
+        let forecast = i128::from(spend.period_spend.nanos()) * length.whole_seconds() as i128
+            / elapsed.whole_seconds().max(1) as i128;
+        BudgetRemaining {
+            agent_id: agent,
+            task_id: task,
+            period,
+            tightest: tightest.map(|s| s.scope),
+            remaining: tightest.map(|s| s.remaining),
+            alert_level: scopes.iter().map(|s| s.alert_level).max().unwrap_or(AlertLevel::Normal),
+            forecast_period_spend: Usd::from_nanos(i64::try_from(forecast).unwrap_or(i64::MAX)),
+            scopes,
+        }
+    }
+}
+
 /// Where the next-day boundary lies, for callers iterating days.
 pub fn next_day(day: OffsetDateTime) -> OffsetDateTime {
     day_start(day) + Duration::days(1)
@@ -390,6 +495,46 @@ mod tests {
         assert_eq!(fields, ["total_monthly", "reset_day", "alerts", "currency"]);
         assert!(BudgetConfig { reset_day: 0, ..Default::default() }.validate()[0].message.contains("got 0"));
         assert!(BudgetConfig::default().validate().is_empty());
+    }
+
+    #[test]
+    fn remaining_is_per_scope_with_holds_and_a_forecast() {
+        let usd = |s: &str| Usd::parse(s).unwrap();
+        let agent = Some(Uuid::now_v7());
+        let task = Some(Uuid::now_v7());
+        let now = datetime!(2026-03-04 12:00 UTC); // 3.5 days into a 31-day period
+        let spend = ActionSpend { period_spend: usd("35"), agent_today: usd("4"), task_total: Some(usd("1")) };
+        let none = BudgetConfig::default().remaining(agent, task, &spend, &ActionSpend::default(), now);
+        assert!(none.scopes.is_empty() && none.tightest.is_none() && none.remaining.is_none());
+        assert_eq!((none.alert_level, none.forecast_period_spend), (AlertLevel::Normal, usd("310")));
+
+        let config = BudgetConfig {
+            total_monthly: usd("100"),
+            per_agent_daily_limit: usd("5"),
+            per_task_limit: usd("10"),
+            alerts: AlertThresholds { warn: 50.0, critical: 75.0, hard_stop: 110.0 },
+            ..BudgetConfig::default()
+        };
+        let held = ActionSpend { period_spend: usd("0.5"), agent_today: usd("0.5"), task_total: Some(usd("0.5")) };
+        let r = config.remaining(agent, task, &spend, &held, now);
+        let of = |scope| r.scopes.iter().find(|s| s.scope == scope).unwrap();
+        assert_eq!((of(Scope::Monthly).limit, of(Scope::Monthly).remaining), (usd("110"), usd("74.5")));
+        assert_eq!((of(Scope::AgentDaily).remaining, of(Scope::AgentDaily).used_percent), (usd("0.5"), 90.0));
+        // 90 % of its limit is 99 % of a 110 % hard stop: critical (75), not yet hard stop.
+        assert_eq!(of(Scope::AgentDaily).alert_level, AlertLevel::Critical);
+        assert_eq!(of(Scope::Task).remaining, usd("8.5"));
+        assert_eq!(
+            (r.tightest, r.remaining, r.alert_level),
+            (Some(Scope::AgentDaily), Some(usd("0.5")), AlertLevel::Critical)
+        );
+        // Overspent scopes show 0 remaining and hard stop; without an agent or task only the month.
+        let over = ActionSpend { agent_today: usd("6"), ..spend };
+        let r = config.remaining(agent, None, &over, &ActionSpend::default(), now);
+        assert_eq!((r.remaining, r.alert_level, r.scopes.len()), (Some(Usd::ZERO), AlertLevel::HardStop, 2));
+        assert_eq!(config.remaining(None, None, &spend, &held, now).scopes.len(), 1);
+        // The first hour of a period counts as one hour: no division by a few seconds.
+        let early = config.remaining(None, None, &spend, &held, datetime!(2026-03-01 0:00:01 UTC));
+        assert_eq!(early.forecast_period_spend, usd("26040"));
     }
 
     #[test]

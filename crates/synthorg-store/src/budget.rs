@@ -10,8 +10,13 @@ pub trait BudgetStore {
     fn budget_config(&self) -> Result<Option<BudgetConfig>, StoreError>;
     fn set_budget_config(&self, config: &BudgetConfig) -> Result<(), StoreError>;
     /// The spend an action of `agent` (for `task`) is judged against: period spend, the
-    /// agent's spend today, the task's total.
-    fn action_spend(&self, agent: Uuid, task: Option<Uuid>, window: SpendWindow) -> Result<ActionSpend, StoreError>;
+    /// agent's spend today (0 without an agent), the task's total.
+    fn action_spend(
+        &self,
+        agent: Option<Uuid>,
+        task: Option<Uuid>,
+        window: SpendWindow,
+    ) -> Result<ActionSpend, StoreError>;
     /// Spend in the billing period, today, and per agent today.
     fn spend_snapshot(&self, window: SpendWindow) -> Result<SpendSnapshot, StoreError>;
 }

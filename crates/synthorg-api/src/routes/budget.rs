@@ -3,15 +3,18 @@
 use axum::Json;
 use axum::extract::State;
 use synthorg_core::DomainError;
-use synthorg_core::budget::{BillingPeriod, BudgetConfig, BudgetStatus, SpendWindow, budget_status, day_start};
+use synthorg_core::budget::{
+    BillingPeriod, BudgetConfig, BudgetRemaining, BudgetStatus, SpendWindow, budget_status, day_start,
+};
 use synthorg_core::event::Event;
 use synthorg_store::{Done, Store, StoreError, now};
 
 use super::Caller;
 use crate::AppState;
 use crate::auth::require_admin;
+use crate::dto::RemainingQuery;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ApiQuery};
 
 /// The budget in force: the one set through the API, else the configuration file's.
 pub(crate) fn effective_config(store: &dyn Store, defaults: &BudgetConfig) -> Result<BudgetConfig, StoreError> {
@@ -27,7 +30,7 @@ pub(crate) fn refusal(
     at: time::OffsetDateTime,
 ) -> Result<Option<String>, ApiError> {
     let budget = effective_config(s.store().as_ref(), &s.settings().budget_defaults)?;
-    let spend = s.store().action_spend(agent, task, SpendWindow::at(at, budget.reset_day))?;
+    let spend = s.store().action_spend(Some(agent), task, SpendWindow::at(at, budget.reset_day))?;
     Ok(budget.refusal(&spend))
 }
 
@@ -56,6 +59,50 @@ pub(super) async fn put_config(
                 by: caller.label(),
             };
             Ok(Done::with(Json(config), [event]))
+        })
+        .await
+}
+
+/// What may still be spent before new work is refused, per scope: the organization's
+/// billing period (up to the hard stop), the agent's day, the task. An agent key sees its
+/// own agent and the tasks assigned to it.
+#[utoipa::path(get, path = "/api/v1/budget/remaining", operation_id = "getBudgetRemaining", tag = "budget",
+    params(RemainingQuery),
+    responses((status = 200, body = BudgetRemaining), (status = 403, body = ErrorBody),
+        (status = 404, description = "The agent or task does not exist", body = ErrorBody)))]
+pub(super) async fn remaining(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<RemainingQuery>,
+) -> Result<Json<BudgetRemaining>, ApiError> {
+    let own = caller.agent_id();
+    if let (Some(own), Some(asked)) = (own, q.agent_id)
+        && own != asked
+    {
+        return Err(ApiError::forbidden(format!("this key may see the budget of agent {own} only")));
+    }
+    let agent = q.agent_id.or(own);
+    let task = q.task_id;
+    super::record_ids(task, agent);
+    state
+        .blocking(move |s| {
+            if let Some(agent) = agent {
+                s.store().get_agent(agent)?;
+            }
+            if let Some(task) = task {
+                let assigned = s.store().get_task(task)?.assigned_to;
+                if let Some(own) = own
+                    && assigned != Some(own)
+                {
+                    return Err(ApiError::forbidden(format!("task {task} is not assigned to agent {own}")));
+                }
+            }
+            let config = effective_config(s.store().as_ref(), &s.settings().budget_defaults)?;
+            let at = now();
+            let spend = s.store().action_spend(agent, task, SpendWindow::at(at, config.reset_day))?;
+            // No reservation holds money yet: every scope's `held` is 0.
+            let held = synthorg_core::budget::ActionSpend::default();
+            Ok(Json(config.remaining(agent, task, &spend, &held, at)))
         })
         .await
 }

@@ -50,6 +50,7 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(costs::prices))
         .routes(routes!(budget::get_config, budget::put_config))
         .routes(routes!(budget::status))
+        .routes(routes!(budget::remaining))
         .routes(routes!(coordination::list, coordination::report))
         .routes(routes!(security::evaluate))
         .routes(routes!(security::scan))

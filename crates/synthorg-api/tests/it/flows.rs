@@ -103,6 +103,57 @@ async fn escalations_wait_for_an_admin() {
 }
 }
 
+// What remains per scope follows the ledger; an agent key sees only its own agent and the
+// tasks assigned to it; unknown agents and tasks are 404s.
+crate::on_both_stores! {
+async fn budget_remaining_names_the_tightest_scope() {
+    let app = TestApp::new();
+    let ada = app.agent("ada").await;
+    let bob = app.agent("bob").await;
+    let nothing = app.get(&format!("/api/v1/budget/remaining?agent_id={ada}")).await;
+    assert_eq!(nothing.status, StatusCode::OK, "{:?}", nothing.body);
+    assert_eq!((nothing.body["scopes"].clone(), nothing.body["remaining"].clone()), (json!([]), serde_json::Value::Null));
+    let config = json!({"total_monthly": 100, "per_agent_daily_limit": 2, "per_task_limit": 5,
+        "alerts": {"warn": 50, "critical": 80, "hard_stop": 120}});
+    let r = app.call(Method::PUT, "/api/v1/budget/config", Some(&app.admin), Some(config)).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let task = app.task("t").await;
+    app.transition(task, json!({"to": "assigned", "assigned_to": ada})).await;
+    let r = app.post("/api/v1/costs", json!({"agent_id": ada, "task_id": task, "provider": "p", "model": "m",
+        "input_tokens": 1, "output_tokens": 1, "cost": "1.7"})).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+
+    let ada_key = app.key(Role::Agent, Some(ada));
+    let mine = app.call(Method::GET, &format!("/api/v1/budget/remaining?task_id={task}"), Some(&ada_key), None).await;
+    assert_eq!(mine.status, StatusCode::OK, "{:?}", mine.body);
+    let b = &mine.body;
+    assert_eq!((b["agent_id"].as_str(), b["task_id"].as_str()), (Some(ada.to_string().as_str()), Some(task.to_string().as_str())));
+    let scopes: Vec<_> = b["scopes"].as_array().unwrap().iter().map(|s| s["scope"].as_str().unwrap()).collect();
+    assert_eq!(scopes, ["monthly", "agent_daily", "task"]);
+    // The monthly limit is the hard stop, 120 % of 100.
+    assert_eq!((b["scopes"][0]["limit"].clone(), b["scopes"][0]["remaining"].clone()), (json!(120), json!(118.3)));
+    // 1.7 of 2 is 85 % of the agent's limit: past critical (80 of 120, i.e. 66.7 %).
+    assert_eq!(b["scopes"][1]["remaining"], json!(0.3));
+    assert_eq!(b["scopes"][1]["alert_level"], "critical");
+    assert_eq!(b["scopes"][2]["remaining"], json!(3.3));
+    assert_eq!((b["tightest"].as_str(), b["remaining"].clone(), b["alert_level"].as_str()), (Some("agent_daily"), json!(0.3), Some("critical")));
+    assert_eq!(b["scopes"][1]["held"], json!(0));
+
+    let other = app.call(Method::GET, &format!("/api/v1/budget/remaining?agent_id={bob}"), Some(&ada_key), None).await;
+    assert_eq!(other.status, StatusCode::FORBIDDEN, "{:?}", other.body);
+    let bobs_task = app.task("b").await;
+    let r = app.call(Method::GET, &format!("/api/v1/budget/remaining?task_id={bobs_task}"), Some(&ada_key), None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
+    let r = app.get(&format!("/api/v1/budget/remaining?agent_id={}", uuid::Uuid::now_v7())).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{:?}", r.body);
+    let r = app.get("/api/v1/budget/remaining?agent=x").await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    // Without an agent, only the organization's scope.
+    let org = app.get("/api/v1/budget/remaining").await.body;
+    assert_eq!((org["scopes"].as_array().unwrap().len(), org["tightest"].as_str()), (1, Some("monthly")));
+}
+}
+
 crate::on_both_stores! {
 async fn budget_status_follows_the_ledger() {
     let app = TestApp::new();

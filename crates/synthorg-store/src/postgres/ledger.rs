@@ -166,11 +166,16 @@ impl crate::BudgetStore for PostgresStore {
         })
     }
 
-    fn action_spend(&self, agent: Uuid, task: Option<Uuid>, window: SpendWindow) -> Result<ActionSpend, StoreError> {
+    fn action_spend(
+        &self,
+        agent: Option<Uuid>,
+        task: Option<Uuid>,
+        window: SpendWindow,
+    ) -> Result<ActionSpend, StoreError> {
         let (period, day) = (window.period_start, window.day_start);
         self.read(|db| {
             // Billing periods and days start at midnight: then the three figures are whole
-            // days and one total, read in one round trip.
+            // days and one total, read in one round trip (`agent_id = NULL` matches nothing).
             if let ((period_day, None), (today, None)) = (crate::split_days(period), crate::split_days(day)) {
                 let row = db.query_one(
                     "SELECT (SELECT COALESCE(SUM(nanos), 0)::BIGINT FROM cost_daily WHERE day >= $1), \
@@ -196,7 +201,10 @@ impl crate::BudgetStore for PostgresStore {
             };
             Ok(synthorg_core::budget::ActionSpend {
                 period_spend: super::aggregates::cost_since(db, period, None)?,
-                agent_today: super::aggregates::cost_since(db, day, Some(agent))?,
+                agent_today: match agent {
+                    Some(agent) => super::aggregates::cost_since(db, day, Some(agent))?,
+                    None => Usd::ZERO,
+                },
                 task_total,
             })
         })

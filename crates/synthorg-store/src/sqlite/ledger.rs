@@ -150,7 +150,12 @@ impl crate::BudgetStore for SqliteStore {
         })
     }
 
-    fn action_spend(&self, agent: Uuid, task: Option<Uuid>, window: SpendWindow) -> Result<ActionSpend, StoreError> {
+    fn action_spend(
+        &self,
+        agent: Option<Uuid>,
+        task: Option<Uuid>,
+        window: SpendWindow,
+    ) -> Result<ActionSpend, StoreError> {
         let (period, day) = (window.period_start, window.day_start);
         self.read(|c| {
             let task_total = match task {
@@ -162,7 +167,10 @@ impl crate::BudgetStore for SqliteStore {
             };
             Ok(synthorg_core::budget::ActionSpend {
                 period_spend: super::aggregates::cost_since(c, period, None)?,
-                agent_today: super::aggregates::cost_since(c, day, Some(agent))?,
+                agent_today: match agent {
+                    Some(agent) => super::aggregates::cost_since(c, day, Some(agent))?,
+                    None => Usd::ZERO,
+                },
                 task_total,
             })
         })

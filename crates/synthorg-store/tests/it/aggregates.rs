@@ -60,10 +60,10 @@ fn cost_since_handles_whole_and_partial_days(s: &dyn Store) {
     expected.sort();
     assert_eq!(per_agent, expected);
     let spend =
-        s.action_spend(b, None, window(datetime!(2026-03-01 0:00 UTC), datetime!(2026-03-02 10:00 UTC))).unwrap();
+        s.action_spend(Some(b), None, window(datetime!(2026-03-01 0:00 UTC), datetime!(2026-03-02 10:00 UTC))).unwrap();
     assert_eq!((spend.period_spend, spend.agent_today, spend.task_total), (usd(15), usd(12), None));
     let spend =
-        s.action_spend(a, None, window(datetime!(2026-03-02 0:00 UTC), datetime!(2026-03-02 9:00 UTC))).unwrap();
+        s.action_spend(Some(a), None, window(datetime!(2026-03-02 0:00 UTC), datetime!(2026-03-02 9:00 UTC))).unwrap();
     assert_eq!((spend.period_spend, spend.agent_today), (usd(14), usd(0)));
     let mut totals = s.agent_cost_totals().unwrap();
     totals.sort();

@@ -55,6 +55,11 @@ def before_call(context, case, kwargs):
         header = (case.headers or {}).get("Idempotency-Key")
         if isinstance(header, str) and case.body.get("idempotency_key") not in (None, header):
             del case.body["idempotency_key"]
+    # Filters and lookups by reference (`GET /budget/remaining?agent_id=`) ask about the
+    # fixtures too, so that they reach more than a 404.
+    for field, known in REFERENCES.items():
+        if case.query and _is_uuid(case.query.get(field)):
+            case.query[field] = known
     # The fixture agent stays as registered: a PATCH that terminated it (or sent it on
     # leave) would turn every later reference to it into a rightful refusal.
     if case.method.upper() == "PATCH" and (case.path_parameters or {}).get("id") == AGENT:
