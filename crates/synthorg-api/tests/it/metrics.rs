@@ -393,6 +393,13 @@ async fn operator_artifacts_match_the_exposition() {
         .map(|t| t["expr"].as_str().unwrap().to_owned())
         .collect();
     assert!(exprs.len() >= 15);
+    // Panels follow the job picked in the dashboard, whatever the scrape job is called.
+    let variables: Vec<&str> =
+        dashboard["templating"]["list"].as_array().unwrap().iter().filter_map(|v| v["name"].as_str()).collect();
+    assert!(variables.contains(&"job"), "{variables:?}");
+    for e in &exprs {
+        assert!(!e.contains("job=\""), "a panel hard-codes a job name: {e}");
+    }
     let mut rules = String::from("groups:\n  - name: dashboard\n    rules:\n");
     for (i, e) in exprs.iter().enumerate() {
         rules.push_str(&format!(

@@ -109,6 +109,20 @@ fn prometheus_scrapes_the_organization() {
         assert_eq!(s, 200);
     }
     prometheus.wait_for("synthorg_security_evaluations_total{verdict=\"allow\"}", |v| v >= before + 3.0);
+    // The dashboard's panels answer as shown: the 5xx ratio is 0 without any 5xx (not "No
+    // data"), and panels filtered by the dashboard's job variable find this job.
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/grafana/synthorg-overview.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let panel = |title: &str| {
+        let panel = dashboard["panels"].as_array().unwrap().iter().find(|p| p["title"] == title).unwrap();
+        panel["targets"][0]["expr"].as_str().unwrap().replace("$job", "synthorg")
+    };
+    prometheus.wait_for("sum(rate(synthorg_http_requests_total[5m]))", |v| v > 0.0);
+    assert_eq!(prometheus.query(&panel("5xx ratio")), Some(0.0));
+    assert_eq!(prometheus.query(&panel("Instances up")), Some(1.0));
     // The target stayed up through every scrape, adversarial names included.
     assert_eq!(prometheus.query("min_over_time(up{job=\"synthorg\"}[1m])"), Some(1.0));
     drop(prometheus);
