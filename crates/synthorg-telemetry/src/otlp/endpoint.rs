@@ -62,8 +62,8 @@ fn refuse<T>(message: impl Into<String>) -> Result<T, EndpointError> {
 /// An endpoint that passed the checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckedEndpoint {
-    /// Where logs are POSTed: `{endpoint}/v1/logs`, or the endpoint itself when it already
-    /// ends in `/v1/logs`.
+    /// Where logs are POSTed: `{endpoint}/v1/logs` (the endpoint itself when it already ends
+    /// so), or a per-signal logs URL exactly as given.
     pub logs_url: Url,
     /// Is the host one of the loopback names (`localhost`, `127.0.0.1`, `::1`)?
     pub loopback: bool,
@@ -80,8 +80,25 @@ impl CheckedEndpoint {
 }
 
 impl EndpointPolicy {
-    /// Checks an endpoint as written in the configuration.
+    /// Checks a collector's base URL: logs go to `{endpoint}/v1/logs` (an endpoint already
+    /// ending in `/v1/logs` is used as is).
     pub fn check_endpoint(&self, endpoint: &str, resolver: &dyn Resolver) -> Result<CheckedEndpoint, EndpointError> {
+        self.check_url(endpoint, true, resolver)
+    }
+
+    /// Checks the URL logs are POSTed to, used exactly as written, as the OpenTelemetry
+    /// specification requires of a per-signal endpoint (`OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`);
+    /// a URL without a path posts to `/`.
+    pub fn check_logs_url(&self, url: &str, resolver: &dyn Resolver) -> Result<CheckedEndpoint, EndpointError> {
+        self.check_url(url, false, resolver)
+    }
+
+    fn check_url(
+        &self,
+        endpoint: &str,
+        append_signal_path: bool,
+        resolver: &dyn Resolver,
+    ) -> Result<CheckedEndpoint, EndpointError> {
         if endpoint.bytes().any(|b| b.is_ascii_control() || b == b' ') {
             return refuse("the endpoint contains spaces or control characters");
         }
@@ -113,7 +130,7 @@ impl EndpointPolicy {
                 }
             }
         };
-        if !url.path().trim_end_matches('/').ends_with("/v1/logs") {
+        if append_signal_path && !url.path().trim_end_matches('/').ends_with("/v1/logs") {
             let path = format!("{}/v1/logs", url.path().trim_end_matches('/'));
             url.set_path(&path);
         }

@@ -361,7 +361,7 @@ pub(crate) fn load(sources: &Sources) -> Result<Settings, ConfigErrors> {
         Some(path) => read_file(path, &mut errors),
         None => Value::Object(Map::new()),
     };
-    otlp::apply_otel_env(&mut tree, &sources.otel, &mut errors);
+    let origins = otlp::apply_otel_env(&mut tree, &sources.otel, &mut errors);
     for (name, raw) in &sources.env {
         let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
             continue;
@@ -380,6 +380,7 @@ pub(crate) fn load(sources: &Sources) -> Result<Settings, ConfigErrors> {
     let config = deserialize_all(tree, &mut errors);
     let resource = otlp::resource(&sources.otel, &mut errors);
     let settings = check(config, resource, &mut errors);
+    otlp::name_env_origins(&mut errors, &origins);
     if errors.is_empty() { Ok(settings) } else { Err(ConfigErrors(errors)) }
 }
 

@@ -38,6 +38,9 @@ impl Serialize for Headers {
 pub(crate) struct OtlpSinkConfig {
     /// Collector base URL; logs go to `{endpoint}/v1/logs` (used as is when it ends so).
     pub endpoint: String,
+    /// The URL logs are POSTed to, used exactly as written (the OpenTelemetry per-signal
+    /// endpoint, `OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`); when set, `endpoint` is not used.
+    pub logs_endpoint: String,
     /// `http/protobuf` or `http/json`.
     pub protocol: String,
     /// Sent with every export request (e.g. an authorization header).
@@ -68,6 +71,7 @@ impl Default for OtlpSinkConfig {
     fn default() -> Self {
         Self {
             endpoint: "http://localhost:4318".into(),
+            logs_endpoint: String::new(),
             protocol: "http/protobuf".into(),
             headers: Headers::default(),
             level: "info".into(),
@@ -107,75 +111,101 @@ fn pairs(name: &str, raw: &str, errors: &mut Vec<FieldError>) -> Vec<(String, St
     out
 }
 
+/// Where a setting of the configuration tree came from an OpenTelemetry variable: the
+/// setting's path (`logging.sinks[0].timeout`) and the variable, so that a problem with the
+/// value names the variable the operator set, not a file key they never wrote.
+pub(super) type EnvOrigins = Vec<(String, &'static str)>;
+
 /// Writes the standard variables into the configuration tree, over the file's values. When
-/// no otlp sink is configured, an endpoint variable adds one.
-pub(super) fn apply_otel_env(tree: &mut Value, vars: &[(String, String)], errors: &mut Vec<FieldError>) {
-    let mut set: Vec<(&str, Value)> = Vec::new();
-    if let Some((_, v)) = otel(vars, &["OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"]) {
-        set.push(("endpoint", Value::String(v.to_owned())));
+/// no otlp sink is configured, an endpoint variable adds one. Returns where each came from.
+pub(super) fn apply_otel_env(tree: &mut Value, vars: &[(String, String)], errors: &mut Vec<FieldError>) -> EnvOrigins {
+    let mut set: Vec<(&str, Value, &'static str)> = Vec::new();
+    let find = |names: &[&'static str]| names.iter().find_map(|name| otel(vars, &[name]).map(|(_, v)| (*name, v)));
+    // The per-signal variable is a full URL, used as is; the general one is a base URL.
+    // The per-signal one wins, so the base one is not applied beside it.
+    if let Some((name, v)) = find(&["OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"]) {
+        set.push(("logs_endpoint", Value::String(v.to_owned()), name));
+    } else if let Some((name, v)) = find(&["OTEL_EXPORTER_OTLP_ENDPOINT"]) {
+        set.push(("endpoint", Value::String(v.to_owned()), name));
+        set.push(("logs_endpoint", Value::String(String::new()), name));
     }
-    if let Some((_, v)) = otel(vars, &["OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"]) {
-        set.push(("protocol", Value::String(v.to_owned())));
+    if let Some((name, v)) = find(&["OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"]) {
+        set.push(("protocol", Value::String(v.to_owned()), name));
     }
-    if let Some((_, v)) = otel(vars, &["OTEL_EXPORTER_OTLP_LOGS_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION"]) {
-        set.push(("compression", Value::String(v.to_owned())));
+    if let Some((name, v)) = find(&["OTEL_EXPORTER_OTLP_LOGS_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION"]) {
+        set.push(("compression", Value::String(v.to_owned()), name));
     }
     let millis = [
         (&["OTEL_EXPORTER_OTLP_LOGS_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"][..], "timeout"),
         (&["OTEL_BLRP_SCHEDULE_DELAY"][..], "export_interval"),
     ];
     for (names, key) in millis {
-        if let Some((name, v)) = otel(vars, names) {
+        if let Some((name, v)) = find(names) {
             match v.trim().parse::<u64>() {
-                Ok(ms) => set.push((key, Value::String(format!("{ms}ms")))),
+                Ok(ms) => set.push((key, Value::String(format!("{ms}ms")), name)),
                 Err(_) => errors.push(FieldError::new(format!("env {name}"), "must be a number of milliseconds")),
             }
         }
     }
-    for (name, key) in
-        [("OTEL_BLRP_MAX_QUEUE_SIZE", "queue_capacity"), ("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "batch_size")]
-    {
-        if let Some((name, v)) = otel(vars, &[name]) {
+    for (names, key) in [
+        (&["OTEL_BLRP_MAX_QUEUE_SIZE"][..], "queue_capacity"),
+        (&["OTEL_BLRP_MAX_EXPORT_BATCH_SIZE"][..], "batch_size"),
+    ] {
+        if let Some((name, v)) = find(names) {
             match v.trim().parse::<u64>() {
-                Ok(n) => set.push((key, Value::from(n))),
+                Ok(n) => set.push((key, Value::from(n), name)),
                 Err(_) => errors.push(FieldError::new(format!("env {name}"), "must be a whole number")),
             }
         }
     }
     let mut headers = Vec::new();
     for name in ["OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_LOGS_HEADERS"] {
-        if let Some((name, v)) = otel(vars, &[name]) {
-            headers.extend(pairs(name, v, errors));
+        if let Some((_, v)) = otel(vars, &[name]) {
+            headers.extend(pairs(name, v, errors).into_iter().map(|(k, v)| (k, v, name)));
         }
     }
+    let mut origins = EnvOrigins::new();
     if set.is_empty() && headers.is_empty() {
-        return;
+        return origins;
     }
-    let Some(root) = tree.as_object_mut() else { return };
+    let Some(root) = tree.as_object_mut() else { return origins };
     let logging = root.entry("logging").or_insert_with(|| Value::Object(Map::new()));
-    let Some(logging) = logging.as_object_mut() else { return };
+    let Some(logging) = logging.as_object_mut() else { return origins };
     let sinks = logging.entry("sinks").or_insert_with(|| Value::Array(Vec::new()));
-    let Some(sinks) = sinks.as_array_mut() else { return };
+    let Some(sinks) = sinks.as_array_mut() else { return origins };
     let position = sinks.iter().position(|s| s.get("type").and_then(Value::as_str) == Some("otlp"));
-    let sink = match position {
-        Some(i) => &mut sinks[i],
-        None if set.iter().any(|(k, _)| *k == "endpoint") => {
+    let index = match position {
+        Some(i) => i,
+        None if set.iter().any(|(k, v, _)| *k == "endpoint" || (*k == "logs_endpoint" && v != "")) => {
             sinks.push(serde_json::json!({ "type": "otlp" }));
-            let last = sinks.len() - 1;
-            &mut sinks[last]
+            sinks.len() - 1
         }
-        None => return,
+        None => return origins,
     };
-    let Some(sink) = sink.as_object_mut() else { return };
-    for (key, value) in set {
+    let Some(sink) = sinks[index].as_object_mut() else { return origins };
+    for (key, value, name) in set {
         sink.insert(key.to_owned(), value);
+        origins.push((format!("logging.sinks[{index}].{key}"), name));
     }
     if !headers.is_empty() {
         let map = sink.entry("headers").or_insert_with(|| Value::Object(Map::new()));
         if let Some(map) = map.as_object_mut() {
-            for (k, v) in headers {
+            for (k, v, name) in headers {
+                origins.push((format!("logging.sinks[{index}].headers.{}", k.escape_debug()), name));
                 map.insert(k, Value::String(v));
             }
+        }
+    }
+    origins
+}
+
+/// Renames the field of every error about a setting an OpenTelemetry variable set to that
+/// variable (`env OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`), keeping the setting's path in the message.
+pub(super) fn name_env_origins(errors: &mut [FieldError], origins: &EnvOrigins) {
+    for error in errors {
+        if let Some((path, name)) = origins.iter().find(|(path, _)| error.field == *path) {
+            error.message = format!("{} (as {path})", error.message);
+            error.field = format!("env {name}");
         }
     }
 }
@@ -243,17 +273,22 @@ pub(super) fn check(
             errors.push(FieldError::new(at(&format!("headers.{}", name.escape_debug())), e.0));
         }
     }
-    let endpoint = match policy.check_endpoint(&sink.endpoint, &SystemResolver) {
+    let (endpoint_field, checked) = if sink.logs_endpoint.is_empty() {
+        ("endpoint", policy.check_endpoint(&sink.endpoint, &SystemResolver))
+    } else {
+        ("logs_endpoint", policy.check_logs_url(&sink.logs_endpoint, &SystemResolver))
+    };
+    let endpoint = match checked {
         Ok(endpoint) => Some(endpoint),
         Err(e) => {
-            errors.push(FieldError::new(at("endpoint"), e.0));
+            errors.push(FieldError::new(at(endpoint_field), e.0));
             None
         }
     };
     if let Some(problem) = endpoint.as_ref().and_then(|e| tls_problem(e, !sink.headers.0.is_empty())) {
         match sink.require_tls_for_headers {
-            true => errors.push(FieldError::new(at("endpoint"), format!("{problem} (require_tls_for_headers)"))),
-            false => warnings.push(format!("{}: {problem}", at("endpoint"))),
+            true => errors.push(FieldError::new(at(endpoint_field), format!("{problem} (require_tls_for_headers)"))),
+            false => warnings.push(format!("{}: {problem}", at(endpoint_field))),
         }
     }
     if sink.level.parse::<tracing_subscriber::filter::LevelFilter>().is_err() {

@@ -252,7 +252,9 @@ fn standard_otel_variables_configure_the_exporter() {
     ];
     let settings = load_yaml("", &env).unwrap();
     let otlp = settings.otlp.unwrap();
-    assert_eq!(otlp.endpoint.logs_url.as_str(), "http://127.0.0.1:9999/v1/logs", "the logs variable wins");
+    // The per-signal variable wins, and is used as is (no path: the root), as the
+    // OpenTelemetry specification requires; the general one gets /v1/logs appended.
+    assert_eq!(otlp.endpoint.logs_url.as_str(), "http://127.0.0.1:9999/", "the logs variable wins, as is");
     assert_eq!(otlp.protocol, synthorg_telemetry::otlp::Protocol::HttpJson);
     assert_eq!(otlp.timeout, Duration::from_millis(2500));
     assert_eq!(otlp.queue_capacity, 4096);
@@ -269,6 +271,24 @@ fn standard_otel_variables_configure_the_exporter() {
     let yaml = "logging:\n  sinks:\n    - {type: otlp, endpoint: \"http://127.0.0.1:1\", batch_size: 64}\n";
     let otlp = load_yaml(yaml, &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://[::1]:4318")]).unwrap().otlp.unwrap();
     assert_eq!((otlp.endpoint.logs_url.as_str(), otlp.batch_size), ("http://[::1]:4318/v1/logs", 64));
+    let custom = [("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "http://127.0.0.1:4318/ingest/logs")];
+    let otlp = load_yaml(yaml, &custom).unwrap().otlp.unwrap();
+    assert_eq!((otlp.endpoint.logs_url.as_str(), otlp.batch_size), ("http://127.0.0.1:4318/ingest/logs", 64));
+    // A bad value from a variable is reported under the variable's name.
+    for (name, value, said) in [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "ftp://127.0.0.1:4318", "scheme"),
+        ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "http://127.0.0.1:4318/x?y=1", "query string"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc", "grpc is not supported"),
+        ("OTEL_EXPORTER_OTLP_COMPRESSION", "zstd", "gzip or none"),
+        ("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "0", "between 1 and"),
+    ] {
+        let base = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318");
+        let env: Vec<_> = [base, (name, value)].into_iter().filter(|(n, v)| *n != name || *v == value).collect();
+        let errors = load_yaml("", &env).unwrap_err().0;
+        assert_eq!(errors.len(), 1, "{name}: {errors:?}");
+        assert_eq!(errors[0].field, format!("env {name}"), "{errors:?}");
+        assert!(errors[0].message.contains(said) && errors[0].message.contains("(as logging.sinks[0]."), "{errors:?}");
+    }
     // A CA file must be readable PEM with a certificate.
     let dir = tempfile::tempdir().unwrap();
     let bad_pem = dir.path().join("ca.pem");

@@ -150,6 +150,21 @@ fn logs_path_is_appended_once() {
     assert_eq!(check("http://localhost:4318/v1/logs"), "http://localhost:4318/v1/logs");
 }
 
+/// A per-signal logs URL is used exactly as written (no path: the root), and passes the same
+/// checks as a base endpoint.
+#[test]
+fn a_logs_url_is_used_as_is() {
+    let check = |e: &str| policy().check_logs_url(e, &dns()).map(|c| c.logs_url.to_string());
+    assert_eq!(check("http://localhost:4318").unwrap(), "http://localhost:4318/");
+    assert_eq!(check("http://localhost:4318/ingest/otlp").unwrap(), "http://localhost:4318/ingest/otlp");
+    assert_eq!(check("http://localhost:4318/v1/logs/").unwrap(), "http://localhost:4318/v1/logs/");
+    for refused in
+        ["http://10.0.0.1:4318/v1/logs", "http://169.254.169.254/", "ftp://localhost/", "http://localhost/?q=1"]
+    {
+        assert!(check(refused).is_err(), "{refused}");
+    }
+}
+
 /// The name resolves to a public address when the configuration loads and to a forbidden one
 /// when the exporter connects: the connection is refused.
 #[test]
