@@ -13,8 +13,8 @@ use tokio::net::TcpListener;
 use crate::config::{Settings, StoreLocation};
 use crate::exit::Failure;
 
-/// Runs the server until SIGINT or SIGTERM, then drains in-flight requests within
-/// `server.shutdown_timeout`, then the OTLP exporter's queue within the same timeout.
+/// Runs the server until SIGINT or SIGTERM, then drains in-flight requests and then the OTLP
+/// exporter's queue, both within one `server.shutdown_timeout` counted from the signal.
 pub(crate) fn run(mut settings: Settings, exporter: Option<Exporter>, demo: bool) -> Result<(), Failure> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -23,23 +23,30 @@ pub(crate) fn run(mut settings: Settings, exporter: Option<Exporter>, demo: bool
         .map_err(Failure::internal)?;
     settings.api.otlp = exporter.as_ref().map(Exporter::handle);
     let deadline = settings.shutdown_timeout;
-    let result = runtime.block_on(serve(settings, demo));
-    // Always drain, whatever ended the server: what is still queued is sent within the
-    // deadline, the rest is counted as dropped and said so.
+    let signalled = Arc::new(std::sync::OnceLock::new());
+    let result = runtime.block_on(serve(settings, demo, signalled.clone()));
+    // Always drain, whatever ended the server: what is still queued is sent within what is
+    // left of the deadline, the rest is counted as dropped and said so.
     if let Some(exporter) = exporter {
-        let stats = exporter.shutdown(deadline);
+        let left = signalled.get().map_or(deadline, |at: &std::time::Instant| deadline.saturating_sub(at.elapsed()));
+        let stats = exporter.shutdown(left);
         let lost = stats.dropped_by(DropReason::Shutdown);
         let message = "OTLP exporter drained";
         if lost > 0 {
-            tracing::warn!(target: "synthorg::otlp", emitted = stats.emitted, delivered = stats.delivered, dropped = stats.dropped_total(), dropped_at_shutdown = lost, "{message}; records still queued at the deadline were dropped");
+            tracing::warn!(target: "synthorg::otlp", emitted = stats.emitted, delivered = stats.delivered, rejected = stats.rejected, dropped = stats.dropped_total(), dropped_at_shutdown = lost, "{message}; records still queued at the deadline were dropped");
         } else {
-            tracing::info!(target: "synthorg::otlp", emitted = stats.emitted, delivered = stats.delivered, dropped = stats.dropped_total(), "{message}");
+            tracing::info!(target: "synthorg::otlp", emitted = stats.emitted, delivered = stats.delivered, rejected = stats.rejected, dropped = stats.dropped_total(), "{message}");
         }
     }
     result
 }
 
-async fn serve(settings: Settings, demo: bool) -> Result<(), Failure> {
+/// Serves until a signal, recording in `signalled` when it arrived.
+async fn serve(
+    settings: Settings,
+    demo: bool,
+    signalled: Arc<std::sync::OnceLock<std::time::Instant>>,
+) -> Result<(), Failure> {
     // Store calls block (a PostgreSQL client drives its own connection), so they run outside
     // the async workers, like every handler's store call.
     let store = tokio::task::block_in_place(|| {
@@ -67,6 +74,7 @@ async fn serve(settings: Settings, demo: bool) -> Result<(), Failure> {
     let demo_stop = demo.as_ref().map(|d| Arc::clone(&d.stop));
     let shutdown = async move {
         let signal = shutdown.await;
+        let _ = signalled.set(std::time::Instant::now());
         tracing::info!(signal, "shutting down: draining in-flight requests");
         if let Some(stop) = demo_stop {
             stop.store(true, std::sync::atomic::Ordering::SeqCst);

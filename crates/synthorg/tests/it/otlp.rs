@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
-use synthorg_telemetry::otlp::receiver::Receiver;
+use synthorg_telemetry::otlp::receiver::{Receiver, Reply};
 
 use crate::{Server, temp_dir};
 
@@ -147,9 +147,13 @@ fn sigterm_under_load_delivers_everything_emitted_before_it() {
     assert!(status.success(), "{logs:?}");
 
     let drained = logs.iter().find(|l| l.contains("OTLP exporter drained")).unwrap().clone();
-    let (emitted, delivered, dropped) =
-        (field(&drained, "emitted"), field(&drained, "delivered"), field(&drained, "dropped"));
-    assert_eq!(emitted, delivered + dropped, "{drained}");
+    let (emitted, delivered, rejected, dropped) = (
+        field(&drained, "emitted"),
+        field(&drained, "delivered"),
+        field(&drained, "rejected"),
+        field(&drained, "dropped"),
+    );
+    assert_eq!(emitted, delivered + rejected + dropped, "{drained}");
     assert_eq!(receiver.delivered(), delivered, "{drained}");
     assert_eq!(dropped, 0, "a healthy collector gets everything: {drained}");
 
@@ -174,4 +178,62 @@ fn sigterm_under_load_delivers_everything_emitted_before_it() {
         missing.len(),
         &missing[..missing.len().min(5)]
     );
+}
+
+/// One `server.shutdown_timeout` bounds the whole shutdown: a request still running at the
+/// signal and a collector that never answers do not add up to two timeouts. The drained line
+/// accounts for records the collector rejected: emitted = delivered + rejected + dropped.
+#[test]
+fn shutdown_keeps_one_deadline_and_the_drained_line_adds_up() {
+    let receiver = Receiver::start().unwrap();
+    // The first export is half rejected; then the collector stops answering.
+    receiver.script([Reply::Partial(1)]);
+    receiver.set_default(Reply::Hang);
+    let (_dir, data) = temp_dir();
+    let endpoint = receiver.endpoint();
+    let server = Server::start_with_env(
+        &data,
+        &[],
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_BLRP_SCHEDULE_DELAY", "50"),
+            ("SYNTHORG_SERVER__SHUTDOWN_TIMEOUT", "2s"),
+        ],
+    );
+    let key = Server::bootstrap_key(&data);
+    let addr = server.base.trim_start_matches("http://").trim_end_matches("/api/v1").to_owned();
+    // Records to export, then wait for the first (half rejected) export to be answered.
+    for _ in 0..3 {
+        assert_eq!(get(&format!("{}/health", server.base), &[]), 200);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while receiver.requests() == 0 {
+        assert!(Instant::now() < deadline, "no export arrived");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A request that stays in flight: its body never completes.
+    let mut stalled = std::net::TcpStream::connect(&addr).unwrap();
+    let head = format!(
+        "POST /api/v1/agents HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"na"
+    );
+    std::io::Write::write_all(&mut stalled, head.as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+
+    let started = Instant::now();
+    let (status, logs) = server.signal("TERM");
+    let took = started.elapsed();
+    assert!(status.success(), "{logs:?}");
+    // 2 s for requests and exporter together, with slack for a loaded machine; two
+    // timeouts back to back would be 4 s at least.
+    assert!(took < Duration::from_millis(3500), "shutdown took {took:?}");
+    let drained = logs.iter().find(|l| l.contains("OTLP exporter drained")).unwrap().clone();
+    let (emitted, delivered, rejected, dropped) = (
+        field(&drained, "emitted"),
+        field(&drained, "delivered"),
+        field(&drained, "rejected"),
+        field(&drained, "dropped"),
+    );
+    assert_eq!(rejected, 1, "{drained}");
+    assert_eq!(emitted, delivered + rejected + dropped, "{drained}");
+    drop(stalled);
 }
