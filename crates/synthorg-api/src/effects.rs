@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use synthorg_core::Usd;
 use synthorg_core::event::Event;
 
 use crate::metrics::MetricsCollector;
@@ -70,15 +71,15 @@ fn log(event: &Event) {
         Event::CostRecorded { agent_id, task_id, provider, model, cost, cost_source, computed_cost, disagrees } => {
             if *disagrees {
                 tracing::warn!(agent_id = %agent_id, task_id = task_id.map(tracing::field::display), provider = %provider, model = %model,
-                    cost = %cost, cost_source = %cost_source, computed_cost = computed_cost.map(tracing::field::display),
+                    cost = cost.as_f64(), cost_source = %cost_source, computed_cost = computed_cost.map(Usd::as_f64),
                     "cost recorded; the reported cost differs from the catalogue price by more than 1%");
             } else {
                 tracing::info!(agent_id = %agent_id, task_id = task_id.map(tracing::field::display), provider = %provider, model = %model,
-                    cost = %cost, cost_source = %cost_source, computed_cost = computed_cost.map(tracing::field::display), "cost recorded");
+                    cost = cost.as_f64(), cost_source = %cost_source, computed_cost = computed_cost.map(Usd::as_f64), "cost recorded");
             }
         }
         Event::BudgetConfigured { total_monthly, reset_day, by } => {
-            tracing::info!(target: "synthorg::audit", total_monthly = %total_monthly, reset_day = reset_day, by = %by,
+            tracing::info!(target: "synthorg::audit", total_monthly = total_monthly.as_f64(), reset_day = reset_day, by = %by,
                 "budget configured");
         }
         Event::SecurityVerdict { agent_id, task_id, tool, action_type, verdict, risk_level, reason } => {

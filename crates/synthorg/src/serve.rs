@@ -62,8 +62,8 @@ async fn serve(
     let address = listener.local_addr().map_err(|e| Failure::unavailable(e.into()))?;
     let shutdown = shutdown_signal();
     let prices = &settings.api.prices;
-    tracing::info!(version = prices.version(), models = prices.models().len(), "price catalogue in force");
-    tracing::info!(%address, store = %settings.store, version = env!("CARGO_PKG_VERSION"), "listening");
+    tracing::info!(price_version = prices.version(), models = prices.models().len(), "price catalogue in force");
+    tracing::info!(%address, store = %settings.store, synthorg_version = env!("CARGO_PKG_VERSION"), "listening");
 
     let demo = match demo {
         true => Some(tokio::task::block_in_place(|| Demo::start(store.as_ref(), address))?),

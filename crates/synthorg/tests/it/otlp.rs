@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
 use synthorg_telemetry::otlp::receiver::{Receiver, Reply};
 
-use crate::{Server, temp_dir};
+use crate::{Client, Server, temp_dir};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -236,4 +236,75 @@ fn shutdown_keeps_one_deadline_and_the_drained_line_adds_up() {
     assert_eq!(rejected, 1, "{drained}");
     assert_eq!(emitted, delivered + rejected + dropped, "{drained}");
     drop(stalled);
+}
+
+/// Across every kind of event an organization produces, each attribute keeps one type (a
+/// backend indexes a field by its first type), and amounts are numbers, not strings.
+#[test]
+fn every_attribute_keeps_one_type_and_amounts_are_numbers() {
+    use serde_json::json;
+
+    let receiver = Receiver::start().unwrap();
+    receiver.keep_requests();
+    let (_dir, data) = temp_dir();
+    let endpoint = receiver.endpoint();
+    let server = Server::start_with_env(&data, &[], &[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)]);
+    let admin = Client::new(&server.base, &Server::bootstrap_key(&data));
+    let (_, agent) = admin.post("/agents", &json!({"name": "ada", "role": "developer"}));
+    let agent = agent["id"].as_str().unwrap().to_owned();
+    let (_, task) = admin.post("/tasks", &json!({"title": "t"}));
+    let task = task["id"].as_str().unwrap().to_owned();
+    admin.post(&format!("/tasks/{task}/transitions"), &json!({"to": "assigned", "assigned_to": agent}));
+    admin.send("PATCH", &format!("/agents/{agent}"), &json!({"trust_level": "elevated"}));
+    for cost in [json!(null), json!("0.5"), json!(0.00001)] {
+        let mut report = json!({"agent_id": agent, "task_id": task, "provider": "anthropic",
+            "model": "claude-sonnet-4-5", "input_tokens": 1000, "output_tokens": 100});
+        if !cost.is_null() {
+            report["cost"] = cost;
+        }
+        assert_eq!(admin.post("/costs", &report).0, 201);
+    }
+    admin.send("PUT", "/budget/config", &json!({"total_monthly": 100}));
+    let (_, verdict) = admin.post(
+        "/security/evaluate",
+        &json!({"agent_id": agent, "tool": "db",
+        "action_type": "admin", "arguments": {"sql": "DROP TABLE t"}}),
+    );
+    let approval = verdict["approval_id"].as_str().unwrap().to_owned();
+    admin.post(&format!("/approvals/{approval}/decision"), &json!({"decision": "approve"}));
+    admin.post("/security/scan-output", &json!({"agent_id": agent, "output": "key sk-abcdefghijklmnopqrstuvwx"}));
+    admin.post(
+        "/coordination/runs",
+        &json!({"agents": [agent], "topology": "centralized",
+        "turns_mas": 3, "turns_sas": 2, "success_rate": 0.9}),
+    );
+    let (_, key) = admin.post("/keys", &json!({"role": "viewer"}));
+    admin.send("DELETE", &format!("/keys/{}", key["id"].as_str().unwrap()), &json!(null));
+    let (status, logs) = server.signal("TERM");
+    assert!(status.success(), "{logs:?}");
+
+    let mut types: std::collections::BTreeMap<String, BTreeSet<&str>> = Default::default();
+    let mut amounts = Vec::new();
+    let requests = receiver.kept();
+    for record in
+        requests.iter().flat_map(|r| &r.resource_logs).flat_map(|r| &r.scope_logs).flat_map(|s| &s.log_records)
+    {
+        for attribute in &record.attributes {
+            let kind = match attribute.value.as_ref().and_then(|v| v.value.as_ref()) {
+                Some(Any::StringValue(_)) => "string",
+                Some(Any::IntValue(_)) => "int",
+                Some(Any::DoubleValue(_)) => "double",
+                Some(Any::BoolValue(_)) => "bool",
+                _ => "other",
+            };
+            types.entry(attribute.key.clone()).or_default().insert(kind);
+            if ["cost", "computed_cost", "total_monthly"].contains(&attribute.key.as_str()) {
+                amounts.push((attribute.key.clone(), kind));
+            }
+        }
+    }
+    let mixed: Vec<_> = types.iter().filter(|(_, kinds)| kinds.len() > 1).collect();
+    assert!(mixed.is_empty(), "attributes whose type changes between events: {mixed:?}");
+    assert!(amounts.len() >= 6, "{amounts:?}");
+    assert!(amounts.iter().all(|(_, kind)| *kind == "double"), "{amounts:?}");
 }
