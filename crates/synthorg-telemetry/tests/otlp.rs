@@ -357,3 +357,25 @@ fn https_endpoints_are_verified_against_the_configured_ca() {
     );
     assert!(error.to_string().contains("no certificate"), "{error}");
 }
+
+/// With the default retry settings, a collector answering 503 for four seconds (a restart)
+/// loses nothing: a batch is retried for up to `max_elapsed` (60 s), not given up after a
+/// few quick retries while the queue still has room.
+#[test]
+fn a_short_outage_with_room_in_the_queue_loses_nothing() {
+    let receiver = Receiver::start().unwrap();
+    receiver.set_default(Reply::Status(503, None));
+    let policy = EndpointPolicy::default();
+    let checked = policy.check_endpoint(&receiver.endpoint(), &SystemResolver).unwrap();
+    let mut defaults = ExporterConfig::new(checked, policy, Arc::new(SystemResolver));
+    defaults.export_interval = Duration::from_millis(50);
+    let exporter = Exporter::start(defaults).unwrap();
+    emit(&exporter, 300);
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(exporter.stats().delivered, 0, "the collector was away");
+    receiver.set_default(Reply::Accept);
+    let stats = exporter.shutdown(Duration::from_secs(15));
+    assert_accounted(&stats, &receiver, 300);
+    assert_eq!((stats.delivered, stats.dropped_total()), (300, 0), "{stats:?}");
+    assert!(stats.retries > 0, "{stats:?}");
+}

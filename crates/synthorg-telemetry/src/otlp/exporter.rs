@@ -57,7 +57,11 @@ pub struct ExporterConfig {
     pub export_interval: Duration,
     pub batch_size: usize,
     pub timeout: Duration,
+    /// Most retries of one batch.
     pub max_retries: u32,
+    /// Longest one batch is retried, from its first attempt: a collector away for less is
+    /// caught up with (the queue holds what arrives meanwhile, up to its capacity).
+    pub max_elapsed: Duration,
     pub queue_capacity: usize,
     pub gzip: bool,
     /// Resource attributes (`service.name`, `service.version`, `service.instance.id`, …).
@@ -82,6 +86,7 @@ impl std::fmt::Debug for ExporterConfig {
             .field("batch_size", &self.batch_size)
             .field("timeout", &self.timeout)
             .field("max_retries", &self.max_retries)
+            .field("max_elapsed", &self.max_elapsed)
             .field("queue_capacity", &self.queue_capacity)
             .field("gzip", &self.gzip)
             .finish_non_exhaustive()
@@ -100,7 +105,8 @@ impl ExporterConfig {
             export_interval: Duration::from_secs(1),
             batch_size: 512,
             timeout: Duration::from_secs(10),
-            max_retries: 5,
+            max_retries: 20,
+            max_elapsed: Duration::from_secs(60),
             queue_capacity: 65_536,
             gzip: false,
             resource: vec![("service.name".into(), "synthorg".into())],
@@ -497,6 +503,7 @@ impl Worker {
         let shared = Arc::clone(&self.shared);
         let counters = &shared.counters;
         let mut attempt = 0u32;
+        let first = Instant::now();
         loop {
             let now = Instant::now();
             let deadline = shared.deadline();
@@ -518,17 +525,17 @@ impl Worker {
             match self.judge(result, n) {
                 Outcome::Done => return,
                 Outcome::Retry(retry_after) => {
-                    if attempt >= self.config.max_retries {
+                    let delay = match retry_after {
+                        Some(d) => d.min(MAX_RETRY_AFTER),
+                        None => self.backoff(attempt + 1),
+                    };
+                    if attempt >= self.config.max_retries || first.elapsed() + delay > self.config.max_elapsed {
                         counters.drop(DropReason::RetriesExhausted, n);
                         counters.batches_failed.fetch_add(1, Relaxed);
                         return;
                     }
                     attempt += 1;
                     counters.retries.fetch_add(1, Relaxed);
-                    let delay = match retry_after {
-                        Some(d) => d.min(MAX_RETRY_AFTER),
-                        None => self.backoff(attempt),
-                    };
                     shared.pause(delay);
                 }
             }

@@ -55,6 +55,8 @@ pub(crate) struct OtlpSinkConfig {
     pub timeout: String,
     /// Retries of a batch after 429/502/503/504 or a connection error.
     pub max_retries: u32,
+    /// Longest one batch is retried, from its first attempt.
+    pub retry_max_elapsed: String,
     /// Records waiting to be sent; when full, new records are dropped and counted.
     pub queue_capacity: usize,
     /// `gzip` or `none`.
@@ -78,7 +80,8 @@ impl Default for OtlpSinkConfig {
             export_interval: "1s".into(),
             batch_size: 512,
             timeout: "10s".into(),
-            max_retries: 5,
+            max_retries: 20,
+            retry_max_elapsed: "60s".into(),
             queue_capacity: 65_536,
             compression: "none".into(),
             allowed_private_cidrs: Vec::new(),
@@ -296,6 +299,7 @@ pub(super) fn check(
     }
     let export_interval = duration(errors, &at("export_interval"), &sink.export_interval);
     let timeout = duration(errors, &at("timeout"), &sink.timeout);
+    let retry_max_elapsed = duration(errors, &at("retry_max_elapsed"), &sink.retry_max_elapsed);
     if !(1..=100_000).contains(&sink.batch_size) {
         errors.push(FieldError::new(at("batch_size"), "must be between 1 and 100000"));
     }
@@ -331,6 +335,7 @@ pub(super) fn check(
     config.batch_size = sink.batch_size;
     config.timeout = timeout;
     config.max_retries = sink.max_retries;
+    config.max_elapsed = retry_max_elapsed;
     config.queue_capacity = sink.queue_capacity;
     config.gzip = gzip;
     config.resource = resource;
