@@ -135,8 +135,9 @@ impl NewCostRecord {
             errors.push(FieldError::new(
                 "occurred_at",
                 format!(
-                    "must not lie more than {} before now (budget.max_report_delay); got {occurred_at}",
-                    spell_duration(max_report_delay)
+                    "must not lie more than {} before now (budget.max_report_delay); got {}",
+                    spell_duration(max_report_delay),
+                    occurred_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
                 ),
             ));
         }
@@ -287,6 +288,8 @@ mod tests {
                     let e = e.to_string();
                     assert!(!accepted && e.starts_with("occurred_at:") && e.contains("budget.max_report_delay"), "{e}");
                     assert!(e.contains(if delay == Duration::minutes(90) { "90m" } else { "24h" }), "{e}");
+                    let when = (now - age).format(&time::format_description::well_known::Rfc3339).unwrap();
+                    assert!(e.ends_with(&format!("got {when}")), "{e}");
                 }
             }
         }

@@ -161,7 +161,16 @@ impl<'de> Deserialize<'de> for Usd {
         let raw = Box::<serde_json::value::RawValue>::deserialize(deserializer)?;
         let text = raw.get().trim();
         let parsed = match text.as_bytes().first() {
-            Some(b'"') => Usd::parse_plain(&serde_json::from_str::<String>(text).map_err(de::Error::custom)?),
+            Some(b'"') => {
+                let string = serde_json::from_str::<String>(text).map_err(de::Error::custom)?;
+                return Usd::parse_plain(&string).map_err(|e| match e {
+                    MoneyError::NotANumber => de::Error::custom(
+                        "a string amount must be a plain decimal such as \"0.0048\" (digits and one point; \
+                         no exponent, sign + or spaces)",
+                    ),
+                    other => de::Error::custom(other),
+                });
+            }
             Some(b'-' | b'0'..=b'9') => Usd::parse(text),
             _ => return Err(de::Error::custom("expected a decimal amount of USD (a number or a decimal string)")),
         };
@@ -254,6 +263,17 @@ mod tests {
         let total: Usd = std::iter::repeat_n(micro, 1_000_000).sum();
         assert_eq!(total, Usd::parse("1").unwrap());
         assert_eq!(total.to_string(), "1");
+    }
+
+    #[test]
+    fn a_string_amount_that_is_not_plain_says_what_is_expected() {
+        for text in [r#""1e3""#, r#"" 1""#, r#""+1""#] {
+            let e = serde_json::from_str::<Usd>(text).unwrap_err().to_string();
+            assert!(e.contains("plain decimal such as"), "{text}: {e}");
+        }
+        let e = serde_json::from_str::<Usd>(r#""0.0000000001""#).unwrap_err().to_string();
+        assert!(e.contains("more than 9 decimal places"), "{e}");
+        assert_eq!(serde_json::from_str::<Usd>("1e3").unwrap(), Usd::dollars(1000), "a number may have an exponent");
     }
 
     #[test]
