@@ -204,7 +204,7 @@ impl EndpointPolicy {
         if self.allowed_private_cidrs.iter().any(|net| net.contains(&ip)) {
             return Ok(());
         }
-        refuse(format!("{ip} is {why}; admit in-cluster collectors with otlp.allowed_private_cidrs"))
+        refuse(format!("{ip} is {why}; admit in-cluster collectors with this sink's allowed_private_cidrs"))
     }
 }
 

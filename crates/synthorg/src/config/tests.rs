@@ -210,6 +210,9 @@ fn otlp_endpoints_are_hardened_at_load() {
     for refused in ["http://169.254.169.254", "http://10.1.2.3:4318", "http://user:pw@127.0.0.1", "ftp://127.0.0.1"] {
         assert!(endpoint(refused, "").unwrap_err().contains("logging.sinks[0].endpoint"), "{refused}");
     }
+    // The hint names a key that exists, in the sink the error is reported under.
+    let private = endpoint("http://10.1.2.3:4318", "").unwrap_err();
+    assert!(private.contains("with this sink's allowed_private_cidrs") && !private.contains("otlp."), "{private}");
     assert!(endpoint("http://10.1.2.3:4318", ", allowed_private_cidrs: [10.0.0.0/8]").is_ok());
     let metadata = endpoint("http://169.254.169.254", ", allowed_private_cidrs: [169.254.0.0/16]").unwrap_err();
     assert!(metadata.contains("metadata"), "{metadata}");
