@@ -102,6 +102,26 @@ fn field(line: &str, key: &str) -> u64 {
     line.split(&format!(" {key}=")).nth(1).and_then(|r| r.split_whitespace().next()).unwrap().parse().unwrap()
 }
 
+/// The figures of the "OTLP exporter drained" line.
+struct Drained {
+    delivered: u64,
+    rejected: u64,
+    dropped: u64,
+}
+
+/// The drained line of a stopped server's logs and its figures, which must add up:
+/// emitted = delivered + rejected + dropped.
+fn drained(logs: &[String]) -> (String, Drained) {
+    let line = logs.iter().find(|l| l.contains("OTLP exporter drained")).unwrap().clone();
+    let figures = Drained {
+        delivered: field(&line, "delivered"),
+        rejected: field(&line, "rejected"),
+        dropped: field(&line, "dropped"),
+    };
+    assert_eq!(field(&line, "emitted"), figures.delivered + figures.rejected + figures.dropped, "{line}");
+    (line, figures)
+}
+
 #[test]
 fn sigterm_under_load_delivers_everything_emitted_before_it() {
     let receiver = Receiver::start().unwrap();
@@ -146,14 +166,7 @@ fn sigterm_under_load_delivers_everything_emitted_before_it() {
     workers.into_iter().for_each(|w| w.join().unwrap());
     assert!(status.success(), "{logs:?}");
 
-    let drained = logs.iter().find(|l| l.contains("OTLP exporter drained")).unwrap().clone();
-    let (emitted, delivered, rejected, dropped) = (
-        field(&drained, "emitted"),
-        field(&drained, "delivered"),
-        field(&drained, "rejected"),
-        field(&drained, "dropped"),
-    );
-    assert_eq!(emitted, delivered + rejected + dropped, "{drained}");
+    let (drained, Drained { delivered, dropped, .. }) = drained(&logs);
     assert_eq!(receiver.delivered(), delivered, "{drained}");
     assert_eq!(dropped, 0, "a healthy collector gets everything: {drained}");
 
@@ -226,15 +239,8 @@ fn shutdown_keeps_one_deadline_and_the_drained_line_adds_up() {
     // 2 s for requests and exporter together, with slack for a loaded machine; two
     // timeouts back to back would be 4 s at least.
     assert!(took < Duration::from_millis(3500), "shutdown took {took:?}");
-    let drained = logs.iter().find(|l| l.contains("OTLP exporter drained")).unwrap().clone();
-    let (emitted, delivered, rejected, dropped) = (
-        field(&drained, "emitted"),
-        field(&drained, "delivered"),
-        field(&drained, "rejected"),
-        field(&drained, "dropped"),
-    );
+    let (drained, Drained { rejected, .. }) = drained(&logs);
     assert_eq!(rejected, 1, "{drained}");
-    assert_eq!(emitted, delivered + rejected + dropped, "{drained}");
     drop(stalled);
 }
 
