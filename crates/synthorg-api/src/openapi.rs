@@ -106,10 +106,8 @@ pub(crate) fn served(mut doc: utoipa::openapi::OpenApi) -> serde_json::Value {
                 *property = reference;
             }
         }
-    }
-    // utoipa inlines the item type of a generic `Page<T>`; a reference to the component lets
-    // a generated client use one `Agent` class for a page's items and a single agent.
-    if let Some(schemas) = value.pointer_mut("/components/schemas").and_then(|s| s.as_object_mut()) {
+        // utoipa inlines the item type of a generic `Page<T>`; a reference to the component
+        // lets a generated client use one `Agent` class for a page's items and a single agent.
         let named: Vec<(String, serde_json::Value)> = schemas
             .iter()
             .filter(|(name, _)| !name.starts_with("Page_"))
@@ -126,10 +124,11 @@ pub(crate) fn served(mut doc: utoipa::openapi::OpenApi) -> serde_json::Value {
     value
 }
 
-/// Resolves the [`VISIBLE`] markers and adds the answers every operation of a kind can give, which the handlers' annotations
-/// leave out because the middleware and extractors give them: 401, 403 and 429 where a key
-/// is needed; 400, 413, 415 and 422 where a body is read; 422 where a query string is; 400
-/// where a path id is parsed; 500 and 503 everywhere (a bug, a timeout, the store away).
+/// Resolves the [`VISIBLE`] markers and adds the answers every operation of a kind can give,
+/// which the handlers' annotations leave out because the middleware and extractors give
+/// them: 401, 403 and 429 where a key is needed; 400, 413, 415 and 422 where a body is read;
+/// 422 where a query string is; 400 where a path id is parsed; 500 and 503 everywhere (a bug,
+/// a timeout, the store away).
 fn complete(doc: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::path::HttpMethod;
     use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
