@@ -26,6 +26,7 @@ fn report(provider: &str, model: &str, usage: Usage, cost: Option<Usd>) -> NewCo
         call_category: None,
         occurred_at: None,
         idempotency_key: Some("bench-call-1".into()),
+        reservation_id: None,
     }
 }
 

@@ -29,6 +29,8 @@ string_enum! {
         AgentDaily => "agent_daily",
         /// One task's spend, all time.
         Task => "task",
+        /// One agent's tokens (input + output) since 00:00 UTC.
+        AgentDailyTokens => "agent_daily_tokens",
     }
 }
 
@@ -72,6 +74,11 @@ pub struct BudgetConfig {
     /// Largest spend one agent may accumulate per UTC day; 0 means no limit.
     #[cfg_attr(feature = "openapi", schema(value_type = crate::money::BudgetAmount))]
     pub per_agent_daily_limit: Usd,
+    /// Most tokens (input + output) one agent may use per UTC day; 0 means no limit. For
+    /// flat-rate plans that report $0 but still burn a quota.
+    #[serde(deserialize_with = "crate::integral::deserialize")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1_000_000_000_000_u64))]
+    pub per_agent_daily_tokens: u64,
     pub alerts: AlertThresholds,
     /// Day of the month (1–28) on which a billing period starts, 00:00 UTC.
     #[serde(deserialize_with = "crate::integral::deserialize")]
@@ -88,6 +95,7 @@ impl Default for BudgetConfig {
             total_monthly: Usd::ZERO,
             per_task_limit: Usd::ZERO,
             per_agent_daily_limit: Usd::ZERO,
+            per_agent_daily_tokens: 0,
             alerts: AlertThresholds::default(),
             reset_day: 1,
             currency: "USD".to_owned(),
@@ -109,6 +117,12 @@ impl BudgetConfig {
             } else if amount > MAX_BUDGET_AMOUNT {
                 errors.push(FieldError::new(field, format!("must be at most {MAX_BUDGET_AMOUNT} USD")));
             }
+        }
+        if self.per_agent_daily_tokens > crate::cost::MAX_TOKENS {
+            errors.push(FieldError::new(
+                "per_agent_daily_tokens",
+                format!("must be at most {}", crate::cost::MAX_TOKENS),
+            ));
         }
         if !(1..=28).contains(&self.reset_day) {
             errors.push(FieldError::new("reset_day", format!("must be between 1 and 28, got {}", self.reset_day)));
@@ -136,30 +150,67 @@ impl BudgetConfig {
         errors
     }
 
-    /// Why new work must be refused under this budget, if it must: the monthly budget at its
-    /// hard stop, the agent at its daily limit, or the task at its limit. Spend already made
-    /// is always recorded; enforcement stops the next action (a security verdict of deny).
-    pub fn refusal(&self, spend: &ActionSpend) -> Option<String> {
-        if !self.total_monthly.is_zero()
-            && self.alert_level(spend.period_spend.percent_of(self.total_monthly)) == AlertLevel::HardStop
-        {
-            return Some(format!(
-                "budget hard stop: {} USD of {} USD spent this billing period",
-                spend.period_spend, self.total_monthly
-            ));
+    /// Why new work must be refused under this budget, if it must: a scope whose spend and
+    /// open holds have reached its limit (the monthly hard stop, the agent's daily limit in
+    /// USD or tokens, the task's limit). Spend already made is always recorded; enforcement
+    /// stops the next action (a security verdict of deny, a refused reservation).
+    pub fn refusal(&self, spend: &ActionSpend, held: &ActionSpend) -> Option<String> {
+        self.admit(spend, held, Usd::ZERO, 0).err().map(|e| e.message())
+    }
+
+    /// The spend at which the billing period refuses new work:
+    /// `total_monthly × alerts.hard_stop / 100`, to the nanodollar.
+    pub fn hard_stop(&self) -> Usd {
+        let nanos = i128::from(self.total_monthly.nanos()) * (self.alerts.hard_stop * 1e6) as i128 / 100_000_000;
+        Usd::from_nanos(i64::try_from(nanos).unwrap_or(i64::MAX))
+    }
+
+    /// Whether a hold of `amount` USD and `tokens` tokens fits every limited scope, given
+    /// what is spent and already held: for each scope with a limit, `spent + held < limit`
+    /// and `spent + held + requested ≤ limit`. The first scope it does not fit is the refusal.
+    ///
+    /// This is the one admission rule; the stores call it inside the transaction (SQLite's
+    /// single writer, PostgreSQL's budget lock) that also inserts the hold, so no two
+    /// admissions see the same room.
+    pub fn admit(&self, spend: &ActionSpend, held: &ActionSpend, amount: Usd, tokens: u64) -> Result<(), Exhausted> {
+        let usd = |scope, limit: Usd, spent: Usd, held: Usd| Check {
+            scope,
+            unit: Unit::Usd,
+            limit: limit.nanos().into(),
+            spent: spent.nanos().into(),
+            held: held.nanos().into(),
+            requested: amount.nanos().into(),
+        };
+        let mut checks = vec![
+            usd(Scope::Monthly, self.hard_stop(), spend.period_spend, held.period_spend),
+            usd(Scope::AgentDaily, self.per_agent_daily_limit, spend.agent_today, held.agent_today),
+        ];
+        if let Some(task) = spend.task_total {
+            checks.push(usd(Scope::Task, self.per_task_limit, task, held.task_total.unwrap_or(Usd::ZERO)));
         }
-        if !self.per_agent_daily_limit.is_zero() && spend.agent_today >= self.per_agent_daily_limit {
-            return Some(format!(
-                "agent daily limit reached: {} USD of {} USD spent today",
-                spend.agent_today, self.per_agent_daily_limit
-            ));
-        }
-        match spend.task_total {
-            Some(task) if !self.per_task_limit.is_zero() && task >= self.per_task_limit => {
-                Some(format!("task limit reached: {task} USD of {} USD spent on this task", self.per_task_limit))
+        checks.push(Check {
+            scope: Scope::AgentDailyTokens,
+            unit: Unit::Tokens,
+            limit: self.per_agent_daily_tokens.into(),
+            spent: spend.agent_tokens_today.into(),
+            held: held.agent_tokens_today.into(),
+            requested: tokens.into(),
+        });
+        for check in checks {
+            let committed = check.spent + check.held;
+            if check.limit > 0 && (committed >= check.limit || committed + check.requested > check.limit) {
+                return Err(Exhausted {
+                    scope: check.scope,
+                    unit: check.unit,
+                    limit: check.quantity(check.limit),
+                    spent: check.quantity(check.spent),
+                    held: check.quantity(check.held),
+                    requested: check.quantity(check.requested),
+                    remaining: check.quantity((check.limit - committed).max(0)),
+                });
             }
-            _ => None,
         }
+        Ok(())
     }
 
     /// The alert level for a percentage of the monthly budget used.
@@ -177,6 +228,90 @@ impl BudgetConfig {
         } else {
             AlertLevel::Normal
         }
+    }
+}
+
+/// One scope's figures for [`BudgetConfig::admit`], in nanodollars or tokens.
+struct Check {
+    scope: Scope,
+    unit: Unit,
+    limit: i128,
+    spent: i128,
+    held: i128,
+    requested: i128,
+}
+
+impl Check {
+    fn quantity(&self, value: i128) -> Quantity {
+        match self.unit {
+            Unit::Usd => Quantity::Usd(Usd::from_nanos(i64::try_from(value).unwrap_or(i64::MAX))),
+            Unit::Tokens => Quantity::Tokens(u64::try_from(value.max(0)).unwrap_or(u64::MAX)),
+        }
+    }
+}
+
+string_enum! {
+    /// What a scope's limit counts.
+    pub enum Unit {
+        Usd => "usd",
+        Tokens => "tokens",
+    }
+}
+
+/// An amount of a scope's unit: USD (an exact decimal) or tokens (an integer); a JSON
+/// number either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Quantity {
+    Usd(Usd),
+    Tokens(u64),
+}
+
+impl std::fmt::Display for Quantity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Quantity::Usd(usd) => write!(f, "{usd} USD"),
+            Quantity::Tokens(tokens) => write!(f, "{tokens} tokens"),
+        }
+    }
+}
+
+/// Why a hold does not fit: the first scope it would push past its limit, with that
+/// scope's figures. The body of a 409 `budget_exhausted`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Exhausted {
+    pub scope: Scope,
+    /// What `limit`, `spent`, `held`, `requested` and `remaining` count.
+    pub unit: Unit,
+    /// For `monthly` the hard stop, else the configured limit.
+    #[cfg_attr(feature = "openapi", schema(value_type = f64))]
+    pub limit: Quantity,
+    #[cfg_attr(feature = "openapi", schema(value_type = f64))]
+    pub spent: Quantity,
+    /// Held by other open reservations.
+    #[cfg_attr(feature = "openapi", schema(value_type = f64))]
+    pub held: Quantity,
+    #[cfg_attr(feature = "openapi", schema(value_type = f64))]
+    pub requested: Quantity,
+    /// `limit − spent − held`, never below 0.
+    #[cfg_attr(feature = "openapi", schema(value_type = f64))]
+    pub remaining: Quantity,
+}
+
+impl Exhausted {
+    /// For people: which limit, and what is spent, held and left of it.
+    pub fn message(&self) -> String {
+        let what = match self.scope {
+            Scope::Monthly => "budget hard stop",
+            Scope::AgentDaily => "agent daily limit reached",
+            Scope::Task => "task limit reached",
+            Scope::AgentDailyTokens => "agent daily token limit reached",
+        };
+        format!(
+            "{what}: {} spent and {} held of {}; {} requested, {} remaining",
+            self.spent, self.held, self.limit, self.requested, self.remaining
+        )
     }
 }
 
@@ -265,6 +400,8 @@ pub struct ActionSpend {
     pub agent_today: Usd,
     /// The task's total spend, when the action is for a task.
     pub task_total: Option<Usd>,
+    /// The acting agent's tokens (input + output) since 00:00 UTC today.
+    pub agent_tokens_today: u64,
 }
 
 /// Budget status as reported by `GET /api/v1/budget/status`.
@@ -351,6 +488,19 @@ pub struct ScopeBudget {
     pub alert_level: AlertLevel,
 }
 
+/// An agent's tokens today against `per_agent_daily_tokens` (scope `agent_daily_tokens`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TokenBudget {
+    pub limit: u64,
+    pub spent: u64,
+    pub held: u64,
+    /// `limit − spent − held`, never below 0.
+    pub remaining: u64,
+    pub used_percent: f64,
+    pub alert_level: AlertLevel,
+}
+
 /// What an agent (and a task) may still spend: `GET /api/v1/budget/remaining`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -367,6 +517,9 @@ pub struct BudgetRemaining {
     pub remaining: Option<Usd>,
     /// The most severe alert level of the scopes.
     pub alert_level: AlertLevel,
+    /// The agent's token budget today (`per_agent_daily_tokens`), when one is set and an
+    /// agent was asked about.
+    pub tokens: Option<TokenBudget>,
     /// The period's spend projected linearly to its end (spend so far ÷ time elapsed ×
     /// period length; at least one hour counts as elapsed).
     pub forecast_period_spend: Usd,
@@ -383,10 +536,7 @@ impl BudgetConfig {
         held: &ActionSpend,
         now: OffsetDateTime,
     ) -> BudgetRemaining {
-        let monthly = Usd::from_nanos(
-            i64::try_from(i128::from(self.total_monthly.nanos()) * (self.alerts.hard_stop * 1e6) as i128 / 100_000_000)
-                .unwrap_or(i64::MAX),
-        );
+        let monthly = self.hard_stop();
         let mut scopes = Vec::new();
         let mut push = |scope: Scope, limit: Usd, spent: Usd, held: Usd| {
             if limit.is_zero() {
@@ -405,6 +555,19 @@ impl BudgetConfig {
         if let (Some(_), Some(spent)) = (task, spend.task_total) {
             push(Scope::Task, self.per_task_limit, spent, held.task_total.unwrap_or(Usd::ZERO));
         }
+        let tokens = (agent.is_some() && self.per_agent_daily_tokens > 0).then(|| {
+            let limit = self.per_agent_daily_tokens;
+            let committed = spend.agent_tokens_today.saturating_add(held.agent_tokens_today);
+            let used_percent = committed as f64 * 100.0 / limit as f64;
+            TokenBudget {
+                limit,
+                spent: spend.agent_tokens_today,
+                held: held.agent_tokens_today,
+                remaining: limit.saturating_sub(committed),
+                used_percent,
+                alert_level: self.alert_level(Some(used_percent * self.alerts.hard_stop / 100.0)),
+            }
+        });
         let tightest = scopes.iter().min_by_key(|s| s.remaining);
         let period = BillingPeriod::containing(now, self.reset_day);
         let elapsed = (now - period.start).max(Duration::HOUR);
@@ -417,7 +580,13 @@ impl BudgetConfig {
             period,
             tightest: tightest.map(|s| s.scope),
             remaining: tightest.map(|s| s.remaining),
-            alert_level: scopes.iter().map(|s| s.alert_level).max().unwrap_or(AlertLevel::Normal),
+            alert_level: scopes
+                .iter()
+                .map(|s| s.alert_level)
+                .chain(tokens.as_ref().map(|t| t.alert_level))
+                .max()
+                .unwrap_or(AlertLevel::Normal),
+            tokens,
             forecast_period_spend: Usd::from_nanos(i64::try_from(forecast).unwrap_or(i64::MAX)),
             scopes,
         }
@@ -503,7 +672,12 @@ mod tests {
         let agent = Some(Uuid::now_v7());
         let task = Some(Uuid::now_v7());
         let now = datetime!(2026-03-04 12:00 UTC); // 3.5 days into a 31-day period
-        let spend = ActionSpend { period_spend: usd("35"), agent_today: usd("4"), task_total: Some(usd("1")) };
+        let spend = ActionSpend {
+            period_spend: usd("35"),
+            agent_today: usd("4"),
+            task_total: Some(usd("1")),
+            ..ActionSpend::default()
+        };
         let none = BudgetConfig::default().remaining(agent, task, &spend, &ActionSpend::default(), now);
         assert!(none.scopes.is_empty() && none.tightest.is_none() && none.remaining.is_none());
         assert_eq!((none.alert_level, none.forecast_period_spend), (AlertLevel::Normal, usd("310")));
@@ -515,7 +689,12 @@ mod tests {
             alerts: AlertThresholds { warn: 50.0, critical: 75.0, hard_stop: 110.0 },
             ..BudgetConfig::default()
         };
-        let held = ActionSpend { period_spend: usd("0.5"), agent_today: usd("0.5"), task_total: Some(usd("0.5")) };
+        let held = ActionSpend {
+            period_spend: usd("0.5"),
+            agent_today: usd("0.5"),
+            task_total: Some(usd("0.5")),
+            ..ActionSpend::default()
+        };
         let r = config.remaining(agent, task, &spend, &held, now);
         let of = |scope| r.scopes.iter().find(|s| s.scope == scope).unwrap();
         assert_eq!((of(Scope::Monthly).limit, of(Scope::Monthly).remaining), (usd("110"), usd("74.5")));
@@ -549,12 +728,54 @@ mod tests {
             period_spend: Usd::dollars(period),
             agent_today: Usd::dollars(agent),
             task_total: task.map(Usd::dollars),
+            ..ActionSpend::default()
         };
-        assert_eq!(config.refusal(&spend(99, 9, Some(4))), None);
-        assert!(config.refusal(&spend(100, 0, None)).unwrap().starts_with("budget hard stop"));
-        assert!(config.refusal(&spend(0, 10, None)).unwrap().starts_with("agent daily limit"));
-        assert!(config.refusal(&spend(0, 0, Some(5))).unwrap().starts_with("task limit"));
-        assert_eq!(BudgetConfig::default().refusal(&spend(1_000_000, 1_000_000, Some(1_000_000))), None, "0 disables");
+        let none = ActionSpend::default();
+        assert_eq!(config.refusal(&spend(99, 9, Some(4)), &none), None);
+        assert!(config.refusal(&spend(100, 0, None), &none).unwrap().starts_with("budget hard stop"));
+        assert!(config.refusal(&spend(0, 10, None), &none).unwrap().starts_with("agent daily limit"));
+        assert!(config.refusal(&spend(0, 0, Some(5)), &none).unwrap().starts_with("task limit"));
+        // Holds count like spend: 99 spent and 1 held is the hard stop.
+        let held = ActionSpend { period_spend: Usd::dollars(1), ..ActionSpend::default() };
+        assert!(config.refusal(&spend(99, 0, None), &held).unwrap().starts_with("budget hard stop"));
+        assert_eq!(
+            BudgetConfig::default().refusal(&spend(1_000_000, 1_000_000, Some(1_000_000)), &none),
+            None,
+            "0 disables"
+        );
+        let tokens = BudgetConfig { per_agent_daily_tokens: 1000, ..BudgetConfig::default() };
+        let used = ActionSpend { agent_tokens_today: 1000, ..ActionSpend::default() };
+        let refused = tokens.refusal(&used, &none).unwrap();
+        assert!(refused.starts_with("agent daily token limit reached: 1000 tokens spent"), "{refused}");
+    }
+
+    #[test]
+    fn admission_fits_a_hold_in_every_scope_or_names_the_first_it_does_not_fit() {
+        let usd = |s: &str| Usd::parse(s).unwrap();
+        let config = BudgetConfig {
+            total_monthly: usd("5"),
+            per_agent_daily_limit: usd("2"),
+            per_agent_daily_tokens: 10_000,
+            ..BudgetConfig::default()
+        };
+        let spend = ActionSpend { period_spend: usd("3"), agent_today: usd("1"), ..ActionSpend::default() };
+        let held = ActionSpend { period_spend: usd("1"), agent_today: usd("0.5"), ..ActionSpend::default() };
+        // Exactly the room left fits; a nanodollar more does not.
+        assert_eq!(config.admit(&spend, &held, usd("0.5"), 0), Ok(()));
+        let e = config.admit(&spend, &held, usd("0.500000001"), 0).unwrap_err();
+        assert_eq!((e.scope, e.unit, e.remaining), (Scope::AgentDaily, Unit::Usd, Quantity::Usd(usd("0.5"))));
+        assert_eq!(e.requested, Quantity::Usd(usd("0.500000001")));
+        let month = ActionSpend { agent_today: Usd::ZERO, ..spend };
+        let e = config.admit(&month, &held, usd("1.5"), 0).unwrap_err();
+        assert_eq!((e.scope, e.remaining, e.held), (Scope::Monthly, Quantity::Usd(usd("1")), Quantity::Usd(usd("1"))));
+        assert!(e.message().starts_with("budget hard stop: 3 USD spent and 1 USD held of 5 USD"), "{}", e.message());
+        // Tokens are their own scope.
+        let e = config.admit(&ActionSpend::default(), &ActionSpend::default(), Usd::ZERO, 10_001).unwrap_err();
+        assert_eq!((e.scope, e.unit, e.remaining), (Scope::AgentDailyTokens, Unit::Tokens, Quantity::Tokens(10_000)));
+        assert_eq!(serde_json::to_value(&e).unwrap()["remaining"], serde_json::json!(10_000));
+        // A scope at its limit refuses even a zero hold.
+        let full = ActionSpend { period_spend: usd("5"), ..ActionSpend::default() };
+        assert_eq!(config.admit(&full, &ActionSpend::default(), Usd::ZERO, 0).unwrap_err().scope, Scope::Monthly);
     }
 
     proptest! {

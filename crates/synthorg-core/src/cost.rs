@@ -63,6 +63,8 @@ pub struct CostRecord {
     #[serde(with = "time::serde::rfc3339")]
     pub recorded_at: OffsetDateTime,
     pub idempotency_key: Option<String>,
+    /// The reservation this call settled.
+    pub reservation_id: Option<Uuid>,
 }
 
 /// A cost report as received.
@@ -78,6 +80,8 @@ pub struct NewCostRecord {
     pub call_category: Option<CallCategory>,
     pub occurred_at: Option<OffsetDateTime>,
     pub idempotency_key: Option<String>,
+    /// The reservation the call was made under; the report settles it.
+    pub reservation_id: Option<Uuid>,
 }
 
 /// Largest cost one record may carry; larger is almost certainly a unit mistake.
@@ -180,6 +184,7 @@ impl NewCostRecord {
             occurred_at,
             recorded_at: now,
             idempotency_key: self.idempotency_key,
+            reservation_id: self.reservation_id,
         })
     }
 }
@@ -211,6 +216,7 @@ impl CostRecord {
             && self.usage() == other.usage()
             && self.reported_cost() == other.reported_cost()
             && self.call_category == other.call_category
+            && self.reservation_id == other.reservation_id
     }
 }
 
@@ -235,6 +241,7 @@ mod tests {
             call_category: None,
             occurred_at: None,
             idempotency_key: Some("retry-1".into()),
+            reservation_id: None,
         }
     }
 

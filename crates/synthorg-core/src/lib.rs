@@ -15,6 +15,7 @@ pub mod event;
 pub mod integral;
 pub mod money;
 pub mod price;
+pub mod reservation;
 pub mod security;
 pub mod task;
 mod text;

@@ -324,6 +324,21 @@ impl ModelPrice {
         Usd::from_decimal(usd).map_err(|_| CostOverflow)
     }
 
+    /// The most a call of at most `max_input` input and `max_output` output tokens can cost:
+    /// the largest of the call with plain tokens, with every input token written to a cache
+    /// (some providers charge more for that), with every output token spent reasoning, and
+    /// with both. Cost rises with every count, so these corners bound every split.
+    pub fn worst_case(&self, max_input: u64, max_output: u64) -> Result<Usd, CostOverflow> {
+        let mut worst = Usd::ZERO;
+        for (cache_write_input, reasoning_output) in [(0, 0), (max_input, 0), (0, max_output), (max_input, max_output)]
+        {
+            let usage =
+                Usage { input: max_input, output: max_output, cache_write_input, reasoning_output, ..Usage::default() };
+            worst = worst.max(self.cost(&usage)?);
+        }
+        Ok(worst)
+    }
+
     fn check(&self, errors: &mut Vec<FieldError>) {
         check_len(errors, "provider", &self.provider, 1, 128);
         check_len(errors, "model", &self.model, 1, 128);

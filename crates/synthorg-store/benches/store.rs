@@ -42,6 +42,7 @@ fn cost_record(agent: Uuid) -> synthorg_core::cost::CostRecord {
         call_category: None,
         occurred_at: None,
         idempotency_key: Some(Uuid::now_v7().to_string()),
+        reservation_id: None,
     }
     .into_record(&admin(), now(), synthorg_core::cost::DEFAULT_MAX_REPORT_DELAY, &Catalogue::empty())
     .expect("record")

@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod migrate;
 mod page;
 pub mod postgres;
+pub mod reservations;
 mod schema;
 mod security;
 pub mod sqlite;
@@ -40,6 +41,7 @@ pub use keys::{ApiKeyRecord, KeyStore};
 pub use ledger::{CostFilter, LedgerStore, Recorded};
 pub use page::{DEFAULT_PAGE, MAX_PAGE, Page, PageRequest, all_pages};
 pub use postgres::{PostgresOptions, PostgresStore};
+pub use reservations::{Admission, HeldTotals, ReservationFilter, ReservationStore, Settlement};
 pub use security::{ApprovalFilter, EvaluationFilter, EvaluationRecord, SecurityStore};
 pub use sqlite::{SqliteOptions, SqliteStore};
 pub use tasks::{TaskFilter, TaskStore};
@@ -49,8 +51,8 @@ pub use unit::{Done, Effects, Job};
 /// through `dyn Store` the methods need no import.
 pub mod prelude {
     pub use crate::{
-        AgentStore, AggregateStore, BudgetStore, CoordinationStore, Execution, KeyStore, LedgerStore, SecurityStore,
-        Store, TaskStore,
+        AgentStore, AggregateStore, BudgetStore, CoordinationStore, Execution, KeyStore, LedgerStore, ReservationStore,
+        SecurityStore, Store, TaskStore,
     };
 }
 
@@ -70,6 +72,7 @@ pub trait Store:
     + TaskStore
     + LedgerStore
     + BudgetStore
+    + ReservationStore
     + CoordinationStore
     + SecurityStore
     + KeyStore

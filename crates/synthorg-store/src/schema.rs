@@ -9,7 +9,10 @@ pub(crate) const HISTORY_COLUMNS: &str = "task_id, from_status, to_status, assig
 pub(crate) const COST_COLUMNS: &str = "id, agent_id, task_id, provider, model, input_tokens, output_tokens, cost_nanos, \
                                        call_category, occurred_at, recorded_at, idempotency_key, \
                                        cache_read_input_tokens, cache_write_input_tokens, reasoning_output_tokens, \
-                                       cost_source, computed_cost_nanos, price_version, cost_disagrees";
+                                       cost_source, computed_cost_nanos, price_version, cost_disagrees, \
+                                       reservation_id";
+pub(crate) const RESERVATION_COLUMNS: &str = "id, agent_id, task_id, amount_nanos, tokens, provider, model, state, \
+                                              created_at, expires_at, closed_at, cost_record_id, settled_nanos";
 pub(crate) const RUN_COLUMNS: &str =
     "id, task_id, agents, topology, turns_mas, turns_sas, success_rate, efficiency, overhead_percent, created_at";
 pub(crate) const EVALUATION_COLUMNS: &str =

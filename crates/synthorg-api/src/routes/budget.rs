@@ -31,7 +31,8 @@ pub(crate) fn refusal(
 ) -> Result<Option<String>, ApiError> {
     let budget = effective_config(s.store().as_ref(), &s.settings().budget_defaults)?;
     let spend = s.store().action_spend(Some(agent), task, SpendWindow::at(at, budget.reset_day))?;
-    Ok(budget.refusal(&spend))
+    let held = s.store().held(Some(agent), task, at)?;
+    Ok(budget.refusal(&spend, &held))
 }
 
 /// The budget configuration in force.
@@ -100,8 +101,7 @@ pub(super) async fn remaining(
             let config = effective_config(s.store().as_ref(), &s.settings().budget_defaults)?;
             let at = now();
             let spend = s.store().action_spend(agent, task, SpendWindow::at(at, config.reset_day))?;
-            // No reservation holds money yet: every scope's `held` is 0.
-            let held = synthorg_core::budget::ActionSpend::default();
+            let held = s.store().held(agent, task, at)?;
             Ok(Json(config.remaining(agent, task, &spend, &held, at)))
         })
         .await

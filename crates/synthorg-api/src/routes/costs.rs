@@ -82,6 +82,7 @@ pub(super) async fn report(
         call_category: body.call_category,
         occurred_at: body.occurred_at,
         idempotency_key,
+        reservation_id: None,
     }
     .into_record(&caller, now(), state.settings().max_report_delay, &state.settings().prices)?;
     state

@@ -46,6 +46,34 @@ pub(super) fn cost_since<C: GenericClient>(
     Ok(Usd::from_nanos(nanos))
 }
 
+/// Tokens (input + output) of `agent` since `since`.
+pub(super) fn tokens_since<C: GenericClient>(
+    db: &mut Db<'_, C>,
+    since: OffsetDateTime,
+    agent: Uuid,
+) -> Result<u64, StoreError> {
+    let (first_day, partial) = split_days(since);
+    let mut tokens: i64 = col(
+        &db.query_one(
+            "SELECT COALESCE(SUM(tokens), 0)::BIGINT FROM cost_daily WHERE day >= $1 AND agent_id = $2",
+            &[&first_day, &agent],
+        )?,
+        0,
+    )?;
+    if let Some((from, to)) = partial {
+        let part: i64 = col(
+            &db.query_one(
+                "SELECT COALESCE(SUM(input_tokens + output_tokens), 0)::BIGINT FROM cost_records \
+                 WHERE occurred_at >= $1 AND occurred_at < $2 AND agent_id = $3",
+                &[&instant(from)?, &instant(to)?, &agent],
+            )?,
+            0,
+        )?;
+        tokens = tokens.saturating_add(part);
+    }
+    Ok(tokens.max(0) as u64)
+}
+
 pub(super) fn agent_cost_since<C: GenericClient>(
     db: &mut Db<'_, C>,
     since: OffsetDateTime,

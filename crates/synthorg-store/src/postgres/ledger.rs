@@ -34,6 +34,7 @@ fn cost_row(row: &Row, first: usize) -> Result<CostRecord, StoreError> {
         computed_cost: col::<Option<i64>>(row, c(16))?.map(Usd::from_nanos),
         price_version: col(row, c(17))?,
         cost_disagrees: col(row, c(18))?,
+        reservation_id: col(row, c(19))?,
     })
 }
 
@@ -57,72 +58,86 @@ fn tokens(n: u64, field: &str) -> Result<i64, StoreError> {
     i64::try_from(n).map_err(|_| DomainError::invalid(field, "is too large").into())
 }
 
+/// Inserts `record` unless its idempotency key is taken: the record, or the replay of the
+/// stored one, or why it could not be inserted. One statement in the common case.
+fn insert_cost<C: postgres::GenericClient>(
+    db: &mut super::Db<'_, C>,
+    record: &CostRecord,
+) -> Result<Recorded<CostRecord>, StoreError> {
+    let inserted = db.execute(
+        &format!(
+            "INSERT INTO cost_records ({COST_COLUMNS}) SELECT $1::UUID, $2::UUID, $3::UUID, $4::TEXT, $5::TEXT, \
+             $6::BIGINT, $7::BIGINT, $8::BIGINT, $9::TEXT, $10::TIMESTAMPTZ, $11::TIMESTAMPTZ, $12::TEXT, \
+             $13::BIGINT, $14::BIGINT, $15::BIGINT, $16::TEXT, $17::BIGINT, $18::TEXT, $19::BOOLEAN, $20::UUID \
+             WHERE EXISTS (SELECT 1 FROM agents WHERE id = $2) \
+             AND ($3::UUID IS NULL OR EXISTS (SELECT 1 FROM tasks WHERE id = $3)) \
+             ON CONFLICT (idempotency_key) DO NOTHING"
+        ),
+        &[
+            &record.id,
+            &record.agent_id,
+            &record.task_id,
+            &record.provider,
+            &record.model,
+            &tokens(record.input_tokens, "input_tokens")?,
+            &tokens(record.output_tokens, "output_tokens")?,
+            &record.cost.nanos(),
+            &record.call_category.as_str(),
+            &record.occurred_at,
+            &record.recorded_at,
+            &record.idempotency_key,
+            &tokens(record.cache_read_input_tokens, "cache_read_input_tokens")?,
+            &tokens(record.cache_write_input_tokens, "cache_write_input_tokens")?,
+            &tokens(record.reasoning_output_tokens, "reasoning_output_tokens")?,
+            &record.cost_source.as_str(),
+            &record.computed_cost.map(Usd::nanos),
+            &record.price_version,
+            &record.cost_disagrees,
+            &record.reservation_id,
+        ],
+    )?;
+    if inserted == 1 {
+        return Ok(Recorded { value: record.clone(), replayed: false, settlement: None });
+    }
+    if let Some(key) = &record.idempotency_key
+        && let Some(row) =
+            db.query_opt(&format!("SELECT {COST_COLUMNS} FROM cost_records WHERE idempotency_key = $1"), &[key])?
+    {
+        let existing = cost_row(&row, 0)?;
+        if !existing.same_report(record) {
+            return Err(DomainError::Conflict(format!(
+                "idempotency_key {key:?} was already used for a different cost report"
+            ))
+            .into());
+        }
+        return Ok(Recorded { value: existing, replayed: true, settlement: None });
+    }
+    if super::agents::status_of(db, record.agent_id)?.is_none() {
+        return Err(DomainError::invalid("agent_id", format!("agent {} does not exist", record.agent_id)).into());
+    }
+    match record.task_id {
+        Some(task) => Err(DomainError::invalid("task_id", format!("task {task} does not exist")).into()),
+        None => Err(StoreError::Internal("the cost record was neither inserted nor found".into())),
+    }
+}
+
 impl crate::LedgerStore for PostgresStore {
     fn record_cost(&self, record: &CostRecord) -> Result<Recorded<CostRecord>, StoreError> {
-        let by_key = format!("SELECT {COST_COLUMNS} FROM cost_records WHERE idempotency_key = $1");
-        let replay = |existing: CostRecord| -> Result<Recorded<CostRecord>, StoreError> {
-            if !existing.same_report(record) {
-                return Err(DomainError::Conflict(format!(
-                    "idempotency_key {:?} was already used for a different cost report",
-                    existing.idempotency_key.as_deref().unwrap_or_default()
-                ))
-                .into());
-            }
-            Ok(Recorded { value: existing, replayed: true })
+        let Some(reservation) = record.reservation_id else {
+            // The common case is one statement (no explicit transaction): insert when the
+            // agent and the task exist and the key is new. Two replicas taking the same retry
+            // at once: the second insert waits for the first to commit, then inserts nothing.
+            // Only when nothing was inserted do the reads find out why.
+            return self.autocommit(|db| insert_cost(db, record));
         };
-        // The common case is one statement (no explicit transaction): insert when the agent
-        // and the task exist and the key is new. Two replicas taking the same retry at once:
-        // the second insert waits for the first to commit, then inserts nothing. Only when
-        // nothing was inserted do the reads find out why.
-        self.autocommit(|db| {
-            let inserted = db.execute(
-                &format!(
-                    "INSERT INTO cost_records ({COST_COLUMNS}) SELECT $1::UUID, $2::UUID, $3::UUID, $4::TEXT, $5::TEXT, \
-                     $6::BIGINT, $7::BIGINT, $8::BIGINT, $9::TEXT, $10::TIMESTAMPTZ, $11::TIMESTAMPTZ, $12::TEXT, \
-                     $13::BIGINT, $14::BIGINT, $15::BIGINT, $16::TEXT, $17::BIGINT, $18::TEXT, $19::BOOLEAN \
-                     WHERE EXISTS (SELECT 1 FROM agents WHERE id = $2) \
-                     AND ($3::UUID IS NULL OR EXISTS (SELECT 1 FROM tasks WHERE id = $3)) \
-                     ON CONFLICT (idempotency_key) DO NOTHING"
-                ),
-                &[
-                    &record.id,
-                    &record.agent_id,
-                    &record.task_id,
-                    &record.provider,
-                    &record.model,
-                    &tokens(record.input_tokens, "input_tokens")?,
-                    &tokens(record.output_tokens, "output_tokens")?,
-                    &record.cost.nanos(),
-                    &record.call_category.as_str(),
-                    &record.occurred_at,
-                    &record.recorded_at,
-                    &record.idempotency_key,
-                    &tokens(record.cache_read_input_tokens, "cache_read_input_tokens")?,
-                    &tokens(record.cache_write_input_tokens, "cache_write_input_tokens")?,
-                    &tokens(record.reasoning_output_tokens, "reasoning_output_tokens")?,
-                    &record.cost_source.as_str(),
-                    &record.computed_cost.map(Usd::nanos),
-                    &record.price_version,
-                    &record.cost_disagrees,
-                ],
-            )?;
-            if inserted == 1 {
-                return Ok(Recorded { value: record.clone(), replayed: false });
+        // Settling: the reservation is locked, checked, and closed in the record's transaction.
+        self.write(|db| {
+            let held = super::reservations::settling(db, reservation, record)?;
+            let mut recorded = insert_cost(db, record)?;
+            if !recorded.replayed {
+                recorded.settlement = Some(super::reservations::settle(db, &held, record)?);
             }
-            if let Some(key) = &record.idempotency_key
-                && let Some(row) = db.query_opt(&by_key, &[key])?
-            {
-                return replay(cost_row(&row, 0)?);
-            }
-            if super::agents::status_of(db, record.agent_id)?.is_none() {
-                return Err(
-                    DomainError::invalid("agent_id", format!("agent {} does not exist", record.agent_id)).into()
-                );
-            }
-            match record.task_id {
-                Some(task) => Err(DomainError::invalid("task_id", format!("task {task} does not exist")).into()),
-                None => Err(StoreError::Internal("the cost record was neither inserted nor found".into())),
-            }
+            Ok(recorded)
         })
     }
 
@@ -174,19 +189,21 @@ impl crate::BudgetStore for PostgresStore {
     ) -> Result<ActionSpend, StoreError> {
         let (period, day) = (window.period_start, window.day_start);
         self.read(|db| {
-            // Billing periods and days start at midnight: then the three figures are whole
+            // Billing periods and days start at midnight: then the four figures are whole
             // days and one total, read in one round trip (`agent_id = NULL` matches nothing).
             if let ((period_day, None), (today, None)) = (crate::split_days(period), crate::split_days(day)) {
                 let row = db.query_one(
                     "SELECT (SELECT COALESCE(SUM(nanos), 0)::BIGINT FROM cost_daily WHERE day >= $1), \
                             (SELECT COALESCE(SUM(nanos), 0)::BIGINT FROM cost_daily WHERE day >= $2 AND agent_id = $3), \
-                            (SELECT COALESCE((SELECT nanos FROM task_cost_totals WHERE task_id = $4), 0))",
+                            (SELECT COALESCE((SELECT nanos FROM task_cost_totals WHERE task_id = $4), 0)), \
+                            (SELECT COALESCE(SUM(tokens), 0)::BIGINT FROM cost_daily WHERE day >= $2 AND agent_id = $3)",
                     &[&period_day, &today, &agent, &task],
                 )?;
-                return Ok(synthorg_core::budget::ActionSpend {
+                return Ok(ActionSpend {
                     period_spend: Usd::from_nanos(col(&row, 0)?),
                     agent_today: Usd::from_nanos(col(&row, 1)?),
                     task_total: task.map(|_| col(&row, 2).map(Usd::from_nanos)).transpose()?,
+                    agent_tokens_today: col::<i64>(&row, 3)?.max(0) as u64,
                 });
             }
             let task_total = match task {
@@ -199,13 +216,18 @@ impl crate::BudgetStore for PostgresStore {
                     0,
                 )?)),
             };
-            Ok(synthorg_core::budget::ActionSpend {
+            let (agent_today, agent_tokens_today) = match agent {
+                Some(agent) => (
+                    super::aggregates::cost_since(db, day, Some(agent))?,
+                    super::aggregates::tokens_since(db, day, agent)?,
+                ),
+                None => (Usd::ZERO, 0),
+            };
+            Ok(ActionSpend {
                 period_spend: super::aggregates::cost_since(db, period, None)?,
-                agent_today: match agent {
-                    Some(agent) => super::aggregates::cost_since(db, day, Some(agent))?,
-                    None => Usd::ZERO,
-                },
+                agent_today,
                 task_total,
+                agent_tokens_today,
             })
         })
     }

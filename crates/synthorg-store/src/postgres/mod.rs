@@ -16,6 +16,7 @@ mod aggregates;
 mod keys;
 mod ledger;
 mod pool;
+mod reservations;
 mod security;
 mod tasks;
 mod tls;
@@ -37,6 +38,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_initial.sql"),
     include_str!("../../migrations/postgres/0002_prices.sql"),
     include_str!("../../migrations/postgres/0003_agent_name_key.sql"),
+    include_str!("../../migrations/postgres/0004_reservations.sql"),
 ];
 
 /// How often a write that lost a deadlock or serialization check is tried again.

@@ -37,6 +37,25 @@ pub(super) fn cost_since(c: &Connection, since: OffsetDateTime, agent: Option<Uu
     Ok(Usd::from_nanos(nanos))
 }
 
+/// Tokens (input + output) of `agent` since `since`.
+pub(super) fn tokens_since(c: &Connection, since: OffsetDateTime, agent: Uuid) -> Result<u64, StoreError> {
+    let (first_day, partial) = split_days(since);
+    let agent = agent.to_string();
+    let mut tokens: i64 = c
+        .prepare_cached("SELECT COALESCE(SUM(tokens), 0) FROM cost_daily WHERE day >= ?1 AND agent_id = ?2")?
+        .query_row(rusqlite::params![first_day, agent], |r| r.get(0))?;
+    if let Some((from, to)) = partial {
+        let part: i64 = c
+            .prepare_cached(
+                "SELECT COALESCE(SUM(input_tokens + output_tokens), 0) FROM cost_records \
+                 WHERE occurred_at >= ?1 AND occurred_at < ?2 AND agent_id = ?3",
+            )?
+            .query_row(rusqlite::params![from, to, agent], |r| r.get(0))?;
+        tokens = tokens.saturating_add(part);
+    }
+    Ok(tokens.max(0) as u64)
+}
+
 pub(super) fn agent_cost_since(c: &Connection, since: OffsetDateTime) -> Result<Vec<(Uuid, Usd)>, StoreError> {
     let (first_day, partial) = split_days(since);
     let mut sql =

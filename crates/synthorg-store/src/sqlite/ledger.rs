@@ -33,6 +33,7 @@ fn cost_row(row: &Row<'_>, first: usize) -> rusqlite::Result<CostRecord> {
         computed_cost: row.get::<_, Option<i64>>(col(16))?.map(Usd::from_nanos),
         price_version: row.get(col(17))?,
         cost_disagrees: row.get(col(18))?,
+        reservation_id: opt_uuid(row.get(col(19))?)?,
     })
 }
 
@@ -66,7 +67,7 @@ impl crate::LedgerStore for SqliteStore {
                         ))
                         .into());
                     }
-                    return Ok(Recorded { value: existing, replayed: true });
+                    return Ok(Recorded { value: existing, replayed: true, settlement: None });
                 }
             }
             if super::agents::status_of(tx, record.agent_id)?.is_none() {
@@ -79,9 +80,13 @@ impl crate::LedgerStore for SqliteStore {
             {
                 return Err(DomainError::invalid("task_id", format!("task {task} does not exist")).into());
             }
+            let settling = match record.reservation_id {
+                Some(id) => Some(super::reservations::settling(tx, id, record)?),
+                None => None,
+            };
             tx.prepare_cached(&format!(
                 "INSERT INTO cost_records ({COST_COLUMNS}) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
             ))?
             .execute(params![
                 record.id.to_string(),
@@ -103,8 +108,10 @@ impl crate::LedgerStore for SqliteStore {
                 record.computed_cost.map(Usd::nanos),
                 record.price_version,
                 record.cost_disagrees,
+                uuid_value(record.reservation_id),
             ])?;
-            Ok(Recorded { value: record.clone(), replayed: false })
+            let settlement = settling.map(|held| super::reservations::settle(tx, &held, record)).transpose()?;
+            Ok(Recorded { value: record.clone(), replayed: false, settlement })
         })
     }
 
@@ -126,6 +133,36 @@ impl crate::LedgerStore for SqliteStore {
             f.page(c, "cost_records", COST_COLUMNS, page, |r| cost_row(r, 1))
         })
     }
+}
+
+/// The spend an action of `agent` (on `task`) is judged against, read on `c`: inside a
+/// write, the writer's own transaction.
+pub(super) fn spend_in(
+    c: &rusqlite::Connection,
+    agent: Option<Uuid>,
+    task: Option<Uuid>,
+    window: SpendWindow,
+) -> Result<ActionSpend, StoreError> {
+    let (period, day) = (window.period_start, window.day_start);
+    let task_total = match task {
+        None => None,
+        Some(task) => Some(Usd::from_nanos(
+            c.prepare_cached("SELECT COALESCE((SELECT nanos FROM task_cost_totals WHERE task_id = ?1), 0)")?
+                .query_row([task.to_string()], |r| r.get(0))?,
+        )),
+    };
+    let (agent_today, agent_tokens_today) = match agent {
+        Some(agent) => {
+            (super::aggregates::cost_since(c, day, Some(agent))?, super::aggregates::tokens_since(c, day, agent)?)
+        }
+        None => (Usd::ZERO, 0),
+    };
+    Ok(ActionSpend {
+        period_spend: super::aggregates::cost_since(c, period, None)?,
+        agent_today,
+        task_total,
+        agent_tokens_today,
+    })
 }
 
 impl crate::BudgetStore for SqliteStore {
@@ -156,24 +193,7 @@ impl crate::BudgetStore for SqliteStore {
         task: Option<Uuid>,
         window: SpendWindow,
     ) -> Result<ActionSpend, StoreError> {
-        let (period, day) = (window.period_start, window.day_start);
-        self.read(|c| {
-            let task_total = match task {
-                None => None,
-                Some(task) => Some(Usd::from_nanos(
-                    c.prepare_cached("SELECT COALESCE((SELECT nanos FROM task_cost_totals WHERE task_id = ?1), 0)")?
-                        .query_row([task.to_string()], |r| r.get(0))?,
-                )),
-            };
-            Ok(synthorg_core::budget::ActionSpend {
-                period_spend: super::aggregates::cost_since(c, period, None)?,
-                agent_today: match agent {
-                    Some(agent) => super::aggregates::cost_since(c, day, Some(agent))?,
-                    None => Usd::ZERO,
-                },
-                task_total,
-            })
-        })
+        self.read(|c| spend_in(c, agent, task, window))
     }
 
     fn spend_snapshot(&self, window: SpendWindow) -> Result<SpendSnapshot, StoreError> {

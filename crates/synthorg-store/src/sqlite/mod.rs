@@ -30,6 +30,7 @@ mod checkpoint;
 mod columns;
 mod keys;
 mod ledger;
+mod reservations;
 mod security;
 mod tasks;
 mod writer;
@@ -51,6 +52,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_initial.sql"),
     include_str!("../../migrations/sqlite/0002_prices.sql"),
     include_str!("../../migrations/sqlite/0003_agent_name_key.sql"),
+    include_str!("../../migrations/sqlite/0004_reservations.sql"),
 ];
 
 /// Settings of the SQLite store.

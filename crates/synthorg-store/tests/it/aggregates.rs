@@ -29,6 +29,7 @@ fn record_at(s: &dyn Store, agent: Uuid, amount: &str, at: OffsetDateTime) {
         call_category: None,
         occurred_at: Some(at),
         idempotency_key: None,
+        reservation_id: None,
     }
     .into_record(
         &admin(),

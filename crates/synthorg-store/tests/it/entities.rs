@@ -96,6 +96,7 @@ pub(crate) fn cost(agent: Uuid, amount: &str, key: Option<&str>) -> synthorg_cor
         call_category: None,
         occurred_at: None,
         idempotency_key: key.map(Into::into),
+        reservation_id: None,
     }
     .into_record(&admin(), now(), synthorg_core::cost::DEFAULT_MAX_REPORT_DELAY, &Catalogue::empty())
     .unwrap()

@@ -8,6 +8,7 @@ mod aggregates;
 mod entities;
 mod prices;
 mod replicas;
+mod reservations;
 
 use synthorg_core::Actor;
 use synthorg_core::agent::{Agent, NewAgent};

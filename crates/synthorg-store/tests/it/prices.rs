@@ -26,6 +26,7 @@ fn report(agent: Uuid, provider: &str, model: &str, usage: Usage, cost: Option<&
         call_category: None,
         occurred_at: None,
         idempotency_key: None,
+        reservation_id: None,
     }
     .into_record(&admin(), now(), synthorg_core::cost::DEFAULT_MAX_REPORT_DELAY, &Catalogue::builtin())
     .unwrap()

@@ -86,6 +86,7 @@ pub(crate) struct BudgetSection {
     pub total_monthly: Usd,
     pub per_task_limit: Usd,
     pub per_agent_daily_limit: Usd,
+    pub per_agent_daily_tokens: u64,
     pub alerts: AlertThresholds,
     pub reset_day: u8,
     pub currency: String,
@@ -99,12 +100,20 @@ pub(crate) struct BudgetSection {
 
 impl Default for BudgetSection {
     fn default() -> Self {
-        let BudgetConfig { total_monthly, per_task_limit, per_agent_daily_limit, alerts, reset_day, currency } =
-            BudgetConfig::default();
+        let BudgetConfig {
+            total_monthly,
+            per_task_limit,
+            per_agent_daily_limit,
+            per_agent_daily_tokens,
+            alerts,
+            reset_day,
+            currency,
+        } = BudgetConfig::default();
         Self {
             total_monthly,
             per_task_limit,
             per_agent_daily_limit,
+            per_agent_daily_tokens,
             alerts,
             reset_day,
             currency,
@@ -122,6 +131,7 @@ impl BudgetSection {
             total_monthly: self.total_monthly,
             per_task_limit: self.per_task_limit,
             per_agent_daily_limit: self.per_agent_daily_limit,
+            per_agent_daily_tokens: self.per_agent_daily_tokens,
             alerts: self.alerts,
             reset_day: self.reset_day,
             currency: self.currency.clone(),

@@ -1,0 +1,207 @@
+//! Budget reservations: admission on the writer, settles inside cost reports, the sweeper.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use synthorg_core::budget::{ActionSpend, BudgetConfig, SpendWindow};
+use synthorg_core::cost::CostRecord;
+use synthorg_core::reservation::{Reservation, ReservationState};
+use synthorg_core::{DomainError, Usd};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{Filter, SqliteStore, from_ts, opt_uuid, parse_enum, parse_uuid, ts, uuid_value};
+use crate::reservations::{Admission, HeldTotals, ReservationFilter, Settlement};
+use crate::schema::RESERVATION_COLUMNS;
+use crate::{Page, PageRequest, StoreError};
+
+fn reservation_row(row: &Row<'_>, first: usize) -> rusqlite::Result<Reservation> {
+    let col = |i: usize| first + i;
+    Ok(Reservation {
+        id: parse_uuid(&row.get::<_, String>(col(0))?)?,
+        agent_id: parse_uuid(&row.get::<_, String>(col(1))?)?,
+        task_id: opt_uuid(row.get(col(2))?)?,
+        amount: Usd::from_nanos(row.get(col(3))?),
+        tokens: row.get::<_, i64>(col(4))?.max(0) as u64,
+        provider: row.get(col(5))?,
+        model: row.get(col(6))?,
+        state: parse_enum(&row.get::<_, String>(col(7))?, ReservationState::parse)?,
+        created_at: from_ts(row.get(col(8))?)?,
+        expires_at: from_ts(row.get(col(9))?)?,
+        closed_at: row.get::<_, Option<i64>>(col(10))?.map(from_ts).transpose()?,
+        cost_record_id: opt_uuid(row.get(col(11))?)?,
+        settled_cost: row.get::<_, Option<i64>>(col(12))?.map(Usd::from_nanos),
+    })
+}
+
+fn find(c: &Connection, id: Uuid) -> Result<Option<Reservation>, StoreError> {
+    Ok(c.prepare_cached(&format!("SELECT {RESERVATION_COLUMNS} FROM budget_reservations WHERE id = ?1"))?
+        .query_row([id.to_string()], |r| reservation_row(r, 0))
+        .optional()?)
+}
+
+/// What open holds hold at `now` against the scopes of `agent` and `task`, in one statement
+/// over the open holds only.
+fn held_in(
+    c: &Connection,
+    agent: Option<Uuid>,
+    task: Option<Uuid>,
+    now: OffsetDateTime,
+) -> Result<ActionSpend, StoreError> {
+    let (all, agent_nanos, task_nanos, tokens): (i64, i64, i64, i64) = c
+        .prepare_cached(
+            "SELECT COALESCE(SUM(amount_nanos), 0), \
+                    COALESCE(SUM(CASE WHEN agent_id = ?2 THEN amount_nanos END), 0), \
+                    COALESCE(SUM(CASE WHEN task_id = ?3 THEN amount_nanos END), 0), \
+                    COALESCE(SUM(CASE WHEN agent_id = ?2 THEN tokens END), 0) \
+             FROM budget_reservations WHERE state = 'open' AND expires_at > ?1",
+        )?
+        .query_row(params![ts(now), uuid_value(agent), uuid_value(task)], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?;
+    Ok(ActionSpend {
+        period_spend: Usd::from_nanos(all),
+        agent_today: Usd::from_nanos(agent_nanos),
+        task_total: task.map(|_| Usd::from_nanos(task_nanos)),
+        agent_tokens_today: tokens.max(0) as u64,
+    })
+}
+
+/// The reservation a cost report names, checked against the report: it exists and belongs
+/// to the report's agent (and task, when both name one). Runs before the record is inserted.
+pub(super) fn settling(c: &Connection, id: Uuid, record: &CostRecord) -> Result<Reservation, StoreError> {
+    let held = find(c, id)?
+        .ok_or_else(|| DomainError::invalid("reservation_id", format!("reservation {id} does not exist")))?;
+    crate::reservations::check_settling(&held, record)?;
+    Ok(held)
+}
+
+/// Settles `held` with the just-inserted `record`: an open reservation becomes `settled`
+/// (even one past its expiry that no sweep closed yet); a closed one stays as it is. The
+/// money is recorded either way; what it spent beyond the hold is the overshoot.
+pub(super) fn settle(c: &Connection, held: &Reservation, record: &CostRecord) -> Result<Settlement, StoreError> {
+    let at = record.recorded_at;
+    if held.state == ReservationState::Open {
+        c.prepare_cached(
+            "UPDATE budget_reservations SET state = 'settled', closed_at = ?2, cost_record_id = ?3, settled_nanos = ?4 \
+             WHERE id = ?1 AND state = 'open'",
+        )?
+        .execute(params![held.id.to_string(), ts(at), record.id.to_string(), record.cost.nanos()])?;
+    }
+    Ok(Settlement {
+        reservation_id: held.id,
+        was: held.state,
+        held: if held.holds_at(at) { held.amount } else { Usd::ZERO },
+        overshoot: held.overshoot(record.cost, at),
+    })
+}
+
+impl crate::ReservationStore for SqliteStore {
+    fn reserve(&self, hold: &Reservation, config: &BudgetConfig) -> Result<Admission, StoreError> {
+        let now = hold.created_at;
+        self.write(|tx| {
+            let task_exists = hold.task_id.map(|t| super::tasks::exists(tx, t)).transpose()?.unwrap_or(true);
+            crate::reservations::check_holder(hold, super::agents::status_of(tx, hold.agent_id)?, task_exists)?;
+            let spend =
+                super::ledger::spend_in(tx, Some(hold.agent_id), hold.task_id, SpendWindow::at(now, config.reset_day))?;
+            let held = held_in(tx, Some(hold.agent_id), hold.task_id, now)?;
+            if let Err(exhausted) = config.admit(&spend, &held, hold.amount, hold.tokens) {
+                return Ok(Admission::Refused(exhausted));
+            }
+            tx.prepare_cached(&format!(
+                "INSERT INTO budget_reservations ({RESERVATION_COLUMNS}) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'open', ?8, ?9, NULL, NULL, NULL)"
+            ))?
+            .execute(params![
+                hold.id.to_string(),
+                hold.agent_id.to_string(),
+                uuid_value(hold.task_id),
+                hold.amount.nanos(),
+                hold.tokens as i64,
+                hold.provider,
+                hold.model,
+                ts(now),
+                ts(hold.expires_at),
+            ])?;
+            let after = crate::reservations::plus(&held, hold);
+            let remaining = config.remaining(Some(hold.agent_id), hold.task_id, &spend, &after, now).remaining;
+            Ok(Admission::Granted {
+                reservation: Reservation { state: ReservationState::Open, ..hold.clone() },
+                remaining,
+            })
+        })
+    }
+
+    fn release_reservation(
+        &self,
+        id: Uuid,
+        agent: Option<Uuid>,
+        now: OffsetDateTime,
+    ) -> Result<Reservation, StoreError> {
+        self.write(|tx| {
+            let held = find(tx, id)?
+                .filter(|r| agent.is_none_or(|a| a == r.agent_id))
+                .ok_or_else(|| StoreError::NotFound { entity: "reservation", id: id.to_string() })?;
+            if held.state != ReservationState::Open {
+                return Err(DomainError::Conflict(format!("reservation {id} is already {}", held.state)).into());
+            }
+            tx.prepare_cached("UPDATE budget_reservations SET state = 'released', closed_at = ?2 WHERE id = ?1")?
+                .execute(params![id.to_string(), ts(now)])?;
+            Ok(Reservation { state: ReservationState::Released, closed_at: Some(now), ..held })
+        })
+    }
+
+    fn get_reservation(&self, id: Uuid) -> Result<Reservation, StoreError> {
+        self.read(|c| find(c, id)?.ok_or_else(|| StoreError::NotFound { entity: "reservation", id: id.to_string() }))
+    }
+
+    fn list_reservations(
+        &self,
+        filter: &ReservationFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Reservation>, StoreError> {
+        self.read(|c| {
+            let mut f = Filter::default();
+            f.eq("agent_id", uuid_value(filter.agent_id))
+                .eq("task_id", uuid_value(filter.task_id))
+                .eq("state", filter.state.map(|s| s.as_str().to_owned()));
+            f.page(c, "budget_reservations", RESERVATION_COLUMNS, page, |r| reservation_row(r, 1))
+        })
+    }
+
+    fn expire_reservations(&self, now: OffsetDateTime, limit: usize) -> Result<Vec<Reservation>, StoreError> {
+        self.write(|tx| {
+            let expired: Vec<Reservation> = tx
+                .prepare_cached(&format!(
+                    "UPDATE budget_reservations SET state = 'expired', closed_at = ?1 \
+                     WHERE seq IN (SELECT seq FROM budget_reservations \
+                                   WHERE state = 'open' AND expires_at <= ?1 ORDER BY expires_at LIMIT ?2) \
+                     RETURNING {RESERVATION_COLUMNS}"
+                ))?
+                .query_map(params![ts(now), limit as i64], |r| reservation_row(r, 0))?
+                .collect::<Result<_, _>>()?;
+            Ok(expired)
+        })
+    }
+
+    fn held(&self, agent: Option<Uuid>, task: Option<Uuid>, now: OffsetDateTime) -> Result<ActionSpend, StoreError> {
+        self.read(|c| held_in(c, agent, task, now))
+    }
+
+    fn held_totals(&self, now: OffsetDateTime) -> Result<HeldTotals, StoreError> {
+        self.read(|c| {
+            let (open, amount, on_tasks, tokens): (i64, i64, i64, i64) = c
+                .prepare_cached(
+                    "SELECT COUNT(*), COALESCE(SUM(amount_nanos), 0), \
+                            COALESCE(SUM(CASE WHEN task_id IS NOT NULL THEN amount_nanos END), 0), \
+                            COALESCE(SUM(tokens), 0) \
+                     FROM budget_reservations WHERE state = 'open' AND expires_at > ?1",
+                )?
+                .query_row([ts(now)], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+            Ok(HeldTotals {
+                open: open.max(0) as u64,
+                amount: Usd::from_nanos(amount),
+                on_tasks: Usd::from_nanos(on_tasks),
+                tokens: tokens.max(0) as u64,
+            })
+        })
+    }
+}
