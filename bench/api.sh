@@ -7,6 +7,9 @@
 #   SYNTHORG_BIN=path/to/synthorg bench/api.sh 10   (an already built binary, e.g. of another
 #                                                   commit, to compare two in one session)
 #
+# The simulated organization makes 80 % of its model calls under a budget reservation
+# (`simulate --reserved`), as a runtime that enforces its cap would.
+#
 # Prints, per concurrency, with clients sending as fast as they can (closed loop): write
 # requests/s (every POST of the steady phase commits), the task-transition and cost-report
 # rates with their p50/p99, errors, and the ratio of write throughput to the raw commit rate.
@@ -63,7 +66,7 @@ for step in 1:0 2:1 3:1 4:0; do
   server_pid=$!
   for _ in $(seq 100); do [ -f "$work/p$n/admin.key" ] && curl -sf "http://127.0.0.1:$port/api/v1/health" >/dev/null && break; sleep 0.1; done
   "$bin" simulate --url "http://127.0.0.1:$port" --key-file "$work/p$n/admin.key" --rate 0 \
-    --concurrency 16 --agents 16 --duration "${seconds}s" --seed 16 --cost-omitted "$omitted" \
+    --concurrency 16 --agents 16 --duration "${seconds}s" --seed 16 --cost-omitted "$omitted" --reserved 0 \
     --summary-json "$work/p$n.json" >"$work/p$n.out" 2>&1 || true
   python3 bench/sim_summary.py "$work/p$n.json" "$raw" "$label"
   kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null || true
@@ -74,4 +77,43 @@ import json, sys
 rate = lambda n: next(e["per_second"] for e in json.load(open(f"{sys.argv[1]}/p{n}.json"))["endpoints"] if e["endpoint"] == "POST /costs")
 given, omitted = rate(1) + rate(4), rate(2) + rate(3)
 print(f"cost reports/s, cost omitted vs given: {omitted / given:.3f}")
+PY
+
+# Reservations: the same organization with every model call made under a reservation
+# (reserve, then the report that settles it) against every call reported without one, at 16
+# and 64 clients, each run on a fresh server and store (without, with, with, without per
+# concurrency, so that drift of the disk hits both alike). Target: a reserve + settle pair
+# costs at most 2x a plain cost report: (p50 reserve + p50 settling report) / p50 plain
+# report <= 2, with the throughput of both shown.
+echo
+printf '%-22s %10s %9s %9s %9s %9s %9s %9s %7s %8s\n' 'calls reserved' writes/s trans/s 'p50 ms' 'p99 ms' costs/s 'p50 ms' 'p99 ms' errors 'vs raw'
+for clients in 16 64; do
+  for step in 1:0 2:1 3:1 4:0; do
+    n=${step%:*}
+    reserved=${step#*:}
+    run="r$clients-$n"
+    SYNTHORG_LOGGING__LEVEL=warn SYNTHORG_AUTH__RATE_LIMITS__ENABLED=false "$bin" serve --data-dir "$work/$run" --bind "127.0.0.1:$port" 2>"$work/$run.log" &
+    server_pid=$!
+    for _ in $(seq 100); do [ -f "$work/$run/admin.key" ] && curl -sf "http://127.0.0.1:$port/api/v1/health" >/dev/null && break; sleep 0.1; done
+    "$bin" simulate --url "http://127.0.0.1:$port" --key-file "$work/$run/admin.key" --rate 0 \
+      --concurrency "$clients" --agents "$clients" --duration "${seconds}s" --seed "$clients" --reserved "$reserved" \
+      --summary-json "$work/$run.json" >"$work/$run.out" 2>&1 || true
+    python3 bench/sim_summary.py "$work/$run.json" "$raw" "$clients $([ "$reserved" = 1 ] && echo all || echo none)"
+    kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null || true
+  done
+done
+server_pid=""
+python3 - "$work" <<'PY'
+import json, sys
+def endpoints(run):
+    return {e["endpoint"]: e for e in json.load(open(f"{sys.argv[1]}/{run}.json"))["endpoints"]}
+for clients in (16, 64):
+    plain = [endpoints(f"r{clients}-{n}") for n in (1, 4)]
+    held = [endpoints(f"r{clients}-{n}") for n in (2, 3)]
+    mean = lambda runs, name, field: sum(r[name][field] for r in runs) / len(runs)
+    plain_p50 = mean(plain, "POST /costs", "p50_ms")
+    pair_p50 = mean(held, "POST /budget/reservations", "p50_ms") + mean(held, "POST /costs", "p50_ms")
+    print(f"{clients} clients: plain reports {mean(plain, 'POST /costs', 'per_second'):.0f}/s; "
+          f"reservations {mean(held, 'POST /budget/reservations', 'per_second'):.0f}/s with settling reports "
+          f"{mean(held, 'POST /costs', 'per_second'):.0f}/s; pair vs plain report (p50): {pair_p50 / plain_p50:.2f}")
 PY

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use synthorg_core::Usd;
 use synthorg_core::event::Event;
+use synthorg_core::reservation::{Outcome, ReservationState};
 
 use crate::metrics::MetricsCollector;
 
@@ -32,6 +33,16 @@ impl ApiEffects {
             Event::CoordinationRunRecorded { efficiency, overhead_percent, .. } => {
                 metrics.events().coordination_run(*efficiency, *overhead_percent);
             }
+            Event::ReservationGranted { .. } => metrics.events().reservation(Outcome::Granted),
+            Event::ReservationRefused { .. } => metrics.events().reservation(Outcome::Refused),
+            // A report naming a hold that was already closed settles nothing: only its
+            // overshoot is counted.
+            Event::ReservationSettled { was, overshoot, .. } => {
+                let outcome = (*was == ReservationState::Open).then_some(Outcome::Settled);
+                metrics.events().settled(outcome, *overshoot);
+            }
+            Event::ReservationReleased { .. } => metrics.events().reservation(Outcome::Released),
+            Event::ReservationExpired { .. } => metrics.events().reservation(Outcome::Expired),
             _ => {}
         }
     }
@@ -100,6 +111,33 @@ fn log(event: &Event) {
         }
         Event::KeyRevoked { key_id, by } => {
             tracing::info!(target: "synthorg::audit", key_id = %key_id, by = %by, "api key revoked");
+        }
+        // The token count stays out of the line: field names containing "token" are redacted
+        // as secrets by every sink. The reservation record keeps it.
+        Event::ReservationGranted { reservation_id, agent_id, task_id, amount, ttl_seconds, .. } => {
+            tracing::info!(reservation_id = %reservation_id, agent_id = %agent_id, task_id = task_id.map(tracing::field::display),
+                amount = amount.as_f64(), ttl_seconds = ttl_seconds, "budget reserved");
+        }
+        Event::ReservationRefused { agent_id, task_id, scope, message } => {
+            tracing::warn!(agent_id = %agent_id, task_id = task_id.map(tracing::field::display), scope = %scope,
+                reason = %message, "budget reservation refused");
+        }
+        Event::ReservationSettled { reservation_id, agent_id, was, held, cost, overshoot } => {
+            if overshoot.is_zero() {
+                tracing::info!(reservation_id = %reservation_id, agent_id = %agent_id, held = held.as_f64(),
+                    cost = cost.as_f64(), "budget reservation settled");
+            } else {
+                tracing::warn!(reservation_id = %reservation_id, agent_id = %agent_id, state = %was, held = held.as_f64(),
+                    cost = cost.as_f64(), overshoot = overshoot.as_f64(), "spend beyond its reservation");
+            }
+        }
+        Event::ReservationReleased { reservation_id, agent_id, amount } => {
+            tracing::info!(reservation_id = %reservation_id, agent_id = %agent_id, amount = amount.as_f64(),
+                "budget reservation released");
+        }
+        Event::ReservationExpired { reservation_id, agent_id, amount } => {
+            tracing::info!(reservation_id = %reservation_id, agent_id = %agent_id, amount = amount.as_f64(),
+                "budget reservation expired");
         }
         Event::CoordinationRunRecorded { task_id, topology, efficiency, overhead_percent } => {
             tracing::info!(task_id = task_id.map(tracing::field::display), topology = %topology, efficiency = efficiency,

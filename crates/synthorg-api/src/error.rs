@@ -4,6 +4,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use synthorg_core::DomainError;
+use synthorg_core::budget::Exhausted;
 use synthorg_store::StoreError;
 
 /// An error answered to a client. 4xx carry a message for the client; 5xx carry a generic
@@ -13,6 +14,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// With `budget_exhausted`: the scope that refused and its figures.
+    pub budget: Option<Box<Exhausted>>,
 }
 
 /// The JSON body of every error response.
@@ -25,15 +28,29 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// Stable, machine-readable: `bad_request`, `unauthorized`, `forbidden`, `not_found`,
     /// `method_not_allowed`, `conflict`, `payload_too_large`, `unsupported_media_type`,
-    /// `invalid`, `internal`, `unavailable`, `timeout`.
+    /// `invalid`, `internal`, `unavailable`, `timeout`, `budget_exhausted`.
     pub code: String,
     /// For people; names the offending field where there is one.
     pub message: String,
+    /// With `budget_exhausted` (409): the scope that refused the reservation, and what is
+    /// spent, held and left of it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub budget: Option<Exhausted>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+        Self { status, code, message: message.into(), budget: None }
+    }
+
+    /// 409 `budget_exhausted`: a reservation that does not fit, with the refusing scope.
+    pub fn exhausted(exhausted: Exhausted) -> Self {
+        Self {
+            status: StatusCode::CONFLICT,
+            code: "budget_exhausted",
+            message: exhausted.message(),
+            budget: Some(Box::new(exhausted)),
+        }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -89,7 +106,9 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody { error: ErrorDetail { code: self.code.to_owned(), message: self.message } };
+        let body = ErrorBody {
+            error: ErrorDetail { code: self.code.to_owned(), message: self.message, budget: self.budget.map(|b| *b) },
+        };
         (self.status, axum::Json(body)).into_response()
     }
 }

@@ -15,6 +15,7 @@ pub mod middleware;
 mod openapi;
 pub mod ratelimit;
 mod routes;
+mod sweep;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,6 +52,9 @@ pub struct ApiSettings {
     pub metrics: Option<MetricsSettings>,
     /// The OTLP log exporter, when one runs: its counters are exposed with the metrics.
     pub otlp: Option<synthorg_telemetry::otlp::ExporterHandle>,
+    /// How often expired reservations are closed (and counted, and logged). Admission
+    /// ignores an expired hold at once; the sweep only closes its record.
+    pub sweep_interval: Duration,
 }
 
 impl Default for ApiSettings {
@@ -65,6 +69,7 @@ impl Default for ApiSettings {
             rate_limits: ratelimit::RateLimits::default(),
             metrics: Some(MetricsSettings::default()),
             otlp: None,
+            sweep_interval: Duration::from_secs(1),
         }
     }
 }
@@ -159,7 +164,7 @@ pub fn openapi_document() -> serde_json::Value {
 }
 
 /// Builds the complete application: routes, authentication, body limit, timeouts, JSON
-/// fallbacks.
+/// fallbacks; and, inside a tokio runtime, starts the reservation sweep on it.
 pub fn app(store: Arc<dyn Store>, settings: ApiSettings) -> Router {
     let (router, doc) = routes::api_router().split_for_parts();
     let openapi_json = serde_json::to_string_pretty(&openapi::served(doc)).unwrap_or_default();
@@ -171,6 +176,9 @@ pub fn app(store: Arc<dyn Store>, settings: ApiSettings) -> Router {
     let limiter = ratelimit::Limiter::new(settings.rate_limits.clone());
     let state =
         AppState { inner: Arc::new(Inner { store, engine, settings, openapi_json, metrics, effects, limiter }) };
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(sweep::run(state.clone()));
+    }
     router
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)

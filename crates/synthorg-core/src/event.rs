@@ -8,7 +8,9 @@
 use uuid::Uuid;
 
 use crate::agent::{AgentStatus, TrustLevel};
+use crate::budget::Scope;
 use crate::cost::CostSource;
+use crate::reservation::ReservationState;
 use crate::security::{Decision, RiskLevel, Verdict};
 use crate::task::TaskStatus;
 use crate::{Role, Usd};
@@ -89,6 +91,41 @@ pub enum Event {
     KeyRevoked {
         key_id: String,
         by: String,
+    },
+    ReservationGranted {
+        reservation_id: Uuid,
+        agent_id: Uuid,
+        task_id: Option<Uuid>,
+        amount: Usd,
+        tokens: u64,
+        ttl_seconds: i64,
+    },
+    /// A hold that did not fit; nothing was written.
+    ReservationRefused {
+        agent_id: Uuid,
+        task_id: Option<Uuid>,
+        scope: Scope,
+        message: String,
+    },
+    /// A cost report named the reservation. `was` is its state before: only an `open` one
+    /// is settled by the report; for the others the money was spent beyond any hold.
+    ReservationSettled {
+        reservation_id: Uuid,
+        agent_id: Uuid,
+        was: ReservationState,
+        held: Usd,
+        cost: Usd,
+        overshoot: Usd,
+    },
+    ReservationReleased {
+        reservation_id: Uuid,
+        agent_id: Uuid,
+        amount: Usd,
+    },
+    ReservationExpired {
+        reservation_id: Uuid,
+        agent_id: Uuid,
+        amount: Usd,
     },
     CoordinationRunRecorded {
         task_id: Option<Uuid>,

@@ -34,6 +34,18 @@ string_enum! {
     }
 }
 
+string_enum! {
+    /// What happened to a reservation request or hold, as counted by
+    /// `synthorg_budget_reservations_total{outcome}`.
+    pub enum Outcome {
+        Granted => "granted",
+        Refused => "refused",
+        Settled => "settled",
+        Released => "released",
+        Expired => "expired",
+    }
+}
+
 /// How long a hold lasts when the request does not say.
 pub const DEFAULT_TTL: Duration = Duration::seconds(300);
 /// The longest a hold may last.

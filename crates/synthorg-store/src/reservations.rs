@@ -7,7 +7,7 @@
 //! and spend and holds are read by one statement, so a settle committing in between cannot
 //! be seen half (its hold gone, its cost not yet counted).
 
-use synthorg_core::budget::{ActionSpend, BudgetConfig, Exhausted};
+use synthorg_core::budget::{ActionSpend, AlertLevel, BudgetConfig, Exhausted};
 use synthorg_core::cost::CostRecord;
 use synthorg_core::reservation::{Reservation, ReservationState};
 use synthorg_core::{DomainError, Usd};
@@ -20,8 +20,8 @@ use crate::{Page, PageRequest, StoreError};
 #[derive(Debug, Clone, PartialEq)]
 pub enum Admission {
     /// The hold is open. `remaining` is what the tightest USD scope has left after it
-    /// (absent when no USD limit applies).
-    Granted { reservation: Reservation, remaining: Option<Usd> },
+    /// (absent when no USD limit applies); `alert` the most severe scope's alert level.
+    Granted { reservation: Reservation, remaining: Option<Usd>, alert: AlertLevel },
     /// The hold does not fit; nothing was written.
     Refused(Exhausted),
 }

@@ -110,6 +110,10 @@ struct SimulateArgs {
     /// (calls to a model the catalogue lacks always report theirs).
     #[arg(long, default_value_t = simulate::COST_OMITTED)]
     cost_omitted: f64,
+    /// Share (0–1) of model calls made under a budget reservation (reserved first, settled
+    /// by their cost report); the rest report without one.
+    #[arg(long, default_value_t = simulate::RESERVED)]
+    reserved: f64,
     /// Also write the summary as JSON to this file.
     #[arg(long, value_name = "PATH")]
     summary_json: Option<PathBuf>,
@@ -335,6 +339,9 @@ fn simulate(args: SimulateArgs) -> Result<(), Failure> {
     if !(0.0..=1.0).contains(&args.cost_omitted) {
         return Err(Failure::data(anyhow::anyhow!("--cost-omitted must be a share between 0 and 1")));
     }
+    if !(0.0..=1.0).contains(&args.reserved) {
+        return Err(Failure::data(anyhow::anyhow!("--reserved must be a share between 0 and 1")));
+    }
     if args.agents == 0 {
         return Err(Failure::data(anyhow::anyhow!("--agents must be at least 1")));
     }
@@ -347,6 +354,7 @@ fn simulate(args: SimulateArgs) -> Result<(), Failure> {
         duration: Some(args.duration),
         seed: args.seed,
         cost_omitted: args.cost_omitted,
+        reserved: args.reserved,
         name_prefix: format!("sim-{}-{:04x}", args.seed, fastrand::u16(..)),
         revoke_keys: true,
     };

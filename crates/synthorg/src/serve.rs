@@ -132,6 +132,7 @@ impl Demo {
             duration: None,
             seed,
             cost_omitted: crate::simulate::COST_OMITTED,
+            reserved: crate::simulate::RESERVED,
             name_prefix: format!("demo-{seed:08x}"),
             revoke_keys: false,
         };

@@ -2,8 +2,10 @@
 //! of the latest coordination run. Counted by the API's effects (`crate::effects`), only
 //! after the commit that holds the change.
 
+use synthorg_core::Usd;
+use synthorg_core::reservation::Outcome;
 use synthorg_core::security::Verdict;
-use synthorg_telemetry::metrics::{Collect, CounterMap, Exposition, Family, Gauge, Kind};
+use synthorg_telemetry::metrics::{Collect, Counter, CounterMap, Exposition, Family, Gauge, Kind};
 
 /// `{prefix}_security_evaluations_total` and `{prefix}_coordination_*`.
 #[derive(Debug)]
@@ -14,6 +16,11 @@ pub struct EventMetrics {
     verdicts_family: Family,
     efficiency_family: Family,
     overhead_family: Family,
+    reservations: CounterMap<Outcome>,
+    reservations_family: Family,
+    /// Nanodollars spent beyond reservations.
+    overshoot_nanos: Counter,
+    overshoot_family: Family,
 }
 
 impl EventMetrics {
@@ -40,12 +47,45 @@ impl EventMetrics {
                 Kind::Gauge,
                 "Overhead of the latest coordination run: (turns_mas - turns_sas) / turns_sas x 100.",
             ),
+            reservations: CounterMap::with_keys(Outcome::ALL.iter().copied()),
+            reservations_family: Family::new(
+                prefix,
+                "budget_reservations",
+                Kind::Counter,
+                "Budget reservations handled by this process, by outcome (granted, refused, settled, released, expired).",
+            ),
+            overshoot_nanos: Counter::default(),
+            overshoot_family: Family::new(
+                prefix,
+                "budget_overshoot_usd",
+                Kind::Counter,
+                "USD spent beyond the reservation a cost report named (all of it when the hold had closed).",
+            ),
         }
     }
 
     /// One security verdict (evaluation or output scan).
     pub fn verdict(&self, verdict: Verdict) {
         self.verdicts.inc(verdict);
+    }
+
+    /// One reservation outcome.
+    pub fn reservation(&self, outcome: Outcome) {
+        self.reservations.inc(outcome);
+    }
+
+    /// A cost report that named a reservation: `settled` when it closed an open hold.
+    pub fn settled(&self, outcome: Option<Outcome>, overshoot: Usd) {
+        if let Some(outcome) = outcome {
+            self.reservations.inc(outcome);
+        }
+        self.overshoot(overshoot);
+    }
+
+    fn overshoot(&self, usd: Usd) {
+        if usd.nanos() > 0 {
+            self.overshoot_nanos.inc_by(usd.nanos() as u64);
+        }
     }
 
     /// The figures of the latest coordination run.
@@ -66,6 +106,12 @@ impl Collect for EventMetrics {
                 e.gauge(family.name(), &[], v);
             }
         }
+        self.reservations_family.header(e);
+        for (outcome, count) in self.reservations.snapshot() {
+            e.counter(self.reservations_family.name(), &[("outcome", outcome.as_str())], count as f64);
+        }
+        self.overshoot_family.header(e);
+        e.counter(self.overshoot_family.name(), &[], self.overshoot_nanos.get() as f64 / 1e9);
         self.verdicts_family.header(e);
         for (verdict, count) in self.verdicts.snapshot() {
             e.counter(self.verdicts_family.name(), &[("verdict", verdict.as_str())], count as f64);

@@ -14,7 +14,7 @@ use synthorg_core::budget::{BillingPeriod, BudgetConfig, SpendWindow};
 use synthorg_core::cost::CostSource;
 use synthorg_core::price::TokenType;
 use synthorg_core::task::TaskStatus;
-use synthorg_store::{AgentFilter, ModelUsage, PageRequest, Store, StoreError, now};
+use synthorg_store::{AgentFilter, HeldTotals, ModelUsage, PageRequest, Store, StoreError, now};
 use synthorg_telemetry::metrics::{Collect, CounterMap, Exposition, Family, Kind, LabelValue};
 use uuid::Uuid;
 
@@ -107,6 +107,7 @@ struct CostsSnapshot {
     agents_today: Vec<(Uuid, Usd)>,
     /// In order of first use.
     models: Vec<ModelUsage>,
+    held: HeldTotals,
 }
 
 #[derive(Debug, Default)]
@@ -130,6 +131,9 @@ struct Families {
     budget_threshold: Family,
     budget_used: Family,
     budget_daily_used: Family,
+    budget_reserved: Family,
+    budget_reserved_tokens: Family,
+    budget_reservations_open: Family,
     agent_cost: Family,
     agent_budget_used: Family,
     provider_cost: Family,
@@ -177,6 +181,24 @@ impl Families {
                 "budget_daily_used_percent",
                 Kind::Gauge,
                 "Today's spend (UTC) in percent of the prorated daily budget (0 without a budget).",
+            ),
+            budget_reserved: Family::new(
+                p,
+                "budget_reserved_usd",
+                Kind::Gauge,
+                "USD held by open reservations against each kind of limit: monthly and agent_daily (every hold), task (holds for a task).",
+            ),
+            budget_reserved_tokens: Family::new(
+                p,
+                "budget_reserved_tokens",
+                Kind::Gauge,
+                "Tokens held by open reservations against per_agent_daily_tokens.",
+            ),
+            budget_reservations_open: Family::new(
+                p,
+                "budget_reservations_open",
+                Kind::Gauge,
+                "Open reservations not past their expiry; returns to 0 when every hold is settled, released or expired.",
             ),
             agent_cost: Family::new(
                 p,
@@ -284,6 +306,7 @@ impl OrganizationMetrics {
                 today_spend: spend.today_spend,
                 agents_today: spend.agents_today,
                 models: store.model_usage()?,
+                held: store.held_totals(now())?,
             })
         }) {
             last.costs = Some(costs);
@@ -401,6 +424,21 @@ impl OrganizationMetrics {
             let period = BillingPeriod::containing(now(), budget.reset_day);
             let daily = Usd::from_nanos(budget.total_monthly.nanos() / period.days().max(1));
             e.gauge(f.budget_daily_used.name(), &[], percent(c.today_spend, daily));
+        }
+        f.budget_reserved.header(e);
+        if let Some(c) = costs {
+            for (scope, held) in [("monthly", c.held.amount), ("agent_daily", c.held.amount), ("task", c.held.on_tasks)]
+            {
+                e.gauge(f.budget_reserved.name(), &[("scope", scope)], held.as_f64());
+            }
+        }
+        f.budget_reserved_tokens.header(e);
+        if let Some(c) = costs {
+            e.gauge(f.budget_reserved_tokens.name(), &[], c.held.tokens as f64);
+        }
+        f.budget_reservations_open.header(e);
+        if let Some(c) = costs {
+            e.gauge(f.budget_reservations_open.name(), &[], c.held.open as f64);
         }
         f.agent_cost.header(e);
         if let Some(c) = costs {

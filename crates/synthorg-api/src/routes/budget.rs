@@ -2,19 +2,22 @@
 
 use axum::Json;
 use axum::extract::State;
-use synthorg_core::DomainError;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use synthorg_core::budget::{
-    BillingPeriod, BudgetConfig, BudgetRemaining, BudgetStatus, SpendWindow, budget_status, day_start,
+    AlertLevel, BillingPeriod, BudgetConfig, BudgetRemaining, BudgetStatus, Exhausted, SpendWindow, budget_status,
+    day_start,
 };
 use synthorg_core::event::Event;
-use synthorg_store::{Done, Store, StoreError, now};
+use synthorg_core::reservation::Reservation;
+use synthorg_core::{Actor, DomainError, Usd};
+use synthorg_store::{Admission, Done, Page, ReservationFilter, Store, StoreError, now};
 
 use super::Caller;
 use crate::AppState;
 use crate::auth::require_admin;
-use crate::dto::RemainingQuery;
+use crate::dto::{CreateReservation, Granted, RemainingQuery, ReservationQuery};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, ApiQuery};
+use crate::extract::{ApiId, ApiJson, ApiQuery, page_request};
 
 /// The budget in force: the one set through the API, else the configuration file's.
 pub(crate) fn effective_config(store: &dyn Store, defaults: &BudgetConfig) -> Result<BudgetConfig, StoreError> {
@@ -118,6 +121,130 @@ pub(super) async fn status(State(state): State<AppState>) -> Result<Json<BudgetS
             let spend =
                 s.store().spend_snapshot(SpendWindow { period_start: period.start, day_start: day_start(at) })?;
             Ok(Json(budget_status(&config, at, &spend)))
+        })
+        .await
+}
+
+/// Response header: USD left in the tightest scope once the answer's hold or cost counts.
+pub(super) const REMAINING: HeaderName = HeaderName::from_static("x-budget-remaining");
+/// Response header: the alert level of the most used scope (`normal` … `hard_stop`).
+pub(super) const ALERT: HeaderName = HeaderName::from_static("x-budget-alert");
+
+/// The `X-Budget-*` headers of an answer.
+fn budget_headers(remaining: Option<Usd>, alert: AlertLevel) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if let Some(remaining) = remaining
+        && let Ok(value) = HeaderValue::from_str(&remaining.to_string())
+    {
+        headers.insert(REMAINING, value);
+    }
+    headers.insert(ALERT, HeaderValue::from_static(alert.as_str()));
+    headers
+}
+
+/// A granted hold's answer and its alert level, or the scope that refused it.
+pub(crate) type Grant = Result<(Granted, AlertLevel), Exhausted>;
+
+/// Grants `hold` when it fits every limited scope, with its event: the answer and its
+/// alert level, or the refusal. Runs inside a write.
+pub(crate) fn grant(s: &AppState, hold: &Reservation) -> Result<(Grant, Event), ApiError> {
+    let (agent_id, task_id) = (hold.agent_id, hold.task_id);
+    let config = effective_config(s.store().as_ref(), &s.settings().budget_defaults)?;
+    Ok(match s.store().reserve(hold, &config)? {
+        Admission::Granted { reservation: r, remaining, alert } => {
+            let event = Event::ReservationGranted {
+                reservation_id: r.id,
+                agent_id,
+                task_id,
+                amount: r.amount,
+                tokens: r.tokens,
+                ttl_seconds: (r.expires_at - r.created_at).whole_seconds(),
+            };
+            (Ok((Granted::of(&r, remaining), alert)), event)
+        }
+        Admission::Refused(exhausted) => {
+            let event =
+                Event::ReservationRefused { agent_id, task_id, scope: exhausted.scope, message: exhausted.message() };
+            (Err(exhausted), event)
+        }
+    })
+}
+
+/// Holds budget for a model call before it is made (SPEC §11). Give an `amount`, or the
+/// `provider`, `model`, `max_input_tokens` and `max_output_tokens` whose worst case synthorg
+/// prices. The hold counts against every limited scope until the cost report that names it
+/// (`reservation_id`) settles it, `DELETE` releases it, or `ttl_seconds` pass. A hold that
+/// does not fit is a 409 `budget_exhausted` naming the scope and what remains.
+#[utoipa::path(post, path = "/api/v1/budget/reservations", operation_id = "createReservation", tag = "budget",
+    request_body = CreateReservation,
+    responses((status = 201, body = Granted, headers(
+            ("X-Budget-Remaining" = String, description = "USD left in the tightest scope, this hold counted"),
+            ("X-Budget-Alert" = AlertLevel, description = "Alert level of the most used scope"))),
+        (status = 403, body = ErrorBody),
+        (status = 409, description = "`budget_exhausted` (the hold does not fit), or the agent is terminated", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub(super) async fn create_reservation(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<CreateReservation>,
+) -> Result<(StatusCode, HeaderMap, Json<Granted>), ApiError> {
+    let (agent_id, task_id, hold) = body.split();
+    super::record_ids(task_id, Some(agent_id));
+    let hold = hold.request(agent_id, task_id).into_reservation(&caller, now(), &state.settings().prices, "")?;
+    let outcome = state
+        .write(move |s| {
+            let (outcome, event) = grant(s, &hold)?;
+            Ok(Done::with(outcome, [event]))
+        })
+        .await?;
+    match outcome {
+        Ok((granted, alert)) => Ok((StatusCode::CREATED, budget_headers(granted.remaining, alert), Json(granted))),
+        Err(exhausted) => Err(ApiError::exhausted(exhausted)),
+    }
+}
+
+/// Reservations, oldest first; `?state=open` for the holds in force. An agent key sees its
+/// own agent's.
+#[utoipa::path(get, path = "/api/v1/budget/reservations", operation_id = "listReservations", tag = "budget",
+    params(ReservationQuery),
+    responses((status = 200, body = Page<Reservation>), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(super) async fn list_reservations(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<ReservationQuery>,
+) -> Result<Json<Page<Reservation>>, ApiError> {
+    let page = page_request(q.limit, q.cursor.as_deref())?;
+    let own = caller.agent_id();
+    if let (Some(own), Some(asked)) = (own, q.agent_id)
+        && own != asked
+    {
+        return Err(ApiError::forbidden(format!("this key may see the reservations of agent {own} only")));
+    }
+    let filter = ReservationFilter { agent_id: q.agent_id.or(own), task_id: q.task_id, state: q.state };
+    state.blocking(move |s| Ok(Json(s.store().list_reservations(&filter, &page)?))).await
+}
+
+/// Releases an open reservation: the call was not made, the hold is given back. Releasing
+/// a settled, released or expired one is a 409. An agent key releases its own agent's.
+#[utoipa::path(delete, path = "/api/v1/budget/reservations/{id}", operation_id = "releaseReservation", tag = "budget",
+    params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = Reservation), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+pub(super) async fn release_reservation(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiId(id): ApiId,
+) -> Result<Json<Reservation>, ApiError> {
+    if matches!(*caller, Actor::Viewer { .. }) {
+        return Err(ApiError::forbidden("a viewer key may not release reservations"));
+    }
+    state
+        .write(move |s| {
+            let released = s.store().release_reservation(id, caller.agent_id(), now())?;
+            super::record_ids(released.task_id, Some(released.agent_id));
+            let event =
+                Event::ReservationReleased { reservation_id: id, agent_id: released.agent_id, amount: released.amount };
+            Ok(Done::with(Json(released), [event]))
         })
         .await
 }

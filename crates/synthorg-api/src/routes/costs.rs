@@ -44,7 +44,9 @@ pub(super) async fn list(
 /// does not list and no `cost` is recorded at 0 (`cost_source: unpriced`). With an
 /// idempotency key (body field or `Idempotency-Key` header) a retry is recorded once and
 /// answered with the original record and the header `Idempotent-Replayed: true`; reusing a
-/// key for a different report is a 409.
+/// key for a different report is a 409. With `reservation_id` the report settles that
+/// reservation (its hold becomes this cost); spend beyond the hold is recorded and counted
+/// as overshoot.
 #[utoipa::path(post, path = "/api/v1/costs", operation_id = "reportCost", tag = "costs", request_body = ReportCost,
     params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 128, pattern = "^[!-~]+$",
         description = "Alternative to the body field `idempotency_key`; when both are given they must be equal.")),
@@ -82,7 +84,7 @@ pub(super) async fn report(
         call_category: body.call_category,
         occurred_at: body.occurred_at,
         idempotency_key,
-        reservation_id: None,
+        reservation_id: body.reservation_id,
     }
     .into_record(&caller, now(), state.settings().max_report_delay, &state.settings().prices)?;
     state
@@ -104,6 +106,16 @@ pub(super) async fn report(
                     computed_cost: r.computed_cost,
                     disagrees: r.cost_disagrees,
                 });
+                if let Some(settled) = recorded.settlement {
+                    events.push(Event::ReservationSettled {
+                        reservation_id: settled.reservation_id,
+                        agent_id: r.agent_id,
+                        was: settled.was,
+                        held: settled.held,
+                        cost: r.cost,
+                        overshoot: settled.overshoot,
+                    });
+                }
             }
             Ok(Done::with((StatusCode::CREATED, headers, Json(recorded.value)), events))
         })

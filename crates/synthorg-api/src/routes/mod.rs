@@ -51,6 +51,8 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(budget::get_config, budget::put_config))
         .routes(routes!(budget::status))
         .routes(routes!(budget::remaining))
+        .routes(routes!(budget::list_reservations, budget::create_reservation))
+        .routes(routes!(budget::release_reservation))
         .routes(routes!(coordination::list, coordination::report))
         .routes(routes!(security::evaluate))
         .routes(routes!(security::scan))

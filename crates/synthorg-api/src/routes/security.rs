@@ -3,7 +3,9 @@
 use axum::Json;
 use axum::extract::State;
 use synthorg_core::event::Event;
-use synthorg_core::security::{AgentContext, Approval, DecisionRequest, OutputScan, SecurityAction};
+use synthorg_core::security::{
+    AgentContext, Approval, DecisionRequest, Evaluation, OutputScan, SecurityAction, Verdict,
+};
 use synthorg_store::{ApprovalFilter, Done, EvaluationFilter, EvaluationRecord, Page, StoreError, now};
 
 use super::Caller;
@@ -13,7 +15,9 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiId, ApiJson, ApiQuery, page_request};
 
 /// Asks for a verdict on an action before performing it. `escalate` creates a pending
-/// approval; the agent waits for an admin's decision on it.
+/// approval; the agent waits for an admin's decision on it. With `reserve`, an `allow` also
+/// holds that budget for the call (as `POST /api/v1/budget/reservations` would); a hold that
+/// does not fit makes the verdict `deny`, with the refusing scope in `budget_exhausted`.
 #[utoipa::path(post, path = "/api/v1/security/evaluate", operation_id = "evaluateAction", tag = "security", request_body = EvaluateAction,
     responses((status = 200, body = EvaluationResult), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(super) async fn evaluate(
@@ -26,6 +30,16 @@ pub(super) async fn evaluate(
         return Err(ApiError::forbidden(format!("this key may not ask for verdicts for agent {}", body.agent_id)));
     }
     SecurityAction::check_names(&body.tool, &body.action_type)?;
+    // A bad hold is refused before anything is judged.
+    let hold = match body.reserve {
+        Some(hold) => Some(hold.request(body.agent_id, body.task_id).into_reservation(
+            &caller,
+            now(),
+            &state.settings().prices,
+            "reserve.",
+        )?),
+        None => None,
+    };
     let action = SecurityAction {
         agent_id: body.agent_id,
         task_id: body.task_id,
@@ -41,10 +55,26 @@ pub(super) async fn evaluate(
             }
             let at = now();
             let refusal = super::budget::refusal(s, action.agent_id, action.task_id, at)?;
-            let assessment = s.engine().assess(&action, &AgentContext::from(&agent), refusal, at);
+            let mut assessment = s.engine().assess(&action, &AgentContext::from(&agent), refusal, at);
+            let mut events = Vec::new();
+            let (mut reservation, mut budget_exhausted) = (None, None);
+            // Only an allow holds money; a hold that does not fit turns it into a deny.
+            if let Some(hold) = hold.filter(|_| assessment.evaluation.verdict == Verdict::Allow) {
+                let (outcome, event) = super::budget::grant(s, &hold)?;
+                events.push(event);
+                match outcome {
+                    Ok((granted, _)) => reservation = Some(granted),
+                    Err(exhausted) => {
+                        assessment.evaluation = Evaluation::budget_denial(exhausted.message());
+                        budget_exhausted = Some(exhausted);
+                    }
+                }
+            }
             let record = EvaluationRecord::of(&action, &assessment, at);
             s.store().record_evaluation(&record, assessment.approval.as_ref())?;
-            Ok(Done::with(Json(EvaluationResult::from(&record)), [record.event()]))
+            events.push(record.event());
+            let answer = EvaluationResult { reservation, budget_exhausted, ..EvaluationResult::from(&record) };
+            Ok(Done::with(Json(answer), events))
         })
         .await
 }

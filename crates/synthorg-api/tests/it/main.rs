@@ -10,6 +10,7 @@ mod flows;
 mod metrics;
 mod openapi;
 mod prices;
+mod reservations;
 
 use std::sync::Arc;
 

@@ -155,10 +155,11 @@ impl crate::ReservationStore for PostgresStore {
                 ],
             )?;
             let after = crate::reservations::plus(&held, hold);
-            let remaining = config.remaining(Some(hold.agent_id), hold.task_id, &spend, &after, now).remaining;
+            let after = config.remaining(Some(hold.agent_id), hold.task_id, &spend, &after, now);
             Ok(Admission::Granted {
                 reservation: Reservation { state: ReservationState::Open, ..hold.clone() },
-                remaining,
+                remaining: after.remaining,
+                alert: after.alert_level,
             })
         })
     }

@@ -122,10 +122,11 @@ impl crate::ReservationStore for SqliteStore {
                 ts(hold.expires_at),
             ])?;
             let after = crate::reservations::plus(&held, hold);
-            let remaining = config.remaining(Some(hold.agent_id), hold.task_id, &spend, &after, now).remaining;
+            let after = config.remaining(Some(hold.agent_id), hold.task_id, &spend, &after, now);
             Ok(Admission::Granted {
                 reservation: Reservation { state: ReservationState::Open, ..hold.clone() },
-                remaining,
+                remaining: after.remaining,
+                alert: after.alert_level,
             })
         })
     }
@@ -168,6 +169,15 @@ impl crate::ReservationStore for SqliteStore {
     }
 
     fn expire_reservations(&self, now: OffsetDateTime, limit: usize) -> Result<Vec<Reservation>, StoreError> {
+        // Most sweeps find nothing: a read (on the open-holds index) spares the writer an
+        // empty transaction and its fsync.
+        let due = self.read(|c| {
+            Ok(c.prepare_cached("SELECT 1 FROM budget_reservations WHERE state = 'open' AND expires_at <= ?1 LIMIT 1")?
+                .exists([ts(now)])?)
+        })?;
+        if !due {
+            return Ok(Vec::new());
+        }
         self.write(|tx| {
             let expired: Vec<Reservation> = tx
                 .prepare_cached(&format!(

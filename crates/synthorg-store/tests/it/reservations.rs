@@ -30,7 +30,7 @@ fn hold(agent: Uuid, task: Option<Uuid>, amount: &str) -> Reservation {
 
 fn granted(admission: Admission) -> (Reservation, Option<Usd>) {
     match admission {
-        Admission::Granted { reservation, remaining } => (reservation, remaining),
+        Admission::Granted { reservation, remaining, .. } => (reservation, remaining),
         Admission::Refused(e) => panic!("refused: {}", e.message()),
     }
 }

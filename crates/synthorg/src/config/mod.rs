@@ -594,6 +594,7 @@ fn check(config: Config, resource: Vec<(String, String)>, errors: &mut Vec<Field
         security_policy: policy,
         metrics: config.metrics.enabled.then_some(metrics),
         otlp: None,
+        ..ApiSettings::default()
     };
     Settings {
         bind,

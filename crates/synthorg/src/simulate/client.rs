@@ -126,6 +126,7 @@ impl Client {
         let outcome = match &answer {
             None => Outcome::Transport,
             Some(a) if a.status >= 500 => Outcome::ServerError,
+            Some(a) if a.status == 409 && a.body["error"]["code"] == "budget_exhausted" => Outcome::Refused,
             Some(a) if a.status >= 400 => Outcome::ClientError,
             Some(_) => Outcome::Ok,
         };

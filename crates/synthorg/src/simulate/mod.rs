@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 pub(crate) use client::Client;
-pub(crate) use org::{COST_OMITTED, Tally};
+pub(crate) use org::{COST_OMITTED, RESERVED, Tally};
 use stats::{EndpointSummary, Percentiles, Stats};
 
 /// What to simulate.
@@ -38,6 +38,9 @@ pub(crate) struct Options {
     /// Share (0–1) of calls to catalogued models whose report leaves `cost` out for synthorg
     /// to compute.
     pub cost_omitted: f64,
+    /// Share (0–1) of model calls made under a reservation (reserved first, settled by
+    /// their report).
+    pub reserved: f64,
     /// Prefix of the agents' names (unique per run).
     pub name_prefix: String,
     /// Revoke the agents' keys through the API at the end (the demo revokes them in the store,
@@ -63,6 +66,8 @@ pub(crate) struct Summary {
     pub client_errors: u64,
     pub server_errors: u64,
     pub transport_errors: u64,
+    /// Requests the budget refused (409 `budget_exhausted`): not errors.
+    pub refused: u64,
     pub latency: Percentiles,
     pub endpoints: Vec<EndpointSummary>,
     pub tally: Tally,
@@ -102,7 +107,8 @@ impl Summary {
         }
         writeln!(
             out,
-            "total: {} requests in {:.1} s ({:.1}/s); p50 {:.2} ms, p99 {:.2} ms; errors: {} 4xx, {} 5xx, {} transport",
+            "total: {} requests in {:.1} s ({:.1}/s); p50 {:.2} ms, p99 {:.2} ms; errors: {} 4xx, {} 5xx, {} transport; \
+             {} refused by the budget",
             self.requests,
             self.seconds,
             self.per_second,
@@ -110,7 +116,8 @@ impl Summary {
             self.latency.p99_ms,
             self.client_errors,
             self.server_errors,
-            self.transport_errors
+            self.transport_errors,
+            self.refused
         )?;
         let t = &self.tally;
         let n = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
@@ -118,6 +125,7 @@ impl Summary {
         writeln!(
             out,
             "organization: {} agents, {} tasks created ({} completed, {} cancelled), {} transitions, {} cost records (${}.{:09}), \
+             reservations {} granted / {} refused / {} released, \
              verdicts {} allow / {} deny / {} escalate, approvals {} approved / {} rejected, {} coordination runs",
             n(&t.agents),
             n(&t.tasks_created),
@@ -127,6 +135,9 @@ impl Summary {
             n(&t.cost_records),
             cost / 1_000_000_000,
             cost % 1_000_000_000,
+            n(&t.reservations_granted),
+            n(&t.reservations_refused),
+            n(&t.reservations_released),
             n(&t.verdicts_allow),
             n(&t.verdicts_deny),
             n(&t.verdicts_escalate),
@@ -166,6 +177,7 @@ pub(crate) fn run(options: &Options, stop: &AtomicBool, progress: Progress) -> S
                 tally: &tally,
                 prices: &prices,
                 cost_omitted: options.cost_omitted,
+                reserved: options.reserved,
             };
             let seed = options.seed.wrapping_add(w as u64 + 1);
             let mut worker =
@@ -196,6 +208,7 @@ pub(crate) fn run(options: &Options, stop: &AtomicBool, progress: Progress) -> S
         client_errors: endpoints.iter().map(|e| e.client_errors).sum(),
         server_errors: endpoints.iter().map(|e| e.server_errors).sum(),
         transport_errors: endpoints.iter().map(|e| e.transport_errors).sum(),
+        refused: endpoints.iter().map(|e| e.refused).sum(),
         latency: stats.overall(),
         endpoints,
         tally,

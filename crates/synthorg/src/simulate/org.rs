@@ -35,6 +35,13 @@ const SELF_HOSTED: (&str, &str, u64) = ("in-house", "llama-3.3-70b", 200);
 /// Share of calls to catalogued models that leave `cost` out for synthorg to compute, by
 /// default (`simulate --cost-omitted`).
 pub(crate) const COST_OMITTED: f64 = 0.6;
+/// Share of model calls made under a reservation, by default (`simulate --reserved`).
+pub(crate) const RESERVED: f64 = 0.8;
+/// Share of reserved calls that are not made after all: the hold is released.
+const RESERVED_UNUSED: f64 = 0.03;
+/// The most output tokens a simulated call asks for: the worst case its hold covers.
+const MAX_OUTPUT: u64 = 1_500;
+
 /// Share of reported costs that differ from the list price (a provider's invoice with a
 /// surcharge), so the disagreement counter moves in the demo.
 const COST_SURCHARGED: f64 = 0.02;
@@ -48,6 +55,9 @@ pub(crate) struct Tally {
     pub tasks_completed: AtomicU64,
     pub tasks_cancelled: AtomicU64,
     pub cost_records: AtomicU64,
+    pub reservations_granted: AtomicU64,
+    pub reservations_refused: AtomicU64,
+    pub reservations_released: AtomicU64,
     /// Sum of the recorded costs (reported, or priced by synthorg) in 10⁻⁹ USD.
     pub cost_nanos: AtomicU64,
     pub verdicts_allow: AtomicU64,
@@ -146,6 +156,7 @@ pub(super) struct Org<'a> {
     pub tally: &'a Tally,
     pub prices: &'a Catalogue,
     pub cost_omitted: f64,
+    pub reserved: f64,
 }
 
 /// One worker: its agents, its tasks, its random stream.
@@ -159,6 +170,7 @@ pub(super) struct Worker<'a> {
     pub tally: &'a Tally,
     prices: &'a Catalogue,
     cost_omitted: f64,
+    reserved: f64,
     tasks: Vec<SimTask>,
     serial: u64,
     name: String,
@@ -188,6 +200,7 @@ impl<'a> Worker<'a> {
             tally: org.tally,
             prices: org.prices,
             cost_omitted: org.cost_omitted,
+            reserved: org.reserved,
             tasks: Vec::new(),
             serial: 0,
             name,
@@ -336,7 +349,7 @@ impl<'a> Worker<'a> {
         };
         let cache_read = if self.rng.bool() { input * self.rng.u64(30..90) / 100 } else { 0 };
         let cache_write = if cache_read == 0 && self.rng.f64() < 0.2 { input / 2 } else { 0 };
-        let output = self.rng.u64(40..1_500);
+        let output = self.rng.u64(40..MAX_OUTPUT);
         let reasoning = if self.rng.f64() < 0.3 { output * self.rng.u64(20..80) / 100 } else { 0 };
         let usage = Usage {
             input,
@@ -374,6 +387,36 @@ impl<'a> Worker<'a> {
         });
         if let Some(cost) = cost {
             body["cost"] = json!(cost.to_string());
+        }
+        if self.rng.f64() < self.reserved {
+            // The worst case of this prompt with the most output the call may produce,
+            // priced by synthorg; the self-hosted model's at its own rate.
+            let mut hold = json!({"agent_id": self.agents[agent].id, "task_id": task_id, "provider": provider,
+                "model": model, "max_input_tokens": input, "max_output_tokens": MAX_OUTPUT});
+            if self.prices.lookup(provider, model).is_none() {
+                hold["amount"] = json!(Usd::from_nanos(((input + MAX_OUTPUT) * SELF_HOSTED.2) as i64).to_string());
+            }
+            let key = &self.agents[agent].key;
+            let granted = self.call("POST /budget/reservations", "POST", "/budget/reservations", key, Some(&hold));
+            let id = match granted {
+                Some(a) if a.ok() => a.str("id"),
+                // Refused by the budget: the call is not made.
+                Some(a) if a.status == 409 => {
+                    inc(&self.tally.reservations_refused);
+                    return;
+                }
+                _ => return,
+            };
+            let Some(id) = id else { return };
+            inc(&self.tally.reservations_granted);
+            if self.rng.f64() < RESERVED_UNUSED {
+                let path = format!("/budget/reservations/{id}");
+                if self.call("DELETE /budget/reservations/{id}", "DELETE", &path, key, None).is_some_and(|a| a.ok()) {
+                    inc(&self.tally.reservations_released);
+                }
+                return;
+            }
+            body["reservation_id"] = json!(id);
         }
         let answer = self.call("POST /costs", "POST", "/costs", &self.agents[agent].key, Some(&body));
         if let Some(answer) = answer.filter(Answer::ok) {

@@ -16,6 +16,9 @@ pub(crate) enum Outcome {
     ServerError,
     /// No HTTP answer: refused, reset, timed out.
     Transport,
+    /// 409 `budget_exhausted`: the budget said no, as it should when it is spent. Neither
+    /// the client's nor the server's fault, so counted apart from both.
+    Refused,
 }
 
 #[derive(Debug, Default)]
@@ -25,6 +28,7 @@ struct Endpoint {
     client_errors: u64,
     server_errors: u64,
     transport_errors: u64,
+    refused: u64,
 }
 
 #[derive(Debug, Default)]
@@ -65,6 +69,8 @@ pub(crate) struct EndpointSummary {
     pub client_errors: u64,
     pub server_errors: u64,
     pub transport_errors: u64,
+    /// Reservations the budget refused (409 `budget_exhausted`).
+    pub refused: u64,
     pub per_second: f64,
     #[serde(flatten)]
     pub latency: Percentiles,
@@ -93,6 +99,7 @@ impl Stats {
             Outcome::ClientError => e.client_errors += 1,
             Outcome::ServerError => e.server_errors += 1,
             Outcome::Transport => e.transport_errors += 1,
+            Outcome::Refused => e.refused += 1,
         }
         inner.window_us.push(us);
         if matches!(outcome, Outcome::ServerError | Outcome::Transport) {
@@ -126,6 +133,7 @@ impl Stats {
                     client_errors: e.client_errors,
                     server_errors: e.server_errors,
                     transport_errors: e.transport_errors,
+                    refused: e.refused,
                     per_second: sorted.len() as f64 / seconds,
                     latency: percentiles(&sorted),
                 }

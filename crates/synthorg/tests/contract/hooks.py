@@ -41,7 +41,8 @@ def _is_number(value):
 
 
 ALERT_DEFAULTS = {"warn": 75, "critical": 90, "hard_stop": 100}
-MONEY = ("cost", "total_monthly", "per_task_limit", "per_agent_daily_limit")
+MONEY = ("cost", "total_monthly", "per_task_limit", "per_agent_daily_limit", "amount")
+PRICING = ("provider", "model", "max_input_tokens", "max_output_tokens")
 
 
 @schemathesis.hook
@@ -49,6 +50,8 @@ def before_call(context, case, kwargs):
     """Runs in every phase (generation hooks such as `map_body` miss the coverage phase)."""
     if isinstance(case.body, dict):
         _keep_store_and_cross_field_rules(case.body)
+        if case.method.upper() == "POST" and case.path == "/api/v1/budget/reservations":
+            _keep_hold_rules(case.body)
         # The body's idempotency key and the header are one key; both given, they must agree.
         # The body gives way (an edit of the headers would disturb schemathesis's own
         # header checks, which remove headers on purpose).
@@ -76,6 +79,11 @@ def _keep_store_and_cross_field_rules(body):
     for field, known in REFERENCES.items():
         if _is_uuid(body.get(field)):
             body[field] = known
+    # A cost report may name a reservation; a random one does not exist (a rightful 422).
+    if _is_uuid(body.get("reservation_id")):
+        del body["reservation_id"]
+    if isinstance(body.get("reserve"), dict):
+        _keep_hold_rules(body["reserve"])
     agents = body.get("agents")
     if isinstance(agents, list):
         body["agents"] = [AGENT if _is_uuid(a) else a for a in agents]
@@ -118,6 +126,23 @@ def _keep_store_and_cross_field_rules(body):
     elif _is_uuid(body.get("assigned_to")):
         del body["assigned_to"]
 
+    _money_as_decimal_text(body)
+
+
+def _keep_hold_rules(hold):
+    """A hold gives an amount, or the four fields that price a catalogued model; the token
+    maxima go together. A generated hold without an amount gets one (the catalogue lists
+    the models it knows, which a generator cannot guess)."""
+    if hold.get("amount") is None:
+        hold["amount"] = "0.01"
+    given = [hold.get(f) for f in ("max_input_tokens", "max_output_tokens")]
+    if sum(g is not None for g in given) == 1 and all(g is None or _is_number(g) for g in given):
+        hold.pop("max_input_tokens", None)
+        hold.pop("max_output_tokens", None)
+    _money_as_decimal_text(hold)
+
+
+def _money_as_decimal_text(body):
     # A binary float cannot carry the decimal that `multipleOf: 1e-9` means: 7 × 1e-9 is
     # 7.000000000000001e-09, whose text the server rightly refuses as too precise. Such a
     # float becomes the decimal string it stands for, the other form the document allows.

@@ -14,7 +14,7 @@ from decimal import Decimal
 from synthorg_client import AuthenticatedClient, Client
 from synthorg_client.api.agents import get_agent, register_agent
 from synthorg_client.api.approvals import decide_approval, list_approvals
-from synthorg_client.api.budget import get_budget_status, set_budget_config
+from synthorg_client.api.budget import create_reservation, get_budget_status, set_budget_config
 from synthorg_client.api.costs import get_prices, report_cost
 from synthorg_client.api.health import get_health
 from synthorg_client.api.keys import create_key
@@ -28,6 +28,7 @@ from synthorg_client.models import (
     CreateAgent,
     CreateAgentKey,
     CreateAgentKeyRole,
+    CreateReservation,
     CreateTask,
     DecideApproval,
     Decision,
@@ -131,6 +132,35 @@ config = ok(set_budget_config.sync_detailed(client=admin, body=BudgetConfig(tota
 assert Decimal(str(config.total_monthly)) == 500 and config.reset_day == 1
 status = ok(get_budget_status.sync_detailed(client=admin), 200, object)
 assert Decimal(str(status.period_spend)) == Decimal("0.0138"), status.period_spend
+
+# Hold a call's worst case before making it; the report that names the hold settles it.
+held = ok(
+    create_reservation.sync_detailed(
+        client=ada,
+        body=CreateReservation(
+            agent_id=agent.id, provider="anthropic", model="claude-sonnet-4-5", max_input_tokens=8000, max_output_tokens=1000
+        ),
+    ),
+    201,
+    object,
+)
+assert Decimal(str(held.amount)) == Decimal("0.045") and held.tokens == 9000, held
+settled = ok(
+    report_cost.sync_detailed(
+        client=ada,
+        body=ReportCost(
+            agent_id=agent.id,
+            provider="anthropic",
+            model="claude-sonnet-4-5",
+            input_tokens=4000,
+            output_tokens=500,
+            reservation_id=held.id,
+        ),
+    ),
+    201,
+    object,
+)
+assert Decimal(str(settled.cost)) == Decimal("0.0195") and settled.reservation_id == held.id, settled
 
 # Ask for a verdict before a risky tool call: DROP TABLE escalates; an admin decides.
 arguments = {"sql": "DROP TABLE customers"}

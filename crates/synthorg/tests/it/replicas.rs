@@ -68,7 +68,13 @@ fn organization_samples(base: &str) -> BTreeSet<String> {
         "synthorg_agent_budget_used_percent",
         "synthorg_approvals_pending",
     ];
-    text.lines().filter(|l| !l.starts_with('#') && PULLED.iter().any(|f| l.starts_with(f))).map(str::to_owned).collect()
+    // Counted by the process that handled the request, not read from the store.
+    const PUSHED: &[&str] = &["synthorg_budget_reservations_total", "synthorg_budget_overshoot_usd_total"];
+    text.lines()
+        .filter(|l| !l.starts_with('#') && PULLED.iter().any(|f| l.starts_with(f)))
+        .filter(|l| !PUSHED.iter().any(|f| l.starts_with(f)))
+        .map(str::to_owned)
+        .collect()
 }
 
 #[test]

@@ -54,6 +54,23 @@ fn first_start_tour_and_no_secret_in_logs() {
         (s, cost["cost_source"].as_str(), cost["cost_disagrees"].as_bool()),
         (201, Some("reported"), Some(false))
     );
+    // The README's reservation: the worst case held, then settled by the report naming it.
+    let (s, held) = ada.post(
+        "/budget/reservations",
+        &json!({"agent_id": agent_id, "provider": "anthropic", "model": "claude-sonnet-4-5",
+        "max_input_tokens": 8000, "max_output_tokens": 1000}),
+    );
+    assert_eq!((s, held["amount"].as_f64()), (201, Some(0.045)), "{held}");
+    let (s, settled) = ada.post(
+        "/costs",
+        &json!({"agent_id": agent_id, "provider": "anthropic", "model": "claude-sonnet-4-5",
+        "input_tokens": 4000, "output_tokens": 500, "reservation_id": held["id"]}),
+    );
+    assert_eq!(
+        (s, settled["cost"].as_f64(), &settled["reservation_id"]),
+        (201, Some(0.0195), &held["id"]),
+        "{settled}"
+    );
     let (s, prices) = ada.get("/prices?provider=anthropic");
     assert_eq!(s, 200);
     assert!(prices["models"].as_array().unwrap().iter().any(|m| m["model"] == "claude-sonnet-4-5"));
