@@ -342,6 +342,90 @@ impl BillingPeriod {
     pub fn days(&self) -> i64 {
         (self.end - self.start).whole_days()
     }
+
+    /// The period's spend projected linearly to its end: `spent` so far ÷ time elapsed ×
+    /// period length, at least one hour counting as elapsed (no division by a few seconds).
+    pub fn forecast(&self, spent: Usd, now: OffsetDateTime) -> Usd {
+        let elapsed = (now - self.start).max(Duration::HOUR);
+        let length = self.end - self.start;
+        let forecast =
+            i128::from(spent.nanos()) * length.whole_seconds() as i128 / elapsed.whole_seconds().max(1) as i128;
+        Usd::from_nanos(i64::try_from(forecast).unwrap_or(i64::MAX))
+    }
+}
+
+/// The organization's total spend sampled over time, for burn rates: at most one sample a
+/// minute, kept for 25 hours. In memory: after a restart the history starts again, and a
+/// window longer than the history is measured over the history (see [`SpendHistory::rate`]).
+#[derive(Debug, Clone, Default)]
+pub struct SpendHistory {
+    samples: std::collections::VecDeque<(OffsetDateTime, Usd)>,
+}
+
+impl SpendHistory {
+    /// Spacing of kept samples.
+    pub const SPACING: Duration = Duration::MINUTE;
+    /// How far back samples are kept: the longest window, and an hour to spare.
+    pub const KEPT: Duration = Duration::hours(25);
+    /// The shortest history a rate is given for.
+    pub const MIN_SPAN: Duration = Duration::minutes(5);
+
+    /// Records the ledger's total at `at`; a sample within a minute of the previous one is
+    /// not kept. Samples older than [`Self::KEPT`] are dropped.
+    pub fn record(&mut self, at: OffsetDateTime, total: Usd) {
+        if self.samples.back().is_none_or(|(last, _)| at - *last >= Self::SPACING) {
+            self.samples.push_back((at, total));
+        }
+        while self.samples.front().is_some_and(|(t, _)| at - *t > Self::KEPT) {
+            self.samples.pop_front();
+        }
+    }
+
+    /// Spend per hour over the `window` before `now`, when the total is `total`: the growth
+    /// since the oldest sample inside the window (or since the oldest of all, when the history
+    /// is shorter), per hour of the span it covers. `None` with less than five minutes of
+    /// history.
+    pub fn rate(&self, now: OffsetDateTime, total: Usd, window: Duration) -> Option<f64> {
+        let (from, then) = self.samples.iter().find(|(t, _)| now - *t <= window)?;
+        let span = now - *from;
+        if span < Self::MIN_SPAN {
+            return None;
+        }
+        let grown = (total.nanos() - then.nanos()).max(0) as f64 / 1e9;
+        Some(grown / span.as_seconds_f64() * 3600.0)
+    }
+}
+
+/// Where the billing period is heading, as `/metrics` shows it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Outlook {
+    /// [`BillingPeriod::forecast`] of the period's spend.
+    pub forecast_period_spend: Usd,
+    /// Seconds until spend + holds reach the hard stop at the given burn rate: 0 when they
+    /// already have; `None` without a monthly budget or without spend to extrapolate.
+    pub exhaustion_seconds: Option<f64>,
+    /// Seconds until the period ends (and spend starts again from 0).
+    pub period_remaining_seconds: f64,
+}
+
+impl BudgetConfig {
+    /// The period's outlook at `now`, from its spend, what open holds hold, and the spend per
+    /// hour (the 24 h burn rate) that exhaustion is extrapolated at.
+    pub fn outlook(&self, now: OffsetDateTime, period_spend: Usd, held: Usd, burn_per_hour: Option<f64>) -> Outlook {
+        let period = BillingPeriod::containing(now, self.reset_day);
+        let left = self.hard_stop().nanos() as f64 - period_spend.nanos() as f64 - held.nanos() as f64;
+        let exhaustion_seconds = match (self.total_monthly.is_zero(), burn_per_hour) {
+            (true, _) => None,
+            (false, _) if left <= 0.0 => Some(0.0),
+            (false, Some(rate)) if rate > 0.0 => Some(left / 1e9 / rate * 3600.0),
+            (false, _) => None,
+        };
+        Outlook {
+            forecast_period_spend: period.forecast(period_spend, now),
+            exhaustion_seconds,
+            period_remaining_seconds: (period.end - now).as_seconds_f64(),
+        }
+    }
 }
 
 /// The instants spend is summed from, at one moment: the start of the billing period and of
@@ -570,10 +654,6 @@ impl BudgetConfig {
         });
         let tightest = scopes.iter().min_by_key(|s| s.remaining);
         let period = BillingPeriod::containing(now, self.reset_day);
-        let elapsed = (now - period.start).max(Duration::HOUR);
-        let length = period.end - period.start;
-        let forecast = i128::from(spend.period_spend.nanos()) * length.whole_seconds() as i128
-            / elapsed.whole_seconds().max(1) as i128;
         BudgetRemaining {
             agent_id: agent,
             task_id: task,
@@ -587,7 +667,7 @@ impl BudgetConfig {
                 .max()
                 .unwrap_or(AlertLevel::Normal),
             tokens,
-            forecast_period_spend: Usd::from_nanos(i64::try_from(forecast).unwrap_or(i64::MAX)),
+            forecast_period_spend: period.forecast(spend.period_spend, now),
             scopes,
         }
     }
@@ -714,6 +794,45 @@ mod tests {
         // The first hour of a period counts as one hour: no division by a few seconds.
         let early = config.remaining(None, None, &spend, &held, datetime!(2026-03-01 0:00:01 UTC));
         assert_eq!(early.forecast_period_spend, usd("26040"));
+    }
+
+    #[test]
+    fn burn_rates_come_from_the_sampled_history() {
+        let usd = |s: &str| Usd::parse(s).unwrap();
+        let t0 = datetime!(2026-03-10 00:00 UTC);
+        let mut h = SpendHistory::default();
+        assert_eq!(h.rate(t0, usd("5"), Duration::HOUR), None);
+        // $1 a minute for two hours; samples closer than a minute are not kept.
+        for minute in 0..=120 {
+            h.record(t0 + Duration::minutes(minute), Usd::dollars(minute));
+            h.record(t0 + Duration::minutes(minute) + Duration::seconds(30), Usd::dollars(1000));
+        }
+        let now = t0 + Duration::minutes(120);
+        assert_eq!(h.rate(now, Usd::dollars(120), Duration::HOUR), Some(60.0));
+        // The 24 h window covers the two hours there are.
+        assert_eq!(h.rate(now, Usd::dollars(120), Duration::hours(24)), Some(60.0));
+        // Less than five minutes of history: no rate.
+        let mut short = SpendHistory::default();
+        short.record(t0, Usd::ZERO);
+        assert_eq!(short.rate(t0 + Duration::minutes(4), Usd::dollars(4), Duration::HOUR), None);
+        // Samples older than 25 h are dropped.
+        h.record(t0 + Duration::hours(30), Usd::dollars(121));
+        assert_eq!(h.samples.len(), 1);
+    }
+
+    #[test]
+    fn the_outlook_extrapolates_to_the_hard_stop_within_the_period() {
+        let usd = |s: &str| Usd::parse(s).unwrap();
+        let config = BudgetConfig { total_monthly: usd("100"), ..BudgetConfig::default() };
+        let now = datetime!(2026-03-11 00:00 UTC); // 10 of 31 days gone
+        let o = config.outlook(now, usd("40"), usd("10"), Some(2.5));
+        assert_eq!(o.forecast_period_spend, usd("124"));
+        // 50 left at 2.5 an hour: 20 hours.
+        assert_eq!(o.exhaustion_seconds, Some(72_000.0));
+        assert_eq!(o.period_remaining_seconds, 21.0 * 86_400.0);
+        assert_eq!(config.outlook(now, usd("95"), usd("5"), None).exhaustion_seconds, Some(0.0));
+        assert_eq!(config.outlook(now, usd("40"), Usd::ZERO, Some(0.0)).exhaustion_seconds, None);
+        assert_eq!(BudgetConfig::default().outlook(now, usd("40"), Usd::ZERO, Some(2.0)).exhaustion_seconds, None);
     }
 
     #[test]

@@ -70,6 +70,7 @@ pub struct MetricsCollector {
     scrapes: Counter,
     events: Arc<EventMetrics>,
     http: Arc<HttpMetrics>,
+    organization: Arc<OrganizationMetrics>,
     /// In exposition order.
     components: Vec<Arc<dyn Collect>>,
 }
@@ -85,11 +86,8 @@ impl MetricsCollector {
         let p = settings.prefix.as_str();
         let events = Arc::new(EventMetrics::new(p));
         let http = Arc::new(HttpMetrics::new(p));
-        let mut components: Vec<Arc<dyn Collect>> = vec![
-            Arc::new(OrganizationMetrics::new(&settings, store.clone(), budget_defaults)),
-            events.clone(),
-            http.clone(),
-        ];
+        let organization = Arc::new(OrganizationMetrics::new(&settings, store.clone(), budget_defaults));
+        let mut components: Vec<Arc<dyn Collect>> = vec![organization.clone(), events.clone(), http.clone()];
         if let Some(handle) = otlp {
             components.push(Arc::new(ExporterMetrics::new(p, handle)));
         }
@@ -106,8 +104,15 @@ impl MetricsCollector {
             scrapes: Counter::default(),
             events,
             http,
+            organization,
             components,
         }
+    }
+
+    /// Samples the ledger's total for the burn rates (the periodic chores call it every
+    /// minute, so the history grows between scrapes too). Blocking: reads the store.
+    pub fn sample_spend(&self) -> Result<(), synthorg_store::StoreError> {
+        self.organization.sample_spend()
     }
 
     /// The families the events of committed changes move.

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use synthorg_core::Usd;
 use synthorg_core::agent::{AgentStatus, TrustLevel};
-use synthorg_core::budget::{BillingPeriod, BudgetConfig, SpendWindow};
+use synthorg_core::budget::{BillingPeriod, BudgetConfig, SpendHistory, SpendWindow};
 use synthorg_core::cost::CostSource;
 use synthorg_core::price::TokenType;
 use synthorg_core::task::TaskStatus;
@@ -108,6 +108,8 @@ struct CostsSnapshot {
     /// In order of first use.
     models: Vec<ModelUsage>,
     held: HeldTotals,
+    /// When it was read.
+    at: time::OffsetDateTime,
 }
 
 #[derive(Debug, Default)]
@@ -134,6 +136,10 @@ struct Families {
     budget_reserved: Family,
     budget_reserved_tokens: Family,
     budget_reservations_open: Family,
+    burn_rate: Family,
+    forecast: Family,
+    exhaustion: Family,
+    period_remaining: Family,
     agent_cost: Family,
     agent_budget_used: Family,
     provider_cost: Family,
@@ -200,6 +206,30 @@ impl Families {
                 Kind::Gauge,
                 "Open reservations not past their expiry; returns to 0 when every hold is settled, released or expired.",
             ),
+            burn_rate: Family::new(
+                p,
+                "budget_burn_rate_usd_per_hour",
+                Kind::Gauge,
+                "Spend per hour over the window (1h, 24h; over the process's history when that is shorter, at least 5 minutes).",
+            ),
+            forecast: Family::new(
+                p,
+                "budget_forecast_period_usd",
+                Kind::Gauge,
+                "The billing period's spend projected linearly to its end, USD.",
+            ),
+            exhaustion: Family::new(
+                p,
+                "budget_exhaustion_seconds",
+                Kind::Gauge,
+                "Seconds until spend and holds reach the hard stop at the 24h burn rate (0: reached; absent: no budget or no spend).",
+            ),
+            period_remaining: Family::new(
+                p,
+                "budget_period_remaining_seconds",
+                Kind::Gauge,
+                "Seconds until the billing period ends and spend counts from 0 again.",
+            ),
             agent_cost: Family::new(
                 p,
                 "agent_cost",
@@ -261,6 +291,8 @@ pub struct OrganizationMetrics {
     max_model_series: usize,
     budget_defaults: BudgetConfig,
     last: Mutex<LastGood>,
+    /// The ledger's total over time, for the burn rates.
+    history: Mutex<SpendHistory>,
     scrape_errors: CounterMap<Source>,
     folded: CounterMap<Folded>,
     f: Families,
@@ -275,10 +307,18 @@ impl OrganizationMetrics {
             max_model_series: settings.max_model_series,
             budget_defaults,
             last: Mutex::new(LastGood::default()),
+            history: Mutex::new(SpendHistory::default()),
             scrape_errors: CounterMap::with_keys(Source::ALL),
             folded: CounterMap::with_keys(Folded::ALL),
             f: Families::new(prefix),
         }
+    }
+
+    /// Records the ledger's total now, for the burn rates.
+    pub fn sample_spend(&self) -> Result<(), StoreError> {
+        let total = self.store.total_cost()?;
+        self.history.lock().unwrap_or_else(|p| p.into_inner()).record(now(), total);
+        Ok(())
     }
 
     fn refresh(&self, last: &mut LastGood) {
@@ -307,8 +347,10 @@ impl OrganizationMetrics {
                 agents_today: spend.agents_today,
                 models: store.model_usage()?,
                 held: store.held_totals(now())?,
+                at: now(),
             })
         }) {
+            self.history.lock().unwrap_or_else(|p| p.into_inner()).record(costs.at, costs.total);
             last.costs = Some(costs);
         }
         if let Some(pending) = self.source(Source::Approvals, || store.pending_approvals()) {
@@ -431,6 +473,30 @@ impl OrganizationMetrics {
             {
                 e.gauge(f.budget_reserved.name(), &[("scope", scope)], held.as_f64());
             }
+        }
+        let history = self.history.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let hour = time::Duration::HOUR;
+        let rates = costs.map(|c| (history.rate(c.at, c.total, hour), history.rate(c.at, c.total, 24 * hour)));
+        f.burn_rate.header(e);
+        if let Some((one, day)) = rates {
+            for (window, rate) in [("1h", one), ("24h", day)] {
+                if let Some(rate) = rate {
+                    e.gauge(f.burn_rate.name(), &[("window", window)], rate);
+                }
+            }
+        }
+        let outlook = costs.map(|c| budget.outlook(c.at, c.period_spend, c.held.amount, rates.and_then(|r| r.1)));
+        f.forecast.header(e);
+        if let Some(o) = outlook {
+            e.gauge(f.forecast.name(), &[], o.forecast_period_spend.as_f64());
+        }
+        f.exhaustion.header(e);
+        if let Some(seconds) = outlook.and_then(|o| o.exhaustion_seconds) {
+            e.gauge(f.exhaustion.name(), &[], seconds);
+        }
+        f.period_remaining.header(e);
+        if let Some(o) = outlook {
+            e.gauge(f.period_remaining.name(), &[], o.period_remaining_seconds);
         }
         f.budget_reserved_tokens.header(e);
         if let Some(c) = costs {

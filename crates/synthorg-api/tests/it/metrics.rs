@@ -364,8 +364,15 @@ async fn operator_artifacts_match_the_exposition() {
     seed_adversarial(&app).await;
     app.post("/api/v1/coordination/runs", json!({"agents": [crate::id(&app.get("/api/v1/agents").await.body["items"][0])], "topology": "solo", "turns_mas": 1, "turns_sas": 1, "success_rate": 1})).await;
     let (_, _, text) = scrape(&app, None).await;
-    let exposed: std::collections::BTreeSet<String> =
+    // Families with samples, and families declared without one at this moment (the burn rate
+    // and the time to the hard stop need minutes of history).
+    let mut exposed: std::collections::BTreeSet<String> =
         text.lines().filter(|l| !l.starts_with('#')).map(|l| l.split(['{', ' ']).next().unwrap().to_owned()).collect();
+    let declared = ["synthorg_budget_burn_rate_usd_per_hour", "synthorg_budget_exhaustion_seconds"];
+    for family in declared {
+        assert!(text.contains(&format!("# TYPE {family} gauge\n")), "{family} is declared");
+        exposed.insert(family.to_owned());
+    }
 
     let prom = docs_dir().join("prometheus");
     let check = |args: &[&str]| {

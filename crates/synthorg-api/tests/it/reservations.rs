@@ -178,3 +178,31 @@ async fn after_every_outcome_no_hold_is_left_open() {
     assert_eq!(value(&text, "synthorg_budget_overshoot_usd_total"), Some(0.25));
     assert_eq!(app.count("/api/v1/budget/reservations?state=open").await, 0);
 }
+
+/// The outlook families on a scrape: the forecast and the period's end from the store, and no
+/// burn rate or exhaustion before five minutes of history.
+#[tokio::test]
+async fn the_outlook_is_on_the_scrape() {
+    let app = app_with_budget("100").await;
+    let ada = app.agent("ada").await;
+    let r = app
+        .post(
+            "/api/v1/costs",
+            json!({"agent_id": ada, "provider": "p", "model": "m", "input_tokens": 1,
+            "output_tokens": 1, "cost": "10"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let (_, _, text) = scrape(&app, None).await;
+    let now = synthorg_store::now();
+    let period = synthorg_core::budget::BillingPeriod::containing(now, 1);
+    let forecast = value(&text, "synthorg_budget_forecast_period_usd").unwrap();
+    // The scrape ran a moment before `now`: the forecast falls by at most a little.
+    let expected = period.forecast(synthorg_core::Usd::dollars(10), now).as_f64();
+    assert!((forecast - expected).abs() / expected < 0.01, "{forecast} vs {expected}");
+    let left = value(&text, "synthorg_budget_period_remaining_seconds").unwrap();
+    assert!((left - (period.end - now).as_seconds_f64()).abs() < 5.0, "{left}");
+    assert!(text.contains("# TYPE synthorg_budget_burn_rate_usd_per_hour gauge"), "{text}");
+    assert!(!text.contains("synthorg_budget_burn_rate_usd_per_hour{"), "no rate before 5 minutes of history");
+    assert!(!text.lines().any(|l| l.starts_with("synthorg_budget_exhaustion_seconds ")));
+}
