@@ -474,6 +474,8 @@ pub struct SpendSnapshot {
     pub today_spend: Usd,
     /// Spend per agent since 00:00 UTC today.
     pub agents_today: Vec<(Uuid, Usd)>,
+    /// Tokens (input + output) per agent since 00:00 UTC today.
+    pub agent_tokens_today: Vec<(Uuid, u64)>,
 }
 
 /// The spend an action is judged against by [`BudgetConfig::refusal`].
@@ -505,6 +507,8 @@ pub struct BudgetStatus {
     pub daily_used_percent: Option<f64>,
     pub alert_level: AlertLevel,
     pub per_agent_daily_limit: Usd,
+    /// Most tokens per agent per UTC day; 0: no limit.
+    pub per_agent_daily_tokens: u64,
     pub agents: Vec<AgentDailySpend>,
 }
 
@@ -516,6 +520,10 @@ pub struct AgentDailySpend {
     pub today_spend: Usd,
     pub used_percent: Option<f64>,
     pub over_limit: bool,
+    /// Tokens (input + output) today.
+    pub today_tokens: u64,
+    /// `today_tokens` in percent of `per_agent_daily_tokens`; absent without that limit.
+    pub tokens_used_percent: Option<f64>,
 }
 
 /// Computes the budget status at `now` from the spend read from the ledger.
@@ -526,14 +534,22 @@ pub fn budget_status(config: &BudgetConfig, now: OffsetDateTime, spend: &SpendSn
     let daily_budget = Usd::from_nanos(config.total_monthly.nanos() / days.max(1));
     let used_percent = spend.period_spend.percent_of(config.total_monthly);
     let limit = config.per_agent_daily_limit;
+    let token_limit = config.per_agent_daily_tokens;
+    let tokens: std::collections::BTreeMap<Uuid, u64> = spend.agent_tokens_today.iter().copied().collect();
     let agents = spend
         .agents_today
         .iter()
-        .map(|&(agent_id, today_spend)| AgentDailySpend {
-            agent_id,
-            today_spend,
-            used_percent: today_spend.percent_of(limit),
-            over_limit: !limit.is_zero() && today_spend >= limit,
+        .map(|&(agent_id, today_spend)| {
+            let today_tokens = tokens.get(&agent_id).copied().unwrap_or(0);
+            AgentDailySpend {
+                agent_id,
+                today_spend,
+                used_percent: today_spend.percent_of(limit),
+                over_limit: (!limit.is_zero() && today_spend >= limit)
+                    || (token_limit > 0 && today_tokens >= token_limit),
+                today_tokens,
+                tokens_used_percent: (token_limit > 0).then(|| today_tokens as f64 * 100.0 / token_limit as f64),
+            }
         })
         .collect();
     BudgetStatus {
@@ -548,6 +564,7 @@ pub fn budget_status(config: &BudgetConfig, now: OffsetDateTime, spend: &SpendSn
         daily_used_percent: spend.today_spend.percent_of(daily_budget),
         alert_level: config.alert_level(used_percent),
         per_agent_daily_limit: limit,
+        per_agent_daily_tokens: token_limit,
         agents,
     }
 }

@@ -55,14 +55,21 @@ pub enum Folded {
     TasksTotal,
     AgentCostTotal,
     AgentBudgetUsedPercent,
+    AgentTokenBudgetUsedPercent,
     AgentInfo,
     /// The per-model families (cost, tokens, reports, disagreements) fold together.
     ProviderModel,
 }
 
 impl Folded {
-    pub const ALL: [Self; 5] =
-        [Self::TasksTotal, Self::AgentCostTotal, Self::AgentBudgetUsedPercent, Self::AgentInfo, Self::ProviderModel];
+    pub const ALL: [Self; 6] = [
+        Self::TasksTotal,
+        Self::AgentCostTotal,
+        Self::AgentBudgetUsedPercent,
+        Self::AgentTokenBudgetUsedPercent,
+        Self::AgentInfo,
+        Self::ProviderModel,
+    ];
 }
 
 impl LabelValue for Folded {
@@ -71,6 +78,7 @@ impl LabelValue for Folded {
             Self::TasksTotal => "tasks_total",
             Self::AgentCostTotal => "agent_cost_total",
             Self::AgentBudgetUsedPercent => "agent_budget_used_percent",
+            Self::AgentTokenBudgetUsedPercent => "agent_token_budget_used_percent",
             Self::AgentInfo => "agent_info",
             Self::ProviderModel => "provider_model",
         }
@@ -105,6 +113,7 @@ struct CostsSnapshot {
     period_spend: Usd,
     today_spend: Usd,
     agents_today: Vec<(Uuid, Usd)>,
+    agent_tokens_today: Vec<(Uuid, u64)>,
     /// In order of first use.
     models: Vec<ModelUsage>,
     held: HeldTotals,
@@ -142,6 +151,7 @@ struct Families {
     period_remaining: Family,
     agent_cost: Family,
     agent_budget_used: Family,
+    agent_token_budget_used: Family,
     provider_cost: Family,
     provider_tokens: Family,
     cost_reports: Family,
@@ -241,6 +251,12 @@ impl Families {
                 "agent_budget_used_percent",
                 Kind::Gauge,
                 "Agent's spend today in percent of per_agent_daily_limit (0 without a limit).",
+            ),
+            agent_token_budget_used: Family::new(
+                p,
+                "agent_token_budget_used_percent",
+                Kind::Gauge,
+                "Each agent's tokens today (UTC) in percent of per_agent_daily_tokens (0 without that limit).",
             ),
             provider_cost: Family::new(
                 p,
@@ -345,6 +361,7 @@ impl OrganizationMetrics {
                 period_spend: spend.period_spend,
                 today_spend: spend.today_spend,
                 agents_today: spend.agents_today,
+                agent_tokens_today: spend.agent_tokens_today,
                 models: store.model_usage()?,
                 held: store.held_totals(now())?,
                 at: now(),
@@ -535,6 +552,17 @@ impl OrganizationMetrics {
                 );
             }
             self.fold(Folded::AgentBudgetUsedPercent, today.keys().filter(|a| !visible.contains(a)).count());
+        }
+        f.agent_token_budget_used.header(e);
+        if let Some(c) = costs {
+            let today: BTreeMap<Uuid, u64> = c.agent_tokens_today.iter().copied().collect();
+            let limit = budget.per_agent_daily_tokens;
+            for agent in visible {
+                let used = today.get(agent).copied().unwrap_or(0);
+                let used_percent = if limit == 0 { 0.0 } else { used as f64 * 100.0 / limit as f64 };
+                e.gauge(f.agent_token_budget_used.name(), &[("agent_id", &agent.to_string())], used_percent);
+            }
+            self.fold(Folded::AgentTokenBudgetUsedPercent, today.keys().filter(|a| !visible.contains(a)).count());
         }
     }
 

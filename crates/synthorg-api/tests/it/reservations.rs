@@ -206,3 +206,38 @@ async fn the_outlook_is_on_the_scrape() {
     assert!(!text.contains("synthorg_budget_burn_rate_usd_per_hour{"), "no rate before 5 minutes of history");
     assert!(!text.lines().any(|l| l.starts_with("synthorg_budget_exhaustion_seconds ")));
 }
+
+crate::on_both_stores! {
+async fn token_budgets_show_in_status_and_metrics_and_stop_work() {
+    let app = TestApp::new();
+    let r = app
+        .call(Method::PUT, "/api/v1/budget/config", Some(&app.admin), Some(json!({"per_agent_daily_tokens": 1000})))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let ada = app.agent("ada").await;
+    let report = |input: u64, output: u64| {
+        json!({"agent_id": ada, "provider": "p", "model": "m", "input_tokens": input, "output_tokens": output, "cost": 0})
+    };
+    assert_eq!(app.post("/api/v1/costs", report(150, 50)).await.status, StatusCode::CREATED);
+    let status = app.get("/api/v1/budget/status").await;
+    assert_eq!(status.body["per_agent_daily_tokens"], 1000);
+    let agent = &status.body["agents"][0];
+    assert_eq!((agent["today_tokens"].clone(), agent["tokens_used_percent"].clone()), (json!(200), json!(20.0)));
+    let remaining = app.get(&format!("/api/v1/budget/remaining?agent_id={ada}")).await;
+    assert_eq!((remaining.body["tokens"]["spent"].clone(), remaining.body["tokens"]["remaining"].clone()), (json!(200), json!(800)));
+    let (_, _, text) = scrape(&app, None).await;
+    assert_eq!(value(&text, &format!(r#"synthorg_agent_token_budget_used_percent{{agent_id="{ada}"}}"#)), Some(20.0));
+    // A priced hold of 900 tokens does not fit the 800 left; then the $0 calls use them up.
+    let r = app
+        .post("/api/v1/budget/reservations", json!({"agent_id": ada, "amount": 0, "provider": "p", "model": "m",
+            "max_input_tokens": 800, "max_output_tokens": 100}))
+        .await;
+    assert_eq!((r.status, r.body["error"]["budget"]["scope"].clone()), (StatusCode::CONFLICT, json!("agent_daily_tokens")));
+    assert_eq!(r.body["error"]["budget"]["remaining"], json!(800));
+    assert_eq!(app.post("/api/v1/costs", report(700, 100)).await.status, StatusCode::CREATED);
+    let r = app.post("/api/v1/security/evaluate", json!({"agent_id": ada, "tool": "search", "action_type": "read"})).await;
+    assert_eq!(r.body["verdict"], "deny");
+    assert!(r.body["reason"].as_str().unwrap().starts_with("agent daily token limit reached: 1000 tokens spent"), "{:?}", r.body);
+    assert_eq!(app.get("/api/v1/budget/status").await.body["agents"][0]["over_limit"], true);
+}
+}

@@ -95,6 +95,29 @@ pub(super) fn agent_cost_since<C: GenericClient>(
     rows.iter().map(agent_amount).collect()
 }
 
+/// Tokens (input + output) per agent since `since`.
+pub(super) fn agent_tokens_since<C: GenericClient>(
+    db: &mut Db<'_, C>,
+    since: OffsetDateTime,
+) -> Result<Vec<(Uuid, u64)>, StoreError> {
+    let (first_day, partial) = split_days(since);
+    let rows = match partial {
+        None => db.query(
+            "SELECT agent_id, SUM(tokens)::BIGINT FROM cost_daily WHERE day >= $1 GROUP BY agent_id ORDER BY agent_id",
+            &[&first_day],
+        )?,
+        Some((from, to)) => db.query(
+            "SELECT agent_id, SUM(tokens)::BIGINT FROM ( \
+                 SELECT agent_id, tokens FROM cost_daily WHERE day >= $1 \
+                 UNION ALL SELECT agent_id, input_tokens + output_tokens FROM cost_records \
+                 WHERE occurred_at >= $2 AND occurred_at < $3 \
+             ) used GROUP BY agent_id ORDER BY agent_id",
+            &[&first_day, &instant(from)?, &instant(to)?],
+        )?,
+    };
+    rows.iter().map(|r| Ok((col(r, 0)?, col::<i64>(r, 1)?.max(0) as u64))).collect()
+}
+
 fn agent_amount(r: &Row) -> Result<(Uuid, Usd), StoreError> {
     Ok((col(r, 0)?, Usd::from_nanos(col(r, 1)?)))
 }

@@ -239,6 +239,7 @@ impl crate::BudgetStore for PostgresStore {
                 period_spend: super::aggregates::cost_since(db, period, None)?,
                 today_spend: super::aggregates::cost_since(db, day, None)?,
                 agents_today: super::aggregates::agent_cost_since(db, day)?,
+                agent_tokens_today: super::aggregates::agent_tokens_since(db, day)?,
             })
         })
     }

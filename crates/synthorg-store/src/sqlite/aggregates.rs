@@ -56,6 +56,29 @@ pub(super) fn tokens_since(c: &Connection, since: OffsetDateTime, agent: Uuid) -
     Ok(tokens.max(0) as u64)
 }
 
+/// Tokens (input + output) per agent since `since`.
+pub(super) fn agent_tokens_since(c: &Connection, since: OffsetDateTime) -> Result<Vec<(Uuid, u64)>, StoreError> {
+    let (first_day, partial) = split_days(since);
+    let mut sql =
+        String::from("SELECT agent_id, SUM(tokens) FROM (SELECT agent_id, tokens FROM cost_daily WHERE day >= ?1");
+    if partial.is_some() {
+        sql.push_str(
+            " UNION ALL SELECT agent_id, input_tokens + output_tokens FROM cost_records \
+             WHERE occurred_at >= ?2 AND occurred_at < ?3",
+        );
+    }
+    sql.push_str(") GROUP BY agent_id ORDER BY agent_id");
+    let (from, to) = partial.unwrap_or((0, 0));
+    let mut stmt = c.prepare_cached(&sql)?;
+    let params: Vec<i64> = if partial.is_some() { vec![first_day, from, to] } else { vec![first_day] };
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(params), |r| {
+            Ok((parse_uuid(&r.get::<_, String>(0)?)?, r.get::<_, i64>(1)?.max(0) as u64))
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
 pub(super) fn agent_cost_since(c: &Connection, since: OffsetDateTime) -> Result<Vec<(Uuid, Usd)>, StoreError> {
     let (first_day, partial) = split_days(since);
     let mut sql =

@@ -203,6 +203,7 @@ impl crate::BudgetStore for SqliteStore {
                 period_spend: super::aggregates::cost_since(c, period, None)?,
                 today_spend: super::aggregates::cost_since(c, day, None)?,
                 agents_today: super::aggregates::agent_cost_since(c, day)?,
+                agent_tokens_today: super::aggregates::agent_tokens_since(c, day)?,
             })
         })
     }
