@@ -25,7 +25,7 @@ use axum::extract::DefaultBodyLimit;
 use synthorg_core::budget::BudgetConfig;
 use synthorg_core::price::Catalogue;
 use synthorg_core::security::{RuleEngine, SecurityPolicy};
-use synthorg_store::{Done, Effects, Job, Store};
+use synthorg_store::{Done, Effects, Job, Store, StoreError};
 
 pub use auth::ExcludePaths;
 pub use effects::ApiEffects;
@@ -89,7 +89,13 @@ struct Inner {
     metrics: Option<Arc<MetricsCollector>>,
     effects: Arc<ApiEffects>,
     limiter: ratelimit::Limiter,
+    /// The budget in force as last read, and when: see [`AppState::budget`].
+    budget: std::sync::Mutex<Option<(std::time::Instant, BudgetConfig)>>,
 }
+
+/// How long a budget read from the store is used before it is read again. A change through
+/// this process applies at once; one through another replica within this.
+const BUDGET_FRESH: Duration = Duration::from_secs(1);
 
 impl AppState {
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -98,6 +104,26 @@ impl AppState {
 
     pub fn settings(&self) -> &ApiSettings {
         &self.inner.settings
+    }
+
+    /// The budget in force: the one set through the API, else the configuration file's.
+    /// Every admission and evaluation needs it, so it is kept for [`BUDGET_FRESH`] instead
+    /// of being read and parsed per request. Blocking on a cache miss (reads the store).
+    pub fn budget(&self) -> Result<BudgetConfig, StoreError> {
+        let cached = self.inner.budget.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Some((at, config)) = cached
+            && at.elapsed() < BUDGET_FRESH
+        {
+            return Ok(config);
+        }
+        let config = self.store().budget_config()?.unwrap_or_else(|| self.settings().budget_defaults.clone());
+        self.budget_changed(config.clone());
+        Ok(config)
+    }
+
+    /// Records the budget just committed through this process.
+    pub(crate) fn budget_changed(&self, config: BudgetConfig) {
+        *self.inner.budget.lock().unwrap_or_else(|p| p.into_inner()) = Some((std::time::Instant::now(), config));
     }
 
     pub fn engine(&self) -> &RuleEngine {
@@ -153,6 +179,19 @@ impl AppState {
     }
 
     /// Logs and counts events of something that changed nothing stored (an output scan).
+    /// Runs a short read: on the async worker when the store answers in-process in
+    /// microseconds (cheaper than two thread wake-ups), else on the blocking pool.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&AppState) -> Result<T, ApiError> + Send + 'static,
+    {
+        match self.store().reads_in_process() {
+            true => f(self),
+            false => self.blocking(f).await,
+        }
+    }
+
     pub fn record(&self, events: Vec<synthorg_core::event::Event>) {
         self.inner.effects.apply(events);
     }
@@ -174,8 +213,18 @@ pub fn app(store: Arc<dyn Store>, settings: ApiSettings) -> Router {
     });
     let effects = Arc::new(ApiEffects::new(metrics.clone()));
     let limiter = ratelimit::Limiter::new(settings.rate_limits.clone());
-    let state =
-        AppState { inner: Arc::new(Inner { store, engine, settings, openapi_json, metrics, effects, limiter }) };
+    let state = AppState {
+        inner: Arc::new(Inner {
+            store,
+            engine,
+            settings,
+            openapi_json,
+            metrics,
+            effects,
+            limiter,
+            budget: std::sync::Mutex::new(None),
+        }),
+    };
     if let Ok(runtime) = tokio::runtime::Handle::try_current() {
         runtime.spawn(sweep::run(state.clone()));
     }

@@ -7,6 +7,9 @@
 //!   group commit shares each fsync among the writes queued together.
 //! - `aggregates`: the reads behind the metrics with 10k and 1M tasks and cost records; the
 //!   figures should not grow with the rows.
+//! - `reservations`: a reserve + settle pair next to a plain cost report (the anchor), and the
+//!   sweep and the holds read with 0 and 100k settled reservations behind them; those two
+//!   should not grow with the settled ones.
 //!
 //! Run: `cargo bench -p synthorg-store --features bench-fixtures --bench store`.
 
@@ -20,7 +23,7 @@ use synthorg_core::price::{Catalogue, Usage};
 use synthorg_core::task::{NewTask, TaskStatus, TransitionRequest};
 use synthorg_core::{Usd, budget::day_start};
 use synthorg_store::prelude::*;
-use synthorg_store::{SqliteOptions, SqliteStore, now};
+use synthorg_store::{Admission, SqliteOptions, SqliteStore, now};
 use uuid::Uuid;
 
 fn admin() -> Actor {
@@ -137,5 +140,50 @@ fn aggregates(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, writes, aggregates);
+fn reservations(c: &mut Criterion) {
+    use synthorg_core::budget::BudgetConfig;
+    use synthorg_core::reservation::NewReservation;
+
+    let mut group = c.benchmark_group("reservations");
+    group.sample_size(50);
+    let config = BudgetConfig { total_monthly: Usd::dollars(1_000_000_000), ..BudgetConfig::default() };
+    for settled in [0usize, 100_000] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (store, agent) =
+            synthorg_store::fixtures::seed_settled_reservations(dir.path(), settled, now()).expect("seed");
+        let hold = |amount: i64| {
+            NewReservation { agent_id: agent, amount: Some(Usd::from_nanos(amount)), ..NewReservation::default() }
+                .into_reservation(&admin(), now(), &Catalogue::empty(), "")
+                .expect("hold")
+        };
+        if settled == 0 {
+            group.bench_function("record_cost_anchor", |b| {
+                b.iter(|| black_box(store.record_cost(&cost_record(agent)).expect("record cost")))
+            });
+            group.bench_function("reserve_and_settle", |b| {
+                b.iter(|| {
+                    let Admission::Granted { reservation, .. } =
+                        store.reserve(&hold(10_000_000), &config).expect("reserve")
+                    else {
+                        panic!("refused")
+                    };
+                    let mut record = cost_record(agent);
+                    record.reservation_id = Some(reservation.id);
+                    black_box(store.record_cost(&record).expect("settle"))
+                })
+            });
+        }
+        group.bench_with_input(BenchmarkId::new("sweep_with_nothing_due", settled), &settled, |b, _| {
+            b.iter(|| black_box(store.expire_reservations(now(), 1000).expect("sweep")))
+        });
+        group.bench_with_input(BenchmarkId::new("held", settled), &settled, |b, _| {
+            b.iter(|| black_box(store.held(Some(agent), None, now()).expect("held")))
+        });
+        drop(store);
+        drop(dir);
+    }
+    group.finish();
+}
+
+criterion_group!(benches, writes, aggregates, reservations);
 criterion_main!(benches);

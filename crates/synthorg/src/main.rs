@@ -114,9 +114,20 @@ struct SimulateArgs {
     /// by their cost report); the rest report without one.
     #[arg(long, default_value_t = simulate::RESERVED)]
     reserved: f64,
+    /// `organization`: the whole organization's life; `model-calls`: only model calls
+    /// (reserved and reported), each worker on four tasks of its own, to measure their cost.
+    #[arg(long, value_enum, default_value_t = Workload::Organization)]
+    workload: Workload,
     /// Also write the summary as JSON to this file.
     #[arg(long, value_name = "PATH")]
     summary_json: Option<PathBuf>,
+}
+
+/// What `simulate` drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Workload {
+    Organization,
+    ModelCalls,
 }
 
 #[derive(Debug, Args)]
@@ -355,6 +366,7 @@ fn simulate(args: SimulateArgs) -> Result<(), Failure> {
         seed: args.seed,
         cost_omitted: args.cost_omitted,
         reserved: args.reserved,
+        calls_only: args.workload == Workload::ModelCalls,
         name_prefix: format!("sim-{}-{:04x}", args.seed, fastrand::u16(..)),
         revoke_keys: true,
     };

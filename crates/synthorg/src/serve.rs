@@ -133,6 +133,7 @@ impl Demo {
             seed,
             cost_omitted: crate::simulate::COST_OMITTED,
             reserved: crate::simulate::RESERVED,
+            calls_only: false,
             name_prefix: format!("demo-{seed:08x}"),
             revoke_keys: false,
         };

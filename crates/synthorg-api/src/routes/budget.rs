@@ -32,7 +32,7 @@ pub(crate) fn refusal(
     task: Option<uuid::Uuid>,
     at: time::OffsetDateTime,
 ) -> Result<Option<String>, ApiError> {
-    let budget = effective_config(s.store().as_ref(), &s.settings().budget_defaults)?;
+    let budget = s.budget()?;
     let spend = s.store().action_spend(Some(agent), task, SpendWindow::at(at, budget.reset_day))?;
     let held = s.store().held(Some(agent), task, at)?;
     Ok(budget.refusal(&spend, &held))
@@ -54,7 +54,8 @@ pub(super) async fn put_config(
 ) -> Result<Json<BudgetConfig>, ApiError> {
     require_admin(&caller)?;
     DomainError::check(config.validate())?;
-    state
+    let committed = config.clone();
+    let answer = state
         .write(move |s| {
             s.store().set_budget_config(&config)?;
             let event = Event::BudgetConfigured {
@@ -64,7 +65,9 @@ pub(super) async fn put_config(
             };
             Ok(Done::with(Json(config), [event]))
         })
-        .await
+        .await?;
+    state.budget_changed(committed);
+    Ok(answer)
 }
 
 /// What may still be spent before new work is refused, per scope: the organization's
@@ -101,7 +104,7 @@ pub(super) async fn remaining(
                     return Err(ApiError::forbidden(format!("task {task} is not assigned to agent {own}")));
                 }
             }
-            let config = effective_config(s.store().as_ref(), &s.settings().budget_defaults)?;
+            let config = s.budget()?;
             let at = now();
             let spend = s.store().action_spend(agent, task, SpendWindow::at(at, config.reset_day))?;
             let held = s.store().held(agent, task, at)?;
@@ -115,7 +118,7 @@ pub(super) async fn remaining(
 pub(super) async fn status(State(state): State<AppState>) -> Result<Json<BudgetStatus>, ApiError> {
     state
         .blocking(|s| {
-            let config = effective_config(s.store().as_ref(), &s.settings().budget_defaults)?;
+            let config = s.budget()?;
             let at = now();
             let period = BillingPeriod::containing(at, config.reset_day);
             let spend =
@@ -145,12 +148,12 @@ fn budget_headers(remaining: Option<Usd>, alert: AlertLevel) -> HeaderMap {
 /// A granted hold's answer and its alert level, or the scope that refused it.
 pub(crate) type Grant = Result<(Granted, AlertLevel), Exhausted>;
 
-/// Grants `hold` when it fits every limited scope, with its event: the answer and its
-/// alert level, or the refusal. Runs inside a write.
-pub(crate) fn grant(s: &AppState, hold: &Reservation) -> Result<(Grant, Event), ApiError> {
+/// Grants `hold` when it fits every limited scope of `config`, with its event: the answer
+/// and its alert level, or the refusal. Runs inside a write; the caller reads the budget
+/// before (a read on the writer thread would hold up every write queued behind it).
+pub(crate) fn grant(s: &AppState, config: &BudgetConfig, hold: &Reservation) -> Result<(Grant, Event), ApiError> {
     let (agent_id, task_id) = (hold.agent_id, hold.task_id);
-    let config = effective_config(s.store().as_ref(), &s.settings().budget_defaults)?;
-    Ok(match s.store().reserve(hold, &config)? {
+    Ok(match s.store().reserve(hold, config)? {
         Admission::Granted { reservation: r, remaining, alert } => {
             let event = Event::ReservationGranted {
                 reservation_id: r.id,
@@ -191,9 +194,10 @@ pub(super) async fn create_reservation(
     let (agent_id, task_id, hold) = body.split();
     super::record_ids(task_id, Some(agent_id));
     let hold = hold.request(agent_id, task_id).into_reservation(&caller, now(), &state.settings().prices, "")?;
+    let config = state.read(|s| Ok(s.budget()?)).await?;
     let outcome = state
         .write(move |s| {
-            let (outcome, event) = grant(s, &hold)?;
+            let (outcome, event) = grant(s, &config, &hold)?;
             Ok(Done::with(outcome, [event]))
         })
         .await?;

@@ -60,7 +60,8 @@ pub(super) async fn evaluate(
             let (mut reservation, mut budget_exhausted) = (None, None);
             // Only an allow holds money; a hold that does not fit turns it into a deny.
             if let Some(hold) = hold.filter(|_| assessment.evaluation.verdict == Verdict::Allow) {
-                let (outcome, event) = super::budget::grant(s, &hold)?;
+                let config = s.budget()?;
+                let (outcome, event) = super::budget::grant(s, &config, &hold)?;
                 events.push(event);
                 match outcome {
                     Ok((granted, _)) => reservation = Some(granted),

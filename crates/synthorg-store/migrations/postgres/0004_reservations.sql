@@ -21,9 +21,6 @@ CREATE TABLE budget_reservations (
     settled_nanos  BIGINT
 );
 CREATE INDEX budget_reservations_open ON budget_reservations (expires_at) WHERE state = 'open';
-CREATE INDEX budget_reservations_open_agent ON budget_reservations (agent_id, expires_at) WHERE state = 'open';
-CREATE INDEX budget_reservations_open_task ON budget_reservations (task_id, expires_at) WHERE state = 'open';
-CREATE INDEX budget_reservations_agent ON budget_reservations (agent_id, seq);
 
 ALTER TABLE cost_records ADD COLUMN reservation_id UUID;
 

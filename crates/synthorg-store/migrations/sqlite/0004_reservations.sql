@@ -1,9 +1,11 @@
 -- synthorg schema, version 4: budget reservations, and tokens in the daily cost summary
 -- (for per_agent_daily_tokens).
 --
--- A reservation holds money while `state = 'open'` and `expires_at` lies ahead. The partial
--- indexes hold only open reservations, so summing holds and sweeping expired ones cost what
--- is open, never what was settled long ago.
+-- A reservation holds money while `state = 'open'` and `expires_at` lies ahead. The one
+-- partial index holds only open reservations, so summing holds and sweeping expired ones cost
+-- what is open, never what was settled long ago. Nothing else is indexed but the id: every
+-- index is pages written twice per hold (granted, then closed), and a reserve + settle pair
+-- must stay within twice the cost of a plain report. Lists by agent or task scan.
 CREATE TABLE budget_reservations (
     seq            INTEGER PRIMARY KEY,
     id             TEXT NOT NULL UNIQUE,
@@ -21,9 +23,6 @@ CREATE TABLE budget_reservations (
     settled_nanos  INTEGER
 );
 CREATE INDEX budget_reservations_open ON budget_reservations (expires_at) WHERE state = 'open';
-CREATE INDEX budget_reservations_open_agent ON budget_reservations (agent_id, expires_at) WHERE state = 'open';
-CREATE INDEX budget_reservations_open_task ON budget_reservations (task_id, expires_at) WHERE state = 'open';
-CREATE INDEX budget_reservations_agent ON budget_reservations (agent_id, seq);
 
 ALTER TABLE cost_records ADD COLUMN reservation_id TEXT;
 

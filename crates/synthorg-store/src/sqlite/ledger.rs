@@ -80,8 +80,8 @@ impl crate::LedgerStore for SqliteStore {
             {
                 return Err(DomainError::invalid("task_id", format!("task {task} does not exist")).into());
             }
-            let settling = match record.reservation_id {
-                Some(id) => Some(super::reservations::settling(tx, id, record)?),
+            let settlement = match record.reservation_id {
+                Some(id) => Some(super::reservations::settle(tx, id, record)?),
                 None => None,
             };
             tx.prepare_cached(&format!(
@@ -110,7 +110,6 @@ impl crate::LedgerStore for SqliteStore {
                 record.cost_disagrees,
                 uuid_value(record.reservation_id),
             ])?;
-            let settlement = settling.map(|held| super::reservations::settle(tx, &held, record)).transpose()?;
             Ok(Recorded { value: record.clone(), replayed: false, settlement })
         })
     }

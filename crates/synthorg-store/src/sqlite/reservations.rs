@@ -1,6 +1,7 @@
 //! Budget reservations: admission on the writer, settles inside cost reports, the sweeper.
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
+use synthorg_core::agent::AgentStatus;
 use synthorg_core::budget::{ActionSpend, BudgetConfig, SpendWindow};
 use synthorg_core::cost::CostRecord;
 use synthorg_core::reservation::{Reservation, ReservationState};
@@ -65,27 +66,35 @@ fn held_in(
     })
 }
 
-/// The reservation a cost report names, checked against the report: it exists and belongs
-/// to the report's agent (and task, when both name one). Runs before the record is inserted.
-pub(super) fn settling(c: &Connection, id: Uuid, record: &CostRecord) -> Result<Reservation, StoreError> {
-    let held = find(c, id)?
-        .ok_or_else(|| DomainError::invalid("reservation_id", format!("reservation {id} does not exist")))?;
-    crate::reservations::check_settling(&held, record)?;
-    Ok(held)
-}
-
-/// Settles `held` with the just-inserted `record`: an open reservation becomes `settled`
-/// (even one past its expiry that no sweep closed yet); a closed one stays as it is. The
-/// money is recorded either way; what it spent beyond the hold is the overshoot.
-pub(super) fn settle(c: &Connection, held: &Reservation, record: &CostRecord) -> Result<Settlement, StoreError> {
+/// Settles the reservation `record` names, inside the record's write and before its insert:
+/// an open reservation becomes `settled` (even one past its expiry that no sweep closed yet)
+/// in one statement; a closed one stays as it is. It must exist and belong to the record's
+/// agent (and task, when both name one), else the error rolls the write back. The money is
+/// recorded either way; what it spent beyond the hold is the overshoot.
+pub(super) fn settle(c: &Connection, id: Uuid, record: &CostRecord) -> Result<Settlement, StoreError> {
     let at = record.recorded_at;
-    if held.state == ReservationState::Open {
-        c.prepare_cached(
+    let settled = c
+        .prepare_cached(&format!(
             "UPDATE budget_reservations SET state = 'settled', closed_at = ?2, cost_record_id = ?3, settled_nanos = ?4 \
-             WHERE id = ?1 AND state = 'open'",
-        )?
-        .execute(params![held.id.to_string(), ts(at), record.id.to_string(), record.cost.nanos()])?;
-    }
+             WHERE id = ?1 AND state = 'open' RETURNING {RESERVATION_COLUMNS}"
+        ))?
+        .query_row(params![id.to_string(), ts(at), record.id.to_string(), record.cost.nanos()], |r| {
+            reservation_row(r, 0)
+        })
+        .optional()?;
+    let held = match settled {
+        // As it was: open until this report.
+        Some(r) => Reservation {
+            state: ReservationState::Open,
+            closed_at: None,
+            cost_record_id: None,
+            settled_cost: None,
+            ..r
+        },
+        None => find(c, id)?
+            .ok_or_else(|| DomainError::invalid("reservation_id", format!("reservation {id} does not exist")))?,
+    };
+    crate::reservations::check_settling(&held, record)?;
     Ok(Settlement {
         reservation_id: held.id,
         was: held.state,
@@ -94,15 +103,75 @@ pub(super) fn settle(c: &Connection, held: &Reservation, record: &CostRecord) ->
     })
 }
 
+/// Everything an admission reads, in one statement on the writer's transaction: the agent's
+/// status, whether the task exists, the spend of each scope that has a limit (the others
+/// read as 0 and [`BudgetConfig::admit`] skips them), and what open holds hold. Windows start
+/// at midnight, so spend is whole days of `cost_daily` (the day holding the window's start
+/// counts whole: never less than the window).
+type Figures = (Option<AgentStatus>, bool, ActionSpend, ActionSpend);
+
+fn admission_figures(c: &Connection, hold: &Reservation, config: &BudgetConfig) -> Result<Figures, StoreError> {
+    const DAY: i64 = 86_400_000_000;
+    let window = SpendWindow::at(hold.created_at, config.reset_day);
+    let day_of = |t: OffsetDateTime| ts(t).div_euclid(DAY);
+    let row = c
+        .prepare_cached(
+            "SELECT (SELECT status FROM agents WHERE id = ?1), \
+                    ?2 IS NULL OR EXISTS (SELECT 1 FROM tasks WHERE id = ?2), \
+                    CASE WHEN ?3 THEN (SELECT COALESCE(SUM(nanos), 0) FROM cost_daily WHERE day >= ?4) ELSE 0 END, \
+                    CASE WHEN ?5 THEN (SELECT COALESCE(SUM(nanos), 0) FROM cost_daily WHERE day >= ?6 AND agent_id = ?1) ELSE 0 END, \
+                    CASE WHEN ?7 THEN (SELECT COALESCE(SUM(tokens), 0) FROM cost_daily WHERE day >= ?6 AND agent_id = ?1) ELSE 0 END, \
+                    CASE WHEN ?8 THEN COALESCE((SELECT nanos FROM task_cost_totals WHERE task_id = ?2), 0) ELSE 0 END, \
+                    h.* \
+             FROM (SELECT COALESCE(SUM(amount_nanos), 0), \
+                          COALESCE(SUM(CASE WHEN agent_id = ?1 THEN amount_nanos END), 0), \
+                          COALESCE(SUM(CASE WHEN task_id = ?2 THEN amount_nanos END), 0), \
+                          COALESCE(SUM(CASE WHEN agent_id = ?1 THEN tokens END), 0) \
+                   FROM budget_reservations WHERE state = 'open' AND expires_at > ?9) h",
+        )?
+        .query_row(
+            params![
+                hold.agent_id.to_string(),
+                uuid_value(hold.task_id),
+                !config.total_monthly.is_zero(),
+                day_of(window.period_start),
+                !config.per_agent_daily_limit.is_zero(),
+                day_of(window.day_start),
+                config.per_agent_daily_tokens > 0,
+                hold.task_id.is_some() && !config.per_task_limit.is_zero(),
+                ts(hold.created_at),
+            ],
+            |r| {
+                let status: Option<String> = r.get(0)?;
+                let nanos = |i: usize| r.get::<_, i64>(i).map(Usd::from_nanos);
+                let tokens = |i: usize| r.get::<_, i64>(i).map(|t| t.max(0) as u64);
+                Ok((
+                    status.as_deref().map(|s| parse_enum(s, AgentStatus::parse)).transpose()?,
+                    r.get::<_, bool>(1)?,
+                    ActionSpend {
+                        period_spend: nanos(2)?,
+                        agent_today: nanos(3)?,
+                        task_total: hold.task_id.map(|_| nanos(5)).transpose()?,
+                        agent_tokens_today: tokens(4)?,
+                    },
+                    ActionSpend {
+                        period_spend: nanos(6)?,
+                        agent_today: nanos(7)?,
+                        task_total: hold.task_id.map(|_| nanos(8)).transpose()?,
+                        agent_tokens_today: tokens(9)?,
+                    },
+                ))
+            },
+        )?;
+    Ok(row)
+}
+
 impl crate::ReservationStore for SqliteStore {
     fn reserve(&self, hold: &Reservation, config: &BudgetConfig) -> Result<Admission, StoreError> {
         let now = hold.created_at;
         self.write(|tx| {
-            let task_exists = hold.task_id.map(|t| super::tasks::exists(tx, t)).transpose()?.unwrap_or(true);
-            crate::reservations::check_holder(hold, super::agents::status_of(tx, hold.agent_id)?, task_exists)?;
-            let spend =
-                super::ledger::spend_in(tx, Some(hold.agent_id), hold.task_id, SpendWindow::at(now, config.reset_day))?;
-            let held = held_in(tx, Some(hold.agent_id), hold.task_id, now)?;
+            let (status, task_exists, spend, held) = admission_figures(tx, hold, config)?;
+            crate::reservations::check_holder(hold, status, task_exists)?;
             if let Err(exhausted) = config.admit(&spend, &held, hold.amount, hold.tokens) {
                 return Ok(Admission::Refused(exhausted));
             }

@@ -41,6 +41,9 @@ pub(crate) struct Options {
     /// Share (0–1) of model calls made under a reservation (reserved first, settled by
     /// their report).
     pub reserved: f64,
+    /// Only model calls (their reservations and reports), no tasks moving, verdicts or
+    /// coordination: to measure what a model call costs the server.
+    pub calls_only: bool,
     /// Prefix of the agents' names (unique per run).
     pub name_prefix: String,
     /// Revoke the agents' keys through the API at the end (the demo revokes them in the store,
@@ -178,6 +181,7 @@ pub(crate) fn run(options: &Options, stop: &AtomicBool, progress: Progress) -> S
                 prices: &prices,
                 cost_omitted: options.cost_omitted,
                 reserved: options.reserved,
+                calls_only: options.calls_only,
             };
             let seed = options.seed.wrapping_add(w as u64 + 1);
             let mut worker =

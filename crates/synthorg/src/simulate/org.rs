@@ -157,6 +157,8 @@ pub(super) struct Org<'a> {
     pub prices: &'a Catalogue,
     pub cost_omitted: f64,
     pub reserved: f64,
+    /// Model calls only (`simulate --workload model-calls`), for measuring their cost.
+    pub calls_only: bool,
 }
 
 /// One worker: its agents, its tasks, its random stream.
@@ -171,6 +173,7 @@ pub(super) struct Worker<'a> {
     prices: &'a Catalogue,
     cost_omitted: f64,
     reserved: f64,
+    calls_only: bool,
     tasks: Vec<SimTask>,
     serial: u64,
     name: String,
@@ -201,6 +204,7 @@ impl<'a> Worker<'a> {
             prices: org.prices,
             cost_omitted: org.cost_omitted,
             reserved: org.reserved,
+            calls_only: org.calls_only,
             tasks: Vec::new(),
             serial: 0,
             name,
@@ -238,6 +242,12 @@ impl<'a> Worker<'a> {
         }
         if self.tasks.len() < TASKS_PER_WORKER {
             self.create_task();
+            return;
+        }
+        if self.calls_only {
+            let i = self.rng.usize(..self.tasks.len());
+            let (task, agent) = (self.tasks[i].id.clone(), self.tasks[i].agent);
+            self.model_call(&task, agent);
             return;
         }
         let i = self.rng.usize(..self.tasks.len());
