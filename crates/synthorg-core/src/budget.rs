@@ -158,6 +158,14 @@ impl BudgetConfig {
         self.admit(spend, held, Usd::ZERO, 0).err().map(|e| e.message())
     }
 
+    /// True when any scope has a limit (else nothing is ever refused or held back).
+    pub fn has_limits(&self) -> bool {
+        !self.total_monthly.is_zero()
+            || !self.per_agent_daily_limit.is_zero()
+            || !self.per_task_limit.is_zero()
+            || self.per_agent_daily_tokens > 0
+    }
+
     /// The spend at which the billing period refuses new work:
     /// `total_monthly × alerts.hard_stop / 100`, to the nanodollar.
     pub fn hard_stop(&self) -> Usd {

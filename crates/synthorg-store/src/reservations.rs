@@ -86,6 +86,16 @@ pub trait ReservationStore {
     /// What open holds hold at `now` against the scopes of `agent` and `task`: all holds
     /// (`period_spend`), the agent's (`agent_today`, `agent_tokens_today`), the task's.
     fn held(&self, agent: Option<Uuid>, task: Option<Uuid>, now: OffsetDateTime) -> Result<ActionSpend, StoreError>;
+    /// What `agent` (on `task`) stands at now, in one read: the spend of each scope of
+    /// `config` that has a limit (the others read 0), and what open holds hold. For the
+    /// `X-Budget-*` headers of a cost report.
+    fn standing(
+        &self,
+        agent: Uuid,
+        task: Option<Uuid>,
+        config: &BudgetConfig,
+        now: OffsetDateTime,
+    ) -> Result<(ActionSpend, ActionSpend), StoreError>;
     /// Open holds in all, for the metrics.
     fn held_totals(&self, now: OffsetDateTime) -> Result<HeldTotals, StoreError>;
 }

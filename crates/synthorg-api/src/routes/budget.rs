@@ -134,7 +134,7 @@ pub(super) const REMAINING: HeaderName = HeaderName::from_static("x-budget-remai
 pub(super) const ALERT: HeaderName = HeaderName::from_static("x-budget-alert");
 
 /// The `X-Budget-*` headers of an answer.
-fn budget_headers(remaining: Option<Usd>, alert: AlertLevel) -> HeaderMap {
+pub(super) fn budget_headers(remaining: Option<Usd>, alert: AlertLevel) -> HeaderMap {
     let mut headers = HeaderMap::new();
     if let Some(remaining) = remaining
         && let Ok(value) = HeaderValue::from_str(&remaining.to_string())

@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use synthorg_core::budget::AlertLevel;
 use synthorg_core::cost::{CostRecord, NewCostRecord};
 use synthorg_core::event::Event;
 use synthorg_core::price::{Catalogue, Usage};
@@ -44,13 +45,17 @@ pub(super) async fn list(
 /// does not list and no `cost` is recorded at 0 (`cost_source: unpriced`). With an
 /// idempotency key (body field or `Idempotency-Key` header) a retry is recorded once and
 /// answered with the original record and the header `Idempotent-Replayed: true`; reusing a
-/// key for a different report is a 409. With `reservation_id` the report settles that
+/// key for a different report is a 409. With a budget limit set, the answer carries
+/// `X-Budget-Remaining` and `X-Budget-Alert`. With `reservation_id` the report settles that
 /// reservation (its hold becomes this cost); spend beyond the hold is recorded and counted
 /// as overshoot.
 #[utoipa::path(post, path = "/api/v1/costs", operation_id = "reportCost", tag = "costs", request_body = ReportCost,
     params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 128, pattern = "^[!-~]+$",
         description = "Alternative to the body field `idempotency_key`; when both are given they must be equal.")),
-    responses((status = 201, body = CostRecord), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = CostRecord, headers(
+            ("X-Budget-Remaining" = String, description = "USD left in the tightest scope once this cost counts (with a budget limit)"),
+            ("X-Budget-Alert" = AlertLevel, description = "Alert level of the most used scope (with a budget limit)"))),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(super) async fn report(
     State(state): State<AppState>,
     caller: Caller,
@@ -87,7 +92,7 @@ pub(super) async fn report(
         reservation_id: body.reservation_id,
     }
     .into_record(&caller, now(), state.settings().max_report_delay, &state.settings().prices)?;
-    state
+    let answer = state
         .write(move |s| {
             let recorded = s.store().record_cost(&record)?;
             let mut headers = HeaderMap::new();
@@ -119,7 +124,26 @@ pub(super) async fn report(
             }
             Ok(Done::with((StatusCode::CREATED, headers, Json(recorded.value)), events))
         })
-        .await
+        .await?;
+    let (status, mut headers, Json(record)) = answer;
+    // Where the agent stands once this cost counts; nothing to say (and nothing read) when
+    // no scope has a limit.
+    let (agent, task) = (record.agent_id, record.task_id);
+    let standing = state
+        .read(move |s| {
+            let config = s.budget()?;
+            if !config.has_limits() {
+                return Ok(None);
+            }
+            let at = now();
+            let (spend, held) = s.store().standing(agent, task, &config, at)?;
+            Ok(Some(config.remaining(Some(agent), task, &spend, &held, at)))
+        })
+        .await?;
+    if let Some(r) = standing {
+        headers.extend(super::budget::budget_headers(r.remaining, r.alert_level));
+    }
+    Ok((status, headers, Json(record)))
 }
 
 /// The price catalogue in force: the built-in one, replaced or extended by

@@ -45,6 +45,8 @@ async fn a_hold_is_granted_refused_settled_and_released() {
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     assert_eq!(r.body["reservation_id"], json!(first));
+    // The report's answer tells where the agent stands: 5 − 1.5 spent = 3.5 left.
+    assert_eq!((r.headers["x-budget-remaining"].to_str().unwrap(), r.headers["x-budget-alert"].to_str().unwrap()), ("3.5", "normal"));
     let settled = app.get(&format!("/api/v1/budget/reservations?state=settled&agent_id={ada}")).await;
     assert_eq!(settled.body["items"][0]["settled_cost"], json!(1.5));
     assert_eq!(settled.body["items"][0]["cost_record_id"], r.body["id"]);
@@ -218,7 +220,11 @@ async fn token_budgets_show_in_status_and_metrics_and_stop_work() {
     let report = |input: u64, output: u64| {
         json!({"agent_id": ada, "provider": "p", "model": "m", "input_tokens": input, "output_tokens": output, "cost": 0})
     };
-    assert_eq!(app.post("/api/v1/costs", report(150, 50)).await.status, StatusCode::CREATED);
+    let first = app.post("/api/v1/costs", report(150, 50)).await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    // Only a token limit: no USD scope to name a remainder, but the alert level counts tokens.
+    assert!(first.headers.get("x-budget-remaining").is_none());
+    assert_eq!(first.headers["x-budget-alert"], "normal");
     let status = app.get("/api/v1/budget/status").await;
     assert_eq!(status.body["per_agent_daily_tokens"], 1000);
     let agent = &status.body["agents"][0];
@@ -240,4 +246,20 @@ async fn token_budgets_show_in_status_and_metrics_and_stop_work() {
     assert!(r.body["reason"].as_str().unwrap().starts_with("agent daily token limit reached: 1000 tokens spent"), "{:?}", r.body);
     assert_eq!(app.get("/api/v1/budget/status").await.body["agents"][0]["over_limit"], true);
 }
+}
+
+/// Without any limit a cost report's answer carries no budget headers (nothing is read).
+#[tokio::test]
+async fn no_limit_no_budget_headers() {
+    let app = TestApp::new();
+    let ada = app.agent("ada").await;
+    let r = app
+        .post(
+            "/api/v1/costs",
+            json!({"agent_id": ada, "provider": "p", "model": "m", "input_tokens": 1,
+            "output_tokens": 1, "cost": "1"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert!(r.headers.get("x-budget-remaining").is_none() && r.headers.get("x-budget-alert").is_none());
 }

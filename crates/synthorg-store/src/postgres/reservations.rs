@@ -104,6 +104,34 @@ pub(super) fn settle<C: GenericClient>(
     })
 }
 
+/// Spend and holds of `agent`'s (and `task`'s) scopes at `now`, in one statement: one
+/// snapshot, so a settle committing meanwhile is seen whole or not at all.
+fn figures<C: GenericClient>(
+    db: &mut Db<'_, C>,
+    agent: Uuid,
+    task: Option<Uuid>,
+    now: OffsetDateTime,
+    window: SpendWindow,
+) -> Result<(ActionSpend, ActionSpend), StoreError> {
+    let row = db.query_one(
+        &format!(
+            "SELECT (SELECT COALESCE(SUM(nanos), 0)::BIGINT FROM cost_daily WHERE day >= $4), \
+                    (SELECT COALESCE(SUM(nanos), 0)::BIGINT FROM cost_daily WHERE day >= $5 AND agent_id = $2), \
+                    (SELECT COALESCE((SELECT nanos FROM task_cost_totals WHERE task_id = $3), 0)), \
+                    (SELECT COALESCE(SUM(tokens), 0)::BIGINT FROM cost_daily WHERE day >= $5 AND agent_id = $2), \
+                    h.* FROM ({HELD}) h"
+        ),
+        &[&now, &agent, &task, &day_of(window.period_start), &day_of(window.day_start)],
+    )?;
+    let spend = ActionSpend {
+        period_spend: Usd::from_nanos(col(&row, 0)?),
+        agent_today: Usd::from_nanos(col(&row, 1)?),
+        task_total: task.map(|_| col(&row, 2).map(Usd::from_nanos)).transpose()?,
+        agent_tokens_today: col::<i64>(&row, 3)?.max(0) as u64,
+    };
+    Ok((spend, held_of(&row, 4, task)?))
+}
+
 impl crate::ReservationStore for PostgresStore {
     fn reserve(&self, hold: &Reservation, config: &BudgetConfig) -> Result<Admission, StoreError> {
         let now = hold.created_at;
@@ -117,23 +145,7 @@ impl crate::ReservationStore for PostgresStore {
             // Every replica's admissions queue here until this transaction ends; the next
             // statement then sees every hold and every settle committed before.
             db.execute("SELECT pg_advisory_xact_lock($1)", &[&BUDGET_LOCK])?;
-            let row = db.query_one(
-                &format!(
-                    "SELECT (SELECT COALESCE(SUM(nanos), 0)::BIGINT FROM cost_daily WHERE day >= $4), \
-                            (SELECT COALESCE(SUM(nanos), 0)::BIGINT FROM cost_daily WHERE day >= $5 AND agent_id = $2), \
-                            (SELECT COALESCE((SELECT nanos FROM task_cost_totals WHERE task_id = $3), 0)), \
-                            (SELECT COALESCE(SUM(tokens), 0)::BIGINT FROM cost_daily WHERE day >= $5 AND agent_id = $2), \
-                            h.* FROM ({HELD}) h"
-                ),
-                &[&now, &hold.agent_id, &hold.task_id, &day_of(window.period_start), &day_of(window.day_start)],
-            )?;
-            let spend = ActionSpend {
-                period_spend: Usd::from_nanos(col(&row, 0)?),
-                agent_today: Usd::from_nanos(col(&row, 1)?),
-                task_total: hold.task_id.map(|_| col(&row, 2).map(Usd::from_nanos)).transpose()?,
-                agent_tokens_today: col::<i64>(&row, 3)?.max(0) as u64,
-            };
-            let held = held_of(&row, 4, hold.task_id)?;
+            let (spend, held) = figures(db, hold.agent_id, hold.task_id, now, window)?;
             if let Err(exhausted) = config.admit(&spend, &held, hold.amount, hold.tokens) {
                 return Ok(Admission::Refused(exhausted));
             }
@@ -228,6 +240,16 @@ impl crate::ReservationStore for PostgresStore {
 
     fn held(&self, agent: Option<Uuid>, task: Option<Uuid>, now: OffsetDateTime) -> Result<ActionSpend, StoreError> {
         self.read(|db| held_of(&db.query_one(HELD, &[&now, &agent, &task])?, 0, task))
+    }
+
+    fn standing(
+        &self,
+        agent: Uuid,
+        task: Option<Uuid>,
+        config: &BudgetConfig,
+        now: OffsetDateTime,
+    ) -> Result<(ActionSpend, ActionSpend), StoreError> {
+        self.read(|db| figures(db, agent, task, now, SpendWindow::at(now, config.reset_day)))
     }
 
     fn held_totals(&self, now: OffsetDateTime) -> Result<HeldTotals, StoreError> {

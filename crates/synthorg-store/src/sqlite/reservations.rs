@@ -110,9 +110,15 @@ pub(super) fn settle(c: &Connection, id: Uuid, record: &CostRecord) -> Result<Se
 /// counts whole: never less than the window).
 type Figures = (Option<AgentStatus>, bool, ActionSpend, ActionSpend);
 
-fn admission_figures(c: &Connection, hold: &Reservation, config: &BudgetConfig) -> Result<Figures, StoreError> {
+fn figures(
+    c: &Connection,
+    agent: Uuid,
+    task: Option<Uuid>,
+    at: OffsetDateTime,
+    config: &BudgetConfig,
+) -> Result<Figures, StoreError> {
     const DAY: i64 = 86_400_000_000;
-    let window = SpendWindow::at(hold.created_at, config.reset_day);
+    let window = SpendWindow::at(at, config.reset_day);
     let day_of = |t: OffsetDateTime| ts(t).div_euclid(DAY);
     let row = c
         .prepare_cached(
@@ -131,15 +137,15 @@ fn admission_figures(c: &Connection, hold: &Reservation, config: &BudgetConfig) 
         )?
         .query_row(
             params![
-                hold.agent_id.to_string(),
-                uuid_value(hold.task_id),
+                agent.to_string(),
+                uuid_value(task),
                 !config.total_monthly.is_zero(),
                 day_of(window.period_start),
                 !config.per_agent_daily_limit.is_zero(),
                 day_of(window.day_start),
                 config.per_agent_daily_tokens > 0,
-                hold.task_id.is_some() && !config.per_task_limit.is_zero(),
-                ts(hold.created_at),
+                task.is_some() && !config.per_task_limit.is_zero(),
+                ts(at),
             ],
             |r| {
                 let status: Option<String> = r.get(0)?;
@@ -151,13 +157,13 @@ fn admission_figures(c: &Connection, hold: &Reservation, config: &BudgetConfig) 
                     ActionSpend {
                         period_spend: nanos(2)?,
                         agent_today: nanos(3)?,
-                        task_total: hold.task_id.map(|_| nanos(5)).transpose()?,
+                        task_total: task.map(|_| nanos(5)).transpose()?,
                         agent_tokens_today: tokens(4)?,
                     },
                     ActionSpend {
                         period_spend: nanos(6)?,
                         agent_today: nanos(7)?,
-                        task_total: hold.task_id.map(|_| nanos(8)).transpose()?,
+                        task_total: task.map(|_| nanos(8)).transpose()?,
                         agent_tokens_today: tokens(9)?,
                     },
                 ))
@@ -170,7 +176,7 @@ impl crate::ReservationStore for SqliteStore {
     fn reserve(&self, hold: &Reservation, config: &BudgetConfig) -> Result<Admission, StoreError> {
         let now = hold.created_at;
         self.write(|tx| {
-            let (status, task_exists, spend, held) = admission_figures(tx, hold, config)?;
+            let (status, task_exists, spend, held) = figures(tx, hold.agent_id, hold.task_id, now, config)?;
             crate::reservations::check_holder(hold, status, task_exists)?;
             if let Err(exhausted) = config.admit(&spend, &held, hold.amount, hold.tokens) {
                 return Ok(Admission::Refused(exhausted));
@@ -263,6 +269,16 @@ impl crate::ReservationStore for SqliteStore {
 
     fn held(&self, agent: Option<Uuid>, task: Option<Uuid>, now: OffsetDateTime) -> Result<ActionSpend, StoreError> {
         self.read(|c| held_in(c, agent, task, now))
+    }
+
+    fn standing(
+        &self,
+        agent: Uuid,
+        task: Option<Uuid>,
+        config: &BudgetConfig,
+        now: OffsetDateTime,
+    ) -> Result<(ActionSpend, ActionSpend), StoreError> {
+        self.read(|c| figures(c, agent, task, now, config).map(|(_, _, spend, held)| (spend, held)))
     }
 
     fn held_totals(&self, now: OffsetDateTime) -> Result<HeldTotals, StoreError> {
