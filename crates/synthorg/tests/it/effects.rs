@@ -19,6 +19,8 @@ const EVENT_MESSAGES: &[&str] = &[
     "api key created",
     "api key revoked",
     "coordination run recorded",
+    "budget reserved",
+    "budget reservation released",
 ];
 
 /// The tables the write routes change.
@@ -31,6 +33,7 @@ const WRITTEN_TABLES: &[&str] = &[
     "approvals",
     "api_keys",
     "coordination_runs",
+    "budget_reservations",
 ];
 
 /// Families that describe the organization (the service's own health families, which count
@@ -55,6 +58,8 @@ fn business_samples(base: &str) -> Vec<String> {
             .iter()
             .any(|family| l.starts_with(family))
         })
+        // A clock, not a change.
+        .filter(|l| !l.starts_with("synthorg_budget_period_remaining_seconds"))
         .map(str::to_owned)
         .collect();
     assert!(samples.len() > 10, "too few business samples to compare: {samples:?}");
@@ -104,6 +109,9 @@ fn a_failed_commit_logs_and_counts_nothing() {
         "turns_sas": 10, "success_rate": 0.9}),
     );
 
+    let (_, held) = admin.post("/budget/reservations", &json!({"agent_id": agent_id, "amount": 0.5}));
+    let reservation_id = held["id"].as_str().unwrap().to_owned();
+
     let metrics_before = business_samples(&server.base);
     let lines_before = server.logs.lock().unwrap().len();
     let conn = poison(&data.join("synthorg.db"));
@@ -134,6 +142,9 @@ fn a_failed_commit_logs_and_counts_nothing() {
             json!({"agents": [agent_id], "topology": "mesh", "turns_mas": 30,
             "turns_sas": 10, "success_rate": 0.5}),
         ),
+        // A hold the store cannot confirm is refused (fail closed) and leaves no hold.
+        ("POST", "/budget/reservations".into(), json!({"agent_id": agent_id, "amount": 0.25})),
+        ("DELETE", format!("/budget/reservations/{reservation_id}"), Value::Null),
         // Last: once committed, the agent on leave could not take the task above.
         ("PATCH", format!("/agents/{agent_id}"), json!({"trust_level": "elevated", "status": "on_leave"})),
     ];

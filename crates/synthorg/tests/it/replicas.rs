@@ -68,8 +68,16 @@ fn organization_samples(base: &str) -> BTreeSet<String> {
         "synthorg_agent_budget_used_percent",
         "synthorg_approvals_pending",
     ];
-    // Counted by the process that handled the request, not read from the store.
-    const PUSHED: &[&str] = &["synthorg_budget_reservations_total", "synthorg_budget_overshoot_usd_total"];
+    // Counted by the process that handled the request, not read from the store; or moving
+    // with the clock (and each process's own spend samples) between two scrapes.
+    const PUSHED: &[&str] = &[
+        "synthorg_budget_reservations_total",
+        "synthorg_budget_overshoot_usd_total",
+        "synthorg_budget_period_remaining_seconds",
+        "synthorg_budget_forecast_period_usd",
+        "synthorg_budget_burn_rate_usd_per_hour",
+        "synthorg_budget_exhaustion_seconds",
+    ];
     text.lines()
         .filter(|l| !l.starts_with('#') && PULLED.iter().any(|f| l.starts_with(f)))
         .filter(|l| !PUSHED.iter().any(|f| l.starts_with(f)))
