@@ -33,6 +33,9 @@ impl ApiEffects {
             Event::CoordinationRunRecorded { efficiency, overhead_percent, .. } => {
                 metrics.events().coordination_run(*efficiency, *overhead_percent);
             }
+            Event::ApprovalDecided { decision, waited_seconds, .. } => {
+                metrics.events().approval_decided(*decision, *waited_seconds);
+            }
             Event::ReservationGranted { .. } => metrics.events().reservation(Outcome::Granted),
             Event::ReservationRefused { .. } => metrics.events().reservation(Outcome::Refused),
             // A report naming a hold that was already closed settles nothing: only its
@@ -102,9 +105,9 @@ fn log(event: &Event) {
             tracing::info!(target: "synthorg::audit", agent_id = agent_id.map(tracing::field::display), task_id = task_id.map(tracing::field::display),
                 verdict = %verdict, risk_level = %risk_level, findings = findings, "output scanned");
         }
-        Event::ApprovalDecided { approval_id, agent_id, decision, by } => {
+        Event::ApprovalDecided { approval_id, agent_id, decision, by, waited_seconds } => {
             tracing::info!(target: "synthorg::audit", approval_id = %approval_id, agent_id = %agent_id,
-                decision = %decision, by = %by, "approval decided");
+                decision = %decision, by = %by, waited_seconds = waited_seconds, "approval decided");
         }
         Event::KeyCreated { key_id, role, by } => {
             tracing::info!(target: "synthorg::audit", key_id = %key_id, role = %role, by = %by, "api key created");

@@ -82,6 +82,8 @@ pub enum Event {
         agent_id: Uuid,
         decision: Decision,
         by: String,
+        /// Seconds from the escalation to the decision.
+        waited_seconds: f64,
     },
     KeyCreated {
         key_id: String,

@@ -99,6 +99,8 @@ pub trait AggregateStore {
     fn agent_cost_since(&self, since: OffsetDateTime) -> Result<Vec<(Uuid, Usd)>, StoreError>;
     fn agent_cost_totals(&self) -> Result<Vec<(Uuid, Usd)>, StoreError>;
     fn pending_approvals(&self) -> Result<u64, StoreError>;
+    /// When the oldest approval still pending was opened; `None` when none is pending.
+    fn oldest_pending_approval(&self) -> Result<Option<OffsetDateTime>, StoreError>;
     /// Totals per provider and model, the first used first.
     fn model_usage(&self) -> Result<Vec<ModelUsage>, StoreError>;
 }

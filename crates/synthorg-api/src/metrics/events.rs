@@ -4,8 +4,11 @@
 
 use synthorg_core::Usd;
 use synthorg_core::reservation::Outcome;
-use synthorg_core::security::Verdict;
-use synthorg_telemetry::metrics::{Collect, Counter, CounterMap, Exposition, Family, Gauge, Kind};
+use synthorg_core::security::{Decision, Verdict};
+use synthorg_telemetry::metrics::{Collect, Counter, CounterMap, Exposition, Family, Gauge, Histogram, Kind};
+
+/// Bounds of the approval decision time, in seconds: a minute to a day.
+const DECISION_BUCKETS: &[f64] = &[10.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 43200.0, 86400.0];
 
 /// `{prefix}_security_evaluations_total` and `{prefix}_coordination_*`.
 #[derive(Debug)]
@@ -21,6 +24,9 @@ pub struct EventMetrics {
     /// Nanodollars spent beyond reservations.
     overshoot_nanos: Counter,
     overshoot_family: Family,
+    /// By decision, in `Decision::ALL` order.
+    decisions: Vec<(Decision, Histogram)>,
+    decisions_family: Family,
 }
 
 impl EventMetrics {
@@ -54,6 +60,13 @@ impl EventMetrics {
                 Kind::Counter,
                 "Budget reservations handled by this process, by outcome (granted, refused, settled, released, expired).",
             ),
+            decisions: Decision::ALL.iter().map(|d| (*d, Histogram::new(DECISION_BUCKETS))).collect(),
+            decisions_family: Family::new(
+                prefix,
+                "approval_decision_seconds",
+                Kind::Histogram,
+                "Time from an escalation to its approval's decision, by decision, decided through this process.",
+            ),
             overshoot_nanos: Counter::default(),
             overshoot_family: Family::new(
                 prefix,
@@ -67,6 +80,13 @@ impl EventMetrics {
     /// One security verdict (evaluation or output scan).
     pub fn verdict(&self, verdict: Verdict) {
         self.verdicts.inc(verdict);
+    }
+
+    /// An approval decided `waited` seconds after its escalation.
+    pub fn approval_decided(&self, decision: Decision, waited: f64) {
+        if let Some((_, histogram)) = self.decisions.iter().find(|(d, _)| *d == decision) {
+            histogram.observe(waited);
+        }
     }
 
     /// One reservation outcome.
@@ -112,6 +132,17 @@ impl Collect for EventMetrics {
         }
         self.overshoot_family.header(e);
         e.counter(self.overshoot_family.name(), &[], self.overshoot_nanos.get() as f64 / 1e9);
+        self.decisions_family.header(e);
+        for (decision, histogram) in &self.decisions {
+            let s = histogram.snapshot();
+            e.histogram(
+                self.decisions_family.name(),
+                &[("decision", decision.as_str())],
+                s.bounds,
+                &s.cumulative,
+                s.sum,
+            );
+        }
         self.verdicts_family.header(e);
         for (verdict, count) in self.verdicts.snapshot() {
             e.counter(self.verdicts_family.name(), &[("verdict", verdict.as_str())], count as f64);

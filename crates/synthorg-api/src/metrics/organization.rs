@@ -127,7 +127,7 @@ struct LastGood {
     tasks: Option<TasksSnapshot>,
     costs: Option<CostsSnapshot>,
     budget: Option<BudgetConfig>,
-    approvals: Option<u64>,
+    approvals: Option<(u64, Option<time::OffsetDateTime>)>,
 }
 
 #[derive(Debug)]
@@ -137,6 +137,7 @@ struct Families {
     tasks: Family,
     transitions: Family,
     approvals_pending: Family,
+    approvals_oldest: Family,
     cost: Family,
     budget_monthly: Family,
     budget_threshold: Family,
@@ -177,6 +178,12 @@ impl Families {
                 "approvals_pending",
                 Kind::Gauge,
                 "Escalated actions waiting for an admin's decision.",
+            ),
+            approvals_oldest: Family::new(
+                p,
+                "approvals_oldest_pending_seconds",
+                Kind::Gauge,
+                "How long the oldest pending approval has waited for a decision (0 when none is pending).",
             ),
             cost: Family::new(p, "cost", Kind::Counter, "Total cost in the ledger, USD."),
             budget_monthly: Family::new(p, "budget_monthly_usd", Kind::Gauge, "Monthly budget, USD (0: no budget)."),
@@ -370,7 +377,9 @@ impl OrganizationMetrics {
             self.history.lock().unwrap_or_else(|p| p.into_inner()).record(costs.at, costs.total);
             last.costs = Some(costs);
         }
-        if let Some(pending) = self.source(Source::Approvals, || store.pending_approvals()) {
+        if let Some(pending) =
+            self.source(Source::Approvals, || Ok((store.pending_approvals()?, store.oldest_pending_approval()?)))
+        {
             last.approvals = Some(pending);
         }
     }
@@ -452,8 +461,13 @@ impl OrganizationMetrics {
             e.counter(f.transitions.name(), &[("from", from.as_str()), ("to", to.as_str())], *count as f64);
         }
         f.approvals_pending.header(e);
-        if let Some(pending) = last.approvals {
+        if let Some((pending, _)) = last.approvals {
             e.gauge(f.approvals_pending.name(), &[], pending as f64);
+        }
+        f.approvals_oldest.header(e);
+        if let Some((_, oldest)) = last.approvals {
+            let waited = oldest.map_or(0.0, |at| (now() - at).as_seconds_f64().max(0.0));
+            e.gauge(f.approvals_oldest.name(), &[], waited);
         }
     }
 

@@ -167,11 +167,13 @@ pub(super) async fn decide(
             let request = DecisionRequest { decision: body.decision, note: body.note };
             let approval = s.store().decide_approval(id, &request, &caller)?;
             super::record_ids(approval.task_id, Some(approval.agent_id));
+            let waited = approval.decided_at.map_or(time::Duration::ZERO, |at| at - approval.created_at);
             let event = Event::ApprovalDecided {
                 approval_id: id,
                 agent_id: approval.agent_id,
                 decision: body.decision,
                 by: caller.label(),
+                waited_seconds: waited.as_seconds_f64().max(0.0),
             };
             Ok(Done::with(Json(approval), [event]))
         })

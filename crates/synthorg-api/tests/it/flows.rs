@@ -263,3 +263,38 @@ async fn exhausted_budgets_deny_new_actions() {
     assert!(r.body["reason"].as_str().unwrap().starts_with("budget hard stop"), "{:?}", r.body);
 }
 }
+
+crate::on_both_stores! {
+async fn approval_waits_and_decision_times_are_on_the_scrape() {
+    use crate::metrics::{scrape, value};
+    let app = TestApp::new();
+    let ada = app.agent("ada").await;
+    let (_, _, text) = scrape(&app, None).await;
+    assert_eq!(value(&text, "synthorg_approvals_oldest_pending_seconds"), Some(0.0), "nothing pending");
+    let escalate = json!({"agent_id": ada, "tool": "db", "action_type": "execute", "arguments": {"sql": "DROP TABLE users"}});
+    let r = app.post("/api/v1/security/evaluate", escalate.clone()).await;
+    let first = r.body["approval_id"].as_str().unwrap().to_owned();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let r = app.post("/api/v1/security/evaluate", escalate).await;
+    let second = r.body["approval_id"].as_str().unwrap().to_owned();
+    let (_, _, text) = scrape(&app, None).await;
+    let oldest = value(&text, "synthorg_approvals_oldest_pending_seconds").unwrap();
+    assert!((0.3..60.0).contains(&oldest), "the first escalation's wait: {oldest}");
+    let r = app.post(&format!("/api/v1/approvals/{first}/decision"), json!({"decision": "reject"})).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let (_, _, text) = scrape(&app, None).await;
+    assert!(value(&text, "synthorg_approvals_oldest_pending_seconds").unwrap() < oldest, "now the second is the oldest");
+    let r = app.post(&format!("/api/v1/approvals/{second}/decision"), json!({"decision": "approve"})).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let (_, _, text) = scrape(&app, None).await;
+    assert_eq!(value(&text, "synthorg_approvals_oldest_pending_seconds"), Some(0.0));
+    for decision in ["approve", "reject"] {
+        let count = format!(r#"synthorg_approval_decision_seconds_count{{decision="{decision}"}}"#);
+        assert_eq!(value(&text, &count), Some(1.0), "{decision}: {text}");
+        let fast = format!(r#"synthorg_approval_decision_seconds_bucket{{decision="{decision}",le="10.0"}}"#);
+        assert_eq!(value(&text, &fast), Some(1.0), "decided within 10 s");
+    }
+    let sum = value(&text, r#"synthorg_approval_decision_seconds_sum{decision="reject"}"#).unwrap();
+    assert!(sum >= 0.3, "the rejected one waited at least 300 ms: {sum}");
+}
+}

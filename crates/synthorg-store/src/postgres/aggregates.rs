@@ -196,6 +196,14 @@ impl crate::AggregateStore for PostgresStore {
         self.read(|db| count_col(&db.query_one("SELECT COUNT(*) FROM approvals WHERE status = 'pending'", &[])?, 0))
     }
 
+    fn oldest_pending_approval(&self) -> Result<Option<OffsetDateTime>, StoreError> {
+        self.read(|db| {
+            db.query_opt("SELECT created_at FROM approvals WHERE status = 'pending' ORDER BY seq LIMIT 1", &[])?
+                .map(|r| col(&r, 0))
+                .transpose()
+        })
+    }
+
     fn model_usage(&self) -> Result<Vec<ModelUsage>, StoreError> {
         let sums: Vec<String> = MODEL_USAGE_SUMS.iter().map(|c| format!("SUM({c})::BIGINT")).collect();
         let sql = format!(

@@ -5,7 +5,7 @@
 //! `occurred_at` index. Billing periods and "today" always start at midnight, so the metrics
 //! never touch `cost_records`.
 
-use rusqlite::{Connection, Row};
+use rusqlite::{Connection, OptionalExtension, Row};
 use synthorg_core::Usd;
 use synthorg_core::agent::{AgentStatus, TrustLevel};
 use synthorg_core::task::TaskStatus;
@@ -175,6 +175,18 @@ impl crate::AggregateStore for SqliteStore {
                 .prepare_cached("SELECT COUNT(*) FROM approvals WHERE status = 'pending'")?
                 .query_row([], |r| r.get(0))?;
             Ok(n.max(0) as u64)
+        })
+    }
+
+    fn oldest_pending_approval(&self) -> Result<Option<OffsetDateTime>, StoreError> {
+        // Approvals are numbered in the order they open: the first pending one by the
+        // (status, seq) index is the oldest.
+        self.read(|c| {
+            let at: Option<i64> = c
+                .prepare_cached("SELECT created_at FROM approvals WHERE status = 'pending' ORDER BY seq LIMIT 1")?
+                .query_row([], |r| r.get(0))
+                .optional()?;
+            Ok(at.map(super::from_ts).transpose()?)
         })
     }
 
