@@ -6,6 +6,7 @@ mod cli;
 mod connections;
 mod contract;
 mod effects;
+mod forging;
 mod otlp;
 mod pg;
 mod prometheus;
