@@ -38,6 +38,20 @@ pub struct Settlement {
     pub overshoot: Usd,
 }
 
+impl Settlement {
+    /// What `record` does to `held` (as it was before the report): money spent is recorded
+    /// either way; what it spent beyond the hold is the overshoot.
+    pub(crate) fn of(held: &Reservation, record: &CostRecord) -> Self {
+        let at = record.recorded_at;
+        Self {
+            reservation_id: held.id,
+            was: held.state,
+            held: if held.holds_at(at) { held.amount } else { Usd::ZERO },
+            overshoot: held.overshoot(record.cost, at),
+        }
+    }
+}
+
 /// What open holds hold, for the metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HeldTotals {

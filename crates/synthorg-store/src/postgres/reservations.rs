@@ -96,12 +96,7 @@ pub(super) fn settle<C: GenericClient>(
             &[&held.id, &at, &record.id, &record.cost.nanos()],
         )?;
     }
-    Ok(Settlement {
-        reservation_id: held.id,
-        was: held.state,
-        held: if held.holds_at(at) { held.amount } else { Usd::ZERO },
-        overshoot: held.overshoot(record.cost, at),
-    })
+    Ok(Settlement::of(held, record))
 }
 
 /// Spend and holds of `agent`'s (and `task`'s) scopes at `now`, in one statement: one

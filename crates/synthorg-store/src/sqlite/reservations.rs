@@ -95,12 +95,7 @@ pub(super) fn settle(c: &Connection, id: Uuid, record: &CostRecord) -> Result<Se
             .ok_or_else(|| DomainError::invalid("reservation_id", format!("reservation {id} does not exist")))?,
     };
     crate::reservations::check_settling(&held, record)?;
-    Ok(Settlement {
-        reservation_id: held.id,
-        was: held.state,
-        held: if held.holds_at(at) { held.amount } else { Usd::ZERO },
-        overshoot: held.overshoot(record.cost, at),
-    })
+    Ok(Settlement::of(&held, record))
 }
 
 /// Everything an admission reads, in one statement on the writer's transaction: the agent's
