@@ -6,6 +6,8 @@
 #   bench/api.sh [SECONDS_PER_STEP]      (default 20)
 #   SYNTHORG_BIN=path/to/synthorg bench/api.sh 10   (an already built binary, e.g. of another
 #                                                   commit, to compare two in one session)
+#   SYNTHORG_UNAUDITED_BIN=path   (with SYNTHORG_BIN: the same build with --features
+#                                 bench-unaudited, for the audit section; else it is skipped)
 #
 # The simulated organization makes 80 % of its model calls under a budget reservation
 # (`simulate --reserved`), as a runtime that enforces its cap would.
@@ -20,11 +22,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-20}
 bin=${SYNTHORG_BIN:-}
+unaudited=${SYNTHORG_UNAUDITED_BIN:-}
+work=$(mktemp -d "${TMPDIR:-/tmp}/synthorg-api-bench.XXXXXX")
 if [ -z "$bin" ]; then
+  # The audit section compares against the same code built without audit events (feature
+  # bench-unaudited, never in the server): built first and copied, then the real binary.
+  cargo build --release -q -p synthorg --features bench-unaudited
+  cp target/release/synthorg "$work/synthorg-unaudited"
+  unaudited="$work/synthorg-unaudited"
   cargo build --release -q -p synthorg
   bin=target/release/synthorg
 fi
-work=$(mktemp -d "${TMPDIR:-/tmp}/synthorg-api-bench.XXXXXX")
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 server_pid=""
 cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
@@ -121,4 +129,48 @@ for clients in (16, 64):
           f"reserved calls {calls:.0f}/s (reserve p50 {mean(held, 'POST /budget/reservations', 'p50_ms'):.2f} ms, "
           f"settling report p50 {mean(held, 'POST /costs', 'p50_ms'):.2f} ms); "
           f"a reserve + settle pair costs {reports / calls:.2f}x a plain report")
+PY
+
+# Audit trail: what the audit event of a write costs. Clients make only tool calls
+# (`simulate --workload tool-calls`): each is a security verdict, an audited write (an
+# escalation adds an approval decision, audited too). "audited" is this build; "unaudited"
+# is the same code built with the bench-only feature bench-unaudited, whose writes skip
+# their audit event (no seal, no read of the chain's head, no insert). 16 and 64 clients,
+# each run on a fresh server and store, in the order audited, unaudited, unaudited, audited.
+# Target: audited verdicts/s >= 80 % of unaudited.
+if [ -z "$unaudited" ]; then
+  echo; echo "audit trail: skipped (set SYNTHORG_UNAUDITED_BIN to a binary built with --features bench-unaudited)"
+  exit 0
+fi
+echo
+printf '%-22s %10s %9s %9s %9s %9s %9s %9s %7s %8s\n' 'tool calls' writes/s trans/s 'p50 ms' 'p99 ms' costs/s 'p50 ms' 'p99 ms' errors 'vs raw'
+for clients in 16 64; do
+  for step in 1:audited 2:unaudited 3:unaudited 4:audited; do
+    n=${step%:*}
+    kind=${step#*:}
+    run="a$clients-$n"
+    server=$([ "$kind" = audited ] && echo "$bin" || echo "$unaudited")
+    SYNTHORG_LOGGING__LEVEL=warn SYNTHORG_AUTH__RATE_LIMITS__ENABLED=false "$server" serve --data-dir "$work/$run" --bind "127.0.0.1:$port" 2>"$work/$run.log" &
+    server_pid=$!
+    for _ in $(seq 100); do [ -f "$work/$run/admin.key" ] && curl -sf "http://127.0.0.1:$port/api/v1/health" >/dev/null && break; sleep 0.1; done
+    "$bin" simulate --url "http://127.0.0.1:$port" --key-file "$work/$run/admin.key" --rate 0 --workload tool-calls \
+      --concurrency "$clients" --agents "$clients" --duration "${seconds}s" --seed "$clients" \
+      --summary-json "$work/$run.json" >"$work/$run.out" 2>&1 || true
+    events=$(curl -sf -H "Authorization: Bearer $(cat "$work/$run/admin.key")" "http://127.0.0.1:$port/api/v1/audit/head" | python3 -c 'import json,sys; print(json.load(sys.stdin)["seq"])')
+    python3 bench/sim_summary.py "$work/$run.json" "$raw" "$clients $kind ($events ev)"
+    kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null || true
+  done
+done
+server_pid=""
+python3 - "$work" <<'PY'
+import json, sys
+def rate(run):
+    by = {e["endpoint"]: e for e in json.load(open(f"{sys.argv[1]}/{run}.json"))["endpoints"]}
+    return by["POST /security/evaluate"]["per_second"], by["POST /security/evaluate"]["p50_ms"]
+for clients in (16, 64):
+    audited = [rate(f"a{clients}-{n}") for n in (1, 4)]
+    bare = [rate(f"a{clients}-{n}") for n in (2, 3)]
+    mean = lambda runs, i: sum(r[i] for r in runs) / len(runs)
+    print(f"{clients} clients: verdicts/s audited {mean(audited, 0):.0f} (p50 {mean(audited, 1):.2f} ms), "
+          f"unaudited {mean(bare, 0):.0f} (p50 {mean(bare, 1):.2f} ms): audited keeps {mean(audited, 0) / mean(bare, 0) * 100:.0f} %")
 PY

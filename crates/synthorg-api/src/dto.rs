@@ -461,7 +461,13 @@ pub struct EvaluateAction {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EvaluationResult {
     pub evaluation_id: Uuid,
+    /// What to do: the rules' verdict, or `allow` in shadow mode (`policy_verdict` then says
+    /// what the rules decided).
     pub verdict: Verdict,
+    /// The rules' verdict, enforced or not.
+    pub policy_verdict: Verdict,
+    /// `security.mode` in force: in `shadow` a `deny` or `escalate` is recorded, not enforced.
+    pub mode: synthorg_core::security::SecurityMode,
     pub risk_level: RiskLevel,
     pub reason: String,
     pub matched_rules: Vec<String>,
@@ -477,7 +483,9 @@ impl From<&synthorg_store::EvaluationRecord> for EvaluationResult {
     fn from(record: &synthorg_store::EvaluationRecord) -> Self {
         Self {
             evaluation_id: record.id,
-            verdict: record.verdict,
+            verdict: record.action,
+            policy_verdict: record.verdict,
+            mode: synthorg_core::security::SecurityMode::Enforce,
             risk_level: record.risk_level,
             reason: record.reason.clone(),
             matched_rules: record.matched_rules.clone(),
@@ -498,6 +506,30 @@ pub struct ScanOutput {
     pub tool: Option<String>,
     /// The tool's output.
     pub output: String,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// Who made the change: `key:<id>` or `system`.
+    pub actor: Option<String>,
+    pub action: Option<synthorg_core::audit::AuditAction>,
+    /// The changed entity's id (agent, key, approval; `config` for the budget).
+    pub target_id: Option<String>,
+    /// RFC 3339 instant (inclusive), on `at`.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub since: Option<OffsetDateTime>,
+    /// RFC 3339 instant (exclusive), on `at`.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub until: Option<OffsetDateTime>,
+    /// Page size, 1–1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u64>,
+    #[param(pattern = "^[0-9]{1,18}$")]
+    pub cursor: Option<String>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

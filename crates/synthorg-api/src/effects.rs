@@ -27,9 +27,8 @@ impl ApiEffects {
     fn count(&self, event: &Event) {
         let Some(metrics) = &self.metrics else { return };
         match event {
-            Event::SecurityVerdict { verdict, .. } | Event::OutputScanned { verdict, .. } => {
-                metrics.events().verdict(*verdict);
-            }
+            Event::SecurityVerdict { verdict, action, .. } => metrics.events().verdict(*verdict, *action),
+            Event::OutputScanned { verdict, .. } => metrics.events().verdict(*verdict, *verdict),
             Event::CoordinationRunRecorded { efficiency, overhead_percent, .. } => {
                 metrics.events().coordination_run(*efficiency, *overhead_percent);
             }
@@ -60,19 +59,19 @@ impl synthorg_store::Effects for ApiEffects {
     }
 }
 
-/// The log line of an event. Audited events go to the `synthorg::audit` target, which
-/// operators route to a file of its own.
+/// The log line of an event. The audit trail's own events go to the `synthorg::audit`
+/// target (operators route it to a file of its own): one line per event of the chain.
 fn log(event: &Event) {
     match event {
         Event::AgentRegistered { agent_id, role, trust_level } => {
             tracing::info!(agent_id = %agent_id, role = %role, trust_level = %trust_level, "agent registered");
         }
         Event::TrustLevelChanged { agent_id, from, to, by } => {
-            tracing::info!(target: "synthorg::audit", agent_id = %agent_id, from = %from, to = %to, by = %by,
+            tracing::info!(agent_id = %agent_id, from = %from, to = %to, by = %by,
                 "trust level changed");
         }
         Event::AgentStatusChanged { agent_id, from, to, by } => {
-            tracing::info!(target: "synthorg::audit", agent_id = %agent_id, from = %from, to = %to, by = %by,
+            tracing::info!(agent_id = %agent_id, from = %from, to = %to, by = %by,
                 "agent status changed");
         }
         Event::TaskCreated { task_id, created_by } => {
@@ -93,27 +92,33 @@ fn log(event: &Event) {
             }
         }
         Event::BudgetConfigured { total_monthly, reset_day, by } => {
-            tracing::info!(target: "synthorg::audit", total_monthly = total_monthly.as_f64(), reset_day = reset_day, by = %by,
+            tracing::info!(total_monthly = total_monthly.as_f64(), reset_day = reset_day, by = %by,
                 "budget configured");
         }
-        Event::SecurityVerdict { agent_id, task_id, tool, action_type, verdict, risk_level, reason } => {
-            tracing::info!(target: "synthorg::audit", agent_id = %agent_id, task_id = task_id.map(tracing::field::display), tool = %tool,
-                action_type = %action_type, verdict = %verdict, risk_level = %risk_level, reason = %reason,
-                "security verdict");
+        Event::SecurityVerdict { agent_id, task_id, tool, action_type, verdict, action, risk_level, reason } => {
+            if verdict == action {
+                tracing::info!(agent_id = %agent_id, task_id = task_id.map(tracing::field::display), tool = %tool,
+                    action_type = %action_type, verdict = %verdict, action = %action, risk_level = %risk_level,
+                    reason = %reason, "security verdict");
+            } else {
+                tracing::warn!(agent_id = %agent_id, task_id = task_id.map(tracing::field::display), tool = %tool,
+                    action_type = %action_type, verdict = %verdict, action = %action, risk_level = %risk_level,
+                    reason = %reason, "security verdict not enforced (shadow mode)");
+            }
         }
         Event::OutputScanned { agent_id, task_id, verdict, risk_level, findings } => {
-            tracing::info!(target: "synthorg::audit", agent_id = agent_id.map(tracing::field::display), task_id = task_id.map(tracing::field::display),
+            tracing::info!(agent_id = agent_id.map(tracing::field::display), task_id = task_id.map(tracing::field::display),
                 verdict = %verdict, risk_level = %risk_level, findings = findings, "output scanned");
         }
         Event::ApprovalDecided { approval_id, agent_id, decision, by, waited_seconds } => {
-            tracing::info!(target: "synthorg::audit", approval_id = %approval_id, agent_id = %agent_id,
+            tracing::info!(approval_id = %approval_id, agent_id = %agent_id,
                 decision = %decision, by = %by, waited_seconds = waited_seconds, "approval decided");
         }
         Event::KeyCreated { key_id, role, by } => {
-            tracing::info!(target: "synthorg::audit", key_id = %key_id, role = %role, by = %by, "api key created");
+            tracing::info!(key_id = %key_id, role = %role, by = %by, "api key created");
         }
         Event::KeyRevoked { key_id, by } => {
-            tracing::info!(target: "synthorg::audit", key_id = %key_id, by = %by, "api key revoked");
+            tracing::info!(key_id = %key_id, by = %by, "api key revoked");
         }
         // The token count stays out of the line: field names containing "token" are redacted
         // as secrets by every sink. The reservation record keeps it.
@@ -145,6 +150,13 @@ fn log(event: &Event) {
         Event::CoordinationRunRecorded { task_id, topology, efficiency, overhead_percent } => {
             tracing::info!(task_id = task_id.map(tracing::field::display), topology = %topology, efficiency = efficiency,
                 overhead_percent = overhead_percent, "coordination run recorded");
+        } // The chain's event itself: one line per stored event, after its commit, in the
+        // request's span (so with its request and trace ids).
+        Event::Audited(e) => {
+            let json = |v: &Option<serde_json::Value>| v.as_ref().map(serde_json::Value::to_string);
+            tracing::info!(target: "synthorg::audit", seq = e.seq, action = %e.action, actor = %e.actor,
+                target_type = %e.target_type, target_id = %e.target_id, before = json(&e.before), after = json(&e.after),
+                hash = %e.hash, prev_hash = %e.prev_hash, "audit event");
         }
     }
 }

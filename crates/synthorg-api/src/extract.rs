@@ -140,3 +140,34 @@ pub fn page_request(limit: Option<u64>, cursor: Option<&str>) -> Result<PageRequ
 fn truncate(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
 }
+
+/// The audit trail of a request's changes: who makes them (the caller's key) and the
+/// request's correlation ids, which every audit event the request writes carries.
+#[derive(Debug)]
+pub struct Audited(pub synthorg_core::audit::Audit);
+
+impl<S: Send + Sync> FromRequestParts<S> for Audited {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let actor = parts
+            .extensions
+            .get::<synthorg_core::Actor>()
+            .cloned()
+            .ok_or_else(|| ApiError::internal("an audited route was reached without a caller"))?;
+        let correlation = parts.extensions.get::<crate::middleware::Correlation>();
+        let context = synthorg_core::audit::AuditContext::new(
+            &actor,
+            correlation.map(|c| c.request_id.clone()),
+            correlation.map(|c| c.trace.trace_id_hex()),
+        );
+        Ok(Audited(synthorg_core::audit::Audit::new(context)))
+    }
+}
+
+impl Audited {
+    /// The events sealed so far, as events for the effects (logged after the commit).
+    pub fn events(&self) -> impl Iterator<Item = synthorg_core::event::Event> + use<> {
+        self.0.take().into_iter().map(synthorg_core::event::Event::Audited)
+    }
+}

@@ -16,6 +16,7 @@ mod openapi;
 pub mod ratelimit;
 mod routes;
 mod sweep;
+pub use sweep::log_audit_head;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +43,8 @@ pub struct ApiSettings {
     /// The budget in force until one is set through `PUT /api/v1/budget/config`.
     pub budget_defaults: BudgetConfig,
     pub security_policy: SecurityPolicy,
+    /// Whether the rules' verdicts are enforced (`security.mode`).
+    pub security_mode: synthorg_core::security::SecurityMode,
     /// The prices cost reports without `cost` are computed with.
     pub prices: Arc<Catalogue>,
     /// How long after a call its cost may be reported (`budget.max_report_delay`).
@@ -64,6 +67,7 @@ impl Default for ApiSettings {
             request_timeout: Duration::from_secs(30),
             budget_defaults: BudgetConfig::default(),
             security_policy: SecurityPolicy::default(),
+            security_mode: synthorg_core::security::SecurityMode::Enforce,
             prices: Arc::new(Catalogue::builtin()),
             max_report_delay: synthorg_core::cost::DEFAULT_MAX_REPORT_DELAY,
             rate_limits: ratelimit::RateLimits::default(),
@@ -207,7 +211,7 @@ pub fn openapi_document() -> serde_json::Value {
 pub fn app(store: Arc<dyn Store>, settings: ApiSettings) -> Router {
     let (router, doc) = routes::api_router().split_for_parts();
     let openapi_json = serde_json::to_string_pretty(&openapi::served(doc)).unwrap_or_default();
-    let engine = RuleEngine::new(settings.security_policy.clone());
+    let engine = RuleEngine::new(settings.security_policy.clone()).with_mode(settings.security_mode);
     let metrics = settings.metrics.clone().map(|m| {
         Arc::new(MetricsCollector::new(store.clone(), m, settings.budget_defaults.clone(), settings.otlp.clone()))
     });

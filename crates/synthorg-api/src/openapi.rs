@@ -18,7 +18,7 @@ use utoipa::{Modify, OpenApi};
     security(("bearer" = [])),
     tags(
         (name = "health"), (name = "agents"), (name = "tasks"), (name = "costs"), (name = "budget"),
-        (name = "coordination"), (name = "security"), (name = "approvals"), (name = "keys"), (name = "meta"),
+        (name = "coordination"), (name = "security"), (name = "approvals"), (name = "keys"), (name = "audit"), (name = "meta"),
     ),
 )]
 pub(crate) struct ApiDoc;

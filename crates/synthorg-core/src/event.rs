@@ -67,6 +67,8 @@ pub enum Event {
         tool: String,
         action_type: String,
         verdict: Verdict,
+        /// What the answer did (`allow` for a shadowed deny or escalate).
+        action: Verdict,
         risk_level: RiskLevel,
         reason: String,
     },
@@ -135,6 +137,8 @@ pub enum Event {
         efficiency: f64,
         overhead_percent: f64,
     },
+    /// An audit event the change's transaction appended to the chain.
+    Audited(crate::audit::AuditEvent),
 }
 
 impl Event {

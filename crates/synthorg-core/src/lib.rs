@@ -7,6 +7,7 @@
 
 pub mod actor;
 pub mod agent;
+pub mod audit;
 pub mod budget;
 pub mod coordination;
 pub mod cost;

@@ -39,6 +39,18 @@ string_enum! {
 }
 
 string_enum! {
+    /// Whether the rules' verdicts are enforced. In `shadow` mode a `deny` or `escalate` from
+    /// the rules is recorded and counted as such, with the action `allow`, and the answer
+    /// allows: operators trial new rules on live traffic. The budget is always enforced.
+    #[derive(Default)]
+    pub enum SecurityMode {
+        #[default]
+        Enforce => "enforce",
+        Shadow => "shadow",
+    }
+}
+
+string_enum! {
     /// How much damage an action could do.
     pub enum RiskLevel {
         Low => "low",
@@ -146,6 +158,7 @@ pub struct Evaluation {
 #[derive(Debug)]
 pub struct RuleEngine {
     rules: Vec<Box<dyn Rule>>,
+    mode: SecurityMode,
 }
 
 /// Deepest nesting of arguments the detectors scan; deeper fails closed.
@@ -170,7 +183,17 @@ impl RuleEngine {
         // Pay for pattern compilation at start-up, not in the first agent's request.
         detectors::compile_all();
         scan::compile_all();
-        Self { rules }
+        Self { rules, mode: SecurityMode::Enforce }
+    }
+
+    /// The engine in `mode` (see [`SecurityMode`]).
+    pub fn with_mode(mut self, mode: SecurityMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    pub fn mode(&self) -> SecurityMode {
+        self.mode
     }
 
     /// Evaluates an action. Never fails: a rule error is a deny at critical risk.

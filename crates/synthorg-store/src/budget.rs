@@ -1,5 +1,6 @@
 //! The budget: its configuration and the spend it is judged against.
 
+use synthorg_core::audit::Audit;
 use synthorg_core::budget::{ActionSpend, BudgetConfig, SpendSnapshot, SpendWindow};
 use uuid::Uuid;
 
@@ -8,7 +9,7 @@ use crate::StoreError;
 pub trait BudgetStore {
     /// The budget configuration set through the API, if any.
     fn budget_config(&self) -> Result<Option<BudgetConfig>, StoreError>;
-    fn set_budget_config(&self, config: &BudgetConfig) -> Result<(), StoreError>;
+    fn set_budget_config(&self, config: &BudgetConfig, audit: &Audit) -> Result<(), StoreError>;
     /// The spend an action of `agent` (for `task`) is judged against: period spend, the
     /// agent's spend today (0 without an agent), the task's total.
     fn action_spend(

@@ -1,6 +1,7 @@
 //! API keys: the store's side.
 
 use synthorg_core::Role;
+use synthorg_core::audit::{Audit, AuditAction, NewAuditEvent};
 use synthorg_core::security::REDACTED;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -35,13 +36,43 @@ impl std::fmt::Debug for ApiKeyRecord {
     }
 }
 
+impl ApiKeyRecord {
+    /// The audit event of this key's creation: everything but the secret's hash.
+    pub fn created_event(&self) -> NewAuditEvent {
+        NewAuditEvent {
+            action: AuditAction::KeyCreated,
+            target_type: "api_key",
+            target_id: self.id.clone(),
+            before: None,
+            after: Some(serde_json::json!({
+                "role": self.role,
+                "agent_id": self.agent_id,
+                "label": self.label,
+            })),
+        }
+    }
+
+    /// The audit event of this key's revocation (`self` is the revoked record).
+    pub fn revoked_event(&self) -> NewAuditEvent {
+        NewAuditEvent {
+            action: AuditAction::KeyRevoked,
+            target_type: "api_key",
+            target_id: self.id.clone(),
+            before: Some(serde_json::json!({ "revoked_at": null })),
+            after: Some(serde_json::json!({
+                "revoked_at": self.revoked_at.map(synthorg_core::audit::format_at),
+            })),
+        }
+    }
+}
+
 pub trait KeyStore {
-    fn create_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
+    fn create_api_key(&self, key: &ApiKeyRecord, audit: &Audit) -> Result<(), StoreError>;
     fn find_api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
     /// Keys in creation order, a page at a time.
     fn list_api_keys(&self, page: &PageRequest) -> Result<Page<ApiKeyRecord>, StoreError>;
     /// Revokes a key (idempotent: revoking a revoked key keeps the first revocation time).
-    fn revoke_api_key(&self, id: &str, now: OffsetDateTime) -> Result<ApiKeyRecord, StoreError>;
+    fn revoke_api_key(&self, id: &str, now: OffsetDateTime, audit: &Audit) -> Result<ApiKeyRecord, StoreError>;
     /// Number of keys that are not revoked.
     fn active_api_keys(&self) -> Result<u64, StoreError>;
 }

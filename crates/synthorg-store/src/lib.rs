@@ -10,6 +10,7 @@
 
 mod agents;
 mod aggregates;
+pub mod audit;
 mod budget;
 mod coordination;
 mod error;
@@ -34,6 +35,7 @@ use time::OffsetDateTime;
 
 pub use agents::{AgentFilter, AgentStore};
 pub use aggregates::{AggregateStore, ModelUsage};
+pub use audit::{AuditFilter, AuditStore, verify_chain};
 pub use budget::BudgetStore;
 pub use coordination::{CoordinationStore, RunFilter};
 pub use error::StoreError;
@@ -51,8 +53,8 @@ pub use unit::{Done, Effects, Job};
 /// through `dyn Store` the methods need no import.
 pub mod prelude {
     pub use crate::{
-        AgentStore, AggregateStore, BudgetStore, CoordinationStore, Execution, KeyStore, LedgerStore, ReservationStore,
-        SecurityStore, Store, TaskStore,
+        AgentStore, AggregateStore, AuditStore, BudgetStore, CoordinationStore, Execution, KeyStore, LedgerStore,
+        ReservationStore, SecurityStore, Store, TaskStore,
     };
 }
 
@@ -77,6 +79,7 @@ pub trait Store:
     + SecurityStore
     + KeyStore
     + AggregateStore
+    + AuditStore
     + Execution
     + Send
     + Sync

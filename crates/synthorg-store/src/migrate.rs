@@ -163,6 +163,7 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
             ("matched_rules", Json),
             ("approval_id", Uuid),
             ("created_at", Micros),
+            ("action", Text),
         ],
     ),
     (
@@ -196,6 +197,26 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
             ("revoked_at", Micros),
         ],
     ),
+    (
+        // The chain as it is: `seq`, hashes and the JSON text of `before`/`after` unchanged,
+        // so it verifies on the target exactly as on the source.
+        "audit_events",
+        &[
+            ("seq", Int),
+            ("id", Uuid),
+            ("at", Micros),
+            ("actor", Text),
+            ("action", Text),
+            ("target_type", Text),
+            ("target_id", Text),
+            ("before", Text),
+            ("after", Text),
+            ("request_id", Text),
+            ("trace_id", Text),
+            ("prev_hash", Text),
+            ("hash", Text),
+        ],
+    ),
 ];
 
 /// What a migration copied: rows per table, in copy order.
@@ -223,7 +244,8 @@ pub fn sqlite_to_postgres(
         let held: i64 = crate::postgres::col(
             &db.query_one(
                 "SELECT (SELECT COUNT(*) FROM agents) + (SELECT COUNT(*) FROM tasks) \
-                 + (SELECT COUNT(*) FROM api_keys) + (SELECT COUNT(*) FROM settings)",
+                 + (SELECT COUNT(*) FROM api_keys) + (SELECT COUNT(*) FROM settings) \
+                 + (SELECT COUNT(*) FROM audit_events)",
                 &[],
             )?,
             0,

@@ -15,10 +15,12 @@ pub(crate) const RESERVATION_COLUMNS: &str = "id, agent_id, task_id, amount_nano
                                               created_at, expires_at, closed_at, cost_record_id, settled_nanos";
 pub(crate) const RUN_COLUMNS: &str =
     "id, task_id, agents, topology, turns_mas, turns_sas, success_rate, efficiency, overhead_percent, created_at";
-pub(crate) const EVALUATION_COLUMNS: &str =
-    "id, agent_id, task_id, tool, action_type, verdict, risk_level, reason, matched_rules, approval_id, created_at";
+pub(crate) const EVALUATION_COLUMNS: &str = "id, agent_id, task_id, tool, action_type, verdict, risk_level, reason, matched_rules, approval_id, created_at, action";
 pub(crate) const APPROVAL_COLUMNS: &str = "id, evaluation_id, agent_id, task_id, tool, action_type, arguments, reason, \
                                            risk_level, status, created_at, decided_at, decided_by, decision_note";
+/// After `seq`, which the page query selects first.
+pub(crate) const AUDIT_COLUMNS: &str =
+    "id, at, actor, action, target_type, target_id, before, after, request_id, trace_id, prev_hash, hash";
 pub(crate) const KEY_COLUMNS: &str = "id, secret_hash, role, agent_id, label, created_at, revoked_at";
 /// The `settings` row holding the budget configuration.
 pub(crate) const BUDGET_KEY: &str = "budget";

@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 use synthorg_core::Actor;
+use synthorg_core::audit::{Audit, NewAuditEvent};
 use synthorg_core::event::Event;
 use synthorg_core::security::{
     Approval, ApprovalStatus, Assessment, DecisionRequest, RiskLevel, SecurityAction, Verdict,
@@ -40,6 +41,9 @@ pub struct EvaluationRecord {
     pub approval_id: Option<Uuid>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// What the answer did: the verdict, or `allow` for a rules' `deny` or `escalate` in
+    /// shadow mode.
+    pub action: Verdict,
 }
 
 impl EvaluationRecord {
@@ -58,7 +62,28 @@ impl EvaluationRecord {
             matched_rules: evaluation.matched_rules.clone(),
             approval_id: assessment.approval.as_ref().map(|a| a.id),
             created_at: at,
+            action: assessment.action,
         }
+    }
+
+    /// The audit event of this verdict: what was asked and what was decided, never the
+    /// arguments.
+    pub fn audit_event(&self) -> NewAuditEvent {
+        NewAuditEvent::security_verdict(
+            self.agent_id,
+            &serde_json::json!({
+                "evaluation_id": self.id,
+                "task_id": self.task_id,
+                "tool": self.tool,
+                "action_type": self.action_type,
+                "verdict": self.verdict,
+                "action": self.action,
+                "risk_level": self.risk_level,
+                "reason": self.reason,
+                "matched_rules": self.matched_rules,
+                "approval_id": self.approval_id,
+            }),
+        )
     }
 
     /// The event of this verdict, once recorded.
@@ -69,6 +94,7 @@ impl EvaluationRecord {
             tool: self.tool.clone(),
             action_type: self.action_type.clone(),
             verdict: self.verdict,
+            action: self.action,
             risk_level: self.risk_level,
             reason: self.reason.clone(),
         }
@@ -78,7 +104,12 @@ impl EvaluationRecord {
 pub trait SecurityStore {
     /// Records an evaluation; when `approval` is given (an escalation) it is created in the
     /// same transaction.
-    fn record_evaluation(&self, evaluation: &EvaluationRecord, approval: Option<&Approval>) -> Result<(), StoreError>;
+    fn record_evaluation(
+        &self,
+        evaluation: &EvaluationRecord,
+        approval: Option<&Approval>,
+        audit: &Audit,
+    ) -> Result<(), StoreError>;
     fn list_evaluations(
         &self,
         filter: &EvaluationFilter,
@@ -86,5 +117,11 @@ pub trait SecurityStore {
     ) -> Result<Page<EvaluationRecord>, StoreError>;
     fn get_approval(&self, id: Uuid) -> Result<Approval, StoreError>;
     fn list_approvals(&self, filter: &ApprovalFilter, page: &PageRequest) -> Result<Page<Approval>, StoreError>;
-    fn decide_approval(&self, id: Uuid, request: &DecisionRequest, by: &Actor) -> Result<Approval, StoreError>;
+    fn decide_approval(
+        &self,
+        id: Uuid,
+        request: &DecisionRequest,
+        by: &Actor,
+        audit: &Audit,
+    ) -> Result<Approval, StoreError>;
 }

@@ -3,6 +3,7 @@
 //! `main` reads like the start-up sequence: parse the command line, load and check the
 //! configuration, set up logging, then run the command.
 
+mod audit;
 mod config;
 
 /// jemalloc, configured (`.cargo/config.toml`) to return freed pages to the system within a
@@ -23,6 +24,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use synthorg_core::Role;
+use synthorg_core::audit::AuditHead;
 use uuid::Uuid;
 
 use crate::config::{Settings, Sources};
@@ -55,6 +57,11 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Verify or export the audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
     },
     /// Drive a simulated organization through a server's public API (load test, demo).
     Simulate(SimulateArgs),
@@ -115,7 +122,8 @@ struct SimulateArgs {
     #[arg(long, default_value_t = simulate::RESERVED)]
     reserved: f64,
     /// `organization`: the whole organization's life; `model-calls`: only model calls
-    /// (reserved and reported), each worker on four tasks of its own, to measure their cost.
+    /// (reserved and reported), each worker on four tasks of its own, to measure their cost;
+    /// `tool-calls`: only security evaluations (and the approvals of escalations), likewise.
     #[arg(long, value_enum, default_value_t = Workload::Organization)]
     workload: Workload,
     /// Also write the summary as JSON to this file.
@@ -128,6 +136,7 @@ struct SimulateArgs {
 enum Workload {
     Organization,
     ModelCalls,
+    ToolCalls,
 }
 
 #[derive(Debug, Args)]
@@ -184,6 +193,36 @@ enum KeysCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain, in the store or in an export, from its first event; names the
+    /// first event altered, removed or reordered and exits 65.
+    Verify {
+        /// Verify this export (NDJSON from `synthorg audit export`) instead of the store.
+        #[arg(long, value_name = "PATH")]
+        file: Option<PathBuf>,
+        /// A head held outside synthorg (`SEQ:HASH`, from GET /api/v1/audit/head or the
+        /// "audit head" log line): the chain must contain it, which catches a truncated and
+        /// re-hashed tail.
+        #[arg(long, value_name = "SEQ:HASH", value_parser = parse_head)]
+        head: Option<AuditHead>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Write the whole chain as NDJSON, one event per line in chain order.
+    Export {
+        /// Write to this file (complete or not at all) instead of stdout.
+        #[arg(long, value_name = "PATH")]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+fn parse_head(text: &str) -> Result<AuditHead, String> {
+    AuditHead::parse(text).ok_or_else(|| "expected SEQ:HASH, such as 42:<64 hex digits>".to_owned())
 }
 
 #[derive(Debug, Subcommand)]
@@ -247,10 +286,7 @@ fn run(command: Command) -> Result<(), Failure> {
         Command::Keys { command } => {
             let (KeysCommand::Create { store, .. } | KeysCommand::List { store } | KeysCommand::Revoke { store, .. }) =
                 &command;
-            let location = match &store.data_dir {
-                Some(dir) => config::StoreLocation::Sqlite(dir.clone()),
-                None => load(store.config.config.clone(), vec![])?.store,
-            };
+            let location = store_location(store)?;
             logging::init(&config::LoggingConfig { level: "warn".into(), ..Default::default() }, None)
                 .map_err(Failure::io)?;
             match command {
@@ -259,6 +295,19 @@ fn run(command: Command) -> Result<(), Failure> {
                 }
                 KeysCommand::List { .. } => keys::list(&location),
                 KeysCommand::Revoke { id, .. } => keys::revoke(&location, &id),
+            }
+        }
+        Command::Audit { command } => {
+            let (AuditCommand::Verify { store, .. } | AuditCommand::Export { store, .. }) = &command;
+            logging::init(&config::LoggingConfig { level: "warn".into(), ..Default::default() }, None)
+                .map_err(Failure::io)?;
+            if let AuditCommand::Verify { file: Some(file), head, .. } = &command {
+                return audit::verify_file(file, head.clone());
+            }
+            let location = store_location(store)?;
+            match command {
+                AuditCommand::Verify { head, .. } => audit::verify_store(&location, head),
+                AuditCommand::Export { output, .. } => audit::export(&location, output.as_deref()),
             }
         }
         Command::Simulate(args) => simulate(args),
@@ -289,6 +338,14 @@ fn run(command: Command) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+/// The store a store command works on: `--data-dir`, else the configuration's.
+fn store_location(store: &StoreArgs) -> Result<config::StoreLocation, Failure> {
+    Ok(match &store.data_dir {
+        Some(dir) => config::StoreLocation::Sqlite(dir.clone()),
+        None => load(store.config.config.clone(), vec![])?.store,
+    })
 }
 
 /// `synthorg store migrate`: SQLite (the data dir) → PostgreSQL, verified.
@@ -366,7 +423,11 @@ fn simulate(args: SimulateArgs) -> Result<(), Failure> {
         seed: args.seed,
         cost_omitted: args.cost_omitted,
         reserved: args.reserved,
-        calls_only: args.workload == Workload::ModelCalls,
+        workload: match args.workload {
+            Workload::Organization => simulate::Workload::Organization,
+            Workload::ModelCalls => simulate::Workload::ModelCalls,
+            Workload::ToolCalls => simulate::Workload::ToolCalls,
+        },
         name_prefix: format!("sim-{}-{:04x}", args.seed, fastrand::u16(..)),
         revoke_keys: true,
     };

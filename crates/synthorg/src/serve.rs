@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use synthorg_core::audit::Audit;
 
 use anyhow::Context;
 use synthorg_core::Role;
@@ -52,6 +53,8 @@ async fn serve(
     let store = tokio::task::block_in_place(|| {
         let store = open_store(&settings.store)?;
         bootstrap_admin_key(store.as_ref(), &settings.data_dir, &settings.config.auth.bootstrap_key_file)?;
+        // The chain's head as this process finds it, for whoever keeps it outside the store.
+        synthorg_api::log_audit_head(store.as_ref(), None).map_err(|e| Failure::io(e.into()))?;
         Ok::<_, Failure>(store)
     })?;
 
@@ -63,6 +66,10 @@ async fn serve(
     let shutdown = shutdown_signal();
     let prices = &settings.api.prices;
     tracing::info!(price_version = prices.version(), models = prices.models().len(), "price catalogue in force");
+    if settings.api.security_mode == synthorg_core::security::SecurityMode::Shadow {
+        tracing::warn!(target: "synthorg::audit", security_mode = "shadow",
+            "security.mode is shadow: deny and escalate verdicts are recorded but not enforced");
+    }
     tracing::info!(%address, store = %settings.store, synthorg_version = env!("CARGO_PKG_VERSION"), "listening");
 
     let demo = match demo {
@@ -95,6 +102,10 @@ async fn serve(
     if let Some(demo) = demo {
         tokio::task::block_in_place(|| demo.finish(store.as_ref()));
     }
+    // The chain's last head, for whoever keeps it outside the store.
+    if let Err(error) = tokio::task::block_in_place(|| synthorg_api::log_audit_head(store.as_ref(), None)) {
+        tracing::warn!(%error, "could not read the audit chain's head at shutdown");
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -112,14 +123,14 @@ impl Demo {
     fn start(store: &dyn Store, address: std::net::SocketAddr) -> Result<Self, Failure> {
         let new = synthorg_api::auth::generate_key(Role::Admin, None, "demo simulation".into(), now())
             .map_err(|e| Failure::internal(anyhow::anyhow!(e.message)))?;
-        store.create_api_key(&new.record).map_err(|e| Failure::io(e.into()))?;
+        store.create_api_key(&new.record, &Audit::system()).map_err(|e| Failure::io(e.into()))?;
         // A budget makes the budget panels move; an operator's own budget is kept.
         if store.budget_config().map_err(|e| Failure::io(e.into()))?.is_none() {
             let budget = synthorg_core::budget::BudgetConfig {
                 total_monthly: synthorg_core::Usd::from_nanos(200_000_000_000),
                 ..Default::default()
             };
-            store.set_budget_config(&budget).map_err(|e| Failure::io(e.into()))?;
+            store.set_budget_config(&budget, &Audit::system()).map_err(|e| Failure::io(e.into()))?;
         }
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let seed = u64::from(fastrand::u32(..));
@@ -133,7 +144,7 @@ impl Demo {
             seed,
             cost_omitted: crate::simulate::COST_OMITTED,
             reserved: crate::simulate::RESERVED,
-            calls_only: false,
+            workload: crate::simulate::Workload::Organization,
             name_prefix: format!("demo-{seed:08x}"),
             revoke_keys: false,
         };
@@ -150,7 +161,7 @@ impl Demo {
         self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
         let agent_keys = self.thread.join().unwrap_or_default();
         for id in agent_keys.iter().chain([&self.key_id]) {
-            if let Err(error) = store.revoke_api_key(id, now()) {
+            if let Err(error) = store.revoke_api_key(id, now(), &Audit::system()) {
                 tracing::warn!(%error, key_id = %id, "could not revoke a demo key");
             }
         }
@@ -185,7 +196,7 @@ fn bootstrap_admin_key(store: &dyn Store, data_dir: &Path, file: &str) -> Result
         .map_err(|e| Failure::internal(anyhow::anyhow!(e.message)))?;
     let path = data_dir.join(file);
     write_secret_file(&path, &new.key).map_err(Failure::io)?;
-    store.create_api_key(&new.record).map_err(|e| Failure::io(e.into()))?;
+    store.create_api_key(&new.record, &Audit::system()).map_err(|e| Failure::io(e.into()))?;
     tracing::warn!(
         key_id = %new.record.id,
         path = %path.display(),

@@ -13,7 +13,8 @@ const DECISION_BUCKETS: &[f64] = &[10.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.
 /// `{prefix}_security_evaluations_total` and `{prefix}_coordination_*`.
 #[derive(Debug)]
 pub struct EventMetrics {
-    verdicts: CounterMap<Verdict>,
+    /// By verdict and action (they differ for a verdict shadowed).
+    verdicts: CounterMap<(Verdict, Verdict)>,
     coordination_efficiency: Gauge,
     coordination_overhead: Gauge,
     verdicts_family: Family,
@@ -32,14 +33,19 @@ pub struct EventMetrics {
 impl EventMetrics {
     pub fn new(prefix: &str) -> Self {
         Self {
-            verdicts: CounterMap::with_keys(Verdict::ALL.iter().copied()),
+            verdicts: CounterMap::with_keys(
+                Verdict::ALL
+                    .iter()
+                    .map(|v| (*v, *v))
+                    .chain([(Verdict::Deny, Verdict::Allow), (Verdict::Escalate, Verdict::Allow)]),
+            ),
             coordination_efficiency: Gauge::default(),
             coordination_overhead: Gauge::default(),
             verdicts_family: Family::new(
                 prefix,
                 "security_evaluations",
                 Kind::Counter,
-                "Security verdicts given by this process, by verdict.",
+                "Security verdicts given by this process, by verdict and by the action taken (allow for a deny or escalate in shadow mode).",
             ),
             efficiency_family: Family::new(
                 prefix,
@@ -78,8 +84,8 @@ impl EventMetrics {
     }
 
     /// One security verdict (evaluation or output scan).
-    pub fn verdict(&self, verdict: Verdict) {
-        self.verdicts.inc(verdict);
+    pub fn verdict(&self, verdict: Verdict, action: Verdict) {
+        self.verdicts.inc((verdict, action));
     }
 
     /// An approval decided `waited` seconds after its escalation.
@@ -144,8 +150,12 @@ impl Collect for EventMetrics {
             );
         }
         self.verdicts_family.header(e);
-        for (verdict, count) in self.verdicts.snapshot() {
-            e.counter(self.verdicts_family.name(), &[("verdict", verdict.as_str())], count as f64);
+        for ((verdict, action), count) in self.verdicts.snapshot() {
+            e.counter(
+                self.verdicts_family.name(),
+                &[("verdict", verdict.as_str()), ("action", action.as_str())],
+                count as f64,
+            );
         }
     }
 }

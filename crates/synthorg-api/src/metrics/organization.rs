@@ -31,10 +31,11 @@ pub enum Source {
     Costs,
     Budget,
     Approvals,
+    Audit,
 }
 
 impl Source {
-    pub const ALL: [Self; 5] = [Self::Agents, Self::Tasks, Self::Costs, Self::Budget, Self::Approvals];
+    pub const ALL: [Self; 6] = [Self::Agents, Self::Tasks, Self::Costs, Self::Budget, Self::Approvals, Self::Audit];
 }
 
 impl LabelValue for Source {
@@ -45,6 +46,7 @@ impl LabelValue for Source {
             Self::Costs => "costs",
             Self::Budget => "budget",
             Self::Approvals => "approvals",
+            Self::Audit => "audit",
         }
     }
 }
@@ -128,6 +130,8 @@ struct LastGood {
     costs: Option<CostsSnapshot>,
     budget: Option<BudgetConfig>,
     approvals: Option<(u64, Option<time::OffsetDateTime>)>,
+    /// The audit chain's head `seq`.
+    audit: Option<i64>,
 }
 
 #[derive(Debug)]
@@ -138,6 +142,7 @@ struct Families {
     transitions: Family,
     approvals_pending: Family,
     approvals_oldest: Family,
+    audit_events: Family,
     cost: Family,
     budget_monthly: Family,
     budget_threshold: Family,
@@ -184,6 +189,13 @@ impl Families {
                 "approvals_oldest_pending_seconds",
                 Kind::Gauge,
                 "How long the oldest pending approval has waited for a decision (0 when none is pending).",
+            ),
+            audit_events: Family::new(
+                p,
+                "audit_events",
+                Kind::Counter,
+                "Events in the audit chain: the seq of its head (GET /api/v1/audit/head has its hash). \
+                 It never decreases; a drop means events were removed.",
             ),
             cost: Family::new(p, "cost", Kind::Counter, "Total cost in the ledger, USD."),
             budget_monthly: Family::new(p, "budget_monthly_usd", Kind::Gauge, "Monthly budget, USD (0: no budget)."),
@@ -382,6 +394,9 @@ impl OrganizationMetrics {
         {
             last.approvals = Some(pending);
         }
+        if let Some(head) = self.source(Source::Audit, || Ok(store.audit_head()?.seq)) {
+            last.audit = Some(head);
+        }
     }
 
     /// Runs one source; on failure counts it and logs one WARN naming it.
@@ -468,6 +483,10 @@ impl OrganizationMetrics {
         if let Some((_, oldest)) = last.approvals {
             let waited = oldest.map_or(0.0, |at| (now() - at).as_seconds_f64().max(0.0));
             e.gauge(f.approvals_oldest.name(), &[], waited);
+        }
+        f.audit_events.header(e);
+        if let Some(seq) = last.audit {
+            e.counter(f.audit_events.name(), &[], seq as f64);
         }
     }
 

@@ -11,7 +11,7 @@ use super::Caller;
 use crate::AppState;
 use crate::dto::{AgentQuery, CreateAgent, PatchAgent};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiId, ApiJson, ApiQuery, page_request};
+use crate::extract::{ApiId, ApiJson, ApiQuery, Audited, page_request};
 
 /// Lists agents, oldest first.
 #[utoipa::path(get, path = "/api/v1/agents", operation_id = "listAgents", tag = "agents", params(AgentQuery),
@@ -32,6 +32,7 @@ pub(super) async fn list(
 pub(super) async fn create(
     State(state): State<AppState>,
     caller: Caller,
+    audit: Audited,
     ApiJson(body): ApiJson<CreateAgent>,
 ) -> Result<(StatusCode, Json<Agent>), ApiError> {
     let agent = NewAgent {
@@ -46,10 +47,10 @@ pub(super) async fn create(
     .into_agent(&caller, now())?;
     state
         .write(move |s| {
-            s.store().create_agent(&agent)?;
+            s.store().create_agent(&agent, &audit.0)?;
             let event =
                 Event::AgentRegistered { agent_id: agent.id, role: agent.role.clone(), trust_level: agent.trust_level };
-            Ok(Done::with((StatusCode::CREATED, Json(agent)), [event]))
+            Ok(Done::with((StatusCode::CREATED, Json(agent)), std::iter::once(event).chain(audit.events())))
         })
         .await
 }
@@ -71,6 +72,7 @@ pub(super) async fn get(State(state): State<AppState>, ApiId(id): ApiId) -> Resu
 pub(super) async fn patch(
     State(state): State<AppState>,
     caller: Caller,
+    audit: Audited,
     ApiId(id): ApiId,
     ApiJson(body): ApiJson<PatchAgent>,
 ) -> Result<Json<Agent>, ApiError> {
@@ -86,9 +88,9 @@ pub(super) async fn patch(
     state
         .write(move |s| {
             let before = s.store().get_agent(id)?;
-            let agent = s.store().update_agent(id, patch, &caller)?;
+            let agent = s.store().update_agent(id, patch, &caller, &audit.0)?;
             let events = Event::agent_changes(&before, &agent, &caller.label());
-            Ok(Done::with(Json(agent), events))
+            Ok(Done::with(Json(agent), events.into_iter().chain(audit.events())))
         })
         .await
 }

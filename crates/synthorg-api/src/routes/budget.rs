@@ -17,7 +17,7 @@ use crate::AppState;
 use crate::auth::require_admin;
 use crate::dto::{CreateReservation, Granted, RemainingQuery, ReservationQuery};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiId, ApiJson, ApiQuery, page_request};
+use crate::extract::{ApiId, ApiJson, ApiQuery, Audited, page_request};
 
 /// The budget in force: the one set through the API, else the configuration file's.
 pub(crate) fn effective_config(store: &dyn Store, defaults: &BudgetConfig) -> Result<BudgetConfig, StoreError> {
@@ -50,6 +50,7 @@ pub(super) async fn get_config(State(state): State<AppState>) -> Result<Json<Bud
 pub(super) async fn put_config(
     State(state): State<AppState>,
     caller: Caller,
+    audit: Audited,
     ApiJson(config): ApiJson<BudgetConfig>,
 ) -> Result<Json<BudgetConfig>, ApiError> {
     require_admin(&caller)?;
@@ -57,13 +58,13 @@ pub(super) async fn put_config(
     let committed = config.clone();
     let answer = state
         .write(move |s| {
-            s.store().set_budget_config(&config)?;
+            s.store().set_budget_config(&config, &audit.0)?;
             let event = Event::BudgetConfigured {
                 total_monthly: config.total_monthly,
                 reset_day: config.reset_day,
                 by: caller.label(),
             };
-            Ok(Done::with(Json(config), [event]))
+            Ok(Done::with(Json(config), std::iter::once(event).chain(audit.events())))
         })
         .await?;
     state.budget_changed(committed);

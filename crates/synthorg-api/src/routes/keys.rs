@@ -11,7 +11,7 @@ use crate::AppState;
 use crate::auth::{generate_key, require_admin};
 use crate::dto::{CreateKey, CreateKeySchema, CreatedKey, KeyInfo, KeyList, PageQuery};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, ApiQuery, page_request};
+use crate::extract::{ApiJson, ApiQuery, Audited, page_request};
 
 /// Lists keys without their secrets (admin).
 #[utoipa::path(get, path = "/api/v1/keys", operation_id = "listKeys", tag = "keys", params(PageQuery),
@@ -37,16 +37,17 @@ pub(super) async fn list(
 pub(super) async fn create(
     State(state): State<AppState>,
     caller: Caller,
+    audit: Audited,
     ApiJson(body): ApiJson<CreateKey>,
 ) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
     require_admin(&caller)?;
     let new = generate_key(body.role, body.agent_id, body.label, now())?;
     state
         .write(move |s| {
-            s.store().create_api_key(&new.record)?;
+            s.store().create_api_key(&new.record, &audit.0)?;
             let event = Event::KeyCreated { key_id: new.record.id.clone(), role: new.record.role, by: caller.label() };
             let created = CreatedKey { info: KeyInfo::from(&new.record), key: new.key };
-            Ok(Done::with((StatusCode::CREATED, Json(created)), [event]))
+            Ok(Done::with((StatusCode::CREATED, Json(created)), std::iter::once(event).chain(audit.events())))
         })
         .await
 }
@@ -57,14 +58,18 @@ pub(super) async fn create(
 pub(super) async fn revoke(
     State(state): State<AppState>,
     caller: Caller,
+    audit: Audited,
     Path(id): Path<String>,
 ) -> Result<Json<KeyInfo>, ApiError> {
     require_admin(&caller)?;
     state
         .write(move |s| {
-            let record = s.store().revoke_api_key(&id, now())?;
-            let event = Event::KeyRevoked { key_id: record.id.clone(), by: caller.label() };
-            Ok(Done::with(Json(KeyInfo::from(&record)), [event]))
+            let record = s.store().revoke_api_key(&id, now(), &audit.0)?;
+            // A second revocation changed nothing: no audit event, no log line.
+            let events: Vec<Event> = audit.events().collect();
+            let revoked =
+                (!events.is_empty()).then(|| Event::KeyRevoked { key_id: record.id.clone(), by: caller.label() });
+            Ok(Done::with(Json(KeyInfo::from(&record)), revoked.into_iter().chain(events)))
         })
         .await
 }

@@ -1,6 +1,7 @@
 //! Every route of the API, registered with its OpenAPI description.
 
 mod agents;
+mod audit;
 mod budget;
 mod coordination;
 mod costs;
@@ -62,4 +63,6 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(security::decide))
         .routes(routes!(keys::list, keys::create))
         .routes(routes!(keys::revoke))
+        .routes(routes!(audit::list))
+        .routes(routes!(audit::head))
 }

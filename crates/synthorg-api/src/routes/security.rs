@@ -2,17 +2,16 @@
 
 use axum::Json;
 use axum::extract::State;
+use synthorg_core::audit::NewAuditEvent;
 use synthorg_core::event::Event;
-use synthorg_core::security::{
-    AgentContext, Approval, DecisionRequest, Evaluation, OutputScan, SecurityAction, Verdict,
-};
+use synthorg_core::security::{AgentContext, Approval, DecisionRequest, OutputScan, SecurityAction, Verdict};
 use synthorg_store::{ApprovalFilter, Done, EvaluationFilter, EvaluationRecord, Page, StoreError, now};
 
 use super::Caller;
 use crate::AppState;
 use crate::dto::{ApprovalQuery, DecideApproval, EvaluateAction, EvaluationQuery, EvaluationResult, ScanOutput};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiId, ApiJson, ApiQuery, page_request};
+use crate::extract::{ApiId, ApiJson, ApiQuery, Audited, page_request};
 
 /// Asks for a verdict on an action before performing it. `escalate` creates a pending
 /// approval; the agent waits for an admin's decision on it. With `reserve`, an `allow` also
@@ -23,6 +22,7 @@ use crate::extract::{ApiId, ApiJson, ApiQuery, page_request};
 pub(super) async fn evaluate(
     State(state): State<AppState>,
     caller: Caller,
+    audit: Audited,
     ApiJson(body): ApiJson<EvaluateAction>,
 ) -> Result<Json<EvaluationResult>, ApiError> {
     super::record_ids(body.task_id, Some(body.agent_id));
@@ -59,22 +59,28 @@ pub(super) async fn evaluate(
             let mut events = Vec::new();
             let (mut reservation, mut budget_exhausted) = (None, None);
             // Only an allow holds money; a hold that does not fit turns it into a deny.
-            if let Some(hold) = hold.filter(|_| assessment.evaluation.verdict == Verdict::Allow) {
+            if let Some(hold) = hold.filter(|_| assessment.action == Verdict::Allow) {
                 let config = s.budget()?;
                 let (outcome, event) = super::budget::grant(s, &config, &hold)?;
                 events.push(event);
                 match outcome {
                     Ok((granted, _)) => reservation = Some(granted),
                     Err(exhausted) => {
-                        assessment.evaluation = Evaluation::budget_denial(exhausted.message());
+                        assessment.deny_for_budget(exhausted.message());
                         budget_exhausted = Some(exhausted);
                     }
                 }
             }
             let record = EvaluationRecord::of(&action, &assessment, at);
-            s.store().record_evaluation(&record, assessment.approval.as_ref())?;
+            s.store().record_evaluation(&record, assessment.approval.as_ref(), &audit.0)?;
             events.push(record.event());
-            let answer = EvaluationResult { reservation, budget_exhausted, ..EvaluationResult::from(&record) };
+            events.extend(audit.events());
+            let answer = EvaluationResult {
+                reservation,
+                budget_exhausted,
+                mode: s.engine().mode(),
+                ..EvaluationResult::from(&record)
+            };
             Ok(Done::with(Json(answer), events))
         })
         .await
@@ -94,6 +100,7 @@ fn invalid_ref(error: StoreError, field: &'static str) -> ApiError {
 pub(super) async fn scan(
     State(state): State<AppState>,
     caller: Caller,
+    audit: Audited,
     ApiJson(body): ApiJson<ScanOutput>,
 ) -> Result<Json<OutputScan>, ApiError> {
     // An agent key scans for its own agent, named or not.
@@ -105,17 +112,20 @@ pub(super) async fn scan(
         return Err(ApiError::forbidden(format!("this key may not scan output for agent {agent}")));
     }
     let task_id = body.task_id;
+    // Scanned before the write: the writer does not wait on the detectors.
+    let scan = synthorg_core::security::scan_output(&body.output);
     state
-        .blocking(move |s| {
-            let scan = synthorg_core::security::scan_output(&body.output);
-            s.record(vec![Event::OutputScanned {
+        .write(move |s| {
+            let verdict = NewAuditEvent::output_scanned(agent_id, task_id, scan.verdict, scan.findings.len());
+            s.store().append_audit(&audit.0, verdict)?;
+            let event = Event::OutputScanned {
                 agent_id,
                 task_id,
                 verdict: scan.verdict,
                 risk_level: scan.risk_level,
                 findings: scan.findings.len(),
-            }]);
-            Ok(Json(scan))
+            };
+            Ok(Done::with(Json(scan), std::iter::once(event).chain(audit.events())))
         })
         .await
 }
@@ -159,13 +169,14 @@ pub(super) async fn get_approval(State(state): State<AppState>, ApiId(id): ApiId
 pub(super) async fn decide(
     State(state): State<AppState>,
     caller: Caller,
+    audit: Audited,
     ApiId(id): ApiId,
     ApiJson(body): ApiJson<DecideApproval>,
 ) -> Result<Json<Approval>, ApiError> {
     state
         .write(move |s| {
             let request = DecisionRequest { decision: body.decision, note: body.note };
-            let approval = s.store().decide_approval(id, &request, &caller)?;
+            let approval = s.store().decide_approval(id, &request, &caller, &audit.0)?;
             super::record_ids(approval.task_id, Some(approval.agent_id));
             let waited = approval.decided_at.map_or(time::Duration::ZERO, |at| at - approval.created_at);
             let event = Event::ApprovalDecided {
@@ -175,7 +186,7 @@ pub(super) async fn decide(
                 by: caller.label(),
                 waited_seconds: waited.as_seconds_f64().max(0.0),
             };
-            Ok(Done::with(Json(approval), [event]))
+            Ok(Done::with(Json(approval), std::iter::once(event).chain(audit.events())))
         })
         .await
 }

@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used)] // Tests fail loudly on any unexpected error.
 
+mod audit;
 mod auth;
 mod bad_input;
 mod flows;
@@ -147,7 +148,7 @@ impl TestApp {
 
     pub fn key_in(store: &dyn Store, role: Role, agent: Option<Uuid>) -> String {
         let new = synthorg_api::auth::generate_key(role, agent, "test".into(), now()).unwrap();
-        blocking(|| store.create_api_key(&new.record).unwrap());
+        blocking(|| store.create_api_key(&new.record, &synthorg_core::audit::Audit::system()).unwrap());
         new.key
     }
 

@@ -155,7 +155,8 @@ async fn values_follow_the_store_and_the_code_paths() {
     let app = TestApp::new();
     let (_, _, before) = scrape(&app, None).await;
     for verdict in ["allow", "deny", "escalate", "output_scan"] {
-        assert_eq!(value(&before, &format!("synthorg_security_evaluations_total{{verdict=\"{verdict}\"}}")), Some(0.0));
+        let series = format!("synthorg_security_evaluations_total{{verdict=\"{verdict}\",action=\"{verdict}\"}}");
+        assert_eq!(value(&before, &series), Some(0.0));
     }
     let ada = app.agent("ada").await;
     let bob = app.agent("bob").await;
@@ -198,8 +199,8 @@ async fn values_follow_the_store_and_the_code_paths() {
     assert_eq!(value(&text, &format!("synthorg_agent_budget_used_percent{{agent_id=\"{ada}\"}}")), Some(50.0));
     assert_eq!(value(&text, "synthorg_task_transitions_total{from=\"created\",to=\"assigned\"}"), Some(1.0));
     assert_eq!(value(&text, "synthorg_approvals_pending"), Some(1.0));
-    assert_eq!(value(&text, "synthorg_security_evaluations_total{verdict=\"escalate\"}"), Some(1.0));
-    assert_eq!(value(&text, "synthorg_security_evaluations_total{verdict=\"allow\"}"), Some(1.0));
+    assert_eq!(value(&text, "synthorg_security_evaluations_total{verdict=\"escalate\",action=\"escalate\"}"), Some(1.0));
+    assert_eq!(value(&text, "synthorg_security_evaluations_total{verdict=\"allow\",action=\"allow\"}"), Some(1.0));
     assert_eq!(value(&text, "synthorg_coordination_efficiency"), Some(0.6));
     assert_eq!(value(&text, "synthorg_coordination_overhead_percent"), Some(50.0));
     assert!(

@@ -10,13 +10,26 @@ use crate::security::redact_json;
 /// The name reported in `matched_rules` when the budget decided.
 pub(super) const BUDGET_RULE: &str = "budget";
 
-/// One evaluated action: its id, the engine's verdict and, for an escalation, the pending
-/// approval it opens.
+/// One evaluated action: its id, the engine's verdict, what is done about it and, for an
+/// enforced escalation, the pending approval it opens.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Assessment {
     pub id: Uuid,
     pub evaluation: Evaluation,
+    /// What the answer does: the verdict, or `allow` for a rules' `deny` or `escalate` in
+    /// shadow mode.
+    pub action: Verdict,
     pub approval: Option<Approval>,
+}
+
+impl Assessment {
+    /// Turns the verdict into a budget denial (a hold that does not fit), enforced in every
+    /// mode.
+    pub fn deny_for_budget(&mut self, reason: String) {
+        self.evaluation = Evaluation::budget_denial(reason);
+        self.action = Verdict::Deny;
+        self.approval = None;
+    }
 }
 
 impl Evaluation {
@@ -44,14 +57,17 @@ impl RuleEngine {
         budget_refusal: Option<String>,
         at: OffsetDateTime,
     ) -> Assessment {
-        let evaluation = match budget_refusal {
-            Some(reason) => Evaluation::budget_denial(reason),
-            None => self.evaluate(action, agent),
+        let (evaluation, by_rules) = match budget_refusal {
+            Some(reason) => (Evaluation::budget_denial(reason), false),
+            None => (self.evaluate(action, agent), true),
         };
+        let shadowed = by_rules
+            && self.mode() == super::SecurityMode::Shadow
+            && matches!(evaluation.verdict, Verdict::Deny | Verdict::Escalate);
+        let taken = if shadowed { Verdict::Allow } else { evaluation.verdict };
         let id = Uuid::now_v7();
-        let approval =
-            (evaluation.verdict == Verdict::Escalate).then(|| Approval::pending(id, action, &evaluation, at));
-        Assessment { id, evaluation, approval }
+        let approval = (taken == Verdict::Escalate).then(|| Approval::pending(id, action, &evaluation, at));
+        Assessment { id, evaluation, action: taken, approval }
     }
 }
 

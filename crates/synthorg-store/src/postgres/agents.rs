@@ -4,6 +4,7 @@ use postgres::types::Json;
 use postgres::{GenericClient, Row};
 use synthorg_core::Actor;
 use synthorg_core::agent::{Agent, AgentPatch, AgentStatus, TrustLevel};
+use synthorg_core::audit::{Audit, NewAuditEvent};
 use synthorg_core::task::plan_interruption;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -69,8 +70,8 @@ fn interrupt_active_tasks<C: GenericClient>(
 }
 
 impl crate::AgentStore for PostgresStore {
-    fn create_agent(&self, agent: &Agent) -> Result<(), StoreError> {
-        self.write(|db| {
+    fn create_agent(&self, agent: &Agent, audit: &Audit) -> Result<(), StoreError> {
+        let sealed = self.write(|db| {
             let key = crate::agents::name_key(&agent.name);
             let taken =
                 db.query_opt("SELECT 1 FROM agents WHERE name_key = $1 OR name = $2", &[&key, &agent.name])?.is_some();
@@ -97,8 +98,10 @@ impl crate::AgentStore for PostgresStore {
                     &key,
                 ],
             )?;
-            Ok(())
-        })
+            super::audit::append(db, audit, NewAuditEvent::agent_registered(agent))
+        })?;
+        audit.sealed(sealed);
+        Ok(())
     }
 
     fn get_agent(&self, id: Uuid) -> Result<Agent, StoreError> {
@@ -116,9 +119,9 @@ impl crate::AgentStore for PostgresStore {
         })
     }
 
-    fn update_agent(&self, id: Uuid, patch: AgentPatch, by: &Actor) -> Result<Agent, StoreError> {
+    fn update_agent(&self, id: Uuid, patch: AgentPatch, by: &Actor, audit: &Audit) -> Result<Agent, StoreError> {
         let at = crate::now();
-        self.write(|db| {
+        let (updated, sealed) = self.write(|db| {
             // FOR UPDATE: a concurrent patch on another replica waits and then sees this one.
             let current = db
                 .query_opt(&format!("SELECT {AGENT_COLUMNS} FROM agents WHERE id = $1 FOR UPDATE"), &[&id])?
@@ -150,7 +153,10 @@ impl crate::AgentStore for PostgresStore {
             if updated.status == AgentStatus::Terminated {
                 interrupt_active_tasks(db, id, at)?;
             }
-            Ok(updated)
-        })
+            let sealed = super::audit::append(db, audit, NewAuditEvent::agent_updated(&current, &updated))?;
+            Ok((updated, sealed))
+        })?;
+        audit.sealed(sealed);
+        Ok(updated)
     }
 }

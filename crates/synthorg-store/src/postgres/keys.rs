@@ -1,6 +1,7 @@
 //! API keys: only the SHA-256 of each secret is stored.
 
 use postgres::Row;
+use synthorg_core::audit::Audit;
 use synthorg_core::{DomainError, Role};
 use time::OffsetDateTime;
 
@@ -28,8 +29,8 @@ fn key_row_at(row: &Row, first: usize) -> Result<ApiKeyRecord, StoreError> {
 }
 
 impl crate::KeyStore for PostgresStore {
-    fn create_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
-        self.write(|db| {
+    fn create_api_key(&self, key: &ApiKeyRecord, audit: &Audit) -> Result<(), StoreError> {
+        let sealed = self.write(|db| {
             if let Some(agent) = key.agent_id
                 && super::agents::status_of(db, agent)?.is_none()
             {
@@ -47,8 +48,10 @@ impl crate::KeyStore for PostgresStore {
                     &key.revoked_at,
                 ],
             )?;
-            Ok(())
-        })
+            super::audit::append(db, audit, key.created_event())
+        })?;
+        audit.sealed(sealed);
+        Ok(())
     }
 
     fn find_api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
@@ -63,14 +66,24 @@ impl crate::KeyStore for PostgresStore {
         self.read(|db| Filter::default().page(db, "api_keys", KEY_COLUMNS, page, |r| key_row_at(r, 1)))
     }
 
-    fn revoke_api_key(&self, id: &str, now: OffsetDateTime) -> Result<ApiKeyRecord, StoreError> {
-        self.write(|db| {
-            db.execute("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL", &[&id, &now])?;
-            db.query_opt(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1"), &[&id])?
+    /// Revoking a revoked key changes nothing and records nothing.
+    fn revoke_api_key(&self, id: &str, now: OffsetDateTime, audit: &Audit) -> Result<ApiKeyRecord, StoreError> {
+        let (record, sealed) = self.write(|db| {
+            let changed =
+                db.execute("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL", &[&id, &now])?;
+            let record = db
+                .query_opt(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1"), &[&id])?
                 .map(|r| key_row(&r))
                 .transpose()?
-                .ok_or_else(|| StoreError::not_found("api key", id))
-        })
+                .ok_or_else(|| StoreError::not_found("api key", id))?;
+            let sealed =
+                if changed > 0 { Some(super::audit::append(db, audit, record.revoked_event())?) } else { None };
+            Ok((record, sealed))
+        })?;
+        if let Some(sealed) = sealed {
+            audit.sealed(sealed);
+        }
+        Ok(record)
     }
 
     fn active_api_keys(&self) -> Result<u64, StoreError> {

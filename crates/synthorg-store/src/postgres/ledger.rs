@@ -2,6 +2,7 @@
 
 use postgres::Row;
 use postgres::types::Json;
+use synthorg_core::audit::{Audit, NewAuditEvent};
 use synthorg_core::budget::{ActionSpend, BudgetConfig, SpendSnapshot, SpendWindow};
 use synthorg_core::coordination::CoordinationRun;
 use synthorg_core::cost::{CallCategory, CostRecord, CostSource};
@@ -170,15 +171,22 @@ impl crate::BudgetStore for PostgresStore {
         })
     }
 
-    fn set_budget_config(&self, config: &BudgetConfig) -> Result<(), StoreError> {
+    fn set_budget_config(&self, config: &BudgetConfig, audit: &Audit) -> Result<(), StoreError> {
         let value = serde_json::to_value(config)?;
-        self.write(|db| {
+        let sealed = self.write(|db| {
+            // The chain's lock first: a replica setting the budget at the same time waits, so
+            // `before` is the configuration this one replaces.
+            super::audit::lock(db)?;
+            let before: Option<BudgetConfig> =
+                db.query_opt("SELECT value FROM settings WHERE key = $1", &[&BUDGET_KEY])?.map(|r| json_col(&r, 0)).transpose()?;
             db.execute(
                 "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 &[&BUDGET_KEY, &Json(&value)],
             )?;
-            Ok(())
-        })
+            super::audit::append(db, audit, NewAuditEvent::budget_configured(before.as_ref(), config))
+        })?;
+        audit.sealed(sealed);
+        Ok(())
     }
 
     fn action_spend(

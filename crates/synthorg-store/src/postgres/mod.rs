@@ -13,6 +13,7 @@
 
 mod agents;
 mod aggregates;
+mod audit;
 mod keys;
 mod ledger;
 mod pool;
@@ -39,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0002_prices.sql"),
     include_str!("../../migrations/postgres/0003_agent_name_key.sql"),
     include_str!("../../migrations/postgres/0004_reservations.sql"),
+    include_str!("../../migrations/postgres/0005_audit.sql"),
 ];
 
 /// How often a write that lost a deadlock or serialization check is tried again.

@@ -2,6 +2,7 @@
 
 use postgres::types::Json;
 use postgres::{GenericClient, Row};
+use synthorg_core::audit::{Audit, NewAuditEvent};
 use synthorg_core::security::{Approval, ApprovalStatus, DecisionRequest, RiskLevel, Verdict};
 use synthorg_core::{Actor, DomainError};
 use uuid::Uuid;
@@ -23,6 +24,11 @@ fn evaluation_row(row: &Row) -> Result<EvaluationRecord, StoreError> {
         matched_rules: json_col(row, 9)?,
         approval_id: col(row, 10)?,
         created_at: col(row, 11)?,
+        action: match col::<Option<&str>>(row, 12)? {
+            Some(action) => Verdict::parse(action)
+                .ok_or_else(|| StoreError::Internal(format!("unknown stored value {action:?}")))?,
+            None => enum_col(row, 6, Verdict::parse)?,
+        },
     })
 }
 
@@ -55,14 +61,20 @@ fn load_approval<C: GenericClient>(db: &mut Db<'_, C>, id: Uuid, lock: bool) -> 
 }
 
 impl crate::SecurityStore for PostgresStore {
-    fn record_evaluation(&self, e: &EvaluationRecord, approval: Option<&Approval>) -> Result<(), StoreError> {
+    fn record_evaluation(
+        &self,
+        e: &EvaluationRecord,
+        approval: Option<&Approval>,
+        audit: &Audit,
+    ) -> Result<(), StoreError> {
         let insert_evaluation = format!(
             "INSERT INTO security_evaluations ({EVALUATION_COLUMNS}) SELECT $1::UUID, $2::UUID, $3::UUID, $4::TEXT, $5::TEXT, \
-             $6::TEXT, $7::TEXT, $8::TEXT, $9::JSONB, $10::UUID, $11::TIMESTAMPTZ \
+             $6::TEXT, $7::TEXT, $8::TEXT, $9::JSONB, $10::UUID, $11::TIMESTAMPTZ, $12::TEXT \
              WHERE EXISTS (SELECT 1 FROM agents WHERE id = $2)"
         );
         let matched_rules = Json(&e.matched_rules);
-        let evaluation: [&(dyn postgres::types::ToSql + Sync); 11] = [
+        let action = e.action.as_str();
+        let evaluation: [&(dyn postgres::types::ToSql + Sync); 12] = [
             &e.id,
             &e.agent_id,
             &e.task_id,
@@ -74,21 +86,17 @@ impl crate::SecurityStore for PostgresStore {
             &matched_rules,
             &e.approval_id,
             &e.created_at,
+            &action,
         ];
         let unknown_agent = || -> StoreError {
             DomainError::invalid("agent_id", format!("agent {} does not exist", e.agent_id)).into()
         };
-        let Some(a) = approval else {
-            // Most evaluations: one statement, no explicit transaction.
-            return self.autocommit(|db| match db.execute(&insert_evaluation, &evaluation)? {
-                0 => Err(unknown_agent()),
-                _ => Ok(()),
-            });
-        };
-        self.write(|db| {
+        // The verdict, its approval (an escalation) and its audit event: one transaction.
+        let sealed = self.write(|db| {
             if db.execute(&insert_evaluation, &evaluation)? == 0 {
                 return Err(unknown_agent());
             }
+            let Some(a) = approval else { return super::audit::append(db, audit, e.audit_event()) };
             db.execute(
                 &format!(
                     "INSERT INTO approvals ({APPROVAL_COLUMNS}) \
@@ -111,8 +119,10 @@ impl crate::SecurityStore for PostgresStore {
                     &a.decision_note,
                 ],
             )?;
-            Ok(())
-        })
+            super::audit::append(db, audit, e.audit_event())
+        })?;
+        audit.sealed(sealed);
+        Ok(())
     }
 
     fn list_evaluations(
@@ -147,9 +157,15 @@ impl crate::SecurityStore for PostgresStore {
         })
     }
 
-    fn decide_approval(&self, id: Uuid, request: &DecisionRequest, by: &Actor) -> Result<Approval, StoreError> {
+    fn decide_approval(
+        &self,
+        id: Uuid,
+        request: &DecisionRequest,
+        by: &Actor,
+        audit: &Audit,
+    ) -> Result<Approval, StoreError> {
         let at = crate::now();
-        self.write(|db| {
+        let (decided, sealed) = self.write(|db| {
             // FOR UPDATE: two admins deciding at once through two replicas are decided in
             // turn, and the second sees the first decision (a conflict in the domain rule).
             let current = load_approval(db, id, true)?;
@@ -159,7 +175,10 @@ impl crate::SecurityStore for PostgresStore {
                  WHERE id = $1 AND status = 'pending'",
                 &[&id, &decided.status.as_str(), &decided.decided_at, &decided.decided_by, &decided.decision_note],
             )?;
-            Ok(decided)
-        })
+            let sealed = super::audit::append(db, audit, NewAuditEvent::approval_decided(&current, &decided))?;
+            Ok((decided, sealed))
+        })?;
+        audit.sealed(sealed);
+        Ok(decided)
     }
 }

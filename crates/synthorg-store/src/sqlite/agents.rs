@@ -3,6 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use synthorg_core::Actor;
 use synthorg_core::agent::{Agent, AgentPatch, AgentStatus, TrustLevel};
+use synthorg_core::audit::{Audit, NewAuditEvent};
 use synthorg_core::task::plan_interruption;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -61,8 +62,8 @@ fn interrupt_active_tasks(tx: &Connection, agent: Uuid, now: OffsetDateTime) -> 
 }
 
 impl crate::AgentStore for SqliteStore {
-    fn create_agent(&self, agent: &Agent) -> Result<(), StoreError> {
-        self.write(|tx| {
+    fn create_agent(&self, agent: &Agent, audit: &Audit) -> Result<(), StoreError> {
+        let sealed = self.write(|tx| {
             let key = crate::agents::name_key(&agent.name);
             let taken: bool = tx
                 .prepare_cached("SELECT EXISTS (SELECT 1 FROM agents WHERE name_key = ?1 OR name = ?2)")?
@@ -86,8 +87,10 @@ impl crate::AgentStore for SqliteStore {
                 ts(agent.updated_at),
                 key,
             ])?;
-            Ok(())
-        })
+            super::audit::append(tx, audit, NewAuditEvent::agent_registered(agent))
+        })?;
+        audit.sealed(sealed);
+        Ok(())
     }
 
     fn get_agent(&self, id: Uuid) -> Result<Agent, StoreError> {
@@ -105,9 +108,9 @@ impl crate::AgentStore for SqliteStore {
         })
     }
 
-    fn update_agent(&self, id: Uuid, patch: AgentPatch, by: &Actor) -> Result<Agent, StoreError> {
+    fn update_agent(&self, id: Uuid, patch: AgentPatch, by: &Actor, audit: &Audit) -> Result<Agent, StoreError> {
         let at = crate::now();
-        self.write(|tx| {
+        let (updated, sealed) = self.write(|tx| {
             let current = load(tx, id)?;
             let (updated, changes) = patch.apply(&current, by, at)?;
             tx.prepare_cached(
@@ -141,7 +144,10 @@ impl crate::AgentStore for SqliteStore {
             if updated.status == AgentStatus::Terminated {
                 interrupt_active_tasks(tx, id, at)?;
             }
-            Ok(updated)
-        })
+            let sealed = super::audit::append(tx, audit, NewAuditEvent::agent_updated(&current, &updated))?;
+            Ok((updated, sealed))
+        })?;
+        audit.sealed(sealed);
+        Ok(updated)
     }
 }

@@ -1,6 +1,7 @@
 //! API keys: only the SHA-256 of each secret is stored.
 
 use rusqlite::{OptionalExtension, Row, params};
+use synthorg_core::audit::Audit;
 use synthorg_core::{DomainError, Role};
 use time::OffsetDateTime;
 
@@ -34,8 +35,8 @@ fn key_row_at(row: &Row<'_>, first: usize) -> rusqlite::Result<ApiKeyRecord> {
 }
 
 impl crate::KeyStore for SqliteStore {
-    fn create_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
-        self.write(|tx| {
+    fn create_api_key(&self, key: &ApiKeyRecord, audit: &Audit) -> Result<(), StoreError> {
+        let sealed = self.write(|tx| {
             if let Some(agent) = key.agent_id
                 && super::agents::status_of(tx, agent)?.is_none()
             {
@@ -51,8 +52,10 @@ impl crate::KeyStore for SqliteStore {
                     ts(key.created_at),
                     key.revoked_at.map(ts),
                 ])?;
-            Ok(())
-        })
+            super::audit::append(tx, audit, key.created_event())
+        })?;
+        audit.sealed(sealed);
+        Ok(())
     }
 
     fn find_api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
@@ -67,15 +70,25 @@ impl crate::KeyStore for SqliteStore {
         self.read(|c| Filter::default().page(c, "api_keys", KEY_COLUMNS, page, |r| key_row_at(r, 1)))
     }
 
-    fn revoke_api_key(&self, id: &str, now: OffsetDateTime) -> Result<ApiKeyRecord, StoreError> {
-        self.write(|tx| {
-            tx.prepare_cached("UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL")?
+    /// Revoking a revoked key changes nothing and records nothing.
+    fn revoke_api_key(&self, id: &str, now: OffsetDateTime, audit: &Audit) -> Result<ApiKeyRecord, StoreError> {
+        let (record, sealed) = self.write(|tx| {
+            let changed = tx
+                .prepare_cached("UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL")?
                 .execute(params![id, ts(now)])?;
-            tx.prepare_cached(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?1"))?
+            let record = tx
+                .prepare_cached(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?1"))?
                 .query_row([id], key_row)
                 .optional()?
-                .ok_or_else(|| StoreError::not_found("api key", id))
-        })
+                .ok_or_else(|| StoreError::not_found("api key", id))?;
+            let sealed =
+                if changed > 0 { Some(super::audit::append(tx, audit, record.revoked_event())?) } else { None };
+            Ok((record, sealed))
+        })?;
+        if let Some(sealed) = sealed {
+            audit.sealed(sealed);
+        }
+        Ok(record)
     }
 
     fn active_api_keys(&self) -> Result<u64, StoreError> {

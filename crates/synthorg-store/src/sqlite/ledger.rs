@@ -1,6 +1,7 @@
 //! The cost ledger, the budget setting and coordination runs.
 
 use rusqlite::{OptionalExtension, Row, params};
+use synthorg_core::audit::{Audit, NewAuditEvent};
 use synthorg_core::budget::{ActionSpend, BudgetConfig, SpendSnapshot, SpendWindow};
 use synthorg_core::coordination::CoordinationRun;
 use synthorg_core::cost::{CallCategory, CostRecord, CostSource};
@@ -175,15 +176,22 @@ impl crate::BudgetStore for SqliteStore {
         })
     }
 
-    fn set_budget_config(&self, config: &BudgetConfig) -> Result<(), StoreError> {
+    fn set_budget_config(&self, config: &BudgetConfig, audit: &Audit) -> Result<(), StoreError> {
         let value = serde_json::to_string(config)?;
-        self.write(|tx| {
+        let sealed = self.write(|tx| {
+            let before: Option<String> = tx
+                .prepare_cached("SELECT value FROM settings WHERE key = ?1")?
+                .query_row([BUDGET_KEY], |r| r.get(0))
+                .optional()?;
+            let before: Option<BudgetConfig> = before.as_deref().map(serde_json::from_str).transpose()?;
             tx.prepare_cached(
                 "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             )?
             .execute(params![BUDGET_KEY, value])?;
-            Ok(())
-        })
+            super::audit::append(tx, audit, NewAuditEvent::budget_configured(before.as_ref(), config))
+        })?;
+        audit.sealed(sealed);
+        Ok(())
     }
 
     fn action_spend(

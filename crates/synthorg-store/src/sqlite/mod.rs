@@ -26,6 +26,7 @@
 
 mod agents;
 mod aggregates;
+mod audit;
 mod checkpoint;
 mod columns;
 mod keys;
@@ -53,6 +54,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0002_prices.sql"),
     include_str!("../../migrations/sqlite/0003_agent_name_key.sql"),
     include_str!("../../migrations/sqlite/0004_reservations.sql"),
+    include_str!("../../migrations/sqlite/0005_audit.sql"),
 ];
 
 /// Settings of the SQLite store.

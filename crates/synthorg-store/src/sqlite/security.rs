@@ -1,6 +1,7 @@
 //! Security evaluations (audit) and approvals.
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
+use synthorg_core::audit::{Audit, NewAuditEvent};
 use synthorg_core::security::{Approval, ApprovalStatus, DecisionRequest, RiskLevel, Verdict};
 use synthorg_core::{Actor, DomainError};
 use uuid::Uuid;
@@ -22,6 +23,10 @@ fn evaluation_row(row: &Row<'_>) -> rusqlite::Result<EvaluationRecord> {
         matched_rules: json_col(&row.get::<_, String>(9)?)?,
         approval_id: opt_uuid(row.get(10)?)?,
         created_at: from_ts(row.get(11)?)?,
+        action: match row.get::<_, Option<String>>(12)? {
+            Some(action) => parse_enum(&action, Verdict::parse)?,
+            None => parse_enum(&row.get::<_, String>(6)?, Verdict::parse)?,
+        },
     })
 }
 
@@ -53,13 +58,18 @@ fn load_approval(c: &Connection, id: Uuid) -> Result<Approval, StoreError> {
 }
 
 impl crate::SecurityStore for SqliteStore {
-    fn record_evaluation(&self, e: &EvaluationRecord, approval: Option<&Approval>) -> Result<(), StoreError> {
-        self.write(|tx| {
+    fn record_evaluation(
+        &self,
+        e: &EvaluationRecord,
+        approval: Option<&Approval>,
+        audit: &Audit,
+    ) -> Result<(), StoreError> {
+        let sealed = self.write(|tx| {
             if super::agents::status_of(tx, e.agent_id)?.is_none() {
                 return Err(DomainError::invalid("agent_id", format!("agent {} does not exist", e.agent_id)).into());
             }
             tx.prepare_cached(&format!(
-                "INSERT INTO security_evaluations ({EVALUATION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+                "INSERT INTO security_evaluations ({EVALUATION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
             ))?
             .execute(params![
                 e.id.to_string(),
@@ -73,6 +83,7 @@ impl crate::SecurityStore for SqliteStore {
                 serde_json::to_string(&e.matched_rules)?,
                 uuid_value(e.approval_id),
                 ts(e.created_at),
+                e.action.as_str(),
             ])?;
             if let Some(a) = approval {
                 tx.prepare_cached(&format!(
@@ -95,8 +106,10 @@ impl crate::SecurityStore for SqliteStore {
                     a.decision_note,
                 ])?;
             }
-            Ok(())
-        })
+            super::audit::append(tx, audit, e.audit_event())
+        })?;
+        audit.sealed(sealed);
+        Ok(())
     }
 
     fn list_evaluations(
@@ -125,9 +138,15 @@ impl crate::SecurityStore for SqliteStore {
         })
     }
 
-    fn decide_approval(&self, id: Uuid, request: &DecisionRequest, by: &Actor) -> Result<Approval, StoreError> {
+    fn decide_approval(
+        &self,
+        id: Uuid,
+        request: &DecisionRequest,
+        by: &Actor,
+        audit: &Audit,
+    ) -> Result<Approval, StoreError> {
         let at = crate::now();
-        self.write(|tx| {
+        let (decided, sealed) = self.write(|tx| {
             let current = load_approval(tx, id)?;
             let decided = current.decide(request.decision, request.note.clone(), by, at)?;
             tx.prepare_cached(
@@ -141,7 +160,10 @@ impl crate::SecurityStore for SqliteStore {
                 decided.decided_by,
                 decided.decision_note,
             ])?;
-            Ok(decided)
-        })
+            let sealed = super::audit::append(tx, audit, NewAuditEvent::approval_decided(&current, &decided))?;
+            Ok((decided, sealed))
+        })?;
+        audit.sealed(sealed);
+        Ok(decided)
     }
 }

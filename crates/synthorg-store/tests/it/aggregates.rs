@@ -94,7 +94,7 @@ fn maintained_counts_equal_a_recount(s: &dyn Store) {
                 trust_level: Some(synthorg_core::agent::TrustLevel::ALL[next(5)]),
                 ..Default::default()
             };
-            let _ = s.update_agent(agents[next(agents.len())], patch, &admin());
+            let _ = s.update_agent(agents[next(agents.len())], patch, &admin(), &synthorg_core::audit::Audit::system());
         }
     }
     let all_tasks = s.list_tasks(&TaskFilter::default(), &PageRequest { limit: 1000, after: None }).unwrap().items;

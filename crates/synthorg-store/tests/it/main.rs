@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)] // Tests fail loudly on any unexpected error.
 
 mod aggregates;
+mod audit;
 mod entities;
 mod prices;
 mod replicas;
@@ -96,7 +97,7 @@ pub fn add_agent(store: &dyn Store, name: &str) -> Agent {
     let agent = NewAgent { name: name.into(), role: "developer".into(), ..Default::default() }
         .into_agent(&admin(), now())
         .unwrap();
-    store.create_agent(&agent).unwrap();
+    store.create_agent(&agent, &synthorg_core::audit::Audit::system()).unwrap();
     agent
 }
 

@@ -30,8 +30,9 @@ fn race<T: Send>(stores: [&PostgresStore; 2], f: impl Fn(&PostgresStore, usize) 
 }
 
 #[test]
+#[cfg_attr(not(pg_tests), ignore = "no PostgreSQL: SYNTHORG_TEST_PG_URL was not set when the tests were built")]
 fn a_task_moved_through_both_replicas_at_once_moves_once() {
-    let Some(schema) = PgSchema::new() else { return };
+    let schema = PgSchema::new().expect("SYNTHORG_TEST_PG_URL names the test database");
     let (a, b) = (schema.open().unwrap(), schema.open().unwrap());
     let agent = add_agent(&a, "ada");
     for round in 0..5 {
@@ -57,8 +58,9 @@ fn a_task_moved_through_both_replicas_at_once_moves_once() {
 }
 
 #[test]
+#[cfg_attr(not(pg_tests), ignore = "no PostgreSQL: SYNTHORG_TEST_PG_URL was not set when the tests were built")]
 fn one_cost_report_sent_through_both_replicas_is_recorded_once() {
-    let Some(schema) = PgSchema::new() else { return };
+    let schema = PgSchema::new().expect("SYNTHORG_TEST_PG_URL names the test database");
     let (a, b) = (schema.open().unwrap(), schema.open().unwrap());
     let agent = add_agent(&a, "ada");
     for round in 0..5 {
@@ -73,8 +75,9 @@ fn one_cost_report_sent_through_both_replicas_is_recorded_once() {
 }
 
 #[test]
+#[cfg_attr(not(pg_tests), ignore = "no PostgreSQL: SYNTHORG_TEST_PG_URL was not set when the tests were built")]
 fn both_replicas_read_the_same_aggregates_after_a_burst() {
-    let Some(schema) = PgSchema::new() else { return };
+    let schema = PgSchema::new().expect("SYNTHORG_TEST_PG_URL names the test database");
     let (a, b) = (schema.open().unwrap(), schema.open().unwrap());
     let agents: Vec<_> = (0..4).map(|i| add_agent(&a, &format!("agent-{i}")).id).collect();
     race([&a, &b], |s, i| {
@@ -99,8 +102,9 @@ fn both_replicas_read_the_same_aggregates_after_a_burst() {
 /// An agent terminated on one replica while tasks are assigned to it on the other: whatever
 /// the interleaving, no task is left in active work with a terminated assignee.
 #[test]
+#[cfg_attr(not(pg_tests), ignore = "no PostgreSQL: SYNTHORG_TEST_PG_URL was not set when the tests were built")]
 fn a_termination_racing_assignments_leaves_no_active_work_behind() {
-    let Some(schema) = PgSchema::new() else { return };
+    let schema = PgSchema::new().expect("SYNTHORG_TEST_PG_URL names the test database");
     let (a, b) = (schema.open().unwrap(), schema.open().unwrap());
     for round in 0..4 {
         let agent = add_agent(&a, &format!("leaving-{round}"));
@@ -111,7 +115,7 @@ fn a_termination_racing_assignments_leaves_no_active_work_behind() {
                     status: Some(synthorg_core::agent::AgentStatus::Terminated),
                     ..Default::default()
                 };
-                s.update_agent(agent.id, patch, &admin()).map(|_| ()).unwrap();
+                s.update_agent(agent.id, patch, &admin(), &synthorg_core::audit::Audit::system()).map(|_| ()).unwrap();
             }
             i => {
                 let request = TransitionRequest {
@@ -139,16 +143,22 @@ fn a_termination_racing_assignments_leaves_no_active_work_behind() {
 /// Two admins deciding one approval through two replicas at once: one decision wins, the
 /// others are refused, and the stored decision is the winner's.
 #[test]
+#[cfg_attr(not(pg_tests), ignore = "no PostgreSQL: SYNTHORG_TEST_PG_URL was not set when the tests were built")]
 fn an_approval_decided_through_both_replicas_is_decided_once() {
     use synthorg_core::security::{Decision, DecisionRequest};
-    let Some(schema) = PgSchema::new() else { return };
+    let schema = PgSchema::new().expect("SYNTHORG_TEST_PG_URL names the test database");
     let (a, b) = (schema.open().unwrap(), schema.open().unwrap());
     let agent = add_agent(&a, "asker");
     for round in 0..4 {
         let (approval, _) = crate::entities::escalate(&b, agent.id);
         let results = race([&a, &b], |s, i| {
             let decision = if i % 2 == 0 { Decision::Approve } else { Decision::Reject };
-            s.decide_approval(approval.id, &DecisionRequest { decision, note: Some(format!("admin {i}")) }, &admin())
+            s.decide_approval(
+                approval.id,
+                &DecisionRequest { decision, note: Some(format!("admin {i}")) },
+                &admin(),
+                &synthorg_core::audit::Audit::system(),
+            )
         });
         let winners: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
         assert_eq!(winners.len(), 1, "round {round}: {results:?}");

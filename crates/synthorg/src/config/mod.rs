@@ -209,6 +209,9 @@ impl RateLimitsConfig {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct SecurityConfig {
+    /// `enforce` (default), or `shadow`: deny and escalate verdicts of the rules are recorded
+    /// and counted with the action `allow`, and the answer allows (to trial new rules).
+    pub mode: synthorg_core::security::SecurityMode,
     /// Policy per trust level; levels not listed keep their defaults.
     pub policies: BTreeMap<TrustLevel, LevelPolicy>,
 }
@@ -592,6 +595,7 @@ fn check(config: Config, resource: Vec<(String, String)>, errors: &mut Vec<Field
         max_report_delay,
         rate_limits,
         security_policy: policy,
+        security_mode: config.security.mode,
         metrics: config.metrics.enabled.then_some(metrics),
         otlp: None,
         ..ApiSettings::default()

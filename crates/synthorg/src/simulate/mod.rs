@@ -20,6 +20,20 @@ pub(crate) use client::Client;
 pub(crate) use org::{COST_OMITTED, RESERVED, Tally};
 use stats::{EndpointSummary, Percentiles, Stats};
 
+/// What a simulation's workers do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Workload {
+    /// The organization's whole life: tasks moving, model and tool calls, approvals,
+    /// coordination runs.
+    Organization,
+    /// Only model calls (their reservations and reports), to measure what one costs the
+    /// server.
+    ModelCalls,
+    /// Only tool calls (security verdicts, each an audit event, and the approvals of
+    /// escalations), to measure what a verdict costs the server.
+    ToolCalls,
+}
+
 /// What to simulate.
 #[derive(Debug, Clone)]
 pub(crate) struct Options {
@@ -41,9 +55,8 @@ pub(crate) struct Options {
     /// Share (0–1) of model calls made under a reservation (reserved first, settled by
     /// their report).
     pub reserved: f64,
-    /// Only model calls (their reservations and reports), no tasks moving, verdicts or
-    /// coordination: to measure what a model call costs the server.
-    pub calls_only: bool,
+    /// What the workers do: the organization's life, or one kind of call only.
+    pub workload: Workload,
     /// Prefix of the agents' names (unique per run).
     pub name_prefix: String,
     /// Revoke the agents' keys through the API at the end (the demo revokes them in the store,
@@ -181,7 +194,7 @@ pub(crate) fn run(options: &Options, stop: &AtomicBool, progress: Progress) -> S
                 prices: &prices,
                 cost_omitted: options.cost_omitted,
                 reserved: options.reserved,
-                calls_only: options.calls_only,
+                workload: options.workload,
             };
             let seed = options.seed.wrapping_add(w as u64 + 1);
             let mut worker =

@@ -157,8 +157,8 @@ pub(super) struct Org<'a> {
     pub prices: &'a Catalogue,
     pub cost_omitted: f64,
     pub reserved: f64,
-    /// Model calls only (`simulate --workload model-calls`), for measuring their cost.
-    pub calls_only: bool,
+    /// What the workers do (`simulate --workload`).
+    pub workload: super::Workload,
 }
 
 /// One worker: its agents, its tasks, its random stream.
@@ -173,7 +173,7 @@ pub(super) struct Worker<'a> {
     prices: &'a Catalogue,
     cost_omitted: f64,
     reserved: f64,
-    calls_only: bool,
+    workload: super::Workload,
     tasks: Vec<SimTask>,
     serial: u64,
     name: String,
@@ -204,7 +204,7 @@ impl<'a> Worker<'a> {
             prices: org.prices,
             cost_omitted: org.cost_omitted,
             reserved: org.reserved,
-            calls_only: org.calls_only,
+            workload: org.workload,
             tasks: Vec::new(),
             serial: 0,
             name,
@@ -244,10 +244,13 @@ impl<'a> Worker<'a> {
             self.create_task();
             return;
         }
-        if self.calls_only {
+        if self.workload != super::Workload::Organization {
             let i = self.rng.usize(..self.tasks.len());
             let (task, agent) = (self.tasks[i].id.clone(), self.tasks[i].agent);
-            self.model_call(&task, agent);
+            match self.workload {
+                super::Workload::ToolCalls => self.tool_call(&task, agent),
+                _ => self.model_call(&task, agent),
+            }
             return;
         }
         let i = self.rng.usize(..self.tasks.len());

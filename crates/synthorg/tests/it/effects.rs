@@ -21,6 +21,8 @@ const EVENT_MESSAGES: &[&str] = &[
     "coordination run recorded",
     "budget reserved",
     "budget reservation released",
+    "audit event",
+    "output scanned",
 ];
 
 /// The tables the write routes change.
@@ -34,6 +36,7 @@ const WRITTEN_TABLES: &[&str] = &[
     "api_keys",
     "coordination_runs",
     "budget_reservations",
+    "audit_events",
 ];
 
 /// Families that describe the organization (the service's own health families, which count
@@ -54,6 +57,7 @@ fn business_samples(base: &str) -> Vec<String> {
                 "synthorg_approvals_pending",
                 "synthorg_security_evaluations_total",
                 "synthorg_coordination_",
+                "synthorg_audit_events_total",
             ]
             .iter()
             .any(|family| l.starts_with(family))
@@ -134,6 +138,8 @@ fn a_failed_commit_logs_and_counts_nothing() {
             "arguments": {"sql": "DROP TABLE customers"}}),
         ),
         ("POST", format!("/approvals/{approval_id}/decision"), json!({"decision": "approve"})),
+        // Its only write is its audit event.
+        ("POST", "/security/scan-output".into(), json!({"agent_id": agent_id, "output": "AKIAIOSFODNN7EXAMPLE"})),
         ("POST", "/keys".into(), json!({"role": "viewer"})),
         ("DELETE", format!("/keys/{key_id}"), Value::Null),
         (

@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)] // Tests fail loudly on any unexpected error.
 
+mod audit;
 mod cli;
 mod connections;
 mod contract;

@@ -190,6 +190,16 @@ fn a_simulation_over_two_replicas_runs_clean_and_the_database_matches_its_tally(
     assert_eq!(count("SELECT COUNT(*) FROM security_evaluations"), verdicts);
     assert_eq!(count("SELECT COUNT(*) FROM tasks WHERE status = 'completed'"), n("tasks_completed"));
     assert_eq!(organization_samples(&replicas.servers[0].base), organization_samples(&replicas.servers[1].base));
+
+    // Both replicas appended to one chain: gap-free, verifying against the served head, one
+    // verdict event per verdict.
+    assert_eq!(count("SELECT COUNT(*) FROM audit_events WHERE action = 'security.verdict'"), verdicts);
+    assert_eq!(count("SELECT MAX(seq) - MIN(seq) + 1 - COUNT(*) FROM audit_events"), 0);
+    let head = crate::audit::served_head(&replicas.client(1));
+    let env = [("SYNTHORG_DATABASE__URL", schema.url.as_str()), ("SYNTHORG_DATABASE__SCHEMA", schema.name.as_str())];
+    let out = Command::new(BIN).args(["audit", "verify", "--head", &head]).envs(env).output().unwrap();
+    let printed = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && printed.contains("audit chain ok"), "{printed}");
 }
 
 #[test]
@@ -209,6 +219,7 @@ fn an_embedded_store_moves_to_postgres_and_reports_the_same_organization() {
     let client = Client::new(&server.base, &key);
     assert_eq!(client.send("PUT", "/budget/config", &json!({"total_monthly": 50})).0, 200);
     let before = organization_samples(&server.base);
+    let head_before = crate::audit::served_head(&client);
     drop(server);
 
     let migrate = |extra: &[&str]| {
@@ -231,6 +242,9 @@ fn an_embedded_store_moves_to_postgres_and_reports_the_same_organization() {
     let moved = Server::start_with_env(&data2, &[], &env);
     assert!(!data2.join("admin.key").exists(), "the keys came along: no new bootstrap key");
     assert_eq!(organization_samples(&moved.base), before);
+    // The audit chain came along unchanged: it verifies on PostgreSQL against SQLite's head.
+    let out = Command::new(BIN).args(["audit", "verify", "--head", &head_before]).envs(env).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let (status, tasks) = Client::new(&moved.base, &key).get("/tasks?limit=5");
     assert_eq!(status, 200, "the old admin key works: {tasks}");
     // The key commands work on the PostgreSQL store too, from the same variables.

@@ -210,10 +210,24 @@ fn file_sinks_route_events_as_json_lines() {
     let audit = read("audit/audit.log");
     assert!(audit.len() >= 2, "{audit:?}");
     assert!(audit.iter().all(|e| e["target"] == "synthorg::audit"));
-    let verdict = audit.iter().find(|e| e["message"] == "security verdict").unwrap();
-    assert_eq!(verdict["agent_id"], agent_id.as_str());
+    // The chain's events, each after its commit, in its request's span; then the head.
+    let verdict = audit.iter().find(|e| e["message"] == "audit event" && e["action"] == "security.verdict").unwrap();
+    assert_eq!(verdict["target_id"], agent_id.as_str());
     assert_eq!(verdict["trace_id"].as_str().unwrap().len(), 32);
     assert!(verdict["request_id"].is_string());
+    let after: serde_json::Value = serde_json::from_str(verdict["after"].as_str().unwrap()).unwrap();
+    // The password in the arguments makes it a deny; the arguments themselves stay out.
+    assert_eq!((after["verdict"].as_str(), after["action"].as_str()), (Some("deny"), Some("deny")));
+    assert!(after.get("arguments").is_none(), "{after}");
+    assert_eq!(verdict["hash"].as_str().map(str::len), Some(64));
+    let seqs: Vec<i64> =
+        audit.iter().filter(|e| e["message"] == "audit event").map(|e| e["seq"].as_i64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "one line per event, in chain order: {seqs:?}");
+    let head = audit.iter().rev().find(|e| e["message"] == "audit head").expect("the head is logged at shutdown");
+    assert_eq!(head["seq"].as_i64(), seqs.last().copied());
+    let all_lines = read("all.log");
+    let domain = all_lines.iter().find(|e| e["message"] == "security verdict").unwrap();
+    assert_eq!(domain["agent_id"], agent_id.as_str());
     let access = read("access.log");
     assert!(access.iter().all(|e| e["target"] == "synthorg::access" && e["request_id"].is_string()));
     assert!(access.iter().any(|e| e["route"] == "/api/v1/security/evaluate"));

@@ -62,6 +62,28 @@ fn a_simulation_runs_clean_and_the_server_agrees_with_its_tally() {
     let items = keys["items"].as_array().unwrap();
     assert_eq!(items.len(), 11);
     assert_eq!(items.iter().filter(|k| k["revoked_at"].is_null()).count(), 1, "{keys}");
+
+    // The run's audit chain verifies against the head the API serves, and holds one
+    // security.verdict event per verdict and one key event per key created and revoked.
+    let admin = crate::Client::new(&server.base, &Server::bootstrap_key(&data));
+    let head = crate::audit::served_head(&admin);
+    let out = Command::new(BIN).args(["audit", "verify", "--head", &head, "--data-dir"]).arg(&data).output().unwrap();
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let events = |action: &str| -> f64 {
+        let (mut n, mut cursor) = (0, String::new());
+        loop {
+            let (status, page) = admin.get(&format!("/audit?action={action}&limit=1000{cursor}"));
+            assert_eq!(status, 200, "{page}");
+            n += page["items"].as_array().unwrap().len();
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = format!("&cursor={next}"),
+                None => return n as f64,
+            }
+        }
+    };
+    assert_eq!(events("security.verdict"), verdicts);
+    assert_eq!((events("key.created"), events("key.revoked")), (11.0, 10.0));
+    assert_eq!(events("agent.registered"), n("agents"));
     drop(server);
 }
 
