@@ -8,6 +8,7 @@
 #                                                   commit, to compare two in one session)
 #   SYNTHORG_UNAUDITED_BIN=path   (with SYNTHORG_BIN: the same build with --features
 #                                 bench-unaudited, for the audit section; else it is skipped)
+#   BENCH_ONLY=audit bench/api.sh 20   (the anchor and the audit section only)
 #
 # The simulated organization makes 80 % of its model calls under a budget reservation
 # (`simulate --reserved`), as a runtime that enforces its cap would.
@@ -45,6 +46,7 @@ server_pid=$!
 for _ in $(seq 100); do [ -f "$work/data/admin.key" ] && curl -sf "http://127.0.0.1:$port/api/v1/health" >/dev/null && break; sleep 0.1; done
 
 printf 'anchor: raw SQLite single-row commits (WAL, synchronous=FULL): %.0f commits/s\n\n' "$raw"
+if [ "${BENCH_ONLY:-}" != audit ]; then
 printf '%-22s %10s %9s %9s %9s %9s %9s %9s %7s %8s\n' clients writes/s trans/s 'p50 ms' 'p99 ms' costs/s 'p50 ms' 'p99 ms' errors 'vs raw'
 half=$(awk -v r="$raw" 'BEGIN {printf "%.0f", r / 2}')
 for run in 1 4 16 64 "64@$half"; do
@@ -130,6 +132,10 @@ for clients in (16, 64):
           f"settling report p50 {mean(held, 'POST /costs', 'p50_ms'):.2f} ms); "
           f"a reserve + settle pair costs {reports / calls:.2f}x a plain report")
 PY
+
+else
+  kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null || true
+fi
 
 # Audit trail: what the audit event of a write costs. Clients make only tool calls
 # (`simulate --workload tool-calls`): each is a security verdict, an audited write (an

@@ -199,13 +199,13 @@ impl NewAuditEvent {
 
     /// A security verdict on an agent's action. `verdict` is what the rules said; `action`
     /// what the answer did (they differ in shadow mode).
-    pub fn security_verdict(agent_id: Uuid, verdict: &Value) -> Self {
+    pub fn security_verdict(agent_id: Uuid, verdict: Value) -> Self {
         Self {
             action: AuditAction::SecurityVerdict,
             target_type: "agent",
             target_id: agent_id.to_string(),
             before: None,
-            after: Some(verdict.clone()),
+            after: Some(verdict),
         }
     }
 
@@ -227,9 +227,10 @@ impl NewAuditEvent {
 
     /// Seals the event after `head` into the chain, at `at`.
     pub fn seal(self, context: &AuditContext, head: &AuditHead, at: OffsetDateTime) -> AuditEvent {
+        let seq = head.seq + 1;
         let mut event = AuditEvent {
-            seq: head.seq + 1,
-            id: Uuid::now_v7(),
+            seq,
+            id: event_id(at, seq, &head.hash),
             at,
             actor: context.actor.clone(),
             action: self.action,
@@ -245,6 +246,18 @@ impl NewAuditEvent {
         event.hash = event.content_hash();
         event
     }
+}
+
+/// An event's id: a UUIDv7 of its time whose other bits are its `seq` and two bytes of the
+/// hash before it. Unique within a chain (the seq), ordered like the chain, and made without
+/// a random source (a system call per audited write that nothing needs).
+fn event_id(at: OffsetDateTime, seq: i64, prev_hash: &str) -> Uuid {
+    let millis = u64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+    let mut bits = [0u8; 10];
+    bits[..8].copy_from_slice(&seq.to_be_bytes());
+    let prefix = u16::from_str_radix(prev_hash.get(..4).unwrap_or("0"), 16).unwrap_or(0);
+    bits[8..].copy_from_slice(&prefix.to_be_bytes());
+    uuid::Builder::from_unix_timestamp_millis(millis, &bits).into_uuid()
 }
 
 /// A value as JSON; domain types always serialize, so a failure yields `null`, never a panic.

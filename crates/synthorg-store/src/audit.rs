@@ -80,6 +80,16 @@ pub(crate) fn unaudited(audit: &Audit, event: NewAuditEvent) -> AuditEvent {
     }
 }
 
+/// A hash as stored: its 32 bytes (it is spelled in hex everywhere else).
+pub(crate) fn hash_bytes(hex_text: &str) -> Vec<u8> {
+    hex::decode(hex_text).unwrap_or_else(|_| hex_text.as_bytes().to_vec())
+}
+
+/// A stored hash in hex. Bytes of any length read (an edit by hand then fails verify).
+pub(crate) fn hash_hex(bytes: &[u8]) -> String {
+    hex::encode(bytes)
+}
+
 /// The text of a `before`/`after` column.
 pub(crate) fn json_text(value: &Option<serde_json::Value>) -> Result<Option<String>, StoreError> {
     Ok(value.as_ref().map(serde_json::to_string).transpose()?)

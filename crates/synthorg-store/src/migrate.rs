@@ -213,8 +213,8 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
             ("after", Text),
             ("request_id", Text),
             ("trace_id", Text),
-            ("prev_hash", Text),
-            ("hash", Text),
+            ("prev_hash", Blob),
+            ("hash", Blob),
         ],
     ),
 ];

@@ -68,22 +68,25 @@ impl EvaluationRecord {
 
     /// The audit event of this verdict: what was asked and what was decided, never the
     /// arguments.
+    /// Absent ids are left out: every audited verdict is a row, and bytes are its cost.
     pub fn audit_event(&self) -> NewAuditEvent {
-        NewAuditEvent::security_verdict(
-            self.agent_id,
-            &serde_json::json!({
-                "evaluation_id": self.id,
-                "task_id": self.task_id,
-                "tool": self.tool,
-                "action_type": self.action_type,
-                "verdict": self.verdict,
-                "action": self.action,
-                "risk_level": self.risk_level,
-                "reason": self.reason,
-                "matched_rules": self.matched_rules,
-                "approval_id": self.approval_id,
-            }),
-        )
+        let mut after = serde_json::json!({
+            "evaluation_id": self.id,
+            "tool": self.tool,
+            "action_type": self.action_type,
+            "verdict": self.verdict,
+            "action": self.action,
+            "risk_level": self.risk_level,
+            "reason": self.reason,
+            "matched_rules": self.matched_rules,
+        });
+        if let Some(task) = self.task_id {
+            after["task_id"] = serde_json::json!(task);
+        }
+        if let Some(approval) = self.approval_id {
+            after["approval_id"] = serde_json::json!(approval);
+        }
+        NewAuditEvent::security_verdict(self.agent_id, after)
     }
 
     /// The event of this verdict, once recorded.

@@ -9,7 +9,7 @@ use postgres::{GenericClient, Row};
 use synthorg_core::audit::{Audit, AuditEvent, AuditHead, NewAuditEvent};
 
 use super::{Db, Filter, PostgresStore, col};
-use crate::audit::{AuditFilter, action_of, json_text, json_value};
+use crate::audit::{AuditFilter, action_of, hash_bytes, hash_hex, json_text, json_value};
 use crate::schema::AUDIT_COLUMNS;
 use crate::{Page, PageRequest, StoreError};
 
@@ -51,8 +51,8 @@ pub(super) fn append(
             &json_text(&sealed.after)?,
             &sealed.request_id,
             &sealed.trace_id,
-            &sealed.prev_hash,
-            &sealed.hash,
+            &hash_bytes(&sealed.prev_hash),
+            &hash_bytes(&sealed.hash),
         ],
     )?;
     Ok(sealed)
@@ -60,7 +60,7 @@ pub(super) fn append(
 
 fn head<C: GenericClient>(db: &mut Db<'_, C>) -> Result<AuditHead, StoreError> {
     db.query_opt("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1", &[])?
-        .map(|r| Ok(AuditHead { seq: col(&r, 0)?, hash: col(&r, 1)? }))
+        .map(|r| Ok(AuditHead { seq: col(&r, 0)?, hash: hash_hex(col(&r, 1)?) }))
         .transpose()
         .map(|h| h.unwrap_or_else(AuditHead::genesis))
 }
@@ -81,8 +81,8 @@ fn audit_row(row: &Row) -> Result<AuditEvent, StoreError> {
         after: json_value(col(row, 8)?),
         request_id: col(row, 9)?,
         trace_id: col(row, 10)?,
-        prev_hash: col(row, 11)?,
-        hash: col(row, 12)?,
+        prev_hash: hash_hex(col(row, 11)?),
+        hash: hash_hex(col(row, 12)?),
     })
 }
 

@@ -4,7 +4,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use synthorg_core::audit::{Audit, AuditEvent, AuditHead, NewAuditEvent};
 
 use super::{Filter, SqliteStore, from_ts, parse_uuid, ts};
-use crate::audit::{AuditFilter, json_text, json_value};
+use crate::audit::{AuditFilter, hash_bytes, hash_hex, json_text, json_value};
 use crate::schema::AUDIT_COLUMNS;
 use crate::{Page, PageRequest, StoreError};
 
@@ -17,14 +17,11 @@ pub(super) fn append(tx: &Connection, audit: &Audit, event: NewAuditEvent) -> Re
     }
     let head = tx
         .prepare_cached("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")?
-        .query_row([], |r| Ok(AuditHead { seq: r.get(0)?, hash: r.get(1)? }))
+        .query_row([], head_row)
         .optional()?
         .unwrap_or_else(AuditHead::genesis);
     let sealed = event.seal(audit.context(), &head, crate::now());
-    tx.prepare_cached(&format!(
-        "INSERT INTO audit_events (seq, {AUDIT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
-    ))?
-    .execute(params![
+    tx.prepare_cached(INSERT)?.execute(params![
         sealed.seq,
         sealed.id.to_string(),
         ts(sealed.at),
@@ -36,10 +33,18 @@ pub(super) fn append(tx: &Connection, audit: &Audit, event: NewAuditEvent) -> Re
         json_text(&sealed.after)?,
         sealed.request_id,
         sealed.trace_id,
-        sealed.prev_hash,
-        sealed.hash,
+        hash_bytes(&sealed.prev_hash),
+        hash_bytes(&sealed.hash),
     ])?;
     Ok(sealed)
+}
+
+/// The insert of an event (a literal: the statement cache is keyed by its text).
+const INSERT: &str = "INSERT INTO audit_events (seq, id, at, actor, action, target_type, target_id, before, after, \
+                      request_id, trace_id, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+
+fn head_row(row: &Row<'_>) -> rusqlite::Result<AuditHead> {
+    Ok(AuditHead { seq: row.get(0)?, hash: hash_hex(&row.get::<_, Vec<u8>>(1)?) })
 }
 
 /// An event from a page row (`seq` first).
@@ -65,8 +70,8 @@ fn audit_row(row: &Row<'_>) -> rusqlite::Result<AuditEvent> {
         after: json_value(row.get(8)?),
         request_id: row.get(9)?,
         trace_id: row.get(10)?,
-        prev_hash: row.get(11)?,
-        hash: row.get(12)?,
+        prev_hash: hash_hex(&row.get::<_, Vec<u8>>(11)?),
+        hash: hash_hex(&row.get::<_, Vec<u8>>(12)?),
     })
 }
 
@@ -96,7 +101,7 @@ impl crate::AuditStore for SqliteStore {
     fn audit_head(&self) -> Result<AuditHead, StoreError> {
         self.read(|c| {
             Ok(c.prepare_cached("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")?
-                .query_row([], |r| Ok(AuditHead { seq: r.get(0)?, hash: r.get(1)? }))
+                .query_row([], head_row)
                 .optional()?
                 .unwrap_or_else(AuditHead::genesis))
         })

@@ -230,7 +230,7 @@ fn a_rehashed_tail_is_caught_only_by_the_held_head() {
     conn.execute("DELETE FROM audit_events WHERE seq > 6", []).unwrap();
     conn.execute(
         "UPDATE audit_events SET after = ?1, hash = ?2 WHERE seq = 6",
-        rusqlite::params![forged.after.as_ref().unwrap().to_string(), forged.hash],
+        rusqlite::params![forged.after.as_ref().unwrap().to_string(), hex::decode(&forged.hash).unwrap()],
     )
     .unwrap();
     drop(conn);
