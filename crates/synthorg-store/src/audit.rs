@@ -27,8 +27,8 @@ pub struct AuditFilter {
 
 pub trait AuditStore {
     /// Appends one event on its own, for an audited act that changes nothing else (an output
-    /// scan's verdict).
-    fn append_audit(&self, audit: &Audit, event: NewAuditEvent) -> Result<AuditEvent, StoreError>;
+    /// scan's verdict); the sealed event goes to `audit` like every other.
+    fn append_audit(&self, audit: &Audit, event: NewAuditEvent) -> Result<(), StoreError>;
     /// Events in chain order.
     fn list_audit(&self, filter: &AuditFilter, page: &PageRequest) -> Result<Page<AuditEvent>, StoreError>;
     /// The last event's `seq` and `hash` (the genesis head when the chain is empty).

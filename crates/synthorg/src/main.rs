@@ -121,22 +121,12 @@ struct SimulateArgs {
     /// by their cost report); the rest report without one.
     #[arg(long, default_value_t = simulate::RESERVED)]
     reserved: f64,
-    /// `organization`: the whole organization's life; `model-calls`: only model calls
-    /// (reserved and reported), each worker on four tasks of its own, to measure their cost;
-    /// `tool-calls`: only security evaluations (and the approvals of escalations), likewise.
-    #[arg(long, value_enum, default_value_t = Workload::Organization)]
-    workload: Workload,
+    /// What the workers do; the single-call workloads keep each worker on four tasks of its own.
+    #[arg(long, value_enum, default_value_t = simulate::Workload::Organization)]
+    workload: simulate::Workload,
     /// Also write the summary as JSON to this file.
     #[arg(long, value_name = "PATH")]
     summary_json: Option<PathBuf>,
-}
-
-/// What `simulate` drives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Workload {
-    Organization,
-    ModelCalls,
-    ToolCalls,
 }
 
 #[derive(Debug, Args)]
@@ -423,11 +413,7 @@ fn simulate(args: SimulateArgs) -> Result<(), Failure> {
         seed: args.seed,
         cost_omitted: args.cost_omitted,
         reserved: args.reserved,
-        workload: match args.workload {
-            Workload::Organization => simulate::Workload::Organization,
-            Workload::ModelCalls => simulate::Workload::ModelCalls,
-            Workload::ToolCalls => simulate::Workload::ToolCalls,
-        },
+        workload: args.workload,
         name_prefix: format!("sim-{}-{:04x}", args.seed, fastrand::u16(..)),
         revoke_keys: true,
     };

@@ -87,10 +87,10 @@ fn audit_row(row: &Row) -> Result<AuditEvent, StoreError> {
 }
 
 impl crate::AuditStore for PostgresStore {
-    fn append_audit(&self, audit: &Audit, event: NewAuditEvent) -> Result<AuditEvent, StoreError> {
+    fn append_audit(&self, audit: &Audit, event: NewAuditEvent) -> Result<(), StoreError> {
         let sealed = self.write(|db| append(db, audit, event.clone()))?;
-        audit.sealed(sealed.clone());
-        Ok(sealed)
+        audit.sealed(sealed);
+        Ok(())
     }
 
     fn list_audit(&self, filter: &AuditFilter, page: &PageRequest) -> Result<Page<AuditEvent>, StoreError> {

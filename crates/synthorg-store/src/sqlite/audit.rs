@@ -76,10 +76,10 @@ fn audit_row(row: &Row<'_>) -> rusqlite::Result<AuditEvent> {
 }
 
 impl crate::AuditStore for SqliteStore {
-    fn append_audit(&self, audit: &Audit, event: NewAuditEvent) -> Result<AuditEvent, StoreError> {
+    fn append_audit(&self, audit: &Audit, event: NewAuditEvent) -> Result<(), StoreError> {
         let sealed = self.write(|tx| append(tx, audit, event))?;
-        audit.sealed(sealed.clone());
-        Ok(sealed)
+        audit.sealed(sealed);
+        Ok(())
     }
 
     fn list_audit(&self, filter: &AuditFilter, page: &PageRequest) -> Result<Page<AuditEvent>, StoreError> {

@@ -20,8 +20,8 @@ pub(crate) use client::Client;
 pub(crate) use org::{COST_OMITTED, RESERVED, Tally};
 use stats::{EndpointSummary, Percentiles, Stats};
 
-/// What a simulation's workers do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a simulation's workers do (`simulate --workload`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum Workload {
     /// The organization's whole life: tasks moving, model and tool calls, approvals,
     /// coordination runs.
