@@ -28,6 +28,7 @@ impl ApiEffects {
         let Some(metrics) = &self.metrics else { return };
         match event {
             Event::SecurityVerdict { verdict, action, .. } => metrics.events().verdict(*verdict, *action),
+            Event::CostRecorded { cost, .. } => metrics.events().cost_recorded(cost.as_f64()),
             Event::OutputScanned { verdict, .. } => metrics.events().verdict(*verdict, *verdict),
             Event::CoordinationRunRecorded { efficiency, overhead_percent, .. } => {
                 metrics.events().coordination_run(*efficiency, *overhead_percent);

@@ -44,10 +44,16 @@ pub async fn timeout_and_log(State(state): State<AppState>, mut req: Request, ne
         task_id = tracing::field::Empty,
         agent_id = tracing::field::Empty,
     );
+    // Code inside the request (its writes' effects included, on any thread) finds its trace.
+    synthorg_telemetry::context::attach(&span, correlation.trace);
     let echoed = axum::http::HeaderValue::from_str(&correlation.request_id).ok();
+    let correlation_trace = correlation.trace;
     req.extensions_mut().insert(correlation);
     let method = req.method().clone();
     let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
+    // A sampled trace's ids become the request's latency exemplar (SPEC §13).
+    let trace =
+        (correlation_trace.flags & 0x01 == 0x01).then_some((correlation_trace.trace_id, correlation_trace.span_id));
     let limit = state.settings().request_timeout;
     let mut response = match tokio::time::timeout(limit, next.run(req)).instrument(span.clone()).await {
         Ok(response) => response,
@@ -65,6 +71,7 @@ pub async fn timeout_and_log(State(state): State<AppState>, mut req: Request, ne
             route.as_deref().unwrap_or("unmatched"),
             status,
             started.elapsed().as_secs_f64(),
+            trace,
         );
     }
     let elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use tracing_subscriber::registry::LookupSpan;
+
 /// A W3C trace context: 16-byte trace id, 8-byte span id, flags.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct TraceContext {
@@ -98,6 +100,26 @@ pub fn parse_traceparent(value: &str) -> Option<([u8; 16], u8)> {
     Some((trace_id, flags))
 }
 
+/// Keeps `trace` with `span` (a request's span), for [`current`] to find from any code that
+/// runs inside it, on any thread. Does nothing without a `tracing_subscriber` registry.
+pub fn attach(span: &tracing::Span, trace: TraceContext) {
+    span.with_subscriber(|(id, dispatch)| {
+        if let Some(span) = dispatch.downcast_ref::<tracing_subscriber::Registry>().and_then(|r| r.span(id)) {
+            span.extensions_mut().insert(trace);
+        }
+    });
+}
+
+/// The trace context of the innermost enclosing span that has one ([`attach`]).
+pub fn current() -> Option<TraceContext> {
+    let span = tracing::Span::current();
+    span.with_subscriber(|(id, dispatch)| {
+        let registry = dispatch.downcast_ref::<tracing_subscriber::Registry>()?;
+        registry.span(id)?.scope().find_map(|s| s.extensions().get::<TraceContext>().copied())
+    })
+    .flatten()
+}
+
 /// Longest accepted incoming request id.
 pub const REQUEST_ID_MAX: usize = 128;
 
@@ -153,6 +175,23 @@ mod tests {
         assert_eq!(fresh.flags, 1);
         assert_ne!(TraceContext::for_request(None).trace_id, fresh.trace_id);
         assert!(parse_traceparent(&fresh.traceparent()).is_some());
+    }
+
+    #[test]
+    fn the_current_trace_is_found_from_inner_spans() {
+        use tracing_subscriber::layer::SubscriberExt;
+        let subscriber = tracing_subscriber::registry().with(tracing_subscriber::layer::Identity::new());
+        tracing::subscriber::with_default(subscriber, || {
+            assert_eq!(current(), None, "outside any span");
+            let trace = TraceContext::for_request(None);
+            let request = tracing::info_span!("request");
+            attach(&request, trace);
+            request.in_scope(|| {
+                assert_eq!(current(), Some(trace));
+                tracing::info_span!("inner").in_scope(|| assert_eq!(current(), Some(trace)));
+            });
+            tracing::info_span!("other").in_scope(|| assert_eq!(current(), None));
+        });
     }
 
     #[test]

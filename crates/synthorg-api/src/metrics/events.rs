@@ -2,10 +2,14 @@
 //! of the latest coordination run. Counted by the API's effects (`crate::effects`), only
 //! after the commit that holds the change.
 
+use std::sync::Arc;
+
 use synthorg_core::Usd;
 use synthorg_core::reservation::Outcome;
 use synthorg_core::security::{Decision, Verdict};
-use synthorg_telemetry::metrics::{Collect, Counter, CounterMap, Exposition, Family, Gauge, Histogram, Kind};
+use synthorg_telemetry::metrics::{
+    Collect, Counter, CounterMap, Exemplar, ExemplarCell, Exposition, Family, Gauge, Histogram, Kind,
+};
 
 /// Bounds of the approval decision time, in seconds: a minute to a day.
 const DECISION_BUCKETS: &[f64] = &[10.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 43200.0, 86400.0];
@@ -15,6 +19,8 @@ const DECISION_BUCKETS: &[f64] = &[10.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.
 pub struct EventMetrics {
     /// By verdict and action (they differ for a verdict shadowed).
     verdicts: CounterMap<(Verdict, Verdict)>,
+    /// The latest cost report's trace, the exemplar of `cost_total`.
+    cost_exemplar: Arc<ExemplarCell>,
     coordination_efficiency: Gauge,
     coordination_overhead: Gauge,
     verdicts_family: Family,
@@ -33,6 +39,7 @@ pub struct EventMetrics {
 impl EventMetrics {
     pub fn new(prefix: &str) -> Self {
         Self {
+            cost_exemplar: Arc::default(),
             verdicts: CounterMap::with_keys(
                 Verdict::ALL
                     .iter()
@@ -83,9 +90,20 @@ impl EventMetrics {
         }
     }
 
-    /// One security verdict (evaluation or output scan).
+    /// One security verdict (evaluation or output scan), with the current request's trace
+    /// as its exemplar.
     pub fn verdict(&self, verdict: Verdict, action: Verdict) {
-        self.verdicts.inc((verdict, action));
+        self.verdicts.inc_with((verdict, action), 1, Exemplar::in_current_trace(1.0));
+    }
+
+    /// One cost recorded: its request's trace becomes the exemplar of the ledger's total.
+    pub fn cost_recorded(&self, cost: f64) {
+        self.cost_exemplar.set(Exemplar::in_current_trace(cost));
+    }
+
+    /// The latest cost report's exemplar, for the ledger's total (pulled from the store).
+    pub fn cost_exemplar(&self) -> Arc<ExemplarCell> {
+        Arc::clone(&self.cost_exemplar)
     }
 
     /// An approval decided `waited` seconds after its escalation.
@@ -141,20 +159,15 @@ impl Collect for EventMetrics {
         self.decisions_family.header(e);
         for (decision, histogram) in &self.decisions {
             let s = histogram.snapshot();
-            e.histogram(
-                self.decisions_family.name(),
-                &[("decision", decision.as_str())],
-                s.bounds,
-                &s.cumulative,
-                s.sum,
-            );
+            e.histogram(self.decisions_family.name(), &[("decision", decision.as_str())], &s);
         }
         self.verdicts_family.header(e);
-        for ((verdict, action), count) in self.verdicts.snapshot() {
-            e.counter(
+        for ((verdict, action), count, exemplar) in self.verdicts.snapshot_with_exemplars() {
+            e.counter_with(
                 self.verdicts_family.name(),
                 &[("verdict", verdict.as_str()), ("action", action.as_str())],
                 count as f64,
+                exemplar.as_ref(),
             );
         }
     }

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use synthorg_core::Role;
 use synthorg_telemetry::metrics::{
-    Collect, CounterMap, Exposition, Family, Histogram, Kind, LATENCY_BUCKETS, LabelValue,
+    Collect, CounterMap, Exemplar, Exposition, Family, Histogram, Kind, LATENCY_BUCKETS, LabelValue,
 };
 
 /// HTTP methods that get their own label value; others count as `other`.
@@ -130,12 +130,17 @@ impl HttpMetrics {
         self.rate_limited.inc((role, route.to_owned()));
     }
 
-    /// One served request. `route` is the route template.
-    pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
+    /// One served request. `route` is the route template; `trace` the request's trace and
+    /// span ids when its trace is sampled, kept as its latency bucket's exemplar.
+    pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64, trace: Option<([u8; 16], [u8; 8])>) {
         let method = Method::of(method);
         self.requests.inc((method, route.to_owned(), StatusClass::of(status)));
+        let exemplar = trace.map(|(trace_id, span_id)| Exemplar::now(trace_id, span_id, seconds));
         let mut latency = self.latency.lock().unwrap_or_else(|p| p.into_inner());
-        latency.entry((method, route.to_owned())).or_insert_with(|| Histogram::new(LATENCY_BUCKETS)).observe(seconds);
+        latency
+            .entry((method, route.to_owned()))
+            .or_insert_with(|| Histogram::new(LATENCY_BUCKETS))
+            .observe_with(seconds, exemplar);
     }
 }
 
@@ -155,7 +160,7 @@ impl Collect for HttpMetrics {
         let latency = self.latency.lock().unwrap_or_else(|x| x.into_inner());
         for ((method, route), histogram) in latency.iter() {
             let s = histogram.snapshot();
-            e.histogram(name, &[("method", method.label()), ("route", route)], s.bounds, &s.cumulative, s.sum);
+            e.histogram(name, &[("method", method.label()), ("route", route)], &s);
         }
         drop(latency);
         let name = self.rate_limited_family.name();

@@ -86,7 +86,8 @@ impl MetricsCollector {
         let p = settings.prefix.as_str();
         let events = Arc::new(EventMetrics::new(p));
         let http = Arc::new(HttpMetrics::new(p));
-        let organization = Arc::new(OrganizationMetrics::new(&settings, store.clone(), budget_defaults));
+        let organization =
+            Arc::new(OrganizationMetrics::new(&settings, store.clone(), budget_defaults, events.cost_exemplar()));
         let mut components: Vec<Arc<dyn Collect>> = vec![organization.clone(), events.clone(), http.clone()];
         if let Some(handle) = otlp {
             components.push(Arc::new(ExporterMetrics::new(p, handle)));

@@ -15,7 +15,7 @@ use synthorg_core::cost::CostSource;
 use synthorg_core::price::TokenType;
 use synthorg_core::task::TaskStatus;
 use synthorg_store::{AgentFilter, HeldTotals, ModelUsage, PageRequest, Store, StoreError, now};
-use synthorg_telemetry::metrics::{Collect, CounterMap, Exposition, Family, Kind, LabelValue};
+use synthorg_telemetry::metrics::{Collect, CounterMap, ExemplarCell, Exposition, Family, Kind, LabelValue};
 use uuid::Uuid;
 
 /// Label value of tasks without an assignee.
@@ -330,11 +330,18 @@ pub struct OrganizationMetrics {
     history: Mutex<SpendHistory>,
     scrape_errors: CounterMap<Source>,
     folded: CounterMap<Folded>,
+    /// The latest cost report's trace (set by the events), the exemplar of the total.
+    cost_exemplar: Arc<ExemplarCell>,
     f: Families,
 }
 
 impl OrganizationMetrics {
-    pub fn new(settings: &super::MetricsSettings, store: Arc<dyn Store>, budget_defaults: BudgetConfig) -> Self {
+    pub fn new(
+        settings: &super::MetricsSettings,
+        store: Arc<dyn Store>,
+        budget_defaults: BudgetConfig,
+        cost_exemplar: Arc<ExemplarCell>,
+    ) -> Self {
         let prefix = settings.prefix.as_str();
         Self {
             store,
@@ -345,6 +352,7 @@ impl OrganizationMetrics {
             history: Mutex::new(SpendHistory::default()),
             scrape_errors: CounterMap::with_keys(Source::ALL),
             folded: CounterMap::with_keys(Folded::ALL),
+            cost_exemplar,
             f: Families::new(prefix),
         }
     }
@@ -498,7 +506,7 @@ impl OrganizationMetrics {
         // Each family's samples follow its own header: interleaving breaks parsers.
         f.cost.header(e);
         if let Some(c) = costs {
-            e.counter(f.cost.name(), &[], c.total.as_f64());
+            e.counter_with(f.cost.name(), &[], c.total.as_f64(), self.cost_exemplar.get().as_ref());
         }
         f.budget_monthly.header(e);
         e.gauge(f.budget_monthly.name(), &[], budget.total_monthly.as_f64());

@@ -480,3 +480,56 @@ async fn the_otlp_exporters_counters_are_exposed() {
     python_parse(&open_metrics);
     exporter.shutdown(Duration::from_secs(2));
 }
+
+/// A GET of `path` with the admin key and `traceparent`.
+async fn get_traced(app: &TestApp, path: &str, traceparent: &str) -> StatusCode {
+    let req = axum::http::Request::builder()
+        .uri(path)
+        .header("authorization", format!("Bearer {}", app.admin))
+        .header("traceparent", traceparent)
+        .body(axum::body::Body::empty())
+        .unwrap();
+    tower::ServiceExt::oneshot(app.router.clone(), req).await.unwrap().status()
+}
+
+/// A sampled request's trace becomes the exemplar of its latency bucket, in OpenMetrics only
+/// (and the strict parser accepts it); an unsampled request's trace is never an exemplar.
+#[tokio::test]
+async fn request_latency_buckets_carry_sampled_traces_as_exemplars() {
+    let app = TestApp::new();
+    let sampled = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let unsampled = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab";
+    assert_eq!(get_traced(&app, "/api/v1/agents", &format!("00-{sampled}-00f067aa0ba902b7-01")).await, StatusCode::OK);
+    assert_eq!(get_traced(&app, "/api/v1/tasks", &format!("00-{unsampled}-00f067aa0ba902b7-00")).await, StatusCode::OK);
+    let (_, _, om) = scrape(&app, Some(PROMETHEUS_ACCEPT)).await;
+    let exemplars: Vec<&str> = om.lines().filter(|l| l.contains(" # {")).collect();
+    let agents: Vec<&str> = exemplars
+        .iter()
+        .copied()
+        .filter(|l| {
+            l.starts_with("synthorg_http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/v1/agents\"")
+        })
+        .collect();
+    assert_eq!(agents.len(), 1, "one bucket holds the request's exemplar: {exemplars:#?}");
+    let (sample, exemplar) = agents[0].split_once(" # ").unwrap();
+    let labels = exemplar.strip_prefix("{trace_id=\"").unwrap();
+    let (trace_id, rest) = labels.split_once("\",span_id=\"").unwrap();
+    let (span_id, rest) = rest.split_once("\"} ").unwrap();
+    assert_eq!(trace_id, sampled, "the incoming trace is continued");
+    assert!(span_id.len() == 16 && span_id != "00f067aa0ba902b7", "the request's own span: {span_id}");
+    let (seconds, timestamp) = rest.split_once(' ').unwrap();
+    let seconds: f64 = seconds.parse().unwrap();
+    let le: f64 = sample.split("le=\"").nth(1).unwrap().split('"').next().unwrap().parse().unwrap();
+    assert!(seconds > 0.0 && seconds <= le, "the exemplar's value {seconds} lies in its bucket (le {le})");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    assert!((now - timestamp.parse::<f64>().unwrap()).abs() < 60.0, "timestamped now: {timestamp}");
+    assert!(!om.contains(unsampled), "an unsampled trace is not an exemplar");
+    assert!(
+        !exemplars.iter().any(|l| l.contains("route=\"/api/v1/tasks\"")),
+        "the unsampled request left its buckets without exemplars"
+    );
+    assert!(python_parse(&om) >= 20);
+    let (_, _, text) = scrape(&app, None).await;
+    assert!(!text.contains(" # {"), "the Prometheus text format has no exemplars");
+    promtool_check(&text);
+}

@@ -7,6 +7,8 @@
 //! writes straight into one buffer; label values are escaped with a fast path for the common
 //! case of nothing to escape.
 
+use super::primitives::{Exemplar, HistogramSnapshot};
+
 /// The two exposition formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -82,6 +84,19 @@ impl Exposition {
 
     /// Writes one sample: `<family><suffix>{labels} value`.
     pub fn sample(&mut self, family: &str, suffix: &str, labels: &[(&str, &str)], value: f64) {
+        self.sample_with(family, suffix, labels, value, None);
+    }
+
+    /// A sample with its exemplar, written in OpenMetrics only (the Prometheus text format
+    /// has no exemplars): `… value # {trace_id="…",span_id="…"} value timestamp`.
+    fn sample_with(
+        &mut self,
+        family: &str,
+        suffix: &str,
+        labels: &[(&str, &str)],
+        value: f64,
+        exemplar: Option<&Exemplar>,
+    ) {
         self.buf.extend_from_slice(family.as_bytes());
         self.buf.extend_from_slice(suffix.as_bytes());
         if !labels.is_empty() {
@@ -99,12 +114,31 @@ impl Exposition {
         }
         self.buf.push(b' ');
         self.value(value);
+        if let Some(exemplar) = exemplar.filter(|_| self.format == Format::OpenMetrics) {
+            let mut ids = [0u8; 32 + 16];
+            // Hex of fixed-size ids into a buffer of exactly their size cannot fail.
+            let _ = hex::encode_to_slice(exemplar.trace_id, &mut ids[..32]);
+            let _ = hex::encode_to_slice(exemplar.span_id, &mut ids[32..]);
+            self.buf.extend_from_slice(b" # {trace_id=\"");
+            self.buf.extend_from_slice(&ids[..32]);
+            self.buf.extend_from_slice(b"\",span_id=\"");
+            self.buf.extend_from_slice(&ids[32..]);
+            self.buf.extend_from_slice(b"\"} ");
+            self.value(exemplar.value);
+            self.buf.push(b' ');
+            self.value(exemplar.timestamp);
+        }
         self.buf.push(b'\n');
     }
 
     /// A counter sample (`_total`).
     pub fn counter(&mut self, family: &str, labels: &[(&str, &str)], value: f64) {
         self.sample(family, "_total", labels, value);
+    }
+
+    /// A counter sample with its latest exemplar (written in OpenMetrics only).
+    pub fn counter_with(&mut self, family: &str, labels: &[(&str, &str)], value: f64, exemplar: Option<&Exemplar>) {
+        self.sample_with(family, "_total", labels, value, exemplar);
     }
 
     /// A gauge sample.
@@ -117,8 +151,10 @@ impl Exposition {
         self.sample(family, "_info", labels, 1.0);
     }
 
-    /// The samples of one histogram: cumulative buckets, `+Inf`, sum and count.
-    pub fn histogram(&mut self, family: &str, labels: &[(&str, &str)], bounds: &[f64], cumulative: &[u64], sum: f64) {
+    /// The samples of one histogram: cumulative buckets, `+Inf`, sum and count; in
+    /// OpenMetrics, each bucket with its latest exemplar.
+    pub fn histogram(&mut self, family: &str, labels: &[(&str, &str)], s: &HistogramSnapshot) {
+        let (bounds, cumulative, sum) = (s.bounds, s.cumulative.as_slice(), s.sum);
         let count = cumulative.last().copied().unwrap_or(0);
         let mut ryu_buf = ryu::Buffer::new();
         for (i, bound) in bounds.iter().chain(std::iter::once(&f64::INFINITY)).enumerate() {
@@ -127,7 +163,8 @@ impl Exposition {
             with_le.extend_from_slice(labels);
             with_le.push(("le", le));
             let n = cumulative.get(i).copied().unwrap_or(count);
-            self.sample(family, "_bucket", &with_le, n as f64);
+            let exemplar = s.exemplars.get(i).and_then(Option::as_ref);
+            self.sample_with(family, "_bucket", &with_le, n as f64, exemplar);
         }
         self.sample(family, "_sum", labels, sum);
         self.sample(family, "_count", labels, count as f64);
@@ -229,13 +266,37 @@ mod tests {
         assert_eq!(out, "g 0\ng -3\ng 0.1\ng 1e20\ng NaN\ng +Inf\ng -Inf\ng 123456789.125\n");
     }
 
+    fn snapshot(exemplars: Vec<Option<Exemplar>>) -> HistogramSnapshot {
+        HistogramSnapshot { bounds: &[0.1, 1.0], cumulative: vec![1, 3, 4], sum: 2.5, exemplars }
+    }
+
     #[test]
     fn histograms() {
-        let out = text(Format::Text, |e| e.histogram("h", &[("route", "/x")], &[0.1, 1.0], &[1, 3, 4], 2.5));
+        let out = text(Format::Text, |e| e.histogram("h", &[("route", "/x")], &snapshot(Vec::new())));
         assert_eq!(
             out,
             "h_bucket{route=\"/x\",le=\"0.1\"} 1\nh_bucket{route=\"/x\",le=\"1.0\"} 3\nh_bucket{route=\"/x\",le=\"+Inf\"} 4\n\
              h_sum{route=\"/x\"} 2.5\nh_count{route=\"/x\"} 4\n"
         );
+    }
+
+    #[test]
+    fn exemplars_go_on_their_buckets_in_openmetrics_only() {
+        let exemplar = Exemplar {
+            trace_id: *b"\x4b\xf9\x2f\x35\x77\xb3\x4d\xa6\xa3\xce\x92\x9d\x0e\x0e\x47\x36",
+            span_id: *b"\x00\xf0\x67\xaa\x0b\xa9\x02\xb7",
+            value: 0.5,
+            timestamp: 1_765_000_000.25,
+        };
+        let s = snapshot(vec![None, Some(exemplar), None]);
+        let om = text(Format::OpenMetrics, |e| e.histogram("h", &[], &s));
+        assert_eq!(
+            om,
+            "h_bucket{le=\"0.1\"} 1\n\
+             h_bucket{le=\"1.0\"} 3 # {trace_id=\"4bf92f3577b34da6a3ce929d0e0e4736\",span_id=\"00f067aa0ba902b7\"} 0.5 1765000000.25\n\
+             h_bucket{le=\"+Inf\"} 4\nh_sum 2.5\nh_count 4\n# EOF\n"
+        );
+        let plain = text(Format::Text, |e| e.histogram("h", &[], &s));
+        assert!(!plain.contains('#'), "the text format has no exemplars: {plain}");
     }
 }

@@ -9,7 +9,9 @@ pub mod process;
 pub use encode::{Exposition, Format, Kind};
 pub use family::{Collect, Family, LabelValue};
 pub use negotiate::{accepts_gzip, choose_format, gzip};
-pub use primitives::{Counter, CounterMap, Gauge, Histogram, HistogramSnapshot, LATENCY_BUCKETS};
+pub use primitives::{
+    Counter, CounterMap, Exemplar, ExemplarCell, Gauge, Histogram, HistogramSnapshot, LATENCY_BUCKETS,
+};
 
 /// Is `name` a valid metric name (`[a-zA-Z_:][a-zA-Z0-9_:]*`)?
 pub fn is_valid_metric_name(name: &str) -> bool {

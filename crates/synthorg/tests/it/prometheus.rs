@@ -24,7 +24,7 @@ fn free_port() -> u16 {
 }
 
 impl Prometheus {
-    /// A Prometheus scraping `targets` (host:port) every second.
+    /// A Prometheus scraping `targets` (host:port) every second, with exemplar storage on.
     pub(crate) fn start(dir: &std::path::Path, targets: &[&str]) -> Prometheus {
         let config = dir.join("prometheus.yml");
         std::fs::write(
@@ -39,6 +39,7 @@ impl Prometheus {
             .arg(format!("--config.file={}", config.display()))
             .arg(format!("--storage.tsdb.path={}", dir.join("tsdb").display()))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--enable-feature=exemplar-storage")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -56,6 +57,31 @@ impl Prometheus {
             return None;
         }
         result[0]["value"][1].as_str()?.parse().ok()
+    }
+
+    /// The exemplars of the series `selector` selects over the last 10 minutes: each as its
+    /// series labels, its exemplar labels and its value.
+    pub(crate) fn exemplars(&self, selector: &str) -> Vec<(Value, Value, f64)> {
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+        let Ok(mut r) = agent
+            .get(format!("{}/api/v1/query_exemplars", self.base))
+            .query("query", selector)
+            .query("start", (now - 600.0).to_string())
+            .query("end", (now + 60.0).to_string())
+            .call()
+        else {
+            return Vec::new();
+        };
+        let v: Value = r.body_mut().read_json().unwrap_or(Value::Null);
+        let mut out = Vec::new();
+        for series in v["data"].as_array().into_iter().flatten() {
+            for e in series["exemplars"].as_array().into_iter().flatten() {
+                let value = e["value"].as_str().and_then(|v| v.parse().ok()).unwrap_or(f64::NAN);
+                out.push((series["seriesLabels"].clone(), e["labels"].clone(), value));
+            }
+        }
+        out
     }
 
     /// Polls a query until `check` accepts its value, with a deadline.
@@ -109,6 +135,64 @@ fn prometheus_scrapes_the_organization() {
         assert_eq!(s, 200);
     }
     prometheus.wait_for("synthorg_security_evaluations_total{verdict=\"allow\"}", |v| v >= before + 3.0);
+
+    // Exemplars: a request in a sampled trace links its latency bucket to that trace, and
+    // Prometheus keeps the link; the span id is the request's, as its log lines carry it.
+    let trace_id = "5e1f0a2b3c4d5e6f708192a3b4c5d6e7";
+    let traced: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let r = traced
+        .get(format!("{}/agents/{}", server.base, agents[1]))
+        .header("authorization", &format!("Bearer {}", Server::bootstrap_key(&data)))
+        .header("traceparent", &format!("00-{trace_id}-1111111111111111-01"))
+        .call()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let find = |selector: &str, trace_id: &str| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let found =
+                prometheus.exemplars(selector).into_iter().find(|(_, labels, _)| labels["trace_id"] == trace_id);
+            if let Some(found) = found {
+                return found;
+            }
+            assert!(Instant::now() < deadline, "no exemplar of trace {trace_id}: {:?}", prometheus.exemplars(selector));
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    };
+    let (series, labels, seconds) =
+        find("synthorg_http_request_duration_seconds_bucket{route=\"/api/v1/agents/{id}\"}", trace_id);
+    assert_eq!(series["method"], "GET");
+    let le: f64 = series["le"].as_str().unwrap().replace("+Inf", "inf").parse().unwrap();
+    assert!(seconds > 0.0 && seconds <= le, "the exemplar {seconds} s lies in its bucket (le {le})");
+    let span_id = labels["span_id"].as_str().unwrap();
+    assert!(span_id.len() == 16 && span_id != "1111111111111111", "the request's own span: {span_id}");
+    let logs = server.logs.lock().unwrap().clone();
+    assert!(
+        logs.iter().any(|l| l.contains(trace_id) && l.contains(span_id)),
+        "a log line of the request carries the exemplar's trace and span ids"
+    );
+    // A verdict and a cost report link their counters to their requests' traces.
+    let traced_post = |path: &str, body: Value, trace_id: &str| {
+        traced
+            .post(format!("{}{path}", server.base))
+            .header("authorization", &format!("Bearer {}", Server::bootstrap_key(&data)))
+            .header("traceparent", &format!("00-{trace_id}-2222222222222222-01"))
+            .send_json(body)
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    let verdict_trace = "6a1f0a2b3c4d5e6f708192a3b4c5d6e7";
+    let body = json!({"agent_id": agents[0], "tool": "fs.read", "action_type": "read"});
+    assert_eq!(traced_post("/security/evaluate", body, verdict_trace), 200);
+    let (series, _, value) = find("synthorg_security_evaluations_total", verdict_trace);
+    assert_eq!((series["verdict"].as_str(), series["action"].as_str(), value), (Some("allow"), Some("allow"), 1.0));
+    let cost_trace = "7b1f0a2b3c4d5e6f708192a3b4c5d6e7";
+    let body = json!({"agent_id": agents[0], "provider": "anthropic", "model": "claude-sonnet-4", "input_tokens": 10,
+        "output_tokens": 5, "cost": "0.25"});
+    assert_eq!(traced_post("/costs", body, cost_trace), 201);
+    let (_, _, value) = find("synthorg_cost_total", cost_trace);
+    assert_eq!(value, 0.25, "the exemplar is the report's cost");
     // The dashboard's panels answer as shown: the 5xx ratio is 0 without any 5xx (not "No
     // data"), and panels filtered by the dashboard's job variable find this job.
     let dashboard: serde_json::Value = serde_json::from_str(
