@@ -90,7 +90,7 @@ impl MetricsCollector {
             Arc::new(OrganizationMetrics::new(&settings, store.clone(), budget_defaults, events.cost_exemplar()));
         let mut components: Vec<Arc<dyn Collect>> = vec![organization.clone(), events.clone(), http.clone()];
         if let Some(handle) = otlp {
-            components.push(Arc::new(ExporterMetrics::new(p, handle)));
+            components.push(Arc::new(ExporterMetrics::new(p, [handle])));
         }
         components.push(Arc::new(WriterMetrics::new(p, store)));
         components.push(Arc::new(ProcessMetrics::default()));

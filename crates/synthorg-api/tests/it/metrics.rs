@@ -465,16 +465,19 @@ async fn the_otlp_exporters_counters_are_exposed() {
     let app = TestApp::with_settings(ApiSettings { otlp: Some(exporter.handle()), ..ApiSettings::default() });
     let (status, _, text) = scrape(&app, None).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(value(&text, "synthorg_otlp_records_emitted_total"), Some(21.0), "{text}");
-    assert_eq!(value(&text, r#"synthorg_otlp_records_exported_total{outcome="delivered"}"#), Some(10.0));
-    assert_eq!(value(&text, r#"synthorg_otlp_records_exported_total{outcome="rejected"}"#), Some(0.0));
-    assert_eq!(value(&text, r#"synthorg_otlp_records_dropped_total{reason="queue_full"}"#), Some(1.0));
-    assert_eq!(value(&text, r#"synthorg_otlp_records_dropped_total{reason="non_retryable"}"#), Some(10.0));
-    assert_eq!(value(&text, r#"synthorg_otlp_records_dropped_total{reason="shutdown"}"#), Some(0.0));
-    assert_eq!(value(&text, r#"synthorg_otlp_batches_total{outcome="failed"}"#), Some(1.0));
-    assert_eq!(value(&text, r#"synthorg_otlp_batches_total{outcome="success"}"#), Some(1.0));
-    assert_eq!(value(&text, "synthorg_otlp_queue_depth"), Some(0.0));
-    assert_eq!(value(&text, "synthorg_otlp_queue_capacity"), Some(10.0));
+    assert_eq!(value(&text, r#"synthorg_otlp_records_emitted_total{signal="logs"}"#), Some(21.0), "{text}");
+    assert_eq!(value(&text, r#"synthorg_otlp_records_exported_total{signal="logs",outcome="delivered"}"#), Some(10.0));
+    assert_eq!(value(&text, r#"synthorg_otlp_records_exported_total{signal="logs",outcome="rejected"}"#), Some(0.0));
+    assert_eq!(value(&text, r#"synthorg_otlp_records_dropped_total{signal="logs",reason="queue_full"}"#), Some(1.0));
+    assert_eq!(
+        value(&text, r#"synthorg_otlp_records_dropped_total{signal="logs",reason="non_retryable"}"#),
+        Some(10.0)
+    );
+    assert_eq!(value(&text, r#"synthorg_otlp_records_dropped_total{signal="logs",reason="shutdown"}"#), Some(0.0));
+    assert_eq!(value(&text, r#"synthorg_otlp_batches_total{signal="logs",outcome="failed"}"#), Some(1.0));
+    assert_eq!(value(&text, r#"synthorg_otlp_batches_total{signal="logs",outcome="success"}"#), Some(1.0));
+    assert_eq!(value(&text, r#"synthorg_otlp_queue_depth{signal="logs"}"#), Some(0.0));
+    assert_eq!(value(&text, r#"synthorg_otlp_queue_capacity{signal="logs"}"#), Some(10.0));
     promtool_check(&text);
     let (_, _, open_metrics) = scrape(&app, Some(PROMETHEUS_ACCEPT)).await;
     python_parse(&open_metrics);

@@ -119,14 +119,110 @@ impl ExporterConfig {
     }
 }
 
-struct State {
-    queue: VecDeque<CapturedEvent>,
+/// What one OTLP signal adds to the exporter core: its records, their encoding, and how the
+/// collector reports rejecting some. The core (queue, batching, retries, accounting, endpoint
+/// hardening, drain on shutdown) is the same for every signal.
+pub trait Signal: Send + 'static {
+    type Record: Send + 'static;
+    /// The signal's name (`logs`, `traces`, `metrics`), on its thread and in its problems.
+    const NAME: &'static str;
+    /// Encodes a batch into request bodies of at most `max_bytes` each (before gzip), with
+    /// the number of records in each; a record larger alone is left out and counted.
+    fn encode(
+        &mut self,
+        batch: Vec<Self::Record>,
+        protocol: Protocol,
+        max_bytes: usize,
+    ) -> (Vec<(Vec<u8>, usize)>, u64);
+    /// The number of records a successful answer says were rejected (partial success).
+    fn rejected(&self, body: &[u8], protocol: Protocol) -> u64;
+}
+
+/// The log signal: captured events, encoded straight into `http/protobuf` or through the
+/// message structs into `http/json`.
+pub struct Logs {
+    resource: Resource,
+    encoder: proto::Encoder,
+    is_secret: SecretNames,
+}
+
+impl std::fmt::Debug for Logs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Logs")
+    }
+}
+
+impl Logs {
+    fn new(config: &ExporterConfig) -> Self {
+        Self {
+            resource: encode::resource(&config.resource),
+            encoder: proto::Encoder::new(&config.resource),
+            is_secret: config.is_secret,
+        }
+    }
+
+    /// Encodes a JSON request, split in halves while its body exceeds the size cap.
+    fn encode_json(
+        &self,
+        request: ExportLogsServiceRequest,
+        n: usize,
+        max_bytes: usize,
+        out: &mut Vec<(Vec<u8>, usize)>,
+    ) -> u64 {
+        let body = encode::encode(&request, Protocol::HttpJson);
+        if body.len() <= max_bytes {
+            out.push((body, n));
+            return 0;
+        }
+        if n <= 1 {
+            return n as u64;
+        }
+        drop(body);
+        let (a, na, b, nb) = split(request);
+        self.encode_json(a, na, max_bytes, out) + self.encode_json(b, nb, max_bytes, out)
+    }
+}
+
+impl Signal for Logs {
+    type Record = CapturedEvent;
+    const NAME: &'static str = "logs";
+
+    fn encode(
+        &mut self,
+        batch: Vec<CapturedEvent>,
+        protocol: Protocol,
+        max_bytes: usize,
+    ) -> (Vec<(Vec<u8>, usize)>, u64) {
+        match protocol {
+            Protocol::HttpProtobuf => {
+                let (bodies, too_large) = self.encoder.encode(&batch, self.is_secret, max_bytes);
+                (bodies.into_iter().map(|b| (b.bytes, b.records)).collect(), too_large)
+            }
+            Protocol::HttpJson => {
+                let n = batch.len();
+                let records = batch.iter().map(|e| (e.target, encode::record(e, self.is_secret))).collect();
+                drop(batch);
+                let request = encode::request(&self.resource, records);
+                let mut bodies = Vec::new();
+                let too_large = self.encode_json(request, n, max_bytes, &mut bodies);
+                (bodies, too_large)
+            }
+        }
+    }
+
+    fn rejected(&self, body: &[u8], protocol: Protocol) -> u64 {
+        encode::rejected(body, protocol)
+    }
+}
+
+struct State<R> {
+    queue: VecDeque<R>,
     /// Set by shutdown: drain until then, then count the rest.
     deadline: Option<Instant>,
 }
 
-struct Shared {
-    state: Mutex<State>,
+struct Shared<R> {
+    state: Mutex<State<R>>,
     wake: Condvar,
     /// Tells an in-flight request that shutdown began (it must end by the deadline).
     stopping: tokio::sync::Notify,
@@ -137,12 +233,12 @@ struct Shared {
     batch_size: usize,
 }
 
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
+impl<R> Shared<R> {
+    fn lock(&self) -> MutexGuard<'_, State<R>> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn push(&self, event: CapturedEvent) {
+    fn push(&self, event: R) {
         self.counters.emitted.fetch_add(1, Relaxed);
         let mut state = self.lock();
         if state.deadline.is_some() {
@@ -193,12 +289,7 @@ impl Shared {
     /// The worker takes the whole queue at once (swapping buffers, so the lock is held for
     /// a pointer swap, not a copy) into `pending` and cuts batches from there; queued and
     /// pending records count together against the capacity.
-    fn next_batch(
-        &self,
-        interval: Duration,
-        last_flush: Instant,
-        pending: &mut VecDeque<CapturedEvent>,
-    ) -> Option<Vec<CapturedEvent>> {
+    fn next_batch(&self, interval: Duration, last_flush: Instant, pending: &mut VecDeque<R>) -> Option<Vec<R>> {
         let mut state = self.lock();
         loop {
             if let Some(deadline) = state.deadline
@@ -230,7 +321,7 @@ impl Shared {
         }
         drop(state);
         let n = self.batch_size.min(pending.len());
-        let batch: Vec<CapturedEvent> = pending.drain(..n).collect();
+        let batch: Vec<R> = pending.drain(..n).collect();
         self.in_worker.fetch_sub(n, Relaxed);
         Some(batch)
     }
@@ -250,22 +341,37 @@ impl Shared {
     }
 }
 
-/// A running exporter. Shut it down with [`Exporter::shutdown`] to drain the queue.
-pub struct Exporter {
-    shared: Arc<Shared>,
+/// A running exporter of one signal. Shut it down with [`Exporter::shutdown`] to drain the
+/// queue.
+pub struct Exporter<S: Signal = Logs> {
+    shared: Arc<Shared<S::Record>>,
     done: Mutex<Option<mpsc::Receiver<()>>>,
     is_secret: SecretNames,
 }
 
-impl std::fmt::Debug for Exporter {
+impl<S: Signal> std::fmt::Debug for Exporter<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Exporter").field("stats", &self.shared.stats()).finish()
     }
 }
 
-/// Reads the exporter's counters (for `/api/v1/metrics`).
+/// The counters of an exporter's queue, whatever its records.
+trait ReadStats: Send + Sync {
+    fn stats(&self) -> ExporterStats;
+}
+
+impl<R: Send> ReadStats for Shared<R> {
+    fn stats(&self) -> ExporterStats {
+        Shared::stats(self)
+    }
+}
+
+/// Reads an exporter's counters (for `/api/v1/metrics`), and names its signal.
 #[derive(Clone)]
-pub struct ExporterHandle(Arc<Shared>);
+pub struct ExporterHandle {
+    signal: &'static str,
+    shared: Arc<dyn ReadStats>,
+}
 
 impl std::fmt::Debug for ExporterHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -275,14 +381,32 @@ impl std::fmt::Debug for ExporterHandle {
 
 impl ExporterHandle {
     pub fn stats(&self) -> ExporterStats {
-        self.0.stats()
+        self.shared.stats()
+    }
+
+    /// The exporter's signal: `logs`, `traces` or `metrics`.
+    pub fn signal(&self) -> &'static str {
+        self.signal
     }
 }
 
-impl Exporter {
-    /// Starts the worker thread. Fails only when a header cannot be sent or the thread or
-    /// its runtime cannot start.
+impl Exporter<Logs> {
+    /// Starts the log exporter's worker thread. Fails only when a header cannot be sent or
+    /// the thread or its runtime cannot start.
     pub fn start(config: ExporterConfig) -> Result<Self, StartError> {
+        let logs = Logs::new(&config);
+        Self::start_signal(config, logs)
+    }
+
+    /// The `tracing` layer feeding this exporter.
+    pub fn layer(&self) -> OtlpLayer {
+        OtlpLayer { shared: Arc::clone(&self.shared), is_secret: self.is_secret }
+    }
+}
+
+impl<S: Signal> Exporter<S> {
+    /// Starts the worker thread of `signal`.
+    fn start_signal(config: ExporterConfig, signal: S) -> Result<Self, StartError> {
         let mut headers = Vec::with_capacity(config.headers.len());
         for (name, value) in &config.headers {
             check_header(name, value).map_err(|e| StartError::Header { name: name.clone(), problem: e.to_string() })?;
@@ -323,18 +447,10 @@ impl Exporter {
         )?;
         let (done_tx, done_rx) = mpsc::channel();
         let is_secret = config.is_secret;
-        let worker = Worker {
-            resource: encode::resource(&config.resource),
-            encoder: proto::Encoder::new(&config.resource),
-            shared: Arc::clone(&shared),
-            transport,
-            runtime,
-            config,
-            problem: None,
-            jitter: seed(),
-        };
+        let worker =
+            Worker { signal, shared: Arc::clone(&shared), transport, runtime, config, problem: None, jitter: seed() };
         std::thread::Builder::new()
-            .name("synthorg-otlp".into())
+            .name(format!("otlp-{}", S::NAME))
             .spawn(move || {
                 ON_EXPORTER_THREAD.with(|flag| flag.set(true));
                 worker.run();
@@ -344,13 +460,8 @@ impl Exporter {
         Ok(Self { shared, done: Mutex::new(Some(done_rx)), is_secret })
     }
 
-    /// The `tracing` layer feeding this exporter.
-    pub fn layer(&self) -> OtlpLayer {
-        OtlpLayer { shared: Arc::clone(&self.shared), is_secret: self.is_secret }
-    }
-
     pub fn handle(&self) -> ExporterHandle {
-        ExporterHandle(Arc::clone(&self.shared))
+        ExporterHandle { signal: S::NAME, shared: Arc::clone(&self.shared) as Arc<dyn ReadStats> }
     }
 
     pub fn stats(&self) -> ExporterStats {
@@ -384,7 +495,7 @@ impl Exporter {
     }
 }
 
-impl Drop for Exporter {
+impl<S: Signal> Drop for Exporter<S> {
     fn drop(&mut self) {
         let mut state = self.shared.lock();
         if state.deadline.is_none() {
@@ -399,7 +510,7 @@ impl Drop for Exporter {
 /// The layer that hands events to the exporter. Filter it per level like any sink; spans
 /// must pass so that events carry their request's correlation fields.
 pub struct OtlpLayer {
-    shared: Arc<Shared>,
+    shared: Arc<Shared<CapturedEvent>>,
     is_secret: SecretNames,
 }
 
@@ -429,12 +540,11 @@ where
     }
 }
 
-struct Worker {
-    shared: Arc<Shared>,
+struct Worker<S: Signal> {
+    signal: S,
+    shared: Arc<Shared<S::Record>>,
     transport: Transport,
     runtime: tokio::runtime::Runtime,
-    resource: Resource,
-    encoder: proto::Encoder,
     config: ExporterConfig,
     /// The last problem reported, so an outage is logged once, not per batch.
     problem: Option<String>,
@@ -446,52 +556,21 @@ enum Outcome {
     Retry(Option<Duration>),
 }
 
-impl Worker {
+impl<S: Signal> Worker<S> {
     fn run(mut self) {
         let mut last_flush = Instant::now();
         let mut pending = VecDeque::with_capacity(self.shared.capacity);
         while let Some(batch) = self.shared.next_batch(self.config.export_interval, last_flush, &mut pending) {
             last_flush = Instant::now();
-            match self.config.protocol {
-                Protocol::HttpProtobuf => {
-                    let (bodies, too_large) =
-                        self.encoder.encode(&batch, self.config.is_secret, self.config.max_request_bytes);
-                    drop(batch);
-                    if too_large > 0 {
-                        self.shared.counters.drop(DropReason::TooLarge, too_large);
-                        self.report("a record exceeds the request size cap and was dropped".into());
-                    }
-                    for body in bodies {
-                        self.send_body(body.bytes, body.records);
-                    }
-                }
-                Protocol::HttpJson => {
-                    let n = batch.len();
-                    let records = batch.iter().map(|e| (e.target, encode::record(e, self.config.is_secret))).collect();
-                    drop(batch);
-                    let request = encode::request(&self.resource, records);
-                    self.send_split(request, n);
-                }
-            }
-        }
-    }
-
-    /// Sends a request as JSON, split in halves while its body exceeds the size cap.
-    fn send_split(&mut self, request: ExportLogsServiceRequest, n: usize) {
-        let body = encode::encode(&request, self.config.protocol);
-        if body.len() > self.config.max_request_bytes {
-            if n <= 1 {
-                self.shared.counters.drop(DropReason::TooLarge, n as u64);
+            let (bodies, too_large) = self.signal.encode(batch, self.config.protocol, self.config.max_request_bytes);
+            if too_large > 0 {
+                self.shared.counters.drop(DropReason::TooLarge, too_large);
                 self.report("a record exceeds the request size cap and was dropped".into());
-                return;
             }
-            drop(body);
-            let (a, na, b, nb) = split(request);
-            self.send_split(a, na);
-            self.send_split(b, nb);
-            return;
+            for (body, n) in bodies {
+                self.send_body(body, n);
+            }
         }
-        self.send_body(body, n);
     }
 
     fn send_body(&mut self, body: Vec<u8>, n: usize) {
@@ -547,7 +626,7 @@ impl Worker {
         let counters = &shared.counters;
         match result {
             Ok(answer) if (200..300).contains(&answer.status) => {
-                let rejected = encode::rejected(&answer.body, self.config.protocol).min(n);
+                let rejected = self.signal.rejected(&answer.body, self.config.protocol).min(n);
                 counters.delivered.fetch_add(n - rejected, Relaxed);
                 counters.rejected.fetch_add(rejected, Relaxed);
                 match rejected {
@@ -591,7 +670,8 @@ impl Worker {
     /// this thread and are never exported.
     fn report(&mut self, problem: String) {
         if self.problem.as_deref() != Some(problem.as_str()) {
-            tracing::warn!(target: "synthorg::otlp", endpoint = %self.config.endpoint.logs_url, "OTLP export: {problem}");
+            tracing::warn!(target: "synthorg::otlp", signal = S::NAME, endpoint = %self.config.endpoint.logs_url,
+                "OTLP export: {problem}");
             self.problem = Some(problem);
         }
     }

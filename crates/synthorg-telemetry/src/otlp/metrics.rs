@@ -1,7 +1,7 @@
 //! The exporter's own families: its accounting, `emitted == exported (all outcomes) +
 //! dropped (all reasons)` once the queue is empty.
 
-use super::{DropReason, ExporterHandle};
+use super::{DropReason, ExporterHandle, ExporterStats};
 use crate::metrics::{Collect, Exposition, Family, Kind, LabelValue};
 
 impl LabelValue for DropReason {
@@ -44,10 +44,10 @@ impl LabelValue for BatchOutcome {
     }
 }
 
-/// The `{prefix}_otlp_*` families of a running exporter.
+/// The `{prefix}_otlp_*` families of the running exporters, one label set per signal.
 #[derive(Debug)]
 pub struct ExporterMetrics {
-    handle: ExporterHandle,
+    handles: Vec<ExporterHandle>,
     emitted: Family,
     exported: Family,
     dropped: Family,
@@ -58,51 +58,81 @@ pub struct ExporterMetrics {
 }
 
 impl ExporterMetrics {
-    pub fn new(prefix: &str, handle: ExporterHandle) -> Self {
+    pub fn new(prefix: &str, handles: impl IntoIterator<Item = ExporterHandle>) -> Self {
         let f = |name, kind, help| Family::new(prefix, name, kind, help);
         Self {
-            handle,
-            emitted: f("otlp_records_emitted", Kind::Counter, "Log records handed to the OTLP exporter."),
+            handles: handles.into_iter().collect(),
+            emitted: f("otlp_records_emitted", Kind::Counter, "Records handed to the OTLP exporter, by signal."),
             exported: f(
                 "otlp_records_exported",
                 Kind::Counter,
-                "Log records sent to the collector, by outcome: delivered, or rejected in a partial success.",
+                "Records sent to the collector, by signal and outcome: delivered, or rejected in a partial success.",
             ),
-            dropped: f("otlp_records_dropped", Kind::Counter, "Log records the OTLP exporter dropped, by reason."),
-            batches: f("otlp_batches", Kind::Counter, "OTLP export requests, by outcome: success, partial, failed."),
-            retries: f("otlp_retries", Kind::Counter, "OTLP export attempts repeated after a retryable failure."),
-            queue_depth: f("otlp_queue_depth", Kind::Gauge, "Log records waiting in the OTLP exporter's queue."),
-            queue_capacity: f("otlp_queue_capacity", Kind::Gauge, "Capacity of the OTLP exporter's queue."),
+            dropped: f(
+                "otlp_records_dropped",
+                Kind::Counter,
+                "Records the OTLP exporter dropped, by signal and reason.",
+            ),
+            batches: f(
+                "otlp_batches",
+                Kind::Counter,
+                "OTLP export requests, by signal and outcome: success, partial, failed.",
+            ),
+            retries: f(
+                "otlp_retries",
+                Kind::Counter,
+                "OTLP export attempts repeated after a retryable failure, by signal.",
+            ),
+            queue_depth: f("otlp_queue_depth", Kind::Gauge, "Records waiting in the OTLP exporter's queue, by signal."),
+            queue_capacity: f("otlp_queue_capacity", Kind::Gauge, "Capacity of the OTLP exporter's queue, by signal."),
         }
     }
 }
 
 impl Collect for ExporterMetrics {
     fn collect(&self, e: &mut Exposition) {
-        let s = self.handle.stats();
+        let stats: Vec<(&str, ExporterStats)> = self.handles.iter().map(|h| (h.signal(), h.stats())).collect();
         self.emitted.header(e);
-        e.counter(self.emitted.name(), &[], s.emitted as f64);
+        for (signal, s) in &stats {
+            e.counter(self.emitted.name(), &[("signal", signal)], s.emitted as f64);
+        }
         self.exported.header(e);
-        for (outcome, n) in [(ExportOutcome::Delivered, s.delivered), (ExportOutcome::Rejected, s.rejected)] {
-            e.counter(self.exported.name(), &[("outcome", outcome.label())], n as f64);
+        for (signal, s) in &stats {
+            for (outcome, n) in [(ExportOutcome::Delivered, s.delivered), (ExportOutcome::Rejected, s.rejected)] {
+                e.counter(self.exported.name(), &[("signal", signal), ("outcome", outcome.label())], n as f64);
+            }
         }
         self.dropped.header(e);
-        for reason in DropReason::ALL {
-            e.counter(self.dropped.name(), &[("reason", reason.label())], s.dropped_by(reason) as f64);
+        for (signal, s) in &stats {
+            for reason in DropReason::ALL {
+                e.counter(
+                    self.dropped.name(),
+                    &[("signal", signal), ("reason", reason.label())],
+                    s.dropped_by(reason) as f64,
+                );
+            }
         }
         self.batches.header(e);
-        for (outcome, n) in [
-            (BatchOutcome::Success, s.batches_success),
-            (BatchOutcome::Partial, s.batches_partial),
-            (BatchOutcome::Failed, s.batches_failed),
-        ] {
-            e.counter(self.batches.name(), &[("outcome", outcome.label())], n as f64);
+        for (signal, s) in &stats {
+            for (outcome, n) in [
+                (BatchOutcome::Success, s.batches_success),
+                (BatchOutcome::Partial, s.batches_partial),
+                (BatchOutcome::Failed, s.batches_failed),
+            ] {
+                e.counter(self.batches.name(), &[("signal", signal), ("outcome", outcome.label())], n as f64);
+            }
         }
         self.retries.header(e);
-        e.counter(self.retries.name(), &[], s.retries as f64);
+        for (signal, s) in &stats {
+            e.counter(self.retries.name(), &[("signal", signal)], s.retries as f64);
+        }
         self.queue_depth.header(e);
-        e.gauge(self.queue_depth.name(), &[], s.queue_depth as f64);
+        for (signal, s) in &stats {
+            e.gauge(self.queue_depth.name(), &[("signal", signal)], s.queue_depth as f64);
+        }
         self.queue_capacity.header(e);
-        e.gauge(self.queue_capacity.name(), &[], s.queue_capacity as f64);
+        for (signal, s) in &stats {
+            e.gauge(self.queue_capacity.name(), &[("signal", signal)], s.queue_capacity as f64);
+        }
     }
 }

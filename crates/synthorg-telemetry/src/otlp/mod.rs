@@ -13,7 +13,9 @@ mod transport;
 
 pub use crate::tls::validate_ca_pem;
 pub use encode::Protocol;
-pub use exporter::{Exporter, ExporterConfig, ExporterHandle, MAX_REQUEST_BYTES, MAX_RETRY_AFTER, OtlpLayer};
+pub use exporter::{
+    Exporter, ExporterConfig, ExporterHandle, Logs, MAX_REQUEST_BYTES, MAX_RETRY_AFTER, OtlpLayer, Signal,
+};
 pub use metrics::{BatchOutcome, ExportOutcome, ExporterMetrics};
 pub use stats::{DropReason, ExporterStats};
 pub use transport::{MAX_RESPONSE_BYTES, StartError};
