@@ -53,8 +53,11 @@ pub struct ApiSettings {
     pub rate_limits: ratelimit::RateLimits,
     /// `None`: the metrics endpoint answers 503 (no collector wired).
     pub metrics: Option<MetricsSettings>,
-    /// The OTLP log exporter, when one runs: its counters are exposed with the metrics.
-    pub otlp: Option<synthorg_telemetry::otlp::ExporterHandle>,
+    /// The running OTLP exporters (one per signal): their counters are exposed with the
+    /// metrics.
+    pub otlp: Vec<synthorg_telemetry::otlp::ExporterHandle>,
+    /// The trace exporter's intake, when traces are exported: one SERVER span per request.
+    pub tracer: Option<synthorg_telemetry::otlp::Tracer>,
     /// How often expired reservations are closed (and counted, and logged). Admission
     /// ignores an expired hold at once; the sweep only closes its record.
     pub sweep_interval: Duration,
@@ -72,7 +75,8 @@ impl Default for ApiSettings {
             max_report_delay: synthorg_core::cost::DEFAULT_MAX_REPORT_DELAY,
             rate_limits: ratelimit::RateLimits::default(),
             metrics: Some(MetricsSettings::default()),
-            otlp: None,
+            otlp: Vec::new(),
+            tracer: None,
             sweep_interval: Duration::from_secs(1),
         }
     }

@@ -7,6 +7,7 @@ use axum::http::{Method, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use synthorg_telemetry::context::{TraceContext, request_id};
+use synthorg_telemetry::otlp::{AttrValue, SpanKind, SpanRecord};
 use tracing::Instrument;
 
 use crate::AppState;
@@ -28,6 +29,7 @@ pub struct Correlation {
 /// - one access log line and the HTTP metrics, by route template (never the raw path).
 pub async fn timeout_and_log(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
+    let started_at = std::time::SystemTime::now();
     let correlation = {
         let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
         Correlation {
@@ -48,8 +50,10 @@ pub async fn timeout_and_log(State(state): State<AppState>, mut req: Request, ne
     synthorg_telemetry::context::attach(&span, correlation.trace);
     let echoed = axum::http::HeaderValue::from_str(&correlation.request_id).ok();
     let correlation_trace = correlation.trace;
+    let parent_span_id = correlation.trace.parent_span_id;
     req.extensions_mut().insert(correlation);
     let method = req.method().clone();
+    let path = req.uri().path().to_owned();
     let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
     // A sampled trace's ids become the request's latency exemplar (SPEC §13).
     let trace =
@@ -75,6 +79,18 @@ pub async fn timeout_and_log(State(state): State<AppState>, mut req: Request, ne
         );
     }
     let elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    if let (Some(tracer), Some((trace_id, span_id))) = (&state.settings().tracer, trace) {
+        tracer.record(server_span(
+            trace_id,
+            span_id,
+            parent_span_id,
+            &method,
+            route.as_deref(),
+            &path,
+            status,
+            started_at,
+        ));
+    }
     let route = route.as_deref().unwrap_or("unmatched");
     span.in_scope(|| {
         if status >= 500 {
@@ -87,6 +103,58 @@ pub async fn timeout_and_log(State(state): State<AppState>, mut req: Request, ne
         response.headers_mut().insert("x-request-id", id);
     }
     response
+}
+
+/// The request's SERVER span, in the HTTP semantic conventions: named `{method} {route}`,
+/// a child of the caller's span when a `traceparent` came in, failed on a 5xx.
+#[allow(clippy::too_many_arguments)]
+fn server_span(
+    trace_id: [u8; 16],
+    span_id: [u8; 8],
+    parent_span_id: Option<[u8; 8]>,
+    method: &Method,
+    route: Option<&str>,
+    path: &str,
+    status: u16,
+    start: std::time::SystemTime,
+) -> SpanRecord {
+    // Methods outside the HTTP standard's set are `_OTHER`, as the conventions ask.
+    let known = matches!(
+        method.as_str(),
+        "GET" | "HEAD" | "POST" | "PUT" | "DELETE" | "CONNECT" | "OPTIONS" | "TRACE" | "PATCH"
+    );
+    let method_attr = if known { method.as_str() } else { "_OTHER" };
+    let name = match route {
+        Some(route) => format!("{method_attr} {route}"),
+        None => method_attr.to_owned(),
+    };
+    let mut attributes: Vec<(&'static str, AttrValue)> = vec![
+        ("http.request.method", method_attr.into()),
+        ("url.path", path.into()),
+        ("http.response.status_code", i64::from(status).into()),
+    ];
+    if !known {
+        attributes.push(("http.request.method_original", method.as_str().into()));
+    }
+    if let Some(route) = route {
+        attributes.push(("http.route", route.into()));
+    }
+    let error = (status >= 500).then(|| {
+        attributes.push(("error.type", status.to_string().into()));
+        format!("HTTP {status}")
+    });
+    SpanRecord {
+        trace_id,
+        span_id,
+        parent_span_id,
+        flags: 0x01,
+        name,
+        kind: SpanKind::Server,
+        start,
+        end: std::time::SystemTime::now(),
+        attributes,
+        error,
+    }
 }
 
 pub async fn not_found(method: Method, uri: Uri) -> ApiError {

@@ -46,7 +46,7 @@ fn a_failing_source_logs_one_warn_naming_it() {
     let store = Arc::new(synthorg_store::SqliteStore::open_dir(dir.path(), &Default::default()).unwrap());
     let conn = rusqlite::Connection::open(store.path()).unwrap();
     conn.execute_batch("DROP TABLE approvals;").unwrap();
-    let collector = MetricsCollector::new(store, MetricsSettings::default(), Default::default(), None);
+    let collector = MetricsCollector::new(store, MetricsSettings::default(), Default::default(), Vec::new());
     let text = String::from_utf8(collector.scrape(Format::Text)).unwrap();
 
     let logs = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();

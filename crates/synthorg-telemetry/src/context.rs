@@ -4,12 +4,14 @@ use std::fmt;
 
 use tracing_subscriber::registry::LookupSpan;
 
-/// A W3C trace context: 16-byte trace id, 8-byte span id, flags.
+/// A W3C trace context: 16-byte trace id, 8-byte span id, flags, and the span id of the
+/// caller's span when the trace came in with a `traceparent`.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct TraceContext {
     pub trace_id: [u8; 16],
     pub span_id: [u8; 8],
     pub flags: u8,
+    pub parent_span_id: Option<[u8; 8]>,
 }
 
 impl fmt::Debug for TraceContext {
@@ -42,8 +44,8 @@ impl TraceContext {
             }
         };
         match traceparent.and_then(parse_traceparent) {
-            Some((trace_id, flags)) => Self { trace_id, span_id, flags },
-            None => Self { trace_id: new_trace_id(), span_id, flags: 0x01 },
+            Some((trace_id, parent, flags)) => Self { trace_id, span_id, flags, parent_span_id: Some(parent) },
+            None => Self { trace_id: new_trace_id(), span_id, flags: 0x01, parent_span_id: None },
         }
     }
 
@@ -72,7 +74,7 @@ fn new_trace_id() -> [u8; 16] {
 
 /// Parses `version-traceid-parentid-flags` per W3C Trace Context: lowercase hex, version not
 /// `ff`, non-zero ids; version 00 has exactly four fields, later versions may add more.
-pub fn parse_traceparent(value: &str) -> Option<([u8; 16], u8)> {
+pub fn parse_traceparent(value: &str) -> Option<([u8; 16], [u8; 8], u8)> {
     let value = value.trim();
     let mut parts = value.split('-');
     let (version, trace, parent, flags) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
@@ -97,7 +99,7 @@ pub fn parse_traceparent(value: &str) -> Option<([u8; 16], u8)> {
         return None;
     }
     let flags = u8::from_str_radix(flags, 16).ok()?;
-    Some((trace_id, flags))
+    Some((trace_id, parent_id, flags))
 }
 
 /// Keeps `trace` with `span` (a request's span), for [`current`] to find from any code that
@@ -149,8 +151,9 @@ mod tests {
     #[test]
     fn traceparent_validation() {
         let valid = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-        let (trace, flags) = parse_traceparent(valid).unwrap();
+        let (trace, parent, flags) = parse_traceparent(valid).unwrap();
         assert_eq!(hex::encode(trace), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(hex::encode(parent), "00f067aa0ba902b7");
         assert_eq!(flags, 1);
         assert!(parse_traceparent("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00-extra").is_some());
         for bad in [
@@ -170,9 +173,11 @@ mod tests {
         let ctx = TraceContext::for_request(Some(valid));
         assert_eq!(ctx.trace_id_hex(), "4bf92f3577b34da6a3ce929d0e0e4736");
         assert_ne!(ctx.span_id_hex(), "00f067aa0ba902b7", "a new span for this request");
+        assert_eq!(ctx.parent_span_id.map(hex::encode).as_deref(), Some("00f067aa0ba902b7"), "child of the caller's");
         let fresh = TraceContext::for_request(Some("garbage"));
         assert_ne!(fresh.trace_id, [0; 16]);
         assert_eq!(fresh.flags, 1);
+        assert_eq!(fresh.parent_span_id, None, "a new trace starts here");
         assert_ne!(TraceContext::for_request(None).trace_id, fresh.trace_id);
         assert!(parse_traceparent(&fresh.traceparent()).is_some());
     }

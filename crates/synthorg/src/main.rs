@@ -271,7 +271,13 @@ fn run(command: Command) -> Result<(), Failure> {
             for warning in &settings.warnings {
                 tracing::warn!("configuration: {warning}");
             }
-            serve::run(settings, exporter, demo)
+            // Started after logging, so that its own problems reach the log sinks.
+            let traces =
+                match settings.otlp_traces.take().map(synthorg_telemetry::otlp::Exporter::start_traces).transpose() {
+                    Ok(traces) => traces,
+                    Err(e) => return Err(Failure::io(anyhow::anyhow!(e))),
+                };
+            serve::run(settings, serve::Exporters { logs: exporter, traces }, demo)
         }
         Command::Keys { command } => {
             let (KeysCommand::Create { store, .. } | KeysCommand::List { store } | KeysCommand::Revoke { store, .. }) =

@@ -8,7 +8,7 @@ use synthorg_core::audit::Audit;
 use anyhow::Context;
 use synthorg_core::Role;
 use synthorg_store::{PostgresStore, SqliteOptions, SqliteStore, Store, now};
-use synthorg_telemetry::otlp::{DropReason, Exporter};
+use synthorg_telemetry::otlp::{DropReason, Exporter, Traces};
 use tokio::net::TcpListener;
 
 use crate::config::{Settings, StoreLocation};
@@ -16,27 +16,43 @@ use crate::exit::Failure;
 
 /// Runs the server until SIGINT or SIGTERM, then drains in-flight requests and then the OTLP
 /// exporter's queue, both within one `server.shutdown_timeout` counted from the signal.
-pub(crate) fn run(mut settings: Settings, exporter: Option<Exporter>, demo: bool) -> Result<(), Failure> {
+/// The running OTLP exporters.
+pub(crate) struct Exporters {
+    pub logs: Option<Exporter>,
+    pub traces: Option<Exporter<Traces>>,
+}
+
+pub(crate) fn run(mut settings: Settings, exporters: Exporters, demo: bool) -> Result<(), Failure> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")
         .map_err(Failure::internal)?;
-    settings.api.otlp = exporter.as_ref().map(Exporter::handle);
+    let Exporters { logs: exporter, traces } = exporters;
+    settings.api.otlp = exporter.iter().map(Exporter::handle).chain(traces.iter().map(Exporter::handle)).collect();
+    settings.api.tracer = traces.as_ref().map(Exporter::tracer);
     let deadline = settings.shutdown_timeout;
     let signalled = Arc::new(std::sync::OnceLock::new());
     let result = runtime.block_on(serve(settings, demo, signalled.clone()));
     // Always drain, whatever ended the server: what is still queued is sent within what is
-    // left of the deadline, the rest is counted as dropped and said so.
-    if let Some(exporter) = exporter {
-        let left = signalled.get().map_or(deadline, |at: &std::time::Instant| deadline.saturating_sub(at.elapsed()));
-        let stats = exporter.shutdown(left);
+    // left of the deadline, the rest is counted as dropped and said so. The exporters drain
+    // side by side, so one deadline bounds them all.
+    let left = signalled.get().map_or(deadline, |at: &std::time::Instant| deadline.saturating_sub(at.elapsed()));
+    let (traces, logs) = std::thread::scope(|scope| {
+        let traces = traces.as_ref().map(|t| scope.spawn(move || t.shutdown(left)));
+        let logs = exporter.as_ref().map(|e| e.shutdown(left));
+        (traces.and_then(|t| t.join().ok()), logs)
+    });
+    for (stats, signal) in traces.iter().map(|s| (s, "traces")).chain(logs.iter().map(|s| (s, "logs"))) {
         let lost = stats.dropped_by(DropReason::Shutdown);
-        let message = "OTLP exporter drained";
+        let message = match signal {
+            "traces" => "OTLP trace exporter drained",
+            _ => "OTLP exporter drained",
+        };
         if lost > 0 {
-            tracing::warn!(target: "synthorg::otlp", emitted = stats.emitted, delivered = stats.delivered, rejected = stats.rejected, dropped = stats.dropped_total(), dropped_at_shutdown = lost, "{message}; records still queued at the deadline were dropped");
+            tracing::warn!(target: "synthorg::otlp", signal, emitted = stats.emitted, delivered = stats.delivered, rejected = stats.rejected, dropped = stats.dropped_total(), dropped_at_shutdown = lost, "{message}; records still queued at the deadline were dropped");
         } else {
-            tracing::info!(target: "synthorg::otlp", emitted = stats.emitted, delivered = stats.delivered, rejected = stats.rejected, dropped = stats.dropped_total(), "{message}");
+            tracing::info!(target: "synthorg::otlp", signal, emitted = stats.emitted, delivered = stats.delivered, rejected = stats.rejected, dropped = stats.dropped_total(), "{message}");
         }
     }
     result

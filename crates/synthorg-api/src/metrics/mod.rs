@@ -81,7 +81,7 @@ impl MetricsCollector {
         store: Arc<dyn Store>,
         settings: MetricsSettings,
         budget_defaults: BudgetConfig,
-        otlp: Option<ExporterHandle>,
+        otlp: Vec<ExporterHandle>,
     ) -> Self {
         let p = settings.prefix.as_str();
         let events = Arc::new(EventMetrics::new(p));
@@ -89,8 +89,8 @@ impl MetricsCollector {
         let organization =
             Arc::new(OrganizationMetrics::new(&settings, store.clone(), budget_defaults, events.cost_exemplar()));
         let mut components: Vec<Arc<dyn Collect>> = vec![organization.clone(), events.clone(), http.clone()];
-        if let Some(handle) = otlp {
-            components.push(Arc::new(ExporterMetrics::new(p, [handle])));
+        if !otlp.is_empty() {
+            components.push(Arc::new(ExporterMetrics::new(p, otlp)));
         }
         components.push(Arc::new(WriterMetrics::new(p, store)));
         components.push(Arc::new(ProcessMetrics::default()));

@@ -361,7 +361,7 @@ async fn operator_artifacts_match_the_exposition() {
     let policy = EndpointPolicy::default();
     let endpoint = policy.check_endpoint(&receiver.endpoint(), &SystemResolver).unwrap();
     let exporter = Exporter::start(ExporterConfig::new(endpoint, policy, Arc::new(SystemResolver))).unwrap();
-    let app = TestApp::with_settings(ApiSettings { otlp: Some(exporter.handle()), ..ApiSettings::default() });
+    let app = TestApp::with_settings(ApiSettings { otlp: vec![exporter.handle()], ..ApiSettings::default() });
     seed_adversarial(&app).await;
     app.post("/api/v1/coordination/runs", json!({"agents": [crate::id(&app.get("/api/v1/agents").await.body["items"][0])], "topology": "solo", "turns_mas": 1, "turns_sas": 1, "success_rate": 1})).await;
     let (_, _, text) = scrape(&app, None).await;
@@ -462,7 +462,7 @@ async fn the_otlp_exporters_counters_are_exposed() {
     while receiver.delivered() < 10 && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let app = TestApp::with_settings(ApiSettings { otlp: Some(exporter.handle()), ..ApiSettings::default() });
+    let app = TestApp::with_settings(ApiSettings { otlp: vec![exporter.handle()], ..ApiSettings::default() });
     let (status, _, text) = scrape(&app, None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(value(&text, r#"synthorg_otlp_records_emitted_total{signal="logs"}"#), Some(21.0), "{text}");

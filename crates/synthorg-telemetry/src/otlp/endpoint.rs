@@ -83,20 +83,32 @@ impl EndpointPolicy {
     /// Checks a collector's base URL: logs go to `{endpoint}/v1/logs` (an endpoint already
     /// ending in `/v1/logs` is used as is).
     pub fn check_endpoint(&self, endpoint: &str, resolver: &dyn Resolver) -> Result<CheckedEndpoint, EndpointError> {
-        self.check_url(endpoint, true, resolver)
+        self.check_url(endpoint, Some("/v1/logs"), resolver)
+    }
+
+    /// Checks a collector's base URL for one signal: its requests go to
+    /// `{endpoint}{signal_path}` (`/v1/traces`, say), or to the endpoint itself when it
+    /// already ends so. The URL is in [`CheckedEndpoint::logs_url`] whatever the signal.
+    pub fn check_signal_endpoint(
+        &self,
+        endpoint: &str,
+        signal_path: &str,
+        resolver: &dyn Resolver,
+    ) -> Result<CheckedEndpoint, EndpointError> {
+        self.check_url(endpoint, Some(signal_path), resolver)
     }
 
     /// Checks the URL logs are POSTed to, used exactly as written, as the OpenTelemetry
     /// specification requires of a per-signal endpoint (`OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`);
     /// a URL without a path posts to `/`.
     pub fn check_logs_url(&self, url: &str, resolver: &dyn Resolver) -> Result<CheckedEndpoint, EndpointError> {
-        self.check_url(url, false, resolver)
+        self.check_url(url, None, resolver)
     }
 
     fn check_url(
         &self,
         endpoint: &str,
-        append_signal_path: bool,
+        signal_path: Option<&str>,
         resolver: &dyn Resolver,
     ) -> Result<CheckedEndpoint, EndpointError> {
         if endpoint.bytes().any(|b| b.is_ascii_control() || b == b' ') {
@@ -130,8 +142,10 @@ impl EndpointPolicy {
                 }
             }
         };
-        if append_signal_path && !url.path().trim_end_matches('/').ends_with("/v1/logs") {
-            let path = format!("{}/v1/logs", url.path().trim_end_matches('/'));
+        if let Some(signal_path) = signal_path
+            && !url.path().trim_end_matches('/').ends_with(signal_path)
+        {
+            let path = format!("{}{signal_path}", url.path().trim_end_matches('/'));
             url.set_path(&path);
         }
         Ok(CheckedEndpoint { logs_url: url, loopback })

@@ -30,6 +30,7 @@ use super::encode::{self, Protocol};
 use super::endpoint::{CheckedEndpoint, EndpointPolicy, Resolver, check_header};
 use super::proto;
 use super::stats::{Counters, DropReason, ExporterStats};
+use super::traces::{SpanRecord, Traces};
 use super::transport::{SendError, StartError, Transport, tls_connector};
 use crate::logging::{CapturedEvent, SecretNames, record_new_span, record_span_values};
 
@@ -401,6 +402,39 @@ impl Exporter<Logs> {
     /// The `tracing` layer feeding this exporter.
     pub fn layer(&self) -> OtlpLayer {
         OtlpLayer { shared: Arc::clone(&self.shared), is_secret: self.is_secret }
+    }
+}
+
+impl Exporter<Traces> {
+    /// Starts the trace exporter's worker thread.
+    pub fn start_traces(config: ExporterConfig) -> Result<Self, StartError> {
+        let traces = Traces::new(&config);
+        Self::start_signal(config, traces)
+    }
+
+    /// Hands finished spans to this exporter.
+    pub fn tracer(&self) -> Tracer {
+        Tracer(Arc::clone(&self.shared))
+    }
+}
+
+/// Hands finished spans to the trace exporter: a push onto its queue (or a counted drop
+/// when it is full), never a wait.
+#[derive(Clone)]
+pub struct Tracer(Arc<Shared<SpanRecord>>);
+
+impl std::fmt::Debug for Tracer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tracer")
+    }
+}
+
+impl Tracer {
+    pub fn record(&self, span: SpanRecord) {
+        if ON_EXPORTER_THREAD.with(Cell::get) {
+            return;
+        }
+        self.0.push(span);
     }
 }
 

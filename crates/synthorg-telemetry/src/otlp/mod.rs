@@ -1,4 +1,5 @@
-//! The OTLP log exporter (SPEC §4) and its endpoint hardening (SPEC §5).
+//! The OTLP exporters of logs (SPEC §4) and traces (SPEC §13) over one core, and their
+//! endpoint hardening (SPEC §5).
 
 mod encode;
 pub mod endpoint;
@@ -9,13 +10,15 @@ mod proto;
 #[cfg(feature = "receiver")]
 pub mod receiver;
 mod stats;
+mod traces;
 mod transport;
 
 pub use crate::tls::validate_ca_pem;
 pub use encode::Protocol;
 pub use exporter::{
-    Exporter, ExporterConfig, ExporterHandle, Logs, MAX_REQUEST_BYTES, MAX_RETRY_AFTER, OtlpLayer, Signal,
+    Exporter, ExporterConfig, ExporterHandle, Logs, MAX_REQUEST_BYTES, MAX_RETRY_AFTER, OtlpLayer, Signal, Tracer,
 };
 pub use metrics::{BatchOutcome, ExportOutcome, ExporterMetrics};
 pub use stats::{DropReason, ExporterStats};
+pub use traces::{AttrValue, SpanKind, SpanRecord, Traces};
 pub use transport::{MAX_RESPONSE_BYTES, StartError};

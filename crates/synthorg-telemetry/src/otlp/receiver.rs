@@ -1,7 +1,8 @@
-//! An exact-count OTLP/HTTP logs receiver for tests and benchmarks (feature `receiver`):
-//! decodes every `ExportLogsServiceRequest` (protobuf or JSON, gzip or not) with the official
-//! message definitions and answers from a script: accept, a status (with `Retry-After`),
-//! partial success, no answer at all, or a dropped connection.
+//! An exact-count OTLP/HTTP receiver of logs and traces for tests and benchmarks (feature
+//! `receiver`): decodes every `ExportLogsServiceRequest` and, on `/v1/traces`, every
+//! `ExportTraceServiceRequest` (protobuf or JSON, gzip or not) with the official message
+//! definitions, counts each signal apart, and answers from a script: accept, a status (with
+//! `Retry-After`), partial success, no answer at all, or a dropped connection.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -13,6 +14,9 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use prost::Message;
 use tokio::sync::oneshot;
@@ -44,6 +48,10 @@ struct State {
     replies: Vec<Reply>,
     requests_kept: Vec<ExportLogsServiceRequest>,
     keep: bool,
+    /// Spans, counted like records; trace requests are always kept.
+    spans_delivered: u64,
+    spans_seen: u64,
+    traces_kept: Vec<ExportTraceServiceRequest>,
     content_types: Vec<String>,
 }
 
@@ -155,6 +163,21 @@ impl Receiver {
     pub fn kept(&self) -> Vec<ExportLogsServiceRequest> {
         self.lock().requests_kept.clone()
     }
+
+    /// Spans in trace requests answered with success, minus those rejected.
+    pub fn delivered_spans(&self) -> u64 {
+        self.lock().spans_delivered
+    }
+
+    /// Spans in every decoded trace request, whatever the answer.
+    pub fn seen_spans(&self) -> u64 {
+        self.lock().spans_seen
+    }
+
+    /// Every decoded trace request.
+    pub fn kept_traces(&self) -> Vec<ExportTraceServiceRequest> {
+        self.lock().traces_kept.clone()
+    }
 }
 
 impl Drop for Receiver {
@@ -202,7 +225,13 @@ async fn serve(
     }
 }
 
-fn decode(content_type: &str, encoding: Option<&str>, body: &[u8]) -> Option<ExportLogsServiceRequest> {
+/// A decoded request of either signal.
+enum Decoded {
+    Logs(ExportLogsServiceRequest),
+    Traces(ExportTraceServiceRequest),
+}
+
+fn decode(path: &str, content_type: &str, encoding: Option<&str>, body: &[u8]) -> Option<Decoded> {
     let body = match encoding {
         Some("gzip") => {
             use std::io::Read;
@@ -212,11 +241,19 @@ fn decode(content_type: &str, encoding: Option<&str>, body: &[u8]) -> Option<Exp
         }
         _ => body.to_vec(),
     };
-    if content_type.starts_with("application/json") {
-        serde_json::from_slice(&body).ok()
-    } else {
-        ExportLogsServiceRequest::decode(body.as_slice()).ok()
+    let json = content_type.starts_with("application/json");
+    if path.ends_with("/v1/traces") {
+        return match json {
+            true => serde_json::from_slice(&body).ok(),
+            false => ExportTraceServiceRequest::decode(body.as_slice()).ok(),
+        }
+        .map(Decoded::Traces);
     }
+    match json {
+        true => serde_json::from_slice(&body).ok(),
+        false => ExportLogsServiceRequest::decode(body.as_slice()).ok(),
+    }
+    .map(Decoded::Logs)
 }
 
 fn count(request: &ExportLogsServiceRequest) -> u64 {
@@ -241,8 +278,10 @@ async fn handle(
     let content_type =
         request.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     let encoding = request.headers().get("content-encoding").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let path = request.uri().path().to_owned();
     let body = request.into_body().collect().await.map_err(|_| Closed)?.to_bytes();
-    let decoded = decode(&content_type, encoding.as_deref(), &body);
+    let decoded = decode(&path, &content_type, encoding.as_deref(), &body);
+    let traces = matches!(decoded, Some(Decoded::Traces(_)));
     let reply = {
         let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
         s.requests += 1;
@@ -251,24 +290,39 @@ async fn handle(
             s.replies.push(Reply::Status(400, None));
             return Ok(respond(400, None, Bytes::from_static(b"cannot decode")));
         };
-        let n = count(&decoded);
-        s.seen += n;
+        let n = match &decoded {
+            Decoded::Logs(request) => count(request),
+            Decoded::Traces(request) => {
+                request.resource_spans.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len() as u64).sum()
+            }
+        };
         let reply = s.script.pop_front().or_else(|| s.default.clone()).unwrap_or(Reply::Accept);
-        match &reply {
-            Reply::Accept => s.delivered += n,
-            Reply::Partial(rejected) => s.delivered += n.saturating_sub((*rejected).max(0) as u64),
-            _ => {}
-        }
-        if s.keep {
-            s.requests_kept.push(decoded);
+        let delivered = match &reply {
+            Reply::Accept => n,
+            Reply::Partial(rejected) => n.saturating_sub((*rejected).max(0) as u64),
+            _ => 0,
+        };
+        match decoded {
+            Decoded::Logs(request) => {
+                s.seen += n;
+                s.delivered += delivered;
+                if s.keep {
+                    s.requests_kept.push(request);
+                }
+            }
+            Decoded::Traces(request) => {
+                s.spans_seen += n;
+                s.spans_delivered += delivered;
+                s.traces_kept.push(request);
+            }
         }
         s.replies.push(reply.clone());
         reply
     };
     let json = content_type.starts_with("application/json");
     match reply {
-        Reply::Accept => Ok(respond(200, None, success(None, json))),
-        Reply::Partial(rejected) => Ok(respond(200, None, success(Some(rejected), json))),
+        Reply::Accept => Ok(respond(200, None, success(None, json, traces))),
+        Reply::Partial(rejected) => Ok(respond(200, None, success(Some(rejected), json, traces))),
         Reply::Status(status, retry_after) => Ok(respond(status, retry_after, Bytes::new())),
         Reply::Hang => {
             std::future::pending::<()>().await;
@@ -278,7 +332,19 @@ async fn handle(
     }
 }
 
-fn success(rejected: Option<i64>, json: bool) -> Bytes {
+fn success(rejected: Option<i64>, json: bool, traces: bool) -> Bytes {
+    if traces {
+        let response = ExportTraceServiceResponse {
+            partial_success: rejected.map(|rejected_spans| ExportTracePartialSuccess {
+                rejected_spans,
+                error_message: "rejected by the test receiver".into(),
+            }),
+        };
+        return match json {
+            true => Bytes::from(serde_json::to_vec(&response).unwrap_or_default()),
+            false => Bytes::from(response.encode_to_vec()),
+        };
+    }
     let response = ExportLogsServiceResponse {
         partial_success: rejected.map(|rejected_log_records| ExportLogsPartialSuccess {
             rejected_log_records,

@@ -271,7 +271,7 @@ pub(crate) enum SinkConfig {
     /// writes nothing.
     Prometheus {},
     /// OTLP/HTTP log export to an OpenTelemetry collector.
-    Otlp(OtlpSinkConfig),
+    Otlp(Box<OtlpSinkConfig>),
 }
 
 fn default_level() -> String {
@@ -320,8 +320,10 @@ pub(crate) struct Settings {
     pub shutdown_timeout: Duration,
     pub connections: crate::connections::ConnectionLimits,
     pub api: ApiSettings,
-    /// The checked OTLP sink, when one is configured.
+    /// The checked OTLP sink, when one is configured: its log exporter, and its trace
+    /// exporter unless `traces: none`.
     pub otlp: Option<ExporterConfig>,
+    pub otlp_traces: Option<ExporterConfig>,
     /// Problems that do not stop the program (e.g. headers over plain http).
     pub warnings: Vec<String>,
 }
@@ -577,7 +579,7 @@ fn check(config: Config, resource: Vec<(String, String)>, errors: &mut Vec<Field
     policy.levels.extend(config.security.policies.clone());
     errors.extend(policy.validate().into_iter().map(|e| e.within("security.policies")));
     let mut warnings = Vec::new();
-    let otlp = check_sinks(&config.logging, resource, errors, &mut warnings);
+    let (otlp, otlp_traces) = check_sinks(&config.logging, resource, errors, &mut warnings);
     if let Err(e) = tracing_subscriber::EnvFilter::try_new(&config.logging.level) {
         errors.push(FieldError::new("logging.level", format!("not a level or filter: {e}")));
     }
@@ -597,7 +599,7 @@ fn check(config: Config, resource: Vec<(String, String)>, errors: &mut Vec<Field
         security_policy: policy,
         security_mode: config.security.mode,
         metrics: config.metrics.enabled.then_some(metrics),
-        otlp: None,
+        otlp: Vec::new(),
         ..ApiSettings::default()
     };
     Settings {
@@ -608,6 +610,7 @@ fn check(config: Config, resource: Vec<(String, String)>, errors: &mut Vec<Field
         connections,
         api,
         otlp,
+        otlp_traces,
         warnings,
         config,
     }
@@ -618,9 +621,10 @@ fn check_sinks(
     resource: Vec<(String, String)>,
     errors: &mut Vec<FieldError>,
     warnings: &mut Vec<String>,
-) -> Option<ExporterConfig> {
+) -> (Option<ExporterConfig>, Option<ExporterConfig>) {
     let mut paths = std::collections::BTreeSet::new();
     let mut exporter = None;
+    let mut traces = None;
     let mut otlp_sinks = 0;
     for (i, sink) in logging.sinks.iter().enumerate() {
         let at = |field: &str| format!("logging.sinks[{i}].{field}");
@@ -631,6 +635,7 @@ fn check_sinks(
                 continue;
             }
             exporter = otlp::check(&at, otlp, resource.clone(), errors, warnings);
+            traces = exporter.as_ref().and_then(|logs| otlp::check_traces(&at, otlp, logs, errors));
             continue;
         }
         let SinkConfig::File { path, level, max_bytes, max_files, .. } = sink else { continue };
@@ -652,7 +657,7 @@ fn check_sinks(
             errors.push(FieldError::new(at("max_files"), "must be at most 1000"));
         }
     }
-    exporter
+    (exporter, traces)
 }
 
 /// The configuration as YAML-compatible JSON with secret-named values redacted.

@@ -41,6 +41,12 @@ pub(crate) struct OtlpSinkConfig {
     /// The URL logs are POSTed to, used exactly as written (the OpenTelemetry per-signal
     /// endpoint, `OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`); when set, `endpoint` is not used.
     pub logs_endpoint: String,
+    /// `otlp` (the default) also exports one span per HTTP request to the same collector
+    /// (`OTEL_TRACES_EXPORTER`); `none` exports logs only.
+    pub traces: String,
+    /// The URL spans are POSTed to, used exactly as written
+    /// (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`); when empty, `{endpoint}/v1/traces`.
+    pub traces_endpoint: String,
     /// `http/protobuf` or `http/json`.
     pub protocol: String,
     /// Sent with every export request (e.g. an authorization header).
@@ -74,6 +80,8 @@ impl Default for OtlpSinkConfig {
         Self {
             endpoint: "http://localhost:4318".into(),
             logs_endpoint: String::new(),
+            traces: "otlp".into(),
+            traces_endpoint: String::new(),
             protocol: "http/protobuf".into(),
             headers: Headers::default(),
             level: "info".into(),
@@ -131,6 +139,12 @@ pub(super) fn apply_otel_env(tree: &mut Value, vars: &[(String, String)], errors
     } else if let Some((name, v)) = find(&["OTEL_EXPORTER_OTLP_ENDPOINT"]) {
         set.push(("endpoint", Value::String(v.to_owned()), name));
         set.push(("logs_endpoint", Value::String(String::new()), name));
+    }
+    if let Some((name, v)) = find(&["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]) {
+        set.push(("traces_endpoint", Value::String(v.to_owned()), name));
+    }
+    if let Some((name, v)) = find(&["OTEL_TRACES_EXPORTER"]) {
+        set.push(("traces", Value::String(v.trim().to_owned()), name));
     }
     if let Some((name, v)) = find(&["OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"]) {
         set.push(("protocol", Value::String(v.to_owned()), name));
@@ -343,4 +357,34 @@ pub(super) fn check(
     config.max_backoff = Duration::from_secs(5);
     config.ca_pem = ca_pem;
     Some(config)
+}
+
+/// The trace exporter of the `otlp` sink: the log exporter's settings (headers, protocol,
+/// TLS, batching, retries, policy) sent to the traces endpoint, unless `traces: none`.
+pub(super) fn check_traces(
+    at: &dyn Fn(&str) -> String,
+    sink: &OtlpSinkConfig,
+    logs: &ExporterConfig,
+    errors: &mut Vec<FieldError>,
+) -> Option<ExporterConfig> {
+    match sink.traces.as_str() {
+        "otlp" => {}
+        "none" => return None,
+        other => {
+            errors.push(FieldError::new(at("traces"), format!("unknown exporter {other:?}; supported: otlp, none")));
+            return None;
+        }
+    }
+    let (field, checked) = if sink.traces_endpoint.is_empty() {
+        ("endpoint", logs.policy.check_signal_endpoint(&sink.endpoint, "/v1/traces", &SystemResolver))
+    } else {
+        ("traces_endpoint", logs.policy.check_logs_url(&sink.traces_endpoint, &SystemResolver))
+    };
+    match checked {
+        Ok(endpoint) => Some(ExporterConfig { endpoint, ..logs.clone() }),
+        Err(e) => {
+            errors.push(FieldError::new(at(field), e.0));
+            None
+        }
+    }
 }

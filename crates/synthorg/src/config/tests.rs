@@ -240,6 +240,36 @@ fn headers_over_plain_http_warn_or_fail() {
     assert!(!redacted_json(&settings.config).contains("s3cret"));
 }
 
+/// Traces go where logs go unless told otherwise: `{endpoint}/v1/traces`, the per-signal
+/// variable as is, or nowhere with `OTEL_TRACES_EXPORTER=none`; the log exporter's other
+/// settings carry over.
+#[test]
+fn the_trace_exporter_follows_the_otel_variables() {
+    let base = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318");
+    let settings = load_yaml("", &[base, ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")]).unwrap();
+    let traces = settings.otlp_traces.unwrap();
+    assert_eq!(traces.endpoint.logs_url.as_str(), "http://127.0.0.1:4318/v1/traces");
+    assert_eq!(traces.protocol, synthorg_telemetry::otlp::Protocol::HttpJson, "shared with the logs");
+    let own = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://127.0.0.1:9999/spans");
+    let settings = load_yaml("", &[base, ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "http://127.0.0.1:1/l"), own]).unwrap();
+    assert_eq!(settings.otlp_traces.unwrap().endpoint.logs_url.as_str(), "http://127.0.0.1:9999/spans", "as is");
+    assert_eq!(settings.otlp.unwrap().endpoint.logs_url.as_str(), "http://127.0.0.1:1/l");
+    let settings = load_yaml("", &[base, ("OTEL_TRACES_EXPORTER", "none")]).unwrap();
+    assert!(settings.otlp_traces.is_none() && settings.otlp.is_some(), "logs only");
+    assert!(load_yaml("", &[]).unwrap().otlp_traces.is_none(), "no otlp sink, no traces");
+    let yaml = "logging:\n  sinks:\n    - {type: otlp, endpoint: \"http://127.0.0.1:4318\", traces: none}\n";
+    assert!(load_yaml(yaml, &[]).unwrap().otlp_traces.is_none(), "traces: none in the file");
+    for (name, value, said) in [
+        ("OTEL_TRACES_EXPORTER", "zipkin", "supported: otlp, none"),
+        ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://127.0.0.1:4318/x?y=1", "query string"),
+    ] {
+        let errors = load_yaml("", &[base, (name, value)]).unwrap_err().0;
+        assert_eq!(errors.len(), 1, "{name}: {errors:?}");
+        assert_eq!(errors[0].field, format!("env {name}"), "{errors:?}");
+        assert!(errors[0].message.contains(said), "{errors:?}");
+    }
+}
+
 #[test]
 fn standard_otel_variables_configure_the_exporter() {
     let env = [

@@ -1,4 +1,4 @@
-//! The real binary exporting logs over OTLP: to the real collector `rotel` over
+//! The real binary exporting logs and traces over OTLP: to the real collector `rotel` over
 //! `http/protobuf` and `http/json`, and to the exact-count receiver while SIGTERM arrives
 //! under load.
 
@@ -50,7 +50,8 @@ fn rotel_receives_records_with_request_and_trace_ids() {
         let mut rotel = Command::new(&agent)
             .args(["start", "--otlp-http-endpoint", &format!("127.0.0.1:{http}")])
             .args(["--otlp-grpc-endpoint", &format!("127.0.0.1:{grpc}")])
-            .args(["--exporter", "blackhole", "--debug-log", "logs", "--debug-log-verbosity", "detailed"])
+            .args(["--exporter", "blackhole", "--debug-log", "logs", "--debug-log", "traces"])
+            .args(["--debug-log-verbosity", "detailed"])
             .stdout(std::fs::File::create(&out).unwrap())
             .stderr(Stdio::null())
             .spawn()
@@ -80,7 +81,8 @@ fn rotel_receives_records_with_request_and_trace_ids() {
         let deadline = Instant::now() + Duration::from_secs(20);
         let text = loop {
             let text = std::fs::read_to_string(&out).unwrap_or_default();
-            if text.contains(&format!("request_id: Str({request_id})")) || Instant::now() > deadline {
+            let arrived = text.contains(&format!("request_id: Str({request_id})")) && text.contains("SPAN_KIND_SERVER");
+            if arrived || Instant::now() > deadline {
                 break text;
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -92,6 +94,11 @@ fn rotel_receives_records_with_request_and_trace_ids() {
         assert!(text.contains("service.name: Str(synthorg-e2e)"), "{protocol}: {text}");
         assert!(text.contains("InstrumentationScope synthorg::access"), "{protocol}: {text}");
         assert!(text.contains("SeverityNumber: SEVERITY_NUMBER_INFO(9)"), "{protocol}: {text}");
+        // The request's SERVER span, a child of the caller's.
+        assert!(text.contains("Name           : GET /api/v1/health"), "{protocol}: {text}");
+        assert!(text.contains("Parent ID      : b7ad6b7169203331"), "{protocol}: {text}");
+        assert!(text.contains("Kind           : SPAN_KIND_SERVER"), "{protocol}: {text}");
+        assert!(text.contains("http.response.status_code: Int(200)"), "{protocol}: {text}");
         let drained = logs.iter().find(|l| l.contains("OTLP exporter drained")).unwrap();
         assert!(drained.contains("dropped=0"), "{drained}");
     }
@@ -211,6 +218,8 @@ fn shutdown_keeps_one_deadline_and_the_drained_line_adds_up() {
             ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
             ("OTEL_BLRP_SCHEDULE_DELAY", "50"),
             ("SYNTHORG_SERVER__SHUTDOWN_TIMEOUT", "2s"),
+            // The script answers log requests only.
+            ("OTEL_TRACES_EXPORTER", "none"),
         ],
     );
     let key = Server::bootstrap_key(&data);
@@ -313,4 +322,81 @@ fn every_attribute_keeps_one_type_and_amounts_are_numbers() {
     assert!(mixed.is_empty(), "attributes whose type changes between events: {mixed:?}");
     assert!(amounts.len() >= 6, "{amounts:?}");
     assert!(amounts.iter().all(|(_, kind)| *kind == "double"), "{amounts:?}");
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A span attribute's value, as text (ints and strings alike), by key.
+fn attribute(span: &opentelemetry_proto::tonic::trace::v1::Span, key: &str) -> Option<String> {
+    span.attributes.iter().find(|a| a.key == key).and_then(|a| match a.value.as_ref()?.value.as_ref()? {
+        Any::StringValue(s) => Some(s.clone()),
+        Any::IntValue(n) => Some(n.to_string()),
+        _ => None,
+    })
+}
+
+/// Every sampled request is one SERVER span in the HTTP conventions, continuing the caller's
+/// trace, with the span id its log lines carry; an unsampled one is not exported; the trace
+/// exporter's accounting adds up and matches what the receiver got.
+#[test]
+fn each_request_is_one_server_span_at_the_receiver() {
+    use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+
+    let receiver = Receiver::start().unwrap();
+    let (_dir, data) = temp_dir();
+    let endpoint = receiver.endpoint();
+    let server = Server::start_with_env(&data, &[], &[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)]);
+    let key = Server::bootstrap_key(&data);
+    let auth = format!("Bearer {key}");
+    let (trace, parent) = ("3c1f0a2b3c4d5e6f708192a3b4c5d6e7", "1234567890abcdef");
+    let sampled = format!("00-{trace}-{parent}-01");
+    assert_eq!(get(&format!("{}/agents", server.base), &[("authorization", &auth), ("traceparent", &sampled)]), 200);
+    let missing = format!("{}/agents/00000000-0000-4000-8000-000000000000", server.base);
+    assert_eq!(get(&missing, &[("authorization", &auth), ("traceparent", &sampled)]), 404);
+    let unsampled = "4d1f0a2b3c4d5e6f708192a3b4c5d6e7";
+    let quiet = format!("00-{unsampled}-{parent}-00");
+    assert_eq!(get(&format!("{}/agents", server.base), &[("authorization", &auth), ("traceparent", &quiet)]), 200);
+    let metrics = ureq::get(format!("{}/metrics", server.base)).call().unwrap().into_body().read_to_string().unwrap();
+    assert!(metrics.contains("synthorg_otlp_records_emitted_total{signal=\"traces\"}"), "{metrics}");
+    let (status, logs) = server.signal("TERM");
+    assert!(status.success(), "{logs:?}");
+
+    let spans: Vec<_> = receiver
+        .kept_traces()
+        .into_iter()
+        .flat_map(|r| r.resource_spans)
+        .flat_map(|r| r.scope_spans)
+        .flat_map(|s| s.spans)
+        .collect();
+    let ours: Vec<_> = spans.iter().filter(|s| hex(&s.trace_id) == trace).collect();
+    assert_eq!(ours.len(), 2, "one span per request of the trace: {ours:#?}");
+    for span in &ours {
+        assert_eq!(span.kind, SpanKind::Server as i32);
+        assert_eq!(hex(&span.parent_span_id), parent, "a child of the caller's span");
+        assert_eq!(attribute(span, "http.request.method").as_deref(), Some("GET"));
+        assert!(span.end_time_unix_nano >= span.start_time_unix_nano && span.start_time_unix_nano > 0);
+        let span_id = hex(&span.span_id);
+        assert!(
+            logs.iter().any(|l| l.contains(trace) && l.contains(&format!("span_id={span_id}"))),
+            "the request's log lines carry its span id {span_id}"
+        );
+    }
+    let list = ours.iter().find(|s| attribute(s, "http.route").as_deref() == Some("/api/v1/agents")).unwrap();
+    assert_eq!(list.name, "GET /api/v1/agents");
+    assert_eq!(attribute(list, "http.response.status_code").as_deref(), Some("200"));
+    assert_eq!(attribute(list, "url.path").as_deref(), Some("/api/v1/agents"));
+    let one = ours.iter().find(|s| attribute(s, "http.route").as_deref() == Some("/api/v1/agents/{id}")).unwrap();
+    assert_eq!(attribute(one, "http.response.status_code").as_deref(), Some("404"));
+    assert!(one.status.as_ref().is_none_or(|s| s.code == 0), "a 4xx is not a server error");
+    assert!(!spans.iter().any(|s| hex(&s.trace_id) == unsampled), "an unsampled request is not exported");
+    let line = logs.iter().find(|l| l.contains("OTLP trace exporter drained")).unwrap();
+    assert_eq!(
+        field(line, "emitted"),
+        field(line, "delivered") + field(line, "rejected") + field(line, "dropped"),
+        "{line}"
+    );
+    assert_eq!(field(line, "delivered"), receiver.delivered_spans(), "{line}");
+    assert_eq!(receiver.delivered_spans(), spans.len() as u64);
 }
