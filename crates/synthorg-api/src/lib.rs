@@ -27,6 +27,7 @@ use synthorg_core::budget::BudgetConfig;
 use synthorg_core::price::Catalogue;
 use synthorg_core::security::{RuleEngine, SecurityPolicy};
 use synthorg_store::{Done, Effects, Job, Store, StoreError};
+use synthorg_telemetry::otlp::SpanKind;
 
 pub use auth::ExcludePaths;
 pub use effects::ApiEffects;
@@ -170,6 +171,7 @@ impl AppState {
         T: Send + 'static,
         F: FnOnce(&AppState) -> Result<Done<T>, ApiError> + Send + 'static,
     {
+        let started = std::time::SystemTime::now();
         let (answer, answered) = tokio::sync::oneshot::channel();
         let state = self.clone();
         let effects: Arc<dyn Effects> = self.inner.effects.clone();
@@ -183,7 +185,20 @@ impl AppState {
         if let Err(job) = self.store().submit(job) {
             tokio::task::spawn_blocking(move || job.run_here());
         }
-        answered.await.map_err(|_| ApiError::internal("the write ended without an answer"))?
+        let result = answered.await.map_err(|_| ApiError::internal("the write ended without an answer"))?;
+        // The request's wait for its writes, committed: a CLIENT span of the database's. A
+        // refusal by the domain (a 4xx) is an answer, not a failed write.
+        if let Some(tracer) = &self.settings().tracer {
+            let system = self.store().db_system();
+            let failed = result.as_ref().err().filter(|e| e.status.is_server_error());
+            let mut attributes = vec![("db.system.name", system.into())];
+            if let Some(e) = failed {
+                attributes.push(("error.type", e.code.into()));
+            }
+            let name = format!("write {system}");
+            tracer.record_child(name, SpanKind::Client, started, attributes, failed.map(|e| e.message.clone()));
+        }
+        result
     }
 
     /// Logs and counts events of something that changed nothing stored (an output scan).

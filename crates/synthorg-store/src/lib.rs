@@ -99,6 +99,9 @@ pub trait Execution {
     /// it to the blocking pool. False for PostgreSQL, whose client blocks on a socket.
     fn reads_in_process(&self) -> bool;
 
+    /// The database, as OpenTelemetry's `db.system.name` spells it: `sqlite` or `postgresql`.
+    fn db_system(&self) -> &'static str;
+
     /// Hands `job` to the store's own writer thread, if it has one (SQLite), and returns at
     /// once. There the job runs beside the jobs queued with it, their writes are committed
     /// together, and only then is the job finished with the outcome of that commit (its

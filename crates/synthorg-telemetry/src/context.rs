@@ -37,12 +37,7 @@ impl TraceContext {
     /// The context of a request: the incoming `traceparent`'s trace id and flags when it is
     /// valid, else a fresh trace id (sampled); always a fresh span id for this request.
     pub fn for_request(traceparent: Option<&str>) -> Self {
-        let span_id = loop {
-            let id = random::<8>();
-            if id != [0; 8] {
-                break id;
-            }
-        };
+        let span_id = new_span_id();
         match traceparent.and_then(parse_traceparent) {
             Some((trace_id, parent, flags)) => Self { trace_id, span_id, flags, parent_span_id: Some(parent) },
             None => Self { trace_id: new_trace_id(), span_id, flags: 0x01, parent_span_id: None },
@@ -60,6 +55,16 @@ impl TraceContext {
     /// This context as a `traceparent` value.
     pub fn traceparent(&self) -> String {
         format!("00-{}-{}-{:02x}", self.trace_id_hex(), self.span_id_hex(), self.flags)
+    }
+}
+
+/// A new, non-zero span id.
+pub fn new_span_id() -> [u8; 8] {
+    loop {
+        let id = random::<8>();
+        if id != [0; 8] {
+            return id;
+        }
     }
 }
 

@@ -8,6 +8,7 @@ use synthorg_core::cost::{CostRecord, NewCostRecord};
 use synthorg_core::event::Event;
 use synthorg_core::price::{Catalogue, Usage};
 use synthorg_store::{CostFilter, Done, Page, now};
+use synthorg_telemetry::otlp::{AttrValue, SpanKind};
 
 use super::Caller;
 use crate::AppState;
@@ -92,6 +93,7 @@ pub(super) async fn report(
         reservation_id: body.reservation_id,
     }
     .into_record(&caller, now(), state.settings().max_report_delay, &state.settings().prices)?;
+    let started = std::time::SystemTime::now();
     let answer = state
         .write(move |s| {
             let recorded = s.store().record_cost(&record)?;
@@ -126,6 +128,7 @@ pub(super) async fn report(
         })
         .await?;
     let (status, mut headers, Json(record)) = answer;
+    cost_span(&state, &record, headers.contains_key(REPLAYED), started);
     // Where the agent stands once this cost counts; nothing to say (and nothing read) when
     // no scope has a limit.
     let (agent, task) = (record.agent_id, record.task_id);
@@ -152,4 +155,30 @@ pub(super) async fn report(
     responses((status = 200, body = Catalogue), (status = 422, body = ErrorBody)))]
 pub(super) async fn prices(State(state): State<AppState>, ApiQuery(q): ApiQuery<PriceQuery>) -> Json<Catalogue> {
     Json(state.settings().prices.filtered(q.provider.as_deref(), q.model.as_deref()))
+}
+
+/// The report as a span in the GenAI conventions: provider, model, tokens, and the draft
+/// `gen_ai.usage.cost.*` (amount in USD as the budget counts it, and where it comes from).
+fn cost_span(state: &AppState, record: &CostRecord, replayed: bool, started: std::time::SystemTime) {
+    let Some(tracer) = &state.settings().tracer else { return };
+    let tokens = |n: u64| AttrValue::Int(i64::try_from(n).unwrap_or(i64::MAX));
+    let mut attributes: Vec<(&'static str, AttrValue)> = vec![
+        ("gen_ai.provider.name", record.provider.as_str().into()),
+        ("gen_ai.request.model", record.model.as_str().into()),
+        ("gen_ai.usage.input_tokens", tokens(record.input_tokens)),
+        ("gen_ai.usage.output_tokens", tokens(record.output_tokens)),
+        ("gen_ai.usage.cache_read.input_tokens", tokens(record.cache_read_input_tokens)),
+        ("gen_ai.usage.cache_creation.input_tokens", tokens(record.cache_write_input_tokens)),
+        ("gen_ai.usage.cost.amount", record.cost.as_f64().into()),
+        ("gen_ai.usage.cost.currency", "USD".into()),
+        ("gen_ai.usage.cost.source", record.cost_source.as_str().into()),
+        ("gen_ai.agent.id", record.agent_id.to_string().into()),
+        ("synthorg.cost.record_id", record.id.to_string().into()),
+        ("synthorg.cost.replayed", replayed.into()),
+    ];
+    if let Some(task) = record.task_id {
+        attributes.push(("synthorg.task.id", task.to_string().into()));
+    }
+    let name = format!("record_cost {}", record.model);
+    tracer.record_child(name, SpanKind::Internal, started, attributes, None);
 }

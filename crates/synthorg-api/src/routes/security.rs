@@ -6,6 +6,7 @@ use synthorg_core::audit::NewAuditEvent;
 use synthorg_core::event::Event;
 use synthorg_core::security::{AgentContext, Approval, DecisionRequest, OutputScan, SecurityAction, Verdict};
 use synthorg_store::{ApprovalFilter, Done, EvaluationFilter, EvaluationRecord, Page, StoreError, now};
+use synthorg_telemetry::otlp::{AttrValue, SpanKind};
 
 use super::Caller;
 use crate::AppState;
@@ -40,6 +41,7 @@ pub(super) async fn evaluate(
         )?),
         None => None,
     };
+    let started = std::time::SystemTime::now();
     let action = SecurityAction {
         agent_id: body.agent_id,
         task_id: body.task_id,
@@ -47,7 +49,8 @@ pub(super) async fn evaluate(
         action_type: body.action_type,
         arguments: body.arguments,
     };
-    state
+    let (agent_id, tool) = (action.agent_id, action.tool.clone());
+    let Json(answer) = state
         .write(move |s| {
             let agent = s.store().get_agent(action.agent_id).map_err(|e| invalid_ref(e, "agent_id"))?;
             if let Some(task) = action.task_id {
@@ -83,7 +86,37 @@ pub(super) async fn evaluate(
             };
             Ok(Done::with(Json(answer), events))
         })
-        .await
+        .await?;
+    guardrail_span(&state, &answer, agent_id, &tool, started);
+    Ok(Json(answer))
+}
+
+/// The evaluation as a span in the GenAI guardrail conventions: the rules' verdict (the
+/// verdict type) apart from what the answer did (the action type), so a shadowed deny reads
+/// `deny` / `allow`.
+fn guardrail_span(
+    state: &AppState,
+    answer: &EvaluationResult,
+    agent: uuid::Uuid,
+    tool: &str,
+    started: std::time::SystemTime,
+) {
+    let Some(tracer) = &state.settings().tracer else { return };
+    let mut attributes: Vec<(&'static str, AttrValue)> = vec![
+        ("gen_ai.operation.name", "run_guardrail".into()),
+        ("gen_ai.guardrail.verdict.type", answer.policy_verdict.as_str().into()),
+        ("gen_ai.guardrail.action.type", answer.verdict.as_str().into()),
+        ("gen_ai.agent.id", agent.to_string().into()),
+        ("gen_ai.tool.name", tool.into()),
+        ("synthorg.security.mode", answer.mode.as_str().into()),
+        ("synthorg.security.risk_level", answer.risk_level.as_str().into()),
+        ("synthorg.security.evaluation_id", answer.evaluation_id.to_string().into()),
+        ("synthorg.security.matched_rules", AttrValue::StrArray(answer.matched_rules.clone())),
+    ];
+    if let Some(rule) = answer.matched_rules.first() {
+        attributes.push(("gen_ai.guardrail.policy.id", rule.as_str().into()));
+    }
+    tracer.record_child("gen_ai.run_guardrail".into(), SpanKind::Internal, started, attributes, None);
 }
 
 /// A reference in the body to something that does not exist is the body's fault (422).

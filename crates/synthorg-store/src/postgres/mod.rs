@@ -480,6 +480,10 @@ impl crate::Execution for PostgresStore {
         false
     }
 
+    fn db_system(&self) -> &'static str {
+        "postgresql"
+    }
+
     /// No writer thread: every write is a transaction (mostly one statement) of its own on a
     /// pooled connection, and replicas write side by side.
     fn submit(&self, job: crate::Job) -> Result<(), crate::Job> {

@@ -297,6 +297,10 @@ impl crate::Execution for SqliteStore {
         true
     }
 
+    fn db_system(&self) -> &'static str {
+        "sqlite"
+    }
+
     fn submit(&self, job: crate::Job) -> Result<(), crate::Job> {
         self.writer_thread.submit(job)
     }

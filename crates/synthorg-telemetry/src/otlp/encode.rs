@@ -128,14 +128,17 @@ pub(crate) fn rejected(body: &[u8], protocol: Protocol) -> u64 {
             .ok()
             .and_then(|r| r.partial_success)
             .map_or(0, |p| p.rejected_log_records),
-        // OTLP/JSON writes 64-bit integers as strings or numbers.
-        Protocol::HttpJson => {
-            serde_json::from_slice::<Value>(body).ok().map_or(0, |v| match &v["partialSuccess"]["rejectedLogRecords"] {
-                Value::String(s) => s.parse().unwrap_or(0),
-                Value::Number(n) => n.as_i64().unwrap_or(0),
-                _ => 0,
-            })
-        }
+        Protocol::HttpJson => rejected_json(body, "rejectedLogRecords"),
     };
     count.max(0) as u64
+}
+
+/// `partialSuccess.{field}` of an OTLP/JSON answer, which writes 64-bit integers as strings
+/// or numbers; 0 when absent or unreadable.
+pub(crate) fn rejected_json(body: &[u8], field: &str) -> i64 {
+    serde_json::from_slice::<Value>(body).ok().map_or(0, |v| match &v["partialSuccess"][field] {
+        Value::String(s) => s.parse().unwrap_or(0),
+        Value::Number(n) => n.as_i64().unwrap_or(0),
+        _ => 0,
+    })
 }

@@ -30,7 +30,7 @@ use super::encode::{self, Protocol};
 use super::endpoint::{CheckedEndpoint, EndpointPolicy, Resolver, check_header};
 use super::proto;
 use super::stats::{Counters, DropReason, ExporterStats};
-use super::traces::{SpanRecord, Traces};
+use super::traces::{AttrValue, SpanKind, SpanRecord, Traces};
 use super::transport::{SendError, StartError, Transport, tls_connector};
 use crate::logging::{CapturedEvent, SecretNames, record_new_span, record_span_values};
 
@@ -435,6 +435,32 @@ impl Tracer {
             return;
         }
         self.0.push(span);
+    }
+
+    /// Records a span that began at `start` and ends now, as a child of the current
+    /// request's span ([`crate::context::current`]); nothing outside a request or in an
+    /// unsampled trace.
+    pub fn record_child(
+        &self,
+        name: String,
+        kind: SpanKind,
+        start: std::time::SystemTime,
+        attributes: Vec<(&'static str, AttrValue)>,
+        error: Option<String>,
+    ) {
+        let Some(parent) = crate::context::current().filter(|t| t.flags & 0x01 == 0x01) else { return };
+        self.record(SpanRecord {
+            trace_id: parent.trace_id,
+            span_id: crate::context::new_span_id(),
+            parent_span_id: Some(parent.span_id),
+            flags: parent.flags,
+            name,
+            kind,
+            start,
+            end: std::time::SystemTime::now(),
+            attributes,
+            error,
+        });
     }
 }
 

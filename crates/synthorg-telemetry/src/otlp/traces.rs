@@ -3,11 +3,10 @@
 use std::time::SystemTime;
 
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
-use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
+use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, InstrumentationScope, KeyValue, any_value};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span, status};
 use prost::Message;
-use serde_json::Value;
 
 use super::encode::{self, Protocol};
 use super::exporter::{ExporterConfig, Signal};
@@ -17,8 +16,10 @@ use super::exporter::{ExporterConfig, Signal};
 pub enum SpanKind {
     /// A request served (one per HTTP request).
     Server,
-    /// Work inside a request: a store write, a security evaluation.
+    /// Work inside a request: a security evaluation, a cost report.
     Internal,
+    /// A call out of the process's own logic: a store write (the database's side).
+    Client,
 }
 
 /// A span attribute's value.
@@ -28,6 +29,7 @@ pub enum AttrValue {
     Int(i64),
     F64(f64),
     Bool(bool),
+    StrArray(Vec<String>),
 }
 
 impl From<&str> for AttrValue {
@@ -87,6 +89,9 @@ fn any(value: &AttrValue) -> AnyValue {
         AttrValue::Int(n) => any_value::Value::IntValue(*n),
         AttrValue::F64(n) => any_value::Value::DoubleValue(*n),
         AttrValue::Bool(b) => any_value::Value::BoolValue(*b),
+        AttrValue::StrArray(items) => any_value::Value::ArrayValue(ArrayValue {
+            values: items.iter().map(|s| AnyValue { value: Some(any_value::Value::StringValue(s.clone())) }).collect(),
+        }),
     };
     AnyValue { value: Some(value) }
 }
@@ -105,6 +110,7 @@ fn span(record: &SpanRecord) -> Span {
         kind: match record.kind {
             SpanKind::Server => span::SpanKind::Server,
             SpanKind::Internal => span::SpanKind::Internal,
+            SpanKind::Client => span::SpanKind::Client,
         } as i32,
         start_time_unix_nano: unix_nanos(record.start),
         end_time_unix_nano: unix_nanos(record.end).max(unix_nanos(record.start)),
@@ -205,14 +211,7 @@ impl Signal for Traces {
                 .ok()
                 .and_then(|r| r.partial_success)
                 .map_or(0, |p| p.rejected_spans),
-            // OTLP/JSON writes 64-bit integers as strings or numbers.
-            Protocol::HttpJson => {
-                serde_json::from_slice::<Value>(body).ok().map_or(0, |v| match &v["partialSuccess"]["rejectedSpans"] {
-                    Value::String(s) => s.parse().unwrap_or(0),
-                    Value::Number(n) => n.as_i64().unwrap_or(0),
-                    _ => 0,
-                })
-            }
+            Protocol::HttpJson => encode::rejected_json(body, "rejectedSpans"),
         };
         count.max(0) as u64
     }
@@ -221,6 +220,8 @@ impl Signal for Traces {
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
+
+    use serde_json::Value;
 
     use super::*;
 

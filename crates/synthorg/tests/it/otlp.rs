@@ -358,6 +358,27 @@ fn each_request_is_one_server_span_at_the_receiver() {
     let unsampled = "4d1f0a2b3c4d5e6f708192a3b4c5d6e7";
     let quiet = format!("00-{unsampled}-{parent}-00");
     assert_eq!(get(&format!("{}/agents", server.base), &[("authorization", &auth), ("traceparent", &quiet)]), 200);
+    // A verdict and a cost report, each in a trace of its own, with their child spans.
+    let admin = Client::new(&server.base, &key);
+    let (_, agent) = admin.post("/agents", &serde_json::json!({"name": "ada", "role": "developer"}));
+    let agent = agent["id"].as_str().unwrap().to_owned();
+    let post = |path: &str, body: serde_json::Value, trace: &str| {
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        agent
+            .post(format!("{}{path}", server.base))
+            .header("authorization", &auth)
+            .header("traceparent", &format!("00-{trace}-{parent}-01"))
+            .send_json(body)
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    let (verdict_trace, cost_trace) = ("5a1f0a2b3c4d5e6f708192a3b4c5d6e7", "6b1f0a2b3c4d5e6f708192a3b4c5d6e7");
+    let body = serde_json::json!({"agent_id": agent, "tool": "db", "action_type": "admin"});
+    assert_eq!(post("/security/evaluate", body, verdict_trace), 200);
+    let body = serde_json::json!({"agent_id": agent, "provider": "anthropic", "model": "claude-sonnet-4-5",
+        "input_tokens": 1000, "output_tokens": 100, "cache_read_input_tokens": 400});
+    assert_eq!(post("/costs", body, cost_trace), 201);
     let metrics = ureq::get(format!("{}/metrics", server.base)).call().unwrap().into_body().read_to_string().unwrap();
     assert!(metrics.contains("synthorg_otlp_records_emitted_total{signal=\"traces\"}"), "{metrics}");
     let (status, logs) = server.signal("TERM");
@@ -391,6 +412,35 @@ fn each_request_is_one_server_span_at_the_receiver() {
     assert_eq!(attribute(one, "http.response.status_code").as_deref(), Some("404"));
     assert!(one.status.as_ref().is_none_or(|s| s.code == 0), "a 4xx is not a server error");
     assert!(!spans.iter().any(|s| hex(&s.trace_id) == unsampled), "an unsampled request is not exported");
+    // The children hang under their request's SERVER span, in the conventions.
+    let children = |trace: &str| {
+        let of: Vec<_> = spans.iter().filter(|s| hex(&s.trace_id) == trace).collect();
+        let server = *of.iter().find(|s| s.kind == SpanKind::Server as i32).unwrap();
+        let children: Vec<_> = of.iter().copied().filter(|s| s.parent_span_id == server.span_id).collect();
+        assert_eq!(children.len() + 1, of.len(), "every other span is a child of the request's: {of:#?}");
+        children
+    };
+    let verdict = children(verdict_trace);
+    let write = verdict.iter().find(|s| s.name == "write sqlite").unwrap();
+    assert_eq!((write.kind, attribute(write, "db.system.name").as_deref()), (SpanKind::Client as i32, Some("sqlite")));
+    let guardrail = verdict.iter().find(|s| s.name == "gen_ai.run_guardrail").unwrap();
+    assert_eq!(guardrail.kind, SpanKind::Internal as i32);
+    assert_eq!(attribute(guardrail, "gen_ai.guardrail.verdict.type").as_deref(), Some("escalate"));
+    assert_eq!(attribute(guardrail, "gen_ai.guardrail.action.type").as_deref(), Some("escalate"));
+    assert_eq!(attribute(guardrail, "gen_ai.agent.id").as_deref(), Some(agent.as_str()));
+    assert!(attribute(guardrail, "gen_ai.guardrail.policy.id").is_some(), "{guardrail:#?}");
+    let cost = children(cost_trace);
+    let report = cost.iter().find(|s| s.name == "record_cost claude-sonnet-4-5").unwrap();
+    assert_eq!(attribute(report, "gen_ai.provider.name").as_deref(), Some("anthropic"));
+    assert_eq!(attribute(report, "gen_ai.usage.input_tokens").as_deref(), Some("1000"));
+    assert_eq!(attribute(report, "gen_ai.usage.cache_read.input_tokens").as_deref(), Some("400"));
+    assert_eq!(attribute(report, "gen_ai.usage.cost.source").as_deref(), Some("computed"));
+    let amount = report.attributes.iter().find(|a| a.key == "gen_ai.usage.cost.amount").unwrap();
+    assert!(
+        matches!(amount.value.as_ref().and_then(|v| v.value.as_ref()), Some(Any::DoubleValue(usd)) if *usd > 0.0),
+        "the priced cost, a number: {amount:?}"
+    );
+    assert!(cost.iter().any(|s| s.name == "write sqlite"));
     let line = logs.iter().find(|l| l.contains("OTLP trace exporter drained")).unwrap();
     assert_eq!(
         field(line, "emitted"),
