@@ -634,8 +634,9 @@ fn check_sinks(
                 errors.push(FieldError::new(format!("logging.sinks[{i}]"), "only one otlp sink is supported"));
                 continue;
             }
-            exporter = otlp::check(&at, otlp, resource.clone(), errors, warnings);
-            traces = exporter.as_ref().and_then(|logs| otlp::check_traces(&at, otlp, logs, errors));
+            let logs = otlp::check(&at, otlp, resource.clone(), errors, warnings);
+            traces = logs.as_ref().and_then(|logs| otlp::check_traces(&at, otlp, logs, errors));
+            exporter = logs.filter(|_| otlp::exports_logs(&at, otlp, errors));
             continue;
         }
         let SinkConfig::File { path, level, max_bytes, max_files, .. } = sink else { continue };

@@ -41,6 +41,9 @@ pub(crate) struct OtlpSinkConfig {
     /// The URL logs are POSTed to, used exactly as written (the OpenTelemetry per-signal
     /// endpoint, `OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`); when set, `endpoint` is not used.
     pub logs_endpoint: String,
+    /// `otlp` (the default) exports the log events at or above `level`
+    /// (`OTEL_LOGS_EXPORTER`); `none` exports traces only.
+    pub logs: String,
     /// `otlp` (the default) also exports one span per HTTP request to the same collector
     /// (`OTEL_TRACES_EXPORTER`); `none` exports logs only.
     pub traces: String,
@@ -80,6 +83,7 @@ impl Default for OtlpSinkConfig {
         Self {
             endpoint: "http://localhost:4318".into(),
             logs_endpoint: String::new(),
+            logs: "otlp".into(),
             traces: "otlp".into(),
             traces_endpoint: String::new(),
             protocol: "http/protobuf".into(),
@@ -145,6 +149,9 @@ pub(super) fn apply_otel_env(tree: &mut Value, vars: &[(String, String)], errors
     }
     if let Some((name, v)) = find(&["OTEL_TRACES_EXPORTER"]) {
         set.push(("traces", Value::String(v.trim().to_owned()), name));
+    }
+    if let Some((name, v)) = find(&["OTEL_LOGS_EXPORTER"]) {
+        set.push(("logs", Value::String(v.trim().to_owned()), name));
     }
     if let Some((name, v)) = find(&["OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"]) {
         set.push(("protocol", Value::String(v.to_owned()), name));
@@ -357,6 +364,18 @@ pub(super) fn check(
     config.max_backoff = Duration::from_secs(5);
     config.ca_pem = ca_pem;
     Some(config)
+}
+
+/// Whether the sink exports its log events (`logs: otlp`), or only spans (`logs: none`).
+pub(super) fn exports_logs(at: &dyn Fn(&str) -> String, sink: &OtlpSinkConfig, errors: &mut Vec<FieldError>) -> bool {
+    match sink.logs.as_str() {
+        "otlp" => true,
+        "none" => false,
+        other => {
+            errors.push(FieldError::new(at("logs"), format!("unknown exporter {other:?}; supported: otlp, none")));
+            false
+        }
+    }
 }
 
 /// The trace exporter of the `otlp` sink: the log exporter's settings (headers, protocol,

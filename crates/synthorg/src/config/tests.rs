@@ -256,11 +256,14 @@ fn the_trace_exporter_follows_the_otel_variables() {
     assert_eq!(settings.otlp.unwrap().endpoint.logs_url.as_str(), "http://127.0.0.1:1/l");
     let settings = load_yaml("", &[base, ("OTEL_TRACES_EXPORTER", "none")]).unwrap();
     assert!(settings.otlp_traces.is_none() && settings.otlp.is_some(), "logs only");
+    let settings = load_yaml("", &[base, ("OTEL_LOGS_EXPORTER", "none")]).unwrap();
+    assert!(settings.otlp_traces.is_some() && settings.otlp.is_none(), "traces only");
     assert!(load_yaml("", &[]).unwrap().otlp_traces.is_none(), "no otlp sink, no traces");
     let yaml = "logging:\n  sinks:\n    - {type: otlp, endpoint: \"http://127.0.0.1:4318\", traces: none}\n";
     assert!(load_yaml(yaml, &[]).unwrap().otlp_traces.is_none(), "traces: none in the file");
     for (name, value, said) in [
         ("OTEL_TRACES_EXPORTER", "zipkin", "supported: otlp, none"),
+        ("OTEL_LOGS_EXPORTER", "console", "supported: otlp, none"),
         ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://127.0.0.1:4318/x?y=1", "query string"),
     ] {
         let errors = load_yaml("", &[base, (name, value)]).unwrap_err().0;

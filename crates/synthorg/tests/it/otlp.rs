@@ -450,3 +450,27 @@ fn each_request_is_one_server_span_at_the_receiver() {
     assert_eq!(field(line, "delivered"), receiver.delivered_spans(), "{line}");
     assert_eq!(receiver.delivered_spans(), spans.len() as u64);
 }
+
+/// `OTEL_LOGS_EXPORTER=none`: spans only; no log record reaches the collector and only the
+/// trace exporter is accounted for.
+#[test]
+fn logs_exporter_none_sends_spans_only() {
+    let receiver = Receiver::start().unwrap();
+    let (_dir, data) = temp_dir();
+    let endpoint = receiver.endpoint();
+    let server = Server::start_with_env(
+        &data,
+        &[],
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint), ("OTEL_LOGS_EXPORTER", "none")],
+    );
+    assert_eq!(get(&format!("{}/health", server.base), &[]), 200);
+    let metrics = ureq::get(format!("{}/metrics", server.base)).call().unwrap().into_body().read_to_string().unwrap();
+    assert!(metrics.contains("synthorg_otlp_records_emitted_total{signal=\"traces\"}"), "{metrics}");
+    assert!(!metrics.contains("signal=\"logs\""), "no log exporter runs");
+    let (status, logs) = server.signal("TERM");
+    assert!(status.success(), "{logs:?}");
+    assert!(receiver.seen_spans() >= 2, "the health check and the scrape");
+    assert_eq!(receiver.seen(), 0, "no log record was sent");
+    assert!(logs.iter().any(|l| l.contains("OTLP trace exporter drained")));
+    assert!(!logs.iter().any(|l| l.contains("OTLP exporter drained")));
+}
