@@ -49,15 +49,14 @@ pub async fn timeout_and_log(State(state): State<AppState>, mut req: Request, ne
     // Code inside the request (its writes' effects included, on any thread) finds its trace.
     synthorg_telemetry::context::attach(&span, correlation.trace);
     let echoed = axum::http::HeaderValue::from_str(&correlation.request_id).ok();
-    let correlation_trace = correlation.trace;
-    let parent_span_id = correlation.trace.parent_span_id;
+    let trace = correlation.trace;
+    // Only a sampled trace becomes a span and an exemplar (SPEC §13).
+    let sampled = trace.flags & 0x01 == 0x01;
     req.extensions_mut().insert(correlation);
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
+    // Kept only for the span, when spans are exported.
+    let path = state.settings().tracer.as_ref().map(|_| req.uri().path().to_owned());
     let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
-    // A sampled trace's ids become the request's latency exemplar (SPEC §13).
-    let trace =
-        (correlation_trace.flags & 0x01 == 0x01).then_some((correlation_trace.trace_id, correlation_trace.span_id));
     let limit = state.settings().request_timeout;
     let mut response = match tokio::time::timeout(limit, next.run(req)).instrument(span.clone()).await {
         Ok(response) => response,
@@ -75,21 +74,12 @@ pub async fn timeout_and_log(State(state): State<AppState>, mut req: Request, ne
             route.as_deref().unwrap_or("unmatched"),
             status,
             started.elapsed().as_secs_f64(),
-            trace,
+            sampled.then_some((trace.trace_id, trace.span_id)),
         );
     }
     let elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-    if let (Some(tracer), Some((trace_id, span_id))) = (&state.settings().tracer, trace) {
-        tracer.record(server_span(
-            trace_id,
-            span_id,
-            parent_span_id,
-            &method,
-            route.as_deref(),
-            &path,
-            status,
-            started_at,
-        ));
+    if let (Some(tracer), Some(path), true) = (&state.settings().tracer, &path, sampled) {
+        tracer.record(server_span(&trace, &method, route.as_deref(), path, status, started_at));
     }
     let route = route.as_deref().unwrap_or("unmatched");
     span.in_scope(|| {
@@ -107,11 +97,8 @@ pub async fn timeout_and_log(State(state): State<AppState>, mut req: Request, ne
 
 /// The request's SERVER span, in the HTTP semantic conventions: named `{method} {route}`,
 /// a child of the caller's span when a `traceparent` came in, failed on a 5xx.
-#[allow(clippy::too_many_arguments)]
 fn server_span(
-    trace_id: [u8; 16],
-    span_id: [u8; 8],
-    parent_span_id: Option<[u8; 8]>,
+    trace: &TraceContext,
     method: &Method,
     route: Option<&str>,
     path: &str,
@@ -144,9 +131,9 @@ fn server_span(
         format!("HTTP {status}")
     });
     SpanRecord {
-        trace_id,
-        span_id,
-        parent_span_id,
+        trace_id: trace.trace_id,
+        span_id: trace.span_id,
+        parent_span_id: trace.parent_span_id,
         flags: 0x01,
         name,
         kind: SpanKind::Server,

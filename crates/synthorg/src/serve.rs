@@ -43,12 +43,11 @@ pub(crate) fn run(mut settings: Settings, exporters: Exporters, demo: bool) -> R
         let logs = exporter.as_ref().map(|e| e.shutdown(left));
         (traces.and_then(|t| t.join().ok()), logs)
     });
-    for (stats, signal) in traces.iter().map(|s| (s, "traces")).chain(logs.iter().map(|s| (s, "logs"))) {
+    let drained = [(traces, "traces", "OTLP trace exporter drained"), (logs, "logs", "OTLP exporter drained")];
+    for (stats, signal, message) in
+        drained.iter().filter_map(|(s, signal, message)| Some((s.as_ref()?, *signal, *message)))
+    {
         let lost = stats.dropped_by(DropReason::Shutdown);
-        let message = match signal {
-            "traces" => "OTLP trace exporter drained",
-            _ => "OTLP exporter drained",
-        };
         if lost > 0 {
             tracing::warn!(target: "synthorg::otlp", signal, emitted = stats.emitted, delivered = stats.delivered, rejected = stats.rejected, dropped = stats.dropped_total(), dropped_at_shutdown = lost, "{message}; records still queued at the deadline were dropped");
         } else {

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hyper::header::{HeaderName, HeaderValue};
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Subscriber};
@@ -161,27 +161,6 @@ impl Logs {
             is_secret: config.is_secret,
         }
     }
-
-    /// Encodes a JSON request, split in halves while its body exceeds the size cap.
-    fn encode_json(
-        &self,
-        request: ExportLogsServiceRequest,
-        n: usize,
-        max_bytes: usize,
-        out: &mut Vec<(Vec<u8>, usize)>,
-    ) -> u64 {
-        let body = encode::encode(&request, Protocol::HttpJson);
-        if body.len() <= max_bytes {
-            out.push((body, n));
-            return 0;
-        }
-        if n <= 1 {
-            return n as u64;
-        }
-        drop(body);
-        let (a, na, b, nb) = split(request);
-        self.encode_json(a, na, max_bytes, out) + self.encode_json(b, nb, max_bytes, out)
-    }
 }
 
 impl Signal for Logs {
@@ -200,12 +179,13 @@ impl Signal for Logs {
                 (bodies.into_iter().map(|b| (b.bytes, b.records)).collect(), too_large)
             }
             Protocol::HttpJson => {
-                let n = batch.len();
-                let records = batch.iter().map(|e| (e.target, encode::record(e, self.is_secret))).collect();
+                let records: Vec<_> = batch.iter().map(|e| (e.target, encode::record(e, self.is_secret))).collect();
                 drop(batch);
-                let request = encode::request(&self.resource, records);
+                let json = |records: &[(&'static str, LogRecord)]| {
+                    encode::encode(&encode::request(&self.resource, records.to_vec()), Protocol::HttpJson)
+                };
                 let mut bodies = Vec::new();
-                let too_large = self.encode_json(request, n, max_bytes, &mut bodies);
+                let too_large = encode_halving(&records, max_bytes, &json, &mut bodies);
                 (bodies, too_large)
             }
         }
@@ -754,26 +734,26 @@ fn seed() -> u64 {
     u64::from_le_bytes(bytes) | 1
 }
 
-/// Splits a request into two with about half the records each.
-fn split(mut request: ExportLogsServiceRequest) -> (ExportLogsServiceRequest, usize, ExportLogsServiceRequest, usize) {
-    let mut second = request.clone();
-    second.resource_logs.iter_mut().for_each(|r| r.scope_logs.clear());
-    if let (Some(first), Some(other)) = (request.resource_logs.first_mut(), second.resource_logs.first_mut()) {
-        if first.scope_logs.len() > 1 {
-            let half = first.scope_logs.len() / 2;
-            other.scope_logs = first.scope_logs.split_off(half);
-        } else if let Some(scope) = first.scope_logs.first_mut() {
-            let half = scope.log_records.len() / 2;
-            let mut moved = scope.clone();
-            moved.log_records = scope.log_records.split_off(half);
-            other.scope_logs.push(moved);
-        }
+/// Encodes `items` into one request body, or into halves (recursively) while a body exceeds
+/// `max_bytes`, appending each body with its item count to `out`; returns the number of items
+/// left out because one alone is too large. For the encodings without a streaming encoder.
+pub(super) fn encode_halving<T>(
+    items: &[T],
+    max_bytes: usize,
+    encode: &dyn Fn(&[T]) -> Vec<u8>,
+    out: &mut Vec<(Vec<u8>, usize)>,
+) -> u64 {
+    let body = encode(items);
+    if body.len() <= max_bytes {
+        out.push((body, items.len()));
+        return 0;
     }
-    let count = |r: &ExportLogsServiceRequest| {
-        r.resource_logs.iter().flat_map(|r| &r.scope_logs).map(|s| s.log_records.len()).sum::<usize>()
-    };
-    let (na, nb) = (count(&request), count(&second));
-    (request, na, second, nb)
+    if items.len() <= 1 {
+        return items.len() as u64;
+    }
+    drop(body);
+    let (first, second) = items.split_at(items.len() / 2);
+    encode_halving(first, max_bytes, encode, out) + encode_halving(second, max_bytes, encode, out)
 }
 
 fn gzip(body: &[u8]) -> Vec<u8> {

@@ -9,7 +9,7 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Sta
 use prost::Message;
 
 use super::encode::{self, Protocol};
-use super::exporter::{ExporterConfig, Signal};
+use super::exporter::{ExporterConfig, Signal, encode_halving};
 
 /// The kind of a span, as OTLP spells them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,34 +160,6 @@ impl Traces {
             }],
         }
     }
-
-    /// Encodes `spans` into one body, or halves while a body exceeds the cap; returns the
-    /// number of spans left out (a single span larger than the cap).
-    fn encode_split(
-        &self,
-        spans: Vec<Span>,
-        protocol: Protocol,
-        max_bytes: usize,
-        out: &mut Vec<(Vec<u8>, usize)>,
-    ) -> u64 {
-        let n = spans.len();
-        let request = self.request(spans);
-        let body = match protocol {
-            Protocol::HttpProtobuf => request.encode_to_vec(),
-            Protocol::HttpJson => serde_json::to_vec(&request).unwrap_or_default(),
-        };
-        if body.len() <= max_bytes {
-            out.push((body, n));
-            return 0;
-        }
-        if n <= 1 {
-            return n as u64;
-        }
-        let mut spans =
-            request.resource_spans.into_iter().flat_map(|r| r.scope_spans).flat_map(|s| s.spans).collect::<Vec<_>>();
-        let second = spans.split_off(n / 2);
-        self.encode_split(spans, protocol, max_bytes, out) + self.encode_split(second, protocol, max_bytes, out)
-    }
 }
 
 impl Signal for Traces {
@@ -195,10 +167,17 @@ impl Signal for Traces {
     const NAME: &'static str = "traces";
 
     fn encode(&mut self, batch: Vec<SpanRecord>, protocol: Protocol, max_bytes: usize) -> (Vec<(Vec<u8>, usize)>, u64) {
-        let spans = batch.iter().map(span).collect();
+        let spans: Vec<Span> = batch.iter().map(span).collect();
         drop(batch);
+        let body = |spans: &[Span]| {
+            let request = self.request(spans.to_vec());
+            match protocol {
+                Protocol::HttpProtobuf => request.encode_to_vec(),
+                Protocol::HttpJson => serde_json::to_vec(&request).unwrap_or_default(),
+            }
+        };
         let mut bodies = Vec::new();
-        let too_large = self.encode_split(spans, protocol, max_bytes, &mut bodies);
+        let too_large = encode_halving(&spans, max_bytes, &body, &mut bodies);
         (bodies, too_large)
     }
 
