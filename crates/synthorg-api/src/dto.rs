@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use synthorg_core::agent::{AgentStatus, TrustLevel};
-use synthorg_core::cost::{CallCategory, CostSource};
+use synthorg_core::cost::{CallCategory, CostSource, GenAiOperation};
 use synthorg_core::security::{ApprovalStatus, Decision, RiskLevel, Verdict};
 use synthorg_core::task::{Task, TaskStatus, TaskTransition};
 use synthorg_core::{Role, Usd};
@@ -206,6 +206,9 @@ pub struct ReportCost {
     pub cost: Option<Usd>,
     /// Default `productive`.
     pub call_category: Option<CallCategory>,
+    /// The kind of call (`gen_ai.operation.name` on its span and on the
+    /// `gen_ai.client.token.usage` metric). Default `chat`. Not stored.
+    pub operation: Option<GenAiOperation>,
     /// RFC 3339; default: now.
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub occurred_at: Option<OffsetDateTime>,

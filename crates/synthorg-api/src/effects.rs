@@ -28,7 +28,10 @@ impl ApiEffects {
         let Some(metrics) = &self.metrics else { return };
         match event {
             Event::SecurityVerdict { verdict, action, .. } => metrics.events().verdict(*verdict, *action),
-            Event::CostRecorded { cost, .. } => metrics.events().cost_recorded(cost.as_f64()),
+            Event::CostRecorded { cost, provider, model, operation, input_tokens, output_tokens, .. } => {
+                metrics.events().cost_recorded(cost.as_f64());
+                metrics.events().token_usage(*operation, provider, model, *input_tokens, *output_tokens);
+            }
             Event::OutputScanned { verdict, .. } => metrics.events().verdict(*verdict, *verdict),
             Event::CoordinationRunRecorded { efficiency, overhead_percent, .. } => {
                 metrics.events().coordination_run(*efficiency, *overhead_percent);
@@ -82,7 +85,9 @@ fn log(event: &Event) {
             tracing::info!(task_id = %task_id, agent_id = agent_id.map(tracing::field::display), from = %from, to = %to, version = version,
                 "task transition");
         }
-        Event::CostRecorded { agent_id, task_id, provider, model, cost, cost_source, computed_cost, disagrees } => {
+        Event::CostRecorded {
+            agent_id, task_id, provider, model, cost, cost_source, computed_cost, disagrees, ..
+        } => {
             if *disagrees {
                 tracing::warn!(agent_id = %agent_id, task_id = task_id.map(tracing::field::display), provider = %provider, model = %model,
                     cost = cost.as_f64(), cost_source = %cost_source, computed_cost = computed_cost.map(Usd::as_f64),

@@ -59,6 +59,9 @@ pub struct ApiSettings {
     pub otlp: Vec<synthorg_telemetry::otlp::ExporterHandle>,
     /// The trace exporter's intake, when traces are exported: one SERVER span per request.
     pub tracer: Option<synthorg_telemetry::otlp::Tracer>,
+    /// The metric exporter's reader, when metrics are pushed: it reads the `/metrics`
+    /// catalogue on its interval.
+    pub meter: Option<synthorg_telemetry::otlp::Meter>,
     /// How often expired reservations are closed (and counted, and logged). Admission
     /// ignores an expired hold at once; the sweep only closes its record.
     pub sweep_interval: Duration,
@@ -78,6 +81,7 @@ impl Default for ApiSettings {
             metrics: Some(MetricsSettings::default()),
             otlp: Vec::new(),
             tracer: None,
+            meter: None,
             sweep_interval: Duration::from_secs(1),
         }
     }
@@ -234,6 +238,10 @@ pub fn app(store: Arc<dyn Store>, settings: ApiSettings) -> Router {
     let metrics = settings.metrics.clone().map(|m| {
         Arc::new(MetricsCollector::new(store.clone(), m, settings.budget_defaults.clone(), settings.otlp.clone()))
     });
+    if let (Some(meter), Some(metrics)) = (&settings.meter, &metrics) {
+        let metrics = Arc::clone(metrics);
+        meter.register(Arc::new(move || metrics.points()));
+    }
     let effects = Arc::new(ApiEffects::new(metrics.clone()));
     let limiter = ratelimit::Limiter::new(settings.rate_limits.clone());
     let state = AppState {

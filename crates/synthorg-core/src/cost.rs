@@ -9,6 +9,20 @@ use crate::text::check_line;
 use crate::{Actor, DomainError, FieldError, Usd, string_enum};
 
 string_enum! {
+    /// The kind of model call, as the OpenTelemetry GenAI conventions name it
+    /// (`gen_ai.operation.name`).
+    pub enum GenAiOperation {
+        Chat => "chat",
+        TextCompletion => "text_completion",
+        GenerateContent => "generate_content",
+        Embeddings => "embeddings",
+        CreateAgent => "create_agent",
+        InvokeAgent => "invoke_agent",
+        ExecuteTool => "execute_tool",
+    }
+}
+
+string_enum! {
     /// What a model call was for.
     pub enum CallCategory {
         Productive => "productive",

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::agent::{AgentStatus, TrustLevel};
 use crate::budget::Scope;
-use crate::cost::CostSource;
+use crate::cost::{CostSource, GenAiOperation};
 use crate::reservation::ReservationState;
 use crate::security::{Decision, RiskLevel, Verdict};
 use crate::task::TaskStatus;
@@ -55,6 +55,10 @@ pub enum Event {
         cost_source: CostSource,
         computed_cost: Option<Usd>,
         disagrees: bool,
+        /// The kind of call, and its tokens (for `gen_ai.client.token.usage`).
+        operation: GenAiOperation,
+        input_tokens: u64,
+        output_tokens: u64,
     },
     BudgetConfigured {
         total_monthly: Usd,

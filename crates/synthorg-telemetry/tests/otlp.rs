@@ -359,7 +359,7 @@ fn https_endpoints_are_verified_against_the_configured_ca() {
 }
 
 /// With the default retry settings, a collector answering 503 for four seconds (a restart)
-/// loses nothing: a batch is retried for up to `max_elapsed` (60 s), not given up after a
+/// loses nothing: a batch is retried for up to `max_elapsed` (5 min by default), not given up after a
 /// few quick retries while the queue still has room.
 #[test]
 fn a_short_outage_with_room_in_the_queue_loses_nothing() {

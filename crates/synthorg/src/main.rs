@@ -271,13 +271,17 @@ fn run(command: Command) -> Result<(), Failure> {
             for warning in &settings.warnings {
                 tracing::warn!("configuration: {warning}");
             }
-            // Started after logging, so that its own problems reach the log sinks.
-            let traces =
-                match settings.otlp_traces.take().map(synthorg_telemetry::otlp::Exporter::start_traces).transpose() {
-                    Ok(traces) => traces,
-                    Err(e) => return Err(Failure::io(anyhow::anyhow!(e))),
-                };
-            serve::run(settings, serve::Exporters { logs: exporter, traces }, demo)
+            // Started after logging, so that their own problems reach the log sinks.
+            use synthorg_telemetry::otlp::Exporter;
+            let failed = |e: synthorg_telemetry::otlp::StartError| Failure::io(anyhow::anyhow!(e));
+            let traces = settings.otlp_traces.take().map(Exporter::start_traces).transpose().map_err(failed)?;
+            let metrics = settings
+                .otlp_metrics
+                .take()
+                .map(|(config, interval)| Exporter::start_metrics(config, interval))
+                .transpose()
+                .map_err(failed)?;
+            serve::run(settings, serve::Exporters { logs: exporter, traces, metrics }, demo)
         }
         Command::Keys { command } => {
             let (KeysCommand::Create { store, .. } | KeysCommand::List { store } | KeysCommand::Revoke { store, .. }) =

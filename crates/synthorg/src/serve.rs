@@ -8,29 +8,35 @@ use synthorg_core::audit::Audit;
 use anyhow::Context;
 use synthorg_core::Role;
 use synthorg_store::{PostgresStore, SqliteOptions, SqliteStore, Store, now};
-use synthorg_telemetry::otlp::{DropReason, Exporter, Traces};
+use synthorg_telemetry::otlp::{DropReason, Exporter, ExporterStats, Metrics, Traces};
 use tokio::net::TcpListener;
 
 use crate::config::{Settings, StoreLocation};
 use crate::exit::Failure;
 
-/// Runs the server until SIGINT or SIGTERM, then drains in-flight requests and then the OTLP
-/// exporter's queue, both within one `server.shutdown_timeout` counted from the signal.
 /// The running OTLP exporters.
 pub(crate) struct Exporters {
     pub logs: Option<Exporter>,
     pub traces: Option<Exporter<Traces>>,
+    pub metrics: Option<Exporter<Metrics>>,
 }
 
+/// Runs the server until SIGINT or SIGTERM, then drains in-flight requests and then the OTLP
+/// exporters' queues (the metric exporter after its final reading), all within one
+/// `server.shutdown_timeout` counted from the signal.
 pub(crate) fn run(mut settings: Settings, exporters: Exporters, demo: bool) -> Result<(), Failure> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")
         .map_err(Failure::internal)?;
-    let Exporters { logs: exporter, traces } = exporters;
-    settings.api.otlp = exporter.iter().map(Exporter::handle).chain(traces.iter().map(Exporter::handle)).collect();
+    let Exporters { logs: exporter, traces, metrics } = exporters;
+    settings.api.otlp = (exporter.iter().map(Exporter::handle))
+        .chain(traces.iter().map(Exporter::handle))
+        .chain(metrics.iter().map(Exporter::handle))
+        .collect();
     settings.api.tracer = traces.as_ref().map(Exporter::tracer);
+    settings.api.meter = metrics.as_ref().and_then(Exporter::meter);
     let deadline = settings.shutdown_timeout;
     let signalled = Arc::new(std::sync::OnceLock::new());
     let result = runtime.block_on(serve(settings, demo, signalled.clone()));
@@ -38,12 +44,18 @@ pub(crate) fn run(mut settings: Settings, exporters: Exporters, demo: bool) -> R
     // left of the deadline, the rest is counted as dropped and said so. The exporters drain
     // side by side, so one deadline bounds them all.
     let left = signalled.get().map_or(deadline, |at: &std::time::Instant| deadline.saturating_sub(at.elapsed()));
-    let (traces, logs) = std::thread::scope(|scope| {
+    let (traces, metrics, logs) = std::thread::scope(|scope| {
         let traces = traces.as_ref().map(|t| scope.spawn(move || t.shutdown(left)));
+        let metrics = metrics.as_ref().map(|m| scope.spawn(move || m.shutdown(left)));
         let logs = exporter.as_ref().map(|e| e.shutdown(left));
-        (traces.and_then(|t| t.join().ok()), logs)
+        let joined = |h: Option<std::thread::ScopedJoinHandle<'_, ExporterStats>>| h.and_then(|h| h.join().ok());
+        (joined(traces), joined(metrics), logs)
     });
-    let drained = [(traces, "traces", "OTLP trace exporter drained"), (logs, "logs", "OTLP exporter drained")];
+    let drained = [
+        (traces, "traces", "OTLP trace exporter drained"),
+        (metrics, "metrics", "OTLP metric exporter drained"),
+        (logs, "logs", "OTLP exporter drained"),
+    ];
     for (stats, signal, message) in
         drained.iter().filter_map(|(s, signal, message)| Some((s.as_ref()?, *signal, *message)))
     {

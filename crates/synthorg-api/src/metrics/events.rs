@@ -2,17 +2,51 @@
 //! of the latest coordination run. Counted by the API's effects (`crate::effects`), only
 //! after the commit that holds the change.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use synthorg_core::Usd;
+use synthorg_core::cost::GenAiOperation;
 use synthorg_core::reservation::Outcome;
 use synthorg_core::security::{Decision, Verdict};
 use synthorg_telemetry::metrics::{
-    Collect, Counter, CounterMap, Exemplar, ExemplarCell, Exposition, Family, Gauge, Histogram, Kind,
+    Collect, Counter, CounterMap, Exemplar, ExemplarCell, Exposition, Family, Gauge, Histogram, Kind, OtelName,
 };
+
+use super::OTHER;
 
 /// Bounds of the approval decision time, in seconds: a minute to a day.
 const DECISION_BUCKETS: &[f64] = &[10.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 43200.0, 86400.0];
+
+/// Bounds of `gen_ai.client.token.usage`: the conventions' advice, 1 to 4^13 tokens.
+const TOKEN_BUCKETS: &[f64] = &[
+    1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0, 4194304.0, 16777216.0,
+    67108864.0,
+];
+
+/// `gen_ai.client.token.usage` under its Prometheus name, with the conventions' attributes.
+const TOKEN_USAGE: OtelName = OtelName {
+    name: "gen_ai.client.token.usage",
+    unit: "{token}",
+    attributes: &[
+        ("gen_ai_operation_name", "gen_ai.operation.name"),
+        ("gen_ai_provider_name", "gen_ai.provider.name"),
+        ("gen_ai_request_model", "gen_ai.request.model"),
+        ("gen_ai_token_type", "gen_ai.token.type"),
+    ],
+};
+
+/// A token usage series: operation, provider, model, and input (`false`) or output.
+type TokenKey = (GenAiOperation, String, String, bool);
+
+/// The token usage histograms, one per operation, (provider, model) and token type; past
+/// `max_models` (provider, model) pairs, new ones fold into `__other__`.
+#[derive(Debug)]
+struct TokenUsage {
+    series: Mutex<BTreeMap<TokenKey, Histogram>>,
+    models: Mutex<std::collections::BTreeSet<(String, String)>>,
+    max_models: usize,
+}
 
 /// `{prefix}_security_evaluations_total` and `{prefix}_coordination_*`.
 #[derive(Debug)]
@@ -34,11 +68,23 @@ pub struct EventMetrics {
     /// By decision, in `Decision::ALL` order.
     decisions: Vec<(Decision, Histogram)>,
     decisions_family: Family,
+    tokens: TokenUsage,
+    tokens_family: Family,
 }
 
 impl EventMetrics {
-    pub fn new(prefix: &str) -> Self {
+    /// `max_model_series`: most (provider, model) pairs of the token usage histogram.
+    pub fn new(prefix: &str, max_model_series: usize) -> Self {
         Self {
+            tokens: TokenUsage { series: Mutex::default(), models: Mutex::default(), max_models: max_model_series },
+            tokens_family: Family::new(
+                "",
+                "gen_ai_client_token_usage",
+                Kind::Histogram,
+                "Tokens per reported model call, by operation, provider, model and token type (input, output); \
+                 models past max_model_series under __other__. OTLP name gen_ai.client.token.usage.",
+            )
+            .with_otel(TOKEN_USAGE),
             cost_exemplar: Arc::default(),
             verdicts: CounterMap::with_keys(
                 Verdict::ALL
@@ -106,6 +152,28 @@ impl EventMetrics {
         Arc::clone(&self.cost_exemplar)
     }
 
+    /// The tokens of one model call reported (`gen_ai.client.token.usage`), with the current
+    /// request's trace as the exemplar.
+    pub fn token_usage(&self, operation: GenAiOperation, provider: &str, model: &str, input: u64, output: u64) {
+        let (provider, model) = {
+            let mut models = self.tokens.models.lock().unwrap_or_else(|p| p.into_inner());
+            let pair = (provider.to_owned(), model.to_owned());
+            if models.contains(&pair) || models.len() < self.tokens.max_models {
+                models.insert(pair.clone());
+                pair
+            } else {
+                (OTHER.to_owned(), OTHER.to_owned())
+            }
+        };
+        let mut series = self.tokens.series.lock().unwrap_or_else(|p| p.into_inner());
+        for (output_side, n) in [(false, input), (true, output)] {
+            let histogram = series
+                .entry((operation, provider.clone(), model.clone(), output_side))
+                .or_insert_with(|| Histogram::of_counts(TOKEN_BUCKETS));
+            histogram.observe_with(n as f64, Exemplar::in_current_trace(n as f64));
+        }
+    }
+
     /// An approval decided `waited` seconds after its escalation.
     pub fn approval_decided(&self, decision: Decision, waited: f64) {
         if let Some((_, histogram)) = self.decisions.iter().find(|(d, _)| *d == decision) {
@@ -160,6 +228,19 @@ impl Collect for EventMetrics {
         for (decision, histogram) in &self.decisions {
             let s = histogram.snapshot();
             e.histogram(self.decisions_family.name(), &[("decision", decision.as_str())], &s);
+        }
+        self.tokens_family.header(e);
+        {
+            let series = self.tokens.series.lock().unwrap_or_else(|p| p.into_inner());
+            for ((operation, provider, model, output_side), histogram) in series.iter() {
+                let labels = [
+                    ("gen_ai_operation_name", operation.as_str()),
+                    ("gen_ai_provider_name", provider.as_str()),
+                    ("gen_ai_request_model", model.as_str()),
+                    ("gen_ai_token_type", if *output_side { "output" } else { "input" }),
+                ];
+                e.histogram(self.tokens_family.name(), &labels, &histogram.snapshot());
+            }
         }
         self.verdicts_family.header(e);
         for ((verdict, action), count, exemplar) in self.verdicts.snapshot_with_exemplars() {

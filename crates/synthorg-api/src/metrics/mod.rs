@@ -21,7 +21,9 @@ use synthorg_core::budget::BudgetConfig;
 use synthorg_store::Store;
 use synthorg_store::metrics::WriterMetrics;
 use synthorg_telemetry::metrics::process::ProcessMetrics;
-use synthorg_telemetry::metrics::{Collect, Counter, Exposition, Family, Format, Kind, is_valid_metric_name};
+use synthorg_telemetry::metrics::{
+    Collect, Counter, Exposition, Family, Format, Kind, MetricPoint, is_valid_metric_name,
+};
 use synthorg_telemetry::otlp::{ExporterHandle, ExporterMetrics};
 
 pub use events::EventMetrics;
@@ -84,7 +86,7 @@ impl MetricsCollector {
         otlp: Vec<ExporterHandle>,
     ) -> Self {
         let p = settings.prefix.as_str();
-        let events = Arc::new(EventMetrics::new(p));
+        let events = Arc::new(EventMetrics::new(p, settings.max_model_series));
         let http = Arc::new(HttpMetrics::new(p));
         let organization =
             Arc::new(OrganizationMetrics::new(&settings, store.clone(), budget_defaults, events.cost_exemplar()));
@@ -131,13 +133,25 @@ impl MetricsCollector {
     pub fn scrape(&self, format: Format) -> Vec<u8> {
         self.scrapes.inc();
         let mut e = Exposition::new(format);
-        self.app.header(&mut e);
+        self.write(&mut e);
+        e.finish()
+    }
+
+    /// The same catalogue as data points, for the OTLP push (which is not a scrape: the
+    /// scrape counter is read, not moved). Blocking, like a scrape.
+    pub fn points(&self) -> Vec<MetricPoint> {
+        let mut e = Exposition::points();
+        self.write(&mut e);
+        e.into_points()
+    }
+
+    fn write(&self, e: &mut Exposition) {
+        self.app.header(e);
         e.info(self.app.name(), &[("version", env!("CARGO_PKG_VERSION"))]);
-        self.scrapes_family.header(&mut e);
+        self.scrapes_family.header(e);
         e.counter(self.scrapes_family.name(), &[], self.scrapes.get() as f64);
         for component in &self.components {
-            component.collect(&mut e);
+            component.collect(e);
         }
-        e.finish()
     }
 }

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use synthorg_core::budget::AlertLevel;
-use synthorg_core::cost::{CostRecord, NewCostRecord};
+use synthorg_core::cost::{CostRecord, GenAiOperation, NewCostRecord};
 use synthorg_core::event::Event;
 use synthorg_core::price::{Catalogue, Usage};
 use synthorg_store::{CostFilter, Done, Page, now};
@@ -74,6 +74,7 @@ pub(super) async fn report(
         }
         (b, h) => b.or(h),
     };
+    let operation = body.operation.unwrap_or(GenAiOperation::Chat);
     let record = NewCostRecord {
         agent_id: body.agent_id,
         task_id: body.task_id,
@@ -112,6 +113,9 @@ pub(super) async fn report(
                     cost_source: r.cost_source,
                     computed_cost: r.computed_cost,
                     disagrees: r.cost_disagrees,
+                    operation,
+                    input_tokens: r.input_tokens,
+                    output_tokens: r.output_tokens,
                 });
                 if let Some(settled) = recorded.settlement {
                     events.push(Event::ReservationSettled {
@@ -128,7 +132,7 @@ pub(super) async fn report(
         })
         .await?;
     let (status, mut headers, Json(record)) = answer;
-    cost_span(&state, &record, headers.contains_key(REPLAYED), started);
+    cost_span(&state, &record, operation, headers.contains_key(REPLAYED), started);
     // Where the agent stands once this cost counts; nothing to say (and nothing read) when
     // no scope has a limit.
     let (agent, task) = (record.agent_id, record.task_id);
@@ -159,10 +163,17 @@ pub(super) async fn prices(State(state): State<AppState>, ApiQuery(q): ApiQuery<
 
 /// The report as a span in the GenAI conventions: provider, model, tokens, and the draft
 /// `gen_ai.usage.cost.*` (amount in USD as the budget counts it, and where it comes from).
-fn cost_span(state: &AppState, record: &CostRecord, replayed: bool, started: std::time::SystemTime) {
+fn cost_span(
+    state: &AppState,
+    record: &CostRecord,
+    operation: GenAiOperation,
+    replayed: bool,
+    started: std::time::SystemTime,
+) {
     let Some(tracer) = &state.settings().tracer else { return };
     let tokens = |n: u64| AttrValue::Int(i64::try_from(n).unwrap_or(i64::MAX));
     let mut attributes: Vec<(&'static str, AttrValue)> = vec![
+        ("gen_ai.operation.name", operation.as_str().into()),
         ("gen_ai.provider.name", record.provider.as_str().into()),
         ("gen_ai.request.model", record.model.as_str().into()),
         ("gen_ai.usage.input_tokens", tokens(record.input_tokens)),

@@ -7,6 +7,7 @@
 //! writes straight into one buffer; label values are escaped with a fast path for the common
 //! case of nothing to escape.
 
+use super::points::{MetricPoint, OtelName, PointValue, Points};
 use super::primitives::{Exemplar, HistogramSnapshot};
 
 /// The two exposition formats.
@@ -38,11 +39,13 @@ pub enum Kind {
     Info,
 }
 
-/// An exposition being written.
+/// An exposition being written: text in one of the formats, or (for the OTLP push) the same
+/// families as data points.
 #[derive(Debug)]
 pub struct Exposition {
     buf: Vec<u8>,
     format: Format,
+    points: Option<Points>,
 }
 
 impl Exposition {
@@ -51,7 +54,18 @@ impl Exposition {
     }
 
     pub fn with_capacity(format: Format, capacity: usize) -> Self {
-        Self { buf: Vec::with_capacity(capacity), format }
+        Self { buf: Vec::with_capacity(capacity), format, points: None }
+    }
+
+    /// An exposition recorded as data points ([`Exposition::into_points`]), all read now.
+    pub fn points() -> Self {
+        Self { buf: Vec::new(), format: Format::OpenMetrics, points: Some(Points::new()) }
+    }
+
+    /// The data points recorded by an exposition made with [`Exposition::points`] (none for
+    /// a text one).
+    pub fn into_points(self) -> Vec<MetricPoint> {
+        self.points.map(|p| p.points).unwrap_or_default()
     }
 
     pub fn format(&self) -> Format {
@@ -61,6 +75,15 @@ impl Exposition {
     /// Writes the `# HELP` and `# TYPE` lines of a family. `family` is the full name without
     /// the `_total` / `_info` suffix the type adds.
     pub fn header(&mut self, family: &str, kind: Kind, help: &str) {
+        self.header_otel(family, kind, help, None);
+    }
+
+    /// A family's header, with its OpenTelemetry name when it has a conventional one.
+    pub fn header_otel(&mut self, family: &str, kind: Kind, help: &str, otel: Option<&OtelName>) {
+        if let Some(points) = &mut self.points {
+            points.describe(family, kind, help, otel);
+            return;
+        }
         let (suffix, type_name) = match (self.format, kind) {
             (Format::Text, Kind::Counter) => ("_total", "counter"),
             (Format::Text, Kind::Info) => ("_info", "gauge"),
@@ -97,6 +120,10 @@ impl Exposition {
         value: f64,
         exemplar: Option<&Exemplar>,
     ) {
+        if let Some(points) = &mut self.points {
+            points.push(labels, PointValue::Number { value, exemplar: exemplar.copied() });
+            return;
+        }
         self.buf.extend_from_slice(family.as_bytes());
         self.buf.extend_from_slice(suffix.as_bytes());
         if !labels.is_empty() {
@@ -155,6 +182,13 @@ impl Exposition {
     /// OpenMetrics, each bucket with its latest exemplar.
     pub fn histogram(&mut self, family: &str, labels: &[(&str, &str)], s: &HistogramSnapshot) {
         let (bounds, cumulative, sum) = (s.bounds, s.cumulative.as_slice(), s.sum);
+        if let Some(points) = &mut self.points {
+            let counts =
+                cumulative.iter().scan(0u64, |below, &c| Some(c.saturating_sub(std::mem::replace(below, c)))).collect();
+            let exemplars = s.exemplars.clone();
+            points.push(labels, PointValue::Histogram { bounds, counts, sum, exemplars });
+            return;
+        }
         let count = cumulative.last().copied().unwrap_or(0);
         let mut ryu_buf = ryu::Buffer::new();
         for (i, bound) in bounds.iter().chain(std::iter::once(&f64::INFINITY)).enumerate() {

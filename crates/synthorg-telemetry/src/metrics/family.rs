@@ -1,7 +1,7 @@
 //! Families owned by their components: each component names its families once (prefix
 //! applied at construction) and writes their samples itself.
 
-use super::{Exposition, Kind};
+use super::{Exposition, Kind, OtelName};
 
 /// One metric family: its full name, kind and help text.
 #[derive(Debug, Clone)]
@@ -9,6 +9,7 @@ pub struct Family {
     name: String,
     kind: Kind,
     help: &'static str,
+    otel: Option<OtelName>,
 }
 
 impl Family {
@@ -16,7 +17,14 @@ impl Family {
     /// such as `process_*`).
     pub fn new(prefix: &str, name: &str, kind: Kind, help: &'static str) -> Self {
         let name = if prefix.is_empty() { name.to_owned() } else { format!("{prefix}_{name}") };
-        Self { name, kind, help }
+        Self { name, kind, help, otel: None }
+    }
+
+    /// The family's OpenTelemetry name, when it is the Prometheus translation of a
+    /// conventional one: the OTLP push uses that name, unit and attribute keys.
+    pub fn with_otel(mut self, otel: OtelName) -> Self {
+        self.otel = Some(otel);
+        self
     }
 
     pub fn name(&self) -> &str {
@@ -25,7 +33,7 @@ impl Family {
 
     /// Writes the family's header; its samples must follow before the next header.
     pub fn header(&self, e: &mut Exposition) {
-        e.header(&self.name, self.kind, self.help);
+        e.header_otel(&self.name, self.kind, self.help, self.otel.as_ref());
     }
 }
 

@@ -3,12 +3,14 @@
 mod encode;
 mod family;
 mod negotiate;
+mod points;
 mod primitives;
 pub mod process;
 
 pub use encode::{Exposition, Format, Kind};
 pub use family::{Collect, Family, LabelValue};
 pub use negotiate::{accepts_gzip, choose_format, gzip};
+pub use points::{MetricDesc, MetricPoint, OtelName, PointValue};
 pub use primitives::{
     Counter, CounterMap, Exemplar, ExemplarCell, Gauge, Histogram, HistogramSnapshot, LATENCY_BUCKETS,
 };

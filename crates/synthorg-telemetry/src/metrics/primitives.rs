@@ -96,8 +96,11 @@ pub const LATENCY_BUCKETS: &[f64] =
 pub struct Histogram {
     bounds: &'static [f64],
     counts: Vec<AtomicU64>,
-    /// Sum in nanoseconds-like fixed point (value × 1e9), to stay lock-free and exact enough.
+    /// Sum in fixed point (value × `scale`), to stay lock-free and exact enough.
     sum_nanos: AtomicU64,
+    /// 1e9 for durations and amounts (nano units); 1 for whole counts (tokens), whose sum
+    /// would overflow nano units after a few hundred large observations.
+    scale: f64,
     /// The latest exemplar of each bucket (see [`Histogram::observe_with`]); locked only by
     /// observations that carry one, and by scrapes.
     exemplars: Mutex<Vec<Option<Exemplar>>>,
@@ -162,8 +165,14 @@ impl Histogram {
             bounds,
             counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
             sum_nanos: AtomicU64::new(0),
+            scale: 1e9,
             exemplars: Mutex::new(Vec::new()),
         }
+    }
+
+    /// A histogram of whole counts (tokens): its sum is kept exactly, in units.
+    pub fn of_counts(bounds: &'static [f64]) -> Self {
+        Self { scale: 1.0, ..Self::new(bounds) }
     }
 
     pub fn observe(&self, v: f64) {
@@ -174,7 +183,7 @@ impl Histogram {
     pub fn observe_with(&self, v: f64, exemplar: Option<Exemplar>) {
         let i = self.bounds.iter().position(|b| v <= *b).unwrap_or(self.bounds.len());
         self.counts[i].fetch_add(1, Ordering::Relaxed);
-        let nanos = if v.is_finite() && v > 0.0 { (v * 1e9) as u64 } else { 0 };
+        let nanos = if v.is_finite() && v > 0.0 { (v * self.scale) as u64 } else { 0 };
         self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
         if let Some(exemplar) = exemplar {
             let mut slots = self.exemplars.lock().unwrap_or_else(|p| p.into_inner());
@@ -199,7 +208,7 @@ impl Histogram {
         HistogramSnapshot {
             bounds: self.bounds,
             cumulative,
-            sum: self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9,
+            sum: self.sum_nanos.load(Ordering::Relaxed) as f64 / self.scale,
             exemplars,
         }
     }

@@ -28,6 +28,7 @@ use tracing_subscriber::registry::LookupSpan;
 
 use super::encode::{self, Protocol};
 use super::endpoint::{CheckedEndpoint, EndpointPolicy, Resolver, check_header};
+use super::meter::{Meter, Metrics, Reader, await_reader};
 use super::proto;
 use super::stats::{Counters, DropReason, ExporterStats};
 use super::traces::{AttrValue, SpanKind, SpanRecord, Traces};
@@ -106,8 +107,8 @@ impl ExporterConfig {
             export_interval: Duration::from_secs(1),
             batch_size: 512,
             timeout: Duration::from_secs(10),
-            max_retries: 20,
-            max_elapsed: Duration::from_secs(60),
+            max_retries: 100,
+            max_elapsed: Duration::from_secs(300),
             queue_capacity: 65_536,
             gzip: false,
             resource: vec![("service.name".into(), "synthorg".into())],
@@ -241,6 +242,30 @@ impl<R> Shared<R> {
         }
     }
 
+    /// Pushes a whole reading under one lock: what does not fit is dropped and counted.
+    fn push_all(&self, records: Vec<R>) {
+        let n = records.len() as u64;
+        self.counters.emitted.fetch_add(n, Relaxed);
+        let mut state = self.lock();
+        if state.deadline.is_some() {
+            drop(state);
+            self.counters.drop(DropReason::Shutdown, n);
+            return;
+        }
+        let room = self.capacity.saturating_sub(state.queue.len() + self.in_worker.load(Relaxed));
+        let mut records = records.into_iter();
+        state.queue.extend(records.by_ref().take(room));
+        let len = state.queue.len();
+        drop(state);
+        let left = records.len() as u64;
+        if left > 0 {
+            self.counters.drop(DropReason::QueueFull, left);
+        }
+        if len >= self.batch_size {
+            self.wake.notify_one();
+        }
+    }
+
     fn deadline(&self) -> Option<Instant> {
         self.lock().deadline
     }
@@ -326,9 +351,14 @@ impl<R> Shared<R> {
 /// queue.
 pub struct Exporter<S: Signal = Logs> {
     shared: Arc<Shared<S::Record>>,
-    done: Mutex<Option<mpsc::Receiver<()>>>,
+    done: ThreadEnd,
     is_secret: SecretNames,
+    /// The metric signal's periodic reader, and the end of its thread.
+    reader: Option<(Arc<Reader>, ThreadEnd)>,
 }
+
+/// Says when a thread has ended; taken by the first wait.
+type ThreadEnd = Mutex<Option<mpsc::Receiver<()>>>;
 
 impl<S: Signal> std::fmt::Debug for Exporter<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -395,6 +425,33 @@ impl Exporter<Traces> {
     /// Hands finished spans to this exporter.
     pub fn tracer(&self) -> Tracer {
         Tracer(Arc::clone(&self.shared))
+    }
+}
+
+impl Exporter<Metrics> {
+    /// Starts the metric exporter's worker thread, and its reader thread, which reads the
+    /// catalogue registered through [`Exporter::meter`] every `interval` (and once more at
+    /// shutdown) and queues the points.
+    pub fn start_metrics(config: ExporterConfig, interval: Duration) -> Result<Self, StartError> {
+        let metrics = Metrics::new(&config);
+        let mut exporter = Self::start_signal(config, metrics)?;
+        let reader = Arc::new(Reader::default());
+        let (done_tx, done_rx) = mpsc::channel();
+        let (thread_reader, shared) = (Arc::clone(&reader), Arc::clone(&exporter.shared));
+        std::thread::Builder::new()
+            .name("otlp-metrics-reader".into())
+            .spawn(move || {
+                thread_reader.run(interval, &|points| shared.push_all(points));
+                let _ = done_tx.send(());
+            })
+            .map_err(|e| StartError::Thread { what: "thread", cause: e.to_string() })?;
+        exporter.reader = Some((reader, Mutex::new(Some(done_rx))));
+        Ok(exporter)
+    }
+
+    /// Where the catalogue to push is registered.
+    pub fn meter(&self) -> Option<Meter> {
+        self.reader.as_ref().map(|(reader, _)| Meter(Arc::clone(reader)))
     }
 }
 
@@ -497,7 +554,7 @@ impl<S: Signal> Exporter<S> {
                 let _ = done_tx.send(());
             })
             .map_err(|e| StartError::Thread { what: "thread", cause: e.to_string() })?;
-        Ok(Self { shared, done: Mutex::new(Some(done_rx)), is_secret })
+        Ok(Self { shared, done: Mutex::new(Some(done_rx)), is_secret, reader: None })
     }
 
     pub fn handle(&self) -> ExporterHandle {
@@ -512,6 +569,11 @@ impl<S: Signal> Exporter<S> {
     /// dropped (`shutdown`) and returns the final counts. Later calls return the counts.
     pub fn shutdown(&self, timeout: Duration) -> ExporterStats {
         let deadline = Instant::now() + timeout;
+        // The metric signal's final reading goes into the queue before it closes.
+        if let Some((reader, done)) = &self.reader {
+            reader.stop();
+            await_reader(done, deadline);
+        }
         {
             let mut state = self.shared.lock();
             if state.deadline.is_none() {
@@ -537,6 +599,9 @@ impl<S: Signal> Exporter<S> {
 
 impl<S: Signal> Drop for Exporter<S> {
     fn drop(&mut self) {
+        if let Some((reader, _)) = &self.reader {
+            reader.stop();
+        }
         let mut state = self.shared.lock();
         if state.deadline.is_none() {
             state.deadline = Some(Instant::now());

@@ -1,7 +1,8 @@
-//! An exact-count OTLP/HTTP receiver of logs and traces for tests and benchmarks (feature
-//! `receiver`): decodes every `ExportLogsServiceRequest` and, on `/v1/traces`, every
-//! `ExportTraceServiceRequest` (protobuf or JSON, gzip or not) with the official message
-//! definitions, counts each signal apart, and answers from a script: accept, a status (with
+//! An exact-count OTLP/HTTP receiver of logs, traces and metrics for tests and benchmarks
+//! (feature `receiver`): decodes every `ExportLogsServiceRequest`, on `/v1/traces` every
+//! `ExportTraceServiceRequest` and on `/v1/metrics` every `ExportMetricsServiceRequest`
+//! (protobuf or JSON, gzip or not) with the official message definitions, counts each signal
+//! apart (metrics in data points), and answers from a script: accept, a status (with
 //! `Retry-After`), partial success, no answer at all, or a dropped connection.
 
 use std::collections::VecDeque;
@@ -14,6 +15,9 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
@@ -52,6 +56,10 @@ struct State {
     spans_delivered: u64,
     spans_seen: u64,
     traces_kept: Vec<ExportTraceServiceRequest>,
+    /// Data points, counted like records; metric requests are always kept.
+    points_delivered: u64,
+    points_seen: u64,
+    metrics_kept: Vec<ExportMetricsServiceRequest>,
     content_types: Vec<String>,
 }
 
@@ -178,6 +186,21 @@ impl Receiver {
     pub fn kept_traces(&self) -> Vec<ExportTraceServiceRequest> {
         self.lock().traces_kept.clone()
     }
+
+    /// Data points in metric requests answered with success, minus those rejected.
+    pub fn delivered_points(&self) -> u64 {
+        self.lock().points_delivered
+    }
+
+    /// Data points in every decoded metric request, whatever the answer.
+    pub fn seen_points(&self) -> u64 {
+        self.lock().points_seen
+    }
+
+    /// Every decoded metric request.
+    pub fn kept_metrics(&self) -> Vec<ExportMetricsServiceRequest> {
+        self.lock().metrics_kept.clone()
+    }
 }
 
 impl Drop for Receiver {
@@ -225,10 +248,30 @@ async fn serve(
     }
 }
 
-/// A decoded request of either signal.
+/// A decoded request of one signal.
 enum Decoded {
     Logs(ExportLogsServiceRequest),
     Traces(ExportTraceServiceRequest),
+    Metrics(ExportMetricsServiceRequest),
+}
+
+/// The data points of a metric request, of every metric type.
+pub fn data_points(request: &ExportMetricsServiceRequest) -> u64 {
+    use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+    request
+        .resource_metrics
+        .iter()
+        .flat_map(|r| &r.scope_metrics)
+        .flat_map(|s| &s.metrics)
+        .map(|m| match &m.data {
+            Some(Data::Gauge(g)) => g.data_points.len(),
+            Some(Data::Sum(s)) => s.data_points.len(),
+            Some(Data::Histogram(h)) => h.data_points.len(),
+            Some(Data::ExponentialHistogram(h)) => h.data_points.len(),
+            Some(Data::Summary(s)) => s.data_points.len(),
+            None => 0,
+        } as u64)
+        .sum()
 }
 
 fn decode(path: &str, content_type: &str, encoding: Option<&str>, body: &[u8]) -> Option<Decoded> {
@@ -248,6 +291,13 @@ fn decode(path: &str, content_type: &str, encoding: Option<&str>, body: &[u8]) -
             false => ExportTraceServiceRequest::decode(body.as_slice()).ok(),
         }
         .map(Decoded::Traces);
+    }
+    if path.ends_with("/v1/metrics") {
+        return match json {
+            true => serde_json::from_slice(&body).ok(),
+            false => ExportMetricsServiceRequest::decode(body.as_slice()).ok(),
+        }
+        .map(Decoded::Metrics);
     }
     match json {
         true => serde_json::from_slice(&body).ok(),
@@ -281,7 +331,11 @@ async fn handle(
     let path = request.uri().path().to_owned();
     let body = request.into_body().collect().await.map_err(|_| Closed)?.to_bytes();
     let decoded = decode(&path, &content_type, encoding.as_deref(), &body);
-    let traces = matches!(decoded, Some(Decoded::Traces(_)));
+    let signal = match decoded {
+        Some(Decoded::Traces(_)) => "traces",
+        Some(Decoded::Metrics(_)) => "metrics",
+        _ => "logs",
+    };
     let reply = {
         let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
         s.requests += 1;
@@ -295,6 +349,7 @@ async fn handle(
             Decoded::Traces(request) => {
                 request.resource_spans.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len() as u64).sum()
             }
+            Decoded::Metrics(request) => data_points(request),
         };
         let reply = s.script.pop_front().or_else(|| s.default.clone()).unwrap_or(Reply::Accept);
         let delivered = match &reply {
@@ -315,14 +370,19 @@ async fn handle(
                 s.spans_delivered += delivered;
                 s.traces_kept.push(request);
             }
+            Decoded::Metrics(request) => {
+                s.points_seen += n;
+                s.points_delivered += delivered;
+                s.metrics_kept.push(request);
+            }
         }
         s.replies.push(reply.clone());
         reply
     };
     let json = content_type.starts_with("application/json");
     match reply {
-        Reply::Accept => Ok(respond(200, None, success(None, json, traces))),
-        Reply::Partial(rejected) => Ok(respond(200, None, success(Some(rejected), json, traces))),
+        Reply::Accept => Ok(respond(200, None, success(None, json, signal))),
+        Reply::Partial(rejected) => Ok(respond(200, None, success(Some(rejected), json, signal))),
         Reply::Status(status, retry_after) => Ok(respond(status, retry_after, Bytes::new())),
         Reply::Hang => {
             std::future::pending::<()>().await;
@@ -332,8 +392,20 @@ async fn handle(
     }
 }
 
-fn success(rejected: Option<i64>, json: bool, traces: bool) -> Bytes {
-    if traces {
+fn success(rejected: Option<i64>, json: bool, signal: &str) -> Bytes {
+    if signal == "metrics" {
+        let response = ExportMetricsServiceResponse {
+            partial_success: rejected.map(|rejected_data_points| ExportMetricsPartialSuccess {
+                rejected_data_points,
+                error_message: "rejected by the test receiver".into(),
+            }),
+        };
+        return match json {
+            true => Bytes::from(serde_json::to_vec(&response).unwrap_or_default()),
+            false => Bytes::from(response.encode_to_vec()),
+        };
+    }
+    if signal == "traces" {
         let response = ExportTraceServiceResponse {
             partial_success: rejected.map(|rejected_spans| ExportTracePartialSuccess {
                 rejected_spans,

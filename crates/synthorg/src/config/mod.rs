@@ -324,6 +324,9 @@ pub(crate) struct Settings {
     /// exporter unless `traces: none`.
     pub otlp: Option<ExporterConfig>,
     pub otlp_traces: Option<ExporterConfig>,
+    /// The metric exporter and its reading interval, when the `otlp` sink pushes metrics
+    /// (unless `metrics: none`).
+    pub otlp_metrics: Option<(ExporterConfig, std::time::Duration)>,
     /// Problems that do not stop the program (e.g. headers over plain http).
     pub warnings: Vec<String>,
 }
@@ -579,7 +582,7 @@ fn check(config: Config, resource: Vec<(String, String)>, errors: &mut Vec<Field
     policy.levels.extend(config.security.policies.clone());
     errors.extend(policy.validate().into_iter().map(|e| e.within("security.policies")));
     let mut warnings = Vec::new();
-    let (otlp, otlp_traces) = check_sinks(&config.logging, resource, errors, &mut warnings);
+    let (otlp, otlp_traces, otlp_metrics) = check_sinks(&config.logging, resource, errors, &mut warnings);
     if let Err(e) = tracing_subscriber::EnvFilter::try_new(&config.logging.level) {
         errors.push(FieldError::new("logging.level", format!("not a level or filter: {e}")));
     }
@@ -611,6 +614,7 @@ fn check(config: Config, resource: Vec<(String, String)>, errors: &mut Vec<Field
         api,
         otlp,
         otlp_traces,
+        otlp_metrics,
         warnings,
         config,
     }
@@ -621,10 +625,11 @@ fn check_sinks(
     resource: Vec<(String, String)>,
     errors: &mut Vec<FieldError>,
     warnings: &mut Vec<String>,
-) -> (Option<ExporterConfig>, Option<ExporterConfig>) {
+) -> (Option<ExporterConfig>, Option<ExporterConfig>, Option<(ExporterConfig, std::time::Duration)>) {
     let mut paths = std::collections::BTreeSet::new();
     let mut exporter = None;
     let mut traces = None;
+    let mut metrics = None;
     let mut otlp_sinks = 0;
     for (i, sink) in logging.sinks.iter().enumerate() {
         let at = |field: &str| format!("logging.sinks[{i}].{field}");
@@ -636,6 +641,7 @@ fn check_sinks(
             }
             let logs = otlp::check(&at, otlp, resource.clone(), errors, warnings);
             traces = logs.as_ref().and_then(|logs| otlp::check_traces(&at, otlp, logs, errors));
+            metrics = logs.as_ref().and_then(|logs| otlp::check_metrics(&at, otlp, logs, errors));
             exporter = logs.filter(|_| otlp::exports_logs(&at, otlp, errors));
             continue;
         }
@@ -658,7 +664,7 @@ fn check_sinks(
             errors.push(FieldError::new(at("max_files"), "must be at most 1000"));
         }
     }
-    (exporter, traces)
+    (exporter, traces, metrics)
 }
 
 /// The configuration as YAML-compatible JSON with secret-named values redacted.

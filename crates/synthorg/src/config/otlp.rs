@@ -50,6 +50,14 @@ pub(crate) struct OtlpSinkConfig {
     /// The URL spans are POSTed to, used exactly as written
     /// (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`); when empty, `{endpoint}/v1/traces`.
     pub traces_endpoint: String,
+    /// `otlp` (the default) also pushes the `/api/v1/metrics` catalogue to the same
+    /// collector every `metrics_interval` (`OTEL_METRICS_EXPORTER`); `none` does not.
+    pub metrics: String,
+    /// The URL metrics are POSTed to, used exactly as written
+    /// (`OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`); when empty, `{endpoint}/v1/metrics`.
+    pub metrics_endpoint: String,
+    /// How often the catalogue is read and pushed (`OTEL_METRIC_EXPORT_INTERVAL`).
+    pub metrics_interval: String,
     /// `http/protobuf` or `http/json`.
     pub protocol: String,
     /// Sent with every export request (e.g. an authorization header).
@@ -86,14 +94,17 @@ impl Default for OtlpSinkConfig {
             logs: "otlp".into(),
             traces: "otlp".into(),
             traces_endpoint: String::new(),
+            metrics: "otlp".into(),
+            metrics_endpoint: String::new(),
+            metrics_interval: "60s".into(),
             protocol: "http/protobuf".into(),
             headers: Headers::default(),
             level: "info".into(),
             export_interval: "1s".into(),
             batch_size: 512,
             timeout: "10s".into(),
-            max_retries: 20,
-            retry_max_elapsed: "60s".into(),
+            max_retries: 100,
+            retry_max_elapsed: "5m".into(),
             queue_capacity: 65_536,
             compression: "none".into(),
             allowed_private_cidrs: Vec::new(),
@@ -150,6 +161,12 @@ pub(super) fn apply_otel_env(tree: &mut Value, vars: &[(String, String)], errors
     if let Some((name, v)) = find(&["OTEL_TRACES_EXPORTER"]) {
         set.push(("traces", Value::String(v.trim().to_owned()), name));
     }
+    if let Some((name, v)) = find(&["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"]) {
+        set.push(("metrics_endpoint", Value::String(v.to_owned()), name));
+    }
+    if let Some((name, v)) = find(&["OTEL_METRICS_EXPORTER"]) {
+        set.push(("metrics", Value::String(v.trim().to_owned()), name));
+    }
     if let Some((name, v)) = find(&["OTEL_LOGS_EXPORTER"]) {
         set.push(("logs", Value::String(v.trim().to_owned()), name));
     }
@@ -162,6 +179,7 @@ pub(super) fn apply_otel_env(tree: &mut Value, vars: &[(String, String)], errors
     let millis = [
         (&["OTEL_EXPORTER_OTLP_LOGS_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"][..], "timeout"),
         (&["OTEL_BLRP_SCHEDULE_DELAY"][..], "export_interval"),
+        (&["OTEL_METRIC_EXPORT_INTERVAL"][..], "metrics_interval"),
     ];
     for (names, key) in millis {
         if let Some((name, v)) = find(names) {
@@ -386,18 +404,50 @@ pub(super) fn check_traces(
     logs: &ExporterConfig,
     errors: &mut Vec<FieldError>,
 ) -> Option<ExporterConfig> {
-    match sink.traces.as_str() {
+    check_signal(at, sink, logs, errors, ("traces", &sink.traces), ("traces_endpoint", &sink.traces_endpoint))
+}
+
+/// The metric exporter of the `otlp` sink and its reading interval: the log exporter's
+/// settings sent to the metrics endpoint, unless `metrics: none`.
+pub(super) fn check_metrics(
+    at: &dyn Fn(&str) -> String,
+    sink: &OtlpSinkConfig,
+    logs: &ExporterConfig,
+    errors: &mut Vec<FieldError>,
+) -> Option<(ExporterConfig, Duration)> {
+    let interval = duration(errors, &at("metrics_interval"), &sink.metrics_interval);
+    if !(Duration::from_millis(100)..=Duration::from_secs(86_400)).contains(&interval) {
+        errors.push(FieldError::new(at("metrics_interval"), "must be between 100ms and 24h"));
+        return None;
+    }
+    let config =
+        check_signal(at, sink, logs, errors, ("metrics", &sink.metrics), ("metrics_endpoint", &sink.metrics_endpoint))?;
+    Some((config, interval))
+}
+
+/// One more signal's exporter: `exporter` is its `otlp` | `none` setting, `endpoint` its
+/// per-signal URL setting (empty: `{endpoint}/v1/{signal}`).
+fn check_signal(
+    at: &dyn Fn(&str) -> String,
+    sink: &OtlpSinkConfig,
+    logs: &ExporterConfig,
+    errors: &mut Vec<FieldError>,
+    exporter: (&str, &str),
+    endpoint: (&str, &str),
+) -> Option<ExporterConfig> {
+    match exporter.1 {
         "otlp" => {}
         "none" => return None,
         other => {
-            errors.push(FieldError::new(at("traces"), format!("unknown exporter {other:?}; supported: otlp, none")));
+            errors.push(FieldError::new(at(exporter.0), format!("unknown exporter {other:?}; supported: otlp, none")));
             return None;
         }
     }
-    let (field, checked) = if sink.traces_endpoint.is_empty() {
-        ("endpoint", logs.policy.check_signal_endpoint(&sink.endpoint, "/v1/traces", &SystemResolver))
+    let (field, checked) = if endpoint.1.is_empty() {
+        let path = format!("/v1/{}", exporter.0);
+        ("endpoint", logs.policy.check_signal_endpoint(&sink.endpoint, &path, &SystemResolver))
     } else {
-        ("traces_endpoint", logs.policy.check_logs_url(&sink.traces_endpoint, &SystemResolver))
+        (endpoint.0, logs.policy.check_logs_url(endpoint.1, &SystemResolver))
     };
     match checked {
         Ok(endpoint) => Some(ExporterConfig { endpoint, ..logs.clone() }),

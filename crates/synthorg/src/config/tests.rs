@@ -273,6 +273,40 @@ fn the_trace_exporter_follows_the_otel_variables() {
     }
 }
 
+/// Metrics are pushed where logs go unless told otherwise: `{endpoint}/v1/metrics`, the
+/// per-signal variable as is, every `OTEL_METRIC_EXPORT_INTERVAL` milliseconds (default 60 s),
+/// or not at all with `OTEL_METRICS_EXPORTER=none`.
+#[test]
+fn the_metric_exporter_follows_the_otel_variables() {
+    let base = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318");
+    let settings = load_yaml("", &[base, ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")]).unwrap();
+    let (metrics, interval) = settings.otlp_metrics.unwrap();
+    assert_eq!(metrics.endpoint.logs_url.as_str(), "http://127.0.0.1:4318/v1/metrics");
+    assert_eq!(metrics.protocol, synthorg_telemetry::otlp::Protocol::HttpJson, "shared with the logs");
+    assert_eq!(interval, Duration::from_secs(60), "the specification's default");
+    let own = ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http://127.0.0.1:9999/points");
+    let settings = load_yaml("", &[base, own, ("OTEL_METRIC_EXPORT_INTERVAL", "15000")]).unwrap();
+    let (metrics, interval) = settings.otlp_metrics.unwrap();
+    assert_eq!(metrics.endpoint.logs_url.as_str(), "http://127.0.0.1:9999/points", "as is");
+    assert_eq!(interval, Duration::from_secs(15));
+    let settings = load_yaml("", &[base, ("OTEL_METRICS_EXPORTER", "none")]).unwrap();
+    assert!(settings.otlp_metrics.is_none() && settings.otlp_traces.is_some() && settings.otlp.is_some());
+    let yaml = "logging:\n  sinks:\n    - {type: otlp, endpoint: \"http://127.0.0.1:4318\", metrics: none}\n";
+    assert!(load_yaml(yaml, &[]).unwrap().otlp_metrics.is_none(), "metrics: none in the file");
+    assert!(load_yaml("", &[]).unwrap().otlp_metrics.is_none(), "no otlp sink, no push");
+    for (name, value, said) in [
+        ("OTEL_METRICS_EXPORTER", "prometheus", "supported: otlp, none"),
+        ("OTEL_METRIC_EXPORT_INTERVAL", "soon", "milliseconds"),
+        ("OTEL_METRIC_EXPORT_INTERVAL", "5", "between 100ms and 24h"),
+        ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http://169.254.169.254/v1/metrics", "cloud metadata"),
+    ] {
+        let errors = load_yaml("", &[base, (name, value)]).unwrap_err().0;
+        assert_eq!(errors.len(), 1, "{name}: {errors:?}");
+        assert_eq!(errors[0].field, format!("env {name}"), "{errors:?}");
+        assert!(errors[0].message.contains(said), "{errors:?}");
+    }
+}
+
 #[test]
 fn standard_otel_variables_configure_the_exporter() {
     let env = [

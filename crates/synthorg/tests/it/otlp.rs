@@ -1,4 +1,4 @@
-//! The real binary exporting logs and traces over OTLP: to the real collector `rotel` over
+//! The real binary exporting logs, traces and metrics over OTLP: to the real collector `rotel` over
 //! `http/protobuf` and `http/json`, and to the exact-count receiver while SIGTERM arrives
 //! under load.
 
@@ -50,7 +50,7 @@ fn rotel_receives_records_with_request_and_trace_ids() {
         let mut rotel = Command::new(&agent)
             .args(["start", "--otlp-http-endpoint", &format!("127.0.0.1:{http}")])
             .args(["--otlp-grpc-endpoint", &format!("127.0.0.1:{grpc}")])
-            .args(["--exporter", "blackhole", "--debug-log", "logs", "--debug-log", "traces"])
+            .args(["--exporter", "blackhole", "--debug-log", "logs", "--debug-log", "traces", "--debug-log", "metrics"])
             .args(["--debug-log-verbosity", "detailed"])
             .stdout(std::fs::File::create(&out).unwrap())
             .stderr(Stdio::null())
@@ -69,6 +69,7 @@ fn rotel_receives_records_with_request_and_trace_ids() {
                 ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
                 ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
                 ("OTEL_SERVICE_NAME", "synthorg-e2e"),
+                ("OTEL_METRIC_EXPORT_INTERVAL", "60000"),
             ],
         );
         let trace = "0af7651916cd43dd8448eb211c80319c";
@@ -81,7 +82,9 @@ fn rotel_receives_records_with_request_and_trace_ids() {
         let deadline = Instant::now() + Duration::from_secs(20);
         let text = loop {
             let text = std::fs::read_to_string(&out).unwrap_or_default();
-            let arrived = text.contains(&format!("request_id: Str({request_id})")) && text.contains("SPAN_KIND_SERVER");
+            let arrived = text.contains(&format!("request_id: Str({request_id})"))
+                && text.contains("SPAN_KIND_SERVER")
+                && text.contains("synthorg_http_requests");
             if arrived || Instant::now() > deadline {
                 break text;
             }
@@ -99,8 +102,19 @@ fn rotel_receives_records_with_request_and_trace_ids() {
         assert!(text.contains("Parent ID      : b7ad6b7169203331"), "{protocol}: {text}");
         assert!(text.contains("Kind           : SPAN_KIND_SERVER"), "{protocol}: {text}");
         assert!(text.contains("http.response.status_code: Int(200)"), "{protocol}: {text}");
-        let drained = logs.iter().find(|l| l.contains("OTLP exporter drained")).unwrap();
-        assert!(drained.contains("dropped=0"), "{drained}");
+        // The catalogue, pushed at shutdown: the request counted, its latency a histogram
+        // with data (a collector that cannot read a point shows an empty data type).
+        assert!(text.contains("Name: synthorg_http_requests\n"), "{protocol}: {text}");
+        assert!(text.contains("IsMonotonic: true"), "{protocol}: {text}");
+        assert!(text.contains("route: Str(/api/v1/health)"), "{protocol}: {text}");
+        let histogram = text.split("Name: synthorg_http_request_duration_seconds").nth(1).unwrap_or_default();
+        assert!(histogram.contains("DataType: Histogram"), "{protocol}: {histogram}");
+        assert!(histogram.contains(&format!("Trace ID: {trace}")), "{protocol}: the exemplar: {histogram}");
+        assert!(!text.contains("DataType: Empty"), "{protocol}: {text}");
+        for signal in ["OTLP exporter drained", "OTLP trace exporter drained", "OTLP metric exporter drained"] {
+            let drained = logs.iter().find(|l| l.contains(signal)).unwrap();
+            assert!(drained.contains("dropped=0"), "{drained}");
+        }
     }
 }
 
@@ -220,6 +234,7 @@ fn shutdown_keeps_one_deadline_and_the_drained_line_adds_up() {
             ("SYNTHORG_SERVER__SHUTDOWN_TIMEOUT", "2s"),
             // The script answers log requests only.
             ("OTEL_TRACES_EXPORTER", "none"),
+            ("OTEL_METRICS_EXPORTER", "none"),
         ],
     );
     let key = Server::bootstrap_key(&data);
@@ -473,4 +488,122 @@ fn logs_exporter_none_sends_spans_only() {
     assert_eq!(receiver.seen(), 0, "no log record was sent");
     assert!(logs.iter().any(|l| l.contains("OTLP trace exporter drained")));
     assert!(!logs.iter().any(|l| l.contains("OTLP exporter drained")));
+}
+
+/// Every metric the receiver got, in arrival order.
+fn pushed_metrics(receiver: &Receiver) -> Vec<opentelemetry_proto::tonic::metrics::v1::Metric> {
+    let requests = receiver.kept_metrics().into_iter();
+    requests.flat_map(|r| r.resource_metrics).flat_map(|r| r.scope_metrics).flat_map(|s| s.metrics).collect()
+}
+
+/// The family names a scrape declares, as their OTLP names: a counter without `_total`, an
+/// info family with `_info`, the token usage histogram under its conventional name.
+fn scrape_families(scrape: &str) -> BTreeSet<String> {
+    let mut families = BTreeSet::new();
+    for line in scrape.lines().filter_map(|l| l.strip_prefix("# TYPE ")) {
+        let (name, kind) = line.split_once(' ').unwrap();
+        let name = match kind {
+            "counter" => name.strip_suffix("_total").unwrap_or(name).to_owned(),
+            _ if name == "gen_ai_client_token_usage" => "gen_ai.client.token.usage".to_owned(),
+            _ => name.to_owned(),
+        };
+        families.insert(name);
+    }
+    families
+}
+
+/// The metric push carries the `/metrics` catalogue: every family the scrape declares, with
+/// the same values, the token usage histogram with its exemplar in the reporting request's
+/// trace, and every data point accounted for at shutdown.
+#[test]
+fn metrics_push_carries_the_scrape_catalogue() {
+    use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+    use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value as Number;
+
+    let receiver = Receiver::start().unwrap();
+    let (_dir, data) = temp_dir();
+    let endpoint = receiver.endpoint();
+    let server = Server::start_with_env(
+        &data,
+        &[],
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint), ("OTEL_METRIC_EXPORT_INTERVAL", "300")],
+    );
+    let key = Server::bootstrap_key(&data);
+    let admin = Client::new(&server.base, &key);
+    let (_, agent) = admin.post("/agents", &serde_json::json!({"name": "ada", "role": "developer"}));
+    let agent = agent["id"].as_str().unwrap().to_owned();
+    let trace = "7c1f0a2b3c4d5e6f708192a3b4c5d6e7";
+    let body = serde_json::json!({"agent_id": agent, "provider": "anthropic", "model": "claude-sonnet-4-5",
+        "input_tokens": 1000, "output_tokens": 100, "operation": "embeddings", "cost": "0.25"});
+    let answer = ureq::Agent::from(ureq::Agent::config_builder().http_status_as_error(false).build())
+        .post(format!("{}/costs", server.base))
+        .header("authorization", &format!("Bearer {key}"))
+        .header("traceparent", &format!("00-{trace}-1234567890abcdef-01"))
+        .send_json(body)
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 201);
+    let bad = serde_json::json!({"agent_id": agent, "provider": "anthropic", "model": "m",
+        "input_tokens": 1, "output_tokens": 1, "operation": "telepathy"});
+    let (status, error) = admin.post("/costs", &bad);
+    assert_eq!(status, 422, "{error}");
+    assert!(error.to_string().contains("operation"), "the field is named: {error}");
+
+    // A reading taken after the report.
+    let after = Instant::now() + Duration::from_millis(400);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let find = |name: &str| pushed_metrics(&receiver).into_iter().rfind(|m| m.name == name);
+    while Instant::now() < after || find("gen_ai.client.token.usage").is_none() {
+        assert!(Instant::now() < deadline, "no reading with token usage arrived");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let scrape = ureq::get(format!("{}/metrics", server.base)).call().unwrap().into_body().read_to_string().unwrap();
+
+    // Every family of the scrape, under the same name.
+    let pushed: BTreeSet<String> = pushed_metrics(&receiver).into_iter().map(|m| m.name).collect();
+    let declared = scrape_families(&scrape);
+    let missing: Vec<_> = declared.iter().filter(|name| !pushed.contains(*name)).collect();
+    // A family with no series yet (the coordination gauges before a run) has no point to push.
+    let empty: Vec<&String> = missing
+        .iter()
+        .copied()
+        .filter(|name| {
+            scrape.lines().any(|l| l.starts_with(&format!("{}{{", name)) || l.starts_with(&format!("{} ", name)))
+        })
+        .collect();
+    assert!(empty.is_empty(), "families with samples in the scrape but not pushed: {empty:?}");
+    assert!(pushed.is_subset(&declared), "pushed but not in the scrape: {:?}", pushed.difference(&declared));
+    assert!(pushed.len() > 40, "{pushed:?}");
+
+    // The ledger's total, as the scrape says it.
+    let Some(Data::Sum(cost)) = find("synthorg_cost").unwrap().data else { panic!("a counter is a sum") };
+    assert!(cost.is_monotonic);
+    assert_eq!(cost.data_points[0].value, Some(Number::AsDouble(0.25)));
+    assert!(scrape.contains("synthorg_cost_total 0.25"), "{scrape}");
+    // The token usage of the report, in the GenAI conventions, with its trace.
+    let tokens = find("gen_ai.client.token.usage").unwrap();
+    assert_eq!(tokens.unit, "{token}");
+    let Some(Data::Histogram(h)) = tokens.data else { panic!("a histogram") };
+    let attr = |p: &opentelemetry_proto::tonic::metrics::v1::HistogramDataPoint, key: &str| {
+        p.attributes.iter().find(|a| a.key == key).and_then(|a| match a.value.as_ref()?.value.as_ref()? {
+            Any::StringValue(s) => Some(s.clone()),
+            _ => None,
+        })
+    };
+    let input = h.data_points.iter().find(|p| attr(p, "gen_ai.token.type").as_deref() == Some("input")).unwrap();
+    assert_eq!(attr(input, "gen_ai.operation.name").as_deref(), Some("embeddings"));
+    assert_eq!(attr(input, "gen_ai.provider.name").as_deref(), Some("anthropic"));
+    assert_eq!(attr(input, "gen_ai.request.model").as_deref(), Some("claude-sonnet-4-5"));
+    assert_eq!((input.count, input.sum), (1, Some(1000.0)), "the rejected report is not counted");
+    assert_eq!(hex(&input.exemplars[0].trace_id), trace);
+    assert!(
+        scrape.contains(r#"gen_ai_client_token_usage_sum{gen_ai_operation_name="embeddings",gen_ai_provider_name="anthropic",gen_ai_request_model="claude-sonnet-4-5",gen_ai_token_type="output"} 100"#),
+        "{scrape}"
+    );
+
+    let (status, logs) = server.signal("TERM");
+    assert!(status.success(), "{logs:?}");
+    let line = logs.iter().find(|l| l.contains("OTLP metric exporter drained")).unwrap();
+    let (emitted, delivered) = (field(line, "emitted"), field(line, "delivered"));
+    assert_eq!((emitted, field(line, "dropped")), (delivered, 0), "{line}");
+    assert_eq!(receiver.delivered_points(), delivered, "{line}");
 }

@@ -100,7 +100,10 @@ impl Prometheus {
 #[test]
 fn prometheus_scrapes_the_organization() {
     let (tmp, data) = temp_dir();
-    let server = Server::start(&data, &[]);
+    // Spans go to a collector, so that the exemplars can be matched with exported spans.
+    let receiver = synthorg_telemetry::otlp::receiver::Receiver::start().unwrap();
+    let collector = receiver.endpoint();
+    let server = Server::start_with_env(&data, &[], &[("OTEL_EXPORTER_OTLP_ENDPOINT", &collector)]);
     let admin = Client::new(&server.base, &Server::bootstrap_key(&data));
     let mut agents = Vec::new();
     for name in ["ada", "quote\"d \\ agent", "braces} {and=\"label\" 🤖"] {
@@ -171,6 +174,24 @@ fn prometheus_scrapes_the_organization() {
         logs.iter().any(|l| l.contains(trace_id) && l.contains(span_id)),
         "a log line of the request carries the exemplar's trace and span ids"
     );
+    // The exemplar points at a span that was exported: the request's SERVER span.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let exported = loop {
+        let spans: Vec<_> = receiver
+            .kept_traces()
+            .into_iter()
+            .flat_map(|r| r.resource_spans)
+            .flat_map(|r| r.scope_spans)
+            .flat_map(|s| s.spans)
+            .collect();
+        let hex = |b: &[u8]| b.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        if let Some(span) = spans.into_iter().find(|s| hex(&s.trace_id) == trace_id && hex(&s.span_id) == span_id) {
+            break span;
+        }
+        assert!(Instant::now() < deadline, "no exported span {span_id} in trace {trace_id}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(exported.name, "GET /api/v1/agents/{id}");
     // A verdict and a cost report link their counters to their requests' traces.
     let traced_post = |path: &str, body: Value, trace_id: &str| {
         traced
@@ -193,6 +214,8 @@ fn prometheus_scrapes_the_organization() {
     assert_eq!(traced_post("/costs", body, cost_trace), 201);
     let (_, _, value) = find("synthorg_cost_total", cost_trace);
     assert_eq!(value, 0.25, "the exemplar is the report's cost");
+    let (series, _, tokens) = find("gen_ai_client_token_usage_bucket{gen_ai_token_type=\"input\"}", cost_trace);
+    assert_eq!((series["gen_ai_request_model"].as_str(), tokens), (Some("claude-sonnet-4"), 10.0));
     // The dashboard's panels answer as shown: the 5xx ratio is 0 without any 5xx (not "No
     // data"), and panels filtered by the dashboard's job variable find this job.
     let dashboard: serde_json::Value = serde_json::from_str(
