@@ -29,6 +29,9 @@ bench/exposition.sh
 section "OTLP export against the OpenTelemetry Rust SDK pipeline"
 cargo bench -q -p synthorg-telemetry --features sdk-compare --bench otlp
 
+section "tracing a request against the OpenTelemetry Rust SDK (tracing-opentelemetry)"
+cargo bench -q -p synthorg-telemetry --features sdk-compare --bench otlp_traces
+
 section "API throughput and latency against raw SQLite commits"
 bench/api.sh 20
 
