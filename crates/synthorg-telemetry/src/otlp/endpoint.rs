@@ -79,6 +79,9 @@ impl CheckedEndpoint {
     }
 }
 
+/// The OTLP/HTTP paths of the three signals.
+const SIGNAL_PATHS: [&str; 3] = ["/v1/logs", "/v1/traces", "/v1/metrics"];
+
 impl EndpointPolicy {
     /// Checks a collector's base URL: logs go to `{endpoint}/v1/logs` (an endpoint already
     /// ending in `/v1/logs` is used as is).
@@ -87,8 +90,8 @@ impl EndpointPolicy {
     }
 
     /// Checks a collector's base URL for one signal: its requests go to
-    /// `{endpoint}{signal_path}` (`/v1/traces`, say), or to the endpoint itself when it
-    /// already ends so. The URL is in [`CheckedEndpoint::logs_url`] whatever the signal.
+    /// `{endpoint}{signal_path}` (`/v1/traces`, say); an endpoint already ending in a signal's
+    /// path has that path replaced (`…/v1/logs` gives `…/v1/traces`). The URL is in [`CheckedEndpoint::logs_url`] whatever the signal.
     pub fn check_signal_endpoint(
         &self,
         endpoint: &str,
@@ -142,10 +145,12 @@ impl EndpointPolicy {
                 }
             }
         };
-        if let Some(signal_path) = signal_path
-            && !url.path().trim_end_matches('/').ends_with(signal_path)
-        {
-            let path = format!("{}{signal_path}", url.path().trim_end_matches('/'));
+        if let Some(signal_path) = signal_path {
+            // A base already ending in a signal's path (`…/v1/logs`, written for the logs)
+            // stands for the collector: each signal gets its own path in its place.
+            let base = url.path().trim_end_matches('/');
+            let base = SIGNAL_PATHS.iter().find_map(|p| base.strip_suffix(p)).unwrap_or(base);
+            let path = format!("{base}{signal_path}");
             url.set_path(&path);
         }
         Ok(CheckedEndpoint { logs_url: url, loopback })

@@ -150,6 +150,20 @@ fn logs_path_is_appended_once() {
     assert_eq!(check("http://localhost:4318/v1/logs"), "http://localhost:4318/v1/logs");
 }
 
+/// A base endpoint written with the logs path (`…/v1/logs`, as the log sink has always
+/// allowed) stands for the collector: traces and metrics get their own paths in its place,
+/// not `…/v1/logs/v1/traces`.
+#[test]
+fn each_signal_gets_its_own_path_from_one_base() {
+    let check = |e: &str, p: &str| policy().check_signal_endpoint(e, p, &dns()).unwrap().logs_url.to_string();
+    for base in ["http://localhost:4318", "http://localhost:4318/v1/logs", "http://localhost:4318/v1/traces/"] {
+        assert_eq!(check(base, "/v1/traces"), "http://localhost:4318/v1/traces", "{base}");
+        assert_eq!(check(base, "/v1/metrics"), "http://localhost:4318/v1/metrics", "{base}");
+        assert_eq!(check(base, "/v1/logs"), "http://localhost:4318/v1/logs", "{base}");
+    }
+    assert_eq!(check("http://localhost:4318/otlp/v1/logs", "/v1/metrics"), "http://localhost:4318/otlp/v1/metrics");
+}
+
 /// A per-signal logs URL is used exactly as written (no path: the root), and passes the same
 /// checks as a base endpoint.
 #[test]
