@@ -644,6 +644,15 @@ impl std::fmt::Debug for CreatedKey {
     }
 }
 
+/// `GET /api/v1/keys/current`: the key making the request.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CurrentKey {
+    pub id: String,
+    pub role: Role,
+    /// The agent an agent key acts for.
+    pub agent_id: Option<Uuid>,
+}
+
 /// An API key without its secret.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct KeyInfo {

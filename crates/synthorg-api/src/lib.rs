@@ -6,6 +6,7 @@
 //! store's writer thread when it has one ([`AppState::write`]).
 
 pub mod auth;
+pub mod console;
 pub mod dto;
 pub mod effects;
 pub mod error;
@@ -264,6 +265,7 @@ pub fn app(store: Arc<dyn Store>, settings: ApiSettings) -> Router {
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_key))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .merge(console::router())
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::timeout_and_log))
         .with_state(state)
 }

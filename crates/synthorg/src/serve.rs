@@ -97,7 +97,8 @@ async fn serve(
         tracing::warn!(target: "synthorg::audit", security_mode = "shadow",
             "security.mode is shadow: deny and escalate verdicts are recorded but not enforced");
     }
-    tracing::info!(%address, store = %settings.store, synthorg_version = env!("CARGO_PKG_VERSION"), "listening");
+    let console = format!("http://{address}/console");
+    tracing::info!(%address, store = %settings.store, synthorg_version = env!("CARGO_PKG_VERSION"), %console, "listening");
 
     let demo = match demo {
         true => Some(tokio::task::block_in_place(|| Demo::start(store.as_ref(), address))?),

@@ -9,7 +9,7 @@ use synthorg_store::{Done, now};
 use super::Caller;
 use crate::AppState;
 use crate::auth::{generate_key, require_admin};
-use crate::dto::{CreateKey, CreateKeySchema, CreatedKey, KeyInfo, KeyList, PageQuery};
+use crate::dto::{CreateKey, CreateKeySchema, CreatedKey, CurrentKey, KeyInfo, KeyList, PageQuery};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, Audited, page_request};
 
@@ -29,6 +29,15 @@ pub(super) async fn list(
             Ok(Json(KeyList { items: keys.items.iter().map(KeyInfo::from).collect(), next_cursor: keys.next_cursor }))
         })
         .await
+}
+
+/// The key making this request: its id and role (and agent, for an agent key). Any key; the
+/// console uses it to know what to show.
+#[utoipa::path(get, path = "/api/v1/keys/current", operation_id = "getCurrentKey", tag = "keys",
+    responses((status = 200, body = CurrentKey)))]
+pub(super) async fn current(caller: Caller) -> Result<Json<CurrentKey>, ApiError> {
+    let (id, role) = caller.key().ok_or_else(|| ApiError::forbidden("no API key"))?;
+    Ok(Json(CurrentKey { id: id.to_owned(), role, agent_id: caller.agent_id() }))
 }
 
 /// Creates a key (admin). The key is in this response only.

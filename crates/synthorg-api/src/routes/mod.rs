@@ -62,6 +62,7 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(security::get_approval))
         .routes(routes!(security::decide))
         .routes(routes!(keys::list, keys::create))
+        .routes(routes!(keys::current))
         .routes(routes!(keys::revoke))
         .routes(routes!(audit::list))
         .routes(routes!(audit::head))

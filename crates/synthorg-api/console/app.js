@@ -1,0 +1,348 @@
+// The synthorg operator console: a few pages over the JSON API, signed in with an API key
+// kept in this tab's sessionStorage. Every string from the API reaches the page as text
+// (textContent, never HTML), and the Content-Security-Policy admits this file only.
+'use strict';
+
+const KEY = 'synthorg.console.key';
+const REFRESH_MS = 5000;
+const session = { key: sessionStorage.getItem(KEY), role: null, id: null };
+let refreshTimer = null;
+
+// An element with attributes and children; strings become text nodes.
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name === 'text') node.textContent = String(value);
+    else if (name === 'class') node.className = value;
+    else if (name.startsWith('on')) node.addEventListener(name.slice(2), value);
+    else node.setAttribute(name, value === true ? '' : String(value));
+  }
+  for (const child of children.flat(Infinity)) {
+    if (child === undefined || child === null || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+class ApiError extends Error {
+  constructor(status, message) { super(message); this.status = status; }
+}
+
+async function api(method, path, body) {
+  const headers = { authorization: 'Bearer ' + session.key };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const response = await fetch('/api/v1' + path, {
+    method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+    cache: 'no-store', credentials: 'omit', redirect: 'error',
+  });
+  const text = await response.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch (_) { data = null; }
+  if (response.status === 401) {
+    signOut('The key was refused (revoked or unknown). Sign in again.');
+    throw new ApiError(401, 'signed out');
+  }
+  if (!response.ok) {
+    const message = data && data.error ? data.error.message : 'HTTP ' + response.status;
+    throw new ApiError(response.status, message);
+  }
+  return data;
+}
+
+const fmt = {
+  usd: (n) => (typeof n === 'number' ? '$' + n.toFixed(n >= 100 ? 0 : n >= 1 ? 2 : 4) : '—'),
+  pct: (n) => (typeof n === 'number' ? n.toFixed(1) + ' %' : '—'),
+  time: (s) => (s ? new Date(s).toLocaleString() : '—'),
+};
+
+function pill(text, kind) {
+  return el('span', { class: 'pill' + (kind ? ' ' + kind : ''), text });
+}
+
+function table(headers, rows, empty) {
+  if (rows.length === 0) return el('p', { class: 'empty', text: empty });
+  return el('div', { class: 'scroll' },
+    el('table', {}, el('thead', {}, el('tr', {}, headers.map((h) => el('th', { text: h })))),
+      el('tbody', {}, rows)));
+}
+
+function countBy(items, field) {
+  const counts = new Map();
+  for (const item of items) counts.set(item[field], (counts.get(item[field]) || 0) + 1);
+  return [...counts.entries()].sort((a, b) => b[1] - a[1]);
+}
+
+// Every page of a list (the API pages by cursor), up to `max` items.
+async function all(path, max = 5000) {
+  const items = [];
+  let cursor = null;
+  do {
+    const sep = path.includes('?') ? '&' : '?';
+    const page = await api('GET', path + sep + 'limit=1000' + (cursor ? '&cursor=' + encodeURIComponent(cursor) : ''));
+    items.push(...page.items);
+    cursor = page.next_cursor;
+  } while (cursor && items.length < max);
+  return items;
+}
+
+const isAdmin = () => session.role === 'admin';
+
+// ---- pages ----------------------------------------------------------------------------
+
+const pages = {
+  async overview() {
+    const [agents, tasks, budget, pending, head] = await Promise.all([
+      all('/agents'), all('/tasks'), api('GET', '/budget/status'),
+      all('/approvals?status=pending'), api('GET', '/audit/head'),
+    ]);
+    const from = Math.max(0, head.seq - 10);
+    const recent = (await api('GET', '/audit?limit=10' + (from > 0 ? '&cursor=' + from : ''))).items.reverse();
+    const used = budget.total_monthly > 0 ? budget.used_percent : null;
+    return [
+      el('h1', { text: 'Overview' }),
+      el('div', { class: 'cards' },
+        el('div', { class: 'card' }, el('div', { class: 'figure', text: agents.length }), el('div', { class: 'label', text: 'agents' }),
+          el('div', {}, countBy(agents, 'status').map(([s, n]) => [pill(s + ' ' + n, s === 'active' ? 'ok' : ''), ' ']))),
+        el('div', { class: 'card' }, el('div', { class: 'figure', text: tasks.length }), el('div', { class: 'label', text: 'tasks' }),
+          el('div', {}, countBy(tasks, 'status').map(([s, n]) => [pill(s + ' ' + n), ' ']))),
+        el('div', { class: 'card', id: 'budget-card' },
+          el('div', { class: 'figure', text: fmt.usd(budget.period_spend) }),
+          el('div', { class: 'label', text: budget.total_monthly > 0
+            ? 'spent of ' + fmt.usd(budget.total_monthly) + ' this period (' + fmt.pct(used) + ')'
+            : 'spent this period (no monthly budget set)' }),
+          used === null ? null : el('div', { class: 'meter' }, el('span', { style: null, 'data-width': Math.min(100, used) })),
+          el('div', {}, pill('alert ' + budget.alert_level, budget.alert_level === 'normal' ? 'ok' : 'warn'), ' ',
+            el('span', { class: 'label', text: 'today ' + fmt.usd(budget.today_spend) }))),
+        el('a', { class: 'card', href: '#/approvals' }, el('div', { class: 'figure', text: pending.length }),
+          el('div', { class: 'label', text: 'approvals waiting for a decision' }))),
+      el('h2', { text: 'Recent audit events' }),
+      auditTable(recent),
+    ];
+  },
+
+  async agents() {
+    const agents = await all('/agents');
+    return [
+      el('h1', { text: 'Agents' }),
+      table(['Name', 'Role', 'Department', 'Status', 'Trust', 'Registered'], agents.map((a) =>
+        el('tr', {}, el('td', { text: a.name }), el('td', { text: a.role }), el('td', { text: a.department || '—' }),
+          el('td', {}, pill(a.status, a.status === 'active' ? 'ok' : a.status === 'terminated' ? 'bad' : '')),
+          el('td', { text: a.trust_level }), el('td', { text: fmt.time(a.created_at) }))), 'No agent is registered.'),
+    ];
+  },
+
+  async approvals() {
+    const [pending, decided, agents] = await Promise.all([
+      all('/approvals?status=pending'), api('GET', '/approvals?status=approved&limit=20'), all('/agents'),
+    ]);
+    const names = new Map(agents.map((a) => [a.id, a.name]));
+    const rejected = await api('GET', '/approvals?status=rejected&limit=20');
+    const rows = pending.map((a) => el('tr', { 'data-approval': a.id },
+      el('td', { text: fmt.time(a.created_at) }), el('td', { text: names.get(a.agent_id) || a.agent_id }),
+      el('td', { text: a.tool }), el('td', { text: a.action_type }), el('td', {}, pill(a.risk_level, 'warn')),
+      el('td', { text: a.reason }),
+      el('td', {}, isAdmin() ? decisionForm(a) : el('span', { class: 'label', text: 'read-only' }))));
+    const done = [...decided.items, ...rejected.items]
+      .sort((x, y) => String(y.decided_at).localeCompare(String(x.decided_at))).slice(0, 20);
+    return [
+      el('h1', { text: 'Approvals' }),
+      el('h2', { text: 'Waiting for a decision' }),
+      table(['Asked', 'Agent', 'Tool', 'Action', 'Risk', 'Why', ''], rows, 'Nothing is waiting for a decision.'),
+      el('h2', { text: 'Decided lately' }),
+      table(['Decided', 'Tool', 'Action', 'Decision', 'By', 'Note'], done.map((a) => el('tr', {},
+        el('td', { text: fmt.time(a.decided_at) }), el('td', { text: a.tool }), el('td', { text: a.action_type }),
+        el('td', {}, pill(a.status, a.status === 'approved' ? 'ok' : 'bad')), el('td', { class: 'mono', text: a.decided_by || '—' }),
+        el('td', { text: a.decision_note || '' }))), 'No decision yet.'),
+    ];
+  },
+
+  async audit() {
+    const params = new URLSearchParams(location.hash.split('?')[1] || '');
+    const query = new URLSearchParams();
+    for (const name of ['action', 'actor', 'target_id']) if (params.get(name)) query.set(name, params.get(name));
+    const head = await api('GET', '/audit/head');
+    let events;
+    if ([...query.keys()].length === 0) {
+      const from = Math.max(0, head.seq - 100);
+      events = (await api('GET', '/audit?limit=100' + (from > 0 ? '&cursor=' + from : ''))).items;
+    } else {
+      events = await all('/audit?' + query.toString(), 2000);
+    }
+    events.reverse();
+    const filter = el('form', { class: 'inline', id: 'audit-filter', onsubmit: (e) => {
+      e.preventDefault();
+      const form = new FormData(e.target);
+      const next = new URLSearchParams();
+      for (const [k, v] of form.entries()) if (String(v).trim()) next.set(k, String(v).trim());
+      location.hash = '#/audit' + (next.toString() ? '?' + next.toString() : '');
+    } },
+    el('input', { name: 'action', placeholder: 'action (e.g. approval.decided)', value: params.get('action') || '' }),
+    el('input', { name: 'actor', placeholder: 'actor (key:… or system)', value: params.get('actor') || '' }),
+    el('input', { name: 'target_id', placeholder: 'target id', value: params.get('target_id') || '' }),
+    el('button', { type: 'submit', text: 'Filter' }));
+    return [
+      el('h1', { text: 'Audit' }),
+      el('p', { class: 'label', text: 'The chain holds ' + head.seq + ' events; head ' + head.hash.slice(0, 16) + '…' }),
+      filter, el('h2', { text: [...query.keys()].length ? 'Matching events, newest first' : 'Latest events, newest first' }),
+      auditTable(events),
+    ];
+  },
+
+  async keys() {
+    if (!isAdmin()) return [el('h1', { text: 'Keys' }), el('p', { text: 'Managing keys needs an admin key.' })];
+    const keys = await all('/keys');
+    const form = el('form', { class: 'inline', id: 'key-form', onsubmit: createKey },
+      el('select', { name: 'role' }, ['viewer', 'admin', 'agent'].map((r) => el('option', { value: r, text: r }))),
+      el('input', { name: 'label', placeholder: 'label', maxlength: 200 }),
+      el('input', { name: 'agent_id', placeholder: 'agent id (agent keys)' }),
+      el('button', { type: 'submit', text: 'Create key' }));
+    return [
+      el('h1', { text: 'Keys' }), form, el('div', { id: 'key-created' }),
+      table(['Id', 'Role', 'Label', 'Agent', 'Created', 'State', ''], keys.map((k) => el('tr', { 'data-key': k.id },
+        el('td', { class: 'mono', text: k.id }), el('td', { text: k.role }), el('td', { text: k.label }),
+        el('td', { class: 'mono', text: k.agent_id || '—' }), el('td', { text: fmt.time(k.created_at) }),
+        el('td', {}, k.revoked_at ? pill('revoked', 'bad') : pill('active', 'ok')),
+        el('td', {}, k.revoked_at || k.id === session.id ? null
+          : el('button', { type: 'button', class: 'danger', 'data-revoke': k.id, text: 'Revoke', onclick: () => revokeKey(k) })))),
+      'No key.'),
+    ];
+  },
+};
+
+function auditTable(events) {
+  return table(['Seq', 'When', 'Actor', 'Action', 'Target'], events.map((e) => el('tr', { 'data-seq': e.seq },
+    el('td', { text: e.seq }), el('td', { text: fmt.time(e.at) }), el('td', { class: 'mono', text: e.actor }),
+    el('td', { text: e.action }), el('td', { class: 'mono', text: e.target_type + ' ' + e.target_id }))), 'No audit event.');
+}
+
+function decisionForm(approval) {
+  const note = el('input', { name: 'note', placeholder: 'note (optional)', maxlength: 1000 });
+  const decide = (decision) => async () => {
+    try {
+      await api('POST', '/approvals/' + encodeURIComponent(approval.id) + '/decision',
+        note.value.trim() ? { decision, note: note.value.trim() } : { decision });
+      await show();
+    } catch (error) { flash(error.message); }
+  };
+  return el('div', { class: 'inline' }, note,
+    el('button', { type: 'button', 'data-decide': 'approve', text: 'Approve', onclick: decide('approve') }), ' ',
+    el('button', { type: 'button', class: 'danger', 'data-decide': 'reject', text: 'Reject', onclick: decide('reject') }));
+}
+
+async function createKey(event) {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  const body = { role: form.get('role'), label: String(form.get('label') || '') };
+  if (String(form.get('agent_id') || '').trim()) body.agent_id = String(form.get('agent_id')).trim();
+  try {
+    const created = await api('POST', '/keys', body);
+    await show();
+    const box = document.getElementById('key-created');
+    box.replaceChildren(el('div', { class: 'notice' },
+      el('p', { text: 'Key ' + created.id + ' (' + created.role + ') created. Copy it now: it is shown this once.' }),
+      el('div', { class: 'secret', id: 'new-secret', text: created.key })));
+  } catch (error) { flash(error.message); }
+}
+
+async function revokeKey(key) {
+  if (!window.confirm('Revoke key ' + key.id + ' (' + (key.label || key.role) + ')?')) return;
+  try { await api('DELETE', '/keys/' + encodeURIComponent(key.id)); await show(); } catch (error) { flash(error.message); }
+}
+
+function flash(message) {
+  const page = document.getElementById('page');
+  page.prepend(el('p', { class: 'error', role: 'alert', text: message }));
+}
+
+// ---- frame ----------------------------------------------------------------------------
+
+function currentPage() {
+  const name = (location.hash.replace(/^#\//, '').split('?')[0]) || 'overview';
+  return Object.prototype.hasOwnProperty.call(pages, name) ? name : 'overview';
+}
+
+async function show() {
+  const name = currentPage();
+  for (const link of document.querySelectorAll('#nav a')) {
+    link.classList.toggle('current', link.dataset.page === name);
+    link.hidden = link.hasAttribute('data-admin') && !isAdmin();
+  }
+  const page = document.getElementById('page');
+  try {
+    const content = await pages[name]();
+    // A refresh never takes away what the operator is typing.
+    if (page.contains(document.activeElement) && document.activeElement.matches('input, select')) return;
+    page.replaceChildren(...content);
+    for (const bar of page.querySelectorAll('[data-width]')) bar.style.width = bar.dataset.width + '%';
+    page.dataset.page = name;
+  } catch (error) {
+    if (error.status !== 401) page.replaceChildren(el('p', { class: 'error', role: 'alert', text: error.message }));
+  }
+}
+
+function schedule() {
+  clearInterval(refreshTimer);
+  refreshTimer = setInterval(() => { if (!document.hidden && session.role) show(); }, REFRESH_MS);
+}
+
+function signOut(message) {
+  sessionStorage.removeItem(KEY);
+  Object.assign(session, { key: null, role: null, id: null });
+  clearInterval(refreshTimer);
+  document.getElementById('nav').hidden = true;
+  document.getElementById('signout').hidden = true;
+  document.getElementById('who').textContent = '';
+  document.getElementById('page').hidden = true;
+  document.getElementById('page').replaceChildren();
+  document.getElementById('signin').hidden = false;
+  document.getElementById('signin-error').textContent = message || '';
+}
+
+async function signIn(key) {
+  session.key = key;
+  let who;
+  try {
+    who = await api('GET', '/keys/current');
+  } catch (error) {
+    if (error.status !== 401) signOut(error.message);
+    return;
+  }
+  if (who.role === 'agent') {
+    signOut('Agent keys cannot use the console: sign in with an admin or viewer key.');
+    return;
+  }
+  sessionStorage.setItem(KEY, key);
+  Object.assign(session, { role: who.role, id: who.id });
+  document.getElementById('signin').hidden = true;
+  document.getElementById('nav').hidden = false;
+  document.getElementById('signout').hidden = false;
+  document.getElementById('who').textContent = 'key ' + who.id + ' · ' + who.role + (who.role === 'viewer' ? ' (read-only)' : '');
+  document.getElementById('page').hidden = false;
+  await show();
+  schedule();
+}
+
+document.addEventListener('DOMContentLoaded', () => {
+  document.getElementById('signin-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const input = document.getElementById('key');
+    const key = input.value.trim();
+    input.value = '';
+    if (key) signIn(key);
+  });
+  document.getElementById('signout').addEventListener('click', () => signOut());
+  window.addEventListener('hashchange', () => { if (session.role) show(); });
+  // A one-time sign-in link (`serve --demo`) carries the key in the fragment, which never
+  // reaches a server or a log; it is taken out of the address at once.
+  const fragment = new URLSearchParams(location.hash.replace(/^#/, ''));
+  if (fragment.get('key')) {
+    const key = fragment.get('key');
+    history.replaceState(null, '', location.pathname + '#/overview');
+    signIn(key);
+  } else if (session.key) {
+    signIn(session.key);
+  } else {
+    signOut();
+  }
+});
