@@ -126,9 +126,111 @@ const pages = {
     return [
       el('h1', { text: 'Agents' }),
       table(['Name', 'Role', 'Department', 'Status', 'Trust', 'Registered'], agents.map((a) =>
-        el('tr', {}, el('td', { text: a.name }), el('td', { text: a.role }), el('td', { text: a.department || '—' }),
+        el('tr', { 'data-agent': a.id }, el('td', {}, link('#/agents/' + a.id, a.name)), el('td', { text: a.role }),
+          el('td', { text: a.department || '—' }),
           el('td', {}, pill(a.status, a.status === 'active' ? 'ok' : a.status === 'terminated' ? 'bad' : '')),
           el('td', { text: a.trust_level }), el('td', { text: fmt.time(a.created_at) }))), 'No agent is registered.'),
+    ];
+  },
+
+  async agent(id) {
+    const [agent, tasks, costs, budget] = await Promise.all([
+      api('GET', '/agents/' + encodeURIComponent(id)), all('/tasks?assigned_to=' + encodeURIComponent(id), 1000),
+      api('GET', '/costs?limit=50&agent_id=' + encodeURIComponent(id)), api('GET', '/budget/status'),
+    ]);
+    const today = (budget.agents || []).find((a) => a.agent_id === id);
+    const spent = costs.items.reduce((sum, c) => sum + c.cost, 0);
+    return [
+      el('p', {}, link('#/agents', '← Agents')),
+      el('h1', { text: agent.name }),
+      el('div', { class: 'cards' },
+        field('Role', agent.role), field('Department', agent.department || '—'),
+        field('Status', agent.status), field('Trust level', agent.trust_level),
+        field('Spent today', today ? fmt.usd(today.today_spend) : fmt.usd(0)),
+        field('Tokens today', today ? String(today.today_tokens) : '0'),
+        field('Allowed tools', agent.allowed_tools.length ? agent.allowed_tools.join(', ') : 'any the policy allows'),
+        field('Denied tools', agent.denied_tools.length ? agent.denied_tools.join(', ') : 'none')),
+      el('h2', { text: 'Tasks assigned (' + tasks.length + ')' }),
+      taskTable(tasks),
+      el('h2', { text: 'Latest model calls (' + costs.items.length + ', ' + fmt.usd(spent) + ')' }),
+      table(['When', 'Provider', 'Model', 'Tokens in', 'Tokens out', 'Cost', 'Source'], costs.items.slice().reverse().map((c) =>
+        el('tr', {}, el('td', { text: fmt.time(c.occurred_at) }), el('td', { text: c.provider }), el('td', { text: c.model }),
+          el('td', { text: c.input_tokens }), el('td', { text: c.output_tokens }), el('td', { text: fmt.usd(c.cost) }),
+          el('td', { text: c.cost_source }))), 'No model call reported.'),
+    ];
+  },
+
+  async tasks() {
+    const params = new URLSearchParams(location.hash.split('?')[1] || '');
+    const status = params.get('status') || '';
+    const [tasks, agents] = await Promise.all([
+      all('/tasks' + (status ? '?status=' + encodeURIComponent(status) : ''), 2000), all('/agents'),
+    ]);
+    const names = new Map(agents.map((a) => [a.id, a.name]));
+    const select = el('select', { name: 'status', id: 'task-status', onchange: (e) => {
+      location.hash = '#/tasks' + (e.target.value ? '?status=' + encodeURIComponent(e.target.value) : '');
+    } }, ['', 'created', 'assigned', 'in_progress', 'in_review', 'completed', 'blocked', 'failed', 'interrupted', 'cancelled']
+      .map((s) => el('option', { value: s, text: s || 'every status', selected: s === status })));
+    return [
+      el('h1', { text: 'Tasks' }), el('div', { class: 'inline' }, select, el('span', { class: 'label', text: tasks.length + ' shown' })),
+      el('h2', { text: 'By status' }),
+      el('div', {}, countBy(tasks, 'status').map(([s, n]) => [pill(s + ' ' + n), ' '])),
+      el('h2', { text: 'Tasks' }),
+      taskTable(tasks, names),
+    ];
+  },
+
+  async task(id) {
+    const [task, history, agents] = await Promise.all([
+      api('GET', '/tasks/' + encodeURIComponent(id)), all('/tasks/' + encodeURIComponent(id) + '/transitions'), all('/agents'),
+    ]);
+    const names = new Map(agents.map((a) => [a.id, a.name]));
+    const agentLink = (agentId) => (agentId ? link('#/agents/' + agentId, names.get(agentId) || agentId) : '—');
+    return [
+      el('p', {}, link('#/tasks', '← Tasks')),
+      el('h1', { text: task.title }),
+      task.description ? el('p', { text: task.description }) : null,
+      el('div', { class: 'cards' },
+        field('Status', task.status), el('div', { class: 'card' }, el('div', { class: 'label', text: 'Assigned to' }), agentLink(task.assigned_to)),
+        field('Created by', task.created_by), field('Version', String(task.version)),
+        field('Created', fmt.time(task.created_at)), field('Updated', fmt.time(task.updated_at))),
+      el('h2', { text: 'History' }),
+      table(['When', 'From', 'To', 'Assigned to', 'By', 'Reason'], history.map((h) => el('tr', {},
+        el('td', { text: fmt.time(h.at) }), el('td', { text: h.from }), el('td', { text: h.to }),
+        el('td', {}, agentLink(h.assigned_to)), el('td', { class: 'mono', text: h.by }), el('td', { text: h.reason || '' }))),
+      'No transition yet.'),
+    ];
+  },
+
+  async costs() {
+    const budget = await api('GET', '/budget/status');
+    const since = budget.period.start;
+    const [costs, agents] = await Promise.all([all('/costs?since=' + encodeURIComponent(since), 20000), all('/agents')]);
+    const names = new Map(agents.map((a) => [a.id, a.name]));
+    const sum = (key) => {
+      const groups = new Map();
+      for (const c of costs) {
+        const k = key(c);
+        const g = groups.get(k) || { calls: 0, input: 0, output: 0, cost: 0 };
+        g.calls += 1; g.input += c.input_tokens; g.output += c.output_tokens; g.cost += c.cost;
+        groups.set(k, g);
+      }
+      return [...groups.entries()].sort((a, b) => b[1].cost - a[1].cost);
+    };
+    const cells = (g) => [el('td', { text: g.calls }), el('td', { text: g.input }), el('td', { text: g.output }),
+      el('td', { text: fmt.usd(g.cost) })];
+    const total = costs.reduce((s, c) => s + c.cost, 0);
+    return [
+      el('h1', { text: 'Costs' }),
+      el('p', { class: 'label', text: costs.length + (costs.length === 1 ? ' model call' : ' model calls') + ' since ' + fmt.time(since) + ', ' + fmt.usd(total)
+        + (costs.length >= 20000 ? ' (the first 20,000 of the period)' : '') }),
+      el('h2', { text: 'By agent' }),
+      table(['Agent', 'Calls', 'Tokens in', 'Tokens out', 'Cost'], sum((c) => c.agent_id).map(([id, g]) =>
+        el('tr', {}, el('td', {}, link('#/agents/' + id, names.get(id) || id)), cells(g))), 'No model call this period.'),
+      el('h2', { text: 'By model' }),
+      table(['Provider', 'Model', 'Calls', 'Tokens in', 'Tokens out', 'Cost'], sum((c) => c.provider + '\u0000' + c.model).map(([k, g]) =>
+        el('tr', {}, el('td', { text: k.split('\u0000')[0] }), el('td', { text: k.split('\u0000')[1] }), cells(g))),
+      'No model call this period.'),
     ];
   },
 
@@ -210,6 +312,22 @@ const pages = {
   },
 };
 
+// An in-console link: only `#/…` addresses, never one taken from data.
+function link(hash, text) {
+  return el('a', { href: hash.startsWith('#/') ? hash : '#/overview', text });
+}
+
+function field(label, value) {
+  return el('div', { class: 'card' }, el('div', { class: 'label', text: label }), el('div', { text: value }));
+}
+
+function taskTable(tasks, names) {
+  return table(['Title', 'Status', 'Assigned to', 'Updated'], tasks.map((t) => el('tr', { 'data-task': t.id },
+    el('td', {}, link('#/tasks/' + t.id, t.title)), el('td', {}, pill(t.status)),
+    el('td', { text: t.assigned_to ? (names && names.get(t.assigned_to)) || t.assigned_to : '—' }),
+    el('td', { text: fmt.time(t.updated_at) }))), 'No task.');
+}
+
 function auditTable(events) {
   return table(['Seq', 'When', 'Actor', 'Action', 'Target'], events.map((e) => el('tr', { 'data-seq': e.seq },
     el('td', { text: e.seq }), el('td', { text: fmt.time(e.at) }), el('td', { class: 'mono', text: e.actor }),
@@ -257,20 +375,24 @@ function flash(message) {
 
 // ---- frame ----------------------------------------------------------------------------
 
+// `#/page`, `#/page?filters` or `#/agents/<id>` and `#/tasks/<id>` (the detail pages).
 function currentPage() {
-  const name = (location.hash.replace(/^#\//, '').split('?')[0]) || 'overview';
-  return Object.prototype.hasOwnProperty.call(pages, name) ? name : 'overview';
+  const [name, id] = location.hash.replace(/^#\//, '').split('?')[0].split('/');
+  const details = { agents: 'agent', tasks: 'task' };
+  if (id && details[name]) return { name: details[name], section: name, id: decodeURIComponent(id) };
+  const known = Object.prototype.hasOwnProperty.call(pages, name || '') && !Object.values(details).includes(name);
+  return known ? { name, section: name } : { name: 'overview', section: 'overview' };
 }
 
 async function show() {
-  const name = currentPage();
-  for (const link of document.querySelectorAll('#nav a')) {
-    link.classList.toggle('current', link.dataset.page === name);
-    link.hidden = link.hasAttribute('data-admin') && !isAdmin();
+  const { name, section, id } = currentPage();
+  for (const a of document.querySelectorAll('#nav a')) {
+    a.classList.toggle('current', a.dataset.page === section);
+    a.hidden = a.hasAttribute('data-admin') && !isAdmin();
   }
   const page = document.getElementById('page');
   try {
-    const content = await pages[name]();
+    const content = await pages[name](id);
     // A refresh never takes away what the operator is typing.
     if (page.contains(document.activeElement) && document.activeElement.matches('input, select')) return;
     page.replaceChildren(...content);

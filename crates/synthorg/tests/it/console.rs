@@ -259,6 +259,40 @@ fn the_console_in_a_real_browser() {
     browser.assert_readable();
     browser.screenshot("agents");
 
+    // An agent's page: its fields, tasks and model calls; the name stays text there too.
+    browser.click(&format!("tr[data-agent=\"{}\"] a", hostile[0]));
+    browser.wait("#page[data-page=agent]");
+    browser.wait_text("#page h1", PAYLOADS[0]);
+    browser.wait_text("#page", "Latest model calls");
+    browser.assert_nothing_ran();
+    browser.assert_readable();
+
+    // Tasks: the demo's, by status, and one task's history.
+    browser.click("a[data-page=tasks]");
+    browser.wait("#page[data-page=tasks] tr[data-task]");
+    browser.wait_text("#page", "By status");
+    browser.assert_readable();
+    browser.screenshot("tasks");
+    browser.click("#page tr[data-task] a");
+    browser.wait("#page[data-page=task]");
+    browser.wait_text("#page", "History");
+    browser.wait_text("#page", "created");
+    browser.assert_readable();
+
+    // Costs of the period, by agent and by model.
+    let (_, report) = admin.post(
+        "/costs",
+        &json!({"agent_id": hostile[2], "provider": "anthropic", "model": "claude-sonnet-4-5",
+            "input_tokens": 1000, "output_tokens": 100, "cost": "0.5"}),
+    );
+    assert!(report["id"].is_string(), "{report}");
+    browser.click("a[data-page=costs]");
+    browser.wait("#page[data-page=costs]");
+    browser.wait_text("#page", "claude-sonnet-4-5");
+    browser.wait_text("#page", PAYLOADS[2]);
+    browser.assert_readable();
+    browser.screenshot("costs");
+
     // The escalation waits; approving it takes it out of the queue and into the audit trail.
     browser.click("a[data-page=approvals]");
     let row = format!("tr[data-approval=\"{approval}\"]");
