@@ -63,6 +63,9 @@ pub struct ApiSettings {
     /// The metric exporter's reader, when metrics are pushed: it reads the `/metrics`
     /// catalogue on its interval.
     pub meter: Option<synthorg_telemetry::otlp::Meter>,
+    /// Request lines below 5xx at debug instead of info (`serve --demo`, whose simulation
+    /// would otherwise fill the console with them).
+    pub quiet_requests: bool,
     /// How often expired reservations are closed (and counted, and logged). Admission
     /// ignores an expired hold at once; the sweep only closes its record.
     pub sweep_interval: Duration,
@@ -83,6 +86,7 @@ impl Default for ApiSettings {
             otlp: Vec::new(),
             tracer: None,
             meter: None,
+            quiet_requests: false,
             sweep_interval: Duration::from_secs(1),
         }
     }

@@ -85,6 +85,8 @@ pub async fn timeout_and_log(State(state): State<AppState>, mut req: Request, ne
     span.in_scope(|| {
         if status >= 500 {
             tracing::warn!(target: "synthorg::access", %method, route, status, elapsed_us, "request");
+        } else if state.settings().quiet_requests {
+            tracing::debug!(target: "synthorg::access", %method, route, status, elapsed_us, "request");
         } else {
             tracing::info!(target: "synthorg::access", %method, route, status, elapsed_us, "request");
         }

@@ -37,6 +37,7 @@ pub(crate) fn run(mut settings: Settings, exporters: Exporters, demo: bool) -> R
         .collect();
     settings.api.tracer = traces.as_ref().map(Exporter::tracer);
     settings.api.meter = metrics.as_ref().and_then(Exporter::meter);
+    settings.api.quiet_requests = demo;
     let deadline = settings.shutdown_timeout;
     let signalled = Arc::new(std::sync::OnceLock::new());
     let result = runtime.block_on(serve(settings, demo, signalled.clone()));
@@ -104,6 +105,19 @@ async fn serve(
         true => Some(tokio::task::block_in_place(|| Demo::start(store.as_ref(), address))?),
         false => None,
     };
+    if demo.is_some() {
+        // For the person at the terminal, not the log: where to look, never a key.
+        let mut reachable = address;
+        if reachable.ip().is_unspecified() {
+            reachable.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        let key_file = settings.data_dir.join(&settings.config.auth.bootstrap_key_file);
+        println!(
+            "synthorg demo: open http://{reachable}/console and sign in with the admin key in {} \
+             (written on this data directory's first start)",
+            key_file.display()
+        );
+    }
     let app = synthorg_api::app(store.clone(), settings.api.clone());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let demo_stop = demo.as_ref().map(|d| Arc::clone(&d.stop));
@@ -181,7 +195,11 @@ impl Demo {
             .name("synthorg-demo".into())
             .spawn(move || crate::simulate::run(&options, &flag, crate::simulate::Progress::Quiet).key_ids)
             .map_err(|e| Failure::internal(e.into()))?;
-        tracing::info!(agents = 12, requests_per_second = 4, "demo mode: a simulated organization is at work");
+        tracing::info!(
+            agents = 12,
+            requests_per_second = 4,
+            "demo mode: a simulated organization is at work (request lines at debug)"
+        );
         Ok(Self { stop, key_id: new.record.id, thread })
     }
 
