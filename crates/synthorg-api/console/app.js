@@ -88,6 +88,13 @@ async function all(path, max = 5000) {
 
 const isAdmin = () => session.role === 'admin';
 
+// The burn rate the answering server measured: over 24 hours, else the last hour.
+function burn(budget) {
+  const rate = budget.burn_rate_24h ?? budget.burn_rate_1h;
+  if (typeof rate !== 'number') return 'not measured yet (a sample a minute)';
+  return fmt.usd(rate) + ' per hour (' + (budget.burn_rate_24h !== null && budget.burn_rate_24h !== undefined ? '24 h' : 'last hour') + ')';
+}
+
 // ---- pages ----------------------------------------------------------------------------
 
 const pages = {
@@ -113,7 +120,10 @@ const pages = {
             : 'spent this period (no monthly budget set)' }),
           used === null ? null : el('div', { class: 'meter' }, el('span', { style: null, 'data-width': Math.min(100, used) })),
           el('div', {}, pill('alert ' + budget.alert_level, budget.alert_level === 'normal' ? 'ok' : 'warn'), ' ',
-            el('span', { class: 'label', text: 'today ' + fmt.usd(budget.today_spend) }))),
+            el('span', { class: 'label', text: 'today ' + fmt.usd(budget.today_spend) })),
+          el('div', { class: 'label', id: 'forecast' }, 'forecast for the period ' + fmt.usd(budget.forecast_period_spend)
+            + (budget.total_monthly > 0 && budget.forecast_period_spend > budget.total_monthly ? ' (over budget)' : '')),
+          el('div', { class: 'label', id: 'burn' }, 'burn rate ' + burn(budget))),
         el('a', { class: 'card', href: '#/approvals' }, el('div', { class: 'figure', text: pending.length }),
           el('div', { class: 'label', text: 'approvals waiting for a decision' }))),
       el('h2', { text: 'Recent audit events' }),

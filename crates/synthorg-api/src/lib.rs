@@ -139,6 +139,16 @@ impl AppState {
         Ok(config)
     }
 
+    /// The burn rates over the last hour and 24 hours as this process measures them (for
+    /// `/metrics` too); `None` without a metrics collector or without enough history.
+    /// Blocking: reads the ledger's total.
+    pub fn burn_rates(&self, at: time::OffsetDateTime) -> Result<(Option<f64>, Option<f64>), StoreError> {
+        match self.metrics() {
+            Some(metrics) => Ok(metrics.burn_rates(at, self.store().total_cost()?)),
+            None => Ok((None, None)),
+        }
+    }
+
     /// Records the budget just committed through this process.
     pub(crate) fn budget_changed(&self, config: BudgetConfig) {
         *self.inner.budget.lock().unwrap_or_else(|p| p.into_inner()) = Some((std::time::Instant::now(), config));

@@ -518,6 +518,14 @@ pub struct BudgetStatus {
     /// Most tokens per agent per UTC day; 0: no limit.
     pub per_agent_daily_tokens: u64,
     pub agents: Vec<AgentDailySpend>,
+    /// The period's spend projected linearly to its end: spend so far ÷ time elapsed (at
+    /// least an hour) × the period's length.
+    pub forecast_period_spend: Usd,
+    /// USD spent per hour over the last hour, from the answering process's samples of the
+    /// ledger (one a minute, kept in memory); absent until it has samples to measure over.
+    pub burn_rate_1h: Option<f64>,
+    /// The same over the last 24 hours (over the samples there are, when fewer).
+    pub burn_rate_24h: Option<f64>,
 }
 
 /// One agent's spend today against `per_agent_daily_limit`.
@@ -574,6 +582,9 @@ pub fn budget_status(config: &BudgetConfig, now: OffsetDateTime, spend: &SpendSn
         per_agent_daily_limit: limit,
         per_agent_daily_tokens: token_limit,
         agents,
+        forecast_period_spend: period.forecast(spend.period_spend, now),
+        burn_rate_1h: None,
+        burn_rate_24h: None,
     }
 }
 
@@ -734,6 +745,16 @@ mod tests {
         let mar = budget_status(&config, datetime!(2026-03-10 10:00 UTC), &SpendSnapshot::default());
         assert_eq!(mar.days_in_period, 31);
         assert_eq!(mar.daily_budget.to_string(), "90.322580645");
+    }
+
+    /// The status projects the period's spend linearly: 4 of May's 31 days cost 40 USD.
+    #[test]
+    fn status_forecasts_the_period_linearly() {
+        let config = BudgetConfig { total_monthly: Usd::dollars(100), ..Default::default() };
+        let s = SpendSnapshot { period_spend: Usd::dollars(40), ..Default::default() };
+        let status = budget_status(&config, datetime!(2026-05-05 0:00 UTC), &s);
+        assert_eq!(status.forecast_period_spend, Usd::dollars(310));
+        assert_eq!((status.burn_rate_1h, status.burn_rate_24h), (None, None), "measured by the server, not here");
     }
 
     #[test]

@@ -118,6 +118,11 @@ impl MetricsCollector {
         self.organization.sample_spend()
     }
 
+    /// The burn rates over the last hour and 24 hours, as the metrics show them.
+    pub fn burn_rates(&self, at: time::OffsetDateTime, total: synthorg_core::Usd) -> (Option<f64>, Option<f64>) {
+        self.organization.burn_rates(at, total)
+    }
+
     /// The families the events of committed changes move.
     pub fn events(&self) -> &EventMetrics {
         &self.events

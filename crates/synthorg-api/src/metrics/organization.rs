@@ -357,6 +357,13 @@ impl OrganizationMetrics {
         }
     }
 
+    /// The burn rates (USD per hour over the last hour and the last 24 hours) at `at`, the
+    /// ledger's total being `total`: what `{prefix}_budget_burn_rate_usd_per_hour` shows.
+    pub fn burn_rates(&self, at: time::OffsetDateTime, total: synthorg_core::Usd) -> (Option<f64>, Option<f64>) {
+        let history = self.history.lock().unwrap_or_else(|p| p.into_inner());
+        (history.rate(at, total, time::Duration::HOUR), history.rate(at, total, 24 * time::Duration::HOUR))
+    }
+
     /// Records the ledger's total now, for the burn rates.
     pub fn sample_spend(&self) -> Result<(), StoreError> {
         let total = self.store.total_cost()?;

@@ -124,7 +124,9 @@ pub(super) async fn status(State(state): State<AppState>) -> Result<Json<BudgetS
             let period = BillingPeriod::containing(at, config.reset_day);
             let spend =
                 s.store().spend_snapshot(SpendWindow { period_start: period.start, day_start: day_start(at) })?;
-            Ok(Json(budget_status(&config, at, &spend)))
+            let mut status = budget_status(&config, at, &spend);
+            (status.burn_rate_1h, status.burn_rate_24h) = s.burn_rates(at)?;
+            Ok(Json(status))
         })
         .await
 }
