@@ -639,9 +639,13 @@ fn check_sinks(
                 errors.push(FieldError::new(format!("logging.sinks[{i}]"), "only one otlp sink is supported"));
                 continue;
             }
-            let logs = otlp::check(&at, otlp, resource.clone(), errors, warnings);
-            traces = logs.as_ref().and_then(|logs| otlp::check_traces(&at, otlp, logs, errors));
-            metrics = logs.as_ref().and_then(|logs| otlp::check_metrics(&at, otlp, logs, errors));
+            // The sink's settings, then each signal's own options over them.
+            let base = otlp::check(&at, otlp, resource.clone(), errors, warnings);
+            let logs = base
+                .clone()
+                .and_then(|b| otlp::for_signal(&at, "logs", &otlp.per_signal.logs, otlp, b, errors, warnings));
+            traces = base.as_ref().and_then(|b| otlp::check_traces(&at, otlp, b, errors, warnings));
+            metrics = base.as_ref().and_then(|b| otlp::check_metrics(&at, otlp, b, errors, warnings));
             exporter = logs.filter(|_| otlp::exports_logs(&at, otlp, errors));
             continue;
         }

@@ -84,6 +84,29 @@ pub(crate) struct OtlpSinkConfig {
     pub require_tls_for_headers: bool,
     /// PEM file of CA certificates trusted for an https endpoint, beside the system's.
     pub ca_file: Option<PathBuf>,
+    /// One signal's own protocol, headers, timeout or compression, over the settings above
+    /// (the `OTEL_EXPORTER_OTLP_{LOGS,TRACES,METRICS}_*` variables).
+    pub per_signal: PerSignal,
+}
+
+/// `per_signal` of the `otlp` sink.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct PerSignal {
+    pub logs: SignalOptions,
+    pub traces: SignalOptions,
+    pub metrics: SignalOptions,
+}
+
+/// What one signal may set apart from the others; unset keeps the sink's setting. Headers
+/// are added to the sink's (a name set here wins).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct SignalOptions {
+    pub protocol: Option<String>,
+    pub headers: Headers,
+    pub timeout: Option<String>,
+    pub compression: Option<String>,
 }
 
 impl Default for OtlpSinkConfig {
@@ -110,9 +133,41 @@ impl Default for OtlpSinkConfig {
             allowed_private_cidrs: Vec::new(),
             require_tls_for_headers: false,
             ca_file: None,
+            per_signal: PerSignal::default(),
         }
     }
 }
+
+/// Each signal's own variables: protocol, compression, timeout, headers.
+const SIGNAL_VARIABLES: [(&str, [&str; 4]); 3] = [
+    (
+        "logs",
+        [
+            "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL",
+            "OTEL_EXPORTER_OTLP_LOGS_COMPRESSION",
+            "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT",
+            "OTEL_EXPORTER_OTLP_LOGS_HEADERS",
+        ],
+    ),
+    (
+        "traces",
+        [
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+            "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+            "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+            "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+        ],
+    ),
+    (
+        "metrics",
+        [
+            "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
+            "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION",
+            "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT",
+            "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
+        ],
+    ),
+];
 
 /// The `OTEL_*` variables honoured.
 pub(super) const OTEL_PREFIX: &str = "OTEL_";
@@ -170,14 +225,37 @@ pub(super) fn apply_otel_env(tree: &mut Value, vars: &[(String, String)], errors
     if let Some((name, v)) = find(&["OTEL_LOGS_EXPORTER"]) {
         set.push(("logs", Value::String(v.trim().to_owned()), name));
     }
-    if let Some((name, v)) = find(&["OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"]) {
+    if let Some((name, v)) = find(&["OTEL_EXPORTER_OTLP_PROTOCOL"]) {
         set.push(("protocol", Value::String(v.to_owned()), name));
     }
-    if let Some((name, v)) = find(&["OTEL_EXPORTER_OTLP_LOGS_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION"]) {
+    if let Some((name, v)) = find(&["OTEL_EXPORTER_OTLP_COMPRESSION"]) {
         set.push(("compression", Value::String(v.to_owned()), name));
     }
+    // A signal's own variables set that signal's options only (the specification's rule).
+    let mut nested: Vec<(String, Value, &'static str)> = Vec::new();
+    for (signal, names) in SIGNAL_VARIABLES {
+        let [protocol, compression, timeout, headers] = names;
+        if let Some((name, v)) = find(&[protocol]) {
+            nested.push((format!("per_signal.{signal}.protocol"), Value::String(v.to_owned()), name));
+        }
+        if let Some((name, v)) = find(&[compression]) {
+            nested.push((format!("per_signal.{signal}.compression"), Value::String(v.to_owned()), name));
+        }
+        if let Some((name, v)) = find(&[timeout]) {
+            match v.trim().parse::<u64>() {
+                Ok(ms) => nested.push((format!("per_signal.{signal}.timeout"), Value::String(format!("{ms}ms")), name)),
+                Err(_) => errors.push(FieldError::new(format!("env {name}"), "must be a number of milliseconds")),
+            }
+        }
+        if let Some((name, v)) = otel(vars, &[headers]) {
+            for (k, v) in pairs(name, v, errors) {
+                let path = format!("per_signal.{signal}.headers.{}", k.escape_debug());
+                nested.push((path, Value::String(v), headers));
+            }
+        }
+    }
     let millis = [
-        (&["OTEL_EXPORTER_OTLP_LOGS_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"][..], "timeout"),
+        (&["OTEL_EXPORTER_OTLP_TIMEOUT"][..], "timeout"),
         (&["OTEL_BLRP_SCHEDULE_DELAY"][..], "export_interval"),
         (&["OTEL_METRIC_EXPORT_INTERVAL"][..], "metrics_interval"),
     ];
@@ -201,13 +279,11 @@ pub(super) fn apply_otel_env(tree: &mut Value, vars: &[(String, String)], errors
         }
     }
     let mut headers = Vec::new();
-    for name in ["OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_LOGS_HEADERS"] {
-        if let Some((_, v)) = otel(vars, &[name]) {
-            headers.extend(pairs(name, v, errors).into_iter().map(|(k, v)| (k, v, name)));
-        }
+    if let Some((name, v)) = otel(vars, &["OTEL_EXPORTER_OTLP_HEADERS"]) {
+        headers.extend(pairs(name, v, errors).into_iter().map(|(k, v)| (k, v, "OTEL_EXPORTER_OTLP_HEADERS")));
     }
     let mut origins = EnvOrigins::new();
-    if set.is_empty() && headers.is_empty() {
+    if set.is_empty() && headers.is_empty() && nested.is_empty() {
         return origins;
     }
     let Some(root) = tree.as_object_mut() else { return origins };
@@ -228,6 +304,28 @@ pub(super) fn apply_otel_env(tree: &mut Value, vars: &[(String, String)], errors
     for (key, value, name) in set {
         sink.insert(key.to_owned(), value);
         origins.push((format!("logging.sinks[{index}].{key}"), name));
+    }
+    for (path, value, name) in nested {
+        // `per_signal.<signal>.<option>[.<header name>]`: the header name may hold dots, so
+        // only the first three parts are split.
+        let mut parts = path.splitn(4, '.');
+        let (Some(_), Some(signal), Some(option)) = (parts.next(), parts.next(), parts.next()) else { continue };
+        let per_signal = sink.entry("per_signal").or_insert_with(|| Value::Object(Map::new()));
+        let Some(per_signal) = per_signal.as_object_mut() else { continue };
+        let options = per_signal.entry(signal.to_owned()).or_insert_with(|| Value::Object(Map::new()));
+        let Some(options) = options.as_object_mut() else { continue };
+        match parts.next() {
+            Some(header) => {
+                let map = options.entry(option.to_owned()).or_insert_with(|| Value::Object(Map::new()));
+                if let Some(map) = map.as_object_mut() {
+                    map.insert(header.to_owned(), value);
+                }
+            }
+            None => {
+                options.insert(option.to_owned(), value);
+            }
+        }
+        origins.push((format!("logging.sinks[{index}].{path}"), name));
     }
     if !headers.is_empty() {
         let map = sink.entry("headers").or_insert_with(|| Value::Object(Map::new()));
@@ -284,21 +382,7 @@ pub(super) fn check(
     warnings: &mut Vec<String>,
 ) -> Option<ExporterConfig> {
     let before = errors.len();
-    let protocol = match sink.protocol.as_str() {
-        "http/protobuf" => Protocol::HttpProtobuf,
-        "http/json" => Protocol::HttpJson,
-        "grpc" => {
-            errors.push(FieldError::new(at("protocol"), "grpc is not supported; use http/protobuf or http/json"));
-            Protocol::HttpProtobuf
-        }
-        other => {
-            errors.push(FieldError::new(
-                at("protocol"),
-                format!("unknown protocol {other:?}; supported: http/protobuf, http/json"),
-            ));
-            Protocol::HttpProtobuf
-        }
-    };
+    let protocol = parse_protocol(&at("protocol"), &sink.protocol, errors);
     let mut policy = EndpointPolicy { require_tls_for_headers: sink.require_tls_for_headers, ..Default::default() };
     for (j, cidr) in sink.allowed_private_cidrs.iter().enumerate() {
         match cidr.trim().parse::<ipnet::IpNet>() {
@@ -348,14 +432,7 @@ pub(super) fn check(
     if sink.max_retries > 100 {
         errors.push(FieldError::new(at("max_retries"), "must be at most 100"));
     }
-    let gzip = match sink.compression.as_str() {
-        "gzip" => true,
-        "none" => false,
-        _ => {
-            errors.push(FieldError::new(at("compression"), "must be gzip or none"));
-            false
-        }
-    };
+    let gzip = parse_compression(&at("compression"), &sink.compression, errors);
     let ca_pem = sink.ca_file.as_ref().and_then(|path| {
         let pem = std::fs::read(path)
             .map_err(|e| errors.push(FieldError::new(at("ca_file"), format!("cannot read {}: {e}", path.display()))))
@@ -384,6 +461,75 @@ pub(super) fn check(
     Some(config)
 }
 
+fn parse_protocol(field: &str, value: &str, errors: &mut Vec<FieldError>) -> Protocol {
+    match value {
+        "http/protobuf" => Protocol::HttpProtobuf,
+        "http/json" => Protocol::HttpJson,
+        "grpc" => {
+            errors.push(FieldError::new(field, "grpc is not supported; use http/protobuf or http/json"));
+            Protocol::HttpProtobuf
+        }
+        other => {
+            errors.push(FieldError::new(
+                field,
+                format!("unknown protocol {other:?}; supported: http/protobuf, http/json"),
+            ));
+            Protocol::HttpProtobuf
+        }
+    }
+}
+
+fn parse_compression(field: &str, value: &str, errors: &mut Vec<FieldError>) -> bool {
+    match value {
+        "gzip" => true,
+        "none" => false,
+        _ => {
+            errors.push(FieldError::new(field, "must be gzip or none"));
+            false
+        }
+    }
+}
+
+/// One signal's exporter: the sink's settings (`base`, already sent to the signal's
+/// endpoint) with the signal's own options over them.
+pub(super) fn for_signal(
+    at: &dyn Fn(&str) -> String,
+    signal: &str,
+    options: &SignalOptions,
+    sink: &OtlpSinkConfig,
+    mut config: ExporterConfig,
+    errors: &mut Vec<FieldError>,
+    warnings: &mut Vec<String>,
+) -> Option<ExporterConfig> {
+    let before = errors.len();
+    let field = |option: &str| at(&format!("per_signal.{signal}.{option}"));
+    if let Some(protocol) = &options.protocol {
+        config.protocol = parse_protocol(&field("protocol"), protocol, errors);
+    }
+    if let Some(compression) = &options.compression {
+        config.gzip = parse_compression(&field("compression"), compression, errors);
+    }
+    if let Some(timeout) = &options.timeout {
+        config.timeout = duration(errors, &field("timeout"), timeout);
+    }
+    for (name, value) in &options.headers.0 {
+        if let Err(e) = check_header(name, value) {
+            errors.push(FieldError::new(field(&format!("headers.{}", name.escape_debug())), e.0));
+        }
+        config.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
+        config.headers.push((name.clone(), value.clone()));
+    }
+    if !options.headers.0.is_empty()
+        && let Some(problem) = tls_problem(&config.endpoint, true)
+    {
+        match sink.require_tls_for_headers {
+            true => errors.push(FieldError::new(field("headers"), format!("{problem} (require_tls_for_headers)"))),
+            false => warnings.push(format!("{}: {problem}", field("headers"))),
+        }
+    }
+    (errors.len() == before).then_some(config)
+}
+
 /// Whether the sink exports its log events (`logs: otlp`), or only spans (`logs: none`).
 pub(super) fn exports_logs(at: &dyn Fn(&str) -> String, sink: &OtlpSinkConfig, errors: &mut Vec<FieldError>) -> bool {
     match sink.logs.as_str() {
@@ -401,10 +547,13 @@ pub(super) fn exports_logs(at: &dyn Fn(&str) -> String, sink: &OtlpSinkConfig, e
 pub(super) fn check_traces(
     at: &dyn Fn(&str) -> String,
     sink: &OtlpSinkConfig,
-    logs: &ExporterConfig,
+    base: &ExporterConfig,
     errors: &mut Vec<FieldError>,
+    warnings: &mut Vec<String>,
 ) -> Option<ExporterConfig> {
-    check_signal(at, sink, logs, errors, ("traces", &sink.traces), ("traces_endpoint", &sink.traces_endpoint))
+    let config =
+        check_signal(at, sink, base, errors, ("traces", &sink.traces), ("traces_endpoint", &sink.traces_endpoint))?;
+    for_signal(at, "traces", &sink.per_signal.traces, sink, config, errors, warnings)
 }
 
 /// The metric exporter of the `otlp` sink and its reading interval: the log exporter's
@@ -412,8 +561,9 @@ pub(super) fn check_traces(
 pub(super) fn check_metrics(
     at: &dyn Fn(&str) -> String,
     sink: &OtlpSinkConfig,
-    logs: &ExporterConfig,
+    base: &ExporterConfig,
     errors: &mut Vec<FieldError>,
+    warnings: &mut Vec<String>,
 ) -> Option<(ExporterConfig, Duration)> {
     let interval = duration(errors, &at("metrics_interval"), &sink.metrics_interval);
     if !(Duration::from_millis(100)..=Duration::from_secs(86_400)).contains(&interval) {
@@ -421,7 +571,8 @@ pub(super) fn check_metrics(
         return None;
     }
     let config =
-        check_signal(at, sink, logs, errors, ("metrics", &sink.metrics), ("metrics_endpoint", &sink.metrics_endpoint))?;
+        check_signal(at, sink, base, errors, ("metrics", &sink.metrics), ("metrics_endpoint", &sink.metrics_endpoint))?;
+    let config = for_signal(at, "metrics", &sink.per_signal.metrics, sink, config, errors, warnings)?;
     Some((config, interval))
 }
 
@@ -430,7 +581,7 @@ pub(super) fn check_metrics(
 fn check_signal(
     at: &dyn Fn(&str) -> String,
     sink: &OtlpSinkConfig,
-    logs: &ExporterConfig,
+    base: &ExporterConfig,
     errors: &mut Vec<FieldError>,
     exporter: (&str, &str),
     endpoint: (&str, &str),
@@ -445,12 +596,12 @@ fn check_signal(
     }
     let (field, checked) = if endpoint.1.is_empty() {
         let path = format!("/v1/{}", exporter.0);
-        ("endpoint", logs.policy.check_signal_endpoint(&sink.endpoint, &path, &SystemResolver))
+        ("endpoint", base.policy.check_signal_endpoint(&sink.endpoint, &path, &SystemResolver))
     } else {
-        (endpoint.0, logs.policy.check_logs_url(endpoint.1, &SystemResolver))
+        (endpoint.0, base.policy.check_logs_url(endpoint.1, &SystemResolver))
     };
     match checked {
-        Ok(endpoint) => Some(ExporterConfig { endpoint, ..logs.clone() }),
+        Ok(endpoint) => Some(ExporterConfig { endpoint, ..base.clone() }),
         Err(e) => {
             errors.push(FieldError::new(at(field), e.0));
             None

@@ -307,6 +307,53 @@ fn the_metric_exporter_follows_the_otel_variables() {
     }
 }
 
+/// A signal's own variables (`OTEL_EXPORTER_OTLP_{LOGS,TRACES,METRICS}_*`) set that signal
+/// only, over the general ones; so does `per_signal` in the file.
+#[test]
+fn per_signal_variables_set_their_signal_only() {
+    let env = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+        ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf"),
+        ("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "1500"),
+        ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "gzip"),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "x-tenant=all,authorization=a"),
+        ("OTEL_EXPORTER_OTLP_LOGS_HEADERS", "x-tenant=logs"),
+    ];
+    let settings = load_yaml("", &env).unwrap();
+    let (logs, traces, (metrics, _)) =
+        (settings.otlp.unwrap(), settings.otlp_traces.unwrap(), settings.otlp_metrics.unwrap());
+    use synthorg_telemetry::otlp::Protocol;
+    assert_eq!(
+        (logs.protocol, traces.protocol, metrics.protocol),
+        (Protocol::HttpJson, Protocol::HttpProtobuf, Protocol::HttpJson)
+    );
+    assert_eq!((logs.timeout, metrics.timeout), (Duration::from_secs(10), Duration::from_millis(1500)));
+    assert_eq!((logs.gzip, traces.gzip, metrics.gzip), (false, true, false));
+    let headers = |c: &synthorg_telemetry::otlp::ExporterConfig| -> BTreeMap<String, String> {
+        c.headers.iter().cloned().collect()
+    };
+    assert_eq!(headers(&logs).get("x-tenant").map(String::as_str), Some("logs"), "the logs variable wins for logs");
+    assert_eq!(headers(&logs).get("authorization").map(String::as_str), Some("a"), "the general ones stay");
+    assert_eq!(headers(&traces).get("x-tenant").map(String::as_str), Some("all"), "not for traces");
+    let yaml = "logging:\n  sinks:\n    - {type: otlp, endpoint: \"http://127.0.0.1:4318\", per_signal: {metrics: {protocol: http/json}}}\n";
+    let settings = load_yaml(yaml, &[]).unwrap();
+    assert_eq!(settings.otlp_metrics.unwrap().0.protocol, Protocol::HttpJson);
+    assert_eq!(settings.otlp.unwrap().protocol, Protocol::HttpProtobuf);
+    let base = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318");
+    for (name, value, said) in [
+        ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "grpc", "grpc is not supported"),
+        ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "soon", "milliseconds"),
+        ("OTEL_EXPORTER_OTLP_LOGS_COMPRESSION", "zstd", "gzip or none"),
+        ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "x-bad=a\nb", "header"),
+    ] {
+        let errors = load_yaml("", &[base, (name, value)]).unwrap_err().0;
+        assert_eq!(errors.len(), 1, "{name}: {errors:?}");
+        assert_eq!(errors[0].field, format!("env {name}"), "{errors:?}");
+        assert!(errors[0].message.contains(said), "{errors:?}");
+    }
+}
+
 #[test]
 fn standard_otel_variables_configure_the_exporter() {
     let env = [
