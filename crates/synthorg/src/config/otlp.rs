@@ -241,7 +241,10 @@ pub(super) fn apply_otel_env(tree: &mut Value, vars: &[(String, String)], errors
         if let Some((name, v)) = find(&[compression]) {
             nested.push((format!("per_signal.{signal}.compression"), Value::String(v.to_owned()), name));
         }
-        if let Some((name, v)) = find(&[timeout]) {
+        // The metric reader's export timeout is the metric exporter's, unless set apart.
+        let timeouts: &[&'static str] =
+            if signal == "metrics" { &[timeout, "OTEL_METRIC_EXPORT_TIMEOUT"] } else { &[timeout] };
+        if let Some((name, v)) = find(timeouts) {
             match v.trim().parse::<u64>() {
                 Ok(ms) => nested.push((format!("per_signal.{signal}.timeout"), Value::String(format!("{ms}ms")), name)),
                 Err(_) => errors.push(FieldError::new(format!("env {name}"), "must be a number of milliseconds")),
@@ -253,6 +256,16 @@ pub(super) fn apply_otel_env(tree: &mut Value, vars: &[(String, String)], errors
                 nested.push((path, Value::String(v), headers));
             }
         }
+    }
+    // Only cumulative temporality is pushed (the catalogue's counters are cumulative); a
+    // request for delta is refused rather than quietly not honoured.
+    if let Some((name, v)) = find(&["OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"])
+        && !v.trim().eq_ignore_ascii_case("cumulative")
+    {
+        errors.push(FieldError::new(
+            format!("env {name}"),
+            format!("{:?} is not supported: synthorg pushes cumulative metrics only", v.trim()),
+        ));
     }
     let millis = [
         (&["OTEL_EXPORTER_OTLP_TIMEOUT"][..], "timeout"),

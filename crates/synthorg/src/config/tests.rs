@@ -341,11 +341,19 @@ fn per_signal_variables_set_their_signal_only() {
     assert_eq!(settings.otlp_metrics.unwrap().0.protocol, Protocol::HttpJson);
     assert_eq!(settings.otlp.unwrap().protocol, Protocol::HttpProtobuf);
     let base = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318");
+    // The metric reader's own timeout variable, and the temporality the push has.
+    let env = [
+        base,
+        ("OTEL_METRIC_EXPORT_TIMEOUT", "30000"),
+        ("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "Cumulative"),
+    ];
+    assert_eq!(load_yaml("", &env).unwrap().otlp_metrics.unwrap().0.timeout, Duration::from_secs(30));
     for (name, value, said) in [
         ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "grpc", "grpc is not supported"),
         ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "soon", "milliseconds"),
         ("OTEL_EXPORTER_OTLP_LOGS_COMPRESSION", "zstd", "gzip or none"),
         ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "x-bad=a\nb", "header"),
+        ("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "delta", "cumulative metrics only"),
     ] {
         let errors = load_yaml("", &[base, (name, value)]).unwrap_err().0;
         assert_eq!(errors.len(), 1, "{name}: {errors:?}");
