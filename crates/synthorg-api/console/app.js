@@ -455,6 +455,31 @@ async function signIn(key) {
   schedule();
 }
 
+// A one-time sign-in link (`serve --demo`) carries a token in the fragment, which is never
+// sent with the page request; it is taken out of the address at once and exchanged, once, for
+// the key made for this sign-in. True when the address was such a link.
+function signInLink() {
+  const token = new URLSearchParams(location.hash.replace(/^#/, '')).get('sign-in');
+  if (!token) return false;
+  history.replaceState(null, '', location.pathname + '#/overview');
+  exchange(token);
+  return true;
+}
+
+async function exchange(token) {
+  try {
+    const response = await fetch('/console/sign-in', {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token }),
+      cache: 'no-store', credentials: 'omit', redirect: 'error',
+    });
+    const data = await response.json();
+    if (!response.ok) { signOut(data && data.error ? data.error.message : 'HTTP ' + response.status); return; }
+    await signIn(data.key);
+  } catch (error) {
+    signOut(error.message);
+  }
+}
+
 document.addEventListener('DOMContentLoaded', () => {
   document.getElementById('signin-form').addEventListener('submit', (event) => {
     event.preventDefault();
@@ -464,15 +489,11 @@ document.addEventListener('DOMContentLoaded', () => {
     if (key) signIn(key);
   });
   document.getElementById('signout').addEventListener('click', () => signOut());
-  window.addEventListener('hashchange', () => { if (session.role) show(); });
-  // A one-time sign-in link (`serve --demo`) carries the key in the fragment, which never
-  // reaches a server or a log; it is taken out of the address at once.
-  const fragment = new URLSearchParams(location.hash.replace(/^#/, ''));
-  if (fragment.get('key')) {
-    const key = fragment.get('key');
-    history.replaceState(null, '', location.pathname + '#/overview');
-    signIn(key);
-  } else if (session.key) {
+  window.addEventListener('hashchange', () => {
+    if (!signInLink() && session.role) show();
+  });
+  if (signInLink()) return;
+  if (session.key) {
     signIn(session.key);
   } else {
     signOut();

@@ -4,10 +4,21 @@
 //! `nosniff`, no referrer. The page signs in with an API key and calls the JSON API like any
 //! client (see docs/console.md for the session design and its threat model).
 
-use axum::Router;
-use axum::http::{HeaderValue, header};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::ApiJson;
 
 const INDEX: &str = include_str!("../console/index.html");
 const APP_JS: &str = include_str!("../console/app.js");
@@ -20,13 +31,77 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
 
 /// The console's routes, outside the API's key check (the page itself holds nothing; its
 /// data comes from the API with the key the operator gives).
-pub(crate) fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
+pub(crate) fn router() -> Router<AppState> {
     Router::new()
+        .route("/console/sign-in", post(sign_in))
         .route("/", get(|| async { Redirect::temporary("/console") }))
         .route("/console/", get(|| async { Redirect::permanent("/console") }))
         .route("/console", get(|| async { asset(INDEX, "text/html; charset=utf-8") }))
         .route("/console/app.js", get(|| async { asset(APP_JS, "text/javascript; charset=utf-8") }))
         .route("/console/app.css", get(|| async { asset(APP_CSS, "text/css; charset=utf-8") }))
+}
+
+/// A one-time sign-in for the console (`serve --demo`): a random token, shown once to the
+/// person at the terminal, that the console exchanges once, within its lifetime, for the admin
+/// key made for it. Only the token's hash is kept; the key leaves the process once.
+pub struct OneTimeSignIn {
+    digest: [u8; 32],
+    key: Mutex<Option<String>>,
+    expires: Instant,
+}
+
+impl std::fmt::Debug for OneTimeSignIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OneTimeSignIn").field("expires", &self.expires).finish_non_exhaustive()
+    }
+}
+
+impl OneTimeSignIn {
+    /// A sign-in to `key` valid for `lifetime`, and its token (64 hex digits).
+    pub fn new(key: String, lifetime: Duration) -> Result<(Self, String), ApiError> {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).map_err(ApiError::internal)?;
+        let token = hex::encode(bytes);
+        let digest = Sha256::digest(token.as_bytes()).into();
+        Ok((Self { digest, key: Mutex::new(Some(key)), expires: Instant::now() + lifetime }, token))
+    }
+
+    /// The key, the first time the right token comes within the lifetime; `None` after.
+    fn redeem(&self, token: &str) -> Option<String> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if Instant::now() > self.expires || !bool::from(digest.ct_eq(&self.digest)) {
+            return None;
+        }
+        self.key.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignInRequest {
+    token: String,
+}
+
+#[derive(Serialize)]
+struct SignInAnswer {
+    key: String,
+}
+
+/// `POST /console/sign-in {"token": …}`: the key of a one-time sign-in, once.
+async fn sign_in(State(state): State<AppState>, ApiJson(body): ApiJson<SignInRequest>) -> Response {
+    let refused = || {
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "this sign-in link was used, has expired or is unknown")
+    };
+    let Some(once) = &state.settings().console_sign_in else { return refused().into_response() };
+    match once.redeem(body.token.trim()) {
+        Some(key) => {
+            tracing::info!("console: the one-time sign-in link was used");
+            let mut response = Json(SignInAnswer { key }).into_response();
+            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        None => refused().into_response(),
+    }
 }
 
 fn asset(body: &'static str, content_type: &'static str) -> Response {

@@ -66,6 +66,8 @@ pub struct ApiSettings {
     /// Request lines below 5xx at debug instead of info (`serve --demo`, whose simulation
     /// would otherwise fill the console with them).
     pub quiet_requests: bool,
+    /// The one-time console sign-in `serve --demo` prints, when there is one.
+    pub console_sign_in: Option<Arc<console::OneTimeSignIn>>,
     /// How often expired reservations are closed (and counted, and logged). Admission
     /// ignores an expired hold at once; the sweep only closes its record.
     pub sweep_interval: Duration,
@@ -87,6 +89,7 @@ impl Default for ApiSettings {
             tracer: None,
             meter: None,
             quiet_requests: false,
+            console_sign_in: None,
             sweep_interval: Duration::from_secs(1),
         }
     }

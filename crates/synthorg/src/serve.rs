@@ -72,7 +72,7 @@ pub(crate) fn run(mut settings: Settings, exporters: Exporters, demo: bool) -> R
 
 /// Serves until a signal, recording in `signalled` when it arrived.
 async fn serve(
-    settings: Settings,
+    mut settings: Settings,
     demo: bool,
     signalled: Arc<std::sync::OnceLock<std::time::Instant>>,
 ) -> Result<(), Failure> {
@@ -105,16 +105,20 @@ async fn serve(
         true => Some(tokio::task::block_in_place(|| Demo::start(store.as_ref(), address))?),
         false => None,
     };
-    if demo.is_some() {
-        // For the person at the terminal, not the log: where to look, never a key.
+    if let Some(demo) = &demo {
+        // For the person at the terminal, not the log (a process manager may keep stdout, so
+        // the link works once, for ten minutes): a one-time sign-in, never a key.
         let mut reachable = address;
         if reachable.ip().is_unspecified() {
             reachable.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
         }
+        let (once, token) = synthorg_api::console::OneTimeSignIn::new(demo.console_key.clone(), SIGN_IN_LIFETIME)
+            .map_err(|e| Failure::internal(anyhow::anyhow!(e.message)))?;
+        settings.api.console_sign_in = Some(Arc::new(once));
         let key_file = settings.data_dir.join(&settings.config.auth.bootstrap_key_file);
         println!(
-            "synthorg demo: open http://{reachable}/console and sign in with the admin key in {} \
-             (written on this data directory's first start)",
+            "synthorg demo: sign in to the console at http://{reachable}/console#sign-in={token} \
+             (works once, within 10 minutes), or at http://{reachable}/console with the admin key in {}",
             key_file.display()
         );
     }
@@ -158,6 +162,9 @@ async fn serve(
 struct Demo {
     stop: Arc<std::sync::atomic::AtomicBool>,
     key_id: String,
+    /// The admin key the console's one-time sign-in hands over; revoked with the others.
+    console_key: String,
+    console_key_id: String,
     thread: std::thread::JoinHandle<Vec<String>>,
 }
 
@@ -166,6 +173,9 @@ impl Demo {
         let new = synthorg_api::auth::generate_key(Role::Admin, None, "demo simulation".into(), now())
             .map_err(|e| Failure::internal(anyhow::anyhow!(e.message)))?;
         store.create_api_key(&new.record, &Audit::system()).map_err(|e| Failure::io(e.into()))?;
+        let console = synthorg_api::auth::generate_key(Role::Admin, None, "demo console sign-in".into(), now())
+            .map_err(|e| Failure::internal(anyhow::anyhow!(e.message)))?;
+        store.create_api_key(&console.record, &Audit::system()).map_err(|e| Failure::io(e.into()))?;
         // A budget makes the budget panels move; an operator's own budget is kept.
         if store.budget_config().map_err(|e| Failure::io(e.into()))?.is_none() {
             let budget = synthorg_core::budget::BudgetConfig {
@@ -200,19 +210,22 @@ impl Demo {
             requests_per_second = 4,
             "demo mode: a simulated organization is at work (request lines at debug)"
         );
-        Ok(Self { stop, key_id: new.record.id, thread })
+        Ok(Self { stop, key_id: new.record.id, console_key: console.key, console_key_id: console.record.id, thread })
     }
 
     fn finish(self, store: &dyn Store) {
         self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
         let agent_keys = self.thread.join().unwrap_or_default();
-        for id in agent_keys.iter().chain([&self.key_id]) {
+        for id in agent_keys.iter().chain([&self.key_id, &self.console_key_id]) {
             if let Err(error) = store.revoke_api_key(id, now(), &Audit::system()) {
                 tracing::warn!(%error, key_id = %id, "could not revoke a demo key");
             }
         }
     }
 }
+
+/// How long the demo's one-time console sign-in link works.
+const SIGN_IN_LIFETIME: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Opens the store (creating the SQLite file or connecting to PostgreSQL) and applies
 /// pending migrations.

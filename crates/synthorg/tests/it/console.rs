@@ -212,6 +212,17 @@ fn the_console_in_a_real_browser() {
     assert_eq!(answer.headers().get("x-content-type-options").unwrap(), "nosniff");
     assert_eq!(answer.headers().get("referrer-policy").unwrap(), "no-referrer");
 
+    // The sign-in exchange refuses what is not the demo's token, and names a missing field.
+    let exchange = |body: Value| {
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let mut answer = agent.post(format!("{root}/console/sign-in")).send_json(body).unwrap();
+        (answer.status().as_u16(), answer.body_mut().read_json::<Value>().unwrap_or(Value::Null))
+    };
+    let (status, body) = exchange(json!({"token": "0".repeat(64)}));
+    assert_eq!((status, body["error"]["code"].as_str()), (401, Some("unauthorized")), "{body}");
+    let (status, body) = exchange(json!({"tok": "x"}));
+    assert_eq!(status, 422, "{body}");
+
     // Hostile names and roles, an escalation waiting, a viewer key, an agent key, a key to revoke.
     let mut hostile = Vec::new();
     for (i, payload) in PAYLOADS.iter().enumerate() {
@@ -232,6 +243,31 @@ fn the_console_in_a_real_browser() {
     let doomed = doomed["id"].as_str().unwrap().to_owned();
 
     let browser = Browser::start();
+    // The demo's one-time sign-in link: printed for the terminal, never logged, and it works
+    // once.
+    let link = server
+        .logs
+        .lock()
+        .unwrap()
+        .iter()
+        .find_map(|l| l.split_whitespace().find(|w| w.contains("/console#sign-in=")).map(str::to_owned))
+        .expect("serve --demo prints a sign-in link");
+    let token = link.split("#sign-in=").nth(1).unwrap().to_owned();
+    assert!(
+        !server.logs.lock().unwrap().iter().any(|l| l.contains(&token) && !l.starts_with("synthorg demo:")),
+        "the token is in no log line"
+    );
+    browser.goto(&link);
+    browser.wait_text("#who", "admin");
+    browser.wait("#page[data-page=overview]");
+    assert!(
+        !browser.script("return location.href;", json!([])).as_str().unwrap().contains(&token),
+        "the token left the address"
+    );
+    browser.click("#signout");
+    browser.goto(&format!("{root}/console"));
+    browser.goto(&link);
+    browser.wait_text("#signin-error", "used, has expired or is unknown");
     // An agent key is refused.
     browser.sign_in(&root, agent_key["key"].as_str().unwrap());
     browser.wait_text("#signin-error", "Agent keys cannot use the console");

@@ -142,5 +142,9 @@ fn demo_mode_shows_a_living_organization_and_cleans_up_its_key() {
     let active: Vec<&str> = listing.lines().skip(1).filter(|l| l.ends_with("\t-")).collect();
     assert_eq!(active.len(), 1, "{listing}");
     assert!(active[0].contains("bootstrap"), "{listing}");
-    assert_eq!(listing.lines().count(), 1 + 1 + 1 + 12, "bootstrap, demo admin, 12 agents: {listing}");
+    assert_eq!(
+        listing.lines().count(),
+        1 + 1 + 1 + 1 + 12,
+        "bootstrap, demo admin, demo console sign-in, 12 agents: {listing}"
+    );
 }
