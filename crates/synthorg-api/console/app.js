@@ -99,10 +99,11 @@ function burn(budget) {
 
 const pages = {
   async overview() {
-    const [agents, tasks, budget, pending, head] = await Promise.all([
+    const [agents, tasks, budget, pending, head, evaluations] = await Promise.all([
       all('/agents'), all('/tasks'), api('GET', '/budget/status'),
-      all('/approvals?status=pending'), api('GET', '/audit/head'),
+      all('/approvals?status=pending'), api('GET', '/audit/head'), all('/security/evaluations'),
     ]);
+    const verdictKind = { allow: 'ok', deny: 'bad', escalate: 'warn' };
     const from = Math.max(0, head.seq - 10);
     const recent = (await api('GET', '/audit?limit=10' + (from > 0 ? '&cursor=' + from : ''))).items.reverse();
     const used = budget.total_monthly > 0 ? budget.used_percent : null;
@@ -124,6 +125,9 @@ const pages = {
           el('div', { class: 'label', id: 'forecast' }, 'forecast for the period ' + fmt.usd(budget.forecast_period_spend)
             + (budget.total_monthly > 0 && budget.forecast_period_spend > budget.total_monthly ? ' (over budget)' : '')),
           el('div', { class: 'label', id: 'burn' }, 'burn rate ' + burn(budget))),
+        el('div', { class: 'card', id: 'verdicts' }, el('div', { class: 'figure', text: evaluations.length }),
+          el('div', { class: 'label', text: 'security verdicts' + (evaluations.length >= 5000 ? ' (the first 5,000)' : '') }),
+          el('div', {}, countBy(evaluations, 'verdict').map(([v, n]) => [pill(v + ' ' + n, verdictKind[v]), ' ']))),
         el('a', { class: 'card', href: '#/approvals' }, el('div', { class: 'figure', text: pending.length }),
           el('div', { class: 'label', text: 'approvals waiting for a decision' }))),
       el('h2', { text: 'Recent audit events' }),

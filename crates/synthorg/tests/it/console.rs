@@ -282,6 +282,7 @@ fn the_console_in_a_real_browser() {
     browser.wait_text("#who", "admin");
     browser.wait_text("#page", "Recent audit events");
     browser.wait_text("#forecast", "forecast for the period $");
+    browser.wait_text("#verdicts", "escalate ");
     browser.wait_text("#burn", "burn rate");
     browser.assert_readable();
     browser.screenshot("overview");
