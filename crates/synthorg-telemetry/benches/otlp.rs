@@ -4,74 +4,24 @@
 //!
 //! `cargo bench -p synthorg-telemetry --features sdk-compare --bench otlp`
 //!
-//! The receiver runs in a child process (this binary again), so the CPU time read from
-//! `/proc/self` is the pipeline's alone: the emitting thread plus every exporter thread.
+//! The receiver runs in a child process (`common`), so the CPU time read from `/proc/self` is
+//! the pipeline's alone: the emitting thread plus every exporter thread.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{Peer, percentile, timer_overhead};
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
 use opentelemetry_otlp::{LogExporter, Protocol as SdkProtocol, WithExportConfig};
 use opentelemetry_sdk::logs::{BatchConfigBuilder, BatchLogProcessor, SdkLoggerProvider};
 use synthorg_telemetry::metrics::process;
 use synthorg_telemetry::otlp::endpoint::{EndpointPolicy, SystemResolver};
-use synthorg_telemetry::otlp::receiver::Receiver;
 use synthorg_telemetry::otlp::{Exporter, ExporterConfig};
 use tracing::Dispatch;
 use tracing_subscriber::layer::SubscriberExt;
-
-const CHILD: &str = "SYNTHORG_OTLP_BENCH_RECEIVER";
-
-/// The receiver process: prints its port, then answers `count` with records delivered.
-fn receiver_child() {
-    let receiver = Receiver::start().unwrap();
-    println!("{}", receiver.address().port());
-    for line in std::io::stdin().lock().lines().map_while(Result::ok) {
-        if line == "count" {
-            println!("{}", receiver.delivered());
-        }
-    }
-}
-
-struct Peer {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-    port: u16,
-}
-
-impl Peer {
-    fn start() -> Self {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .env(CHILD, "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        Self { child, stdin, stdout, port: line.trim().parse().unwrap() }
-    }
-
-    fn delivered(&mut self) -> u64 {
-        writeln!(self.stdin, "count").unwrap();
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).unwrap();
-        line.trim().parse().unwrap()
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Builds a pipeline to a receiver port, with an optional queue capacity.
 type Build = fn(u16, Option<usize>) -> (Pipeline, Dispatch);
@@ -150,10 +100,6 @@ fn in_span<T>(f: impl FnOnce() -> T) -> T {
     f()
 }
 
-fn percentile(sorted: &[u64], p: f64) -> u64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
 /// Per-call cost: median and p99 in nanoseconds over `n` events.
 fn caller_cost(dispatch: &Dispatch, n: usize) -> (u64, u64) {
     tracing::dispatcher::with_default(dispatch, || {
@@ -181,20 +127,9 @@ fn cpu_seconds() -> f64 {
     process::read().map_or(0.0, |p| p.cpu_seconds)
 }
 
-fn timer_overhead() -> (u64, u64) {
-    let mut samples: Vec<u64> = (0..100_000)
-        .map(|_| {
-            let start = Instant::now();
-            start.elapsed().as_nanos() as u64
-        })
-        .collect();
-    samples.sort_unstable();
-    (percentile(&samples, 0.5), percentile(&samples, 0.99))
-}
-
 fn main() {
-    if std::env::var_os(CHILD).is_some() {
-        return receiver_child();
+    if common::receiver_child() {
+        return;
     }
     let builders: [Build; 2] = [Pipeline::synthorg, Pipeline::sdk];
     let (t50, t99) = timer_overhead();
@@ -214,7 +149,7 @@ fn main() {
             drop(dispatch);
             let _ = pipeline.finish(Duration::from_secs(1));
             let state = if up { "collector up  " } else { "collector down" };
-            println!("   {name:9} {state}: median {p50:5} ns  p99 {p99:6} ns   (delivered {})", peer.delivered());
+            println!("   {name:9} {state}: median {p50:5} ns  p99 {p99:6} ns   (delivered {})", peer.delivered("logs"));
         }
     }
 
@@ -229,7 +164,7 @@ fn main() {
         let name = pipeline.name();
         let _ = pipeline.finish(Duration::from_secs(30));
         let (wall, cpu) = (start.elapsed().as_secs_f64(), cpu_seconds() - cpu0);
-        let delivered = peer.delivered();
+        let delivered = peer.delivered("logs");
         println!(
             "   {name:9}: delivered {delivered}/{n} in {wall:.3} s = {:.0} records/s, CPU {cpu:.2} s = {:.2} us/record",
             delivered as f64 / wall,
@@ -246,7 +181,7 @@ fn main() {
         drop(dispatch);
         let name = pipeline.name();
         let counted = pipeline.finish(Duration::from_secs(30));
-        let delivered = peer.delivered();
+        let delivered = peer.delivered("logs");
         let counted_text = counted.map_or("not reported".to_owned(), |c| c.to_string());
         let unaccounted = n - delivered - counted.unwrap_or(0);
         println!(

@@ -13,71 +13,25 @@
 //! other's.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+mod common;
+
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use common::{Peer, percentile, timer_overhead};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{Protocol as SdkProtocol, SpanExporter, WithExportConfig};
 use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider};
 use synthorg_telemetry::context::TraceContext;
 use synthorg_telemetry::metrics::process;
 use synthorg_telemetry::otlp::endpoint::{EndpointPolicy, SystemResolver};
-use synthorg_telemetry::otlp::receiver::Receiver;
 use synthorg_telemetry::otlp::{Exporter, ExporterConfig, SpanKind, SpanRecord, Tracer, Traces};
 use tracing::Dispatch;
 use tracing_subscriber::layer::SubscriberExt;
 
-const CHILD: &str = "SYNTHORG_OTLP_TRACES_BENCH";
-
-/// The receiver process: prints its port, then answers `count` with spans delivered.
-fn receiver_child() {
-    let receiver = Receiver::start().unwrap();
-    println!("{}", receiver.address().port());
-    for line in std::io::stdin().lock().lines().map_while(Result::ok) {
-        if line == "count" {
-            println!("{}", receiver.delivered_spans());
-        }
-    }
-}
-
-struct Peer {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-    port: u16,
-}
-
-impl Peer {
-    fn start() -> Self {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .env(CHILD, "receiver")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        Self { child, stdin, stdout, port: line.trim().parse().unwrap() }
-    }
-
-    fn delivered(&mut self) -> u64 {
-        writeln!(self.stdin, "count").unwrap();
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).unwrap();
-        line.trim().parse().unwrap()
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+/// Set in the child process that measures one pipeline's memory.
+const MEMORY: &str = "SYNTHORG_OTLP_TRACES_BENCH_MEMORY";
 
 /// One pipeline under test, and how it traces one request.
 enum Pipeline {
@@ -194,10 +148,6 @@ impl Pipeline {
     }
 }
 
-fn percentile(sorted: &[u64], p: f64) -> u64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
 /// Per-request cost: median and p99 in nanoseconds over `n` requests.
 fn caller_cost(pipeline: &Pipeline, n: u64) -> (u64, u64) {
     for i in 0..10_000 {
@@ -240,31 +190,19 @@ fn memory_child(which: &str, n: u64) {
 }
 
 fn memory(which: &str, n: u64) -> (f64, f64) {
-    let out =
-        Command::new(std::env::current_exe().unwrap()).env(CHILD, format!("memory {which} {n}")).output().unwrap();
+    let out = Command::new(std::env::current_exe().unwrap()).env(MEMORY, format!("{which} {n}")).output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
     let mut figures = text.split_whitespace().map(|f| f.parse::<f64>().unwrap());
     (figures.next().unwrap(), figures.next().unwrap())
 }
 
-fn timer_overhead() -> (u64, u64) {
-    let mut samples: Vec<u64> = (0..100_000)
-        .map(|_| {
-            let start = Instant::now();
-            start.elapsed().as_nanos() as u64
-        })
-        .collect();
-    samples.sort_unstable();
-    (percentile(&samples, 0.5), percentile(&samples, 0.99))
-}
-
 fn main() {
-    if let Ok(mode) = std::env::var(CHILD) {
-        let words: Vec<&str> = mode.split(' ').collect();
-        return match words.as_slice() {
-            ["memory", which, n] => memory_child(which, n.parse().unwrap()),
-            _ => receiver_child(),
-        };
+    if common::receiver_child() {
+        return;
+    }
+    if let Ok(mode) = std::env::var(MEMORY) {
+        let (which, n) = mode.split_once(' ').unwrap();
+        return memory_child(which, n.parse().unwrap());
     }
     let builders: [fn(u16) -> Pipeline; 2] = [Pipeline::synthorg, Pipeline::sdk];
     let (t50, t99) = timer_overhead();
@@ -281,7 +219,10 @@ fn main() {
             let name = pipeline.name();
             let _ = pipeline.finish(Duration::from_secs(if up { 10 } else { 1 }));
             let state = if up { "collector up  " } else { "collector down" };
-            println!("   {name:9} {state}: median {p50:5} ns  p99 {p99:6} ns   (spans delivered {})", peer.delivered());
+            println!(
+                "   {name:9} {state}: median {p50:5} ns  p99 {p99:6} ns   (spans delivered {})",
+                peer.delivered("spans")
+            );
             medians.push((name, up, p50));
         }
     }

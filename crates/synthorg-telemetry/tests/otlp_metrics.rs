@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
-use opentelemetry_proto::tonic::metrics::v1::{AggregationTemporality, Metric, metric::Data, number_data_point};
+use opentelemetry_proto::tonic::metrics::v1::{AggregationTemporality, metric::Data, number_data_point};
 use synthorg_telemetry::metrics::{Exemplar, Exposition, Family, Histogram, Kind, OtelName};
 use synthorg_telemetry::otlp::endpoint::{EndpointPolicy, SystemResolver};
 use synthorg_telemetry::otlp::receiver::{Receiver, Reply};
@@ -87,16 +87,6 @@ fn assert_accounted(stats: &ExporterStats, receiver: &Receiver, emitted: u64) {
     assert_eq!((receiver.seen(), receiver.seen_spans()), (0, 0), "only /v1/metrics was called");
 }
 
-fn metrics(receiver: &Receiver) -> Vec<Metric> {
-    receiver
-        .kept_metrics()
-        .into_iter()
-        .flat_map(|r| r.resource_metrics)
-        .flat_map(|r| r.scope_metrics)
-        .flat_map(|s| s.metrics)
-        .collect()
-}
-
 fn str_attr(attributes: &[opentelemetry_proto::tonic::common::v1::KeyValue], key: &str) -> Option<String> {
     attributes.iter().find(|a| a.key == key).and_then(|a| match a.value.as_ref()?.value.as_ref()? {
         Any::StringValue(s) => Some(s.clone()),
@@ -119,7 +109,7 @@ fn the_catalogue_is_pushed_on_the_interval_and_once_more_at_shutdown() {
         assert_accounted(&stats, &receiver, 6 * n);
         assert_eq!(stats.delivered, 6 * n, "{protocol:?}");
 
-        let metrics = metrics(&receiver);
+        let metrics = receiver.metrics();
         // The last reading (the shutdown's) of each family.
         let last = |name: &str| metrics.iter().rev().find(|m| m.name == name).unwrap().clone();
         let Some(Data::Sum(sum)) = last("x_requests").data else { panic!("a counter is a sum") };

@@ -187,6 +187,18 @@ impl Receiver {
         self.lock().traces_kept.clone()
     }
 
+    /// Every span of the decoded trace requests, in arrival order.
+    pub fn spans(&self) -> Vec<opentelemetry_proto::tonic::trace::v1::Span> {
+        let requests = self.kept_traces().into_iter();
+        requests.flat_map(|r| r.resource_spans).flat_map(|r| r.scope_spans).flat_map(|s| s.spans).collect()
+    }
+
+    /// Every metric of the decoded metric requests, in arrival order.
+    pub fn metrics(&self) -> Vec<opentelemetry_proto::tonic::metrics::v1::Metric> {
+        let requests = self.kept_metrics().into_iter();
+        requests.flat_map(|r| r.resource_metrics).flat_map(|r| r.scope_metrics).flat_map(|s| s.metrics).collect()
+    }
+
     /// Data points in metric requests answered with success, minus those rejected.
     pub fn delivered_points(&self) -> u64 {
         self.lock().points_delivered
@@ -392,40 +404,47 @@ async fn handle(
     }
 }
 
+/// The signal's success answer, with a partial success rejecting `rejected` records.
 fn success(rejected: Option<i64>, json: bool, signal: &str) -> Bytes {
-    if signal == "metrics" {
-        let response = ExportMetricsServiceResponse {
-            partial_success: rejected.map(|rejected_data_points| ExportMetricsPartialSuccess {
-                rejected_data_points,
-                error_message: "rejected by the test receiver".into(),
-            }),
-        };
-        return match json {
-            true => Bytes::from(serde_json::to_vec(&response).unwrap_or_default()),
-            false => Bytes::from(response.encode_to_vec()),
-        };
+    const WHY: &str = "rejected by the test receiver";
+    let error_message = || WHY.to_owned();
+    match signal {
+        "metrics" => encode_answer(
+            &ExportMetricsServiceResponse {
+                partial_success: rejected.map(|rejected_data_points| ExportMetricsPartialSuccess {
+                    rejected_data_points,
+                    error_message: error_message(),
+                }),
+            },
+            json,
+            serde_json::to_vec,
+        ),
+        "traces" => encode_answer(
+            &ExportTraceServiceResponse {
+                partial_success: rejected
+                    .map(|rejected_spans| ExportTracePartialSuccess { rejected_spans, error_message: error_message() }),
+            },
+            json,
+            serde_json::to_vec,
+        ),
+        _ => encode_answer(
+            &ExportLogsServiceResponse {
+                partial_success: rejected.map(|rejected_log_records| ExportLogsPartialSuccess {
+                    rejected_log_records,
+                    error_message: error_message(),
+                }),
+            },
+            json,
+            serde_json::to_vec,
+        ),
     }
-    if signal == "traces" {
-        let response = ExportTraceServiceResponse {
-            partial_success: rejected.map(|rejected_spans| ExportTracePartialSuccess {
-                rejected_spans,
-                error_message: "rejected by the test receiver".into(),
-            }),
-        };
-        return match json {
-            true => Bytes::from(serde_json::to_vec(&response).unwrap_or_default()),
-            false => Bytes::from(response.encode_to_vec()),
-        };
-    }
-    let response = ExportLogsServiceResponse {
-        partial_success: rejected.map(|rejected_log_records| ExportLogsPartialSuccess {
-            rejected_log_records,
-            error_message: "rejected by the test receiver".into(),
-        }),
-    };
+}
+
+/// An answer in the request's encoding (the JSON bytes made by the caller, who knows the type).
+fn encode_answer<M: Message>(answer: &M, json: bool, to_json: fn(&M) -> serde_json::Result<Vec<u8>>) -> Bytes {
     match json {
-        true => Bytes::from(serde_json::to_vec(&response).unwrap_or_default()),
-        false => Bytes::from(response.encode_to_vec()),
+        true => Bytes::from(to_json(answer).unwrap_or_default()),
+        false => Bytes::from(answer.encode_to_vec()),
     }
 }
 

@@ -399,13 +399,7 @@ fn each_request_is_one_server_span_at_the_receiver() {
     let (status, logs) = server.signal("TERM");
     assert!(status.success(), "{logs:?}");
 
-    let spans: Vec<_> = receiver
-        .kept_traces()
-        .into_iter()
-        .flat_map(|r| r.resource_spans)
-        .flat_map(|r| r.scope_spans)
-        .flat_map(|s| s.spans)
-        .collect();
+    let spans = receiver.spans();
     let ours: Vec<_> = spans.iter().filter(|s| hex(&s.trace_id) == trace).collect();
     assert_eq!(ours.len(), 2, "one span per request of the trace: {ours:#?}");
     for span in &ours {
@@ -490,12 +484,6 @@ fn logs_exporter_none_sends_spans_only() {
     assert!(!logs.iter().any(|l| l.contains("OTLP exporter drained")));
 }
 
-/// Every metric the receiver got, in arrival order.
-fn pushed_metrics(receiver: &Receiver) -> Vec<opentelemetry_proto::tonic::metrics::v1::Metric> {
-    let requests = receiver.kept_metrics().into_iter();
-    requests.flat_map(|r| r.resource_metrics).flat_map(|r| r.scope_metrics).flat_map(|s| s.metrics).collect()
-}
-
 /// The family names a scrape declares, as their OTLP names: a counter without `_total`, an
 /// info family with `_info`, the token usage histogram under its conventional name.
 fn scrape_families(scrape: &str) -> BTreeSet<String> {
@@ -551,7 +539,7 @@ fn metrics_push_carries_the_scrape_catalogue() {
     // A reading taken after the report.
     let after = Instant::now() + Duration::from_millis(400);
     let deadline = Instant::now() + Duration::from_secs(20);
-    let find = |name: &str| pushed_metrics(&receiver).into_iter().rfind(|m| m.name == name);
+    let find = |name: &str| receiver.metrics().into_iter().rfind(|m| m.name == name);
     while Instant::now() < after || find("gen_ai.client.token.usage").is_none() {
         assert!(Instant::now() < deadline, "no reading with token usage arrived");
         std::thread::sleep(Duration::from_millis(50));
@@ -559,7 +547,7 @@ fn metrics_push_carries_the_scrape_catalogue() {
     let scrape = ureq::get(format!("{}/metrics", server.base)).call().unwrap().into_body().read_to_string().unwrap();
 
     // Every family of the scrape, under the same name.
-    let pushed: BTreeSet<String> = pushed_metrics(&receiver).into_iter().map(|m| m.name).collect();
+    let pushed: BTreeSet<String> = receiver.metrics().into_iter().map(|m| m.name).collect();
     let declared = scrape_families(&scrape);
     let missing: Vec<_> = declared.iter().filter(|name| !pushed.contains(*name)).collect();
     // A family with no series yet (the coordination gauges before a run) has no point to push.

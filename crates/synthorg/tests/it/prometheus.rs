@@ -177,13 +177,7 @@ fn prometheus_scrapes_the_organization() {
     // The exemplar points at a span that was exported: the request's SERVER span.
     let deadline = Instant::now() + Duration::from_secs(20);
     let exported = loop {
-        let spans: Vec<_> = receiver
-            .kept_traces()
-            .into_iter()
-            .flat_map(|r| r.resource_spans)
-            .flat_map(|r| r.scope_spans)
-            .flat_map(|s| s.spans)
-            .collect();
+        let spans = receiver.spans();
         let hex = |b: &[u8]| b.iter().map(|b| format!("{b:02x}")).collect::<String>();
         if let Some(span) = spans.into_iter().find(|s| hex(&s.trace_id) == trace_id && hex(&s.span_id) == span_id) {
             break span;
