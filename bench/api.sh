@@ -9,6 +9,7 @@
 #   SYNTHORG_UNAUDITED_BIN=path   (with SYNTHORG_BIN: the same build with --features
 #                                 bench-unaudited, for the audit section; else it is skipped)
 #   BENCH_ONLY=audit bench/api.sh 20   (the anchor and the audit section only)
+#   BENCH_ONLY=reservations bench/api.sh 20   (the anchor and the reservations section only)
 #
 # The simulated organization makes 80 % of its model calls under a budget reservation
 # (`simulate --reserved`), as a runtime that enforces its cap would.
@@ -46,7 +47,7 @@ server_pid=$!
 for _ in $(seq 100); do [ -f "$work/data/admin.key" ] && curl -sf "http://127.0.0.1:$port/api/v1/health" >/dev/null && break; sleep 0.1; done
 
 printf 'anchor: raw SQLite single-row commits (WAL, synchronous=FULL): %.0f commits/s\n\n' "$raw"
-if [ "${BENCH_ONLY:-}" != audit ]; then
+if [ -z "${BENCH_ONLY:-}" ]; then
 printf '%-22s %10s %9s %9s %9s %9s %9s %9s %7s %8s\n' clients writes/s trans/s 'p50 ms' 'p99 ms' costs/s 'p50 ms' 'p99 ms' errors 'vs raw'
 half=$(awk -v r="$raw" 'BEGIN {printf "%.0f", r / 2}')
 for run in 1 4 16 64 "64@$half"; do
@@ -88,6 +89,12 @@ rate = lambda n: next(e["per_second"] for e in json.load(open(f"{sys.argv[1]}/p{
 given, omitted = rate(1) + rate(4), rate(2) + rate(3)
 print(f"cost reports/s, cost omitted vs given: {omitted / given:.3f}")
 PY
+else
+  kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null || true
+  server_pid=""
+fi
+
+if [ "${BENCH_ONLY:-}" != audit ]; then
 
 # Reservations: what a model call costs the server with and without one. Clients make only
 # model calls (`simulate --workload model-calls`), flat out, under a budget with every limit
@@ -132,9 +139,9 @@ for clients in (16, 64):
           f"settling report p50 {mean(held, 'POST /costs', 'p50_ms'):.2f} ms); "
           f"a reserve + settle pair costs {reports / calls:.2f}x a plain report")
 PY
-
-else
-  kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null || true
+fi
+if [ "${BENCH_ONLY:-}" = reservations ]; then
+  exit 0
 fi
 
 # Audit trail: what the audit event of a write costs. Clients make only tool calls

@@ -8,7 +8,9 @@ mod config;
 
 /// jemalloc, configured (`.cargo/config.toml`) to return freed pages to the system within a
 /// second: glibc's malloc keeps what its per-thread arenas freed, so after a burst of
-/// connections the process stayed at its peak.
+/// connections the process stayed at its peak. Its `malloc` is exported unprefixed, so the
+/// bundled SQLite allocates from it too: glibc trimmed the writer thread's heap after most
+/// savepoints (a `madvise` and a TLB shootdown of the other cores each time).
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

@@ -37,7 +37,9 @@ const SELF_HOSTED: (&str, &str, u64) = ("in-house", "llama-3.3-70b", 200);
 pub(crate) const COST_OMITTED: f64 = 0.6;
 /// Share of model calls made under a reservation, by default (`simulate --reserved`).
 pub(crate) const RESERVED: f64 = 0.8;
-/// Share of reserved calls that are not made after all: the hold is released.
+/// Share of reserved calls that are not made after all: the hold is released. The
+/// organization's workload only: `--workload model-calls` measures reserve + settle pairs,
+/// so every hold it takes is settled.
 const RESERVED_UNUSED: f64 = 0.03;
 /// The most output tokens a simulated call asks for: the worst case its hold covers.
 const MAX_OUTPUT: u64 = 1_500;
@@ -422,7 +424,7 @@ impl<'a> Worker<'a> {
             };
             let Some(id) = id else { return };
             inc(&self.tally.reservations_granted);
-            if self.rng.f64() < RESERVED_UNUSED {
+            if self.workload == super::Workload::Organization && self.rng.f64() < RESERVED_UNUSED {
                 let path = format!("/budget/reservations/{id}");
                 if self.call("DELETE /budget/reservations/{id}", "DELETE", &path, key, None).is_some_and(|a| a.ok()) {
                     inc(&self.tally.reservations_released);
