@@ -10,6 +10,9 @@
 //! - `reservations`: a reserve + settle pair next to a plain cost report (the anchor), and the
 //!   sweep and the holds read with 0 and 100k settled reservations behind them; those two
 //!   should not grow with the settled ones.
+//! - `admission`: what a budget admission reads (the period's spend, the agent's day, the
+//!   holds) on the last day of a month, with 1 agent and with 1,001 agents spending every
+//!   day; it should not grow with the organization.
 //!
 //! Run: `cargo bench -p synthorg-store --features bench-fixtures --bench store`.
 
@@ -23,7 +26,7 @@ use synthorg_core::price::{Catalogue, Usage};
 use synthorg_core::task::{NewTask, TaskStatus, TransitionRequest};
 use synthorg_core::{Usd, budget::day_start};
 use synthorg_store::prelude::*;
-use synthorg_store::{Admission, SqliteOptions, SqliteStore, now};
+use synthorg_store::{Admission, AgentFilter, PageRequest, SqliteOptions, SqliteStore, now};
 use uuid::Uuid;
 
 fn admin() -> Actor {
@@ -185,5 +188,31 @@ fn reservations(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, writes, aggregates, reservations);
+fn admission(c: &mut Criterion) {
+    use synthorg_core::budget::BudgetConfig;
+
+    let mut group = c.benchmark_group("admission");
+    // Late on the last day of a month: the period holds 31 days of spend.
+    let at = time::macros::datetime!(2026-03-31 18:00 UTC);
+    let config = BudgetConfig {
+        total_monthly: Usd::dollars(1_000_000_000),
+        per_agent_daily_limit: Usd::dollars(1_000_000),
+        per_agent_daily_tokens: 1_000_000_000_000,
+        ..BudgetConfig::default()
+    };
+    // 60 days of records, one per agent and day (1,001 and 60 are coprime).
+    for agents in [1usize, 1001] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = synthorg_store::fixtures::seed(dir.path(), agents, 0, agents * 60, at).expect("seed");
+        let agent = store.list_agents(&AgentFilter::default(), &PageRequest::default()).expect("agents").items[0].id;
+        group.bench_with_input(BenchmarkId::new("figures", agents), &agents, |b, _| {
+            b.iter(|| black_box(store.standing(agent, None, &config, at).expect("standing")))
+        });
+        drop(store);
+        drop(dir);
+    }
+    group.finish();
+}
+
+criterion_group!(benches, writes, aggregates, reservations, admission);
 criterion_main!(benches);

@@ -17,21 +17,25 @@ fn instant(micros: i64) -> Result<OffsetDateTime, StoreError> {
         .map_err(|e| StoreError::Internal(format!("instant out of range: {e}")))
 }
 
-/// Spend since `since`, of one agent or of all: whole days from `cost_daily`, and the records
-/// of a partial first day through the `occurred_at` index.
+/// Spend since `since`, of one agent or of all: whole days from `cost_day_totals` (all) or
+/// the agent's rows of `cost_daily`, and the records of a partial first day through the
+/// `occurred_at` index.
 pub(super) fn cost_since<C: GenericClient>(
     db: &mut Db<'_, C>,
     since: OffsetDateTime,
     agent: Option<Uuid>,
 ) -> Result<Usd, StoreError> {
     let (first_day, partial) = split_days(since);
-    let mut nanos: i64 = col(
-        &db.query_one(
-            "SELECT COALESCE(SUM(nanos), 0)::BIGINT FROM cost_daily WHERE day >= $1 AND ($2::UUID IS NULL OR agent_id = $2)",
-            &[&first_day, &agent],
+    let whole = match &agent {
+        None => {
+            db.query_one("SELECT COALESCE(SUM(nanos), 0)::BIGINT FROM cost_day_totals WHERE day >= $1", &[&first_day])?
+        }
+        Some(agent) => db.query_one(
+            "SELECT COALESCE(SUM(nanos), 0)::BIGINT FROM cost_daily WHERE day >= $1 AND agent_id = $2",
+            &[&first_day, agent],
         )?,
-        0,
-    )?;
+    };
+    let mut nanos: i64 = col(&whole, 0)?;
     if let Some((from, to)) = partial {
         let part: i64 = col(
             &db.query_one(

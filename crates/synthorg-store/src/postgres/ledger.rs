@@ -201,7 +201,7 @@ impl crate::BudgetStore for PostgresStore {
             // days and one total, read in one round trip (`agent_id = NULL` matches nothing).
             if let ((period_day, None), (today, None)) = (crate::split_days(period), crate::split_days(day)) {
                 let row = db.query_one(
-                    "SELECT (SELECT COALESCE(SUM(nanos), 0)::BIGINT FROM cost_daily WHERE day >= $1), \
+                    "SELECT (SELECT COALESCE(SUM(nanos), 0)::BIGINT FROM cost_day_totals WHERE day >= $1), \
                             (SELECT COALESCE(SUM(nanos), 0)::BIGINT FROM cost_daily WHERE day >= $2 AND agent_id = $3), \
                             (SELECT COALESCE((SELECT nanos FROM task_cost_totals WHERE task_id = $4), 0)), \
                             (SELECT COALESCE(SUM(tokens), 0)::BIGINT FROM cost_daily WHERE day >= $2 AND agent_id = $3)",

@@ -41,6 +41,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0003_agent_name_key.sql"),
     include_str!("../../migrations/postgres/0004_reservations.sql"),
     include_str!("../../migrations/postgres/0005_audit.sql"),
+    include_str!("../../migrations/postgres/0006_day_totals.sql"),
 ];
 
 /// How often a write that lost a deadlock or serialization check is tried again.

@@ -110,7 +110,7 @@ fn figures<C: GenericClient>(
 ) -> Result<(ActionSpend, ActionSpend), StoreError> {
     let row = db.query_one(
         &format!(
-            "SELECT (SELECT COALESCE(SUM(nanos), 0)::BIGINT FROM cost_daily WHERE day >= $4), \
+            "SELECT (SELECT COALESCE(SUM(nanos), 0)::BIGINT FROM cost_day_totals WHERE day >= $4), \
                     (SELECT COALESCE(SUM(nanos), 0)::BIGINT FROM cost_daily WHERE day >= $5 AND agent_id = $2), \
                     (SELECT COALESCE((SELECT nanos FROM task_cost_totals WHERE task_id = $3), 0)), \
                     (SELECT COALESCE(SUM(tokens), 0)::BIGINT FROM cost_daily WHERE day >= $5 AND agent_id = $2), \

@@ -1,9 +1,10 @@
 //! Aggregates for metrics, read from the trigger-maintained summary tables.
 //!
-//! Cost since an instant sums whole UTC days from `cost_daily` (rows: days × agents) and,
-//! only when the instant is not midnight, the records of its first partial day through the
-//! `occurred_at` index. Billing periods and "today" always start at midnight, so the metrics
-//! never touch `cost_records`.
+//! Cost since an instant sums whole UTC days — of `cost_day_totals` (a row per day) for the
+//! organization, of one agent's rows of `cost_daily` (through its `(agent_id, day)` index)
+//! for an agent — and, only when the instant is not midnight, the records of its first
+//! partial day through the `occurred_at` index. Billing periods and "today" always start at
+//! midnight, so the metrics never touch `cost_records`.
 
 use rusqlite::{Connection, OptionalExtension, Row};
 use synthorg_core::Usd;
@@ -20,11 +21,14 @@ use crate::{ModelUsage, StoreError, split_days};
 pub(super) fn cost_since(c: &Connection, since: OffsetDateTime, agent: Option<Uuid>) -> Result<Usd, StoreError> {
     let (first_day, partial) = split_days(since);
     let agent = agent.map(|a| a.to_string());
-    let mut nanos: i64 = c
-        .prepare_cached(
-            "SELECT COALESCE(SUM(nanos), 0) FROM cost_daily WHERE day >= ?1 AND (?2 IS NULL OR agent_id = ?2)",
-        )?
-        .query_row(rusqlite::params![first_day, agent], |r| r.get(0))?;
+    let mut nanos: i64 = match &agent {
+        None => c
+            .prepare_cached("SELECT COALESCE(SUM(nanos), 0) FROM cost_day_totals WHERE day >= ?1")?
+            .query_row([first_day], |r| r.get(0))?,
+        Some(agent) => c
+            .prepare_cached("SELECT COALESCE(SUM(nanos), 0) FROM cost_daily WHERE agent_id = ?2 AND day >= ?1")?
+            .query_row(rusqlite::params![first_day, agent], |r| r.get(0))?,
+    };
     if let Some((from, to)) = partial {
         let part: i64 = c
             .prepare_cached(
@@ -42,7 +46,7 @@ pub(super) fn tokens_since(c: &Connection, since: OffsetDateTime, agent: Uuid) -
     let (first_day, partial) = split_days(since);
     let agent = agent.to_string();
     let mut tokens: i64 = c
-        .prepare_cached("SELECT COALESCE(SUM(tokens), 0) FROM cost_daily WHERE day >= ?1 AND agent_id = ?2")?
+        .prepare_cached("SELECT COALESCE(SUM(tokens), 0) FROM cost_daily WHERE agent_id = ?2 AND day >= ?1")?
         .query_row(rusqlite::params![first_day, agent], |r| r.get(0))?;
     if let Some((from, to)) = partial {
         let part: i64 = c

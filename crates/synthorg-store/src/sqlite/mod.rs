@@ -55,6 +55,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0003_agent_name_key.sql"),
     include_str!("../../migrations/sqlite/0004_reservations.sql"),
     include_str!("../../migrations/sqlite/0005_audit.sql"),
+    include_str!("../../migrations/sqlite/0006_day_totals.sql"),
 ];
 
 /// Settings of the SQLite store.

@@ -101,8 +101,9 @@ pub(super) fn settle(c: &Connection, id: Uuid, record: &CostRecord) -> Result<Se
 /// Everything an admission reads, in one statement on the writer's transaction: the agent's
 /// status, whether the task exists, the spend of each scope that has a limit (the others
 /// read as 0 and [`BudgetConfig::admit`] skips them), and what open holds hold. Windows start
-/// at midnight, so spend is whole days of `cost_daily` (the day holding the window's start
-/// counts whole: never less than the window).
+/// at midnight, so spend is whole days (the day holding the window's start counts whole:
+/// never less than the window): of `cost_day_totals` for the period, of the agent's rows of
+/// `cost_daily` for the agent, so the cost does not grow with the number of agents.
 type Figures = (Option<AgentStatus>, bool, ActionSpend, ActionSpend);
 
 fn figures(
@@ -119,9 +120,9 @@ fn figures(
         .prepare_cached(
             "SELECT (SELECT status FROM agents WHERE id = ?1), \
                     ?2 IS NULL OR EXISTS (SELECT 1 FROM tasks WHERE id = ?2), \
-                    CASE WHEN ?3 THEN (SELECT COALESCE(SUM(nanos), 0) FROM cost_daily WHERE day >= ?4) ELSE 0 END, \
-                    CASE WHEN ?5 THEN (SELECT COALESCE(SUM(nanos), 0) FROM cost_daily WHERE day >= ?6 AND agent_id = ?1) ELSE 0 END, \
-                    CASE WHEN ?7 THEN (SELECT COALESCE(SUM(tokens), 0) FROM cost_daily WHERE day >= ?6 AND agent_id = ?1) ELSE 0 END, \
+                    CASE WHEN ?3 THEN (SELECT COALESCE(SUM(nanos), 0) FROM cost_day_totals WHERE day >= ?4) ELSE 0 END, \
+                    CASE WHEN ?5 THEN (SELECT COALESCE(SUM(nanos), 0) FROM cost_daily WHERE agent_id = ?1 AND day >= ?6) ELSE 0 END, \
+                    CASE WHEN ?7 THEN (SELECT COALESCE(SUM(tokens), 0) FROM cost_daily WHERE agent_id = ?1 AND day >= ?6) ELSE 0 END, \
                     CASE WHEN ?8 THEN COALESCE((SELECT nanos FROM task_cost_totals WHERE task_id = ?2), 0) ELSE 0 END, \
                     h.* \
              FROM (SELECT COALESCE(SUM(amount_nanos), 0), \

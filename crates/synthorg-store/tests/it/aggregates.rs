@@ -125,4 +125,62 @@ fn maintained_counts_equal_a_recount(s: &dyn Store) {
     assert!(transitions.values().sum::<u64>() > 50, "the workload moved tasks");
 }
 
-crate::on_both_stores!(cost_since_handles_whole_and_partial_days, maintained_counts_equal_a_recount);
+/// Many agents' records spread over days: the period's spend (from the per-day totals) and
+/// each agent's day (from its own rows), as reports, metrics and admissions read them, equal
+/// a recount of the records.
+fn spend_figures_equal_a_recount(s: &dyn Store) {
+    let agents: Vec<Uuid> = (0..6).map(|i| add_agent(s, &format!("spender-{i}")).id).collect();
+    let first = datetime!(2026-03-01 0:00 UTC);
+    let mut seed: u64 = 0xc057;
+    let mut next = |n: i64| {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (seed >> 33) as i64 % n
+    };
+    let mut records = Vec::new();
+    for _ in 0..120 {
+        let agent = agents[next(agents.len() as i64) as usize];
+        let at = first + Duration::minutes(next(6 * 24 * 60));
+        let cents = 1 + next(500);
+        record_at(s, agent, &format!("{}.{:02}", cents / 100, cents % 100), at);
+        records.push((agent, at, Usd::from_nanos(cents * 10_000_000)));
+    }
+    let config = synthorg_core::budget::BudgetConfig {
+        total_monthly: Usd::dollars(1_000_000),
+        per_agent_daily_limit: Usd::dollars(1_000_000),
+        per_agent_daily_tokens: u64::MAX / 2,
+        ..Default::default()
+    };
+    for day in 0..7 {
+        let since = first + Duration::days(day);
+        let spent = |agent: Option<Uuid>| -> Usd {
+            records.iter().filter(|(a, at, _)| *at >= since && agent.is_none_or(|x| x == *a)).map(|r| r.2).sum()
+        };
+        assert_eq!(s.cost_since(since).unwrap(), spent(None), "since day {day}");
+        for &agent in &agents {
+            let spend = s.action_spend(Some(agent), None, window(first, since)).unwrap();
+            let all: Usd = records.iter().map(|r| r.2).sum();
+            assert_eq!((spend.period_spend, spend.agent_today), (all, spent(Some(agent))), "day {day}");
+            // An admission at noon of that day: the period is the month, the agent's day is that day.
+            let (spend, _) = s.standing(agent, None, &config, since + Duration::hours(12)).unwrap();
+            let today: Usd = records
+                .iter()
+                .filter(|(a, at, _)| *a == agent && *at >= since && *at < since + Duration::days(1))
+                .map(|r| r.2)
+                .sum();
+            let later: Usd =
+                records.iter().filter(|(a, at, _)| *a == agent && *at >= since + Duration::days(1)).map(|r| r.2).sum();
+            assert_eq!(spend.period_spend, all, "day {day}");
+            assert_eq!(
+                spend.agent_today,
+                [today, later].into_iter().sum::<Usd>(),
+                "day {day}: the agent's days from this one on"
+            );
+        }
+    }
+}
+
+crate::on_both_stores!(
+    cost_since_handles_whole_and_partial_days,
+    maintained_counts_equal_a_recount,
+    spend_figures_equal_a_recount
+);

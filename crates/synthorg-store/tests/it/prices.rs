@@ -194,11 +194,15 @@ fn check_migrated(s: &dyn Store) {
     let usage = s.model_usage().unwrap();
     assert_eq!(usage.len(), 1);
     assert_eq!((usage[0].cost, usage[0].tokens.input, usage[0].reported), (Usd::from_nanos(4000), 300, 2));
+    // The per-day totals (schema version 6) start from the records already there.
+    let since = time::OffsetDateTime::UNIX_EPOCH;
+    assert_eq!(s.cost_since(since).unwrap(), Usd::from_nanos(4000));
     // New reports add to the migrated totals.
     let agent = records[0].agent_id;
     s.record_cost(&report(agent, "openai", "gpt-4o", Usage { input: 1000, ..Usage::default() }, None)).unwrap();
     let usage = s.model_usage().unwrap();
     assert_eq!((usage[0].cost, usage[0].computed, usage[0].reported), (Usd::parse("0.002504").unwrap(), 1, 2));
+    assert_eq!(s.cost_since(since).unwrap(), Usd::parse("0.002504").unwrap());
 }
 
 /// Agent names are unique regardless of case and width; a store written before that rule
