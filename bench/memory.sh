@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Resident memory of `synthorg serve`: idle, under the simulator, and through a log burst with
-# the OTLP collector down, where the exporter's queue (65,536 records by default) must bound
-# memory whatever the length of the burst.
+# the OTLP collector down, where the exporter's queues (65,536 records per signal by default;
+# every request queues a log record and a span) must bound memory whatever the length of the
+# burst.
 #
 #   bench/memory.sh
 #   SYNTHORG_BIN=path/to/synthorg bench/memory.sh   (an already built binary, e.g. of another commit)
@@ -69,14 +70,21 @@ printf '%16s %16s %14s %10s\n' 'records emitted' 'dropped (full)' 'queue depth' 
 simulate "$port" "$work/burst" 90
 sim=${pids[-1]}
 next=25000
+rows=0
 while kill -0 "$sim" 2>/dev/null; do
-  emitted=$(metric "$port" synthorg_otlp_records_emitted_total); emitted=${emitted:-0}
+  emitted=$(metric "$port" 'synthorg_otlp_records_emitted_total{signal="logs"}'); emitted=${emitted:-0}
   if awk -v e="$emitted" -v n="$next" 'BEGIN {exit !(e >= n)}'; then
-    full=$(metric "$port" 'synthorg_otlp_records_dropped_total{reason="queue_full"}')
-    depth=$(metric "$port" synthorg_otlp_queue_depth)
+    full=$(metric "$port" 'synthorg_otlp_records_dropped_total{signal="logs",reason="queue_full"}')
+    depth=$(metric "$port" 'synthorg_otlp_queue_depth{signal="logs"}')
     printf '%16.0f %16.0f %14.0f %10.1f\n' "$emitted" "${full:-0}" "${depth:-0}" "$(rss_mib "$pid")"
+    rows=$(( rows + 1 ))
     next=$(( next * 2 ))
     [ "$next" -gt 400000 ] && { kill "$sim" 2>/dev/null || true; break; }
   fi
   sleep 0.2
 done
+# A burst that printed nothing measured nothing: say so instead of an empty table.
+if [ "$rows" -eq 0 ]; then
+  echo "no row: the server never reported 25,000 log records emitted (is synthorg_otlp_records_emitted_total{signal=\"logs\"} on /metrics?)" >&2
+  exit 1
+fi
