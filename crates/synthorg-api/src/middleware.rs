@@ -30,12 +30,16 @@ pub struct Correlation {
 pub async fn timeout_and_log(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let started_at = std::time::SystemTime::now();
+    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
     let correlation = {
         let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
-        Correlation {
-            request_id: request_id(header("x-request-id")),
-            trace: TraceContext::for_request(header("traceparent")),
+        let mut trace = TraceContext::for_request(header("traceparent"));
+        // A probe or a scrape that continues no caller's trace starts none of its own: a
+        // kubelet or Prometheus would fill the trace store with a span every few seconds.
+        if trace.parent_span_id.is_none() && req.method() == Method::GET && is_probe(route.as_deref()) {
+            trace.flags &= !0x01;
         }
+        Correlation { request_id: request_id(header("x-request-id")), trace }
     };
     let span = tracing::info_span!(
         "request",
@@ -56,7 +60,6 @@ pub async fn timeout_and_log(State(state): State<AppState>, mut req: Request, ne
     let method = req.method().clone();
     // Kept only for the span, when spans are exported.
     let path = state.settings().tracer.as_ref().map(|_| req.uri().path().to_owned());
-    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
     let limit = state.settings().request_timeout;
     let mut response = match tokio::time::timeout(limit, next.run(req)).instrument(span.clone()).await {
         Ok(response) => response,
@@ -95,6 +98,12 @@ pub async fn timeout_and_log(State(state): State<AppState>, mut req: Request, ne
         response.headers_mut().insert("x-request-id", id);
     }
     response
+}
+
+/// The health probes and the metrics scrape: polled by machines, traced only when the
+/// caller sends a `traceparent`.
+fn is_probe(route: Option<&str>) -> bool {
+    matches!(route, Some("/api/v1/health" | "/api/v1/health/ready" | "/api/v1/metrics"))
 }
 
 /// The request's SERVER span, in the HTTP semantic conventions: named `{method} {route}`,

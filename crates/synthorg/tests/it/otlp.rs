@@ -472,16 +472,68 @@ fn logs_exporter_none_sends_spans_only() {
         &[],
         &[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint), ("OTEL_LOGS_EXPORTER", "none")],
     );
-    assert_eq!(get(&format!("{}/health", server.base), &[]), 200);
+    let traced = "00-7c1f0a2b3c4d5e6f708192a3b4c5d6e7-1111111111111111-01";
+    assert_eq!(get(&format!("{}/health", server.base), &[("traceparent", traced)]), 200);
     let metrics = ureq::get(format!("{}/metrics", server.base)).call().unwrap().into_body().read_to_string().unwrap();
     assert!(metrics.contains("synthorg_otlp_records_emitted_total{signal=\"traces\"}"), "{metrics}");
     assert!(!metrics.contains("signal=\"logs\""), "no log exporter runs");
     let (status, logs) = server.signal("TERM");
     assert!(status.success(), "{logs:?}");
-    assert!(receiver.seen_spans() >= 2, "the health check and the scrape");
+    assert_eq!(receiver.seen_spans(), 1, "the traced health check (the scrape starts no trace)");
     assert_eq!(receiver.seen(), 0, "no log record was sent");
     assert!(logs.iter().any(|l| l.contains("OTLP trace exporter drained")));
     assert!(!logs.iter().any(|l| l.contains("OTLP exporter drained")));
+}
+
+/// Health probes and metric scrapes start no trace of their own: without a `traceparent`
+/// they export no span and leave no exemplar, so a kubelet and a Prometheus polling every
+/// few seconds do not fill the trace store. With one, they are traced like any request, and
+/// any other request starts a trace as before.
+#[test]
+fn probes_and_scrapes_start_no_trace_of_their_own() {
+    let receiver = Receiver::start().unwrap();
+    let (_dir, data) = temp_dir();
+    let endpoint = receiver.endpoint();
+    let server = Server::start_with_env(&data, &[], &[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)]);
+    let auth = format!("Bearer {}", Server::bootstrap_key(&data));
+    let trace = "8d1f0a2b3c4d5e6f708192a3b4c5d6e7";
+    let traceparent = format!("00-{trace}-1111111111111111-01");
+    assert_eq!(get(&format!("{}/health", server.base), &[("traceparent", &traceparent)]), 200);
+    for _ in 0..3 {
+        assert_eq!(get(&format!("{}/health", server.base), &[]), 200);
+        assert_eq!(get(&format!("{}/health/ready", server.base), &[]), 200);
+        assert_eq!(get(&format!("{}/metrics", server.base), &[]), 200);
+    }
+    assert_eq!(get(&format!("{}/agents", server.base), &[("authorization", &auth)]), 200);
+    // The health route's latency exemplars all point at the one traced probe.
+    let scrape = ureq::get(format!("{}/metrics", server.base))
+        .header("accept", "application/openmetrics-text; version=1.0.0")
+        .call()
+        .unwrap()
+        .into_body()
+        .read_to_string()
+        .unwrap();
+    let exemplars: Vec<&str> = scrape
+        .lines()
+        .filter(|l| l.starts_with("synthorg_http_request_duration_seconds_bucket") && l.contains("/api/v1/health\""))
+        .filter(|l| l.contains(" # {"))
+        .collect();
+    assert!(!exemplars.is_empty(), "the traced probe left an exemplar: {scrape}");
+    assert!(exemplars.iter().all(|l| l.contains(trace)), "{exemplars:#?}");
+    assert!(!scrape.lines().any(|l| l.contains("/api/v1/metrics\"") && l.contains(" # {")), "{scrape}");
+    let (status, logs) = server.signal("TERM");
+    assert!(status.success(), "{logs:?}");
+
+    let spans = receiver.spans();
+    let named = |name: &str| spans.iter().filter(|s| s.name == name).collect::<Vec<_>>();
+    let health = named("GET /api/v1/health");
+    assert_eq!(health.len(), 1, "only the probe that came with a trace: {spans:#?}");
+    assert_eq!(health[0].trace_id.iter().map(|b| format!("{b:02x}")).collect::<String>(), trace);
+    assert!(named("GET /api/v1/health/ready").is_empty(), "{spans:#?}");
+    assert!(named("GET /api/v1/metrics").is_empty(), "{spans:#?}");
+    assert_eq!(named("GET /api/v1/agents").len(), 1, "other requests start a trace: {spans:#?}");
+    // The untraced probes still log, with their ids and an unsampled flag.
+    assert!(logs.iter().any(|l| l.contains("route=/api/v1/health/ready") && l.contains("trace_flags=0")), "{logs:#?}");
 }
 
 /// The family names a scrape declares, as their OTLP names: a counter without `_total`, an
