@@ -694,3 +694,17 @@ pub struct Health {
     pub status: String,
     pub version: String,
 }
+
+/// `GET /api/v1/overview`: the organization at a glance, from the maintained counts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Overview {
+    /// Agents by status, every status present (0 included).
+    #[schema(example = json!({"active": 12, "onboarding": 1, "on_leave": 0, "terminated": 2}))]
+    pub agents: std::collections::BTreeMap<String, u64>,
+    /// Tasks by status, every status present (0 included).
+    pub tasks: std::collections::BTreeMap<String, u64>,
+    /// Security evaluations by the rules' verdict, every verdict present (0 included).
+    pub verdicts: std::collections::BTreeMap<String, u64>,
+    /// Approvals waiting for a decision.
+    pub pending_approvals: u64,
+}

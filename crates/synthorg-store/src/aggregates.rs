@@ -5,6 +5,7 @@ use synthorg_core::Usd;
 use synthorg_core::agent::{AgentStatus, TrustLevel};
 use synthorg_core::cost::CostSource;
 use synthorg_core::price::Usage;
+use synthorg_core::security::Verdict;
 use synthorg_core::task::TaskStatus;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -99,6 +100,8 @@ pub trait AggregateStore {
     fn agent_cost_since(&self, since: OffsetDateTime) -> Result<Vec<(Uuid, Usd)>, StoreError>;
     fn agent_cost_totals(&self) -> Result<Vec<(Uuid, Usd)>, StoreError>;
     fn pending_approvals(&self) -> Result<u64, StoreError>;
+    /// Security evaluations recorded, by verdict (verdicts never given are absent).
+    fn verdict_counts(&self) -> Result<Vec<(Verdict, u64)>, StoreError>;
     /// When the oldest approval still pending was opened; `None` when none is pending.
     fn oldest_pending_approval(&self) -> Result<Option<OffsetDateTime>, StoreError>;
     /// Totals per provider and model, the first used first.

@@ -8,6 +8,7 @@ mod costs;
 mod health;
 mod keys;
 mod metrics;
+mod overview;
 mod security;
 mod tasks;
 
@@ -66,4 +67,5 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(keys::revoke))
         .routes(routes!(audit::list))
         .routes(routes!(audit::head))
+        .routes(routes!(overview::get))
 }

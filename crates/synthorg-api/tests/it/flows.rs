@@ -1,7 +1,7 @@
 //! Whole capabilities through the API.
 
 use axum::http::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{Value, json};
 use synthorg_core::Role;
 
 use crate::{TestApp, id};
@@ -296,5 +296,65 @@ async fn approval_waits_and_decision_times_are_on_the_scrape() {
     }
     let sum = value(&text, r#"synthorg_approval_decision_seconds_sum{decision="reject"}"#).unwrap();
     assert!(sum >= 0.3, "the rejected one waited at least 300 ms: {sum}");
+}
+}
+
+// The overview's counts (maintained by the store) equal a recount of the lists, every status
+// and verdict present; viewers read it, agent keys may not.
+crate::on_both_stores! {
+async fn the_overview_counts_what_the_lists_hold() {
+    let app = TestApp::new();
+    let ada = app.agent("ada").await;
+    let bob = app.agent("bob").await;
+    let task = app.task("first").await;
+    app.task("second").await;
+    let r = app.transition(task, json!({"to": "assigned", "assigned_to": ada})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let calls = [
+        ("fs.read", "read", json!({"path": "/workspace/a"})),
+        ("fs.read", "read", json!({"path": "/workspace/b"})),
+        ("shell", "execute", json!({"command": "cat /etc/shadow"})),
+        ("db.query", "write", json!({"sql": "DROP TABLE staging"})),
+        ("http.get", "network", json!({"url": "https://example.com"})),
+    ];
+    for (agent, (tool, action, arguments)) in [ada, bob, ada, bob, ada].into_iter().zip(calls) {
+        let body = json!({"agent_id": agent, "tool": tool, "action_type": action, "arguments": arguments});
+        assert_eq!(app.post("/api/v1/security/evaluate", body).await.status, StatusCode::OK);
+    }
+
+    let overview = app.get("/api/v1/overview").await;
+    assert_eq!(overview.status, StatusCode::OK, "{:?}", overview.body);
+    let recount = |items: &Value, field: &str| {
+        let mut counts = std::collections::BTreeMap::<String, u64>::new();
+        for item in items.as_array().unwrap() {
+            *counts.entry(item[field].as_str().unwrap().to_owned()).or_default() += 1;
+        }
+        counts
+    };
+    let present = |counts: &Value| -> std::collections::BTreeMap<String, u64> {
+        counts.as_object().unwrap().iter().filter(|(_, n)| n.as_u64() != Some(0)).map(|(k, n)| (k.clone(), n.as_u64().unwrap())).collect()
+    };
+    assert_eq!(present(&overview.body["agents"]), recount(&app.get("/api/v1/agents").await.body["items"], "status"));
+    assert_eq!(present(&overview.body["tasks"]), recount(&app.get("/api/v1/tasks").await.body["items"], "status"));
+    let evaluations = app.get("/api/v1/security/evaluations").await.body["items"].clone();
+    assert_eq!(evaluations.as_array().unwrap().len(), 5);
+    assert_eq!(present(&overview.body["verdicts"]), recount(&evaluations, "verdict"));
+    let pending = app.count("/api/v1/approvals?status=pending").await as u64;
+    assert_eq!(overview.body["pending_approvals"], pending);
+    for (field, statuses) in [
+        ("agents", synthorg_core::agent::AgentStatus::ALL.iter().map(ToString::to_string).collect::<Vec<_>>()),
+        ("tasks", synthorg_core::task::TaskStatus::ALL.iter().map(ToString::to_string).collect()),
+        ("verdicts", synthorg_core::security::Verdict::ALL.iter().map(ToString::to_string).collect()),
+    ] {
+        for status in statuses {
+            assert!(overview.body[field][&status].is_u64(), "{field}.{status} present: {:?}", overview.body);
+        }
+    }
+
+    let viewer = app.key(synthorg_core::Role::Viewer, None);
+    assert_eq!(app.call(Method::GET, "/api/v1/overview", Some(&viewer), None).await.body, overview.body);
+    let agent_key = app.key(synthorg_core::Role::Agent, Some(ada));
+    let refused = app.call(Method::GET, "/api/v1/overview", Some(&agent_key), None).await;
+    assert_eq!((refused.status, refused.code()), (StatusCode::FORBIDDEN, "forbidden"), "{:?}", refused.body);
 }
 }

@@ -4,6 +4,7 @@
 use postgres::{GenericClient, Row};
 use synthorg_core::Usd;
 use synthorg_core::agent::{AgentStatus, TrustLevel};
+use synthorg_core::security::Verdict;
 use synthorg_core::task::TaskStatus;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -198,6 +199,18 @@ impl crate::AggregateStore for PostgresStore {
 
     fn pending_approvals(&self) -> Result<u64, StoreError> {
         self.read(|db| count_col(&db.query_one("SELECT COUNT(*) FROM approvals WHERE status = 'pending'", &[])?, 0))
+    }
+
+    fn verdict_counts(&self) -> Result<Vec<(Verdict, u64)>, StoreError> {
+        self.read(|db| {
+            db.query(
+                "SELECT verdict, SUM(n)::BIGINT FROM verdict_counts GROUP BY verdict HAVING SUM(n) > 0 ORDER BY verdict",
+                &[],
+            )?
+            .iter()
+            .map(|r| Ok((enum_col(r, 0, Verdict::parse)?, count_col(r, 1)?)))
+            .collect()
+        })
     }
 
     fn oldest_pending_approval(&self) -> Result<Option<OffsetDateTime>, StoreError> {

@@ -42,6 +42,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0004_reservations.sql"),
     include_str!("../../migrations/postgres/0005_audit.sql"),
     include_str!("../../migrations/postgres/0006_day_totals.sql"),
+    include_str!("../../migrations/postgres/0007_verdict_counts.sql"),
 ];
 
 /// How often a write that lost a deadlock or serialization check is tried again.

@@ -9,6 +9,7 @@
 use rusqlite::{Connection, OptionalExtension, Row};
 use synthorg_core::Usd;
 use synthorg_core::agent::{AgentStatus, TrustLevel};
+use synthorg_core::security::Verdict;
 use synthorg_core::task::TaskStatus;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -179,6 +180,14 @@ impl crate::AggregateStore for SqliteStore {
                 .prepare_cached("SELECT COUNT(*) FROM approvals WHERE status = 'pending'")?
                 .query_row([], |r| r.get(0))?;
             Ok(n.max(0) as u64)
+        })
+    }
+
+    fn verdict_counts(&self) -> Result<Vec<(Verdict, u64)>, StoreError> {
+        self.read(|c| {
+            rows(c, "SELECT verdict, n FROM verdict_counts WHERE n > 0 ORDER BY verdict", |r| {
+                Ok((parse_enum(&r.get::<_, String>(0)?, Verdict::parse)?, r.get::<_, i64>(1)?.max(0) as u64))
+            })
         })
     }
 

@@ -56,6 +56,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0004_reservations.sql"),
     include_str!("../../migrations/sqlite/0005_audit.sql"),
     include_str!("../../migrations/sqlite/0006_day_totals.sql"),
+    include_str!("../../migrations/sqlite/0007_verdict_counts.sql"),
 ];
 
 /// Settings of the SQLite store.

@@ -179,8 +179,45 @@ fn spend_figures_equal_a_recount(s: &dyn Store) {
     }
 }
 
+/// Verdicts counted by the trigger equal a recount of the evaluations, escalations (with their
+/// approvals) included.
+fn verdict_counts_equal_a_recount(s: &dyn Store) {
+    use synthorg_core::security::{RiskLevel, Verdict};
+    let agent = add_agent(s, "judged").id;
+    assert_eq!(s.verdict_counts().unwrap(), vec![], "no verdict yet");
+    for i in 0..23 {
+        let verdict = [Verdict::Allow, Verdict::Deny, Verdict::Allow, Verdict::OutputScan][i % 4];
+        let evaluation = EvaluationRecord {
+            id: Uuid::now_v7(),
+            agent_id: agent,
+            task_id: None,
+            tool: "fs.read".into(),
+            action_type: "read".into(),
+            verdict,
+            risk_level: RiskLevel::Low,
+            reason: "rule".into(),
+            matched_rules: vec![],
+            approval_id: None,
+            created_at: synthorg_store::now(),
+            action: verdict,
+        };
+        s.record_evaluation(&evaluation, None, &synthorg_core::audit::Audit::system()).unwrap();
+    }
+    crate::entities::escalate(s, agent);
+    let listed = s.list_evaluations(&EvaluationFilter::default(), &PageRequest { limit: 1000, after: None }).unwrap();
+    let mut recount: BTreeMap<Verdict, u64> = BTreeMap::new();
+    for e in &listed.items {
+        *recount.entry(e.verdict).or_default() += 1;
+    }
+    let counted: BTreeMap<Verdict, u64> = s.verdict_counts().unwrap().into_iter().collect();
+    assert_eq!(counted, recount);
+    assert_eq!(counted[&Verdict::Allow], 12);
+    assert_eq!(counted[&Verdict::Escalate], 1);
+}
+
 crate::on_both_stores!(
     cost_since_handles_whole_and_partial_days,
     maintained_counts_equal_a_recount,
-    spend_figures_equal_a_recount
+    spend_figures_equal_a_recount,
+    verdict_counts_equal_a_recount
 );

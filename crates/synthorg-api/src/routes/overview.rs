@@ -1,0 +1,45 @@
+//! `/api/v1/overview`: the organization at a glance, from the maintained counts (admin and
+//! viewer keys): what the console's overview shows, at a cost that does not grow with the
+//! organization.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::State;
+use synthorg_core::agent::AgentStatus;
+use synthorg_core::security::Verdict;
+use synthorg_core::task::TaskStatus;
+
+use super::Caller;
+use crate::AppState;
+use crate::dto::Overview;
+use crate::error::{ApiError, ErrorBody};
+
+/// Agents and tasks by status, security verdicts by verdict and the approvals waiting, read
+/// from the counts the store keeps with every change (never by counting rows). Every status
+/// and verdict is present, 0 included. Agent keys may not read it.
+#[utoipa::path(get, path = "/api/v1/overview", operation_id = "getOverview", tag = "meta",
+    responses((status = 200, body = Overview), (status = 403, body = ErrorBody)))]
+pub(super) async fn get(State(state): State<AppState>, caller: Caller) -> Result<Json<Overview>, ApiError> {
+    if caller.agent_id().is_some() {
+        return Err(ApiError::forbidden("the overview needs an admin or viewer key"));
+    }
+    state
+        .read(|s| {
+            let store = s.store();
+            let mut agents: BTreeMap<String, u64> = AgentStatus::ALL.iter().map(|a| (a.to_string(), 0)).collect();
+            for (status, _, n) in store.agent_counts()? {
+                *agents.entry(status.to_string()).or_default() += n;
+            }
+            let mut tasks: BTreeMap<String, u64> = TaskStatus::ALL.iter().map(|t| (t.to_string(), 0)).collect();
+            for (status, _, n) in store.task_counts()? {
+                *tasks.entry(status.to_string()).or_default() += n;
+            }
+            let mut verdicts: BTreeMap<String, u64> = Verdict::ALL.iter().map(|v| (v.to_string(), 0)).collect();
+            for (verdict, n) in store.verdict_counts()? {
+                *verdicts.entry(verdict.to_string()).or_default() += n;
+            }
+            Ok(Json(Overview { agents, tasks, verdicts, pending_approvals: store.pending_approvals()? }))
+        })
+        .await
+}
