@@ -27,19 +27,23 @@ pub(super) async fn get(State(state): State<AppState>, caller: Caller) -> Result
     state
         .read(|s| {
             let store = s.store();
-            let mut agents: BTreeMap<String, u64> = AgentStatus::ALL.iter().map(|a| (a.to_string(), 0)).collect();
-            for (status, _, n) in store.agent_counts()? {
-                *agents.entry(status.to_string()).or_default() += n;
-            }
-            let mut tasks: BTreeMap<String, u64> = TaskStatus::ALL.iter().map(|t| (t.to_string(), 0)).collect();
-            for (status, _, n) in store.task_counts()? {
-                *tasks.entry(status.to_string()).or_default() += n;
-            }
-            let mut verdicts: BTreeMap<String, u64> = Verdict::ALL.iter().map(|v| (v.to_string(), 0)).collect();
-            for (verdict, n) in store.verdict_counts()? {
-                *verdicts.entry(verdict.to_string()).or_default() += n;
-            }
-            Ok(Json(Overview { agents, tasks, verdicts, pending_approvals: store.pending_approvals()? }))
+            let agents = store.agent_counts()?.into_iter().map(|(status, _, n)| (status, n));
+            let tasks = store.task_counts()?.into_iter().map(|(status, _, n)| (status, n));
+            Ok(Json(Overview {
+                agents: every(AgentStatus::ALL, agents),
+                tasks: every(TaskStatus::ALL, tasks),
+                verdicts: every(Verdict::ALL, store.verdict_counts()?),
+                pending_approvals: store.pending_approvals()?,
+            }))
         })
         .await
+}
+
+/// Counts by name: every value of `all` (0 when not counted), the counts of one value summed.
+fn every<T: ToString>(all: &[T], counts: impl IntoIterator<Item = (T, u64)>) -> BTreeMap<String, u64> {
+    let mut by_name: BTreeMap<String, u64> = all.iter().map(|v| (v.to_string(), 0)).collect();
+    for (value, n) in counts {
+        *by_name.entry(value.to_string()).or_default() += n;
+    }
+    by_name
 }

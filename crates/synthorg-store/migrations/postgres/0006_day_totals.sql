@@ -9,14 +9,12 @@
 -- days without reading the other agents'; it is written once per agent and day (the totals
 -- change, not the key).
 CREATE TABLE cost_day_totals (
-    day    BIGINT NOT NULL,  -- days since the Unix epoch, UTC, of occurred_at
-    shard  SMALLINT NOT NULL,
-    nanos  BIGINT NOT NULL,
-    tokens BIGINT NOT NULL,
+    day   BIGINT NOT NULL,  -- days since the Unix epoch, UTC, of occurred_at
+    shard SMALLINT NOT NULL,
+    nanos BIGINT NOT NULL,
     PRIMARY KEY (day, shard)
 );
-INSERT INTO cost_day_totals (day, shard, nanos, tokens)
-    SELECT day, 0, SUM(nanos)::BIGINT, SUM(tokens)::BIGINT FROM cost_daily GROUP BY day;
+INSERT INTO cost_day_totals (day, shard, nanos) SELECT day, 0, SUM(nanos)::BIGINT FROM cost_daily GROUP BY day;
 
 CREATE INDEX cost_daily_agent ON cost_daily (agent_id, day);
 
@@ -28,10 +26,8 @@ BEGIN
         VALUES (d, NEW.agent_id, NEW.cost_nanos, NEW.input_tokens + NEW.output_tokens)
         ON CONFLICT (day, agent_id) DO UPDATE
             SET nanos = cost_daily.nanos + excluded.nanos, tokens = cost_daily.tokens + excluded.tokens;
-    INSERT INTO cost_day_totals (day, shard, nanos, tokens)
-        VALUES (d, counter_shard(NEW.id), NEW.cost_nanos, NEW.input_tokens + NEW.output_tokens)
-        ON CONFLICT (day, shard) DO UPDATE
-            SET nanos = cost_day_totals.nanos + excluded.nanos, tokens = cost_day_totals.tokens + excluded.tokens;
+    INSERT INTO cost_day_totals (day, shard, nanos) VALUES (d, counter_shard(NEW.id), NEW.cost_nanos)
+        ON CONFLICT (day, shard) DO UPDATE SET nanos = cost_day_totals.nanos + excluded.nanos;
     INSERT INTO agent_cost_totals (agent_id, nanos) VALUES (NEW.agent_id, NEW.cost_nanos)
         ON CONFLICT (agent_id) DO UPDATE SET nanos = agent_cost_totals.nanos + excluded.nanos;
     IF NEW.task_id IS NOT NULL THEN

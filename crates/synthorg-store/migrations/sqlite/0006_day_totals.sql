@@ -8,12 +8,10 @@
 -- finds one agent's days without reading the other agents'. The index is written once per
 -- agent and day (the totals change, not the key), so reports pay almost nothing for it.
 CREATE TABLE cost_day_totals (
-    day    INTEGER PRIMARY KEY,  -- days since the Unix epoch, UTC, of occurred_at
-    nanos  INTEGER NOT NULL,
-    tokens INTEGER NOT NULL
+    day   INTEGER PRIMARY KEY,  -- days since the Unix epoch, UTC, of occurred_at
+    nanos INTEGER NOT NULL
 );
-INSERT INTO cost_day_totals (day, nanos, tokens)
-    SELECT day, SUM(nanos), SUM(tokens) FROM cost_daily GROUP BY day;
+INSERT INTO cost_day_totals (day, nanos) SELECT day, SUM(nanos) FROM cost_daily GROUP BY day;
 
 CREATE INDEX cost_daily_agent ON cost_daily (agent_id, day);
 
@@ -23,9 +21,8 @@ CREATE TRIGGER cost_records_totals AFTER INSERT ON cost_records BEGIN
     INSERT INTO cost_daily (day, agent_id, nanos, tokens)
         VALUES (NEW.occurred_at / 86400000000, NEW.agent_id, NEW.cost_nanos, NEW.input_tokens + NEW.output_tokens)
         ON CONFLICT (day, agent_id) DO UPDATE SET nanos = nanos + excluded.nanos, tokens = tokens + excluded.tokens;
-    INSERT INTO cost_day_totals (day, nanos, tokens)
-        VALUES (NEW.occurred_at / 86400000000, NEW.cost_nanos, NEW.input_tokens + NEW.output_tokens)
-        ON CONFLICT (day) DO UPDATE SET nanos = nanos + excluded.nanos, tokens = tokens + excluded.tokens;
+    INSERT INTO cost_day_totals (day, nanos) VALUES (NEW.occurred_at / 86400000000, NEW.cost_nanos)
+        ON CONFLICT (day) DO UPDATE SET nanos = nanos + excluded.nanos;
     INSERT INTO agent_cost_totals (agent_id, nanos) VALUES (NEW.agent_id, NEW.cost_nanos)
         ON CONFLICT (agent_id) DO UPDATE SET nanos = nanos + excluded.nanos;
     INSERT INTO task_cost_totals (task_id, nanos) SELECT NEW.task_id, NEW.cost_nanos WHERE NEW.task_id IS NOT NULL

@@ -528,7 +528,7 @@ fn probes_and_scrapes_start_no_trace_of_their_own() {
     let named = |name: &str| spans.iter().filter(|s| s.name == name).collect::<Vec<_>>();
     let health = named("GET /api/v1/health");
     assert_eq!(health.len(), 1, "only the probe that came with a trace: {spans:#?}");
-    assert_eq!(health[0].trace_id.iter().map(|b| format!("{b:02x}")).collect::<String>(), trace);
+    assert_eq!(hex(&health[0].trace_id), trace);
     assert!(named("GET /api/v1/health/ready").is_empty(), "{spans:#?}");
     assert!(named("GET /api/v1/metrics").is_empty(), "{spans:#?}");
     assert_eq!(named("GET /api/v1/agents").len(), 1, "other requests start a trace: {spans:#?}");
