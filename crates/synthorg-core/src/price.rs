@@ -124,6 +124,19 @@ pub fn field_of(class: TokenType) -> &'static str {
     }
 }
 
+/// Why a price was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PriceError {
+    #[error("{0:?} is not a decimal number")]
+    NotDecimal(String),
+    #[error("must not be negative")]
+    Negative,
+    #[error("must be at most {MAX_PRICE} USD per million tokens")]
+    TooLarge,
+    #[error("must have at most {PRICE_SCALE} decimal places")]
+    TooPrecise,
+}
+
 /// An exact price in USD per million tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct PerMillion(Decimal);
@@ -131,24 +144,20 @@ pub struct PerMillion(Decimal);
 impl PerMillion {
     /// A price from its decimal text (`3`, `0.075`, `1.5e-1`); refuses negative, larger than
     /// 1,000,000 or more precise than 12 decimal places.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let text = text.trim();
-        let value =
-            if text.contains(['e', 'E']) { Decimal::from_scientific(text) } else { Decimal::from_str_exact(text) }
-                .map_err(|_| format!("{text:?} is not a decimal number"))?;
-        Self::new(value)
+    pub fn parse(text: &str) -> Result<Self, PriceError> {
+        Self::new(decimal(text)?)
     }
 
-    pub fn new(value: Decimal) -> Result<Self, String> {
+    pub fn new(value: Decimal) -> Result<Self, PriceError> {
         let value = value.normalize();
         if value.is_sign_negative() && !value.is_zero() {
-            return Err("must not be negative".into());
+            return Err(PriceError::Negative);
         }
         if value > MAX_PRICE {
-            return Err(format!("must be at most {MAX_PRICE} USD per million tokens"));
+            return Err(PriceError::TooLarge);
         }
         if value.scale() > PRICE_SCALE {
-            return Err(format!("must have at most {PRICE_SCALE} decimal places"));
+            return Err(PriceError::TooPrecise);
         }
         Ok(Self(value.abs()))
     }
@@ -562,3 +571,10 @@ pub fn disagrees(reported: Usd, computed: Usd) -> bool {
 
 #[cfg(test)]
 mod tests;
+
+/// A decimal from its text: plain (`0.075`) or scientific (`1.5e-1`), exactly.
+pub(crate) fn decimal(text: &str) -> Result<Decimal, PriceError> {
+    let text = text.trim();
+    if text.contains(['e', 'E']) { Decimal::from_scientific(text) } else { Decimal::from_str_exact(text) }
+        .map_err(|_| PriceError::NotDecimal(text.to_owned()))
+}

@@ -79,7 +79,7 @@ impl SecurityAction {
             if value.trim().is_empty() || value.chars().nth(128).is_some() {
                 errors.push(crate::FieldError::new(field, "must be 1 to 128 characters"));
             } else if let Err(message) = names::check_visible(value) {
-                errors.push(crate::FieldError::new(field, message));
+                errors.push(crate::FieldError::new(field, message.to_string()));
             }
         }
         crate::DomainError::check(errors)

@@ -26,7 +26,7 @@ pub(crate) fn check_line(errors: &mut Vec<FieldError>, field: &str, value: &str,
     if errors.len() == before
         && let Err(message) = crate::security::names::check_visible(value)
     {
-        errors.push(FieldError::new(field, message));
+        errors.push(FieldError::new(field, message.to_string()));
     }
 }
 

@@ -213,8 +213,13 @@ enum AuditCommand {
     },
 }
 
-fn parse_head(text: &str) -> Result<AuditHead, String> {
-    AuditHead::parse(text).ok_or_else(|| "expected SEQ:HASH, such as 42:<64 hex digits>".to_owned())
+/// A `--head` that is not `SEQ:HASH`.
+#[derive(Debug, thiserror::Error)]
+#[error("expected SEQ:HASH, such as 42:<64 hex digits>")]
+struct BadHead;
+
+fn parse_head(text: &str) -> Result<AuditHead, BadHead> {
+    AuditHead::parse(text).ok_or(BadHead)
 }
 
 #[derive(Debug, Subcommand)]

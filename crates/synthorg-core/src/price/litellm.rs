@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 use serde_json::value::RawValue;
 
-use super::{CatalogueError, ModelPrice, PerMillion, Tier, checked};
+use super::{CatalogueError, ModelPrice, PerMillion, PriceError, Tier, checked};
 use crate::FieldError;
 
 /// LiteLLM field → index of the class in [`Prices`].
@@ -60,7 +60,7 @@ pub(super) fn parse(text: &str, source: &str) -> Result<(Vec<ModelPrice>, usize)
             let price = match per_million(value.get()) {
                 Ok(p) => p,
                 Err(message) => {
-                    errors.push(FieldError::new(format!("{key}.{name}"), message));
+                    errors.push(FieldError::new(format!("{key}.{name}"), message.to_string()));
                     continue;
                 }
             };
@@ -118,14 +118,11 @@ fn classify(name: &str) -> Option<(usize, Option<u64>)> {
 }
 
 /// A per-token price (a JSON number, or a string holding one) as an exact price per million.
-fn per_million(raw: &str) -> Result<PerMillion, String> {
+fn per_million(raw: &str) -> Result<PerMillion, PriceError> {
     let text = match serde_json::from_str::<String>(raw) {
         Ok(s) => s,
         Err(_) => raw.trim().to_owned(),
     };
-    let per_token =
-        if text.contains(['e', 'E']) { Decimal::from_scientific(&text) } else { Decimal::from_str_exact(&text) }
-            .map_err(|_| format!("{text} is not a decimal number"))?;
-    let per_million = per_token.checked_mul(Decimal::from(1_000_000)).ok_or("is too large")?;
-    PerMillion::new(per_million)
+    let per_token = super::decimal(&text)?;
+    PerMillion::new(per_token.checked_mul(Decimal::from(1_000_000)).ok_or(PriceError::TooLarge)?)
 }

@@ -65,11 +65,16 @@ pub fn visible_line_pattern(non_blank: bool) -> String {
     if non_blank { format!("^[^{class}]*[^{class}\\s][^{class}]*$") } else { format!("^[^{class}]*$") }
 }
 
+/// An invisible, format or control character where only visible text is allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("must not contain invisible, format or control characters (found U+{:04X})", u32::from(*.0))]
+pub struct Invisible(pub char);
+
 /// `Err` naming the first invisible character of `name`, as `U+XXXX`.
-pub fn check_visible(name: &str) -> Result<(), String> {
+pub fn check_visible(name: &str) -> Result<(), Invisible> {
     match name.chars().find(|c| is_invisible(*c)) {
         None => Ok(()),
-        Some(c) => Err(format!("must not contain invisible, format or control characters (found U+{:04X})", c as u32)),
+        Some(c) => Err(Invisible(c)),
     }
 }
 

@@ -75,7 +75,7 @@ impl SecurityPolicy {
                     if item.trim().is_empty() || item.len() > 128 {
                         errors.push(FieldError::new(format!("{level}.{field}[{i}]"), "must be 1 to 128 characters"));
                     } else if let Err(message) = check_visible(item) {
-                        errors.push(FieldError::new(format!("{level}.{field}[{i}]"), message));
+                        errors.push(FieldError::new(format!("{level}.{field}[{i}]"), message.to_string()));
                     }
                 }
             }

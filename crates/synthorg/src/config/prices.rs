@@ -44,20 +44,30 @@ pub(crate) fn load(budget: &BudgetSection, errors: &mut Vec<FieldError>) -> Cata
     }
 }
 
-fn read(path: &Path) -> Result<Catalogue, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read: {e}"))?;
+/// Why a prices file was not read.
+#[derive(Debug, thiserror::Error)]
+enum PricesFileError {
+    #[error("cannot read: {0}")]
+    Read(#[from] std::io::Error),
+    #[error("{0}")]
+    Catalogue(#[from] synthorg_core::price::CatalogueError),
+    #[error("no entry with token prices ({0} skipped)")]
+    Empty(usize),
+}
+
+fn read(path: &Path) -> Result<Catalogue, PricesFileError> {
+    let text = std::fs::read_to_string(path)?;
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     if name.ends_with(".json") {
         // LiteLLM's file carries no version: its content names it.
         let digest = Sha256::digest(text.as_bytes());
         let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
-        let (catalogue, skipped) =
-            Catalogue::from_litellm_json(&text, format!("litellm-sha256:{hex}"), &name).map_err(|e| e.to_string())?;
+        let (catalogue, skipped) = Catalogue::from_litellm_json(&text, format!("litellm-sha256:{hex}"), &name)?;
         if catalogue.models().is_empty() {
-            return Err(format!("no entry with token prices ({skipped} skipped)"));
+            return Err(PricesFileError::Empty(skipped));
         }
         Ok(catalogue)
     } else {
-        Catalogue::from_yaml(&text).map_err(|e| e.to_string())
+        Ok(Catalogue::from_yaml(&text)?)
     }
 }
