@@ -5,6 +5,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use synthorg_core::DomainError;
 use synthorg_core::budget::Exhausted;
+use synthorg_engine::EngineError;
 use synthorg_store::StoreError;
 
 /// An error answered to a client. 4xx carry a message for the client; 5xx carry a generic
@@ -87,6 +88,21 @@ impl From<DomainError> for ApiError {
             DomainError::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
             DomainError::Forbidden(m) => Self::forbidden(m),
         }
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(error: EngineError) -> Self {
+        match error {
+            EngineError::Store(e) => e.into(),
+            EngineError::BudgetExhausted(exhausted) => Self::exhausted(*exhausted),
+        }
+    }
+}
+
+impl synthorg_engine::Failure for ApiError {
+    fn server_failure(&self) -> Option<(&'static str, String)> {
+        self.status.is_server_error().then(|| (self.code, self.message.clone()))
     }
 }
 

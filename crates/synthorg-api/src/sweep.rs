@@ -96,7 +96,7 @@ fn sweep(state: &AppState) -> Result<(), synthorg_store::StoreError> {
             .into_iter()
             .map(|r| Event::ReservationExpired { reservation_id: r.id, agent_id: r.agent_id, amount: r.amount })
             .collect();
-        state.record(events);
+        state.engine().record(events);
         if !full {
             return Ok(());
         }

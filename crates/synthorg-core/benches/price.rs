@@ -9,9 +9,9 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use synthorg_core::Usd;
 use synthorg_core::cost::NewCostRecord;
 use synthorg_core::price::{Catalogue, Usage};
-use synthorg_core::{Actor, Usd};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -32,7 +32,6 @@ fn report(provider: &str, model: &str, usage: Usage, cost: Option<Usd>) -> NewCo
 
 fn pricing(c: &mut Criterion) {
     let prices = Catalogue::builtin();
-    let admin = Actor::Admin { key_id: "bench".into() };
     let now = OffsetDateTime::now_utc();
     let plain = Usage { input: 1200, output: 300, ..Usage::default() };
     let cached =
@@ -51,7 +50,7 @@ fn pricing(c: &mut Criterion) {
             group.bench_with_input(BenchmarkId::new(given, name), &usage, |b, usage| {
                 b.iter_batched(
                     || report(provider, model, *usage, cost),
-                    |r| black_box(r.into_record(&admin, now, synthorg_core::cost::DEFAULT_MAX_REPORT_DELAY, &prices)),
+                    |r| black_box(r.into_record(now, synthorg_core::cost::DEFAULT_MAX_REPORT_DELAY, &prices)),
                     criterion::BatchSize::SmallInput,
                 )
             });

@@ -154,8 +154,8 @@ impl BudgetConfig {
     /// open holds have reached its limit (the monthly hard stop, the agent's daily limit in
     /// USD or tokens, the task's limit). Spend already made is always recorded; enforcement
     /// stops the next action (a security verdict of deny, a refused reservation).
-    pub fn refusal(&self, spend: &ActionSpend, held: &ActionSpend) -> Option<String> {
-        self.admit(spend, held, Usd::ZERO, 0).err().map(|e| e.message())
+    pub fn refusal(&self, spend: &ActionSpend, held: &ActionSpend) -> Option<Exhausted> {
+        self.admit(spend, held, Usd::ZERO, 0).err()
     }
 
     /// True when any scope has a limit (else nothing is ever refused or held back).
@@ -897,12 +897,12 @@ mod tests {
         };
         let none = ActionSpend::default();
         assert_eq!(config.refusal(&spend(99, 9, Some(4)), &none), None);
-        assert!(config.refusal(&spend(100, 0, None), &none).unwrap().starts_with("budget hard stop"));
-        assert!(config.refusal(&spend(0, 10, None), &none).unwrap().starts_with("agent daily limit"));
-        assert!(config.refusal(&spend(0, 0, Some(5)), &none).unwrap().starts_with("task limit"));
+        assert!(config.refusal(&spend(100, 0, None), &none).unwrap().message().starts_with("budget hard stop"));
+        assert!(config.refusal(&spend(0, 10, None), &none).unwrap().message().starts_with("agent daily limit"));
+        assert!(config.refusal(&spend(0, 0, Some(5)), &none).unwrap().message().starts_with("task limit"));
         // Holds count like spend: 99 spent and 1 held is the hard stop.
         let held = ActionSpend { period_spend: Usd::dollars(1), ..ActionSpend::default() };
-        assert!(config.refusal(&spend(99, 0, None), &held).unwrap().starts_with("budget hard stop"));
+        assert!(config.refusal(&spend(99, 0, None), &held).unwrap().message().starts_with("budget hard stop"));
         assert_eq!(
             BudgetConfig::default().refusal(&spend(1_000_000, 1_000_000, Some(1_000_000)), &none),
             None,
@@ -910,7 +910,7 @@ mod tests {
         );
         let tokens = BudgetConfig { per_agent_daily_tokens: 1000, ..BudgetConfig::default() };
         let used = ActionSpend { agent_tokens_today: 1000, ..ActionSpend::default() };
-        let refused = tokens.refusal(&used, &none).unwrap();
+        let refused = tokens.refusal(&used, &none).unwrap().message();
         assert!(refused.starts_with("agent daily token limit reached: 1000 tokens spent"), "{refused}");
     }
 

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use crate::price::{Catalogue, Usage, disagrees};
 use crate::text::check_line;
-use crate::{Actor, DomainError, FieldError, Usd, string_enum};
+use crate::{DomainError, FieldError, Usd, string_enum};
 
 string_enum! {
     /// The kind of model call, as the OpenTelemetry GenAI conventions name it
@@ -124,14 +124,10 @@ impl NewCostRecord {
     /// `occurred_at` may lie from `max_report_delay` before `now` to [`MAX_CLOCK_SKEW`] after.
     pub fn into_record(
         self,
-        actor: &Actor,
         now: OffsetDateTime,
         max_report_delay: Duration,
         prices: &Catalogue,
     ) -> Result<CostRecord, DomainError> {
-        if !actor.may_act_for(self.agent_id) {
-            return Err(DomainError::Forbidden(format!("this key may not report costs for agent {}", self.agent_id)));
-        }
         let mut errors = Vec::new();
         check_line(&mut errors, "provider", &self.provider, 1, 128);
         check_line(&mut errors, "model", &self.model, 1, 128);
@@ -259,15 +255,11 @@ mod tests {
         }
     }
 
-    fn admin() -> Actor {
-        Actor::Admin { key_id: "a".into() }
-    }
-
     #[test]
     fn validates_fields() {
         let now = OffsetDateTime::now_utc();
         let check = |r: NewCostRecord, field: Option<&str>| {
-            let result = r.into_record(&admin(), now, DEFAULT_MAX_REPORT_DELAY, &Catalogue::empty());
+            let result = r.into_record(now, DEFAULT_MAX_REPORT_DELAY, &Catalogue::empty());
             match field {
                 None => assert!(result.is_ok(), "{result:?}"),
                 Some(f) => {
@@ -303,7 +295,7 @@ mod tests {
             (Duration::days(40), Duration::days(35), true),
         ] {
             let r = NewCostRecord { occurred_at: Some(now - age), ..report("1") };
-            match r.into_record(&admin(), now, delay, &Catalogue::empty()) {
+            match r.into_record(now, delay, &Catalogue::empty()) {
                 Ok(record) => assert!(accepted && record.occurred_at == now - age, "{delay} {age}"),
                 Err(e) => {
                     let e = e.to_string();
@@ -317,27 +309,11 @@ mod tests {
     }
 
     #[test]
-    fn agent_keys_report_only_for_themselves() {
-        let me = Uuid::now_v7();
-        let key = Actor::Agent { key_id: "k".into(), agent_id: me };
-        let now = OffsetDateTime::now_utc();
-        assert!(matches!(
-            report("1").into_record(&key, now, DEFAULT_MAX_REPORT_DELAY, &Catalogue::empty()),
-            Err(DomainError::Forbidden(_))
-        ));
-        assert!(
-            NewCostRecord { agent_id: me, ..report("1") }
-                .into_record(&key, now, DEFAULT_MAX_REPORT_DELAY, &Catalogue::empty())
-                .is_ok()
-        );
-    }
-
-    #[test]
     fn retries_are_recognised() {
         let now = OffsetDateTime::now_utc();
-        let a = report("0.5").into_record(&admin(), now, DEFAULT_MAX_REPORT_DELAY, &Catalogue::empty()).unwrap();
-        let b = report("0.5").into_record(&admin(), now, DEFAULT_MAX_REPORT_DELAY, &Catalogue::empty()).unwrap();
-        let c = report("0.6").into_record(&admin(), now, DEFAULT_MAX_REPORT_DELAY, &Catalogue::empty()).unwrap();
+        let a = report("0.5").into_record(now, DEFAULT_MAX_REPORT_DELAY, &Catalogue::empty()).unwrap();
+        let b = report("0.5").into_record(now, DEFAULT_MAX_REPORT_DELAY, &Catalogue::empty()).unwrap();
+        let c = report("0.6").into_record(now, DEFAULT_MAX_REPORT_DELAY, &Catalogue::empty()).unwrap();
         assert!(a.same_report(&b));
         assert!(!a.same_report(&c));
     }
@@ -353,21 +329,21 @@ mod tests {
             ..report("0")
         };
         // 2000 × 3 + 8000 × 0.3 + 1000 × 15 = 23400 per million.
-        let computed = sonnet(None).into_record(&admin(), now, DEFAULT_MAX_REPORT_DELAY, &prices).unwrap();
+        let computed = sonnet(None).into_record(now, DEFAULT_MAX_REPORT_DELAY, &prices).unwrap();
         assert_eq!((computed.cost, computed.cost_source), (Usd::parse("0.0234").unwrap(), CostSource::Computed));
         assert_eq!(computed.computed_cost, Some(computed.cost));
         assert_eq!(computed.price_version.as_deref(), Some(prices.version()));
         assert!(!computed.cost_disagrees);
 
-        let agreeing = sonnet(Some("0.0236")).into_record(&admin(), now, DEFAULT_MAX_REPORT_DELAY, &prices).unwrap();
+        let agreeing = sonnet(Some("0.0236")).into_record(now, DEFAULT_MAX_REPORT_DELAY, &prices).unwrap();
         assert_eq!((agreeing.cost_source, agreeing.cost_disagrees), (CostSource::Reported, false));
         assert_eq!(agreeing.computed_cost, computed.computed_cost);
-        let disagreeing = sonnet(Some("0.0237")).into_record(&admin(), now, DEFAULT_MAX_REPORT_DELAY, &prices).unwrap();
+        let disagreeing = sonnet(Some("0.0237")).into_record(now, DEFAULT_MAX_REPORT_DELAY, &prices).unwrap();
         assert_eq!((disagreeing.cost, disagreeing.cost_disagrees), (Usd::parse("0.0237").unwrap(), true));
         assert!(!computed.same_report(&agreeing), "a retry must send the same cost, or none both times");
 
         let unknown = NewCostRecord { model: "in-house-7b".into(), cost: None, ..report("0") };
-        let unpriced = unknown.into_record(&admin(), now, DEFAULT_MAX_REPORT_DELAY, &prices).unwrap();
+        let unpriced = unknown.into_record(now, DEFAULT_MAX_REPORT_DELAY, &prices).unwrap();
         assert_eq!((unpriced.cost, unpriced.cost_source), (Usd::ZERO, CostSource::Unpriced));
         assert_eq!((unpriced.computed_cost, unpriced.price_version), (None, None));
     }

@@ -18,7 +18,7 @@ use uuid::Uuid;
 use crate::cost::{MAX_RECORD_COST, MAX_TOKENS};
 use crate::price::Catalogue;
 use crate::text::check_line;
-use crate::{Actor, DomainError, FieldError, Usd, string_enum};
+use crate::{DomainError, FieldError, Usd, string_enum};
 
 string_enum! {
     /// Where a reservation is in its life.
@@ -60,8 +60,8 @@ pub struct Reservation {
     pub task_id: Option<Uuid>,
     /// The USD held: as asked, or the catalogue's worst case for the token maxima.
     pub amount: Usd,
-    /// The tokens held against `per_agent_daily_tokens`: `max_input_tokens + max_output_tokens`
-    /// (0 when the reservation gave an amount only).
+    /// The tokens held against `per_agent_daily_tokens`: `max_input_tokens + max_output_tokens`,
+    /// at least 1 (a hold that gave an amount only holds 1: a call uses at least one token).
     pub tokens: u64,
     pub provider: Option<String>,
     pub model: Option<String>,
@@ -114,14 +114,10 @@ impl NewReservation {
     /// the open hold. `field` prefixes error paths (`reserve.` inside an evaluation).
     pub fn into_reservation(
         self,
-        actor: &Actor,
         now: OffsetDateTime,
         prices: &Catalogue,
         field: &str,
     ) -> Result<Reservation, DomainError> {
-        if !actor.may_act_for(self.agent_id) {
-            return Err(DomainError::Forbidden(format!("this key may not reserve budget for agent {}", self.agent_id)));
-        }
         let path = |name: &str| format!("{field}{name}");
         let mut errors = Vec::new();
         if let Some(provider) = &self.provider {
@@ -175,7 +171,9 @@ impl NewReservation {
             errors.push(FieldError::new(path(missing), "max_input_tokens and max_output_tokens go together"));
         }
         DomainError::check(errors)?;
-        let tokens = self.max_input_tokens.unwrap_or(0).saturating_add(self.max_output_tokens.unwrap_or(0));
+        // A call uses at least one token: a hold without token maxima (or with maxima of 0)
+        // still takes one from the agent's token budget, so a spent token scope refuses it.
+        let tokens = self.max_input_tokens.unwrap_or(0).saturating_add(self.max_output_tokens.unwrap_or(0)).max(1);
         let amount = match (self.amount, &self.provider, &self.model) {
             (Some(amount), _, _) => amount,
             (None, Some(provider), Some(model)) => {

@@ -50,7 +50,7 @@ fn cost_record(agent: Uuid) -> synthorg_core::cost::CostRecord {
         idempotency_key: Some(Uuid::now_v7().to_string()),
         reservation_id: None,
     }
-    .into_record(&admin(), now(), synthorg_core::cost::DEFAULT_MAX_REPORT_DELAY, &Catalogue::empty())
+    .into_record(now(), synthorg_core::cost::DEFAULT_MAX_REPORT_DELAY, &Catalogue::empty())
     .expect("record")
 }
 
@@ -156,7 +156,7 @@ fn reservations(c: &mut Criterion) {
             synthorg_store::fixtures::seed_settled_reservations(dir.path(), settled, now()).expect("seed");
         let hold = |amount: i64| {
             NewReservation { agent_id: agent, amount: Some(Usd::from_nanos(amount)), ..NewReservation::default() }
-                .into_reservation(&admin(), now(), &Catalogue::empty(), "")
+                .into_reservation(now(), &Catalogue::empty(), "")
                 .expect("hold")
         };
         if settled == 0 {

@@ -129,7 +129,7 @@ pub(crate) fn plus(held: &ActionSpend, hold: &Reservation) -> ActionSpend {
 pub(crate) fn check_settling(held: &Reservation, record: &CostRecord) -> Result<(), StoreError> {
     if held.agent_id != record.agent_id {
         return Err(DomainError::invalid(
-            "reservation_id",
+            "agent_id",
             format!("reservation {} was made for agent {}, not {}", held.id, held.agent_id, record.agent_id),
         )
         .into());
@@ -138,7 +138,7 @@ pub(crate) fn check_settling(held: &Reservation, record: &CostRecord) -> Result<
         && reserved != reported
     {
         return Err(DomainError::invalid(
-            "reservation_id",
+            "task_id",
             format!("reservation {} was made for task {reserved}, not {reported}", held.id),
         )
         .into());

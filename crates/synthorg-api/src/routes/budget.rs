@@ -4,13 +4,12 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use synthorg_core::budget::{
-    AlertLevel, BillingPeriod, BudgetConfig, BudgetRemaining, BudgetStatus, Exhausted, SpendWindow, budget_status,
-    day_start,
+    AlertLevel, BillingPeriod, BudgetConfig, BudgetRemaining, BudgetStatus, SpendWindow, budget_status, day_start,
 };
 use synthorg_core::event::Event;
 use synthorg_core::reservation::Reservation;
-use synthorg_core::{Actor, DomainError, Usd};
-use synthorg_store::{Admission, Done, Page, ReservationFilter, Store, StoreError, now};
+use synthorg_core::{DomainError, Usd};
+use synthorg_store::{Done, Page, ReservationFilter, Store, StoreError, now};
 
 use super::Caller;
 use crate::AppState;
@@ -22,20 +21,6 @@ use crate::extract::{ApiId, ApiJson, ApiQuery, Audited, page_request};
 /// The budget in force: the one set through the API, else the configuration file's.
 pub(crate) fn effective_config(store: &dyn Store, defaults: &BudgetConfig) -> Result<BudgetConfig, StoreError> {
     Ok(store.budget_config()?.unwrap_or_else(|| defaults.clone()))
-}
-
-/// Why the budget refuses new work by `agent` (on `task`) at `at`, if it does: the gate of
-/// every security evaluation.
-pub(crate) fn refusal(
-    s: &AppState,
-    agent: uuid::Uuid,
-    task: Option<uuid::Uuid>,
-    at: time::OffsetDateTime,
-) -> Result<Option<String>, ApiError> {
-    let budget = s.budget()?;
-    let spend = s.store().action_spend(Some(agent), task, SpendWindow::at(at, budget.reset_day))?;
-    let held = s.store().held(Some(agent), task, at)?;
-    Ok(budget.refusal(&spend, &held))
 }
 
 /// The budget configuration in force.
@@ -67,7 +52,7 @@ pub(super) async fn put_config(
             Ok(Done::with(Json(config), std::iter::once(event).chain(audit.events())))
         })
         .await?;
-    state.budget_changed(committed);
+    state.engine().budget_changed(committed);
     Ok(answer)
 }
 
@@ -83,35 +68,8 @@ pub(super) async fn remaining(
     caller: Caller,
     ApiQuery(q): ApiQuery<RemainingQuery>,
 ) -> Result<Json<BudgetRemaining>, ApiError> {
-    let own = caller.agent_id();
-    if let (Some(own), Some(asked)) = (own, q.agent_id)
-        && own != asked
-    {
-        return Err(ApiError::forbidden(format!("this key may see the budget of agent {own} only")));
-    }
-    let agent = q.agent_id.or(own);
-    let task = q.task_id;
-    super::record_ids(task, agent);
-    state
-        .blocking(move |s| {
-            if let Some(agent) = agent {
-                s.store().get_agent(agent)?;
-            }
-            if let Some(task) = task {
-                let assigned = s.store().get_task(task)?.assigned_to;
-                if let Some(own) = own
-                    && assigned != Some(own)
-                {
-                    return Err(ApiError::forbidden(format!("task {task} is not assigned to agent {own}")));
-                }
-            }
-            let config = s.budget()?;
-            let at = now();
-            let spend = s.store().action_spend(agent, task, SpendWindow::at(at, config.reset_day))?;
-            let held = s.store().held(agent, task, at)?;
-            Ok(Json(config.remaining(agent, task, &spend, &held, at)))
-        })
-        .await
+    super::record_ids(q.task_id, q.agent_id.or(caller.agent_id()));
+    Ok(Json(state.engine().remaining(&caller, q.agent_id, q.task_id).await?))
 }
 
 /// Spend in the current billing period and today, against the budget.
@@ -148,34 +106,6 @@ pub(super) fn budget_headers(remaining: Option<Usd>, alert: AlertLevel) -> Heade
     headers
 }
 
-/// A granted hold's answer and its alert level, or the scope that refused it.
-pub(crate) type Grant = Result<(Granted, AlertLevel), Exhausted>;
-
-/// Grants `hold` when it fits every limited scope of `config`, with its event: the answer
-/// and its alert level, or the refusal. Runs inside a write; the caller reads the budget
-/// before (a read on the writer thread would hold up every write queued behind it).
-pub(crate) fn grant(s: &AppState, config: &BudgetConfig, hold: &Reservation) -> Result<(Grant, Event), ApiError> {
-    let (agent_id, task_id) = (hold.agent_id, hold.task_id);
-    Ok(match s.store().reserve(hold, config)? {
-        Admission::Granted { reservation: r, remaining, alert } => {
-            let event = Event::ReservationGranted {
-                reservation_id: r.id,
-                agent_id,
-                task_id,
-                amount: r.amount,
-                tokens: r.tokens,
-                ttl_seconds: (r.expires_at - r.created_at).whole_seconds(),
-            };
-            (Ok((Granted::of(&r, remaining), alert)), event)
-        }
-        Admission::Refused(exhausted) => {
-            let event =
-                Event::ReservationRefused { agent_id, task_id, scope: exhausted.scope, message: exhausted.message() };
-            (Err(exhausted), event)
-        }
-    })
-}
-
 /// Holds budget for a model call before it is made (SPEC §11). Give an `amount`, or the
 /// `provider`, `model`, `max_input_tokens` and `max_output_tokens` whose worst case synthorg
 /// prices. The hold counts against every limited scope until the cost report that names it
@@ -196,18 +126,8 @@ pub(super) async fn create_reservation(
 ) -> Result<(StatusCode, HeaderMap, Json<Granted>), ApiError> {
     let (agent_id, task_id, hold) = body.split();
     super::record_ids(task_id, Some(agent_id));
-    let hold = hold.request(agent_id, task_id).into_reservation(&caller, now(), &state.settings().prices, "")?;
-    let config = state.read(|s| Ok(s.budget()?)).await?;
-    let outcome = state
-        .write(move |s| {
-            let (outcome, event) = grant(s, &config, &hold)?;
-            Ok(Done::with(outcome, [event]))
-        })
-        .await?;
-    match outcome {
-        Ok((granted, alert)) => Ok((StatusCode::CREATED, budget_headers(granted.remaining, alert), Json(granted))),
-        Err(exhausted) => Err(ApiError::exhausted(exhausted)),
-    }
+    let reserved = state.engine().reserve(&caller, hold.request(agent_id, task_id)).await?;
+    Ok((StatusCode::CREATED, budget_headers(reserved.remaining, reserved.alert), Json(Granted::of(&reserved))))
 }
 
 /// Reservations, oldest first; `?state=open` for the holds in force. An agent key sees its
@@ -221,14 +141,8 @@ pub(super) async fn list_reservations(
     ApiQuery(q): ApiQuery<ReservationQuery>,
 ) -> Result<Json<Page<Reservation>>, ApiError> {
     let page = page_request(q.limit, q.cursor.as_deref())?;
-    let own = caller.agent_id();
-    if let (Some(own), Some(asked)) = (own, q.agent_id)
-        && own != asked
-    {
-        return Err(ApiError::forbidden(format!("this key may see the reservations of agent {own} only")));
-    }
-    let filter = ReservationFilter { agent_id: q.agent_id.or(own), task_id: q.task_id, state: q.state };
-    state.blocking(move |s| Ok(Json(s.store().list_reservations(&filter, &page)?))).await
+    let filter = ReservationFilter { agent_id: q.agent_id, task_id: q.task_id, state: q.state };
+    Ok(Json(state.engine().reservations(&caller, filter, page).await?))
 }
 
 /// Releases an open reservation: the call was not made, the hold is given back. Releasing
@@ -242,16 +156,7 @@ pub(super) async fn release_reservation(
     caller: Caller,
     ApiId(id): ApiId,
 ) -> Result<Json<Reservation>, ApiError> {
-    if matches!(*caller, Actor::Viewer { .. }) {
-        return Err(ApiError::forbidden("a viewer key may not release reservations"));
-    }
-    state
-        .write(move |s| {
-            let released = s.store().release_reservation(id, caller.agent_id(), now())?;
-            super::record_ids(released.task_id, Some(released.agent_id));
-            let event =
-                Event::ReservationReleased { reservation_id: id, agent_id: released.agent_id, amount: released.amount };
-            Ok(Done::with(Json(released), [event]))
-        })
-        .await
+    let released = state.engine().release(&caller, id).await?;
+    super::record_ids(released.task_id, Some(released.agent_id));
+    Ok(Json(released))
 }

@@ -33,5 +33,5 @@ pub(super) async fn ready(State(state): State<AppState>) -> (StatusCode, Json<He
 #[utoipa::path(get, path = "/api/v1/openapi.json", operation_id = "getOpenApiDocument", tag = "meta", security(()),
     responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json")))]
 pub(super) async fn openapi_json(State(state): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], state.inner.openapi_json.clone())
+    ([(header::CONTENT_TYPE, "application/json")], state.openapi_json().to_owned())
 }

@@ -2,11 +2,8 @@
 
 use axum::Json;
 use axum::extract::State;
-use synthorg_core::audit::NewAuditEvent;
-use synthorg_core::event::Event;
-use synthorg_core::security::{AgentContext, Approval, DecisionRequest, OutputScan, SecurityAction, Verdict};
-use synthorg_store::{ApprovalFilter, Done, EvaluationFilter, EvaluationRecord, Page, StoreError, now};
-use synthorg_telemetry::otlp::{AttrValue, SpanKind};
+use synthorg_core::security::{Approval, DecisionRequest, OutputScan, SecurityAction};
+use synthorg_store::{ApprovalFilter, EvaluationFilter, EvaluationRecord, Page};
 
 use super::Caller;
 use crate::AppState;
@@ -17,7 +14,9 @@ use crate::extract::{ApiId, ApiJson, ApiQuery, Audited, page_request};
 /// Asks for a verdict on an action before performing it. `escalate` creates a pending
 /// approval; the agent waits for an admin's decision on it. With `reserve`, an `allow` also
 /// holds that budget for the call (as `POST /api/v1/budget/reservations` would); a hold that
-/// does not fit makes the verdict `deny`, with the refusing scope in `budget_exhausted`.
+/// does not fit makes the verdict `deny`, with the refusing scope in `budget_exhausted`, as
+/// does a budget that refuses all new work. An agent key asks for its own agent, on tasks
+/// assigned to it.
 #[utoipa::path(post, path = "/api/v1/security/evaluate", operation_id = "evaluateAction", tag = "security", request_body = EvaluateAction,
     responses((status = 200, body = EvaluationResult), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(super) async fn evaluate(
@@ -27,21 +26,7 @@ pub(super) async fn evaluate(
     ApiJson(body): ApiJson<EvaluateAction>,
 ) -> Result<Json<EvaluationResult>, ApiError> {
     super::record_ids(body.task_id, Some(body.agent_id));
-    if !caller.may_act_for(body.agent_id) {
-        return Err(ApiError::forbidden(format!("this key may not ask for verdicts for agent {}", body.agent_id)));
-    }
-    SecurityAction::check_names(&body.tool, &body.action_type)?;
-    // A bad hold is refused before anything is judged.
-    let hold = match body.reserve {
-        Some(hold) => Some(hold.request(body.agent_id, body.task_id).into_reservation(
-            &caller,
-            now(),
-            &state.settings().prices,
-            "reserve.",
-        )?),
-        None => None,
-    };
-    let started = std::time::SystemTime::now();
+    let hold = body.reserve.map(|hold| hold.request(body.agent_id, body.task_id));
     let action = SecurityAction {
         agent_id: body.agent_id,
         task_id: body.task_id,
@@ -49,82 +34,8 @@ pub(super) async fn evaluate(
         action_type: body.action_type,
         arguments: body.arguments,
     };
-    let (agent_id, tool) = (action.agent_id, action.tool.clone());
-    let Json(answer) = state
-        .write(move |s| {
-            let agent = s.store().get_agent(action.agent_id).map_err(|e| invalid_ref(e, "agent_id"))?;
-            if let Some(task) = action.task_id {
-                s.store().get_task(task).map_err(|e| invalid_ref(e, "task_id"))?;
-            }
-            let at = now();
-            let refusal = super::budget::refusal(s, action.agent_id, action.task_id, at)?;
-            let mut assessment = s.engine().assess(&action, &AgentContext::from(&agent), refusal, at);
-            let mut events = Vec::new();
-            let (mut reservation, mut budget_exhausted) = (None, None);
-            // Only an allow holds money; a hold that does not fit turns it into a deny.
-            if let Some(hold) = hold.filter(|_| assessment.action == Verdict::Allow) {
-                let config = s.budget()?;
-                let (outcome, event) = super::budget::grant(s, &config, &hold)?;
-                events.push(event);
-                match outcome {
-                    Ok((granted, _)) => reservation = Some(granted),
-                    Err(exhausted) => {
-                        assessment.deny_for_budget(exhausted.message());
-                        budget_exhausted = Some(exhausted);
-                    }
-                }
-            }
-            let record = EvaluationRecord::of(&action, &assessment, at);
-            s.store().record_evaluation(&record, assessment.approval.as_ref(), &audit.0)?;
-            events.push(record.event());
-            events.extend(audit.events());
-            let answer = EvaluationResult {
-                reservation,
-                budget_exhausted,
-                mode: s.engine().mode(),
-                ..EvaluationResult::from(&record)
-            };
-            Ok(Done::with(Json(answer), events))
-        })
-        .await?;
-    guardrail_span(&state, &answer, agent_id, &tool, started);
-    Ok(Json(answer))
-}
-
-/// The evaluation as a span in the GenAI guardrail conventions: the rules' verdict (the
-/// verdict type) apart from what the answer did (the action type), so a shadowed deny reads
-/// `deny` / `allow`.
-fn guardrail_span(
-    state: &AppState,
-    answer: &EvaluationResult,
-    agent: uuid::Uuid,
-    tool: &str,
-    started: std::time::SystemTime,
-) {
-    let Some(tracer) = &state.settings().tracer else { return };
-    let mut attributes: Vec<(&'static str, AttrValue)> = vec![
-        ("gen_ai.operation.name", "run_guardrail".into()),
-        ("gen_ai.guardrail.verdict.type", answer.policy_verdict.as_str().into()),
-        ("gen_ai.guardrail.action.type", answer.verdict.as_str().into()),
-        ("gen_ai.agent.id", agent.to_string().into()),
-        ("gen_ai.tool.name", tool.into()),
-        ("synthorg.security.mode", answer.mode.as_str().into()),
-        ("synthorg.security.risk_level", answer.risk_level.as_str().into()),
-        ("synthorg.security.evaluation_id", answer.evaluation_id.to_string().into()),
-        ("synthorg.security.matched_rules", AttrValue::StrArray(answer.matched_rules.clone())),
-    ];
-    if let Some(rule) = answer.matched_rules.first() {
-        attributes.push(("gen_ai.guardrail.policy.id", rule.as_str().into()));
-    }
-    tracer.record_child("gen_ai.run_guardrail".into(), SpanKind::Internal, started, attributes, None);
-}
-
-/// A reference in the body to something that does not exist is the body's fault (422).
-fn invalid_ref(error: StoreError, field: &'static str) -> ApiError {
-    match error {
-        StoreError::NotFound { entity, id } => ApiError::invalid(field, format!("{entity} {id} does not exist")),
-        other => other.into(),
-    }
+    let evaluated = state.engine().evaluate(&caller, audit.0, action, hold).await?;
+    Ok(Json(EvaluationResult::from(evaluated)))
 }
 
 /// Scans a tool's output for credentials and personal data (verdict `output_scan`).
@@ -136,31 +47,8 @@ pub(super) async fn scan(
     audit: Audited,
     ApiJson(body): ApiJson<ScanOutput>,
 ) -> Result<Json<OutputScan>, ApiError> {
-    // An agent key scans for its own agent, named or not.
-    let agent_id = body.agent_id.or(caller.agent_id());
-    super::record_ids(body.task_id, agent_id);
-    if let Some(agent) = agent_id
-        && !caller.may_act_for(agent)
-    {
-        return Err(ApiError::forbidden(format!("this key may not scan output for agent {agent}")));
-    }
-    let task_id = body.task_id;
-    // Scanned before the write: the writer does not wait on the detectors.
-    let scan = synthorg_core::security::scan_output(&body.output);
-    state
-        .write(move |s| {
-            let verdict = NewAuditEvent::output_scanned(agent_id, task_id, scan.verdict, scan.findings.len());
-            s.store().append_audit(&audit.0, verdict)?;
-            let event = Event::OutputScanned {
-                agent_id,
-                task_id,
-                verdict: scan.verdict,
-                risk_level: scan.risk_level,
-                findings: scan.findings.len(),
-            };
-            Ok(Done::with(Json(scan), std::iter::once(event).chain(audit.events())))
-        })
-        .await
+    super::record_ids(body.task_id, body.agent_id.or(caller.agent_id()));
+    Ok(Json(state.engine().scan_output(&caller, audit.0, body.agent_id, body.task_id, &body.output).await?))
 }
 
 /// Past verdicts (audit), oldest first. Arguments are not kept.
@@ -206,20 +94,8 @@ pub(super) async fn decide(
     ApiId(id): ApiId,
     ApiJson(body): ApiJson<DecideApproval>,
 ) -> Result<Json<Approval>, ApiError> {
-    state
-        .write(move |s| {
-            let request = DecisionRequest { decision: body.decision, note: body.note };
-            let approval = s.store().decide_approval(id, &request, &caller, &audit.0)?;
-            super::record_ids(approval.task_id, Some(approval.agent_id));
-            let waited = approval.decided_at.map_or(time::Duration::ZERO, |at| at - approval.created_at);
-            let event = Event::ApprovalDecided {
-                approval_id: id,
-                agent_id: approval.agent_id,
-                decision: body.decision,
-                by: caller.label(),
-                waited_seconds: waited.as_seconds_f64().max(0.0),
-            };
-            Ok(Done::with(Json(approval), std::iter::once(event).chain(audit.events())))
-        })
-        .await
+    let request = DecisionRequest { decision: body.decision, note: body.note };
+    let approval = state.engine().decide_approval(&caller, audit.0, id, request).await?;
+    super::record_ids(approval.task_id, Some(approval.agent_id));
+    Ok(Json(approval))
 }

@@ -6,6 +6,7 @@
 
 mod audit;
 mod auth;
+mod authorization;
 mod bad_input;
 mod flows;
 mod metrics;

@@ -2,7 +2,6 @@ use proptest::prelude::*;
 use time::macros::datetime;
 
 use super::*;
-use crate::Actor;
 use crate::budget::{ActionSpend, BudgetConfig, SpendWindow};
 
 fn usd(s: &str) -> Usd {
@@ -19,9 +18,10 @@ const NOW: OffsetDateTime = datetime!(2026-06-10 12:00 UTC);
 fn an_amount_is_held_as_given_for_the_default_ttl() {
     let agent = Uuid::now_v7();
     let r = NewReservation { amount: Some(usd("0.25")), ..request(agent) }
-        .into_reservation(&Actor::System, NOW, &Catalogue::builtin(), "")
+        .into_reservation(NOW, &Catalogue::builtin(), "")
         .unwrap();
-    assert_eq!((r.amount, r.tokens, r.state), (usd("0.25"), 0, ReservationState::Open));
+    // A call uses at least one token: an amount-only hold takes one from the token budget.
+    assert_eq!((r.amount, r.tokens, r.state), (usd("0.25"), 1, ReservationState::Open));
     assert_eq!(r.expires_at - r.created_at, DEFAULT_TTL);
     assert!(r.holds_at(NOW) && !r.holds_at(r.expires_at));
 }
@@ -41,7 +41,7 @@ fn without_an_amount_the_catalogue_prices_the_worst_case() {
         ttl_seconds: Some(60),
         ..request(Uuid::now_v7())
     }
-    .into_reservation(&Actor::System, NOW, &prices, "")
+    .into_reservation(NOW, &prices, "")
     .unwrap();
     // Every input token written to the cache (3.75) and every output token reasoning (20).
     assert_eq!((r.amount, r.tokens), (usd("5.75"), 1_100_000));
@@ -51,9 +51,7 @@ fn without_an_amount_the_catalogue_prices_the_worst_case() {
 #[test]
 fn bad_requests_name_their_field() {
     let agent = Uuid::now_v7();
-    let err = |r: NewReservation| {
-        r.into_reservation(&Actor::System, NOW, &Catalogue::builtin(), "reserve.").unwrap_err().to_string()
-    };
+    let err = |r: NewReservation| r.into_reservation(NOW, &Catalogue::builtin(), "reserve.").unwrap_err().to_string();
     assert!(err(request(agent)).starts_with("reserve.amount: give an amount"), "{}", err(request(agent)));
     let e = err(NewReservation { amount: Some(usd("-1")), ttl_seconds: Some(3601), ..request(agent) });
     assert!(e.contains("reserve.amount: must not be negative") && e.contains("reserve.ttl_seconds"), "{e}");
@@ -69,17 +67,12 @@ fn bad_requests_name_their_field() {
     assert!(e.starts_with("reserve.max_output_tokens"), "{e}");
     let e = err(NewReservation { amount: Some(usd("1")), provider: Some("a\nb".into()), ..request(agent) });
     assert!(e.starts_with("reserve.provider"), "{e}");
-    let other = Actor::Agent { key_id: "k".into(), agent_id: Uuid::now_v7() };
-    let forbidden = NewReservation { amount: Some(usd("1")), ..request(agent) }
-        .into_reservation(&other, NOW, &Catalogue::builtin(), "")
-        .unwrap_err();
-    assert!(matches!(forbidden, DomainError::Forbidden(_)));
 }
 
 #[test]
 fn overshoot_is_what_was_spent_beyond_what_was_held() {
     let r = NewReservation { amount: Some(usd("1")), ..request(Uuid::now_v7()) }
-        .into_reservation(&Actor::System, NOW, &Catalogue::builtin(), "")
+        .into_reservation(NOW, &Catalogue::builtin(), "")
         .unwrap();
     assert_eq!(r.overshoot(usd("0.4"), NOW), Usd::ZERO);
     assert_eq!(r.overshoot(usd("1.3"), NOW), usd("0.3"));
@@ -226,7 +219,7 @@ proptest! {
                     match l.config.admit(&spend, &held, amount, tokens) {
                         Ok(()) => {
                             let mut r = NewReservation { amount: Some(amount), task_id: task, ttl_seconds: Some(1800), ..request(agent) }
-                                .into_reservation(&Actor::System, l.now, &Catalogue::empty(), "")
+                                .into_reservation(l.now, &Catalogue::empty(), "")
                                 .unwrap();
                             r.tokens = tokens;
                             l.holds.push(r);

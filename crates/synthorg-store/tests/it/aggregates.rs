@@ -31,12 +31,7 @@ fn record_at(s: &dyn Store, agent: Uuid, amount: &str, at: OffsetDateTime) {
         idempotency_key: None,
         reservation_id: None,
     }
-    .into_record(
-        &admin(),
-        at + Duration::minutes(1),
-        synthorg_core::cost::DEFAULT_MAX_REPORT_DELAY,
-        &Catalogue::empty(),
-    )
+    .into_record(at + Duration::minutes(1), synthorg_core::cost::DEFAULT_MAX_REPORT_DELAY, &Catalogue::empty())
     .unwrap();
     s.record_cost(&record).unwrap();
 }

@@ -98,7 +98,7 @@ pub(crate) fn cost(agent: Uuid, amount: &str, key: Option<&str>) -> synthorg_cor
         idempotency_key: key.map(Into::into),
         reservation_id: None,
     }
-    .into_record(&admin(), now(), synthorg_core::cost::DEFAULT_MAX_REPORT_DELAY, &Catalogue::empty())
+    .into_record(now(), synthorg_core::cost::DEFAULT_MAX_REPORT_DELAY, &Catalogue::empty())
     .unwrap()
 }
 

@@ -28,7 +28,7 @@ fn report(agent: Uuid, provider: &str, model: &str, usage: Usage, cost: Option<&
         idempotency_key: None,
         reservation_id: None,
     }
-    .into_record(&admin(), now(), synthorg_core::cost::DEFAULT_MAX_REPORT_DELAY, &Catalogue::builtin())
+    .into_record(now(), synthorg_core::cost::DEFAULT_MAX_REPORT_DELAY, &Catalogue::builtin())
     .unwrap()
 }
 
