@@ -96,6 +96,8 @@ impl From<EngineError> for ApiError {
         match error {
             EngineError::Store(e) => e.into(),
             EngineError::BudgetExhausted(exhausted) => Self::exhausted(*exhausted),
+            EngineError::Unauthenticated(message) => Self::unauthorized(message),
+            EngineError::Internal(cause) => Self::internal(cause),
         }
     }
 }

@@ -58,14 +58,4 @@ impl Actor {
             _ => None,
         }
     }
-
-    /// May this actor act on behalf of `agent`? Admins may act for anyone, an agent key only
-    /// for its own agent, a viewer for no one.
-    pub fn may_act_for(&self, agent: Uuid) -> bool {
-        match self {
-            Actor::Admin { .. } | Actor::System => true,
-            Actor::Agent { agent_id, .. } => *agent_id == agent,
-            Actor::Viewer { .. } => false,
-        }
-    }
 }

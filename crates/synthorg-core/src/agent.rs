@@ -96,9 +96,7 @@ impl NewAgent {
     /// Validates the request and builds the agent. Only admins register agents; the store
     /// enforces name uniqueness.
     pub fn into_agent(self, actor: &Actor, now: OffsetDateTime) -> Result<Agent, DomainError> {
-        if !actor.is_admin() {
-            return Err(DomainError::Forbidden("only an admin key may register agents".into()));
-        }
+        crate::authorize::admin(actor)?;
         let mut errors = Vec::new();
         check_line(&mut errors, "name", &self.name, 1, NAME_MAX);
         check_line(&mut errors, "role", &self.role, 1, ROLE_MAX);
@@ -137,9 +135,7 @@ impl AgentPatch {
         actor: &Actor,
         now: OffsetDateTime,
     ) -> Result<(Agent, Vec<AgentChange>), DomainError> {
-        if !actor.may_act_for(agent.id) {
-            return Err(DomainError::Forbidden(format!("this key may not modify agent {}", agent.id)));
-        }
+        crate::authorize::act_for(actor, agent.id)?;
         if agent.status == AgentStatus::Terminated {
             return Err(DomainError::Conflict(format!(
                 "agent {} is terminated; a terminated agent cannot be changed",
@@ -147,9 +143,7 @@ impl AgentPatch {
             )));
         }
         let touches_trust = self.trust_level.is_some() || self.allowed_tools.is_some() || self.denied_tools.is_some();
-        if touches_trust && !actor.is_admin() {
-            return Err(DomainError::Forbidden("only an admin key may change trust levels or tool lists".into()));
-        }
+        crate::authorize::change_agent(actor, agent.id, touches_trust)?;
         let mut errors = Vec::new();
         if let Some(role) = &self.role {
             check_line(&mut errors, "role", role, 1, ROLE_MAX);

@@ -61,17 +61,7 @@ impl NewCoordinationRun {
     /// Validates the report (turn figures must be finite and > 0) and derives its figures.
     /// An agent key may report only runs it took part in.
     pub fn into_run(self, actor: &Actor, now: OffsetDateTime) -> Result<CoordinationRun, DomainError> {
-        match actor {
-            Actor::Viewer { .. } => {
-                return Err(DomainError::Forbidden("a viewer key may not report runs".into()));
-            }
-            Actor::Agent { agent_id, .. } if !self.agents.contains(agent_id) => {
-                return Err(DomainError::Forbidden(format!(
-                    "this key may report only runs that agent {agent_id} took part in"
-                )));
-            }
-            _ => {}
-        }
+        crate::authorize::report_run(actor, &self.agents)?;
         let mut errors = Vec::new();
         for (field, turns) in [("turns_mas", self.turns_mas), ("turns_sas", self.turns_sas)] {
             if !(MIN_TURNS..=MAX_TURNS).contains(&turns) {

@@ -8,6 +8,7 @@
 pub mod actor;
 pub mod agent;
 pub mod audit;
+pub mod authorize;
 pub mod budget;
 pub mod coordination;
 pub mod cost;

@@ -121,9 +121,7 @@ pub const REASON_MAX: usize = 1024;
 impl NewTask {
     /// Validates and builds the task. Admins and agent keys may create tasks.
     pub fn into_task(self, actor: &Actor, now: OffsetDateTime) -> Result<Task, DomainError> {
-        if matches!(actor, Actor::Viewer { .. }) {
-            return Err(DomainError::Forbidden("a viewer key may not create tasks".into()));
-        }
+        crate::authorize::may_write(actor)?;
         let mut errors = Vec::new();
         check_line(&mut errors, "title", &self.title, 1, TITLE_MAX);
         check_len(&mut errors, "description", &self.description, 0, DESCRIPTION_MAX);
@@ -212,7 +210,7 @@ pub fn plan_transition(
             Some(_) => {}
         }
     }
-    authorize(task, assignee, actor)?;
+    crate::authorize::move_task(actor, task, assignee)?;
 
     let version = task.version + 1;
     let next = Task { status: to, assigned_to: assignee, version, updated_at: now, ..task.clone() };
@@ -227,28 +225,6 @@ pub fn plan_transition(
         version,
     };
     Ok((next, record))
-}
-
-/// An agent key may move only its own tasks, or take an unassigned one for itself.
-fn authorize(task: &Task, assignee_after: Option<Uuid>, actor: &Actor) -> Result<(), DomainError> {
-    match actor {
-        Actor::Admin { .. } | Actor::System => Ok(()),
-        Actor::Viewer { .. } => Err(DomainError::Forbidden("a viewer key may not move tasks".into())),
-        Actor::Agent { agent_id, .. } => {
-            let own = match task.assigned_to {
-                Some(current) => current == *agent_id,
-                None => assignee_after == Some(*agent_id),
-            };
-            if own && assignee_after.is_none_or(|a| a == *agent_id) {
-                Ok(())
-            } else {
-                Err(DomainError::Forbidden(format!(
-                    "task {} belongs to another agent; this key acts only for agent {agent_id}",
-                    task.id
-                )))
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -14,6 +14,13 @@ pub enum EngineError {
     /// A hold does not fit a limited scope: the scope and its figures.
     #[error("{}", .0.message())]
     BudgetExhausted(Box<Exhausted>),
+    /// No valid key: missing, malformed, unknown, wrong or revoked (every case looks the
+    /// same to the caller).
+    #[error("{0}")]
+    Unauthenticated(&'static str),
+    /// A failure of the server's own (no random source); the cause is for the log only.
+    #[error("internal: {0}")]
+    Internal(String),
 }
 
 impl From<DomainError> for EngineError {
@@ -25,13 +32,6 @@ impl From<DomainError> for EngineError {
 impl From<Exhausted> for EngineError {
     fn from(exhausted: Exhausted) -> Self {
         Self::BudgetExhausted(Box::new(exhausted))
-    }
-}
-
-impl EngineError {
-    /// 403: the caller may not do this.
-    pub(crate) fn forbidden(message: impl Into<String>) -> Self {
-        DomainError::Forbidden(message.into()).into()
     }
 }
 
@@ -57,7 +57,8 @@ impl Failure for EngineError {
     fn server_failure(&self) -> Option<(&'static str, String)> {
         match self {
             EngineError::Store(e) => e.server_failure(),
-            EngineError::BudgetExhausted(_) => None,
+            EngineError::Internal(_) => Some(("internal", "internal error".to_owned())),
+            EngineError::BudgetExhausted(_) | EngineError::Unauthenticated(_) => None,
         }
     }
 }

@@ -27,6 +27,7 @@ use synthorg_telemetry::otlp::{SpanKind, Tracer};
 pub use error::{EngineError, Failure};
 pub use ops::budget::Reserved;
 pub use ops::costs::CostReported;
+pub use ops::keys::{NewKey, generate_key};
 pub use ops::security::Evaluated;
 
 /// What the engine needs from the configuration.

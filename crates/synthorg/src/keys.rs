@@ -25,8 +25,7 @@ pub(crate) fn create(
     label: String,
 ) -> Result<(), Failure> {
     let store = open_store(location)?;
-    let new = synthorg_api::auth::generate_key(role, agent_id, label, now())
-        .map_err(|e| Failure::data(anyhow!(e.message)))?;
+    let new = synthorg_api::auth::generate_key(role, agent_id, label, now()).map_err(|e| Failure::data(anyhow!(e)))?;
     store.create_api_key(&new.record, &Audit::new(AuditContext::command_line())).map_err(store_failure)?;
     println!("{}", new.key);
     Ok(())

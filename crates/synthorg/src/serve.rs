@@ -171,10 +171,10 @@ struct Demo {
 impl Demo {
     fn start(store: &dyn Store, address: std::net::SocketAddr) -> Result<Self, Failure> {
         let new = synthorg_api::auth::generate_key(Role::Admin, None, "demo simulation".into(), now())
-            .map_err(|e| Failure::internal(anyhow::anyhow!(e.message)))?;
+            .map_err(|e| Failure::internal(anyhow::anyhow!(e)))?;
         store.create_api_key(&new.record, &Audit::system()).map_err(|e| Failure::io(e.into()))?;
         let console = synthorg_api::auth::generate_key(Role::Admin, None, "demo console sign-in".into(), now())
-            .map_err(|e| Failure::internal(anyhow::anyhow!(e.message)))?;
+            .map_err(|e| Failure::internal(anyhow::anyhow!(e)))?;
         store.create_api_key(&console.record, &Audit::system()).map_err(|e| Failure::io(e.into()))?;
         // A budget makes the budget panels move; an operator's own budget is kept.
         if store.budget_config().map_err(|e| Failure::io(e.into()))?.is_none() {
@@ -252,7 +252,7 @@ fn bootstrap_admin_key(store: &dyn Store, data_dir: &Path, file: &str) -> Result
         return Ok(());
     }
     let new = synthorg_api::auth::generate_key(Role::Admin, None, "bootstrap".into(), now())
-        .map_err(|e| Failure::internal(anyhow::anyhow!(e.message)))?;
+        .map_err(|e| Failure::internal(anyhow::anyhow!(e)))?;
     let path = data_dir.join(file);
     write_secret_file(&path, &new.key).map_err(Failure::io)?;
     store.create_api_key(&new.record, &Audit::system()).map_err(|e| Failure::io(e.into()))?;

@@ -4,8 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use synthorg_core::agent::{Agent, AgentPatch, NewAgent};
-use synthorg_core::event::Event;
-use synthorg_store::{AgentFilter, Done, Page, now};
+use synthorg_store::{AgentFilter, Page};
 
 use super::Caller;
 use crate::AppState;
@@ -43,16 +42,9 @@ pub(super) async fn create(
         trust_level: body.trust_level,
         allowed_tools: body.allowed_tools,
         denied_tools: body.denied_tools,
-    }
-    .into_agent(&caller, now())?;
-    state
-        .write(move |s| {
-            s.store().create_agent(&agent, &audit.0)?;
-            let event =
-                Event::AgentRegistered { agent_id: agent.id, role: agent.role.clone(), trust_level: agent.trust_level };
-            Ok(Done::with((StatusCode::CREATED, Json(agent)), std::iter::once(event).chain(audit.events())))
-        })
-        .await
+    };
+    let agent = state.engine().register_agent(&caller, audit.0, agent).await?;
+    Ok((StatusCode::CREATED, Json(agent)))
 }
 
 /// One agent.
@@ -85,12 +77,5 @@ pub(super) async fn patch(
         allowed_tools: body.allowed_tools,
         denied_tools: body.denied_tools,
     };
-    state
-        .write(move |s| {
-            let before = s.store().get_agent(id)?;
-            let agent = s.store().update_agent(id, patch, &caller, &audit.0)?;
-            let events = Event::agent_changes(&before, &agent, &caller.label());
-            Ok(Done::with(Json(agent), events.into_iter().chain(audit.events())))
-        })
-        .await
+    Ok(Json(state.engine().update_agent(&caller, audit.0, id, patch).await?))
 }

@@ -3,30 +3,23 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use synthorg_core::Usd;
 use synthorg_core::budget::{
     AlertLevel, BillingPeriod, BudgetConfig, BudgetRemaining, BudgetStatus, SpendWindow, budget_status, day_start,
 };
-use synthorg_core::event::Event;
 use synthorg_core::reservation::Reservation;
-use synthorg_core::{DomainError, Usd};
-use synthorg_store::{Done, Page, ReservationFilter, Store, StoreError, now};
+use synthorg_store::{Page, ReservationFilter, now};
 
 use super::Caller;
 use crate::AppState;
-use crate::auth::require_admin;
 use crate::dto::{CreateReservation, Granted, RemainingQuery, ReservationQuery};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiId, ApiJson, ApiQuery, Audited, page_request};
 
-/// The budget in force: the one set through the API, else the configuration file's.
-pub(crate) fn effective_config(store: &dyn Store, defaults: &BudgetConfig) -> Result<BudgetConfig, StoreError> {
-    Ok(store.budget_config()?.unwrap_or_else(|| defaults.clone()))
-}
-
 /// The budget configuration in force.
 #[utoipa::path(get, path = "/api/v1/budget/config", operation_id = "getBudgetConfig", tag = "budget", responses((status = 200, body = BudgetConfig)))]
 pub(super) async fn get_config(State(state): State<AppState>) -> Result<Json<BudgetConfig>, ApiError> {
-    state.blocking(|s| Ok(Json(effective_config(s.store().as_ref(), &s.settings().budget_defaults)?))).await
+    Ok(Json(state.engine().budget_config().await?))
 }
 
 /// Replaces the budget configuration (admin). Every problem is reported at once.
@@ -38,22 +31,7 @@ pub(super) async fn put_config(
     audit: Audited,
     ApiJson(config): ApiJson<BudgetConfig>,
 ) -> Result<Json<BudgetConfig>, ApiError> {
-    require_admin(&caller)?;
-    DomainError::check(config.validate())?;
-    let committed = config.clone();
-    let answer = state
-        .write(move |s| {
-            s.store().set_budget_config(&config, &audit.0)?;
-            let event = Event::BudgetConfigured {
-                total_monthly: config.total_monthly,
-                reset_day: config.reset_day,
-                by: caller.label(),
-            };
-            Ok(Done::with(Json(config), std::iter::once(event).chain(audit.events())))
-        })
-        .await?;
-    state.engine().budget_changed(committed);
-    Ok(answer)
+    Ok(Json(state.engine().set_budget(&caller, audit.0, config).await?))
 }
 
 /// What may still be spent before new work is refused, per scope: the organization's

@@ -4,8 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use synthorg_core::coordination::{CoordinationRun, NewCoordinationRun};
-use synthorg_core::event::Event;
-use synthorg_store::{Done, Page, RunFilter, now};
+use synthorg_store::{Page, RunFilter};
 
 use super::Caller;
 use crate::AppState;
@@ -42,18 +41,6 @@ pub(super) async fn report(
         turns_mas: body.turns_mas,
         turns_sas: body.turns_sas,
         success_rate: body.success_rate,
-    }
-    .into_run(&caller, now())?;
-    state
-        .write(move |s| {
-            s.store().record_coordination_run(&run)?;
-            let event = Event::CoordinationRunRecorded {
-                task_id: run.task_id,
-                topology: run.topology.clone(),
-                efficiency: run.efficiency,
-                overhead_percent: run.overhead_percent,
-            };
-            Ok(Done::with((StatusCode::CREATED, Json(run)), [event]))
-        })
-        .await
+    };
+    Ok((StatusCode::CREATED, Json(state.engine().record_run(&caller, run).await?)))
 }

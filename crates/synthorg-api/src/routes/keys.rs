@@ -3,12 +3,9 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use synthorg_core::event::Event;
-use synthorg_store::{Done, now};
 
 use super::Caller;
 use crate::AppState;
-use crate::auth::{generate_key, require_admin};
 use crate::dto::{CreateKey, CreateKeySchema, CreatedKey, CurrentKey, KeyInfo, KeyList, PageQuery};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, Audited, page_request};
@@ -21,14 +18,9 @@ pub(super) async fn list(
     caller: Caller,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<KeyList>, ApiError> {
-    require_admin(&caller)?;
     let page = page_request(q.limit, q.cursor.as_deref())?;
-    state
-        .blocking(move |s| {
-            let keys = s.store().list_api_keys(&page)?;
-            Ok(Json(KeyList { items: keys.items.iter().map(KeyInfo::from).collect(), next_cursor: keys.next_cursor }))
-        })
-        .await
+    let keys = state.engine().keys(&caller, page).await?;
+    Ok(Json(KeyList { items: keys.items.iter().map(KeyInfo::from).collect(), next_cursor: keys.next_cursor }))
 }
 
 /// The key making this request: its id and role (and agent, for an agent key). Any key; the
@@ -49,16 +41,8 @@ pub(super) async fn create(
     audit: Audited,
     ApiJson(body): ApiJson<CreateKey>,
 ) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
-    require_admin(&caller)?;
-    let new = generate_key(body.role, body.agent_id, body.label, now())?;
-    state
-        .write(move |s| {
-            s.store().create_api_key(&new.record, &audit.0)?;
-            let event = Event::KeyCreated { key_id: new.record.id.clone(), role: new.record.role, by: caller.label() };
-            let created = CreatedKey { info: KeyInfo::from(&new.record), key: new.key };
-            Ok(Done::with((StatusCode::CREATED, Json(created)), std::iter::once(event).chain(audit.events())))
-        })
-        .await
+    let new = state.engine().create_key(&caller, audit.0, body.role, body.agent_id, body.label).await?;
+    Ok((StatusCode::CREATED, Json(CreatedKey { info: KeyInfo::from(&new.record), key: new.key })))
 }
 
 /// Revokes a key (admin); revoking twice is harmless.
@@ -70,15 +54,5 @@ pub(super) async fn revoke(
     audit: Audited,
     Path(id): Path<String>,
 ) -> Result<Json<KeyInfo>, ApiError> {
-    require_admin(&caller)?;
-    state
-        .write(move |s| {
-            let record = s.store().revoke_api_key(&id, now(), &audit.0)?;
-            // A second revocation changed nothing: no audit event, no log line.
-            let events: Vec<Event> = audit.events().collect();
-            let revoked =
-                (!events.is_empty()).then(|| Event::KeyRevoked { key_id: record.id.clone(), by: caller.label() });
-            Ok(Done::with(Json(KeyInfo::from(&record)), revoked.into_iter().chain(events)))
-        })
-        .await
+    Ok(Json(KeyInfo::from(&state.engine().revoke_key(&caller, audit.0, id).await?)))
 }

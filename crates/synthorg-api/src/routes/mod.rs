@@ -43,14 +43,14 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(health::ready))
         .routes(routes!(health::openapi_json))
         .routes(routes!(metrics::scrape))
-        .routes(routes!(agents::list, agents::create))
+        .routes(routes!(agents::list))
         .routes(routes!(agents::get, agents::patch))
         .routes(routes!(tasks::list, tasks::create))
         .routes(routes!(tasks::get))
         .routes(routes!(tasks::history, tasks::transition))
         .routes(routes!(costs::list, costs::report))
         .routes(routes!(costs::prices))
-        .routes(routes!(budget::get_config, budget::put_config))
+        .routes(routes!(budget::get_config))
         .routes(routes!(budget::status))
         .routes(routes!(budget::remaining))
         .routes(routes!(budget::list_reservations, budget::create_reservation))
@@ -61,11 +61,21 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(security::list_evaluations))
         .routes(routes!(security::list_approvals))
         .routes(routes!(security::get_approval))
-        .routes(routes!(security::decide))
-        .routes(routes!(keys::list, keys::create))
         .routes(routes!(keys::current))
-        .routes(routes!(keys::revoke))
         .routes(routes!(audit::list))
         .routes(routes!(audit::head))
         .routes(routes!(overview::get))
+        .merge(admin_routes())
+}
+
+/// The routes of operations only admins may use: the engine's rule is applied to them before
+/// the body is read ([`crate::auth::admin_only`]).
+fn admin_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(agents::create))
+        .routes(routes!(budget::put_config))
+        .routes(routes!(security::decide))
+        .routes(routes!(keys::list, keys::create))
+        .routes(routes!(keys::revoke))
+        .route_layer(axum::middleware::from_fn(crate::auth::admin_only))
 }

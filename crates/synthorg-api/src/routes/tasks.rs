@@ -3,9 +3,8 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use synthorg_core::event::Event;
 use synthorg_core::task::{NewTask, Task, TaskTransition, TransitionRequest};
-use synthorg_store::{Done, Page, TaskFilter, now};
+use synthorg_store::{Page, TaskFilter};
 
 use super::Caller;
 use crate::AppState;
@@ -38,15 +37,8 @@ pub(super) async fn create(
     caller: Caller,
     ApiJson(body): ApiJson<CreateTask>,
 ) -> Result<(StatusCode, Json<Task>), ApiError> {
-    let task = NewTask { title: body.title, description: body.description, parent_id: body.parent_id }
-        .into_task(&caller, now())?;
-    state
-        .write(move |s| {
-            s.store().create_task(&task)?;
-            let event = Event::TaskCreated { task_id: task.id, created_by: task.created_by.clone() };
-            Ok(Done::with((StatusCode::CREATED, Json(task)), [event]))
-        })
-        .await
+    let task = NewTask { title: body.title, description: body.description, parent_id: body.parent_id };
+    Ok((StatusCode::CREATED, Json(state.engine().create_task(&caller, task).await?)))
 }
 
 /// One task.
@@ -89,18 +81,7 @@ pub(super) async fn transition(
         expected_version: body.expected_version,
         reason: body.reason,
     };
-    state
-        .write(move |s| {
-            let (task, transition) = s.store().transition_task(id, &request, &caller)?;
-            super::record_ids(None, task.assigned_to);
-            let event = Event::TaskTransitioned {
-                task_id: id,
-                agent_id: task.assigned_to,
-                from: transition.from,
-                to: transition.to,
-                version: task.version,
-            };
-            Ok(Done::with(Json(TransitionResult { task, transition }), [event]))
-        })
-        .await
+    let (task, transition) = state.engine().transition_task(&caller, id, request).await?;
+    super::record_ids(None, task.assigned_to);
+    Ok(Json(TransitionResult { task, transition }))
 }

@@ -64,9 +64,7 @@ impl Approval {
         actor: &Actor,
         now: OffsetDateTime,
     ) -> Result<Approval, DomainError> {
-        if !actor.is_admin() {
-            return Err(DomainError::Forbidden("only an admin key may decide approvals".into()));
-        }
+        crate::authorize::admin(actor)?;
         if self.status != ApprovalStatus::Pending {
             return Err(DomainError::Conflict(format!(
                 "approval {} is already {}; only pending approvals can be decided",

@@ -1,10 +1,11 @@
 //! Budget operations: holds (reserve, release, list), what remains, and the gate every
 //! evaluation passes.
 
+use synthorg_core::audit::Audit;
 use synthorg_core::budget::{AlertLevel, BudgetConfig, BudgetRemaining, Exhausted, SpendWindow};
 use synthorg_core::event::Event;
 use synthorg_core::reservation::{NewReservation, Reservation};
-use synthorg_core::{Actor, Usd};
+use synthorg_core::{Actor, DomainError, Usd};
 use synthorg_store::{Admission, Done, Page, PageRequest, ReservationFilter, StoreError, now};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -38,6 +39,35 @@ impl Engine {
             })
             .await?;
         Ok(outcome?)
+    }
+
+    /// Replaces the budget configuration (admins); every problem is reported at once. The
+    /// new budget is in force in this process at once (see [`Engine::budget`]). Audited.
+    pub async fn set_budget(
+        &self,
+        actor: &Actor,
+        audit: Audit,
+        config: BudgetConfig,
+    ) -> Result<BudgetConfig, EngineError> {
+        authorize::admin(actor)?;
+        DomainError::check(config.validate())?;
+        let by = actor.label();
+        let config = self
+            .write(move |e| {
+                e.store().set_budget_config(&config, &audit)?;
+                let event =
+                    Event::BudgetConfigured { total_monthly: config.total_monthly, reset_day: config.reset_day, by };
+                let events = std::iter::once(event).chain(audit.take().into_iter().map(Event::Audited));
+                Ok::<_, EngineError>(Done::with(config, events))
+            })
+            .await?;
+        self.budget_changed(config.clone());
+        Ok(config)
+    }
+
+    /// The budget configuration in force, read now (not the kept copy of [`Engine::budget`]).
+    pub async fn budget_config(&self) -> Result<BudgetConfig, EngineError> {
+        self.blocking(|e| Ok(e.store().budget_config()?.unwrap_or_else(|| e.settings().budget_defaults.clone()))).await
     }
 
     /// Gives an open hold back: the call was not made. An agent key releases its own

@@ -2,6 +2,10 @@
 //! authorizes its caller ([`crate::authorize`]), runs one unit of work, and builds the
 //! events (audit events included) of what it changed next to the change.
 
+pub(crate) mod agents;
 pub(crate) mod budget;
+pub(crate) mod coordination;
 pub(crate) mod costs;
+pub(crate) mod keys;
 pub(crate) mod security;
+pub(crate) mod tasks;

@@ -1,0 +1,172 @@
+//! API keys: generated, authenticated, created and revoked.
+//!
+//! A key reads `sk_<id>_<secret>`: `id` (16 hex digits) is public and finds the stored
+//! record; `secret` (64 hex digits, 256 random bits) is never stored: only its SHA-256, which
+//! is compared in constant time. A fast hash is the right tool here: the secret has full
+//! entropy, so there is nothing for a slow password hash to protect. Every door authenticates
+//! through [`Engine::authenticate`], so a key means the same whichever door it is shown to.
+
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use synthorg_core::audit::Audit;
+use synthorg_core::event::Event;
+use synthorg_core::{Actor, DomainError, Role, authorize};
+use synthorg_store::{ApiKeyRecord, Done, Page, PageRequest, StoreError, now};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{Engine, EngineError};
+
+/// A freshly generated key: the full secret, shown once, and the record to store.
+pub struct NewKey {
+    pub key: String,
+    pub record: ApiKeyRecord,
+}
+
+impl std::fmt::Debug for NewKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewKey").field("key", &synthorg_core::security::REDACTED).field("record", &self.record).finish()
+    }
+}
+
+/// Generates a key. Agent keys must name their agent; other roles must not.
+pub fn generate_key(
+    role: Role,
+    agent_id: Option<Uuid>,
+    label: String,
+    now: OffsetDateTime,
+) -> Result<NewKey, EngineError> {
+    match (role, agent_id) {
+        (Role::Agent, None) => return Err(DomainError::invalid("agent_id", "required for role agent").into()),
+        (Role::Admin | Role::Viewer, Some(_)) => {
+            return Err(DomainError::invalid(
+                "agent_id",
+                format!("only agent keys are bound to an agent, not {role} keys"),
+            )
+            .into());
+        }
+        _ => {}
+    }
+    if label.chars().count() > 128 {
+        return Err(DomainError::invalid("label", "must be at most 128 characters").into());
+    }
+    synthorg_core::security::names::check_visible(&label)
+        .map_err(|invisible| DomainError::invalid("label", invisible.to_string()))?;
+    let mut id = [0u8; 8];
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut id).map_err(|e| EngineError::Internal(format!("no random source: {e}")))?;
+    getrandom::fill(&mut secret).map_err(|e| EngineError::Internal(format!("no random source: {e}")))?;
+    let id = hex::encode(id);
+    let secret = hex::encode(secret);
+    let key = format!("sk_{id}_{secret}");
+    let record =
+        ApiKeyRecord { id, secret_hash: hash(&secret), role, agent_id, label, created_at: now, revoked_at: None };
+    Ok(NewKey { key, record })
+}
+
+fn hash(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+/// Splits `sk_<id>_<secret>`; `None` for anything else.
+fn parse_key(key: &str) -> Option<(&str, &str)> {
+    let rest = key.strip_prefix("sk_")?;
+    let (id, secret) = rest.split_once('_')?;
+    let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+    (hex(id, 16) && hex(secret, 64)).then_some((id, secret))
+}
+
+impl Engine {
+    /// Checks a presented key against the store; every failure looks the same to the caller.
+    /// For a request that may change something (`write`), an agent key must belong to an
+    /// agent that may still write: a terminated agent's keys may only read. Blocking (one
+    /// primary-key read; see [`Engine::read`] for where to run it).
+    pub fn authenticate(&self, presented: &str, write: bool) -> Result<Actor, EngineError> {
+        let rejected = || EngineError::Unauthenticated("invalid or revoked API key");
+        let (id, secret) = parse_key(presented).ok_or_else(rejected)?;
+        let record = self.store().find_api_key(id)?;
+        // Hash and compare even when the id is unknown, so timing does not reveal which ids
+        // exist.
+        let presented_hash = hash(secret);
+        let stored = record.as_ref().map(|r| r.secret_hash).unwrap_or([0; 32]);
+        let matches: bool = presented_hash.ct_eq(&stored).into();
+        let record = record.filter(|r| matches && r.revoked_at.is_none()).ok_or_else(rejected)?;
+        Ok(match (record.role, record.agent_id) {
+            (Role::Admin, _) => Actor::Admin { key_id: record.id },
+            (Role::Agent, Some(agent_id)) => {
+                if write && !self.store().get_agent(agent_id)?.status.may_write() {
+                    return Err(DomainError::Forbidden(format!(
+                        "agent {agent_id} is terminated: its keys may only read"
+                    ))
+                    .into());
+                }
+                Actor::Agent { key_id: record.id, agent_id }
+            }
+            (Role::Agent, None) => {
+                return Err(StoreError::Internal(format!("agent key {} has no agent", record.id)).into());
+            }
+            (Role::Viewer, _) => Actor::Viewer { key_id: record.id },
+        })
+    }
+
+    /// The keys, without their secrets (admins).
+    pub async fn keys(&self, actor: &Actor, page: PageRequest) -> Result<Page<ApiKeyRecord>, EngineError> {
+        authorize::admin(actor)?;
+        self.blocking(move |e| Ok(e.store().list_api_keys(&page)?)).await
+    }
+
+    /// Creates a key (admins); the secret is in the answer only. Audited.
+    pub async fn create_key(
+        &self,
+        actor: &Actor,
+        audit: Audit,
+        role: Role,
+        agent_id: Option<Uuid>,
+        label: String,
+    ) -> Result<NewKey, EngineError> {
+        authorize::admin(actor)?;
+        let new = generate_key(role, agent_id, label, now())?;
+        let by = actor.label();
+        self.write(move |e| {
+            e.store().create_api_key(&new.record, &audit)?;
+            let event = Event::KeyCreated { key_id: new.record.id.clone(), role: new.record.role, by };
+            Ok::<_, EngineError>(Done::with(
+                new,
+                std::iter::once(event).chain(audit.take().into_iter().map(Event::Audited)),
+            ))
+        })
+        .await
+    }
+
+    /// Revokes a key (admins); revoking twice changes nothing and records nothing.
+    pub async fn revoke_key(&self, actor: &Actor, audit: Audit, id: String) -> Result<ApiKeyRecord, EngineError> {
+        authorize::admin(actor)?;
+        let by = actor.label();
+        self.write(move |e| {
+            let record = e.store().revoke_api_key(&id, now(), &audit)?;
+            let audited: Vec<Event> = audit.take().into_iter().map(Event::Audited).collect();
+            let revoked = (!audited.is_empty()).then(|| Event::KeyRevoked { key_id: record.id.clone(), by });
+            Ok::<_, EngineError>(Done::with(record, revoked.into_iter().chain(audited)))
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_parse_and_never_print() {
+        let k = generate_key(Role::Admin, None, "ops".into(), OffsetDateTime::UNIX_EPOCH).unwrap();
+        let (id, secret) = parse_key(&k.key).unwrap();
+        assert_eq!(id, k.record.id);
+        assert_eq!(hash(secret), k.record.secret_hash);
+        assert!(!format!("{k:?}").contains(secret));
+        for bad in ["", "sk_", "sk_abc_def", &k.key[..k.key.len() - 1], &k.key.replace("sk_", "pk_")] {
+            assert!(parse_key(bad).is_none(), "{bad}");
+        }
+        assert!(generate_key(Role::Agent, None, String::new(), OffsetDateTime::UNIX_EPOCH).is_err());
+        assert!(generate_key(Role::Viewer, Some(Uuid::nil()), String::new(), OffsetDateTime::UNIX_EPOCH).is_err());
+    }
+}
