@@ -100,6 +100,17 @@ impl AppState {
         self.engine().write(move |_| work(&state)).await
     }
 
+    /// Runs a read of one page ([`Engine::read_rows`]): in place on an in-process store when the
+    /// page is short, else on the blocking pool.
+    pub async fn page<T, F>(&self, rows: u32, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&AppState) -> Result<T, ApiError> + Send + 'static,
+    {
+        let state = self.clone();
+        self.engine().read_rows(rows, move |_| f(&state)).await
+    }
+
     /// Runs a short read in place or on the blocking pool ([`Engine::read`]).
     pub async fn read<T, F>(&self, f: F) -> Result<T, ApiError>
     where

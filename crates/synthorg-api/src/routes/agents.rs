@@ -21,7 +21,7 @@ pub(super) async fn list(
 ) -> Result<Json<Page<Agent>>, ApiError> {
     let page = page_request(q.limit, q.cursor.as_deref())?;
     let filter = AgentFilter { status: q.status, trust_level: q.trust_level, role: q.role, department: q.department };
-    state.blocking(move |s| Ok(Json(s.store().list_agents(&filter, &page)?))).await
+    state.page(page.limit, move |s| Ok(Json(s.store().list_agents(&filter, &page)?))).await
 }
 
 /// Registers an agent (admin).
@@ -52,7 +52,7 @@ pub(super) async fn create(
     responses((status = 200, body = Agent), (status = 404, body = ErrorBody)))]
 pub(super) async fn get(State(state): State<AppState>, ApiId(id): ApiId) -> Result<Json<Agent>, ApiError> {
     super::record_ids(None, Some(id));
-    state.blocking(move |s| Ok(Json(s.store().get_agent(id)?))).await
+    state.read(move |s| Ok(Json(s.store().get_agent(id)?))).await
 }
 
 /// Changes an agent. Trust level and tool lists: admin only. Terminating interrupts the

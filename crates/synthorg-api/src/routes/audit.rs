@@ -33,7 +33,7 @@ pub(super) async fn list(
     // An empty window (`until` before `since`) is an empty page, as with every list.
     let filter =
         AuditFilter { actor: q.actor, action: q.action, target_id: q.target_id, since: q.since, until: q.until };
-    state.read(move |s| Ok(Json(s.store().list_audit(&filter, &page)?))).await
+    state.page(page.limit, move |s| Ok(Json(s.store().list_audit(&filter, &page)?))).await
 }
 
 /// The chain's head: its last event's `seq` and `hash` (`0` and 64 zeros when empty). Hold it

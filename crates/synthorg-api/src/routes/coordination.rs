@@ -21,7 +21,7 @@ pub(super) async fn list(
 ) -> Result<Json<Page<CoordinationRun>>, ApiError> {
     let page = page_request(q.limit, q.cursor.as_deref())?;
     let filter = RunFilter { task_id: q.task_id };
-    state.blocking(move |s| Ok(Json(s.store().list_coordination_runs(&filter, &page)?))).await
+    state.page(page.limit, move |s| Ok(Json(s.store().list_coordination_runs(&filter, &page)?))).await
 }
 
 /// Reports a multi-agent run; synthorg derives efficiency and overhead. Turn figures ≤ 0

@@ -35,7 +35,7 @@ pub(super) async fn list(
         since: q.since,
         until: q.until,
     };
-    state.blocking(move |s| Ok(Json(s.store().list_costs(&filter, &page)?))).await
+    state.page(page.limit, move |s| Ok(Json(s.store().list_costs(&filter, &page)?))).await
 }
 
 /// Reports one model call. Without `cost`, synthorg prices the call from the catalogue in

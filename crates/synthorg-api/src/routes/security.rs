@@ -60,7 +60,7 @@ pub(super) async fn list_evaluations(
 ) -> Result<Json<Page<EvaluationRecord>>, ApiError> {
     let page = page_request(q.limit, q.cursor.as_deref())?;
     let filter = EvaluationFilter { agent_id: q.agent_id, verdict: q.verdict };
-    state.blocking(move |s| Ok(Json(s.store().list_evaluations(&filter, &page)?))).await
+    state.page(page.limit, move |s| Ok(Json(s.store().list_evaluations(&filter, &page)?))).await
 }
 
 /// Approvals, oldest first; `?status=pending` for the queue.
@@ -72,14 +72,14 @@ pub(super) async fn list_approvals(
 ) -> Result<Json<Page<Approval>>, ApiError> {
     let page = page_request(q.limit, q.cursor.as_deref())?;
     let filter = ApprovalFilter { status: q.status, agent_id: q.agent_id };
-    state.blocking(move |s| Ok(Json(s.store().list_approvals(&filter, &page)?))).await
+    state.page(page.limit, move |s| Ok(Json(s.store().list_approvals(&filter, &page)?))).await
 }
 
 /// One approval (agents poll this while waiting).
 #[utoipa::path(get, path = "/api/v1/approvals/{id}", operation_id = "getApproval", tag = "approvals", params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = Approval), (status = 404, body = ErrorBody)))]
 pub(super) async fn get_approval(State(state): State<AppState>, ApiId(id): ApiId) -> Result<Json<Approval>, ApiError> {
-    state.blocking(move |s| Ok(Json(s.store().get_approval(id)?))).await
+    state.read(move |s| Ok(Json(s.store().get_approval(id)?))).await
 }
 
 /// Approves or rejects a pending approval (admin). Deciding twice is a 409.

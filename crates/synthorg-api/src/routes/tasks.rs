@@ -26,7 +26,7 @@ pub(super) async fn list(
         unassigned: q.unassigned.unwrap_or(false),
         parent_id: q.parent_id,
     };
-    state.blocking(move |s| Ok(Json(s.store().list_tasks(&filter, &page)?))).await
+    state.page(page.limit, move |s| Ok(Json(s.store().list_tasks(&filter, &page)?))).await
 }
 
 /// Creates a task (status `created`, unassigned).
@@ -46,7 +46,7 @@ pub(super) async fn create(
     responses((status = 200, body = Task), (status = 404, body = ErrorBody)))]
 pub(super) async fn get(State(state): State<AppState>, ApiId(id): ApiId) -> Result<Json<Task>, ApiError> {
     super::record_ids(Some(id), None);
-    state.blocking(move |s| Ok(Json(s.store().get_task(id)?))).await
+    state.read(move |s| Ok(Json(s.store().get_task(id)?))).await
 }
 
 /// The task's transition history, oldest first.
@@ -59,7 +59,7 @@ pub(super) async fn history(
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<TaskTransition>>, ApiError> {
     let page = page_request(q.limit, q.cursor.as_deref())?;
-    state.blocking(move |s| Ok(Json(s.store().task_history(id, &page)?))).await
+    state.page(page.limit, move |s| Ok(Json(s.store().task_history(id, &page)?))).await
 }
 
 /// Moves a task. Illegal transitions and stale versions are 409s; the message of an illegal
