@@ -351,6 +351,13 @@ impl BillingPeriod {
         (self.end - self.start).whole_days()
     }
 
+    /// A day's share of `monthly` in this period: `monthly / days`, in nanodollars rounded
+    /// down, so the days of a period never add up to more than the month. The one proration
+    /// of every daily figure (budget status, `/metrics`).
+    pub fn daily_share(&self, monthly: Usd) -> Usd {
+        Usd::from_nanos(monthly.nanos() / self.days().max(1))
+    }
+
     /// The period's spend projected linearly to its end: `spent` so far ÷ time elapsed ×
     /// period length, at least one hour counting as elapsed (no division by a few seconds).
     pub fn forecast(&self, spent: Usd, now: OffsetDateTime) -> Usd {
@@ -546,8 +553,7 @@ pub struct AgentDailySpend {
 pub fn budget_status(config: &BudgetConfig, now: OffsetDateTime, spend: &SpendSnapshot) -> BudgetStatus {
     let period = BillingPeriod::containing(now, config.reset_day);
     let days = period.days();
-    // Integer division of nanodollars: exact to the nanodollar, rounding down.
-    let daily_budget = Usd::from_nanos(config.total_monthly.nanos() / days.max(1));
+    let daily_budget = period.daily_share(config.total_monthly);
     let used_percent = spend.period_spend.percent_of(config.total_monthly);
     let limit = config.per_agent_daily_limit;
     let token_limit = config.per_agent_daily_tokens;

@@ -116,7 +116,7 @@ impl Engine {
         {
             return Ok(config);
         }
-        let config = self.store().budget_config()?.unwrap_or_else(|| self.settings().budget_defaults.clone());
+        let config = self.store().budget_in_force(&self.settings().budget_defaults)?;
         self.budget_changed(config.clone());
         Ok(config)
     }

@@ -373,9 +373,7 @@ impl OrganizationMetrics {
 
     fn refresh(&self, last: &mut LastGood) {
         let store = self.store.as_ref();
-        if let Some(budget) =
-            self.source(Source::Budget, || Ok(store.budget_config()?.unwrap_or_else(|| self.budget_defaults.clone())))
-        {
+        if let Some(budget) = self.source(Source::Budget, || store.budget_in_force(&self.budget_defaults)) {
             last.budget = Some(budget);
         }
         if let Some(agents) = self.source(Source::Agents, || read_agents(store)) {
@@ -529,7 +527,7 @@ impl OrganizationMetrics {
         f.budget_daily_used.header(e);
         if let Some(c) = costs {
             let period = BillingPeriod::containing(now(), budget.reset_day);
-            let daily = Usd::from_nanos(budget.total_monthly.nanos() / period.days().max(1));
+            let daily = period.daily_share(budget.total_monthly);
             e.gauge(f.budget_daily_used.name(), &[], percent(c.today_spend, daily));
         }
         f.budget_reserved.header(e);

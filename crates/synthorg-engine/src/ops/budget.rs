@@ -67,7 +67,7 @@ impl Engine {
 
     /// The budget configuration in force, read now (not the kept copy of [`Engine::budget`]).
     pub async fn budget_config(&self) -> Result<BudgetConfig, EngineError> {
-        self.blocking(|e| Ok(e.store().budget_config()?.unwrap_or_else(|| e.settings().budget_defaults.clone()))).await
+        self.blocking(|e| Ok(e.store().budget_in_force(&e.settings().budget_defaults)?)).await
     }
 
     /// Gives an open hold back: the call was not made. An agent key releases its own

@@ -142,3 +142,25 @@ pub(crate) fn rejected_json(body: &[u8], field: &str) -> i64 {
         _ => 0,
     })
 }
+
+/// Encodes `items` into one request body, or into halves (recursively) while a body exceeds
+/// `max_bytes`, appending each body with its item count to `out`; returns the number of items
+/// left out because one alone is too large. For the encodings without a streaming encoder.
+pub(super) fn encode_halving<T>(
+    items: &[T],
+    max_bytes: usize,
+    encode: &dyn Fn(&[T]) -> Vec<u8>,
+    out: &mut Vec<(Vec<u8>, usize)>,
+) -> u64 {
+    let body = encode(items);
+    if body.len() <= max_bytes {
+        out.push((body, items.len()));
+        return 0;
+    }
+    if items.len() <= 1 {
+        return items.len() as u64;
+    }
+    drop(body);
+    let (first, second) = items.split_at(items.len() / 2);
+    encode_halving(first, max_bytes, encode, out) + encode_halving(second, max_bytes, encode, out)
+}

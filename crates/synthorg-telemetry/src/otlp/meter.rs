@@ -20,8 +20,11 @@ use opentelemetry_proto::tonic::metrics::v1::{
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
 
+use super::config::{ExporterConfig, Signal};
+use super::encode::encode_halving;
 use super::encode::{self, Protocol};
-use super::exporter::{ExporterConfig, Signal, encode_halving};
+use super::exporter::{Exporter, Feeder};
+use super::transport::StartError;
 use crate::metrics::{Exemplar, Kind, MetricDesc, MetricPoint, PointValue};
 
 /// What the periodic reader calls: the data points of the whole catalogue, read now.
@@ -308,10 +311,34 @@ impl Meter {
     }
 }
 
-/// Waits for the reader's final reading, at most until `deadline`.
-pub(super) fn await_reader(done: &Mutex<Option<mpsc::Receiver<()>>>, deadline: Instant) {
-    let done = done.lock().unwrap_or_else(|p| p.into_inner()).take();
-    if let Some(done) = done {
-        let _ = done.recv_timeout(deadline.saturating_duration_since(Instant::now()));
+impl Exporter<Metrics> {
+    /// Starts the metric exporter's worker thread, and its reader thread, which reads the
+    /// catalogue registered through [`Exporter::meter`] every `interval` (and once more at
+    /// shutdown) and queues the points.
+    pub fn start_metrics(config: ExporterConfig, interval: Duration) -> Result<Self, StartError> {
+        let metrics = Metrics::new(&config);
+        let mut exporter = Self::start_signal(config, metrics)?;
+        let reader = Arc::new(Reader::default());
+        let (done_tx, done_rx) = mpsc::channel();
+        let (thread_reader, shared) = (Arc::clone(&reader), Arc::clone(&exporter.shared));
+        std::thread::Builder::new()
+            .name("otlp-metrics-reader".into())
+            .spawn(move || {
+                thread_reader.run(interval, &|points| shared.push_all(points));
+                let _ = done_tx.send(());
+            })
+            .map_err(|e| StartError::Thread { what: "thread", cause: e.to_string() })?;
+        let stopping = Arc::clone(&reader);
+        exporter.feeder = Some(Feeder {
+            stop: Box::new(move || stopping.stop()),
+            done: Mutex::new(Some(done_rx)),
+            handle: Box::new(Meter(reader)),
+        });
+        Ok(exporter)
+    }
+
+    /// Where the catalogue to push is registered.
+    pub fn meter(&self) -> Option<Meter> {
+        self.feeder.as_ref().and_then(|f| f.handle.downcast_ref::<Meter>()).cloned()
     }
 }

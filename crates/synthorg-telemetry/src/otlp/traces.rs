@@ -8,8 +8,14 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span, status};
 use prost::Message;
 
+use super::config::{ExporterConfig, Signal};
+use super::encode::encode_halving;
 use super::encode::{self, Protocol};
-use super::exporter::{ExporterConfig, Signal, encode_halving};
+use super::exporter::Exporter;
+use super::queue::{ON_EXPORTER_THREAD, Shared};
+use super::transport::StartError;
+use std::cell::Cell;
+use std::sync::Arc;
 
 /// The kind of a span, as OTLP spells them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,6 +199,65 @@ impl Signal for Traces {
             Protocol::HttpJson => encode::rejected_json(body, "rejectedSpans"),
         };
         count.max(0) as u64
+    }
+}
+
+impl Exporter<Traces> {
+    /// Starts the trace exporter's worker thread.
+    pub fn start_traces(config: ExporterConfig) -> Result<Self, StartError> {
+        let traces = Traces::new(&config);
+        Self::start_signal(config, traces)
+    }
+
+    /// Hands finished spans to this exporter.
+    pub fn tracer(&self) -> Tracer {
+        Tracer(Arc::clone(&self.shared))
+    }
+}
+
+/// Hands finished spans to the trace exporter: a push onto its queue (or a counted drop
+/// when it is full), never a wait.
+#[derive(Clone)]
+pub struct Tracer(Arc<Shared<SpanRecord>>);
+
+impl std::fmt::Debug for Tracer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tracer")
+    }
+}
+
+impl Tracer {
+    pub fn record(&self, span: SpanRecord) {
+        if ON_EXPORTER_THREAD.with(Cell::get) {
+            return;
+        }
+        self.0.push(span);
+    }
+
+    /// Records a span that began at `start` and ends now, as a child of the current
+    /// request's span ([`crate::context::current`]); nothing outside a request or in an
+    /// unsampled trace.
+    pub fn record_child(
+        &self,
+        name: String,
+        kind: SpanKind,
+        start: std::time::SystemTime,
+        attributes: Vec<(&'static str, AttrValue)>,
+        error: Option<String>,
+    ) {
+        let Some(parent) = crate::context::current().filter(|t| t.flags & 0x01 == 0x01) else { return };
+        self.record(SpanRecord {
+            trace_id: parent.trace_id,
+            span_id: crate::context::new_span_id(),
+            parent_span_id: Some(parent.span_id),
+            flags: parent.flags,
+            name,
+            kind,
+            start,
+            end: std::time::SystemTime::now(),
+            attributes,
+            error,
+        });
     }
 }
 
