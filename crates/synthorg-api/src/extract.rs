@@ -144,7 +144,7 @@ fn truncate(s: &str, max: usize) -> String {
 /// The audit trail of a request's changes: who makes them (the caller's key) and the
 /// request's correlation ids, which every audit event the request writes carries.
 #[derive(Debug)]
-pub struct Audited(pub synthorg_core::audit::Audit);
+pub struct Audited(pub synthorg_core::audit::AuditContext);
 
 impl<S: Send + Sync> FromRequestParts<S> for Audited {
     type Rejection = ApiError;
@@ -161,13 +161,6 @@ impl<S: Send + Sync> FromRequestParts<S> for Audited {
             correlation.map(|c| c.request_id.clone()),
             correlation.map(|c| c.trace.trace_id_hex()),
         );
-        Ok(Audited(synthorg_core::audit::Audit::new(context)))
-    }
-}
-
-impl Audited {
-    /// The events sealed so far, as events for the effects (logged after the commit).
-    pub fn events(&self) -> impl Iterator<Item = synthorg_core::event::Event> + use<> {
-        self.0.take().into_iter().map(synthorg_core::event::Event::Audited)
+        Ok(Audited(context))
     }
 }

@@ -10,7 +10,6 @@
 //! from the chain alone; a head ([`AuditHead`]) held outside the store catches it.
 
 use std::io::Write as _;
-use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -408,39 +407,6 @@ mod at_format {
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<OffsetDateTime, D::Error> {
         let text = String::deserialize(d)?;
         OffsetDateTime::parse(&text, &Rfc3339).map_err(serde::de::Error::custom)
-    }
-}
-
-/// The audit events one request's changes sealed, handed back by the store once each
-/// change's write returned (the API logs them after the commit).
-#[derive(Debug)]
-pub struct Audit {
-    context: AuditContext,
-    sealed: Mutex<Vec<AuditEvent>>,
-}
-
-impl Audit {
-    pub fn new(context: AuditContext) -> Self {
-        Self { context, sealed: Mutex::new(Vec::new()) }
-    }
-
-    /// Changes synthorg makes itself, outside any request.
-    pub fn system() -> Self {
-        Self::new(AuditContext::system())
-    }
-
-    pub fn context(&self) -> &AuditContext {
-        &self.context
-    }
-
-    /// Called by the store with an event its write sealed.
-    pub fn sealed(&self, event: AuditEvent) {
-        self.sealed.lock().unwrap_or_else(|p| p.into_inner()).push(event);
-    }
-
-    /// The events sealed so far, in order.
-    pub fn take(&self) -> Vec<AuditEvent> {
-        std::mem::take(&mut *self.sealed.lock().unwrap_or_else(|p| p.into_inner()))
     }
 }
 

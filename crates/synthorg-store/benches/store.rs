@@ -60,7 +60,7 @@ fn writes(c: &mut Criterion) {
     let agent = NewAgent { name: "bench".into(), role: "dev".into(), ..Default::default() }
         .into_agent(&admin(), now())
         .expect("agent");
-    store.create_agent(&agent, &synthorg_core::audit::Audit::system()).expect("create agent");
+    store.create_agent(&agent, &synthorg_core::audit::AuditContext::system()).expect("create agent");
     let mut group = c.benchmark_group("writes");
     group.sample_size(50);
 

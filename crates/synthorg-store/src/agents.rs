@@ -2,7 +2,7 @@
 
 use synthorg_core::Actor;
 use synthorg_core::agent::{Agent, AgentPatch, AgentStatus, TrustLevel};
-use synthorg_core::audit::Audit;
+use synthorg_core::audit::{AuditContext, AuditEvent};
 use uuid::Uuid;
 
 use crate::{Page, PageRequest, StoreError};
@@ -17,12 +17,18 @@ pub struct AgentFilter {
 
 pub trait AgentStore {
     /// Inserts a new agent; a taken name is a conflict.
-    fn create_agent(&self, agent: &Agent, audit: &Audit) -> Result<(), StoreError>;
+    fn create_agent(&self, agent: &Agent, audit: &AuditContext) -> Result<AuditEvent, StoreError>;
     fn get_agent(&self, id: Uuid) -> Result<Agent, StoreError>;
     fn list_agents(&self, filter: &AgentFilter, page: &PageRequest) -> Result<Page<Agent>, StoreError>;
     /// Applies a patch under the domain rules. Terminating an agent interrupts its active
     /// tasks in the same transaction.
-    fn update_agent(&self, id: Uuid, patch: AgentPatch, by: &Actor, audit: &Audit) -> Result<Agent, StoreError>;
+    fn update_agent(
+        &self,
+        id: Uuid,
+        patch: AgentPatch,
+        by: &Actor,
+        audit: &AuditContext,
+    ) -> Result<(Agent, AuditEvent), StoreError>;
 }
 
 /// The key agent names are unique by: the name in its canonical spelling (NFKC, lowercased,

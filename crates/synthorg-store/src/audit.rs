@@ -2,13 +2,16 @@
 //! change, reading them back, and checking the chain.
 //!
 //! Every store method that makes an audited change takes the request's
-//! [`Audit`](synthorg_core::audit::Audit), seals the change's event into the chain inside
-//! the change's own transaction (SQLite: the writer's; PostgreSQL: the same transaction,
-//! after an advisory lock that serialises appends across replicas) and hands the sealed
-//! event to the `Audit` once the write returned. A change that is rolled back takes its
+//! [`AuditContext`] (who, and the request's correlation ids), seals the change's event into
+//! the chain inside the change's own transaction (SQLite: the writer's; PostgreSQL: the same
+//! transaction, after an advisory lock that serialises appends across replicas) and returns
+//! the sealed event with its answer: the one append path, whose events the engine hands on
+//! with the change's other events after the commit. A change that is rolled back takes its
 //! event with it.
 
-use synthorg_core::audit::{Audit, AuditAction, AuditEvent, AuditHead, ChainBreak, ChainVerifier, NewAuditEvent};
+use synthorg_core::audit::{
+    AuditAction, AuditContext, AuditEvent, AuditHead, ChainBreak, ChainVerifier, NewAuditEvent,
+};
 use time::OffsetDateTime;
 
 use crate::{MAX_PAGE, Page, PageRequest, StoreError};
@@ -27,8 +30,8 @@ pub struct AuditFilter {
 
 pub trait AuditStore {
     /// Appends one event on its own, for an audited act that changes nothing else (an output
-    /// scan's verdict); the sealed event goes to `audit` like every other.
-    fn append_audit(&self, audit: &Audit, event: NewAuditEvent) -> Result<(), StoreError>;
+    /// scan's verdict), and returns it sealed like every other.
+    fn append_audit(&self, audit: &AuditContext, event: NewAuditEvent) -> Result<AuditEvent, StoreError>;
     /// Events in chain order.
     fn list_audit(&self, filter: &AuditFilter, page: &PageRequest) -> Result<Page<AuditEvent>, StoreError>;
     /// The last event's `seq` and `hash` (the genesis head when the chain is empty).
@@ -61,8 +64,8 @@ pub fn verify_chain(
 
 /// With the `bench-unaudited` feature: the event as it would be, unsealed and unstored, for
 /// a benchmark that measures what the trail costs.
-pub(crate) fn unaudited(audit: &Audit, event: NewAuditEvent) -> AuditEvent {
-    let context = audit.context();
+pub(crate) fn unaudited(audit: &AuditContext, event: NewAuditEvent) -> AuditEvent {
+    let context = audit;
     AuditEvent {
         seq: 0,
         id: uuid::Uuid::nil(),

@@ -1,6 +1,6 @@
 //! The budget: its configuration and the spend it is judged against.
 
-use synthorg_core::audit::Audit;
+use synthorg_core::audit::{AuditContext, AuditEvent};
 use synthorg_core::budget::{ActionSpend, BudgetConfig, SpendSnapshot, SpendWindow};
 use uuid::Uuid;
 
@@ -14,7 +14,7 @@ pub trait BudgetStore {
     fn budget_in_force(&self, defaults: &BudgetConfig) -> Result<BudgetConfig, StoreError> {
         Ok(self.budget_config()?.unwrap_or_else(|| defaults.clone()))
     }
-    fn set_budget_config(&self, config: &BudgetConfig, audit: &Audit) -> Result<(), StoreError>;
+    fn set_budget_config(&self, config: &BudgetConfig, audit: &AuditContext) -> Result<AuditEvent, StoreError>;
     /// The spend an action of `agent` (for `task`) is judged against: period spend, the
     /// agent's spend today (0 without an agent), the task's total.
     fn action_spend(

@@ -1,7 +1,7 @@
 //! API keys: the store's side.
 
 use synthorg_core::Role;
-use synthorg_core::audit::{Audit, AuditAction, NewAuditEvent};
+use synthorg_core::audit::{AuditAction, AuditContext, AuditEvent, NewAuditEvent};
 use synthorg_core::security::REDACTED;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -67,12 +67,17 @@ impl ApiKeyRecord {
 }
 
 pub trait KeyStore {
-    fn create_api_key(&self, key: &ApiKeyRecord, audit: &Audit) -> Result<(), StoreError>;
+    fn create_api_key(&self, key: &ApiKeyRecord, audit: &AuditContext) -> Result<AuditEvent, StoreError>;
     fn find_api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
     /// Keys in creation order, a page at a time.
     fn list_api_keys(&self, page: &PageRequest) -> Result<Page<ApiKeyRecord>, StoreError>;
     /// Revokes a key (idempotent: revoking a revoked key keeps the first revocation time).
-    fn revoke_api_key(&self, id: &str, now: OffsetDateTime, audit: &Audit) -> Result<ApiKeyRecord, StoreError>;
+    fn revoke_api_key(
+        &self,
+        id: &str,
+        now: OffsetDateTime,
+        audit: &AuditContext,
+    ) -> Result<(ApiKeyRecord, Option<AuditEvent>), StoreError>;
     /// Number of keys that are not revoked.
     fn active_api_keys(&self) -> Result<u64, StoreError>;
 }

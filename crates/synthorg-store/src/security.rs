@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 use synthorg_core::Actor;
-use synthorg_core::audit::{Audit, NewAuditEvent};
+use synthorg_core::audit::{AuditContext, AuditEvent, NewAuditEvent};
 use synthorg_core::event::Event;
 use synthorg_core::security::{
     Approval, ApprovalStatus, Assessment, DecisionRequest, RiskLevel, SecurityAction, Verdict,
@@ -111,8 +111,8 @@ pub trait SecurityStore {
         &self,
         evaluation: &EvaluationRecord,
         approval: Option<&Approval>,
-        audit: &Audit,
-    ) -> Result<(), StoreError>;
+        audit: &AuditContext,
+    ) -> Result<AuditEvent, StoreError>;
     fn list_evaluations(
         &self,
         filter: &EvaluationFilter,
@@ -125,6 +125,6 @@ pub trait SecurityStore {
         id: Uuid,
         request: &DecisionRequest,
         by: &Actor,
-        audit: &Audit,
-    ) -> Result<Approval, StoreError>;
+        audit: &AuditContext,
+    ) -> Result<(Approval, AuditEvent), StoreError>;
 }

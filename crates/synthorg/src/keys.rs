@@ -2,7 +2,7 @@
 
 use anyhow::anyhow;
 use synthorg_core::Role;
-use synthorg_core::audit::{Audit, AuditContext};
+use synthorg_core::audit::AuditContext;
 use synthorg_store::{StoreError, now};
 use uuid::Uuid;
 
@@ -26,7 +26,7 @@ pub(crate) fn create(
 ) -> Result<(), Failure> {
     let store = open_store(location)?;
     let new = synthorg_api::auth::generate_key(role, agent_id, label, now()).map_err(|e| Failure::data(anyhow!(e)))?;
-    store.create_api_key(&new.record, &Audit::new(AuditContext::command_line())).map_err(store_failure)?;
+    store.create_api_key(&new.record, &AuditContext::command_line()).map_err(store_failure)?;
     println!("{}", new.key);
     Ok(())
 }
@@ -54,7 +54,7 @@ pub(crate) fn list(location: &StoreLocation) -> Result<(), Failure> {
 /// Revokes a key by id.
 pub(crate) fn revoke(location: &StoreLocation, id: &str) -> Result<(), Failure> {
     let store = open_store(location)?;
-    let key = store.revoke_api_key(id, now(), &Audit::new(AuditContext::command_line())).map_err(store_failure)?;
+    let (key, _) = store.revoke_api_key(id, now(), &AuditContext::command_line()).map_err(store_failure)?;
     eprintln!("revoked key {}", key.id);
     Ok(())
 }

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use synthorg_core::audit::Audit;
+use synthorg_core::audit::AuditContext;
 
 use anyhow::Context;
 use synthorg_core::Role;
@@ -172,17 +172,17 @@ impl Demo {
     fn start(store: &dyn Store, address: std::net::SocketAddr) -> Result<Self, Failure> {
         let new = synthorg_api::auth::generate_key(Role::Admin, None, "demo simulation".into(), now())
             .map_err(|e| Failure::internal(anyhow::anyhow!(e)))?;
-        store.create_api_key(&new.record, &Audit::system()).map_err(|e| Failure::io(e.into()))?;
+        store.create_api_key(&new.record, &AuditContext::system()).map_err(|e| Failure::io(e.into()))?;
         let console = synthorg_api::auth::generate_key(Role::Admin, None, "demo console sign-in".into(), now())
             .map_err(|e| Failure::internal(anyhow::anyhow!(e)))?;
-        store.create_api_key(&console.record, &Audit::system()).map_err(|e| Failure::io(e.into()))?;
+        store.create_api_key(&console.record, &AuditContext::system()).map_err(|e| Failure::io(e.into()))?;
         // A budget makes the budget panels move; an operator's own budget is kept.
         if store.budget_config().map_err(|e| Failure::io(e.into()))?.is_none() {
             let budget = synthorg_core::budget::BudgetConfig {
                 total_monthly: synthorg_core::Usd::from_nanos(200_000_000_000),
                 ..Default::default()
             };
-            store.set_budget_config(&budget, &Audit::system()).map_err(|e| Failure::io(e.into()))?;
+            store.set_budget_config(&budget, &AuditContext::system()).map_err(|e| Failure::io(e.into()))?;
         }
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let seed = u64::from(fastrand::u32(..));
@@ -217,7 +217,7 @@ impl Demo {
         self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
         let agent_keys = self.thread.join().unwrap_or_default();
         for id in agent_keys.iter().chain([&self.key_id, &self.console_key_id]) {
-            if let Err(error) = store.revoke_api_key(id, now(), &Audit::system()) {
+            if let Err(error) = store.revoke_api_key(id, now(), &AuditContext::system()) {
                 tracing::warn!(%error, key_id = %id, "could not revoke a demo key");
             }
         }
@@ -255,7 +255,7 @@ fn bootstrap_admin_key(store: &dyn Store, data_dir: &Path, file: &str) -> Result
         .map_err(|e| Failure::internal(anyhow::anyhow!(e)))?;
     let path = data_dir.join(file);
     write_secret_file(&path, &new.key).map_err(Failure::io)?;
-    store.create_api_key(&new.record, &Audit::system()).map_err(|e| Failure::io(e.into()))?;
+    store.create_api_key(&new.record, &AuditContext::system()).map_err(|e| Failure::io(e.into()))?;
     tracing::warn!(
         key_id = %new.record.id,
         path = %path.display(),

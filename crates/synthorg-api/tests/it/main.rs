@@ -149,7 +149,7 @@ impl TestApp {
 
     pub fn key_in(store: &dyn Store, role: Role, agent: Option<Uuid>) -> String {
         let new = synthorg_api::auth::generate_key(role, agent, "test".into(), now()).unwrap();
-        blocking(|| store.create_api_key(&new.record, &synthorg_core::audit::Audit::system()).unwrap());
+        blocking(|| store.create_api_key(&new.record, &synthorg_core::audit::AuditContext::system()).unwrap());
         new.key
     }
 

@@ -1,7 +1,7 @@
 //! Agent operations: register, change.
 
 use synthorg_core::agent::{Agent, AgentPatch, NewAgent};
-use synthorg_core::audit::Audit;
+use synthorg_core::audit::AuditContext;
 use synthorg_core::event::Event;
 use synthorg_core::{Actor, authorize};
 use synthorg_store::{Done, now};
@@ -11,13 +11,18 @@ use crate::{Engine, EngineError};
 
 impl Engine {
     /// Registers an agent (admins). Names are unique in their canonical spelling. Audited.
-    pub async fn register_agent(&self, actor: &Actor, audit: Audit, agent: NewAgent) -> Result<Agent, EngineError> {
+    pub async fn register_agent(
+        &self,
+        actor: &Actor,
+        audit: AuditContext,
+        agent: NewAgent,
+    ) -> Result<Agent, EngineError> {
         let agent = agent.into_agent(actor, now())?;
         self.write(move |e| {
-            e.store().create_agent(&agent, &audit)?;
+            let sealed = e.store().create_agent(&agent, &audit)?;
             let event =
                 Event::AgentRegistered { agent_id: agent.id, role: agent.role.clone(), trust_level: agent.trust_level };
-            let events = std::iter::once(event).chain(audit.take().into_iter().map(Event::Audited));
+            let events = [event, Event::Audited(sealed)];
             Ok::<_, EngineError>(Done::with(agent, events))
         })
         .await
@@ -29,7 +34,7 @@ impl Engine {
     pub async fn update_agent(
         &self,
         actor: &Actor,
-        audit: Audit,
+        audit: AuditContext,
         id: Uuid,
         patch: AgentPatch,
     ) -> Result<Agent, EngineError> {
@@ -39,12 +44,9 @@ impl Engine {
         let actor = actor.clone();
         self.write(move |e| {
             let before = e.store().get_agent(id)?;
-            let agent = e.store().update_agent(id, patch, &actor, &audit)?;
+            let (agent, sealed) = e.store().update_agent(id, patch, &actor, &audit)?;
             let events = Event::agent_changes(&before, &agent, &actor.label());
-            Ok::<_, EngineError>(Done::with(
-                agent,
-                events.into_iter().chain(audit.take().into_iter().map(Event::Audited)),
-            ))
+            Ok::<_, EngineError>(Done::with(agent, events.into_iter().chain([Event::Audited(sealed)])))
         })
         .await
     }

@@ -1,7 +1,7 @@
 //! Budget operations: holds (reserve, release, list), what remains, and the gate every
 //! evaluation passes.
 
-use synthorg_core::audit::Audit;
+use synthorg_core::audit::AuditContext;
 use synthorg_core::budget::{AlertLevel, BudgetConfig, BudgetRemaining, Exhausted, SpendWindow};
 use synthorg_core::event::Event;
 use synthorg_core::reservation::{NewReservation, Reservation};
@@ -46,7 +46,7 @@ impl Engine {
     pub async fn set_budget(
         &self,
         actor: &Actor,
-        audit: Audit,
+        audit: AuditContext,
         config: BudgetConfig,
     ) -> Result<BudgetConfig, EngineError> {
         authorize::admin(actor)?;
@@ -54,10 +54,10 @@ impl Engine {
         let by = actor.label();
         let config = self
             .write(move |e| {
-                e.store().set_budget_config(&config, &audit)?;
+                let sealed = e.store().set_budget_config(&config, &audit)?;
                 let event =
                     Event::BudgetConfigured { total_monthly: config.total_monthly, reset_day: config.reset_day, by };
-                let events = std::iter::once(event).chain(audit.take().into_iter().map(Event::Audited));
+                let events = [event, Event::Audited(sealed)];
                 Ok::<_, EngineError>(Done::with(config, events))
             })
             .await?;

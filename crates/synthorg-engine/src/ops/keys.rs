@@ -8,7 +8,7 @@
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use synthorg_core::audit::Audit;
+use synthorg_core::audit::AuditContext;
 use synthorg_core::event::Event;
 use synthorg_core::{Actor, DomainError, Role, authorize};
 use synthorg_store::{ApiKeyRecord, Done, Page, PageRequest, StoreError, now};
@@ -119,7 +119,7 @@ impl Engine {
     pub async fn create_key(
         &self,
         actor: &Actor,
-        audit: Audit,
+        audit: AuditContext,
         role: Role,
         agent_id: Option<Uuid>,
         label: String,
@@ -128,25 +128,28 @@ impl Engine {
         let new = generate_key(role, agent_id, label, now())?;
         let by = actor.label();
         self.write(move |e| {
-            e.store().create_api_key(&new.record, &audit)?;
+            let sealed = e.store().create_api_key(&new.record, &audit)?;
             let event = Event::KeyCreated { key_id: new.record.id.clone(), role: new.record.role, by };
-            Ok::<_, EngineError>(Done::with(
-                new,
-                std::iter::once(event).chain(audit.take().into_iter().map(Event::Audited)),
-            ))
+            Ok::<_, EngineError>(Done::with(new, [event, Event::Audited(sealed)]))
         })
         .await
     }
 
     /// Revokes a key (admins); revoking twice changes nothing and records nothing.
-    pub async fn revoke_key(&self, actor: &Actor, audit: Audit, id: String) -> Result<ApiKeyRecord, EngineError> {
+    pub async fn revoke_key(
+        &self,
+        actor: &Actor,
+        audit: AuditContext,
+        id: String,
+    ) -> Result<ApiKeyRecord, EngineError> {
         authorize::admin(actor)?;
         let by = actor.label();
         self.write(move |e| {
-            let record = e.store().revoke_api_key(&id, now(), &audit)?;
-            let audited: Vec<Event> = audit.take().into_iter().map(Event::Audited).collect();
-            let revoked = (!audited.is_empty()).then(|| Event::KeyRevoked { key_id: record.id.clone(), by });
-            Ok::<_, EngineError>(Done::with(record, revoked.into_iter().chain(audited)))
+            // A second revocation changes nothing: no audit event, no log line.
+            let (record, sealed) = e.store().revoke_api_key(&id, now(), &audit)?;
+            let events =
+                sealed.map(|sealed| [Event::KeyRevoked { key_id: record.id.clone(), by }, Event::Audited(sealed)]);
+            Ok::<_, EngineError>(Done::with(record, events.into_iter().flatten()))
         })
         .await
     }

@@ -2,7 +2,7 @@
 //! approval's decision.
 
 use synthorg_core::Actor;
-use synthorg_core::audit::{Audit, NewAuditEvent};
+use synthorg_core::audit::{AuditContext, NewAuditEvent};
 use synthorg_core::budget::Exhausted;
 use synthorg_core::event::Event;
 use synthorg_core::reservation::NewReservation;
@@ -33,7 +33,7 @@ impl Engine {
     pub async fn evaluate(
         &self,
         actor: &Actor,
-        audit: Audit,
+        audit: AuditContext,
         action: SecurityAction,
         hold: Option<NewReservation>,
     ) -> Result<Evaluated, EngineError> {
@@ -69,9 +69,9 @@ impl Engine {
                     }
                 }
                 let record = EvaluationRecord::of(&action, &assessment, at);
-                e.store().record_evaluation(&record, assessment.approval.as_ref(), &audit)?;
+                let sealed = e.store().record_evaluation(&record, assessment.approval.as_ref(), &audit)?;
                 events.push(record.event());
-                events.extend(audit.take().into_iter().map(Event::Audited));
+                events.push(Event::Audited(sealed));
                 let evaluated = Evaluated { record, mode: e.rules().mode(), reservation, budget_exhausted };
                 Ok::<_, EngineError>(Done::with(evaluated, events))
             })
@@ -85,7 +85,7 @@ impl Engine {
     pub async fn scan_output(
         &self,
         actor: &Actor,
-        audit: Audit,
+        audit: AuditContext,
         agent: Option<Uuid>,
         task: Option<Uuid>,
         output: &str,
@@ -101,7 +101,8 @@ impl Engine {
         self.write(move |e| {
             authorize::on_task(e.store().as_ref(), &actor, task)?;
             let findings = scan.findings.len();
-            e.store().append_audit(&audit, NewAuditEvent::output_scanned(agent, task, scan.verdict, findings))?;
+            let sealed =
+                e.store().append_audit(&audit, NewAuditEvent::output_scanned(agent, task, scan.verdict, findings))?;
             let event = Event::OutputScanned {
                 agent_id: agent,
                 task_id: task,
@@ -109,8 +110,7 @@ impl Engine {
                 risk_level: scan.risk_level,
                 findings,
             };
-            let events = std::iter::once(event).chain(audit.take().into_iter().map(Event::Audited));
-            Ok::<_, EngineError>(Done::with(scan, events))
+            Ok::<_, EngineError>(Done::with(scan, [event, Event::Audited(sealed)]))
         })
         .await
     }
@@ -119,14 +119,14 @@ impl Engine {
     pub async fn decide_approval(
         &self,
         actor: &Actor,
-        audit: Audit,
+        audit: AuditContext,
         id: Uuid,
         request: DecisionRequest,
     ) -> Result<Approval, EngineError> {
         authorize::admin(actor)?;
         let actor = actor.clone();
         self.write(move |e| {
-            let approval = e.store().decide_approval(id, &request, &actor, &audit)?;
+            let (approval, sealed) = e.store().decide_approval(id, &request, &actor, &audit)?;
             let waited = approval.decided_at.map_or(time::Duration::ZERO, |at| at - approval.created_at);
             let event = Event::ApprovalDecided {
                 approval_id: id,
@@ -135,8 +135,7 @@ impl Engine {
                 by: actor.label(),
                 waited_seconds: waited.as_seconds_f64().max(0.0),
             };
-            let events = std::iter::once(event).chain(audit.take().into_iter().map(Event::Audited));
-            Ok::<_, EngineError>(Done::with(approval, events))
+            Ok::<_, EngineError>(Done::with(approval, [event, Event::Audited(sealed)]))
         })
         .await
     }

@@ -4,7 +4,7 @@ use postgres::types::Json;
 use postgres::{GenericClient, Row};
 use synthorg_core::Actor;
 use synthorg_core::agent::{Agent, AgentPatch, AgentStatus, TrustLevel};
-use synthorg_core::audit::{Audit, NewAuditEvent};
+use synthorg_core::audit::{AuditContext, AuditEvent, NewAuditEvent};
 use synthorg_core::task::plan_interruption;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -70,7 +70,7 @@ fn interrupt_active_tasks<C: GenericClient>(
 }
 
 impl crate::AgentStore for PostgresStore {
-    fn create_agent(&self, agent: &Agent, audit: &Audit) -> Result<(), StoreError> {
+    fn create_agent(&self, agent: &Agent, audit: &AuditContext) -> Result<AuditEvent, StoreError> {
         let sealed = self.write(|db| {
             let key = crate::agents::name_key(&agent.name);
             let taken =
@@ -100,8 +100,7 @@ impl crate::AgentStore for PostgresStore {
             )?;
             super::audit::append(db, audit, NewAuditEvent::agent_registered(agent))
         })?;
-        audit.sealed(sealed);
-        Ok(())
+        Ok(sealed)
     }
 
     fn get_agent(&self, id: Uuid) -> Result<Agent, StoreError> {
@@ -119,7 +118,13 @@ impl crate::AgentStore for PostgresStore {
         })
     }
 
-    fn update_agent(&self, id: Uuid, patch: AgentPatch, by: &Actor, audit: &Audit) -> Result<Agent, StoreError> {
+    fn update_agent(
+        &self,
+        id: Uuid,
+        patch: AgentPatch,
+        by: &Actor,
+        audit: &AuditContext,
+    ) -> Result<(Agent, AuditEvent), StoreError> {
         let at = crate::now();
         let (updated, sealed) = self.write(|db| {
             // FOR UPDATE: a concurrent patch on another replica waits and then sees this one.
@@ -156,7 +161,6 @@ impl crate::AgentStore for PostgresStore {
             let sealed = super::audit::append(db, audit, NewAuditEvent::agent_updated(&current, &updated))?;
             Ok((updated, sealed))
         })?;
-        audit.sealed(sealed);
-        Ok(updated)
+        Ok((updated, sealed))
     }
 }

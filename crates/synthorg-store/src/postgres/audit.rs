@@ -6,7 +6,7 @@
 //! head: a gap can only come from a deletion, which verify reports.
 
 use postgres::{GenericClient, Row};
-use synthorg_core::audit::{Audit, AuditEvent, AuditHead, NewAuditEvent};
+use synthorg_core::audit::{AuditContext, AuditEvent, AuditHead, NewAuditEvent};
 
 use super::{Db, Filter, PostgresStore, col};
 use crate::audit::{AuditFilter, action_of, hash_bytes, hash_hex, json_text, json_value};
@@ -26,7 +26,7 @@ pub(super) fn lock(db: &mut Db<'_, postgres::Transaction<'_>>) -> Result<(), Sto
 /// it records.
 pub(super) fn append(
     db: &mut Db<'_, postgres::Transaction<'_>>,
-    audit: &Audit,
+    audit: &AuditContext,
     event: NewAuditEvent,
 ) -> Result<AuditEvent, StoreError> {
     if cfg!(feature = "bench-unaudited") {
@@ -34,7 +34,7 @@ pub(super) fn append(
     }
     lock(db)?;
     let head = head(db)?;
-    let sealed = event.seal(audit.context(), &head, crate::now());
+    let sealed = event.seal(audit, &head, crate::now());
     db.execute(
         &format!(
             "INSERT INTO audit_events (seq, {AUDIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
@@ -87,10 +87,9 @@ fn audit_row(row: &Row) -> Result<AuditEvent, StoreError> {
 }
 
 impl crate::AuditStore for PostgresStore {
-    fn append_audit(&self, audit: &Audit, event: NewAuditEvent) -> Result<(), StoreError> {
+    fn append_audit(&self, audit: &AuditContext, event: NewAuditEvent) -> Result<AuditEvent, StoreError> {
         let sealed = self.write(|db| append(db, audit, event.clone()))?;
-        audit.sealed(sealed);
-        Ok(())
+        Ok(sealed)
     }
 
     fn list_audit(&self, filter: &AuditFilter, page: &PageRequest) -> Result<Page<AuditEvent>, StoreError> {

@@ -1,7 +1,7 @@
 //! API keys: only the SHA-256 of each secret is stored.
 
 use postgres::Row;
-use synthorg_core::audit::Audit;
+use synthorg_core::audit::{AuditContext, AuditEvent};
 use synthorg_core::{DomainError, Role};
 use time::OffsetDateTime;
 
@@ -29,7 +29,7 @@ fn key_row_at(row: &Row, first: usize) -> Result<ApiKeyRecord, StoreError> {
 }
 
 impl crate::KeyStore for PostgresStore {
-    fn create_api_key(&self, key: &ApiKeyRecord, audit: &Audit) -> Result<(), StoreError> {
+    fn create_api_key(&self, key: &ApiKeyRecord, audit: &AuditContext) -> Result<AuditEvent, StoreError> {
         let sealed = self.write(|db| {
             if let Some(agent) = key.agent_id
                 && super::agents::status_of(db, agent)?.is_none()
@@ -50,8 +50,7 @@ impl crate::KeyStore for PostgresStore {
             )?;
             super::audit::append(db, audit, key.created_event())
         })?;
-        audit.sealed(sealed);
-        Ok(())
+        Ok(sealed)
     }
 
     fn find_api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
@@ -67,7 +66,12 @@ impl crate::KeyStore for PostgresStore {
     }
 
     /// Revoking a revoked key changes nothing and records nothing.
-    fn revoke_api_key(&self, id: &str, now: OffsetDateTime, audit: &Audit) -> Result<ApiKeyRecord, StoreError> {
+    fn revoke_api_key(
+        &self,
+        id: &str,
+        now: OffsetDateTime,
+        audit: &AuditContext,
+    ) -> Result<(ApiKeyRecord, Option<AuditEvent>), StoreError> {
         let (record, sealed) = self.write(|db| {
             let changed =
                 db.execute("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL", &[&id, &now])?;
@@ -80,10 +84,7 @@ impl crate::KeyStore for PostgresStore {
                 if changed > 0 { Some(super::audit::append(db, audit, record.revoked_event())?) } else { None };
             Ok((record, sealed))
         })?;
-        if let Some(sealed) = sealed {
-            audit.sealed(sealed);
-        }
-        Ok(record)
+        Ok((record, sealed))
     }
 
     fn active_api_keys(&self) -> Result<u64, StoreError> {

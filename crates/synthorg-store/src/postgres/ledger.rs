@@ -2,7 +2,7 @@
 
 use postgres::Row;
 use postgres::types::Json;
-use synthorg_core::audit::{Audit, NewAuditEvent};
+use synthorg_core::audit::{AuditContext, AuditEvent, NewAuditEvent};
 use synthorg_core::budget::{ActionSpend, BudgetConfig, SpendSnapshot, SpendWindow};
 use synthorg_core::coordination::CoordinationRun;
 use synthorg_core::cost::{CallCategory, CostRecord, CostSource};
@@ -171,7 +171,7 @@ impl crate::BudgetStore for PostgresStore {
         })
     }
 
-    fn set_budget_config(&self, config: &BudgetConfig, audit: &Audit) -> Result<(), StoreError> {
+    fn set_budget_config(&self, config: &BudgetConfig, audit: &AuditContext) -> Result<AuditEvent, StoreError> {
         let value = serde_json::to_value(config)?;
         let sealed = self.write(|db| {
             // The chain's lock first: a replica setting the budget at the same time waits, so
@@ -185,8 +185,7 @@ impl crate::BudgetStore for PostgresStore {
             )?;
             super::audit::append(db, audit, NewAuditEvent::budget_configured(before.as_ref(), config))
         })?;
-        audit.sealed(sealed);
-        Ok(())
+        Ok(sealed)
     }
 
     fn action_spend(

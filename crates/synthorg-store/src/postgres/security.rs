@@ -2,7 +2,7 @@
 
 use postgres::types::Json;
 use postgres::{GenericClient, Row};
-use synthorg_core::audit::{Audit, NewAuditEvent};
+use synthorg_core::audit::{AuditContext, AuditEvent, NewAuditEvent};
 use synthorg_core::security::{Approval, ApprovalStatus, DecisionRequest, RiskLevel, Verdict};
 use synthorg_core::{Actor, DomainError};
 use uuid::Uuid;
@@ -65,8 +65,8 @@ impl crate::SecurityStore for PostgresStore {
         &self,
         e: &EvaluationRecord,
         approval: Option<&Approval>,
-        audit: &Audit,
-    ) -> Result<(), StoreError> {
+        audit: &AuditContext,
+    ) -> Result<AuditEvent, StoreError> {
         let insert_evaluation = format!(
             "INSERT INTO security_evaluations ({EVALUATION_COLUMNS}) SELECT $1::UUID, $2::UUID, $3::UUID, $4::TEXT, $5::TEXT, \
              $6::TEXT, $7::TEXT, $8::TEXT, $9::JSONB, $10::UUID, $11::TIMESTAMPTZ, $12::TEXT \
@@ -121,8 +121,7 @@ impl crate::SecurityStore for PostgresStore {
             )?;
             super::audit::append(db, audit, e.audit_event())
         })?;
-        audit.sealed(sealed);
-        Ok(())
+        Ok(sealed)
     }
 
     fn list_evaluations(
@@ -162,8 +161,8 @@ impl crate::SecurityStore for PostgresStore {
         id: Uuid,
         request: &DecisionRequest,
         by: &Actor,
-        audit: &Audit,
-    ) -> Result<Approval, StoreError> {
+        audit: &AuditContext,
+    ) -> Result<(Approval, AuditEvent), StoreError> {
         let at = crate::now();
         let (decided, sealed) = self.write(|db| {
             // FOR UPDATE: two admins deciding at once through two replicas are decided in
@@ -178,7 +177,6 @@ impl crate::SecurityStore for PostgresStore {
             let sealed = super::audit::append(db, audit, NewAuditEvent::approval_decided(&current, &decided))?;
             Ok((decided, sealed))
         })?;
-        audit.sealed(sealed);
-        Ok(decided)
+        Ok((decided, sealed))
     }
 }

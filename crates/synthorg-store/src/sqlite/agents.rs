@@ -3,7 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use synthorg_core::Actor;
 use synthorg_core::agent::{Agent, AgentPatch, AgentStatus, TrustLevel};
-use synthorg_core::audit::{Audit, NewAuditEvent};
+use synthorg_core::audit::{AuditContext, AuditEvent, NewAuditEvent};
 use synthorg_core::task::plan_interruption;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -62,7 +62,7 @@ fn interrupt_active_tasks(tx: &Connection, agent: Uuid, now: OffsetDateTime) -> 
 }
 
 impl crate::AgentStore for SqliteStore {
-    fn create_agent(&self, agent: &Agent, audit: &Audit) -> Result<(), StoreError> {
+    fn create_agent(&self, agent: &Agent, audit: &AuditContext) -> Result<AuditEvent, StoreError> {
         let sealed = self.write(|tx| {
             let key = crate::agents::name_key(&agent.name);
             let taken: bool = tx
@@ -89,8 +89,7 @@ impl crate::AgentStore for SqliteStore {
             ])?;
             super::audit::append(tx, audit, NewAuditEvent::agent_registered(agent))
         })?;
-        audit.sealed(sealed);
-        Ok(())
+        Ok(sealed)
     }
 
     fn get_agent(&self, id: Uuid) -> Result<Agent, StoreError> {
@@ -108,7 +107,13 @@ impl crate::AgentStore for SqliteStore {
         })
     }
 
-    fn update_agent(&self, id: Uuid, patch: AgentPatch, by: &Actor, audit: &Audit) -> Result<Agent, StoreError> {
+    fn update_agent(
+        &self,
+        id: Uuid,
+        patch: AgentPatch,
+        by: &Actor,
+        audit: &AuditContext,
+    ) -> Result<(Agent, AuditEvent), StoreError> {
         let at = crate::now();
         let (updated, sealed) = self.write(|tx| {
             let current = load(tx, id)?;
@@ -147,7 +152,6 @@ impl crate::AgentStore for SqliteStore {
             let sealed = super::audit::append(tx, audit, NewAuditEvent::agent_updated(&current, &updated))?;
             Ok((updated, sealed))
         })?;
-        audit.sealed(sealed);
-        Ok(updated)
+        Ok((updated, sealed))
     }
 }

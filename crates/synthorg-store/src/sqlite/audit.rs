@@ -1,7 +1,7 @@
 //! The audit trail in SQLite: appended by the writer inside the change's savepoint.
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
-use synthorg_core::audit::{Audit, AuditEvent, AuditHead, NewAuditEvent};
+use synthorg_core::audit::{AuditContext, AuditEvent, AuditHead, NewAuditEvent};
 
 use super::{Filter, SqliteStore, from_ts, parse_uuid, ts};
 use crate::audit::{AuditFilter, hash_bytes, hash_hex, json_text, json_value};
@@ -11,7 +11,7 @@ use crate::{Page, PageRequest, StoreError};
 /// Seals `event` after the last stored one and inserts it, on the writer's connection inside
 /// the transaction of the change it records. The writer is the only one, so the last row is
 /// the head.
-pub(super) fn append(tx: &Connection, audit: &Audit, event: NewAuditEvent) -> Result<AuditEvent, StoreError> {
+pub(super) fn append(tx: &Connection, audit: &AuditContext, event: NewAuditEvent) -> Result<AuditEvent, StoreError> {
     if cfg!(feature = "bench-unaudited") {
         return Ok(crate::audit::unaudited(audit, event));
     }
@@ -20,7 +20,7 @@ pub(super) fn append(tx: &Connection, audit: &Audit, event: NewAuditEvent) -> Re
         .query_row([], head_row)
         .optional()?
         .unwrap_or_else(AuditHead::genesis);
-    let sealed = event.seal(audit.context(), &head, crate::now());
+    let sealed = event.seal(audit, &head, crate::now());
     tx.prepare_cached(INSERT)?.execute(params![
         sealed.seq,
         sealed.id.to_string(),
@@ -76,10 +76,9 @@ fn audit_row(row: &Row<'_>) -> rusqlite::Result<AuditEvent> {
 }
 
 impl crate::AuditStore for SqliteStore {
-    fn append_audit(&self, audit: &Audit, event: NewAuditEvent) -> Result<(), StoreError> {
+    fn append_audit(&self, audit: &AuditContext, event: NewAuditEvent) -> Result<AuditEvent, StoreError> {
         let sealed = self.write(|tx| append(tx, audit, event))?;
-        audit.sealed(sealed);
-        Ok(())
+        Ok(sealed)
     }
 
     fn list_audit(&self, filter: &AuditFilter, page: &PageRequest) -> Result<Page<AuditEvent>, StoreError> {

@@ -1,7 +1,7 @@
 //! API keys: only the SHA-256 of each secret is stored.
 
 use rusqlite::{OptionalExtension, Row, params};
-use synthorg_core::audit::Audit;
+use synthorg_core::audit::{AuditContext, AuditEvent};
 use synthorg_core::{DomainError, Role};
 use time::OffsetDateTime;
 
@@ -35,7 +35,7 @@ fn key_row_at(row: &Row<'_>, first: usize) -> rusqlite::Result<ApiKeyRecord> {
 }
 
 impl crate::KeyStore for SqliteStore {
-    fn create_api_key(&self, key: &ApiKeyRecord, audit: &Audit) -> Result<(), StoreError> {
+    fn create_api_key(&self, key: &ApiKeyRecord, audit: &AuditContext) -> Result<AuditEvent, StoreError> {
         let sealed = self.write(|tx| {
             if let Some(agent) = key.agent_id
                 && super::agents::status_of(tx, agent)?.is_none()
@@ -54,8 +54,7 @@ impl crate::KeyStore for SqliteStore {
                 ])?;
             super::audit::append(tx, audit, key.created_event())
         })?;
-        audit.sealed(sealed);
-        Ok(())
+        Ok(sealed)
     }
 
     fn find_api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
@@ -71,7 +70,12 @@ impl crate::KeyStore for SqliteStore {
     }
 
     /// Revoking a revoked key changes nothing and records nothing.
-    fn revoke_api_key(&self, id: &str, now: OffsetDateTime, audit: &Audit) -> Result<ApiKeyRecord, StoreError> {
+    fn revoke_api_key(
+        &self,
+        id: &str,
+        now: OffsetDateTime,
+        audit: &AuditContext,
+    ) -> Result<(ApiKeyRecord, Option<AuditEvent>), StoreError> {
         let (record, sealed) = self.write(|tx| {
             let changed = tx
                 .prepare_cached("UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL")?
@@ -85,10 +89,7 @@ impl crate::KeyStore for SqliteStore {
                 if changed > 0 { Some(super::audit::append(tx, audit, record.revoked_event())?) } else { None };
             Ok((record, sealed))
         })?;
-        if let Some(sealed) = sealed {
-            audit.sealed(sealed);
-        }
-        Ok(record)
+        Ok((record, sealed))
     }
 
     fn active_api_keys(&self) -> Result<u64, StoreError> {

@@ -1,7 +1,7 @@
 //! The cost ledger, the budget setting and coordination runs.
 
 use rusqlite::{OptionalExtension, Row, params};
-use synthorg_core::audit::{Audit, NewAuditEvent};
+use synthorg_core::audit::{AuditContext, AuditEvent, NewAuditEvent};
 use synthorg_core::budget::{ActionSpend, BudgetConfig, SpendSnapshot, SpendWindow};
 use synthorg_core::coordination::CoordinationRun;
 use synthorg_core::cost::{CallCategory, CostRecord, CostSource};
@@ -176,7 +176,7 @@ impl crate::BudgetStore for SqliteStore {
         })
     }
 
-    fn set_budget_config(&self, config: &BudgetConfig, audit: &Audit) -> Result<(), StoreError> {
+    fn set_budget_config(&self, config: &BudgetConfig, audit: &AuditContext) -> Result<AuditEvent, StoreError> {
         let value = serde_json::to_string(config)?;
         let sealed = self.write(|tx| {
             let before: Option<String> = tx
@@ -190,8 +190,7 @@ impl crate::BudgetStore for SqliteStore {
             .execute(params![BUDGET_KEY, value])?;
             super::audit::append(tx, audit, NewAuditEvent::budget_configured(before.as_ref(), config))
         })?;
-        audit.sealed(sealed);
-        Ok(())
+        Ok(sealed)
     }
 
     fn action_spend(

@@ -1,7 +1,7 @@
 //! Security evaluations (audit) and approvals.
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
-use synthorg_core::audit::{Audit, NewAuditEvent};
+use synthorg_core::audit::{AuditContext, AuditEvent, NewAuditEvent};
 use synthorg_core::security::{Approval, ApprovalStatus, DecisionRequest, RiskLevel, Verdict};
 use synthorg_core::{Actor, DomainError};
 use uuid::Uuid;
@@ -62,8 +62,8 @@ impl crate::SecurityStore for SqliteStore {
         &self,
         e: &EvaluationRecord,
         approval: Option<&Approval>,
-        audit: &Audit,
-    ) -> Result<(), StoreError> {
+        audit: &AuditContext,
+    ) -> Result<AuditEvent, StoreError> {
         let sealed = self.write(|tx| {
             if super::agents::status_of(tx, e.agent_id)?.is_none() {
                 return Err(DomainError::invalid("agent_id", format!("agent {} does not exist", e.agent_id)).into());
@@ -108,8 +108,7 @@ impl crate::SecurityStore for SqliteStore {
             }
             super::audit::append(tx, audit, e.audit_event())
         })?;
-        audit.sealed(sealed);
-        Ok(())
+        Ok(sealed)
     }
 
     fn list_evaluations(
@@ -143,8 +142,8 @@ impl crate::SecurityStore for SqliteStore {
         id: Uuid,
         request: &DecisionRequest,
         by: &Actor,
-        audit: &Audit,
-    ) -> Result<Approval, StoreError> {
+        audit: &AuditContext,
+    ) -> Result<(Approval, AuditEvent), StoreError> {
         let at = crate::now();
         let (decided, sealed) = self.write(|tx| {
             let current = load_approval(tx, id)?;
@@ -163,7 +162,6 @@ impl crate::SecurityStore for SqliteStore {
             let sealed = super::audit::append(tx, audit, NewAuditEvent::approval_decided(&current, &decided))?;
             Ok((decided, sealed))
         })?;
-        audit.sealed(sealed);
-        Ok(decided)
+        Ok((decided, sealed))
     }
 }

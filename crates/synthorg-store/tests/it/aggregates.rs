@@ -89,7 +89,12 @@ fn maintained_counts_equal_a_recount(s: &dyn Store) {
                 trust_level: Some(synthorg_core::agent::TrustLevel::ALL[next(5)]),
                 ..Default::default()
             };
-            let _ = s.update_agent(agents[next(agents.len())], patch, &admin(), &synthorg_core::audit::Audit::system());
+            let _ = s.update_agent(
+                agents[next(agents.len())],
+                patch,
+                &admin(),
+                &synthorg_core::audit::AuditContext::system(),
+            );
         }
     }
     let all_tasks = s.list_tasks(&TaskFilter::default(), &PageRequest { limit: 1000, after: None }).unwrap().items;
@@ -196,7 +201,7 @@ fn verdict_counts_equal_a_recount(s: &dyn Store) {
             created_at: synthorg_store::now(),
             action: verdict,
         };
-        s.record_evaluation(&evaluation, None, &synthorg_core::audit::Audit::system()).unwrap();
+        s.record_evaluation(&evaluation, None, &synthorg_core::audit::AuditContext::system()).unwrap();
     }
     crate::entities::escalate(s, agent);
     let listed = s.list_evaluations(&EvaluationFilter::default(), &PageRequest { limit: 1000, after: None }).unwrap();

@@ -4,7 +4,7 @@
 use std::sync::Barrier;
 
 use synthorg_core::agent::{AgentPatch, AgentStatus, TrustLevel};
-use synthorg_core::audit::{Audit, AuditAction, AuditContext, AuditEvent, AuditHead, ChainBreak, NewAuditEvent};
+use synthorg_core::audit::{AuditAction, AuditContext, AuditEvent, AuditHead, ChainBreak, NewAuditEvent};
 use synthorg_core::budget::BudgetConfig;
 use synthorg_core::security::{Decision, DecisionRequest, Verdict};
 use synthorg_core::{Role, Usd};
@@ -14,12 +14,8 @@ use synthorg_store::*;
 use crate::entities::escalate;
 use crate::{add_agent, admin, store};
 
-fn request(n: u32) -> Audit {
-    Audit::new(AuditContext {
-        actor: "key:ops".into(),
-        request_id: Some(format!("req-{n}")),
-        trace_id: Some(format!("{n:032x}")),
-    })
+fn request(n: u32) -> AuditContext {
+    AuditContext { actor: "key:ops".into(), request_id: Some(format!("req-{n}")), trace_id: Some(format!("{n:032x}")) }
 }
 
 fn key(id: &str) -> ApiKeyRecord {
@@ -42,64 +38,51 @@ fn verify(s: &dyn Store, held: Option<AuditHead>) -> Result<AuditHead, ChainBrea
     verify_chain(s, held, |_| {}).unwrap()
 }
 
-/// Each audited store method appends exactly one event, hands it to the request's `Audit`,
-/// and the stored chain is those events, in order, linked and verifying.
+/// Each audited store method appends exactly one event, hands it back with its answer, and
+/// the stored chain is those events, in order, linked and verifying.
 fn every_audited_change_appends_one_event(s: &dyn Store) {
     assert_eq!(s.audit_head().unwrap(), AuditHead::genesis());
     let mut handed = Vec::new();
-    let mut expect = |audit: Audit, action: AuditAction| {
-        let events = audit.take();
-        assert_eq!(events.len(), 1, "{action}: one event");
-        assert_eq!(events[0].action, action);
-        assert_eq!(events[0].actor, "key:ops");
-        handed.extend(events);
+    let mut expect = |event: AuditEvent, action: AuditAction, n: u32| {
+        assert_eq!(event.action, action);
+        assert_eq!(event.actor, "key:ops");
+        assert_eq!(event.request_id, Some(format!("req-{n}")), "{action}: the request's own event");
+        handed.push(event);
     };
 
-    let audit = request(1);
     let agent = synthorg_core::agent::NewAgent { name: "ada".into(), role: "dev".into(), ..Default::default() }
         .into_agent(&admin(), now())
         .unwrap();
-    s.create_agent(&agent, &audit).unwrap();
-    expect(audit, AuditAction::AgentRegistered);
+    expect(s.create_agent(&agent, &request(1)).unwrap(), AuditAction::AgentRegistered, 1);
 
-    let audit = request(2);
     let patch = AgentPatch { trust_level: Some(TrustLevel::Elevated), ..Default::default() };
-    s.update_agent(agent.id, patch, &admin(), &audit).unwrap();
-    expect(audit, AuditAction::AgentUpdated);
+    expect(s.update_agent(agent.id, patch, &admin(), &request(2)).unwrap().1, AuditAction::AgentUpdated, 2);
 
-    let audit = request(3);
     let budget = BudgetConfig { total_monthly: Usd::parse("100").unwrap(), ..Default::default() };
-    s.set_budget_config(&budget, &audit).unwrap();
-    expect(audit, AuditAction::BudgetConfigured);
-    let audit = request(4);
-    s.set_budget_config(&BudgetConfig { total_monthly: Usd::parse("250").unwrap(), ..budget.clone() }, &audit).unwrap();
-    expect(audit, AuditAction::BudgetConfigured);
+    expect(s.set_budget_config(&budget, &request(3)).unwrap(), AuditAction::BudgetConfigured, 3);
+    let raised = BudgetConfig { total_monthly: Usd::parse("250").unwrap(), ..budget.clone() };
+    expect(s.set_budget_config(&raised, &request(4)).unwrap(), AuditAction::BudgetConfigured, 4);
 
-    let audit = request(5);
-    s.create_api_key(&key("k1"), &audit).unwrap();
-    expect(audit, AuditAction::KeyCreated);
-    let audit = request(6);
-    s.revoke_api_key("k1", now(), &audit).unwrap();
-    expect(audit, AuditAction::KeyRevoked);
-    let again = request(7);
-    s.revoke_api_key("k1", now(), &again).unwrap();
-    assert!(again.take().is_empty(), "revoking a revoked key changes nothing and records nothing");
+    expect(s.create_api_key(&key("k1"), &request(5)).unwrap(), AuditAction::KeyCreated, 5);
+    let (_, revoked) = s.revoke_api_key("k1", now(), &request(6)).unwrap();
+    expect(revoked.expect("the first revocation is audited"), AuditAction::KeyRevoked, 6);
+    let (_, again) = s.revoke_api_key("k1", now(), &request(7)).unwrap();
+    assert!(again.is_none(), "revoking a revoked key changes nothing and records nothing");
 
     let (approval, _) = escalate(s, agent.id);
     let verdict = (s.audit_head().unwrap().seq - 1) as usize;
-    let audit = request(8);
-    s.decide_approval(approval.id, &DecisionRequest { decision: Decision::Approve, note: None }, &admin(), &audit)
-        .unwrap();
-    expect(audit, AuditAction::ApprovalDecided);
+    let decision = DecisionRequest { decision: Decision::Approve, note: None };
+    expect(
+        s.decide_approval(approval.id, &decision, &admin(), &request(8)).unwrap().1,
+        AuditAction::ApprovalDecided,
+        8,
+    );
 
-    let audit = request(9);
-    s.append_audit(&audit, NewAuditEvent::output_scanned(Some(agent.id), None, Verdict::Deny, 2)).unwrap();
-    expect(audit, AuditAction::OutputScanned);
+    let scanned = NewAuditEvent::output_scanned(Some(agent.id), None, Verdict::Deny, 2);
+    expect(s.append_audit(&request(9), scanned).unwrap(), AuditAction::OutputScanned, 9);
 
-    let audit = request(10);
     let patch = AgentPatch { status: Some(AgentStatus::Terminated), ..Default::default() };
-    s.update_agent(agent.id, patch, &admin(), &audit).unwrap();
-    expect(audit, AuditAction::AgentTerminated);
+    expect(s.update_agent(agent.id, patch, &admin(), &request(10)).unwrap().1, AuditAction::AgentTerminated, 10);
 
     let stored = chain(s);
     // `escalate` recorded its verdict with the system's audit: it is in the chain, not handed.
@@ -153,13 +136,12 @@ fn a_failed_change_leaves_no_event(s: &dyn Store) {
         s.audit_head().unwrap()
     };
     let decide = DecisionRequest { decision: Decision::Reject, note: None };
-    s.decide_approval(approval.id, &decide, &admin(), &Audit::system()).unwrap();
+    s.decide_approval(approval.id, &decide, &admin(), &AuditContext::system()).unwrap();
     let head = AuditHead { seq: head.seq + 1, ..s.audit_head().unwrap() };
     assert!(s.decide_approval(approval.id, &decide, &admin(), &audit).is_err(), "decided twice");
     assert!(s.create_api_key(&ApiKeyRecord { agent_id: Some(uuid::Uuid::now_v7()), ..key("k") }, &audit).is_err());
     let patch = AgentPatch { trust_level: Some(TrustLevel::Elevated), ..Default::default() };
     assert!(s.update_agent(uuid::Uuid::now_v7(), patch, &admin(), &audit).is_err());
-    assert!(audit.take().is_empty());
     assert_eq!(s.audit_head().unwrap(), head);
     assert!(verify(s, Some(head)).is_ok());
 }
@@ -256,23 +238,21 @@ fn two_replicas_append_to_one_chain() {
                 barrier.wait();
                 for n in 0..25 {
                     let audit = request(i * 100 + n);
-                    match n % 3 {
+                    let sealed = match n % 3 {
                         0 => {
                             let budget = BudgetConfig {
                                 total_monthly: Usd::from_nanos(1_000 + i64::from(n)),
                                 ..Default::default()
                             };
-                            store.set_budget_config(&budget, &audit).unwrap();
+                            store.set_budget_config(&budget, &audit).unwrap()
                         }
                         1 => {
                             let verdict = NewAuditEvent::output_scanned(Some(agent), None, Verdict::Allow, 0);
-                            store.append_audit(&audit, verdict).unwrap();
+                            store.append_audit(&audit, verdict).unwrap()
                         }
-                        _ => {
-                            store.create_api_key(&key(&format!("k{i}-{n}")), &audit).unwrap();
-                        }
-                    }
-                    assert_eq!(audit.take().len(), 1);
+                        _ => store.create_api_key(&key(&format!("k{i}-{n}")), &audit).unwrap(),
+                    };
+                    assert_eq!(sealed.request_id, audit.request_id);
                 }
             });
         }

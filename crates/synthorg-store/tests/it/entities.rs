@@ -25,7 +25,7 @@ fn agent_names_are_unique(s: &dyn Store) {
     let twin = synthorg_core::agent::NewAgent { name: "ada".into(), role: "qa".into(), ..Default::default() }
         .into_agent(&admin(), now())
         .unwrap();
-    let err = s.create_agent(&twin, &synthorg_core::audit::Audit::system()).unwrap_err();
+    let err = s.create_agent(&twin, &synthorg_core::audit::AuditContext::system()).unwrap_err();
     assert!(matches!(err, StoreError::Domain(DomainError::Conflict(ref m)) if m.contains("\"ada\"")), "{err}");
     assert!(matches!(s.get_agent(twin.id), Err(StoreError::NotFound { .. })));
 }
@@ -74,7 +74,7 @@ fn terminating_an_agent_interrupts_its_work(s: &dyn Store) {
     move_task(s, done.id, TaskStatus::InReview, None);
     move_task(s, done.id, TaskStatus::Completed, None);
     let patch = AgentPatch { status: Some(AgentStatus::Terminated), ..Default::default() };
-    s.update_agent(agent.id, patch, &admin(), &synthorg_core::audit::Audit::system()).unwrap();
+    s.update_agent(agent.id, patch, &admin(), &synthorg_core::audit::AuditContext::system()).unwrap();
     assert_eq!(s.get_task(busy.id).unwrap().status, TaskStatus::Interrupted);
     assert_eq!(s.get_task(done.id).unwrap().status, TaskStatus::Completed);
     let last = s.task_history(busy.id, &PageRequest::default()).unwrap().items.pop().unwrap();
@@ -149,7 +149,7 @@ pub(crate) fn escalate(s: &dyn Store, agent: Uuid) -> (Approval, EvaluationRecor
         created_at: now(),
         action: Verdict::Escalate,
     };
-    s.record_evaluation(&evaluation, Some(&approval), &synthorg_core::audit::Audit::system()).unwrap();
+    s.record_evaluation(&evaluation, Some(&approval), &synthorg_core::audit::AuditContext::system()).unwrap();
     (approval, evaluation)
 }
 
@@ -163,9 +163,10 @@ fn approvals_are_decided_once(s: &dyn Store) {
             approval.id,
             &DecisionRequest { decision: Decision::Approve, note: Some("ok".into()) },
             &admin(),
-            &synthorg_core::audit::Audit::system(),
+            &synthorg_core::audit::AuditContext::system(),
         )
-        .unwrap();
+        .unwrap()
+        .0;
     assert_eq!(decided.status, ApprovalStatus::Approved);
     assert_eq!(s.get_approval(approval.id).unwrap(), decided);
     assert_eq!(s.pending_approvals().unwrap(), 0);
@@ -174,7 +175,7 @@ fn approvals_are_decided_once(s: &dyn Store) {
             approval.id,
             &DecisionRequest { decision: Decision::Reject, note: None },
             &admin(),
-            &synthorg_core::audit::Audit::system(),
+            &synthorg_core::audit::AuditContext::system(),
         )
         .unwrap_err();
     assert!(err.to_string().contains("already approved"), "{err}");
@@ -192,18 +193,18 @@ fn keys_are_revocable(s: &dyn Store) {
         created_at: now(),
         revoked_at: None,
     };
-    s.create_api_key(&key, &synthorg_core::audit::Audit::system()).unwrap();
+    s.create_api_key(&key, &synthorg_core::audit::AuditContext::system()).unwrap();
     assert_eq!(s.active_api_keys().unwrap(), 1);
     assert_eq!(s.find_api_key("abc").unwrap(), Some(key.clone()));
-    let revoked = s.revoke_api_key("abc", now(), &synthorg_core::audit::Audit::system()).unwrap();
+    let (revoked, _) = s.revoke_api_key("abc", now(), &synthorg_core::audit::AuditContext::system()).unwrap();
     assert!(revoked.revoked_at.is_some());
     assert_eq!(
-        s.revoke_api_key("abc", now(), &synthorg_core::audit::Audit::system()).unwrap().revoked_at,
+        s.revoke_api_key("abc", now(), &synthorg_core::audit::AuditContext::system()).unwrap().0.revoked_at,
         revoked.revoked_at
     );
     assert_eq!(s.active_api_keys().unwrap(), 0);
     assert!(matches!(
-        s.revoke_api_key("nope", now(), &synthorg_core::audit::Audit::system()),
+        s.revoke_api_key("nope", now(), &synthorg_core::audit::AuditContext::system()),
         Err(StoreError::NotFound { .. })
     ));
     assert!(!format!("{key:?}").contains("7, 7"));

@@ -97,7 +97,7 @@ pub fn add_agent(store: &dyn Store, name: &str) -> Agent {
     let agent = NewAgent { name: name.into(), role: "developer".into(), ..Default::default() }
         .into_agent(&admin(), now())
         .unwrap();
-    store.create_agent(&agent, &synthorg_core::audit::Audit::system()).unwrap();
+    store.create_agent(&agent, &synthorg_core::audit::AuditContext::system()).unwrap();
     agent
 }
 

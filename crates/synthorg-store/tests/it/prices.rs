@@ -240,7 +240,7 @@ fn a_version_2_sqlite_store_gets_name_keys() {
         let agent = synthorg_core::agent::NewAgent { name: taken.into(), role: "dev".into(), ..Default::default() }
             .into_agent(&admin(), now())
             .unwrap();
-        let e = store.create_agent(&agent, &synthorg_core::audit::Audit::system()).unwrap_err().to_string();
+        let e = store.create_agent(&agent, &synthorg_core::audit::AuditContext::system()).unwrap_err().to_string();
         assert!(e.contains("already exists"), "{taken}: {e}");
     }
     add_agent(&store, "Linus");

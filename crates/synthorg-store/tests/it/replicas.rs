@@ -115,7 +115,9 @@ fn a_termination_racing_assignments_leaves_no_active_work_behind() {
                     status: Some(synthorg_core::agent::AgentStatus::Terminated),
                     ..Default::default()
                 };
-                s.update_agent(agent.id, patch, &admin(), &synthorg_core::audit::Audit::system()).map(|_| ()).unwrap();
+                s.update_agent(agent.id, patch, &admin(), &synthorg_core::audit::AuditContext::system())
+                    .map(|_| ())
+                    .unwrap();
             }
             i => {
                 let request = TransitionRequest {
@@ -157,7 +159,7 @@ fn an_approval_decided_through_both_replicas_is_decided_once() {
                 approval.id,
                 &DecisionRequest { decision, note: Some(format!("admin {i}")) },
                 &admin(),
-                &synthorg_core::audit::Audit::system(),
+                &synthorg_core::audit::AuditContext::system(),
             )
         });
         let winners: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
@@ -169,7 +171,7 @@ fn an_approval_decided_through_both_replicas_is_decided_once() {
                 .all(|e| matches!(e, StoreError::Domain(DomainError::Conflict(_))))
         );
         let stored = a.get_approval(approval.id).unwrap();
-        assert_eq!((stored.status, &stored.decision_note), (winners[0].status, &winners[0].decision_note));
+        assert_eq!((stored.status, &stored.decision_note), (winners[0].0.status, &winners[0].0.decision_note));
     }
     assert_eq!(b.pending_approvals().unwrap(), 0);
 }
