@@ -32,6 +32,9 @@ cargo bench -q -p synthorg-telemetry --features sdk-compare --bench otlp
 section "tracing a request against the OpenTelemetry Rust SDK (tracing-opentelemetry)"
 cargo bench -q -p synthorg-telemetry --features sdk-compare --bench otlp_traces
 
+section "the request path against /health (wrk)"
+bench/wrk.sh 10
+
 section "API throughput and latency against raw SQLite commits"
 bench/api.sh 20
 
