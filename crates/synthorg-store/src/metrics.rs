@@ -42,11 +42,11 @@ impl Collect for WriterMetrics {
     fn collect(&self, e: &mut Exposition) {
         let Some(s) = self.store.writer_stats() else { return };
         self.queue.header(e);
-        e.gauge(self.queue.name(), &[], s.queued as f64);
+        self.queue.gauge(e, [], s.queued as f64);
         for (family, n) in [(&self.commits, s.commits), (&self.writes, s.writes), (&self.wal_restarts, s.wal_restarts)]
         {
             family.header(e);
-            e.counter(family.name(), &[], n as f64);
+            family.counter(e, [], n as f64);
         }
     }
 }

@@ -57,19 +57,19 @@ pub struct EventMetrics {
     cost_exemplar: Arc<ExemplarCell>,
     coordination_efficiency: Gauge,
     coordination_overhead: Gauge,
-    verdicts_family: Family,
+    verdicts_family: Family<2>,
     efficiency_family: Family,
     overhead_family: Family,
     reservations: CounterMap<Outcome>,
-    reservations_family: Family,
+    reservations_family: Family<1>,
     /// Nanodollars spent beyond reservations.
     overshoot_nanos: Counter,
     overshoot_family: Family,
     /// By decision, in `Decision::ALL` order.
     decisions: Vec<(Decision, Histogram)>,
-    decisions_family: Family,
+    decisions_family: Family<1>,
     tokens: TokenUsage,
-    tokens_family: Family,
+    tokens_family: Family<4>,
 }
 
 impl EventMetrics {
@@ -83,7 +83,7 @@ impl EventMetrics {
                 Kind::Histogram,
                 "Tokens per reported model call, by operation, provider, model and token type (input, output); \
                  models past max_model_series under __other__. OTLP name gen_ai.client.token.usage.",
-            )
+            ).labelled(["gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model", "gen_ai_token_type"])
             .with_otel(TOKEN_USAGE),
             cost_exemplar: Arc::default(),
             verdicts: CounterMap::with_keys(
@@ -99,7 +99,7 @@ impl EventMetrics {
                 "security_evaluations",
                 Kind::Counter,
                 "Security verdicts given by this process, by verdict and by the action taken (allow for a deny or escalate in shadow mode).",
-            ),
+            ).labelled(["verdict", "action"]),
             efficiency_family: Family::new(
                 prefix,
                 "coordination_efficiency",
@@ -118,14 +118,14 @@ impl EventMetrics {
                 "budget_reservations",
                 Kind::Counter,
                 "Budget reservations handled by this process, by outcome (granted, refused, settled, released, expired).",
-            ),
+            ).labelled(["outcome"]),
             decisions: Decision::ALL.iter().map(|d| (*d, Histogram::new(DECISION_BUCKETS))).collect(),
             decisions_family: Family::new(
                 prefix,
                 "approval_decision_seconds",
                 Kind::Histogram,
                 "Time from an escalation to its approval's decision, by decision, decided through this process.",
-            ),
+            ).labelled(["decision"]),
             overshoot_nanos: Counter::default(),
             overshoot_family: Family::new(
                 prefix,
@@ -215,41 +215,32 @@ impl Collect for EventMetrics {
         ] {
             family.header(e);
             if let Some(v) = gauge.get() {
-                e.gauge(family.name(), &[], v);
+                family.gauge(e, [], v);
             }
         }
         self.reservations_family.header(e);
         for (outcome, count) in self.reservations.snapshot() {
-            e.counter(self.reservations_family.name(), &[("outcome", outcome.as_str())], count as f64);
+            self.reservations_family.counter(e, [outcome.as_str()], count as f64);
         }
         self.overshoot_family.header(e);
-        e.counter(self.overshoot_family.name(), &[], self.overshoot_nanos.get() as f64 / 1e9);
+        self.overshoot_family.counter(e, [], self.overshoot_nanos.get() as f64 / 1e9);
         self.decisions_family.header(e);
         for (decision, histogram) in &self.decisions {
             let s = histogram.snapshot();
-            e.histogram(self.decisions_family.name(), &[("decision", decision.as_str())], &s);
+            self.decisions_family.histogram(e, [decision.as_str()], &s);
         }
         self.tokens_family.header(e);
         {
             let series = self.tokens.series.lock().unwrap_or_else(|p| p.into_inner());
             for ((operation, provider, model, output_side), histogram) in series.iter() {
-                let labels = [
-                    ("gen_ai_operation_name", operation.as_str()),
-                    ("gen_ai_provider_name", provider.as_str()),
-                    ("gen_ai_request_model", model.as_str()),
-                    ("gen_ai_token_type", if *output_side { "output" } else { "input" }),
-                ];
-                e.histogram(self.tokens_family.name(), &labels, &histogram.snapshot());
+                let token_type = if *output_side { "output" } else { "input" };
+                let labels = [operation.as_str(), provider.as_str(), model.as_str(), token_type];
+                self.tokens_family.histogram(e, labels, &histogram.snapshot());
             }
         }
         self.verdicts_family.header(e);
         for ((verdict, action), count, exemplar) in self.verdicts.snapshot_with_exemplars() {
-            e.counter_with(
-                self.verdicts_family.name(),
-                &[("verdict", verdict.as_str()), ("action", action.as_str())],
-                count as f64,
-                exemplar.as_ref(),
-            );
+            self.verdicts_family.counter_with(e, [verdict.as_str(), action.as_str()], count as f64, exemplar.as_ref());
         }
     }
 }

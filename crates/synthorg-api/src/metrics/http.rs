@@ -93,9 +93,9 @@ pub struct HttpMetrics {
     requests: CounterMap<(Method, String, StatusClass)>,
     latency: Mutex<BTreeMap<(Method, String), Histogram>>,
     rate_limited: CounterMap<(Role, String)>,
-    requests_family: Family,
-    duration_family: Family,
-    rate_limited_family: Family,
+    requests_family: Family<3>,
+    duration_family: Family<2>,
+    rate_limited_family: Family<2>,
 }
 
 impl HttpMetrics {
@@ -109,19 +109,22 @@ impl HttpMetrics {
                 "http_requests",
                 Kind::Counter,
                 "HTTP requests served, by method, route template and status class.",
-            ),
+            )
+            .labelled(["method", "route", "status_class"]),
             duration_family: Family::new(
                 prefix,
                 "http_request_duration_seconds",
                 Kind::Histogram,
                 "HTTP request latency in seconds, by method and route template.",
-            ),
+            )
+            .labelled(["method", "route"]),
             rate_limited_family: Family::new(
                 prefix,
                 "http_rate_limited",
                 Kind::Counter,
                 "Requests refused with 429 by the per-key rate limit, by the key's role and route template.",
-            ),
+            )
+            .labelled(["role", "route"]),
         }
     }
 
@@ -146,27 +149,19 @@ impl HttpMetrics {
 
 impl Collect for HttpMetrics {
     fn collect(&self, e: &mut Exposition) {
-        let name = self.requests_family.name();
         self.requests_family.header(e);
         for ((method, route, class), count) in self.requests.snapshot() {
-            e.counter(
-                name,
-                &[("method", method.label()), ("route", &route), ("status_class", class.label())],
-                count as f64,
-            );
+            self.requests_family.counter(e, [method.label(), &route, class.label()], count as f64);
         }
-        let name = self.duration_family.name();
         self.duration_family.header(e);
         let latency = self.latency.lock().unwrap_or_else(|x| x.into_inner());
         for ((method, route), histogram) in latency.iter() {
-            let s = histogram.snapshot();
-            e.histogram(name, &[("method", method.label()), ("route", route)], &s);
+            self.duration_family.histogram(e, [method.label(), route], &histogram.snapshot());
         }
         drop(latency);
-        let name = self.rate_limited_family.name();
         self.rate_limited_family.header(e);
         for ((role, route), count) in self.rate_limited.snapshot() {
-            e.counter(name, &[("role", role.as_str()), ("route", &route)], count as f64);
+            self.rate_limited_family.counter(e, [role.as_str(), &route], count as f64);
         }
     }
 }

@@ -67,7 +67,7 @@ impl MetricsSettings {
 /// Every component's families, in one exposition.
 #[derive(Debug)]
 pub struct MetricsCollector {
-    app: Family,
+    app: Family<1>,
     scrapes_family: Family,
     scrapes: Counter,
     events: Arc<EventMetrics>,
@@ -97,7 +97,7 @@ impl MetricsCollector {
         components.push(Arc::new(WriterMetrics::new(p, store)));
         components.push(Arc::new(ProcessMetrics::default()));
         Self {
-            app: Family::new(p, "app", Kind::Info, "Build information of this synthorg process."),
+            app: Family::new(p, "app", Kind::Info, "Build information of this synthorg process.").labelled(["version"]),
             scrapes_family: Family::new(
                 p,
                 "scrapes",
@@ -152,9 +152,9 @@ impl MetricsCollector {
 
     fn write(&self, e: &mut Exposition) {
         self.app.header(e);
-        e.info(self.app.name(), &[("version", env!("CARGO_PKG_VERSION"))]);
+        self.app.info(e, [env!("CARGO_PKG_VERSION")]);
         self.scrapes_family.header(e);
-        e.counter(self.scrapes_family.name(), &[], self.scrapes.get() as f64);
+        self.scrapes_family.counter(e, [], self.scrapes.get() as f64);
         for component in &self.components {
             component.collect(e);
         }

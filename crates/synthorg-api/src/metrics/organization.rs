@@ -136,48 +136,48 @@ struct LastGood {
 
 #[derive(Debug)]
 struct Families {
-    agents: Family,
-    agent: Family,
-    tasks: Family,
-    transitions: Family,
+    agents: Family<2>,
+    agent: Family<4>,
+    tasks: Family<2>,
+    transitions: Family<2>,
     approvals_pending: Family,
     approvals_oldest: Family,
     audit_events: Family,
     cost: Family,
     budget_monthly: Family,
-    budget_threshold: Family,
+    budget_threshold: Family<1>,
     budget_used: Family,
     budget_daily_used: Family,
-    budget_reserved: Family,
+    budget_reserved: Family<1>,
     budget_reserved_tokens: Family,
     budget_reservations_open: Family,
-    burn_rate: Family,
+    burn_rate: Family<1>,
     forecast: Family,
     exhaustion: Family,
     period_remaining: Family,
-    agent_cost: Family,
-    agent_budget_used: Family,
-    agent_token_budget_used: Family,
-    provider_cost: Family,
-    provider_tokens: Family,
-    cost_reports: Family,
-    disagreements: Family,
-    scrape_errors: Family,
-    folded: Family,
+    agent_cost: Family<1>,
+    agent_budget_used: Family<1>,
+    agent_token_budget_used: Family<1>,
+    provider_cost: Family<2>,
+    provider_tokens: Family<3>,
+    cost_reports: Family<3>,
+    disagreements: Family<2>,
+    scrape_errors: Family<1>,
+    folded: Family<1>,
 }
 
 impl Families {
     fn new(p: &str) -> Self {
         Self {
-            agents: Family::new(p, "agents_total", Kind::Gauge, "Agents by status and trust level."),
-            agent: Family::new(p, "agent", Kind::Info, "Agent identity, to join names onto agent_id series."),
+            agents: Family::new(p, "agents_total", Kind::Gauge, "Agents by status and trust level.").labelled(["status", "trust_level"]),
+            agent: Family::new(p, "agent", Kind::Info, "Agent identity, to join names onto agent_id series.").labelled(["agent_id", "name", "role", "department"]),
             tasks: Family::new(
                 p,
                 "tasks_total",
                 Kind::Gauge,
                 "Tasks by status and assignee (agent id, unassigned, or __other__ when folded).",
-            ),
-            transitions: Family::new(p, "task_transitions", Kind::Counter, "Task transitions by from and to status."),
+            ).labelled(["status", "agent"]),
+            transitions: Family::new(p, "task_transitions", Kind::Counter, "Task transitions by from and to status.").labelled(["from", "to"]),
             approvals_pending: Family::new(
                 p,
                 "approvals_pending",
@@ -204,7 +204,7 @@ impl Families {
                 "budget_alert_threshold_percent",
                 Kind::Gauge,
                 "Configured budget alert thresholds in percent, by level.",
-            ),
+            ).labelled(["level"]),
             budget_used: Family::new(
                 p,
                 "budget_used_percent",
@@ -222,7 +222,7 @@ impl Families {
                 "budget_reserved_usd",
                 Kind::Gauge,
                 "USD held by open reservations against each kind of limit: monthly and agent_daily (every hold), task (holds for a task).",
-            ),
+            ).labelled(["scope"]),
             budget_reserved_tokens: Family::new(
                 p,
                 "budget_reserved_tokens",
@@ -240,7 +240,7 @@ impl Families {
                 "budget_burn_rate_usd_per_hour",
                 Kind::Gauge,
                 "Spend per hour over the window (1h, 24h; over the process's history when that is shorter, at least 5 minutes).",
-            ),
+            ).labelled(["window"]),
             forecast: Family::new(
                 p,
                 "budget_forecast_period_usd",
@@ -264,56 +264,56 @@ impl Families {
                 "agent_cost",
                 Kind::Counter,
                 "Cost per agent, USD; terminated and folded agents under __other__.",
-            ),
+            ).labelled(["agent_id"]),
             agent_budget_used: Family::new(
                 p,
                 "agent_budget_used_percent",
                 Kind::Gauge,
                 "Agent's spend today in percent of per_agent_daily_limit (0 without a limit).",
-            ),
+            ).labelled(["agent_id"]),
             agent_token_budget_used: Family::new(
                 p,
                 "agent_token_budget_used_percent",
                 Kind::Gauge,
                 "Each agent's tokens today (UTC) in percent of per_agent_daily_tokens (0 without that limit).",
-            ),
+            ).labelled(["agent_id"]),
             provider_cost: Family::new(
                 p,
                 "provider_cost",
                 Kind::Counter,
                 "Cost in the ledger per provider and model, USD; models past max_model_series under __other__.",
-            ),
+            ).labelled(["provider", "model"]),
             provider_tokens: Family::new(
                 p,
                 "provider_tokens",
                 Kind::Counter,
                 "Tokens per provider, model and type; input and output are whole counts, the cache and \
                  reasoning types are parts of them.",
-            ),
+            ).labelled(["provider", "model", "type"]),
             cost_reports: Family::new(
                 p,
                 "cost_reports",
                 Kind::Counter,
                 "Cost reports per provider, model and cost source (reported, computed, unpriced).",
-            ),
+            ).labelled(["provider", "model", "source"]),
             disagreements: Family::new(
                 p,
                 "cost_price_disagreements",
                 Kind::Counter,
                 "Reported costs more than 1% away from the catalogue price, per provider and model.",
-            ),
+            ).labelled(["provider", "model"]),
             scrape_errors: Family::new(
                 p,
                 "scrape_errors",
                 Kind::Counter,
                 "Failed reads of a metrics source during scrapes, by source.",
-            ),
+            ).labelled(["source"]),
             folded: Family::new(
                 p,
                 "metric_series_folded",
                 Kind::Counter,
                 "Series folded into __other__ (or dropped) by the cardinality guard, by family.",
-            ),
+            ).labelled(["family"]),
         }
     }
 }
@@ -440,7 +440,7 @@ impl OrganizationMetrics {
             for status in AgentStatus::ALL {
                 for level in TrustLevel::ALL {
                     let v = counts.get(&(*status, *level)).copied().unwrap_or(0);
-                    e.gauge(f.agents.name(), &[("status", status.as_str()), ("trust_level", level.as_str())], v as f64);
+                    f.agents.gauge(e, [status.as_str(), level.as_str()], v as f64);
                 }
             }
         }
@@ -449,10 +449,7 @@ impl OrganizationMetrics {
         for row in last.agents.iter().flat_map(|a| &a.directory) {
             if visible.contains(&row.id) {
                 let id = row.id.to_string();
-                e.info(
-                    f.agent.name(),
-                    &[("agent_id", &id), ("name", &row.name), ("role", &row.role), ("department", &row.department)],
-                );
+                f.agent.info(e, [&id, &row.name, &row.role, &row.department]);
             } else if row.status != AgentStatus::Terminated {
                 hidden += 1;
             }
@@ -466,12 +463,11 @@ impl OrganizationMetrics {
         if let Some(tasks) = &last.tasks {
             let mut other: BTreeMap<TaskStatus, u64> = BTreeMap::new();
             let mut folded_agents = BTreeSet::new();
-            let name = f.tasks.name();
             for (status, agent, count) in &tasks.counts {
                 match agent {
-                    None => e.gauge(name, &[("status", status.as_str()), ("agent", UNASSIGNED)], *count as f64),
+                    None => f.tasks.gauge(e, [status.as_str(), UNASSIGNED], *count as f64),
                     Some(id) if visible.contains(id) => {
-                        e.gauge(name, &[("status", status.as_str()), ("agent", &id.to_string())], *count as f64)
+                        f.tasks.gauge(e, [status.as_str(), &id.to_string()], *count as f64)
                     }
                     Some(id) => {
                         *other.entry(*status).or_default() += count;
@@ -480,26 +476,26 @@ impl OrganizationMetrics {
                 }
             }
             for (status, count) in other {
-                e.gauge(name, &[("status", status.as_str()), ("agent", OTHER)], count as f64);
+                f.tasks.gauge(e, [status.as_str(), OTHER], count as f64);
             }
             self.fold(Folded::TasksTotal, folded_agents.len());
         }
         f.transitions.header(e);
         for (from, to, count) in last.tasks.iter().flat_map(|t| &t.transitions) {
-            e.counter(f.transitions.name(), &[("from", from.as_str()), ("to", to.as_str())], *count as f64);
+            f.transitions.counter(e, [from.as_str(), to.as_str()], *count as f64);
         }
         f.approvals_pending.header(e);
         if let Some((pending, _)) = last.approvals {
-            e.gauge(f.approvals_pending.name(), &[], pending as f64);
+            f.approvals_pending.gauge(e, [], pending as f64);
         }
         f.approvals_oldest.header(e);
         if let Some((_, oldest)) = last.approvals {
             let waited = oldest.map_or(0.0, |at| (now() - at).as_seconds_f64().max(0.0));
-            e.gauge(f.approvals_oldest.name(), &[], waited);
+            f.approvals_oldest.gauge(e, [], waited);
         }
         f.audit_events.header(e);
         if let Some(seq) = last.audit {
-            e.counter(f.audit_events.name(), &[], seq as f64);
+            f.audit_events.counter(e, [], seq as f64);
         }
     }
 
@@ -511,30 +507,30 @@ impl OrganizationMetrics {
         // Each family's samples follow its own header: interleaving breaks parsers.
         f.cost.header(e);
         if let Some(c) = costs {
-            e.counter_with(f.cost.name(), &[], c.total.as_f64(), self.cost_exemplar.get().as_ref());
+            f.cost.counter_with(e, [], c.total.as_f64(), self.cost_exemplar.get().as_ref());
         }
         f.budget_monthly.header(e);
-        e.gauge(f.budget_monthly.name(), &[], budget.total_monthly.as_f64());
+        f.budget_monthly.gauge(e, [], budget.total_monthly.as_f64());
         f.budget_threshold.header(e);
         let a = &budget.alerts;
         for (level, v) in [("warn", a.warn), ("critical", a.critical), ("hard_stop", a.hard_stop)] {
-            e.gauge(f.budget_threshold.name(), &[("level", level)], v);
+            f.budget_threshold.gauge(e, [level], v);
         }
         f.budget_used.header(e);
         if let Some(c) = costs {
-            e.gauge(f.budget_used.name(), &[], percent(c.period_spend, budget.total_monthly));
+            f.budget_used.gauge(e, [], percent(c.period_spend, budget.total_monthly));
         }
         f.budget_daily_used.header(e);
         if let Some(c) = costs {
             let period = BillingPeriod::containing(now(), budget.reset_day);
             let daily = period.daily_share(budget.total_monthly);
-            e.gauge(f.budget_daily_used.name(), &[], percent(c.today_spend, daily));
+            f.budget_daily_used.gauge(e, [], percent(c.today_spend, daily));
         }
         f.budget_reserved.header(e);
         if let Some(c) = costs {
             for (scope, held) in [("monthly", c.held.amount), ("agent_daily", c.held.amount), ("task", c.held.on_tasks)]
             {
-                e.gauge(f.budget_reserved.name(), &[("scope", scope)], held.as_f64());
+                f.budget_reserved.gauge(e, [scope], held.as_f64());
             }
         }
         let history = self.history.lock().unwrap_or_else(|p| p.into_inner()).clone();
@@ -544,30 +540,30 @@ impl OrganizationMetrics {
         if let Some((one, day)) = rates {
             for (window, rate) in [("1h", one), ("24h", day)] {
                 if let Some(rate) = rate {
-                    e.gauge(f.burn_rate.name(), &[("window", window)], rate);
+                    f.burn_rate.gauge(e, [window], rate);
                 }
             }
         }
         let outlook = costs.map(|c| budget.outlook(c.at, c.period_spend, c.held.amount, rates.and_then(|r| r.1)));
         f.forecast.header(e);
         if let Some(o) = outlook {
-            e.gauge(f.forecast.name(), &[], o.forecast_period_spend.as_f64());
+            f.forecast.gauge(e, [], o.forecast_period_spend.as_f64());
         }
         f.exhaustion.header(e);
         if let Some(seconds) = outlook.and_then(|o| o.exhaustion_seconds) {
-            e.gauge(f.exhaustion.name(), &[], seconds);
+            f.exhaustion.gauge(e, [], seconds);
         }
         f.period_remaining.header(e);
         if let Some(o) = outlook {
-            e.gauge(f.period_remaining.name(), &[], o.period_remaining_seconds);
+            f.period_remaining.gauge(e, [], o.period_remaining_seconds);
         }
         f.budget_reserved_tokens.header(e);
         if let Some(c) = costs {
-            e.gauge(f.budget_reserved_tokens.name(), &[], c.held.tokens as f64);
+            f.budget_reserved_tokens.gauge(e, [], c.held.tokens as f64);
         }
         f.budget_reservations_open.header(e);
         if let Some(c) = costs {
-            e.gauge(f.budget_reservations_open.name(), &[], c.held.open as f64);
+            f.budget_reservations_open.gauge(e, [], c.held.open as f64);
         }
         f.agent_cost.header(e);
         if let Some(c) = costs {
@@ -575,14 +571,14 @@ impl OrganizationMetrics {
             let mut folded = 0;
             for (agent, cost) in &c.per_agent {
                 if visible.contains(agent) {
-                    e.counter(f.agent_cost.name(), &[("agent_id", &agent.to_string())], cost.as_f64());
+                    f.agent_cost.counter(e, [&agent.to_string()], cost.as_f64());
                 } else {
                     other = other.checked_add(*cost).unwrap_or(other);
                     folded += 1;
                 }
             }
             if folded > 0 {
-                e.counter(f.agent_cost.name(), &[("agent_id", OTHER)], other.as_f64());
+                f.agent_cost.counter(e, [OTHER], other.as_f64());
             }
             self.fold(Folded::AgentCostTotal, folded);
         }
@@ -591,11 +587,7 @@ impl OrganizationMetrics {
             let today: BTreeMap<Uuid, Usd> = c.agents_today.iter().copied().collect();
             for agent in visible {
                 let spend = today.get(agent).copied().unwrap_or(Usd::ZERO);
-                e.gauge(
-                    f.agent_budget_used.name(),
-                    &[("agent_id", &agent.to_string())],
-                    percent(spend, budget.per_agent_daily_limit),
-                );
+                f.agent_budget_used.gauge(e, [&agent.to_string()], percent(spend, budget.per_agent_daily_limit));
             }
             self.fold(Folded::AgentBudgetUsedPercent, today.keys().filter(|a| !visible.contains(a)).count());
         }
@@ -606,7 +598,7 @@ impl OrganizationMetrics {
             for agent in visible {
                 let used = today.get(agent).copied().unwrap_or(0);
                 let used_percent = if limit == 0 { 0.0 } else { used as f64 * 100.0 / limit as f64 };
-                e.gauge(f.agent_token_budget_used.name(), &[("agent_id", &agent.to_string())], used_percent);
+                f.agent_token_budget_used.gauge(e, [&agent.to_string()], used_percent);
             }
             self.fold(Folded::AgentTokenBudgetUsedPercent, today.keys().filter(|a| !visible.contains(a)).count());
         }
@@ -630,35 +622,23 @@ impl OrganizationMetrics {
         }
         f.provider_cost.header(e);
         for m in &shown {
-            e.counter(f.provider_cost.name(), &[("provider", &m.provider), ("model", &m.model)], m.cost.as_f64());
+            f.provider_cost.counter(e, [&m.provider, &m.model], m.cost.as_f64());
         }
         f.provider_tokens.header(e);
         for m in &shown {
             for class in TokenType::ALL {
-                e.counter(
-                    f.provider_tokens.name(),
-                    &[("provider", &m.provider), ("model", &m.model), ("type", class.as_str())],
-                    m.tokens.of(*class) as f64,
-                );
+                f.provider_tokens.counter(e, [&m.provider, &m.model, class.as_str()], m.tokens.of(*class) as f64);
             }
         }
         f.cost_reports.header(e);
         for m in &shown {
             for source in CostSource::ALL {
-                e.counter(
-                    f.cost_reports.name(),
-                    &[("provider", &m.provider), ("model", &m.model), ("source", source.as_str())],
-                    m.reports(*source) as f64,
-                );
+                f.cost_reports.counter(e, [&m.provider, &m.model, source.as_str()], m.reports(*source) as f64);
             }
         }
         f.disagreements.header(e);
         for m in &shown {
-            e.counter(
-                f.disagreements.name(),
-                &[("provider", &m.provider), ("model", &m.model)],
-                m.disagreements as f64,
-            );
+            f.disagreements.counter(e, [&m.provider, &m.model], m.disagreements as f64);
         }
     }
 
@@ -666,11 +646,11 @@ impl OrganizationMetrics {
         let f = &self.f;
         f.scrape_errors.header(e);
         for (source, count) in self.scrape_errors.snapshot() {
-            e.counter(f.scrape_errors.name(), &[("source", source.label())], count as f64);
+            f.scrape_errors.counter(e, [source.label()], count as f64);
         }
         f.folded.header(e);
         for (family, count) in self.folded.snapshot() {
-            e.counter(f.folded.name(), &[("family", family.label())], count as f64);
+            f.folded.counter(e, [family.label()], count as f64);
         }
     }
 }

@@ -1,25 +1,36 @@
 //! Families owned by their components: each component names its families once (prefix
 //! applied at construction) and writes their samples itself.
 
-use super::{Exposition, Kind, OtelName};
+use super::{Exemplar, Exposition, HistogramSnapshot, Kind, OtelName};
 
-/// One metric family: its full name, kind and help text.
+/// One metric family: its full name, kind, help text and label names. `N` is the number of
+/// labels, fixed with their names when the family is made ([`Family::labelled`]): a sample
+/// gives exactly `N` values, in that order, so it cannot be written with a wrong, missing or
+/// extra label name.
 #[derive(Debug, Clone)]
-pub struct Family {
+pub struct Family<const N: usize = 0> {
     name: String,
     kind: Kind,
     help: &'static str,
     otel: Option<OtelName>,
+    labels: [&'static str; N],
 }
 
 impl Family {
     /// `{prefix}_{name}`, or `name` alone with an empty prefix (families with standard names,
-    /// such as `process_*`).
+    /// such as `process_*`); no labels until [`Family::labelled`].
     pub fn new(prefix: &str, name: &str, kind: Kind, help: &'static str) -> Self {
         let name = if prefix.is_empty() { name.to_owned() } else { format!("{prefix}_{name}") };
-        Self { name, kind, help, otel: None }
+        Self { name, kind, help, otel: None, labels: [] }
     }
 
+    /// The family with these label names: every sample names them, in this order.
+    pub fn labelled<const M: usize>(self, labels: [&'static str; M]) -> Family<M> {
+        Family { name: self.name, kind: self.kind, help: self.help, otel: self.otel, labels }
+    }
+}
+
+impl<const N: usize> Family<N> {
     /// The family's OpenTelemetry name, when it is the Prometheus translation of a
     /// conventional one: the OTLP push uses that name, unit and attribute keys.
     pub fn with_otel(mut self, otel: OtelName) -> Self {
@@ -35,6 +46,35 @@ impl Family {
     pub fn header(&self, e: &mut Exposition) {
         e.header_otel(&self.name, self.kind, self.help, self.otel.as_ref());
     }
+
+    /// A gauge sample with these label values.
+    pub fn gauge(&self, e: &mut Exposition, values: [&str; N], value: f64) {
+        e.gauge(&self.name, &self.pairs(values), value);
+    }
+
+    /// A counter sample (`_total`) with these label values.
+    pub fn counter(&self, e: &mut Exposition, values: [&str; N], value: f64) {
+        e.counter(&self.name, &self.pairs(values), value);
+    }
+
+    /// A counter sample with its exemplar.
+    pub fn counter_with(&self, e: &mut Exposition, values: [&str; N], value: f64, exemplar: Option<&Exemplar>) {
+        e.counter_with(&self.name, &self.pairs(values), value, exemplar);
+    }
+
+    /// An info sample (`_info`, value 1) with these label values.
+    pub fn info(&self, e: &mut Exposition, values: [&str; N]) {
+        e.info(&self.name, &self.pairs(values));
+    }
+
+    /// A histogram's samples with these label values.
+    pub fn histogram(&self, e: &mut Exposition, values: [&str; N], s: &HistogramSnapshot) {
+        e.histogram(&self.name, &self.pairs(values), s);
+    }
+
+    fn pairs<'a>(&self, values: [&'a str; N]) -> [(&'static str, &'a str); N] {
+        std::array::from_fn(|i| (self.labels[i], values[i]))
+    }
 }
 
 /// A component's families: writes each family's header and samples into a scrape. A
@@ -47,4 +87,24 @@ pub trait Collect: Send + Sync + std::fmt::Debug {
 /// variant's one spelling.
 pub trait LabelValue: Copy {
     fn label(self) -> &'static str;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Format;
+
+    #[test]
+    fn a_labelled_family_names_its_labels_in_every_sample() {
+        let family = Family::new("x", "jobs", Kind::Counter, "Jobs.").labelled(["queue", "outcome"]);
+        let plain = Family::new("x", "up", Kind::Gauge, "Up.");
+        let mut e = Exposition::new(Format::Text);
+        family.header(&mut e);
+        family.counter(&mut e, ["mail", "done"], 3.0);
+        plain.header(&mut e);
+        plain.gauge(&mut e, [], 1.0);
+        let text = String::from_utf8(e.finish()).unwrap();
+        assert!(text.contains("x_jobs_total{queue=\"mail\",outcome=\"done\"} 3\n"), "{text}");
+        assert!(text.contains("x_up 1\n"), "{text}");
+    }
 }

@@ -105,18 +105,18 @@ impl Collect for ProcessMetrics {
     fn collect(&self, e: &mut Exposition) {
         let Some(s) = read() else { return };
         self.cpu.header(e);
-        e.counter(self.cpu.name(), &[], s.cpu_seconds);
+        self.cpu.counter(e, [], s.cpu_seconds);
         for (family, value) in
             [(&self.resident, s.resident_bytes), (&self.virtual_memory, s.virtual_bytes), (&self.open_fds, s.open_fds)]
         {
             family.header(e);
-            e.gauge(family.name(), &[], value);
+            family.gauge(e, [], value);
         }
         if let Some(max) = s.max_fds {
             self.max_fds.header(e);
-            e.gauge(self.max_fds.name(), &[], max);
+            self.max_fds.gauge(e, [], max);
         }
         self.start_time.header(e);
-        e.gauge(self.start_time.name(), &[], s.start_time_seconds);
+        self.start_time.gauge(e, [], s.start_time_seconds);
     }
 }

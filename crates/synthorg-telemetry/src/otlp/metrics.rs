@@ -48,13 +48,13 @@ impl LabelValue for BatchOutcome {
 #[derive(Debug)]
 pub struct ExporterMetrics {
     handles: Vec<ExporterHandle>,
-    emitted: Family,
-    exported: Family,
-    dropped: Family,
-    batches: Family,
-    retries: Family,
-    queue_depth: Family,
-    queue_capacity: Family,
+    emitted: Family<1>,
+    exported: Family<2>,
+    dropped: Family<2>,
+    batches: Family<2>,
+    retries: Family<1>,
+    queue_depth: Family<1>,
+    queue_capacity: Family<1>,
 }
 
 impl ExporterMetrics {
@@ -62,29 +62,36 @@ impl ExporterMetrics {
         let f = |name, kind, help| Family::new(prefix, name, kind, help);
         Self {
             handles: handles.into_iter().collect(),
-            emitted: f("otlp_records_emitted", Kind::Counter, "Records handed to the OTLP exporter, by signal."),
+            emitted: f("otlp_records_emitted", Kind::Counter, "Records handed to the OTLP exporter, by signal.")
+                .labelled(["signal"]),
             exported: f(
                 "otlp_records_exported",
                 Kind::Counter,
                 "Records sent to the collector, by signal and outcome: delivered, or rejected in a partial success.",
-            ),
+            )
+            .labelled(["signal", "outcome"]),
             dropped: f(
                 "otlp_records_dropped",
                 Kind::Counter,
                 "Records the OTLP exporter dropped, by signal and reason.",
-            ),
+            )
+            .labelled(["signal", "reason"]),
             batches: f(
                 "otlp_batches",
                 Kind::Counter,
                 "OTLP export requests, by signal and outcome: success, partial, failed.",
-            ),
+            )
+            .labelled(["signal", "outcome"]),
             retries: f(
                 "otlp_retries",
                 Kind::Counter,
                 "OTLP export attempts repeated after a retryable failure, by signal.",
-            ),
-            queue_depth: f("otlp_queue_depth", Kind::Gauge, "Records waiting in the OTLP exporter's queue, by signal."),
-            queue_capacity: f("otlp_queue_capacity", Kind::Gauge, "Capacity of the OTLP exporter's queue, by signal."),
+            )
+            .labelled(["signal"]),
+            queue_depth: f("otlp_queue_depth", Kind::Gauge, "Records waiting in the OTLP exporter's queue, by signal.")
+                .labelled(["signal"]),
+            queue_capacity: f("otlp_queue_capacity", Kind::Gauge, "Capacity of the OTLP exporter's queue, by signal.")
+                .labelled(["signal"]),
         }
     }
 }
@@ -94,22 +101,18 @@ impl Collect for ExporterMetrics {
         let stats: Vec<(&str, ExporterStats)> = self.handles.iter().map(|h| (h.signal(), h.stats())).collect();
         self.emitted.header(e);
         for (signal, s) in &stats {
-            e.counter(self.emitted.name(), &[("signal", signal)], s.emitted as f64);
+            self.emitted.counter(e, [signal], s.emitted as f64);
         }
         self.exported.header(e);
         for (signal, s) in &stats {
             for (outcome, n) in [(ExportOutcome::Delivered, s.delivered), (ExportOutcome::Rejected, s.rejected)] {
-                e.counter(self.exported.name(), &[("signal", signal), ("outcome", outcome.label())], n as f64);
+                self.exported.counter(e, [signal, outcome.label()], n as f64);
             }
         }
         self.dropped.header(e);
         for (signal, s) in &stats {
             for reason in DropReason::ALL {
-                e.counter(
-                    self.dropped.name(),
-                    &[("signal", signal), ("reason", reason.label())],
-                    s.dropped_by(reason) as f64,
-                );
+                self.dropped.counter(e, [signal, reason.label()], s.dropped_by(reason) as f64);
             }
         }
         self.batches.header(e);
@@ -119,20 +122,20 @@ impl Collect for ExporterMetrics {
                 (BatchOutcome::Partial, s.batches_partial),
                 (BatchOutcome::Failed, s.batches_failed),
             ] {
-                e.counter(self.batches.name(), &[("signal", signal), ("outcome", outcome.label())], n as f64);
+                self.batches.counter(e, [signal, outcome.label()], n as f64);
             }
         }
         self.retries.header(e);
         for (signal, s) in &stats {
-            e.counter(self.retries.name(), &[("signal", signal)], s.retries as f64);
+            self.retries.counter(e, [signal], s.retries as f64);
         }
         self.queue_depth.header(e);
         for (signal, s) in &stats {
-            e.gauge(self.queue_depth.name(), &[("signal", signal)], s.queue_depth as f64);
+            self.queue_depth.gauge(e, [signal], s.queue_depth as f64);
         }
         self.queue_capacity.header(e);
         for (signal, s) in &stats {
-            e.gauge(self.queue_capacity.name(), &[("signal", signal)], s.queue_capacity as f64);
+            self.queue_capacity.gauge(e, [signal], s.queue_capacity as f64);
         }
     }
 }
