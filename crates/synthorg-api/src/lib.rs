@@ -119,6 +119,12 @@ pub fn openapi_document() -> serde_json::Value {
 /// Builds the complete application: routes, authentication, body limit, timeouts, JSON
 /// fallbacks; and, inside a tokio runtime, starts the reservation sweep on it.
 pub fn app(store: Arc<dyn Store>, settings: ApiSettings) -> Router {
+    app_and_engine(store, settings).0
+}
+
+/// [`app`], and the engine behind it: another door (a gateway) built on this engine shares
+/// its store, budget, rules and effects (logs, audit lines, metrics) with the REST door.
+pub fn app_and_engine(store: Arc<dyn Store>, settings: ApiSettings) -> (Router, Engine) {
     let (router, doc) = routes::api_router().split_for_parts();
     let openapi_json = serde_json::to_string_pretty(&openapi::served(doc)).unwrap_or_default();
     let metrics = settings.metrics.clone().map(|m| {
@@ -135,12 +141,14 @@ pub fn app(store: Arc<dyn Store>, settings: ApiSettings) -> Router {
     if let Ok(runtime) = tokio::runtime::Handle::try_current() {
         runtime.spawn(sweep::run(state.clone()));
     }
-    router
+    let engine = state.engine().clone();
+    let router = router
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_key))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .merge(console::router())
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::timeout_and_log))
-        .with_state(state)
+        .with_state(state);
+    (router, engine)
 }

@@ -8,6 +8,7 @@ mod audit;
 mod auth;
 mod authorization;
 mod bad_input;
+mod doors;
 mod flows;
 mod metrics;
 mod openapi;
@@ -20,7 +21,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use serde_json::{Value, json};
-use synthorg_api::{ApiSettings, app};
+use synthorg_api::ApiSettings;
 use synthorg_core::Role;
 use synthorg_store::testing::PgSchema;
 use synthorg_store::{SqliteOptions, SqliteStore, Store, now};
@@ -89,6 +90,8 @@ pub struct TestApp {
     pub backing: Backing,
     pub store: Arc<dyn Store>,
     pub router: Router,
+    /// The engine behind the router: the door-agnostic operations another door would call.
+    pub engine: synthorg_engine::Engine,
     pub admin: String,
 }
 
@@ -135,8 +138,8 @@ impl TestApp {
             }
         };
         let admin = Self::key_in(store.as_ref(), Role::Admin, None);
-        let router = app(store.clone(), settings);
-        Self { backing, store, router, admin }
+        let (router, engine) = synthorg_api::app_and_engine(store.clone(), settings);
+        Self { backing, store, router, engine, admin }
     }
 
     /// The SQLite file of an app on SQLite (for tests that break it on purpose).
