@@ -58,11 +58,15 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
+        let field = if path == "." { "body".to_owned() } else { path };
         let inner = e.into_inner();
         match inner.classify() {
-            serde_json::error::Category::Data => {
-                let field = if path == "." { "body".to_owned() } else { path };
-                ApiError::invalid(&field, strip_position(&inner.to_string()))
+            serde_json::error::Category::Data => ApiError::invalid(&field, strip_position(&inner.to_string())),
+            // serde_json reports a wrong JSON type for an enum (a number where a status
+            // belongs) as a syntax error; the body is well-formed JSON, so it is the field's
+            // fault, and the answer names the field.
+            _ if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() => {
+                ApiError::invalid(&field, "has the wrong JSON type (see the OpenAPI document)")
             }
             _ => ApiError::bad_request(format!("malformed JSON: {inner}")),
         }

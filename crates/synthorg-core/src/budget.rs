@@ -79,6 +79,7 @@ pub struct BudgetConfig {
     #[serde(deserialize_with = "crate::integral::deserialize")]
     #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1_000_000_000_000_u64))]
     pub per_agent_daily_tokens: u64,
+    #[serde(deserialize_with = "crate::object::deserialize")]
     pub alerts: AlertThresholds,
     /// Day of the month (1–28) on which a billing period starts, 00:00 UTC.
     #[serde(deserialize_with = "crate::integral::deserialize")]

@@ -16,6 +16,7 @@ pub mod error;
 pub mod event;
 pub mod integral;
 pub mod money;
+pub mod object;
 pub mod price;
 pub mod reservation;
 pub mod security;

@@ -97,6 +97,19 @@ pub struct TransitionRequest {
     pub reason: Option<String>,
 }
 
+impl TransitionRequest {
+    /// Checks what can be checked without the task: a version names one (1 or more).
+    pub fn check(&self) -> Result<(), DomainError> {
+        let mut errors = Vec::new();
+        if let Some(v) = self.expected_version
+            && v < 1
+        {
+            errors.push(FieldError::new("expected_version", format!("must be at least 1, got {v}")));
+        }
+        DomainError::check(errors)
+    }
+}
+
 /// One step of a task's history.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

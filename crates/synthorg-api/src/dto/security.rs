@@ -24,6 +24,7 @@ pub struct EvaluateAction {
     pub arguments: serde_json::Value,
     /// With an `allow`, also hold this much budget for the call in the same round trip; a
     /// hold that does not fit turns the verdict into a `deny`.
+    #[serde(default, deserialize_with = "synthorg_core::object::option::deserialize")]
     pub reserve: Option<Hold>,
 }
 

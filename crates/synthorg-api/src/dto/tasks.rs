@@ -43,8 +43,9 @@ pub struct TransitionBody {
     pub to: TaskStatus,
     /// The new assignee; only with `to: assigned`.
     pub assigned_to: Option<Uuid>,
-    /// The version the client last saw; a different current version is a 409.
+    /// The version the client last saw (1 or more); a different current version is a 409.
     #[serde(default, deserialize_with = "synthorg_core::integral::option::deserialize")]
+    #[schema(minimum = 1)]
     pub expected_version: Option<i64>,
     /// Up to 1,024 characters.
     #[schema(max_length = 1024)]

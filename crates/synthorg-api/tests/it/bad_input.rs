@@ -354,3 +354,51 @@ async fn agent_names_are_unique_regardless_of_case() {
     assert_eq!(app.count("/api/v1/agents").await, 2);
 }
 }
+
+crate::on_both_stores! {
+async fn wrong_json_types_are_422_naming_the_field() {
+    let app = TestApp::new();
+    let ada = app.agent("ada").await;
+    let task = app.task("t").await;
+    let transitions = format!("/api/v1/tasks/{task}/transitions");
+    // A wrong JSON type for an enum, a nested struct given as an array, a version that names
+    // none: each is the field's fault, named, and changes nothing.
+    let cases = [
+        (Method::POST, "/api/v1/agents", json!({"name": "x", "role": "qa", "status": 5}), "status"),
+        (Method::POST, "/api/v1/agents", json!({"name": "x", "role": "qa", "trust_level": ["standard"]}), "trust_level"),
+        (Method::POST, "/api/v1/agents", json!({"name": "x", "role": "qa", "status": true}), "status"),
+        (Method::POST, &transitions, json!({"to": 3}), "to"),
+        (Method::POST, &transitions, json!({"to": "assigned", "assigned_to": ada, "expected_version": -1}), "expected_version"),
+        (Method::POST, &transitions, json!({"to": "assigned", "assigned_to": ada, "expected_version": 0}), "expected_version"),
+        (Method::PUT, "/api/v1/budget/config", json!({"alerts": [10, 20, 30]}), "alerts"),
+        (Method::POST, "/api/v1/security/evaluate", json!({"agent_id": ada, "tool": "t", "action_type": "read",
+            "reserve": ["1"]}), "reserve"),
+        (Method::POST, "/api/v1/costs", json!({"agent_id": ada, "provider": "p", "model": "m", "input_tokens": 1,
+            "output_tokens": 1, "call_category": 7}), "call_category"),
+    ];
+    for (method, path, body, field) in cases {
+        let r = app.call(method, path, Some(&app.admin), Some(body.clone())).await;
+        assert_eq!((r.status, r.code()), (StatusCode::UNPROCESSABLE_ENTITY, "invalid"), "{body}: {:?}", r.body);
+        assert!(r.message().starts_with(&format!("{field}: ")), "{body}: {}", r.message());
+    }
+    assert_eq!(app.count("/api/v1/agents").await, 1);
+    assert_eq!(app.get(&format!("/api/v1/tasks/{task}")).await.body["version"], 1);
+    assert_eq!(app.get("/api/v1/budget/config").await.body["alerts"]["warn"], 75.0);
+    assert_eq!(app.count("/api/v1/security/evaluations").await, 0);
+    assert_eq!(app.count("/api/v1/costs").await, 0);
+    // The auth scheme is case-insensitive (RFC 9110).
+    let r = app
+        .raw(Method::GET, "/api/v1/agents", None, None, "application/json")
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    for scheme in ["BEARER", "bearer", "Bearer", "bEaReR"] {
+        let req = axum::http::Request::builder()
+            .uri("/api/v1/agents")
+            .header("authorization", format!("{scheme} {}", app.admin))
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let resp = tower::ServiceExt::oneshot(app.router.clone(), req).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{scheme}");
+    }
+}
+}

@@ -29,6 +29,7 @@ impl Engine {
         request: TransitionRequest,
     ) -> Result<(Task, TaskTransition), EngineError> {
         authorize::may_write(actor)?;
+        request.check()?;
         let actor = actor.clone();
         self.write(move |e| {
             let (task, transition) = e.store().transition_task(id, &request, &actor)?;
