@@ -94,6 +94,8 @@ impl Engine {
 
     /// The report as a span in the GenAI conventions: provider, model, tokens, and the draft
     /// `gen_ai.usage.cost.*` (amount in USD as the budget counts it, and where it comes from).
+    /// A replay used no tokens and spent nothing again: its span carries no `gen_ai.usage.*`,
+    /// so sums over spans count each call once.
     fn cost_span(
         &self,
         record: &CostRecord,
@@ -107,17 +109,21 @@ impl Engine {
             ("gen_ai.operation.name", operation.as_str().into()),
             ("gen_ai.provider.name", record.provider.as_str().into()),
             ("gen_ai.request.model", record.model.as_str().into()),
-            ("gen_ai.usage.input_tokens", tokens(record.input_tokens)),
-            ("gen_ai.usage.output_tokens", tokens(record.output_tokens)),
-            ("gen_ai.usage.cache_read.input_tokens", tokens(record.cache_read_input_tokens)),
-            ("gen_ai.usage.cache_creation.input_tokens", tokens(record.cache_write_input_tokens)),
-            ("gen_ai.usage.cost.amount", record.cost.as_f64().into()),
-            ("gen_ai.usage.cost.currency", "USD".into()),
-            ("gen_ai.usage.cost.source", record.cost_source.as_str().into()),
             ("gen_ai.agent.id", record.agent_id.to_string().into()),
             ("synthorg.cost.record_id", record.id.to_string().into()),
             ("synthorg.cost.replayed", replayed.into()),
         ];
+        if !replayed {
+            attributes.extend([
+                ("gen_ai.usage.input_tokens", tokens(record.input_tokens)),
+                ("gen_ai.usage.output_tokens", tokens(record.output_tokens)),
+                ("gen_ai.usage.cache_read.input_tokens", tokens(record.cache_read_input_tokens)),
+                ("gen_ai.usage.cache_creation.input_tokens", tokens(record.cache_write_input_tokens)),
+                ("gen_ai.usage.cost.amount", record.cost.as_f64().into()),
+                ("gen_ai.usage.cost.currency", "USD".into()),
+                ("gen_ai.usage.cost.source", record.cost_source.as_str().into()),
+            ]);
+        }
         if let Some(task) = record.task_id {
             attributes.push(("synthorg.task.id", task.to_string().into()));
         }

@@ -343,11 +343,12 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A span attribute's value, as text (ints and strings alike), by key.
+/// A span attribute's value, as text (ints, booleans and strings alike), by key.
 fn attribute(span: &opentelemetry_proto::tonic::trace::v1::Span, key: &str) -> Option<String> {
     span.attributes.iter().find(|a| a.key == key).and_then(|a| match a.value.as_ref()?.value.as_ref()? {
         Any::StringValue(s) => Some(s.clone()),
         Any::IntValue(n) => Some(n.to_string()),
+        Any::BoolValue(b) => Some(b.to_string()),
         _ => None,
     })
 }
@@ -392,8 +393,11 @@ fn each_request_is_one_server_span_at_the_receiver() {
     let body = serde_json::json!({"agent_id": agent, "tool": "db", "action_type": "admin"});
     assert_eq!(post("/security/evaluate", body, verdict_trace), 200);
     let body = serde_json::json!({"agent_id": agent, "provider": "anthropic", "model": "claude-sonnet-4-5",
-        "input_tokens": 1000, "output_tokens": 100, "cache_read_input_tokens": 400});
-    assert_eq!(post("/costs", body, cost_trace), 201);
+        "input_tokens": 1000, "output_tokens": 100, "cache_read_input_tokens": 400, "idempotency_key": "call-1"});
+    assert_eq!(post("/costs", body.clone(), cost_trace), 201);
+    // The same report again: a replay, recorded once; its span uses no tokens again.
+    let replay_trace = "7c1f0a2b3c4d5e6f708192a3b4c5d6e7";
+    assert_eq!(post("/costs", body, replay_trace), 201);
     let metrics = ureq::get(format!("{}/metrics", server.base)).call().unwrap().into_body().read_to_string().unwrap();
     assert!(metrics.contains("synthorg_otlp_records_emitted_total{signal=\"traces\"}"), "{metrics}");
     let (status, logs) = server.signal("TERM");
@@ -450,6 +454,12 @@ fn each_request_is_one_server_span_at_the_receiver() {
         "the priced cost, a number: {amount:?}"
     );
     assert!(cost.iter().any(|s| s.name == "write sqlite"));
+    let replay = children(replay_trace);
+    let replayed = replay.iter().find(|s| s.name == "record_cost claude-sonnet-4-5").unwrap();
+    assert_eq!(attribute(replayed, "synthorg.cost.replayed").as_deref(), Some("true"));
+    assert_eq!(attribute(replayed, "synthorg.cost.record_id"), attribute(report, "synthorg.cost.record_id"));
+    let usage: Vec<_> = replayed.attributes.iter().filter(|a| a.key.starts_with("gen_ai.usage.")).collect();
+    assert!(usage.is_empty(), "a replay used no tokens again, so span-based sums do not count it twice: {usage:?}");
     let line = logs.iter().find(|l| l.contains("OTLP trace exporter drained")).unwrap();
     assert_eq!(
         field(line, "emitted"),
