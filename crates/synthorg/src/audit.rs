@@ -86,9 +86,13 @@ pub(crate) fn export(location: &StoreLocation, output: Option<&Path>) -> Result<
         }
         Some(path) => {
             let partial = path.with_extension("partial");
-            let file = std::fs::File::create(&partial)
-                .with_context(|| format!("cannot create {}", partial.display()))
-                .map_err(Failure::io)?;
+            // Readable by its owner only: the trail names every actor and change.
+            let file = {
+                use std::os::unix::fs::OpenOptionsExt;
+                std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&partial)
+            }
+            .with_context(|| format!("cannot create {}", partial.display()))
+            .map_err(Failure::io)?;
             let mut out = std::io::BufWriter::new(file);
             let count = write_all(&mut out)?;
             out.into_inner()

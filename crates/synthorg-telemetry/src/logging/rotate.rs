@@ -26,13 +26,28 @@ pub struct RotatingFile {
     size: u64,
 }
 
+/// Log files are created readable by their owner and group only (the umask may take more):
+/// logs are redacted, but they still say who did what, which is not everyone's business.
+pub(crate) const LOG_FILE_MODE: u32 = 0o640;
+/// The directory a log file is created in, when it does not exist yet.
+pub(crate) const LOG_DIR_MODE: u32 = 0o750;
+
+/// Options creating a log file with [`LOG_FILE_MODE`] (an existing file keeps its mode).
+fn log_file() -> OpenOptions {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = OpenOptions::new();
+    options.create(true).mode(LOG_FILE_MODE);
+    options
+}
+
 impl RotatingFile {
     /// Opens (appending to) the file, creating its directory.
     pub fn open(path: &Path, rotation: Rotation) -> io::Result<Self> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new().recursive(true).mode(LOG_DIR_MODE).create(dir)?;
         }
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let file = log_file().append(true).open(path)?;
         let size = file.metadata()?.len();
         Ok(Self { path: path.to_owned(), rotation, file, size })
     }
@@ -47,7 +62,7 @@ impl RotatingFile {
         self.file.flush()?;
         let keep = self.rotation.max_files;
         if keep == 0 {
-            self.file = OpenOptions::new().create(true).write(true).truncate(true).open(&self.path)?;
+            self.file = log_file().write(true).truncate(true).open(&self.path)?;
             self.size = 0;
             return Ok(());
         }
@@ -59,14 +74,14 @@ impl RotatingFile {
             }
         }
         if self.rotation.gzip {
-            let mut encoder =
-                flate2::write::GzEncoder::new(File::create(self.rotated(1))?, flate2::Compression::fast());
+            let rotated = log_file().write(true).truncate(true).open(self.rotated(1))?;
+            let mut encoder = flate2::write::GzEncoder::new(rotated, flate2::Compression::fast());
             io::copy(&mut File::open(&self.path)?, &mut encoder)?;
             encoder.finish()?.sync_all()?;
-            self.file = OpenOptions::new().create(true).write(true).truncate(true).open(&self.path)?;
+            self.file = log_file().write(true).truncate(true).open(&self.path)?;
         } else {
             std::fs::rename(&self.path, self.rotated(1))?;
-            self.file = OpenOptions::new().create(true).append(true).open(&self.path)?;
+            self.file = log_file().append(true).open(&self.path)?;
         }
         self.size = 0;
         Ok(())
@@ -94,6 +109,13 @@ mod tests {
 
     use super::*;
 
+    /// No permission beyond `allowed` (the umask may take more away, never add).
+    fn assert_private(meta: &std::fs::Metadata, allowed: u32, what: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        assert_eq!(mode & !allowed, 0, "{what}: mode {mode:o} grants more than {allowed:o}");
+    }
+
     fn lines(n: usize, width: usize) -> Vec<String> {
         (0..n).map(|i| format!("{i:0width$}\n")).collect()
     }
@@ -114,9 +136,11 @@ mod tests {
         names.sort();
         assert_eq!(names, ["app.log", "app.log.1", "app.log.2", "app.log.3"]);
         for name in &names {
-            let size = std::fs::metadata(path.parent().unwrap().join(name)).unwrap().len();
-            assert!(size <= 100, "{name}: {size}");
+            let meta = std::fs::metadata(path.parent().unwrap().join(name)).unwrap();
+            assert!(meta.len() <= 100, "{name}: {}", meta.len());
+            assert_private(&meta, LOG_FILE_MODE, name);
         }
+        assert_private(&std::fs::metadata(path.parent().unwrap()).unwrap(), LOG_DIR_MODE, "logs/");
         // The newest lines are in the live file, the ones before in .1, with no gap.
         let live = std::fs::read_to_string(&path).unwrap();
         let one = std::fs::read_to_string(path.with_extension("log.1")).unwrap();
@@ -141,5 +165,8 @@ mod tests {
         assert!(text.lines().all(|l| l.len() == 9) && !text.is_empty());
         assert!(dir.path().join("audit.log.2.gz").exists());
         assert!(!dir.path().join("audit.log.3.gz").exists());
+        for name in ["audit.log", "audit.log.1.gz", "audit.log.2.gz"] {
+            assert_private(&std::fs::metadata(dir.path().join(name)).unwrap(), LOG_FILE_MODE, name);
+        }
     }
 }

@@ -51,6 +51,8 @@ fn verify_and_export_name_the_first_edited_event() {
     assert!(out.status.success(), "{}", text(&out));
     let lines: Vec<String> = std::fs::read_to_string(&export).unwrap().lines().map(str::to_owned).collect();
     assert_eq!(lines.len().to_string(), seq);
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&export).unwrap().permissions()) & 0o777;
+    assert_eq!(mode & !0o600, 0, "the export is its owner's only: {mode:o}");
     let (_, page) = admin.get("/audit?limit=1000");
     let served: Vec<Value> = page["items"].as_array().unwrap().clone();
     let exported: Vec<Value> = lines.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
