@@ -168,12 +168,39 @@ struct Demo {
     thread: std::thread::JoinHandle<Vec<String>>,
 }
 
+/// The labels of the demo's own admin keys.
+const DEMO_KEY_LABEL: &str = "demo simulation";
+const DEMO_CONSOLE_LABEL: &str = "demo console sign-in";
+
+/// Was this key made by a demo (its admin keys, or its simulated agents' keys)?
+fn made_by_a_demo(label: &str) -> bool {
+    label == DEMO_KEY_LABEL
+        || label == DEMO_CONSOLE_LABEL
+        || (label.starts_with("demo-") && label.ends_with(" simulator"))
+}
+
+/// Revokes the keys an earlier demo left active because it ended without its clean-up
+/// (killed, crashed, the machine lost power): a demo's keys never outlive the demo by more
+/// than one start.
+fn revoke_stale_demo_keys(store: &dyn Store) -> Result<usize, Failure> {
+    let keys = synthorg_store::all_pages(|page| store.list_api_keys(page)).map_err(|e| Failure::io(e.into()))?;
+    let stale: Vec<_> = keys.into_iter().filter(|k| k.revoked_at.is_none() && made_by_a_demo(&k.label)).collect();
+    for key in &stale {
+        store.revoke_api_key(&key.id, now(), &AuditContext::system()).map_err(|e| Failure::io(e.into()))?;
+    }
+    Ok(stale.len())
+}
+
 impl Demo {
     fn start(store: &dyn Store, address: std::net::SocketAddr) -> Result<Self, Failure> {
-        let new = synthorg_api::auth::generate_key(Role::Admin, None, "demo simulation".into(), now())
+        let stale = revoke_stale_demo_keys(store)?;
+        if stale > 0 {
+            tracing::info!(keys = stale, "revoked the keys an earlier demo left active");
+        }
+        let new = synthorg_api::auth::generate_key(Role::Admin, None, DEMO_KEY_LABEL.into(), now())
             .map_err(|e| Failure::internal(anyhow::anyhow!(e)))?;
         store.create_api_key(&new.record, &AuditContext::system()).map_err(|e| Failure::io(e.into()))?;
-        let console = synthorg_api::auth::generate_key(Role::Admin, None, "demo console sign-in".into(), now())
+        let console = synthorg_api::auth::generate_key(Role::Admin, None, DEMO_CONSOLE_LABEL.into(), now())
             .map_err(|e| Failure::internal(anyhow::anyhow!(e)))?;
         store.create_api_key(&console.record, &AuditContext::system()).map_err(|e| Failure::io(e.into()))?;
         // A budget makes the budget panels move; an operator's own budget is kept.

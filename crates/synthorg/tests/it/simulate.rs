@@ -148,3 +148,37 @@ fn demo_mode_shows_a_living_organization_and_cleans_up_its_key() {
         "bootstrap, demo admin, demo console sign-in, 12 agents: {listing}"
     );
 }
+
+/// A demo that was killed without its clean-up (`kill -9`) leaves its keys active; the next
+/// demo start revokes them, so they never outlive the demo by more than one start.
+#[test]
+fn a_killed_demos_keys_are_revoked_at_the_next_start() {
+    let (_dir, data) = temp_dir();
+    let active_keys = || {
+        let out = Command::new(BIN).args(["keys", "list", "--data-dir"]).arg(&data).output().unwrap();
+        let listing = String::from_utf8_lossy(&out.stdout).into_owned();
+        let active: Vec<String> = listing.lines().skip(1).filter(|l| l.ends_with("\t-")).map(str::to_owned).collect();
+        (active, listing)
+    };
+    let server = Server::start(&data, &["--demo"]);
+    // Wait until the simulated agents hold their keys.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while active_keys().0.len() < 1 + 2 + 12 {
+        assert!(std::time::Instant::now() < deadline, "{}", active_keys().1);
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let (status, _) = server.signal("KILL");
+    assert!(!status.success());
+    let (left, listing) = active_keys();
+    assert_eq!(left.len(), 1 + 2 + 12, "the killed demo's keys are still active: {listing}");
+    let server = Server::start(&data, &["--demo"]);
+    let (status, logs) = server.signal("TERM");
+    assert!(status.success(), "{logs:?}");
+    assert!(
+        logs.iter().any(|l| l.contains("revoked the keys an earlier demo left active") && l.contains("keys=14")),
+        "{logs:?}"
+    );
+    let (active, listing) = active_keys();
+    assert_eq!(active.len(), 1, "{listing}");
+    assert!(active[0].contains("bootstrap"), "{listing}");
+}
