@@ -108,9 +108,15 @@ impl<S: Signal> Worker<S> {
                     _ => counters.batches_partial.fetch_add(1, Relaxed),
                 };
                 if rejected > 0 {
-                    self.report(format!("the collector rejected {rejected} of {n} records (partial success)"));
+                    // One state however many records each batch loses: logged once, not per
+                    // batch (the counters say how many).
+                    self.report_as(
+                        "partial success",
+                        format!("the collector rejected {rejected} of {n} records (partial success)"),
+                    );
                 } else if self.problem.take().is_some() {
-                    tracing::info!(target: "synthorg::otlp", "OTLP export works again");
+                    tracing::info!(target: "synthorg::otlp", signal = S::NAME, endpoint = %self.config.endpoint.logs_url,
+                        "OTLP export works again");
                 }
                 Outcome::Done
             }
@@ -141,12 +147,19 @@ impl<S: Signal> Worker<S> {
     }
 
     /// Logs a problem once until it changes or export works again. These events stay on
-    /// this thread and are never exported.
+    /// the worker thread, so they are never exported themselves.
     fn report(&mut self, problem: String) {
-        if self.problem.as_deref() != Some(problem.as_str()) {
+        let state = problem.clone();
+        self.report_as(&state, problem);
+    }
+
+    /// [`Worker::report`] with the state compared apart from the words logged: a problem
+    /// whose details change per batch (how many records a partial success lost) is one state.
+    fn report_as(&mut self, state: &str, message: String) {
+        if self.problem.as_deref() != Some(state) {
             tracing::warn!(target: "synthorg::otlp", signal = S::NAME, endpoint = %self.config.endpoint.logs_url,
-                "OTLP export: {problem}");
-            self.problem = Some(problem);
+                "OTLP export: {message}");
+            self.problem = Some(state.to_owned());
         }
     }
 
