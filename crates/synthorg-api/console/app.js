@@ -51,7 +51,10 @@ async function api(method, path, body) {
 }
 
 const fmt = {
-  usd: (n) => (typeof n === 'number' ? '$' + n.toFixed(n >= 100 ? 0 : n >= 1 ? 2 : 4) : '—'),
+  // Cents always, thousands separated; amounts under a dollar to four places (a model call).
+  usd: (n) => (typeof n === 'number'
+    ? '$' + n.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: n !== 0 && Math.abs(n) < 1 ? 4 : 2 })
+    : '—'),
   pct: (n) => (typeof n === 'number' ? n.toFixed(1) + ' %' : '—'),
   time: (s) => (s ? new Date(s).toLocaleString() : '—'),
 };
@@ -323,7 +326,7 @@ const pages = {
       el('input', { name: 'agent_id', placeholder: 'agent id (agent keys)' }),
       el('button', { type: 'submit', text: 'Create key' }));
     return [
-      el('h1', { text: 'Keys' }), form, el('div', { id: 'key-created' }),
+      el('h1', { text: 'Keys' }), form,
       table(['Id', 'Role', 'Label', 'Agent', 'Created', 'State', ''], keys.map((k) => el('tr', { 'data-key': k.id },
         el('td', { class: 'mono', text: k.id }), el('td', { text: k.role }), el('td', { text: k.label }),
         el('td', { class: 'mono', text: k.agent_id || '—' }), el('td', { text: fmt.time(k.created_at) }),
@@ -378,11 +381,11 @@ async function createKey(event) {
   if (String(form.get('agent_id') || '').trim()) body.agent_id = String(form.get('agent_id')).trim();
   try {
     const created = await api('POST', '/keys', body);
+    // The secret stays on screen, through every refresh, until the operator dismisses it:
+    // nobody else will ever see it again.
+    notify('notice', el('p', { text: 'Key ' + created.id + ' (' + created.role + ') created. Copy it now: it is shown this once.' }),
+      el('div', { class: 'secret', id: 'new-secret', text: created.key }));
     await show();
-    const box = document.getElementById('key-created');
-    box.replaceChildren(el('div', { class: 'notice' },
-      el('p', { text: 'Key ' + created.id + ' (' + created.role + ') created. Copy it now: it is shown this once.' }),
-      el('div', { class: 'secret', id: 'new-secret', text: created.key })));
   } catch (error) { flash(error.message); }
 }
 
@@ -391,9 +394,27 @@ async function revokeKey(key) {
   try { await api('DELETE', '/keys/' + encodeURIComponent(key.id)); await show(); } catch (error) { flash(error.message); }
 }
 
+// Notices live outside the refreshed page: a one-time secret or an error stays until the
+// operator dismisses it (or signs out), however many refreshes pass.
+const notices = [];
+
+function notify(kind, ...content) {
+  notices.push({ kind, content });
+  renderNotices();
+}
+
+function renderNotices() {
+  const box = document.getElementById('notices');
+  box.replaceChildren(...notices.map((n) => el('div', { class: n.kind, role: n.kind === 'error' ? 'alert' : null },
+    ...n.content,
+    el('button', { type: 'button', class: 'dismiss', text: 'Dismiss', onclick: () => {
+      notices.splice(notices.indexOf(n), 1);
+      renderNotices();
+    } }))));
+}
+
 function flash(message) {
-  const page = document.getElementById('page');
-  page.prepend(el('p', { class: 'error', role: 'alert', text: message }));
+  notify('error', el('p', { text: message }));
 }
 
 // ---- frame ----------------------------------------------------------------------------
@@ -434,6 +455,8 @@ function schedule() {
 function signOut(message) {
   sessionStorage.removeItem(KEY);
   Object.assign(session, { key: null, role: null, id: null });
+  notices.length = 0;
+  renderNotices();
   clearInterval(refreshTimer);
   document.getElementById('nav').hidden = true;
   document.getElementById('signout').hidden = true;

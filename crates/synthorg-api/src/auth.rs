@@ -70,7 +70,10 @@ pub use synthorg_engine::{NewKey, generate_key};
 /// Middleware: excluded paths pass; everything else needs a valid key, viewers may only read,
 /// and the authenticated [`Actor`] is put in the request extensions.
 pub async fn require_key(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    if state.settings().exclude_paths.is_excluded(req.uri().path()) {
+    // Keys are for the API: any other path (the console's assets, `/favicon.ico`, a typo)
+    // is answered without one — a 404 where nothing is served.
+    let path = req.uri().path();
+    if !path.starts_with("/api/") || state.settings().exclude_paths.is_excluded(path) {
         return next.run(req).await;
     }
     // The scheme is case-insensitive (RFC 9110 §11.1).

@@ -239,6 +239,13 @@ async fn unknown_routes_and_methods_answer_json() {
     assert_eq!((r.status, r.code()), (StatusCode::NOT_FOUND, "not_found"));
     let r = app.call(Method::DELETE, "/api/v1/tasks", Some(&app.admin), None).await;
     assert_eq!((r.status, r.code()), (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"));
+    // Keys are for the API: outside it, what is not served is a 404, never a 401; inside it,
+    // an unknown route still needs a key (it says nothing about what exists).
+    for path in ["/favicon.ico", "/console/nothing.js", "/robots.txt"] {
+        let r = app.call(Method::GET, path, None, None).await;
+        assert_eq!((r.status, r.code()), (StatusCode::NOT_FOUND, "not_found"), "{path}");
+    }
+    assert_eq!(app.call(Method::GET, "/api/v1/nothing", None, None).await.status, StatusCode::UNAUTHORIZED);
 }
 }
 

@@ -325,9 +325,20 @@ fn the_console_in_a_real_browser() {
             "input_tokens": 1000, "output_tokens": 100, "cost": "0.5"}),
     );
     assert!(report["id"].is_string(), "{report}");
+    // An amount of $100 or more keeps its cents (the demo's budget is $200, which this leaves
+    // room in for the verdicts below).
+    let (_, large) = admin.post(
+        "/costs",
+        &json!({"agent_id": hostile[2], "provider": "openai", "model": "gpt-4.1",
+            "input_tokens": 1, "output_tokens": 1, "cost": "123.45"}),
+    );
+    assert!(large["id"].is_string(), "{large}");
     browser.click("a[data-page=costs]");
     browser.wait("#page[data-page=costs]");
     browser.wait_text("#page", "claude-sonnet-4-5");
+    browser.wait_text("#page", "$123.45");
+    let shown = browser.script("return [1234567.5, 123.45, 1, 0.0123, 0].map(fmt.usd).join(' ');", json!([]));
+    assert_eq!(shown, json!("$1,234,567.50 $123.45 $1.00 $0.0123 $0.00"), "cents always, thousands grouped");
     browser.wait_text("#page", PAYLOADS[2]);
     browser.assert_readable();
     browser.screenshot("costs");
@@ -364,6 +375,11 @@ fn the_console_in_a_real_browser() {
     let secret = browser.text("#new-secret");
     assert!(secret.len() > 20, "the secret is shown: {secret}");
     assert_eq!(Client::new(&server.base, &secret).get("/agents").0, 200, "the key shown works");
+    // It stays through refreshes (every 5 s) until dismissed.
+    std::thread::sleep(Duration::from_secs(11));
+    assert_eq!(browser.text("#new-secret"), secret, "the one-time secret survived two refreshes");
+    browser.click("#notices button.dismiss");
+    browser.wait_gone("#new-secret");
     browser.click(&format!("button[data-revoke=\"{doomed}\"]"));
     browser.accept_alert();
     browser.wait_gone(&format!("button[data-revoke=\"{doomed}\"]"));
