@@ -112,12 +112,11 @@ const pages = {
   async overview() {
     // Counts come from the store's maintained totals (`GET /overview`): the same cost for
     // ten agents or ten thousand, refreshed every few seconds.
-    const [overview, budget, head] = await Promise.all([
-      api('GET', '/overview'), api('GET', '/budget/status'), api('GET', '/audit/head'),
+    const [overview, budget, latest] = await Promise.all([
+      api('GET', '/overview'), api('GET', '/budget/status'), api('GET', '/audit?order=desc&limit=10'),
     ]);
     const verdictKind = { allow: 'ok', deny: 'bad', escalate: 'warn' };
-    const from = Math.max(0, head.seq - 10);
-    const recent = (await api('GET', '/audit?limit=10' + (from > 0 ? '&cursor=' + from : ''))).items.reverse();
+    const recent = latest.items;
     const used = budget.total_monthly > 0 ? budget.used_percent : null;
     return [
       el('h1', { text: 'Overview' }),
@@ -162,7 +161,7 @@ const pages = {
   async agent(id) {
     const [agent, tasks, costs, budget] = await Promise.all([
       api('GET', '/agents/' + encodeURIComponent(id)), all('/tasks?assigned_to=' + encodeURIComponent(id), 1000),
-      api('GET', '/costs?limit=50&agent_id=' + encodeURIComponent(id)), api('GET', '/budget/status'),
+      api('GET', '/costs?order=desc&limit=50&agent_id=' + encodeURIComponent(id)), api('GET', '/budget/status'),
     ]);
     const today = (budget.agents || []).find((a) => a.agent_id === id);
     const spent = costs.items.reduce((sum, c) => sum + c.cost, 0);
@@ -262,10 +261,10 @@ const pages = {
 
   async approvals() {
     const [pending, decided, agents] = await Promise.all([
-      all('/approvals?status=pending'), api('GET', '/approvals?status=approved&limit=20'), all('/agents'),
+      all('/approvals?status=pending'), api('GET', '/approvals?status=approved&order=desc&limit=20'), all('/agents'),
     ]);
     const names = new Map(agents.map((a) => [a.id, a.name]));
-    const rejected = await api('GET', '/approvals?status=rejected&limit=20');
+    const rejected = await api('GET', '/approvals?status=rejected&order=desc&limit=20');
     const rows = pending.map((a) => el('tr', { 'data-approval': a.id },
       el('td', { text: fmt.time(a.created_at) }), el('td', { text: names.get(a.agent_id) || a.agent_id }),
       el('td', { text: a.tool }), el('td', { text: a.action_type }), el('td', {}, pill(a.risk_level, 'warn')),
@@ -292,12 +291,10 @@ const pages = {
     const head = await api('GET', '/audit/head');
     let events;
     if ([...query.keys()].length === 0) {
-      const from = Math.max(0, head.seq - 100);
-      events = (await api('GET', '/audit?limit=100' + (from > 0 ? '&cursor=' + from : ''))).items;
+      events = (await api('GET', '/audit?order=desc&limit=100')).items;
     } else {
-      events = await all('/audit?' + query.toString(), 2000);
+      events = (await all('/audit?' + query.toString(), 2000)).reverse();
     }
-    events.reverse();
     const filter = el('form', { class: 'inline', id: 'audit-filter', onsubmit: (e) => {
       e.preventDefault();
       const form = new FormData(e.target);

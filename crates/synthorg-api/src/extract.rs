@@ -120,7 +120,11 @@ impl<S: Send + Sync> FromRequestParts<S> for ApiId {
 
 /// Pagination parameters shared by every list: `limit` (1–1000, default 100) and the
 /// opaque `cursor` returned as `next_cursor` by the previous page.
-pub fn page_request(limit: Option<u64>, cursor: Option<&str>) -> Result<PageRequest, ApiError> {
+pub fn page_request(
+    limit: Option<u64>,
+    cursor: Option<&str>,
+    order: Option<crate::dto::Order>,
+) -> Result<PageRequest, ApiError> {
     let limit = match limit {
         None => synthorg_store::DEFAULT_PAGE,
         Some(n) if (1..=u64::from(MAX_PAGE)).contains(&n) => n as u32,
@@ -138,7 +142,7 @@ pub fn page_request(limit: Option<u64>, cursor: Option<&str>) -> Result<PageRequ
                 .ok_or_else(|| ApiError::invalid("cursor", "is not a cursor returned by this API"))?,
         ),
     };
-    Ok(PageRequest { limit, after })
+    Ok(PageRequest { limit, after, newest_first: order == Some(crate::dto::Order::Desc) })
 }
 
 fn truncate(s: &str, max: usize) -> String {

@@ -15,6 +15,8 @@ use utoipa::{Modify, OpenApi};
         description = "Control plane for organizations of AI agents: agents, tasks, costs, budget, coordination and security verdicts.",
     ),
     modifiers(&BearerAuth),
+    // Used by query parameters only, which utoipa does not collect.
+    components(schemas(crate::dto::Order)),
     security(("bearer" = [])),
     tags(
         (name = "health"), (name = "agents"), (name = "tasks"), (name = "costs"), (name = "budget"),

@@ -46,7 +46,7 @@ pub fn verify_chain(
     mut progress: impl FnMut(&AuditEvent),
 ) -> Result<Result<AuditHead, ChainBreak>, StoreError> {
     let mut verifier = ChainVerifier::new(held);
-    let mut page = PageRequest { limit: MAX_PAGE, after: None };
+    let mut page = PageRequest { limit: MAX_PAGE, after: None, newest_first: false };
     loop {
         let events = store.list_audit(&AuditFilter::default(), &page)?;
         for event in &events.items {

@@ -7,20 +7,26 @@ pub const MAX_PAGE: u32 = 1000;
 /// Page size when none is asked for.
 pub const DEFAULT_PAGE: u32 = 100;
 
-/// Which page of a list: at most `limit` items after the item whose cursor is `after`.
+/// Which page of a list: at most `limit` items after the item whose cursor is `after`, in
+/// the order the items were stored (oldest first), or the reverse with `newest_first`.
+///
+/// The cursor is the position of the last item of the previous page. Items stored while a
+/// client pages never shift a page: oldest first, they come after the last page; newest first,
+/// they stand before the first one (a client wanting them starts again from the top).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageRequest {
     pub limit: u32,
     pub after: Option<i64>,
+    pub newest_first: bool,
 }
 
 impl Default for PageRequest {
     fn default() -> Self {
-        Self { limit: DEFAULT_PAGE, after: None }
+        Self { limit: DEFAULT_PAGE, after: None, newest_first: false }
     }
 }
 
-/// One page of a list, oldest first.
+/// One page of a list, in the order asked.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Page<T> {
@@ -47,7 +53,7 @@ pub fn all_pages<T>(
     mut fetch: impl FnMut(&PageRequest) -> Result<Page<T>, crate::StoreError>,
 ) -> Result<Vec<T>, crate::StoreError> {
     let mut items = Vec::new();
-    let mut page = PageRequest { limit: MAX_PAGE, after: None };
+    let mut page = PageRequest { limit: MAX_PAGE, after: None, newest_first: false };
     loop {
         let p = fetch(&page)?;
         items.extend(p.items);

@@ -277,17 +277,19 @@ impl<V> Where<V> {
     }
 
     /// `SELECT seq, {columns} FROM {table} WHERE … AND seq > cursor ORDER BY seq LIMIT n+1`
+    /// (newest first: `seq < cursor ORDER BY seq DESC`)
     /// (one row more than the page, to know whether another follows), and its parameters.
     pub(crate) fn page_query(&mut self, table: &str, columns: &str, page: &PageRequest) -> (String, &[V])
     where
         i64: Param<V>,
     {
-        if let Some(after) = page.after {
-            self.push("seq > ?", after);
+        let (after, order) = if page.newest_first { ("seq < ?", " DESC") } else { ("seq > ?", "") };
+        if let Some(cursor) = page.after {
+            self.push(after, cursor);
         }
         let condition = if self.clauses.is_empty() { "TRUE".to_owned() } else { self.clauses.join(" AND ") };
         let sql = format!(
-            "SELECT seq, {columns} FROM {table} WHERE {condition} ORDER BY seq LIMIT {}",
+            "SELECT seq, {columns} FROM {table} WHERE {condition} ORDER BY seq{order} LIMIT {}",
             u64::from(page.limit) + 1
         );
         (sql, &self.params)
@@ -314,7 +316,8 @@ mod tests {
     fn clauses_number_their_parameters_in_the_backends_style() {
         let mut w = Where::<String>::new(|n| format!("${n}"));
         w.eq("status", Some("active")).eq("role", None::<&str>).raw("assigned_to IS NULL").push("at >= ?", 7_i64);
-        let (sql, params) = w.page_query("agents", "id, name", &PageRequest { limit: 10, after: Some(42) });
+        let (sql, params) =
+            w.page_query("agents", "id, name", &PageRequest { limit: 10, after: Some(42), newest_first: false });
         assert_eq!(
             sql,
             "SELECT seq, id, name FROM agents WHERE status = $1 AND assigned_to IS NULL AND at >= $2 AND seq > $3 \
@@ -326,6 +329,12 @@ mod tests {
         assert_eq!(
             none.page_query("t", "c", &PageRequest::default()).0,
             "SELECT seq, c FROM t WHERE TRUE ORDER BY seq LIMIT 101"
+        );
+        let mut newest = Where::<String>::new(|n| format!("?{n}"));
+        let request = PageRequest { limit: 5, after: Some(9), newest_first: true };
+        assert_eq!(
+            newest.page_query("t", "c", &request).0,
+            "SELECT seq, c FROM t WHERE seq < ?1 ORDER BY seq DESC LIMIT 6"
         );
     }
 }

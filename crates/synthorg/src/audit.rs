@@ -60,7 +60,7 @@ pub(crate) fn verify_file(path: &Path, held: Option<AuditHead>) -> Result<(), Fa
 pub(crate) fn export(location: &StoreLocation, output: Option<&Path>) -> Result<(), Failure> {
     let store = open_store(location)?;
     let write_all = |out: &mut dyn Write| -> Result<i64, Failure> {
-        let mut page = PageRequest { limit: MAX_PAGE, after: None };
+        let mut page = PageRequest { limit: MAX_PAGE, after: None, newest_first: false };
         let mut count = 0;
         loop {
             let events = store

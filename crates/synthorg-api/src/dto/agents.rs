@@ -92,4 +92,7 @@ pub struct AgentQuery {
     /// `next_cursor` of the previous page.
     #[param(pattern = "^[0-9]{1,18}$")]
     pub cursor: Option<String>,
+    /// `asc`: oldest first (the default); `desc`: newest first. Send the same order with
+    /// each `cursor`.
+    pub order: Option<super::Order>,
 }

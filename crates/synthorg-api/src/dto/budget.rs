@@ -142,6 +142,9 @@ pub struct ReservationQuery {
     /// `next_cursor` of the previous page.
     #[param(pattern = "^[0-9]{1,18}$")]
     pub cursor: Option<String>,
+    /// `asc`: oldest first (the default); `desc`: newest first. Send the same order with
+    /// each `cursor`.
+    pub order: Option<super::Order>,
 }
 
 /// `GET /api/v1/budget/remaining`.

@@ -120,6 +120,9 @@ pub struct CostQuery {
     pub limit: Option<u64>,
     #[param(pattern = "^[0-9]{1,18}$")]
     pub cursor: Option<String>,
+    /// `asc`: oldest first (the default); `desc`: newest first. Send the same order with
+    /// each `cursor`.
+    pub order: Option<super::Order>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

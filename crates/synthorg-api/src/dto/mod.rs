@@ -22,6 +22,14 @@ pub use tasks::*;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+/// The order of a list: `asc`, oldest first (the default), or `desc`, newest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Order {
+    Asc,
+    Desc,
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -31,6 +39,9 @@ pub struct PageQuery {
     pub limit: Option<u64>,
     #[param(pattern = "^[0-9]{1,18}$")]
     pub cursor: Option<String>,
+    /// `asc`: oldest first (the default); `desc`: newest first. Send the same order with
+    /// each `cursor`.
+    pub order: Option<Order>,
 }
 
 /// Liveness and readiness answers.

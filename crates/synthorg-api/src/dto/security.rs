@@ -92,6 +92,9 @@ pub struct EvaluationQuery {
     pub limit: Option<u64>,
     #[param(pattern = "^[0-9]{1,18}$")]
     pub cursor: Option<String>,
+    /// `asc`: oldest first (the default); `desc`: newest first. Send the same order with
+    /// each `cursor`.
+    pub order: Option<super::Order>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -105,6 +108,9 @@ pub struct ApprovalQuery {
     pub limit: Option<u64>,
     #[param(pattern = "^[0-9]{1,18}$")]
     pub cursor: Option<String>,
+    /// `asc`: oldest first (the default); `desc`: newest first. Send the same order with
+    /// each `cursor`.
+    pub order: Option<super::Order>,
 }
 
 /// `POST /api/v1/approvals/{id}/decision`.

@@ -34,6 +34,9 @@ pub struct TaskQuery {
     pub limit: Option<u64>,
     #[param(pattern = "^[0-9]{1,18}$")]
     pub cursor: Option<String>,
+    /// `asc`: oldest first (the default); `desc`: newest first. Send the same order with
+    /// each `cursor`.
+    pub order: Option<super::Order>,
 }
 
 /// `POST /api/v1/tasks/{id}/transitions`.

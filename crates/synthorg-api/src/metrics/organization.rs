@@ -685,7 +685,7 @@ impl Collect for OrganizationMetrics {
 fn read_agents(store: &dyn Store) -> Result<AgentsSnapshot, StoreError> {
     let counts = store.agent_counts()?;
     let mut directory = Vec::new();
-    let mut page = PageRequest { limit: synthorg_store::MAX_PAGE, after: None };
+    let mut page = PageRequest { limit: synthorg_store::MAX_PAGE, after: None, newest_first: false };
     loop {
         let p = store.list_agents(&AgentFilter::default(), &page)?;
         directory.extend(p.items.into_iter().map(|a| AgentRow {

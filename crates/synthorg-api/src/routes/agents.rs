@@ -19,7 +19,7 @@ pub(super) async fn list(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<AgentQuery>,
 ) -> Result<Json<Page<Agent>>, ApiError> {
-    let page = page_request(q.limit, q.cursor.as_deref())?;
+    let page = page_request(q.limit, q.cursor.as_deref(), q.order)?;
     let filter = AgentFilter { status: q.status, trust_level: q.trust_level, role: q.role, department: q.department };
     state.page(page.limit, move |s| Ok(Json(s.store().list_agents(&filter, &page)?))).await
 }

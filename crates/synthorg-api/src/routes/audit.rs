@@ -29,7 +29,7 @@ pub(super) async fn list(
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<Json<Page<AuditEvent>>, ApiError> {
     require_overseer(&caller)?;
-    let page = page_request(q.limit, q.cursor.as_deref())?;
+    let page = page_request(q.limit, q.cursor.as_deref(), q.order)?;
     // An empty window (`until` before `since`) is an empty page, as with every list.
     let filter =
         AuditFilter { actor: q.actor, action: q.action, target_id: q.target_id, since: q.since, until: q.until };

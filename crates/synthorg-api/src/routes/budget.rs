@@ -118,7 +118,7 @@ pub(super) async fn list_reservations(
     caller: Caller,
     ApiQuery(q): ApiQuery<ReservationQuery>,
 ) -> Result<Json<Page<Reservation>>, ApiError> {
-    let page = page_request(q.limit, q.cursor.as_deref())?;
+    let page = page_request(q.limit, q.cursor.as_deref(), q.order)?;
     let filter = ReservationFilter { agent_id: q.agent_id, task_id: q.task_id, state: q.state };
     Ok(Json(state.engine().reservations(&caller, filter, page).await?))
 }

@@ -19,7 +19,7 @@ pub(super) async fn list(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<RunQuery>,
 ) -> Result<Json<Page<CoordinationRun>>, ApiError> {
-    let page = page_request(q.limit, q.cursor.as_deref())?;
+    let page = page_request(q.limit, q.cursor.as_deref(), q.order)?;
     let filter = RunFilter { task_id: q.task_id };
     state.page(page.limit, move |s| Ok(Json(s.store().list_coordination_runs(&filter, &page)?))).await
 }

@@ -24,7 +24,7 @@ pub(super) async fn list(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<CostQuery>,
 ) -> Result<Json<Page<CostRecord>>, ApiError> {
-    let page = page_request(q.limit, q.cursor.as_deref())?;
+    let page = page_request(q.limit, q.cursor.as_deref(), q.order)?;
     let filter = CostFilter {
         agent_id: q.agent_id,
         task_id: q.task_id,

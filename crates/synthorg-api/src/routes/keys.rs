@@ -18,7 +18,7 @@ pub(super) async fn list(
     caller: Caller,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<KeyList>, ApiError> {
-    let page = page_request(q.limit, q.cursor.as_deref())?;
+    let page = page_request(q.limit, q.cursor.as_deref(), q.order)?;
     let keys = state.engine().keys(&caller, page).await?;
     Ok(Json(KeyList { items: keys.items.iter().map(KeyInfo::from).collect(), next_cursor: keys.next_cursor }))
 }

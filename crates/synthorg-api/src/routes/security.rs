@@ -58,7 +58,7 @@ pub(super) async fn list_evaluations(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<EvaluationQuery>,
 ) -> Result<Json<Page<EvaluationRecord>>, ApiError> {
-    let page = page_request(q.limit, q.cursor.as_deref())?;
+    let page = page_request(q.limit, q.cursor.as_deref(), q.order)?;
     let filter = EvaluationFilter { agent_id: q.agent_id, verdict: q.verdict };
     state.page(page.limit, move |s| Ok(Json(s.store().list_evaluations(&filter, &page)?))).await
 }
@@ -70,7 +70,7 @@ pub(super) async fn list_approvals(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<ApprovalQuery>,
 ) -> Result<Json<Page<Approval>>, ApiError> {
-    let page = page_request(q.limit, q.cursor.as_deref())?;
+    let page = page_request(q.limit, q.cursor.as_deref(), q.order)?;
     let filter = ApprovalFilter { status: q.status, agent_id: q.agent_id };
     state.page(page.limit, move |s| Ok(Json(s.store().list_approvals(&filter, &page)?))).await
 }

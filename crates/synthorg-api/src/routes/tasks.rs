@@ -19,7 +19,7 @@ pub(super) async fn list(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<TaskQuery>,
 ) -> Result<Json<Page<Task>>, ApiError> {
-    let page = page_request(q.limit, q.cursor.as_deref())?;
+    let page = page_request(q.limit, q.cursor.as_deref(), q.order)?;
     let filter = TaskFilter {
         status: q.status,
         assigned_to: q.assigned_to,
@@ -58,7 +58,7 @@ pub(super) async fn history(
     ApiId(id): ApiId,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<TaskTransition>>, ApiError> {
-    let page = page_request(q.limit, q.cursor.as_deref())?;
+    let page = page_request(q.limit, q.cursor.as_deref(), q.order)?;
     state.page(page.limit, move |s| Ok(Json(s.store().task_history(id, &page)?))).await
 }
 

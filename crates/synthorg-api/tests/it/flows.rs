@@ -358,3 +358,47 @@ async fn the_overview_counts_what_the_lists_hold() {
     assert_eq!((refused.status, refused.code()), (StatusCode::FORBIDDEN, "forbidden"), "{:?}", refused.body);
 }
 }
+
+crate::on_both_stores! {
+async fn lists_page_newest_first_and_stay_exact_while_rows_arrive() {
+    let app = TestApp::new();
+    let mut made = Vec::new();
+    for i in 0..7 {
+        made.push(app.agent(&format!("agent-{i}")).await);
+    }
+    // Newest first, three to a page; agents registered between pages never shift a page.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            None => "/api/v1/agents?order=desc&limit=3".to_owned(),
+            Some(c) => format!("/api/v1/agents?order=desc&limit=3&cursor={c}"),
+        };
+        let r = app.get(&path).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        seen.extend(r.body["items"].as_array().unwrap().iter().map(crate::id));
+        app.agent(&format!("late-{}", seen.len())).await;
+        match r.body["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    let expected: Vec<_> = made.iter().rev().copied().collect();
+    assert_eq!(seen, expected, "every agent of the start once, newest first; none of the late ones");
+    // Oldest first is still the default, and an unknown order names the parameter.
+    let first = app.get("/api/v1/agents?limit=1").await;
+    assert_eq!(crate::id(&first.body["items"][0]), made[0]);
+    let r = app.get("/api/v1/agents?order=sideways").await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.message().starts_with("order"), "{}", r.message());
+    // Every list takes it.
+    for path in ["/api/v1/tasks", "/api/v1/costs", "/api/v1/budget/reservations", "/api/v1/coordination/runs",
+        "/api/v1/security/evaluations", "/api/v1/approvals", "/api/v1/audit", "/api/v1/keys"] {
+        let r = app.get(&format!("{path}?order=desc&limit=2")).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}: {:?}", r.body);
+    }
+    let audit = app.get("/api/v1/audit?order=desc&limit=1").await;
+    let head = app.get("/api/v1/audit/head").await;
+    assert_eq!(audit.body["items"][0]["seq"], head.body["seq"], "the newest audit event first");
+}
+}

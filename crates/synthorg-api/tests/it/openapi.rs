@@ -88,6 +88,7 @@ fn enums_list_the_wire_spellings() {
         ("TaskStatus", wire(TaskStatus::ALL)),
         ("ApprovalStatus", wire(ApprovalStatus::ALL)),
         ("Decision", wire(Decision::ALL)),
+        ("Order", vec![serde_json::json!("asc"), serde_json::json!("desc")]),
     ] {
         assert_eq!(schemas[name]["enum"].as_array(), Some(&expected), "{name}");
     }

@@ -97,7 +97,10 @@ fn maintained_counts_equal_a_recount(s: &dyn Store) {
             );
         }
     }
-    let all_tasks = s.list_tasks(&TaskFilter::default(), &PageRequest { limit: 1000, after: None }).unwrap().items;
+    let all_tasks = s
+        .list_tasks(&TaskFilter::default(), &PageRequest { limit: 1000, after: None, newest_first: false })
+        .unwrap()
+        .items;
     let mut recount: BTreeMap<(TaskStatus, Option<Uuid>), u64> = BTreeMap::new();
     for t in &all_tasks {
         *recount.entry((t.status, t.assigned_to)).or_default() += 1;
@@ -116,7 +119,7 @@ fn maintained_counts_equal_a_recount(s: &dyn Store) {
 
     let mut transitions: BTreeMap<(TaskStatus, TaskStatus), u64> = BTreeMap::new();
     for t in &tasks {
-        for h in s.task_history(*t, &PageRequest { limit: 1000, after: None }).unwrap().items {
+        for h in s.task_history(*t, &PageRequest { limit: 1000, after: None, newest_first: false }).unwrap().items {
             *transitions.entry((h.from, h.to)).or_default() += 1;
         }
     }
@@ -204,7 +207,9 @@ fn verdict_counts_equal_a_recount(s: &dyn Store) {
         s.record_evaluation(&evaluation, None, &synthorg_core::audit::AuditContext::system()).unwrap();
     }
     crate::entities::escalate(s, agent);
-    let listed = s.list_evaluations(&EvaluationFilter::default(), &PageRequest { limit: 1000, after: None }).unwrap();
+    let listed = s
+        .list_evaluations(&EvaluationFilter::default(), &PageRequest { limit: 1000, after: None, newest_first: false })
+        .unwrap();
     let mut recount: BTreeMap<Verdict, u64> = BTreeMap::new();
     for e in &listed.items {
         *recount.entry(e.verdict).or_default() += 1;

@@ -117,7 +117,8 @@ fn every_audited_change_appends_one_event(s: &dyn Store) {
     assert_eq!(by(AuditFilter { target_id: Some("k1".into()), ..Default::default() }), [5, 6]);
     assert_eq!(by(AuditFilter { since: Some(stored[5].at), until: Some(stored[5].at), ..Default::default() }), [0; 0]);
     assert!(by(AuditFilter { since: Some(stored[5].at), ..Default::default() }).starts_with(&[6]));
-    let page = s.list_audit(&AuditFilter::default(), &PageRequest { limit: 4, after: None }).unwrap();
+    let page =
+        s.list_audit(&AuditFilter::default(), &PageRequest { limit: 4, after: None, newest_first: false }).unwrap();
     assert_eq!((page.items.len(), page.next_cursor.as_deref()), (4, Some("4")));
 }
 

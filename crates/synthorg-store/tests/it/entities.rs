@@ -33,7 +33,7 @@ fn agent_names_are_unique(s: &dyn Store) {
 fn pagination_walks_every_item_once(s: &dyn Store) {
     let ids: Vec<Uuid> = (0..25).map(|i| add_agent(s, &format!("agent-{i}")).id).collect();
     let mut seen = Vec::new();
-    let mut page = PageRequest { limit: 10, after: None };
+    let mut page = PageRequest { limit: 10, after: None, newest_first: false };
     loop {
         let p = s.list_agents(&AgentFilter::default(), &page).unwrap();
         seen.extend(p.items.iter().map(|a| a.id));

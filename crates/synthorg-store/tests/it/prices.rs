@@ -33,7 +33,7 @@ fn report(agent: Uuid, provider: &str, model: &str, usage: Usage, cost: Option<&
 }
 
 fn all(s: &dyn Store, filter: CostFilter) -> Vec<CostRecord> {
-    s.list_costs(&filter, &PageRequest { limit: MAX_PAGE, after: None }).unwrap().items
+    s.list_costs(&filter, &PageRequest { limit: MAX_PAGE, after: None, newest_first: false }).unwrap().items
 }
 
 fn priced_records_round_trip_and_filter(s: &dyn Store) {
