@@ -70,12 +70,6 @@ function table(headers, rows, empty) {
       el('tbody', {}, rows)));
 }
 
-function countBy(items, field) {
-  const counts = new Map();
-  for (const item of items) counts.set(item[field], (counts.get(item[field]) || 0) + 1);
-  return [...counts.entries()].sort((a, b) => b[1] - a[1]);
-}
-
 // The non-zero entries of a map of counts (`GET /overview`), largest first, and their sum.
 function nonZero(counts) {
   return Object.entries(counts).filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1]);
@@ -188,8 +182,11 @@ const pages = {
   async tasks() {
     const params = new URLSearchParams(location.hash.split('?')[1] || '');
     const status = params.get('status') || '';
-    const [tasks, agents] = await Promise.all([
-      all('/tasks' + (status ? '?status=' + encodeURIComponent(status) : ''), 2000), all('/agents'),
+    // The newest tasks, and the counts of them all from the maintained totals (not from the
+    // page shown, which holds at most 2,000).
+    const [tasks, agents, overview] = await Promise.all([
+      all('/tasks?order=desc' + (status ? '&status=' + encodeURIComponent(status) : ''), 2000), all('/agents'),
+      api('GET', '/overview'),
     ]);
     const names = new Map(agents.map((a) => [a.id, a.name]));
     const select = el('select', { name: 'status', id: 'task-status', onchange: (e) => {
@@ -197,9 +194,10 @@ const pages = {
     } }, ['', 'created', 'assigned', 'in_progress', 'in_review', 'completed', 'blocked', 'failed', 'interrupted', 'cancelled']
       .map((s) => el('option', { value: s, text: s || 'every status', selected: s === status })));
     return [
-      el('h1', { text: 'Tasks' }), el('div', { class: 'inline' }, select, el('span', { class: 'label', text: tasks.length + ' shown' })),
+      el('h1', { text: 'Tasks' }), el('div', { class: 'inline' }, select,
+        el('span', { class: 'label', text: tasks.length + ' shown, newest first' })),
       el('h2', { text: 'By status' }),
-      el('div', {}, countBy(tasks, 'status').map(([s, n]) => [pill(s + ' ' + n), ' '])),
+      el('div', {}, nonZero(overview.tasks).map(([s, n]) => [pill(s + ' ' + n), ' '])),
       el('h2', { text: 'Tasks' }),
       taskTable(tasks, names),
     ];

@@ -310,6 +310,7 @@ fn the_console_in_a_real_browser() {
     browser.click("a[data-page=tasks]");
     browser.wait("#page[data-page=tasks] tr[data-task]");
     browser.wait_text("#page", "By status");
+    browser.wait_text("#page", "shown, newest first");
     browser.assert_readable();
     browser.screenshot("tasks");
     browser.click("#page tr[data-task] a");
