@@ -59,7 +59,8 @@ pub async fn timeout_and_log(State(state): State<AppState>, mut req: Request, ne
     req.extensions_mut().insert(correlation);
     let method = req.method().clone();
     // Kept only for the span, when spans are exported.
-    let path = state.settings().tracer.as_ref().map(|_| req.uri().path().to_owned());
+    let target =
+        state.settings().tracer.as_ref().map(|_| (req.uri().path().to_owned(), req.uri().query().map(str::to_owned)));
     let limit = state.settings().request_timeout;
     let mut response = match tokio::time::timeout(limit, next.run(req)).instrument(span.clone()).await {
         Ok(response) => response,
@@ -81,8 +82,8 @@ pub async fn timeout_and_log(State(state): State<AppState>, mut req: Request, ne
         );
     }
     let elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-    if let (Some(tracer), Some(path), true) = (&state.settings().tracer, &path, sampled) {
-        tracer.record(server_span(&trace, &method, route.as_deref(), path, status, started_at));
+    if let (Some(tracer), Some((path, query)), true) = (&state.settings().tracer, &target, sampled) {
+        tracer.record(server_span(&trace, &method, route.as_deref(), path, query.as_deref(), status, started_at));
     }
     let route = route.as_deref().unwrap_or("unmatched");
     span.in_scope(|| {
@@ -113,6 +114,7 @@ fn server_span(
     method: &Method,
     route: Option<&str>,
     path: &str,
+    query: Option<&str>,
     status: u16,
     start: std::time::SystemTime,
 ) -> SpanRecord {
@@ -122,15 +124,22 @@ fn server_span(
         "GET" | "HEAD" | "POST" | "PUT" | "DELETE" | "CONNECT" | "OPTIONS" | "TRACE" | "PATCH"
     );
     let method_attr = if known { method.as_str() } else { "_OTHER" };
+    // An unknown method names its span `HTTP`, as the conventions ask (not `_OTHER`).
+    let name_method = if known { method_attr } else { "HTTP" };
     let name = match route {
-        Some(route) => format!("{method_attr} {route}"),
-        None => method_attr.to_owned(),
+        Some(route) => format!("{name_method} {route}"),
+        None => name_method.to_owned(),
     };
     let mut attributes: Vec<(&'static str, AttrValue)> = vec![
         ("http.request.method", method_attr.into()),
+        // The server speaks plain HTTP/1.1; TLS, where used, ends in front of it.
+        ("url.scheme", "http".into()),
         ("url.path", path.into()),
         ("http.response.status_code", i64::from(status).into()),
     ];
+    if let Some(query) = query.filter(|q| !q.is_empty()) {
+        attributes.push(("url.query", query.into()));
+    }
     if !known {
         attributes.push(("http.request.method_original", method.as_str().into()));
     }
@@ -145,7 +154,9 @@ fn server_span(
         trace_id: trace.trace_id,
         span_id: trace.span_id,
         parent_span_id: trace.parent_span_id,
-        flags: 0x01,
+        // The caller's W3C flags as they came (the random bit included); only sampled
+        // requests reach here.
+        flags: trace.flags,
         name,
         kind: SpanKind::Server,
         start,

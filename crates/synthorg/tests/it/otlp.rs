@@ -367,10 +367,31 @@ fn each_request_is_one_server_span_at_the_receiver() {
     let key = Server::bootstrap_key(&data);
     let auth = format!("Bearer {key}");
     let (trace, parent) = ("3c1f0a2b3c4d5e6f708192a3b4c5d6e7", "1234567890abcdef");
-    let sampled = format!("00-{trace}-{parent}-01");
-    assert_eq!(get(&format!("{}/agents", server.base), &[("authorization", &auth), ("traceparent", &sampled)]), 200);
+    // Sampled, with the random bit (0x02): the span keeps both.
+    let sampled = format!("00-{trace}-{parent}-03");
+    assert_eq!(
+        get(&format!("{}/agents?limit=5", server.base), &[("authorization", &auth), ("traceparent", &sampled)]),
+        200
+    );
     let missing = format!("{}/agents/00000000-0000-4000-8000-000000000000", server.base);
     assert_eq!(get(&missing, &[("authorization", &auth), ("traceparent", &sampled)]), 404);
+    // A method outside HTTP's standard set: its span is named `HTTP {route}`.
+    let other_trace = "8d1f0a2b3c4d5e6f708192a3b4c5d6e7";
+    {
+        // HTTP clients refuse methods they do not know; the request is written by hand.
+        use std::io::{Read, Write};
+        let host = server.base.trim_start_matches("http://").split('/').next().unwrap().to_owned();
+        let mut stream = std::net::TcpStream::connect(&host).unwrap();
+        write!(
+            stream,
+            "PURGE /api/v1/agents HTTP/1.1\r\nhost: {host}\r\nauthorization: {auth}\r\n\
+             traceparent: 00-{other_trace}-{parent}-01\r\nconnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 405"), "{answer}");
+    }
     let unsampled = "4d1f0a2b3c4d5e6f708192a3b4c5d6e7";
     let quiet = format!("00-{unsampled}-{parent}-00");
     assert_eq!(get(&format!("{}/agents", server.base), &[("authorization", &auth), ("traceparent", &quiet)]), 200);
@@ -419,12 +440,19 @@ fn each_request_is_one_server_span_at_the_receiver() {
     }
     let list = ours.iter().find(|s| attribute(s, "http.route").as_deref() == Some("/api/v1/agents")).unwrap();
     assert_eq!(list.name, "GET /api/v1/agents");
+    assert_eq!(list.flags & 0xff, 0x03, "the caller's W3C flags, random bit included: {:#x}", list.flags);
+    assert_eq!(attribute(list, "url.scheme").as_deref(), Some("http"));
+    assert_eq!(attribute(list, "url.query").as_deref(), Some("limit=5"));
     assert_eq!(attribute(list, "http.response.status_code").as_deref(), Some("200"));
     assert_eq!(attribute(list, "url.path").as_deref(), Some("/api/v1/agents"));
     let one = ours.iter().find(|s| attribute(s, "http.route").as_deref() == Some("/api/v1/agents/{id}")).unwrap();
     assert_eq!(attribute(one, "http.response.status_code").as_deref(), Some("404"));
     assert!(one.status.as_ref().is_none_or(|s| s.code == 0), "a 4xx is not a server error");
     assert!(!spans.iter().any(|s| hex(&s.trace_id) == unsampled), "an unsampled request is not exported");
+    let other = spans.iter().find(|s| hex(&s.trace_id) == other_trace).unwrap();
+    assert!(other.name == "HTTP /api/v1/agents" || other.name == "HTTP", "{}", other.name);
+    assert_eq!(attribute(other, "http.request.method").as_deref(), Some("_OTHER"));
+    assert_eq!(attribute(other, "http.request.method_original").as_deref(), Some("PURGE"));
     // The children hang under their request's SERVER span, in the conventions.
     let children = |trace: &str| {
         let of: Vec<_> = spans.iter().filter(|s| hex(&s.trace_id) == trace).collect();
