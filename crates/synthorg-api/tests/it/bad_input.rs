@@ -100,6 +100,21 @@ async fn oversized_bodies_and_fields() {
     let r = app.post("/api/v1/agents", json!({"name": "n".repeat(129), "role": "qa"})).await;
     assert!(r.message().starts_with("name:"), "{}", r.message());
     assert_eq!(app.count("/api/v1/tasks").await, 0);
+    // A declared length over the limit is refused at once: the body (which never comes
+    // here) is not waited for.
+    let request = axum::http::Request::builder()
+        .method(Method::POST)
+        .uri("/api/v1/tasks")
+        .header("authorization", format!("Bearer {}", app.admin))
+        .header("content-type", "application/json")
+        .header("content-length", "10000000000")
+        .body(axum::body::Body::from_stream(futures_util::stream::pending::<Result<axum::body::Bytes, std::io::Error>>()))
+        .unwrap();
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(5), tower::ServiceExt::oneshot(app.router.clone(), request))
+        .await
+        .expect("answered without waiting for the body")
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::PAYLOAD_TOO_LARGE);
 }
 }
 
