@@ -11,6 +11,7 @@
 //! verdict, records, audit events, metrics and spans.
 
 pub mod authorize;
+mod credentials;
 mod error;
 mod ops;
 
@@ -24,6 +25,7 @@ use synthorg_core::security::{RuleEngine, SecurityMode, SecurityPolicy};
 use synthorg_store::{Done, Effects, Job, Store, StoreError};
 use synthorg_telemetry::otlp::{SpanKind, Tracer};
 
+pub use credentials::KEY_FRESH;
 pub use error::{EngineError, Failure};
 pub use ops::budget::Reserved;
 pub use ops::costs::CostReported;
@@ -73,6 +75,8 @@ struct Inner {
     effects: Arc<dyn Effects>,
     /// The budget in force as last read, and when: see [`Engine::budget`].
     budget: Mutex<Option<(Instant, BudgetConfig)>>,
+    /// Keys that authenticated lately: see [`credentials`].
+    credentials: credentials::Credentials,
 }
 
 /// The most rows a read runs in place on an in-process store (SQLite). A primary-key read or
@@ -90,7 +94,16 @@ impl Engine {
     /// An engine on `store`, handing the events of committed changes to `effects`.
     pub fn new(store: Arc<dyn Store>, settings: EngineSettings, effects: Arc<dyn Effects>) -> Self {
         let rules = RuleEngine::new(settings.security_policy.clone()).with_mode(settings.security_mode);
-        Self { inner: Arc::new(Inner { store, rules, settings, effects, budget: Mutex::new(None) }) }
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                rules,
+                settings,
+                effects,
+                budget: Mutex::new(None),
+                credentials: Default::default(),
+            }),
+        }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

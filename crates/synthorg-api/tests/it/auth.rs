@@ -30,6 +30,37 @@ async fn keys_are_required_checked_and_revocable() {
 }
 }
 
+// A key revoked or an agent terminated by another process (`synthorg keys revoke` on the same
+// file, another replica on the same database) is refused within `KEY_FRESH`: the engine reads
+// a remembered key again once it is that old.
+crate::on_both_stores! {
+async fn revocations_made_elsewhere_take_effect_within_the_bound() {
+    let app = TestApp::new();
+    let ada = app.agent("ada").await;
+    let viewer = app.key(Role::Viewer, None);
+    let agent = app.key(Role::Agent, Some(ada));
+    let write = || app.call(Method::POST, "/api/v1/tasks", Some(&agent), Some(json!({"title": "t"})));
+    assert_eq!(app.call(Method::GET, "/api/v1/agents", Some(&viewer), None).await.status, StatusCode::OK);
+    assert_eq!(write().await.status, StatusCode::CREATED);
+    let store = app.store.clone();
+    let viewer_id = viewer.split('_').nth(1).unwrap().to_owned();
+    crate::blocking(move || {
+        let audit = synthorg_core::audit::AuditContext::command_line();
+        store.revoke_api_key(&viewer_id, synthorg_store::now(), &audit).unwrap();
+        let patch = synthorg_core::agent::AgentPatch {
+            status: Some(synthorg_core::agent::AgentStatus::Terminated),
+            ..Default::default()
+        };
+        store.update_agent(ada, patch, &synthorg_core::Actor::System, &audit).unwrap();
+    });
+    tokio::time::sleep(synthorg_engine::KEY_FRESH + std::time::Duration::from_millis(50)).await;
+    assert_eq!(app.call(Method::GET, "/api/v1/agents", Some(&viewer), None).await.status, StatusCode::UNAUTHORIZED);
+    let r = write().await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
+    assert!(r.message().contains("terminated"), "{:?}", r.body);
+}
+}
+
 crate::on_both_stores! {
 async fn keys_created_through_the_api_work_and_are_shown_once() {
     let app = TestApp::new();

@@ -42,12 +42,16 @@ impl Engine {
             patch.trust_level.is_some() || patch.allowed_tools.is_some() || patch.denied_tools.is_some();
         authorize::change_agent(actor, id, touches_trust)?;
         let actor = actor.clone();
-        self.write(move |e| {
-            let before = e.store().get_agent(id)?;
-            let (agent, sealed) = e.store().update_agent(id, patch, &actor, &audit)?;
-            let events = Event::agent_changes(&before, &agent, &actor.label());
-            Ok::<_, EngineError>(Done::with(agent, events.into_iter().chain([Event::Audited(sealed)])))
-        })
-        .await
+        let updated = self
+            .write(move |e| {
+                let before = e.store().get_agent(id)?;
+                let (agent, sealed) = e.store().update_agent(id, patch, &actor, &audit)?;
+                let events = Event::agent_changes(&before, &agent, &actor.label());
+                Ok::<_, EngineError>(Done::with(agent, events.into_iter().chain([Event::Audited(sealed)])))
+            })
+            .await;
+        // Before the answer: a terminated agent's keys may only read from the next request on.
+        self.inner.credentials.forget();
+        updated
     }
 }

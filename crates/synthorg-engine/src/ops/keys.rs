@@ -7,14 +7,17 @@
 //! through [`Engine::authenticate`], so a key means the same whichever door it is shown to.
 
 use sha2::{Digest, Sha256};
+use std::time::Instant;
 use subtle::ConstantTimeEq;
 use synthorg_core::audit::AuditContext;
 use synthorg_core::event::Event;
 use synthorg_core::{Actor, DomainError, Role, authorize};
 use synthorg_store::{ApiKeyRecord, Done, Page, PageRequest, StoreError, now};
+
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::credentials::Credential;
 use crate::{Engine, EngineError};
 
 /// A freshly generated key: the full secret, shown once, and the record to store.
@@ -64,6 +67,10 @@ pub fn generate_key(
     Ok(NewKey { key, record })
 }
 
+fn rejected() -> EngineError {
+    EngineError::Unauthenticated("invalid or revoked API key")
+}
+
 fn hash(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
 }
@@ -77,36 +84,74 @@ fn parse_key(key: &str) -> Option<(&str, &str)> {
 }
 
 impl Engine {
-    /// Checks a presented key against the store; every failure looks the same to the caller.
-    /// For a request that may change something (`write`), an agent key must belong to an
-    /// agent that may still write: a terminated agent's keys may only read. Blocking (one
-    /// primary-key read; see [`Engine::read`] for where to run it).
-    pub fn authenticate(&self, presented: &str, write: bool) -> Result<Actor, EngineError> {
-        let rejected = || EngineError::Unauthenticated("invalid or revoked API key");
+    /// Checks a presented key; every failure looks the same to the caller. For a request that
+    /// may change something (`write`), an agent key must belong to an agent that may still
+    /// write: a terminated agent's keys may only read. A key that matched lately is checked
+    /// against what was read then ([`crate::credentials`]); otherwise one primary-key read
+    /// (two for an agent key) runs where [`Engine::read`] runs reads.
+    pub async fn authenticate(&self, presented: &str, write: bool) -> Result<Actor, EngineError> {
         let (id, secret) = parse_key(presented).ok_or_else(rejected)?;
-        let record = self.store().find_api_key(id)?;
+        let presented_hash = hash(secret);
+        let credential = match self.inner.credentials.fresh(id) {
+            Some(credential) => Some(credential),
+            None => {
+                let generation = self.inner.credentials.generation();
+                let owned = id.to_owned();
+                let read = self.read(move |e| e.read_credential(&owned, &presented_hash)).await?;
+                if let Some(credential) = &read {
+                    self.inner.credentials.remember(id, credential.clone(), generation);
+                }
+                read
+            }
+        };
         // Hash and compare even when the id is unknown, so timing does not reveal which ids
         // exist.
-        let presented_hash = hash(secret);
-        let stored = record.as_ref().map(|r| r.secret_hash).unwrap_or([0; 32]);
+        let stored = credential.as_ref().map(|c| c.secret_hash).unwrap_or([0; 32]);
         let matches: bool = presented_hash.ct_eq(&stored).into();
-        let record = record.filter(|r| matches && r.revoked_at.is_none()).ok_or_else(rejected)?;
-        Ok(match (record.role, record.agent_id) {
-            (Role::Admin, _) => Actor::Admin { key_id: record.id },
+        let credential = credential.filter(|_| matches).ok_or_else(rejected)?;
+        let key_id = id.to_owned();
+        Ok(match (credential.role, credential.agent_id) {
+            (Role::Admin, _) => Actor::Admin { key_id },
             (Role::Agent, Some(agent_id)) => {
-                if write && !self.store().get_agent(agent_id)?.status.may_write() {
+                if write && !credential.agent_may_write {
                     return Err(DomainError::Forbidden(format!(
                         "agent {agent_id} is terminated: its keys may only read"
                     ))
                     .into());
                 }
-                Actor::Agent { key_id: record.id, agent_id }
+                Actor::Agent { key_id, agent_id }
             }
             (Role::Agent, None) => {
-                return Err(StoreError::Internal(format!("agent key {} has no agent", record.id)).into());
+                return Err(StoreError::Internal(format!("agent key {key_id} has no agent")).into());
             }
-            (Role::Viewer, _) => Actor::Viewer { key_id: record.id },
+            (Role::Viewer, _) => Actor::Viewer { key_id },
         })
+    }
+
+    /// The stored key `id` if it is active and its secret hashes to `presented_hash` (only
+    /// then is its agent read too); `None` otherwise.
+    fn read_credential(&self, id: &str, presented_hash: &[u8; 32]) -> Result<Option<Credential>, EngineError> {
+        let read_at = Instant::now();
+        let Some(record) = self.store().find_api_key(id)? else { return Ok(None) };
+        let matches: bool = presented_hash.ct_eq(&record.secret_hash).into();
+        if !matches || record.revoked_at.is_some() {
+            return Ok(None);
+        }
+        let agent_may_write = match record.agent_id {
+            Some(agent_id) => match self.store().get_agent(agent_id) {
+                Ok(agent) => agent.status.may_write(),
+                Err(StoreError::NotFound { .. }) => false,
+                Err(e) => return Err(e.into()),
+            },
+            None => false,
+        };
+        Ok(Some(Credential {
+            secret_hash: record.secret_hash,
+            role: record.role,
+            agent_id: record.agent_id,
+            agent_may_write,
+            read_at,
+        }))
     }
 
     /// The keys, without their secrets (admins).
@@ -144,14 +189,18 @@ impl Engine {
     ) -> Result<ApiKeyRecord, EngineError> {
         authorize::admin(actor)?;
         let by = actor.label();
-        self.write(move |e| {
-            // A second revocation changes nothing: no audit event, no log line.
-            let (record, sealed) = e.store().revoke_api_key(&id, now(), &audit)?;
-            let events =
-                sealed.map(|sealed| [Event::KeyRevoked { key_id: record.id.clone(), by }, Event::Audited(sealed)]);
-            Ok::<_, EngineError>(Done::with(record, events.into_iter().flatten()))
-        })
-        .await
+        let revoked = self
+            .write(move |e| {
+                // A second revocation changes nothing: no audit event, no log line.
+                let (record, sealed) = e.store().revoke_api_key(&id, now(), &audit)?;
+                let events =
+                    sealed.map(|sealed| [Event::KeyRevoked { key_id: record.id.clone(), by }, Event::Audited(sealed)]);
+                Ok::<_, EngineError>(Done::with(record, events.into_iter().flatten()))
+            })
+            .await;
+        // Before the answer: the revoked key is refused from the next request on.
+        self.inner.credentials.forget();
+        revoked
     }
 }
 
