@@ -23,6 +23,7 @@ pub mod migrate;
 mod page;
 pub mod postgres;
 pub mod reservations;
+mod rows;
 mod schema;
 mod security;
 pub mod sqlite;

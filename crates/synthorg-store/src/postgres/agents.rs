@@ -80,24 +80,7 @@ impl crate::AgentStore for PostgresStore {
             }
             // Two replicas registering "Ada" and "ada" at once: the unique index refuses the
             // second insert (a 409).
-            db.execute(
-                &format!(
-                    "INSERT INTO agents ({AGENT_COLUMNS}, name_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-                ),
-                &[
-                    &agent.id,
-                    &agent.name,
-                    &agent.role,
-                    &agent.department,
-                    &agent.status.as_str(),
-                    &agent.trust_level.as_str(),
-                    &Json(&agent.allowed_tools),
-                    &Json(&agent.denied_tools),
-                    &agent.created_at,
-                    &agent.updated_at,
-                    &key,
-                ],
-            )?;
+            db.insert(crate::rows::agent(agent, key.clone())?)?;
             super::audit::append(db, audit, NewAuditEvent::agent_registered(agent))
         })?;
         Ok(sealed)
@@ -149,11 +132,7 @@ impl crate::AgentStore for PostgresStore {
                 ],
             )?;
             for change in &changes {
-                db.execute(
-                    "INSERT INTO agent_events (agent_id, field, from_value, to_value, by_actor, at) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
-                    &[&id, &change.field, &change.from, &change.to, &by.label(), &at],
-                )?;
+                db.insert(crate::rows::agent_event(id, change, by, at))?;
             }
             if updated.status == AgentStatus::Terminated {
                 interrupt_active_tasks(db, id, at)?;

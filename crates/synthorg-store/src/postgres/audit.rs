@@ -9,7 +9,7 @@ use postgres::{GenericClient, Row};
 use synthorg_core::audit::{AuditContext, AuditEvent, AuditHead, NewAuditEvent};
 
 use super::{Db, Filter, PostgresStore, col};
-use crate::audit::{AuditFilter, action_of, hash_bytes, hash_hex, json_text, json_value};
+use crate::audit::{AuditFilter, action_of, hash_hex, json_value};
 use crate::schema::AUDIT_COLUMNS;
 use crate::{Page, PageRequest, StoreError};
 
@@ -35,26 +35,7 @@ pub(super) fn append(
     lock(db)?;
     let head = head(db)?;
     let sealed = event.seal(audit, &head, crate::now());
-    db.execute(
-        &format!(
-            "INSERT INTO audit_events (seq, {AUDIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
-        ),
-        &[
-            &sealed.seq,
-            &sealed.id,
-            &sealed.at,
-            &sealed.actor,
-            &sealed.action.as_str(),
-            &sealed.target_type,
-            &sealed.target_id,
-            &json_text(&sealed.before)?,
-            &json_text(&sealed.after)?,
-            &sealed.request_id,
-            &sealed.trace_id,
-            &hash_bytes(&sealed.prev_hash),
-            &hash_bytes(&sealed.hash),
-        ],
-    )?;
+    db.insert(crate::rows::audit_event(&sealed)?)?;
     Ok(sealed)
 }
 

@@ -36,18 +36,7 @@ impl crate::KeyStore for PostgresStore {
             {
                 return Err(DomainError::invalid("agent_id", format!("agent {agent} does not exist")).into());
             }
-            db.execute(
-                &format!("INSERT INTO api_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"),
-                &[
-                    &key.id,
-                    &key.secret_hash.as_slice(),
-                    &key.role.as_str(),
-                    &key.agent_id,
-                    &key.label,
-                    &key.created_at,
-                    &key.revoked_at,
-                ],
-            )?;
+            db.insert(crate::rows::key(key))?;
             super::audit::append(db, audit, key.created_event())
         })?;
         Ok(sealed)

@@ -9,7 +9,7 @@ use synthorg_core::cost::{CallCategory, CostRecord, CostSource};
 use synthorg_core::{DomainError, Usd};
 use uuid::Uuid;
 
-use super::{Filter, PostgresStore, col, enum_col, json_col};
+use super::{Filter, PostgresStore, col, enum_col, json_col, statement};
 use crate::schema::{BUDGET_KEY, COST_COLUMNS, RUN_COLUMNS};
 use crate::{CostFilter, Page, PageRequest, Recorded, RunFilter, StoreError};
 
@@ -54,49 +54,21 @@ fn run_row(row: &Row) -> Result<CoordinationRun, StoreError> {
     })
 }
 
-/// Token counts are at most `i64::MAX` in the database.
-fn tokens(n: u64, field: &str) -> Result<i64, StoreError> {
-    i64::try_from(n).map_err(|_| DomainError::invalid(field, "is too large").into())
-}
-
 /// Inserts `record` unless its idempotency key is taken: the record, or the replay of the
 /// stored one, or why it could not be inserted. One statement in the common case.
 fn insert_cost<C: postgres::GenericClient>(
     db: &mut super::Db<'_, C>,
     record: &CostRecord,
 ) -> Result<Recorded<CostRecord>, StoreError> {
-    let inserted = db.execute(
-        &format!(
-            "INSERT INTO cost_records ({COST_COLUMNS}) SELECT $1::UUID, $2::UUID, $3::UUID, $4::TEXT, $5::TEXT, \
-             $6::BIGINT, $7::BIGINT, $8::BIGINT, $9::TEXT, $10::TIMESTAMPTZ, $11::TIMESTAMPTZ, $12::TEXT, \
-             $13::BIGINT, $14::BIGINT, $15::BIGINT, $16::TEXT, $17::BIGINT, $18::TEXT, $19::BOOLEAN, $20::UUID \
-             WHERE EXISTS (SELECT 1 FROM agents WHERE id = $2) \
-             AND ($3::UUID IS NULL OR EXISTS (SELECT 1 FROM tasks WHERE id = $3)) \
-             ON CONFLICT (idempotency_key) DO NOTHING"
-        ),
-        &[
-            &record.id,
-            &record.agent_id,
-            &record.task_id,
-            &record.provider,
-            &record.model,
-            &tokens(record.input_tokens, "input_tokens")?,
-            &tokens(record.output_tokens, "output_tokens")?,
-            &record.cost.nanos(),
-            &record.call_category.as_str(),
-            &record.occurred_at,
-            &record.recorded_at,
-            &record.idempotency_key,
-            &tokens(record.cache_read_input_tokens, "cache_read_input_tokens")?,
-            &tokens(record.cache_write_input_tokens, "cache_write_input_tokens")?,
-            &tokens(record.reasoning_output_tokens, "reasoning_output_tokens")?,
-            &record.cost_source.as_str(),
-            &record.computed_cost.map(Usd::nanos),
-            &record.price_version,
-            &record.cost_disagrees,
-            &record.reservation_id,
-        ],
-    )?;
+    let statement = statement(crate::rows::cost(record)?)?;
+    let (agent, task) = (statement.mark("agent_id"), statement.mark("task_id"));
+    let sql = format!(
+        "{} WHERE EXISTS (SELECT 1 FROM agents WHERE id = {agent}) \
+         AND ({task} IS NULL OR EXISTS (SELECT 1 FROM tasks WHERE id = {task})) \
+         ON CONFLICT (idempotency_key) DO NOTHING",
+        statement.select_sql()
+    );
+    let inserted = db.execute_statement(&sql, &statement)?;
     if inserted == 1 {
         return Ok(Recorded { value: record.clone(), replayed: false, settlement: None });
     }
@@ -267,23 +239,7 @@ impl crate::CoordinationStore for PostgresStore {
             {
                 return Err(DomainError::invalid("task_id", format!("task {task} does not exist")).into());
             }
-            db.execute(
-                &format!(
-                    "INSERT INTO coordination_runs ({RUN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-                ),
-                &[
-                    &run.id,
-                    &run.task_id,
-                    &Json(&run.agents),
-                    &run.topology,
-                    &run.turns_mas,
-                    &run.turns_sas,
-                    &run.success_rate,
-                    &run.efficiency,
-                    &run.overhead_percent,
-                    &run.created_at,
-                ],
-            )?;
+            db.insert(crate::rows::run(run)?)?;
             Ok(())
         })
     }

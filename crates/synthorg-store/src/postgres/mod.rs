@@ -30,7 +30,7 @@ use postgres::types::ToSql;
 use postgres::{GenericClient, Row, Statement};
 use synthorg_core::DomainError;
 
-use crate::schema::{Param, Where};
+use crate::schema::{Cell, Insert, InsertStatement, Kind, Param, Where, pg_type};
 use crate::{Page, PageRequest, StoreError};
 use pool::{Pool, Pooled};
 
@@ -401,6 +401,22 @@ impl<C: GenericClient> Db<'_, C> {
         let statement = self.prepared(sql)?;
         self.client.execute(&statement, params).map_err(|e| self.outcome.classify(e))
     }
+
+    /// Runs `sql` (one of `statement`'s forms, with any clause after it) with its values.
+    pub(crate) fn execute_statement(
+        &mut self,
+        sql: &str,
+        statement: &InsertStatement<Box<dyn ToSql + Sync>>,
+    ) -> Result<u64, StoreError> {
+        let params: Vec<&(dyn ToSql + Sync)> = statement.values.iter().map(|p| p.as_ref()).collect();
+        self.execute(sql, &params)
+    }
+
+    /// Inserts `row`.
+    pub(crate) fn insert(&mut self, row: Insert) -> Result<u64, StoreError> {
+        let statement = statement(row)?;
+        self.execute_statement(&statement.values_sql(), &statement)
+    }
 }
 
 impl From<postgres::Error> for StoreError {
@@ -432,6 +448,36 @@ pub(crate) fn json_col<T: serde::de::DeserializeOwned>(row: &Row, i: usize) -> R
 /// A non-negative count in column `i`.
 pub(crate) fn count_col(row: &Row, i: usize) -> Result<u64, StoreError> {
     Ok(col::<i64>(row, i)?.max(0) as u64)
+}
+
+/// A column value as PostgreSQL binds it; a NULL typed as its column is.
+fn pg_value(kind: Kind, cell: Cell) -> Box<dyn ToSql + Sync> {
+    match cell {
+        Cell::Null => match kind {
+            Kind::Text => Box::new(None::<String>),
+            Kind::Uuid => Box::new(None::<uuid::Uuid>),
+            Kind::Micros => Box::new(None::<time::OffsetDateTime>),
+            Kind::Int => Box::new(None::<i64>),
+            Kind::Bool => Box::new(None::<bool>),
+            Kind::Real => Box::new(None::<f64>),
+            Kind::Json => Box::new(None::<postgres::types::Json<serde_json::Value>>),
+            Kind::Blob => Box::new(None::<Vec<u8>>),
+        },
+        Cell::Text(text) => Box::new(text),
+        Cell::Uuid(id) => Box::new(id),
+        Cell::Time(at) => Box::new(at),
+        Cell::Int(n) => Box::new(n),
+        Cell::Bool(b) => Box::new(b),
+        Cell::Real(x) => Box::new(x),
+        Cell::Json(json) => Box::new(postgres::types::Json(json)),
+        Cell::Blob(bytes) => Box::new(bytes),
+    }
+}
+
+/// `row` (one of [`crate::rows`]) as a statement whose parameters carry their declared types
+/// (`$2::UUID`), so that it serves the `VALUES` form and the `SELECT … WHERE` form alike.
+pub(crate) fn statement(row: Insert) -> Result<InsertStatement<Box<dyn ToSql + Sync>>, StoreError> {
+    row.build(|n, kind| format!("${n}::{}", pg_type(kind)), pg_value)
 }
 
 /// The lists' WHERE clauses, with `$n` parameters.

@@ -144,23 +144,7 @@ impl crate::ReservationStore for PostgresStore {
             if let Err(exhausted) = config.admit(&spend, &held, hold.amount, hold.tokens) {
                 return Ok(Admission::Refused(exhausted));
             }
-            db.execute(
-                &format!(
-                    "INSERT INTO budget_reservations ({RESERVATION_COLUMNS}) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, 'open', $8, $9, NULL, NULL, NULL)"
-                ),
-                &[
-                    &hold.id,
-                    &hold.agent_id,
-                    &hold.task_id,
-                    &hold.amount.nanos(),
-                    &(hold.tokens.min(i64::MAX as u64) as i64),
-                    &hold.provider,
-                    &hold.model,
-                    &now,
-                    &hold.expires_at,
-                ],
-            )?;
+            db.insert(crate::rows::reservation(hold, now))?;
             let after = crate::reservations::plus(&held, hold);
             let after = config.remaining(Some(hold.agent_id), hold.task_id, &spend, &after, now);
             Ok(Admission::Granted {

@@ -1,13 +1,12 @@
 //! Security evaluations (audit) and approvals.
 
-use postgres::types::Json;
 use postgres::{GenericClient, Row};
 use synthorg_core::audit::{AuditContext, AuditEvent, NewAuditEvent};
 use synthorg_core::security::{Approval, ApprovalStatus, DecisionRequest, RiskLevel, Verdict};
 use synthorg_core::{Actor, DomainError};
 use uuid::Uuid;
 
-use super::{Db, Filter, PostgresStore, col, enum_col, json_col};
+use super::{Db, Filter, PostgresStore, col, enum_col, json_col, statement};
 use crate::schema::{APPROVAL_COLUMNS, EVALUATION_COLUMNS};
 use crate::{ApprovalFilter, EvaluationFilter, EvaluationRecord, Page, PageRequest, StoreError};
 
@@ -67,58 +66,22 @@ impl crate::SecurityStore for PostgresStore {
         approval: Option<&Approval>,
         audit: &AuditContext,
     ) -> Result<AuditEvent, StoreError> {
-        let insert_evaluation = format!(
-            "INSERT INTO security_evaluations ({EVALUATION_COLUMNS}) SELECT $1::UUID, $2::UUID, $3::UUID, $4::TEXT, $5::TEXT, \
-             $6::TEXT, $7::TEXT, $8::TEXT, $9::JSONB, $10::UUID, $11::TIMESTAMPTZ, $12::TEXT \
-             WHERE EXISTS (SELECT 1 FROM agents WHERE id = $2)"
-        );
-        let matched_rules = Json(&e.matched_rules);
-        let action = e.action.as_str();
-        let evaluation: [&(dyn postgres::types::ToSql + Sync); 12] = [
-            &e.id,
-            &e.agent_id,
-            &e.task_id,
-            &e.tool,
-            &e.action_type,
-            &e.verdict.as_str(),
-            &e.risk_level.as_str(),
-            &e.reason,
-            &matched_rules,
-            &e.approval_id,
-            &e.created_at,
-            &action,
-        ];
         let unknown_agent = || -> StoreError {
             DomainError::invalid("agent_id", format!("agent {} does not exist", e.agent_id)).into()
         };
         // The verdict, its approval (an escalation) and its audit event: one transaction.
         let sealed = self.write(|db| {
-            if db.execute(&insert_evaluation, &evaluation)? == 0 {
+            let evaluation = statement(crate::rows::evaluation(e)?)?;
+            let sql = format!(
+                "{} WHERE EXISTS (SELECT 1 FROM agents WHERE id = {})",
+                evaluation.select_sql(),
+                evaluation.mark("agent_id")
+            );
+            if db.execute_statement(&sql, &evaluation)? == 0 {
                 return Err(unknown_agent());
             }
             let Some(a) = approval else { return super::audit::append(db, audit, e.audit_event()) };
-            db.execute(
-                &format!(
-                    "INSERT INTO approvals ({APPROVAL_COLUMNS}) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-                ),
-                &[
-                    &a.id,
-                    &a.evaluation_id,
-                    &a.agent_id,
-                    &a.task_id,
-                    &a.tool,
-                    &a.action_type,
-                    &Json(&a.arguments),
-                    &a.reason,
-                    &a.risk_level.as_str(),
-                    &a.status.as_str(),
-                    &a.created_at,
-                    &a.decided_at,
-                    &a.decided_by,
-                    &a.decision_note,
-                ],
-            )?;
+            db.insert(crate::rows::approval(a)?)?;
             super::audit::append(db, audit, e.audit_event())
         })?;
         Ok(sealed)

@@ -1,5 +1,6 @@
 //! Tasks and their transition history.
 
+use postgres::types::ToSql;
 use postgres::{GenericClient, Row};
 use synthorg_core::Actor;
 use synthorg_core::DomainError;
@@ -7,7 +8,7 @@ use synthorg_core::agent::AgentStatus;
 use synthorg_core::task::{Task, TaskStatus, TaskTransition, TransitionRequest, plan_transition};
 use uuid::Uuid;
 
-use super::{Db, Filter, PostgresStore, col, enum_col};
+use super::{Db, Filter, PostgresStore, col, enum_col, statement};
 use crate::schema::{HISTORY_COLUMNS, TASK_COLUMNS};
 use crate::{Page, PageRequest, StoreError, TaskFilter};
 
@@ -63,31 +64,32 @@ pub(super) fn save_transition<C: GenericClient>(
     record: &TaskTransition,
 ) -> Result<(), StoreError> {
     let active_assignee = if next.status.requires_assignee() { next.assigned_to } else { None };
-    let moved = db.execute(
+    // The history row's parameters come first ($1…$n, from its declaration); the update's
+    // follow. The row is inserted once per row the update moved: once, or not at all.
+    let insert = statement(crate::rows::transition(record))?;
+    let n = insert.values.len();
+    let p = |i: usize| format!("${}", n + i);
+    let sql = format!(
         "WITH moved AS ( \
-             UPDATE tasks SET status = $2, assigned_to = $3, version = $4, updated_at = $5 \
-             WHERE id = $1 AND version = $6 AND ($7::UUID IS NULL OR EXISTS ( \
-                 SELECT 1 FROM agents WHERE id = $7 AND status <> 'terminated' FOR SHARE)) \
+             UPDATE tasks SET status = {status}, assigned_to = {assignee}, version = {version}, \
+             updated_at = {updated} WHERE id = {id} AND version = {from} AND ({active}::UUID IS NULL OR EXISTS ( \
+                 SELECT 1 FROM agents WHERE id = {active} AND status <> 'terminated' FOR SHARE)) \
              RETURNING id) \
-         INSERT INTO task_transitions (task_id, from_status, to_status, assigned_to, by_actor, at, reason, version) \
-         SELECT id, $8::TEXT, $9::TEXT, $10::UUID, $11::TEXT, $12::TIMESTAMPTZ, $13::TEXT, $14::BIGINT FROM moved",
-        &[
-            &next.id,
-            &next.status.as_str(),
-            &next.assigned_to,
-            &next.version,
-            &next.updated_at,
-            &(next.version - 1),
-            &active_assignee,
-            &record.from.as_str(),
-            &record.to.as_str(),
-            &record.assigned_to,
-            &record.by,
-            &record.at,
-            &record.reason,
-            &record.version,
-        ],
-    )?;
+         {} FROM moved",
+        insert.select_sql(),
+        id = p(1),
+        status = p(2),
+        assignee = p(3),
+        version = p(4),
+        updated = p(5),
+        from = p(6),
+        active = p(7),
+    );
+    let (status, from) = (next.status.as_str(), next.version - 1);
+    let update: [&(dyn ToSql + Sync); 7] =
+        [&next.id, &status, &next.assigned_to, &next.version, &next.updated_at, &from, &active_assignee];
+    let params: Vec<&(dyn ToSql + Sync)> = insert.values.iter().map(|v| v.as_ref()).chain(update).collect();
+    let moved = db.execute(&sql, &params)?;
     if moved != 1 {
         return Err(StoreError::Domain(DomainError::Conflict(format!(
             "task {} changed concurrently; reload it and retry",
@@ -101,25 +103,13 @@ impl crate::TaskStore for PostgresStore {
     fn create_task(&self, task: &Task) -> Result<(), StoreError> {
         // One statement: the insert happens only when the parent (if any) exists.
         self.autocommit(|db| {
-            let inserted = db.execute(
-                &format!(
-                    "INSERT INTO tasks ({TASK_COLUMNS}) SELECT $1::UUID, $2::TEXT, $3::TEXT, $4::TEXT, $5::UUID, $6::TEXT, \
-                     $7::UUID, $8::BIGINT, $9::TIMESTAMPTZ, $10::TIMESTAMPTZ \
-                     WHERE $7::UUID IS NULL OR EXISTS (SELECT 1 FROM tasks WHERE id = $7)"
-                ),
-                &[
-                    &task.id,
-                    &task.title,
-                    &task.description,
-                    &task.status.as_str(),
-                    &task.assigned_to,
-                    &task.created_by,
-                    &task.parent_id,
-                    &task.version,
-                    &task.created_at,
-                    &task.updated_at,
-                ],
-            )?;
+            let insert = statement(crate::rows::task(task))?;
+            let parent = insert.mark("parent_id");
+            let sql = format!(
+                "{} WHERE {parent} IS NULL OR EXISTS (SELECT 1 FROM tasks WHERE id = {parent})",
+                insert.select_sql()
+            );
+            let inserted = db.execute_statement(&sql, &insert)?;
             match (inserted, task.parent_id) {
                 (0, Some(parent)) => {
                     Err(DomainError::invalid("parent_id", format!("task {parent} does not exist")).into())

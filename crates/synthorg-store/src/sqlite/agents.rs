@@ -8,7 +8,7 @@ use synthorg_core::task::plan_interruption;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{Filter, SqliteStore, from_ts, json_col, parse_enum, parse_uuid, ts};
+use super::{Filter, SqliteStore, from_ts, insert, json_col, parse_enum, parse_uuid, ts};
 use crate::schema::AGENT_COLUMNS;
 use crate::{AgentFilter, Page, PageRequest, StoreError};
 
@@ -71,22 +71,7 @@ impl crate::AgentStore for SqliteStore {
             if taken {
                 return Err(crate::agents::name_taken(&agent.name));
             }
-            tx.prepare_cached(&format!(
-                "INSERT INTO agents ({AGENT_COLUMNS}, name_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
-            ))?
-            .execute(params![
-                agent.id.to_string(),
-                agent.name,
-                agent.role,
-                agent.department,
-                agent.status.as_str(),
-                agent.trust_level.as_str(),
-                serde_json::to_string(&agent.allowed_tools)?,
-                serde_json::to_string(&agent.denied_tools)?,
-                ts(agent.created_at),
-                ts(agent.updated_at),
-                key,
-            ])?;
+            insert(tx, crate::rows::agent(agent, key.clone())?)?;
             super::audit::append(tx, audit, NewAuditEvent::agent_registered(agent))
         })?;
         Ok(sealed)
@@ -133,18 +118,7 @@ impl crate::AgentStore for SqliteStore {
                 ts(at),
             ])?;
             for change in &changes {
-                tx.prepare_cached(
-                    "INSERT INTO agent_events (agent_id, field, from_value, to_value, by_actor, at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )?
-                .execute(params![
-                    id.to_string(),
-                    change.field,
-                    change.from,
-                    change.to,
-                    by.label(),
-                    ts(at)
-                ])?;
+                insert(tx, crate::rows::agent_event(id, change, by, at))?;
             }
             if updated.status == AgentStatus::Terminated {
                 interrupt_active_tasks(tx, id, at)?;

@@ -1,10 +1,10 @@
 //! The audit trail in SQLite: appended by the writer inside the change's savepoint.
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row};
 use synthorg_core::audit::{AuditContext, AuditEvent, AuditHead, NewAuditEvent};
 
-use super::{Filter, SqliteStore, from_ts, parse_uuid, ts};
-use crate::audit::{AuditFilter, hash_bytes, hash_hex, json_text, json_value};
+use super::{Filter, SqliteStore, from_ts, insert, parse_uuid, ts};
+use crate::audit::{AuditFilter, hash_hex, json_value};
 use crate::schema::AUDIT_COLUMNS;
 use crate::{Page, PageRequest, StoreError};
 
@@ -21,27 +21,9 @@ pub(super) fn append(tx: &Connection, audit: &AuditContext, event: NewAuditEvent
         .optional()?
         .unwrap_or_else(AuditHead::genesis);
     let sealed = event.seal(audit, &head, crate::now());
-    tx.prepare_cached(INSERT)?.execute(params![
-        sealed.seq,
-        sealed.id.to_string(),
-        ts(sealed.at),
-        sealed.actor,
-        sealed.action.as_str(),
-        sealed.target_type,
-        sealed.target_id,
-        json_text(&sealed.before)?,
-        json_text(&sealed.after)?,
-        sealed.request_id,
-        sealed.trace_id,
-        hash_bytes(&sealed.prev_hash),
-        hash_bytes(&sealed.hash),
-    ])?;
+    insert(tx, crate::rows::audit_event(&sealed)?)?;
     Ok(sealed)
 }
-
-/// The insert of an event (a literal: the statement cache is keyed by its text).
-const INSERT: &str = "INSERT INTO audit_events (seq, id, at, actor, action, target_type, target_id, before, after, \
-                      request_id, trace_id, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
 
 fn head_row(row: &Row<'_>) -> rusqlite::Result<AuditHead> {
     Ok(AuditHead { seq: row.get(0)?, hash: hash_hex(&row.get::<_, Vec<u8>>(1)?) })

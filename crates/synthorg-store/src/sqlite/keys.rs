@@ -5,7 +5,7 @@ use synthorg_core::audit::{AuditContext, AuditEvent};
 use synthorg_core::{DomainError, Role};
 use time::OffsetDateTime;
 
-use super::{Filter, SqliteStore, from_ts, opt_uuid, parse_enum, ts, uuid_value};
+use super::{Filter, SqliteStore, from_ts, insert, opt_uuid, parse_enum, ts};
 use crate::schema::KEY_COLUMNS;
 use crate::{ApiKeyRecord, Page, PageRequest, StoreError};
 
@@ -42,16 +42,7 @@ impl crate::KeyStore for SqliteStore {
             {
                 return Err(DomainError::invalid("agent_id", format!("agent {agent} does not exist")).into());
             }
-            tx.prepare_cached(&format!("INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"))?
-                .execute(params![
-                    key.id,
-                    key.secret_hash.as_slice(),
-                    key.role.as_str(),
-                    uuid_value(key.agent_id),
-                    key.label,
-                    ts(key.created_at),
-                    key.revoked_at.map(ts),
-                ])?;
+            insert(tx, crate::rows::key(key))?;
             super::audit::append(tx, audit, key.created_event())
         })?;
         Ok(sealed)

@@ -8,7 +8,7 @@ use synthorg_core::cost::{CallCategory, CostRecord, CostSource};
 use synthorg_core::{DomainError, Usd};
 use uuid::Uuid;
 
-use super::{Filter, SqliteStore, from_ts, json_col, opt_uuid, parse_enum, parse_uuid, ts, uuid_value};
+use super::{Filter, SqliteStore, from_ts, insert, json_col, opt_uuid, parse_enum, parse_uuid, ts, uuid_value};
 use crate::schema::{BUDGET_KEY, COST_COLUMNS, RUN_COLUMNS};
 use crate::{CostFilter, Page, PageRequest, Recorded, RunFilter, StoreError};
 
@@ -85,32 +85,7 @@ impl crate::LedgerStore for SqliteStore {
                 Some(id) => Some(super::reservations::settle(tx, id, record)?),
                 None => None,
             };
-            tx.prepare_cached(&format!(
-                "INSERT INTO cost_records ({COST_COLUMNS}) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
-            ))?
-            .execute(params![
-                record.id.to_string(),
-                record.agent_id.to_string(),
-                uuid_value(record.task_id),
-                record.provider,
-                record.model,
-                record.input_tokens as i64,
-                record.output_tokens as i64,
-                record.cost.nanos(),
-                record.call_category.as_str(),
-                ts(record.occurred_at),
-                ts(record.recorded_at),
-                record.idempotency_key,
-                record.cache_read_input_tokens as i64,
-                record.cache_write_input_tokens as i64,
-                record.reasoning_output_tokens as i64,
-                record.cost_source.as_str(),
-                record.computed_cost.map(Usd::nanos),
-                record.price_version,
-                record.cost_disagrees,
-                uuid_value(record.reservation_id),
-            ])?;
+            insert(tx, crate::rows::cost(record)?)?;
             Ok(Recorded { value: record.clone(), replayed: false, settlement })
         })
     }
@@ -230,21 +205,7 @@ impl crate::CoordinationStore for SqliteStore {
             {
                 return Err(DomainError::invalid("task_id", format!("task {task} does not exist")).into());
             }
-            tx.prepare_cached(&format!(
-                "INSERT INTO coordination_runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
-            ))?
-            .execute(params![
-                run.id.to_string(),
-                uuid_value(run.task_id),
-                serde_json::to_string(&run.agents)?,
-                run.topology,
-                run.turns_mas,
-                run.turns_sas,
-                run.success_rate,
-                run.efficiency,
-                run.overhead_percent,
-                ts(run.created_at),
-            ])?;
+            insert(tx, crate::rows::run(run)?)?;
             Ok(())
         })
     }

@@ -9,7 +9,7 @@ use synthorg_core::{DomainError, Usd};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{Filter, SqliteStore, from_ts, opt_uuid, parse_enum, parse_uuid, ts, uuid_value};
+use super::{Filter, SqliteStore, from_ts, insert, opt_uuid, parse_enum, parse_uuid, ts, uuid_value};
 use crate::reservations::{Admission, HeldTotals, ReservationFilter, Settlement};
 use crate::schema::RESERVATION_COLUMNS;
 use crate::{Page, PageRequest, StoreError};
@@ -177,21 +177,7 @@ impl crate::ReservationStore for SqliteStore {
             if let Err(exhausted) = config.admit(&spend, &held, hold.amount, hold.tokens) {
                 return Ok(Admission::Refused(exhausted));
             }
-            tx.prepare_cached(&format!(
-                "INSERT INTO budget_reservations ({RESERVATION_COLUMNS}) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'open', ?8, ?9, NULL, NULL, NULL)"
-            ))?
-            .execute(params![
-                hold.id.to_string(),
-                hold.agent_id.to_string(),
-                uuid_value(hold.task_id),
-                hold.amount.nanos(),
-                hold.tokens as i64,
-                hold.provider,
-                hold.model,
-                ts(now),
-                ts(hold.expires_at),
-            ])?;
+            insert(tx, crate::rows::reservation(hold, now))?;
             let after = crate::reservations::plus(&held, hold);
             let after = config.remaining(Some(hold.agent_id), hold.task_id, &spend, &after, now);
             Ok(Admission::Granted {

@@ -6,7 +6,7 @@ use synthorg_core::security::{Approval, ApprovalStatus, DecisionRequest, RiskLev
 use synthorg_core::{Actor, DomainError};
 use uuid::Uuid;
 
-use super::{Filter, SqliteStore, from_ts, json_col, opt_uuid, parse_enum, parse_uuid, ts, uuid_value};
+use super::{Filter, SqliteStore, from_ts, insert, json_col, opt_uuid, parse_enum, parse_uuid, ts, uuid_value};
 use crate::schema::{APPROVAL_COLUMNS, EVALUATION_COLUMNS};
 use crate::{ApprovalFilter, EvaluationFilter, EvaluationRecord, Page, PageRequest, StoreError};
 
@@ -68,43 +68,9 @@ impl crate::SecurityStore for SqliteStore {
             if super::agents::status_of(tx, e.agent_id)?.is_none() {
                 return Err(DomainError::invalid("agent_id", format!("agent {} does not exist", e.agent_id)).into());
             }
-            tx.prepare_cached(&format!(
-                "INSERT INTO security_evaluations ({EVALUATION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
-            ))?
-            .execute(params![
-                e.id.to_string(),
-                e.agent_id.to_string(),
-                uuid_value(e.task_id),
-                e.tool,
-                e.action_type,
-                e.verdict.as_str(),
-                e.risk_level.as_str(),
-                e.reason,
-                serde_json::to_string(&e.matched_rules)?,
-                uuid_value(e.approval_id),
-                ts(e.created_at),
-                e.action.as_str(),
-            ])?;
+            insert(tx, crate::rows::evaluation(e)?)?;
             if let Some(a) = approval {
-                tx.prepare_cached(&format!(
-                    "INSERT INTO approvals ({APPROVAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
-                ))?
-                .execute(params![
-                    a.id.to_string(),
-                    a.evaluation_id.to_string(),
-                    a.agent_id.to_string(),
-                    uuid_value(a.task_id),
-                    a.tool,
-                    a.action_type,
-                    serde_json::to_string(&a.arguments)?,
-                    a.reason,
-                    a.risk_level.as_str(),
-                    a.status.as_str(),
-                    ts(a.created_at),
-                    a.decided_at.map(ts),
-                    a.decided_by,
-                    a.decision_note,
-                ])?;
+                insert(tx, crate::rows::approval(a)?)?;
             }
             super::audit::append(tx, audit, e.audit_event())
         })?;

@@ -5,7 +5,7 @@ use synthorg_core::task::{Task, TaskStatus, TaskTransition, TransitionRequest, p
 use synthorg_core::{Actor, DomainError};
 use uuid::Uuid;
 
-use super::{Filter, SqliteStore, from_ts, opt_uuid, parse_enum, parse_uuid, ts, uuid_value};
+use super::{Filter, SqliteStore, from_ts, insert, opt_uuid, parse_enum, parse_uuid, ts, uuid_value};
 use crate::schema::{HISTORY_COLUMNS, TASK_COLUMNS};
 use crate::{Page, PageRequest, StoreError, TaskFilter};
 
@@ -72,19 +72,7 @@ pub(super) fn save_transition(tx: &Connection, next: &Task, record: &TaskTransit
             next.id
         ))));
     }
-    tx.prepare_cached(&format!(
-        "INSERT INTO task_transitions ({HISTORY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
-    ))?
-    .execute(params![
-        record.task_id.to_string(),
-        record.from.as_str(),
-        record.to.as_str(),
-        uuid_value(record.assigned_to),
-        record.by,
-        ts(record.at),
-        record.reason,
-        record.version,
-    ])?;
+    insert(tx, crate::rows::transition(record))?;
     Ok(())
 }
 
@@ -96,21 +84,7 @@ impl crate::TaskStore for SqliteStore {
             {
                 return Err(DomainError::invalid("parent_id", format!("task {parent} does not exist")).into());
             }
-            tx.prepare_cached(&format!(
-                "INSERT INTO tasks ({TASK_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
-            ))?
-            .execute(params![
-                task.id.to_string(),
-                task.title,
-                task.description,
-                task.status.as_str(),
-                uuid_value(task.assigned_to),
-                task.created_by,
-                uuid_value(task.parent_id),
-                task.version,
-                ts(task.created_at),
-                ts(task.updated_at),
-            ])?;
+            insert(tx, crate::rows::task(task))?;
             Ok(())
         })
     }
