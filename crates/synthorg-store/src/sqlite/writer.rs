@@ -118,11 +118,16 @@ impl GroupWriter {
                 group
             }
         };
-        let result = match w.conn.execute_batch("SAVEPOINT write") {
+        // Cached statements: compiled once per connection, not once per write.
+        let cached = |sql: &str| w.conn.prepare_cached(sql).and_then(|mut s| s.execute([])).map(|_| ());
+        let result = match cached("SAVEPOINT write") {
             Ok(()) => {
                 let result = f(&w.conn);
-                let end = if result.is_ok() { "RELEASE write" } else { "ROLLBACK TO write; RELEASE write" };
-                match (result, w.conn.execute_batch(end)) {
+                let end = match result.is_ok() {
+                    true => cached("RELEASE write"),
+                    false => w.conn.execute_batch("ROLLBACK TO write; RELEASE write"),
+                };
+                match (result, end) {
                     (Ok(value), Ok(())) => Ok(value),
                     (Err(e), _) => Err(e),
                     (Ok(_), Err(e)) => Err(e.into()),
