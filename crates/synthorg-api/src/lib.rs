@@ -62,6 +62,9 @@ pub struct ApiSettings {
     pub otlp: Vec<synthorg_telemetry::otlp::ExporterHandle>,
     /// The trace exporter's intake, when traces are exported: one SERVER span per request.
     pub tracer: Option<synthorg_telemetry::otlp::Tracer>,
+    /// Which incoming trace context is read and which traces are sampled
+    /// (`OTEL_PROPAGATORS`, `OTEL_TRACES_SAMPLER`).
+    pub trace_policy: synthorg_telemetry::context::TracePolicy,
     /// The metric exporter's reader, when metrics are pushed: it reads the `/metrics`
     /// catalogue on its interval.
     pub meter: Option<synthorg_telemetry::otlp::Meter>,
@@ -103,6 +106,7 @@ impl Default for ApiSettings {
             metrics: Some(MetricsSettings::default()),
             otlp: Vec::new(),
             tracer: None,
+            trace_policy: synthorg_telemetry::context::TracePolicy::default(),
             meter: None,
             quiet_requests: false,
             console_sign_in: None,

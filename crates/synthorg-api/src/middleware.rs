@@ -33,7 +33,7 @@ pub async fn timeout_and_log(State(state): State<AppState>, mut req: Request, ne
     let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
     let correlation = {
         let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
-        let mut trace = TraceContext::for_request(header("traceparent"));
+        let mut trace = TraceContext::for_request_with(header("traceparent"), &state.settings().trace_policy);
         // A probe or a scrape that continues no caller's trace starts none of its own: a
         // kubelet or Prometheus would fill the trace store with a span every few seconds.
         if trace.parent_span_id.is_none() && req.method() == Method::GET && is_probe(route.as_deref()) {

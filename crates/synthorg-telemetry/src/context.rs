@@ -53,14 +53,82 @@ fn random<const N: usize>() -> [u8; N] {
     bytes
 }
 
+/// Which traces are recorded (`OTEL_TRACES_SAMPLER`): the decision for a trace this process
+/// starts, from its trace id.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Sampler {
+    AlwaysOn,
+    AlwaysOff,
+    /// `traceidratio`: this fraction of traces, decided from the trace id alone, so every
+    /// process that sees the same trace decides alike.
+    TraceIdRatio(f64),
+}
+
+impl Sampler {
+    /// Whether a trace with this id is recorded.
+    pub fn samples(&self, trace_id: &[u8; 16]) -> bool {
+        match *self {
+            Sampler::AlwaysOn => true,
+            Sampler::AlwaysOff => false,
+            Sampler::TraceIdRatio(ratio) => {
+                // The id's last 8 bytes, the random part of a W3C trace id, against the
+                // ratio of the whole u64 range.
+                let mut low = [0u8; 8];
+                low.copy_from_slice(&trace_id[8..]);
+                let bound = (ratio.clamp(0.0, 1.0) * 2f64.powi(64)) as u128;
+                u128::from(u64::from_be_bytes(low)) < bound
+            }
+        }
+    }
+}
+
+/// How a request's trace context is chosen: whether an incoming `traceparent` is read
+/// (`OTEL_PROPAGATORS` with `tracecontext`), and how traces are sampled
+/// (`OTEL_TRACES_SAMPLER`; the default is the specification's `parentbased_always_on`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TracePolicy {
+    pub sampler: Sampler,
+    /// `parentbased_*`: a request that continues a caller's trace follows the caller's
+    /// sampled flag; the sampler decides only for traces that start here.
+    pub parent_based: bool,
+    /// Read an incoming `traceparent` (W3C trace context); without it every request starts a
+    /// trace of its own.
+    pub tracecontext: bool,
+}
+
+impl Default for TracePolicy {
+    fn default() -> Self {
+        Self { sampler: Sampler::AlwaysOn, parent_based: true, tracecontext: true }
+    }
+}
+
 impl TraceContext {
     /// The context of a request: the incoming `traceparent`'s trace id and flags when it is
     /// valid, else a fresh trace id (sampled); always a fresh span id for this request.
     pub fn for_request(traceparent: Option<&str>) -> Self {
+        Self::for_request_with(traceparent, &TracePolicy::default())
+    }
+
+    /// [`TraceContext::for_request`] under `policy`: the sampled flag (0x01) is the caller's
+    /// for a parent-based policy continuing a trace, else the sampler's decision; the
+    /// caller's other flags (the random bit) are kept.
+    pub fn for_request_with(traceparent: Option<&str>, policy: &TracePolicy) -> Self {
         let span_id = new_span_id();
-        match traceparent.and_then(parse_traceparent) {
-            Some((trace_id, parent, flags)) => Self { trace_id, span_id, flags, parent_span_id: Some(parent) },
-            None => Self { trace_id: new_trace_id(), span_id, flags: 0x01, parent_span_id: None },
+        let incoming = traceparent.filter(|_| policy.tracecontext).and_then(parse_traceparent);
+        match incoming {
+            Some((trace_id, parent, flags)) => {
+                let sampled = match policy.parent_based {
+                    true => flags & 0x01 == 0x01,
+                    false => policy.sampler.samples(&trace_id),
+                };
+                let flags = (flags & !0x01) | u8::from(sampled);
+                Self { trace_id, span_id, flags, parent_span_id: Some(parent) }
+            }
+            None => {
+                let trace_id = new_trace_id();
+                let flags = u8::from(policy.sampler.samples(&trace_id));
+                Self { trace_id, span_id, flags, parent_span_id: None }
+            }
         }
     }
 
@@ -233,6 +301,41 @@ mod tests {
             assert_eq!(id.len(), 36);
         }
         assert_ne!(request_id(None), request_id(None));
+    }
+
+    #[test]
+    fn sampling_follows_the_policy() {
+        let id = |low: u64| {
+            let mut t = [0xab; 16];
+            t[8..].copy_from_slice(&low.to_be_bytes());
+            t
+        };
+        let half = Sampler::TraceIdRatio(0.5);
+        assert!(half.samples(&id(0)) && half.samples(&id(u64::MAX / 2 - 1)));
+        assert!(!half.samples(&id(u64::MAX / 2 + 2)) && !half.samples(&id(u64::MAX)));
+        assert!(!Sampler::TraceIdRatio(0.0).samples(&id(0)));
+        assert!(Sampler::TraceIdRatio(1.0).samples(&id(u64::MAX)));
+        // Over random ids, a ratio keeps about that share.
+        let kept = (0..10_000).filter(|_| Sampler::TraceIdRatio(0.25).samples(&new_trace_id())).count();
+        assert!((2_200..2_800).contains(&kept), "{kept}");
+
+        let sampled = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03";
+        let unsampled = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-02";
+        let off = TracePolicy { sampler: Sampler::AlwaysOff, ..TracePolicy::default() };
+        // Parent-based: the caller decides; a trace started here, the sampler.
+        assert_eq!(TraceContext::for_request_with(Some(sampled), &off).flags, 0x03);
+        assert_eq!(TraceContext::for_request_with(None, &off).flags, 0x00);
+        let on = TracePolicy::default();
+        assert_eq!(TraceContext::for_request_with(Some(unsampled), &on).flags, 0x02);
+        // Not parent-based: the sampler decides for every trace, the random bit kept.
+        let off_always = TracePolicy { parent_based: false, ..off };
+        assert_eq!(TraceContext::for_request_with(Some(sampled), &off_always).flags, 0x02);
+        let on_always = TracePolicy { parent_based: false, ..on };
+        assert_eq!(TraceContext::for_request_with(Some(unsampled), &on_always).flags, 0x03);
+        // Without the tracecontext propagator the caller's trace is not continued.
+        let deaf = TracePolicy { tracecontext: false, ..on };
+        let own = TraceContext::for_request_with(Some(sampled), &deaf);
+        assert!(own.parent_span_id.is_none() && hex::encode(own.trace_id) != "4bf92f3577b34da6a3ce929d0e0e4736");
     }
 
     #[test]

@@ -379,7 +379,8 @@ pub(crate) fn load(sources: &Sources) -> Result<Settings, ConfigErrors> {
         Some(path) => read_file(path, &mut errors),
         None => Value::Object(Map::new()),
     };
-    let origins = otlp::apply_otel_env(&mut tree, &sources.otel, &mut errors);
+    let mut warnings = Vec::new();
+    let origins = otlp::apply_otel_env(&mut tree, &sources.otel, &mut errors, &mut warnings);
     for (name, raw) in &sources.env {
         let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
             continue;
@@ -396,8 +397,10 @@ pub(crate) fn load(sources: &Sources) -> Result<Settings, ConfigErrors> {
         set_path(&mut tree, &segments, Value::String(value.clone()));
     }
     let config = deserialize_all(tree, &mut errors);
-    let resource = otlp::resource(&sources.otel, &mut errors);
-    let settings = check(config, resource, &mut errors);
+    let resource = otlp::resource(&sources.otel, &mut warnings);
+    let trace_policy = otlp::trace_policy(&sources.otel, &mut warnings);
+    let mut settings = check(config, resource, warnings, &mut errors);
+    settings.api.trace_policy = trace_policy;
     otlp::name_env_origins(&mut errors, &origins);
     if errors.is_empty() { Ok(settings) } else { Err(ConfigErrors(errors)) }
 }
@@ -535,7 +538,12 @@ fn duration(errors: &mut Vec<FieldError>, field: &str, text: &str) -> Duration {
 }
 
 /// Semantic checks of a structurally valid configuration.
-fn check(config: Config, resource: Vec<(String, String)>, errors: &mut Vec<FieldError>) -> Settings {
+fn check(
+    config: Config,
+    resource: Vec<(String, String)>,
+    mut warnings: Vec<String>,
+    errors: &mut Vec<FieldError>,
+) -> Settings {
     let bind = config.server.bind.parse::<SocketAddr>().unwrap_or_else(|e| {
         errors.push(FieldError::new("server.bind", format!("not an address such as 127.0.0.1:8000: {e}")));
         SocketAddr::from(([127, 0, 0, 1], 8000))
@@ -581,7 +589,6 @@ fn check(config: Config, resource: Vec<(String, String)>, errors: &mut Vec<Field
     let mut policy = SecurityPolicy::default();
     policy.levels.extend(config.security.policies.clone());
     errors.extend(policy.validate().into_iter().map(|e| e.within("security.policies")));
-    let mut warnings = Vec::new();
     let (otlp, otlp_traces, otlp_metrics) = check_sinks(&config.logging, resource, errors, &mut warnings);
     if let Err(e) = tracing_subscriber::EnvFilter::try_new(&config.logging.level) {
         errors.push(FieldError::new("logging.level", format!("not a level or filter: {e}")));

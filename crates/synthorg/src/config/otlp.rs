@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 use synthorg_core::FieldError;
+use synthorg_telemetry::context::{Sampler, TracePolicy};
 use synthorg_telemetry::otlp::endpoint::{EndpointPolicy, SystemResolver, check_header, tls_problem};
 use synthorg_telemetry::otlp::{ExporterConfig, Protocol, validate_ca_pem};
 
@@ -107,6 +108,10 @@ pub(crate) struct SignalOptions {
     pub headers: Headers,
     pub timeout: Option<String>,
     pub compression: Option<String>,
+    /// This signal's batching (`OTEL_BLRP_*` for logs, `OTEL_BSP_*` for spans).
+    pub export_interval: Option<String>,
+    pub batch_size: Option<usize>,
+    pub queue_capacity: Option<usize>,
 }
 
 impl Default for OtlpSinkConfig {
@@ -197,9 +202,51 @@ fn pairs(name: &str, raw: &str, errors: &mut Vec<FieldError>) -> Vec<(String, St
 /// value names the variable the operator set, not a file key they never wrote.
 pub(super) type EnvOrigins = Vec<(String, &'static str)>;
 
+/// `OTEL_SDK_DISABLED`: `true` (any case) turns every OTLP export off; `false` or empty
+/// leaves it on; anything else is read as false with a warning (the specification's rule for
+/// its boolean variables).
+fn sdk_disabled(vars: &[(String, String)], warnings: &mut Vec<String>) -> bool {
+    let Some((name, value)) = otel(vars, &["OTEL_SDK_DISABLED"]) else { return false };
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" => true,
+        "false" | "" => false,
+        _ => {
+            warnings.push(format!(
+                "{name} is neither true nor false: read as false, as the OpenTelemetry specification says"
+            ));
+            false
+        }
+    }
+}
+
+/// Sets every signal of the file's otlp sink (if any) to `none`, and adds no sink.
+fn disable_export(tree: &mut Value) -> EnvOrigins {
+    let mut origins = EnvOrigins::new();
+    let sinks = tree.get_mut("logging").and_then(|l| l.get_mut("sinks")).and_then(Value::as_array_mut);
+    for (index, sink) in sinks.into_iter().flatten().enumerate() {
+        if sink.get("type").and_then(Value::as_str) != Some("otlp") {
+            continue;
+        }
+        let Some(sink) = sink.as_object_mut() else { continue };
+        for signal in ["logs", "traces", "metrics"] {
+            sink.insert(signal.to_owned(), Value::String("none".into()));
+            origins.push((format!("logging.sinks[{index}].{signal}"), "OTEL_SDK_DISABLED"));
+        }
+    }
+    origins
+}
+
 /// Writes the standard variables into the configuration tree, over the file's values. When
 /// no otlp sink is configured, an endpoint variable adds one. Returns where each came from.
-pub(super) fn apply_otel_env(tree: &mut Value, vars: &[(String, String)], errors: &mut Vec<FieldError>) -> EnvOrigins {
+pub(super) fn apply_otel_env(
+    tree: &mut Value,
+    vars: &[(String, String)],
+    errors: &mut Vec<FieldError>,
+    warnings: &mut Vec<String>,
+) -> EnvOrigins {
+    if sdk_disabled(vars, warnings) {
+        return disable_export(tree);
+    }
     let mut set: Vec<(&str, Value, &'static str)> = Vec::new();
     let find = |names: &[&'static str]| names.iter().find_map(|name| otel(vars, &[name]).map(|(_, v)| (*name, v)));
     // The per-signal variable is a full URL, used as is; the general one is a base URL.
@@ -241,9 +288,39 @@ pub(super) fn apply_otel_env(tree: &mut Value, vars: &[(String, String)], errors
         if let Some((name, v)) = find(&[compression]) {
             nested.push((format!("per_signal.{signal}.compression"), Value::String(v.to_owned()), name));
         }
-        // The metric reader's export timeout is the metric exporter's, unless set apart.
-        let timeouts: &[&'static str] =
-            if signal == "metrics" { &[timeout, "OTEL_METRIC_EXPORT_TIMEOUT"] } else { &[timeout] };
+        // A processor's (or the metric reader's) export timeout is its exporter's, unless the
+        // exporter's own is set.
+        let timeouts: &[&'static str] = match signal {
+            "logs" => &[timeout, "OTEL_BLRP_EXPORT_TIMEOUT"],
+            "traces" => &[timeout, "OTEL_BSP_EXPORT_TIMEOUT"],
+            _ => &[timeout, "OTEL_METRIC_EXPORT_TIMEOUT"],
+        };
+        // The batch processors' variables: the log records' for logs, the spans' for traces.
+        let batching: &[(&'static str, &str)] = match signal {
+            "logs" => &[
+                ("OTEL_BLRP_SCHEDULE_DELAY", "export_interval"),
+                ("OTEL_BLRP_MAX_QUEUE_SIZE", "queue_capacity"),
+                ("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "batch_size"),
+            ],
+            "traces" => &[
+                ("OTEL_BSP_SCHEDULE_DELAY", "export_interval"),
+                ("OTEL_BSP_MAX_QUEUE_SIZE", "queue_capacity"),
+                ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "batch_size"),
+            ],
+            _ => &[],
+        };
+        for (variable, option) in batching {
+            let Some((name, v)) = find(&[variable]) else { continue };
+            let path = format!("per_signal.{signal}.{option}");
+            match (*option, v.trim().parse::<u64>()) {
+                ("export_interval", Ok(ms)) => nested.push((path, Value::String(format!("{ms}ms")), name)),
+                (_, Ok(n)) => nested.push((path, Value::from(n), name)),
+                ("export_interval", Err(_)) => {
+                    errors.push(FieldError::new(format!("env {name}"), "must be a number of milliseconds"));
+                }
+                (_, Err(_)) => errors.push(FieldError::new(format!("env {name}"), "must be a whole number")),
+            }
+        }
         if let Some((name, v)) = find(timeouts) {
             match v.trim().parse::<u64>() {
                 Ok(ms) => nested.push((format!("per_signal.{signal}.timeout"), Value::String(format!("{ms}ms")), name)),
@@ -267,27 +344,13 @@ pub(super) fn apply_otel_env(tree: &mut Value, vars: &[(String, String)], errors
             format!("{:?} is not supported: synthorg pushes cumulative metrics only", v.trim()),
         ));
     }
-    let millis = [
-        (&["OTEL_EXPORTER_OTLP_TIMEOUT"][..], "timeout"),
-        (&["OTEL_BLRP_SCHEDULE_DELAY"][..], "export_interval"),
-        (&["OTEL_METRIC_EXPORT_INTERVAL"][..], "metrics_interval"),
-    ];
+    let millis =
+        [(&["OTEL_EXPORTER_OTLP_TIMEOUT"][..], "timeout"), (&["OTEL_METRIC_EXPORT_INTERVAL"][..], "metrics_interval")];
     for (names, key) in millis {
         if let Some((name, v)) = find(names) {
             match v.trim().parse::<u64>() {
                 Ok(ms) => set.push((key, Value::String(format!("{ms}ms")), name)),
                 Err(_) => errors.push(FieldError::new(format!("env {name}"), "must be a number of milliseconds")),
-            }
-        }
-    }
-    for (names, key) in [
-        (&["OTEL_BLRP_MAX_QUEUE_SIZE"][..], "queue_capacity"),
-        (&["OTEL_BLRP_MAX_EXPORT_BATCH_SIZE"][..], "batch_size"),
-    ] {
-        if let Some((name, v)) = find(names) {
-            match v.trim().parse::<u64>() {
-                Ok(n) => set.push((key, Value::from(n), name)),
-                Err(_) => errors.push(FieldError::new(format!("env {name}"), "must be a whole number")),
             }
         }
     }
@@ -305,13 +368,30 @@ pub(super) fn apply_otel_env(tree: &mut Value, vars: &[(String, String)], errors
     let sinks = logging.entry("sinks").or_insert_with(|| Value::Array(Vec::new()));
     let Some(sinks) = sinks.as_array_mut() else { return origins };
     let position = sinks.iter().position(|s| s.get("type").and_then(Value::as_str) == Some("otlp"));
-    let index = match position {
-        Some(i) => i,
-        None if set.iter().any(|(k, v, _)| *k == "endpoint" || (*k == "logs_endpoint" && v != "")) => {
+    let named = |set: &[(&str, Value, &'static str)], key: &str| {
+        set.iter().find(|(k, v, _)| *k == key && v != "").map(|(_, _, name)| *name)
+    };
+    let endpoints = ["endpoint", "logs_endpoint", "traces_endpoint", "metrics_endpoint"];
+    let creator = endpoints.iter().find_map(|k| named(&set, k));
+    let index = match (position, creator) {
+        (Some(i), _) => i,
+        (None, Some(creator)) => {
             sinks.push(serde_json::json!({ "type": "otlp" }));
+            // Without the general endpoint, a signal's own endpoint enables that signal only:
+            // the others are not sent to a default address nobody named (unless their
+            // `OTEL_*_EXPORTER` asks for them).
+            if named(&set, "endpoint").is_none() {
+                for (signal, endpoint) in
+                    [("logs", "logs_endpoint"), ("traces", "traces_endpoint"), ("metrics", "metrics_endpoint")]
+                {
+                    if named(&set, endpoint).is_none() && !set.iter().any(|(k, _, _)| *k == signal) {
+                        set.push((signal, Value::String("none".into()), creator));
+                    }
+                }
+            }
             sinks.len() - 1
         }
-        None => return origins,
+        (None, None) => return origins,
     };
     let Some(sink) = sinks[index].as_object_mut() else { return origins };
     for (key, value, name) in set {
@@ -363,9 +443,66 @@ pub(super) fn name_env_origins(errors: &mut [FieldError], origins: &EnvOrigins) 
     }
 }
 
+/// How traces are sampled and continued: `OTEL_TRACES_SAMPLER` (`always_on`, `always_off`,
+/// `traceidratio`, `parentbased_always_on` — the default —, `parentbased_always_off`,
+/// `parentbased_traceidratio`) with `OTEL_TRACES_SAMPLER_ARG` (the ratio, 0 to 1, default 1),
+/// and `OTEL_PROPAGATORS` (`tracecontext` — the default —, `baggage`, `none`). A value the
+/// specification defines but synthorg does not implement, or one it does not define, is
+/// named in a warning and the default is used, as the specification says.
+pub(super) fn trace_policy(vars: &[(String, String)], warnings: &mut Vec<String>) -> TracePolicy {
+    let mut policy = TracePolicy::default();
+    if let Some((name, raw)) = otel(vars, &["OTEL_TRACES_SAMPLER"]) {
+        let value = raw.trim().to_ascii_lowercase();
+        let (parent_based, root) = match value.strip_prefix("parentbased_") {
+            Some(root) => (true, root),
+            None => (false, value.as_str()),
+        };
+        let mut ratio = || match otel(vars, &["OTEL_TRACES_SAMPLER_ARG"]) {
+            None => 1.0,
+            Some((arg, raw)) => match raw.trim().parse::<f64>() {
+                Ok(r) if (0.0..=1.0).contains(&r) => r,
+                _ => {
+                    warnings.push(format!("{arg} must be a number from 0 to 1 for traceidratio: 1 is used"));
+                    1.0
+                }
+            },
+        };
+        let sampler = match root {
+            "always_on" => Some(Sampler::AlwaysOn),
+            "always_off" => Some(Sampler::AlwaysOff),
+            "traceidratio" => Some(Sampler::TraceIdRatio(ratio())),
+            _ => None,
+        };
+        match sampler {
+            Some(sampler) => policy = TracePolicy { sampler, parent_based, ..policy },
+            None => warnings.push(format!(
+                "{name} names a sampler synthorg does not have (it has always_on, always_off, traceidratio and \
+                 their parentbased_ forms): parentbased_always_on is used"
+            )),
+        }
+    }
+    if let Some((name, raw)) = otel(vars, &["OTEL_PROPAGATORS"]) {
+        let names: Vec<String> =
+            raw.split(',').map(|p| p.trim().to_ascii_lowercase()).filter(|p| !p.is_empty()).collect();
+        let unknown: Vec<&str> =
+            names.iter().map(String::as_str).filter(|p| !["tracecontext", "baggage", "none"].contains(p)).collect();
+        match unknown.is_empty() {
+            // `baggage` is accepted: synthorg makes no outgoing calls that would carry it on.
+            true => policy.tracecontext = names.iter().any(|p| p == "tracecontext"),
+            false => warnings.push(format!(
+                "{name} names propagators synthorg does not have (it has tracecontext, baggage and none): \
+                 tracecontext is used"
+            )),
+        }
+    }
+    policy
+}
+
 /// The resource: `service.name` (`OTEL_SERVICE_NAME`, else `synthorg`), `service.version`,
-/// a fresh `service.instance.id` per process, and `OTEL_RESOURCE_ATTRIBUTES`.
-pub(super) fn resource(vars: &[(String, String)], errors: &mut Vec<FieldError>) -> Vec<(String, String)> {
+/// a fresh `service.instance.id` per process, and `OTEL_RESOURCE_ATTRIBUTES`. A malformed
+/// `OTEL_RESOURCE_ATTRIBUTES` is discarded whole with a warning (the SDK specification's rule),
+/// not a reason to refuse to start.
+pub(super) fn resource(vars: &[(String, String)], warnings: &mut Vec<String>) -> Vec<(String, String)> {
     let mut attributes = vec![
         ("service.name".to_owned(), "synthorg".to_owned()),
         ("service.version".to_owned(), env!("CARGO_PKG_VERSION").to_owned()),
@@ -376,8 +513,14 @@ pub(super) fn resource(vars: &[(String, String)], errors: &mut Vec<FieldError>) 
         None => attributes.push((k, v)),
     };
     if let Some((name, raw)) = otel(vars, &["OTEL_RESOURCE_ATTRIBUTES"]) {
-        for (k, v) in pairs(name, raw, errors) {
-            put(k, v);
+        let mut malformed = Vec::new();
+        let parsed = pairs(name, raw, &mut malformed);
+        match malformed.is_empty() {
+            true => parsed.into_iter().for_each(|(k, v)| put(k, v)),
+            false => warnings.push(format!(
+                "{name} is malformed (each item must be key=value): all of it is ignored, as the \
+                 OpenTelemetry specification says"
+            )),
         }
     }
     if let Some((_, name)) = otel(vars, &["OTEL_SERVICE_NAME"]).filter(|(_, v)| !v.trim().is_empty()) {
@@ -524,6 +667,23 @@ pub(super) fn for_signal(
     }
     if let Some(timeout) = &options.timeout {
         config.timeout = duration(errors, &field("timeout"), timeout);
+    }
+    if let Some(interval) = &options.export_interval {
+        config.export_interval = duration(errors, &field("export_interval"), interval);
+    }
+    if let Some(n) = options.batch_size {
+        if !(1..=100_000).contains(&n) {
+            errors.push(FieldError::new(field("batch_size"), "must be between 1 and 100000"));
+        }
+        config.batch_size = n;
+    }
+    if let Some(n) = options.queue_capacity {
+        config.queue_capacity = n;
+    }
+    if (options.batch_size.is_some() || options.queue_capacity.is_some())
+        && (config.queue_capacity < config.batch_size || config.queue_capacity > 10_000_000)
+    {
+        errors.push(FieldError::new(field("queue_capacity"), "must be at least batch_size and at most 10000000"));
     }
     for (name, value) in &options.headers.0 {
         if let Err(e) = check_header(name, value) {

@@ -273,6 +273,146 @@ fn the_trace_exporter_follows_the_otel_variables() {
     }
 }
 
+/// Without the general endpoint, each signal's own endpoint enables that signal only: the
+/// others are not sent to the default `localhost:4318` nobody named.
+#[test]
+fn a_signals_own_endpoint_alone_enables_that_signal_only() {
+    let logs = ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "http://127.0.0.1:9001/v1/logs");
+    let traces = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://127.0.0.1:9002/v1/traces");
+    let metrics = ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http://127.0.0.1:9003/v1/metrics");
+    let url = |e: &synthorg_telemetry::otlp::ExporterConfig| e.endpoint.logs_url.to_string();
+    let s = load_yaml("", &[traces]).unwrap();
+    assert_eq!(s.otlp_traces.as_ref().map(url).as_deref(), Some(traces.1));
+    assert!(s.otlp.is_none() && s.otlp_metrics.is_none(), "traces only");
+    let s = load_yaml("", &[metrics]).unwrap();
+    assert_eq!(s.otlp_metrics.as_ref().map(|(m, _)| url(m)).as_deref(), Some(metrics.1));
+    assert!(s.otlp.is_none() && s.otlp_traces.is_none(), "metrics only");
+    let s = load_yaml("", &[logs]).unwrap();
+    assert_eq!(s.otlp.as_ref().map(url).as_deref(), Some(logs.1));
+    assert!(s.otlp_traces.is_none() && s.otlp_metrics.is_none(), "logs only");
+    let s = load_yaml("", &[logs, metrics]).unwrap();
+    assert!(s.otlp.is_some() && s.otlp_metrics.is_some() && s.otlp_traces.is_none(), "the two named");
+    // A signal's exporter variable still asks for it (to the specification's default address).
+    let s = load_yaml("", &[traces, ("OTEL_LOGS_EXPORTER", "otlp")]).unwrap();
+    assert!(s.otlp.is_some() && s.otlp_traces.is_some() && s.otlp_metrics.is_none());
+    // With the general endpoint, every signal is sent; one's own endpoint moves that one.
+    let s = load_yaml("", &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318"), traces]).unwrap();
+    assert!(s.otlp.is_some() && s.otlp_metrics.is_some());
+    assert_eq!(s.otlp_traces.as_ref().map(url).as_deref(), Some(traces.1));
+}
+
+/// `OTEL_SDK_DISABLED=true` turns every OTLP export off, whether the endpoint comes from the
+/// environment or the file; a value that is not a boolean is read as false, with a warning.
+#[test]
+fn otel_sdk_disabled_turns_every_export_off() {
+    let base = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318");
+    let off = |s: &Settings| s.otlp.is_none() && s.otlp_traces.is_none() && s.otlp_metrics.is_none();
+    for value in ["true", "TRUE", " True "] {
+        let s = load_yaml("", &[base, ("OTEL_SDK_DISABLED", value)]).unwrap();
+        assert!(off(&s) && s.warnings.is_empty(), "{value:?}");
+    }
+    let yaml = "logging:\n  sinks:\n    - {type: otlp, endpoint: \"http://127.0.0.1:4318\"}\n";
+    assert!(!off(&load_yaml(yaml, &[]).unwrap()), "the file's sink exports");
+    assert!(off(&load_yaml(yaml, &[("OTEL_SDK_DISABLED", "true")]).unwrap()), "and is turned off");
+    for value in ["false", ""] {
+        let s = load_yaml("", &[base, ("OTEL_SDK_DISABLED", value)]).unwrap();
+        assert!(!off(&s) && s.warnings.is_empty(), "{value:?}");
+    }
+    let s = load_yaml("", &[base, ("OTEL_SDK_DISABLED", "yes")]).unwrap();
+    assert!(!off(&s), "not a true value");
+    assert!(
+        s.warnings.iter().any(|w| w.starts_with("OTEL_SDK_DISABLED is neither true nor false")),
+        "{:?}",
+        s.warnings
+    );
+}
+
+/// The batch processors' variables set their own signal's batching only: `OTEL_BLRP_*` the
+/// log records', `OTEL_BSP_*` the spans'; the metric push keeps the sink's queue.
+#[test]
+fn batch_processor_variables_apply_to_their_own_signal() {
+    let env = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318"),
+        ("OTEL_BLRP_MAX_QUEUE_SIZE", "100"),
+        ("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "50"),
+        ("OTEL_BLRP_SCHEDULE_DELAY", "250"),
+        ("OTEL_BLRP_EXPORT_TIMEOUT", "3000"),
+        ("OTEL_BSP_MAX_QUEUE_SIZE", "2048"),
+        ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "256"),
+        ("OTEL_BSP_SCHEDULE_DELAY", "5000"),
+        ("OTEL_BSP_EXPORT_TIMEOUT", "4000"),
+    ];
+    let s = load_yaml("", &env).unwrap();
+    let logs = s.otlp.unwrap();
+    let traces = s.otlp_traces.unwrap();
+    let (metrics, _) = s.otlp_metrics.unwrap();
+    let batching =
+        |c: &synthorg_telemetry::otlp::ExporterConfig| (c.queue_capacity, c.batch_size, c.export_interval, c.timeout);
+    let ms = Duration::from_millis;
+    assert_eq!(batching(&logs), (100, 50, ms(250), ms(3000)));
+    assert_eq!(batching(&traces), (2048, 256, ms(5000), ms(4000)));
+    assert_eq!(batching(&metrics), (65_536, 512, ms(1000), ms(10_000)), "the sink's own");
+    // The exporter's own timeout wins over the processor's.
+    let s = load_yaml("", &[env[0], env[8], ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "1500")]).unwrap();
+    assert_eq!(s.otlp_traces.unwrap().timeout, ms(1500));
+    for (name, value, said) in [
+        ("OTEL_BSP_MAX_QUEUE_SIZE", "lots", "whole number"),
+        ("OTEL_BSP_SCHEDULE_DELAY", "soon", "milliseconds"),
+        ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "0", "between 1 and"),
+        ("OTEL_BSP_MAX_QUEUE_SIZE", "10", "at least batch_size"),
+    ] {
+        let errors = load_yaml("", &[env[0], (name, value)]).unwrap_err().0;
+        assert_eq!(errors.len(), 1, "{name}: {errors:?}");
+        assert_eq!(errors[0].field, format!("env {name}"), "{errors:?}");
+        assert!(errors[0].message.contains(said), "{errors:?}");
+    }
+}
+
+/// `OTEL_TRACES_SAMPLER` (+ `_ARG`) and `OTEL_PROPAGATORS` choose the trace policy; values
+/// synthorg does not have are named in a warning and the default is kept.
+#[test]
+fn the_sampler_and_propagators_follow_the_otel_variables() {
+    use synthorg_telemetry::context::{Sampler, TracePolicy};
+    let policy = |env: &[(&str, &str)]| {
+        let s = load_yaml("", env).unwrap();
+        (s.api.trace_policy, s.warnings)
+    };
+    let default = TracePolicy::default();
+    assert_eq!(policy(&[]), (default, vec![]));
+    let cases = [
+        ("always_on", None, Sampler::AlwaysOn, false),
+        ("ALWAYS_OFF", None, Sampler::AlwaysOff, false),
+        ("traceidratio", Some("0"), Sampler::TraceIdRatio(0.0), false),
+        ("traceidratio", None, Sampler::TraceIdRatio(1.0), false),
+        ("parentbased_always_off", None, Sampler::AlwaysOff, true),
+        ("parentbased_traceidratio", Some("0.25"), Sampler::TraceIdRatio(0.25), true),
+    ];
+    for (sampler, arg, expected, parent_based) in cases {
+        let mut env = vec![("OTEL_TRACES_SAMPLER", sampler)];
+        env.extend(arg.map(|a| ("OTEL_TRACES_SAMPLER_ARG", a)));
+        let (got, warnings) = policy(&env);
+        assert_eq!((got.sampler, got.parent_based, warnings.len()), (expected, parent_based, 0), "{sampler}");
+    }
+    let ratio_one = TracePolicy { sampler: Sampler::TraceIdRatio(1.0), parent_based: false, ..default };
+    for (env, said, expected) in [
+        (&[("OTEL_TRACES_SAMPLER", "bogus")][..], "OTEL_TRACES_SAMPLER names a sampler", default),
+        (&[("OTEL_TRACES_SAMPLER", "jaeger_remote")][..], "OTEL_TRACES_SAMPLER names a sampler", default),
+        (
+            &[("OTEL_TRACES_SAMPLER", "traceidratio"), ("OTEL_TRACES_SAMPLER_ARG", "2")][..],
+            "OTEL_TRACES_SAMPLER_ARG",
+            ratio_one,
+        ),
+        (&[("OTEL_PROPAGATORS", "tracecontext,b3")][..], "OTEL_PROPAGATORS names propagators", default),
+    ] {
+        let (got, warnings) = policy(env);
+        assert_eq!(got, expected, "{env:?}");
+        assert!(warnings.len() == 1 && warnings[0].starts_with(said), "{warnings:?}");
+    }
+    assert!(!policy(&[("OTEL_PROPAGATORS", "none")]).0.tracecontext);
+    assert!(!policy(&[("OTEL_PROPAGATORS", "baggage")]).0.tracecontext);
+    assert_eq!(policy(&[("OTEL_PROPAGATORS", "baggage, TraceContext")]), (default, vec![]));
+}
+
 /// Metrics are pushed where logs go unless told otherwise: `{endpoint}/v1/metrics`, the
 /// per-signal variable as is, every `OTEL_METRIC_EXPORT_INTERVAL` milliseconds (default 60 s),
 /// or not at all with `OTEL_METRICS_EXPORTER=none`.
@@ -392,6 +532,18 @@ fn standard_otel_variables_configure_the_exporter() {
     assert_eq!(resource["deployment.environment"], "prod");
     assert_eq!(resource["service.version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(resource["service.instance.id"].len(), 36);
+    // A malformed OTEL_RESOURCE_ATTRIBUTES is discarded whole, with a warning naming it.
+    let mut malformed = env.to_vec();
+    malformed[8] = ("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=prod,oops,team=x");
+    let settings = load_yaml("", &malformed).expect("starts");
+    let resource: BTreeMap<_, _> = settings.otlp.unwrap().resource.into_iter().collect();
+    assert!(!resource.contains_key("deployment.environment") && !resource.contains_key("team"), "{resource:?}");
+    assert_eq!(resource["service.name"], "billing-agents");
+    assert!(
+        settings.warnings.iter().any(|w| w.starts_with("OTEL_RESOURCE_ATTRIBUTES is malformed")),
+        "{:?}",
+        settings.warnings
+    );
     // A configured sink keeps its other settings; SYNTHORG_ variables are not about lists.
     let yaml = "logging:\n  sinks:\n    - {type: otlp, endpoint: \"http://127.0.0.1:1\", batch_size: 64}\n";
     let otlp = load_yaml(yaml, &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://[::1]:4318")]).unwrap().otlp.unwrap();

@@ -574,6 +574,75 @@ fn probes_and_scrapes_start_no_trace_of_their_own() {
     assert!(logs.iter().any(|l| l.contains("route=/api/v1/health/ready") && l.contains("trace_flags=0")), "{logs:#?}");
 }
 
+/// `OTEL_TRACES_SAMPLER=parentbased_always_off`: a request that starts its own trace makes no
+/// span, one that continues a sampled caller's trace does; with `always_off` neither does;
+/// with `OTEL_PROPAGATORS=none` a caller's trace is not continued. At a real receiver.
+#[test]
+fn the_sampler_and_propagators_decide_what_reaches_the_receiver() {
+    let caller = "9a1f0a2b3c4d5e6f708192a3b4c5d6e7";
+    let traceparent = format!("00-{caller}-2222222222222222-01");
+    let run = |env: &[(&str, &str)]| {
+        let receiver = Receiver::start().unwrap();
+        let (_dir, data) = temp_dir();
+        let endpoint = receiver.endpoint();
+        let mut all = vec![("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()), ("OTEL_METRICS_EXPORTER", "none")];
+        all.extend_from_slice(env);
+        let server = Server::start_with_env(&data, &[], &all);
+        let auth = format!("Bearer {}", Server::bootstrap_key(&data));
+        assert_eq!(get(&format!("{}/agents", server.base), &[("authorization", &auth)]), 200);
+        let traced = [("authorization", auth.as_str()), ("traceparent", traceparent.as_str())];
+        assert_eq!(get(&format!("{}/agents?limit=1", server.base), &traced), 200);
+        let (status, logs) = server.signal("TERM");
+        assert!(status.success(), "{logs:?}");
+        receiver
+            .spans()
+            .into_iter()
+            .filter(|s| s.name == "GET /api/v1/agents")
+            .map(|s| hex(&s.trace_id))
+            .collect::<Vec<_>>()
+    };
+    let parent_off = run(&[("OTEL_TRACES_SAMPLER", "parentbased_always_off")]);
+    assert_eq!(parent_off, [caller], "only the caller's sampled trace");
+    assert!(run(&[("OTEL_TRACES_SAMPLER", "always_off")]).is_empty());
+    let ratio_zero = run(&[("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"), ("OTEL_TRACES_SAMPLER_ARG", "0")]);
+    assert_eq!(ratio_zero, [caller]);
+    let deaf = run(&[("OTEL_PROPAGATORS", "none")]);
+    assert_eq!(deaf.len(), 2, "both requests traced: {deaf:?}");
+    assert!(!deaf.contains(&caller.to_owned()), "the caller's trace is not continued: {deaf:?}");
+}
+
+/// A signal's own endpoint alone sends that signal only (nothing goes to a default address
+/// nobody named); `OTEL_SDK_DISABLED=true` sends nothing at all. At a real receiver.
+#[test]
+fn a_signals_own_endpoint_alone_sends_that_signal_only() {
+    let receiver = Receiver::start().unwrap();
+    let (_dir, data) = temp_dir();
+    let traces = format!("{}/v1/traces", receiver.endpoint());
+    let server = Server::start_with_env(&data, &[], &[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &traces)]);
+    let auth = format!("Bearer {}", Server::bootstrap_key(&data));
+    assert_eq!(get(&format!("{}/agents", server.base), &[("authorization", &auth)]), 200);
+    let metrics = ureq::get(format!("{}/metrics", server.base)).call().unwrap().into_body().read_to_string().unwrap();
+    assert!(metrics.contains("synthorg_otlp_records_emitted_total{signal=\"traces\"}"), "{metrics}");
+    assert!(!metrics.contains("signal=\"logs\"") && !metrics.contains("signal=\"metrics\""), "{metrics}");
+    let (status, logs) = server.signal("TERM");
+    assert!(status.success(), "{logs:?}");
+    assert_eq!(receiver.seen_spans(), 1, "the one request");
+    assert_eq!(receiver.seen(), 0, "no log record");
+
+    let receiver = Receiver::start().unwrap();
+    let (_dir, data) = temp_dir();
+    let endpoint = receiver.endpoint();
+    let env = [("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()), ("OTEL_SDK_DISABLED", "true")];
+    let server = Server::start_with_env(&data, &[], &env);
+    let auth = format!("Bearer {}", Server::bootstrap_key(&data));
+    assert_eq!(get(&format!("{}/agents", server.base), &[("authorization", &auth)]), 200);
+    let metrics = ureq::get(format!("{}/metrics", server.base)).call().unwrap().into_body().read_to_string().unwrap();
+    assert!(!metrics.contains("synthorg_otlp_records_emitted_total{"), "no exporter runs: {metrics}");
+    let (status, logs) = server.signal("TERM");
+    assert!(status.success(), "{logs:?}");
+    assert_eq!((receiver.seen(), receiver.seen_spans()), (0, 0));
+}
+
 /// The family names a scrape declares, as their OTLP names: a counter without `_total`, an
 /// info family with `_info`, the token usage histogram under its conventional name.
 fn scrape_families(scrape: &str) -> BTreeSet<String> {
