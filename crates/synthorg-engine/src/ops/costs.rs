@@ -92,10 +92,12 @@ impl Engine {
         Ok(record)
     }
 
-    /// The report as a span in the GenAI conventions: provider, model, tokens, and the draft
-    /// `gen_ai.usage.cost.*` (amount in USD as the budget counts it, and where it comes from).
-    /// A replay used no tokens and spent nothing again: its span carries no `gen_ai.usage.*`,
-    /// so sums over spans count each call once.
+    /// The report as a span: provider, model and token usage in the GenAI attributes, and
+    /// what only synthorg knows under `synthorg.cost.*` (the amount in USD as the budget counts
+    /// it, where it comes from, the operation reported). The span records a report, not the
+    /// model call, so it does not claim `gen_ai.operation.name`. A replay used no tokens and
+    /// spent nothing again: its span carries no `gen_ai.usage.*` and no amount, so sums over
+    /// spans count each call once.
     fn cost_span(
         &self,
         record: &CostRecord,
@@ -106,7 +108,7 @@ impl Engine {
         let Some(tracer) = &self.settings().tracer else { return };
         let tokens = |n: u64| AttrValue::Int(i64::try_from(n).unwrap_or(i64::MAX));
         let mut attributes: Vec<(&'static str, AttrValue)> = vec![
-            ("gen_ai.operation.name", operation.as_str().into()),
+            ("synthorg.cost.operation", operation.as_str().into()),
             ("gen_ai.provider.name", record.provider.as_str().into()),
             ("gen_ai.request.model", record.model.as_str().into()),
             ("gen_ai.agent.id", record.agent_id.to_string().into()),
@@ -119,10 +121,13 @@ impl Engine {
                 ("gen_ai.usage.output_tokens", tokens(record.output_tokens)),
                 ("gen_ai.usage.cache_read.input_tokens", tokens(record.cache_read_input_tokens)),
                 ("gen_ai.usage.cache_creation.input_tokens", tokens(record.cache_write_input_tokens)),
-                ("gen_ai.usage.cost.amount", record.cost.as_f64().into()),
-                ("gen_ai.usage.cost.currency", "USD".into()),
-                ("gen_ai.usage.cost.source", record.cost_source.as_str().into()),
+                ("synthorg.cost.amount", record.cost.as_f64().into()),
+                ("synthorg.cost.currency", "USD".into()),
+                ("synthorg.cost.source", record.cost_source.as_str().into()),
             ]);
+            if record.reasoning_output_tokens > 0 {
+                attributes.push(("gen_ai.usage.reasoning.output_tokens", tokens(record.reasoning_output_tokens)));
+            }
         }
         if let Some(task) = record.task_id {
             attributes.push(("synthorg.task.id", task.to_string().into()));

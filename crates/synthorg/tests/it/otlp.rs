@@ -414,7 +414,8 @@ fn each_request_is_one_server_span_at_the_receiver() {
     let body = serde_json::json!({"agent_id": agent, "tool": "db", "action_type": "admin"});
     assert_eq!(post("/security/evaluate", body, verdict_trace), 200);
     let body = serde_json::json!({"agent_id": agent, "provider": "anthropic", "model": "claude-sonnet-4-5",
-        "input_tokens": 1000, "output_tokens": 100, "cache_read_input_tokens": 400, "idempotency_key": "call-1"});
+        "input_tokens": 1000, "output_tokens": 100, "cache_read_input_tokens": 400, "reasoning_output_tokens": 60,
+        "idempotency_key": "call-1"});
     assert_eq!(post("/costs", body.clone(), cost_trace), 201);
     // The same report again: a replay, recorded once; its span uses no tokens again.
     let replay_trace = "7c1f0a2b3c4d5e6f708192a3b4c5d6e7";
@@ -475,8 +476,11 @@ fn each_request_is_one_server_span_at_the_receiver() {
     assert_eq!(attribute(report, "gen_ai.provider.name").as_deref(), Some("anthropic"));
     assert_eq!(attribute(report, "gen_ai.usage.input_tokens").as_deref(), Some("1000"));
     assert_eq!(attribute(report, "gen_ai.usage.cache_read.input_tokens").as_deref(), Some("400"));
-    assert_eq!(attribute(report, "gen_ai.usage.cost.source").as_deref(), Some("computed"));
-    let amount = report.attributes.iter().find(|a| a.key == "gen_ai.usage.cost.amount").unwrap();
+    assert_eq!(attribute(report, "gen_ai.usage.reasoning.output_tokens").as_deref(), Some("60"));
+    assert_eq!(attribute(report, "synthorg.cost.source").as_deref(), Some("computed"));
+    assert_eq!(attribute(report, "synthorg.cost.operation").as_deref(), Some("chat"));
+    assert!(attribute(report, "gen_ai.operation.name").is_none(), "a report is not the model call");
+    let amount = report.attributes.iter().find(|a| a.key == "synthorg.cost.amount").unwrap();
     assert!(
         matches!(amount.value.as_ref().and_then(|v| v.value.as_ref()), Some(Any::DoubleValue(usd)) if *usd > 0.0),
         "the priced cost, a number: {amount:?}"
@@ -486,7 +490,11 @@ fn each_request_is_one_server_span_at_the_receiver() {
     let replayed = replay.iter().find(|s| s.name == "record_cost claude-sonnet-4-5").unwrap();
     assert_eq!(attribute(replayed, "synthorg.cost.replayed").as_deref(), Some("true"));
     assert_eq!(attribute(replayed, "synthorg.cost.record_id"), attribute(report, "synthorg.cost.record_id"));
-    let usage: Vec<_> = replayed.attributes.iter().filter(|a| a.key.starts_with("gen_ai.usage.")).collect();
+    let usage: Vec<_> = replayed
+        .attributes
+        .iter()
+        .filter(|a| a.key.starts_with("gen_ai.usage.") || a.key == "synthorg.cost.amount")
+        .collect();
     assert!(usage.is_empty(), "a replay used no tokens again, so span-based sums do not count it twice: {usage:?}");
     let line = logs.iter().find(|l| l.contains("OTLP trace exporter drained")).unwrap();
     assert_eq!(
