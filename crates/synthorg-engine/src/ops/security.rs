@@ -140,16 +140,24 @@ impl Engine {
         .await
     }
 
-    /// The evaluation as a span in the GenAI guardrail conventions: the rules' verdict (the
-    /// verdict type) apart from what the answer did (the action type), so a shadowed deny
-    /// reads `deny` / `allow`.
+    /// The evaluation as the GenAI conventions' in-process guardrail span
+    /// (`gen_ai.run_guardrail.internal`): `run_guardrail synthorg`, on a tool call's input,
+    /// with the rules' verdict (`gen_ai.guardrail.verdict.type`) apart from what the answer
+    /// did (`gen_ai.guardrail.action.type`, in the conventions' words: a deny is `block`, and
+    /// a shadowed verdict that changed nothing is `audit`). The verdict's reason is not
+    /// sent: it quotes the agent's own tool name, and the conventions ask for a low-cardinality
+    /// value; the matched rules say the same.
     fn guardrail_span(&self, evaluated: &Evaluated, started: std::time::SystemTime) {
         let Some(tracer) = &self.settings().tracer else { return };
         let record = &evaluated.record;
+        let action = guardrail_action(record.action, record.verdict);
         let mut attributes: Vec<(&'static str, AttrValue)> = vec![
             ("gen_ai.operation.name", "run_guardrail".into()),
+            ("gen_ai.guardrail.component.name", GUARDRAIL.into()),
+            ("gen_ai.guardrail.target.type", "input".into()),
+            ("gen_ai.guardrail.target.subtype", "tool_call".into()),
             ("gen_ai.guardrail.verdict.type", record.verdict.as_str().into()),
-            ("gen_ai.guardrail.action.type", record.action.as_str().into()),
+            ("gen_ai.guardrail.action.type", action.into()),
             ("gen_ai.agent.id", record.agent_id.to_string().into()),
             ("gen_ai.tool.name", record.tool.as_str().into()),
             ("synthorg.security.mode", evaluated.mode.as_str().into()),
@@ -158,11 +166,31 @@ impl Engine {
             ("synthorg.security.matched_rules", AttrValue::StrArray(record.matched_rules.clone())),
         ];
         if let Some(rule) = record.matched_rules.first() {
-            attributes.push(("gen_ai.guardrail.policy.id", rule.as_str().into()));
+            attributes.push(("gen_ai.guardrail.security.policy.id", POLICY.into()));
+            attributes.push(("gen_ai.guardrail.security.policy.rule.id", rule.as_str().into()));
         }
-        tracer.record_child("gen_ai.run_guardrail".into(), SpanKind::Internal, started, attributes, None);
+        let name = format!("run_guardrail {GUARDRAIL}");
+        tracer.record_child(name, SpanKind::Internal, started, attributes, None);
     }
 }
+
+/// What the answer did, in the guardrail conventions' `action.type` words.
+fn guardrail_action(action: Verdict, verdict: Verdict) -> &'static str {
+    match (action, verdict) {
+        (Verdict::Allow, Verdict::Allow) => "allow",
+        // Shadow mode: the verdict was recorded, the call went on.
+        (Verdict::Allow, _) => "audit",
+        (Verdict::Deny, _) => "block",
+        (Verdict::Escalate, _) => "escalate",
+        // An output scan's record: it reports and redacts, the call already ran.
+        (Verdict::OutputScan, _) => "audit",
+    }
+}
+
+/// The guardrail component, as the spans name it.
+const GUARDRAIL: &str = "synthorg";
+/// The policy the rules belong to (`security.policies` of the configuration).
+const POLICY: &str = "synthorg.security.policies";
 
 /// A reference in the request to something that does not exist is the request's fault.
 fn invalid_ref(error: StoreError, field: &'static str) -> EngineError {
@@ -171,5 +199,19 @@ fn invalid_ref(error: StoreError, field: &'static str) -> EngineError {
             synthorg_core::DomainError::invalid(field, format!("{entity} {id} does not exist")).into()
         }
         other => other.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_read_in_the_conventions_words() {
+        assert_eq!(guardrail_action(Verdict::Allow, Verdict::Allow), "allow");
+        assert_eq!(guardrail_action(Verdict::Deny, Verdict::Deny), "block");
+        assert_eq!(guardrail_action(Verdict::Escalate, Verdict::Escalate), "escalate");
+        assert_eq!(guardrail_action(Verdict::Allow, Verdict::Deny), "audit", "a shadowed deny");
+        assert_eq!(guardrail_action(Verdict::Allow, Verdict::Escalate), "audit", "a shadowed escalation");
     }
 }

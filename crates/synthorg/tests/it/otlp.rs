@@ -465,12 +465,23 @@ fn each_request_is_one_server_span_at_the_receiver() {
     let verdict = children(verdict_trace);
     let write = verdict.iter().find(|s| s.name == "write sqlite").unwrap();
     assert_eq!((write.kind, attribute(write, "db.system.name").as_deref()), (SpanKind::Client as i32, Some("sqlite")));
-    let guardrail = verdict.iter().find(|s| s.name == "gen_ai.run_guardrail").unwrap();
+    // The GenAI conventions' in-process guardrail span, with every attribute they require.
+    let guardrail = verdict.iter().find(|s| s.name == "run_guardrail synthorg").unwrap();
     assert_eq!(guardrail.kind, SpanKind::Internal as i32);
-    assert_eq!(attribute(guardrail, "gen_ai.guardrail.verdict.type").as_deref(), Some("escalate"));
-    assert_eq!(attribute(guardrail, "gen_ai.guardrail.action.type").as_deref(), Some("escalate"));
-    assert_eq!(attribute(guardrail, "gen_ai.agent.id").as_deref(), Some(agent.as_str()));
-    assert!(attribute(guardrail, "gen_ai.guardrail.policy.id").is_some(), "{guardrail:#?}");
+    for (key, value) in [
+        ("gen_ai.operation.name", "run_guardrail"),
+        ("gen_ai.guardrail.component.name", "synthorg"),
+        ("gen_ai.guardrail.target.type", "input"),
+        ("gen_ai.guardrail.target.subtype", "tool_call"),
+        ("gen_ai.guardrail.verdict.type", "escalate"),
+        ("gen_ai.guardrail.action.type", "escalate"),
+        ("gen_ai.guardrail.security.policy.id", "synthorg.security.policies"),
+        ("gen_ai.agent.id", agent.as_str()),
+    ] {
+        assert_eq!(attribute(guardrail, key).as_deref(), Some(value), "{key}: {guardrail:#?}");
+    }
+    assert!(attribute(guardrail, "gen_ai.guardrail.security.policy.rule.id").is_some(), "{guardrail:#?}");
+    assert!(attribute(guardrail, "gen_ai.guardrail.policy.id").is_none(), "not a name of the conventions");
     let cost = children(cost_trace);
     let report = cost.iter().find(|s| s.name == "record_cost claude-sonnet-4-5").unwrap();
     assert_eq!(attribute(report, "gen_ai.provider.name").as_deref(), Some("anthropic"));
