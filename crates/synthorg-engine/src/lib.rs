@@ -170,7 +170,9 @@ impl Engine {
         }
         let result = answered.await.map_err(|_| StoreError::Internal("the write ended without an answer".into()))?;
         // The unit's wait for its writes, committed: a CLIENT span of the database's. A
-        // refusal by the domain is an answer, not a failed write.
+        // refusal by the domain is an answer, not a failed write. A unit is several
+        // statements in one transaction, so it has no one `db.operation.name` or collection:
+        // the database conventions then name the span after `db.system.name` alone.
         if let Some(tracer) = &self.settings().tracer {
             let system = self.store().db_system();
             let failed = result.as_ref().err().and_then(Failure::server_failure);
@@ -178,7 +180,7 @@ impl Engine {
             if let Some((code, _)) = &failed {
                 attributes.push(("error.type", (*code).into()));
             }
-            let name = format!("write {system}");
+            let name = system.to_owned();
             tracer.record_child(name, SpanKind::Client, started, attributes, failed.map(|(_, message)| message));
         }
         result

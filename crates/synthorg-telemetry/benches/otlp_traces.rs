@@ -84,7 +84,7 @@ impl Pipeline {
                     span_id: write,
                     parent_span_id: Some(trace.span_id),
                     flags: trace.flags,
-                    name: "write sqlite".to_owned(),
+                    name: "sqlite".to_owned(),
                     kind: SpanKind::Client,
                     start,
                     end: SystemTime::now(),
@@ -123,7 +123,7 @@ impl Pipeline {
                 {
                     let write = tracing::info_span!(
                         "write",
-                        otel.name = "write sqlite",
+                        otel.name = "sqlite",
                         otel.kind = "client",
                         db.system.name = "sqlite"
                     );
