@@ -40,6 +40,12 @@ string_enum! {
         Reported => "reported",
         /// Neither: the model is not in the catalogue and no cost was given. Recorded at 0.
         Unpriced => "unpriced",
+        /// A call through the model gateway, priced from the catalogue with the token counts
+        /// the provider itself answered (SPEC §17): not the agent's claim.
+        Metered => "metered",
+        /// A call through the model gateway that ended without the provider's usage (a broken
+        /// or cancelled stream): priced from what the gateway counted passing through.
+        Estimated => "estimated",
     }
 }
 
@@ -200,6 +206,16 @@ impl NewCostRecord {
 }
 
 impl CostRecord {
+    /// The record of a call the model gateway made: its tokens are the provider's own
+    /// (`complete`) or the gateway's count of a stream that ended early, so a priced record
+    /// is `metered` or `estimated` rather than `computed`. An unpriced one stays unpriced.
+    pub fn through_gateway(mut self, complete: bool) -> Self {
+        if self.cost_source == CostSource::Computed {
+            self.cost_source = if complete { CostSource::Metered } else { CostSource::Estimated };
+        }
+        self
+    }
+
     /// The token counts by class.
     pub fn usage(&self) -> Usage {
         Usage {

@@ -23,6 +23,9 @@ pub struct ModelUsage {
     pub reported: u64,
     pub computed: u64,
     pub unpriced: u64,
+    /// Calls through the model gateway, with the provider's usage and without (SPEC §17).
+    pub metered: u64,
+    pub estimated: u64,
     /// Reported costs more than 1 % away from the computed ones.
     pub disagreements: u64,
 }
@@ -30,7 +33,7 @@ pub struct ModelUsage {
 impl ModelUsage {
     /// Nothing yet, under these labels.
     pub fn empty(provider: String, model: String) -> Self {
-        Self::from_sums(provider, model, [0; 10])
+        Self::from_sums(provider, model, [0; MODEL_USAGE_SUMS.len()])
     }
 
     /// Adds `other`'s totals to these.
@@ -40,6 +43,8 @@ impl ModelUsage {
         self.reported += other.reported;
         self.computed += other.computed;
         self.unpriced += other.unpriced;
+        self.metered += other.metered;
+        self.estimated += other.estimated;
         self.disagreements += other.disagreements;
     }
 
@@ -49,12 +54,14 @@ impl ModelUsage {
             CostSource::Reported => self.reported,
             CostSource::Computed => self.computed,
             CostSource::Unpriced => self.unpriced,
+            CostSource::Metered => self.metered,
+            CostSource::Estimated => self.estimated,
         }
     }
 }
 
 /// The columns [`ModelUsage`] is read from, after provider and model, in both schemas.
-pub(crate) const MODEL_USAGE_SUMS: [&str; 10] = [
+pub(crate) const MODEL_USAGE_SUMS: [&str; 12] = [
     "cost_nanos",
     "input_tokens",
     "output_tokens",
@@ -65,11 +72,13 @@ pub(crate) const MODEL_USAGE_SUMS: [&str; 10] = [
     "computed",
     "unpriced",
     "disagreements",
+    "metered",
+    "estimated",
 ];
 
 impl ModelUsage {
     /// Builds one from provider, model and the [`MODEL_USAGE_SUMS`] in order.
-    pub(crate) fn from_sums(provider: String, model: String, sums: [i64; 10]) -> Self {
+    pub(crate) fn from_sums(provider: String, model: String, sums: [i64; MODEL_USAGE_SUMS.len()]) -> Self {
         let n = |i: usize| sums[i].max(0) as u64;
         ModelUsage {
             provider,
@@ -86,6 +95,8 @@ impl ModelUsage {
             computed: n(7),
             unpriced: n(8),
             disagreements: n(9),
+            metered: n(10),
+            estimated: n(11),
         }
     }
 }

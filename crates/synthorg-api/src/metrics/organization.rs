@@ -294,7 +294,7 @@ impl Families {
                 p,
                 "cost_reports",
                 Kind::Counter,
-                "Cost reports per provider, model and cost source (reported, computed, unpriced).",
+                "Cost reports per provider, model and cost source (reported, computed, unpriced, metered, estimated).",
             ).labelled(["provider", "model", "source"]),
             disagreements: Family::new(
                 p,

@@ -231,7 +231,7 @@ impl crate::AggregateStore for PostgresStore {
             db.query(&sql, &[])?
                 .iter()
                 .map(|r| {
-                    let mut sums = [0i64; 10];
+                    let mut sums = [0i64; MODEL_USAGE_SUMS.len()];
                     for (i, sum) in sums.iter_mut().enumerate() {
                         *sum = col(r, i + 2)?;
                     }

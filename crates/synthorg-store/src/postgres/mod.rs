@@ -43,6 +43,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0005_audit.sql"),
     include_str!("../../migrations/postgres/0006_day_totals.sql"),
     include_str!("../../migrations/postgres/0007_verdict_counts.sql"),
+    include_str!("../../migrations/postgres/0008_metered_costs.sql"),
 ];
 
 /// How often a write that lost a deadlock or serialization check is tried again.

@@ -208,7 +208,7 @@ impl crate::AggregateStore for SqliteStore {
             format!("SELECT provider, model, {} FROM model_usage ORDER BY first_seq", MODEL_USAGE_SUMS.join(", "));
         self.read(|c| {
             rows(c, &sql, |r| {
-                let mut sums = [0i64; 10];
+                let mut sums = [0i64; MODEL_USAGE_SUMS.len()];
                 for (i, sum) in sums.iter_mut().enumerate() {
                     *sum = r.get(i + 2)?;
                 }

@@ -57,6 +57,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0005_audit.sql"),
     include_str!("../../migrations/sqlite/0006_day_totals.sql"),
     include_str!("../../migrations/sqlite/0007_verdict_counts.sql"),
+    include_str!("../../migrations/sqlite/0008_metered_costs.sql"),
 ];
 
 /// Settings of the SQLite store.

@@ -44,13 +44,21 @@ fn priced_records_round_trip_and_filter(s: &dyn Store) {
     let disagreeing = report(agent, "anthropic", "claude-sonnet-4-5", usage, Some("0.05"));
     let reasoning = Usage { input: 100, output: 900, reasoning_output: 600, ..Usage::default() };
     let unpriced = report(agent, "local", "llama-3.3-70b", reasoning, None);
-    for r in [&computed, &disagreeing, &unpriced] {
+    let metered = report(agent, "openai", "gpt-4.1-mini", usage, None).through_gateway(true);
+    let estimated = report(agent, "openai", "gpt-4.1-mini", usage, None).through_gateway(false);
+    assert_eq!((metered.cost_source, estimated.cost_source), (CostSource::Metered, CostSource::Estimated));
+    for r in [&computed, &disagreeing, &unpriced, &metered, &estimated] {
         assert!(!s.record_cost(r).unwrap().replayed);
     }
-    assert_eq!(all(s, CostFilter::default()), [computed.clone(), disagreeing.clone(), unpriced.clone()]);
+    assert_eq!(
+        all(s, CostFilter::default()),
+        [computed.clone(), disagreeing.clone(), unpriced.clone(), metered.clone(), estimated.clone()]
+    );
     let only = |filter: CostFilter| all(s, filter).into_iter().map(|r| r.id).collect::<Vec<_>>();
     assert_eq!(only(CostFilter { cost_source: Some(CostSource::Computed), ..Default::default() }), [computed.id]);
     assert_eq!(only(CostFilter { cost_source: Some(CostSource::Unpriced), ..Default::default() }), [unpriced.id]);
+    assert_eq!(only(CostFilter { cost_source: Some(CostSource::Metered), ..Default::default() }), [metered.id]);
+    assert_eq!(only(CostFilter { cost_source: Some(CostSource::Estimated), ..Default::default() }), [estimated.id]);
     assert_eq!(only(CostFilter { provider: Some("local".into()), ..Default::default() }), [unpriced.id]);
     assert_eq!(
         only(CostFilter { model: Some("claude-sonnet-4-5".into()), ..Default::default() }),
@@ -69,7 +77,10 @@ fn priced_records_round_trip_and_filter(s: &dyn Store) {
     let local = usage_of("llama-3.3-70b");
     assert_eq!((local.cost, local.tokens, local.unpriced), (Usd::ZERO, reasoning, 1));
     let order: Vec<String> = s.model_usage().unwrap().into_iter().map(|m| m.model).collect();
-    assert_eq!(order, ["claude-sonnet-4-5", "llama-3.3-70b"], "first used first");
+    assert_eq!(order, ["claude-sonnet-4-5", "llama-3.3-70b", "gpt-4.1-mini"], "first used first");
+    let mini = usage_of("gpt-4.1-mini");
+    assert_eq!((mini.metered, mini.estimated, mini.computed, mini.reported), (1, 1, 0, 0));
+    assert_eq!(mini.cost, metered.cost.checked_add(estimated.cost).unwrap());
 }
 
 /// Any mix of reports: the per-model totals equal the sums of the records listed, and the
@@ -90,8 +101,10 @@ fn model_totals_equal_the_records(s: &dyn Store) {
         0u64..=100,
         0u64..=100,
         proptest::option::of(0u64..5_000_000),
+        // Some calls go through the model gateway, complete or cut short.
+        proptest::option::of(any::<bool>()),
     )
-        .prop_map(|(model, input, output, read_pct, write_pct, reason_pct, cost)| {
+        .prop_map(|(model, input, output, read_pct, write_pct, reason_pct, cost, gateway)| {
             let read = input * read_pct / 200;
             let write = (input - read) * write_pct / 100;
             let usage = Usage {
@@ -101,15 +114,20 @@ fn model_totals_equal_the_records(s: &dyn Store) {
                 cache_write_input: write,
                 reasoning_output: output * reason_pct / 100,
             };
-            (model, usage, cost)
+            (model, usage, cost, gateway)
         });
     let mut runner = TestRunner::new(Config { cases: 24, failure_persistence: None, ..Config::default() });
     runner
         .run(&proptest::collection::vec(call, 1..12), |batch| {
-            for (model, usage, cost) in batch {
+            for (model, usage, cost, gateway) in batch {
                 let (provider, name) = MODELS[model];
                 let cost = cost.map(|n| Usd::from_nanos(n as i64).to_string());
-                s.record_cost(&report(agent, provider, name, usage, cost.as_deref())).unwrap();
+                let record = report(agent, provider, name, usage, cost.as_deref());
+                let record = match gateway {
+                    Some(complete) => record.through_gateway(complete),
+                    None => record,
+                };
+                s.record_cost(&record).unwrap();
             }
             let records = all(s, CostFilter::default());
             let mut expected: Vec<ModelUsage> = Vec::new();
@@ -121,6 +139,8 @@ fn model_totals_equal_the_records(s: &dyn Store) {
                     CostSource::Reported => one.reported = 1,
                     CostSource::Computed => one.computed = 1,
                     CostSource::Unpriced => one.unpriced = 1,
+                    CostSource::Metered => one.metered = 1,
+                    CostSource::Estimated => one.estimated = 1,
                 }
                 one.disagreements = u64::from(r.cost_disagrees);
                 match expected.iter_mut().find(|m| m.provider == r.provider && m.model == r.model) {
