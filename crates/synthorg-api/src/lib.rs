@@ -129,6 +129,18 @@ pub fn app(store: Arc<dyn Store>, settings: ApiSettings) -> Router {
 /// [`app`], and the engine behind it: another door (a gateway) built on this engine shares
 /// its store, budget, rules and effects (logs, audit lines, metrics) with the REST door.
 pub fn app_and_engine(store: Arc<dyn Store>, settings: ApiSettings) -> (Router, Engine) {
+    app_with_doors(store, settings, |_| Router::new())
+}
+
+/// [`app_and_engine`] with further doors on the same engine (the model gateway): `doors`
+/// builds their routes from the engine, and they are served beside the API's, behind the
+/// same request logging, tracing, metrics and timeout. A door authenticates its own callers
+/// (its clients send keys their own way); it must not set a fallback.
+pub fn app_with_doors(
+    store: Arc<dyn Store>,
+    settings: ApiSettings,
+    doors: impl FnOnce(&Engine) -> Router,
+) -> (Router, Engine) {
     let (router, doc) = routes::api_router().split_for_parts();
     let openapi_json = serde_json::to_string_pretty(&openapi::served(doc)).unwrap_or_default();
     let metrics = settings.metrics.clone().map(|m| {
@@ -152,7 +164,8 @@ pub fn app_and_engine(store: Arc<dyn Store>, settings: ApiSettings) -> (Router, 
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_key))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .merge(console::router())
-        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::timeout_and_log))
-        .with_state(state);
+        .with_state(state.clone())
+        .merge(doors(&engine))
+        .layer(axum::middleware::from_fn_with_state(state, middleware::timeout_and_log));
     (router, engine)
 }

@@ -205,6 +205,25 @@ impl NewCostRecord {
     }
 }
 
+impl NewCostRecord {
+    /// The record of a call the model gateway made, priced as `price_as`'s model in the
+    /// catalogue (a provider the operator named, say `azure-east` or `simulated`, prices as
+    /// `openai`) and recorded under its own provider name.
+    pub fn into_gateway_record(
+        mut self,
+        now: OffsetDateTime,
+        max_report_delay: Duration,
+        prices: &Catalogue,
+        price_as: &str,
+        complete: bool,
+    ) -> Result<CostRecord, DomainError> {
+        let provider = std::mem::replace(&mut self.provider, price_as.to_owned());
+        let mut record = self.into_record(now, max_report_delay, prices)?;
+        record.provider = provider;
+        Ok(record.through_gateway(complete))
+    }
+}
+
 impl CostRecord {
     /// The record of a call the model gateway made: its tokens are the provider's own
     /// (`complete`) or the gateway's count of a stream that ended early, so a priced record

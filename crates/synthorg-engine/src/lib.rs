@@ -22,15 +22,18 @@ use synthorg_core::budget::BudgetConfig;
 use synthorg_core::event::Event;
 use synthorg_core::price::Catalogue;
 use synthorg_core::security::{RuleEngine, SecurityMode, SecurityPolicy};
-use synthorg_store::{Done, Effects, Job, Store, StoreError};
+use synthorg_store::{Done, Effects, Job, Store};
 use synthorg_telemetry::otlp::{SpanKind, Tracer};
 
 pub use credentials::KEY_FRESH;
 pub use error::{EngineError, Failure};
 pub use ops::budget::Reserved;
 pub use ops::costs::CostReported;
+pub use ops::gateway::{CallUsage, ModelCall};
 pub use ops::keys::{NewKey, generate_key};
 pub use ops::security::Evaluated;
+/// The store's error, for doors that map an operation's failure to their wire format.
+pub use synthorg_store::StoreError;
 
 /// What the engine needs from the configuration.
 #[derive(Debug, Clone)]

@@ -122,7 +122,23 @@ async fn serve(
             key_file.display()
         );
     }
-    let app = synthorg_api::app(store.clone(), settings.api.clone());
+    // The model gateway is a second door on the API's engine (SPEC §16, §17).
+    let mut gateway_failed = None;
+    let (app, _) =
+        synthorg_api::app_with_doors(
+            store.clone(),
+            settings.api.clone(),
+            |engine| match synthorg_gateway::Gateway::new(engine.clone(), settings.gateway.clone()) {
+                Ok(gateway) => synthorg_gateway::router(gateway),
+                Err(e) => {
+                    gateway_failed = Some(e);
+                    axum::Router::new()
+                }
+            },
+        );
+    if let Some(e) = gateway_failed {
+        return Err(Failure::config(e.into()));
+    }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let demo_stop = demo.as_ref().map(|d| Arc::clone(&d.stop));
     let shutdown = async move {

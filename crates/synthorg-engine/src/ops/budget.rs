@@ -27,6 +27,12 @@ impl Engine {
     pub async fn reserve(&self, actor: &Actor, request: NewReservation) -> Result<Reserved, EngineError> {
         authorize::act_for(actor, request.agent_id)?;
         let hold = request.into_reservation(now(), &self.settings().prices, "")?;
+        self.hold(actor, hold).await
+    }
+
+    /// Grants `hold` (built and priced by the caller, authorized for its agent) when its task
+    /// is the caller's to spend on and it fits every limited scope.
+    pub(crate) async fn hold(&self, actor: &Actor, hold: Reservation) -> Result<Reserved, EngineError> {
         // Read before the write: a read on the writer thread would hold up every write queued
         // behind it.
         let config = self.read(|e| e.budget()).await?;

@@ -31,6 +31,17 @@ impl Engine {
         authorize::act_for(actor, report.agent_id)?;
         let settings = self.settings();
         let record = report.into_record(now(), settings.max_report_delay, &settings.prices)?;
+        self.append_cost(actor, record, operation).await
+    }
+
+    /// Appends `record` (built and priced by the caller, authorized for its agent) to the
+    /// ledger, settling its hold: the one write path of every door's costs.
+    pub(crate) async fn append_cost(
+        &self,
+        actor: &Actor,
+        record: CostRecord,
+        operation: GenAiOperation,
+    ) -> Result<CostReported, EngineError> {
         let started = std::time::SystemTime::now();
         let actor = actor.clone();
         let (record, replayed) = self

@@ -6,6 +6,7 @@ pub(crate) mod agents;
 pub(crate) mod budget;
 pub(crate) mod coordination;
 pub(crate) mod costs;
+pub(crate) mod gateway;
 pub(crate) mod keys;
 pub(crate) mod security;
 pub(crate) mod tasks;

@@ -43,6 +43,8 @@ pub(crate) struct Config {
     pub security: SecurityConfig,
     pub logging: LoggingConfig,
     pub metrics: MetricsConfig,
+    /// The model gateway: providers (whose keys come from the environment) and model routes.
+    pub gateway: synthorg_gateway::GatewayConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -327,6 +329,8 @@ pub(crate) struct Settings {
     /// The metric exporter and its reading interval, when the `otlp` sink pushes metrics
     /// (unless `metrics: none`).
     pub otlp_metrics: Option<(ExporterConfig, std::time::Duration)>,
+    /// The model gateway's providers (keys read from the environment) and routes.
+    pub gateway: synthorg_gateway::GatewaySettings,
     /// Problems that do not stop the program (e.g. headers over plain http).
     pub warnings: Vec<String>,
 }
@@ -599,6 +603,9 @@ fn check(
         max_model_series: config.metrics.max_model_series,
     };
     errors.extend(metrics.validate().into_iter().map(|e| e.within("metrics")));
+    let env = |name: &str| std::env::var(name).ok();
+    let resolver = synthorg_telemetry::otlp::endpoint::SystemResolver;
+    let gateway = config.gateway.check(&env, &resolver, errors, &mut warnings);
     let api = ApiSettings {
         exclude_paths,
         request_timeout,
@@ -622,6 +629,7 @@ fn check(
         otlp,
         otlp_traces,
         otlp_metrics,
+        gateway,
         warnings,
         config,
     }

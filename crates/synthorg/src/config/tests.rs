@@ -704,3 +704,64 @@ fn max_report_delay_is_configured_and_checked() {
         assert_eq!(errors[0].field, "budget.max_report_delay", "{bad}: {errors:?}");
     }
 }
+
+#[test]
+fn gateway_providers_and_routes_are_checked_together() {
+    let yaml = r#"
+gateway:
+  default_max_output_tokens: 0
+  timeout: soon
+  providers:
+    open:
+      kind: openai
+      base_url: http://169.254.169.254/v1
+      api_key_env: SYNTHORG_TEST_NO_SUCH_VARIABLE
+    Bad-Name:
+      kind: openai
+    sim:
+      kind: simulated
+      base_url: http://127.0.0.1:9/v1
+      api_key_env: PATH
+    local:
+      kind: openai
+      base_url: http://127.0.0.1:9/v1
+      api_key_env: PATH
+      headers_env:
+        Authorization: PATH
+      allowed_private_cidrs: ["10.0.0.0/8", "ten"]
+  routes:
+    - model: gpt-4.1*
+      provider: nowhere
+    - model: "g*pt"
+      provider: local
+    - model: gpt-4.1-mini
+      provider: local
+"#;
+    let mut got = fields(load_yaml(yaml, &[]));
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            "gateway.default_max_output_tokens",
+            "gateway.providers.Bad-Name",
+            "gateway.providers.Bad-Name.base_url",
+            "gateway.providers.local.allowed_private_cidrs[1]",
+            "gateway.providers.local.headers_env.Authorization",
+            "gateway.providers.open.api_key_env",
+            "gateway.providers.open.base_url",
+            "gateway.providers.sim.api_key_env",
+            "gateway.providers.sim.base_url",
+            "gateway.routes[0].provider",
+            "gateway.routes[1].model",
+            "gateway.timeout",
+        ]
+    );
+    // A good one: the key is read from the environment and never printed.
+    let yaml = "gateway:\n  providers:\n    local:\n      kind: openai\n      base_url: http://127.0.0.1:9/v1\n      \
+                api_key_env: PATH\n  routes:\n    - model: gpt-4.1-mini\n      provider: local\n";
+    let settings = load_yaml(yaml, &[]).unwrap();
+    let path = std::env::var("PATH").unwrap();
+    assert_eq!(settings.gateway.providers[0].api_key.as_ref().map(|k| k.expose()), Some(path.as_str()));
+    assert!(!format!("{settings:?}").contains(&path), "the key is in no Debug output");
+    assert!(settings.gateway.routes.resolve("gpt-4.1-mini").is_some());
+}

@@ -9,6 +9,7 @@ mod console;
 mod contract;
 mod effects;
 mod forging;
+mod gateway;
 mod otlp;
 mod pg;
 mod prometheus;

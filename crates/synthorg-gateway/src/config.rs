@@ -1,0 +1,331 @@
+//! The `gateway` section: providers, model routes and what happens when a budget is short,
+//! checked into [`GatewaySettings`] with every problem named by its path.
+//!
+//! Provider keys are never written in the file: a provider names the environment variable
+//! that holds its key (`api_key_env`), read once at start into a [`Secret`], whose `Debug`
+//! prints nothing of it. `config show` therefore shows the variable's name, never its value.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+use synthorg_core::FieldError;
+use synthorg_telemetry::otlp::endpoint::{CheckedEndpoint, EndpointPolicy, Resolver, check_header, tls_problem};
+
+use crate::route::{Route, Routes};
+
+/// The `gateway` section as written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayConfig {
+    /// Upstreams by name: `openai`, `anthropic` or `simulated`.
+    pub providers: BTreeMap<String, ProviderConfig>,
+    /// Which provider serves which model: the first route that matches wins.
+    pub routes: Vec<RouteConfig>,
+    /// The output cap held and forwarded when the client gives none.
+    pub default_max_output_tokens: u64,
+    /// Longest an upstream call may take (e.g. `120s`); a provider may set its own.
+    pub timeout: String,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self { providers: BTreeMap::new(), routes: Vec::new(), default_max_output_tokens: 4096, timeout: "120s".into() }
+    }
+}
+
+/// The wire format a provider speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderKind {
+    /// OpenAI's API, or any compatible server (vLLM, Ollama, OpenRouter, Groq, …).
+    Openai,
+    /// Anthropic's Messages API.
+    Anthropic,
+    /// Answered in process, for the demo, the tour and benchmarks: no model is called.
+    Simulated,
+}
+
+impl ProviderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Openai => "openai",
+            ProviderKind::Anthropic => "anthropic",
+            ProviderKind::Simulated => "simulated",
+        }
+    }
+}
+
+/// One upstream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    pub kind: ProviderKind,
+    /// The API's base URL, e.g. `https://api.openai.com/v1` (requests go to
+    /// `{base_url}/chat/completions`). Not for `simulated`.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// The environment variable holding the provider's API key.
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// Longest a call may take; the section's `timeout` when absent.
+    #[serde(default)]
+    pub timeout: Option<String>,
+    /// Extra request headers, each value read from the named environment variable.
+    #[serde(default)]
+    pub headers_env: BTreeMap<String, String>,
+    /// The provider's name in the price catalogue (default: the kind, e.g. `openai`).
+    #[serde(default)]
+    pub price_as: Option<String>,
+    /// Private ranges this provider may reach (an in-cluster vLLM, say); loopback is always
+    /// allowed, the cloud metadata address never.
+    #[serde(default)]
+    pub allowed_private_cidrs: Vec<String>,
+}
+
+/// One model route.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// An exact model name, or a prefix ending in `*` (`gpt-4.1*`).
+    pub model: String,
+    /// The provider (a key of `providers`).
+    pub provider: String,
+}
+
+/// A value that must not be printed: `Debug` shows only that it is set.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Self {
+        Self(value)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
+/// A checked upstream.
+#[derive(Debug, Clone)]
+pub struct Provider {
+    pub name: String,
+    pub kind: ProviderKind,
+    /// The checked base URL (`None` for `simulated`).
+    pub endpoint: Option<CheckedEndpoint>,
+    pub policy: EndpointPolicy,
+    pub api_key: Option<Secret>,
+    /// Extra headers; their values may be credentials too.
+    pub headers: Vec<(String, Secret)>,
+    pub timeout: Duration,
+    /// The provider's name in the price catalogue.
+    pub price_as: String,
+}
+
+/// The gateway as checked: what [`crate::Gateway`] runs with.
+#[derive(Debug, Clone)]
+pub struct GatewaySettings {
+    pub providers: Vec<Arc<Provider>>,
+    pub routes: Routes,
+    pub default_max_output_tokens: u64,
+}
+
+/// Most output tokens one call may hold.
+pub const MAX_OUTPUT_TOKENS: u64 = 1_000_000;
+
+impl GatewayConfig {
+    /// Checks the section; `env` reads environment variables (provider keys and headers);
+    /// `warnings` gets what does not stop the program (a key sent over plain http).
+    pub fn check(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+        resolver: &dyn Resolver,
+        errors: &mut Vec<FieldError>,
+        warnings: &mut Vec<String>,
+    ) -> GatewaySettings {
+        let default_timeout = match parse_duration(&self.timeout) {
+            Some(d) => d,
+            None => {
+                errors.push(FieldError::new("gateway.timeout", format!("not a duration: {:?}", self.timeout)));
+                Duration::from_secs(120)
+            }
+        };
+        if !(1..=MAX_OUTPUT_TOKENS).contains(&self.default_max_output_tokens) {
+            errors.push(FieldError::new(
+                "gateway.default_max_output_tokens",
+                format!("must be between 1 and {MAX_OUTPUT_TOKENS}"),
+            ));
+        }
+        let mut providers = Vec::new();
+        for (name, p) in &self.providers {
+            let path = |field: &str| format!("gateway.providers.{name}.{field}");
+            if !valid_name(name) {
+                errors.push(FieldError::new(
+                    format!("gateway.providers.{name}"),
+                    "a provider name is 1 to 64 of a-z, 0-9, '-' and '_'",
+                ));
+            }
+            let timeout = match &p.timeout {
+                None => default_timeout,
+                Some(t) => parse_duration(t).unwrap_or_else(|| {
+                    errors.push(FieldError::new(path("timeout"), format!("not a duration: {t:?}")));
+                    default_timeout
+                }),
+            };
+            let mut cidrs: Vec<IpNet> = Vec::new();
+            for (i, cidr) in p.allowed_private_cidrs.iter().enumerate() {
+                match cidr.parse() {
+                    Ok(net) => cidrs.push(net),
+                    Err(_) => errors.push(FieldError::new(
+                        path(&format!("allowed_private_cidrs[{i}]")),
+                        format!("not a CIDR range: {cidr:?}"),
+                    )),
+                }
+            }
+            let policy = EndpointPolicy { allowed_private_cidrs: cidrs, require_tls_for_headers: false };
+            let endpoint = match (p.kind, &p.base_url) {
+                (ProviderKind::Simulated, None) => None,
+                (ProviderKind::Simulated, Some(_)) => {
+                    errors.push(FieldError::new(path("base_url"), "a simulated provider calls no upstream"));
+                    None
+                }
+                (_, None) => {
+                    errors.push(FieldError::new(path("base_url"), "required for an openai or anthropic provider"));
+                    None
+                }
+                (_, Some(url)) => match policy.check_logs_url(url.trim_end_matches('/'), resolver) {
+                    Ok(endpoint) => Some(endpoint),
+                    Err(e) => {
+                        errors.push(FieldError::new(path("base_url"), e.to_string()));
+                        None
+                    }
+                },
+            };
+            let read = |field: String, var: &str, errors: &mut Vec<FieldError>| match env(var) {
+                Some(value) if !value.is_empty() => Some(Secret::new(value)),
+                _ => {
+                    errors.push(FieldError::new(field, format!("the environment variable {var} is not set")));
+                    None
+                }
+            };
+            let api_key = match (&p.api_key_env, p.kind) {
+                (Some(_), ProviderKind::Simulated) => {
+                    errors.push(FieldError::new(path("api_key_env"), "a simulated provider takes no key"));
+                    None
+                }
+                (Some(var), _) => read(path("api_key_env"), var, errors),
+                (None, _) => None,
+            };
+            let mut headers = Vec::new();
+            for (header, var) in &p.headers_env {
+                let field = path(&format!("headers_env.{header}"));
+                if ["authorization", "x-api-key", "host"].iter().any(|h| header.eq_ignore_ascii_case(h)) {
+                    errors
+                        .push(FieldError::new(field, "the gateway sets this header itself (the key from api_key_env)"));
+                    continue;
+                }
+                if let Some(value) = read(field.clone(), var, errors) {
+                    match check_header(header, value.expose()) {
+                        // The check's message never quotes a value.
+                        Err(e) => errors.push(FieldError::new(field, e.to_string())),
+                        Ok(()) => headers.push((header.to_ascii_lowercase(), value)),
+                    }
+                }
+            }
+            if let Some(endpoint) = &endpoint
+                && let Some(problem) = tls_problem(endpoint, api_key.is_some() || !headers.is_empty())
+            {
+                warnings.push(format!("gateway.providers.{name}: {problem}"));
+            }
+            providers.push(Arc::new(Provider {
+                name: name.clone(),
+                kind: p.kind,
+                endpoint,
+                policy,
+                api_key,
+                headers,
+                timeout,
+                price_as: p.price_as.clone().unwrap_or_else(|| p.kind.as_str().to_owned()),
+            }));
+        }
+        let mut routes = Vec::new();
+        for (i, r) in self.routes.iter().enumerate() {
+            let path = format!("gateway.routes[{i}]");
+            match providers.iter().find(|p| p.name == r.provider) {
+                None => errors.push(FieldError::new(
+                    format!("{path}.provider"),
+                    format!("no provider named {:?} in gateway.providers", r.provider),
+                )),
+                Some(provider) => match Route::new(&r.model, Arc::clone(provider)) {
+                    Ok(route) => routes.push(route),
+                    Err(problem) => errors.push(FieldError::new(format!("{path}.model"), problem)),
+                },
+            }
+        }
+        GatewaySettings {
+            routes: Routes::new(routes, providers.clone()),
+            providers,
+            default_max_output_tokens: self.default_max_output_tokens,
+        }
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+/// `120s`, `500ms`, `2m`.
+fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit())?);
+    let n: u64 = number.parse().ok()?;
+    let d = match unit {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n.checked_mul(60)?),
+        _ => return None,
+    };
+    (!d.is_zero()).then_some(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("120s"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+        for bad in ["", "s", "10", "0s", "1h", "-1s", "1.5s"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let secret = Secret::new("sk-live-123".into());
+        assert_eq!(format!("{secret:?}"), "Secret(…)");
+        let provider = Provider {
+            name: "openai".into(),
+            kind: ProviderKind::Openai,
+            endpoint: None,
+            policy: EndpointPolicy::default(),
+            api_key: Some(secret.clone()),
+            headers: vec![("x-org".into(), secret)],
+            timeout: Duration::from_secs(1),
+            price_as: "openai".into(),
+        };
+        assert!(!format!("{provider:?}").contains("sk-live"));
+    }
+}

@@ -1,0 +1,108 @@
+//! Errors in the OpenAI wire format, `{"error": {"message", "type", "param", "code"}}`, so
+//! an SDK raises its own exception type for each (a 402 is never retried by the SDKs).
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use synthorg_core::DomainError;
+use synthorg_engine::EngineError;
+use synthorg_engine::StoreError;
+
+/// One error answer of the OpenAI door.
+#[derive(Debug)]
+pub(crate) struct OpenAiError {
+    pub(crate) status: StatusCode,
+    /// OpenAI's `type`: `invalid_request_error`, `authentication_error`, …
+    pub(crate) kind: &'static str,
+    pub(crate) code: Option<&'static str>,
+    pub(crate) param: Option<String>,
+    pub(crate) message: String,
+    /// The budget scope that refused a hold, for `budget_exhausted`.
+    pub(crate) budget: Option<serde_json::Value>,
+}
+
+impl OpenAiError {
+    pub(crate) fn new(
+        status: StatusCode,
+        kind: &'static str,
+        code: Option<&'static str>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self { status, kind, code, param: None, message: message.into(), budget: None }
+    }
+
+    /// A request the gateway cannot forward, naming the offending field.
+    pub(crate) fn invalid(param: &str, message: impl Into<String>) -> Self {
+        Self {
+            param: Some(param.to_owned()),
+            ..Self::new(StatusCode::BAD_REQUEST, "invalid_request_error", None, message)
+        }
+    }
+
+    pub(crate) fn unauthenticated(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "authentication_error", Some("invalid_api_key"), message)
+    }
+}
+
+impl From<EngineError> for OpenAiError {
+    fn from(error: EngineError) -> Self {
+        match error {
+            EngineError::BudgetExhausted(exhausted) => Self {
+                budget: serde_json::to_value(&*exhausted).ok(),
+                ..Self::new(
+                    StatusCode::PAYMENT_REQUIRED,
+                    "insufficient_quota",
+                    Some("budget_exhausted"),
+                    format!("synthorg refused the call's budget hold: {}", exhausted.message()),
+                )
+            },
+            EngineError::Unauthenticated(message) => Self::unauthenticated(message),
+            EngineError::Store(StoreError::Domain(DomainError::Invalid(fields))) => {
+                let param = fields.first().map(|f| f.field.clone());
+                let message = fields.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+                Self { param, ..Self::new(StatusCode::BAD_REQUEST, "invalid_request_error", None, message) }
+            }
+            EngineError::Store(StoreError::Domain(DomainError::Forbidden(message))) => {
+                Self::new(StatusCode::FORBIDDEN, "permission_error", Some("forbidden"), message)
+            }
+            EngineError::Store(StoreError::Domain(DomainError::Conflict(message))) => {
+                Self::new(StatusCode::CONFLICT, "invalid_request_error", Some("conflict"), message)
+            }
+            EngineError::Store(e @ StoreError::NotFound { .. }) => {
+                Self::new(StatusCode::NOT_FOUND, "invalid_request_error", Some("not_found"), e.to_string())
+            }
+            EngineError::Store(StoreError::Unavailable(cause)) => {
+                tracing::warn!(error = %cause, "store unavailable");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "api_error",
+                    Some("unavailable"),
+                    "the store is unavailable; retry later",
+                )
+            }
+            EngineError::Store(StoreError::Internal(cause)) | EngineError::Internal(cause) => {
+                tracing::error!(error = %cause, "internal error");
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "api_error", Some("internal"), "internal error")
+            }
+        }
+    }
+}
+
+impl IntoResponse for OpenAiError {
+    fn into_response(self) -> Response {
+        let mut error = json!({
+            "message": self.message,
+            "type": self.kind,
+            "param": self.param,
+            "code": self.code,
+        });
+        if let Some(budget) = self.budget {
+            error["budget"] = budget;
+        }
+        let mut response = (self.status, axum::Json(json!({ "error": error }))).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}

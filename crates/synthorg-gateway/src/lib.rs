@@ -1,0 +1,126 @@
+//! The model gateway (SPEC §17): the model APIs agents already speak, served by synthorg,
+//! which holds the provider keys, takes the budget hold before each call and settles it
+//! from the provider's own usage after.
+//!
+//! A door of the engine, like the REST API: it translates the OpenAI wire format to the
+//! engine's operations ([`synthorg_engine::Engine::hold_call`],
+//! [`synthorg_engine::Engine::settle_call`], [`synthorg_engine::Engine::release`]) and back,
+//! and reaches the store only through them. Its routes sit under `/gateway`, beside the
+//! API's `/api/v1`, behind the same request logging, tracing and timeout.
+
+mod config;
+mod error;
+mod openai;
+mod route;
+mod simulated;
+mod upstream;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderMap, header};
+use axum::routing::{get, post};
+use synthorg_core::Actor;
+use synthorg_engine::Engine;
+
+pub use config::{
+    GatewayConfig, GatewaySettings, MAX_OUTPUT_TOKENS, Provider, ProviderConfig, ProviderKind, RouteConfig, Secret,
+};
+pub use route::{Resolved, Route, Routes};
+pub use upstream::MAX_ANSWER_BYTES;
+
+use crate::error::OpenAiError;
+
+/// The optional header naming the task a call is for (checked like any task reference:
+/// the task must exist and be assigned to the calling agent).
+pub const TASK_HEADER: &str = "x-synthorg-task-id";
+
+/// Largest request body a call may send (images as data URLs make chat requests large).
+pub const MAX_REQUEST_BYTES: usize = 32 * 1024 * 1024;
+
+/// The gateway: the engine, the checked configuration and one pooled client per upstream.
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    engine: Engine,
+    settings: GatewaySettings,
+    upstreams: HashMap<String, upstream::Upstream>,
+}
+
+/// Why the gateway cannot start.
+#[derive(Debug, thiserror::Error)]
+#[error("the model gateway cannot start: {0}")]
+pub struct StartError(String);
+
+impl Gateway {
+    /// A gateway on `engine`; `https` upstreams are verified against the system's trust store.
+    pub fn new(engine: Engine, settings: GatewaySettings) -> Result<Self, StartError> {
+        let tls =
+            synthorg_telemetry::tls::client_config(None, &[b"http/1.1"]).map_err(|e| StartError(e.to_string()))?;
+        let tls = tokio_rustls::TlsConnector::from(tls);
+        let upstreams = settings
+            .providers
+            .iter()
+            .filter_map(|p| upstream::Upstream::new(Arc::clone(p), tls.clone()).map(|u| (p.name.clone(), u)))
+            .collect();
+        Ok(Self { inner: Arc::new(Inner { engine, settings, upstreams }) })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    pub fn settings(&self) -> &GatewaySettings {
+        &self.inner.settings
+    }
+
+    fn upstream(&self, provider: &str) -> Option<&upstream::Upstream> {
+        self.inner.upstreams.get(provider)
+    }
+
+    /// The caller of a model call: the key in `Authorization: Bearer` (OpenAI's SDKs) or
+    /// `x-api-key` (Anthropic's), checked by the engine as on the REST API.
+    async fn authenticate(&self, headers: &HeaderMap) -> Result<Actor, OpenAiError> {
+        self.authenticate_as(headers, true).await
+    }
+
+    /// The caller of a read (the model list): any valid key.
+    async fn authenticate_read(&self, headers: &HeaderMap) -> Result<Actor, OpenAiError> {
+        self.authenticate_as(headers, false).await
+    }
+
+    async fn authenticate_as(&self, headers: &HeaderMap, write: bool) -> Result<Actor, OpenAiError> {
+        let bearer = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, key)| key.trim());
+        let presented = bearer.or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(str::trim));
+        let Some(presented) = presented else {
+            return Err(OpenAiError::unauthenticated(
+                "missing API key: use your synthorg agent key as the API key (Authorization: Bearer <key>)",
+            ));
+        };
+        let actor = self.engine().authenticate(presented, write).await?;
+        if let Some(agent) = actor.agent_id() {
+            tracing::Span::current().record("agent_id", tracing::field::display(agent));
+        }
+        Ok(actor)
+    }
+}
+
+/// The gateway's routes, under `/gateway`.
+pub fn router(gateway: Gateway) -> Router {
+    Router::new()
+        .route("/gateway/openai/v1/chat/completions", post(openai::chat_completions))
+        .route("/gateway/openai/v1/models", get(openai::models))
+        .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
+        .with_state(gateway)
+}

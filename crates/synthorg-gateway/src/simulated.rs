@@ -1,0 +1,81 @@
+//! The `simulated` provider: answers OpenAI chat completions in process, with usage counted
+//! the way a provider would (input from the request's text, output from the answer), for the
+//! demo, the README's tour and benchmarks. Every answer says it is simulated, in its text,
+//! its `system_fingerprint` and its id, so it is never mistaken for a model's.
+
+use serde_json::{Map, Value, json};
+
+/// The words of every simulated answer; its output tokens are its words, cut at the cap.
+const ANSWER: &str = "This answer comes from synthorg's simulated provider: no model was called. \
+It exists so that the gateway's hold, forwarding, metering and settlement can be tried and \
+measured without a provider key. The usage below is counted from the request and this text.";
+
+/// Roughly four bytes of English text per token, as providers' tokenizers average.
+const BYTES_PER_TOKEN: usize = 4;
+
+/// The chat completion a simulated provider answers to `request` (already checked: it has a
+/// model and messages), with at most `max_output_tokens` output tokens.
+pub(crate) fn chat_completion(request: &Map<String, Value>, model: &str, max_output_tokens: u64) -> Value {
+    let input_bytes: usize = request
+        .get("messages")
+        .and_then(Value::as_array)
+        .map(|messages| messages.iter().map(|m| text_bytes(m.get("content"))).sum())
+        .unwrap_or(0);
+    let prompt_tokens = (input_bytes.div_ceil(BYTES_PER_TOKEN) + 3) as u64;
+    let words: Vec<&str> = ANSWER.split(' ').collect();
+    let kept = usize::try_from(max_output_tokens).unwrap_or(usize::MAX).min(words.len());
+    let finish_reason = if kept < words.len() { "length" } else { "stop" };
+    let content = words[..kept].join(" ");
+    let completion_tokens = kept as u64;
+    json!({
+        "id": format!("chatcmpl-simulated-{}", uuid::Uuid::now_v7().simple()),
+        "object": "chat.completion",
+        "created": std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        "model": model,
+        "system_fingerprint": "synthorg-simulated",
+        "choices": [{
+            "index": 0,
+            "message": {"role": "assistant", "content": content, "refusal": null},
+            "logprobs": null,
+            "finish_reason": finish_reason,
+        }],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": 0},
+        },
+    })
+}
+
+/// Bytes of text in a message's content: a string, or the text parts of an array.
+fn text_bytes(content: Option<&Value>) -> usize {
+    match content {
+        Some(Value::String(text)) => text.len(),
+        Some(Value::Array(parts)) => {
+            parts.iter().filter_map(|p| p.get("text").and_then(Value::as_str)).map(str::len).sum()
+        }
+        _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_counts_the_request_and_the_cut_answer() {
+        let request = json!({"model": "m", "messages": [{"role": "user", "content": "x".repeat(40)}]});
+        let answer = chat_completion(request.as_object().unwrap(), "m", 5);
+        assert_eq!(answer["usage"]["prompt_tokens"], 13);
+        assert_eq!(answer["usage"]["completion_tokens"], 5);
+        assert_eq!(answer["choices"][0]["finish_reason"], "length");
+        assert_eq!(answer["choices"][0]["message"]["content"], "This answer comes from synthorg's");
+        let whole = chat_completion(request.as_object().unwrap(), "m", 10_000);
+        assert_eq!(whole["choices"][0]["finish_reason"], "stop");
+        assert_eq!(whole["usage"]["completion_tokens"], ANSWER.split(' ').count());
+    }
+}

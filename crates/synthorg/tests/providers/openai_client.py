@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""Drives synthorg's OpenAI-compatible gateway with the official `openai` SDK, as an agent
+would: the agent's synthorg key is the API key, the gateway is the base URL.
+
+  python3 openai_client.py BASE_URL KEY SCENARIO
+
+Prints one JSON object: what the SDK returned or raised.
+  chat      a plain completion, with the raw response's synthorg headers
+  tools     a completion that calls a tool
+  refused   a call the gateway refuses (budget): the SDK's exception, and how many
+            attempts it made (a 402 must not be retried)
+  limited   an upstream 429 passed through: the SDK's exception and Retry-After
+  badkey    a wrong key: the SDK's exception
+"""
+
+import json
+import sys
+
+import httpx
+import openai
+
+base, key, scenario = sys.argv[1], sys.argv[2], sys.argv[3]
+attempts = []
+
+
+def count(request):
+    attempts.append(request.url.path)
+
+
+client = openai.OpenAI(
+    base_url=base,
+    api_key=key,
+    max_retries=2,
+    http_client=httpx.Client(event_hooks={"request": [count]}),
+)
+messages = [{"role": "user", "content": "What is the weather in Paris?"}]
+
+
+def failure(e):
+    return {
+        "exception": type(e).__name__,
+        "status": getattr(e, "status_code", None),
+        "code": getattr(e, "code", None),
+        "retry_after": e.response.headers.get("retry-after") if getattr(e, "response", None) is not None else None,
+        "attempts": len(attempts),
+    }
+
+
+try:
+    if scenario == "chat":
+        raw = client.chat.completions.with_raw_response.create(model="gpt-4.1-mini", messages=messages, max_tokens=50)
+        completion = raw.parse()
+        out = {
+            "content": completion.choices[0].message.content,
+            "finish_reason": completion.choices[0].finish_reason,
+            "usage": completion.usage.model_dump(),
+            "cost_record_id": raw.headers.get("x-synthorg-cost-record-id"),
+            "attempts": len(attempts),
+        }
+    elif scenario == "tools":
+        tools = [
+            {
+                "type": "function",
+                "function": {
+                    "name": "get_weather",
+                    "description": "The weather in a city",
+                    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+                },
+            }
+        ]
+        completion = client.chat.completions.create(model="gpt-4.1-mini", messages=messages, tools=tools)
+        call = completion.choices[0].message.tool_calls[0]
+        out = {"tool": call.function.name, "arguments": json.loads(call.function.arguments),
+               "finish_reason": completion.choices[0].finish_reason}
+    elif scenario == "refused":
+        client.chat.completions.create(model="gpt-4.1-mini", messages=messages, max_tokens=50)
+        out = {"unexpected": "answered"}
+    elif scenario == "limited":
+        client.with_options(max_retries=0).chat.completions.create(
+            model="gpt-4.1-mini", messages=[{"role": "user", "content": "rate-limited"}]
+        )
+        out = {"unexpected": "answered"}
+    elif scenario == "badkey":
+        client.chat.completions.create(model="gpt-4.1-mini", messages=messages)
+        out = {"unexpected": "answered"}
+    else:
+        raise SystemExit("unknown scenario " + scenario)
+except openai.APIStatusError as e:
+    out = failure(e)
+print(json.dumps(out))

@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""A stand-in for OpenAI's Chat Completions API, for the gateway's end-to-end tests.
+
+Runs as its own process on loopback and answers the way the API reference describes:
+`POST /v1/chat/completions` with `Authorization: Bearer <key>` answers a `chat.completion`
+with `usage` (prompt, completion, cached and reasoning tokens); a wrong key is a 401 in
+OpenAI's error shape. The last message's text picks a behaviour, so a test can drive each
+path with any model:
+
+  rate-limited   429 `rate_limit_exceeded` with `Retry-After: 7`
+  broken         500 `server_error`
+  no-usage       200 without `usage`
+  slow           answers after 3 s
+  anything else  200; content "ok"; completion_tokens = min(cap, 20); reasoning 2 of them;
+                 prompt_tokens = bytes of the messages' text / 4 + 7, cached 4 of them;
+                 with `tools`, a `tool_calls` answer calling the first tool
+
+`GET /_requests` returns every request received (headers and JSON body), for assertions on
+what the gateway forwarded. Prints `port=<n>` once listening.
+
+  UPSTREAM_KEY=sk-... python3 openai_upstream.py
+"""
+
+import json
+import os
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+KEY = os.environ.get("UPSTREAM_KEY", "")
+RECEIVED = []
+LOCK = threading.Lock()
+
+
+def error(kind, code, message):
+    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def reply(self, status, body, headers=()):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.send_header("x-request-id", "req_upstream_%d" % len(RECEIVED))
+        for name, value in headers:
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        if self.path == "/_requests":
+            with LOCK:
+                self.reply(200, RECEIVED)
+        else:
+            self.reply(404, error("invalid_request_error", None, "not found"))
+
+    def do_POST(self):
+        length = int(self.headers.get("content-length", "0"))
+        raw = self.rfile.read(length)
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        with LOCK:
+            RECEIVED.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body})
+        if self.headers.get("authorization") != "Bearer " + KEY:
+            return self.reply(401, error("invalid_request_error", "invalid_api_key", "Incorrect API key provided."))
+        if self.path != "/v1/chat/completions" or not isinstance(body, dict):
+            return self.reply(404, error("invalid_request_error", None, "Unknown request URL"))
+        model = body.get("model", "")
+        messages = body.get("messages") or [{}]
+        said = messages[-1].get("content") if isinstance(messages[-1], dict) else None
+        if said == "rate-limited":
+            return self.reply(
+                429,
+                error("requests", "rate_limit_exceeded", "Rate limit reached for requests"),
+                [("retry-after", "7")],
+            )
+        if said == "broken":
+            return self.reply(500, error("server_error", None, "The server had an error while processing your request."))
+        if said == "slow":
+            time.sleep(3)
+        cap = body.get("max_completion_tokens") or body.get("max_tokens") or 16
+        completion = min(int(cap), 20)
+        text = sum(len(m.get("content") or "") for m in body.get("messages", []) if isinstance(m.get("content"), str))
+        prompt = text // 4 + 7
+        message = {"role": "assistant", "content": "ok", "refusal": None}
+        finish = "stop" if completion < int(cap) else "length"
+        tools = body.get("tools") or []
+        if tools:
+            name = tools[0]["function"]["name"]
+            message = {
+                "role": "assistant",
+                "content": None,
+                "refusal": None,
+                "tool_calls": [
+                    {"id": "call_1", "type": "function", "function": {"name": name, "arguments": '{"city": "Paris"}'}}
+                ],
+            }
+            finish = "tool_calls"
+        answer = {
+            "id": "chatcmpl-upstream-%d" % len(RECEIVED),
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "system_fingerprint": "fp_upstream",
+            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
+        }
+        if said != "no-usage":
+            answer["usage"] = {
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "total_tokens": prompt + completion,
+                "prompt_tokens_details": {"cached_tokens": 4, "audio_tokens": 0},
+                "completion_tokens_details": {"reasoning_tokens": 2, "audio_tokens": 0},
+            }
+        self.reply(200, answer)
+
+
+def main():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    print("port=%d" % server.server_address[1], flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
