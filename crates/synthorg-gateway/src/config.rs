@@ -139,6 +139,28 @@ pub struct GatewaySettings {
     pub default_max_output_tokens: u64,
 }
 
+impl GatewaySettings {
+    /// The demo's gateway: the `simulated` provider (priced as `openai`) serving `gpt-*`.
+    pub fn simulated(default_max_output_tokens: u64) -> Self {
+        let provider = Arc::new(Provider {
+            name: "simulated".into(),
+            kind: ProviderKind::Simulated,
+            endpoint: None,
+            policy: EndpointPolicy::default(),
+            api_key: None,
+            headers: Vec::new(),
+            timeout: Duration::from_secs(10),
+            price_as: "openai".into(),
+        });
+        let routes = Route::new("gpt-*", Arc::clone(&provider)).into_iter().collect();
+        Self {
+            routes: Routes::new(routes, vec![Arc::clone(&provider)]),
+            providers: vec![provider],
+            default_max_output_tokens,
+        }
+    }
+}
+
 /// Most output tokens one call may hold.
 pub const MAX_OUTPUT_TOKENS: u64 = 1_000_000;
 

@@ -122,13 +122,20 @@ async fn serve(
             key_file.display()
         );
     }
-    // The model gateway is a second door on the API's engine (SPEC §16, §17).
+    // The model gateway is a second door on the API's engine (SPEC §16, §17). The demo,
+    // when no provider is configured, gets the simulated one: a gateway call can be tried
+    // without a provider key.
+    let mut gateway = settings.gateway.clone();
+    if demo.is_some() && gateway.providers.is_empty() {
+        gateway = synthorg_gateway::GatewaySettings::simulated(gateway.default_max_output_tokens);
+        tracing::info!("demo: the model gateway answers gpt-* models with its simulated provider");
+    }
     let mut gateway_failed = None;
     let (app, _) =
         synthorg_api::app_with_doors(
             store.clone(),
             settings.api.clone(),
-            |engine| match synthorg_gateway::Gateway::new(engine.clone(), settings.gateway.clone()) {
+            |engine| match synthorg_gateway::Gateway::new(engine.clone(), gateway) {
                 Ok(gateway) => synthorg_gateway::router(gateway),
                 Err(e) => {
                     gateway_failed = Some(e);

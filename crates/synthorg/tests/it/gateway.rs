@@ -294,3 +294,19 @@ fn the_openai_sdk_calls_through_the_gateway() {
     assert_eq!((&refused["status"], &refused["code"]), (&json!(402), &json!("budget_exhausted")));
     assert_eq!(refused["attempts"], 1, "{refused}");
 }
+
+#[test]
+fn the_demo_answers_gpt_models_with_the_simulated_provider() {
+    let (_dir, data) = temp_dir();
+    let server = Server::start(&data, &["--demo"]);
+    let admin = Client::new(&server.base, &Server::bootstrap_key(&data));
+    let (agent, key) = agent_key(&admin, "tourist");
+    let (status, _, answer) = call(&server, &key, &hello(json!({"max_tokens": 8})));
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["system_fingerprint"], "synthorg-simulated");
+    assert!(answer["choices"][0]["message"]["content"].as_str().unwrap().contains("simulated"));
+    let (_, costs) = admin.get(&format!("/costs?agent_id={agent}"));
+    let record = &costs["items"][0];
+    assert_eq!((&record["provider"], &record["cost_source"]), (&json!("simulated"), &json!("metered")));
+    assert_eq!(record["output_tokens"], 8);
+}
