@@ -13,6 +13,7 @@ mod error;
 mod openai;
 mod route;
 mod simulated;
+mod stream;
 mod upstream;
 
 use std::collections::HashMap;

@@ -18,11 +18,15 @@ use synthorg_core::cost::GenAiOperation;
 use synthorg_core::price::Usage;
 use synthorg_engine::{CallUsage, ModelCall};
 
-use crate::config::{MAX_OUTPUT_TOKENS, ProviderKind};
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
+use http_body_util::BodyExt;
+
+use crate::config::{MAX_OUTPUT_TOKENS, Provider, ProviderKind};
 use crate::error::OpenAiError;
 use crate::route::MAX_MODEL_LEN;
 use crate::upstream::UpstreamError;
-use crate::{Gateway, TASK_HEADER, simulated};
+use crate::{Gateway, TASK_HEADER, simulated, stream};
 
 /// The headers of an upstream answer that reach the client.
 const PASSED_HEADERS: [&str; 4] = ["content-type", "retry-after", "x-request-id", "openai-processing-ms"];
@@ -54,12 +58,16 @@ async fn chat(gateway: &Gateway, headers: &HeaderMap, body: Bytes) -> Result<Res
     if !matches!(request.get("messages"), Some(Value::Array(m)) if !m.is_empty()) {
         return Err(OpenAiError::invalid("messages", "messages is required and must be a non-empty array"));
     }
-    if request.get("stream").is_some_and(|s| s != &Value::Bool(false) && s != &Value::Null) {
-        return Err(OpenAiError::invalid(
-            "stream",
-            "streaming is not yet available through synthorg's gateway; send stream: false",
-        ));
-    }
+    let streamed = match request.get("stream") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(streamed)) => *streamed,
+        Some(_) => return Err(OpenAiError::invalid("stream", "stream must be a boolean")),
+    };
+    let client_wants_usage = match request.get("stream_options") {
+        None | Some(Value::Null) => false,
+        Some(Value::Object(options)) => options.get("include_usage") == Some(&Value::Bool(true)),
+        Some(_) => return Err(OpenAiError::invalid("stream_options", "stream_options must be an object")),
+    };
     let cap_field = match request.contains_key("max_completion_tokens") {
         true => "max_completion_tokens",
         false => "max_tokens",
@@ -112,6 +120,24 @@ async fn chat(gateway: &Gateway, headers: &HeaderMap, body: Bytes) -> Result<Res
     if cap_field == "max_completion_tokens" && request.contains_key("max_tokens") {
         request.insert("max_tokens".into(), Value::from(cap));
     }
+    if streamed {
+        // The provider's usage comes as the stream's last chunk only when asked for.
+        let mut options = match request.remove("stream_options") {
+            Some(Value::Object(options)) => options,
+            _ => Map::new(),
+        };
+        options.insert("include_usage".into(), Value::Bool(true));
+        request.insert("stream_options".into(), Value::Object(options));
+        let meter = stream::Meter::new(client_wants_usage, cap);
+        let settlement = stream::Settlement {
+            engine: engine.clone(),
+            actor: actor.clone(),
+            hold: hold.clone(),
+            price_as: provider.price_as.clone(),
+            input_bound,
+        };
+        return streamed_call(gateway, &provider, request, &resolved.model, cap, meter, settlement).await;
+    }
     let answer = match provider.kind {
         ProviderKind::Simulated => {
             let body = simulated::chat_completion(&request, &resolved.model, cap);
@@ -134,17 +160,7 @@ async fn chat(gateway: &Gateway, headers: &HeaderMap, body: Bytes) -> Result<Res
         Ok(answer) => answer,
         Err(error) => {
             let _ = engine.release(&actor, hold.id).await;
-            let (status, code) = match error {
-                UpstreamError::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout"),
-                _ => (StatusCode::BAD_GATEWAY, "upstream_unreachable"),
-            };
-            tracing::warn!(provider = %provider.name, error = %error, "gateway call failed upstream");
-            return Err(OpenAiError::new(
-                status,
-                "api_error",
-                Some(code),
-                format!("provider {}: {error}", provider.name),
-            ));
+            return Err(upstream_failed(&provider, error));
         }
     };
     if !answer.status.is_success() {
@@ -170,6 +186,72 @@ async fn chat(gateway: &Gateway, headers: &HeaderMap, body: Bytes) -> Result<Res
         Err(error) => tracing::error!(reservation_id = %hold.id, %error, "a gateway call could not be settled"),
     }
     Ok(response)
+}
+
+/// A streamed call: the upstream's events relayed as they come (see [`stream`]), or its
+/// error passed through (the hold released).
+async fn streamed_call(
+    gateway: &Gateway,
+    provider: &Provider,
+    request: Map<String, Value>,
+    model: &str,
+    cap: u64,
+    meter: stream::Meter,
+    settlement: stream::Settlement,
+) -> Result<Response, OpenAiError> {
+    let (source, idle): (BoxStream<'static, Result<Bytes, String>>, _) = match provider.kind {
+        ProviderKind::Simulated => {
+            let events = simulated::chat_stream(&request, model, cap);
+            (futures_util::stream::iter(events.into_iter().map(Ok)).boxed(), provider.timeout)
+        }
+        _ => {
+            let Some(upstream) = gateway.upstream(&provider.name) else {
+                let _ = settlement.engine.release(&settlement.actor, settlement.hold.id).await;
+                return Err(upstream_failed(
+                    provider,
+                    UpstreamError::Unreachable("no client for this provider".into()),
+                ));
+            };
+            let body = Bytes::from(Value::Object(request).to_string());
+            let response = match upstream.open("/chat/completions", body).await {
+                Ok(response) => response,
+                Err(error) => {
+                    let _ = settlement.engine.release(&settlement.actor, settlement.hold.id).await;
+                    return Err(upstream_failed(provider, error));
+                }
+            };
+            let (parts, body) = response.into_parts();
+            if !parts.status.is_success() {
+                let _ = settlement.engine.release(&settlement.actor, settlement.hold.id).await;
+                let body = http_body_util::Limited::new(body, crate::MAX_ANSWER_BYTES)
+                    .collect()
+                    .await
+                    .map(|b| b.to_bytes())
+                    .unwrap_or_default();
+                return Ok(passed(parts.status, &parts.headers, body));
+            }
+            let source = body.into_data_stream().map(|chunk| chunk.map_err(|e| e.to_string())).boxed();
+            (source, upstream.timeout())
+        }
+    };
+    let body = axum::body::Body::from_stream(stream::relay(source, meter, settlement, idle));
+    let mut response = (StatusCode::OK, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream; charset=utf-8"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // Proxies in front of synthorg must not hold the events back either.
+    headers.insert(HeaderName::from_static("x-accel-buffering"), HeaderValue::from_static("no"));
+    Ok(response)
+}
+
+/// The client's answer when the provider gave none.
+fn upstream_failed(provider: &Provider, error: UpstreamError) -> OpenAiError {
+    let (status, code) = match error {
+        UpstreamError::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout"),
+        _ => (StatusCode::BAD_GATEWAY, "upstream_unreachable"),
+    };
+    tracing::warn!(provider = %provider.name, error = %error, "gateway call failed upstream");
+    OpenAiError::new(status, "api_error", Some(code), format!("provider {}: {error}", provider.name))
 }
 
 /// The provider's usage in an OpenAI answer: `prompt_tokens` (cached ones included),

@@ -3,6 +3,7 @@
 //! demo, the README's tour and benchmarks. Every answer says it is simulated, in its text,
 //! its `system_fingerprint` and its id, so it is never mistaken for a model's.
 
+use bytes::Bytes;
 use serde_json::{Map, Value, json};
 
 /// The words of every simulated answer; its output tokens are its words, cut at the cap.
@@ -49,6 +50,35 @@ pub(crate) fn chat_completion(request: &Map<String, Value>, model: &str, max_out
             "completion_tokens_details": {"reasoning_tokens": 0},
         },
     })
+}
+
+/// The same answer as [`chat_completion`], as the chunks of a stream (SSE events): the role,
+/// one chunk per word, the finish, the usage chunk (when `stream_options.include_usage`),
+/// and `[DONE]`.
+pub(crate) fn chat_stream(request: &Map<String, Value>, model: &str, max_output_tokens: u64) -> Vec<Bytes> {
+    let whole = chat_completion(request, model, max_output_tokens);
+    let (id, created) = (whole["id"].clone(), whole["created"].clone());
+    let chunk = |delta: Value, finish: Value| {
+        let c = json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+            "system_fingerprint": "synthorg-simulated",
+            "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]});
+        Bytes::from(format!("data: {c}\n\n"))
+    };
+    let mut events = vec![chunk(json!({"role": "assistant", "content": ""}), Value::Null)];
+    let content = whole["choices"][0]["message"]["content"].as_str().unwrap_or_default();
+    for (i, word) in content.split(' ').enumerate() {
+        let text = if i == 0 { word.to_owned() } else { format!(" {word}") };
+        events.push(chunk(json!({"content": text}), Value::Null));
+    }
+    events.push(chunk(json!({}), whole["choices"][0]["finish_reason"].clone()));
+    let wants_usage = request.get("stream_options").and_then(|o| o.get("include_usage")) == Some(&Value::Bool(true));
+    if wants_usage {
+        let usage = json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+            "system_fingerprint": "synthorg-simulated", "choices": [], "usage": whole["usage"]});
+        events.push(Bytes::from(format!("data: {usage}\n\n")));
+    }
+    events.push(Bytes::from_static(b"data: [DONE]\n\n"));
+    events
 }
 
 /// Bytes of text in a message's content: a string, or the text parts of an array.

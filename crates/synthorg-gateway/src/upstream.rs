@@ -96,6 +96,18 @@ impl Upstream {
         tokio::time::timeout(timeout, call).await.map_err(|_| UpstreamError::Timeout(timeout))?
     }
 
+    /// POSTs `body` and returns once the answer's head arrived (within the provider's
+    /// timeout); its body is read by the caller, as it streams.
+    pub(crate) async fn open(&self, path: &str, body: Bytes) -> Result<hyper::Response<Incoming>, UpstreamError> {
+        let timeout = self.provider.timeout;
+        tokio::time::timeout(timeout, self.send(path, body)).await.map_err(|_| UpstreamError::Timeout(timeout))?
+    }
+
+    /// The provider's timeout, which also bounds the wait for each chunk of a stream.
+    pub(crate) fn timeout(&self) -> Duration {
+        self.provider.timeout
+    }
+
     async fn send(&self, path: &str, body: Bytes) -> Result<hyper::Response<Incoming>, UpstreamError> {
         let url = format!("{}{path}", self.endpoint.logs_url.as_str().trim_end_matches('/'));
         let uri: Uri = url.parse().map_err(|e| UpstreamError::Unreachable(format!("bad URL: {e}")))?;

@@ -278,6 +278,10 @@ fn the_openai_sdk_calls_through_the_gateway() {
     let sent = upstream.received();
     assert_eq!(sent.last().unwrap()["body"]["tools"][0]["function"]["name"], "get_weather");
 
+    let streamed = sdk(&key, "stream");
+    assert_eq!((&streamed["content"], &streamed["finish_reason"]), (&json!("w0 w1 w2 w3 w4 w5 "), &json!("length")));
+    assert_eq!(streamed["usage"]["completion_tokens"], 6);
+
     // The upstream's 429 is the SDK's RateLimitError, with the provider's Retry-After.
     let limited = sdk(&key, "limited");
     assert_eq!((&limited["exception"], &limited["status"]), (&json!("RateLimitError"), &json!(429)));
@@ -309,4 +313,137 @@ fn the_demo_answers_gpt_models_with_the_simulated_provider() {
     let record = &costs["items"][0];
     assert_eq!((&record["provider"], &record["cost_source"]), (&json!("simulated"), &json!("metered")));
     assert_eq!(record["output_tokens"], 8);
+}
+
+/// A streamed gateway call: status and the `data:` payloads of its events, read to the end.
+fn stream(server: &Server, key: &str, body: &Value) -> (u16, String, Vec<String>) {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let url = server.base.replace("/api/v1", "/gateway/openai/v1/chat/completions");
+    let mut r = agent.post(url).header("authorization", &format!("Bearer {key}")).send_json(body).unwrap();
+    let content_type = r.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let text = r.body_mut().read_to_string().unwrap();
+    let events = text.split("\n\n").filter_map(|e| e.strip_prefix("data: ")).map(str::to_owned).collect();
+    (r.status().as_u16(), content_type, events)
+}
+
+/// The content of the chunks, and the finish reasons given.
+fn contents(events: &[String]) -> (String, Vec<String>) {
+    let chunks: Vec<Value> = events.iter().filter_map(|e| serde_json::from_str(e).ok()).collect();
+    let text = chunks.iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str()).collect();
+    let finishes = chunks.iter().filter_map(|c| c["choices"][0]["finish_reason"].as_str()).map(str::to_owned).collect();
+    (text, finishes)
+}
+
+/// The agent's records, oldest first, once `n` of them are written (a stream settles after
+/// it ends).
+fn records(admin: &Client, agent: &str, n: usize) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (_, costs) = admin.get(&format!("/costs?agent_id={agent}&limit=50"));
+        let items = costs["items"].as_array().unwrap().clone();
+        if items.len() >= n || std::time::Instant::now() > deadline {
+            assert_eq!(items.len(), n, "{items:?}");
+            return items;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+fn said(text: &str, extra: Value) -> Value {
+    let mut body = json!({"model": "gpt-4.1-mini", "stream": true, "messages": [{"role": "user", "content": text}]});
+    body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    body
+}
+
+#[test]
+fn streams_are_relayed_metered_cut_at_the_hold_and_settled_however_they_end() {
+    let upstream = Upstream::start();
+    let (dir, data) = temp_dir();
+    let config = config(dir.path(), &upstream);
+    let server = Server::start_with_env(
+        &data,
+        &["--config", config.to_str().unwrap()],
+        &[("GATEWAY_TEST_UPSTREAM_KEY", UPSTREAM_KEY)],
+    );
+    let admin = Client::new(&server.base, &Server::bootstrap_key(&data));
+    let (agent, key) = agent_key(&admin, "streamer");
+
+    // A stream to its end: every chunk passed on, the provider's usage asked for upstream and
+    // recorded (metered), but not passed to a client that did not ask for it.
+    let (status, content_type, events) = stream(&server, &key, &said("hello", json!({"max_tokens": 5})));
+    assert_eq!(status, 200);
+    assert!(content_type.starts_with("text/event-stream"), "{content_type}");
+    let (text, finishes) = contents(&events);
+    assert_eq!(text, "w0 w1 w2 w3 w4 ");
+    assert_eq!(finishes, ["length"]);
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+    assert!(!events.iter().any(|e| e.contains("\"usage\"")), "usage not asked for: {events:?}");
+    let sent = upstream.received();
+    assert_eq!(sent[0]["body"]["stream_options"]["include_usage"], true);
+    assert_eq!(sent[0]["body"]["max_tokens"], 5);
+    let record = records(&admin, &agent, 1).pop().unwrap();
+    assert_eq!((&record["cost_source"], &record["output_tokens"]), (&json!("metered"), &json!(5)));
+
+    // Asked for, the usage chunk reaches the client.
+    let (_, _, events) =
+        stream(&server, &key, &said("hello", json!({"max_tokens": 3, "stream_options": {"include_usage": true}})));
+    let usage: Vec<Value> =
+        events.iter().filter_map(|e| serde_json::from_str::<Value>(e).ok()).filter(|c| !c["usage"].is_null()).collect();
+    assert_eq!(usage.len(), 1);
+    assert_eq!(usage[0]["usage"]["completion_tokens"], 3);
+    records(&admin, &agent, 2);
+
+    // A provider that ignores the cap is cut at the hold: the client gets the cap's worth,
+    // a `length` finish and [DONE]; the record is the gateway's count (estimated).
+    let (status, _, events) = stream(&server, &key, &said("ignore-cap", json!({"max_tokens": 4})));
+    assert_eq!(status, 200);
+    let (text, finishes) = contents(&events);
+    assert_eq!((text.as_str(), finishes), ("w0 w1 w2 w3 ", vec!["length".to_owned()]));
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+    let record = records(&admin, &agent, 3).pop().unwrap();
+    assert_eq!((&record["cost_source"], &record["output_tokens"]), (&json!("estimated"), &json!(4)));
+
+    // A stream that breaks: what came is passed on, the record is estimated from it.
+    let (_, _, events) = stream(&server, &key, &said("stream-break", json!({"max_tokens": 50})));
+    assert_eq!(contents(&events).0, "w0 w1 w2 ");
+    assert_ne!(events.last().map(String::as_str), Some("[DONE]"));
+    let record = records(&admin, &agent, 4).pop().unwrap();
+    assert_eq!((&record["cost_source"], &record["output_tokens"]), (&json!("estimated"), &json!(3)));
+
+    // A client that goes away: the upstream request is dropped and what passed is settled.
+    let address = server.base.trim_start_matches("http://").trim_end_matches("/api/v1").to_owned();
+    let body = said("ignore-cap", json!({"max_tokens": 150})).to_string();
+    let mut socket = std::net::TcpStream::connect(&address).unwrap();
+    let request = format!(
+        "POST /gateway/openai/v1/chat/completions HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {key}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    std::io::Write::write_all(&mut socket, request.as_bytes()).unwrap();
+    let mut seen = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("w2 ") {
+        let n = std::io::Read::read(&mut socket, &mut buffer).unwrap();
+        assert!(n > 0, "the stream ended early");
+        seen.extend_from_slice(&buffer[..n]);
+    }
+    drop(socket);
+    let record = records(&admin, &agent, 5).pop().unwrap();
+    assert_eq!(record["cost_source"], "estimated");
+    let output = record["output_tokens"].as_u64().unwrap();
+    assert!((3..150).contains(&output), "settled what passed, not the cap: {output}");
+    let (_, holds) = admin.get(&format!("/budget/reservations?agent_id={agent}&limit=10"));
+    assert!(holds["items"].as_array().unwrap().iter().all(|h| h["state"] == "settled"), "{holds}");
+
+    // The simulated provider streams too, and says so.
+    let (status, _, events) = stream(&server, &key, &said("hello", json!({"model": "gpt-4.1-nano", "max_tokens": 4})));
+    assert_eq!(status, 200);
+    let (text, finishes) = contents(&events);
+    assert_eq!((text.as_str(), finishes), ("This answer comes from", vec!["length".to_owned()]));
+    assert!(events[0].contains("synthorg-simulated"));
+    let record = records(&admin, &agent, 6).pop().unwrap();
+    assert_eq!(
+        (&record["provider"], &record["cost_source"], &record["output_tokens"]),
+        (&json!("sim"), &json!("metered"), &json!(4))
+    );
 }

@@ -7,6 +7,7 @@ would: the agent's synthorg key is the API key, the gateway is the base URL.
 Prints one JSON object: what the SDK returned or raised.
   chat      a plain completion, with the raw response's synthorg headers
   tools     a completion that calls a tool
+  stream    a streamed completion, with the usage asked for: its text, finish and usage
   refused   a call the gateway refuses (budget): the SDK's exception, and how many
             attempts it made (a 402 must not be retried)
   limited   an upstream 429 passed through: the SDK's exception and Retry-After
@@ -72,6 +73,19 @@ try:
         call = completion.choices[0].message.tool_calls[0]
         out = {"tool": call.function.name, "arguments": json.loads(call.function.arguments),
                "finish_reason": completion.choices[0].finish_reason}
+    elif scenario == "stream":
+        text, finish, usage = "", None, None
+        chunks = client.chat.completions.create(
+            model="gpt-4.1-mini", messages=messages, max_tokens=6, stream=True,
+            stream_options={"include_usage": True},
+        )
+        for chunk in chunks:
+            if chunk.choices:
+                text += chunk.choices[0].delta.content or ""
+                finish = chunk.choices[0].finish_reason or finish
+            if chunk.usage is not None:
+                usage = chunk.usage.model_dump()
+        out = {"content": text, "finish_reason": finish, "usage": usage}
     elif scenario == "refused":
         client.chat.completions.create(model="gpt-4.1-mini", messages=messages, max_tokens=50)
         out = {"unexpected": "answered"}

@@ -15,6 +15,15 @@ path with any model:
                  prompt_tokens = bytes of the messages' text / 4 + 7, cached 4 of them;
                  with `tools`, a `tool_calls` answer calling the first tool
 
+With `"stream": true` the answer is a stream of `chat.completion.chunk` events (chunked
+transfer encoding): the role, min(cap, 20) one-word content chunks ("w0 ", "w1 ", ...), the
+finish, the usage chunk when `stream_options.include_usage`, and `[DONE]`. Behaviours:
+
+  ignore-cap     keeps sending content chunks past the cap (up to 200), as a provider
+                 that ignores it would; the stream's end is then never reached by a client
+                 the gateway cuts off
+  stream-break   three content chunks, then the connection closes with no finish or usage
+
 `GET /_requests` returns every request received (headers and JSON body), for assertions on
 what the gateway forwarded. Prints `port=<n>` once listening.
 
@@ -87,6 +96,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(500, error("server_error", None, "The server had an error while processing your request."))
         if said == "slow":
             time.sleep(3)
+        if body.get("stream") is True:
+            return self.stream(body, model, said)
         cap = body.get("max_completion_tokens") or body.get("max_tokens") or 16
         completion = min(int(cap), 20)
         text = sum(len(m.get("content") or "") for m in body.get("messages", []) if isinstance(m.get("content"), str))
@@ -122,6 +133,54 @@ class Handler(BaseHTTPRequestHandler):
                 "completion_tokens_details": {"reasoning_tokens": 2, "audio_tokens": 0},
             }
         self.reply(200, answer)
+
+
+    def stream(self, body, model, said):
+        cap = int(body.get("max_completion_tokens") or body.get("max_tokens") or 16)
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+        created = int(time.time())
+
+        def send(data):
+            event = ("data: %s\n\n" % data).encode()
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
+            self.wfile.flush()
+
+        def chunk(delta, finish=None):
+            return json.dumps({
+                "id": "chatcmpl-stream-%d" % len(RECEIVED), "object": "chat.completion.chunk", "created": created,
+                "model": model, "system_fingerprint": "fp_upstream",
+                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+            })
+
+        send(chunk({"role": "assistant", "content": ""}))
+        words = 200 if said == "ignore-cap" else min(cap, 20)
+        if said == "stream-break":
+            words = 3
+        try:
+            for i in range(words):
+                send(chunk({"content": "w%d " % i}))
+                if said == "ignore-cap":
+                    time.sleep(0.005)
+        except (BrokenPipeError, ConnectionResetError):
+            return
+        if said == "stream-break":
+            self.close_connection = True
+            self.wfile.flush()
+            self.connection.shutdown(2)
+            return
+        send(chunk({}, "stop" if words < cap else "length"))
+        if (body.get("stream_options") or {}).get("include_usage"):
+            text = sum(len(m.get("content") or "") for m in body.get("messages", []) if isinstance(m.get("content"), str))
+            usage = {"prompt_tokens": text // 4 + 7, "completion_tokens": words, "total_tokens": text // 4 + 7 + words,
+                     "prompt_tokens_details": {"cached_tokens": 0}, "completion_tokens_details": {"reasoning_tokens": 0}}
+            send(json.dumps({"id": "chatcmpl-stream", "object": "chat.completion.chunk", "created": created,
+                             "model": model, "choices": [], "usage": usage}))
+        send("[DONE]")
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
 
 
 def main():

@@ -1,0 +1,341 @@
+//! Streamed chat completions (server-sent events): each event is passed to the client as it
+//! arrives (nothing is buffered beyond the event being read), metered on the way, cut at the
+//! hold, and the call is settled when the stream ends — however it ends.
+//!
+//! A task of its own pumps the upstream stream to the client: when the client goes away the
+//! task sees it at once (the channel closes), drops the upstream response (which closes its
+//! connection: the provider stops generating) and settles what was used.
+//!
+//! The gateway asks the provider for its usage in the stream (`stream_options.include_usage`)
+//! and passes that last chunk on only when the client asked for it too. With it the record
+//! is `metered`; a stream that ends without it (broken, cancelled, cut) is recorded from the
+//! gateway's own count, `estimated`.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::stream::BoxStream;
+use futures_util::{Stream, StreamExt};
+use serde_json::{Value, json};
+use synthorg_core::Actor;
+use synthorg_core::cost::GenAiOperation;
+use synthorg_core::price::Usage;
+use synthorg_core::reservation::Reservation;
+use synthorg_engine::{CallUsage, Engine};
+use tokio::sync::mpsc;
+
+/// Bytes per token assumed when the gateway estimates output it counted itself.
+const BYTES_PER_TOKEN: u64 = 4;
+/// The longest one event may grow before the stream is treated as broken.
+const MAX_EVENT_BYTES: usize = 4 * 1024 * 1024;
+
+/// What settles a streamed call once it ends.
+#[derive(Debug, Clone)]
+pub(crate) struct Settlement {
+    pub(crate) engine: Engine,
+    pub(crate) actor: Actor,
+    pub(crate) hold: Reservation,
+    pub(crate) price_as: String,
+    pub(crate) input_bound: u64,
+}
+
+/// How a stream ended, for the log and the tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ending {
+    /// The provider finished (`[DONE]` or the end of its body).
+    Finished,
+    /// The output passed the held cap: the client got a `length` finish and `[DONE]`.
+    Cut,
+    /// The client went away; the upstream request was dropped.
+    ClientGone,
+    /// The upstream stream failed or went quiet past the timeout.
+    Broken,
+}
+
+impl Ending {
+    fn as_str(self) -> &'static str {
+        match self {
+            Ending::Finished => "finished",
+            Ending::Cut => "cut_at_hold",
+            Ending::ClientGone => "client_gone",
+            Ending::Broken => "broken",
+        }
+    }
+}
+
+/// The meter of one stream: what passed, and the provider's usage when it came.
+#[derive(Debug)]
+pub(crate) struct Meter {
+    client_wants_usage: bool,
+    cap: u64,
+    /// Chunks that carried output (content, refusal or tool-call arguments): each is at least
+    /// one token, so more of them than the cap means the provider ignored the cap.
+    output_chunks: u64,
+    output_bytes: u64,
+    usage: Option<Usage>,
+    /// From the chunks, to end a cut stream in the provider's own terms.
+    id: String,
+    model: String,
+    created: u64,
+}
+
+/// What to do with one event.
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    Pass,
+    /// The usage chunk the client did not ask for.
+    Drop,
+    /// The output passed the cap: end the stream here with these bytes.
+    Cut(Bytes),
+}
+
+impl Meter {
+    pub(crate) fn new(client_wants_usage: bool, cap: u64) -> Self {
+        Self {
+            client_wants_usage,
+            cap,
+            output_chunks: 0,
+            output_bytes: 0,
+            usage: None,
+            id: String::new(),
+            model: String::new(),
+            created: 0,
+        }
+    }
+
+    fn on_event(&mut self, event: &[u8]) -> Verdict {
+        let Some(data) = data_of(event) else { return Verdict::Pass };
+        if data.trim() == "[DONE]" {
+            return Verdict::Pass;
+        }
+        let Ok(chunk) = serde_json::from_str::<Value>(&data) else { return Verdict::Pass };
+        if self.id.is_empty() {
+            self.id = chunk.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
+            self.model = chunk.get("model").and_then(Value::as_str).unwrap_or_default().to_owned();
+            self.created = chunk.get("created").and_then(Value::as_u64).unwrap_or(0);
+        }
+        if let Some(usage) = chunk.get("usage").filter(|u| !u.is_null()) {
+            self.usage = crate::openai::usage(&json!({ "usage": usage }));
+        }
+        let choices = chunk.get("choices").and_then(Value::as_array);
+        let output: u64 = choices
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.get("delta"))
+            .map(|delta| {
+                let text = |v: Option<&Value>| v.and_then(Value::as_str).map_or(0, str::len) as u64;
+                let tools: u64 = delta
+                    .get("tool_calls")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .map(|t| text(t.pointer("/function/arguments")) + text(t.pointer("/function/name")))
+                    .sum();
+                text(delta.get("content")) + text(delta.get("refusal")) + tools
+            })
+            .sum();
+        if output > 0 {
+            self.output_chunks += 1;
+            self.output_bytes += output;
+            if self.output_chunks > self.cap {
+                return Verdict::Cut(self.cut());
+            }
+        }
+        let usage_only = choices.is_some_and(Vec::is_empty) && self.usage.is_some();
+        if usage_only && !self.client_wants_usage { Verdict::Drop } else { Verdict::Pass }
+    }
+
+    /// The provider's normal ending of a stream that reached its length: a chunk with
+    /// `finish_reason: "length"`, then `[DONE]`.
+    fn cut(&self) -> Bytes {
+        let last = json!({
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": [{"index": 0, "delta": {}, "logprobs": null, "finish_reason": "length"}],
+        });
+        Bytes::from(format!("data: {last}\n\ndata: [DONE]\n\n"))
+    }
+
+    /// The usage to record: the provider's, else the gateway's count.
+    fn used(&self, input_bound: u64) -> CallUsage {
+        match self.usage {
+            Some(usage) => CallUsage { usage, complete: true },
+            None => {
+                let counted = self.output_chunks.max(self.output_bytes.div_ceil(BYTES_PER_TOKEN));
+                let usage = Usage { input: input_bound, output: counted.min(self.cap), ..Usage::default() };
+                CallUsage { usage, complete: false }
+            }
+        }
+    }
+}
+
+/// The `data:` lines of one event, joined as the SSE format says; `None` without any.
+fn data_of(event: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(event).ok()?;
+    let mut data: Option<String> = None;
+    for line in text.lines() {
+        if let Some(value) = line.strip_prefix("data:") {
+            let value = value.strip_prefix(' ').unwrap_or(value);
+            match &mut data {
+                Some(d) => {
+                    d.push('\n');
+                    d.push_str(value);
+                }
+                None => data = Some(value.to_owned()),
+            }
+        }
+    }
+    data
+}
+
+/// Splits a byte stream into events at blank lines (`\n\n`, `\r\n\r\n`).
+#[derive(Debug, Default)]
+struct Events {
+    buffer: Vec<u8>,
+}
+
+impl Events {
+    /// The complete events in `chunk` (with what came before), each with its terminator.
+    fn push(&mut self, chunk: &[u8]) -> Vec<Vec<u8>> {
+        self.buffer.extend_from_slice(chunk);
+        let mut events = Vec::new();
+        loop {
+            let end = find(&self.buffer, b"\n\n")
+                .map(|i| i + 2)
+                .into_iter()
+                .chain(find(&self.buffer, b"\r\n\r\n").map(|i| i + 4))
+                .min();
+            let Some(end) = end else { break };
+            events.push(self.buffer.drain(..end).collect());
+        }
+        events
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Starts pumping `source` to the client; the returned stream is the client's body.
+pub(crate) fn relay(
+    source: BoxStream<'static, Result<Bytes, String>>,
+    meter: Meter,
+    settlement: Settlement,
+    idle: Duration,
+) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
+    let (tx, rx) = mpsc::channel::<Bytes>(32);
+    tokio::spawn(pump(source, tx, meter, settlement, idle));
+    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|bytes| (Ok(bytes), rx)) })
+}
+
+async fn pump(
+    mut source: BoxStream<'static, Result<Bytes, String>>,
+    tx: mpsc::Sender<Bytes>,
+    mut meter: Meter,
+    settlement: Settlement,
+    idle: Duration,
+) {
+    let mut events = Events::default();
+    let ending = 'stream: loop {
+        let next = tokio::select! {
+            () = tx.closed() => break 'stream Ending::ClientGone,
+            next = tokio::time::timeout(idle, source.next()) => next,
+        };
+        let chunk = match next {
+            Ok(Some(Ok(chunk))) => chunk,
+            Ok(None) => break Ending::Finished,
+            Ok(Some(Err(_))) | Err(_) => break Ending::Broken,
+        };
+        for event in events.push(&chunk) {
+            match meter.on_event(&event) {
+                Verdict::Pass => {
+                    if tx.send(Bytes::from(event)).await.is_err() {
+                        break 'stream Ending::ClientGone;
+                    }
+                }
+                Verdict::Drop => {}
+                Verdict::Cut(last) => {
+                    let _ = tx.send(last).await;
+                    break 'stream Ending::Cut;
+                }
+            }
+        }
+        if events.buffer.len() > MAX_EVENT_BYTES {
+            break Ending::Broken;
+        }
+    };
+    // Dropping the upstream body closes its connection: the provider stops generating.
+    drop(source);
+    drop(tx);
+    let used = meter.used(settlement.input_bound);
+    let Settlement { engine, actor, hold, price_as, .. } = settlement;
+    match engine.settle_call(&actor, &hold, &price_as, used, GenAiOperation::Chat).await {
+        Ok(reported) => tracing::debug!(
+            reservation_id = %hold.id,
+            cost_record_id = %reported.record.id,
+            ending = ending.as_str(),
+            metered = used.complete,
+            "streamed gateway call settled"
+        ),
+        Err(error) => tracing::error!(reservation_id = %hold.id, %error, ending = ending.as_str(),
+            "a streamed gateway call could not be settled"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk(content: &str) -> Vec<u8> {
+        let c = json!({"id": "c1", "object": "chat.completion.chunk", "created": 5, "model": "m",
+            "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": null}]});
+        format!("data: {c}\n\n").into_bytes()
+    }
+
+    #[test]
+    fn events_split_across_reads_and_line_endings() {
+        let mut events = Events::default();
+        assert!(events.push(b"data: {\"a\"").is_empty());
+        let got = events.push(b": 1}\n\ndata: [DONE]\r\n\r\nda");
+        assert_eq!(got, [b"data: {\"a\": 1}\n\n".to_vec(), b"data: [DONE]\r\n\r\n".to_vec()]);
+        assert_eq!(data_of(b"event: x\ndata: one\ndata: two\n\n").as_deref(), Some("one\ntwo"));
+        assert_eq!(data_of(b": comment\n\n"), None);
+    }
+
+    #[test]
+    fn usage_is_kept_and_dropped_unless_asked() {
+        let usage = json!({"id": "c1", "object": "chat.completion.chunk", "created": 5, "model": "m", "choices": [],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13,
+                      "prompt_tokens_details": {"cached_tokens": 2}, "completion_tokens_details": {"reasoning_tokens": 1}}});
+        let usage = format!("data: {usage}\n\n");
+        let mut meter = Meter::new(false, 100);
+        assert_eq!(meter.on_event(&chunk("Hel")), Verdict::Pass);
+        assert_eq!(meter.on_event(usage.as_bytes()), Verdict::Drop);
+        assert_eq!(meter.on_event(b"data: [DONE]\n\n"), Verdict::Pass);
+        let used = meter.used(999);
+        assert!(used.complete);
+        assert_eq!(
+            used.usage,
+            Usage { input: 10, output: 3, cache_read_input: 2, reasoning_output: 1, ..Usage::default() }
+        );
+        let mut asked = Meter::new(true, 100);
+        assert_eq!(asked.on_event(usage.as_bytes()), Verdict::Pass);
+    }
+
+    #[test]
+    fn a_provider_past_the_cap_is_cut_and_estimated() {
+        let mut meter = Meter::new(false, 2);
+        assert_eq!(meter.on_event(&chunk("one ")), Verdict::Pass);
+        assert_eq!(meter.on_event(&chunk("two ")), Verdict::Pass);
+        let Verdict::Cut(last) = meter.on_event(&chunk("three ")) else { panic!("not cut") };
+        let last = String::from_utf8(last.to_vec()).unwrap();
+        assert!(last.contains("\"finish_reason\":\"length\"") && last.contains("\"id\":\"c1\""), "{last}");
+        assert!(last.ends_with("data: [DONE]\n\n"));
+        let used = meter.used(40);
+        assert!(!used.complete);
+        assert_eq!((used.usage.input, used.usage.output), (40, 2));
+    }
+}
