@@ -114,13 +114,21 @@ fn calls_are_held_forwarded_with_the_cap_and_settled_from_the_providers_usage_on
     ]);
 }
 
-fn held_forwarded_settled(store: &[(&str, &str)]) {
-    let upstream = Upstream::start();
+/// The server in front of `upstream`, configured by [`config`], on the store `store` names
+/// (SQLite in its data dir when empty).
+fn serve(upstream: &Upstream, store: &[(&str, &str)]) -> (tempfile::TempDir, std::path::PathBuf, Server) {
     let (dir, data) = temp_dir();
-    let config = config(dir.path(), &upstream);
+    let config = config(dir.path(), upstream);
     let mut env = vec![("GATEWAY_TEST_UPSTREAM_KEY", UPSTREAM_KEY)];
     env.extend_from_slice(store);
     let server = Server::start_with_env(&data, &["--config", config.to_str().unwrap()], &env);
+    (dir, data, server)
+}
+
+fn held_forwarded_settled(store: &[(&str, &str)]) {
+    let upstream = Upstream::start();
+    let (dir, data, server) = serve(&upstream, store);
+    let config = dir.path().join("gateway.yaml");
     let admin = Client::new(&server.base, &Server::bootstrap_key(&data));
     let (agent, key) = agent_key(&admin, "caller");
 
@@ -243,13 +251,7 @@ fn held_forwarded_settled(store: &[(&str, &str)]) {
 #[test]
 fn the_openai_sdk_calls_through_the_gateway() {
     let upstream = Upstream::start();
-    let (dir, data) = temp_dir();
-    let config = config(dir.path(), &upstream);
-    let server = Server::start_with_env(
-        &data,
-        &["--config", config.to_str().unwrap()],
-        &[("GATEWAY_TEST_UPSTREAM_KEY", UPSTREAM_KEY)],
-    );
+    let (_dir, data, server) = serve(&upstream, &[]);
     let admin = Client::new(&server.base, &Server::bootstrap_key(&data));
     let (agent, key) = agent_key(&admin, "sdk");
     let base = server.base.replace("/api/v1", "/gateway/openai/v1");
@@ -358,13 +360,7 @@ fn said(text: &str, extra: Value) -> Value {
 #[test]
 fn streams_are_relayed_metered_cut_at_the_hold_and_settled_however_they_end() {
     let upstream = Upstream::start();
-    let (dir, data) = temp_dir();
-    let config = config(dir.path(), &upstream);
-    let server = Server::start_with_env(
-        &data,
-        &["--config", config.to_str().unwrap()],
-        &[("GATEWAY_TEST_UPSTREAM_KEY", UPSTREAM_KEY)],
-    );
+    let (_dir, data, server) = serve(&upstream, &[]);
     let admin = Client::new(&server.base, &Server::bootstrap_key(&data));
     let (agent, key) = agent_key(&admin, "streamer");
 
