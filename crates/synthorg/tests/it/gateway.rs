@@ -443,3 +443,65 @@ fn streams_are_relayed_metered_cut_at_the_hold_and_settled_however_they_end() {
         (&json!("sim"), &json!("metered"), &json!(4))
     );
 }
+
+/// 32 agents call at once, each with the same request, under a monthly budget that covers
+/// exactly `FIT` of their holds: exactly `FIT` calls are answered (the others get 402 before
+/// anything is sent upstream) and the period's spend stays under the budget. The upstream
+/// answers after half a second, so every hold is decided while the others are still open.
+fn exactly_the_calls_that_fit(servers: &[&Server], data: &Path) {
+    const CALLERS: usize = 32;
+    const FIT: usize = 9;
+    let admin = Client::new(&servers[0].base, &Server::bootstrap_key(data));
+    let callers: Vec<(String, String)> = (0..CALLERS).map(|i| agent_key(&admin, &format!("racer-{i}"))).collect();
+    let body = json!({"model": "gpt-4.1-mini", "max_tokens": 400, "messages": [{"role": "user", "content": "wait"}]});
+    // One call to learn the hold of this request.
+    assert_eq!(call(servers[0], &callers[0].1, &body).0, 200);
+    let (_, holds) = admin.get("/budget/reservations?limit=1");
+    let hold = holds["items"][0]["amount"].as_f64().unwrap();
+    let (_, status) = admin.get("/budget/status");
+    let spent = status["period_spend"].as_f64().unwrap_or_else(|| panic!("{status}"));
+    // In whole nano-dollars, as budgets are kept.
+    let budget: Value = serde_json::from_str(&format!("{:.9}", spent + hold * (FIT as f64 + 0.5))).unwrap();
+    let (code, answer) = admin.send("PUT", "/budget/config", &json!({"total_monthly": budget}));
+    assert_eq!(code, 200, "{answer}");
+    let budget = budget.as_f64().unwrap();
+    let barrier = std::sync::Barrier::new(CALLERS);
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let handles: Vec<_> = callers
+            .iter()
+            .enumerate()
+            .map(|(i, (_, key))| {
+                let (barrier, body, server) = (&barrier, &body, servers[i % servers.len()]);
+                scope.spawn(move || {
+                    barrier.wait();
+                    call(server, key, body).0
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let answered = statuses.iter().filter(|s| **s == 200).count();
+    let refused = statuses.iter().filter(|s| **s == 402).count();
+    assert_eq!((answered, refused), (FIT, CALLERS - FIT), "{statuses:?}");
+    let (_, status) = admin.get("/budget/status");
+    let total = status["period_spend"].as_f64().unwrap();
+    assert!(total <= budget, "spent {total} of {budget}");
+}
+
+#[test]
+fn exactly_the_calls_that_fit_are_made_on_sqlite() {
+    let upstream = Upstream::start();
+    let (_dir, data, server) = serve(&upstream, &[]);
+    exactly_the_calls_that_fit(&[&server], &data);
+}
+
+#[test]
+#[cfg_attr(not(pg_tests), ignore = "no PostgreSQL: SYNTHORG_TEST_PG_URL was not set when the tests were built")]
+fn exactly_the_calls_that_fit_are_made_across_two_postgres_replicas() {
+    let schema = PgSchema::new().expect("SYNTHORG_TEST_PG_URL");
+    let store = [("SYNTHORG_DATABASE__URL", schema.url.as_str()), ("SYNTHORG_DATABASE__SCHEMA", schema.name.as_str())];
+    let upstream = Upstream::start();
+    let (_a, data, first) = serve(&upstream, &store);
+    let (_b, _, second) = serve(&upstream, &store);
+    exactly_the_calls_that_fit(&[&first, &second], &data);
+}

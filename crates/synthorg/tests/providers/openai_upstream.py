@@ -11,6 +11,7 @@ path with any model:
   broken         500 `server_error`
   no-usage       200 without `usage`
   slow           answers after 3 s
+  wait           answers after 0.5 s (calls that overlap)
   anything else  200; content "ok"; completion_tokens = min(cap, 20); reasoning 2 of them;
                  prompt_tokens = bytes of the messages' text / 4 + 7, cached 4 of them;
                  with `tools`, a `tool_calls` answer calling the first tool
@@ -96,6 +97,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(500, error("server_error", None, "The server had an error while processing your request."))
         if said == "slow":
             time.sleep(3)
+        if said == "wait":
+            time.sleep(0.5)
         if body.get("stream") is True:
             return self.stream(body, model, said)
         cap = body.get("max_completion_tokens") or body.get("max_tokens") or 16
