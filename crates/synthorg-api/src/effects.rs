@@ -49,6 +49,24 @@ impl ApiEffects {
             }
             Event::ReservationReleased { .. } => metrics.events().reservation(Outcome::Released),
             Event::ReservationExpired { .. } => metrics.events().reservation(Outcome::Expired),
+            Event::ModelCalled {
+                provider,
+                provider_name,
+                model,
+                outcome,
+                seconds,
+                overhead_seconds,
+                first_chunk_seconds,
+                ..
+            } => metrics.gateway().call(crate::metrics::Call {
+                provider,
+                provider_name,
+                model,
+                outcome: *outcome,
+                seconds: *seconds,
+                overhead_seconds: *overhead_seconds,
+                first_chunk_seconds: *first_chunk_seconds,
+            }),
             _ => {}
         }
     }
@@ -96,6 +114,20 @@ fn log(event: &Event) {
                 tracing::info!(agent_id = %agent_id, task_id = task_id.map(tracing::field::display), provider = %provider, model = %model,
                     cost = cost.as_f64(), cost_source = %cost_source, computed_cost = computed_cost.map(Usd::as_f64), "cost recorded");
             }
+        }
+        Event::ModelCalled {
+            agent_id,
+            provider,
+            model,
+            outcome,
+            streamed,
+            seconds,
+            overhead_seconds,
+            first_chunk_seconds,
+            ..
+        } => {
+            tracing::info!(target: "synthorg::gateway", agent_id = %agent_id, provider = %provider, model = %model,
+                outcome = %outcome, streamed, seconds, overhead_seconds, first_chunk_seconds, "model call through the gateway");
         }
         Event::BudgetConfigured { total_monthly, reset_day, by } => {
             tracing::info!(total_monthly = total_monthly.as_f64(), reset_day = reset_day, by = %by,

@@ -15,6 +15,28 @@ use crate::security::{Decision, RiskLevel, Verdict};
 use crate::task::TaskStatus;
 use crate::{Role, Usd};
 
+crate::string_enum! {
+    /// How a call through the model gateway ended.
+    pub enum CallOutcome {
+        /// The provider answered, and the call was settled from its answer.
+        Answered => "answered",
+        /// The budget could not cover the hold: nothing was sent.
+        Refused => "refused",
+        /// The provider answered an error (passed through; the hold released).
+        UpstreamError => "upstream_error",
+        /// The provider did not answer within its timeout.
+        UpstreamTimeout => "upstream_timeout",
+        /// The provider could not be reached.
+        UpstreamUnreachable => "upstream_unreachable",
+        /// A stream passed the held cap and was ended by the gateway.
+        CutAtHold => "cut_at_hold",
+        /// A stream ended without the provider's finish (failed, or quiet past the timeout).
+        Broken => "broken",
+        /// The client went away before the stream ended.
+        ClientGone => "client_gone",
+    }
+}
+
 /// One thing that happened, with what its log line and its metrics need.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
@@ -59,6 +81,24 @@ pub enum Event {
         operation: GenAiOperation,
         input_tokens: u64,
         output_tokens: u64,
+    },
+    /// A call through the model gateway ended (SPEC §17): where it went, how it ended and
+    /// how long it took, for the gateway's metrics and log line. Its cost, if any, is a
+    /// `CostRecorded` of its own.
+    ModelCalled {
+        agent_id: Uuid,
+        /// The provider as configured, and as the GenAI conventions name it (`openai`).
+        provider: String,
+        provider_name: String,
+        model: String,
+        outcome: CallOutcome,
+        streamed: bool,
+        /// The whole call as its client saw it (to a stream's last event).
+        seconds: f64,
+        /// The part spent in synthorg, not waiting for the provider.
+        overhead_seconds: f64,
+        /// A stream's first chunk, from the start of the call.
+        first_chunk_seconds: Option<f64>,
     },
     BudgetConfigured {
         total_monthly: Usd,

@@ -11,6 +11,7 @@
 mod config;
 mod error;
 mod openai;
+mod report;
 mod route;
 mod simulated;
 mod stream;

@@ -14,9 +14,12 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
+use std::time::Instant;
 use synthorg_core::cost::GenAiOperation;
 use synthorg_core::price::Usage;
-use synthorg_engine::{CallUsage, ModelCall};
+
+use synthorg_core::event::CallOutcome;
+use synthorg_engine::{CallUsage, EngineError, ModelCall};
 
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
@@ -24,6 +27,7 @@ use http_body_util::BodyExt;
 
 use crate::config::{MAX_OUTPUT_TOKENS, Provider, ProviderKind};
 use crate::error::OpenAiError;
+use crate::report::{Answered, CallReport};
 use crate::route::MAX_MODEL_LEN;
 use crate::upstream::UpstreamError;
 use crate::{Gateway, TASK_HEADER, simulated, stream};
@@ -112,8 +116,18 @@ async fn chat(gateway: &Gateway, headers: &HeaderMap, body: Bytes) -> Result<Res
         ttl_seconds: provider.timeout.as_secs().saturating_add(60),
     };
     let engine = gateway.engine();
-    let held = engine.hold_call(&actor, call).await?;
-    let hold = held.reservation;
+    // Only an agent key gets past the hold; the others' calls leave no report.
+    let mut report = CallReport::new(actor.agent_id().unwrap_or_default(), &provider, &resolved.model, cap, streamed);
+    let hold = match engine.hold_call(&actor, call).await {
+        Ok(held) => held.reservation,
+        Err(error) => {
+            if matches!(error, EngineError::BudgetExhausted(_)) {
+                report.finish(engine, CallOutcome::Refused, Answered::default());
+            }
+            return Err(error.into());
+        }
+    };
+    report.reservation_id = Some(hold.id);
     // What goes upstream: the routed model name and, always, the cap that was held.
     request.insert("model".into(), Value::String(resolved.model.clone()));
     request.insert(cap_field.into(), Value::from(cap));
@@ -136,8 +150,9 @@ async fn chat(gateway: &Gateway, headers: &HeaderMap, body: Bytes) -> Result<Res
             price_as: provider.price_as.clone(),
             input_bound,
         };
-        return streamed_call(gateway, &provider, request, &resolved.model, cap, meter, settlement).await;
+        return streamed_call(gateway, &provider, request, &resolved.model, meter, settlement, report).await;
     }
+    let waited = Instant::now();
     let answer = match provider.kind {
         ProviderKind::Simulated => {
             let body = simulated::chat_completion(&request, &resolved.model, cap);
@@ -156,19 +171,37 @@ async fn chat(gateway: &Gateway, headers: &HeaderMap, body: Bytes) -> Result<Res
             }
         }
     };
+    report.upstream = waited.elapsed();
     let answer = match answer {
         Ok(answer) => answer,
         Err(error) => {
             let _ = engine.release(&actor, hold.id).await;
+            report.finish(engine, outcome_of(&error), Answered::default());
             return Err(upstream_failed(&provider, error));
         }
     };
     if !answer.status.is_success() {
         // The provider refused or failed: nothing was spent, the hold goes back.
         let _ = engine.release(&actor, hold.id).await;
+        let status = Some(answer.status.as_u16());
+        report.finish(engine, CallOutcome::UpstreamError, Answered { status, ..Answered::default() });
         return Ok(passed(answer.status, &answer.headers, answer.body));
     }
-    let usage = serde_json::from_slice::<Value>(&answer.body).ok().and_then(|v| usage(&v));
+    let parsed = serde_json::from_slice::<Value>(&answer.body).unwrap_or(Value::Null);
+    let usage = usage(&parsed);
+    let answered = Answered {
+        id: parsed.get("id").and_then(Value::as_str).map(str::to_owned),
+        model: parsed.get("model").and_then(Value::as_str).map(str::to_owned),
+        finish_reasons: parsed
+            .get("choices")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.get("finish_reason").and_then(Value::as_str).map(str::to_owned))
+            .collect(),
+        usage,
+        ..Answered::default()
+    };
     let used = match usage {
         Some(usage) => CallUsage { usage, complete: true },
         // An answer without usage: the worst case that was held, marked estimated.
@@ -185,7 +218,16 @@ async fn chat(gateway: &Gateway, headers: &HeaderMap, body: Bytes) -> Result<Res
         // until it expires, so the budget keeps counting the worst case meanwhile.
         Err(error) => tracing::error!(reservation_id = %hold.id, %error, "a gateway call could not be settled"),
     }
+    report.finish(engine, CallOutcome::Answered, answered);
     Ok(response)
+}
+
+/// The outcome of a call the provider did not answer.
+fn outcome_of(error: &UpstreamError) -> CallOutcome {
+    match error {
+        UpstreamError::Timeout(_) => CallOutcome::UpstreamTimeout,
+        _ => CallOutcome::UpstreamUnreachable,
+    }
 }
 
 /// A streamed call: the upstream's events relayed as they come (see [`stream`]), or its
@@ -195,10 +237,12 @@ async fn streamed_call(
     provider: &Provider,
     request: Map<String, Value>,
     model: &str,
-    cap: u64,
     meter: stream::Meter,
     settlement: stream::Settlement,
+    mut report: CallReport,
 ) -> Result<Response, OpenAiError> {
+    let cap = meter.cap();
+    let engine = settlement.engine.clone();
     let (source, idle): (BoxStream<'static, Result<Bytes, String>>, _) = match provider.kind {
         ProviderKind::Simulated => {
             let events = simulated::chat_stream(&request, model, cap);
@@ -207,22 +251,29 @@ async fn streamed_call(
         _ => {
             let Some(upstream) = gateway.upstream(&provider.name) else {
                 let _ = settlement.engine.release(&settlement.actor, settlement.hold.id).await;
+                report.finish(&engine, CallOutcome::UpstreamUnreachable, Answered::default());
                 return Err(upstream_failed(
                     provider,
                     UpstreamError::Unreachable("no client for this provider".into()),
                 ));
             };
             let body = Bytes::from(Value::Object(request).to_string());
-            let response = match upstream.open("/chat/completions", body).await {
+            let waited = Instant::now();
+            let response = upstream.open("/chat/completions", body).await;
+            report.upstream = waited.elapsed();
+            let response = match response {
                 Ok(response) => response,
                 Err(error) => {
                     let _ = settlement.engine.release(&settlement.actor, settlement.hold.id).await;
+                    report.finish(&engine, outcome_of(&error), Answered::default());
                     return Err(upstream_failed(provider, error));
                 }
             };
             let (parts, body) = response.into_parts();
             if !parts.status.is_success() {
                 let _ = settlement.engine.release(&settlement.actor, settlement.hold.id).await;
+                let status = Some(parts.status.as_u16());
+                report.finish(&engine, CallOutcome::UpstreamError, Answered { status, ..Answered::default() });
                 let body = http_body_util::Limited::new(body, crate::MAX_ANSWER_BYTES)
                     .collect()
                     .await
@@ -234,7 +285,7 @@ async fn streamed_call(
             (source, upstream.timeout())
         }
     };
-    let body = axum::body::Body::from_stream(stream::relay(source, meter, settlement, idle));
+    let body = axum::body::Body::from_stream(stream::relay(source, meter, settlement, report, idle));
     let mut response = (StatusCode::OK, body).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream; charset=utf-8"));

@@ -20,10 +20,14 @@ use futures_util::{Stream, StreamExt};
 use serde_json::{Value, json};
 use synthorg_core::Actor;
 use synthorg_core::cost::GenAiOperation;
+use synthorg_core::event::CallOutcome;
 use synthorg_core::price::Usage;
 use synthorg_core::reservation::Reservation;
 use synthorg_engine::{CallUsage, Engine};
 use tokio::sync::mpsc;
+use tracing::Instrument;
+
+use crate::report::{Answered, CallReport};
 
 /// Bytes per token assumed when the gateway estimates output it counted itself.
 const BYTES_PER_TOKEN: u64 = 4;
@@ -74,6 +78,8 @@ pub(crate) struct Meter {
     output_chunks: u64,
     output_bytes: u64,
     usage: Option<Usage>,
+    /// The finish reasons the chunks gave.
+    finish_reasons: Vec<String>,
     /// From the chunks, to end a cut stream in the provider's own terms.
     id: String,
     model: String,
@@ -98,10 +104,16 @@ impl Meter {
             output_chunks: 0,
             output_bytes: 0,
             usage: None,
+            finish_reasons: Vec::new(),
             id: String::new(),
             model: String::new(),
             created: 0,
         }
+    }
+
+    /// The output cap that was held and forwarded.
+    pub(crate) fn cap(&self) -> u64 {
+        self.cap
     }
 
     fn on_event(&mut self, event: &[u8]) -> Verdict {
@@ -119,6 +131,13 @@ impl Meter {
             self.usage = crate::openai::usage(&json!({ "usage": usage }));
         }
         let choices = chunk.get("choices").and_then(Value::as_array);
+        self.finish_reasons.extend(
+            choices
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c.get("finish_reason").and_then(Value::as_str))
+                .map(str::to_owned),
+        );
         let output: u64 = choices
             .into_iter()
             .flatten()
@@ -139,6 +158,7 @@ impl Meter {
             self.output_chunks += 1;
             self.output_bytes += output;
             if self.output_chunks > self.cap {
+                self.finish_reasons.push("length".to_owned());
                 return Verdict::Cut(self.cut());
             }
         }
@@ -224,10 +244,12 @@ pub(crate) fn relay(
     source: BoxStream<'static, Result<Bytes, String>>,
     meter: Meter,
     settlement: Settlement,
+    report: CallReport,
     idle: Duration,
 ) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
     let (tx, rx) = mpsc::channel::<Bytes>(32);
-    tokio::spawn(pump(source, tx, meter, settlement, idle));
+    // In the request's span: the call's CLIENT span is a child of its SERVER span.
+    tokio::spawn(pump(source, tx, meter, settlement, report, idle).instrument(tracing::Span::current()));
     futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|bytes| (Ok(bytes), rx)) })
 }
 
@@ -236,9 +258,11 @@ async fn pump(
     tx: mpsc::Sender<Bytes>,
     mut meter: Meter,
     settlement: Settlement,
+    report: CallReport,
     idle: Duration,
 ) {
     let mut events = Events::default();
+    let mut first_chunk = None;
     let ending = 'stream: loop {
         let next = tokio::select! {
             () = tx.closed() => break 'stream Ending::ClientGone,
@@ -252,6 +276,7 @@ async fn pump(
         for event in events.push(&chunk) {
             match meter.on_event(&event) {
                 Verdict::Pass => {
+                    first_chunk.get_or_insert_with(|| report.started.elapsed());
                     if tx.send(Bytes::from(event)).await.is_err() {
                         break 'stream Ending::ClientGone;
                     }
@@ -272,6 +297,20 @@ async fn pump(
     drop(tx);
     let used = meter.used(settlement.input_bound);
     let Settlement { engine, actor, hold, price_as, .. } = settlement;
+    let outcome = match ending {
+        Ending::Finished => CallOutcome::Answered,
+        Ending::Cut => CallOutcome::CutAtHold,
+        Ending::ClientGone => CallOutcome::ClientGone,
+        Ending::Broken => CallOutcome::Broken,
+    };
+    let answered = Answered {
+        id: (!meter.id.is_empty()).then(|| meter.id.clone()),
+        model: (!meter.model.is_empty()).then(|| meter.model.clone()),
+        finish_reasons: std::mem::take(&mut meter.finish_reasons),
+        usage: Some(used.usage),
+        status: None,
+        first_chunk,
+    };
     match engine.settle_call(&actor, &hold, &price_as, used, GenAiOperation::Chat).await {
         Ok(reported) => tracing::debug!(
             reservation_id = %hold.id,
@@ -283,6 +322,7 @@ async fn pump(
         Err(error) => tracing::error!(reservation_id = %hold.id, %error, ending = ending.as_str(),
             "a streamed gateway call could not be settled"),
     }
+    report.finish(&engine, outcome, answered);
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 //! - the process ([`synthorg_telemetry::metrics::process::ProcessMetrics`]).
 
 mod events;
+mod gateway;
 mod http;
 mod organization;
 
@@ -27,6 +28,7 @@ use synthorg_telemetry::metrics::{
 use synthorg_telemetry::otlp::{ExporterHandle, ExporterMetrics};
 
 pub use events::EventMetrics;
+pub use gateway::{Call, GatewayMetrics};
 pub use http::{HttpMetrics, Method, StatusClass};
 pub use organization::{Folded, OTHER, OrganizationMetrics, Source, UNASSIGNED};
 
@@ -71,6 +73,7 @@ pub struct MetricsCollector {
     scrapes_family: Family,
     scrapes: Counter,
     events: Arc<EventMetrics>,
+    gateway: Arc<GatewayMetrics>,
     http: Arc<HttpMetrics>,
     organization: Arc<OrganizationMetrics>,
     /// In exposition order.
@@ -90,7 +93,9 @@ impl MetricsCollector {
         let http = Arc::new(HttpMetrics::new(p));
         let organization =
             Arc::new(OrganizationMetrics::new(&settings, store.clone(), budget_defaults, events.cost_exemplar()));
-        let mut components: Vec<Arc<dyn Collect>> = vec![organization.clone(), events.clone(), http.clone()];
+        let gateway = Arc::new(GatewayMetrics::new(p, settings.max_model_series));
+        let mut components: Vec<Arc<dyn Collect>> =
+            vec![organization.clone(), events.clone(), gateway.clone(), http.clone()];
         if !otlp.is_empty() {
             components.push(Arc::new(ExporterMetrics::new(p, otlp)));
         }
@@ -106,6 +111,7 @@ impl MetricsCollector {
             ),
             scrapes: Counter::default(),
             events,
+            gateway,
             http,
             organization,
             components,
@@ -126,6 +132,11 @@ impl MetricsCollector {
     /// The families the events of committed changes move.
     pub fn events(&self) -> &EventMetrics {
         &self.events
+    }
+
+    /// The model gateway's families.
+    pub fn gateway(&self) -> &GatewayMetrics {
+        &self.gateway
     }
 
     /// The HTTP layer's families.

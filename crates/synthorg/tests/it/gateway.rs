@@ -505,3 +505,85 @@ fn exactly_the_calls_that_fit_are_made_across_two_postgres_replicas() {
     let (_b, _, second) = serve(&upstream, &store);
     exactly_the_calls_that_fit(&[&first, &second], &data);
 }
+
+/// A call's telemetry: a CLIENT span in the GenAI conventions under the request's SERVER span
+/// (at a real OTLP receiver), the gateway's metric families on `/metrics`, and a log line —
+/// and the prompt and the answer in none of them.
+#[test]
+fn each_call_is_a_client_span_a_metric_and_a_log_line_without_its_content() {
+    use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+    use synthorg_telemetry::otlp::receiver::Receiver;
+
+    use crate::otlp::{attribute, hex};
+
+    let receiver = Receiver::start().unwrap();
+    let upstream = Upstream::start();
+    let endpoint = receiver.endpoint();
+    let (_dir, data, server) = serve(&upstream, &[("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str())]);
+    let admin = Client::new(&server.base, &Server::bootstrap_key(&data));
+    let (agent, key) = agent_key(&admin, "traced");
+    let secret = "the launch code is XYZZY-4471";
+    let url = server.base.replace("/api/v1", "/gateway/openai/v1/chat/completions");
+    let traced = |trace: &str, body: Value| {
+        let client: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let mut r = client
+            .post(&url)
+            .header("authorization", &format!("Bearer {key}"))
+            .header("traceparent", &format!("00-{trace}-1234567890abcdef-01"))
+            .send_json(body)
+            .unwrap();
+        (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+    };
+    let (plain, streamed) = ("a11f0a2b3c4d5e6f708192a3b4c5d6e7", "b21f0a2b3c4d5e6f708192a3b4c5d6e7");
+    let body = json!({"model": "gpt-4.1-mini", "max_tokens": 30, "messages": [{"role": "user", "content": secret}]});
+    let (status, answer) = traced(plain, body.clone());
+    assert_eq!(status, 200, "{answer}");
+    let mut stream_body = body.clone();
+    stream_body["stream"] = json!(true);
+    let (status, events) = traced(streamed, stream_body);
+    assert_eq!(status, 200, "{events}");
+    records(&admin, &agent, 2);
+
+    let metrics = ureq::get(format!("{}/metrics", server.base)).call().unwrap().into_body().read_to_string().unwrap();
+    let sample = |prefix: &str| -> f64 {
+        let line =
+            metrics.lines().find(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("no {prefix} in {metrics}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert_eq!(
+        sample("synthorg_gateway_calls_total{provider=\"up\",model=\"gpt-4.1-mini\",outcome=\"answered\"}"),
+        2.0
+    );
+    assert_eq!(sample("synthorg_gateway_overhead_seconds_count{provider=\"up\"}"), 2.0);
+    let duration = "gen_ai_client_operation_duration_seconds_count{gen_ai_operation_name=\"chat\",\
+                    gen_ai_provider_name=\"openai\",gen_ai_request_model=\"gpt-4.1-mini\"";
+    assert_eq!(sample(duration), 2.0);
+    assert_eq!(sample("gen_ai_client_operation_time_to_first_chunk_seconds_count{"), 1.0, "streams only");
+
+    let (status, logs) = server.signal("TERM");
+    assert!(status.success(), "{logs:?}");
+    assert!(logs.iter().any(|l| l.contains("model call through the gateway") && l.contains("outcome=answered")));
+    assert!(!logs.iter().any(|l| l.contains("XYZZY")), "the prompt is in no log line");
+    let spans = receiver.spans();
+    for (trace, streamed) in [(plain, false), (streamed, true)] {
+        let ours: Vec<_> = spans.iter().filter(|s| hex(&s.trace_id) == trace).collect();
+        let server_span = ours.iter().find(|s| s.kind == SpanKind::Server as i32).expect("the request's span");
+        let client = ours.iter().find(|s| s.kind == SpanKind::Client as i32 && s.name == "chat gpt-4.1-mini");
+        let client = client.unwrap_or_else(|| panic!("no CLIENT span in {ours:#?}"));
+        assert_eq!(client.parent_span_id, server_span.span_id, "a child of the request's SERVER span");
+        let attr = |key: &str| attribute(client, key);
+        assert_eq!(attr("gen_ai.operation.name").as_deref(), Some("chat"));
+        assert_eq!(attr("gen_ai.provider.name").as_deref(), Some("openai"));
+        assert_eq!(attr("gen_ai.request.model").as_deref(), Some("gpt-4.1-mini"));
+        assert_eq!(attr("gen_ai.request.max_tokens").as_deref(), Some("30"));
+        assert_eq!(attr("server.address").as_deref(), Some("127.0.0.1"));
+        assert_eq!(attr("synthorg.gateway.streamed"), Some(streamed.to_string()));
+        assert_eq!(attr("synthorg.gateway.outcome").as_deref(), Some("answered"));
+        assert!(attr("gen_ai.response.id").is_some_and(|id| id.starts_with("chatcmpl-")), "{client:#?}");
+        assert!(attr("gen_ai.usage.output_tokens").is_some());
+        assert!(client.end_time_unix_nano >= client.start_time_unix_nano);
+        for span in &ours {
+            assert!(!format!("{span:?}").contains("XYZZY"), "the prompt is in no span");
+        }
+    }
+}

@@ -339,12 +339,12 @@ fn every_attribute_keeps_one_type_and_amounts_are_numbers() {
     assert!(amounts.iter().all(|(_, kind)| *kind == "double"), "{amounts:?}");
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A span attribute's value, as text (ints, booleans and strings alike), by key.
-fn attribute(span: &opentelemetry_proto::tonic::trace::v1::Span, key: &str) -> Option<String> {
+pub(crate) fn attribute(span: &opentelemetry_proto::tonic::trace::v1::Span, key: &str) -> Option<String> {
     span.attributes.iter().find(|a| a.key == key).and_then(|a| match a.value.as_ref()?.value.as_ref()? {
         Any::StringValue(s) => Some(s.clone()),
         Any::IntValue(n) => Some(n.to_string()),
