@@ -29,7 +29,7 @@ pub use credentials::KEY_FRESH;
 pub use error::{EngineError, Failure};
 pub use ops::budget::Reserved;
 pub use ops::costs::CostReported;
-pub use ops::gateway::{CallUsage, ModelCall};
+pub use ops::gateway::{CallUsage, HeldCall, ModelCall, OnBudgetShort};
 pub use ops::keys::{NewKey, generate_key};
 pub use ops::security::Evaluated;
 /// The store's error, for doors that map an operation's failure to their wire format.

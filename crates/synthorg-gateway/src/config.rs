@@ -12,6 +12,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use synthorg_core::FieldError;
+use synthorg_engine::OnBudgetShort;
 use synthorg_telemetry::otlp::endpoint::{CheckedEndpoint, EndpointPolicy, Resolver, check_header, tls_problem};
 
 use crate::route::{Route, Routes};
@@ -28,11 +29,32 @@ pub struct GatewayConfig {
     pub default_max_output_tokens: u64,
     /// Longest an upstream call may take (e.g. `120s`); a provider may set its own.
     pub timeout: String,
+    /// When the budget cannot cover a call's output cap: `refuse` (402) or `clamp` (lower the
+    /// cap to what remains).
+    pub on_budget_short: BudgetShort,
+    /// With `clamp`: the fewest output tokens worth a call; below it the call is refused.
+    pub min_output_tokens: u64,
+}
+
+/// `gateway.on_budget_short`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BudgetShort {
+    #[default]
+    Refuse,
+    Clamp,
 }
 
 impl Default for GatewayConfig {
     fn default() -> Self {
-        Self { providers: BTreeMap::new(), routes: Vec::new(), default_max_output_tokens: 4096, timeout: "120s".into() }
+        Self {
+            providers: BTreeMap::new(),
+            routes: Vec::new(),
+            default_max_output_tokens: 4096,
+            timeout: "120s".into(),
+            on_budget_short: BudgetShort::Refuse,
+            min_output_tokens: 16,
+        }
     }
 }
 
@@ -137,6 +159,7 @@ pub struct GatewaySettings {
     pub providers: Vec<Arc<Provider>>,
     pub routes: Routes,
     pub default_max_output_tokens: u64,
+    pub on_short: OnBudgetShort,
 }
 
 impl GatewaySettings {
@@ -157,6 +180,7 @@ impl GatewaySettings {
             routes: Routes::new(routes, vec![Arc::clone(&provider)]),
             providers: vec![provider],
             default_max_output_tokens,
+            on_short: OnBudgetShort::Refuse,
         }
     }
 }
@@ -293,10 +317,21 @@ impl GatewayConfig {
                 },
             }
         }
+        if !(1..=MAX_OUTPUT_TOKENS).contains(&self.min_output_tokens) {
+            errors.push(FieldError::new(
+                "gateway.min_output_tokens",
+                format!("must be between 1 and {MAX_OUTPUT_TOKENS}"),
+            ));
+        }
+        let on_short = match self.on_budget_short {
+            BudgetShort::Refuse => OnBudgetShort::Refuse,
+            BudgetShort::Clamp => OnBudgetShort::Clamp { min_output_tokens: self.min_output_tokens },
+        };
         GatewaySettings {
             routes: Routes::new(routes, providers.clone()),
             providers,
             default_max_output_tokens: self.default_max_output_tokens,
+            on_short,
         }
     }
 }

@@ -28,7 +28,8 @@ use synthorg_core::Actor;
 use synthorg_engine::Engine;
 
 pub use config::{
-    GatewayConfig, GatewaySettings, MAX_OUTPUT_TOKENS, Provider, ProviderConfig, ProviderKind, RouteConfig, Secret,
+    BudgetShort, GatewayConfig, GatewaySettings, MAX_OUTPUT_TOKENS, Provider, ProviderConfig, ProviderKind,
+    RouteConfig, Secret,
 };
 pub use route::{Resolved, Route, Routes};
 pub use upstream::MAX_ANSWER_BYTES;

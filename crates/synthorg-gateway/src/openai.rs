@@ -114,12 +114,13 @@ async fn chat(gateway: &Gateway, headers: &HeaderMap, body: Bytes) -> Result<Res
         max_input_tokens: input_bound,
         max_output_tokens: cap,
         ttl_seconds: provider.timeout.as_secs().saturating_add(60),
+        on_short: gateway.settings().on_short,
     };
     let engine = gateway.engine();
     // Only an agent key gets past the hold; the others' calls leave no report.
     let mut report = CallReport::new(actor.agent_id().unwrap_or_default(), &provider, &resolved.model, cap, streamed);
-    let hold = match engine.hold_call(&actor, call).await {
-        Ok(held) => held.reservation,
+    let (hold, cap) = match engine.hold_call(&actor, call).await {
+        Ok(held) => (held.held.reservation, held.max_output_tokens),
         Err(error) => {
             if matches!(error, EngineError::BudgetExhausted(_)) {
                 report.finish(engine, CallOutcome::Refused, Answered::default());
@@ -128,6 +129,7 @@ async fn chat(gateway: &Gateway, headers: &HeaderMap, body: Bytes) -> Result<Res
         }
     };
     report.reservation_id = Some(hold.id);
+    report.max_tokens = cap;
     // What goes upstream: the routed model name and, always, the cap that was held.
     request.insert("model".into(), Value::String(resolved.model.clone()));
     request.insert(cap_field.into(), Value::from(cap));

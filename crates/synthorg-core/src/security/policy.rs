@@ -20,6 +20,13 @@ pub struct LevelPolicy {
     pub allowed_action_types: Vec<String>,
     pub escalate_action_types: Vec<String>,
     pub denied_action_types: Vec<String>,
+    /// Models this level may call through the model gateway (empty: any not denied), in the
+    /// same canonical matching as tools.
+    pub allowed_models: Vec<String>,
+    pub denied_models: Vec<String>,
+    /// The most output tokens one gateway call of this level may hold (absent: no cap of
+    /// the level's own).
+    pub max_output_tokens: Option<u64>,
 }
 
 /// The policy for every trust level. Levels not configured use the defaults below.
@@ -70,6 +77,8 @@ impl SecurityPolicy {
                 ("allowed_action_types", &policy.allowed_action_types),
                 ("escalate_action_types", &policy.escalate_action_types),
                 ("denied_action_types", &policy.denied_action_types),
+                ("allowed_models", &policy.allowed_models),
+                ("denied_models", &policy.denied_models),
             ] {
                 for (i, item) in items.iter().enumerate() {
                     if item.trim().is_empty() || item.len() > 128 {
@@ -79,8 +88,28 @@ impl SecurityPolicy {
                     }
                 }
             }
+            if policy.max_output_tokens == Some(0) {
+                errors.push(FieldError::new(
+                    format!("{level}.max_output_tokens"),
+                    "must be at least 1 (leave it out for no cap)",
+                ));
+            }
         }
         errors
+    }
+
+    /// Whether an agent of `level` may call `model` through the model gateway, and the output
+    /// cap it may hold: `requested`, lowered to the level's `max_output_tokens`. The refusal
+    /// says which list refused.
+    pub fn model_call(&self, level: TrustLevel, model: &str, requested: u64) -> Result<u64, String> {
+        let policy = self.level(level);
+        if matches_any(&canonical_patterns(&policy.denied_models), model) {
+            return Err(format!("the model {model} is denied for trust level {level}"));
+        }
+        if !policy.allowed_models.is_empty() && !matches_any(&canonical_patterns(&policy.allowed_models), model) {
+            return Err(format!("the model {model} is not allowed for trust level {level}"));
+        }
+        Ok(policy.max_output_tokens.map_or(requested, |cap| requested.min(cap)))
     }
 }
 
@@ -99,6 +128,9 @@ impl LevelPolicy {
             allowed_action_types: canonical_patterns(&self.allowed_action_types),
             escalate_action_types: canonical_patterns(&self.escalate_action_types),
             denied_action_types: canonical_patterns(&self.denied_action_types),
+            allowed_models: canonical_patterns(&self.allowed_models),
+            denied_models: canonical_patterns(&self.denied_models),
+            max_output_tokens: self.max_output_tokens,
         }
     }
 }

@@ -445,3 +445,29 @@ mod spelling {
         assert_eq!(e, "action_type: must not contain invisible, format or control characters (found U+200B)");
     }
 }
+
+#[test]
+fn model_calls_follow_the_level_lists_in_canonical_spelling_and_its_cap() {
+    let mut policy = SecurityPolicy::default();
+    policy.levels.insert(
+        TrustLevel::Restricted,
+        LevelPolicy {
+            allowed_models: vec!["gpt-4.1*".into(), "Claude-Haiku-4-5".into()],
+            denied_models: vec!["gpt-4.1-large".into()],
+            max_output_tokens: Some(500),
+            ..LevelPolicy::default()
+        },
+    );
+    let call = |model: &str, cap| policy.model_call(TrustLevel::Restricted, model, cap);
+    assert_eq!(call("gpt-4.1-mini", 4000), Ok(500), "the level's cap lowers the request's");
+    assert_eq!(call("gpt-4.1-mini", 100), Ok(100));
+    assert_eq!(call("ＧＰＴ-4.1-mini", 100), Ok(100), "fullwidth letters are the same name");
+    assert_eq!(call("claude-haiku-4-5", 100), Ok(100), "case-folded");
+    let denied = call("GPT-4.1-LARGE", 100).unwrap_err();
+    assert!(denied.contains("denied for trust level restricted"), "{denied}");
+    let outside = call("o3", 100).unwrap_err();
+    assert!(outside.contains("not allowed for trust level restricted"), "{outside}");
+    assert_eq!(policy.model_call(TrustLevel::Elevated, "o3", 9000), Ok(9000), "defaults: any model, no cap");
+    policy.levels.get_mut(&TrustLevel::Restricted).unwrap().max_output_tokens = Some(0);
+    assert_eq!(policy.validate().len(), 1);
+}

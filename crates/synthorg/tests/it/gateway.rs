@@ -70,6 +70,12 @@ fn config(dir: &Path, upstream: &Upstream) -> std::path::PathBuf {
       provider: up
     - model: gpt-4.1-nano
       provider: sim
+security:
+  policies:
+    sandboxed:
+      allowed_action_types: [read]
+      allowed_models: [\"gpt-4.1-nano\"]
+      max_output_tokens: 10
 ",
         upstream.base
     );
@@ -215,6 +221,18 @@ fn held_forwarded_settled(store: &[(&str, &str)]) {
     assert_eq!(answer["error"]["type"], "insufficient_quota");
     assert_eq!(answer["error"]["budget"]["scope"], "agent_daily");
     assert_eq!(upstream.received().len(), before);
+
+    // A trust level's model rules: a sandboxed agent may call only gpt-4.1-nano, and at most
+    // 10 output tokens of it whatever it asks.
+    let (_, sandboxed) =
+        admin.post("/agents", &json!({"name": "sandboxed", "role": "intern", "trust_level": "sandboxed"}));
+    let (_, sandboxed_key) = admin.post("/keys", &json!({"role": "agent", "agent_id": sandboxed["id"]}));
+    let sandboxed_key = sandboxed_key["key"].as_str().unwrap();
+    let (status, _, answer) = call(&server, sandboxed_key, &hello(json!({"max_tokens": 5})));
+    assert_eq!((status, &answer["error"]["type"]), (403, &json!("permission_error")), "{answer}");
+    assert!(answer["error"]["message"].as_str().unwrap().contains("not allowed for trust level sandboxed"));
+    let (status, _, answer) = call(&server, sandboxed_key, &hello(json!({"model": "gpt-4.1-nano", "max_tokens": 500})));
+    assert_eq!((status, &answer["usage"]["completion_tokens"]), (200, &json!(10)), "{answer}");
 
     // Bad input: a 400 naming the field; a key that is not an agent's: 403; none: 401.
     for (body, param) in [
@@ -586,4 +604,43 @@ fn each_call_is_a_client_span_a_metric_and_a_log_line_without_its_content() {
             assert!(!format!("{span:?}").contains("XYZZY"), "the prompt is in no span");
         }
     }
+}
+
+/// With `on_budget_short: clamp` a call the budget cannot cover at its cap is made with the
+/// cap lowered to what remains — forwarded as such — and refused below `min_output_tokens`.
+#[test]
+fn a_short_budget_clamps_the_cap_when_configured() {
+    let upstream = Upstream::start();
+    let (dir, data) = temp_dir();
+    let config = config(dir.path(), &upstream);
+    let yaml = std::fs::read_to_string(&config).unwrap().replace(
+        "  default_max_output_tokens: 64\n",
+        "  default_max_output_tokens: 64\n  on_budget_short: clamp\n  min_output_tokens: 20\n",
+    );
+    std::fs::write(&config, yaml).unwrap();
+    let server = Server::start_with_env(
+        &data,
+        &["--config", config.to_str().unwrap()],
+        &[("GATEWAY_TEST_UPSTREAM_KEY", UPSTREAM_KEY)],
+    );
+    let admin = Client::new(&server.base, &Server::bootstrap_key(&data));
+    let (agent, key) = agent_key(&admin, "clamped");
+    // gpt-4.1-mini: 0.4 USD per million input tokens, 1.6 per million output. The body is
+    // about 100 bytes (input bound), so 0.00012 USD covers the input and some 50 output tokens.
+    let (status, _) =
+        admin.send("PUT", "/budget/config", &json!({"total_monthly": 100, "per_agent_daily_limit": 0.00012}));
+    assert_eq!(status, 200);
+    let (status, _, answer) = call(&server, &key, &hello(json!({"max_tokens": 4000})));
+    assert_eq!(status, 200, "{answer}");
+    let forwarded = upstream.received()[0]["body"]["max_tokens"].as_u64().unwrap();
+    assert!((20..4000).contains(&forwarded), "the cap was clamped to what remains: {forwarded}");
+    let (_, holds) = admin.get(&format!("/budget/reservations?agent_id={agent}"));
+    let held = holds["items"][0]["amount"].as_f64().unwrap();
+    assert!(held <= 0.00012, "the clamped hold fits the limit: {held}");
+    // What is left now covers fewer than 20 output tokens: refused.
+    let (status, _) =
+        admin.send("PUT", "/budget/config", &json!({"total_monthly": 100, "per_agent_daily_limit": 0.00005}));
+    assert_eq!(status, 200);
+    let (status, _, answer) = call(&server, &key, &hello(json!({"max_tokens": 4000})));
+    assert_eq!((status, &answer["error"]["code"]), (402, &json!("budget_exhausted")), "{answer}");
 }
