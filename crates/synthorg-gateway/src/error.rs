@@ -1,5 +1,7 @@
-//! Errors in the OpenAI wire format, `{"error": {"message", "type", "param", "code"}}`, so
-//! an SDK raises its own exception type for each (a 402 is never retried by the SDKs).
+//! The gateway's own errors, in the shape of the wire format the client speaks — OpenAI's
+//! `{"error": {"message", "type", "param", "code"}}` or Anthropic's
+//! `{"type": "error", "error": {"type", "message"}}` — so an SDK raises its own exception
+//! type for each (a 402 is never retried by the SDKs).
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -8,9 +10,11 @@ use synthorg_core::DomainError;
 use synthorg_engine::EngineError;
 use synthorg_engine::StoreError;
 
-/// One error answer of the OpenAI door.
+use crate::wire::Wire;
+
+/// One error answer of a door.
 #[derive(Debug)]
-pub(crate) struct OpenAiError {
+pub(crate) struct GatewayError {
     pub(crate) status: StatusCode,
     /// OpenAI's `type`: `invalid_request_error`, `authentication_error`, …
     pub(crate) kind: &'static str,
@@ -21,7 +25,7 @@ pub(crate) struct OpenAiError {
     pub(crate) budget: Option<serde_json::Value>,
 }
 
-impl OpenAiError {
+impl GatewayError {
     pub(crate) fn new(
         status: StatusCode,
         kind: &'static str,
@@ -44,7 +48,7 @@ impl OpenAiError {
     }
 }
 
-impl From<EngineError> for OpenAiError {
+impl From<EngineError> for GatewayError {
     fn from(error: EngineError) -> Self {
         match error {
             EngineError::BudgetExhausted(exhausted) => Self {
@@ -88,18 +92,39 @@ impl From<EngineError> for OpenAiError {
     }
 }
 
-impl IntoResponse for OpenAiError {
-    fn into_response(self) -> Response {
-        let mut error = json!({
-            "message": self.message,
-            "type": self.kind,
-            "param": self.param,
-            "code": self.code,
-        });
-        if let Some(budget) = self.budget {
-            error["budget"] = budget;
-        }
-        let mut response = (self.status, axum::Json(json!({ "error": error }))).into_response();
+impl GatewayError {
+    /// The answer in `wire`'s error shape. Anthropic's has no `code` or `param`: the field a
+    /// request error names is in its message.
+    pub(crate) fn response(self, wire: Wire) -> Response {
+        let body = match wire {
+            Wire::OpenAi => {
+                let mut error = json!({
+                    "message": self.message,
+                    "type": self.kind,
+                    "param": self.param,
+                    "code": self.code,
+                });
+                if let Some(budget) = self.budget {
+                    error["budget"] = budget;
+                }
+                json!({ "error": error })
+            }
+            Wire::Anthropic => {
+                let message = match &self.param {
+                    Some(param) if !self.message.starts_with(param.as_str()) => format!("{param}: {}", self.message),
+                    _ => self.message,
+                };
+                let mut error = json!({"type": Wire::anthropic_error_type(self.status), "message": message});
+                if let Some(code) = self.code {
+                    error["code"] = json!(code);
+                }
+                if let Some(budget) = self.budget {
+                    error["budget"] = budget;
+                }
+                json!({"type": "error", "error": error})
+            }
+        };
+        let mut response = (self.status, axum::Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }

@@ -8,6 +8,8 @@
 //! and reaches the store only through them. Its routes sit under `/gateway`, beside the
 //! API's `/api/v1`, behind the same request logging, tracing and timeout.
 
+mod anthropic;
+mod call;
 mod config;
 mod error;
 mod openai;
@@ -16,6 +18,7 @@ mod route;
 mod simulated;
 mod stream;
 mod upstream;
+mod wire;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -34,7 +37,7 @@ pub use config::{
 pub use route::{Resolved, Route, Routes};
 pub use upstream::MAX_ANSWER_BYTES;
 
-use crate::error::OpenAiError;
+use crate::error::GatewayError;
 
 /// The optional header naming the task a call is for (checked like any task reference:
 /// the task must exist and be assigned to the calling agent).
@@ -89,16 +92,16 @@ impl Gateway {
 
     /// The caller of a model call: the key in `Authorization: Bearer` (OpenAI's SDKs) or
     /// `x-api-key` (Anthropic's), checked by the engine as on the REST API.
-    async fn authenticate(&self, headers: &HeaderMap) -> Result<Actor, OpenAiError> {
+    async fn authenticate(&self, headers: &HeaderMap) -> Result<Actor, GatewayError> {
         self.authenticate_as(headers, true).await
     }
 
     /// The caller of a read (the model list): any valid key.
-    async fn authenticate_read(&self, headers: &HeaderMap) -> Result<Actor, OpenAiError> {
+    async fn authenticate_read(&self, headers: &HeaderMap) -> Result<Actor, GatewayError> {
         self.authenticate_as(headers, false).await
     }
 
-    async fn authenticate_as(&self, headers: &HeaderMap, write: bool) -> Result<Actor, OpenAiError> {
+    async fn authenticate_as(&self, headers: &HeaderMap, write: bool) -> Result<Actor, GatewayError> {
         let bearer = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -107,7 +110,7 @@ impl Gateway {
             .map(|(_, key)| key.trim());
         let presented = bearer.or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(str::trim));
         let Some(presented) = presented else {
-            return Err(OpenAiError::unauthenticated(
+            return Err(GatewayError::unauthenticated(
                 "missing API key: use your synthorg agent key as the API key (Authorization: Bearer <key>)",
             ));
         };
@@ -124,6 +127,8 @@ pub fn router(gateway: Gateway) -> Router {
     Router::new()
         .route("/gateway/openai/v1/chat/completions", post(openai::chat_completions))
         .route("/gateway/openai/v1/models", get(openai::models))
+        .route("/gateway/anthropic/v1/messages", post(anthropic::messages))
+        .route("/gateway/anthropic/v1/messages/count_tokens", post(anthropic::count_tokens))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .with_state(gateway)
 }

@@ -1,4 +1,5 @@
-//! The `simulated` provider: answers OpenAI chat completions in process, with usage counted
+//! The `simulated` provider: answers OpenAI chat completions and Anthropic messages in
+//! process, with usage counted
 //! the way a provider would (input from the request's text, output from the answer), for the
 //! demo, the README's tour and benchmarks. Every answer says it is simulated, in its text,
 //! its `system_fingerprint` and its id, so it is never mistaken for a model's.
@@ -17,17 +18,9 @@ const BYTES_PER_TOKEN: usize = 4;
 /// The chat completion a simulated provider answers to `request` (already checked: it has a
 /// model and messages), with at most `max_output_tokens` output tokens.
 pub(crate) fn chat_completion(request: &Map<String, Value>, model: &str, max_output_tokens: u64) -> Value {
-    let input_bytes: usize = request
-        .get("messages")
-        .and_then(Value::as_array)
-        .map(|messages| messages.iter().map(|m| text_bytes(m.get("content"))).sum())
-        .unwrap_or(0);
-    let prompt_tokens = (input_bytes.div_ceil(BYTES_PER_TOKEN) + 3) as u64;
-    let words: Vec<&str> = ANSWER.split(' ').collect();
-    let kept = usize::try_from(max_output_tokens).unwrap_or(usize::MAX).min(words.len());
-    let finish_reason = if kept < words.len() { "length" } else { "stop" };
-    let content = words[..kept].join(" ");
-    let completion_tokens = kept as u64;
+    let prompt_tokens = input_tokens(request);
+    let (content, completion_tokens, cut) = answer(max_output_tokens);
+    let finish_reason = if cut { "length" } else { "stop" };
     json!({
         "id": format!("chatcmpl-simulated-{}", uuid::Uuid::now_v7().simple()),
         "object": "chat.completion",
@@ -79,6 +72,76 @@ pub(crate) fn chat_stream(request: &Map<String, Value>, model: &str, max_output_
     }
     events.push(Bytes::from_static(b"data: [DONE]\n\n"));
     events
+}
+
+/// An Anthropic message answering `request`, with at most `max_output_tokens` output tokens.
+pub(crate) fn message(request: &Map<String, Value>, model: &str, max_output_tokens: u64) -> Value {
+    let (content, completion_tokens, cut) = answer(max_output_tokens);
+    json!({
+        "id": format!("msg_simulated_{}", uuid::Uuid::now_v7().simple()),
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [{"type": "text", "text": content}],
+        "stop_reason": if cut { "max_tokens" } else { "end_turn" },
+        "stop_sequence": null,
+        "usage": {
+            "input_tokens": input_tokens(request),
+            "output_tokens": completion_tokens,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+        },
+    })
+}
+
+/// The same message as a stream's events: `message_start`, one text block with one delta
+/// per word, `message_delta` (stop reason, output usage) and `message_stop`.
+pub(crate) fn message_stream(request: &Map<String, Value>, model: &str, max_output_tokens: u64) -> Vec<Bytes> {
+    let whole = message(request, model, max_output_tokens);
+    let event = |name: &str, data: Value| Bytes::from(format!("event: {name}\ndata: {data}\n\n"));
+    let mut start = whole.clone();
+    start["content"] = json!([]);
+    start["stop_reason"] = Value::Null;
+    start["usage"]["output_tokens"] = json!(1);
+    let mut events = vec![
+        event("message_start", json!({"type": "message_start", "message": start})),
+        event(
+            "content_block_start",
+            json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        ),
+    ];
+    let text = whole["content"][0]["text"].as_str().unwrap_or_default();
+    for (i, word) in text.split(' ').enumerate() {
+        let piece = if i == 0 { word.to_owned() } else { format!(" {word}") };
+        let delta = json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}});
+        events.push(event("content_block_delta", delta));
+    }
+    events.push(event("content_block_stop", json!({"type": "content_block_stop", "index": 0})));
+    let delta = json!({"type": "message_delta", "delta": {"stop_reason": whole["stop_reason"], "stop_sequence": null},
+        "usage": {"output_tokens": whole["usage"]["output_tokens"]}});
+    events.push(event("message_delta", delta));
+    events.push(event("message_stop", json!({"type": "message_stop"})));
+    events
+}
+
+/// The simulated answer cut at `max_output_tokens` words: its text, its tokens, and whether
+/// it was cut.
+fn answer(max_output_tokens: u64) -> (String, u64, bool) {
+    let words: Vec<&str> = ANSWER.split(' ').collect();
+    let kept = usize::try_from(max_output_tokens).unwrap_or(usize::MAX).min(words.len());
+    (words[..kept].join(" "), kept as u64, kept < words.len())
+}
+
+/// The input tokens of a request: its messages' text (and an Anthropic `system`), about four
+/// bytes a token, plus a few for the framing.
+fn input_tokens(request: &Map<String, Value>) -> u64 {
+    let messages: usize = request
+        .get("messages")
+        .and_then(Value::as_array)
+        .map(|messages| messages.iter().map(|m| text_bytes(m.get("content"))).sum())
+        .unwrap_or(0);
+    let system = text_bytes(request.get("system"));
+    ((messages + system).div_ceil(BYTES_PER_TOKEN) + 3) as u64
 }
 
 /// Bytes of text in a message's content: a string, or the text parts of an array.

@@ -28,6 +28,7 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use crate::report::{Answered, CallReport};
+use crate::wire::Wire;
 
 /// Bytes per token assumed when the gateway estimates output it counted itself.
 const BYTES_PER_TOKEN: u64 = 4;
@@ -71,6 +72,7 @@ impl Ending {
 /// The meter of one stream: what passed, and the provider's usage when it came.
 #[derive(Debug)]
 pub(crate) struct Meter {
+    wire: Wire,
     client_wants_usage: bool,
     cap: u64,
     /// Chunks that carried output (content, refusal or tool-call arguments): each is at least
@@ -84,6 +86,10 @@ pub(crate) struct Meter {
     id: String,
     model: String,
     created: u64,
+    /// Anthropic: the input usage of `message_start`, until `message_delta` completes it;
+    /// the content block open (to close it when the stream is cut).
+    input_usage: Option<Usage>,
+    open_block: Option<u64>,
 }
 
 /// What to do with one event.
@@ -97,8 +103,9 @@ enum Verdict {
 }
 
 impl Meter {
-    pub(crate) fn new(client_wants_usage: bool, cap: u64) -> Self {
+    pub(crate) fn new(wire: Wire, client_wants_usage: bool, cap: u64) -> Self {
         Self {
+            wire,
             client_wants_usage,
             cap,
             output_chunks: 0,
@@ -108,15 +115,68 @@ impl Meter {
             id: String::new(),
             model: String::new(),
             created: 0,
+            input_usage: None,
+            open_block: None,
         }
     }
 
-    /// The output cap that was held and forwarded.
-    pub(crate) fn cap(&self) -> u64 {
-        self.cap
+    fn on_event(&mut self, event: &[u8]) -> Verdict {
+        match self.wire {
+            Wire::OpenAi => self.on_openai_event(event),
+            Wire::Anthropic => self.on_anthropic_event(event),
+        }
     }
 
-    fn on_event(&mut self, event: &[u8]) -> Verdict {
+    /// Anthropic's events: `message_start` (id, model, input usage), `content_block_*`
+    /// (output), `message_delta` (stop reason, output usage), `message_stop`, `ping`.
+    fn on_anthropic_event(&mut self, event: &[u8]) -> Verdict {
+        let Some(data) = data_of(event) else { return Verdict::Pass };
+        let Ok(event) = serde_json::from_str::<Value>(&data) else { return Verdict::Pass };
+        match event.get("type").and_then(Value::as_str).unwrap_or_default() {
+            "message_start" => {
+                let message = &event["message"];
+                self.id = message["id"].as_str().unwrap_or_default().to_owned();
+                self.model = message["model"].as_str().unwrap_or_default().to_owned();
+                let usage = &message["usage"];
+                self.input_usage = crate::anthropic::usage(&json!({
+                    "input_tokens": usage["input_tokens"],
+                    "cache_read_input_tokens": usage["cache_read_input_tokens"],
+                    "cache_creation_input_tokens": usage["cache_creation_input_tokens"],
+                    "output_tokens": 0,
+                }));
+            }
+            "content_block_start" => self.open_block = event["index"].as_u64(),
+            "content_block_stop" => self.open_block = None,
+            "content_block_delta" => {
+                let delta = &event["delta"];
+                let text = ["text", "partial_json", "thinking"]
+                    .iter()
+                    .filter_map(|k| delta.get(*k).and_then(Value::as_str))
+                    .map(str::len)
+                    .sum::<usize>() as u64;
+                if text > 0 {
+                    self.output_chunks += 1;
+                    self.output_bytes += text;
+                    if self.output_chunks > self.cap {
+                        self.finish_reasons.push("max_tokens".to_owned());
+                        return Verdict::Cut(self.cut());
+                    }
+                }
+            }
+            "message_delta" => {
+                if let Some(reason) = event["delta"]["stop_reason"].as_str() {
+                    self.finish_reasons.push(reason.to_owned());
+                }
+                if let (Some(input), Some(output)) = (self.input_usage, event["usage"]["output_tokens"].as_u64()) {
+                    self.usage = Some(Usage { output, ..input });
+                }
+            }
+            _ => {}
+        }
+        Verdict::Pass
+    }
+
+    fn on_openai_event(&mut self, event: &[u8]) -> Verdict {
         let Some(data) = data_of(event) else { return Verdict::Pass };
         if data.trim() == "[DONE]" {
             return Verdict::Pass;
@@ -169,6 +229,18 @@ impl Meter {
     /// The provider's normal ending of a stream that reached its length: a chunk with
     /// `finish_reason: "length"`, then `[DONE]`.
     fn cut(&self) -> Bytes {
+        if self.wire == Wire::Anthropic {
+            let mut events = String::new();
+            if let Some(index) = self.open_block {
+                let stop = json!({"type": "content_block_stop", "index": index});
+                events.push_str(&format!("event: content_block_stop\ndata: {stop}\n\n"));
+            }
+            let delta = json!({"type": "message_delta", "delta": {"stop_reason": "max_tokens", "stop_sequence": null},
+                "usage": {"output_tokens": self.cap}});
+            events.push_str(&format!("event: message_delta\ndata: {delta}\n\n"));
+            events.push_str("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+            return Bytes::from(events);
+        }
         let last = json!({
             "id": self.id,
             "object": "chat.completion.chunk",
@@ -351,7 +423,7 @@ mod tests {
             "usage": {"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13,
                       "prompt_tokens_details": {"cached_tokens": 2}, "completion_tokens_details": {"reasoning_tokens": 1}}});
         let usage = format!("data: {usage}\n\n");
-        let mut meter = Meter::new(false, 100);
+        let mut meter = Meter::new(Wire::OpenAi, false, 100);
         assert_eq!(meter.on_event(&chunk("Hel")), Verdict::Pass);
         assert_eq!(meter.on_event(usage.as_bytes()), Verdict::Drop);
         assert_eq!(meter.on_event(b"data: [DONE]\n\n"), Verdict::Pass);
@@ -361,13 +433,13 @@ mod tests {
             used.usage,
             Usage { input: 10, output: 3, cache_read_input: 2, reasoning_output: 1, ..Usage::default() }
         );
-        let mut asked = Meter::new(true, 100);
+        let mut asked = Meter::new(Wire::OpenAi, true, 100);
         assert_eq!(asked.on_event(usage.as_bytes()), Verdict::Pass);
     }
 
     #[test]
     fn a_provider_past_the_cap_is_cut_and_estimated() {
-        let mut meter = Meter::new(false, 2);
+        let mut meter = Meter::new(Wire::OpenAi, false, 2);
         assert_eq!(meter.on_event(&chunk("one ")), Verdict::Pass);
         assert_eq!(meter.on_event(&chunk("two ")), Verdict::Pass);
         let Verdict::Cut(last) = meter.on_event(&chunk("three ")) else { panic!("not cut") };

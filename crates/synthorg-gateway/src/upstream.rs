@@ -24,7 +24,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-use crate::config::Provider;
+use crate::config::{Provider, ProviderKind};
 
 /// Most of a non-streamed answer that is read (a chat answer is kilobytes; embeddings of a
 /// large batch are megabytes).
@@ -79,10 +79,15 @@ impl Upstream {
 
     /// POSTs `body` (JSON) to `{base_url}{path}` with the provider's key and headers, and
     /// reads the whole answer.
-    pub(crate) async fn post(&self, path: &str, body: Bytes) -> Result<Answer, UpstreamError> {
+    pub(crate) async fn post(
+        &self,
+        path: &str,
+        body: Bytes,
+        extra: &[(HeaderName, HeaderValue)],
+    ) -> Result<Answer, UpstreamError> {
         let timeout = self.provider.timeout;
         let call = async {
-            let response = self.send(path, body).await?;
+            let response = self.send(path, body, extra).await?;
             let (parts, body) = response.into_parts();
             let body = Limited::new(body, MAX_ANSWER_BYTES).collect().await.map_err(|e| {
                 if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
@@ -98,9 +103,16 @@ impl Upstream {
 
     /// POSTs `body` and returns once the answer's head arrived (within the provider's
     /// timeout); its body is read by the caller, as it streams.
-    pub(crate) async fn open(&self, path: &str, body: Bytes) -> Result<hyper::Response<Incoming>, UpstreamError> {
+    pub(crate) async fn open(
+        &self,
+        path: &str,
+        body: Bytes,
+        extra: &[(HeaderName, HeaderValue)],
+    ) -> Result<hyper::Response<Incoming>, UpstreamError> {
         let timeout = self.provider.timeout;
-        tokio::time::timeout(timeout, self.send(path, body)).await.map_err(|_| UpstreamError::Timeout(timeout))?
+        tokio::time::timeout(timeout, self.send(path, body, extra))
+            .await
+            .map_err(|_| UpstreamError::Timeout(timeout))?
     }
 
     /// The provider's timeout, which also bounds the wait for each chunk of a stream.
@@ -108,7 +120,15 @@ impl Upstream {
         self.provider.timeout
     }
 
-    async fn send(&self, path: &str, body: Bytes) -> Result<hyper::Response<Incoming>, UpstreamError> {
+    /// Sends the request with the provider's key — `Authorization: Bearer` for OpenAI's API,
+    /// `x-api-key` for Anthropic's — its configured headers, and `extra` (the client's
+    /// protocol headers the door passes on, such as `anthropic-version`).
+    async fn send(
+        &self,
+        path: &str,
+        body: Bytes,
+        extra: &[(HeaderName, HeaderValue)],
+    ) -> Result<hyper::Response<Incoming>, UpstreamError> {
         let url = format!("{}{path}", self.endpoint.logs_url.as_str().trim_end_matches('/'));
         let uri: Uri = url.parse().map_err(|e| UpstreamError::Unreachable(format!("bad URL: {e}")))?;
         let mut request = hyper::Request::post(uri)
@@ -117,11 +137,18 @@ impl Upstream {
             .body(Full::new(body))
             .map_err(|e| UpstreamError::Unreachable(e.to_string()))?;
         let headers = request.headers_mut();
+        for (name, value) in extra {
+            headers.insert(name.clone(), value.clone());
+        }
         if let Some(key) = &self.provider.api_key {
-            let mut value = HeaderValue::from_str(&format!("Bearer {}", key.expose()))
+            let (name, value) = match self.provider.kind {
+                ProviderKind::Anthropic => (HeaderName::from_static("x-api-key"), key.expose().to_owned()),
+                _ => (hyper::header::AUTHORIZATION, format!("Bearer {}", key.expose())),
+            };
+            let mut value = HeaderValue::from_str(&value)
                 .map_err(|_| UpstreamError::Unreachable("the provider key is not a valid header value".into()))?;
             value.set_sensitive(true);
-            headers.insert(hyper::header::AUTHORIZATION, value);
+            headers.insert(name, value);
         }
         for (name, value) in &self.provider.headers {
             // Both were checked when the configuration loaded.

@@ -1,5 +1,5 @@
 //! The model gateway end to end: the real binary in front of a stand-in OpenAI upstream (its
-//! own process on loopback, `tests/providers/openai_upstream.py`), called over HTTP and with
+//! own process on loopback, `tests/providers/upstream.py`), called over HTTP and with
 //! the official `openai` SDK. What reaches the upstream (the held cap, the provider's key,
 //! never the agent's), what is recorded (metered, estimated, released), what the client gets
 //! (the provider's answers and errors, the gateway's own in OpenAI's shape), and that the
@@ -24,7 +24,7 @@ struct Upstream {
 
 impl Upstream {
     fn start() -> Self {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/providers/openai_upstream.py");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/providers/upstream.py");
         let mut child = Command::new("python3")
             .arg(script)
             .env("UPSTREAM_KEY", UPSTREAM_KEY)
@@ -62,14 +62,33 @@ fn config(dir: &Path, upstream: &Upstream) -> std::path::PathBuf {
       base_url: {}/v1
       api_key_env: GATEWAY_TEST_UPSTREAM_KEY
       timeout: 1s
+    patient:
+      kind: openai
+      base_url: {}/v1
+      api_key_env: GATEWAY_TEST_UPSTREAM_KEY
+      timeout: 60s
     sim:
       kind: simulated
       price_as: openai
+    anth:
+      kind: anthropic
+      base_url: {}/v1
+      api_key_env: GATEWAY_TEST_UPSTREAM_KEY
+      timeout: 1s
+    sim-claude:
+      kind: simulated
+      price_as: anthropic
   routes:
     - model: gpt-4.1-mini
       provider: up
     - model: gpt-4.1-nano
       provider: sim
+    - model: gpt-4.1
+      provider: patient
+    - model: claude-haiku-4-5
+      provider: anth
+    - model: claude-sonnet-4-5
+      provider: sim-claude
 security:
   policies:
     sandboxed:
@@ -77,7 +96,7 @@ security:
       allowed_models: [\"gpt-4.1-nano\"]
       max_output_tokens: 10
 ",
-        upstream.base
+        upstream.base, upstream.base, upstream.base
     );
     std::fs::write(&path, yaml).unwrap();
     path
@@ -92,6 +111,47 @@ fn call(server: &Server, key: &str, body: &Value) -> (u16, Option<String>, Value
     (r.status().as_u16(), retry_after, r.body_mut().read_json().unwrap_or(Value::Null))
 }
 
+/// Runs one scenario of an SDK client script (`tests/providers/`): what it printed.
+fn run_sdk(script: &str, base: &str, key: &str, scenario: &str) -> Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/providers").join(script);
+    let out = Command::new("python3").arg(script).args([base, key, scenario]).output().unwrap();
+    assert!(out.status.success(), "{scenario}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A budget whose agent limit (0.0001 USD a day) no call of 50 output tokens fits.
+fn tight_budget(admin: &Client) {
+    let (status, _) =
+        admin.send("PUT", "/budget/config", &json!({"total_monthly": 100, "per_agent_daily_limit": 0.0001}));
+    assert_eq!(status, 200);
+}
+
+/// `body` with the fields of `extra` written over it.
+fn merged(mut body: Value, extra: Value) -> Value {
+    body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    body
+}
+
+/// A server in front of the stand-in upstream on SQLite, with one agent and its key.
+struct Rig {
+    upstream: Upstream,
+    _dir: tempfile::TempDir,
+    server: Server,
+    admin: Client,
+    agent: String,
+    key: String,
+}
+
+impl Rig {
+    fn start(agent: &str) -> Self {
+        let upstream = Upstream::start();
+        let (dir, data, server) = serve(&upstream, &[]);
+        let admin = Client::new(&server.base, &Server::bootstrap_key(&data));
+        let (agent, key) = agent_key(&admin, agent);
+        Self { upstream, _dir: dir, server, admin, agent, key }
+    }
+}
+
 fn agent_key(admin: &Client, name: &str) -> (String, String) {
     let (_, agent) = admin.post("/agents", &json!({"name": name, "role": "developer"}));
     let agent = agent["id"].as_str().unwrap().to_owned();
@@ -100,9 +160,8 @@ fn agent_key(admin: &Client, name: &str) -> (String, String) {
 }
 
 fn hello(extra: Value) -> Value {
-    let mut body = json!({"model": "gpt-4.1-mini", "messages": [{"role": "user", "content": "hello there"}]});
-    body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
-    body
+    let body = json!({"model": "gpt-4.1-mini", "messages": [{"role": "user", "content": "hello there"}]});
+    merged(body, extra)
 }
 
 #[test]
@@ -212,9 +271,7 @@ fn held_forwarded_settled(store: &[(&str, &str)]) {
 
     // A budget that cannot cover the hold: 402 budget_exhausted naming the scope; nothing sent.
     let before = upstream.received().len();
-    let (status, _) =
-        admin.send("PUT", "/budget/config", &json!({"total_monthly": 100, "per_agent_daily_limit": 0.0001}));
-    assert_eq!(status, 200);
+    tight_budget(&admin);
     let (status, _, answer) = call(&server, &key, &hello(json!({"max_tokens": 50})));
     assert_eq!(status, 402, "{answer}");
     assert_eq!(answer["error"]["code"], "budget_exhausted");
@@ -268,17 +325,9 @@ fn held_forwarded_settled(store: &[(&str, &str)]) {
 
 #[test]
 fn the_openai_sdk_calls_through_the_gateway() {
-    let upstream = Upstream::start();
-    let (_dir, data, server) = serve(&upstream, &[]);
-    let admin = Client::new(&server.base, &Server::bootstrap_key(&data));
-    let (agent, key) = agent_key(&admin, "sdk");
+    let Rig { upstream, _dir, server, admin, agent, key } = Rig::start("sdk");
     let base = server.base.replace("/api/v1", "/gateway/openai/v1");
-    let sdk = |key: &str, scenario: &str| -> Value {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/providers/openai_client.py");
-        let out = Command::new("python3").arg(script).args([&base, key, scenario]).output().unwrap();
-        assert!(out.status.success(), "{scenario}: {}", String::from_utf8_lossy(&out.stderr));
-        serde_json::from_slice(&out.stdout).unwrap()
-    };
+    let sdk = |key: &str, scenario: &str| run_sdk("openai_client.py", &base, key, scenario);
 
     let chat = sdk(&key, "chat");
     assert_eq!(chat["content"], "ok");
@@ -311,9 +360,7 @@ fn the_openai_sdk_calls_through_the_gateway() {
     assert_eq!((&badkey["exception"], &badkey["status"]), (&json!("AuthenticationError"), &json!(401)));
 
     // The gateway's 402 is raised at once: the SDK does not retry it (one attempt).
-    let (status, _) =
-        admin.send("PUT", "/budget/config", &json!({"total_monthly": 100, "per_agent_daily_limit": 0.0001}));
-    assert_eq!(status, 200);
+    tight_budget(&admin);
     let refused = sdk(&key, "refused");
     assert_eq!((&refused["status"], &refused["code"]), (&json!(402), &json!("budget_exhausted")));
     assert_eq!(refused["attempts"], 1, "{refused}");
@@ -370,17 +417,13 @@ fn records(admin: &Client, agent: &str, n: usize) -> Vec<Value> {
 }
 
 fn said(text: &str, extra: Value) -> Value {
-    let mut body = json!({"model": "gpt-4.1-mini", "stream": true, "messages": [{"role": "user", "content": text}]});
-    body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
-    body
+    let body = json!({"model": "gpt-4.1-mini", "stream": true, "messages": [{"role": "user", "content": text}]});
+    merged(body, extra)
 }
 
 #[test]
 fn streams_are_relayed_metered_cut_at_the_hold_and_settled_however_they_end() {
-    let upstream = Upstream::start();
-    let (_dir, data, server) = serve(&upstream, &[]);
-    let admin = Client::new(&server.base, &Server::bootstrap_key(&data));
-    let (agent, key) = agent_key(&admin, "streamer");
+    let Rig { upstream, _dir, server, admin, agent, key } = Rig::start("streamer");
 
     // A stream to its end: every chunk passed on, the provider's usage asked for upstream and
     // recorded (metered), but not passed to a client that did not ask for it.
@@ -471,7 +514,8 @@ fn exactly_the_calls_that_fit(servers: &[&Server], data: &Path) {
     const FIT: usize = 9;
     let admin = Client::new(&servers[0].base, &Server::bootstrap_key(data));
     let callers: Vec<(String, String)> = (0..CALLERS).map(|i| agent_key(&admin, &format!("racer-{i}"))).collect();
-    let body = json!({"model": "gpt-4.1-mini", "max_tokens": 400, "messages": [{"role": "user", "content": "wait"}]});
+    // A provider with a long timeout: the upstream's half second may stretch on a busy machine.
+    let body = json!({"model": "gpt-4.1", "max_tokens": 400, "messages": [{"role": "user", "content": "wait"}]});
     // One call to learn the hold of this request.
     assert_eq!(call(servers[0], &callers[0].1, &body).0, 200);
     let (_, holds) = admin.get("/budget/reservations?limit=1");
@@ -643,4 +687,140 @@ fn a_short_budget_clamps_the_cap_when_configured() {
     assert_eq!(status, 200);
     let (status, _, answer) = call(&server, &key, &hello(json!({"max_tokens": 4000})));
     assert_eq!((status, &answer["error"]["code"]), (402, &json!("budget_exhausted")), "{answer}");
+}
+
+/// An Anthropic Messages call through the gateway: `x-api-key`, status, `retry-after`, body.
+fn message(server: &Server, key: &str, body: &Value) -> (u16, Option<String>, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let url = server.base.replace("/api/v1", "/gateway/anthropic/v1/messages");
+    let mut r =
+        agent.post(url).header("x-api-key", key).header("anthropic-version", "2023-06-01").send_json(body).unwrap();
+    let retry_after = r.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    (r.status().as_u16(), retry_after, r.body_mut().read_to_string().unwrap())
+}
+
+fn claude(text: &str, extra: Value) -> Value {
+    let body = json!({"model": "claude-haiku-4-5", "max_tokens": 50, "messages": [{"role": "user", "content": text}]});
+    merged(body, extra)
+}
+
+#[test]
+fn anthropic_messages_are_held_forwarded_streamed_and_settled() {
+    let Rig { upstream, _dir, server, admin, agent, key } = Rig::start("claude-caller");
+
+    // A message: the provider's key as x-api-key, the client's anthropic-version, the cap.
+    let (status, _, answer) = message(&server, &key, &claude("hello", json!({})));
+    assert_eq!(status, 200, "{answer}");
+    let answer: Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!((&answer["type"], &answer["content"][0]["text"]), (&json!("message"), &json!("ok")));
+    let sent = upstream.received();
+    assert_eq!(sent[0]["path"], "/v1/messages");
+    assert_eq!(sent[0]["headers"]["x-api-key"], UPSTREAM_KEY);
+    assert_eq!(sent[0]["headers"]["anthropic-version"], "2023-06-01");
+    assert!(sent[0]["headers"].get("authorization").is_none());
+    assert!(!sent[0].to_string().contains(&key), "the agent's key never reaches the provider");
+    assert_eq!(sent[0]["body"]["max_tokens"], 50);
+    // "hello": 5 / 4 + 7 = 8 input tokens, 4 of them read from the cache; 20 output.
+    let record = records(&admin, &agent, 1).pop().unwrap();
+    assert_eq!(record["cost_source"], "metered");
+    assert_eq!((&record["provider"], &record["model"]), (&json!("anth"), &json!("claude-haiku-4-5")));
+    assert_eq!(
+        (&record["input_tokens"], &record["cache_read_input_tokens"], &record["output_tokens"]),
+        (&json!(8), &json!(4), &json!(20))
+    );
+
+    // A stream: Anthropic's events relayed, the usage of message_start and message_delta.
+    let agent_http: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let url = server.base.replace("/api/v1", "/gateway/anthropic/v1/messages");
+    let streamed = |body: Value| {
+        let mut r = agent_http.post(&url).header("x-api-key", &key).send_json(body).unwrap();
+        (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+    };
+    let (status, events) = streamed(claude("hello", json!({"stream": true, "max_tokens": 5})));
+    assert_eq!(status, 200);
+    let text: String = events
+        .split("\n\n")
+        .filter_map(|e| e.lines().find_map(|l| l.strip_prefix("data: ")))
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter_map(|e| e["delta"]["text"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(text, "w0 w1 w2 w3 w4 ");
+    assert!(events.contains("event: message_stop"), "{events}");
+    let record = records(&admin, &agent, 2).pop().unwrap();
+    assert_eq!((&record["cost_source"], &record["output_tokens"]), (&json!("metered"), &json!(5)));
+
+    // A provider past the cap is cut: the open block closed, max_tokens, message_stop.
+    let (_, events) = streamed(claude("ignore-cap", json!({"stream": true, "max_tokens": 3})));
+    assert!(events.contains("\"stop_reason\":\"max_tokens\""), "{events}");
+    assert!(events.trim_end().ends_with("data: {\"type\":\"message_stop\"}"), "{events}");
+    assert_eq!(events.matches("content_block_delta").count(), 3 * 2, "three deltas (event and type)");
+    let record = records(&admin, &agent, 3).pop().unwrap();
+    assert_eq!((&record["cost_source"], &record["output_tokens"]), (&json!("estimated"), &json!(3)));
+
+    // The provider's errors pass through in its shape; the gateway's own are in it too.
+    let (status, retry_after, answer) = message(&server, &key, &claude("rate-limited", json!({})));
+    assert_eq!((status, retry_after.as_deref()), (429, Some("7")));
+    assert!(answer.contains("\"rate_limit_error\""), "{answer}");
+    let (status, _, answer) =
+        message(&server, &key, &json!({"model": "claude-haiku-4-5", "messages": [{"role": "user", "content": "x"}]}));
+    let answer: Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(
+        (status, &answer["type"], &answer["error"]["type"]),
+        (400, &json!("error"), &json!("invalid_request_error"))
+    );
+    assert!(answer["error"]["message"].as_str().unwrap().contains("max_tokens"));
+    // A model of the other wire format, through either door: 400 naming both.
+    let (status, _, answer) = message(&server, &key, &claude("x", json!({"model": "gpt-4.1-mini"})));
+    assert_eq!(status, 400);
+    assert!(answer.contains("speaks the openai API, not anthropic"), "{answer}");
+    let (status, _, answer) = call(&server, &key, &hello(json!({"model": "claude-haiku-4-5"})));
+    assert_eq!(status, 400);
+    assert!(answer["error"]["message"].as_str().unwrap().contains("speaks the anthropic API, not openai"));
+
+    // The simulated provider answers Anthropic's format too.
+    let (status, _, answer) =
+        message(&server, &key, &claude("hello", json!({"model": "claude-sonnet-4-5", "max_tokens": 4})));
+    assert_eq!(status, 200, "{answer}");
+    let answer: Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!((&answer["stop_reason"], &answer["usage"]["output_tokens"]), (&json!("max_tokens"), &json!(4)));
+
+    // A budget that cannot cover the hold: 402 billing_error, naming the scope.
+    tight_budget(&admin);
+    let (status, _, answer) = message(&server, &key, &claude("hello", json!({})));
+    let answer: Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!((status, &answer["error"]["type"]), (402, &json!("billing_error")), "{answer}");
+    assert_eq!(answer["error"]["budget"]["scope"], "agent_daily");
+}
+
+#[test]
+fn the_anthropic_sdk_calls_through_the_gateway() {
+    let Rig { upstream, _dir, server, admin, agent, key } = Rig::start("anthropic-sdk");
+    let base = server.base.replace("/api/v1", "/gateway/anthropic");
+    let sdk = |key: &str, scenario: &str| run_sdk("anthropic_client.py", &base, key, scenario);
+    let message = sdk(&key, "message");
+    assert_eq!((&message["text"], &message["stop_reason"]), (&json!("ok"), &json!("end_turn")));
+    assert_eq!(message["usage"]["cache_read_input_tokens"], 4);
+    let record = records(&admin, &agent, 1).pop().unwrap();
+    assert_eq!((&record["id"], &record["cost_source"]), (&message["cost_record_id"], &json!("metered")));
+    assert_eq!(upstream.received()[0]["headers"]["x-api-key"], UPSTREAM_KEY);
+
+    let streamed = sdk(&key, "stream");
+    assert_eq!((&streamed["text"], &streamed["stop_reason"]), (&json!("w0 w1 w2 w3 w4 w5 "), &json!("max_tokens")));
+    assert_eq!(streamed["usage"]["output_tokens"], 6);
+    let tools = sdk(&key, "tools");
+    assert_eq!(
+        (&tools["tool"], &tools["input"]["city"], &tools["stop_reason"]),
+        (&json!("get_weather"), &json!("Paris"), &json!("tool_use"))
+    );
+    let counted = sdk(&key, "count");
+    assert!(counted["input_tokens"].as_u64().unwrap() > 0, "{counted}");
+
+    let limited = sdk(&key, "limited");
+    assert_eq!((&limited["exception"], &limited["retry_after"]), (&json!("RateLimitError"), &json!("7")));
+    let badkey = sdk("sk_nope_0000", "badkey");
+    assert_eq!((&badkey["exception"], &badkey["status"]), (&json!("AuthenticationError"), &json!(401)));
+    tight_budget(&admin);
+    let refused = sdk(&key, "refused");
+    assert_eq!((&refused["status"], &refused["type"]), (&json!(402), &json!("billing_error")));
+    assert_eq!(refused["attempts"], 1, "a 402 is not retried: {refused}");
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""A stand-in for OpenAI's Chat Completions API, for the gateway's end-to-end tests.
+"""A stand-in for OpenAI's Chat Completions and Anthropic's Messages APIs, for the gateway's end-to-end
+tests.
 
 Runs as its own process on loopback and answers the way the API reference describes:
 `POST /v1/chat/completions` with `Authorization: Bearer <key>` answers a `chat.completion`
@@ -25,10 +26,18 @@ finish, the usage chunk when `stream_options.include_usage`, and `[DONE]`. Behav
                  the gateway cuts off
   stream-break   three content chunks, then the connection closes with no finish or usage
 
+It stands in for Anthropic's Messages API too: `POST /v1/messages` with `x-api-key: <key>`
+and an `anthropic-version` header answers a `message` (content "ok", the same token
+counts: `input_tokens` excluding the 4 cached ones, read from the cache), or with
+`"stream": true` the events `message_start`, `content_block_start`, one `content_block_delta`
+per word, `content_block_stop`, `message_delta` (stop reason, `output_tokens`) and
+`message_stop` — with the same behaviours; errors in Anthropic's shape.
+`POST /v1/messages/count_tokens` answers `{"input_tokens": n}`.
+
 `GET /_requests` returns every request received (headers and JSON body), for assertions on
 what the gateway forwarded. Prints `port=<n>` once listening.
 
-  UPSTREAM_KEY=sk-... python3 openai_upstream.py
+  UPSTREAM_KEY=sk-... python3 upstream.py
 """
 
 import json
@@ -80,6 +89,8 @@ class Handler(BaseHTTPRequestHandler):
             body = None
         with LOCK:
             RECEIVED.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body})
+        if self.path.startswith("/v1/messages"):
+            return self.anthropic(body)
         if self.headers.get("authorization") != "Bearer " + KEY:
             return self.reply(401, error("invalid_request_error", "invalid_api_key", "Incorrect API key provided."))
         if self.path != "/v1/chat/completions" or not isinstance(body, dict):
@@ -138,6 +149,11 @@ class Handler(BaseHTTPRequestHandler):
         self.reply(200, answer)
 
 
+    def chunk(self, event):
+        """One event as one chunk of a chunked body, sent at once."""
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
+        self.wfile.flush()
+
     def stream(self, body, model, said):
         cap = int(body.get("max_completion_tokens") or body.get("max_tokens") or 16)
         self.send_response(200)
@@ -147,9 +163,7 @@ class Handler(BaseHTTPRequestHandler):
         created = int(time.time())
 
         def send(data):
-            event = ("data: %s\n\n" % data).encode()
-            self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
-            self.wfile.flush()
+            self.chunk(("data: %s\n\n" % data).encode())
 
         def chunk(delta, finish=None):
             return json.dumps({
@@ -182,6 +196,88 @@ class Handler(BaseHTTPRequestHandler):
             send(json.dumps({"id": "chatcmpl-stream", "object": "chat.completion.chunk", "created": created,
                              "model": model, "choices": [], "usage": usage}))
         send("[DONE]")
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+
+    def anthropic(self, body):
+        def error(status, kind, message, headers=()):
+            return self.reply(status, {"type": "error", "error": {"type": kind, "message": message}}, headers)
+
+        if self.headers.get("x-api-key") != KEY:
+            return error(401, "authentication_error", "invalid x-api-key")
+        if not self.headers.get("anthropic-version"):
+            return error(400, "invalid_request_error", "anthropic-version: header is required")
+        if not isinstance(body, dict):
+            return error(400, "invalid_request_error", "body: not JSON")
+        messages = body.get("messages") or [{}]
+        text = 0
+        for m in messages:
+            content = m.get("content")
+            if isinstance(content, str):
+                text += len(content)
+            elif isinstance(content, list):
+                text += sum(len(b.get("text", "")) for b in content if isinstance(b, dict))
+        last = messages[-1].get("content") if isinstance(messages[-1], dict) else None
+        said = last if isinstance(last, str) else (last[0].get("text") if isinstance(last, list) and last else None)
+        prompt = text // 4 + 7
+        if self.path == "/v1/messages/count_tokens":
+            return self.reply(200, {"input_tokens": prompt})
+        if said == "rate-limited":
+            return error(429, "rate_limit_error", "Number of requests has exceeded your rate limit", [("retry-after", "7")])
+        if said == "broken":
+            return error(529, "overloaded_error", "Overloaded")
+        model = body.get("model", "")
+        cap = int(body.get("max_tokens") or 16)
+        words = min(cap, 20)
+        if said == "ignore-cap":
+            words = 200
+        if said == "stream-break":
+            words = 3
+        usage = {"input_tokens": prompt - 4, "cache_read_input_tokens": 4, "cache_creation_input_tokens": 0}
+        message_id = "msg_upstream_%d" % len(RECEIVED)
+        if body.get("stream") is not True:
+            tools = body.get("tools") or []
+            content = [{"type": "text", "text": "ok"}]
+            stop = "end_turn" if words < cap else "max_tokens"
+            if tools:
+                content = [{"type": "tool_use", "id": "toolu_1", "name": tools[0]["name"], "input": {"city": "Paris"}}]
+                stop = "tool_use"
+            return self.reply(200, {
+                "id": message_id, "type": "message", "role": "assistant", "model": model, "content": content,
+                "stop_reason": stop, "stop_sequence": None, "usage": dict(usage, output_tokens=words),
+            })
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+
+        def send(name, data):
+            self.chunk(("event: %s\ndata: %s\n\n" % (name, json.dumps(data))).encode())
+
+        try:
+            send("message_start", {"type": "message_start", "message": {
+                "id": message_id, "type": "message", "role": "assistant", "model": model, "content": [],
+                "stop_reason": None, "stop_sequence": None, "usage": dict(usage, output_tokens=1)}})
+            send("content_block_start", {"type": "content_block_start", "index": 0,
+                                         "content_block": {"type": "text", "text": ""}})
+            send("ping", {"type": "ping"})
+            for i in range(words):
+                send("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                             "delta": {"type": "text_delta", "text": "w%d " % i}})
+                if said == "ignore-cap":
+                    time.sleep(0.005)
+        except (BrokenPipeError, ConnectionResetError):
+            return
+        if said == "stream-break":
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return
+        send("content_block_stop", {"type": "content_block_stop", "index": 0})
+        send("message_delta", {"type": "message_delta",
+                               "delta": {"stop_reason": "end_turn" if words < cap else "max_tokens", "stop_sequence": None},
+                               "usage": {"output_tokens": words}})
+        send("message_stop", {"type": "message_stop"})
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
 

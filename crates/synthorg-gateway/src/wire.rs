@@ -1,0 +1,194 @@
+//! The wire formats the gateway speaks: what differs between OpenAI's Chat Completions and
+//! Anthropic's Messages — how a request names its cap and asks for a stream, where it is
+//! sent, how the answer states its usage, how errors look. Everything else about a call
+//! (authentication, the hold, forwarding, settlement, telemetry) is the same flow
+//! (`crate::call`) for both.
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use bytes::Bytes;
+use serde_json::{Map, Value};
+use synthorg_core::price::Usage;
+
+use crate::config::{MAX_OUTPUT_TOKENS, ProviderKind};
+use crate::error::GatewayError;
+use crate::report::Answered;
+use crate::route::MAX_MODEL_LEN;
+use crate::{anthropic, openai, simulated};
+
+/// A wire format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wire {
+    OpenAi,
+    Anthropic,
+}
+
+/// A request as the flow needs it: the body's fields, and what the wire format's fields say.
+#[derive(Debug)]
+pub(crate) struct Parsed {
+    pub(crate) request: Map<String, Value>,
+    pub(crate) model: String,
+    /// The field that carries the output cap, and the cap asked for.
+    pub(crate) cap_field: &'static str,
+    pub(crate) cap: u64,
+    pub(crate) streamed: bool,
+    /// OpenAI: did the client ask for the usage chunk of a stream?
+    pub(crate) client_wants_usage: bool,
+}
+
+impl Wire {
+    /// The name clients of this format know it by.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Wire::OpenAi => "openai",
+            Wire::Anthropic => "anthropic",
+        }
+    }
+
+    /// Does a provider of `kind` speak this format?
+    pub(crate) fn served_by(self, kind: ProviderKind) -> bool {
+        match (self, kind) {
+            (_, ProviderKind::Simulated) => true,
+            (Wire::OpenAi, kind) => kind == ProviderKind::Openai,
+            (Wire::Anthropic, kind) => kind == ProviderKind::Anthropic,
+        }
+    }
+
+    /// Where a call goes, under the provider's base URL.
+    pub(crate) fn path(self) -> &'static str {
+        match self {
+            Wire::OpenAi => "/chat/completions",
+            Wire::Anthropic => "/messages",
+        }
+    }
+
+    /// The body as this format requires it; every problem names its field.
+    pub(crate) fn parse(self, body: &[u8], default_cap: u64) -> Result<Parsed, GatewayError> {
+        let request: Map<String, Value> = match serde_json::from_slice(body) {
+            Ok(Value::Object(map)) => map,
+            Ok(_) => return Err(GatewayError::invalid("body", "the request body must be a JSON object")),
+            Err(e) => return Err(GatewayError::invalid("body", format!("the request body is not valid JSON: {e}"))),
+        };
+        let model = match request.get("model") {
+            Some(Value::String(model)) if !model.is_empty() && model.len() <= MAX_MODEL_LEN => model.clone(),
+            Some(Value::String(_)) => {
+                return Err(GatewayError::invalid("model", format!("model must be 1 to {MAX_MODEL_LEN} bytes")));
+            }
+            _ => return Err(GatewayError::invalid("model", "model is required and must be a string")),
+        };
+        if !matches!(request.get("messages"), Some(Value::Array(m)) if !m.is_empty()) {
+            return Err(GatewayError::invalid("messages", "messages is required and must be a non-empty array"));
+        }
+        let streamed = match request.get("stream") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(streamed)) => *streamed,
+            Some(_) => return Err(GatewayError::invalid("stream", "stream must be a boolean")),
+        };
+        let (cap_field, client_wants_usage) = match self {
+            Wire::OpenAi => openai::cap_and_usage(&request)?,
+            Wire::Anthropic => ("max_tokens", false),
+        };
+        let cap = match (request.get(cap_field), self) {
+            (None | Some(Value::Null), Wire::OpenAi) => default_cap,
+            (None | Some(Value::Null), Wire::Anthropic) => {
+                return Err(GatewayError::invalid("max_tokens", "max_tokens is required"));
+            }
+            (Some(v), _) => match v.as_u64() {
+                Some(n) if (1..=MAX_OUTPUT_TOKENS).contains(&n) => n,
+                _ => {
+                    return Err(GatewayError::invalid(
+                        cap_field,
+                        format!("{cap_field} must be an integer from 1 to {MAX_OUTPUT_TOKENS}"),
+                    ));
+                }
+            },
+        };
+        Ok(Parsed { request, model, cap_field, cap, streamed, client_wants_usage })
+    }
+
+    /// Writes into the request what goes upstream besides the client's fields: the routed
+    /// model, the cap that was held, and what a stream must carry.
+    pub(crate) fn forward(self, parsed: &mut Parsed, model: &str, cap: u64) {
+        let request = &mut parsed.request;
+        request.insert("model".into(), Value::String(model.to_owned()));
+        request.insert(parsed.cap_field.into(), Value::from(cap));
+        if self == Wire::OpenAi {
+            openai::forward(request, parsed.cap_field, cap, parsed.streamed);
+        }
+    }
+
+    /// The client's protocol headers passed on to the provider.
+    pub(crate) fn passed_on(self, headers: &HeaderMap) -> Vec<(HeaderName, HeaderValue)> {
+        match self {
+            Wire::OpenAi => Vec::new(),
+            Wire::Anthropic => anthropic::passed_on(headers),
+        }
+    }
+
+    /// The provider's usage in a whole answer.
+    pub(crate) fn usage(self, answer: &Value) -> Option<Usage> {
+        match self {
+            Wire::OpenAi => openai::usage(answer),
+            Wire::Anthropic => anthropic::usage(answer.get("usage")?),
+        }
+    }
+
+    /// What a whole answer says, for the call's span.
+    pub(crate) fn answered(self, answer: &Value) -> Answered {
+        let text = |key: &str| answer.get(key).and_then(Value::as_str).map(str::to_owned);
+        let finish_reasons = match self {
+            Wire::OpenAi => answer
+                .get("choices")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c.get("finish_reason").and_then(Value::as_str).map(str::to_owned))
+                .collect(),
+            Wire::Anthropic => text("stop_reason").into_iter().collect(),
+        };
+        Answered {
+            id: text("id"),
+            model: text("model"),
+            finish_reasons,
+            usage: self.usage(answer),
+            ..Answered::default()
+        }
+    }
+
+    /// The simulated provider's answer, whole or as a stream's events.
+    pub(crate) fn simulated(self, request: &Map<String, Value>, model: &str, cap: u64) -> Value {
+        match self {
+            Wire::OpenAi => simulated::chat_completion(request, model, cap),
+            Wire::Anthropic => simulated::message(request, model, cap),
+        }
+    }
+
+    pub(crate) fn simulated_stream(self, request: &Map<String, Value>, model: &str, cap: u64) -> Vec<Bytes> {
+        match self {
+            Wire::OpenAi => simulated::chat_stream(request, model, cap),
+            Wire::Anthropic => simulated::message_stream(request, model, cap),
+        }
+    }
+
+    /// The headers of a provider's answer that reach the client.
+    pub(crate) fn passed_back(self) -> &'static [&'static str] {
+        match self {
+            Wire::OpenAi => &["content-type", "retry-after", "x-request-id", "openai-processing-ms"],
+            Wire::Anthropic => &["content-type", "retry-after", "request-id", "anthropic-ratelimit-requests-remaining"],
+        }
+    }
+
+    /// The `type` of an error of this status in Anthropic's error shape.
+    pub(crate) fn anthropic_error_type(status: StatusCode) -> &'static str {
+        match status.as_u16() {
+            400 | 409 | 422 => "invalid_request_error",
+            401 => "authentication_error",
+            402 => "billing_error",
+            403 => "permission_error",
+            404 => "not_found_error",
+            413 => "request_too_large",
+            429 => "rate_limit_error",
+            504 => "timeout_error",
+            _ => "api_error",
+        }
+    }
+}
