@@ -22,6 +22,7 @@ use synthorg_core::event::CallOutcome;
 use synthorg_core::price::Usage;
 use synthorg_core::reservation::Reservation;
 use synthorg_engine::{CallUsage, EngineError, ModelCall};
+use tracing::Instrument;
 
 use crate::config::{Provider, ProviderKind};
 use crate::error::GatewayError;
@@ -112,7 +113,7 @@ async fn call(gateway: &Gateway, wire: Wire, headers: &HeaderMap, body: Bytes) -
 
 /// A call answered at once: the provider's answer passed back, the call settled from it.
 async fn whole(mut held: Held<'_>, parsed: Parsed, headers: &HeaderMap) -> Result<Response, GatewayError> {
-    let (wire, engine) = (held.wire, held.gateway.engine());
+    let wire = held.wire;
     let waited = Instant::now();
     let answer = match held.provider.kind {
         ProviderKind::Simulated => {
@@ -132,36 +133,48 @@ async fn whole(mut held: Held<'_>, parsed: Parsed, headers: &HeaderMap) -> Resul
         },
     };
     held.report.upstream = waited.elapsed();
-    let answer = match answer {
-        Ok(answer) => answer,
-        Err(error) => return Err(unanswered(held, error).await),
-    };
+    match answer {
+        Ok(answer) => Ok(settled(held, answer).await),
+        Err(error) => Err(unanswered(held, error).await),
+    }
+}
+
+/// The provider's whole answer: passed back, and the call settled from its usage.
+async fn settled(held: Held<'_>, answer: Answer) -> Response {
+    let (wire, engine) = (held.wire, held.gateway.engine());
     if !answer.status.is_success() {
-        return Ok(refused_upstream(held, answer.status, &answer.headers, answer.body).await);
+        return refused_upstream(held, answer.status, &answer.headers, answer.body).await;
     }
     let body = serde_json::from_slice::<Value>(&answer.body).unwrap_or(Value::Null);
     let answered = wire.answered(&body);
+    let record_id = uuid::Uuid::now_v7();
     let used = match answered.usage {
-        Some(usage) => CallUsage { usage, complete: true },
+        Some(usage) => CallUsage { usage, complete: true, record_id },
         // An answer without usage: the worst case that was held, marked estimated.
         None => CallUsage {
             usage: Usage { input: held.input_bound, output: held.cap, ..Usage::default() },
             complete: false,
+            record_id,
         },
     };
     let mut response = passed(wire, answer.status, &answer.headers, answer.body);
-    match engine.settle_call(&held.actor, &held.hold, &held.provider.price_as, used, GenAiOperation::Chat).await {
-        Ok(reported) => {
-            if let Ok(id) = HeaderValue::from_str(&reported.record.id.to_string()) {
-                response.headers_mut().insert(HeaderName::from_static("x-synthorg-cost-record-id"), id);
-            }
-        }
-        // The call was made and answered: the client gets its answer; the hold stays open
-        // until it expires, so the budget keeps counting the worst case meanwhile.
-        Err(error) => tracing::error!(reservation_id = %held.hold.id, %error, "a gateway call could not be settled"),
+    if let Ok(id) = HeaderValue::from_str(&record_id.to_string()) {
+        response.headers_mut().insert(HeaderName::from_static("x-synthorg-cost-record-id"), id);
     }
-    held.report.finish(engine, CallOutcome::Answered, answered);
-    Ok(response)
+    // The settlement is not on the client's path: the answer goes at once, and the hold,
+    // durable since before the call, keeps counting the worst case until the record that
+    // settles it commits (a few milliseconds later; if the store fails, until the hold
+    // expires). Budgets stay exact; the answer is one durable write sooner.
+    let (engine, actor, hold, price_as, report) =
+        (engine.clone(), held.actor, held.hold, held.provider.price_as.clone(), held.report);
+    let settle = async move {
+        if let Err(error) = engine.settle_call(&actor, &hold, &price_as, used, GenAiOperation::Chat).await {
+            tracing::error!(reservation_id = %hold.id, %error, "a gateway call could not be settled");
+        }
+        report.finish(&engine, CallOutcome::Answered, answered);
+    };
+    tokio::spawn(settle.instrument(tracing::Span::current()));
+    response
 }
 
 /// A streamed call: the provider's events relayed as they come (see [`stream`]), or its
@@ -185,13 +198,16 @@ async fn streamed(mut held: Held<'_>, parsed: Parsed, headers: &HeaderMap) -> Re
                 Ok(response) => response.into_parts(),
                 Err(error) => return Err(unanswered(held, error).await),
             };
-            if !parts.status.is_success() {
+            // An error, or a provider that answered the stream request with a whole answer:
+            // passed back as it came, and settled from it.
+            let events = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+            if !parts.status.is_success() || !events.is_some_and(|t| t.starts_with("text/event-stream")) {
                 let body = http_body_util::Limited::new(body, crate::MAX_ANSWER_BYTES)
                     .collect()
                     .await
                     .map(|b| b.to_bytes())
                     .unwrap_or_default();
-                return Ok(refused_upstream(held, parts.status, &parts.headers, body).await);
+                return Ok(settled(held, Answer { status: parts.status, headers: parts.headers, body }).await);
             }
             let source = body.into_data_stream().map(|chunk| chunk.map_err(|e| e.to_string())).boxed();
             (source, upstream.timeout())

@@ -254,11 +254,11 @@ impl Meter {
     /// The usage to record: the provider's, else the gateway's count.
     fn used(&self, input_bound: u64) -> CallUsage {
         match self.usage {
-            Some(usage) => CallUsage { usage, complete: true },
+            Some(usage) => CallUsage { usage, complete: true, record_id: uuid::Uuid::now_v7() },
             None => {
                 let counted = self.output_chunks.max(self.output_bytes.div_ceil(BYTES_PER_TOKEN));
                 let usage = Usage { input: input_bound, output: counted.min(self.cap), ..Usage::default() };
-                CallUsage { usage, complete: false }
+                CallUsage { usage, complete: false, record_id: uuid::Uuid::now_v7() }
             }
         }
     }
@@ -364,6 +364,11 @@ async fn pump(
             break Ending::Broken;
         }
     };
+    // What came after the last complete event (a stream that ended without its blank line)
+    // is the client's too.
+    if ending == Ending::Finished && !events.buffer.is_empty() {
+        let _ = tx.send(Bytes::from(std::mem::take(&mut events.buffer))).await;
+    }
     // Dropping the upstream body closes its connection: the provider stops generating.
     drop(source);
     drop(tx);

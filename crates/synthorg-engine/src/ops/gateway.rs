@@ -54,6 +54,9 @@ pub struct HeldCall {
 pub struct CallUsage {
     pub usage: Usage,
     pub complete: bool,
+    /// The id the cost record gets: chosen by the door before the write, so that its
+    /// answer can name the record without waiting for the write.
+    pub record_id: Uuid,
 }
 
 impl Engine {
@@ -158,8 +161,9 @@ impl Engine {
             reservation_id: Some(hold.id),
         };
         let settings = self.settings();
-        let record =
+        let mut record =
             report.into_gateway_record(now(), settings.max_report_delay, &settings.prices, price_as, usage.complete)?;
+        record.id = usage.record_id;
         self.append_cost(actor, record, operation).await
     }
 }

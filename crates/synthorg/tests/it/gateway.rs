@@ -218,11 +218,10 @@ fn held_forwarded_settled(store: &[(&str, &str)]) {
     assert_eq!(sent[2]["body"]["max_completion_tokens"], 30);
     assert!(sent[2]["body"].get("max_tokens").is_none());
 
-    // Each call is one metered record with the provider's own usage, settling its hold.
-    let (_, costs) = admin.get(&format!("/costs?agent_id={agent}&limit=10"));
-    let records = costs["items"].as_array().unwrap();
-    assert_eq!(records.len(), 3);
-    let first = &records[0];
+    // Each call is one metered record with the provider's own usage, settling its hold
+    // (written just after the answer: the answer does not wait for it).
+    let calls = records(&admin, &agent, 3);
+    let first = &calls[0];
     assert_eq!(first["cost_source"], "metered");
     assert_eq!(first["provider"], "up");
     assert_eq!(first["model"], "gpt-4.1-mini");
@@ -237,7 +236,7 @@ fn held_forwarded_settled(store: &[(&str, &str)]) {
     let holds = holds["items"].as_array().unwrap();
     assert_eq!(holds.len(), 3);
     assert!(holds.iter().all(|h| h["state"] == "settled" && h["provider"] == "up"), "{holds:?}");
-    assert!(records.iter().all(|r| holds.iter().any(|h| h["id"] == r["reservation_id"])));
+    assert!(calls.iter().all(|r| holds.iter().any(|h| h["id"] == r["reservation_id"])));
 
     // An upstream refusal passes through with its status and Retry-After; the hold goes back.
     let (status, retry_after, answer) = call(
@@ -258,9 +257,8 @@ fn held_forwarded_settled(store: &[(&str, &str)]) {
     let (_, holds) = admin.get(&format!("/budget/reservations?agent_id={agent}&limit=10"));
     let states: Vec<&str> = holds["items"].as_array().unwrap().iter().map(|h| h["state"].as_str().unwrap()).collect();
     assert_eq!(states, ["settled", "settled", "settled", "released", "settled", "released"]);
-    let (_, costs) = admin.get(&format!("/costs?agent_id={agent}&limit=10"));
-    let sources: Vec<&str> =
-        costs["items"].as_array().unwrap().iter().map(|r| r["cost_source"].as_str().unwrap()).collect();
+    let costs = records(&admin, &agent, 4);
+    let sources: Vec<&str> = costs.iter().map(|r| r["cost_source"].as_str().unwrap()).collect();
     assert_eq!(sources, ["metered", "metered", "metered", "estimated"]);
 
     // The simulated provider answers in process and says so.
@@ -334,8 +332,7 @@ fn the_openai_sdk_calls_through_the_gateway() {
     assert_eq!(chat["usage"]["completion_tokens"], 20);
     assert_eq!(chat["usage"]["prompt_tokens_details"]["cached_tokens"], 4);
     let record_id = chat["cost_record_id"].as_str().unwrap();
-    let (_, costs) = admin.get(&format!("/costs?agent_id={agent}"));
-    let record = &costs["items"][0];
+    let record = records(&admin, &agent, 1).pop().unwrap();
     assert_eq!((&record["id"], &record["cost_source"]), (&json!(record_id), &json!("metered")));
     let sent = upstream.received();
     assert!(sent[0]["headers"]["user-agent"].as_str().unwrap().starts_with("synthorg/"));
@@ -376,8 +373,7 @@ fn the_demo_answers_gpt_models_with_the_simulated_provider() {
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["system_fingerprint"], "synthorg-simulated");
     assert!(answer["choices"][0]["message"]["content"].as_str().unwrap().contains("simulated"));
-    let (_, costs) = admin.get(&format!("/costs?agent_id={agent}"));
-    let record = &costs["items"][0];
+    let record = records(&admin, &agent, 1).pop().unwrap();
     assert_eq!((&record["provider"], &record["cost_source"]), (&json!("simulated"), &json!("metered")));
     assert_eq!(record["output_tokens"], 8);
 }
@@ -467,6 +463,12 @@ fn streams_are_relayed_metered_cut_at_the_hold_and_settled_however_they_end() {
     let record = records(&admin, &agent, 4).pop().unwrap();
     assert_eq!((&record["cost_source"], &record["output_tokens"]), (&json!("estimated"), &json!(3)));
 
+    // A provider that answers a stream request with a whole answer: passed back, settled.
+    let (status, content_type, _) = stream(&server, &key, &said("whole-anyway", json!({"max_tokens": 50})));
+    assert_eq!((status, content_type.as_str()), (200, "application/json"));
+    let record = records(&admin, &agent, 5).pop().unwrap();
+    assert_eq!((&record["cost_source"], &record["output_tokens"]), (&json!("metered"), &json!(20)));
+
     // A client that goes away: the upstream request is dropped and what passed is settled.
     let address = server.base.trim_start_matches("http://").trim_end_matches("/api/v1").to_owned();
     let body = said("ignore-cap", json!({"max_tokens": 150})).to_string();
@@ -485,7 +487,7 @@ fn streams_are_relayed_metered_cut_at_the_hold_and_settled_however_they_end() {
         seen.extend_from_slice(&buffer[..n]);
     }
     drop(socket);
-    let record = records(&admin, &agent, 5).pop().unwrap();
+    let record = records(&admin, &agent, 6).pop().unwrap();
     assert_eq!(record["cost_source"], "estimated");
     let output = record["output_tokens"].as_u64().unwrap();
     assert!((3..150).contains(&output), "settled what passed, not the cap: {output}");
@@ -498,7 +500,7 @@ fn streams_are_relayed_metered_cut_at_the_hold_and_settled_however_they_end() {
     let (text, finishes) = contents(&events);
     assert_eq!((text.as_str(), finishes), ("This answer comes from", vec!["length".to_owned()]));
     assert!(events[0].contains("synthorg-simulated"));
-    let record = records(&admin, &agent, 6).pop().unwrap();
+    let record = records(&admin, &agent, 7).pop().unwrap();
     assert_eq!(
         (&record["provider"], &record["cost_source"], &record["output_tokens"]),
         (&json!("sim"), &json!("metered"), &json!(4))
@@ -606,7 +608,14 @@ fn each_call_is_a_client_span_a_metric_and_a_log_line_without_its_content() {
     assert_eq!(status, 200, "{events}");
     records(&admin, &agent, 2);
 
-    let metrics = ureq::get(format!("{}/metrics", server.base)).call().unwrap().into_body().read_to_string().unwrap();
+    // A call's event follows its record by a moment: wait for the second.
+    let scrape = || ureq::get(format!("{}/metrics", server.base)).call().unwrap().into_body().read_to_string().unwrap();
+    let answered = "synthorg_gateway_calls_total{provider=\"up\",model=\"gpt-4.1-mini\",outcome=\"answered\"} 2";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !scrape().contains(answered) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let metrics = scrape();
     let sample = |prefix: &str| -> f64 {
         let line =
             metrics.lines().find(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("no {prefix} in {metrics}"));

@@ -25,6 +25,7 @@ finish, the usage chunk when `stream_options.include_usage`, and `[DONE]`. Behav
                  that ignores it would; the stream's end is then never reached by a client
                  the gateway cuts off
   stream-break   three content chunks, then the connection closes with no finish or usage
+  whole-anyway   a whole answer, as if the stream had not been asked for
 
 It stands in for Anthropic's Messages API too: `POST /v1/messages` with `x-api-key: <key>`
 and an `anthropic-version` header answers a `message` (content "ok", the same token
@@ -110,7 +111,7 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(3)
         if said == "wait":
             time.sleep(0.5)
-        if body.get("stream") is True:
+        if body.get("stream") is True and said != "whole-anyway":
             return self.stream(body, model, said)
         cap = body.get("max_completion_tokens") or body.get("max_tokens") or 16
         completion = min(int(cap), 20)

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# The model gateway beside LiteLLM's proxy, in one run, against the same upstream under the
+# same load: a fast OpenAI-compatible stub on loopback (examples/upstream_stub.rs, measured
+# directly first: it is the anchor, not the bottleneck), synthorg's gateway (a budget hold
+# and its settlement per call, on a fresh SQLite store, budget limits set so every hold reads
+# every scope), and LiteLLM's proxy (its own defaults, no database: plain proxying). The load
+# generator (examples/gateway_load.rs) is open loop at 100, 500, 1,000 and 2,000 req/s, then
+# flat out over 64 connections, for whole answers and for streams.
+#
+#   bench/gateway.sh [SECONDS]        (default 5 s per point)
+#   SKIP_LITELLM=1 bench/gateway.sh   (synthorg and the stub alone)
+#
+# LiteLLM is installed on first use into bench/.litellm (a venv, from
+# bench/litellm-proxy-requirements.txt). Prints, per target, mode and rate: the rate achieved,
+# errors, p50 / p99 latency, and the overhead (through the proxy minus direct, same rate);
+# for streams the time to the first chunk too. Targets: synthorg's overhead p50 <= 0.5 ms and
+# p99 <= 2 ms at 500 req/s, time-to-first-chunk overhead p50 <= 1 ms, a sustainable rate at
+# least 10x LiteLLM's, no errors.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-5}
+cargo build --release -q -p synthorg
+cargo build --release -q -p synthorg-gateway --examples
+bin=target/release/synthorg
+load=target/release/examples/gateway_load
+work=$(mktemp -d "${TMPDIR:-/tmp}/synthorg-gateway-bench.XXXXXX")
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# The upstream.
+target/release/examples/upstream_stub 0 >"$work/stub.out" &
+pids+=($!)
+for _ in $(seq 50); do grep -q port= "$work/stub.out" 2>/dev/null && break; sleep 0.1; done
+stub=$(sed -n 's/^port=//p' "$work/stub.out")
+
+# synthorg, with the stub as its provider.
+port=$(free_port)
+cat >"$work/synthorg.yaml" <<YAML
+gateway:
+  providers:
+    stub:
+      kind: openai
+      base_url: http://127.0.0.1:$stub/v1
+      api_key_env: BENCH_UPSTREAM_KEY
+  routes:
+    - model: gpt-4.1-mini
+      provider: stub
+YAML
+BENCH_UPSTREAM_KEY=sk-bench SYNTHORG_LOGGING__LEVEL=warn SYNTHORG_AUTH__RATE_LIMITS__ENABLED=false \
+  "$bin" serve --config "$work/synthorg.yaml" --data-dir "$work/data" --bind "127.0.0.1:$port" 2>"$work/serve.log" &
+pids+=($!)
+api="http://127.0.0.1:$port/api/v1"
+for _ in $(seq 100); do [ -f "$work/data/admin.key" ] && curl -sf "$api/health" >/dev/null && break; sleep 0.1; done
+admin=$(cat "$work/data/admin.key")
+curl -sf -X PUT -H "Authorization: Bearer $admin" --json \
+  '{"total_monthly": 1000000, "per_agent_daily_limit": 100000, "per_task_limit": 100000}' "$api/budget/config" >/dev/null
+agent=$(curl -sf -H "Authorization: Bearer $admin" --json '{"name": "bench", "role": "developer"}' "$api/agents" \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+key=$(curl -sf -H "Authorization: Bearer $admin" --json "{\"role\": \"agent\", \"agent_id\": \"$agent\"}" "$api/keys" \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
+
+# LiteLLM's proxy, with the same stub.
+targets="direct=http://127.0.0.1:$stub/v1/chat/completions synthorg=http://127.0.0.1:$port/gateway/openai/v1/chat/completions"
+if [ -z "${SKIP_LITELLM:-}" ]; then
+  if [ ! -x bench/.litellm/bin/litellm ]; then
+    echo "installing LiteLLM's proxy into bench/.litellm (once)" >&2
+    python3 -m venv bench/.litellm
+    bench/.litellm/bin/pip install -q -r bench/litellm-proxy-requirements.txt
+  fi
+  lport=$(free_port)
+  cat >"$work/litellm.yaml" <<YAML
+model_list:
+  - model_name: gpt-4.1-mini
+    litellm_params:
+      model: openai/gpt-4.1-mini
+      api_base: http://127.0.0.1:$stub/v1
+      api_key: sk-bench
+YAML
+  LITELLM_LOG=ERROR LITELLM_LOCAL_MODEL_COST_MAP=True LITELLM_TELEMETRY=False \
+    bench/.litellm/bin/litellm --config "$work/litellm.yaml" --host 127.0.0.1 --port "$lport" >"$work/litellm.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 120); do curl -sf "http://127.0.0.1:$lport/health/liveliness" >/dev/null 2>&1 && break; sleep 0.5; done
+  targets="$targets litellm=http://127.0.0.1:$lport/v1/chat/completions"
+fi
+
+# Every point: target, mode, rate (0: flat out over 64 connections).
+for mode in whole stream; do
+  for rate in 100 500 1000 2000 0; do
+    for t in $targets; do
+      name=${t%%=*} url=${t#*=}
+      flag=""; [ "$mode" = stream ] && flag=stream
+      line=$("$load" "$url" "$key" "$rate" "$seconds" "${flag:-whole}" 64)
+      echo "$name $mode $line" >>"$work/results"
+    done
+  done
+done
+python3 bench/gateway_report.py "$work/results"
