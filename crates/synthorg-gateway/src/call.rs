@@ -165,8 +165,9 @@ async fn settled(held: Held<'_>, answer: Answer) -> Response {
     // durable since before the call, keeps counting the worst case until the record that
     // settles it commits (a few milliseconds later; if the store fails, until the hold
     // expires). Budgets stay exact; the answer is one durable write sooner.
-    let (engine, actor, hold, price_as, report) =
+    let (engine, actor, hold, price_as, mut report) =
         (engine.clone(), held.actor, held.hold, held.provider.price_as.clone(), held.report);
+    report.answered_at = Some((Instant::now(), std::time::SystemTime::now()));
     let settle = async move {
         if let Err(error) = engine.settle_call(&actor, &hold, &price_as, used, GenAiOperation::Chat).await {
             tracing::error!(reservation_id = %hold.id, %error, "a gateway call could not be settled");

@@ -27,6 +27,9 @@ pub(crate) struct CallReport {
     /// Time spent waiting for the provider so far.
     pub(crate) upstream: Duration,
     pub(crate) reservation_id: Option<Uuid>,
+    /// When the client had its answer, if the report is finished later (after the
+    /// settlement): the call's duration and span end there.
+    pub(crate) answered_at: Option<(Instant, SystemTime)>,
 }
 
 /// What the provider's answer said, when there was one.
@@ -55,12 +58,14 @@ impl CallReport {
             started_at: SystemTime::now(),
             upstream: Duration::ZERO,
             reservation_id: None,
+            answered_at: None,
         }
     }
 
     /// The call ended with `outcome`: its span and its event.
     pub(crate) fn finish(self, engine: &Engine, outcome: CallOutcome, answered: Answered) {
-        let seconds = self.started.elapsed();
+        let (ended, ended_at) = self.answered_at.unwrap_or_else(|| (Instant::now(), SystemTime::now()));
+        let seconds = ended.saturating_duration_since(self.started);
         let overhead = seconds.saturating_sub(self.upstream);
         if let Some(tracer) = &engine.settings().tracer {
             let tokens = |n: u64| AttrValue::Int(i64::try_from(n).unwrap_or(i64::MAX));
@@ -106,7 +111,7 @@ impl CallReport {
                 attributes.push(("error.type", error.as_str().into()));
             }
             let name = format!("chat {}", self.model);
-            tracer.record_child(name, SpanKind::Client, self.started_at, attributes, error);
+            tracer.record_child_until(name, SpanKind::Client, self.started_at, ended_at, attributes, error);
         }
         engine.record(vec![Event::ModelCalled {
             agent_id: self.agent_id,

@@ -372,6 +372,9 @@ async fn pump(
     // Dropping the upstream body closes its connection: the provider stops generating.
     drop(source);
     drop(tx);
+    // The client's stream ended here; the settlement below is not part of the call.
+    let mut report = report;
+    report.answered_at = Some((std::time::Instant::now(), std::time::SystemTime::now()));
     let used = meter.used(settlement.input_bound);
     let Settlement { engine, actor, hold, price_as, .. } = settlement;
     let outcome = match ending {

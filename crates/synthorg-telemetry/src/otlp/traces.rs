@@ -245,6 +245,20 @@ impl Tracer {
         attributes: Vec<(&'static str, AttrValue)>,
         error: Option<String>,
     ) {
+        self.record_child_until(name, kind, start, std::time::SystemTime::now(), attributes, error);
+    }
+
+    /// [`Tracer::record_child`] for a span that ended at `end`, recorded later (after work
+    /// that follows it, such as the settlement of a call already answered).
+    pub fn record_child_until(
+        &self,
+        name: String,
+        kind: SpanKind,
+        start: std::time::SystemTime,
+        end: std::time::SystemTime,
+        attributes: Vec<(&'static str, AttrValue)>,
+        error: Option<String>,
+    ) {
         let Some(parent) = crate::context::current().filter(|t| t.flags & 0x01 == 0x01) else { return };
         self.record(SpanRecord {
             trace_id: parent.trace_id,
@@ -254,7 +268,7 @@ impl Tracer {
             name,
             kind,
             start,
-            end: std::time::SystemTime::now(),
+            end,
             attributes,
             error,
         });
