@@ -25,7 +25,7 @@ def ms(x):
 
 print("%-9s %-6s %8s %9s %7s %9s %9s %11s %11s %10s %10s" % (
     "target", "mode", "rate", "achieved", "errors", "p50 ms", "p99 ms", "+p50 ms", "+p99 ms", "1st p50", "+1st p50"))
-for target, mode, r in rows:
+for target, mode, r in sorted(rows, key=lambda row: (row[1], row[2]["rate"] or 1e9, row[0])):
     d = direct.get((mode, r["rate"]))
     over = lambda key: ms(r[key] - d[key]) if d and target != "direct" else "-"
     rate = "flat out" if r["rate"] == 0 else "%d/s" % r["rate"]

@@ -2,7 +2,7 @@
 # Every benchmark of the project, each beside the anchor it is compared with, in one run.
 # The figures go to docs/performance.md (with the machine they were measured on).
 #
-#   bench/suite.sh            # about 15 minutes on 2 cores, most of it compiling and criterion
+#   bench/suite.sh            # about 20 minutes on 2 cores, most of it compiling and criterion
 #
 # The servers these scripts start run with auth.rate_limits off: the benchmarks measure
 # the server at full load, which the per-key limits would cap (docs/security.md).
@@ -43,3 +43,6 @@ bench/api_postgres.sh 15
 
 section "memory: idle, under load, log burst with the collector down"
 bench/memory.sh
+
+section "the model gateway beside LiteLLM's proxy, same upstream stub, open loop"
+bench/gateway.sh 5
