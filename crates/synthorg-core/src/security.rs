@@ -24,7 +24,7 @@ use crate::string_enum;
 pub use approval::{Approval, ApprovalStatus, Decision, DecisionRequest};
 pub use assess::Assessment;
 pub use detectors::{CredentialDetector, DestructiveOperationDetector, ExfiltrationDetector, PathTraversalDetector};
-pub use policy::{LevelPolicy, PolicyRule, SecurityPolicy};
+pub use policy::{LevelPolicy, ModelRefused, PolicyRule, SecurityPolicy};
 pub use redact::{REDACTED, is_secret_name, redact_json};
 pub use scan::{OutputFinding, OutputScan, scan_output};
 

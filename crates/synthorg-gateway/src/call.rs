@@ -182,7 +182,7 @@ async fn settled(held: Held<'_>, answer: Answer) -> Response {
 /// error passed back.
 async fn streamed(mut held: Held<'_>, parsed: Parsed, headers: &HeaderMap) -> Result<Response, GatewayError> {
     let wire = held.wire;
-    let (source, idle): (BoxStream<'static, Result<Bytes, String>>, _) = match held.provider.kind {
+    let (source, idle): (BoxStream<'static, std::io::Result<Bytes>>, _) = match held.provider.kind {
         ProviderKind::Simulated => {
             let events = wire.simulated_stream(&parsed.request, &held.report.model, held.cap);
             (futures_util::stream::iter(events.into_iter().map(Ok)).boxed(), held.provider.timeout)
@@ -210,7 +210,7 @@ async fn streamed(mut held: Held<'_>, parsed: Parsed, headers: &HeaderMap) -> Re
                     .unwrap_or_default();
                 return Ok(settled(held, Answer { status: parts.status, headers: parts.headers, body }).await);
             }
-            let source = body.into_data_stream().map(|chunk| chunk.map_err(|e| e.to_string())).boxed();
+            let source = body.into_data_stream().map(|chunk| chunk.map_err(std::io::Error::other)).boxed();
             (source, upstream.timeout())
         }
     };

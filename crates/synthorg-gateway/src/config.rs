@@ -313,7 +313,7 @@ impl GatewayConfig {
                 )),
                 Some(provider) => match Route::new(&r.model, Arc::clone(provider)) {
                     Ok(route) => routes.push(route),
-                    Err(problem) => errors.push(FieldError::new(format!("{path}.model"), problem)),
+                    Err(problem) => errors.push(FieldError::new(format!("{path}.model"), problem.to_string())),
                 },
             }
         }

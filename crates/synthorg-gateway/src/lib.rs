@@ -34,7 +34,7 @@ pub use config::{
     BudgetShort, GatewayConfig, GatewaySettings, MAX_OUTPUT_TOKENS, Provider, ProviderConfig, ProviderKind,
     RouteConfig, Secret,
 };
-pub use route::{Resolved, Route, Routes};
+pub use route::{PatternError, Resolved, Route, Routes};
 pub use upstream::MAX_ANSWER_BYTES;
 
 use crate::error::GatewayError;

@@ -25,19 +25,30 @@ enum Pattern {
 /// Longest model name a route or a request may carry.
 pub(crate) const MAX_MODEL_LEN: usize = 256;
 
+/// Why a route's model pattern is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PatternError {
+    #[error("a model is 1 to {MAX_MODEL_LEN} bytes")]
+    Length,
+    #[error("a model name has no spaces or control characters (found U+{0:04X})")]
+    Character(u32),
+    #[error("only a trailing '*' is a wildcard")]
+    Wildcard,
+}
+
 impl Route {
     /// A route for `model` (exact, or a prefix ending in `*`); the problem otherwise.
-    pub fn new(model: &str, provider: Arc<Provider>) -> Result<Self, String> {
+    pub fn new(model: &str, provider: Arc<Provider>) -> Result<Self, PatternError> {
         if model.is_empty() || model.len() > MAX_MODEL_LEN {
-            return Err(format!("a model is 1 to {MAX_MODEL_LEN} bytes"));
+            return Err(PatternError::Length);
         }
         if let Some(bad) = model.chars().find(|c| c.is_control() || c.is_whitespace()) {
-            return Err(format!("a model name has no spaces or control characters (found U+{:04X})", bad as u32));
+            return Err(PatternError::Character(bad as u32));
         }
         let pattern = match model.strip_suffix('*') {
-            Some(prefix) if prefix.contains('*') => return Err("only a trailing '*' is a wildcard".into()),
+            Some(prefix) if prefix.contains('*') => return Err(PatternError::Wildcard),
             Some(prefix) => Pattern::Prefix(prefix.to_owned()),
-            None if model.contains('*') => return Err("only a trailing '*' is a wildcard".into()),
+            None if model.contains('*') => return Err(PatternError::Wildcard),
             None => Pattern::Exact(model.to_owned()),
         };
         Ok(Self { pattern, provider })

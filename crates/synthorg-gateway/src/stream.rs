@@ -313,7 +313,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// Starts pumping `source` to the client; the returned stream is the client's body.
 pub(crate) fn relay(
-    source: BoxStream<'static, Result<Bytes, String>>,
+    source: BoxStream<'static, std::io::Result<Bytes>>,
     meter: Meter,
     settlement: Settlement,
     report: CallReport,
@@ -326,7 +326,7 @@ pub(crate) fn relay(
 }
 
 async fn pump(
-    mut source: BoxStream<'static, Result<Bytes, String>>,
+    mut source: BoxStream<'static, std::io::Result<Bytes>>,
     tx: mpsc::Sender<Bytes>,
     mut meter: Meter,
     settlement: Settlement,

@@ -101,16 +101,27 @@ impl SecurityPolicy {
     /// Whether an agent of `level` may call `model` through the model gateway, and the output
     /// cap it may hold: `requested`, lowered to the level's `max_output_tokens`. The refusal
     /// says which list refused.
-    pub fn model_call(&self, level: TrustLevel, model: &str, requested: u64) -> Result<u64, String> {
+    pub fn model_call(&self, level: TrustLevel, model: &str, requested: u64) -> Result<u64, ModelRefused> {
         let policy = self.level(level);
+        let refused = |denied| ModelRefused { model: model.to_owned(), level, denied };
         if matches_any(&canonical_patterns(&policy.denied_models), model) {
-            return Err(format!("the model {model} is denied for trust level {level}"));
+            return Err(refused(true));
         }
         if !policy.allowed_models.is_empty() && !matches_any(&canonical_patterns(&policy.allowed_models), model) {
-            return Err(format!("the model {model} is not allowed for trust level {level}"));
+            return Err(refused(false));
         }
         Ok(policy.max_output_tokens.map_or(requested, |cap| requested.min(cap)))
     }
+}
+
+/// A model a trust level may not call: on its `denied_models`, or not on its
+/// `allowed_models`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the model {model} is {} for trust level {level}", if *.denied { "denied" } else { "not allowed" })]
+pub struct ModelRefused {
+    pub model: String,
+    pub level: TrustLevel,
+    pub denied: bool,
 }
 
 impl Default for SecurityPolicy {

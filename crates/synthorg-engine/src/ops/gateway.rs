@@ -79,7 +79,7 @@ impl Engine {
             .settings()
             .security_policy
             .model_call(agent.trust_level, &call.model, call.max_output_tokens)
-            .map_err(DomainError::Forbidden)?;
+            .map_err(|refused| DomainError::Forbidden(refused.to_string()))?;
         let refused = match self.hold_for(actor, agent_id, &call, cap).await {
             Err(EngineError::BudgetExhausted(exhausted)) => exhausted,
             held => return held.map(|held| HeldCall { held, max_output_tokens: cap }),
