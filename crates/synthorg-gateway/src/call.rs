@@ -165,6 +165,7 @@ async fn settled(held: Held<'_>, answer: Answer) -> Response {
     // durable since before the call, keeps counting the worst case until the record that
     // settles it commits (a few milliseconds later; if the store fails, until the hold
     // expires). Budgets stay exact; the answer is one durable write sooner.
+    let gateway = held.gateway;
     let (engine, actor, hold, price_as, mut report) =
         (engine.clone(), held.actor, held.hold, held.provider.price_as.clone(), held.report);
     report.answered_at = Some((Instant::now(), std::time::SystemTime::now()));
@@ -174,7 +175,7 @@ async fn settled(held: Held<'_>, answer: Answer) -> Response {
         }
         report.finish(&engine, CallOutcome::Answered, answered);
     };
-    tokio::spawn(settle.instrument(tracing::Span::current()));
+    gateway.spawn(settle.instrument(tracing::Span::current()));
     response
 }
 
@@ -222,7 +223,7 @@ async fn streamed(mut held: Held<'_>, parsed: Parsed, headers: &HeaderMap) -> Re
         price_as: held.provider.price_as.clone(),
         input_bound: held.input_bound,
     };
-    let body = axum::body::Body::from_stream(stream::relay(source, meter, settlement, held.report, idle));
+    let body = axum::body::Body::from_stream(stream::relay(held.gateway, source, meter, settlement, held.report, idle));
     let mut response = (StatusCode::OK, body).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream; charset=utf-8"));

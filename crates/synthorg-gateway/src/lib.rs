@@ -21,7 +21,10 @@ mod upstream;
 mod wire;
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -29,6 +32,7 @@ use axum::http::{HeaderMap, header};
 use axum::routing::{get, post};
 use synthorg_core::Actor;
 use synthorg_engine::Engine;
+use tokio::sync::Notify;
 
 pub use config::{
     BudgetShort, GatewayConfig, GatewaySettings, MAX_OUTPUT_TOKENS, Provider, ProviderConfig, ProviderKind,
@@ -57,6 +61,15 @@ struct Inner {
     engine: Engine,
     settings: GatewaySettings,
     upstreams: HashMap<String, upstream::Upstream>,
+    in_flight: InFlight,
+}
+
+/// Work a call leaves running after its answer (a settlement, a stream's relay): counted,
+/// so that a stopping server waits for it and no call goes unrecorded.
+#[derive(Debug, Default)]
+struct InFlight {
+    count: AtomicUsize,
+    idle: Notify,
 }
 
 /// Why the gateway cannot start.
@@ -75,7 +88,35 @@ impl Gateway {
             .iter()
             .filter_map(|p| upstream::Upstream::new(Arc::clone(p), tls.clone()).map(|u| (p.name.clone(), u)))
             .collect();
-        Ok(Self { inner: Arc::new(Inner { engine, settings, upstreams }) })
+        Ok(Self { inner: Arc::new(Inner { engine, settings, upstreams, in_flight: InFlight::default() }) })
+    }
+
+    /// Runs `work` (a settlement, a relay) beside the answer, counted in flight.
+    fn spawn(&self, work: impl Future<Output = ()> + Send + 'static) {
+        self.inner.in_flight.count.fetch_add(1, Ordering::SeqCst);
+        let inner = Arc::clone(&self.inner);
+        tokio::spawn(async move {
+            work.await;
+            if inner.in_flight.count.fetch_sub(1, Ordering::SeqCst) == 1 {
+                inner.in_flight.idle.notify_waiters();
+            }
+        });
+    }
+
+    /// Waits until every settlement and relay still running has finished, at most `limit`;
+    /// false when some had not. A stopping server calls it after its last connection closed.
+    pub async fn drained(&self, limit: Duration) -> bool {
+        let in_flight = &self.inner.in_flight;
+        let wait = async {
+            loop {
+                let idle = in_flight.idle.notified();
+                if in_flight.count.load(Ordering::SeqCst) == 0 {
+                    return;
+                }
+                idle.await;
+            }
+        };
+        tokio::time::timeout(limit, wait).await.is_ok()
     }
 
     pub fn engine(&self) -> &Engine {

@@ -313,6 +313,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// Starts pumping `source` to the client; the returned stream is the client's body.
 pub(crate) fn relay(
+    gateway: &crate::Gateway,
     source: BoxStream<'static, std::io::Result<Bytes>>,
     meter: Meter,
     settlement: Settlement,
@@ -321,7 +322,7 @@ pub(crate) fn relay(
 ) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
     let (tx, rx) = mpsc::channel::<Bytes>(32);
     // In the request's span: the call's CLIENT span is a child of its SERVER span.
-    tokio::spawn(pump(source, tx, meter, settlement, report, idle).instrument(tracing::Span::current()));
+    gateway.spawn(pump(source, tx, meter, settlement, report, idle).instrument(tracing::Span::current()));
     futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|bytes| (Ok(bytes), rx)) })
 }
 

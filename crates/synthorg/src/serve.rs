@@ -131,12 +131,16 @@ async fn serve(
         tracing::info!("demo: the model gateway answers gpt-* models with its simulated provider");
     }
     let mut gateway_failed = None;
+    let mut gateway_door = None;
     let (app, _) =
         synthorg_api::app_with_doors(
             store.clone(),
             settings.api.clone(),
             |engine| match synthorg_gateway::Gateway::new(engine.clone(), gateway) {
-                Ok(gateway) => synthorg_gateway::router(gateway),
+                Ok(gateway) => {
+                    gateway_door = Some(gateway.clone());
+                    synthorg_gateway::router(gateway)
+                }
                 Err(e) => {
                     gateway_failed = Some(e);
                     axum::Router::new()
@@ -167,6 +171,16 @@ async fn serve(
     tokio::select! {
         () = server => {}
         () = forced => tracing::warn!(timeout_ms = deadline.as_millis() as u64, "shutdown deadline passed; abandoning in-flight requests"),
+    }
+    // Gateway calls answered but not yet settled (and streams' relays) finish their
+    // records before the store closes.
+    if let Some(gateway) = gateway_door
+        && !gateway.drained(deadline).await
+    {
+        tracing::warn!(
+            timeout_ms = deadline.as_millis() as u64,
+            "shutdown deadline passed with gateway calls not yet settled; their holds expire"
+        );
     }
     if let Some(demo) = demo {
         tokio::task::block_in_place(|| demo.finish(store.as_ref()));

@@ -833,3 +833,43 @@ fn the_anthropic_sdk_calls_through_the_gateway() {
     assert_eq!((&refused["status"], &refused["type"]), (&json!(402), &json!("billing_error")));
     assert_eq!(refused["attempts"], 1, "a 402 is not retried: {refused}");
 }
+
+/// A stream still running when the server is told to stop: it runs to its end (graceful
+/// shutdown), and its settlement, which follows it, is written before the store closes.
+#[test]
+fn a_stream_running_at_shutdown_is_settled_before_the_server_stops() {
+    let upstream = Upstream::start();
+    let (dir, data, server) = serve(&upstream, &[]);
+    let admin = Client::new(&server.base, &Server::bootstrap_key(&data));
+    let (agent, key) = agent_key(&admin, "late");
+    let address = server.base.trim_start_matches("http://").trim_end_matches("/api/v1").to_owned();
+    // About 200 chunks, 5 ms apart: a second of stream, cut at its cap of 150.
+    let body = said("ignore-cap", json!({"max_tokens": 150})).to_string();
+    let reader = std::thread::spawn(move || {
+        let mut socket = std::net::TcpStream::connect(&address).unwrap();
+        let request = format!(
+            "POST /gateway/openai/v1/chat/completions HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {key}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        std::io::Write::write_all(&mut socket, request.as_bytes()).unwrap();
+        let mut answer = String::new();
+        let _ = std::io::Read::read_to_string(&mut socket, &mut answer);
+        answer
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let (status, logs) = server.signal("TERM");
+    assert!(status.success(), "{logs:?}");
+    assert!(reader.join().unwrap().contains("data: [DONE]"), "the stream ran to its end");
+    // The store as the next start finds it.
+    let config = dir.path().join("gateway.yaml");
+    let again = Server::start_with_env(
+        &data,
+        &["--config", config.to_str().unwrap()],
+        &[("GATEWAY_TEST_UPSTREAM_KEY", UPSTREAM_KEY)],
+    );
+    let admin = Client::new(&again.base, &Server::bootstrap_key(&data));
+    let (_, costs) = admin.get(&format!("/costs?agent_id={agent}"));
+    let record = &costs["items"][0];
+    assert_eq!((&record["cost_source"], &record["output_tokens"]), (&json!("estimated"), &json!(150)), "{costs}");
+}
