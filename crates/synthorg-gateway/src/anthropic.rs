@@ -1,5 +1,5 @@
-//! The Anthropic-compatible door: `POST /gateway/anthropic/v1/messages` (the call flow is
-//! [`crate::call`]) and `POST /gateway/anthropic/v1/messages/count_tokens`, and what is
+//! The Anthropic-compatible door: `POST /gateway/anthropic/v1/messages` (its handler and
+//! call flow are [`crate::call`]) and `POST /gateway/anthropic/v1/messages/count_tokens`, and what is
 //! particular to Anthropic's wire format: `max_tokens` is required, the key may come as
 //! `x-api-key`, the `anthropic-version` and `anthropic-beta` headers travel to the provider,
 //! and `usage.input_tokens` excludes the cached input, which comes in its own fields.
@@ -11,18 +11,13 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use synthorg_core::price::Usage;
 
-use crate::config::ProviderKind;
+use crate::Gateway;
 use crate::error::GatewayError;
-use crate::wire::Wire;
-use crate::{Gateway, call};
+use crate::format::Wire;
+use crate::provider::ProviderKind;
 
 /// The API version sent when the client names none.
 const DEFAULT_VERSION: &str = "2023-06-01";
-
-/// `POST /gateway/anthropic/v1/messages`.
-pub(crate) async fn messages(State(gateway): State<Gateway>, headers: HeaderMap, body: Bytes) -> Response {
-    call::handle(&gateway, Wire::Anthropic, &headers, body).await
-}
 
 /// `anthropic-version` (the client's, else the default) and `anthropic-beta`, when valid.
 pub(crate) fn passed_on(headers: &HeaderMap) -> Vec<(HeaderName, HeaderValue)> {

@@ -9,6 +9,7 @@
 
 use std::time::Instant;
 
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -24,15 +25,25 @@ use synthorg_core::reservation::Reservation;
 use synthorg_engine::{CallUsage, EngineError, ModelCall};
 use tracing::Instrument;
 
-use crate::config::{Provider, ProviderKind};
 use crate::error::GatewayError;
+use crate::provider::{Provider, ProviderKind};
 use crate::report::{Answered, CallReport};
 use crate::upstream::{Answer, UpstreamError};
 use crate::wire::{Parsed, Wire};
 use crate::{Gateway, TASK_HEADER, stream};
 
+/// `POST /gateway/openai/v1/chat/completions`.
+pub(crate) async fn openai_chat(State(gateway): State<Gateway>, headers: HeaderMap, body: Bytes) -> Response {
+    handle(&gateway, Wire::OpenAi, &headers, body).await
+}
+
+/// `POST /gateway/anthropic/v1/messages`.
+pub(crate) async fn anthropic_messages(State(gateway): State<Gateway>, headers: HeaderMap, body: Bytes) -> Response {
+    handle(&gateway, Wire::Anthropic, &headers, body).await
+}
+
 /// Handles one call; every failure answers in the wire format's error shape.
-pub(crate) async fn handle(gateway: &Gateway, wire: Wire, headers: &HeaderMap, body: Bytes) -> Response {
+async fn handle(gateway: &Gateway, wire: Wire, headers: &HeaderMap, body: Bytes) -> Response {
     match call(gateway, wire, headers, body).await {
         Ok(response) => response,
         Err(error) => error.response(wire),

@@ -10,7 +10,7 @@ use synthorg_core::DomainError;
 use synthorg_engine::EngineError;
 use synthorg_engine::StoreError;
 
-use crate::wire::Wire;
+use crate::format::Wire;
 
 /// One error answer of a door.
 #[derive(Debug)]

@@ -12,7 +12,9 @@ mod anthropic;
 mod call;
 mod config;
 mod error;
+mod format;
 mod openai;
+mod provider;
 mod report;
 mod route;
 mod simulated;
@@ -34,10 +36,8 @@ use synthorg_core::Actor;
 use synthorg_engine::Engine;
 use tokio::sync::Notify;
 
-pub use config::{
-    BudgetShort, GatewayConfig, GatewaySettings, MAX_OUTPUT_TOKENS, Provider, ProviderConfig, ProviderKind,
-    RouteConfig, Secret,
-};
+pub use config::{BudgetShort, GatewayConfig, GatewaySettings, MAX_OUTPUT_TOKENS, ProviderConfig, RouteConfig};
+pub use provider::{Provider, ProviderKind, Secret};
 pub use route::{PatternError, Resolved, Route, Routes};
 pub use upstream::MAX_ANSWER_BYTES;
 
@@ -166,9 +166,9 @@ impl Gateway {
 /// The gateway's routes, under `/gateway`.
 pub fn router(gateway: Gateway) -> Router {
     Router::new()
-        .route("/gateway/openai/v1/chat/completions", post(openai::chat_completions))
+        .route("/gateway/openai/v1/chat/completions", post(call::openai_chat))
         .route("/gateway/openai/v1/models", get(openai::models))
-        .route("/gateway/anthropic/v1/messages", post(anthropic::messages))
+        .route("/gateway/anthropic/v1/messages", post(call::anthropic_messages))
         .route("/gateway/anthropic/v1/messages/count_tokens", post(anthropic::count_tokens))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .with_state(gateway)

@@ -1,24 +1,18 @@
-//! The OpenAI-compatible door: `POST /gateway/openai/v1/chat/completions` (the call flow is
-//! [`crate::call`]) and `GET /gateway/openai/v1/models`, and what is particular to OpenAI's
+//! The OpenAI-compatible door: `POST /gateway/openai/v1/chat/completions` (its handler and
+//! call flow are [`crate::call`]) and `GET /gateway/openai/v1/models`, and what is particular to OpenAI's
 //! wire format: the cap in `max_completion_tokens` or `max_tokens`, the usage chunk of a
 //! stream asked for with `stream_options.include_usage`, and the shape of `usage`.
 
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use serde_json::{Map, Value, json};
 use synthorg_core::price::Usage;
 
-use crate::config::ProviderKind;
+use crate::Gateway;
 use crate::error::GatewayError;
-use crate::wire::Wire;
-use crate::{Gateway, call};
-
-/// `POST /gateway/openai/v1/chat/completions`.
-pub(crate) async fn chat_completions(State(gateway): State<Gateway>, headers: HeaderMap, body: Bytes) -> Response {
-    call::handle(&gateway, Wire::OpenAi, &headers, body).await
-}
+use crate::format::Wire;
+use crate::provider::ProviderKind;
 
 /// The field the client gave its cap in (`max_completion_tokens`, else `max_tokens`), and
 /// whether it asked for a stream's usage chunk.

@@ -10,7 +10,7 @@ use synthorg_engine::Engine;
 use synthorg_telemetry::otlp::{AttrValue, SpanKind};
 use uuid::Uuid;
 
-use crate::config::Provider;
+use crate::provider::Provider;
 
 /// A call in flight: who, where, and since when.
 #[derive(Debug, Clone)]

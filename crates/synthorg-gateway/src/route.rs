@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use crate::config::Provider;
+use crate::provider::Provider;
 
 /// One route: a model name or prefix, and its provider.
 #[derive(Debug, Clone)]
@@ -116,7 +116,7 @@ mod tests {
     use synthorg_telemetry::otlp::endpoint::EndpointPolicy;
 
     use super::*;
-    use crate::config::ProviderKind;
+    use crate::provider::ProviderKind;
 
     fn provider(name: &str) -> Arc<Provider> {
         Arc::new(Provider {

@@ -27,8 +27,8 @@ use synthorg_engine::{CallUsage, Engine};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
+use crate::format::Wire;
 use crate::report::{Answered, CallReport};
-use crate::wire::Wire;
 
 /// Bytes per token assumed when the gateway estimates output it counted itself.
 const BYTES_PER_TOKEN: u64 = 4;

@@ -24,7 +24,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-use crate::config::{Provider, ProviderKind};
+use crate::provider::{Provider, ProviderKind};
 
 /// Most of a non-streamed answer that is read (a chat answer is kilobytes; embeddings of a
 /// large batch are megabytes).

@@ -4,23 +4,19 @@
 //! (authentication, the hold, forwarding, settlement, telemetry) is the same flow
 //! (`crate::call`) for both.
 
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use bytes::Bytes;
 use serde_json::{Map, Value};
 use synthorg_core::price::Usage;
 
-use crate::config::{MAX_OUTPUT_TOKENS, ProviderKind};
+use crate::config::MAX_OUTPUT_TOKENS;
 use crate::error::GatewayError;
+use crate::provider::ProviderKind;
 use crate::report::Answered;
 use crate::route::MAX_MODEL_LEN;
 use crate::{anthropic, openai, simulated};
 
-/// A wire format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Wire {
-    OpenAi,
-    Anthropic,
-}
+pub(crate) use crate::format::Wire;
 
 /// A request as the flow needs it: the body's fields, and what the wire format's fields say.
 #[derive(Debug)]
@@ -36,14 +32,6 @@ pub(crate) struct Parsed {
 }
 
 impl Wire {
-    /// The name clients of this format know it by.
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Wire::OpenAi => "openai",
-            Wire::Anthropic => "anthropic",
-        }
-    }
-
     /// Does a provider of `kind` speak this format?
     pub(crate) fn served_by(self, kind: ProviderKind) -> bool {
         match (self, kind) {
@@ -174,21 +162,6 @@ impl Wire {
         match self {
             Wire::OpenAi => &["content-type", "retry-after", "x-request-id", "openai-processing-ms"],
             Wire::Anthropic => &["content-type", "retry-after", "request-id", "anthropic-ratelimit-requests-remaining"],
-        }
-    }
-
-    /// The `type` of an error of this status in Anthropic's error shape.
-    pub(crate) fn anthropic_error_type(status: StatusCode) -> &'static str {
-        match status.as_u16() {
-            400 | 409 | 422 => "invalid_request_error",
-            401 => "authentication_error",
-            402 => "billing_error",
-            403 => "permission_error",
-            404 => "not_found_error",
-            413 => "request_too_large",
-            429 => "rate_limit_error",
-            504 => "timeout_error",
-            _ => "api_error",
         }
     }
 }
