@@ -50,6 +50,7 @@ impl ApiEffects {
             Event::ReservationReleased { .. } => metrics.events().reservation(Outcome::Released),
             Event::ReservationExpired { .. } => metrics.events().reservation(Outcome::Expired),
             Event::ModelCalled {
+                operation,
                 provider,
                 provider_name,
                 model,
@@ -59,6 +60,7 @@ impl ApiEffects {
                 first_chunk_seconds,
                 ..
             } => metrics.gateway().call(crate::metrics::Call {
+                operation: *operation,
                 provider,
                 provider_name,
                 model,
@@ -117,6 +119,7 @@ fn log(event: &Event) {
         }
         Event::ModelCalled {
             agent_id,
+            operation,
             provider,
             model,
             outcome,
@@ -126,7 +129,7 @@ fn log(event: &Event) {
             first_chunk_seconds,
             ..
         } => {
-            tracing::info!(target: "synthorg::gateway", agent_id = %agent_id, provider = %provider, model = %model,
+            tracing::info!(target: "synthorg::gateway", agent_id = %agent_id, operation = %operation, provider = %provider, model = %model,
                 outcome = %outcome, streamed, seconds, overhead_seconds, first_chunk_seconds, "model call through the gateway");
         }
         Event::BudgetConfigured { total_monthly, reset_day, by } => {

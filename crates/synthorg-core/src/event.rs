@@ -87,6 +87,8 @@ pub enum Event {
     /// `CostRecorded` of its own.
     ModelCalled {
         agent_id: Uuid,
+        /// `chat` (chat completions, responses, messages) or `embeddings`.
+        operation: GenAiOperation,
         /// The provider as configured, and as the GenAI conventions name it (`openai`).
         provider: String,
         provider_name: String,

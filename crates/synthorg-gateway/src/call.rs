@@ -18,7 +18,6 @@ use futures_util::stream::BoxStream;
 use http_body_util::BodyExt;
 use serde_json::Value;
 use synthorg_core::Actor;
-use synthorg_core::cost::GenAiOperation;
 use synthorg_core::event::CallOutcome;
 use synthorg_core::price::Usage;
 use synthorg_core::reservation::Reservation;
@@ -35,6 +34,16 @@ use crate::{Gateway, TASK_HEADER, stream};
 /// `POST /gateway/openai/v1/chat/completions`.
 pub(crate) async fn openai_chat(State(gateway): State<Gateway>, headers: HeaderMap, body: Bytes) -> Response {
     handle(&gateway, Wire::OpenAi, &headers, body).await
+}
+
+/// `POST /gateway/openai/v1/responses`.
+pub(crate) async fn openai_responses(State(gateway): State<Gateway>, headers: HeaderMap, body: Bytes) -> Response {
+    handle(&gateway, Wire::Responses, &headers, body).await
+}
+
+/// `POST /gateway/openai/v1/embeddings`.
+pub(crate) async fn openai_embeddings(State(gateway): State<Gateway>, headers: HeaderMap, body: Bytes) -> Response {
+    handle(&gateway, Wire::Embeddings, &headers, body).await
 }
 
 /// `POST /gateway/anthropic/v1/messages`.
@@ -101,7 +110,7 @@ async fn call(gateway: &Gateway, wire: Wire, headers: &HeaderMap, body: Bytes) -
     let engine = gateway.engine();
     // Only an agent key gets past the hold; the others' calls leave no report.
     let agent = actor.agent_id().unwrap_or_default();
-    let mut report = CallReport::new(agent, &provider, &resolved.model, parsed.cap, parsed.streamed);
+    let mut report = CallReport::new(agent, wire.operation(), &provider, &resolved.model, parsed.cap, parsed.streamed);
     let held = match engine.hold_call(&actor, call).await {
         Ok(held) => held,
         Err(error) => {
@@ -181,7 +190,7 @@ async fn settled(held: Held<'_>, answer: Answer) -> Response {
         (engine.clone(), held.actor, held.hold, held.provider.price_as.clone(), held.report);
     report.answered_at = Some((Instant::now(), std::time::SystemTime::now()));
     let settle = async move {
-        if let Err(error) = engine.settle_call(&actor, &hold, &price_as, used, GenAiOperation::Chat).await {
+        if let Err(error) = engine.settle_call(&actor, &hold, &price_as, used, wire.operation()).await {
             tracing::error!(reservation_id = %hold.id, %error, "a gateway call could not be settled");
         }
         report.finish(&engine, CallOutcome::Answered, answered);

@@ -118,7 +118,10 @@ impl GatewaySettings {
             timeout: Duration::from_secs(10),
             price_as: "openai".into(),
         });
-        let routes = Route::new("gpt-*", Arc::clone(&provider)).into_iter().collect();
+        let routes = ["gpt-*", "text-embedding-*"]
+            .into_iter()
+            .filter_map(|pattern| Route::new(pattern, Arc::clone(&provider)).ok())
+            .collect();
         Self {
             routes: Routes::new(routes, vec![Arc::clone(&provider)]),
             providers: vec![provider],

@@ -97,7 +97,7 @@ impl GatewayError {
     /// request error names is in its message.
     pub(crate) fn response(self, wire: Wire) -> Response {
         let body = match wire {
-            Wire::OpenAi => {
+            Wire::OpenAi | Wire::Responses | Wire::Embeddings => {
                 let mut error = json!({
                     "message": self.message,
                     "type": self.kind,

@@ -2,20 +2,35 @@
 //! this is the name, which the error shapes and the stream meter need too.
 
 use axum::http::StatusCode;
+use synthorg_core::cost::GenAiOperation;
 
-/// A wire format.
+/// A wire format: one API of one provider family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Wire {
+    /// OpenAI's Chat Completions (`/v1/chat/completions`).
     OpenAi,
+    /// OpenAI's Responses (`/v1/responses`).
+    Responses,
+    /// OpenAI's Embeddings (`/v1/embeddings`): input only, never streamed.
+    Embeddings,
+    /// Anthropic's Messages (`/v1/messages`).
     Anthropic,
 }
 
 impl Wire {
-    /// The name clients of this format know it by.
+    /// The name clients of this format's provider family know it by.
     pub(crate) fn name(self) -> &'static str {
         match self {
-            Wire::OpenAi => "openai",
+            Wire::OpenAi | Wire::Responses | Wire::Embeddings => "openai",
             Wire::Anthropic => "anthropic",
+        }
+    }
+
+    /// The GenAI operation a call of this format is (span names, the cost record).
+    pub(crate) fn operation(self) -> GenAiOperation {
+        match self {
+            Wire::Embeddings => GenAiOperation::Embeddings,
+            Wire::OpenAi | Wire::Responses | Wire::Anthropic => GenAiOperation::Chat,
         }
     }
 

@@ -167,6 +167,8 @@ impl Gateway {
 pub fn router(gateway: Gateway) -> Router {
     Router::new()
         .route("/gateway/openai/v1/chat/completions", post(call::openai_chat))
+        .route("/gateway/openai/v1/responses", post(call::openai_responses))
+        .route("/gateway/openai/v1/embeddings", post(call::openai_embeddings))
         .route("/gateway/openai/v1/models", get(openai::models))
         .route("/gateway/anthropic/v1/messages", post(call::anthropic_messages))
         .route("/gateway/anthropic/v1/messages/count_tokens", post(anthropic::count_tokens))

@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
+use synthorg_core::cost::GenAiOperation;
 use synthorg_core::event::{CallOutcome, Event};
 use synthorg_core::price::Usage;
 use synthorg_engine::Engine;
@@ -16,6 +17,7 @@ use crate::provider::Provider;
 #[derive(Debug, Clone)]
 pub(crate) struct CallReport {
     pub(crate) agent_id: Uuid,
+    pub(crate) operation: GenAiOperation,
     pub(crate) provider: String,
     pub(crate) provider_name: String,
     pub(crate) server: Option<(String, u16)>,
@@ -45,9 +47,17 @@ pub(crate) struct Answered {
 }
 
 impl CallReport {
-    pub(crate) fn new(agent_id: Uuid, provider: &Provider, model: &str, max_tokens: u64, streamed: bool) -> Self {
+    pub(crate) fn new(
+        agent_id: Uuid,
+        operation: GenAiOperation,
+        provider: &Provider,
+        model: &str,
+        max_tokens: u64,
+        streamed: bool,
+    ) -> Self {
         Self {
             agent_id,
+            operation,
             provider: provider.name.clone(),
             provider_name: provider.price_as.clone(),
             server: provider.endpoint.as_ref().map(|e| (e.host().to_owned(), e.port())),
@@ -70,15 +80,17 @@ impl CallReport {
         if let Some(tracer) = &engine.settings().tracer {
             let tokens = |n: u64| AttrValue::Int(i64::try_from(n).unwrap_or(i64::MAX));
             let mut attributes: Vec<(&'static str, AttrValue)> = vec![
-                ("gen_ai.operation.name", "chat".into()),
+                ("gen_ai.operation.name", self.operation.as_str().into()),
                 ("gen_ai.provider.name", self.provider_name.as_str().into()),
                 ("gen_ai.request.model", self.model.as_str().into()),
-                ("gen_ai.request.max_tokens", tokens(self.max_tokens)),
                 ("gen_ai.agent.id", self.agent_id.to_string().into()),
                 ("synthorg.gateway.provider", self.provider.as_str().into()),
                 ("synthorg.gateway.outcome", outcome.as_str().into()),
                 ("synthorg.gateway.streamed", self.streamed.into()),
             ];
+            if self.operation != GenAiOperation::Embeddings {
+                attributes.push(("gen_ai.request.max_tokens", tokens(self.max_tokens)));
+            }
             if let Some((host, port)) = &self.server {
                 attributes.push(("server.address", host.as_str().into()));
                 attributes.push(("server.port", AttrValue::Int(i64::from(*port))));
@@ -110,11 +122,12 @@ impl CallReport {
             if let Some(error) = &error {
                 attributes.push(("error.type", error.as_str().into()));
             }
-            let name = format!("chat {}", self.model);
+            let name = format!("{} {}", self.operation.as_str(), self.model);
             tracer.record_child_until(name, SpanKind::Client, self.started_at, ended_at, attributes, error);
         }
         engine.record(vec![Event::ModelCalled {
             agent_id: self.agent_id,
+            operation: self.operation,
             provider: self.provider,
             provider_name: self.provider_name,
             model: self.model,

@@ -1,4 +1,4 @@
-//! Streamed chat completions (server-sent events): each event is passed to the client as it
+//! Streamed calls (server-sent events): each event is passed to the client as it
 //! arrives (nothing is buffered beyond the event being read), metered on the way, cut at the
 //! hold, and the call is settled when the stream ends — however it ends.
 //!
@@ -19,7 +19,6 @@ use futures_util::stream::BoxStream;
 use futures_util::{Stream, StreamExt};
 use serde_json::{Value, json};
 use synthorg_core::Actor;
-use synthorg_core::cost::GenAiOperation;
 use synthorg_core::event::CallOutcome;
 use synthorg_core::price::Usage;
 use synthorg_core::reservation::Reservation;
@@ -90,6 +89,10 @@ pub(crate) struct Meter {
     /// the content block open (to close it when the stream is cut).
     input_usage: Option<Usage>,
     open_block: Option<u64>,
+    /// Responses: the last event's `sequence_number`, and the response as `response.created`
+    /// gave it (to end a cut stream with `response.incomplete`).
+    sequence: u64,
+    created_response: Option<Value>,
 }
 
 /// What to do with one event.
@@ -117,14 +120,53 @@ impl Meter {
             created: 0,
             input_usage: None,
             open_block: None,
+            sequence: 0,
+            created_response: None,
         }
     }
 
     fn on_event(&mut self, event: &[u8]) -> Verdict {
         match self.wire {
             Wire::OpenAi => self.on_openai_event(event),
+            Wire::Responses => self.on_responses_event(event),
             Wire::Anthropic => self.on_anthropic_event(event),
+            // Never streamed (refused when parsed).
+            Wire::Embeddings => Verdict::Pass,
         }
+    }
+
+    /// OpenAI Responses events: `response.created` (id, model), every `*.delta` with a
+    /// string `delta` (output text, refusals, tool-call arguments, reasoning), and the
+    /// terminal `response.completed` / `response.incomplete` / `response.failed` with the
+    /// response's usage.
+    fn on_responses_event(&mut self, event: &[u8]) -> Verdict {
+        let Some(data) = data_of(event) else { return Verdict::Pass };
+        let Ok(event) = serde_json::from_str::<Value>(&data) else { return Verdict::Pass };
+        if let Some(n) = event.get("sequence_number").and_then(Value::as_u64) {
+            self.sequence = n;
+        }
+        match event.get("type").and_then(Value::as_str).unwrap_or_default() {
+            "response.created" => {
+                let response = &event["response"];
+                self.id = response["id"].as_str().unwrap_or_default().to_owned();
+                self.model = response["model"].as_str().unwrap_or_default().to_owned();
+                self.created = response["created_at"].as_u64().unwrap_or(0);
+                self.created_response = Some(response.clone());
+            }
+            "response.completed" | "response.incomplete" | "response.failed" => {
+                let response = &event["response"];
+                if let Some(usage) = response.get("usage").and_then(crate::openai::responses_usage) {
+                    self.usage = Some(usage);
+                }
+                self.finish_reasons.extend(crate::openai::responses_finish(response));
+            }
+            kind if kind.ends_with(".delta") => {
+                let text = event.get("delta").and_then(Value::as_str).map_or(0, str::len) as u64;
+                return self.output(text, "max_output_tokens");
+            }
+            _ => {}
+        }
+        Verdict::Pass
     }
 
     /// Anthropic's events: `message_start` (id, model, input usage), `content_block_*`
@@ -154,14 +196,7 @@ impl Meter {
                     .filter_map(|k| delta.get(*k).and_then(Value::as_str))
                     .map(str::len)
                     .sum::<usize>() as u64;
-                if text > 0 {
-                    self.output_chunks += 1;
-                    self.output_bytes += text;
-                    if self.output_chunks > self.cap {
-                        self.finish_reasons.push("max_tokens".to_owned());
-                        return Verdict::Cut(self.cut());
-                    }
-                }
+                return self.output(text, "max_tokens");
             }
             "message_delta" => {
                 if let Some(reason) = event["delta"]["stop_reason"].as_str() {
@@ -214,21 +249,49 @@ impl Meter {
                 text(delta.get("content")) + text(delta.get("refusal")) + tools
             })
             .sum();
-        if output > 0 {
-            self.output_chunks += 1;
-            self.output_bytes += output;
-            if self.output_chunks > self.cap {
-                self.finish_reasons.push("length".to_owned());
-                return Verdict::Cut(self.cut());
-            }
+        if let cut @ Verdict::Cut(_) = self.output(output, "length") {
+            return cut;
         }
         let usage_only = choices.is_some_and(Vec::is_empty) && self.usage.is_some();
         if usage_only && !self.client_wants_usage { Verdict::Drop } else { Verdict::Pass }
     }
 
-    /// The provider's normal ending of a stream that reached its length: a chunk with
-    /// `finish_reason: "length"`, then `[DONE]`.
-    fn cut(&self) -> Bytes {
+    /// An event carrying `bytes` of output (none: not an output event): counted, and the
+    /// stream cut — its finish reason the format's `length_reason` — once more events carried
+    /// output than the cap (each is at least one token).
+    fn output(&mut self, bytes: u64, length_reason: &str) -> Verdict {
+        if bytes == 0 {
+            return Verdict::Pass;
+        }
+        self.output_chunks += 1;
+        self.output_bytes += bytes;
+        if self.output_chunks <= self.cap {
+            return Verdict::Pass;
+        }
+        self.finish_reasons.push(length_reason.to_owned());
+        Verdict::Cut(self.cut())
+    }
+
+    /// The provider's normal ending of a stream that reached its length: Chat Completions'
+    /// chunk with `finish_reason: "length"` and `[DONE]`; Anthropic's `message_delta` with
+    /// `stop_reason: "max_tokens"` and `message_stop`; Responses' `response.incomplete` with
+    /// `incomplete_details.reason: "max_output_tokens"` (its `output` empty: the gateway
+    /// keeps no output, only counts it).
+    fn cut(&mut self) -> Bytes {
+        if self.wire == Wire::Responses {
+            let mut response = self.created_response.take().unwrap_or_else(
+                || json!({"id": self.id, "object": "response", "created_at": self.created, "model": self.model}),
+            );
+            if let Value::Object(fields) = &mut response {
+                fields.insert("status".into(), json!("incomplete"));
+                fields.insert("incomplete_details".into(), json!({"reason": "max_output_tokens"}));
+                fields.insert("output".into(), json!([]));
+                fields.insert("usage".into(), Value::Null);
+            }
+            let event =
+                json!({"type": "response.incomplete", "sequence_number": self.sequence + 1, "response": response});
+            return Bytes::from(format!("event: response.incomplete\ndata: {event}\n\n"));
+        }
         if self.wire == Wire::Anthropic {
             let mut events = String::new();
             if let Some(index) = self.open_block {
@@ -378,6 +441,7 @@ async fn pump(
     report.answered_at = Some((std::time::Instant::now(), std::time::SystemTime::now()));
     let used = meter.used(settlement.input_bound);
     let Settlement { engine, actor, hold, price_as, .. } = settlement;
+    let operation = meter.wire.operation();
     let outcome = match ending {
         Ending::Finished => CallOutcome::Answered,
         Ending::Cut => CallOutcome::CutAtHold,
@@ -392,7 +456,7 @@ async fn pump(
         status: None,
         first_chunk,
     };
-    match engine.settle_call(&actor, &hold, &price_as, used, GenAiOperation::Chat).await {
+    match engine.settle_call(&actor, &hold, &price_as, used, operation).await {
         Ok(reported) => tracing::debug!(
             reservation_id = %hold.id,
             cost_record_id = %reported.record.id,
@@ -458,5 +522,40 @@ mod tests {
         let used = meter.used(40);
         assert!(!used.complete);
         assert_eq!((used.usage.input, used.usage.output), (40, 2));
+    }
+
+    #[test]
+    fn a_response_past_the_cap_ends_incomplete_in_sequence() {
+        let request = json!({"model": "m", "input": "hi"});
+        let events = crate::simulated::response_stream(request.as_object().unwrap(), "m", 10);
+        let mut meter = Meter::new(Wire::Responses, false, 2);
+        let mut verdicts = events.iter().map(|e| meter.on_event(e));
+        let cut = verdicts.find_map(|v| match v {
+            Verdict::Cut(last) => Some(last),
+            _ => None,
+        });
+        let last = String::from_utf8(cut.expect("cut").to_vec()).unwrap();
+        let data: Value = serde_json::from_str(&data_of(last.as_bytes()).unwrap()).unwrap();
+        assert!(last.starts_with("event: response.incomplete\n"));
+        assert_eq!(data["response"]["status"], "incomplete");
+        assert_eq!(data["response"]["incomplete_details"]["reason"], "max_output_tokens");
+        assert_eq!(data["response"]["id"].as_str(), Some(meter.id.as_str()));
+        // created, in_progress, item added, part added, two deltas: the third delta cuts.
+        assert_eq!(data["sequence_number"], 7);
+        let used = meter.used(9);
+        assert!(!used.complete);
+        assert_eq!((used.usage.input, used.usage.output), (9, 2));
+    }
+
+    #[test]
+    fn a_whole_response_stream_is_metered_from_its_usage() {
+        let request = json!({"model": "m", "input": "x".repeat(40)});
+        let events = crate::simulated::response_stream(request.as_object().unwrap(), "m", 4);
+        let mut meter = Meter::new(Wire::Responses, false, 4);
+        assert!(events.iter().all(|e| meter.on_event(e) == Verdict::Pass));
+        let used = meter.used(999);
+        assert!(used.complete);
+        assert_eq!((used.usage.input, used.usage.output), (13, 4));
+        assert_eq!(meter.finish_reasons, ["max_output_tokens"]);
     }
 }

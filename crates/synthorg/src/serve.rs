@@ -128,7 +128,7 @@ async fn serve(
     let mut gateway = settings.gateway.clone();
     if demo.is_some() && gateway.providers.is_empty() {
         gateway = synthorg_gateway::GatewaySettings::simulated(gateway.default_max_output_tokens);
-        tracing::info!("demo: the model gateway answers gpt-* models with its simulated provider");
+        tracing::info!("demo: the model gateway answers gpt-* and text-embedding-* models with its simulated provider");
     }
     let mut gateway_failed = None;
     let mut gateway_door = None;

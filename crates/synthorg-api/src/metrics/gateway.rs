@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
+use synthorg_core::cost::GenAiOperation;
 use synthorg_core::event::CallOutcome;
 use synthorg_telemetry::metrics::{Collect, Exemplar, Exposition, Family, Histogram, Kind, OtelName};
 
@@ -27,11 +28,13 @@ const GENAI_ATTRIBUTES: &[(&str, &str)] = &[
 
 /// A GenAI series: provider (as the conventions name it), model and `error.type` ("" when
 /// the call succeeded).
-type GenAiKey = (String, String, &'static str);
+/// Operation, provider name, model, error type.
+type GenAiKey = (GenAiOperation, String, String, &'static str);
 
 /// One gateway call as the metrics take it.
 #[derive(Debug, Clone, Copy)]
 pub struct Call<'a> {
+    pub operation: GenAiOperation,
     pub provider: &'a str,
     pub provider_name: &'a str,
     pub model: &'a str,
@@ -127,7 +130,12 @@ impl GatewayMetrics {
             CallOutcome::Answered | CallOutcome::CutAtHold => "",
             other => other.as_str(),
         };
-        let key = (if model == OTHER { OTHER.to_owned() } else { call.provider_name.to_owned() }, model, error);
+        let key = (
+            call.operation,
+            if model == OTHER { OTHER.to_owned() } else { call.provider_name.to_owned() },
+            model,
+            error,
+        );
         let observe = |series: &Mutex<BTreeMap<GenAiKey, Histogram>>, seconds: f64| {
             series
                 .lock()
@@ -167,8 +175,10 @@ impl Collect for GatewayMetrics {
         for (family, series) in [(&self.duration_family, &self.duration), (&self.first_chunk_family, &self.first_chunk)]
         {
             family.header(e);
-            for ((provider, model, error), histogram) in series.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-                family.histogram(e, ["chat", provider, model, error], &histogram.snapshot());
+            for ((operation, provider, model, error), histogram) in
+                series.lock().unwrap_or_else(|p| p.into_inner()).iter()
+            {
+                family.histogram(e, [operation.as_str(), provider, model, error], &histogram.snapshot());
             }
         }
     }

@@ -89,6 +89,10 @@ fn config(dir: &Path, upstream: &Upstream) -> std::path::PathBuf {
       provider: anth
     - model: claude-sonnet-4-5
       provider: sim-claude
+    - model: text-embedding-3-small
+      provider: up
+    - model: text-embedding-3-large
+      provider: sim
 security:
   policies:
     sandboxed:
@@ -361,6 +365,142 @@ fn the_openai_sdk_calls_through_the_gateway() {
     let refused = sdk(&key, "refused");
     assert_eq!((&refused["status"], &refused["code"]), (&json!(402), &json!("budget_exhausted")));
     assert_eq!(refused["attempts"], 1, "{refused}");
+}
+
+#[test]
+fn the_openai_sdk_calls_responses_and_embeddings_through_the_gateway() {
+    let Rig { upstream, _dir, server, admin, agent, key } = Rig::start("responder");
+    let base = server.base.replace("/api/v1", "/gateway/openai/v1");
+    let sdk = |scenario: &str| run_sdk("openai_client.py", &base, &key, scenario);
+
+    // A whole response: the provider's answer, its usage recorded (metered), the cap held
+    // and forwarded in `max_output_tokens`.
+    let answered = sdk("responses");
+    assert_eq!((&answered["text"], &answered["status"]), (&json!("ok"), &json!("completed")));
+    assert_eq!(answered["usage"]["input_tokens"], 16);
+    assert_eq!(answered["usage"]["input_tokens_details"]["cached_tokens"], 4);
+    let record = records(&admin, &agent, 1).pop().unwrap();
+    assert_eq!(
+        (&record["cost_source"], &record["input_tokens"], &record["output_tokens"]),
+        (&json!("metered"), &json!(16), &json!(20))
+    );
+    assert_eq!(record["reasoning_output_tokens"], 2);
+    let sent = upstream.received();
+    assert_eq!(sent[0]["path"], "/v1/responses");
+    assert_eq!(
+        (&sent[0]["body"]["max_output_tokens"], &sent[0]["body"]["instructions"]),
+        (&json!(40), &json!("Be brief."))
+    );
+    assert_eq!(sent[0]["headers"]["authorization"], format!("Bearer {UPSTREAM_KEY}"));
+
+    // A stream that reaches its cap ends `response.incomplete`, as the provider ends it.
+    let streamed = sdk("responses_stream");
+    assert_eq!((&streamed["text"], &streamed["last"]), (&json!("w0 w1 w2 w3 w4 "), &json!("response.incomplete")));
+    assert_eq!((&streamed["reason"], &streamed["usage"]["output_tokens"]), (&json!("max_output_tokens"), &json!(5)));
+    let record = records(&admin, &agent, 2).pop().unwrap();
+    assert_eq!((&record["cost_source"], &record["output_tokens"]), (&json!("metered"), &json!(5)));
+
+    // A provider running past the cap is cut at the hold with the provider's own ending.
+    let cut = sdk("responses_cut");
+    assert_eq!((&cut["text"], &cut["last"]), (&json!("w0 w1 w2 w3 w4 "), &json!("response.incomplete")));
+    assert_eq!(cut["reason"], "max_output_tokens");
+    let record = records(&admin, &agent, 3).pop().unwrap();
+    assert_eq!((&record["cost_source"], &record["output_tokens"]), (&json!("estimated"), &json!(5)));
+
+    let tools = sdk("responses_tools");
+    assert_eq!((&tools["tool"], &tools["arguments"]["city"]), (&json!("get_weather"), &json!("Paris")));
+    records(&admin, &agent, 4);
+
+    // Input stored at the provider cannot be bounded by the hold: refused, naming the field,
+    // before anything is held or sent.
+    let before = upstream.received().len();
+    let stored = sdk("responses_stored");
+    assert_eq!((&stored["exception"], &stored["status"]), (&json!("BadRequestError"), &json!(400)));
+    assert_eq!(stored["param"], "previous_response_id");
+    assert_eq!(upstream.received().len(), before);
+
+    // Embeddings: the SDK asks for base64 and decodes it; input tokens only are recorded.
+    let embedded = sdk("embeddings");
+    assert_eq!((&embedded["count"], &embedded["dimensions"]), (&json!(2), &json!(8)));
+    assert_eq!(embedded["usage"]["prompt_tokens"], 6);
+    let record = records(&admin, &agent, 5).pop().unwrap();
+    assert_eq!(
+        (&record["model"], &record["cost_source"], &record["input_tokens"], &record["output_tokens"]),
+        (&json!("text-embedding-3-small"), &json!("metered"), &json!(6), &json!(0))
+    );
+    assert_eq!(record["cost"], json!(0.000_000_12), "6 tokens at $0.02 per million");
+    let sent = upstream.received();
+    let last = sent.last().unwrap();
+    assert_eq!((&last["path"], &last["body"]["encoding_format"]), (&json!("/v1/embeddings"), &json!("base64")));
+    assert!(last["body"].get("max_tokens").is_none(), "embeddings carry no output cap: {last}");
+
+    // The simulated provider answers both, and says so.
+    let agent_http: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let post = |path: &str, body: Value| -> (u16, Value) {
+        let url = server.base.replace("/api/v1", &format!("/gateway/openai/v1/{path}"));
+        let mut r = agent_http.post(url).header("authorization", &format!("Bearer {key}")).send_json(body).unwrap();
+        (r.status().as_u16(), r.body_mut().read_json().unwrap_or(Value::Null))
+    };
+    let (status, answer) = post("responses", json!({"model": "gpt-4.1-nano", "input": "hi", "max_output_tokens": 4}));
+    assert_eq!((status, &answer["status"]), (200, &json!("incomplete")), "{answer}");
+    assert!(answer["output"][0]["content"][0]["text"].as_str().unwrap().contains("answer"));
+    assert!(answer["id"].as_str().unwrap().starts_with("resp_simulated_"));
+    let (status, answer) =
+        post("embeddings", json!({"model": "text-embedding-3-large", "input": "hi", "dimensions": 4}));
+    assert_eq!((status, answer["data"][0]["embedding"].as_array().map(Vec::len)), (200, Some(4)), "{answer}");
+    records(&admin, &agent, 7);
+
+    // Hostile and malformed requests name their field; nothing is recorded for them.
+    for (path, body, field) in [
+        ("responses", json!({"model": "gpt-4.1-mini"}), "input"),
+        ("responses", json!({"model": "gpt-4.1-mini", "input": ""}), "input"),
+        ("responses", json!({"model": "gpt-4.1-mini", "input": "x", "max_output_tokens": -1}), "max_output_tokens"),
+        ("responses", json!({"model": "gpt-4.1-mini", "input": "x", "background": true}), "background"),
+        ("responses", json!({"model": "gpt-4.1-mini", "input": "x", "conversation": "conv_1"}), "conversation"),
+        ("responses", json!({"model": "gpt-4.1-mini", "input": "x", "stream": "yes"}), "stream"),
+        ("embeddings", json!({"model": "text-embedding-3-small", "input": []}), "input"),
+        ("embeddings", json!({"model": "text-embedding-3-small", "input": "x", "stream": true}), "stream"),
+        ("embeddings", json!({"model": "x".repeat(300), "input": "x"}), "model"),
+    ] {
+        let (status, answer) = post(path, body);
+        assert_eq!((status, &answer["error"]["param"]), (400, &json!(field)), "{path}: {answer}");
+    }
+    records(&admin, &agent, 7);
+
+    // Embeddings are their own GenAI operation in the conventions' duration metric.
+    let scraped = ureq::get(format!("{}/metrics", server.base)).call().unwrap().into_body().read_to_string().unwrap();
+    let series = |operation: &str, model: &str| {
+        scraped.lines().any(|l| {
+            l.starts_with("gen_ai_client_operation_duration_seconds_count{")
+                && l.contains(&format!("gen_ai_operation_name=\"{operation}\""))
+                && l.contains(&format!("gen_ai_request_model=\"{model}\""))
+        })
+    };
+    assert!(series("embeddings", "text-embedding-3-small") && series("chat", "gpt-4.1-mini"), "{scraped}");
+    assert!(!series("chat", "text-embedding-3-small"), "{scraped}");
+}
+
+#[test]
+fn the_openai_agents_sdk_runs_a_turn_with_a_tool_through_the_gateway() {
+    let Rig { upstream, _dir, server, admin, agent, key } = Rig::start("agents-sdk");
+    let base = server.base.replace("/api/v1", "/gateway/openai/v1");
+    let mut made = 0;
+    for (scenario, path) in [("responses", "/v1/responses"), ("chat", "/v1/chat/completions")] {
+        let run = run_sdk("agents_client.py", &base, &key, scenario);
+        // The model asks for the tool, the SDK runs it and sends its result back, the model
+        // answers: two calls, both held and metered.
+        assert_eq!(run["tool_calls"], json!(["Paris"]), "{scenario}: {run}");
+        assert_eq!((&run["final_output"], &run["model_calls"]), (&json!("done"), &json!(2)), "{scenario}: {run}");
+        made += 2;
+        let records = records(&admin, &agent, made);
+        assert!(records.iter().all(|r| r["cost_source"] == "metered"), "{records:?}");
+        let recorded: u64 = records[made - 2..].iter().map(|r| r["output_tokens"].as_u64().unwrap()).sum();
+        assert_eq!(run["usage"]["output_tokens"].as_u64(), Some(recorded), "{scenario}: the SDK and the ledger agree");
+        let sent = upstream.received();
+        assert!(sent[made - 2..].iter().all(|r| r["path"] == path), "{scenario}");
+        let second = &sent[made - 1]["body"];
+        assert!(second.to_string().contains("sunny in Paris"), "{scenario}: the tool's result went back: {second}");
+    }
 }
 
 #[test]

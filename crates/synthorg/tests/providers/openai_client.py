@@ -12,6 +12,12 @@ Prints one JSON object: what the SDK returned or raised.
             attempts it made (a 402 must not be retried)
   limited   an upstream 429 passed through: the SDK's exception and Retry-After
   badkey    a wrong key: the SDK's exception
+  responses         a Responses call: its text, status and usage
+  responses_stream  a streamed Responses call: its text, the final event's type and usage
+  responses_tools   a Responses call that calls a function tool
+  responses_cut     a stream the provider runs past the cap: what the SDK saw at the end
+  responses_stored  a Responses call continuing a stored one (previous_response_id): refused
+  embeddings        embeddings of two texts (the SDK asks for base64 and decodes it)
 """
 
 import json
@@ -42,6 +48,7 @@ def failure(e):
         "exception": type(e).__name__,
         "status": getattr(e, "status_code", None),
         "code": getattr(e, "code", None),
+        "param": getattr(e, "param", None),
         "retry_after": e.response.headers.get("retry-after") if getattr(e, "response", None) is not None else None,
         "attempts": len(attempts),
     }
@@ -97,6 +104,35 @@ try:
     elif scenario == "badkey":
         client.chat.completions.create(model="gpt-4.1-mini", messages=messages)
         out = {"unexpected": "answered"}
+    elif scenario == "responses":
+        response = client.responses.create(model="gpt-4.1-mini", input="What is the weather in Paris?",
+                                           instructions="Be brief.", max_output_tokens=40)
+        out = {"text": response.output_text, "status": response.status, "usage": response.usage.model_dump()}
+    elif scenario in ("responses_stream", "responses_cut"):
+        said = "ignore-cap" if scenario == "responses_cut" else "What is the weather in Paris?"
+        text, last, usage, reason = "", None, None, None
+        for event in client.responses.create(model="gpt-4.1-mini", input=said, max_output_tokens=5, stream=True):
+            if event.type == "response.output_text.delta":
+                text += event.delta
+            if event.type in ("response.completed", "response.incomplete"):
+                last = event.type
+                usage = event.response.usage.model_dump() if event.response.usage else None
+                details = event.response.incomplete_details
+                reason = details.reason if details else None
+        out = {"text": text, "last": last, "usage": usage, "reason": reason}
+    elif scenario == "responses_tools":
+        tools = [{"type": "function", "name": "get_weather", "description": "The weather in a city",
+                  "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}]
+        response = client.responses.create(model="gpt-4.1-mini", input="What is the weather in Paris?", tools=tools)
+        call = [item for item in response.output if item.type == "function_call"][0]
+        out = {"tool": call.name, "arguments": json.loads(call.arguments)}
+    elif scenario == "responses_stored":
+        client.responses.create(model="gpt-4.1-mini", input="and then?", previous_response_id="resp_earlier")
+        out = {"unexpected": "answered"}
+    elif scenario == "embeddings":
+        embedded = client.embeddings.create(model="text-embedding-3-small", input=["first text", "second text"])
+        out = {"count": len(embedded.data), "dimensions": len(embedded.data[0].embedding),
+               "first": embedded.data[0].embedding[:3], "usage": embedded.usage.model_dump()}
     else:
         raise SystemExit("unknown scenario " + scenario)
 except openai.APIStatusError as e:
