@@ -97,6 +97,10 @@ impl From<EngineError> for ApiError {
             EngineError::Store(e) => e.into(),
             EngineError::BudgetExhausted(exhausted) => Self::exhausted(*exhausted),
             EngineError::Unauthenticated(message) => Self::unauthorized(message),
+            // Only the model gateway's holds carry call rates; a REST hold never meets one.
+            EngineError::RateLimited(limited) => {
+                Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", limited.message())
+            }
             EngineError::Internal(cause) => Self::internal(cause),
         }
     }

@@ -22,6 +22,8 @@ crate::string_enum! {
         Answered => "answered",
         /// The budget could not cover the hold: nothing was sent.
         Refused => "refused",
+        /// The agent's requests or tokens per minute had no room: nothing was sent.
+        RateLimited => "rate_limited",
         /// The provider answered an error (passed through; the hold released).
         UpstreamError => "upstream_error",
         /// The provider did not answer within its timeout.

@@ -18,6 +18,7 @@ pub mod integral;
 pub mod money;
 pub mod object;
 pub mod price;
+pub mod rate;
 pub mod reservation;
 pub mod security;
 pub mod task;

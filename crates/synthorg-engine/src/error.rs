@@ -3,6 +3,7 @@
 
 use synthorg_core::DomainError;
 use synthorg_core::budget::Exhausted;
+use synthorg_core::rate::RateLimited;
 use synthorg_store::StoreError;
 
 /// Why an operation did not do what it was asked.
@@ -14,6 +15,9 @@ pub enum EngineError {
     /// A hold does not fit a limited scope: the scope and its figures.
     #[error("{}", .0.message())]
     BudgetExhausted(Box<Exhausted>),
+    /// The agent's call rate (requests or tokens per minute) has no room now.
+    #[error("{}", .0.message())]
+    RateLimited(RateLimited),
     /// No valid key: missing, malformed, unknown, wrong or revoked (every case looks the
     /// same to the caller).
     #[error("{0}")]
@@ -58,7 +62,7 @@ impl Failure for EngineError {
         match self {
             EngineError::Store(e) => e.server_failure(),
             EngineError::Internal(_) => Some(("internal", "internal error".to_owned())),
-            EngineError::BudgetExhausted(_) | EngineError::Unauthenticated(_) => None,
+            EngineError::BudgetExhausted(_) | EngineError::RateLimited(_) | EngineError::Unauthenticated(_) => None,
         }
     }
 }

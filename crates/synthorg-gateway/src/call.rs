@@ -106,6 +106,7 @@ async fn call(gateway: &Gateway, wire: Wire, headers: &HeaderMap, body: Bytes) -
         max_output_tokens: parsed.cap,
         ttl_seconds: provider.timeout.as_secs().saturating_add(60),
         on_short: gateway.settings().on_short,
+        rates: gateway.settings().rates,
     };
     let engine = gateway.engine();
     // Only an agent key gets past the hold; the others' calls leave no report.
@@ -114,8 +115,10 @@ async fn call(gateway: &Gateway, wire: Wire, headers: &HeaderMap, body: Bytes) -
     let held = match engine.hold_call(&actor, call).await {
         Ok(held) => held,
         Err(error) => {
-            if matches!(error, EngineError::BudgetExhausted(_)) {
-                report.finish(engine, CallOutcome::Refused, Answered::default());
+            match error {
+                EngineError::BudgetExhausted(_) => report.finish(engine, CallOutcome::Refused, Answered::default()),
+                EngineError::RateLimited(_) => report.finish(engine, CallOutcome::RateLimited, Answered::default()),
+                _ => {}
             }
             return Err(error.into());
         }
@@ -168,13 +171,15 @@ async fn settled(held: Held<'_>, answer: Answer) -> Response {
     let body = serde_json::from_slice::<Value>(&answer.body).unwrap_or(Value::Null);
     let answered = wire.answered(&body);
     let record_id = uuid::Uuid::now_v7();
+    let per_minute = held.gateway.settings().rates.tokens_per_minute > 0;
     let used = match answered.usage {
-        Some(usage) => CallUsage { usage, complete: true, record_id },
+        Some(usage) => CallUsage { usage, complete: true, record_id, per_minute },
         // An answer without usage: the worst case that was held, marked estimated.
         None => CallUsage {
             usage: Usage { input: held.input_bound, output: held.cap, ..Usage::default() },
             complete: false,
             record_id,
+            per_minute,
         },
     };
     let mut response = passed(wire, answer.status, &answer.headers, answer.body);
@@ -236,12 +241,14 @@ async fn streamed(mut held: Held<'_>, parsed: Parsed, headers: &HeaderMap) -> Re
         }
     };
     let meter = stream::Meter::new(wire, parsed.client_wants_usage, held.cap);
+    let per_minute = held.gateway.settings().rates.tokens_per_minute > 0;
     let settlement = stream::Settlement {
         engine: held.gateway.engine().clone(),
         actor: held.actor,
         hold: held.hold,
         price_as: held.provider.price_as.clone(),
         input_bound: held.input_bound,
+        per_minute,
     };
     let body = axum::body::Body::from_stream(stream::relay(held.gateway, source, meter, settlement, held.report, idle));
     let mut response = (StatusCode::OK, body).into_response();

@@ -12,6 +12,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use synthorg_core::FieldError;
+use synthorg_core::rate::CallRates;
 use synthorg_engine::OnBudgetShort;
 use synthorg_telemetry::otlp::endpoint::{EndpointPolicy, Resolver, check_header, tls_problem};
 
@@ -35,6 +36,12 @@ pub struct GatewayConfig {
     pub on_budget_short: BudgetShort,
     /// With `clamp`: the fewest output tokens worth a call; below it the call is refused.
     pub min_output_tokens: u64,
+    /// Model calls each agent may make per minute (0: unlimited), counted by every replica
+    /// together; past it a call is a 429 with `Retry-After`.
+    pub per_agent_requests_per_minute: u64,
+    /// Tokens each agent may use per minute (0: unlimited): what its calls of the last minute
+    /// used, plus what its open calls hold.
+    pub per_agent_tokens_per_minute: u64,
 }
 
 /// `gateway.on_budget_short`.
@@ -55,6 +62,8 @@ impl Default for GatewayConfig {
             timeout: "120s".into(),
             on_budget_short: BudgetShort::Refuse,
             min_output_tokens: 16,
+            per_agent_requests_per_minute: 0,
+            per_agent_tokens_per_minute: 0,
         }
     }
 }
@@ -103,6 +112,8 @@ pub struct GatewaySettings {
     pub routes: Routes,
     pub default_max_output_tokens: u64,
     pub on_short: OnBudgetShort,
+    /// Each agent's requests and tokens per minute.
+    pub rates: CallRates,
 }
 
 impl GatewaySettings {
@@ -127,6 +138,7 @@ impl GatewaySettings {
             providers: vec![provider],
             default_max_output_tokens,
             on_short: OnBudgetShort::Refuse,
+            rates: CallRates::default(),
         }
     }
 }
@@ -278,6 +290,10 @@ impl GatewayConfig {
             providers,
             default_max_output_tokens: self.default_max_output_tokens,
             on_short,
+            rates: CallRates {
+                requests_per_minute: self.per_agent_requests_per_minute,
+                tokens_per_minute: self.per_agent_tokens_per_minute,
+            },
         }
     }
 }

@@ -22,7 +22,9 @@ pub(crate) struct GatewayError {
     pub(crate) param: Option<String>,
     pub(crate) message: String,
     /// The budget scope that refused a hold, for `budget_exhausted`.
-    pub(crate) budget: Option<serde_json::Value>,
+    pub(crate) budget: Option<Box<serde_json::Value>>,
+    /// Seconds for `Retry-After` (a call rate with no room).
+    pub(crate) retry_after: Option<u64>,
 }
 
 impl GatewayError {
@@ -32,7 +34,7 @@ impl GatewayError {
         code: Option<&'static str>,
         message: impl Into<String>,
     ) -> Self {
-        Self { status, kind, code, param: None, message: message.into(), budget: None }
+        Self { status, kind, code, param: None, message: message.into(), budget: None, retry_after: None }
     }
 
     /// A request the gateway cannot forward, naming the offending field.
@@ -52,12 +54,22 @@ impl From<EngineError> for GatewayError {
     fn from(error: EngineError) -> Self {
         match error {
             EngineError::BudgetExhausted(exhausted) => Self {
-                budget: serde_json::to_value(&*exhausted).ok(),
+                budget: serde_json::to_value(&*exhausted).ok().map(Box::new),
                 ..Self::new(
                     StatusCode::PAYMENT_REQUIRED,
                     "insufficient_quota",
                     Some("budget_exhausted"),
                     format!("synthorg refused the call's budget hold: {}", exhausted.message()),
+                )
+            },
+            // OpenAI's own shape for a rate: `type` names it, `code: rate_limit_exceeded`.
+            EngineError::RateLimited(limited) => Self {
+                retry_after: Some(limited.retry_after_seconds),
+                ..Self::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    limited.rate.as_str(),
+                    Some("rate_limit_exceeded"),
+                    format!("synthorg refused the call: {}", limited.message()),
                 )
             },
             EngineError::Unauthenticated(message) => Self::unauthenticated(message),
@@ -105,7 +117,7 @@ impl GatewayError {
                     "code": self.code,
                 });
                 if let Some(budget) = self.budget {
-                    error["budget"] = budget;
+                    error["budget"] = *budget;
                 }
                 json!({ "error": error })
             }
@@ -119,12 +131,15 @@ impl GatewayError {
                     error["code"] = json!(code);
                 }
                 if let Some(budget) = self.budget {
-                    error["budget"] = budget;
+                    error["budget"] = *budget;
                 }
                 json!({"type": "error", "error": error})
             }
         };
         let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }

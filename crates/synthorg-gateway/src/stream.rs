@@ -42,6 +42,8 @@ pub(crate) struct Settlement {
     pub(crate) hold: Reservation,
     pub(crate) price_as: String,
     pub(crate) input_bound: u64,
+    /// Count the tokens against the agent's tokens-per-minute rate.
+    pub(crate) per_minute: bool,
 }
 
 /// How a stream ended, for the log and the tests.
@@ -315,13 +317,14 @@ impl Meter {
     }
 
     /// The usage to record: the provider's, else the gateway's count.
-    fn used(&self, input_bound: u64) -> CallUsage {
+    fn used(&self, input_bound: u64, per_minute: bool) -> CallUsage {
+        let record_id = uuid::Uuid::now_v7();
         match self.usage {
-            Some(usage) => CallUsage { usage, complete: true, record_id: uuid::Uuid::now_v7() },
+            Some(usage) => CallUsage { usage, complete: true, record_id, per_minute },
             None => {
                 let counted = self.output_chunks.max(self.output_bytes.div_ceil(BYTES_PER_TOKEN));
                 let usage = Usage { input: input_bound, output: counted.min(self.cap), ..Usage::default() };
-                CallUsage { usage, complete: false, record_id: uuid::Uuid::now_v7() }
+                CallUsage { usage, complete: false, record_id, per_minute }
             }
         }
     }
@@ -439,7 +442,7 @@ async fn pump(
     // The client's stream ended here; the settlement below is not part of the call.
     let mut report = report;
     report.answered_at = Some((std::time::Instant::now(), std::time::SystemTime::now()));
-    let used = meter.used(settlement.input_bound);
+    let used = meter.used(settlement.input_bound, settlement.per_minute);
     let Settlement { engine, actor, hold, price_as, .. } = settlement;
     let operation = meter.wire.operation();
     let outcome = match ending {
@@ -500,7 +503,7 @@ mod tests {
         assert_eq!(meter.on_event(&chunk("Hel")), Verdict::Pass);
         assert_eq!(meter.on_event(usage.as_bytes()), Verdict::Drop);
         assert_eq!(meter.on_event(b"data: [DONE]\n\n"), Verdict::Pass);
-        let used = meter.used(999);
+        let used = meter.used(999, false);
         assert!(used.complete);
         assert_eq!(
             used.usage,
@@ -519,7 +522,7 @@ mod tests {
         let last = String::from_utf8(last.to_vec()).unwrap();
         assert!(last.contains("\"finish_reason\":\"length\"") && last.contains("\"id\":\"c1\""), "{last}");
         assert!(last.ends_with("data: [DONE]\n\n"));
-        let used = meter.used(40);
+        let used = meter.used(40, false);
         assert!(!used.complete);
         assert_eq!((used.usage.input, used.usage.output), (40, 2));
     }
@@ -542,7 +545,7 @@ mod tests {
         assert_eq!(data["response"]["id"].as_str(), Some(meter.id.as_str()));
         // created, in_progress, item added, part added, two deltas: the third delta cuts.
         assert_eq!(data["sequence_number"], 7);
-        let used = meter.used(9);
+        let used = meter.used(9, false);
         assert!(!used.complete);
         assert_eq!((used.usage.input, used.usage.output), (9, 2));
     }
@@ -553,7 +556,7 @@ mod tests {
         let events = crate::simulated::response_stream(request.as_object().unwrap(), "m", 4);
         let mut meter = Meter::new(Wire::Responses, false, 4);
         assert!(events.iter().all(|e| meter.on_event(e) == Verdict::Pass));
-        let used = meter.used(999);
+        let used = meter.used(999, false);
         assert!(used.complete);
         assert_eq!((used.usage.input, used.usage.output), (13, 4));
         assert_eq!(meter.finish_reasons, ["max_output_tokens"]);

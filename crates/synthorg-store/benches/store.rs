@@ -23,6 +23,7 @@ use synthorg_core::Actor;
 use synthorg_core::agent::NewAgent;
 use synthorg_core::cost::NewCostRecord;
 use synthorg_core::price::{Catalogue, Usage};
+use synthorg_core::rate::CallRates;
 use synthorg_core::task::{NewTask, TaskStatus, TransitionRequest};
 use synthorg_core::{Usd, budget::day_start};
 use synthorg_store::prelude::*;
@@ -166,7 +167,7 @@ fn reservations(c: &mut Criterion) {
             group.bench_function("reserve_and_settle", |b| {
                 b.iter(|| {
                     let Admission::Granted { reservation, .. } =
-                        store.reserve(&hold(10_000_000), &config).expect("reserve")
+                        store.reserve(&hold(10_000_000), &config, &CallRates::default()).expect("reserve")
                     else {
                         panic!("refused")
                     };

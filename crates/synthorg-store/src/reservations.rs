@@ -9,6 +9,7 @@
 
 use synthorg_core::budget::{ActionSpend, AlertLevel, BudgetConfig, Exhausted};
 use synthorg_core::cost::CostRecord;
+use synthorg_core::rate::{CallRates, RateLimited};
 use synthorg_core::reservation::{Reservation, ReservationState};
 use synthorg_core::{DomainError, Usd};
 use time::OffsetDateTime;
@@ -24,6 +25,8 @@ pub enum Admission {
     Granted { reservation: Reservation, remaining: Option<Usd>, alert: AlertLevel },
     /// The hold does not fit; nothing was written.
     Refused(Exhausted),
+    /// The agent's call rate is used up for now; nothing was written.
+    RateLimited(RateLimited),
 }
 
 /// What a cost report did to the reservation it named.
@@ -76,8 +79,14 @@ pub trait ReservationStore {
     /// Grants `hold` (open, its `created_at` the moment of admission) when it fits every
     /// limited scope of `config` given what is spent and held at that moment
     /// ([`BudgetConfig::admit`]), in one serialised transaction. The agent and task must
-    /// exist (422 naming the field); a terminated agent may not reserve (409).
-    fn reserve(&self, hold: &Reservation, config: &BudgetConfig) -> Result<Admission, StoreError>;
+    /// exist (422 naming the field); a terminated agent may not reserve (409). Under `rates`
+    /// (limited for calls through the model gateway), the agent's last minute must have room
+    /// ([`CallRates::admit`]) and the hold counts as one request of the current minute, in
+    /// the same transaction.
+    fn reserve(&self, hold: &Reservation, config: &BudgetConfig, rates: &CallRates) -> Result<Admission, StoreError>;
+    /// Adds `tokens` to what `agent` used in the minute of `at`: a settled gateway call's
+    /// usage, for its tokens-per-minute rate.
+    fn count_minute_tokens(&self, agent: Uuid, at: OffsetDateTime, tokens: u64) -> Result<(), StoreError>;
     /// Gives an open hold back. `agent`: the agent the caller acts for, when it is bound to
     /// one (another agent's reservation is not found). Releasing a closed one is a 409.
     fn release_reservation(

@@ -74,7 +74,7 @@ impl GatewayMetrics {
                 "gateway_calls",
                 Kind::Counter,
                 "Model calls through the gateway handled by this process, by provider, model and outcome \
-                 (answered, refused, upstream_error, upstream_timeout, upstream_unreachable, cut_at_hold, broken, client_gone).",
+                 (answered, refused, rate_limited, upstream_error, upstream_timeout, upstream_unreachable, cut_at_hold, broken, client_gone).",
             )
             .labelled(["provider", "model", "outcome"]),
             overhead_family: Family::new(
@@ -118,7 +118,7 @@ impl GatewayMetrics {
             .unwrap_or_else(|p| p.into_inner())
             .entry((provider.clone(), model.clone(), call.outcome))
             .or_default() += 1;
-        if call.outcome != CallOutcome::Refused {
+        if !matches!(call.outcome, CallOutcome::Refused | CallOutcome::RateLimited) {
             self.overhead
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())

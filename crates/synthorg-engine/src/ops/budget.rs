@@ -4,6 +4,7 @@
 use synthorg_core::audit::AuditContext;
 use synthorg_core::budget::{AlertLevel, BudgetConfig, BudgetRemaining, Exhausted, SpendWindow};
 use synthorg_core::event::Event;
+use synthorg_core::rate::CallRates;
 use synthorg_core::reservation::{NewReservation, Reservation};
 use synthorg_core::{Actor, DomainError, Usd};
 use synthorg_store::{Admission, Done, Page, PageRequest, ReservationFilter, StoreError, now};
@@ -27,12 +28,18 @@ impl Engine {
     pub async fn reserve(&self, actor: &Actor, request: NewReservation) -> Result<Reserved, EngineError> {
         authorize::act_for(actor, request.agent_id)?;
         let hold = request.into_reservation(now(), &self.settings().prices, "")?;
-        self.hold(actor, hold).await
+        self.hold(actor, hold, CallRates::default()).await
     }
 
     /// Grants `hold` (built and priced by the caller, authorized for its agent) when its task
-    /// is the caller's to spend on and it fits every limited scope.
-    pub(crate) async fn hold(&self, actor: &Actor, hold: Reservation) -> Result<Reserved, EngineError> {
+    /// is the caller's to spend on, it fits every limited scope, and the agent's `rates`
+    /// have room.
+    pub(crate) async fn hold(
+        &self,
+        actor: &Actor,
+        hold: Reservation,
+        rates: CallRates,
+    ) -> Result<Reserved, EngineError> {
         // Read before the write: a read on the writer thread would hold up every write queued
         // behind it.
         let config = self.read(|e| e.budget()).await?;
@@ -40,7 +47,7 @@ impl Engine {
         let outcome = self
             .write(move |e| {
                 authorize::on_task(e.store().as_ref(), &actor, hold.task_id)?;
-                let (outcome, event) = e.grant(&config, &hold)?;
+                let (outcome, event) = e.grant(&config, &hold, &rates)?;
                 Ok::<_, EngineError>(Done::with(outcome, [event]))
             })
             .await?;
@@ -134,9 +141,13 @@ impl Engine {
         &self,
         config: &BudgetConfig,
         hold: &Reservation,
-    ) -> Result<(Result<Reserved, Exhausted>, Event), StoreError> {
+        rates: &CallRates,
+    ) -> Result<(Result<Reserved, Exhausted>, Event), EngineError> {
         let (agent_id, task_id) = (hold.agent_id, hold.task_id);
-        Ok(match self.store().reserve(hold, config)? {
+        Ok(match self.store().reserve(hold, config, rates)? {
+            // Nothing was written: the refusal is the answer, and the gateway's call report
+            // counts it.
+            Admission::RateLimited(limited) => return Err(EngineError::RateLimited(limited)),
             Admission::Granted { reservation, remaining, alert } => {
                 let event = Event::ReservationGranted {
                     reservation_id: reservation.id,

@@ -31,7 +31,7 @@ impl Engine {
         authorize::act_for(actor, report.agent_id)?;
         let settings = self.settings();
         let record = report.into_record(now(), settings.max_report_delay, &settings.prices)?;
-        self.append_cost(actor, record, operation).await
+        self.append_cost(actor, record, operation, false).await
     }
 
     /// Appends `record` (built and priced by the caller, authorized for its agent) to the
@@ -41,6 +41,7 @@ impl Engine {
         actor: &Actor,
         record: CostRecord,
         operation: GenAiOperation,
+        per_minute: bool,
     ) -> Result<CostReported, EngineError> {
         let started = std::time::SystemTime::now();
         let actor = actor.clone();
@@ -51,6 +52,10 @@ impl Engine {
                 let mut events = Vec::new();
                 if !recorded.replayed {
                     let r = &recorded.value;
+                    if per_minute {
+                        let tokens = r.input_tokens.saturating_add(r.output_tokens);
+                        e.store().count_minute_tokens(r.agent_id, r.recorded_at, tokens)?;
+                    }
                     events.push(Event::CostRecorded {
                         agent_id: r.agent_id,
                         task_id: r.task_id,

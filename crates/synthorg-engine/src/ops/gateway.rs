@@ -5,6 +5,7 @@ use synthorg_core::agent::AgentStatus;
 use synthorg_core::budget::Quantity;
 use synthorg_core::cost::{GenAiOperation, NewCostRecord};
 use synthorg_core::price::Usage;
+use synthorg_core::rate::CallRates;
 use synthorg_core::reservation::{NewReservation, Reservation};
 use synthorg_core::{Actor, DomainError, Usd};
 use synthorg_store::now;
@@ -29,6 +30,9 @@ pub struct ModelCall {
     pub ttl_seconds: u64,
     /// What to do when the budget cannot cover `max_output_tokens`.
     pub on_short: OnBudgetShort,
+    /// The agent's requests and tokens per minute (checked with the hold, shared by every
+    /// replica); [`CallRates::default`] is unlimited.
+    pub rates: CallRates,
 }
 
 /// What the gateway does when the budget cannot cover a call's output cap.
@@ -57,6 +61,8 @@ pub struct CallUsage {
     /// The id the cost record gets: chosen by the door before the write, so that its
     /// answer can name the record without waiting for the write.
     pub record_id: Uuid,
+    /// Count the call's tokens against the agent's tokens-per-minute rate (when one is set).
+    pub per_minute: bool,
 }
 
 impl Engine {
@@ -131,7 +137,7 @@ impl Engine {
         };
         let mut hold = request.into_reservation(now(), &self.settings().prices, "")?;
         hold.provider = Some(call.provider.clone());
-        self.hold(actor, hold).await
+        self.hold(actor, hold, call.rates).await
     }
 
     /// Records the call held by `hold` with the usage it ended with, settling the hold: a
@@ -164,6 +170,6 @@ impl Engine {
         let mut record =
             report.into_gateway_record(now(), settings.max_report_delay, &settings.prices, price_as, usage.complete)?;
         record.id = usage.record_id;
-        self.append_cost(actor, record, operation).await
+        self.append_cost(actor, record, operation, usage.per_minute).await
     }
 }

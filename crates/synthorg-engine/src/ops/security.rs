@@ -5,6 +5,7 @@ use synthorg_core::Actor;
 use synthorg_core::audit::{AuditContext, NewAuditEvent};
 use synthorg_core::budget::Exhausted;
 use synthorg_core::event::Event;
+use synthorg_core::rate::CallRates;
 use synthorg_core::reservation::NewReservation;
 use synthorg_core::security::{
     AgentContext, Approval, DecisionRequest, OutputScan, SecurityAction, SecurityMode, Verdict, scan_output,
@@ -58,7 +59,7 @@ impl Engine {
                 // Only an allow holds money; a hold that does not fit turns it into a deny.
                 if let Some(hold) = hold.filter(|_| assessment.action == Verdict::Allow) {
                     let config = e.budget()?;
-                    let (outcome, event) = e.grant(&config, &hold)?;
+                    let (outcome, event) = e.grant(&config, &hold, &CallRates::default())?;
                     events.push(event);
                     match outcome {
                         Ok(granted) => reservation = Some(granted),

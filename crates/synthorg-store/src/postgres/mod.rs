@@ -44,6 +44,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0006_day_totals.sql"),
     include_str!("../../migrations/postgres/0007_verdict_counts.sql"),
     include_str!("../../migrations/postgres/0008_metered_costs.sql"),
+    include_str!("../../migrations/postgres/0009_call_rates.sql"),
 ];
 
 /// How often a write that lost a deadlock or serialization check is tried again.

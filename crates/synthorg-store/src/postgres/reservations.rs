@@ -4,6 +4,7 @@
 use postgres::{GenericClient, Row};
 use synthorg_core::budget::{ActionSpend, BudgetConfig, SpendWindow};
 use synthorg_core::cost::CostRecord;
+use synthorg_core::rate::{CallRates, MinuteUse, minute_of};
 use synthorg_core::reservation::{Reservation, ReservationState};
 use synthorg_core::{DomainError, Usd};
 use time::OffsetDateTime;
@@ -127,8 +128,27 @@ fn figures<C: GenericClient>(
     Ok((spend, held_of(&row, 4, task)?))
 }
 
+/// The agent's use in `minute` and the one before.
+fn minutes<C: GenericClient>(
+    db: &mut Db<'_, C>,
+    agent: Uuid,
+    minute: i64,
+) -> Result<(MinuteUse, MinuteUse), StoreError> {
+    let rows = db.query(
+        "SELECT minute, requests, tokens FROM agent_minutes WHERE agent_id = $1 AND minute IN ($2::BIGINT, $2::BIGINT - 1)",
+        &[&agent, &minute],
+    )?;
+    let (mut current, mut previous) = (MinuteUse::default(), MinuteUse::default());
+    for row in &rows {
+        let n = |i: usize| col::<i64>(row, i).map(|n| n.max(0) as u64);
+        let used = MinuteUse { requests: n(1)?, tokens: n(2)? };
+        if col::<i64>(row, 0)? == minute { current = used } else { previous = used }
+    }
+    Ok((current, previous))
+}
+
 impl crate::ReservationStore for PostgresStore {
-    fn reserve(&self, hold: &Reservation, config: &BudgetConfig) -> Result<Admission, StoreError> {
+    fn reserve(&self, hold: &Reservation, config: &BudgetConfig, rates: &CallRates) -> Result<Admission, StoreError> {
         let now = hold.created_at;
         let window = SpendWindow::at(now, config.reset_day);
         self.write(|db| {
@@ -141,10 +161,28 @@ impl crate::ReservationStore for PostgresStore {
             // statement then sees every hold and every settle committed before.
             db.execute("SELECT pg_advisory_xact_lock($1)", &[&BUDGET_LOCK])?;
             let (spend, held) = figures(db, hold.agent_id, hold.task_id, now, window)?;
+            let minute = minute_of(now);
+            if rates.is_limited() {
+                let (current, previous) = minutes(db, hold.agent_id, minute)?;
+                if let Err(limited) = rates.admit(current, previous, held.agent_tokens_today, now) {
+                    return Ok(Admission::RateLimited(limited));
+                }
+            }
             if let Err(exhausted) = config.admit(&spend, &held, hold.amount, hold.tokens) {
                 return Ok(Admission::Refused(exhausted));
             }
             db.insert(crate::rows::reservation(hold, now))?;
+            if rates.is_limited() {
+                db.execute(
+                    "INSERT INTO agent_minutes (agent_id, minute, requests) VALUES ($1, $2, 1) \
+                     ON CONFLICT (agent_id, minute) DO UPDATE SET requests = agent_minutes.requests + 1",
+                    &[&hold.agent_id, &minute],
+                )?;
+                db.execute(
+                    "DELETE FROM agent_minutes WHERE agent_id = $1 AND minute < $2::BIGINT - 1",
+                    &[&hold.agent_id, &minute],
+                )?;
+            }
             let after = crate::reservations::plus(&held, hold);
             let after = config.remaining(Some(hold.agent_id), hold.task_id, &spend, &after, now);
             Ok(Admission::Granted {
@@ -152,6 +190,18 @@ impl crate::ReservationStore for PostgresStore {
                 remaining: after.remaining,
                 alert: after.alert_level,
             })
+        })
+    }
+
+    fn count_minute_tokens(&self, agent: Uuid, at: OffsetDateTime, tokens: u64) -> Result<(), StoreError> {
+        let tokens = i64::try_from(tokens).unwrap_or(i64::MAX);
+        self.write(|db| {
+            db.execute(
+                "INSERT INTO agent_minutes (agent_id, minute, tokens) VALUES ($1, $2, $3) \
+                 ON CONFLICT (agent_id, minute) DO UPDATE SET tokens = agent_minutes.tokens + excluded.tokens",
+                &[&agent, &minute_of(at), &tokens],
+            )?;
+            Ok(())
         })
     }
 

@@ -58,6 +58,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0006_day_totals.sql"),
     include_str!("../../migrations/sqlite/0007_verdict_counts.sql"),
     include_str!("../../migrations/sqlite/0008_metered_costs.sql"),
+    include_str!("../../migrations/sqlite/0009_call_rates.sql"),
 ];
 
 /// Settings of the SQLite store.

@@ -4,6 +4,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use synthorg_core::agent::AgentStatus;
 use synthorg_core::budget::{ActionSpend, BudgetConfig, SpendWindow};
 use synthorg_core::cost::CostRecord;
+use synthorg_core::rate::{CallRates, MinuteUse, minute_of};
 use synthorg_core::reservation::{Reservation, ReservationState};
 use synthorg_core::{DomainError, Usd};
 use time::OffsetDateTime;
@@ -168,16 +169,56 @@ fn figures(
     Ok(row)
 }
 
+/// The agent's use in `minute` and the one before.
+fn minutes(c: &Connection, agent: Uuid, minute: i64) -> Result<(MinuteUse, MinuteUse), StoreError> {
+    let mut statement = c.prepare_cached(
+        "SELECT minute, requests, tokens FROM agent_minutes WHERE agent_id = ?1 AND minute IN (?2, ?2 - 1)",
+    )?;
+    let rows = statement.query_map(params![agent.to_string(), minute], |r| {
+        let n = |i: usize| r.get::<_, i64>(i).map(|n| n.max(0) as u64);
+        Ok((r.get::<_, i64>(0)?, MinuteUse { requests: n(1)?, tokens: n(2)? }))
+    })?;
+    let (mut current, mut previous) = (MinuteUse::default(), MinuteUse::default());
+    for row in rows {
+        let (at, used) = row?;
+        if at == minute { current = used } else { previous = used }
+    }
+    Ok((current, previous))
+}
+
+/// Counts one request in the agent's `minute` and forgets its minutes before the window.
+fn count_request(c: &Connection, agent: Uuid, minute: i64) -> Result<(), StoreError> {
+    let agent = agent.to_string();
+    c.prepare_cached(
+        "INSERT INTO agent_minutes (agent_id, minute, requests) VALUES (?1, ?2, 1) \
+         ON CONFLICT (agent_id, minute) DO UPDATE SET requests = requests + 1",
+    )?
+    .execute(params![agent, minute])?;
+    c.prepare_cached("DELETE FROM agent_minutes WHERE agent_id = ?1 AND minute < ?2 - 1")?
+        .execute(params![agent, minute])?;
+    Ok(())
+}
+
 impl crate::ReservationStore for SqliteStore {
-    fn reserve(&self, hold: &Reservation, config: &BudgetConfig) -> Result<Admission, StoreError> {
+    fn reserve(&self, hold: &Reservation, config: &BudgetConfig, rates: &CallRates) -> Result<Admission, StoreError> {
         let now = hold.created_at;
         self.write(|tx| {
             let (status, task_exists, spend, held) = figures(tx, hold.agent_id, hold.task_id, now, config)?;
             crate::reservations::check_holder(hold, status, task_exists)?;
+            if rates.is_limited() {
+                let minute = minute_of(now);
+                let (current, previous) = minutes(tx, hold.agent_id, minute)?;
+                if let Err(limited) = rates.admit(current, previous, held.agent_tokens_today, now) {
+                    return Ok(Admission::RateLimited(limited));
+                }
+            }
             if let Err(exhausted) = config.admit(&spend, &held, hold.amount, hold.tokens) {
                 return Ok(Admission::Refused(exhausted));
             }
             insert(tx, crate::rows::reservation(hold, now))?;
+            if rates.is_limited() {
+                count_request(tx, hold.agent_id, minute_of(now))?;
+            }
             let after = crate::reservations::plus(&held, hold);
             let after = config.remaining(Some(hold.agent_id), hold.task_id, &spend, &after, now);
             Ok(Admission::Granted {
@@ -185,6 +226,18 @@ impl crate::ReservationStore for SqliteStore {
                 remaining: after.remaining,
                 alert: after.alert_level,
             })
+        })
+    }
+
+    fn count_minute_tokens(&self, agent: Uuid, at: OffsetDateTime, tokens: u64) -> Result<(), StoreError> {
+        let tokens = i64::try_from(tokens).unwrap_or(i64::MAX);
+        self.write(|tx| {
+            tx.prepare_cached(
+                "INSERT INTO agent_minutes (agent_id, minute, tokens) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (agent_id, minute) DO UPDATE SET tokens = tokens + excluded.tokens",
+            )?
+            .execute(params![agent.to_string(), minute_of(at), tokens])?;
+            Ok(())
         })
     }
 

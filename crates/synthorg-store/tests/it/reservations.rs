@@ -4,6 +4,7 @@
 use std::sync::Barrier;
 
 use synthorg_core::budget::{BudgetConfig, Scope};
+use synthorg_core::rate::{CallRates, RateKind, RateLimited};
 use synthorg_core::reservation::{NewReservation, Reservation, ReservationState};
 use synthorg_core::{DomainError, Usd};
 use synthorg_store::testing::PgSchema;
@@ -32,6 +33,7 @@ fn granted(admission: Admission) -> (Reservation, Option<Usd>) {
     match admission {
         Admission::Granted { reservation, remaining, .. } => (reservation, remaining),
         Admission::Refused(e) => panic!("refused: {}", e.message()),
+        Admission::RateLimited(limited) => panic!("rate limited: {}", limited.message()),
     }
 }
 
@@ -45,7 +47,7 @@ fn settle(s: &dyn Store, r: &Reservation, amount: &str) -> Recorded<synthorg_cor
 fn holds_settle_release_and_expire(s: &dyn Store) {
     let agent = add_agent(s, "reserver").id;
     let config = cap("5");
-    let (first, remaining) = granted(s.reserve(&hold(agent, None, "1"), &config).unwrap());
+    let (first, remaining) = granted(s.reserve(&hold(agent, None, "1"), &config, &CallRates::default()).unwrap());
     assert_eq!((first.state, remaining), (ReservationState::Open, Some(usd("4"))));
     assert_eq!(s.held(Some(agent), None, now()).unwrap().period_spend, usd("1"));
     // The report that names it settles it: the hold becomes the cost.
@@ -57,9 +59,10 @@ fn holds_settle_release_and_expire(s: &dyn Store) {
     assert_eq!((settled.cost_record_id, settled.settled_cost), (Some(recorded.value.id), Some(usd("0.6"))));
     assert_eq!(s.held(Some(agent), None, now()).unwrap().period_spend, Usd::ZERO);
     // 0.6 spent: 4.4 fits exactly, then nothing more.
-    let (big, remaining) = granted(s.reserve(&hold(agent, None, "4.4"), &config).unwrap());
+    let (big, remaining) = granted(s.reserve(&hold(agent, None, "4.4"), &config, &CallRates::default()).unwrap());
     assert_eq!(remaining, Some(Usd::ZERO));
-    let Admission::Refused(e) = s.reserve(&hold(agent, None, "0.000000001"), &config).unwrap() else {
+    let Admission::Refused(e) = s.reserve(&hold(agent, None, "0.000000001"), &config, &CallRates::default()).unwrap()
+    else {
         panic!("a full budget granted a hold")
     };
     assert_eq!((e.scope, e.message().contains("0.6 USD spent and 4.4 USD held of 5 USD")), (Scope::Monthly, true));
@@ -71,7 +74,7 @@ fn holds_settle_release_and_expire(s: &dyn Store) {
     let err = s.release_reservation(big.id, None, now()).unwrap_err();
     assert!(matches!(err, StoreError::Domain(DomainError::Conflict(ref m)) if m.contains("already released")), "{err}");
     // A settle above its hold records the money and names the overshoot.
-    let (small, _) = granted(s.reserve(&hold(agent, None, "0.1"), &config).unwrap());
+    let (small, _) = granted(s.reserve(&hold(agent, None, "0.1"), &config, &CallRates::default()).unwrap());
     let over = settle(s, &small, "0.35").settlement.unwrap();
     assert_eq!(over.overshoot, usd("0.25"));
     // A report naming a closed reservation is recorded; all of it went beyond a hold.
@@ -84,7 +87,7 @@ fn holds_settle_release_and_expire(s: &dyn Store) {
     unknown.reservation_id = Some(Uuid::now_v7());
     let err = s.record_cost(&unknown).unwrap_err().to_string();
     assert!(err.starts_with("reservation_id: reservation") && err.ends_with("does not exist"), "{err}");
-    let (theirs, _) = granted(s.reserve(&hold(other, None, "0.1"), &config).unwrap());
+    let (theirs, _) = granted(s.reserve(&hold(other, None, "0.1"), &config, &CallRates::default()).unwrap());
     let mut wrong = cost(agent, "0.1", None);
     wrong.reservation_id = Some(theirs.id);
     let err = s.record_cost(&wrong).unwrap_err().to_string();
@@ -94,7 +97,7 @@ fn holds_settle_release_and_expire(s: &dyn Store) {
     let mut stale = hold(agent, None, "0.5");
     stale.created_at = now() - Duration::seconds(10);
     stale.expires_at = now() - Duration::seconds(1);
-    let (stale, _) = granted(s.reserve(&stale, &config).unwrap());
+    let (stale, _) = granted(s.reserve(&stale, &config, &CallRates::default()).unwrap());
     assert_eq!(s.held(Some(agent), None, now()).unwrap().agent_today, Usd::ZERO);
     let swept = s.expire_reservations(now(), 100).unwrap();
     assert_eq!(swept.iter().map(|r| (r.id, r.state)).collect::<Vec<_>>(), [(stale.id, ReservationState::Expired)]);
@@ -111,20 +114,25 @@ fn tasks_and_tokens_are_scopes_too(s: &dyn Store) {
     let agent = add_agent(s, "tokens").id;
     let task = add_task(s, "bounded").id;
     let config = BudgetConfig { per_task_limit: usd("1"), per_agent_daily_tokens: 1000, ..BudgetConfig::default() };
-    let (on_task, _) = granted(s.reserve(&hold(agent, Some(task), "0.75"), &config).unwrap());
-    let Admission::Refused(e) = s.reserve(&hold(agent, Some(task), "0.5"), &config).unwrap() else { panic!() };
+    let (on_task, _) = granted(s.reserve(&hold(agent, Some(task), "0.75"), &config, &CallRates::default()).unwrap());
+    let Admission::Refused(e) = s.reserve(&hold(agent, Some(task), "0.5"), &config, &CallRates::default()).unwrap()
+    else {
+        panic!()
+    };
     assert_eq!((e.scope, e.remaining), (Scope::Task, synthorg_core::budget::Quantity::Usd(usd("0.25"))));
     // Without the task the hold fits.
-    granted(s.reserve(&hold(agent, None, "0.5"), &config).unwrap());
+    granted(s.reserve(&hold(agent, None, "0.5"), &config, &CallRates::default()).unwrap());
     // Tokens: the report's 15 tokens (10 in, 5 out) count, and holds of tokens count (the
     // open amount-only hold of 0.5 holds one).
     settle(s, &on_task, "0.1");
     let mut tokens = hold(agent, None, "0");
     tokens.tokens = 984;
-    granted(s.reserve(&tokens, &config).unwrap());
+    granted(s.reserve(&tokens, &config, &CallRates::default()).unwrap());
     let mut one_more = hold(agent, None, "0");
     one_more.tokens = 1;
-    let Admission::Refused(e) = s.reserve(&one_more, &config).unwrap() else { panic!("token budget overshot") };
+    let Admission::Refused(e) = s.reserve(&one_more, &config, &CallRates::default()).unwrap() else {
+        panic!("token budget overshot")
+    };
     assert_eq!(
         (e.scope, e.spent, e.held),
         (
@@ -134,9 +142,10 @@ fn tasks_and_tokens_are_scopes_too(s: &dyn Store) {
         )
     );
     // Missing agents and tasks are the request's fault.
-    let err = s.reserve(&hold(Uuid::now_v7(), None, "1"), &config).unwrap_err().to_string();
+    let err = s.reserve(&hold(Uuid::now_v7(), None, "1"), &config, &CallRates::default()).unwrap_err().to_string();
     assert!(err.starts_with("agent_id: agent"), "{err}");
-    let err = s.reserve(&hold(agent, Some(Uuid::now_v7()), "1"), &config).unwrap_err().to_string();
+    let err =
+        s.reserve(&hold(agent, Some(Uuid::now_v7()), "1"), &config, &CallRates::default()).unwrap_err().to_string();
     assert!(err.starts_with("task_id: task"), "{err}");
 }
 
@@ -152,12 +161,13 @@ fn race_reserve(stores: &[&dyn Store], agents: &[Uuid], config: &BudgetConfig, a
                 let (barrier, store, agent) = (&barrier, stores[i % stores.len()], agents[i % agents.len()]);
                 scope.spawn(move || {
                     barrier.wait();
-                    match store.reserve(&hold(agent, None, amount), config).unwrap() {
+                    match store.reserve(&hold(agent, None, amount), config, &CallRates::default()).unwrap() {
                         Admission::Granted { reservation, .. } => Some(reservation),
                         Admission::Refused(e) => {
                             assert_eq!(e.scope, Scope::Monthly);
                             None
                         }
+                        Admission::RateLimited(limited) => panic!("no rate was set: {}", limited.message()),
                     }
                 })
             })
@@ -217,7 +227,7 @@ fn sixty_four_reservers_on_two_postgres_replicas_never_pass_the_cap() {
     for _ in 0..20 {
         let mut stale = hold(agent, None, "0");
         stale.expires_at = now() - Duration::seconds(1);
-        granted(a.reserve(&stale, &BudgetConfig::default()).unwrap());
+        granted(a.reserve(&stale, &BudgetConfig::default(), &CallRates::default()).unwrap());
     }
     let swept = std::thread::scope(|scope| {
         let (ha, hb) =
@@ -236,4 +246,80 @@ fn sixty_four_reservers_on_two_postgres_replicas_never_pass_the_cap() {
     unique.sort();
     unique.dedup();
     assert_eq!((swept.len(), unique.len()), (20, 20));
+}
+
+/// An agent's call rates under 64 concurrent admissions spread over `stores`, all at one
+/// instant (a hold's `created_at` is its admission's clock): exactly the requests per minute
+/// are granted, the others refused with the rate named; then the tokens rate counts what
+/// settled calls used in the minute and what open holds hold.
+fn call_rates_hold_under_concurrent_reservers(stores: &[&dyn Store]) {
+    let s = stores[0];
+    let (agent, other) = (add_agent(s, "rated").id, add_agent(s, "unrated").id);
+    let at = now();
+    let rates = CallRates { requests_per_minute: 10, tokens_per_minute: 0 };
+    let at_once = |agent: Uuid, rates: CallRates| -> (usize, Vec<RateLimited>) {
+        let barrier = Barrier::new(64);
+        let answers: Vec<Admission> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..64)
+                .map(|i| {
+                    let (barrier, store) = (&barrier, stores[i % stores.len()]);
+                    scope.spawn(move || {
+                        let mut one = hold(agent, None, "0.01");
+                        one.created_at = at;
+                        barrier.wait();
+                        store.reserve(&one, &BudgetConfig::default(), &rates).unwrap()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let granted = answers.iter().filter(|a| matches!(a, Admission::Granted { .. })).count();
+        let limited = answers
+            .into_iter()
+            .filter_map(|a| match a {
+                Admission::RateLimited(limited) => Some(limited),
+                _ => None,
+            })
+            .collect();
+        (granted, limited)
+    };
+    let (admitted, limited) = at_once(agent, rates);
+    assert_eq!((admitted, limited.len()), (10, 54));
+    assert!(limited.iter().all(|l| l.rate == RateKind::Requests && l.per_minute == 10 && l.retry_after_seconds >= 1));
+    // Another agent's minute is its own.
+    assert_eq!(at_once(other, rates).0, 10);
+
+    // Tokens: 700 used by calls settled this minute, 1 held by each of the 10 open holds
+    // (a hold without token maxima holds one): 710 of 1000 leaves room; 300 more does not.
+    let tokens = CallRates { requests_per_minute: 0, tokens_per_minute: 1000 };
+    let mut probe = hold(agent, None, "0.01");
+    probe.created_at = at;
+    s.count_minute_tokens(agent, at, 700).unwrap();
+    let Admission::Granted { reservation, .. } = s.reserve(&probe, &BudgetConfig::default(), &tokens).unwrap() else {
+        panic!("710 of 1000 tokens refused")
+    };
+    stores[stores.len() - 1].count_minute_tokens(agent, at, 300).unwrap();
+    let mut next = hold(agent, None, "0.01");
+    next.created_at = at;
+    let Admission::RateLimited(limited) = s.reserve(&next, &BudgetConfig::default(), &tokens).unwrap() else {
+        panic!("the tokens rate was passed")
+    };
+    assert_eq!((limited.rate, limited.used), (RateKind::Tokens, 1011));
+    // Unlimited rates ignore the counts.
+    s.release_reservation(reservation.id, None, now()).unwrap();
+    granted(s.reserve(&next, &BudgetConfig::default(), &CallRates::default()).unwrap());
+}
+
+#[test]
+fn call_rates_hold_on_sqlite() {
+    let (_dir, store) = crate::store();
+    call_rates_hold_under_concurrent_reservers(&[&store]);
+}
+
+#[test]
+#[cfg_attr(not(pg_tests), ignore = "no PostgreSQL: SYNTHORG_TEST_PG_URL was not set when the tests were built")]
+fn call_rates_hold_across_two_postgres_replicas() {
+    let schema = PgSchema::new().expect("SYNTHORG_TEST_PG_URL names the test database");
+    let (a, b) = (schema.open().unwrap(), schema.open().unwrap());
+    call_rates_hold_under_concurrent_reservers(&[&a, &b]);
 }

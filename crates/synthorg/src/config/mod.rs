@@ -686,11 +686,42 @@ fn check_sinks(
     (exporter, traces, metrics)
 }
 
+/// Settings whose names look secret to the generic redaction (`token`, `api_key`) but hold
+/// token counts, or the name of the environment variable a secret is read from (the secret
+/// itself is never in the configuration).
+const NOT_SECRETS: &[&str] = &[
+    "per_agent_daily_tokens",
+    "default_max_output_tokens",
+    "min_output_tokens",
+    "max_output_tokens",
+    "per_agent_tokens_per_minute",
+    "api_key_env",
+];
+
 /// The configuration as YAML-compatible JSON with secret-named values redacted.
 pub(crate) fn redacted_json(config: &Config) -> String {
     let mut value = serde_json::to_value(config).unwrap_or(Value::Null);
-    synthorg_core::security::redact_json(&mut value);
+    redact(&mut value);
     serde_json::to_string_pretty(&value).unwrap_or_default()
+}
+
+fn redact(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for (key, item) in map.iter_mut() {
+                if NOT_SECRETS.contains(&key.as_str()) {
+                    continue;
+                }
+                if synthorg_core::security::is_secret_name(key) {
+                    *item = Value::String(synthorg_core::security::REDACTED.to_owned());
+                } else {
+                    redact(item);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(redact),
+        _ => {}
+    }
 }
 
 /// The commented default configuration printed by `synthorg config default`.

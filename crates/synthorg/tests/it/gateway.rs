@@ -323,6 +323,9 @@ fn held_forwarded_settled(store: &[(&str, &str)]) {
     let shown = String::from_utf8_lossy(&shown.stdout).into_owned() + &String::from_utf8_lossy(&shown.stderr);
     assert!(shown.contains("\"gateway\"") && shown.contains("\"base_url\""), "{shown}");
     assert!(!shown.contains(UPSTREAM_KEY), "the provider key leaked into config show");
+    // The variable's name is shown (it is not the secret), and token counts are not redacted.
+    assert!(shown.contains("\"api_key_env\": \"GATEWAY_TEST_UPSTREAM_KEY\""), "{shown}");
+    assert!(shown.contains("\"default_max_output_tokens\": 64"), "{shown}");
 }
 
 #[test]
@@ -710,9 +713,118 @@ fn exactly_the_calls_that_fit_are_made_across_two_postgres_replicas() {
     exactly_the_calls_that_fit(&[&first, &second], &data);
 }
 
+/// Waits, if the wall clock is within two seconds of a minute's start, until it is not: the
+/// rate window's weighting of the previous minute steps there, and a burst straddling it may
+/// see one more call admitted.
+fn clear_of_minute_start() {
+    loop {
+        let second = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() % 60;
+        if (3..57).contains(&second) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}
+
+/// One agent's burst of calls spread over `servers`, under a rate of 5 requests a minute:
+/// exactly 5 reach the provider, the others are 429 `rate_limit_exceeded` with `Retry-After`
+/// before anything is held or sent — and the OpenAI SDK raises its `RateLimitError`.
+fn one_agents_rate_is_shared(servers: &[&Server], data: &Path, upstream: &Upstream) {
+    let admin = Client::new(&servers[0].base, &Server::bootstrap_key(data));
+    let (agent, key) = agent_key(&admin, "bursty");
+    clear_of_minute_start();
+    let answers: Vec<(u16, Option<String>, Value)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..12)
+            .map(|i| {
+                let (server, key) = (servers[i % servers.len()], &key);
+                scope.spawn(move || call(server, key, &hello(json!({"max_tokens": 10}))))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let answered = answers.iter().filter(|(status, _, _)| *status == 200).count();
+    assert_eq!(answered, 5, "{answers:?}");
+    for (status, retry_after, body) in answers.iter().filter(|(status, _, _)| *status != 200) {
+        assert_eq!(*status, 429, "{body}");
+        assert_eq!(
+            (&body["error"]["code"], &body["error"]["type"]),
+            (&json!("rate_limit_exceeded"), &json!("requests"))
+        );
+        let seconds: u64 = retry_after.as_deref().unwrap_or_default().parse().unwrap();
+        assert!((1..=60).contains(&seconds), "{retry_after:?}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("5 per minute"), "{body}");
+    }
+    assert_eq!(upstream.received().len(), 5);
+    records(&admin, &agent, 5);
+    let (_, holds) = admin.get(&format!("/budget/reservations?agent_id={agent}&limit=50"));
+    assert_eq!(holds["items"].as_array().unwrap().len(), 5, "a refused call holds nothing");
+
+    let base = servers[0].base.replace("/api/v1", "/gateway/openai/v1");
+    let limited = run_sdk("openai_client.py", &base, &key, "limited");
+    assert_eq!((&limited["exception"], &limited["status"]), (&json!("RateLimitError"), &json!(429)));
+    assert_ne!(limited["retry_after"], "7", "the gateway answered, not the provider");
+    assert_eq!(upstream.received().len(), 5);
+    let scraped =
+        ureq::get(format!("{}/metrics", servers[0].base)).call().unwrap().into_body().read_to_string().unwrap();
+    assert!(
+        scraped
+            .lines()
+            .any(|l| l.starts_with("synthorg_gateway_calls_total{") && l.contains("outcome=\"rate_limited\""))
+    );
+}
+
+const RATE: (&str, &str) = ("SYNTHORG_GATEWAY__PER_AGENT_REQUESTS_PER_MINUTE", "5");
+
+#[test]
+fn an_agents_request_rate_is_enforced_on_sqlite() {
+    let upstream = Upstream::start();
+    let (_dir, data, server) = serve(&upstream, &[RATE]);
+    one_agents_rate_is_shared(&[&server], &data, &upstream);
+}
+
+#[test]
+#[cfg_attr(not(pg_tests), ignore = "no PostgreSQL: SYNTHORG_TEST_PG_URL was not set when the tests were built")]
+fn an_agents_request_rate_is_shared_by_two_postgres_replicas() {
+    let schema = PgSchema::new().expect("SYNTHORG_TEST_PG_URL");
+    let store =
+        [("SYNTHORG_DATABASE__URL", schema.url.as_str()), ("SYNTHORG_DATABASE__SCHEMA", schema.name.as_str()), RATE];
+    let upstream = Upstream::start();
+    let (_a, data, first) = serve(&upstream, &store);
+    let (_b, _, second) = serve(&upstream, &store);
+    one_agents_rate_is_shared(&[&first, &second], &data, &upstream);
+}
+
+/// Tokens per minute count what the agent's settled calls used: with 50 a minute and calls
+/// of 29 tokens (9 in, 20 out), the second call is admitted (29 used) and the third is not
+/// (58 used).
+#[test]
+fn an_agents_token_rate_counts_what_its_calls_used() {
+    let upstream = Upstream::start();
+    let (_dir, data, server) = serve(&upstream, &[("SYNTHORG_GATEWAY__PER_AGENT_TOKENS_PER_MINUTE", "50")]);
+    let admin = Client::new(&server.base, &Server::bootstrap_key(&data));
+    let (agent, key) = agent_key(&admin, "wordy");
+    clear_of_minute_start();
+    for n in 1..=2 {
+        let (status, _, answer) = call(&server, &key, &hello(json!({"max_tokens": 20})));
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(
+            (answer["usage"]["prompt_tokens"].as_u64(), answer["usage"]["completion_tokens"].as_u64()),
+            (Some(9), Some(20))
+        );
+        // Settled (its record written, its tokens counted) before the next call.
+        records(&admin, &agent, n);
+    }
+    let (status, retry_after, answer) = call(&server, &key, &hello(json!({"max_tokens": 20})));
+    assert_eq!((status, &answer["error"]["type"]), (429, &json!("tokens")), "{answer}");
+    assert!(answer["error"]["message"].as_str().unwrap().contains("used 58"), "{answer}");
+    assert!(retry_after.is_some());
+    assert_eq!(upstream.received().len(), 2);
+}
+
 /// A call's telemetry: a CLIENT span in the GenAI conventions under the request's SERVER span
 /// (at a real OTLP receiver), the gateway's metric families on `/metrics`, and a log line —
-/// and the prompt and the answer in none of them.
+/// and the prompt, the answer and the provider's key in none of them, nor in any OTLP
+/// record, API answer or console page.
 #[test]
 fn each_call_is_a_client_span_a_metric_and_a_log_line_without_its_content() {
     use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
@@ -721,6 +833,7 @@ fn each_call_is_a_client_span_a_metric_and_a_log_line_without_its_content() {
     use crate::otlp::{attribute, hex};
 
     let receiver = Receiver::start().unwrap();
+    receiver.keep_requests();
     let upstream = Upstream::start();
     let endpoint = receiver.endpoint();
     let (_dir, data, server) = serve(&upstream, &[("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str())]);
@@ -747,6 +860,35 @@ fn each_call_is_a_client_span_a_metric_and_a_log_line_without_its_content() {
     let (status, events) = traced(streamed, stream_body);
     assert_eq!(status, 200, "{events}");
     records(&admin, &agent, 2);
+    // A failing provider, and a stream that breaks: their errors and logs carry no key either.
+    let (status, failed) = traced(
+        "c31f0a2b3c4d5e6f708192a3b4c5d6e7",
+        json!({"model": "gpt-4.1-mini", "messages": [{"role": "user", "content": "broken"}]}),
+    );
+    assert_eq!(status, 500, "{failed}");
+    let (_, broke) = traced(
+        "d41f0a2b3c4d5e6f708192a3b4c5d6e7",
+        json!({"model": "gpt-4.1-mini", "stream": true, "messages": [{"role": "user", "content": "stream-break"}]}),
+    );
+    records(&admin, &agent, 3);
+    let mut outputs = vec![answer.clone(), events.clone(), failed, broke];
+    for path in ["/costs?limit=50", "/budget/reservations?limit=50", "/agents"] {
+        outputs.push(admin.get(path).1.to_string());
+    }
+    outputs.push(ureq::get(format!("{}/metrics", server.base)).call().unwrap().into_body().read_to_string().unwrap());
+    let site = server.base.trim_end_matches("/api/v1").to_owned();
+    for page in ["/console", "/console/app.js", "/console/app.css"] {
+        outputs.push(ureq::get(format!("{site}{page}")).call().unwrap().into_body().read_to_string().unwrap());
+    }
+    let shown = Command::new(BIN)
+        .args(["config", "show", "--data-dir", data.to_str().unwrap()])
+        .env("GATEWAY_TEST_UPSTREAM_KEY", UPSTREAM_KEY)
+        .output()
+        .unwrap();
+    outputs.push(String::from_utf8_lossy(&shown.stdout).into_owned() + &String::from_utf8_lossy(&shown.stderr));
+    for output in &outputs {
+        assert!(!output.contains(UPSTREAM_KEY), "the provider key is in an output: {output}");
+    }
 
     // A call's event follows its record by a moment: wait for the second.
     let scrape = || ureq::get(format!("{}/metrics", server.base)).call().unwrap().into_body().read_to_string().unwrap();
@@ -765,7 +907,8 @@ fn each_call_is_a_client_span_a_metric_and_a_log_line_without_its_content() {
         sample("synthorg_gateway_calls_total{provider=\"up\",model=\"gpt-4.1-mini\",outcome=\"answered\"}"),
         2.0
     );
-    assert_eq!(sample("synthorg_gateway_overhead_seconds_count{provider=\"up\"}"), 2.0);
+    // The two answered calls, the upstream error and the broken stream.
+    assert_eq!(sample("synthorg_gateway_overhead_seconds_count{provider=\"up\"}"), 4.0);
     let duration = "gen_ai_client_operation_duration_seconds_count{gen_ai_operation_name=\"chat\",\
                     gen_ai_provider_name=\"openai\",gen_ai_request_model=\"gpt-4.1-mini\"";
     assert_eq!(sample(duration), 2.0);
@@ -797,6 +940,11 @@ fn each_call_is_a_client_span_a_metric_and_a_log_line_without_its_content() {
             assert!(!format!("{span:?}").contains("XYZZY"), "the prompt is in no span");
         }
     }
+    assert!(!logs.iter().any(|l| l.contains(UPSTREAM_KEY)), "the provider key is in a log line");
+    assert!(!receiver.kept().is_empty(), "the logs were exported");
+    let exported = format!("{:?}{:?}{:?}", receiver.kept(), receiver.kept_traces(), receiver.kept_metrics());
+    assert!(!exported.contains(UPSTREAM_KEY), "the provider key is in an OTLP record");
+    assert!(!exported.contains("XYZZY"), "the prompt is in an OTLP record");
 }
 
 /// With `on_budget_short: clamp` a call the budget cannot cover at its cap is made with the
