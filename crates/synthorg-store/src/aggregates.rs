@@ -117,4 +117,29 @@ pub trait AggregateStore {
     fn oldest_pending_approval(&self) -> Result<Option<OffsetDateTime>, StoreError>;
     /// Totals per provider and model, the first used first.
     fn model_usage(&self) -> Result<Vec<ModelUsage>, StoreError>;
+    /// When the store's running totals began: written the first time it is asked (a store
+    /// from before this was kept gets that moment) and kept in `settings`, so that
+    /// `store migrate` carries it along. Cumulative metrics read from the store count from
+    /// it, whichever process pushes them and however often it restarted.
+    fn origin(&self) -> Result<OffsetDateTime, StoreError>;
+}
+
+/// The `settings` key of [`AggregateStore::origin`].
+pub(crate) const ORIGIN_KEY: &str = "origin";
+
+/// The origin as stored: microseconds since the Unix epoch.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Origin {
+    pub(crate) unix_micros: i64,
+}
+
+impl Origin {
+    pub(crate) fn now() -> Self {
+        Self { unix_micros: i64::try_from(crate::now().unix_timestamp_nanos() / 1000).unwrap_or(0) }
+    }
+
+    pub(crate) fn at(&self) -> Result<OffsetDateTime, StoreError> {
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.unix_micros) * 1000)
+            .map_err(|e| StoreError::Internal(format!("the stored origin is not a time: {e}")))
+    }
 }

@@ -42,7 +42,7 @@ pub fn sqlite_to_postgres(
         let held: i64 = crate::postgres::col(
             &db.query_one(
                 "SELECT (SELECT COUNT(*) FROM agents) + (SELECT COUNT(*) FROM tasks) \
-                 + (SELECT COUNT(*) FROM api_keys) + (SELECT COUNT(*) FROM settings) \
+                 + (SELECT COUNT(*) FROM api_keys) + (SELECT COUNT(*) FROM settings WHERE key <> 'origin') \
                  + (SELECT COUNT(*) FROM audit_events)",
                 &[],
             )?,
@@ -53,6 +53,9 @@ pub fn sqlite_to_postgres(
                 "the target database already holds synthorg data; migrate into an empty database or schema".into(),
             )));
         }
+        // A server started on the empty target wrote its origin; the source's, which its
+        // totals count from, replaces it.
+        db.execute("DELETE FROM settings WHERE key = 'origin'", &[])?;
         let mut copied = Vec::new();
         for (table, columns) in TABLES {
             copied.push((*table, copy_table(&reader, db, table, columns)?));

@@ -81,6 +81,9 @@ async fn serve(
     let store = tokio::task::block_in_place(|| {
         let store = open_store(&settings.store)?;
         bootstrap_admin_key(store.as_ref(), &settings.data_dir, &settings.config.auth.bootstrap_key_file)?;
+        // Before anything is counted: the totals the store keeps count from its origin (the
+        // start time of their OTLP sums), written once, at its first start.
+        store.origin().map_err(|e| Failure::io(e.into()))?;
         // The chain's head as this process finds it, for whoever keeps it outside the store.
         synthorg_api::log_audit_head(store.as_ref(), None).map_err(|e| Failure::io(e.into()))?;
         Ok::<_, Failure>(store)

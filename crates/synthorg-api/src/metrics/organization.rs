@@ -196,7 +196,9 @@ impl Families {
                 Kind::Counter,
                 "Events in the audit chain: the seq of its head (GET /api/v1/audit/head has its hash). \
                  It never decreases; a drop means events were removed.",
-            ),
+            )
+            // Pushed over OTLP as a non-monotonic sum: a drop is the signal, not a reset.
+            .may_decrease(),
             cost: Family::new(p, "cost", Kind::Counter, "Total cost in the ledger, USD."),
             budget_monthly: Family::new(p, "budget_monthly_usd", Kind::Gauge, "Monthly budget, USD (0: no budget)."),
             budget_threshold: Family::new(
@@ -332,6 +334,9 @@ pub struct OrganizationMetrics {
     folded: CounterMap<Folded>,
     /// The latest cost report's trace (set by the events), the exemplar of the total.
     cost_exemplar: Arc<ExemplarCell>,
+    /// When the store's totals began (nanoseconds since the epoch), read once: the start time
+    /// of the totals pushed over OTLP, stable across restarts.
+    origin: std::sync::OnceLock<u64>,
     f: Families,
 }
 
@@ -353,6 +358,7 @@ impl OrganizationMetrics {
             scrape_errors: CounterMap::with_keys(Source::ALL),
             folded: CounterMap::with_keys(Folded::ALL),
             cost_exemplar,
+            origin: std::sync::OnceLock::new(),
             f: Families::new(prefix),
         }
     }
@@ -371,8 +377,23 @@ impl OrganizationMetrics {
         Ok(())
     }
 
+    /// When the store's totals began, once it was read.
+    fn origin(&self) -> Option<u64> {
+        self.origin.get().copied()
+    }
+
     fn refresh(&self, last: &mut LastGood) {
         let store = self.store.as_ref();
+        if self.origin.get().is_none() {
+            match store.origin() {
+                Ok(at) => {
+                    let _ = self.origin.set(u64::try_from(at.unix_timestamp_nanos()).unwrap_or(0));
+                }
+                // The totals then count from this process's start, as before; asked again at
+                // the next scrape.
+                Err(error) => tracing::warn!(%error, "cannot read the store's origin"),
+            }
+        }
         if let Some(budget) = self.source(Source::Budget, || store.budget_in_force(&self.budget_defaults)) {
             last.budget = Some(budget);
         }
@@ -480,7 +501,7 @@ impl OrganizationMetrics {
             }
             self.fold(Folded::TasksTotal, folded_agents.len());
         }
-        f.transitions.header(e);
+        f.transitions.header_since(e, self.origin());
         for (from, to, count) in last.tasks.iter().flat_map(|t| &t.transitions) {
             f.transitions.counter(e, [from.as_str(), to.as_str()], *count as f64);
         }
@@ -493,7 +514,7 @@ impl OrganizationMetrics {
             let waited = oldest.map_or(0.0, |at| (now() - at).as_seconds_f64().max(0.0));
             f.approvals_oldest.gauge(e, [], waited);
         }
-        f.audit_events.header(e);
+        f.audit_events.header_since(e, self.origin());
         if let Some(seq) = last.audit {
             f.audit_events.counter(e, [], seq as f64);
         }
@@ -505,7 +526,7 @@ impl OrganizationMetrics {
         let percent = |part: Usd, whole: Usd| part.percent_of(whole).unwrap_or(0.0);
         let costs = last.costs.as_ref();
         // Each family's samples follow its own header: interleaving breaks parsers.
-        f.cost.header(e);
+        f.cost.header_since(e, self.origin());
         if let Some(c) = costs {
             f.cost.counter_with(e, [], c.total.as_f64(), self.cost_exemplar.get().as_ref());
         }
@@ -565,7 +586,7 @@ impl OrganizationMetrics {
         if let Some(c) = costs {
             f.budget_reservations_open.gauge(e, [], c.held.open as f64);
         }
-        f.agent_cost.header(e);
+        f.agent_cost.header_since(e, self.origin());
         if let Some(c) = costs {
             let mut other = Usd::ZERO;
             let mut folded = 0;
@@ -620,23 +641,23 @@ impl OrganizationMetrics {
             shown.push(other);
             self.fold(Folded::ProviderModel, rest.len());
         }
-        f.provider_cost.header(e);
+        f.provider_cost.header_since(e, self.origin());
         for m in &shown {
             f.provider_cost.counter(e, [&m.provider, &m.model], m.cost.as_f64());
         }
-        f.provider_tokens.header(e);
+        f.provider_tokens.header_since(e, self.origin());
         for m in &shown {
             for class in TokenType::ALL {
                 f.provider_tokens.counter(e, [&m.provider, &m.model, class.as_str()], m.tokens.of(*class) as f64);
             }
         }
-        f.cost_reports.header(e);
+        f.cost_reports.header_since(e, self.origin());
         for m in &shown {
             for source in CostSource::ALL {
                 f.cost_reports.counter(e, [&m.provider, &m.model, source.as_str()], m.reports(*source) as f64);
             }
         }
-        f.disagreements.header(e);
+        f.disagreements.header_since(e, self.origin());
         for m in &shown {
             f.disagreements.counter(e, [&m.provider, &m.model], m.disagreements as f64);
         }

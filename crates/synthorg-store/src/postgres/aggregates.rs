@@ -128,6 +128,18 @@ fn agent_amount(r: &Row) -> Result<(Uuid, Usd), StoreError> {
 }
 
 impl crate::AggregateStore for PostgresStore {
+    fn origin(&self) -> Result<OffsetDateTime, StoreError> {
+        use crate::aggregates::{ORIGIN_KEY, Origin};
+        let origin: Origin = self.write(|db| {
+            db.execute(
+                "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+                &[&ORIGIN_KEY, &postgres::types::Json(&Origin::now())],
+            )?;
+            super::json_col(&db.query_one("SELECT value FROM settings WHERE key = $1", &[&ORIGIN_KEY])?, 0)
+        })?;
+        origin.at()
+    }
+
     fn agent_counts(&self) -> Result<Vec<(AgentStatus, TrustLevel, u64)>, StoreError> {
         self.read(|db| {
             db.query("SELECT status, trust_level, n FROM agent_counts ORDER BY status, trust_level", &[])?

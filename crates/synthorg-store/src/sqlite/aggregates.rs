@@ -122,6 +122,26 @@ fn agent_amount(r: &Row<'_>) -> rusqlite::Result<(Uuid, Usd)> {
 }
 
 impl crate::AggregateStore for SqliteStore {
+    fn origin(&self) -> Result<OffsetDateTime, StoreError> {
+        use crate::aggregates::{ORIGIN_KEY, Origin};
+        let stored: Option<String> = self.read(|c| {
+            Ok(c.prepare_cached("SELECT value FROM settings WHERE key = ?1")?
+                .query_row([ORIGIN_KEY], |r| r.get(0))
+                .optional()?)
+        })?;
+        let value = match stored {
+            Some(value) => value,
+            None => self.write(|tx| {
+                tx.prepare_cached("INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING")?
+                    .execute([ORIGIN_KEY, &serde_json::to_string(&Origin::now())?])?;
+                Ok(tx
+                    .prepare_cached("SELECT value FROM settings WHERE key = ?1")?
+                    .query_row([ORIGIN_KEY], |r| r.get::<_, String>(0))?)
+            })?,
+        };
+        serde_json::from_str::<Origin>(&value)?.at()
+    }
+
     fn agent_counts(&self) -> Result<Vec<(AgentStatus, TrustLevel, u64)>, StoreError> {
         self.read(|c| {
             rows(c, "SELECT status, trust_level, n FROM agent_counts ORDER BY status, trust_level", |r| {

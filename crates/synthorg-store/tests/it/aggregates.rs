@@ -226,3 +226,25 @@ crate::on_both_stores!(
     spend_figures_equal_a_recount,
     verdict_counts_equal_a_recount
 );
+
+/// The store's origin is written once and read back the same, on both stores; `store
+/// migrate` carries SQLite's to PostgreSQL, replacing the one a server started on the empty
+/// target wrote.
+#[test]
+#[cfg_attr(not(pg_tests), ignore = "no PostgreSQL: SYNTHORG_TEST_PG_URL was not set when the tests were built")]
+fn the_origin_is_kept_and_carried_by_migrate() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = SqliteStore::open_dir(dir.path(), &SqliteOptions::default()).unwrap();
+    let origin = sqlite.origin().unwrap();
+    assert!(origin <= now());
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    assert_eq!(sqlite.origin().unwrap(), origin, "written once");
+    drop(sqlite);
+    let schema = synthorg_store::testing::PgSchema::new().expect("SYNTHORG_TEST_PG_URL names the test database");
+    let target = schema.open().unwrap();
+    let own = target.origin().unwrap();
+    assert_eq!(target.origin().unwrap(), own);
+    assert_ne!(own, origin);
+    synthorg_store::migrate::sqlite_to_postgres(dir.path(), &schema.url, &schema.options()).unwrap();
+    assert_eq!(target.origin().unwrap(), origin, "the source's origin came along");
+}

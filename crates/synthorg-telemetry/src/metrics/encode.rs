@@ -7,7 +7,7 @@
 //! writes straight into one buffer; label values are escaped with a fast path for the common
 //! case of nothing to escape.
 
-use super::points::{MetricPoint, OtelName, PointValue, Points};
+use super::points::{MetricPoint, OtelName, PointValue, Points, SeriesOrigin};
 use super::primitives::{Exemplar, HistogramSnapshot};
 
 /// The two exposition formats.
@@ -80,8 +80,14 @@ impl Exposition {
 
     /// A family's header, with its OpenTelemetry name when it has a conventional one.
     pub fn header_otel(&mut self, family: &str, kind: Kind, help: &str, otel: Option<&OtelName>) {
+        self.header_of(family, kind, help, otel, SeriesOrigin::default());
+    }
+
+    /// A header with what the OTLP push needs beyond the text formats: when the family's
+    /// cumulative values began, and whether a counter may go down.
+    pub fn header_of(&mut self, family: &str, kind: Kind, help: &str, otel: Option<&OtelName>, origin: SeriesOrigin) {
         if let Some(points) = &mut self.points {
-            points.describe(family, kind, help, otel);
+            points.describe(family, kind, help, otel, origin);
             return;
         }
         let (suffix, type_name) = match (self.format, kind) {

@@ -1,7 +1,7 @@
 //! Families owned by their components: each component names its families once (prefix
 //! applied at construction) and writes their samples itself.
 
-use super::{Exemplar, Exposition, HistogramSnapshot, Kind, OtelName};
+use super::{Exemplar, Exposition, HistogramSnapshot, Kind, OtelName, SeriesOrigin};
 
 /// One metric family: its full name, kind, help text and label names. `N` is the number of
 /// labels, fixed with their names when the family is made ([`Family::labelled`]): a sample
@@ -13,6 +13,7 @@ pub struct Family<const N: usize = 0> {
     kind: Kind,
     help: &'static str,
     otel: Option<OtelName>,
+    origin: SeriesOrigin,
     labels: [&'static str; N],
 }
 
@@ -21,12 +22,12 @@ impl Family {
     /// such as `process_*`); no labels until [`Family::labelled`].
     pub fn new(prefix: &str, name: &str, kind: Kind, help: &'static str) -> Self {
         let name = if prefix.is_empty() { name.to_owned() } else { format!("{prefix}_{name}") };
-        Self { name, kind, help, otel: None, labels: [] }
+        Self { name, kind, help, otel: None, origin: SeriesOrigin::default(), labels: [] }
     }
 
     /// The family with these label names: every sample names them, in this order.
     pub fn labelled<const M: usize>(self, labels: [&'static str; M]) -> Family<M> {
-        Family { name: self.name, kind: self.kind, help: self.help, otel: self.otel, labels }
+        Family { name: self.name, kind: self.kind, help: self.help, otel: self.otel, origin: self.origin, labels }
     }
 }
 
@@ -38,13 +39,33 @@ impl<const N: usize> Family<N> {
         self
     }
 
+    /// Counts since `unix_nanos`, not since this process started: a total kept in the store
+    /// (the OTLP push gives it that start time, so rates stay right across restarts).
+    pub fn since(mut self, unix_nanos: u64) -> Self {
+        self.origin.start = Some(unix_nanos);
+        self
+    }
+
+    /// A counter that may go down: pushed over OTLP as a non-monotonic sum.
+    pub fn may_decrease(mut self) -> Self {
+        self.origin.may_decrease = true;
+        self
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }
 
     /// Writes the family's header; its samples must follow before the next header.
     pub fn header(&self, e: &mut Exposition) {
-        e.header_otel(&self.name, self.kind, self.help, self.otel.as_ref());
+        e.header_of(&self.name, self.kind, self.help, self.otel.as_ref(), self.origin);
+    }
+
+    /// The header of a family whose values count from `start` (nanoseconds since the Unix
+    /// epoch) when it is known only once the store is read (see [`Family::since`]).
+    pub fn header_since(&self, e: &mut Exposition, start: Option<u64>) {
+        let origin = SeriesOrigin { start: start.or(self.origin.start), ..self.origin };
+        e.header_of(&self.name, self.kind, self.help, self.otel.as_ref(), origin);
     }
 
     /// A gauge sample with these label values.

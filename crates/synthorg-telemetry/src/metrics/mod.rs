@@ -10,7 +10,7 @@ pub mod process;
 pub use encode::{Exposition, Format, Kind};
 pub use family::{Collect, Family, LabelValue};
 pub use negotiate::{accepts_gzip, choose_format, gzip};
-pub use points::{MetricDesc, MetricPoint, OtelName, PointValue};
+pub use points::{MetricDesc, MetricPoint, OtelName, PointValue, SeriesOrigin};
 pub use primitives::{
     Counter, CounterMap, Exemplar, ExemplarCell, Gauge, Histogram, HistogramSnapshot, LATENCY_BUCKETS,
 };

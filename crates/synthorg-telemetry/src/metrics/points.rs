@@ -27,6 +27,20 @@ pub struct MetricDesc {
     pub help: String,
     pub unit: &'static str,
     pub attributes: &'static [(&'static str, &'static str)],
+    /// When a cumulative family's values began counting (nanoseconds since the Unix epoch),
+    /// when not at this process's start: a total the store keeps counts from the store's
+    /// origin, across restarts.
+    pub start: Option<u64>,
+    /// A counter that may go down (pushed as a non-monotonic sum).
+    pub may_decrease: bool,
+}
+
+/// What a family says of its series besides its name and kind ([`MetricDesc::start`],
+/// [`MetricDesc::may_decrease`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SeriesOrigin {
+    pub start: Option<u64>,
+    pub may_decrease: bool,
 }
 
 /// A point's value.
@@ -64,7 +78,15 @@ impl Points {
         Self { current: None, points: Vec::new(), time }
     }
 
-    pub(super) fn describe(&mut self, family: &str, kind: Kind, help: &str, otel: Option<&OtelName>) {
+    pub(super) fn describe(
+        &mut self,
+        family: &str,
+        kind: Kind,
+        help: &str,
+        otel: Option<&OtelName>,
+        origin: SeriesOrigin,
+    ) {
+        let SeriesOrigin { start, may_decrease } = origin;
         let desc = match otel {
             Some(o) => MetricDesc {
                 name: o.name.to_owned(),
@@ -72,6 +94,8 @@ impl Points {
                 help: help.to_owned(),
                 unit: o.unit,
                 attributes: o.attributes,
+                start,
+                may_decrease,
             },
             None => MetricDesc {
                 name: match kind {
@@ -82,6 +106,8 @@ impl Points {
                 help: help.to_owned(),
                 unit: "",
                 attributes: &[],
+                start,
+                may_decrease,
             },
         };
         self.current = Some(Arc::new(desc));

@@ -33,7 +33,7 @@ pub type Reading = Arc<dyn Fn() -> Vec<MetricPoint> + Send + Sync>;
 /// The metric signal's encoding.
 pub struct Metrics {
     resource: Resource,
-    /// When the cumulative series began: this process's start (of its metrics).
+    /// When the cumulative series began, for families that count from this process's start.
     start: u64,
 }
 
@@ -100,7 +100,7 @@ impl Metrics {
             (Kind::Counter, _) => metric::Data::Sum(Sum {
                 data_points: Vec::new(),
                 aggregation_temporality: cumulative,
-                is_monotonic: true,
+                is_monotonic: !desc.may_decrease,
             }),
             _ => metric::Data::Gauge(Gauge { data_points: Vec::new() }),
         };
@@ -118,7 +118,7 @@ impl Metrics {
             (Some(metric::Data::Histogram(h)), PointValue::Histogram { bounds, counts, sum, exemplars }) => {
                 h.data_points.push(HistogramDataPoint {
                     attributes: attributes(point),
-                    start_time_unix_nano: self.start.min(point.time),
+                    start_time_unix_nano: self.start_of(point),
                     time_unix_nano: point.time,
                     count: counts.iter().sum(),
                     sum: Some(*sum),
@@ -137,7 +137,7 @@ impl Metrics {
                 };
                 data_points.push(NumberDataPoint {
                     attributes: attributes(point),
-                    start_time_unix_nano: self.start.min(point.time),
+                    start_time_unix_nano: self.start_of(point),
                     time_unix_nano: point.time,
                     exemplars,
                     value: Some(number_data_point::Value::AsDouble(value)),
@@ -147,7 +147,7 @@ impl Metrics {
             (Some(metric::Data::Histogram(h)), PointValue::Number { value, .. }) => {
                 h.data_points.push(HistogramDataPoint {
                     attributes: attributes(point),
-                    start_time_unix_nano: self.start.min(point.time),
+                    start_time_unix_nano: self.start_of(point),
                     time_unix_nano: point.time,
                     count: 1,
                     sum: Some(*value),
@@ -157,6 +157,12 @@ impl Metrics {
             }
             _ => {}
         }
+    }
+
+    /// When a point's cumulative series began: its family's own start (a total kept in the
+    /// store counts from the store's origin), else this process's; never after the point.
+    fn start_of(&self, point: &MetricPoint) -> u64 {
+        point.family.start.unwrap_or(self.start).min(point.time)
     }
 
     fn request(&self, points: &[MetricPoint]) -> ExportMetricsServiceRequest {

@@ -774,3 +774,75 @@ fn metrics_push_carries_the_scrape_catalogue() {
     assert_eq!((emitted, field(line, "dropped")), (delivered, 0), "{line}");
     assert_eq!(receiver.delivered_points(), delivered, "{line}");
 }
+
+/// Totals kept in the store are pushed as cumulative sums that count from the store's origin,
+/// not from the process's start: across a restart their start time stays put and their value
+/// goes on from where it was, so a consumer's rate is right. What the process counts itself
+/// starts again with the process. The audit chain's length may go down: a non-monotonic sum.
+#[test]
+fn store_totals_keep_their_start_time_across_a_restart() {
+    use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+    use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value as Number;
+    use opentelemetry_proto::tonic::metrics::v1::{Metric, NumberDataPoint};
+
+    let (_dir, data) = temp_dir();
+    let sum_of = |m: &Metric| match &m.data {
+        Some(Data::Sum(sum)) => (sum.is_monotonic, sum.data_points.clone()),
+        other => panic!("{} is not a sum: {other:?}", m.name),
+    };
+    let value = |p: &NumberDataPoint| match p.value {
+        Some(Number::AsDouble(v)) => v,
+        _ => panic!("not a double"),
+    };
+    // One life of the server: reports `cost` USD, then waits for a push showing `total`; gives
+    // the cost point and the HTTP request counter's start time.
+    let life = |cost: &str, total: f64| -> (NumberDataPoint, u64, bool, u64) {
+        let receiver = Receiver::start().unwrap();
+        let endpoint = receiver.endpoint();
+        let server = Server::start_with_env(
+            &data,
+            &[],
+            &[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint), ("OTEL_METRIC_EXPORT_INTERVAL", "200")],
+        );
+        let admin = Client::new(&server.base, &Server::bootstrap_key(&data));
+        let (_, agents) = admin.get("/agents");
+        let agent = match agents["items"].as_array().and_then(|a| a.first()) {
+            Some(agent) => agent["id"].as_str().unwrap().to_owned(),
+            None => admin.post("/agents", &serde_json::json!({"name": "ada", "role": "developer"})).1["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        };
+        let body = serde_json::json!({"agent_id": agent, "provider": "anthropic", "model": "claude-sonnet-4-5",
+            "input_tokens": 10, "output_tokens": 1, "cost": cost});
+        let reported_at =
+            u64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos())
+                .unwrap();
+        assert_eq!(admin.post("/costs", &body).0, 201);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let point = loop {
+            let pushed = receiver.metrics().into_iter().rfind(|m| m.name == "synthorg_cost");
+            if let Some(point) = pushed.and_then(|m| sum_of(&m).1.pop()).filter(|p| (value(p) - total).abs() < 1e-9) {
+                break point;
+            }
+            assert!(Instant::now() < deadline, "no push with the total {total}");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let metrics = receiver.metrics();
+        let http = metrics.iter().rfind(|m| m.name == "synthorg_http_requests").expect("the request counter");
+        let http_start = sum_of(http).1[0].start_time_unix_nano;
+        let audit = metrics.iter().rfind(|m| m.name == "synthorg_audit_events").expect("the audit chain's length");
+        let (audit_monotonic, _) = sum_of(audit);
+        let (status, _) = server.signal("TERM");
+        assert!(status.success());
+        (point, http_start, audit_monotonic, reported_at)
+    };
+    let (first, first_http, audit_monotonic, reported_at) = life("1.5", 1.5);
+    assert!(!audit_monotonic, "the audit chain's length is pushed as a non-monotonic sum");
+    std::thread::sleep(Duration::from_millis(50));
+    let (second, second_http, _, _) = life("0.5", 2.0);
+    assert_eq!(first.start_time_unix_nano, second.start_time_unix_nano, "the store's origin, both times");
+    assert!(first.start_time_unix_nano < first.time_unix_nano);
+    assert!(second_http > first_http, "the process's own counters start with the process");
+    assert!(first.start_time_unix_nano < reported_at, "the origin precedes the first report");
+}
