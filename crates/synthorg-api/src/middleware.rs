@@ -6,7 +6,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{Method, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use synthorg_telemetry::context::{TraceContext, request_id};
+use synthorg_telemetry::context::{TraceContext, TraceState, request_id};
 use synthorg_telemetry::otlp::{AttrValue, SpanKind, SpanRecord};
 use tracing::Instrument;
 
@@ -52,6 +52,14 @@ pub async fn timeout_and_log(State(state): State<AppState>, mut req: Request, ne
     );
     // Code inside the request (its writes' effects included, on any thread) finds its trace.
     synthorg_telemetry::context::attach(&span, correlation.trace);
+    // The caller's vendor state travels with a trace it continues, on every span of it.
+    let trace_state = correlation
+        .trace
+        .parent_span_id
+        .and_then(|_| TraceState::parse(req.headers().get_all("tracestate").iter().filter_map(|v| v.to_str().ok())));
+    if let Some(state) = &trace_state {
+        synthorg_telemetry::context::attach_state(&span, state.clone());
+    }
     let echoed = axum::http::HeaderValue::from_str(&correlation.request_id).ok();
     let trace = correlation.trace;
     // Only a sampled trace becomes a span and an exemplar (SPEC §13).
@@ -83,7 +91,9 @@ pub async fn timeout_and_log(State(state): State<AppState>, mut req: Request, ne
     }
     let elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
     if let (Some(tracer), Some((path, query)), true) = (&state.settings().tracer, &target, sampled) {
-        tracer.record(server_span(&trace, &method, route.as_deref(), path, query.as_deref(), status, started_at));
+        let mut server = server_span(&trace, &method, route.as_deref(), path, query.as_deref(), status, started_at);
+        server.trace_state = trace_state;
+        tracer.record(server);
     }
     let route = route.as_deref().unwrap_or("unmatched");
     span.in_scope(|| {
@@ -163,6 +173,7 @@ fn server_span(
         end: std::time::SystemTime::now(),
         attributes,
         error,
+        trace_state: None,
     }
 }
 

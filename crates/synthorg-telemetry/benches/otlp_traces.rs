@@ -90,6 +90,7 @@ impl Pipeline {
                     end: SystemTime::now(),
                     attributes: vec![("db.system.name", "sqlite".into())],
                     error: None,
+                    trace_state: None,
                 });
                 tracer.record(SpanRecord {
                     trace_id: trace.trace_id,
@@ -107,6 +108,7 @@ impl Pipeline {
                         ("http.route", "/api/v1/tasks/{id}/transitions".into()),
                     ],
                     error: None,
+                    trace_state: None,
                 });
             }
             Self::Sdk(_, dispatch) => tracing::dispatcher::with_default(dispatch, || {

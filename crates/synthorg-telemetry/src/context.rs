@@ -198,21 +198,102 @@ pub fn parse_traceparent(value: &str) -> Option<([u8; 16], [u8; 8], u8)> {
 /// Keeps `trace` with `span` (a request's span), for [`current`] to find from any code that
 /// runs inside it, on any thread. Does nothing without a `tracing_subscriber` registry.
 pub fn attach(span: &tracing::Span, trace: TraceContext) {
-    span.with_subscriber(|(id, dispatch)| {
-        if let Some(span) = dispatch.downcast_ref::<tracing_subscriber::Registry>().and_then(|r| r.span(id)) {
-            span.extensions_mut().insert(trace);
-        }
-    });
+    keep(span, trace);
 }
 
 /// The trace context of the innermost enclosing span that has one ([`attach`]).
 pub fn current() -> Option<TraceContext> {
+    innermost::<TraceContext>()
+}
+
+/// Keeps `value` in `span`'s extensions, where the spans inside it find it ([`innermost`]).
+fn keep<T: Send + Sync + 'static>(span: &tracing::Span, value: T) {
+    span.with_subscriber(|(id, dispatch)| {
+        if let Some(span) = dispatch.downcast_ref::<tracing_subscriber::Registry>().and_then(|r| r.span(id)) {
+            span.extensions_mut().insert(value);
+        }
+    });
+}
+
+/// The `T` of the innermost enclosing span that keeps one.
+fn innermost<T: Clone + Send + Sync + 'static>() -> Option<T> {
     let span = tracing::Span::current();
     span.with_subscriber(|(id, dispatch)| {
         let registry = dispatch.downcast_ref::<tracing_subscriber::Registry>()?;
-        registry.span(id)?.scope().find_map(|s| s.extensions().get::<TraceContext>().copied())
+        registry.span(id)?.scope().find_map(|s| s.extensions().get::<T>().cloned())
     })
     .flatten()
+}
+
+/// An incoming W3C `tracestate`, carried on every span synthorg exports for the request's
+/// trace. It is kept only when it parses as the W3C Trace Context specification says (list
+/// members `key=value`, at most 32, keys unique, 512 characters in all) and only with a
+/// valid `traceparent`; anything else is dropped whole, as the specification asks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceState(std::sync::Arc<str>);
+
+/// Most list members of a `tracestate`, and its longest length.
+const TRACESTATE_MEMBERS: usize = 32;
+const TRACESTATE_LEN: usize = 512;
+
+impl TraceState {
+    /// The `tracestate` of the request's header fields (several are one list, in order).
+    pub fn parse<'a>(fields: impl IntoIterator<Item = &'a str>) -> Option<Self> {
+        let mut members: Vec<&str> = Vec::new();
+        for field in fields {
+            for member in field.split(',').map(|m| m.trim_matches([' ', '\t'])).filter(|m| !m.is_empty()) {
+                let (key, value) = member.split_once('=')?;
+                if !valid_key(key)
+                    || !valid_value(value)
+                    || members.iter().any(|m| m.split_once('=').map(|(k, _)| k) == Some(key))
+                {
+                    return None;
+                }
+                members.push(member);
+            }
+        }
+        let joined = members.join(",");
+        (!members.is_empty() && members.len() <= TRACESTATE_MEMBERS && joined.len() <= TRACESTATE_LEN)
+            .then(|| Self(joined.into()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// `simple-key` (`lcalpha 0*255(lcalpha / DIGIT / "_" / "-"/ "*" / "/")`) or
+/// `tenant-id@system-id` (`(lcalpha / DIGIT) 0*240(…)` `@` `lcalpha 0*13(…)`).
+fn valid_key(key: &str) -> bool {
+    let rest = |s: &str, max: usize| {
+        s.len() <= max && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-*/".contains(&b))
+    };
+    match key.split_once('@') {
+        None => key.as_bytes().first().is_some_and(u8::is_ascii_lowercase) && rest(&key[1..], 255),
+        Some((tenant, system)) => {
+            tenant.as_bytes().first().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+                && rest(&tenant[1..], 240)
+                && system.as_bytes().first().is_some_and(u8::is_ascii_lowercase)
+                && rest(&system[1..], 13)
+        }
+    }
+}
+
+/// `0*255(chr) nblk-chr`: printable ASCII but `,` and `=`, not ending in a space.
+fn valid_value(value: &str) -> bool {
+    (1..=256).contains(&value.len())
+        && value.bytes().all(|b| (0x20..=0x7e).contains(&b) && b != b',' && b != b'=')
+        && !value.ends_with(' ')
+}
+
+/// Keeps `state` on `span` (the request's), for the spans of its trace ([`current_state`]).
+pub fn attach_state(span: &tracing::Span, state: TraceState) {
+    keep(span, state);
+}
+
+/// The `tracestate` of the innermost enclosing span that has one ([`attach_state`]).
+pub fn current_state() -> Option<TraceState> {
+    innermost::<TraceState>()
 }
 
 /// Longest accepted incoming request id.
@@ -342,5 +423,25 @@ mod tests {
     fn ids_stay_distinct_across_refills_of_the_random_pool() {
         let ids: std::collections::HashSet<[u8; 16]> = (0..3 * RANDOM_BATCH / 16).map(|_| random::<16>()).collect();
         assert_eq!(ids.len(), 3 * RANDOM_BATCH / 16);
+    }
+
+    #[test]
+    fn tracestate_is_kept_when_it_parses_and_dropped_whole_when_not() {
+        let parse = |fields: &[&str]| TraceState::parse(fields.iter().copied()).map(|s| s.as_str().to_owned());
+        assert_eq!(
+            parse(&["congo=t61rcWkgMzE, rojo=00f067aa0ba902b7"]).as_deref(),
+            Some("congo=t61rcWkgMzE,rojo=00f067aa0ba902b7")
+        );
+        assert_eq!(parse(&["a=1", " tenant@sys=x y,b=2 "]).as_deref(), Some("a=1,tenant@sys=x y,b=2"), "fields join");
+        assert_eq!(parse(&["a=1,,b=2"]).as_deref(), Some("a=1,b=2"), "empty members are allowed");
+        for bad in ["UPPER=1", "a=1,a=2", "a", "a=", "a=b,c", "1a=x", "a=x=y", "a=\u{e9}", "a=x\ty"] {
+            assert_eq!(parse(&[bad]), None, "{bad}");
+        }
+        let many: Vec<String> = (0..33).map(|i| format!("k{i}=v")).collect();
+        assert_eq!(parse(&[many.join(",").as_str()]), None, "33 members");
+        assert_eq!(parse(&[format!("k={}", "v".repeat(256)).as_str(), "j=v"]).map(|s| s.len()), Some(262));
+        let long: Vec<String> = (0..3).map(|i| format!("k{i}={}", "v".repeat(200))).collect();
+        assert_eq!(parse(&[long.join(",").as_str()]), None, "past 512 characters");
+        assert_eq!(parse(&[]), None);
     }
 }

@@ -40,6 +40,7 @@ fn emit(exporter: &Exporter<Traces>, n: usize) {
             end: start + Duration::from_micros(250),
             attributes: vec![("http.response.status_code", 200i64.into())],
             error: None,
+            trace_state: None,
         });
     }
 }

@@ -83,6 +83,8 @@ pub struct SpanRecord {
     pub attributes: Vec<(&'static str, AttrValue)>,
     /// `Some(message)` marks the span failed (status ERROR).
     pub error: Option<String>,
+    /// The caller's W3C `tracestate`, carried as it came ([`crate::context::TraceState`]).
+    pub trace_state: Option<crate::context::TraceState>,
 }
 
 fn unix_nanos(t: SystemTime) -> u64 {
@@ -112,6 +114,7 @@ fn span(record: &SpanRecord) -> Span {
         flags: u32::from(record.flags)
             | 0x100
             | if record.kind == SpanKind::Server && record.parent_span_id.is_some() { 0x200 } else { 0 },
+        trace_state: record.trace_state.as_ref().map(|s| s.as_str().to_owned()).unwrap_or_default(),
         name: record.name.clone(),
         kind: match record.kind {
             SpanKind::Server => span::SpanKind::Server,
@@ -271,6 +274,7 @@ impl Tracer {
             end,
             attributes,
             error,
+            trace_state: crate::context::current_state(),
         });
     }
 }
@@ -296,6 +300,7 @@ mod tests {
             end: start + Duration::from_millis(3),
             attributes: vec![("http.route", "/api/v1/agents".into()), ("http.response.status_code", 200i64.into())],
             error: None,
+            trace_state: None,
         }
     }
 

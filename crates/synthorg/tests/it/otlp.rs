@@ -846,3 +846,50 @@ fn store_totals_keep_their_start_time_across_a_restart() {
     assert!(second_http > first_http, "the process's own counters start with the process");
     assert!(first.start_time_unix_nano < reported_at, "the origin precedes the first report");
 }
+
+/// An incoming `tracestate` travels with the trace it belongs to: the request's SERVER span
+/// and its children (here a cost report's) carry it as it came; one that does not parse is
+/// dropped whole, and without a `traceparent` there is no trace to carry it.
+#[test]
+fn tracestate_is_carried_on_every_span_of_the_trace() {
+    let receiver = Receiver::start().unwrap();
+    let (_dir, data) = temp_dir();
+    let endpoint = receiver.endpoint();
+    let server = Server::start_with_env(&data, &[], &[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)]);
+    let key = Server::bootstrap_key(&data);
+    let admin = Client::new(&server.base, &key);
+    let (_, agent) = admin.post("/agents", &serde_json::json!({"name": "ada", "role": "developer"}));
+    let agent = agent["id"].as_str().unwrap().to_owned();
+    let parent = "1234567890abcdef";
+    let report = |trace: &str, tracestate: Option<&str>| {
+        let client: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let mut request = client
+            .post(format!("{}/costs", server.base))
+            .header("authorization", &format!("Bearer {key}"))
+            .header("traceparent", &format!("00-{trace}-{parent}-03"));
+        if let Some(state) = tracestate {
+            request = request.header("tracestate", state);
+        }
+        let body = serde_json::json!({"agent_id": agent, "provider": "anthropic", "model": "claude-sonnet-4-5",
+            "input_tokens": 10, "output_tokens": 1});
+        assert_eq!(request.send_json(body).unwrap().status().as_u16(), 201);
+    };
+    let (kept, dropped) = ("5e1f0a2b3c4d5e6f708192a3b4c5d6e7", "6e1f0a2b3c4d5e6f708192a3b4c5d6e7");
+    report(kept, Some("congo=t61rcWkgMzE, tenant@vendor=x y"));
+    report(dropped, Some("Congo=not-a-key"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let spans_of = |trace: &str| -> Vec<_> {
+        receiver.spans().into_iter().filter(|s| crate::otlp::hex(&s.trace_id) == trace).collect()
+    };
+    while spans_of(kept).len() < 2 || spans_of(dropped).len() < 2 {
+        assert!(Instant::now() < deadline, "the spans did not arrive");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for span in spans_of(kept) {
+        assert_eq!(span.trace_state, "congo=t61rcWkgMzE,tenant@vendor=x y", "{}", span.name);
+        assert_eq!(span.flags & 0xff, 0x03, "the caller's flags, random bit included: {}", span.name);
+    }
+    for span in spans_of(dropped) {
+        assert_eq!(span.trace_state, "", "an invalid tracestate is dropped: {}", span.name);
+    }
+}
