@@ -68,6 +68,8 @@ struct Held<'a> {
     hold: Reservation,
     input_bound: u64,
     cap: u64,
+    /// Count the call's tokens against the agent's tokens-per-minute rate.
+    per_minute: bool,
     report: CallReport,
 }
 
@@ -127,7 +129,8 @@ async fn call(gateway: &Gateway, wire: Wire, headers: &HeaderMap, body: Bytes) -
     report.reservation_id = Some(hold.id);
     report.max_tokens = cap;
     wire.forward(&mut parsed, &resolved.model, cap);
-    let held = Held { gateway, wire, actor, provider, hold, input_bound, cap, report };
+    let per_minute = gateway.settings().rates.tokens_per_minute > 0;
+    let held = Held { gateway, wire, actor, provider, hold, input_bound, cap, per_minute, report };
     match parsed.streamed {
         true => streamed(held, parsed, headers).await,
         false => whole(held, parsed, headers).await,
@@ -171,7 +174,7 @@ async fn settled(held: Held<'_>, answer: Answer) -> Response {
     let body = serde_json::from_slice::<Value>(&answer.body).unwrap_or(Value::Null);
     let answered = wire.answered(&body);
     let record_id = uuid::Uuid::now_v7();
-    let per_minute = held.gateway.settings().rates.tokens_per_minute > 0;
+    let per_minute = held.per_minute;
     let used = match answered.usage {
         Some(usage) => CallUsage { usage, complete: true, record_id, per_minute },
         // An answer without usage: the worst case that was held, marked estimated.
@@ -241,14 +244,13 @@ async fn streamed(mut held: Held<'_>, parsed: Parsed, headers: &HeaderMap) -> Re
         }
     };
     let meter = stream::Meter::new(wire, parsed.client_wants_usage, held.cap);
-    let per_minute = held.gateway.settings().rates.tokens_per_minute > 0;
     let settlement = stream::Settlement {
         engine: held.gateway.engine().clone(),
         actor: held.actor,
         hold: held.hold,
         price_as: held.provider.price_as.clone(),
         input_bound: held.input_bound,
-        per_minute,
+        per_minute: held.per_minute,
     };
     let body = axum::body::Body::from_stream(stream::relay(held.gateway, source, meter, settlement, held.report, idle));
     let mut response = (StatusCode::OK, body).into_response();

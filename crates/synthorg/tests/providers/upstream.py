@@ -70,6 +70,12 @@ RECEIVED = []
 LOCK = threading.Lock()
 
 
+def words_for(said, cap):
+    """The output words a behaviour sends: min(cap, 20), 200 past a cap it ignores, 3 before
+    a stream breaks."""
+    return {"ignore-cap": 200, "stream-break": 3}.get(said, min(cap, 20))
+
+
 def error(kind, code, message):
     return {"error": {"message": message, "type": kind, "param": None, "code": code}}
 
@@ -221,9 +227,7 @@ class Handler(BaseHTTPRequestHandler):
             })
 
         send(chunk({"role": "assistant", "content": ""}))
-        words = 200 if said == "ignore-cap" else min(cap, 20)
-        if said == "stream-break":
-            words = 3
+        words = words_for(said, cap)
         if not self.words(words, said, lambda word: send(chunk({"content": word}))):
             return
         send(chunk({}, "stop" if words < cap else "length"))
@@ -278,11 +282,7 @@ class Handler(BaseHTTPRequestHandler):
         if said == "broken":
             return self.reply(500, error("server_error", None, "The server had an error while processing your request."))
         cap = int(body.get("max_output_tokens") or 16)
-        words = min(cap, 20)
-        if said == "ignore-cap":
-            words = 200
-        if said == "stream-break":
-            words = 3
+        words = words_for(said, cap)
         prompt = text // 4 + 7
         number = len(RECEIVED)
         response_id, item_id = "resp_upstream_%d" % number, "msg_upstream_%d" % number
@@ -370,11 +370,7 @@ class Handler(BaseHTTPRequestHandler):
             return error(529, "overloaded_error", "Overloaded")
         model = body.get("model", "")
         cap = int(body.get("max_tokens") or 16)
-        words = min(cap, 20)
-        if said == "ignore-cap":
-            words = 200
-        if said == "stream-break":
-            words = 3
+        words = words_for(said, cap)
         usage = {"input_tokens": prompt - 4, "cache_read_input_tokens": 4, "cache_creation_input_tokens": 0}
         message_id = "msg_upstream_%d" % len(RECEIVED)
         if body.get("stream") is not True:
