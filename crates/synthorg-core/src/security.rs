@@ -196,6 +196,31 @@ impl RuleEngine {
         self.mode
     }
 
+    /// Whether the configured policy alone (rule `policy`: the agent's status, its trust
+    /// level's tool and action-type lists) denies `tool` as `action_type`, enforced. What a
+    /// tool list shows an agent: a tool whose every call would be denied is left out; one
+    /// that escalates, or that a detector might refuse for its arguments, is shown. In
+    /// shadow mode nothing is denied, so everything is shown.
+    pub fn policy_denies(&self, agent: &AgentContext, tool: &str, action_type: &str) -> bool {
+        if self.mode == SecurityMode::Shadow {
+            return false;
+        }
+        let action = SecurityAction {
+            agent_id: Uuid::nil(),
+            task_id: None,
+            tool: tool.to_owned(),
+            action_type: action_type.to_owned(),
+            arguments: serde_json::Value::Null,
+        };
+        let input = RuleInput { action: &action, agent, texts: Ok(Vec::new()) };
+        self.rules.iter().filter(|rule| rule.name() == "policy").any(|rule| {
+            !matches!(
+                rule.check(&input),
+                Ok(None) | Ok(Some(RuleFinding { verdict: Verdict::Allow | Verdict::Escalate, .. }))
+            )
+        })
+    }
+
     /// Evaluates an action. Never fails: a rule error is a deny at critical risk.
     pub fn evaluate(&self, action: &SecurityAction, agent: &AgentContext) -> Evaluation {
         let input = RuleInput { action, agent, texts: collect_texts(action) };

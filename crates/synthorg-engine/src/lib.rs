@@ -32,6 +32,7 @@ pub use ops::costs::CostReported;
 pub use ops::gateway::{CallUsage, HeldCall, ModelCall, OnBudgetShort};
 pub use ops::keys::{NewKey, generate_key};
 pub use ops::security::Evaluated;
+pub use ops::tools::ListedTool;
 /// The store's error, for doors that map an operation's failure to their wire format.
 pub use synthorg_store::StoreError;
 
@@ -80,6 +81,8 @@ struct Inner {
     budget: Mutex<Option<(Instant, BudgetConfig)>>,
     /// Keys that authenticated lately: see [`credentials`].
     credentials: credentials::Credentials,
+    /// Woken when an approval's decision is committed: calls waiting on one read it again.
+    decided: tokio::sync::Notify,
 }
 
 /// The most rows a read runs in place on an in-process store (SQLite). A primary-key read or
@@ -105,6 +108,7 @@ impl Engine {
                 effects,
                 budget: Mutex::new(None),
                 credentials: Default::default(),
+                decided: tokio::sync::Notify::new(),
             }),
         }
     }

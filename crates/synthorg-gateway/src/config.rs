@@ -16,6 +16,7 @@ use synthorg_core::rate::CallRates;
 use synthorg_engine::OnBudgetShort;
 use synthorg_telemetry::otlp::endpoint::{EndpointPolicy, Resolver, check_header, tls_problem};
 
+use crate::mcp::config::{McpConfig, McpSettings};
 use crate::provider::{Provider, ProviderKind, Secret};
 use crate::route::{Route, Routes};
 
@@ -42,6 +43,8 @@ pub struct GatewayConfig {
     /// Tokens each agent may use per minute (0: unlimited): what its calls of the last minute
     /// used, plus what its open calls hold.
     pub per_agent_tokens_per_minute: u64,
+    /// The tool gateway: the MCP servers agents reach through `/mcp/<name>`.
+    pub mcp: McpConfig,
 }
 
 /// `gateway.on_budget_short`.
@@ -64,6 +67,7 @@ impl Default for GatewayConfig {
             min_output_tokens: 16,
             per_agent_requests_per_minute: 0,
             per_agent_tokens_per_minute: 0,
+            mcp: McpConfig::default(),
         }
     }
 }
@@ -114,6 +118,8 @@ pub struct GatewaySettings {
     pub on_short: OnBudgetShort,
     /// Each agent's requests and tokens per minute.
     pub rates: CallRates,
+    /// The tool gateway's servers and limits.
+    pub mcp: McpSettings,
 }
 
 impl GatewaySettings {
@@ -139,6 +145,7 @@ impl GatewaySettings {
             default_max_output_tokens,
             on_short: OnBudgetShort::Refuse,
             rates: CallRates::default(),
+            mcp: McpSettings::default(),
         }
     }
 }
@@ -185,17 +192,7 @@ impl GatewayConfig {
                     default_timeout
                 }),
             };
-            let mut cidrs: Vec<IpNet> = Vec::new();
-            for (i, cidr) in p.allowed_private_cidrs.iter().enumerate() {
-                match cidr.parse() {
-                    Ok(net) => cidrs.push(net),
-                    Err(_) => errors.push(FieldError::new(
-                        path(&format!("allowed_private_cidrs[{i}]")),
-                        format!("not a CIDR range: {cidr:?}"),
-                    )),
-                }
-            }
-            let policy = EndpointPolicy { allowed_private_cidrs: cidrs, require_tls_for_headers: false };
+            let policy = private_policy(&p.allowed_private_cidrs, &path("allowed_private_cidrs"), errors);
             let endpoint = match (p.kind, &p.base_url) {
                 (ProviderKind::Simulated, None) => None,
                 (ProviderKind::Simulated, Some(_)) => {
@@ -214,13 +211,7 @@ impl GatewayConfig {
                     }
                 },
             };
-            let read = |field: String, var: &str, errors: &mut Vec<FieldError>| match env(var) {
-                Some(value) if !value.is_empty() => Some(Secret::new(value)),
-                _ => {
-                    errors.push(FieldError::new(field, format!("the environment variable {var} is not set")));
-                    None
-                }
-            };
+            let read = |field: String, var: &str, errors: &mut Vec<FieldError>| read_secret(env, field, var, errors);
             let api_key = match (&p.api_key_env, p.kind) {
                 (Some(_), ProviderKind::Simulated) => {
                     errors.push(FieldError::new(path("api_key_env"), "a simulated provider takes no key"));
@@ -229,22 +220,14 @@ impl GatewayConfig {
                 (Some(var), _) => read(path("api_key_env"), var, errors),
                 (None, _) => None,
             };
-            let mut headers = Vec::new();
-            for (header, var) in &p.headers_env {
-                let field = path(&format!("headers_env.{header}"));
-                if ["authorization", "x-api-key", "host"].iter().any(|h| header.eq_ignore_ascii_case(h)) {
-                    errors
-                        .push(FieldError::new(field, "the gateway sets this header itself (the key from api_key_env)"));
-                    continue;
-                }
-                if let Some(value) = read(field.clone(), var, errors) {
-                    match check_header(header, value.expose()) {
-                        // The check's message never quotes a value.
-                        Err(e) => errors.push(FieldError::new(field, e.to_string())),
-                        Ok(()) => headers.push((header.to_ascii_lowercase(), value)),
-                    }
-                }
-            }
+            let headers = checked_headers(
+                &p.headers_env,
+                &path("headers_env"),
+                &["authorization", "x-api-key", "host"],
+                "the gateway sets this header itself (the key from api_key_env)",
+                env,
+                errors,
+            );
             if let Some(endpoint) = &endpoint
                 && let Some(problem) = tls_problem(endpoint, api_key.is_some() || !headers.is_empty())
             {
@@ -294,17 +277,74 @@ impl GatewayConfig {
                 requests_per_minute: self.per_agent_requests_per_minute,
                 tokens_per_minute: self.per_agent_tokens_per_minute,
             },
+            mcp: self.mcp.check(env, resolver, errors, warnings),
         }
     }
 }
 
-fn valid_name(name: &str) -> bool {
+/// The value of environment variable `var`, a secret; unset or empty is an error at `field`.
+pub(crate) fn read_secret(
+    env: &dyn Fn(&str) -> Option<String>,
+    field: String,
+    var: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<Secret> {
+    match env(var) {
+        Some(value) if !value.is_empty() => Some(Secret::new(value)),
+        _ => {
+            errors.push(FieldError::new(field, format!("the environment variable {var} is not set")));
+            None
+        }
+    }
+}
+
+/// The endpoint policy of an upstream that may reach `cidrs` (checked at `field`).
+pub(crate) fn private_policy(cidrs: &[String], field: &str, errors: &mut Vec<FieldError>) -> EndpointPolicy {
+    let mut allowed: Vec<IpNet> = Vec::new();
+    for (i, cidr) in cidrs.iter().enumerate() {
+        match cidr.parse() {
+            Ok(net) => allowed.push(net),
+            Err(_) => errors.push(FieldError::new(format!("{field}[{i}]"), format!("not a CIDR range: {cidr:?}"))),
+        }
+    }
+    EndpointPolicy { allowed_private_cidrs: allowed, require_tls_for_headers: false }
+}
+
+/// Extra upstream headers, each read from its environment variable and checked like an OTLP
+/// header; `own` are the headers the gateway sets itself (refused with `why`).
+pub(crate) fn checked_headers(
+    headers_env: &BTreeMap<String, String>,
+    field: &str,
+    own: &[&str],
+    why: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    errors: &mut Vec<FieldError>,
+) -> Vec<(String, Secret)> {
+    let mut headers = Vec::new();
+    for (header, var) in headers_env {
+        let field = format!("{field}.{header}");
+        if own.iter().any(|h| header.eq_ignore_ascii_case(h)) {
+            errors.push(FieldError::new(field, why));
+            continue;
+        }
+        if let Some(value) = read_secret(env, field.clone(), var, errors) {
+            match check_header(header, value.expose()) {
+                // The check's message never quotes a value.
+                Err(e) => errors.push(FieldError::new(field, e.to_string())),
+                Ok(()) => headers.push((header.to_ascii_lowercase(), value)),
+            }
+        }
+    }
+    headers
+}
+
+pub(crate) fn valid_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
 /// `120s`, `500ms`, `2m`.
-fn parse_duration(text: &str) -> Option<Duration> {
+pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
     let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit())?);
     let n: u64 = number.parse().ok()?;

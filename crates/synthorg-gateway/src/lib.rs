@@ -13,6 +13,7 @@ mod call;
 mod config;
 mod error;
 mod format;
+mod mcp;
 mod openai;
 mod provider;
 mod report;
@@ -37,6 +38,7 @@ use synthorg_engine::Engine;
 use tokio::sync::Notify;
 
 pub use config::{BudgetShort, GatewayConfig, GatewaySettings, MAX_OUTPUT_TOKENS, ProviderConfig, RouteConfig};
+pub use mcp::config::{McpConfig, McpServer, McpServerConfig, McpSettings, Transport};
 pub use provider::{Provider, ProviderKind, Secret};
 pub use route::{PatternError, Resolved, Route, Routes};
 pub use upstream::MAX_ANSWER_BYTES;
@@ -62,6 +64,8 @@ struct Inner {
     settings: GatewaySettings,
     upstreams: HashMap<String, upstream::Upstream>,
     in_flight: InFlight,
+    /// The tool gateway's servers and sessions.
+    tools: mcp::Tools,
 }
 
 /// Work a call leaves running after its answer (a settlement, a stream's relay): counted,
@@ -86,9 +90,34 @@ impl Gateway {
         let upstreams = settings
             .providers
             .iter()
-            .filter_map(|p| upstream::Upstream::new(Arc::clone(p), tls.clone()).map(|u| (p.name.clone(), u)))
+            .filter_map(|p| upstream::Upstream::for_provider(p, tls.clone()).map(|u| (p.name.clone(), u)))
             .collect();
-        Ok(Self { inner: Arc::new(Inner { engine, settings, upstreams, in_flight: InFlight::default() }) })
+        let tools = mcp::Tools::new(settings.mcp.clone(), &tls);
+        let gateway =
+            Self { inner: Arc::new(Inner { engine, settings, upstreams, in_flight: InFlight::default(), tools }) };
+        // Idle sessions are closed (their processes stopped) in the background; the sweep
+        // ends with the gateway.
+        if !gateway.inner.settings.mcp.servers.is_empty() && tokio::runtime::Handle::try_current().is_ok() {
+            let weak = Arc::downgrade(&gateway.inner);
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(mcp::IDLE_SWEEP);
+                loop {
+                    every.tick().await;
+                    let Some(inner) = weak.upgrade() else { return };
+                    inner.tools.close_idle().await;
+                }
+            });
+        }
+        Ok(gateway)
+    }
+
+    fn tools(&self) -> &mcp::Tools {
+        &self.inner.tools
+    }
+
+    /// Ends every tool gateway session (stopping their server processes): for shutdown.
+    pub async fn close_sessions(&self) {
+        self.inner.tools.close_all().await;
     }
 
     /// Runs `work` (a settlement, a relay) beside the answer, counted in flight.
@@ -173,5 +202,12 @@ pub fn router(gateway: Gateway) -> Router {
         .route("/gateway/anthropic/v1/messages", post(call::anthropic_messages))
         .route("/gateway/anthropic/v1/messages/count_tokens", post(anthropic::count_tokens))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
+        .route(
+            "/mcp/{server}",
+            post(mcp::door::post)
+                .get(mcp::door::get)
+                .delete(mcp::door::delete)
+                .layer(DefaultBodyLimit::max(mcp::door::MAX_MESSAGE_BYTES + 1)),
+        )
         .with_state(gateway)
 }

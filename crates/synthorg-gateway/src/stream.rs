@@ -331,7 +331,7 @@ impl Meter {
 }
 
 /// The `data:` lines of one event, joined as the SSE format says; `None` without any.
-fn data_of(event: &[u8]) -> Option<String> {
+pub(crate) fn data_of(event: &[u8]) -> Option<String> {
     let text = std::str::from_utf8(event).ok()?;
     let mut data: Option<String> = None;
     for line in text.lines() {
@@ -351,13 +351,13 @@ fn data_of(event: &[u8]) -> Option<String> {
 
 /// Splits a byte stream into events at blank lines (`\n\n`, `\r\n\r\n`).
 #[derive(Debug, Default)]
-struct Events {
+pub(crate) struct Events {
     buffer: Vec<u8>,
 }
 
 impl Events {
     /// The complete events in `chunk` (with what came before), each with its terminator.
-    fn push(&mut self, chunk: &[u8]) -> Vec<Vec<u8>> {
+    pub(crate) fn push(&mut self, chunk: &[u8]) -> Vec<Vec<u8>> {
         self.buffer.extend_from_slice(chunk);
         let mut events = Vec::new();
         loop {

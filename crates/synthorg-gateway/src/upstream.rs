@@ -24,7 +24,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-use crate::provider::{Provider, ProviderKind};
+use crate::provider::{Provider, ProviderKind, Secret};
 
 /// Most of a non-streamed answer that is read (a chat answer is kilobytes; embeddings of a
 /// large batch are megabytes).
@@ -52,29 +52,58 @@ pub(crate) struct Answer {
     pub(crate) body: Bytes,
 }
 
-/// The pooled client of one provider.
+/// The pooled client of one upstream: a provider, or an MCP server over HTTP.
 #[derive(Debug, Clone)]
 pub(crate) struct Upstream {
     client: Client<Connector, Full<Bytes>>,
-    provider: Arc<Provider>,
     endpoint: CheckedEndpoint,
+    /// Sent with every request: the key and configured headers, marked sensitive.
+    headers: Arc<Vec<(HeaderName, HeaderValue)>>,
+    timeout: Duration,
 }
 
 impl Upstream {
-    /// A client for `provider`, which has an endpoint (not `simulated`).
-    pub(crate) fn new(provider: Arc<Provider>, tls: TlsConnector) -> Option<Self> {
+    /// A client for `provider`, which has an endpoint (not `simulated`), sending its key —
+    /// `Authorization: Bearer` for OpenAI's API, `x-api-key` for Anthropic's — and its
+    /// configured headers.
+    pub(crate) fn for_provider(provider: &Provider, tls: TlsConnector) -> Option<Self> {
         let endpoint = provider.endpoint.clone()?;
-        let connector = Connector {
-            endpoint: endpoint.clone(),
-            policy: provider.policy.clone(),
-            resolver: Arc::new(SystemResolver),
-            tls,
-        };
+        let mut headers = Vec::new();
+        if let Some(key) = &provider.api_key {
+            let (name, value) = match provider.kind {
+                ProviderKind::Anthropic => (HeaderName::from_static("x-api-key"), key.expose().to_owned()),
+                _ => (hyper::header::AUTHORIZATION, format!("Bearer {}", key.expose())),
+            };
+            // A key that is not a valid header value is sent as nothing; the provider says 401.
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                headers.push((name, value));
+            }
+        }
+        headers.extend(sensitive(&provider.headers));
+        Some(Self::new(endpoint, provider.policy.clone(), headers, provider.timeout, tls))
+    }
+
+    /// A client for `endpoint`, admitted by `policy` at every connect, sending `headers`.
+    pub(crate) fn new(
+        endpoint: CheckedEndpoint,
+        policy: EndpointPolicy,
+        headers: Vec<(HeaderName, HeaderValue)>,
+        timeout: Duration,
+        tls: TlsConnector,
+    ) -> Self {
+        let connector = Connector { endpoint: endpoint.clone(), policy, resolver: Arc::new(SystemResolver), tls };
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(256)
             .build(connector);
-        Some(Self { client, provider, endpoint })
+        let headers = headers
+            .into_iter()
+            .map(|(name, mut value)| {
+                value.set_sensitive(true);
+                (name, value)
+            })
+            .collect();
+        Self { client, endpoint, headers: Arc::new(headers), timeout }
     }
 
     /// POSTs `body` (JSON) to `{base_url}{path}` with the provider's key and headers, and
@@ -85,7 +114,7 @@ impl Upstream {
         body: Bytes,
         extra: &[(HeaderName, HeaderValue)],
     ) -> Result<Answer, UpstreamError> {
-        let timeout = self.provider.timeout;
+        let timeout = self.timeout;
         let call = async {
             let response = self.send(path, body, extra).await?;
             let (parts, body) = response.into_parts();
@@ -109,7 +138,7 @@ impl Upstream {
         body: Bytes,
         extra: &[(HeaderName, HeaderValue)],
     ) -> Result<hyper::Response<Incoming>, UpstreamError> {
-        let timeout = self.provider.timeout;
+        let timeout = self.timeout;
         tokio::time::timeout(timeout, self.send(path, body, extra))
             .await
             .map_err(|_| UpstreamError::Timeout(timeout))?
@@ -117,21 +146,33 @@ impl Upstream {
 
     /// The provider's timeout, which also bounds the wait for each chunk of a stream.
     pub(crate) fn timeout(&self) -> Duration {
-        self.provider.timeout
+        self.timeout
     }
 
-    /// Sends the request with the provider's key — `Authorization: Bearer` for OpenAI's API,
-    /// `x-api-key` for Anthropic's — its configured headers, and `extra` (the client's
-    /// protocol headers the door passes on, such as `anthropic-version`).
+    /// Sends a POST with the upstream's headers and `extra` (the client's protocol headers
+    /// the door passes on, such as `anthropic-version`).
     async fn send(
         &self,
         path: &str,
         body: Bytes,
         extra: &[(HeaderName, HeaderValue)],
     ) -> Result<hyper::Response<Incoming>, UpstreamError> {
+        self.request(hyper::Method::POST, path, body, extra).await
+    }
+
+    /// Sends a request of any method to `{url}{path}`, returning once its head arrived.
+    pub(crate) async fn request(
+        &self,
+        method: hyper::Method,
+        path: &str,
+        body: Bytes,
+        extra: &[(HeaderName, HeaderValue)],
+    ) -> Result<hyper::Response<Incoming>, UpstreamError> {
         let url = format!("{}{path}", self.endpoint.logs_url.as_str().trim_end_matches('/'));
         let uri: Uri = url.parse().map_err(|e| UpstreamError::Unreachable(format!("bad URL: {e}")))?;
-        let mut request = hyper::Request::post(uri)
+        let mut request = hyper::Request::builder()
+            .method(method)
+            .uri(uri)
             .header(hyper::header::CONTENT_TYPE, "application/json")
             .header(hyper::header::USER_AGENT, concat!("synthorg/", env!("CARGO_PKG_VERSION")))
             .body(Full::new(body))
@@ -140,27 +181,21 @@ impl Upstream {
         for (name, value) in extra {
             headers.insert(name.clone(), value.clone());
         }
-        if let Some(key) = &self.provider.api_key {
-            let (name, value) = match self.provider.kind {
-                ProviderKind::Anthropic => (HeaderName::from_static("x-api-key"), key.expose().to_owned()),
-                _ => (hyper::header::AUTHORIZATION, format!("Bearer {}", key.expose())),
-            };
-            let mut value = HeaderValue::from_str(&value)
-                .map_err(|_| UpstreamError::Unreachable("the provider key is not a valid header value".into()))?;
-            value.set_sensitive(true);
-            headers.insert(name, value);
-        }
-        for (name, value) in &self.provider.headers {
-            // Both were checked when the configuration loaded.
-            if let (Ok(name), Ok(mut value)) =
-                (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value.expose()))
-            {
-                value.set_sensitive(true);
-                headers.insert(name, value);
-            }
+        for (name, value) in self.headers.iter() {
+            headers.insert(name.clone(), value.clone());
         }
         self.client.request(request).await.map_err(|e| UpstreamError::Unreachable(describe(&e)))
     }
+}
+
+/// Configured headers (checked when the configuration loaded) as header values.
+pub(crate) fn sensitive(headers: &[(String, Secret)]) -> Vec<(HeaderName, HeaderValue)> {
+    headers
+        .iter()
+        .filter_map(|(name, value)| {
+            Some((HeaderName::from_bytes(name.as_bytes()).ok()?, HeaderValue::from_str(value.expose()).ok()?))
+        })
+        .collect()
 }
 
 /// The error and its causes, without the request (which could hold a header).

@@ -177,13 +177,15 @@ async fn serve(
     }
     // Gateway calls answered but not yet settled (and streams' relays) finish their
     // records before the store closes.
-    if let Some(gateway) = gateway_door
-        && !gateway.drained(deadline).await
-    {
-        tracing::warn!(
-            timeout_ms = deadline.as_millis() as u64,
-            "shutdown deadline passed with gateway calls not yet settled; their holds expire"
-        );
+    if let Some(gateway) = gateway_door {
+        if !gateway.drained(deadline).await {
+            tracing::warn!(
+                timeout_ms = deadline.as_millis() as u64,
+                "shutdown deadline passed with gateway calls not yet settled; their holds expire"
+            );
+        }
+        // The tool gateway's sessions end: their server processes are stopped.
+        gateway.close_sessions().await;
     }
     if let Some(demo) = demo {
         tokio::task::block_in_place(|| demo.finish(store.as_ref()));

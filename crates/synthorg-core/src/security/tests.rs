@@ -471,3 +471,23 @@ fn model_calls_follow_the_level_lists_in_canonical_spelling_and_its_cap() {
     policy.levels.get_mut(&TrustLevel::Restricted).unwrap().max_output_tokens = Some(0);
     assert_eq!(policy.validate().len(), 1);
 }
+
+#[test]
+fn policy_denies_is_the_policy_alone() {
+    use TrustLevel::*;
+    let engine = RuleEngine::new(SecurityPolicy::default());
+    // Denied by the level: hidden. Escalated: shown (it can be approved). Allowed: shown.
+    assert!(engine.policy_denies(&agent(Sandboxed), "files.write_file", "write"));
+    assert!(!engine.policy_denies(&agent(Sandboxed), "files.read_file", "read"));
+    assert!(!engine.policy_denies(&agent(Standard), "files.delete_file", "delete"));
+    assert!(engine.policy_denies(&agent(Restricted), "iam.grant", "admin"));
+    // A detector's word on a name is not the policy's: a tool named like a secret is shown.
+    assert!(!engine.policy_denies(&agent(Elevated), "AKIAABCDEFGHIJKLMNOP", "read"));
+    // A terminated agent sees nothing.
+    let mut gone = agent(Elevated);
+    gone.status = AgentStatus::Terminated;
+    assert!(engine.policy_denies(&gone, "files.read_file", "read"));
+    // In shadow mode nothing is enforced, so nothing is hidden.
+    let shadow = RuleEngine::new(SecurityPolicy::default()).with_mode(SecurityMode::Shadow);
+    assert!(!shadow.policy_denies(&agent(Sandboxed), "files.write_file", "write"));
+}

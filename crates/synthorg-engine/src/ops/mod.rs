@@ -10,3 +10,4 @@ pub(crate) mod gateway;
 pub(crate) mod keys;
 pub(crate) mod security;
 pub(crate) mod tasks;
+pub(crate) mod tools;

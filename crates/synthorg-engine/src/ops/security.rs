@@ -139,6 +139,7 @@ impl Engine {
             Ok::<_, EngineError>(Done::with(approval, [event, Event::Audited(sealed)]))
         })
         .await
+        .inspect(|_| self.inner.decided.notify_waiters())
     }
 
     /// The evaluation as the GenAI conventions' in-process guardrail span

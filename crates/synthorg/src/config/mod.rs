@@ -696,6 +696,7 @@ const NOT_SECRETS: &[&str] = &[
     "max_output_tokens",
     "per_agent_tokens_per_minute",
     "api_key_env",
+    "max_sessions",
 ];
 
 /// The configuration as YAML-compatible JSON with secret-named values redacted.

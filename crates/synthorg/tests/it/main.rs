@@ -10,6 +10,7 @@ mod contract;
 mod effects;
 mod forging;
 mod gateway;
+mod mcp;
 mod otlp;
 mod pg;
 mod prometheus;
