@@ -25,6 +25,9 @@ use crate::upstream::{Upstream, UpstreamError};
 /// Largest message read from an upstream server (a tool result with a large file, say).
 pub(crate) const MAX_UPSTREAM_MESSAGE: usize = 16 * 1024 * 1024;
 
+/// The least time a server has to answer its handshake (a process starting).
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The revision the gateway offers upstream in `initialize`.
 pub(crate) const UPSTREAM_VERSION: &str = "2025-11-25";
 
@@ -104,7 +107,12 @@ impl Link {
             "capabilities": {},
             "clientInfo": {"name": "synthorg", "version": env!("CARGO_PKG_VERSION")},
         });
-        let initialized = link.call("initialize", params).await?;
+        // A process needs time to start (an interpreter, its imports): the handshake gets
+        // at least START_TIMEOUT, whatever the server's timeout for calls.
+        let initialized =
+            tokio::time::timeout(START_TIMEOUT.max(link.timeout), link.call_untimed("initialize", params))
+                .await
+                .map_err(|_| LinkError::Timeout(START_TIMEOUT.max(link.timeout)))??;
         if let Kind::Http(http) = &link.kind {
             let version = initialized.get("protocolVersion").and_then(Value::as_str).unwrap_or(UPSTREAM_VERSION);
             *http.version.lock().unwrap_or_else(|p| p.into_inner()) = HeaderValue::from_str(version).ok();
@@ -116,6 +124,12 @@ impl Link {
 
     /// Sends request `method` and waits (at most the server's timeout) for its result.
     pub(crate) async fn call(&self, method: &str, params: Value) -> Result<Value, LinkError> {
+        tokio::time::timeout(self.timeout, self.call_untimed(method, params))
+            .await
+            .map_err(|_| LinkError::Timeout(self.timeout))?
+    }
+
+    async fn call_untimed(&self, method: &str, params: Value) -> Result<Value, LinkError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
         let exchange = async {
@@ -124,9 +138,7 @@ impl Link {
                 Kind::Stdio(stdio) => stdio.exchange(id, &message).await,
             }
         };
-        let answer =
-            tokio::time::timeout(self.timeout, exchange).await.map_err(|_| LinkError::Timeout(self.timeout))??;
-        answer_of(answer)
+        answer_of(exchange.await?)
     }
 
     /// Sends notification `method` (no answer).

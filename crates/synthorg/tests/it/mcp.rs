@@ -79,8 +79,12 @@ impl Rig {
         command: python3
         args: [{script:?}, stdio]
         timeout: 1s
+      bad:
+        command: python3
+        args: [{hostile:?}]
 ",
             script = server_script.to_str().unwrap(),
+            hostile = script("hostile_server.py").to_str().unwrap(),
             calls = calls.to_str().unwrap(),
             url = http.url,
         );
@@ -173,7 +177,7 @@ fn listed_judged_forwarded(store: &[(&str, &str)]) {
             let mut shown: Vec<&str> =
                 out[0]["tools"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
             shown.sort_unstable();
-            let mut expected = vec!["crash", "garble", "huge", "read_file", "show_config", "slow"];
+            let mut expected = vec!["crash", "huge", "read_file", "show_config", "slow"];
             if server == "files" {
                 // `fetch` is configured as a read on this server, whatever its annotations say.
                 expected.push("fetch");
@@ -221,5 +225,208 @@ fn listed_judged_forwarded(store: &[(&str, &str)]) {
     assert!(audit["items"].as_array().unwrap().len() >= 4, "{audit}");
     // A standard agent sees everything, deletion included (it escalates, so it is offered).
     let out = client(&rig.url("files"), &standard_key, "legacy", json!([{"list": true}]));
-    assert_eq!(out[0]["tools"].as_array().unwrap().len(), 9, "{}", out[0]);
+    assert_eq!(out[0]["tools"].as_array().unwrap().len(), 8, "{}", out[0]);
+}
+
+/// One JSON-RPC exchange by hand: status, the session id answered, the body.
+fn rpc(url: &str, key: &str, session: Option<&str>, body: &str) -> (u16, Option<String>, Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let mut request = agent
+        .post(url)
+        .header("authorization", &format!("Bearer {key}"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream");
+    if let Some(session) = session {
+        request = request.header("mcp-session-id", session);
+    }
+    let mut response = request.send(body).unwrap();
+    let session = response.headers().get("mcp-session-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    (status, session, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// A handshake by hand: the new session's id.
+fn initialize(url: &str, key: &str) -> String {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "by-hand", "version": "1"}}});
+    let (status, session, answer) = rpc(url, key, None, &body.to_string());
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["result"]["protocolVersion"], "2025-06-18", "{answer}");
+    session.expect("an Mcp-Session-Id")
+}
+
+fn tool_call(id: u64, tool: &str, arguments: Value) -> String {
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": tool, "arguments": arguments}})
+        .to_string()
+}
+
+#[test]
+fn an_escalated_call_waits_for_its_approval_and_a_decision_releases_it_at_once() {
+    let rig = Rig::start(&[], "30s");
+    let (agent, key) = rig.agent("builder", "standard");
+    for (decision, mode) in [("approve", "legacy"), ("reject", "2026-07-28")] {
+        let url = rig.url("files");
+        let started = std::time::Instant::now();
+        let waiting = {
+            let (url, key) = (url.clone(), key.clone());
+            std::thread::spawn(move || {
+                client(
+                    &url,
+                    &key,
+                    mode,
+                    json!([{"call": "delete_file", "arguments": {"path": "README.md"}, "progress": true}]),
+                )
+            })
+        };
+        // The call opened an approval; an admin decides it over REST.
+        let approval = loop {
+            let (_, pending) = rig.admin.get(&format!("/approvals?status=pending&agent_id={agent}"));
+            if let Some(first) = pending["items"].as_array().and_then(|a| a.first()) {
+                break first.clone();
+            }
+            assert!(started.elapsed() < std::time::Duration::from_secs(20), "no approval opened");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        assert_eq!(approval["tool"], "files.delete_file", "{approval}");
+        assert_eq!(approval["arguments"], json!({"path": "README.md"}));
+        let id = approval["id"].as_str().unwrap();
+        let (status, decided) =
+            rig.admin.post(&format!("/approvals/{id}/decision"), &json!({"decision": decision, "note": "checked"}));
+        assert_eq!(status, 200, "{decided}");
+        let out = waiting.join().unwrap();
+        // Released well before the 30 s wait ran out.
+        assert!(started.elapsed() < std::time::Duration::from_secs(15), "{:?}", started.elapsed());
+        let result = &out[0];
+        // The client asked for progress and was told what it waits for.
+        let progress = result["progress"].as_array().unwrap();
+        assert!(!progress.is_empty(), "{result}");
+        assert!(progress[0]["message"].as_str().unwrap().contains(id), "{result}");
+        let deleted = rig.received("calls.jsonl").iter().filter(|c| c["tool"] == "delete_file").count();
+        match decision {
+            "approve" => {
+                assert_eq!(result["isError"], false, "{result}");
+                assert_eq!(result["text"], "deleted README.md");
+                assert_eq!(deleted, 1);
+            }
+            _ => {
+                assert_eq!(result["isError"], true, "{result}");
+                let text = result["text"].as_str().unwrap();
+                assert!(text.contains(id) && text.contains("rejected") && text.contains("checked"), "{text}");
+                assert_eq!(deleted, 1, "a rejected call never reaches the server");
+            }
+        }
+    }
+    // Undecided within the wait: an error result naming the approval, nothing run.
+    let short = Rig::start(&[], "1s");
+    let (_, key) = short.agent("builder", "standard");
+    let out = client(&short.url("web"), &key, "legacy", json!([{"call": "delete_file", "arguments": {"path": "x"}}]));
+    assert_eq!(out[0]["isError"], true, "{}", out[0]);
+    assert!(out[0]["text"].as_str().unwrap().contains("not decided within 1s"), "{}", out[0]);
+}
+
+#[test]
+fn the_same_call_through_rest_and_through_the_gateway_gets_the_same_verdict_and_audit() {
+    let rig = Rig::start(&[], "1s");
+    let (agent, key) = rig.agent("reader", "sandboxed");
+    let agent_client = Client::new(&rig.server.base, &key);
+    for (tool, kind, arguments) in [
+        ("read_file", "read", json!({"path": "README.md"})),
+        ("write_file", "write", json!({"path": "a", "content": "b"})),
+        ("read_file", "read", json!({"path": "../../etc/passwd"})),
+    ] {
+        let (status, rest) = agent_client.post(
+            "/security/evaluate",
+            &json!({"agent_id": agent, "tool": format!("files.{tool}"), "action_type": kind, "arguments": arguments}),
+        );
+        assert_eq!(status, 200, "{rest}");
+        client(&rig.url("files"), &key, "legacy", json!([{"call": tool, "arguments": arguments}]));
+        let (_, evaluations) = rig.admin.get(&format!("/security/evaluations?agent_id={agent}&limit=2&order=desc"));
+        let items = evaluations["items"].as_array().unwrap();
+        let (gateway, by_rest) = (&items[0], &items[1]);
+        for field in ["tool", "action_type", "verdict", "risk_level", "reason", "matched_rules", "action"] {
+            assert_eq!(gateway[field], by_rest[field], "{field}: {gateway} vs {by_rest}");
+        }
+        assert_eq!(by_rest["verdict"], rest["verdict"]);
+        // Each wrote the same audit event, but for its id.
+        let (_, audit) = rig.admin.get("/audit?action=security.verdict&limit=2&order=desc");
+        let events = audit["items"].as_array().unwrap();
+        let strip = |e: &Value| {
+            let mut after = e["after"].clone();
+            after.as_object_mut().unwrap().remove("evaluation_id");
+            (e["actor"].clone(), e["target_id"].clone(), after)
+        };
+        assert_eq!(strip(&events[0]), strip(&events[1]), "{audit}");
+    }
+}
+
+#[test]
+fn hostile_clients_and_upstreams_get_clear_errors_and_lose_nothing() {
+    let rig = Rig::start(&[], "1s");
+    let (_, key) = rig.agent("builder", "standard");
+    let (_, other_key) = rig.agent("other", "standard");
+    let url = rig.url("files");
+    let session = initialize(&url, &key);
+    // Another key's session is not found, as is one never opened.
+    let (status, _, answer) = rpc(&url, &other_key, Some(&session), &tool_call(2, "read_file", json!({"path": "x"})));
+    assert_eq!(status, 404, "{answer}");
+    let (status, _, _) = rpc(&url, &key, Some("0123456789abcdef"), r#"{"jsonrpc":"2.0","id":2,"method":"ping"}"#);
+    assert_eq!(status, 404);
+    // No session named: a 400 saying to initialize.
+    let (status, _, answer) = rpc(&url, &key, None, r#"{"jsonrpc":"2.0","id":2,"method":"ping"}"#);
+    assert_eq!(status, 400, "{answer}");
+    // Unknown methods, malformed JSON, bad params, oversized messages and batches.
+    let (status, _, answer) = rpc(&url, &key, Some(&session), r#"{"jsonrpc":"2.0","id":3,"method":"resources/read"}"#);
+    assert_eq!((status, answer["error"]["code"].as_i64()), (200, Some(-32601)), "{answer}");
+    let (status, _, answer) = rpc(&url, &key, Some(&session), r#"{"jsonrpc":"2.0","id":3,"method":"#);
+    assert_eq!((status, answer["error"]["code"].as_i64()), (400, Some(-32700)), "{answer}");
+    let (_, _, answer) =
+        rpc(&url, &key, Some(&session), r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"arguments":{}}}"#);
+    assert_eq!(answer["error"]["code"], -32602, "{answer}");
+    assert!(answer["error"]["message"].as_str().unwrap().contains("params.name"), "{answer}");
+    let (_, _, answer) = rpc(&url, &key, Some(&session), &tool_call(5, "no_such_tool", json!({})));
+    assert_eq!(answer["error"]["code"], -32602, "{answer}");
+    let big = tool_call(6, "write_file", json!({"path": "big", "content": "x".repeat(5 * 1024 * 1024)}));
+    let (status, _, _) = rpc(&url, &key, Some(&session), &big);
+    assert_eq!(status, 413);
+    let batch: Vec<Value> = (0..33).map(|i| json!({"jsonrpc": "2.0", "id": i, "method": "ping"})).collect();
+    let (status, _, answer) = rpc(&url, &key, Some(&session), &Value::Array(batch).to_string());
+    assert_eq!(status, 400, "{answer}");
+    let batch: Vec<Value> = (0..3).map(|i| json!({"jsonrpc": "2.0", "id": i, "method": "ping"})).collect();
+    let (status, _, answer) = rpc(&url, &key, Some(&session), &Value::Array(batch).to_string());
+    assert_eq!((status, answer.as_array().map(Vec::len)), (200, Some(3)), "{answer}");
+    // A hostile argument is judged before anything runs: a path escaping the sandbox.
+    let (_, _, answer) =
+        rpc(&url, &key, Some(&session), &tool_call(7, "read_file", json!({"path": "../../etc/passwd"})));
+    assert_eq!(answer["result"]["isError"], true, "{answer}");
+    // The session still works after all that.
+    let (_, _, answer) = rpc(&url, &key, Some(&session), &tool_call(8, "read_file", json!({"path": "README.md"})));
+    assert_eq!(answer["result"]["content"][0]["text"], "hello from the tool server", "{answer}");
+
+    // A slow upstream: the server's timeout (1 s on `quick`), then the session goes on.
+    let quick = rig.url("quick");
+    let session = initialize(&quick, &key);
+    let (_, _, answer) = rpc(&quick, &key, Some(&session), &tool_call(2, "slow", json!({"seconds": 3})));
+    assert_eq!(answer["error"]["code"], -32000, "{answer}");
+    assert!(answer["error"]["message"].as_str().unwrap().contains("did not answer within 1s"), "{answer}");
+    let (status, _, answer) = rpc(&quick, &key, Some(&session), r#"{"jsonrpc":"2.0","id":3,"method":"ping"}"#);
+    assert_eq!(status, 200, "{answer}");
+    // A result larger than the gateway reads, a line that is not JSON-RPC, a process that
+    // dies mid-call: each an error naming it, and the session is over (404: start anew).
+    for (server, tool, arguments, says) in [
+        ("files", "huge", json!({"megabytes": 20}), "larger than"),
+        ("bad", "garble", json!({}), "not a JSON-RPC message"),
+        ("files", "crash", json!({}), "process ended"),
+    ] {
+        let url = rig.url(server);
+        let session = initialize(&url, &key);
+        let (_, _, answer) = rpc(&url, &key, Some(&session), &tool_call(2, tool, arguments));
+        assert_eq!(answer["error"]["code"], -32000, "{tool}: {answer}");
+        assert!(answer["error"]["message"].as_str().unwrap().contains(says), "{tool}: {answer}");
+        let (status, _, _) = rpc(&url, &key, Some(&session), r#"{"jsonrpc":"2.0","id":3,"method":"ping"}"#);
+        assert_eq!(status, 404, "{tool}: the session ended");
+    }
+    // The server itself is unharmed: the API answers and the tool gateway opens sessions.
+    assert_eq!(rig.admin.get("/health").0, 200);
+    initialize(&url, &key);
 }

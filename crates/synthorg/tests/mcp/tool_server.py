@@ -90,15 +90,6 @@ def crash(ctx: Context) -> str:
     os._exit(3)
 
 
-@server.tool(annotations=ToolAnnotations(readOnlyHint=True))
-def garble(ctx: Context) -> str:
-    """Writes a line that is not JSON-RPC where the answer should be (stdio only)."""
-    record("garble", {}, ctx)
-    sys.stdout.write("this is not json\n")
-    sys.stdout.flush()
-    return "garbled"
-
-
 for i in range(int(os.environ.get("EXTRA_TOOLS", "0"))):
     def extra(ctx: Context, i: int = i) -> str:
         return f"tool {i}"
