@@ -69,6 +69,28 @@ impl ApiEffects {
                 overhead_seconds: *overhead_seconds,
                 first_chunk_seconds: *first_chunk_seconds,
             }),
+            Event::McpRequest {
+                server,
+                method,
+                tool,
+                verdict,
+                outcome,
+                error_type,
+                seconds,
+                upstream_seconds,
+                overhead_seconds,
+                ..
+            } => metrics.tools().request(crate::metrics::ToolRequest {
+                server,
+                method,
+                tool: tool.as_deref(),
+                verdict: verdict.map(|v| v.as_str()),
+                outcome: *outcome,
+                error_type: error_type.as_deref(),
+                seconds: *seconds,
+                upstream_seconds: *upstream_seconds,
+                overhead_seconds: *overhead_seconds,
+            }),
             _ => {}
         }
     }
@@ -131,6 +153,28 @@ fn log(event: &Event) {
         } => {
             tracing::info!(target: "synthorg::gateway", agent_id = %agent_id, operation = %operation, provider = %provider, model = %model,
                 outcome = %outcome, streamed, seconds, overhead_seconds, first_chunk_seconds, "model call through the gateway");
+        }
+        Event::McpRequest {
+            agent_id,
+            server,
+            method,
+            tool,
+            verdict,
+            outcome,
+            error_type,
+            seconds,
+            upstream_seconds,
+            ..
+        } => {
+            // A listing or a ping is routine; a tool call is what an operator follows.
+            if tool.is_some() {
+                tracing::info!(target: "synthorg::tools", agent_id = %agent_id, server = %server, method = %method,
+                    tool = tool.as_deref(), verdict = verdict.map(|v| v.as_str()), outcome = %outcome,
+                    error_type = error_type.as_deref(), seconds, upstream_seconds, "tool call through the gateway");
+            } else {
+                tracing::debug!(target: "synthorg::tools", agent_id = %agent_id, server = %server, method = %method,
+                    outcome = %outcome, error_type = error_type.as_deref(), seconds, "mcp request through the gateway");
+            }
         }
         Event::BudgetConfigured { total_monthly, reset_day, by } => {
             tracing::info!(total_monthly = total_monthly.as_f64(), reset_day = reset_day, by = %by,

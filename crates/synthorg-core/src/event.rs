@@ -16,6 +16,26 @@ use crate::task::TaskStatus;
 use crate::{Role, Usd};
 
 crate::string_enum! {
+    /// How a request through the tool gateway ended.
+    pub enum ToolOutcome {
+        /// Allowed by the rules (or a listing) and answered by the server.
+        Forwarded => "forwarded",
+        /// Denied by the rules: the server never saw it.
+        Denied => "denied",
+        /// Escalated, approved while it waited, then answered by the server.
+        Approved => "approved",
+        /// Escalated and rejected while it waited: the server never saw it.
+        Rejected => "rejected",
+        /// Escalated and not decided within `approval_wait`: the server never saw it.
+        Unanswered => "unanswered",
+        /// The server failed (timeout, error, broken protocol, process ended).
+        UpstreamError => "upstream_error",
+        /// The request itself was refused (bad parameters, unknown tool or task).
+        Invalid => "invalid",
+    }
+}
+
+crate::string_enum! {
     /// How a call through the model gateway ended.
     pub enum CallOutcome {
         /// The provider answered, and the call was settled from its answer.
@@ -103,6 +123,29 @@ pub enum Event {
         overhead_seconds: f64,
         /// A stream's first chunk, from the start of the call.
         first_chunk_seconds: Option<f64>,
+    },
+    /// One request through the tool gateway (SPEC §18), for its metrics and log line. Its
+    /// verdict, if judged, is a `SecurityVerdict` of its own.
+    McpRequest {
+        agent_id: Uuid,
+        /// The server as configured.
+        server: String,
+        /// The MCP method (`tools/call`, `tools/list`, …).
+        method: String,
+        /// The tool a `tools/call` named.
+        tool: Option<String>,
+        /// The rules' verdict on a `tools/call`.
+        verdict: Option<crate::security::Verdict>,
+        outcome: ToolOutcome,
+        /// The conventions' `error.type` of a failed request (`tool_error` for a result
+        /// marked `isError`).
+        error_type: Option<String>,
+        /// The whole request as the agent saw it.
+        seconds: f64,
+        /// The server's part (`None` when it was not called).
+        upstream_seconds: Option<f64>,
+        /// The part spent in synthorg: neither waiting for the server nor for an approval.
+        overhead_seconds: f64,
     },
     BudgetConfigured {
         total_monthly: Usd,

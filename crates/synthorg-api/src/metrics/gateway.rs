@@ -9,7 +9,7 @@ use synthorg_core::cost::GenAiOperation;
 use synthorg_core::event::CallOutcome;
 use synthorg_telemetry::metrics::{Collect, Exemplar, Exposition, Family, Histogram, Kind, OtelName};
 
-use super::OTHER;
+use super::{OTHER, observe_keyed};
 
 /// Bounds of the time synthorg adds to a call: 50 µs to a second.
 const OVERHEAD_BUCKETS: &[f64] =
@@ -136,18 +136,10 @@ impl GatewayMetrics {
             model,
             error,
         );
-        let observe = |series: &Mutex<BTreeMap<GenAiKey, Histogram>>, seconds: f64| {
-            series
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .entry(key.clone())
-                .or_insert_with(|| Histogram::new(DURATION_BUCKETS))
-                .observe_with(seconds, Exemplar::in_current_trace(seconds));
-        };
-        observe(&self.duration, call.seconds);
         if let Some(first) = call.first_chunk_seconds {
-            observe(&self.first_chunk, first);
+            observe_keyed(&self.first_chunk, key.clone(), DURATION_BUCKETS, first);
         }
+        observe_keyed(&self.duration, key, DURATION_BUCKETS, call.seconds);
     }
 
     fn fold(&self, provider: &str, model: &str) -> (String, String) {

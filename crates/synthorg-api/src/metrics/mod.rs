@@ -14,6 +14,7 @@ mod events;
 mod gateway;
 mod http;
 mod organization;
+mod tools;
 
 use std::sync::Arc;
 
@@ -31,6 +32,7 @@ pub use events::EventMetrics;
 pub use gateway::{Call, GatewayMetrics};
 pub use http::{HttpMetrics, Method, StatusClass};
 pub use organization::{Folded, OTHER, OrganizationMetrics, Source, UNASSIGNED};
+pub use tools::{ToolMetrics, ToolRequest};
 
 /// Settings of the metrics endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +76,7 @@ pub struct MetricsCollector {
     scrapes: Counter,
     events: Arc<EventMetrics>,
     gateway: Arc<GatewayMetrics>,
+    tools: Arc<ToolMetrics>,
     http: Arc<HttpMetrics>,
     organization: Arc<OrganizationMetrics>,
     /// In exposition order.
@@ -94,8 +97,9 @@ impl MetricsCollector {
         let organization =
             Arc::new(OrganizationMetrics::new(&settings, store.clone(), budget_defaults, events.cost_exemplar()));
         let gateway = Arc::new(GatewayMetrics::new(p, settings.max_model_series));
+        let tools = Arc::new(ToolMetrics::new(p, settings.max_model_series));
         let mut components: Vec<Arc<dyn Collect>> =
-            vec![organization.clone(), events.clone(), gateway.clone(), http.clone()];
+            vec![organization.clone(), events.clone(), gateway.clone(), tools.clone(), http.clone()];
         if !otlp.is_empty() {
             components.push(Arc::new(ExporterMetrics::new(p, otlp)));
         }
@@ -112,6 +116,7 @@ impl MetricsCollector {
             scrapes: Counter::default(),
             events,
             gateway,
+            tools,
             http,
             organization,
             components,
@@ -137,6 +142,11 @@ impl MetricsCollector {
     /// The model gateway's families.
     pub fn gateway(&self) -> &GatewayMetrics {
         &self.gateway
+    }
+
+    /// The tool gateway's families.
+    pub fn tools(&self) -> &ToolMetrics {
+        &self.tools
     }
 
     /// The HTTP layer's families.
@@ -170,4 +180,20 @@ impl MetricsCollector {
             component.collect(e);
         }
     }
+}
+
+/// Observes `seconds` in `key`'s histogram of `series` (made with `buckets` on first use),
+/// with the current request's trace as the exemplar.
+fn observe_keyed<K: Ord>(
+    series: &std::sync::Mutex<std::collections::BTreeMap<K, synthorg_telemetry::metrics::Histogram>>,
+    key: K,
+    buckets: &'static [f64],
+    seconds: f64,
+) {
+    series
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(key)
+        .or_insert_with(|| synthorg_telemetry::metrics::Histogram::new(buckets))
+        .observe_with(seconds, synthorg_telemetry::metrics::Exemplar::in_current_trace(seconds));
 }

@@ -22,6 +22,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use synthorg_core::Actor;
 use synthorg_core::audit::AuditContext;
+use synthorg_core::event::ToolOutcome;
 use synthorg_core::security::{ApprovalStatus, SecurityAction, Verdict};
 use synthorg_engine::{EngineError, ListedTool, StoreError};
 use synthorg_telemetry::context;
@@ -29,6 +30,7 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::link::LinkError;
+use super::report::Report;
 use super::{OpenError, Session};
 use crate::{Gateway, TASK_HEADER};
 
@@ -341,35 +343,46 @@ impl Call<'_> {
     /// Answers a request on `session`.
     async fn dispatch(&self, session: &Session, request: Request<'_>, progress: Option<mpsc::Sender<Value>>) -> Value {
         let id = request.id;
+        let mut report = Report::new(request.method, id);
         let result = match request.method {
             "ping" => Ok(json!({})),
-            "tools/list" => self.list(session, &request.params).await,
-            "tools/call" => self.call(session, request.params, progress).await,
+            "tools/list" => self.list(session, &request.params, &mut report).await,
+            "tools/call" => self.call(session, request.params, progress, &mut report).await,
             "logging/setLevel" => Ok(json!({})),
             other => return error(id, METHOD_NOT_FOUND, format!("method not found: {other}")),
         };
-        match result {
+        let answer = match result {
             Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
-            Err(Failed::Rpc(code, message)) => error(id, code, message),
-            Err(Failed::Upstream(LinkError::Rpc(upstream))) => json!({"jsonrpc": "2.0", "id": id, "error": upstream}),
+            Err(Failed::Rpc(code, message)) => {
+                report.outcome = ToolOutcome::Invalid;
+                error(id, code, message)
+            }
+            Err(Failed::Upstream(LinkError::Rpc(upstream))) => {
+                report.outcome = ToolOutcome::UpstreamError;
+                json!({"jsonrpc": "2.0", "id": id, "error": upstream})
+            }
             Err(Failed::Upstream(e)) => {
+                report.outcome = ToolOutcome::UpstreamError;
                 if e.ends_session() {
                     self.gateway.tools().close(&session.id).await;
                 }
                 tracing::warn!(server = self.server, error = %e, "mcp upstream failed");
                 error(id, UPSTREAM_ERROR, e.to_string())
             }
-        }
+        };
+        report.finish(self.gateway.engine(), session, &answer);
+        answer
     }
 
     /// `tools/list`: the server's tools (one page, as asked) minus those the agent's policy
     /// denies.
-    async fn list(&self, session: &Session, params: &Value) -> Result<Value, Failed> {
+    async fn list(&self, session: &Session, params: &Value, report: &mut Report) -> Result<Value, Failed> {
         let mut upstream = json!({});
         if let Some(cursor) = params.get("cursor") {
             upstream["cursor"] = cursor.clone();
         }
-        let mut result = session.link.call("tools/list", upstream).await.map_err(Failed::Upstream)?;
+        let engine = self.gateway.engine();
+        let mut result = report.upstream(engine, session, "tools/list", upstream).await.map_err(Failed::Upstream)?;
         let Some(Value::Array(tools)) = result.get_mut("tools").map(Value::take) else {
             return Err(Failed::Upstream(LinkError::Protocol("a tool list without tools".into())));
         };
@@ -384,7 +397,7 @@ impl Call<'_> {
                 }
             })
             .collect();
-        let shown = self.gateway.engine().visible_tools(self.actor, &listed).await.map_err(Failed::engine)?;
+        let shown = engine.visible_tools(self.actor, &listed).await.map_err(Failed::engine)?;
         let tools: Vec<Value> = tools.into_iter().zip(shown).filter_map(|(t, shown)| shown.then_some(t)).collect();
         let mut answer = json!({"tools": tools});
         if let Some(cursor) = result.get("nextCursor").filter(|c| !c.is_null()) {
@@ -399,11 +412,12 @@ impl Call<'_> {
         session: &Session,
         mut params: Value,
         progress: Option<mpsc::Sender<Value>>,
+        report: &mut Report,
     ) -> Result<Value, Failed> {
-        let started = Instant::now();
         let Some(tool) = params.get("name").and_then(Value::as_str).map(str::to_owned) else {
             return Err(Failed::Rpc(INVALID_PARAMS, "params.name (the tool) is required".into()));
         };
+        report.tool = Some(tool.clone());
         let arguments = match params.get("arguments") {
             None | Some(Value::Null) => json!({}),
             Some(a @ Value::Object(_)) => a.clone(),
@@ -413,7 +427,8 @@ impl Call<'_> {
             Some(kind) => kind,
             None => {
                 // Not listed yet in this session: the server's list says what it is.
-                self.list(session, &json!({})).await?;
+                let mut listing = Report::new("tools/list", &Value::Null);
+                self.list(session, &json!({}), &mut listing).await?;
                 session.action_type(&tool).ok_or_else(|| {
                     Failed::Rpc(INVALID_PARAMS, format!("the server {} has no tool named {tool:?}", self.server))
                 })?
@@ -426,60 +441,48 @@ impl Call<'_> {
         let engine = self.gateway.engine();
         let evaluated = engine.evaluate(self.actor, self.audit(), action, None).await.map_err(Failed::engine)?;
         let record = &evaluated.record;
-        let outcome = match record.action {
+        report.verdict = Some(record.verdict);
+        report.evaluation = Some(record.id);
+        let refusal = match record.action {
             Verdict::Allow => None,
             Verdict::Deny => {
+                report.outcome = ToolOutcome::Denied;
                 Some(format!("synthorg denied this tool call: {} (evaluation {})", record.reason, record.id))
             }
             Verdict::Escalate | Verdict::OutputScan => match record.approval_id {
-                None => Some(format!("synthorg did not allow this tool call (evaluation {})", record.id)),
+                None => {
+                    report.outcome = ToolOutcome::Denied;
+                    Some(format!("synthorg did not allow this tool call (evaluation {})", record.id))
+                }
                 Some(approval) => {
                     let token = params.pointer("/_meta/progressToken").cloned();
-                    self.wait(approval, progress.as_ref().zip(token)).await?
+                    let waiting = Instant::now();
+                    let (outcome, refusal) = self.wait(approval, progress.as_ref().zip(token)).await?;
+                    report.waited = waiting.elapsed();
+                    report.outcome = outcome;
+                    refusal
                 }
             },
         };
-        let verdict = record.verdict.as_str();
-        if let Some(refusal) = outcome {
-            tracing::info!(server = self.server, tool, verdict, "mcp tool call refused");
+        if let Some(refusal) = refusal {
             return Ok(json!({"content": [{"type": "text", "text": refusal}], "isError": true}));
         }
         if progress.as_ref().is_some_and(mpsc::Sender::is_closed) {
             // The client went away while the call waited: nothing is forwarded.
             return Err(Failed::Rpc(INTERNAL_ERROR, "the client went away".into()));
         }
-        // The agent's trace continues upstream.
-        if let Some(trace) = context::current()
-            && let Some(params) = params.as_object_mut()
-        {
-            let meta = params.entry("_meta").or_insert_with(|| json!({}));
-            if let Some(meta) = meta.as_object_mut() {
-                meta.insert("traceparent".into(), json!(trace.traceparent()));
-                if let Some(state) = context::current_state() {
-                    meta.insert("tracestate".into(), json!(state.as_str()));
-                }
-            }
-        }
         strip_envelope(&mut params);
-        let mut result = session.link.call("tools/call", params).await.map_err(Failed::Upstream)?;
+        let mut result = report.upstream(engine, session, "tools/call", params).await.map_err(Failed::Upstream)?;
         self.scan(&mut result, task).await?;
-        tracing::info!(
-            server = self.server,
-            tool,
-            verdict,
-            protocol = session.version,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "mcp tool call"
-        );
         Ok(result)
     }
 
-    /// Waits for approval `id`'s decision: `None` once approved, else the refusal.
+    /// Waits for approval `id`'s decision: how it ended, and the refusal unless approved.
     async fn wait(
         &self,
         approval: Uuid,
         progress: Option<(&mpsc::Sender<Value>, Value)>,
-    ) -> Result<Option<String>, Failed> {
+    ) -> Result<(ToolOutcome, Option<String>), Failed> {
         let limit = self.gateway.tools().settings.approval_wait;
         let engine = self.gateway.engine();
         let started = Instant::now();
@@ -506,18 +509,24 @@ impl Call<'_> {
             },
         };
         Ok(match decided.status {
-            ApprovalStatus::Approved => None,
-            ApprovalStatus::Rejected => Some(format!(
-                "synthorg: approval {} was rejected{}",
-                decided.id,
-                decided.decision_note.as_deref().map(|n| format!(": {n}")).unwrap_or_default()
-            )),
-            _ => Some(format!(
-                "synthorg: this tool call needs approval {} ({}), not decided within {}s; it was not run",
-                decided.id,
-                decided.reason,
-                limit.as_secs()
-            )),
+            ApprovalStatus::Approved => (ToolOutcome::Approved, None),
+            ApprovalStatus::Rejected => (
+                ToolOutcome::Rejected,
+                Some(format!(
+                    "synthorg: approval {} was rejected{}",
+                    decided.id,
+                    decided.decision_note.as_deref().map(|n| format!(": {n}")).unwrap_or_default()
+                )),
+            ),
+            _ => (
+                ToolOutcome::Unanswered,
+                Some(format!(
+                    "synthorg: this tool call needs approval {} ({}), not decided within {}s; it was not run",
+                    decided.id,
+                    decided.reason,
+                    limit.as_secs()
+                )),
+            ),
         })
     }
 

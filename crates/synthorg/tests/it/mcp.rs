@@ -125,7 +125,21 @@ fn client(url: &str, key: &str, mode: &str, steps: Value) -> Vec<Value> {
 }
 
 fn client_for_task(url: &str, key: &str, mode: &str, steps: Value, task: Option<&str>) -> Vec<Value> {
+    client_with(url, key, mode, steps, task, None)
+}
+
+fn client_with(
+    url: &str,
+    key: &str,
+    mode: &str,
+    steps: Value,
+    task: Option<&str>,
+    traceparent: Option<&str>,
+) -> Vec<Value> {
     let mut command = Command::new("python3");
+    if let Some(traceparent) = traceparent {
+        command.env("TRACEPARENT", traceparent);
+    }
     command.arg(script("client.py")).args([url, key, mode, &steps.to_string()]);
     if let Some(task) = task {
         command.arg(task);
@@ -429,4 +443,112 @@ fn hostile_clients_and_upstreams_get_clear_errors_and_lose_nothing() {
     // The server itself is unharmed: the API answers and the tool gateway opens sessions.
     assert_eq!(rig.admin.get("/health").0, 200);
     initialize(&url, &key);
+}
+
+/// Each tool call is a SERVER span of the MCP conventions under the HTTP request's, with the
+/// upstream call a CLIENT span under it whose context the upstream receives; the calls are
+/// counted on `/metrics` by server, tool, verdict and outcome, with the conventions' duration
+/// histograms on both sides; and one log line says what happened.
+#[test]
+fn each_tool_call_is_spans_metrics_and_a_log_line() {
+    use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+    use synthorg_telemetry::otlp::receiver::Receiver;
+
+    use crate::otlp::{attribute, hex};
+
+    let receiver = Receiver::start().unwrap();
+    let endpoint = receiver.endpoint();
+    let rig = Rig::start(&[("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str())], "1s");
+    let (_, key) = rig.agent("reader", "sandboxed");
+    let trace = "e51f0a2b3c4d5e6f708192a3b4c5d6e7";
+    let traceparent = format!("00-{trace}-1234567890abcdef-01");
+    for mode in MODES {
+        let out = client_with(
+            &rig.url("files"),
+            &key,
+            mode,
+            json!([
+                {"call": "read_file", "arguments": {"path": "README.md"}},
+                {"call": "write_file", "arguments": {"path": "x", "content": "y"}},
+            ]),
+            None,
+            Some(&traceparent),
+        );
+        assert_eq!(out[0]["isError"], false, "{out:?}");
+        assert_eq!(out[1]["isError"], true, "{out:?}");
+    }
+    let scrape =
+        || ureq::get(format!("{}/metrics", rig.server.base)).call().unwrap().into_body().read_to_string().unwrap();
+    let forwarded = "synthorg_gateway_tool_calls_total{server=\"files\",tool=\"files.read_file\",verdict=\"allow\",outcome=\"forwarded\"} 2";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !scrape().contains(forwarded) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let metrics = scrape();
+    assert!(metrics.contains(forwarded), "{metrics}");
+    assert!(
+        metrics.contains(
+            "synthorg_gateway_tool_calls_total{server=\"files\",tool=\"files.write_file\",verdict=\"deny\",outcome=\"denied\"} 2"
+        ),
+        "{metrics}"
+    );
+    for line in [
+        "mcp_server_operation_duration_seconds_count{mcp_method_name=\"tools/call\",gen_ai_tool_name=\"read_file\",error_type=\"\"} 2",
+        "mcp_server_operation_duration_seconds_count{mcp_method_name=\"tools/call\",gen_ai_tool_name=\"write_file\",error_type=\"tool_error\"} 2",
+        "mcp_client_operation_duration_seconds_count{mcp_method_name=\"tools/call\",gen_ai_tool_name=\"read_file\",error_type=\"\"} 2",
+        "synthorg_gateway_tool_overhead_seconds_count{server=\"files\"} 4",
+    ] {
+        assert!(metrics.contains(line), "no {line} in {metrics}");
+    }
+    assert!(
+        !metrics.contains(
+            "mcp_client_operation_duration_seconds_count{mcp_method_name=\"tools/call\",gen_ai_tool_name=\"write_file\""
+        ),
+        "a denied call never reached the server: {metrics}"
+    );
+
+    let received = rig.received("calls.jsonl");
+    let (status, logs) = rig.server.signal("TERM");
+    assert!(status.success(), "{logs:?}");
+    let line = logs.iter().find(|l| l.contains("tool call through the gateway") && l.contains("outcome=denied"));
+    let line = line.unwrap_or_else(|| panic!("no log line of the denied call: {logs:?}"));
+    assert!(
+        line.contains("tool=write_file") && line.contains("server=files") && line.contains("verdict=deny"),
+        "{line}"
+    );
+    let spans = receiver.spans();
+    let ours: Vec<_> = spans.iter().filter(|s| hex(&s.trace_id) == trace).collect();
+    let http: Vec<_> =
+        ours.iter().filter(|s| s.kind == SpanKind::Server as i32 && s.name.starts_with("POST")).collect();
+    let mcp: Vec<_> =
+        ours.iter().filter(|s| s.kind == SpanKind::Server as i32 && s.name == "tools/call read_file").collect();
+    assert_eq!(mcp.len(), 2, "{ours:#?}");
+    for span in &mcp {
+        assert!(http.iter().any(|h| h.span_id == span.parent_span_id), "under the HTTP request's span: {span:#?}");
+        let attr = |key: &str| attribute(span, key);
+        assert_eq!(attr("mcp.method.name").as_deref(), Some("tools/call"));
+        assert_eq!(attr("gen_ai.tool.name").as_deref(), Some("read_file"));
+        assert_eq!(attr("gen_ai.operation.name").as_deref(), Some("execute_tool"));
+        assert_eq!(attr("synthorg.security.verdict").as_deref(), Some("allow"));
+        assert!(attr("jsonrpc.request.id").is_some(), "{span:#?}");
+        let session = attr("mcp.session.id").unwrap();
+        assert!(session.len() == 32 && !session.contains("stateless"), "hashed: {session}");
+        let client = ours
+            .iter()
+            .find(|s| s.kind == SpanKind::Client as i32 && s.parent_span_id == span.span_id)
+            .unwrap_or_else(|| panic!("no upstream CLIENT span under {span:#?}"));
+        assert_eq!(client.name, "tools/call read_file");
+        assert_eq!(attribute(client, "network.transport").as_deref(), Some("pipe"));
+        // The upstream was called in the CLIENT span's context.
+        let sent = format!("00-{trace}-{}-01", hex(&client.span_id));
+        assert!(received.iter().any(|c| c["meta"]["traceparent"] == sent.as_str()), "{sent} not in {received:?}");
+    }
+    let denied: Vec<_> =
+        ours.iter().filter(|s| s.kind == SpanKind::Server as i32 && s.name == "tools/call write_file").collect();
+    assert_eq!(denied.len(), 2);
+    for span in denied {
+        assert_eq!(attribute(span, "error.type").as_deref(), Some("tool_error"));
+        assert_eq!(attribute(span, "synthorg.mcp.outcome").as_deref(), Some("denied"));
+        assert!(!ours.iter().any(|s| s.parent_span_id == span.span_id && s.kind == SpanKind::Client as i32));
+    }
 }

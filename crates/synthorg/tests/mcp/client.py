@@ -2,6 +2,7 @@
 
     python3 client.py URL KEY MODE STEPS_JSON
 
+With TRACEPARENT set, every request continues that trace.
 MODE is the SDK's connect mode: `legacy` (the initialize handshake), `auto` (discover, else
 initialize) or a stateless revision (`2026-07-28`). STEPS is a JSON list run in one session,
 each `{"list": true}` or `{"call": NAME, "arguments": {...}, "progress": bool}`; what each
@@ -11,6 +12,7 @@ content and the progress notifications it got. A step that raised gives {"error"
 
 import asyncio
 import json
+import os
 import sys
 
 import httpx2
@@ -22,6 +24,8 @@ async def main(url: str, key: str, mode: str, steps: list, task: str | None) -> 
     headers = {"Authorization": f"Bearer {key}"}
     if task:
         headers["x-synthorg-task-id"] = task
+    if os.environ.get("TRACEPARENT"):
+        headers["traceparent"] = os.environ["TRACEPARENT"]
     out = []
     async with httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(60.0)) as http:
         async with Client(streamable_http_client(url, http_client=http), mode=mode) as client:
