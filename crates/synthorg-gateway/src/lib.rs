@@ -99,8 +99,9 @@ impl Gateway {
         // ends with the gateway.
         if !gateway.inner.settings.mcp.servers.is_empty() && tokio::runtime::Handle::try_current().is_ok() {
             let weak = Arc::downgrade(&gateway.inner);
+            let idle = gateway.inner.settings.mcp.idle_timeout;
             tokio::spawn(async move {
-                let mut every = tokio::time::interval(mcp::IDLE_SWEEP);
+                let mut every = tokio::time::interval(mcp::IDLE_SWEEP.min(idle / 2).max(Duration::from_millis(100)));
                 loop {
                     every.tick().await;
                     let Some(inner) = weak.upgrade() else { return };

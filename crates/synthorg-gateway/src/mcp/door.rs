@@ -343,6 +343,7 @@ impl Call<'_> {
     /// Answers a request on `session`.
     async fn dispatch(&self, session: &Session, request: Request<'_>, progress: Option<mpsc::Sender<Value>>) -> Value {
         let id = request.id;
+        let _busy = session.busy();
         let mut report = Report::new(request.method, id);
         let result = match request.method {
             "ping" => Ok(json!({})),

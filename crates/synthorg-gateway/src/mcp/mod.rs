@@ -14,6 +14,7 @@ pub(crate) mod link;
 mod report;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -53,6 +54,9 @@ pub(crate) struct Session {
     /// The protocol revision the agent speaks.
     pub(crate) version: String,
     last_used: Mutex<Instant>,
+    /// Requests in progress: a session is not idle while one runs (a call waiting for its
+    /// approval may wait longer than `idle_timeout`).
+    busy: AtomicUsize,
     /// Each tool's action type, from the server's last tool list.
     action_types: Mutex<HashMap<String, String>>,
 }
@@ -127,6 +131,7 @@ impl Tools {
             link,
             version,
             last_used: Mutex::new(Instant::now()),
+            busy: AtomicUsize::new(0),
             action_types: Mutex::default(),
         });
         let replaced = self.sessions.lock().unwrap_or_else(|p| p.into_inner()).insert(id, Arc::clone(&session));
@@ -171,7 +176,11 @@ impl Tools {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .values()
-            .filter(|s| s.last_used.lock().unwrap_or_else(|p| p.into_inner()).elapsed() >= limit || !s.link.alive())
+            .filter(|s| {
+                let idle = s.busy.load(Ordering::SeqCst) == 0
+                    && s.last_used.lock().unwrap_or_else(|p| p.into_inner()).elapsed() >= limit;
+                idle || !s.link.alive()
+            })
             .map(|s| s.id.clone())
             .collect();
         for id in idle {
@@ -189,6 +198,13 @@ impl Tools {
 }
 
 impl Session {
+    /// Marks a request in progress until the guard is dropped (then the session was last
+    /// used now).
+    pub(crate) fn busy(&self) -> Busy<'_> {
+        self.busy.fetch_add(1, Ordering::SeqCst);
+        Busy(self)
+    }
+
     /// The action type `tool` is judged as: the server's configuration, else the tool's
     /// annotations as last listed; `None` for a tool the server did not list.
     pub(crate) fn action_type(&self, tool: &str) -> Option<String> {
@@ -207,6 +223,16 @@ impl Session {
                 known.insert(name.to_owned(), kind);
             }
         }
+    }
+}
+
+/// A request in progress on a session.
+pub(crate) struct Busy<'a>(&'a Session);
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        *self.0.last_used.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        self.0.busy.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

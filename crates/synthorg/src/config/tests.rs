@@ -765,3 +765,70 @@ gateway:
     assert!(!format!("{settings:?}").contains(&path), "the key is in no Debug output");
     assert!(settings.gateway.routes.resolve("gpt-4.1-mini").is_some());
 }
+
+#[test]
+fn mcp_servers_are_checked_with_every_problem_named() {
+    let yaml = r#"
+gateway:
+  mcp:
+    approval_wait: 2h
+    idle_timeout: later
+    max_processes: 0
+    servers:
+      both:
+        url: http://127.0.0.1:9/mcp
+        command: python3
+      neither: {}
+      meta:
+        url: http://169.254.169.254/mcp
+      web:
+        url: http://127.0.0.1:9/mcp
+        args: ["-v"]
+        headers_env:
+          Mcp-Session-Id: PATH
+          X-Token: SYNTHORG_TEST_NO_SUCH_VARIABLE
+        allowed_private_cidrs: ["ten"]
+      local:
+        command: python3
+        headers_env:
+          X-Token: PATH
+        env:
+          "1BAD": x
+        env_from:
+          TOKEN: SYNTHORG_TEST_NO_SUCH_VARIABLE
+        action_types:
+          read_file: "\u200bread"
+      Bad_Name:
+        command: x
+"#;
+    let mut got = fields(load_yaml(yaml, &[]));
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            "gateway.mcp.approval_wait",
+            "gateway.mcp.idle_timeout",
+            "gateway.mcp.max_processes",
+            "gateway.mcp.servers.Bad_Name",
+            "gateway.mcp.servers.both",
+            "gateway.mcp.servers.local.action_types.read_file",
+            "gateway.mcp.servers.local.env.1BAD",
+            "gateway.mcp.servers.local.env_from.TOKEN",
+            "gateway.mcp.servers.local.headers_env",
+            "gateway.mcp.servers.meta.url",
+            "gateway.mcp.servers.neither",
+            "gateway.mcp.servers.web.allowed_private_cidrs[0]",
+            "gateway.mcp.servers.web.args",
+            "gateway.mcp.servers.web.headers_env.Mcp-Session-Id",
+            "gateway.mcp.servers.web.headers_env.X-Token",
+        ]
+    );
+    // A good one: secret values come from the environment and print nowhere.
+    let yaml = "gateway:\n  mcp:\n    servers:\n      files:\n        command: python3\n        env_from:\n          \
+                TOKEN: PATH\n      web:\n        url: http://127.0.0.1:9/mcp\n        headers_env:\n          \
+                X-Token: PATH\n";
+    let settings = load_yaml(yaml, &[]).unwrap();
+    assert_eq!(settings.gateway.mcp.servers.len(), 2);
+    let path = std::env::var("PATH").unwrap();
+    assert!(!format!("{settings:?}").contains(&path), "no secret is in a Debug output");
+}

@@ -337,6 +337,55 @@ fn an_escalated_call_waits_for_its_approval_and_a_decision_releases_it_at_once()
     let out = client(&short.url("web"), &key, "legacy", json!([{"call": "delete_file", "arguments": {"path": "x"}}]));
     assert_eq!(out[0]["isError"], true, "{}", out[0]);
     assert!(out[0]["text"].as_str().unwrap().contains("not decided within 1s"), "{}", out[0]);
+    // An approval given after the call gave up runs nothing: the call is over.
+    let (_, pending) = short.admin.get("/approvals?status=pending");
+    let id = pending["items"][0]["id"].as_str().unwrap().to_owned();
+    let (status, _) = short.admin.post(&format!("/approvals/{id}/decision"), &json!({"decision": "approve"}));
+    assert_eq!(status, 200);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(!short.received("http-calls.jsonl").iter().any(|c| c["tool"] == "delete_file"));
+}
+
+/// stdio processes are capped (`max_processes`): past the cap a session is refused with
+/// a clear error until one ends; an idle session is closed and its process stopped.
+#[test]
+fn server_processes_are_capped_and_idle_sessions_closed() {
+    let (dir, data) = temp_dir();
+    let yaml = format!(
+        "gateway:\n  mcp:\n    max_processes: 1\n    idle_timeout: 2s\n    servers:\n      files:\n        \
+         command: python3\n        args: [{:?}, stdio]\n",
+        script("tool_server.py").to_str().unwrap()
+    );
+    let config = dir.path().join("mcp.yaml");
+    std::fs::write(&config, yaml).unwrap();
+    let server = Server::start(&data, &["--config", config.to_str().unwrap()]);
+    let admin = Client::new(&server.base, &Server::bootstrap_key(&data));
+    let (_, agent) = admin.post("/agents", &json!({"name": "a", "role": "developer"}));
+    let (_, key) = admin.post("/keys", &json!({"role": "agent", "agent_id": agent["id"]}));
+    let key = key["key"].as_str().unwrap();
+    let url = server.base.replace("/api/v1", "/mcp/files");
+    let first = initialize(&url, key);
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "second", "version": "1"}}});
+    let (_, session, answer) = rpc(&url, key, None, &body.to_string());
+    assert!(session.is_none(), "{answer}");
+    assert_eq!(answer["error"]["code"], -32000, "{answer}");
+    assert!(answer["error"]["message"].as_str().unwrap().contains("max_processes"), "{answer}");
+    // Ending the first session frees its process's place.
+    let agent_http: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let response = agent_http
+        .delete(&url)
+        .header("authorization", &format!("Bearer {key}"))
+        .header("mcp-session-id", &first)
+        .call()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 204);
+    let second = initialize(&url, key);
+    // Unused past idle_timeout, the session is closed: 404, and a new one may start.
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let (status, _, _) = rpc(&url, key, Some(&second), r#"{"jsonrpc":"2.0","id":2,"method":"ping"}"#);
+    assert_eq!(status, 404);
+    initialize(&url, key);
 }
 
 #[test]
