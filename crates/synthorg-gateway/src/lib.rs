@@ -203,12 +203,14 @@ pub fn router(gateway: Gateway) -> Router {
         .route("/gateway/anthropic/v1/messages", post(call::anthropic_messages))
         .route("/gateway/anthropic/v1/messages/count_tokens", post(anthropic::count_tokens))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
+        // A message up to twice the largest is read whole, so that its client, still sending
+        // when the answer comes, gets the JSON-RPC 413 rather than a closed connection.
         .route(
             "/mcp/{server}",
             post(mcp::door::post)
                 .get(mcp::door::get)
                 .delete(mcp::door::delete)
-                .layer(DefaultBodyLimit::max(mcp::door::MAX_MESSAGE_BYTES + 1)),
+                .layer(DefaultBodyLimit::max(2 * mcp::door::MAX_MESSAGE_BYTES)),
         )
         .with_state(gateway)
 }

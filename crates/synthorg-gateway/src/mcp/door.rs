@@ -19,6 +19,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use synthorg_core::Actor;
 use synthorg_core::audit::AuditContext;
@@ -31,7 +32,7 @@ use uuid::Uuid;
 
 use super::link::LinkError;
 use super::report::Report;
-use super::{OpenError, Session};
+use super::{OpenError, Session, ToolHead};
 use crate::{Gateway, TASK_HEADER};
 
 /// Largest message an agent may send.
@@ -63,8 +64,68 @@ fn error(id: &Value, code: i64, message: impl Into<String>) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message.into()}})
 }
 
+/// A JSON-RPC message the door sends: a tree, or text already written (a tool list passed
+/// through as the server wrote its tools; always a success).
+#[derive(Debug)]
+pub(crate) enum Reply {
+    Tree(Value),
+    Text(String),
+}
+
+impl From<Value> for Reply {
+    fn from(value: Value) -> Self {
+        Reply::Tree(value)
+    }
+}
+
+impl Reply {
+    /// The answer to `id` with `result`.
+    fn result(id: &Value, result: Body) -> Self {
+        match result {
+            Body::Tree(result) => Reply::Tree(json!({"jsonrpc": "2.0", "id": id, "result": result})),
+            Body::Text(result) => Reply::Text(format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{}}}"#, result.get())),
+        }
+    }
+
+    fn pointer(&self, path: &str) -> Option<&Value> {
+        match self {
+            Reply::Tree(value) => value.pointer(path),
+            Reply::Text(_) => None,
+        }
+    }
+
+    /// The JSON-RPC error's code, for an error.
+    pub(crate) fn error_code(&self) -> Option<i64> {
+        self.pointer("/error/code").and_then(Value::as_i64)
+    }
+
+    pub(crate) fn error_message(&self) -> Option<&str> {
+        self.pointer("/error/message").and_then(Value::as_str)
+    }
+
+    /// Whether the result is a tool result marked `isError`.
+    pub(crate) fn tool_error(&self) -> bool {
+        self.pointer("/result/isError").and_then(Value::as_bool) == Some(true)
+    }
+}
+
+impl std::fmt::Display for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reply::Tree(value) => write!(f, "{value}"),
+            Reply::Text(text) => f.write_str(text),
+        }
+    }
+}
+
+/// A method's result: a tree, or the server's text passed through.
+enum Body {
+    Tree(Value),
+    Text(Box<RawValue>),
+}
+
 /// An HTTP answer carrying one JSON-RPC message.
-fn answer(status: StatusCode, message: Value) -> Response {
+fn answer(status: StatusCode, message: impl std::fmt::Display) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], message.to_string()).into_response()
 }
 
@@ -137,7 +198,10 @@ pub(crate) async fn post(
             }
             let mut response = match answers.is_empty() {
                 true => StatusCode::ACCEPTED.into_response(),
-                false => answer(StatusCode::OK, Value::Array(answers)),
+                false => {
+                    let texts: Vec<String> = answers.iter().map(ToString::to_string).collect();
+                    answer(StatusCode::OK, format!("[{}]", texts.join(",")))
+                }
             };
             with_session(&mut response, session_id);
             response
@@ -151,7 +215,7 @@ pub(crate) async fn post(
                 return reply_response(reply, session);
             }
             // Progress while an escalated call waits: the answer is an event stream.
-            let (sender, receiver) = mpsc::channel::<Value>(8);
+            let (sender, receiver) = mpsc::channel::<Reply>(8);
             let gateway = gateway.clone();
             let (actor, headers) = (actor.clone(), headers.clone());
             let span = tracing::Span::current();
@@ -183,7 +247,7 @@ fn accepts_stream(headers: &HeaderMap) -> bool {
     headers.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).any(|v| v.contains("text/event-stream"))
 }
 
-fn reply_response(reply: Option<Value>, session: Option<String>) -> Response {
+fn reply_response(reply: Option<Reply>, session: Option<String>) -> Response {
     let mut response = match reply {
         None => StatusCode::ACCEPTED.into_response(),
         Some(reply) => {
@@ -224,22 +288,25 @@ struct Request<'a> {
 impl Call<'_> {
     /// Answers one message: `None` for a notification or a client's answer; with the id of
     /// a session it opened.
-    async fn one(&self, mut message: Value, progress: Option<mpsc::Sender<Value>>) -> (Option<Value>, Option<String>) {
+    async fn one(&self, mut message: Value, progress: Option<mpsc::Sender<Reply>>) -> (Option<Reply>, Option<String>) {
         let id = message.get("id").cloned();
         let method = message.get("method").and_then(Value::as_str).map(str::to_owned);
         let (Some(id), Some(method)) = (id, method) else {
             // A notification (initialized, cancelled, progress) or an answer: taken, nothing said.
             if message.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
-                return (Some(error(&Value::Null, INVALID_REQUEST, "not a JSON-RPC 2.0 message")), None);
+                return (Some(Reply::from(error(&Value::Null, INVALID_REQUEST, "not a JSON-RPC 2.0 message"))), None);
             }
             return (None, None);
         };
         if !(id.is_string() || id.is_i64() || id.is_u64()) {
-            return (Some(error(&Value::Null, INVALID_REQUEST, "a request id is a string or an integer")), None);
+            return (
+                Some(Reply::from(error(&Value::Null, INVALID_REQUEST, "a request id is a string or an integer"))),
+                None,
+            );
         }
         let params = message.get_mut("params").map(Value::take).unwrap_or(Value::Null);
         if !(params.is_null() || params.is_object()) {
-            return (Some(error(&id, INVALID_PARAMS, "params must be an object")), None);
+            return (Some(Reply::from(error(&id, INVALID_PARAMS, "params must be an object"))), None);
         }
         let request = Request { id: &id, method: &method, params };
         let modern =
@@ -253,18 +320,18 @@ impl Call<'_> {
         let Some(session_id) = self.headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok()) else {
             let mut answer = error(&id, INVALID_REQUEST, "Mcp-Session-Id is required: initialize a session first");
             answer["error"]["data"] = json!({"synthorg": "missing_session"});
-            return (Some(answer), None);
+            return (Some(answer.into()), None);
         };
         let Some(session) = self.gateway.tools().session(session_id, self.actor, self.server).await else {
             let mut answer = error(&id, INVALID_REQUEST, "no such session: initialize a new one");
             answer["error"]["data"] = json!({"synthorg": "no_session"});
-            return (Some(answer), None);
+            return (Some(answer.into()), None);
         };
         (Some(self.dispatch(&session, request, progress).await), None)
     }
 
     /// `initialize`: a new session, connected upstream.
-    async fn initialize(&self, request: Request<'_>) -> (Option<Value>, Option<String>) {
+    async fn initialize(&self, request: Request<'_>) -> (Option<Reply>, Option<String>) {
         let asked = request.params.get("protocolVersion").and_then(Value::as_str).unwrap_or_default();
         let version = match HANDSHAKE_VERSIONS.contains(&asked) {
             true => asked.to_owned(),
@@ -282,9 +349,9 @@ impl Call<'_> {
                     result["instructions"] = instructions.clone();
                 }
                 tracing::info!(server = self.server, version, "mcp session opened");
-                (Some(json!({"jsonrpc": "2.0", "id": request.id, "result": result})), Some(id))
+                (Some(Reply::result(request.id, Body::Tree(result))), Some(id))
             }
-            Err(e) => (Some(open_failed(request.id, &e)), None),
+            Err(e) => (Some(open_failed(request.id, &e).into()), None),
         }
     }
 
@@ -293,10 +360,11 @@ impl Call<'_> {
     }
 
     /// A request of the stateless revision: checked, then answered on the key's session.
-    async fn modern(&self, request: Request<'_>, progress: Option<mpsc::Sender<Value>>) -> Value {
+    async fn modern(&self, request: Request<'_>, progress: Option<mpsc::Sender<Reply>>) -> Reply {
         let asked = request.params.pointer("/_meta").and_then(|m| m.get(VERSION_KEY)).and_then(Value::as_str);
-        if request.method == "server/discover" {
-            let mut result = json!({
+        // A discovery may come before the client knows a revision to ask for.
+        if request.method == "server/discover" && asked.is_none_or(|v| v == MODERN_VERSION) {
+            let result = json!({
                 "supportedVersions": [MODERN_VERSION],
                 "capabilities": {"tools": {"listChanged": false}},
                 "resultType": "complete",
@@ -304,17 +372,12 @@ impl Call<'_> {
                 "cacheScope": "private",
                 "_meta": {SERVER_INFO_KEY: self.server_info()},
             });
-            if asked.is_some_and(|v| v != MODERN_VERSION) {
-                result = Value::Null;
-            }
-            if !result.is_null() {
-                return json!({"jsonrpc": "2.0", "id": request.id, "result": result});
-            }
+            return Reply::result(request.id, Body::Tree(result));
         }
         if asked != Some(MODERN_VERSION) {
             let mut answer = error(request.id, UNSUPPORTED_VERSION, "Unsupported protocol version");
             answer["error"]["data"] = json!({"supported": [MODERN_VERSION], "requested": asked});
-            return answer;
+            return answer.into();
         }
         let tools = self.gateway.tools();
         let key = self.actor.key().map(|(k, _)| k).unwrap_or_default();
@@ -323,44 +386,41 @@ impl Call<'_> {
             Some(session) => session,
             None => match tools.open(session_id, self.actor, self.server, MODERN_VERSION.to_owned()).await {
                 Ok(session) => session,
-                Err(e) => return open_failed(request.id, &e),
+                Err(e) => return open_failed(request.id, &e).into(),
             },
         };
-        let listing = request.method == "tools/list";
         let mut answer = self.dispatch(&session, request, progress).await;
-        if let Some(result) = answer.get_mut("result").and_then(Value::as_object_mut) {
+        // Every result of this revision says it is complete (a listing, written by the door
+        // itself, already does).
+        if let Reply::Tree(answer) = &mut answer
+            && let Some(result) = answer.get_mut("result").and_then(Value::as_object_mut)
+        {
             result.entry("resultType").or_insert_with(|| json!("complete"));
-            if listing {
-                // A listing is a cacheable result in this revision: never cached, as each
-                // agent's policy decides what it shows.
-                result.entry("ttlMs").or_insert_with(|| json!(0));
-                result.entry("cacheScope").or_insert_with(|| json!("private"));
-            }
         }
         answer
     }
 
     /// Answers a request on `session`.
-    async fn dispatch(&self, session: &Session, request: Request<'_>, progress: Option<mpsc::Sender<Value>>) -> Value {
+    async fn dispatch(&self, session: &Session, request: Request<'_>, progress: Option<mpsc::Sender<Reply>>) -> Reply {
         let id = request.id;
         let _busy = session.busy();
         let mut report = Report::new(request.method, id);
         let result = match request.method {
-            "ping" => Ok(json!({})),
+            "ping" => Ok(Body::Tree(json!({}))),
             "tools/list" => self.list(session, &request.params, &mut report).await,
-            "tools/call" => self.call(session, request.params, progress, &mut report).await,
-            "logging/setLevel" => Ok(json!({})),
-            other => return error(id, METHOD_NOT_FOUND, format!("method not found: {other}")),
+            "tools/call" => self.call(session, request.params, progress, &mut report).await.map(Body::Tree),
+            "logging/setLevel" => Ok(Body::Tree(json!({}))),
+            other => return error(id, METHOD_NOT_FOUND, format!("method not found: {other}")).into(),
         };
         let answer = match result {
-            Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
+            Ok(result) => Reply::result(id, result),
             Err(Failed::Rpc(code, message)) => {
                 report.outcome = ToolOutcome::Invalid;
-                error(id, code, message)
+                error(id, code, message).into()
             }
             Err(Failed::Upstream(LinkError::Rpc(upstream))) => {
                 report.outcome = ToolOutcome::UpstreamError;
-                json!({"jsonrpc": "2.0", "id": id, "error": upstream})
+                json!({"jsonrpc": "2.0", "id": id, "error": upstream}).into()
             }
             Err(Failed::Upstream(e)) => {
                 report.outcome = ToolOutcome::UpstreamError;
@@ -368,7 +428,7 @@ impl Call<'_> {
                     self.gateway.tools().close(&session.id).await;
                 }
                 tracing::warn!(server = self.server, error = %e, "mcp upstream failed");
-                error(id, UPSTREAM_ERROR, e.to_string())
+                error(id, UPSTREAM_ERROR, e.to_string()).into()
             }
         };
         report.finish(self.gateway.engine(), session, &answer);
@@ -376,35 +436,61 @@ impl Call<'_> {
     }
 
     /// `tools/list`: the server's tools (one page, as asked) minus those the agent's policy
-    /// denies.
-    async fn list(&self, session: &Session, params: &Value, report: &mut Report) -> Result<Value, Failed> {
+    /// denies. The tools are read only for their names and annotations and passed on as the
+    /// server wrote them: a list of hundreds of tools is not parsed into a tree and written
+    /// again.
+    async fn list(&self, session: &Session, params: &Value, report: &mut Report) -> Result<Body, Failed> {
+        #[derive(serde::Deserialize)]
+        struct Listing<'a> {
+            #[serde(borrow)]
+            tools: Vec<&'a RawValue>,
+            #[serde(rename = "nextCursor", default)]
+            next_cursor: Option<Value>,
+        }
         let mut upstream = json!({});
         if let Some(cursor) = params.get("cursor") {
             upstream["cursor"] = cursor.clone();
         }
         let engine = self.gateway.engine();
-        let mut result = report.upstream(engine, session, "tools/list", upstream).await.map_err(Failed::Upstream)?;
-        let Some(Value::Array(tools)) = result.get_mut("tools").map(Value::take) else {
-            return Err(Failed::Upstream(LinkError::Protocol("a tool list without tools".into())));
-        };
-        session.learn(&tools);
-        let listed: Vec<ListedTool> = tools
+        let result = report.upstream(engine, session, "tools/list", upstream).await.map_err(Failed::Upstream)?;
+        let listing: Listing<'_> = serde_json::from_str(result.get())
+            .map_err(|e| Failed::Upstream(LinkError::Protocol(format!("a tool list without tools: {e}"))))?;
+        let heads = listing
+            .tools
             .iter()
-            .map(|t| {
-                let name = t.get("name").and_then(Value::as_str).unwrap_or_default();
-                ListedTool {
-                    name: policy_name(self.server, name),
-                    action_type: session.action_type(name).unwrap_or_else(|| "write".into()),
-                }
-            })
+            .map(|t| serde_json::from_str::<ToolHead>(t.get()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| Failed::Upstream(LinkError::Protocol(format!("a tool that is not a tool: {e}"))))?;
+        let kinds = session.learn(&heads);
+        let listed: Vec<ListedTool> = heads
+            .iter()
+            .zip(kinds)
+            .map(|(t, action_type)| ListedTool { name: policy_name(self.server, &t.name), action_type })
             .collect();
         let shown = engine.visible_tools(self.actor, &listed).await.map_err(Failed::engine)?;
-        let tools: Vec<Value> = tools.into_iter().zip(shown).filter_map(|(t, shown)| shown.then_some(t)).collect();
-        let mut answer = json!({"tools": tools});
-        if let Some(cursor) = result.get("nextCursor").filter(|c| !c.is_null()) {
-            answer["nextCursor"] = cursor.clone();
+        let mut text = String::with_capacity(result.get().len() + 64);
+        text.push_str(r#"{"tools":["#);
+        let mut first = true;
+        for (tool, _) in listing.tools.iter().zip(shown).filter(|(_, shown)| *shown) {
+            if !first {
+                text.push(',');
+            }
+            first = false;
+            text.push_str(tool.get());
         }
-        Ok(answer)
+        text.push(']');
+        if let Some(cursor) = listing.next_cursor.filter(|c| !c.is_null()) {
+            text.push_str(&format!(r#","nextCursor":{cursor}"#));
+        }
+        if session.version == MODERN_VERSION {
+            // A listing is a cacheable result in this revision: never cached, as each agent's
+            // policy decides what it shows.
+            text.push_str(r#","resultType":"complete","ttlMs":0,"cacheScope":"private""#);
+        }
+        text.push('}');
+        let text = RawValue::from_string(text)
+            .map_err(|e| Failed::Upstream(LinkError::Protocol(format!("a tool list that is not JSON: {e}"))))?;
+        Ok(Body::Text(text))
     }
 
     /// `tools/call`: judged by the engine, then forwarded, refused or held for approval.
@@ -412,7 +498,7 @@ impl Call<'_> {
         &self,
         session: &Session,
         mut params: Value,
-        progress: Option<mpsc::Sender<Value>>,
+        progress: Option<mpsc::Sender<Reply>>,
         report: &mut Report,
     ) -> Result<Value, Failed> {
         let Some(tool) = params.get("name").and_then(Value::as_str).map(str::to_owned) else {
@@ -473,7 +559,9 @@ impl Call<'_> {
             return Err(Failed::Rpc(INTERNAL_ERROR, "the client went away".into()));
         }
         strip_envelope(&mut params);
-        let mut result = report.upstream(engine, session, "tools/call", params).await.map_err(Failed::Upstream)?;
+        let result = report.upstream(engine, session, "tools/call", params).await.map_err(Failed::Upstream)?;
+        let mut result: Value = serde_json::from_str(result.get())
+            .map_err(|e| Failed::Upstream(LinkError::Protocol(format!("a tool result that is not JSON: {e}"))))?;
         self.scan(&mut result, task).await?;
         Ok(result)
     }
@@ -482,7 +570,7 @@ impl Call<'_> {
     async fn wait(
         &self,
         approval: Uuid,
-        progress: Option<(&mpsc::Sender<Value>, Value)>,
+        progress: Option<(&mpsc::Sender<Reply>, Value)>,
     ) -> Result<(ToolOutcome, Option<String>), Failed> {
         let limit = self.gateway.tools().settings.approval_wait;
         let engine = self.gateway.engine();
@@ -501,7 +589,7 @@ impl Call<'_> {
                         "message": format!("waiting for approval {approval}"),
                     },
                 });
-                let _ = sender.send(note).await;
+                let _ = sender.send(note.into()).await;
                 let step = limit.saturating_sub(started.elapsed()).min(PROGRESS_EVERY);
                 let decided = engine.await_decision(self.actor, approval, step).await.map_err(Failed::engine)?;
                 if decided.status != ApprovalStatus::Pending || started.elapsed() >= limit || sender.is_closed() {

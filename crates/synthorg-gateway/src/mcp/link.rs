@@ -13,6 +13,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::header::{HeaderName, HeaderValue};
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
@@ -113,6 +115,8 @@ impl Link {
             tokio::time::timeout(START_TIMEOUT.max(link.timeout), link.call_untimed("initialize", params))
                 .await
                 .map_err(|_| LinkError::Timeout(START_TIMEOUT.max(link.timeout)))??;
+        let initialized: Value = serde_json::from_str(initialized.get())
+            .map_err(|e| LinkError::Protocol(format!("an initialize result that is not JSON: {e}")))?;
         if let Kind::Http(http) = &link.kind {
             let version = initialized.get("protocolVersion").and_then(Value::as_str).unwrap_or(UPSTREAM_VERSION);
             *http.version.lock().unwrap_or_else(|p| p.into_inner()) = HeaderValue::from_str(version).ok();
@@ -122,14 +126,16 @@ impl Link {
         Ok(link)
     }
 
-    /// Sends request `method` and waits (at most the server's timeout) for its result.
-    pub(crate) async fn call(&self, method: &str, params: Value) -> Result<Value, LinkError> {
+    /// Sends request `method` and waits (at most the server's timeout) for its result, as
+    /// the server wrote it: a tool list of hundreds of tools passes through without being
+    /// parsed into a tree and written again.
+    pub(crate) async fn call(&self, method: &str, params: Value) -> Result<Box<RawValue>, LinkError> {
         tokio::time::timeout(self.timeout, self.call_untimed(method, params))
             .await
             .map_err(|_| LinkError::Timeout(self.timeout))?
     }
 
-    async fn call_untimed(&self, method: &str, params: Value) -> Result<Value, LinkError> {
+    async fn call_untimed(&self, method: &str, params: Value) -> Result<Box<RawValue>, LinkError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
         let exchange = async {
@@ -138,7 +144,8 @@ impl Link {
                 Kind::Stdio(stdio) => stdio.exchange(id, &message).await,
             }
         };
-        answer_of(exchange.await?)
+        let answer = exchange.await?;
+        result_of(&answer)
     }
 
     /// Sends notification `method` (no answer).
@@ -170,20 +177,41 @@ impl Link {
     }
 }
 
-/// The result of a JSON-RPC answer, or its error.
-fn answer_of(mut answer: Value) -> Result<Value, LinkError> {
-    if let Some(error) = answer.get_mut("error") {
-        return Err(LinkError::Rpc(error.take()));
-    }
-    match answer.get_mut("result") {
-        Some(result) => Ok(result.take()),
-        None => Err(LinkError::Protocol("an answer with neither result nor error".into())),
+/// A JSON-RPC message as the gateway reads it: only what tells an answer from a request,
+/// and the result left unparsed.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(default)]
+    id: Option<Value>,
+    #[serde(default, borrow)]
+    method: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    result: Option<&'a RawValue>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+impl Envelope<'_> {
+    /// Whether this is the answer to request `id`.
+    fn answers(&self, id: u64) -> bool {
+        self.method.is_none() && self.id.as_ref().and_then(Value::as_u64) == Some(id)
     }
 }
 
-/// Whether `message` is the answer to request `id`.
-fn answers(message: &Value, id: u64) -> bool {
-    message.get("method").is_none() && message.get("id").and_then(Value::as_u64) == Some(id)
+fn envelope(text: &str) -> Result<Envelope<'_>, LinkError> {
+    serde_json::from_str(text).map_err(|e| LinkError::Protocol(format!("a message that is not JSON-RPC: {e}")))
+}
+
+/// The result of the JSON-RPC answer `text`, or its error.
+fn result_of(text: &str) -> Result<Box<RawValue>, LinkError> {
+    let answer = envelope(text)?;
+    if let Some(error) = answer.error {
+        return Err(LinkError::Rpc(error));
+    }
+    match answer.result {
+        Some(result) => Ok(result.to_owned()),
+        None => Err(LinkError::Protocol("an answer with neither result nor error".into())),
+    }
 }
 
 /// Streamable HTTP: each message is a POST; the session id the server gives in
@@ -226,7 +254,7 @@ impl HttpLink {
 
     /// Posts request `id` and reads its answer: a JSON body, or the first event of an event
     /// stream that answers it (the server's notifications and requests before it are let by).
-    async fn exchange(&self, id: u64, message: &Value) -> Result<Value, LinkError> {
+    async fn exchange(&self, id: u64, message: &Value) -> Result<String, LinkError> {
         let response = self.post(message).await?;
         let is_stream = response
             .headers()
@@ -240,15 +268,20 @@ impl HttpLink {
                 .await
                 .map_err(|e| LinkError::Protocol(format!("reading the answer: {e}")))?
                 .to_bytes();
-            let answer: Value = serde_json::from_slice(&bytes)
-                .map_err(|e| LinkError::Protocol(format!("an answer that is not JSON: {e}")))?;
-            return match answer {
-                Value::Array(batch) => batch
+            let text = String::from_utf8(bytes.to_vec())
+                .map_err(|_| LinkError::Protocol("an answer that is not UTF-8".into()))?;
+            if text.trim_start().starts_with('[') {
+                let batch: Vec<&RawValue> = serde_json::from_str(&text)
+                    .map_err(|e| LinkError::Protocol(format!("an answer that is not JSON: {e}")))?;
+                return batch
                     .into_iter()
-                    .find(|m| answers(m, id))
-                    .ok_or_else(|| LinkError::Protocol("a batch without the answer".into())),
-                single if answers(&single, id) => Ok(single),
-                _ => Err(LinkError::Protocol("an answer to another request".into())),
+                    .find(|m| envelope(m.get()).is_ok_and(|e| e.answers(id)))
+                    .map(|m| m.get().to_owned())
+                    .ok_or_else(|| LinkError::Protocol("a batch without the answer".into()));
+            }
+            return match envelope(&text)?.answers(id) {
+                true => Ok(text),
+                false => Err(LinkError::Protocol("an answer to another request".into())),
             };
         }
         let mut events = Events::default();
@@ -265,10 +298,8 @@ impl HttpLink {
                 if data.trim().is_empty() {
                     continue;
                 }
-                let message: Value = serde_json::from_str(&data)
-                    .map_err(|e| LinkError::Protocol(format!("an event that is not JSON: {e}")))?;
-                if answers(&message, id) {
-                    return Ok(message);
+                if envelope(&data)?.answers(id) {
+                    return Ok(data);
                 }
             }
         }
@@ -285,7 +316,7 @@ impl HttpLink {
     }
 }
 
-type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<Value, LinkError>>>>>;
+type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<String, LinkError>>>>>;
 
 /// stdio: newline-delimited JSON-RPC on the process's stdin and stdout. A reader task hands
 /// each answer to the request waiting for it; the process's end (or a line that is not
@@ -340,7 +371,7 @@ impl StdioLink {
         stdin.flush().await.map_err(|_| LinkError::Ended)
     }
 
-    async fn exchange(&self, id: u64, message: &Value) -> Result<Value, LinkError> {
+    async fn exchange(&self, id: u64, message: &Value) -> Result<String, LinkError> {
         let (answer, answered) = oneshot::channel();
         self.pending.lock().unwrap_or_else(|p| p.into_inner()).insert(id, answer);
         let guard = Forget { pending: &self.pending, id };
@@ -393,22 +424,24 @@ async fn read_loop(stdout: ChildStdout, pending: Pending, alive: Arc<AtomicBool>
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let message: Value = match serde_json::from_slice(&line) {
-            Ok(m @ Value::Object(_)) => m,
-            _ => break LinkError::Protocol("a line on stdout that is not a JSON-RPC message".into()),
+        let Ok(text) = std::str::from_utf8(&line) else {
+            break LinkError::Protocol("a line on stdout that is not UTF-8".into());
         };
-        match (message.get("id").and_then(Value::as_u64), message.get("method")) {
+        let Ok(message) = envelope(text) else {
+            break LinkError::Protocol("a line on stdout that is not a JSON-RPC message".into());
+        };
+        match (message.id.as_ref(), message.method) {
             (Some(id), None) => {
-                if let Some(waiting) = pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&id) {
-                    let _ = waiting.send(Ok(message));
+                let waiting = id.as_u64().and_then(|id| pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&id));
+                if let Some(waiting) = waiting {
+                    let _ = waiting.send(Ok(text.to_owned()));
                 }
             }
             // The server's own requests (sampling, roots, elicitation) are not offered:
             // the gateway declared no client capabilities. A ping is answered.
-            (_, Some(method)) if message.get("id").is_some() => {
-                let id = message.get("id").cloned().unwrap_or(Value::Null);
-                let answer = match method.as_str() {
-                    Some("ping") => json!({"jsonrpc": "2.0", "id": id, "result": {}}),
+            (Some(id), Some(method)) => {
+                let answer = match method.get() {
+                    r#""ping""# => json!({"jsonrpc": "2.0", "id": id, "result": {}}),
                     _ => {
                         json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": "not offered by the gateway"}})
                     }

@@ -18,7 +18,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use synthorg_core::Actor;
 use tokio::sync::Semaphore;
 
@@ -214,15 +213,17 @@ impl Session {
         self.action_types.lock().unwrap_or_else(|p| p.into_inner()).get(tool).cloned()
     }
 
-    /// Remembers the action types of the tools in a listing.
-    pub(crate) fn learn(&self, tools: &[Value]) {
+    /// Remembers the action types of the tools in a listing, and returns them in order.
+    pub(crate) fn learn(&self, tools: &[ToolHead]) -> Vec<String> {
+        let kinds: Vec<String> = tools
+            .iter()
+            .map(|t| self.server.action_types.get(&t.name).cloned().unwrap_or_else(|| t.annotated().to_owned()))
+            .collect();
         let mut known = self.action_types.lock().unwrap_or_else(|p| p.into_inner());
-        for tool in tools {
-            if let Some(name) = tool.get("name").and_then(Value::as_str) {
-                let kind = self.server.action_types.get(name).map_or_else(|| annotated(tool), |k| k.clone());
-                known.insert(name.to_owned(), kind);
-            }
+        for (tool, kind) in tools.iter().zip(&kinds) {
+            known.insert(tool.name.clone(), kind.clone());
         }
+        kinds
     }
 }
 
@@ -236,20 +237,40 @@ impl Drop for Busy<'_> {
     }
 }
 
-/// A tool's action type from its annotations, which are the server's hints (SPEC §18):
-/// read-only → `read`, destructive → `delete`, open-world → `network`, else `write`.
-pub(crate) fn annotated(tool: &Value) -> String {
-    let hint = |name: &str| tool.pointer(&format!("/annotations/{name}")).and_then(Value::as_bool) == Some(true);
-    let kind = if hint("readOnlyHint") {
-        "read"
-    } else if hint("destructiveHint") {
-        "delete"
-    } else if hint("openWorldHint") {
-        "network"
-    } else {
-        "write"
-    };
-    kind.to_owned()
+/// What the gateway reads of a listed tool: its name and its hints.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct ToolHead {
+    pub(crate) name: String,
+    #[serde(default)]
+    annotations: Option<Hints>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct Hints {
+    #[serde(rename = "readOnlyHint", default)]
+    read_only: Option<bool>,
+    #[serde(rename = "destructiveHint", default)]
+    destructive: Option<bool>,
+    #[serde(rename = "openWorldHint", default)]
+    open_world: Option<bool>,
+}
+
+impl ToolHead {
+    /// The action type its annotations suggest, which are the server's hints (SPEC §18):
+    /// read-only → `read`, destructive → `delete`, open-world → `network`, else `write`.
+    pub(crate) fn annotated(&self) -> &'static str {
+        let hints = self.annotations.as_ref();
+        let hint = |f: fn(&Hints) -> Option<bool>| hints.and_then(f) == Some(true);
+        if hint(|h| h.read_only) {
+            "read"
+        } else if hint(|h| h.destructive) {
+            "delete"
+        } else if hint(|h| h.open_world) {
+            "network"
+        } else {
+            "write"
+        }
+    }
 }
 
 /// How often idle sessions are looked for.

@@ -6,6 +6,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use synthorg_core::event::{Event, ToolOutcome};
@@ -17,6 +18,7 @@ use uuid::Uuid;
 
 use super::Session;
 use super::config::Transport;
+use super::door::Reply;
 use super::link::LinkError;
 
 /// One request in flight.
@@ -72,7 +74,7 @@ impl Report {
         session: &Session,
         method: &str,
         mut params: Value,
-    ) -> Result<Value, LinkError> {
+    ) -> Result<Box<RawValue>, LinkError> {
         let client =
             self.span.map(|s| TraceContext { span_id: context::new_span_id(), parent_span_id: Some(s.span_id), ..s });
         if let Some(client) = client
@@ -93,7 +95,7 @@ impl Report {
         if let (Some(client), Some(tracer)) = (client.filter(sampled), &engine.settings().tracer) {
             let error = match &result {
                 Err(e) => Some(link_error_type(e)),
-                Ok(r) if r.get("isError").and_then(Value::as_bool) == Some(true) => Some("tool_error".to_owned()),
+                Ok(r) if method == "tools/call" && is_error(r) => Some("tool_error".to_owned()),
                 Ok(_) => None,
             };
             let mut attributes = self.attributes(session);
@@ -150,10 +152,10 @@ impl Report {
     }
 
     /// The request ended with `answer` (a JSON-RPC response): its SERVER span and its event.
-    pub(crate) fn finish(self, engine: &Engine, session: &Session, answer: &Value) {
+    pub(crate) fn finish(self, engine: &Engine, session: &Session, answer: &Reply) {
         let seconds = self.started.elapsed();
-        let error_code = answer.pointer("/error/code").and_then(Value::as_i64);
-        let tool_error = answer.pointer("/result/isError").and_then(Value::as_bool) == Some(true);
+        let error_code = answer.error_code();
+        let tool_error = answer.tool_error();
         let error_type = match (error_code, tool_error) {
             (Some(code), _) => Some(code.to_string()),
             (None, true) => Some("tool_error".to_owned()),
@@ -175,7 +177,7 @@ impl Report {
                 attributes.push(("synthorg.security.evaluation_id", id.to_string().into()));
             }
             attributes.push(("synthorg.mcp.outcome", self.outcome.as_str().into()));
-            let message = answer.pointer("/error/message").and_then(Value::as_str).map(str::to_owned);
+            let message = answer.error_message().map(str::to_owned);
             tracer.record(SpanRecord {
                 trace_id: span.trace_id,
                 span_id: span.span_id,
@@ -204,6 +206,16 @@ impl Report {
             overhead_seconds: seconds.saturating_sub(upstream).saturating_sub(self.waited).as_secs_f64(),
         }]);
     }
+}
+
+/// Whether a tool result is marked `isError` (read without parsing the rest).
+pub(crate) fn is_error(result: &RawValue) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Marked {
+        #[serde(rename = "isError", default)]
+        is_error: Option<bool>,
+    }
+    serde_json::from_str::<Marked>(result.get()).is_ok_and(|m| m.is_error == Some(true))
 }
 
 fn sampled(context: &TraceContext) -> bool {

@@ -450,8 +450,9 @@ fn hostile_clients_and_upstreams_get_clear_errors_and_lose_nothing() {
     let (_, _, answer) = rpc(&url, &key, Some(&session), &tool_call(5, "no_such_tool", json!({})));
     assert_eq!(answer["error"]["code"], -32602, "{answer}");
     let big = tool_call(6, "write_file", json!({"path": "big", "content": "x".repeat(5 * 1024 * 1024)}));
-    let (status, _, _) = rpc(&url, &key, Some(&session), &big);
-    assert_eq!(status, 413);
+    let (status, _, answer) = rpc(&url, &key, Some(&session), &big);
+    assert_eq!(status, 413, "{answer}");
+    assert!(answer["error"]["message"].as_str().unwrap().contains("at most 4194304 bytes"), "{answer}");
     let batch: Vec<Value> = (0..33).map(|i| json!({"jsonrpc": "2.0", "id": i, "method": "ping"})).collect();
     let (status, _, answer) = rpc(&url, &key, Some(&session), &Value::Array(batch).to_string());
     assert_eq!(status, 400, "{answer}");

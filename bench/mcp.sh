@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# The tool gateway against the same MCP server called directly, in one run, under the same
+# open-loop load: a fast MCP stub over Streamable HTTP (examples/mcp_stub.rs, 500 tools; the
+# anchor, measured directly first) and synthorg's /mcp/stub in front of it (a verdict, its
+# evaluation record and audit event per call, on a fresh SQLite store, with a policy that
+# denies some of the stub's tools). The load generator (examples/gateway_load.rs, modes
+# mcp-call and mcp-list) opens a session, then sends tools/call at 50, 100, 200 and 500
+# calls/s, and tools/list (500 tools, filtered by the policy) at 20/s.
+#
+#   bench/mcp.sh [SECONDS]        (default 5 s per point)
+#
+# Prints, per rate: achieved rate, errors, p50 / p99 latency direct and through synthorg,
+# and the overhead (through synthorg minus direct, same rate). Targets: overhead p50 <= 1 ms
+# and p99 <= 5 ms at 200 calls/s; tools/list with 500 tools and a policy <= 2 ms (p50).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-5}
+cargo build --release -q -p synthorg
+cargo build --release -q -p synthorg-gateway --examples
+bin=target/release/synthorg
+load=target/release/examples/gateway_load
+work=$(mktemp -d "${TMPDIR:-/tmp}/synthorg-mcp-bench.XXXXXX")
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+target/release/examples/mcp_stub 0 500 >"$work/stub.out" &
+pids+=($!)
+for _ in $(seq 50); do grep -q port= "$work/stub.out" 2>/dev/null && break; sleep 0.1; done
+stub=$(sed -n 's/^port=//p' "$work/stub.out")
+
+port=$(free_port)
+cat >"$work/synthorg.yaml" <<YAML
+gateway:
+  mcp:
+    servers:
+      stub:
+        url: http://127.0.0.1:$stub/mcp
+security:
+  policies:
+    standard:
+      denied_tools: ["stub.tool_1*", "stub.tool_3*"]
+      escalate_action_types: [delete, admin]
+YAML
+SYNTHORG_LOGGING__LEVEL=warn SYNTHORG_AUTH__RATE_LIMITS__ENABLED=false \
+  "$bin" serve --config "$work/synthorg.yaml" --data-dir "$work/data" --bind "127.0.0.1:$port" 2>"$work/serve.log" &
+pids+=($!)
+api="http://127.0.0.1:$port/api/v1"
+for _ in $(seq 100); do [ -f "$work/data/admin.key" ] && curl -sf "$api/health" >/dev/null && break; sleep 0.1; done
+admin=$(cat "$work/data/admin.key")
+agent=$(curl -sf -H "Authorization: Bearer $admin" --json '{"name": "bench", "role": "developer"}' "$api/agents" \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+key=$(curl -sf -H "Authorization: Bearer $admin" --json "{\"role\": \"agent\", \"agent_id\": \"$agent\"}" "$api/keys" \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
+
+direct="http://127.0.0.1:$stub/mcp"
+gateway="http://127.0.0.1:$port/mcp/stub"
+for point in "mcp-call 50" "mcp-call 100" "mcp-call 200" "mcp-call 500" "mcp-list 20"; do
+  read -r mode rate <<<"$point"
+  for t in "direct|$direct" "synthorg|$gateway"; do
+    IFS='|' read -r name url <<<"$t"
+    echo "$name $mode $("$load" "$url" "$key" "$rate" "$seconds" "$mode" 64)" >>"$work/results"
+  done
+done
+python3 - "$work/results" <<'PY'
+import json, sys
+rows = {}
+for line in open(sys.argv[1]):
+    name, mode, data = line.split(" ", 2)
+    r = json.loads(data)
+    rows[(name, mode, r["rate"])] = r
+print(f"{'request':<11}{'rate':>6}{'direct ok/err':>15}{'p50':>8}{'p99':>8}{'synthorg ok/err':>17}{'p50':>8}{'p99':>8}{'overhead p50':>14}{'p99':>8}")
+for (name, mode, rate), d in sorted(rows.items(), key=lambda kv: (kv[0][1], kv[0][2])):
+    if name != "direct":
+        continue
+    s = rows[("synthorg", mode, rate)]
+    label = "tools/call" if mode == "mcp-call" else "tools/list"
+    print(f"{label:<11}{rate:>6.0f}{d['ok']:>10}/{d['errors']:<4}{d['p50_ms']:>8.3f}{d['p99_ms']:>8.3f}"
+          f"{s['ok']:>12}/{s['errors']:<4}{s['p50_ms']:>8.3f}{s['p99_ms']:>8.3f}"
+          f"{s['p50_ms'] - d['p50_ms']:>+14.3f}{s['p99_ms'] - d['p99_ms']:>+8.3f}")
+print("ms; overhead = through synthorg minus direct at the same rate. Targets: tools/call at 200/s "
+      "overhead p50 <= 1 ms, p99 <= 5 ms; tools/list (500 tools, a policy) overhead p50 <= 2 ms.")
+PY
