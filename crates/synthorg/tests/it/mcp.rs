@@ -276,8 +276,23 @@ fn tool_call(id: u64, tool: &str, arguments: Value) -> String {
 }
 
 #[test]
-fn an_escalated_call_waits_for_its_approval_and_a_decision_releases_it_at_once() {
-    let rig = Rig::start(&[], "30s");
+fn an_escalated_call_waits_for_its_approval_and_a_decision_releases_it_at_once_on_sqlite() {
+    escalated_calls_wait(&[], &[]);
+}
+
+#[test]
+#[cfg_attr(not(pg_tests), ignore = "no PostgreSQL: SYNTHORG_TEST_PG_URL was not set when the tests were built")]
+fn an_escalated_call_waits_for_its_approval_and_a_decision_releases_it_at_once_on_postgres() {
+    let (first, second) = (PgSchema::new().expect("SYNTHORG_TEST_PG_URL"), PgSchema::new().unwrap());
+    escalated_calls_wait(
+        &[("SYNTHORG_DATABASE__URL", first.url.as_str()), ("SYNTHORG_DATABASE__SCHEMA", first.name.as_str())],
+        &[("SYNTHORG_DATABASE__URL", second.url.as_str()), ("SYNTHORG_DATABASE__SCHEMA", second.name.as_str())],
+    );
+}
+
+/// `store` and `other` name two fresh stores (two servers start, each on its own).
+fn escalated_calls_wait(store: &[(&str, &str)], other: &[(&str, &str)]) {
+    let rig = Rig::start(store, "30s");
     let (agent, key) = rig.agent("builder", "standard");
     for (decision, mode) in [("approve", "legacy"), ("reject", "2026-07-28")] {
         let url = rig.url("files");
@@ -332,7 +347,8 @@ fn an_escalated_call_waits_for_its_approval_and_a_decision_releases_it_at_once()
         }
     }
     // Undecided within the wait: an error result naming the approval, nothing run.
-    let short = Rig::start(&[], "1s");
+    drop(rig);
+    let short = Rig::start(other, "1s");
     let (_, key) = short.agent("builder", "standard");
     let out = client(&short.url("web"), &key, "legacy", json!([{"call": "delete_file", "arguments": {"path": "x"}}]));
     assert_eq!(out[0]["isError"], true, "{}", out[0]);
@@ -393,6 +409,7 @@ fn the_same_call_through_rest_and_through_the_gateway_gets_the_same_verdict_and_
     let rig = Rig::start(&[], "1s");
     let (agent, key) = rig.agent("reader", "sandboxed");
     let agent_client = Client::new(&rig.server.base, &key);
+    let mut counted_before: std::collections::HashMap<&str, f64> = [("allow", 0.0), ("deny", 0.0)].into();
     for (tool, kind, arguments) in [
         ("read_file", "read", json!({"path": "README.md"})),
         ("write_file", "write", json!({"path": "a", "content": "b"})),
@@ -420,7 +437,24 @@ fn the_same_call_through_rest_and_through_the_gateway_gets_the_same_verdict_and_
             (e["actor"].clone(), e["target_id"].clone(), after)
         };
         assert_eq!(strip(&events[0]), strip(&events[1]), "{audit}");
+        // And each moved the verdict counter by one.
+        let verdict = by_rest["verdict"].as_str().unwrap();
+        let line = format!("synthorg_security_evaluations_total{{verdict=\"{verdict}\",action=\"{verdict}\"}}");
+        let counted = |metrics: &str| -> f64 {
+            metrics
+                .lines()
+                .find(|l| l.starts_with(&line))
+                .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+                .unwrap_or(0.0)
+        };
+        let now = counted(&scrape(&rig));
+        assert_eq!(now - counted_before[verdict], 2.0, "{line}");
+        *counted_before.get_mut(verdict).unwrap() = now;
     }
+}
+
+fn scrape(rig: &Rig) -> String {
+    ureq::get(format!("{}/metrics", rig.server.base)).call().unwrap().into_body().read_to_string().unwrap()
 }
 
 #[test]
