@@ -52,6 +52,7 @@ pub async fn timeout_and_log(State(state): State<AppState>, mut req: Request, ne
     );
     // Code inside the request (its writes' effects included, on any thread) finds its trace.
     synthorg_telemetry::context::attach(&span, correlation.trace);
+    synthorg_telemetry::context::attach_request_id(&span, &correlation.request_id);
     // The caller's vendor state travels with a trace it continues, on every span of it.
     let trace_state = correlation
         .trace

@@ -206,6 +206,21 @@ pub fn current() -> Option<TraceContext> {
     innermost::<TraceContext>()
 }
 
+/// A request's id, kept with its span ([`attach_request_id`]).
+#[derive(Debug, Clone)]
+struct RequestId(String);
+
+/// Keeps the request id with `span` (the request's), for code inside it that records the
+/// id itself (an audit event written by a door other than the REST API).
+pub fn attach_request_id(span: &tracing::Span, id: &str) {
+    keep(span, RequestId(id.to_owned()));
+}
+
+/// The id of the request the current code runs in ([`attach_request_id`]).
+pub fn current_request_id() -> Option<String> {
+    innermost::<RequestId>().map(|r| r.0)
+}
+
 /// Keeps `value` in `span`'s extensions, where the spans inside it find it ([`innermost`]).
 fn keep<T: Send + Sync + 'static>(span: &tracing::Span, value: T) {
     span.with_subscriber(|(id, dispatch)| {

@@ -649,7 +649,7 @@ impl Call<'_> {
     }
 
     fn audit(&self) -> AuditContext {
-        AuditContext::new(self.actor, None, context::current().map(|t| t.trace_id_hex()))
+        AuditContext::new(self.actor, context::current_request_id(), context::current().map(|t| t.trace_id_hex()))
     }
 }
 

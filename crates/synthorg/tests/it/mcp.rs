@@ -431,6 +431,9 @@ fn the_same_call_through_rest_and_through_the_gateway_gets_the_same_verdict_and_
         // Each wrote the same audit event, but for its id.
         let (_, audit) = rig.admin.get("/audit?action=security.verdict&limit=2&order=desc");
         let events = audit["items"].as_array().unwrap();
+        for event in events {
+            assert!(event["request_id"].as_str().is_some_and(|id| !id.is_empty()), "{event}");
+        }
         let strip = |e: &Value| {
             let mut after = e["after"].clone();
             after.as_object_mut().unwrap().remove("evaluation_id");
