@@ -46,3 +46,6 @@ bench/memory.sh
 
 section "the model gateway beside LiteLLM's proxy, same upstream stub, open loop"
 bench/gateway.sh 5
+
+section "the tool gateway beside its MCP server called directly, open loop"
+bench/mcp.sh 5
