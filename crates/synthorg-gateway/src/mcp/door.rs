@@ -440,27 +440,10 @@ impl Call<'_> {
     /// server wrote them: a list of hundreds of tools is not parsed into a tree and written
     /// again.
     async fn list(&self, session: &Session, params: &Value, report: &mut Report) -> Result<Body, Failed> {
-        #[derive(serde::Deserialize)]
-        struct Listing<'a> {
-            #[serde(borrow)]
-            tools: Vec<&'a RawValue>,
-            #[serde(rename = "nextCursor", default)]
-            next_cursor: Option<Value>,
-        }
-        let mut upstream = json!({});
-        if let Some(cursor) = params.get("cursor") {
-            upstream["cursor"] = cursor.clone();
-        }
         let engine = self.gateway.engine();
-        let result = report.upstream(engine, session, "tools/list", upstream).await.map_err(Failed::Upstream)?;
-        let listing: Listing<'_> = serde_json::from_str(result.get())
-            .map_err(|e| Failed::Upstream(LinkError::Protocol(format!("a tool list without tools: {e}"))))?;
-        let heads = listing
-            .tools
-            .iter()
-            .map(|t| serde_json::from_str::<ToolHead>(t.get()))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| Failed::Upstream(LinkError::Protocol(format!("a tool that is not a tool: {e}"))))?;
+        let result = self.fetch_list(session, params, report).await?;
+        let listing = Listing::read(&result)?;
+        let heads = listing.heads()?;
         let kinds = session.learn(&heads);
         let listed: Vec<ListedTool> = heads
             .iter()
@@ -493,6 +476,30 @@ impl Call<'_> {
         Ok(Body::Text(text))
     }
 
+    /// One page of the server's tool list, as it wrote it.
+    async fn fetch_list(
+        &self,
+        session: &Session,
+        params: &Value,
+        report: &mut Report,
+    ) -> Result<Box<RawValue>, Failed> {
+        let mut upstream = json!({});
+        if let Some(cursor) = params.get("cursor") {
+            upstream["cursor"] = cursor.clone();
+        }
+        let engine = self.gateway.engine();
+        report.upstream(engine, session, "tools/list", upstream).await.map_err(Failed::Upstream)
+    }
+
+    /// Reads one page of the server's tool list into the session's action types: the next
+    /// page's cursor, if any.
+    async fn list_page(&self, session: &Session, params: &Value, report: &mut Report) -> Result<Option<Value>, Failed> {
+        let result = self.fetch_list(session, params, report).await?;
+        let listing = Listing::read(&result)?;
+        session.learn(&listing.heads()?);
+        Ok(listing.next_cursor.filter(|c| !c.is_null()))
+    }
+
     /// `tools/call`: judged by the engine, then forwarded, refused or held for approval.
     async fn call(
         &self,
@@ -513,9 +520,16 @@ impl Call<'_> {
         let action_type = match session.action_type(&tool) {
             Some(kind) => kind,
             None => {
-                // Not listed yet in this session: the server's list says what it is.
-                let mut listing = Report::new("tools/list", &Value::Null);
-                self.list(session, &json!({}), &mut listing).await?;
+                // Not listed yet in this session: the server's list says what it is, page
+                // after page until the tool is found.
+                let mut cursor = Value::Null;
+                for _ in 0..MAX_LIST_PAGES {
+                    let params = if cursor.is_null() { json!({}) } else { json!({"cursor": cursor}) };
+                    cursor = self.list_page(session, &params, report).await?.unwrap_or(Value::Null);
+                    if session.action_type(&tool).is_some() || cursor.is_null() {
+                        break;
+                    }
+                }
                 session.action_type(&tool).ok_or_else(|| {
                     Failed::Rpc(INVALID_PARAMS, format!("the server {} has no tool named {tool:?}", self.server))
                 })?
@@ -650,6 +664,34 @@ impl Call<'_> {
 
     fn audit(&self) -> AuditContext {
         AuditContext::new(self.actor, context::current_request_id(), context::current().map(|t| t.trace_id_hex()))
+    }
+}
+
+/// Most pages of a server's tool list read to find a tool called before it was listed.
+const MAX_LIST_PAGES: usize = 50;
+
+/// A page of a server's tool list: the tools as the server wrote them.
+#[derive(serde::Deserialize)]
+struct Listing<'a> {
+    #[serde(borrow)]
+    tools: Vec<&'a RawValue>,
+    #[serde(rename = "nextCursor", default)]
+    next_cursor: Option<Value>,
+}
+
+impl<'a> Listing<'a> {
+    fn read(result: &'a RawValue) -> Result<Self, Failed> {
+        serde_json::from_str(result.get())
+            .map_err(|e| Failed::Upstream(LinkError::Protocol(format!("a tool list without tools: {e}"))))
+    }
+
+    /// Each tool's name and hints.
+    fn heads(&self) -> Result<Vec<ToolHead>, Failed> {
+        self.tools
+            .iter()
+            .map(|t| serde_json::from_str::<ToolHead>(t.get()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| Failed::Upstream(LinkError::Protocol(format!("a tool that is not a tool: {e}"))))
     }
 }
 

@@ -98,7 +98,9 @@ impl Report {
                 Ok(r) if method == "tools/call" && is_error(r) => Some("tool_error".to_owned()),
                 Ok(_) => None,
             };
-            let mut attributes = self.attributes(session);
+            // The upstream request's own method: a call may list the server's tools first.
+            let tool = self.tool.as_deref().filter(|_| method == "tools/call");
+            let mut attributes = attributes(method, tool, session);
             match &session.server.transport {
                 Transport::Http { endpoint, .. } => {
                     attributes.push(("network.transport", "tcp".into()));
@@ -107,7 +109,6 @@ impl Report {
                 }
                 Transport::Stdio { .. } => attributes.push(("network.transport", "pipe".into())),
             }
-            attributes.retain(|(k, _)| *k != "jsonrpc.request.id" && *k != "mcp.session.id");
             if let Some(error) = &error {
                 attributes.push(("error.type", error.as_str().into()));
             }
@@ -116,7 +117,7 @@ impl Report {
                 span_id: client.span_id,
                 parent_span_id: client.parent_span_id,
                 flags: client.flags,
-                name: self.span_name(),
+                name: span_name(method, tool),
                 kind: SpanKind::Client,
                 start: started_at,
                 end: SystemTime::now(),
@@ -126,29 +127,6 @@ impl Report {
             });
         }
         result
-    }
-
-    fn span_name(&self) -> String {
-        match &self.tool {
-            Some(tool) => format!("{} {tool}", self.method),
-            None => self.method.clone(),
-        }
-    }
-
-    /// The attributes both spans share.
-    fn attributes(&self, session: &Session) -> Vec<(&'static str, AttrValue)> {
-        let mut attributes: Vec<(&'static str, AttrValue)> = vec![
-            ("mcp.method.name", self.method.as_str().into()),
-            ("mcp.protocol.version", session.version.as_str().into()),
-            ("mcp.session.id", hashed(&session.id).into()),
-            ("jsonrpc.request.id", self.request_id.as_str().into()),
-            ("synthorg.mcp.server", session.server.name.as_str().into()),
-        ];
-        if let Some(tool) = &self.tool {
-            attributes.push(("gen_ai.tool.name", tool.as_str().into()));
-            attributes.push(("gen_ai.operation.name", "execute_tool".into()));
-        }
-        attributes
     }
 
     /// The request ended with `answer` (a JSON-RPC response): its SERVER span and its event.
@@ -162,7 +140,9 @@ impl Report {
             (None, false) => None,
         };
         if let (Some(span), Some(tracer)) = (self.span.filter(sampled), &engine.settings().tracer) {
-            let mut attributes = self.attributes(session);
+            let mut attributes = attributes(&self.method, self.tool.as_deref(), session);
+            attributes.push(("jsonrpc.request.id", self.request_id.as_str().into()));
+            attributes.push(("mcp.session.id", hashed(&session.id).into()));
             attributes.push(("network.transport", "tcp".into()));
             if let Some(code) = error_code {
                 attributes.push(("rpc.response.status_code", code.to_string().into()));
@@ -183,7 +163,7 @@ impl Report {
                 span_id: span.span_id,
                 parent_span_id: span.parent_span_id,
                 flags: span.flags,
-                name: self.span_name(),
+                name: span_name(&self.method, self.tool.as_deref()),
                 kind: SpanKind::Server,
                 start: self.started_at,
                 end: SystemTime::now(),
@@ -206,6 +186,28 @@ impl Report {
             overhead_seconds: seconds.saturating_sub(upstream).saturating_sub(self.waited).as_secs_f64(),
         }]);
     }
+}
+
+/// A span's name in the conventions: `{mcp.method.name} {target}`.
+fn span_name(method: &str, tool: Option<&str>) -> String {
+    match tool {
+        Some(tool) => format!("{method} {tool}"),
+        None => method.to_owned(),
+    }
+}
+
+/// The attributes both sides of a request share.
+fn attributes(method: &str, tool: Option<&str>, session: &Session) -> Vec<(&'static str, AttrValue)> {
+    let mut attributes: Vec<(&'static str, AttrValue)> = vec![
+        ("mcp.method.name", method.into()),
+        ("mcp.protocol.version", session.version.as_str().into()),
+        ("synthorg.mcp.server", session.server.name.as_str().into()),
+    ];
+    if let Some(tool) = tool {
+        attributes.push(("gen_ai.tool.name", tool.into()));
+        attributes.push(("gen_ai.operation.name", "execute_tool".into()));
+    }
+    attributes
 }
 
 /// Whether a tool result is marked `isError` (read without parsing the rest).

@@ -527,6 +527,35 @@ fn hostile_clients_and_upstreams_get_clear_errors_and_lose_nothing() {
         let (status, _, _) = rpc(&url, &key, Some(&session), r#"{"jsonrpc":"2.0","id":3,"method":"ping"}"#);
         assert_eq!(status, 404, "{tool}: the session ended");
     }
+    // A list in pages: each page filtered by the policy, the cursor passed both ways.
+    let (_, sandboxed_key) = rig.agent("reader", "sandboxed");
+    let bad = rig.url("bad");
+    let session = initialize(&bad, &sandboxed_key);
+    let (_, _, page) = rpc(&bad, &sandboxed_key, Some(&session), r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#);
+    let names = |page: &Value| -> Vec<String> {
+        page["result"]["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(names(&page), ["garble"], "the destructive tool is hidden from a sandboxed agent: {page}");
+    assert_eq!(page["result"]["nextCursor"], "page-2", "{page}");
+    let (_, _, page) = rpc(
+        &bad,
+        &sandboxed_key,
+        Some(&session),
+        r#"{"jsonrpc":"2.0","id":3,"method":"tools/list","params":{"cursor":"page-2"}}"#,
+    );
+    assert_eq!(names(&page), ["peek"], "{page}");
+    assert!(page["result"].get("nextCursor").is_none(), "{page}");
+    // Tools called before any listing are looked up, page after page, and judged as their
+    // annotations say: the destructive one on the first page refused, the read-only one on
+    // the second forwarded.
+    let fresh = initialize(&bad, &sandboxed_key);
+    let (_, _, answer) = rpc(&bad, &sandboxed_key, Some(&fresh), &tool_call(4, "wipe", json!({})));
+    assert_eq!(answer["result"]["isError"], true, "{answer}");
+    assert!(answer["result"]["content"][0]["text"].as_str().unwrap().contains("delete"), "{answer}");
+    let fresh = initialize(&bad, &sandboxed_key);
+    let (_, _, answer) = rpc(&bad, &sandboxed_key, Some(&fresh), &tool_call(5, "peek", json!({})));
+    assert_eq!(answer["result"]["content"][0]["text"], "ok", "{answer}");
+
     // The server itself is unharmed: the API answers and the tool gateway opens sessions.
     assert_eq!(rig.admin.get("/health").0, 200);
     initialize(&url, &key);
@@ -620,11 +649,13 @@ fn each_tool_call_is_spans_metrics_and_a_log_line() {
         assert!(attr("jsonrpc.request.id").is_some(), "{span:#?}");
         let session = attr("mcp.session.id").unwrap();
         assert!(session.len() == 32 && !session.contains("stateless"), "hashed: {session}");
-        let client = ours
-            .iter()
-            .find(|s| s.kind == SpanKind::Client as i32 && s.parent_span_id == span.span_id)
-            .unwrap_or_else(|| panic!("no upstream CLIENT span under {span:#?}"));
-        assert_eq!(client.name, "tools/call read_file");
+        let mut children: Vec<_> =
+            ours.iter().filter(|s| s.kind == SpanKind::Client as i32 && s.parent_span_id == span.span_id).collect();
+        children.sort_by_key(|c| c.start_time_unix_nano);
+        // The session's first call looked the tool up in the server's list first.
+        let names: Vec<&str> = children.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["tools/list", "tools/call read_file"], "{children:#?}");
+        let client = children[1];
         assert_eq!(attribute(client, "network.transport").as_deref(), Some("pipe"));
         // The upstream was called in the CLIENT span's context.
         let sent = format!("00-{trace}-{}-01", hex(&client.span_id));

@@ -1,6 +1,7 @@
 """A stdio MCP server that breaks the protocol, for the tool gateway's tests: it completes
-the handshake and lists one tool, `garble`, whose call is answered by a line that is not
-JSON-RPC (what an SDK-built server cannot be made to do: the SDK guards its stdout)."""
+the handshake and lists its tools in two pages (`garble` and `wipe`, then `peek`); a call of
+`garble` is answered by a line that is not JSON-RPC (what an SDK-built server cannot be made
+to do: the SDK guards its stdout); the others answer "ok"."""
 
 import json
 import sys
@@ -13,7 +14,13 @@ for line in sys.stdin:
     if method == "initialize":
         result = {"protocolVersion": "2025-06-18", "capabilities": {"tools": {}}, "serverInfo": {"name": "bad", "version": "0"}}
     elif method == "tools/list":
-        result = {"tools": [{"name": "garble", "inputSchema": {"type": "object"}, "annotations": {"readOnlyHint": True}}]}
+        tool = lambda name, hints: {"name": name, "inputSchema": {"type": "object"}, "annotations": hints}
+        if (message.get("params") or {}).get("cursor") == "page-2":
+            result = {"tools": [tool("peek", {"readOnlyHint": True})]}
+        else:
+            result = {"tools": [tool("garble", {"readOnlyHint": True}), tool("wipe", {"destructiveHint": True})], "nextCursor": "page-2"}
+    elif method == "tools/call" and message["params"]["name"] != "garble":
+        result = {"content": [{"type": "text", "text": "ok"}]}
     elif method == "tools/call":
         sys.stdout.write("this is not json\n")
         sys.stdout.flush()
