@@ -156,8 +156,9 @@ mod tests {
         let act = action(
             "db",
             "execute",
-            // Secret-named fields the credential detector lets pass (no `name=value` text).
-            json!({"sql": "DROP TABLE customers", "password": 1234, "nested": {"session": {"id": 7}, "n": 1}}),
+            // Fields whose names concern a secret without holding one: the credential detector
+            // lets them pass, the approval still hides them.
+            json!({"sql": "DROP TABLE customers", "password_policy": 1234, "nested": {"session": {"id": 7}, "n": 1}}),
         );
         let a = engine.assess(&act, &agent(TrustLevel::Standard), None, AT);
         assert_eq!(a.evaluation.verdict, Verdict::Escalate, "{:?}", a.evaluation);
@@ -173,9 +174,9 @@ mod tests {
         assert_eq!((approval.decided_at, approval.decided_by, approval.decision_note), (None, None, None));
         assert_eq!(
             approval.arguments,
-            json!({"sql": "DROP TABLE customers", "password": REDACTED, "nested": {"session": REDACTED, "n": 1}})
+            json!({"sql": "DROP TABLE customers", "password_policy": REDACTED, "nested": {"session": REDACTED, "n": 1}})
         );
         // The action itself is not changed: the rules saw the real arguments.
-        assert_eq!(act.arguments["password"], 1234);
+        assert_eq!(act.arguments["password_policy"], 1234);
     }
 }

@@ -129,7 +129,8 @@ fn finding(verdict: Verdict, risk: RiskLevel, reason: String) -> Option<RuleFind
 }
 
 /// Rule 2: secrets or keys in the arguments are denied (the agent should use a secret
-/// reference, never the secret itself).
+/// reference, never the secret itself): a value that looks like one, or any value in a field
+/// whose name says it holds one ([`super::redact::names_a_secret`]).
 #[derive(Debug)]
 pub struct CredentialDetector;
 
@@ -138,6 +139,12 @@ impl Rule for CredentialDetector {
         "credential_detector"
     }
     fn check(&self, input: &RuleInput<'_>) -> Result<Option<RuleFinding>, RuleError> {
+        if let Some(field) = super::redact::secret_field(&input.action.arguments) {
+            // The field's name is the agent's own text: quoted, at most 64 characters.
+            let field: String = field.chars().take(64).collect();
+            let reason = format!("arguments contain a credential (a value in the secret-named field {field:?})");
+            return Ok(finding(Verdict::Deny, RiskLevel::High, reason));
+        }
         Ok(CREDENTIALS.first_match(input.texts()?).and_then(|what| {
             finding(Verdict::Deny, RiskLevel::High, format!("arguments contain a credential ({what})"))
         }))

@@ -14,16 +14,16 @@ use synthorg_store::testing::PgSchema;
 
 use crate::{BIN, Client, Server, temp_dir};
 
-const UPSTREAM_KEY: &str = "sk-upstream-7f3a9c2e5b1d4e6f8a0b";
+pub(crate) const UPSTREAM_KEY: &str = "sk-upstream-7f3a9c2e5b1d4e6f8a0b";
 
 /// The stand-in upstream, killed when dropped.
-struct Upstream {
+pub(crate) struct Upstream {
     child: Child,
-    base: String,
+    pub(crate) base: String,
 }
 
 impl Upstream {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/providers/upstream.py");
         let mut child = Command::new("python3")
             .arg(script)
@@ -38,7 +38,7 @@ impl Upstream {
     }
 
     /// Every request the upstream received.
-    fn received(&self) -> Vec<Value> {
+    pub(crate) fn received(&self) -> Vec<Value> {
         let mut r = ureq::get(format!("{}/_requests", self.base)).call().unwrap();
         r.body_mut().read_json::<Vec<Value>>().unwrap()
     }

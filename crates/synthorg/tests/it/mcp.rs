@@ -191,7 +191,7 @@ fn listed_judged_forwarded(store: &[(&str, &str)]) {
             let mut shown: Vec<&str> =
                 out[0]["tools"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
             shown.sort_unstable();
-            let mut expected = vec!["crash", "huge", "read_file", "show_config", "slow"];
+            let mut expected = vec!["crash", "get_weather", "huge", "read_file", "show_config", "slow"];
             if server == "files" {
                 // `fetch` is configured as a read on this server, whatever its annotations say.
                 expected.push("fetch");
@@ -239,7 +239,7 @@ fn listed_judged_forwarded(store: &[(&str, &str)]) {
     assert!(audit["items"].as_array().unwrap().len() >= 4, "{audit}");
     // A standard agent sees everything, deletion included (it escalates, so it is offered).
     let out = client(&rig.url("files"), &standard_key, "legacy", json!([{"list": true}]));
-    assert_eq!(out[0]["tools"].as_array().unwrap().len(), 8, "{}", out[0]);
+    assert_eq!(out[0]["tools"].as_array().unwrap().len(), 9, "{}", out[0]);
 }
 
 /// One JSON-RPC exchange by hand: status, the session id answered, the body.
@@ -669,4 +669,76 @@ fn each_tool_call_is_spans_metrics_and_a_log_line() {
         assert_eq!(attribute(span, "synthorg.mcp.outcome").as_deref(), Some("denied"));
         assert!(!ours.iter().any(|s| s.parent_span_id == span.span_id && s.kind == SpanKind::Client as i32));
     }
+}
+
+/// An agent run by the OpenAI Agents SDK, governed at both doors: its model called through
+/// the model gateway (held, metered), its tool through the tool gateway (judged, audited),
+/// each with the agent's own synthorg key.
+#[test]
+fn an_agents_sdk_run_calls_its_model_and_its_mcp_tool_through_synthorg() {
+    use crate::gateway::{UPSTREAM_KEY, Upstream};
+
+    let upstream = Upstream::start();
+    let (dir, data) = temp_dir();
+    let calls = dir.path().join("calls.jsonl");
+    let yaml = format!(
+        "gateway:
+  providers:
+    up:
+      kind: openai
+      base_url: {}/v1
+      api_key_env: MCP_TEST_UPSTREAM_KEY
+  routes:
+    - model: gpt-4.1-mini
+      provider: up
+  mcp:
+    servers:
+      files:
+        command: python3
+        args: [{:?}, stdio]
+        env:
+          TOOL_CALLS: {:?}
+",
+        upstream.base,
+        script("tool_server.py").to_str().unwrap(),
+        calls.to_str().unwrap(),
+    );
+    let config = dir.path().join("both.yaml");
+    std::fs::write(&config, yaml).unwrap();
+    let server = Server::start_with_env(
+        &data,
+        &["--config", config.to_str().unwrap()],
+        &[("MCP_TEST_UPSTREAM_KEY", UPSTREAM_KEY)],
+    );
+    let admin = Client::new(&server.base, &Server::bootstrap_key(&data));
+    let (_, agent) =
+        admin.post("/agents", &json!({"name": "forecaster", "role": "analyst", "trust_level": "sandboxed"}));
+    let agent = agent["id"].as_str().unwrap().to_owned();
+    let (_, key) = admin.post("/keys", &json!({"role": "agent", "agent_id": agent}));
+    let key = key["key"].as_str().unwrap();
+    let base = server.base.replace("/api/v1", "/gateway/openai/v1");
+    let mcp = server.base.replace("/api/v1", "/mcp/files");
+    let out = Command::new("python3").arg(script("agents_client.py")).args([&base, &mcp, key]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let run: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // A sandboxed agent is offered the read tools only; the model called the first.
+    assert_eq!(run["offered"][0], "get_weather", "{run}");
+    assert!(!run["offered"].as_array().unwrap().iter().any(|t| t == "write_file" || t == "delete_file"), "{run}");
+    assert_eq!((&run["final_output"], &run["model_calls"]), (&json!("done"), &json!(2)), "{run}");
+    // The tool ran once, through the gateway, and its result went back to the model.
+    let received: Vec<Value> =
+        std::fs::read_to_string(&calls).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(received.len(), 1, "{received:?}");
+    assert_eq!(received[0]["arguments"], json!({"city": "Paris"}));
+    let sent = upstream.received();
+    assert!(sent.last().unwrap()["body"].to_string().contains("sunny in Paris"), "{sent:?}");
+    // Both doors left their records: two metered model calls, one allowed tool call.
+    let (_, costs) = admin.get(&format!("/costs?agent_id={agent}&limit=10"));
+    let costs = costs["items"].as_array().unwrap();
+    assert_eq!(costs.len(), 2, "{costs:?}");
+    assert!(costs.iter().all(|c| c["cost_source"] == "metered"), "{costs:?}");
+    let (_, evaluations) = admin.get(&format!("/security/evaluations?agent_id={agent}&limit=10"));
+    let evaluations = evaluations["items"].as_array().unwrap();
+    assert_eq!(evaluations.len(), 1, "{evaluations:?}");
+    assert_eq!((&evaluations[0]["tool"], &evaluations[0]["verdict"]), (&json!("files.get_weather"), &json!("allow")));
 }

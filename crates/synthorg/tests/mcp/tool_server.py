@@ -32,6 +32,13 @@ def record(name: str, arguments: dict, ctx: Context) -> None:
 
 
 @server.tool(annotations=ToolAnnotations(readOnlyHint=True))
+def get_weather(city: str, ctx: Context) -> str:
+    """The weather in a city."""
+    record("get_weather", {"city": city}, ctx)
+    return "sunny in " + city
+
+
+@server.tool(annotations=ToolAnnotations(readOnlyHint=True))
 def read_file(path: str, ctx: Context) -> str:
     """Reads a file."""
     record("read_file", {"path": path}, ctx)
