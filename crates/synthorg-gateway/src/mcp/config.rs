@@ -34,6 +34,9 @@ pub struct McpConfig {
     pub max_processes: usize,
     /// Most sessions open at once, over every server.
     pub max_sessions: usize,
+    /// Most sessions one key may hold open at once, over every server (so that one agent
+    /// cannot take every session or process from the others).
+    pub max_sessions_per_key: usize,
     /// Whether secrets and personal data found in tool results are replaced by
     /// `[REDACTED]` before the agent sees them (they are counted either way).
     pub redact_results: bool,
@@ -48,6 +51,7 @@ impl Default for McpConfig {
             idle_timeout: "10m".into(),
             max_processes: 32,
             max_sessions: 1024,
+            max_sessions_per_key: 16,
             redact_results: true,
         }
     }
@@ -122,6 +126,7 @@ pub struct McpSettings {
     pub idle_timeout: Duration,
     pub max_processes: usize,
     pub max_sessions: usize,
+    pub max_sessions_per_key: usize,
     pub redact_results: bool,
 }
 
@@ -133,6 +138,7 @@ impl Default for McpSettings {
             idle_timeout: Duration::from_secs(600),
             max_processes: 32,
             max_sessions: 1024,
+            max_sessions_per_key: 16,
             redact_results: true,
         }
     }
@@ -164,7 +170,11 @@ impl McpConfig {
         if approval_wait > Duration::from_secs(3600) {
             errors.push(FieldError::new("gateway.mcp.approval_wait", "must be at most 1h (60m)"));
         }
-        for (field, value) in [("max_processes", self.max_processes), ("max_sessions", self.max_sessions)] {
+        for (field, value) in [
+            ("max_processes", self.max_processes),
+            ("max_sessions", self.max_sessions),
+            ("max_sessions_per_key", self.max_sessions_per_key),
+        ] {
             if !(1..=100_000).contains(&value) {
                 errors.push(FieldError::new(format!("gateway.mcp.{field}"), "must be between 1 and 100000"));
             }
@@ -273,6 +283,7 @@ impl McpConfig {
             idle_timeout,
             max_processes: self.max_processes,
             max_sessions: self.max_sessions,
+            max_sessions_per_key: self.max_sessions_per_key,
             redact_results: self.redact_results,
         }
     }

@@ -65,6 +65,10 @@ pub(crate) struct Session {
 pub(crate) enum OpenError {
     #[error("{0} sessions are open, the most the gateway keeps (gateway.mcp.max_sessions)")]
     Sessions(usize),
+    #[error(
+        "this key holds {0} sessions, the most one key may (gateway.mcp.max_sessions_per_key); end one (DELETE) first"
+    )]
+    KeySessions(usize),
     #[error("{0} server processes are running, the most the gateway starts (gateway.mcp.max_processes)")]
     Processes(usize),
     #[error(transparent)]
@@ -110,9 +114,16 @@ impl Tools {
         let Some(entry) = self.servers.get(server) else {
             return Err(LinkError::Unreachable(format!("no MCP server named {server}")).into());
         };
-        let open = self.sessions.lock().unwrap_or_else(|p| p.into_inner()).len();
-        if open >= self.settings.max_sessions {
-            return Err(OpenError::Sessions(open));
+        {
+            let sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+            if sessions.len() >= self.settings.max_sessions {
+                return Err(OpenError::Sessions(sessions.len()));
+            }
+            // A session replaced under the same id (the stateless one, reopened) is not one more.
+            let held = sessions.values().filter(|s| s.actor.key() == actor.key() && s.id != id).count();
+            if held >= self.settings.max_sessions_per_key {
+                return Err(OpenError::KeySessions(held));
+            }
         }
         let permit = match entry.config.transport {
             Transport::Stdio { .. } => Some(

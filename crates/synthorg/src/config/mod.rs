@@ -697,6 +697,7 @@ const NOT_SECRETS: &[&str] = &[
     "per_agent_tokens_per_minute",
     "api_key_env",
     "max_sessions",
+    "max_sessions_per_key",
 ];
 
 /// The configuration as YAML-compatible JSON with secret-named values redacted.

@@ -368,7 +368,7 @@ fn escalated_calls_wait(store: &[(&str, &str)], other: &[(&str, &str)]) {
 fn server_processes_are_capped_and_idle_sessions_closed() {
     let (dir, data) = temp_dir();
     let yaml = format!(
-        "gateway:\n  mcp:\n    max_processes: 1\n    idle_timeout: 2s\n    servers:\n      files:\n        \
+        "gateway:\n  mcp:\n    max_processes: 1\n    max_sessions_per_key: 1\n    idle_timeout: 2s\n    servers:\n      files:\n        \
          command: python3\n        args: [{:?}, stdio]\n",
         script("tool_server.py").to_str().unwrap()
     );
@@ -379,11 +379,19 @@ fn server_processes_are_capped_and_idle_sessions_closed() {
     let (_, agent) = admin.post("/agents", &json!({"name": "a", "role": "developer"}));
     let (_, key) = admin.post("/keys", &json!({"role": "agent", "agent_id": agent["id"]}));
     let key = key["key"].as_str().unwrap();
+    let (_, other) = admin.post("/agents", &json!({"name": "b", "role": "developer"}));
+    let (_, other_key) = admin.post("/keys", &json!({"role": "agent", "agent_id": other["id"]}));
+    let other_key = other_key["key"].as_str().unwrap();
     let url = server.base.replace("/api/v1", "/mcp/files");
     let first = initialize(&url, key);
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "second", "version": "1"}}});
+    // One key may hold one session here; the next is refused before any process starts.
     let (_, session, answer) = rpc(&url, key, None, &body.to_string());
+    assert!(session.is_none(), "{answer}");
+    assert!(answer["error"]["message"].as_str().unwrap().contains("max_sessions_per_key"), "{answer}");
+    // Another key finds the one process place taken.
+    let (_, session, answer) = rpc(&url, other_key, None, &body.to_string());
     assert!(session.is_none(), "{answer}");
     assert_eq!(answer["error"]["code"], -32000, "{answer}");
     assert!(answer["error"]["message"].as_str().unwrap().contains("max_processes"), "{answer}");
