@@ -9,15 +9,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use synthorg_core::FieldError;
 use synthorg_core::rate::CallRates;
 use synthorg_engine::OnBudgetShort;
-use synthorg_telemetry::otlp::endpoint::{EndpointPolicy, Resolver, check_header, tls_problem};
+use synthorg_telemetry::otlp::endpoint::{EndpointPolicy, Resolver, tls_problem};
 
+use crate::checks::{checked_headers, parse_duration, private_policy, read_secret, valid_name};
 use crate::mcp::config::{McpConfig, McpSettings};
-use crate::provider::{Provider, ProviderKind, Secret};
+use crate::provider::{Provider, ProviderKind};
 use crate::route::{Route, Routes};
 
 /// The `gateway` section as written.
@@ -282,84 +282,10 @@ impl GatewayConfig {
     }
 }
 
-/// The value of environment variable `var`, a secret; unset or empty is an error at `field`.
-pub(crate) fn read_secret(
-    env: &dyn Fn(&str) -> Option<String>,
-    field: String,
-    var: &str,
-    errors: &mut Vec<FieldError>,
-) -> Option<Secret> {
-    match env(var) {
-        Some(value) if !value.is_empty() => Some(Secret::new(value)),
-        _ => {
-            errors.push(FieldError::new(field, format!("the environment variable {var} is not set")));
-            None
-        }
-    }
-}
-
-/// The endpoint policy of an upstream that may reach `cidrs` (checked at `field`).
-pub(crate) fn private_policy(cidrs: &[String], field: &str, errors: &mut Vec<FieldError>) -> EndpointPolicy {
-    let mut allowed: Vec<IpNet> = Vec::new();
-    for (i, cidr) in cidrs.iter().enumerate() {
-        match cidr.parse() {
-            Ok(net) => allowed.push(net),
-            Err(_) => errors.push(FieldError::new(format!("{field}[{i}]"), format!("not a CIDR range: {cidr:?}"))),
-        }
-    }
-    EndpointPolicy { allowed_private_cidrs: allowed, require_tls_for_headers: false }
-}
-
-/// Extra upstream headers, each read from its environment variable and checked like an OTLP
-/// header; `own` are the headers the gateway sets itself (refused with `why`).
-pub(crate) fn checked_headers(
-    headers_env: &BTreeMap<String, String>,
-    field: &str,
-    own: &[&str],
-    why: &str,
-    env: &dyn Fn(&str) -> Option<String>,
-    errors: &mut Vec<FieldError>,
-) -> Vec<(String, Secret)> {
-    let mut headers = Vec::new();
-    for (header, var) in headers_env {
-        let field = format!("{field}.{header}");
-        if own.iter().any(|h| header.eq_ignore_ascii_case(h)) {
-            errors.push(FieldError::new(field, why));
-            continue;
-        }
-        if let Some(value) = read_secret(env, field.clone(), var, errors) {
-            match check_header(header, value.expose()) {
-                // The check's message never quotes a value.
-                Err(e) => errors.push(FieldError::new(field, e.to_string())),
-                Ok(()) => headers.push((header.to_ascii_lowercase(), value)),
-            }
-        }
-    }
-    headers
-}
-
-pub(crate) fn valid_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-}
-
-/// `120s`, `500ms`, `2m`.
-pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit())?);
-    let n: u64 = number.parse().ok()?;
-    let d = match unit {
-        "ms" => Duration::from_millis(n),
-        "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n.checked_mul(60)?),
-        _ => return None,
-    };
-    (!d.is_zero()).then_some(d)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::provider::Secret;
 
     #[test]
     fn durations() {

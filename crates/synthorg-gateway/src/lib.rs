@@ -10,6 +10,7 @@
 
 mod anthropic;
 mod call;
+mod checks;
 mod config;
 mod error;
 mod format;

@@ -14,7 +14,7 @@ use synthorg_core::FieldError;
 use synthorg_core::security::SecurityAction;
 use synthorg_telemetry::otlp::endpoint::{CheckedEndpoint, EndpointPolicy, Resolver, tls_problem};
 
-use crate::config::{checked_headers, parse_duration, private_policy, read_secret, valid_name};
+use crate::checks::{checked_headers, parse_duration, private_policy, read_secret, valid_name};
 use crate::provider::Secret;
 
 /// `gateway.mcp` as written.

@@ -11,6 +11,7 @@
 pub(crate) mod config;
 pub(crate) mod door;
 pub(crate) mod link;
+mod reply;
 mod report;
 
 use std::collections::HashMap;

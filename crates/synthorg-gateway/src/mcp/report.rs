@@ -18,8 +18,8 @@ use uuid::Uuid;
 
 use super::Session;
 use super::config::Transport;
-use super::door::Reply;
 use super::link::LinkError;
+use super::reply::Reply;
 
 /// One request in flight.
 #[derive(Debug)]
