@@ -33,7 +33,7 @@ use uuid::Uuid;
 use super::link::LinkError;
 use super::reply::{Body, Reply};
 use super::report::Report;
-use super::{OpenError, Session, ToolHead};
+use super::{Closed, OpenError, Session, ToolHead};
 use crate::{Gateway, TASK_HEADER};
 
 /// Largest message an agent may send.
@@ -87,7 +87,7 @@ pub(crate) async fn delete(State(gateway): State<Gateway>, Path(server): Path<St
     };
     match tools.session(id, &actor, &server).await {
         Some(session) => {
-            tools.close(&session.id).await;
+            tools.close(&session.id, Closed::Client).await;
             StatusCode::NO_CONTENT.into_response()
         }
         None => answer(StatusCode::NOT_FOUND, error(&Value::Null, INVALID_REQUEST, "no such session")),
@@ -289,7 +289,6 @@ impl Call<'_> {
                 if let Some(instructions) = session.link.initialized.get("instructions") {
                     result["instructions"] = instructions.clone();
                 }
-                tracing::info!(server = self.server, version, "mcp session opened");
                 (Some(Reply::result(request.id, Body::Tree(result))), Some(id))
             }
             Err(e) => (Some(open_failed(request.id, &e).into()), None),
@@ -366,7 +365,7 @@ impl Call<'_> {
             Err(Failed::Upstream(e)) => {
                 report.outcome = ToolOutcome::UpstreamError;
                 if e.ends_session() {
-                    self.gateway.tools().close(&session.id).await;
+                    self.gateway.tools().close(&session.id, Closed::Upstream).await;
                 }
                 tracing::warn!(server = self.server, error = %e, "mcp upstream failed");
                 error(id, UPSTREAM_ERROR, e.to_string()).into()

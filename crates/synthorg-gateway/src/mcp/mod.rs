@@ -148,7 +148,11 @@ impl Tools {
         let replaced = self.sessions.lock().unwrap_or_else(|p| p.into_inner()).insert(id, Arc::clone(&session));
         if let Some(old) = replaced {
             old.link.close().await;
+            old.log_closed(Closed::Replaced);
         }
+        tracing::info!(target: "synthorg::tools", agent_id = actor.agent_id().map(tracing::field::display),
+            server, protocol = session.version, transport = session.server.transport_name(),
+            session = report::hashed(&session.id), "mcp session opened");
         Ok(session)
     }
 
@@ -160,19 +164,20 @@ impl Tools {
             return None;
         }
         if !found.link.alive() {
-            self.close(id).await;
+            self.close(id, Closed::Upstream).await;
             return None;
         }
         *found.last_used.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
         Some(found)
     }
 
-    /// Ends session `id` (its process stopped, its upstream session deleted).
-    pub(crate) async fn close(&self, id: &str) -> bool {
+    /// Ends session `id` (its process stopped, its upstream session deleted), saying why.
+    pub(crate) async fn close(&self, id: &str, why: Closed) -> bool {
         let removed = self.sessions.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
         match removed {
             Some(session) => {
                 session.link.close().await;
+                session.log_closed(why);
                 true
             }
             None => false,
@@ -195,7 +200,7 @@ impl Tools {
             .map(|s| s.id.clone())
             .collect();
         for id in idle {
-            self.close(&id).await;
+            self.close(&id, Closed::Idle).await;
         }
     }
 
@@ -203,12 +208,45 @@ impl Tools {
     pub(crate) async fn close_all(&self) {
         let all: Vec<String> = self.sessions.lock().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect();
         for id in all {
-            self.close(&id).await;
+            self.close(&id, Closed::Shutdown).await;
+        }
+    }
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Closed {
+    /// The client ended it (`DELETE`).
+    Client,
+    /// Unused for `idle_timeout`.
+    Idle,
+    /// Its upstream connection ended or broke the protocol (a process that exited).
+    Upstream,
+    /// The server is stopping.
+    Shutdown,
+    /// A new session took its id (the stateless one, reopened).
+    Replaced,
+}
+
+impl Closed {
+    fn as_str(self) -> &'static str {
+        match self {
+            Closed::Client => "client",
+            Closed::Idle => "idle",
+            Closed::Upstream => "upstream_ended",
+            Closed::Shutdown => "shutdown",
+            Closed::Replaced => "replaced",
         }
     }
 }
 
 impl Session {
+    /// The log line of its end (its id hashed, as on spans: never the id itself).
+    fn log_closed(&self, why: Closed) {
+        tracing::info!(target: "synthorg::tools", agent_id = self.actor.agent_id().map(tracing::field::display),
+            server = self.server.name, session = report::hashed(&self.id), reason = why.as_str(), "mcp session closed");
+    }
+
     /// Marks a request in progress until the guard is dropped (then the session was last
     /// used now).
     pub(crate) fn busy(&self) -> Busy<'_> {

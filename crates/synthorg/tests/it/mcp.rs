@@ -409,7 +409,17 @@ fn server_processes_are_capped_and_idle_sessions_closed() {
     std::thread::sleep(std::time::Duration::from_secs(4));
     let (status, _, _) = rpc(&url, key, Some(&second), r#"{"jsonrpc":"2.0","id":2,"method":"ping"}"#);
     assert_eq!(status, 404);
-    initialize(&url, key);
+    let third = initialize(&url, key);
+    // Each session's start and end is a log line saying why it ended, with its id hashed.
+    let (status, logs) = server.signal("TERM");
+    assert!(status.success(), "{logs:?}");
+    let closed =
+        |reason: &str| logs.iter().any(|l| l.contains("mcp session closed") && l.contains(&format!("reason={reason}")));
+    assert!(closed("client") && closed("idle") && closed("shutdown"), "{logs:#?}");
+    assert_eq!(logs.iter().filter(|l| l.contains("mcp session opened")).count(), 3, "{logs:#?}");
+    for id in [&first, &second, &third] {
+        assert!(!logs.iter().any(|l| l.contains(id.as_str())), "a session id is in a log line");
+    }
 }
 
 #[test]
