@@ -130,8 +130,15 @@ async fn serve(
     // without a provider key.
     let mut gateway = settings.gateway.clone();
     if demo.is_some() && gateway.providers.is_empty() {
+        let mcp = gateway.mcp.clone();
         gateway = synthorg_gateway::GatewaySettings::simulated(gateway.default_max_output_tokens);
+        gateway.mcp = mcp;
         tracing::info!("demo: the model gateway answers gpt-* and text-embedding-* models with its simulated provider");
+    }
+    // ... and the tool gateway, when no MCP server is configured, fronts a simulated one.
+    if demo.is_some() && gateway.mcp.servers.is_empty() {
+        gateway.mcp = gateway.mcp.with_simulated();
+        tracing::info!("demo: the tool gateway serves /mcp/demo, a simulated MCP server whose tools run nothing");
     }
     let mut gateway_failed = None;
     let mut gateway_door = None;

@@ -98,6 +98,8 @@ pub enum Transport {
         /// The whole environment of the process, literal and secret values alike.
         env: Vec<(String, Secret)>,
     },
+    /// Answered in process (the demo's `/mcp/demo`): its tools run nothing.
+    Simulated,
 }
 
 /// A checked server.
@@ -114,6 +116,7 @@ impl McpServer {
         match self.transport {
             Transport::Http { .. } => "http",
             Transport::Stdio { .. } => "stdio",
+            Transport::Simulated => "simulated",
         }
     }
 }
@@ -128,6 +131,19 @@ pub struct McpSettings {
     pub max_sessions: usize,
     pub max_sessions_per_key: usize,
     pub redact_results: bool,
+}
+
+impl McpSettings {
+    /// These settings with the simulated server added as `/mcp/demo` (for `serve --demo`).
+    pub fn with_simulated(mut self) -> Self {
+        self.servers.push(Arc::new(McpServer {
+            name: super::simulated::DEMO_SERVER.to_owned(),
+            transport: Transport::Simulated,
+            action_types: BTreeMap::new(),
+            timeout: Duration::from_secs(10),
+        }));
+        self
+    }
 }
 
 impl Default for McpSettings {

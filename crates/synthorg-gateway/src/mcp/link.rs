@@ -84,6 +84,7 @@ pub(crate) struct Link {
 enum Kind {
     Http(Box<HttpLink>),
     Stdio(StdioLink),
+    Simulated,
 }
 
 impl Link {
@@ -102,6 +103,7 @@ impl Link {
             })),
             (Transport::Stdio { command, args, env }, _) => Kind::Stdio(StdioLink::spawn(command, args, env, permit)?),
             (Transport::Http { .. }, None) => return Err(LinkError::Unreachable("no client for this server".into())),
+            (Transport::Simulated, _) => Kind::Simulated,
         };
         let mut link = Link { kind, timeout: server.timeout, next_id: AtomicU64::new(1), initialized: Value::Null };
         let params = json!({
@@ -136,12 +138,16 @@ impl Link {
     }
 
     async fn call_untimed(&self, method: &str, params: Value) -> Result<Box<RawValue>, LinkError> {
+        if let Kind::Simulated = self.kind {
+            return super::simulated::answer(method, &params);
+        }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
         let exchange = async {
             match &self.kind {
                 Kind::Http(http) => http.exchange(id, &message).await,
                 Kind::Stdio(stdio) => stdio.exchange(id, &message).await,
+                Kind::Simulated => Err(LinkError::Unreachable("answered in process".into())),
             }
         };
         let answer = exchange.await?;
@@ -155,6 +161,7 @@ impl Link {
             match &self.kind {
                 Kind::Http(http) => http.post(&message).await.map(drop),
                 Kind::Stdio(stdio) => stdio.write(&message).await,
+                Kind::Simulated => Ok(()),
             }
         };
         tokio::time::timeout(self.timeout, send).await.map_err(|_| LinkError::Timeout(self.timeout))?
@@ -163,7 +170,7 @@ impl Link {
     /// Whether the connection can still carry requests (a stdio process that exited cannot).
     pub(crate) fn alive(&self) -> bool {
         match &self.kind {
-            Kind::Http(_) => true,
+            Kind::Http(_) | Kind::Simulated => true,
             Kind::Stdio(stdio) => stdio.alive.load(Ordering::SeqCst),
         }
     }
@@ -173,6 +180,7 @@ impl Link {
         match &self.kind {
             Kind::Http(http) => http.close().await,
             Kind::Stdio(stdio) => stdio.stop().await,
+            Kind::Simulated => {}
         }
     }
 }

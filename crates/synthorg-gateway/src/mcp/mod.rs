@@ -13,6 +13,7 @@ pub(crate) mod door;
 pub(crate) mod link;
 mod reply;
 mod report;
+mod simulated;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -90,7 +91,7 @@ impl Tools {
                         s.timeout,
                         tls.clone(),
                     )),
-                    Transport::Stdio { .. } => None,
+                    Transport::Stdio { .. } | Transport::Simulated => None,
                 };
                 (s.name.clone(), Server { config: Arc::clone(s), http })
             })
@@ -132,7 +133,7 @@ impl Tools {
                     .try_acquire_owned()
                     .map_err(|_| OpenError::Processes(self.settings.max_processes))?,
             ),
-            Transport::Http { .. } => None,
+            Transport::Http { .. } | Transport::Simulated => None,
         };
         let link = Link::open(&entry.config, entry.http.as_ref(), permit).await?;
         let session = Arc::new(Session {

@@ -108,6 +108,7 @@ impl Report {
                     attributes.push(("server.port", AttrValue::Int(i64::from(endpoint.port()))));
                 }
                 Transport::Stdio { .. } => attributes.push(("network.transport", "pipe".into())),
+                Transport::Simulated => {}
             }
             if let Some(error) = &error {
                 attributes.push(("error.type", error.as_str().into()));

@@ -760,3 +760,33 @@ fn an_agents_sdk_run_calls_its_model_and_its_mcp_tool_through_synthorg() {
     assert_eq!(evaluations.len(), 1, "{evaluations:?}");
     assert_eq!((&evaluations[0]["tool"], &evaluations[0]["verdict"]), (&json!("files.get_weather"), &json!("allow")));
 }
+
+/// `serve --demo` with no MCP server configured fronts a simulated one at `/mcp/demo`, whose
+/// tools run nothing and say so: the tour's tool calls work without a server of one's own.
+#[test]
+fn the_demo_serves_a_simulated_mcp_server() {
+    let (_dir, data) = temp_dir();
+    let server = Server::start(&data, &["--demo"]);
+    let admin = Client::new(&server.base, &Server::bootstrap_key(&data));
+    let (_, agent) =
+        admin.post("/agents", &json!({"name": "tourist", "role": "developer", "trust_level": "sandboxed"}));
+    let (_, key) = admin.post("/keys", &json!({"role": "agent", "agent_id": agent["id"]}));
+    let key = key["key"].as_str().unwrap();
+    let url = server.base.replace("/api/v1", "/mcp/demo");
+    let out = client(
+        &url,
+        key,
+        "auto",
+        json!([
+            {"list": true},
+            {"call": "read_file", "arguments": {"path": "README.md"}},
+            {"call": "delete_file", "arguments": {"path": "README.md"}},
+        ]),
+    );
+    assert_eq!(out[0]["tools"], json!(["read_file"]), "a sandboxed agent sees the read tool only: {out:?}");
+    assert_eq!(out[1]["text"], "simulated: the contents of README.md (no file was read)", "{out:?}");
+    assert_eq!(out[2]["isError"], true, "{out:?}");
+    let (status, logs) = server.signal("TERM");
+    assert!(status.success(), "{logs:?}");
+    assert!(logs.iter().any(|l| l.contains("/mcp/demo") && l.contains("simulated")), "the demo says so: {logs:?}");
+}
