@@ -67,7 +67,35 @@ pub(crate) fn checked_headers(
     headers
 }
 
-pub(crate) fn valid_name(name: &str) -> bool {
+/// `text` as a duration; else an error at `field`, and `fallback`.
+pub(crate) fn duration_or(field: &str, text: &str, fallback: Duration, errors: &mut Vec<FieldError>) -> Duration {
+    parse_duration(text).unwrap_or_else(|| {
+        errors.push(FieldError::new(field, format!("not a duration: {text:?}")));
+        fallback
+    })
+}
+
+/// An upstream's own timeout (`given`, at `field`), else the section's.
+pub(crate) fn timeout_of(
+    field: &str,
+    given: Option<&str>,
+    section: Duration,
+    errors: &mut Vec<FieldError>,
+) -> Duration {
+    given.map_or(section, |t| duration_or(field, t, section, errors))
+}
+
+/// An upstream's name (`what`: provider, server) under `section`: 1 to 64 of `a-z 0-9 - _`.
+pub(crate) fn check_name(section: &str, what: &str, name: &str, errors: &mut Vec<FieldError>) {
+    if !valid_name(name) {
+        errors.push(FieldError::new(
+            format!("{section}.{name}"),
+            format!("a {what} name is 1 to 64 of a-z, 0-9, '-' and '_'"),
+        ));
+    }
+}
+
+fn valid_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }

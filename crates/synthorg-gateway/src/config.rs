@@ -15,7 +15,7 @@ use synthorg_core::rate::CallRates;
 use synthorg_engine::OnBudgetShort;
 use synthorg_telemetry::otlp::endpoint::{EndpointPolicy, Resolver, tls_problem};
 
-use crate::checks::{checked_headers, parse_duration, private_policy, read_secret, valid_name};
+use crate::checks::{check_name, checked_headers, duration_or, private_policy, read_secret, timeout_of};
 use crate::mcp::config::{McpConfig, McpSettings};
 use crate::provider::{Provider, ProviderKind};
 use crate::route::{Route, Routes};
@@ -163,13 +163,7 @@ impl GatewayConfig {
         errors: &mut Vec<FieldError>,
         warnings: &mut Vec<String>,
     ) -> GatewaySettings {
-        let default_timeout = match parse_duration(&self.timeout) {
-            Some(d) => d,
-            None => {
-                errors.push(FieldError::new("gateway.timeout", format!("not a duration: {:?}", self.timeout)));
-                Duration::from_secs(120)
-            }
-        };
+        let default_timeout = duration_or("gateway.timeout", &self.timeout, Duration::from_secs(120), errors);
         if !(1..=MAX_OUTPUT_TOKENS).contains(&self.default_max_output_tokens) {
             errors.push(FieldError::new(
                 "gateway.default_max_output_tokens",
@@ -179,19 +173,8 @@ impl GatewayConfig {
         let mut providers = Vec::new();
         for (name, p) in &self.providers {
             let path = |field: &str| format!("gateway.providers.{name}.{field}");
-            if !valid_name(name) {
-                errors.push(FieldError::new(
-                    format!("gateway.providers.{name}"),
-                    "a provider name is 1 to 64 of a-z, 0-9, '-' and '_'",
-                ));
-            }
-            let timeout = match &p.timeout {
-                None => default_timeout,
-                Some(t) => parse_duration(t).unwrap_or_else(|| {
-                    errors.push(FieldError::new(path("timeout"), format!("not a duration: {t:?}")));
-                    default_timeout
-                }),
-            };
+            check_name("gateway.providers", "provider", name, errors);
+            let timeout = timeout_of(&path("timeout"), p.timeout.as_deref(), default_timeout, errors);
             let policy = private_policy(&p.allowed_private_cidrs, &path("allowed_private_cidrs"), errors);
             let endpoint = match (p.kind, &p.base_url) {
                 (ProviderKind::Simulated, None) => None,
@@ -285,6 +268,7 @@ impl GatewayConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::parse_duration;
     use crate::provider::Secret;
 
     #[test]

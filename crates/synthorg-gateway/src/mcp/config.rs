@@ -14,7 +14,7 @@ use synthorg_core::FieldError;
 use synthorg_core::security::SecurityAction;
 use synthorg_telemetry::otlp::endpoint::{CheckedEndpoint, EndpointPolicy, Resolver, tls_problem};
 
-use crate::checks::{checked_headers, parse_duration, private_policy, read_secret, valid_name};
+use crate::checks::{check_name, checked_headers, duration_or, private_policy, read_secret, timeout_of};
 use crate::provider::Secret;
 
 /// `gateway.mcp` as written.
@@ -173,16 +173,11 @@ impl McpConfig {
         errors: &mut Vec<FieldError>,
         warnings: &mut Vec<String>,
     ) -> McpSettings {
-        let duration = |field: &str, text: &str, fallback: Duration, errors: &mut Vec<FieldError>| {
-            parse_duration(text).unwrap_or_else(|| {
-                errors.push(FieldError::new(field, format!("not a duration: {text:?}")));
-                fallback
-            })
-        };
         let defaults = McpSettings::default();
-        let approval_wait = duration("gateway.mcp.approval_wait", &self.approval_wait, defaults.approval_wait, errors);
-        let default_timeout = duration("gateway.mcp.timeout", &self.timeout, Duration::from_secs(60), errors);
-        let idle_timeout = duration("gateway.mcp.idle_timeout", &self.idle_timeout, defaults.idle_timeout, errors);
+        let approval_wait =
+            duration_or("gateway.mcp.approval_wait", &self.approval_wait, defaults.approval_wait, errors);
+        let default_timeout = duration_or("gateway.mcp.timeout", &self.timeout, Duration::from_secs(60), errors);
+        let idle_timeout = duration_or("gateway.mcp.idle_timeout", &self.idle_timeout, defaults.idle_timeout, errors);
         if approval_wait > Duration::from_secs(3600) {
             errors.push(FieldError::new("gateway.mcp.approval_wait", "must be at most 1h (60m)"));
         }
@@ -198,16 +193,8 @@ impl McpConfig {
         let mut servers = Vec::new();
         for (name, s) in &self.servers {
             let path = |field: &str| format!("gateway.mcp.servers.{name}.{field}");
-            if !valid_name(name) {
-                errors.push(FieldError::new(
-                    format!("gateway.mcp.servers.{name}"),
-                    "a server name is 1 to 64 of a-z, 0-9, '-' and '_'",
-                ));
-            }
-            let timeout = match &s.timeout {
-                None => default_timeout,
-                Some(t) => duration(&path("timeout"), t, default_timeout, errors),
-            };
+            check_name("gateway.mcp.servers", "server", name, errors);
+            let timeout = timeout_of(&path("timeout"), s.timeout.as_deref(), default_timeout, errors);
             for (tool, kind) in &s.action_types {
                 if let Err(e) = SecurityAction::check_names(tool, kind) {
                     errors.push(FieldError::new(path(&format!("action_types.{tool}")), e.to_string()));
