@@ -21,22 +21,13 @@ cd "$(dirname "$0")/.."
 seconds=${1:-5}
 cargo build --release -q -p synthorg
 cargo build --release -q -p synthorg-gateway --examples
-bin=target/release/synthorg
 load=target/release/examples/gateway_load
-work=$(mktemp -d "${TMPDIR:-/tmp}/synthorg-gateway-bench.XXXXXX")
-pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+source bench/lib.sh gateway
 
 # The upstream.
-target/release/examples/upstream_stub 0 >"$work/stub.out" &
-pids+=($!)
-for _ in $(seq 50); do grep -q port= "$work/stub.out" 2>/dev/null && break; sleep 0.1; done
-stub=$(sed -n 's/^port=//p' "$work/stub.out")
+start_stub target/release/examples/upstream_stub 0
 
 # synthorg, with the stub as its provider.
-port=$(free_port)
 cat >"$work/synthorg.yaml" <<YAML
 gateway:
   providers:
@@ -48,18 +39,10 @@ gateway:
     - model: gpt-4.1-mini
       provider: stub
 YAML
-BENCH_UPSTREAM_KEY=sk-bench SYNTHORG_LOGGING__LEVEL=warn SYNTHORG_AUTH__RATE_LIMITS__ENABLED=false \
-  "$bin" serve --config "$work/synthorg.yaml" --data-dir "$work/data" --bind "127.0.0.1:$port" 2>"$work/serve.log" &
-pids+=($!)
-api="http://127.0.0.1:$port/api/v1"
-for _ in $(seq 100); do [ -f "$work/data/admin.key" ] && curl -sf "$api/health" >/dev/null && break; sleep 0.1; done
-admin=$(cat "$work/data/admin.key")
+start_synthorg "$work/synthorg.yaml" BENCH_UPSTREAM_KEY=sk-bench
 curl -sf -X PUT -H "Authorization: Bearer $admin" --json \
   '{"total_monthly": 1000000, "per_agent_daily_limit": 100000, "per_task_limit": 100000}' "$api/budget/config" >/dev/null
-agent=$(curl -sf -H "Authorization: Bearer $admin" --json '{"name": "bench", "role": "developer"}' "$api/agents" \
-  | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-key=$(curl -sf -H "Authorization: Bearer $admin" --json "{\"role\": \"agent\", \"agent_id\": \"$agent\"}" "$api/keys" \
-  | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
+agent_key
 
 # LiteLLM's proxy, with the same stub.
 # Each target: name|url|key (the stub takes any key; LiteLLM its master key).

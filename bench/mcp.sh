@@ -17,20 +17,11 @@ cd "$(dirname "$0")/.."
 seconds=${1:-5}
 cargo build --release -q -p synthorg
 cargo build --release -q -p synthorg-gateway --examples
-bin=target/release/synthorg
 load=target/release/examples/gateway_load
-work=$(mktemp -d "${TMPDIR:-/tmp}/synthorg-mcp-bench.XXXXXX")
-pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+source bench/lib.sh mcp
 
-target/release/examples/mcp_stub 0 500 >"$work/stub.out" &
-pids+=($!)
-for _ in $(seq 50); do grep -q port= "$work/stub.out" 2>/dev/null && break; sleep 0.1; done
-stub=$(sed -n 's/^port=//p' "$work/stub.out")
+start_stub target/release/examples/mcp_stub 0 500
 
-port=$(free_port)
 cat >"$work/synthorg.yaml" <<YAML
 gateway:
   mcp:
@@ -43,16 +34,8 @@ security:
       denied_tools: ["stub.tool_1*", "stub.tool_3*"]
       escalate_action_types: [delete, admin]
 YAML
-SYNTHORG_LOGGING__LEVEL=warn SYNTHORG_AUTH__RATE_LIMITS__ENABLED=false \
-  "$bin" serve --config "$work/synthorg.yaml" --data-dir "$work/data" --bind "127.0.0.1:$port" 2>"$work/serve.log" &
-pids+=($!)
-api="http://127.0.0.1:$port/api/v1"
-for _ in $(seq 100); do [ -f "$work/data/admin.key" ] && curl -sf "$api/health" >/dev/null && break; sleep 0.1; done
-admin=$(cat "$work/data/admin.key")
-agent=$(curl -sf -H "Authorization: Bearer $admin" --json '{"name": "bench", "role": "developer"}' "$api/agents" \
-  | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-key=$(curl -sf -H "Authorization: Bearer $admin" --json "{\"role\": \"agent\", \"agent_id\": \"$agent\"}" "$api/keys" \
-  | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
+start_synthorg "$work/synthorg.yaml"
+agent_key
 
 direct="http://127.0.0.1:$stub/mcp"
 gateway="http://127.0.0.1:$port/mcp/stub"
